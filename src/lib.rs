@@ -1,1 +1,3 @@
+pub mod artifact;
+pub mod config;
 pub mod domain;

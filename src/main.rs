@@ -1,1 +1,412 @@
-fn main() {}
+//! The `auger` command line (design §12). Exit status: 0 done, 1 refused or failed (reason on
+//! stderr), 2 usage error (clap's own).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+
+use auger::artifact::{Artifact, ArtifactId, ArtifactStore, ListFilter, RecordOutcome, Source};
+use auger::config::Config;
+use auger::domain::{AppName, BranchName, CommitSha, EnvName, RepoName, TagName};
+
+#[derive(Parser)]
+#[command(
+    name = "auger",
+    version,
+    about = "A git-native GitOps release manager that runs as a GitHub bot"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct ConfigArg {
+    /// The configuration file; relative paths in it are read from its folder.
+    #[arg(long, default_value = "auger.toml")]
+    config: PathBuf,
+}
+
+#[derive(Args, Clone)]
+struct ServerArg {
+    /// Call a running auger's API instead of the local stores (token from AUGER_TOKEN).
+    #[arg(long)]
+    server: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the bot: webhooks, workers, API and dashboard.
+    Serve(ConfigArg),
+    /// Start a GitHub simulator and the bot on loopback and play the whole release story.
+    Demo {
+        /// Keep everything the demo makes under this folder (default: a temporary one).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Keep serving the dashboard after the story, until Ctrl-C.
+        #[arg(long)]
+        serve: bool,
+    },
+    /// Policy files.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Print the files a release would write.
+    Render {
+        #[arg(long)]
+        app: AppName,
+        #[arg(long)]
+        env: EnvName,
+        #[arg(long)]
+        artifact: String,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Artifacts in the ledger.
+    #[command(subcommand)]
+    Artifact(ArtifactCommand),
+    /// Releases to environments.
+    #[command(subcommand)]
+    Release(ReleaseCommand),
+    /// Release an earlier artifact of (env, app) again.
+    Rollback {
+        #[arg(long)]
+        app: AppName,
+        #[arg(long)]
+        env: EnvName,
+        /// The artifact to go back to (default: the release before the current one).
+        #[arg(long)]
+        to: Option<String>,
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Validate policies and templates; exit 1 listing every error.
+    Check(ConfigArg),
+}
+
+#[derive(Subcommand)]
+enum ArtifactCommand {
+    /// Record an artifact (or add facts to an existing one).
+    Add(AddArgs),
+    /// Show one artifact by id (`app@sha-prefix`) or commit sha (7–40 hex).
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// List an app's artifacts, newest first.
+    List {
+        #[arg(long)]
+        app: AppName,
+        #[arg(long)]
+        branch: Option<BranchName>,
+        #[arg(long)]
+        tag: Option<TagName>,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+#[derive(Args)]
+struct AddArgs {
+    #[arg(long)]
+    app: AppName,
+    #[arg(long)]
+    repo: RepoName,
+    #[arg(long)]
+    sha: CommitSha,
+    #[arg(long)]
+    branch: Vec<BranchName>,
+    #[arg(long)]
+    tag: Vec<TagName>,
+    #[arg(long = "pr")]
+    pull_requests: Vec<u64>,
+    /// Template variable, e.g. `--var image=ghcr.io/acme/web@sha256:…`.
+    #[arg(long = "var", value_parser = parse_var)]
+    vars: Vec<(String, String)>,
+    #[arg(long)]
+    author: Option<String>,
+    #[arg(long)]
+    message: Option<String>,
+    #[arg(long)]
+    url: Option<String>,
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    config: ConfigArg,
+    #[command(flatten)]
+    server: ServerArg,
+}
+
+#[derive(Subcommand)]
+enum ReleaseCommand {
+    /// Release an artifact to an environment through its merge mode.
+    Make {
+        #[arg(long)]
+        app: AppName,
+        #[arg(long)]
+        env: EnvName,
+        #[arg(long)]
+        artifact: String,
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Release history, read back from the gitops repository.
+    List {
+        #[arg(long)]
+        env: Option<EnvName>,
+        #[arg(long)]
+        app: Option<AppName>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+fn parse_var(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?} is not KEY=VALUE"))?;
+    let key_ok = !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !key_ok {
+        return Err(format!(
+            "{k:?} is not a variable name (letters, digits, '_')"
+        ));
+    }
+    Ok((k.to_owned(), v.to_owned()))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("auger: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Artifact(ArtifactCommand::Add(args)) => artifact_add(args),
+        Command::Artifact(ArtifactCommand::Show { id, json, config }) => {
+            artifact_show(&id, json, &config)
+        }
+        Command::Artifact(ArtifactCommand::List {
+            app,
+            branch,
+            tag,
+            limit,
+            json,
+            config,
+        }) => artifact_list(&app, branch, tag, limit, json, &config),
+        Command::Serve(_) => not_yet("auger serve", "the webhook server"),
+        Command::Demo { .. } => not_yet("auger demo", "the demo"),
+        Command::Policy(PolicyCommand::Check(_)) => {
+            not_yet("auger policy check", "policy validation")
+        }
+        Command::Render { .. } => not_yet("auger render", "rendering"),
+        Command::Release(ReleaseCommand::Make { .. }) => {
+            not_yet("auger release make", "the release loop")
+        }
+        Command::Release(ReleaseCommand::List { .. }) => {
+            not_yet("auger release list", "release history")
+        }
+        Command::Rollback { .. } => not_yet("auger rollback", "rollback"),
+    }
+}
+
+/// Subcommands whose work has not landed yet say so instead of pretending to succeed.
+fn not_yet(command: &str, what: &str) -> anyhow::Result<()> {
+    bail!("{command}: {what} is not implemented in this build yet")
+}
+
+fn open_store(config: &ConfigArg, create: bool) -> anyhow::Result<ArtifactStore> {
+    let cfg = Config::load(&config.config)?;
+    let path = &cfg.artifacts.path;
+    let store = if create {
+        ArtifactStore::open_or_init(path)?
+    } else {
+        ArtifactStore::open(path)?
+    };
+    match &cfg.artifacts.remote {
+        None => Ok(store),
+        Some(url) => {
+            let (store, report) = store.with_remote(url)?;
+            if let Some(e) = report.error {
+                eprintln!("auger: warning: artifact remote {url}: {e} (working on the local copy)");
+            }
+            Ok(store)
+        }
+    }
+}
+
+fn artifact_add(args: AddArgs) -> anyhow::Result<()> {
+    if args.server.server.is_some() {
+        return not_yet("auger artifact add --server", "the HTTP API");
+    }
+    let mut a = Artifact::new(
+        args.app,
+        args.repo,
+        args.sha,
+        Source {
+            kind: "cli".into(),
+            name: whoami(),
+            target_url: None,
+        },
+    );
+    a.branches = args.branch;
+    a.tags = args.tag;
+    a.pull_requests = args.pull_requests;
+    a.vars = args.vars.into_iter().collect();
+    a.author = args.author;
+    a.message = args.message;
+    a.url = args.url;
+    let store = open_store(&args.config, true)?;
+    let outcome = store.record(&a).context("recording the artifact")?;
+    let verb = match &outcome {
+        RecordOutcome::Created(_) => "recorded",
+        RecordOutcome::Updated(_) => "updated",
+        RecordOutcome::Unchanged(_) => "unchanged",
+    };
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({ "outcome": verb, "artifact": outcome.artifact() })
+        );
+    } else {
+        println!("{verb} {}", outcome.artifact().label());
+    }
+    Ok(())
+}
+
+fn artifact_show(id: &str, json: bool, config: &ConfigArg) -> anyhow::Result<()> {
+    let store = open_store(config, false)?;
+    let artifact = if id.contains('@') {
+        let id: ArtifactId = id.parse()?;
+        store
+            .get_by_id(&id)?
+            .with_context(|| format!("no artifact {id}"))?
+    } else {
+        let prefix = id.to_ascii_lowercase();
+        let ok = (7..=40).contains(&prefix.len()) && prefix.bytes().all(|b| b.is_ascii_hexdigit());
+        if !ok {
+            bail!(
+                "{id:?} is neither an artifact id (app@sha) nor a commit sha (7 to 40 hex digits)"
+            );
+        }
+        let mut found = store.find_by_sha_prefix(&prefix)?;
+        match found.len() {
+            0 => bail!("no artifact for commit {prefix}"),
+            1 => found.remove(0),
+            _ => bail!(
+                "commit {prefix} has several artifacts; name one: {}",
+                found
+                    .iter()
+                    .map(|a| a.id.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&artifact)?);
+    } else {
+        print_artifact(&artifact);
+    }
+    Ok(())
+}
+
+fn artifact_list(
+    app: &AppName,
+    branch: Option<BranchName>,
+    tag: Option<TagName>,
+    limit: usize,
+    json: bool,
+    config: &ConfigArg,
+) -> anyhow::Result<()> {
+    let store = open_store(config, false)?;
+    let filter = ListFilter {
+        branch,
+        tag,
+        pull_request: None,
+    };
+    let list = store.list(app, &filter, limit)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+    } else {
+        for a in &list {
+            println!(
+                "{}  {}  {}",
+                a.created.format("%Y-%m-%d %H:%M"),
+                a.label(),
+                a.message
+                    .as_deref()
+                    .and_then(|m| m.lines().next())
+                    .unwrap_or("")
+            );
+        }
+    }
+    Ok(())
+}
+
+fn print_artifact(a: &Artifact) {
+    let join = |v: Vec<String>| {
+        if v.is_empty() {
+            "-".to_owned()
+        } else {
+            v.join(", ")
+        }
+    };
+    println!("id        {}", a.id);
+    println!("app       {}", a.app);
+    println!("repo      {}", a.repo);
+    println!("sha       {}", a.sha);
+    println!(
+        "branches  {}",
+        join(a.branches.iter().map(|b| b.to_string()).collect())
+    );
+    println!(
+        "tags      {}",
+        join(a.tags.iter().map(|t| t.to_string()).collect())
+    );
+    println!(
+        "prs       {}",
+        join(a.pull_requests.iter().map(|n| format!("#{n}")).collect())
+    );
+    println!("source    {} {}", a.source.kind, a.source.name);
+    println!("created   {}", a.created.to_rfc3339());
+    if let Some(m) = &a.message {
+        println!("message   {}", m.lines().next().unwrap_or(""));
+    }
+    for (k, v) in &a.vars {
+        println!("var       {k}={v}");
+    }
+}
+
+fn whoami() -> String {
+    std::env::var("USER").unwrap_or_else(|_| "cli".into())
+}

@@ -1,0 +1,10 @@
+//! Artifacts: the model and the git-backed ledger that stores them.
+
+mod model;
+mod remote;
+mod store;
+
+pub use model::{
+    Artifact, ArtifactId, ID_SHA_LEN, MergeError, NoteLineError, RECORD_VERSION, Source, fold_note,
+};
+pub use store::{ArtifactStore, ListFilter, RecordOutcome, StoreError};

@@ -1,0 +1,836 @@
+//! The artifact ledger: a bare git repository that plain `git` can read (design §6).
+//!
+//! * `refs/notes/auger/artifacts/<app>`: git notes keyed by source commit. A note holds JSON
+//!   lines, one record snapshot per write, newest last. The note tree uses a fixed fanout of one
+//!   level (`ab/cdef…`), which `git notes` reads natively and which keeps each write to two
+//!   small trees instead of one tree holding every artifact. The ref's commit log is the app's
+//!   artifact log: each commit message lists `+ <id> <sha>` for new and `~ <id> <sha>` for
+//!   updated artifacts.
+//! * `refs/auger/branches/<app>/<percent-encoded branch>`: the newest artifact built from that
+//!   branch, as a commit whose tree holds `artifact.json`; first-parent log = build history.
+//! * `refs/auger/envs/<env>/<app>`: the artifact released in that environment, same shape.
+//!
+//! Every write is objects first, then one reference transaction holding every ref it moves,
+//! each with compare-and-swap on the value read at the start. A crash before the transaction
+//! leaves only unreachable objects (the old state); a lost race re-reads and replays, and since
+//! merging a record is idempotent, a replay never duplicates.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use gix::ObjectId;
+use gix::bstr::ByteSlice;
+use gix::objs::tree::EntryKind;
+use gix::refs::Target;
+use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
+
+use super::model::{Artifact, ArtifactId, MergeError, NoteLineError, fold_note};
+use super::remote::{Remote, SyncReport};
+use crate::domain::{AppName, BranchName, CommitSha, EnvName, TagName};
+
+pub(super) const NOTES_PREFIX: &str = "refs/notes/auger/artifacts/";
+pub(super) const BRANCHES_PREFIX: &str = "refs/auger/branches/";
+pub(super) const ENVS_PREFIX: &str = "refs/auger/envs/";
+const ARTIFACT_FILE: &str = "artifact.json";
+/// Attempts at a compare-and-swap before giving up. Each attempt re-reads, so this bounds only
+/// pathological contention (hundreds of writers on one app), not correctness.
+const MAX_ATTEMPTS: u32 = 400;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("artifact store {}: {reason}", path.display())]
+    Open { path: PathBuf, reason: String },
+    #[error("artifact store: {0}")]
+    Git(#[from] gix::Error),
+    #[error("artifact store: the note for {app}@{sha} ({reference}) is corrupt: {source}")]
+    CorruptNote {
+        app: AppName,
+        sha: CommitSha,
+        reference: String,
+        #[source]
+        source: Box<NoteLineError>,
+    },
+    #[error("artifact store: {reference} does not hold a readable {ARTIFACT_FILE}: {reason}")]
+    CorruptRef { reference: String, reason: String },
+    #[error("artifact store: reading refs: {0}")]
+    Refs(String),
+    #[error(transparent)]
+    Merge(#[from] Box<MergeError>),
+    #[error("artifact id {id} is ambiguous: it matches {}", matches.join(", "))]
+    Ambiguous { id: String, matches: Vec<String> },
+    #[error(
+        "artifact store: gave up on {what} after {MAX_ATTEMPTS} attempts (other writers kept winning); last error: {last}"
+    )]
+    Contention { what: String, last: String },
+    #[error("artifact store remote {remote}: {reason}")]
+    Remote { remote: String, reason: String },
+}
+
+impl StoreError {
+    fn git(e: impl Into<gix::Error>) -> Self {
+        StoreError::Git(e.into())
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// What [`ArtifactStore::record`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecordOutcome {
+    /// First signal for this (app, sha).
+    Created(Artifact),
+    /// Known artifact that gained facts (a branch, a tag, a PR, vars).
+    Updated(Artifact),
+    /// Nothing new: a redelivery or a replay.
+    Unchanged(Artifact),
+}
+
+impl RecordOutcome {
+    pub fn artifact(&self) -> &Artifact {
+        match self {
+            RecordOutcome::Created(a) | RecordOutcome::Updated(a) | RecordOutcome::Unchanged(a) => {
+                a
+            }
+        }
+    }
+}
+
+/// Narrows [`ArtifactStore::list`].
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub branch: Option<BranchName>,
+    pub tag: Option<TagName>,
+    pub pull_request: Option<u64>,
+}
+
+impl ListFilter {
+    fn accepts(&self, a: &Artifact) -> bool {
+        self.branch.as_ref().is_none_or(|b| a.branches.contains(b))
+            && self.tag.as_ref().is_none_or(|t| a.tags.contains(t))
+            && self
+                .pull_request
+                .is_none_or(|n| a.pull_requests.contains(&n))
+    }
+}
+
+/// The git-backed artifact ledger. Cheap to share between threads (`Arc<ArtifactStore>`);
+/// several processes may write the same repository at once.
+pub struct ArtifactStore {
+    path: PathBuf,
+    repo: Mutex<gix::Repository>,
+    remote: Option<Remote>,
+}
+
+impl std::fmt::Debug for ArtifactStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArtifactStore")
+            .field("path", &self.path)
+            .field("remote", &self.remote.as_ref().map(|r| r.url()))
+            .finish()
+    }
+}
+
+impl ArtifactStore {
+    /// Open an existing ledger. A missing or non-repository path is an error that names it.
+    pub fn open(path: &Path) -> Result<Self> {
+        if !path.exists() {
+            return Err(StoreError::Open {
+                path: path.to_owned(),
+                reason: "does not exist (it is created by the first recorded artifact, or check `artifacts.path`)".into(),
+            });
+        }
+        let repo =
+            gix::open_opts(path, gix::open::Options::isolated()).map_err(|e| StoreError::Open {
+                path: path.to_owned(),
+                reason: format!("not a git repository: {e}"),
+            })?;
+        if !repo.is_bare() {
+            return Err(StoreError::Open {
+                path: path.to_owned(),
+                reason: "is a repository with a work tree; the ledger must be a bare repository"
+                    .into(),
+            });
+        }
+        Ok(Self::from_repo(path, repo))
+    }
+
+    /// Open the ledger, creating an empty bare repository if nothing is there yet.
+    pub fn open_or_init(path: &Path) -> Result<Self> {
+        if path.exists()
+            && path
+                .read_dir()
+                .map(|mut d| d.next().is_some())
+                .unwrap_or(true)
+        {
+            return Self::open(path);
+        }
+        std::fs::create_dir_all(path).map_err(|e| StoreError::Open {
+            path: path.to_owned(),
+            reason: format!("cannot create: {e}"),
+        })?;
+        let repo = gix::init_bare(path).map_err(|e| StoreError::Open {
+            path: path.to_owned(),
+            reason: format!("cannot initialise a bare repository: {e}"),
+        })?;
+        drop(repo);
+        Self::open(path)
+    }
+
+    fn from_repo(path: &Path, mut repo: gix::Repository) -> Self {
+        // Trees of the notes fanout are read on every lookup; keep them decoded.
+        repo.object_cache_size_if_unset(32 * 1024 * 1024);
+        Self {
+            path: path.to_owned(),
+            repo: Mutex::new(repo),
+            remote: None,
+        }
+    }
+
+    /// Attach a remote (design §6): fetch and reconcile now; from then on every write is
+    /// pushed. An unreachable remote is not fatal: writes stay local until a later push works.
+    pub fn with_remote(mut self, url: &str) -> Result<(Self, SyncReport)> {
+        self.remote = Some(Remote::new(url));
+        let report = self.sync();
+        Ok((self, report))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Fetch from the remote, fold in what others wrote, push what is only here. Returns what
+    /// happened; errors are in the report so callers can log them and go on.
+    pub fn sync(&self) -> SyncReport {
+        match &self.remote {
+            Some(remote) => remote.sync(self),
+            None => SyncReport::default(),
+        }
+    }
+
+    fn repo(&self) -> std::sync::MutexGuard<'_, gix::Repository> {
+        // A panic while holding the lock cannot leave the repository half-written (refs move
+        // in one transaction), so a poisoned lock is safe to take over.
+        self.repo.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(super) fn with_repo<T>(&self, f: impl FnOnce(&gix::Repository) -> T) -> T {
+        f(&self.repo())
+    }
+
+    // ----- reads -------------------------------------------------------------------------
+
+    /// The artifact of `app` built from `sha`, if any.
+    pub fn get(&self, app: &AppName, sha: &CommitSha) -> Result<Option<Artifact>> {
+        let repo = self.repo();
+        let tip = ref_id(&repo, &notes_ref(app))?;
+        let Some(tip) = tip else { return Ok(None) };
+        let tree = commit_tree(&repo, tip)?;
+        let Some((_, blob)) = find_note(&repo, tree, sha)? else {
+            return Ok(None);
+        };
+        let text = blob_text(&repo, blob)?;
+        fold_note(&text).map_err(|source| StoreError::CorruptNote {
+            app: app.clone(),
+            sha: sha.clone(),
+            reference: notes_ref(app),
+            source: Box::new(source),
+        })
+    }
+
+    /// Resolve an id (`app@prefix`; a full 40-hex prefix is a direct lookup).
+    pub fn get_by_id(&self, id: &ArtifactId) -> Result<Option<Artifact>> {
+        let shas = self.shas_with_prefix(id.app(), id.sha_prefix())?;
+        match shas.as_slice() {
+            [] => Ok(None),
+            [sha] => self.get(id.app(), sha),
+            many => Err(StoreError::Ambiguous {
+                id: id.to_string(),
+                matches: many.iter().map(|s| format!("{}@{}", id.app(), s)).collect(),
+            }),
+        }
+    }
+
+    /// Every artifact whose commit starts with `prefix` (7–40 hex), across all apps.
+    pub fn find_by_sha_prefix(&self, prefix: &str) -> Result<Vec<Artifact>> {
+        let mut out = Vec::new();
+        for app in self.apps()? {
+            for sha in self.shas_with_prefix(&app, prefix)? {
+                if let Some(a) = self.get(&app, &sha)? {
+                    out.push(a);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn shas_with_prefix(&self, app: &AppName, prefix: &str) -> Result<Vec<CommitSha>> {
+        if prefix.len() < 2 {
+            return Ok(Vec::new());
+        }
+        if let Ok(full) = CommitSha::new(prefix) {
+            return Ok(self
+                .get(app, &full)?
+                .map(|a| vec![a.sha])
+                .unwrap_or_default());
+        }
+        let repo = self.repo();
+        let Some(tip) = ref_id(&repo, &notes_ref(app))? else {
+            return Ok(Vec::new());
+        };
+        let tree = repo.find_tree(commit_tree(&repo, tip)?)?;
+        let (fan, rest) = prefix.split_at(2);
+        let mut out = Vec::new();
+        if let Some(sub) = tree.find_entry(fan) {
+            let sub = repo.find_tree(sub.object_id())?;
+            for e in sub.iter() {
+                let e = e.map_err(StoreError::git)?;
+                let name = e.filename().to_str_lossy();
+                if name.starts_with(rest)
+                    && let Ok(sha) = CommitSha::new(format!("{fan}{name}"))
+                {
+                    out.push(sha);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Apps with at least one artifact.
+    pub fn apps(&self) -> Result<Vec<AppName>> {
+        let repo = self.repo();
+        let mut out = Vec::new();
+        for r in repo.references()?.prefixed(NOTES_PREFIX)? {
+            let r = r.map_err(|e| StoreError::Refs(e.to_string()))?;
+            let name = r.name().as_bstr().to_str_lossy();
+            if let Some(app) = name
+                .strip_prefix(NOTES_PREFIX)
+                .and_then(|a| AppName::new(a).ok())
+            {
+                out.push(app);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The newest artifact built from `branch`: one ref read, one blob, one note lookup.
+    pub fn latest(&self, app: &AppName, branch: &BranchName) -> Result<Option<Artifact>> {
+        self.artifact_at_ref(app, &branch_ref(app, branch))
+    }
+
+    /// What is released in `env` for `app`.
+    pub fn released(&self, env: &EnvName, app: &AppName) -> Result<Option<Artifact>> {
+        self.artifact_at_ref(app, &env_ref(env, app))
+    }
+
+    /// Read the snapshot a branch or env ref points at, then the current record from the note
+    /// (tags or PRs may have been added since the ref moved).
+    fn artifact_at_ref(&self, app: &AppName, reference: &str) -> Result<Option<Artifact>> {
+        let snapshot = {
+            let repo = self.repo();
+            let Some(tip) = ref_id(&repo, reference)? else {
+                return Ok(None);
+            };
+            read_snapshot(&repo, tip, reference)?
+        };
+        Ok(Some(self.get(app, &snapshot.sha)?.unwrap_or(snapshot)))
+    }
+
+    /// Artifacts of `app`, most recently first recorded first. With a branch filter this walks
+    /// only that branch's build history.
+    pub fn list(&self, app: &AppName, filter: &ListFilter, limit: usize) -> Result<Vec<Artifact>> {
+        let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
+        let candidates: Vec<CommitSha> = match &filter.branch {
+            Some(branch) => self.branch_history(app, branch, usize::MAX)?,
+            None => self.notes_log(app)?,
+        };
+        let mut seen = HashSet::new();
+        for sha in candidates {
+            if !seen.insert(sha.clone()) {
+                continue;
+            }
+            if let Some(a) = self.get(app, &sha)?
+                && filter.accepts(&a)
+            {
+                out.push(a);
+                if out.len() == limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Shas along a branch's first-parent history, newest first.
+    pub fn branch_history(
+        &self,
+        app: &AppName,
+        branch: &BranchName,
+        limit: usize,
+    ) -> Result<Vec<CommitSha>> {
+        self.ref_history(&branch_ref(app, branch), limit)
+    }
+
+    /// Artifacts released to (env, app), newest first.
+    pub fn release_history(
+        &self,
+        env: &EnvName,
+        app: &AppName,
+        limit: usize,
+    ) -> Result<Vec<Artifact>> {
+        let mut out = Vec::new();
+        for sha in self.ref_history(&env_ref(env, app), limit)? {
+            if let Some(a) = self.get(app, &sha)? {
+                out.push(a);
+            }
+        }
+        Ok(out)
+    }
+
+    fn ref_history(&self, reference: &str, limit: usize) -> Result<Vec<CommitSha>> {
+        let repo = self.repo();
+        let mut next = ref_id(&repo, reference)?;
+        let mut out = Vec::new();
+        while let Some(id) = next {
+            if out.len() >= limit {
+                break;
+            }
+            out.push(read_snapshot(&repo, id, reference)?.sha);
+            next = repo
+                .find_commit(id)?
+                .parent_ids()
+                .next()
+                .map(|p| p.detach());
+        }
+        Ok(out)
+    }
+
+    /// Shas in the order they were first recorded, newest first, from the notes commit log.
+    fn notes_log(&self, app: &AppName) -> Result<Vec<CommitSha>> {
+        let repo = self.repo();
+        let mut next = ref_id(&repo, &notes_ref(app))?;
+        let mut out = Vec::new();
+        while let Some(id) = next {
+            let commit = repo.find_commit(id)?;
+            let message = commit.message_raw_sloppy().to_str_lossy().into_owned();
+            let mut new_here: Vec<CommitSha> = message
+                .lines()
+                .filter_map(|l| l.strip_prefix("+ "))
+                .filter_map(|l| l.split_whitespace().nth(1))
+                .filter_map(|s| CommitSha::new(s).ok())
+                .collect();
+            new_here.reverse();
+            out.extend(new_here);
+            next = commit.parent_ids().next().map(|p| p.detach());
+        }
+        Ok(out)
+    }
+
+    // ----- writes ------------------------------------------------------------------------
+
+    /// Insert or merge one artifact; see [`ArtifactStore::record_batch`].
+    pub fn record(&self, artifact: &Artifact) -> Result<RecordOutcome> {
+        let mut outcomes = self.record_batch(std::slice::from_ref(artifact))?;
+        Ok(outcomes.remove(0))
+    }
+
+    /// Insert or merge many artifacts with one commit per app. Same (app, sha) as an existing
+    /// artifact merges into it (facts accumulate); unchanged records write nothing. Branch refs
+    /// move to each artifact that newly gained that branch.
+    pub fn record_batch(&self, artifacts: &[Artifact]) -> Result<Vec<RecordOutcome>> {
+        let mut outcomes: Vec<Option<RecordOutcome>> = vec![None; artifacts.len()];
+        let mut apps: Vec<&AppName> = artifacts.iter().map(|a| &a.app).collect();
+        apps.sort();
+        apps.dedup();
+        for app in apps {
+            let idx: Vec<usize> = (0..artifacts.len())
+                .filter(|&i| &artifacts[i].app == app)
+                .collect();
+            let batch: Vec<&Artifact> = idx.iter().map(|&i| &artifacts[i]).collect();
+            let done = self.retry(&format!("recording artifacts of {app}"), || {
+                self.try_record_app(app, &batch)
+            })?;
+            for (i, o) in idx.into_iter().zip(done) {
+                outcomes[i] = Some(o);
+            }
+        }
+        let outcomes: Vec<RecordOutcome> = outcomes.into_iter().flatten().collect();
+        if outcomes
+            .iter()
+            .any(|o| !matches!(o, RecordOutcome::Unchanged(_)))
+        {
+            self.push_after_write();
+        }
+        Ok(outcomes)
+    }
+
+    /// Point `refs/auger/envs/<env>/<app>` at `artifact`, on top of the previous release.
+    pub fn set_released(&self, env: &EnvName, app: &AppName, artifact: &Artifact) -> Result<()> {
+        if &artifact.app != app {
+            return Err(StoreError::Merge(Box::new(MergeError::DifferentIdentity {
+                a: app.to_string(),
+                b: artifact.id.to_string(),
+            })));
+        }
+        let reference = env_ref(env, app);
+        self.retry(&format!("releasing {} to {env}", artifact.id), || {
+            let repo = self.repo();
+            let old = ref_id(&repo, &reference).map_err(Attempt::Fatal)?;
+            let message = format!(
+                "release {} to {env}\n\n{} {}\n",
+                artifact.id, artifact.id, artifact.sha
+            );
+            let commit = snapshot_commit(&repo, artifact, old, &message).map_err(Attempt::Fatal)?;
+            apply(&repo, vec![cas_edit(&reference, old, commit, &message)])
+        })?;
+        self.push_after_write();
+        Ok(())
+    }
+
+    fn push_after_write(&self) {
+        if let Some(remote) = &self.remote {
+            let report = remote.sync(self);
+            if let Some(err) = &report.error {
+                tracing::warn!(remote = remote.url(), error = %err, "artifact store push failed; the write is kept locally and pushed later");
+            }
+        }
+    }
+
+    /// One attempt at recording `batch` (all of one app). Reads the current tip, computes the
+    /// merged notes, writes objects, then moves every ref in one CAS transaction.
+    fn try_record_app(
+        &self,
+        app: &AppName,
+        batch: &[&Artifact],
+    ) -> Result<Vec<RecordOutcome>, Attempt> {
+        let repo = self.repo();
+        let notes_name = notes_ref(app);
+        let tip = ref_id(&repo, &notes_name).map_err(Attempt::Fatal)?;
+        let base_tree = match tip {
+            Some(t) => commit_tree(&repo, t).map_err(Attempt::Fatal)?,
+            None => ObjectId::empty_tree(repo.object_hash()),
+        };
+
+        // Per sha in this batch: (note text as stored, current record, final record).
+        struct Pending {
+            text: String,
+            before: Option<Artifact>,
+            after: Artifact,
+            old_path: Option<String>,
+        }
+        let mut pending: Vec<Pending> = Vec::new();
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for incoming in batch {
+            let slot = match pending.iter().position(|p| p.after.sha == incoming.sha) {
+                Some(i) => i,
+                None => {
+                    let (old_path, text) =
+                        match find_note(&repo, base_tree, &incoming.sha).map_err(Attempt::Fatal)? {
+                            Some((path, blob)) => {
+                                (Some(path), blob_text(&repo, blob).map_err(Attempt::Fatal)?)
+                            }
+                            None => (None, String::new()),
+                        };
+                    let before = fold_note(&text).map_err(|source| {
+                        Attempt::Fatal(StoreError::CorruptNote {
+                            app: app.clone(),
+                            sha: incoming.sha.clone(),
+                            reference: notes_name.clone(),
+                            source: Box::new(source),
+                        })
+                    })?;
+                    let after = before.clone().unwrap_or_else(|| (*incoming).clone());
+                    pending.push(Pending {
+                        text,
+                        before,
+                        after,
+                        old_path,
+                    });
+                    pending.len() - 1
+                }
+            };
+            let p = &mut pending[slot];
+            let prev = p.after.clone();
+            p.after
+                .merge(incoming)
+                .map_err(|e| Attempt::Fatal(Box::new(e).into()))?;
+            outcomes.push(match (&p.before, prev == p.after && p.before.is_some()) {
+                (_, true) => RecordOutcome::Unchanged(p.after.clone()),
+                (None, _) => RecordOutcome::Created(p.after.clone()),
+                (Some(_), false) => RecordOutcome::Updated(p.after.clone()),
+            });
+        }
+        // Later outcomes of the same sha in one batch see the final record.
+        for o in &mut outcomes {
+            let sha = o.artifact().sha.clone();
+            if let Some(p) = pending.iter().find(|p| p.after.sha == sha) {
+                let a = p.after.clone();
+                *o = match o {
+                    RecordOutcome::Created(_) => RecordOutcome::Created(a),
+                    RecordOutcome::Updated(_) => RecordOutcome::Updated(a),
+                    RecordOutcome::Unchanged(_) => RecordOutcome::Unchanged(a),
+                };
+            }
+        }
+
+        let changed: Vec<&Pending> = pending
+            .iter()
+            .filter(|p| p.before.as_ref() != Some(&p.after))
+            .collect();
+        if changed.is_empty() {
+            return Ok(outcomes);
+        }
+
+        let mut editor = repo
+            .edit_tree(base_tree)
+            .map_err(|e| Attempt::Fatal(e.into()))?;
+        let mut message = format!("record {} artifact(s) of {app}\n\n", changed.len());
+        for p in &changed {
+            let mut text = p.text.clone();
+            if !text.is_empty() && !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text.push_str(&p.after.to_json_line());
+            text.push('\n');
+            let blob = repo
+                .write_blob(text.as_bytes())
+                .map_err(|e| Attempt::Fatal(e.into()))?;
+            let path = note_path(&p.after.sha);
+            if let Some(old) = p.old_path.as_deref().filter(|old| *old != path) {
+                editor.remove(old).map_err(|e| Attempt::Fatal(e.into()))?;
+            }
+            editor
+                .upsert(path.as_str(), EntryKind::Blob, blob.detach())
+                .map_err(|e| Attempt::Fatal(e.into()))?;
+            let mark = if p.before.is_none() { '+' } else { '~' };
+            message.push_str(&format!("{mark} {} {}\n", p.after.id, p.after.sha));
+        }
+        let tree = editor
+            .write()
+            .map_err(|e| Attempt::Fatal(e.into()))?
+            .detach();
+        let commit = write_commit(&repo, tree, tip, &message).map_err(Attempt::Fatal)?;
+        let mut edits = vec![cas_edit(
+            &notes_name,
+            tip,
+            commit,
+            "auger: record artifacts",
+        )];
+
+        // Branch refs: each artifact that newly gained a branch becomes that branch's newest
+        // build, chained in batch order so the first-parent log keeps every build.
+        let mut branch_tips: Vec<(String, Option<ObjectId>, ObjectId)> = Vec::new();
+        for p in &changed {
+            let had: &[BranchName] = p.before.as_ref().map_or(&[], |b| &b.branches);
+            for branch in p.after.branches.iter().filter(|b| !had.contains(b)) {
+                let name = branch_ref(app, branch);
+                let (expected, parent) = match branch_tips.iter().find(|(n, _, _)| *n == name) {
+                    Some((_, expected, current)) => (*expected, Some(*current)),
+                    None => {
+                        let cur = ref_id(&repo, &name).map_err(Attempt::Fatal)?;
+                        (cur, cur)
+                    }
+                };
+                let msg = format!(
+                    "build {} on {branch}\n\n{} {}\n",
+                    p.after.id, p.after.id, p.after.sha
+                );
+                let c = snapshot_commit(&repo, &p.after, parent, &msg).map_err(Attempt::Fatal)?;
+                branch_tips.retain(|(n, _, _)| *n != name);
+                branch_tips.push((name, expected, c));
+            }
+        }
+        for (name, expected, new) in branch_tips {
+            edits.push(cas_edit(&name, expected, new, "auger: new build"));
+        }
+        apply(&repo, edits)?;
+        Ok(outcomes)
+    }
+
+    /// Run `attempt` until it wins its compare-and-swap, with jittered backoff.
+    fn retry<T>(&self, what: &str, mut attempt: impl FnMut() -> Result<T, Attempt>) -> Result<T> {
+        let mut last = String::new();
+        for n in 0..MAX_ATTEMPTS {
+            match attempt() {
+                Ok(v) => return Ok(v),
+                Err(Attempt::Fatal(e)) => return Err(e),
+                Err(Attempt::Conflict(e)) => {
+                    last = e;
+                    std::thread::sleep(backoff(n));
+                }
+            }
+        }
+        Err(StoreError::Contention {
+            what: what.to_owned(),
+            last,
+        })
+    }
+}
+
+/// Result of one optimistic attempt: a conflict is retried, anything else is returned.
+pub(super) enum Attempt {
+    Conflict(String),
+    Fatal(StoreError),
+}
+
+impl From<gix::Error> for Attempt {
+    fn from(e: gix::Error) -> Self {
+        Attempt::Fatal(e.into())
+    }
+}
+
+fn backoff(attempt: u32) -> Duration {
+    // Cheap jitter without a RNG dependency: the clock's low bits differ between racers.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let cap = 200u64.saturating_mul(1 + u64::from(attempt.min(20)));
+    Duration::from_micros(50 + u64::from(nanos) % cap)
+}
+
+/// Apply ref edits in one transaction. A failed precondition or a held lock is a conflict: the
+/// caller re-reads and tries again.
+pub(super) fn apply(repo: &gix::Repository, edits: Vec<RefEdit>) -> Result<(), Attempt> {
+    repo.edit_references(edits)
+        .map(|_| ())
+        .map_err(|e| Attempt::Conflict(e.to_string()))
+}
+
+pub(super) fn cas_edit(
+    name: &str,
+    expected: Option<ObjectId>,
+    new: ObjectId,
+    log: &str,
+) -> RefEdit {
+    RefEdit {
+        change: Change::Update {
+            log: LogChange {
+                mode: RefLog::AndReference,
+                force_create_reflog: false,
+                message: log.into(),
+            },
+            expected: match expected {
+                Some(id) => PreviousValue::MustExistAndMatch(Target::Object(id)),
+                None => PreviousValue::MustNotExist,
+            },
+            new: Target::Object(new),
+        },
+        // Ref names are built only from validated names, so this cannot fail in practice; a
+        // failure still surfaces as an error when the edit is applied.
+        name: name.try_into().unwrap_or_else(|_| {
+            "refs/auger/invalid"
+                .try_into()
+                .unwrap_or_else(|_| unreachable!())
+        }),
+        deref: false,
+    }
+}
+
+pub(super) fn notes_ref(app: &AppName) -> String {
+    format!("{NOTES_PREFIX}{app}")
+}
+
+pub(super) fn branch_ref(app: &AppName, branch: &BranchName) -> String {
+    format!("{BRANCHES_PREFIX}{app}/{}", branch.ref_component())
+}
+
+pub(super) fn env_ref(env: &EnvName, app: &AppName) -> String {
+    format!("{ENVS_PREFIX}{env}/{app}")
+}
+
+fn note_path(sha: &CommitSha) -> String {
+    let s = sha.as_str();
+    format!("{}/{}", &s[..2], &s[2..])
+}
+
+pub(super) fn ref_id(repo: &gix::Repository, name: &str) -> Result<Option<ObjectId>> {
+    Ok(repo
+        .try_find_reference(name)?
+        .and_then(|r| r.target().try_id().map(|id| id.to_owned())))
+}
+
+pub(super) fn commit_tree(repo: &gix::Repository, commit: ObjectId) -> Result<ObjectId> {
+    Ok(repo.find_commit(commit)?.tree_id()?.detach())
+}
+
+/// Find the note blob for `sha`, whatever fanout wrote it: ours (`ab/cdef…`), git's flat
+/// layout for small note sets, or two levels (`ab/cd/ef…`) for very large ones.
+pub(super) fn find_note(
+    repo: &gix::Repository,
+    tree: ObjectId,
+    sha: &CommitSha,
+) -> Result<Option<(String, ObjectId)>> {
+    let tree = repo.find_tree(tree)?;
+    let s = sha.as_str();
+    let candidates = [
+        format!("{}/{}", &s[..2], &s[2..]),
+        s.to_owned(),
+        format!("{}/{}/{}", &s[..2], &s[2..4], &s[4..]),
+    ];
+    for path in candidates {
+        if let Some(e) = tree.lookup_entry(path.split('/'))?
+            && e.mode().is_blob()
+        {
+            return Ok(Some((path, e.object_id())));
+        }
+    }
+    Ok(None)
+}
+
+pub(super) fn blob_text(repo: &gix::Repository, blob: ObjectId) -> Result<String> {
+    let b = repo.find_blob(blob)?;
+    Ok(String::from_utf8_lossy(&b.data).into_owned())
+}
+
+fn read_snapshot(repo: &gix::Repository, commit: ObjectId, reference: &str) -> Result<Artifact> {
+    let tree = repo.find_tree(commit_tree(repo, commit)?)?;
+    let entry = tree
+        .find_entry(ARTIFACT_FILE)
+        .ok_or_else(|| StoreError::CorruptRef {
+            reference: reference.to_owned(),
+            reason: "missing".into(),
+        })?;
+    let text = blob_text(repo, entry.object_id())?;
+    serde_json::from_str(&text).map_err(|e| StoreError::CorruptRef {
+        reference: reference.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+fn snapshot_commit(
+    repo: &gix::Repository,
+    a: &Artifact,
+    parent: Option<ObjectId>,
+    message: &str,
+) -> Result<ObjectId> {
+    let mut json = serde_json::to_string_pretty(a).unwrap_or_default();
+    json.push('\n');
+    let blob = repo.write_blob(json.as_bytes())?.detach();
+    let mut editor = repo.edit_tree(ObjectId::empty_tree(repo.object_hash()))?;
+    editor.upsert(ARTIFACT_FILE, EntryKind::Blob, blob)?;
+    let tree = editor.write()?.detach();
+    write_commit(repo, tree, parent, message)
+}
+
+pub(super) fn write_commit(
+    repo: &gix::Repository,
+    tree: ObjectId,
+    parent: Option<ObjectId>,
+    message: &str,
+) -> Result<ObjectId> {
+    let sig = gix::actor::Signature {
+        name: "auger".into(),
+        email: "auger@localhost".into(),
+        time: gix::date::Time::now_utc(),
+    };
+    let mut buf = gix::date::parse::TimeBuf::default();
+    let sig_ref = sig.to_ref(&mut buf);
+    Ok(repo
+        .new_commit_as(sig_ref, sig_ref, message, tree, parent)?
+        .id)
+}

@@ -1,0 +1,556 @@
+//! `auger.toml` (design §4). Typed, strict (`deny_unknown_fields`), with paths resolved against
+//! the file's own folder. Secrets never live in the file: it names environment variables, and
+//! reading them is a separate, explicit step so commands that need no secret never ask for one.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::domain::{BranchName, RepoName};
+
+/// A configuration problem, always naming the file and the key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {}{message}", file.display(), if key.is_empty() { String::new() } else { format!("{key}: ") })]
+pub struct ConfigError {
+    pub file: PathBuf,
+    /// Dotted key path, e.g. `server.listen`; empty for whole-file problems.
+    pub key: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
+    github: RawGithub,
+    #[serde(default)]
+    artifacts: RawArtifacts,
+    gitops: Option<RawGitops>,
+    #[serde(default)]
+    api: RawApi,
+    #[serde(default)]
+    paths: RawPaths,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    #[serde(default = "default_listen")]
+    listen: String,
+    #[serde(default = "default_data_dir")]
+    data_dir: String,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            data_dir: default_data_dir(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGithub {
+    #[serde(default = "default_api_url")]
+    api_url: String,
+    app_id: Option<u64>,
+    private_key_file: Option<String>,
+    token_env: Option<String>,
+    #[serde(default = "default_webhook_secret_env")]
+    webhook_secret_env: String,
+}
+
+impl Default for RawGithub {
+    fn default() -> Self {
+        Self {
+            api_url: default_api_url(),
+            app_id: None,
+            private_key_file: None,
+            token_env: None,
+            webhook_secret_env: default_webhook_secret_env(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawArtifacts {
+    path: Option<String>,
+    #[serde(default)]
+    remote: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGitops {
+    repo: String,
+    url: String,
+    #[serde(default = "default_branch")]
+    branch: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApi {
+    #[serde(default = "default_tokens_env")]
+    tokens_env: String,
+}
+
+impl Default for RawApi {
+    fn default() -> Self {
+        Self {
+            tokens_env: default_tokens_env(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPaths {
+    #[serde(default = "default_policies")]
+    policies: String,
+    #[serde(default = "default_templates")]
+    templates: String,
+}
+
+impl Default for RawPaths {
+    fn default() -> Self {
+        Self {
+            policies: default_policies(),
+            templates: default_templates(),
+        }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+fn default_data_dir() -> String {
+    "./auger-data".into()
+}
+fn default_api_url() -> String {
+    "https://api.github.com".into()
+}
+fn default_webhook_secret_env() -> String {
+    "AUGER_WEBHOOK_SECRET".into()
+}
+fn default_branch() -> String {
+    "main".into()
+}
+fn default_tokens_env() -> String {
+    "AUGER_API_TOKENS".into()
+}
+fn default_policies() -> String {
+    "policies".into()
+}
+fn default_templates() -> String {
+    "templates".into()
+}
+
+/// The validated configuration. Paths are absolute or relative to the current directory,
+/// already resolved against the config file's folder.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub file: PathBuf,
+    pub server: ServerConfig,
+    pub github: GithubConfig,
+    pub artifacts: ArtifactsConfig,
+    pub gitops: Option<GitopsConfig>,
+    pub api: ApiConfig,
+    pub paths: PathsConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub enum GithubAuth {
+    /// GitHub App: JWT from the private key, exchanged for installation tokens.
+    App {
+        app_id: u64,
+        private_key_file: PathBuf,
+    },
+    /// A personal or installation token read from the named variable.
+    Token { env: String },
+    /// Nothing configured: fine for offline commands, refused by `serve`.
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct GithubConfig {
+    pub api_url: String,
+    pub auth: GithubAuth,
+    pub webhook_secret_env: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ArtifactsConfig {
+    pub path: PathBuf,
+    pub remote: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct GitopsConfig {
+    pub repo: RepoName,
+    pub url: String,
+    pub branch: BranchName,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    pub tokens_env: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct PathsConfig {
+    pub policies: PathBuf,
+    pub templates: PathBuf,
+}
+
+impl Config {
+    /// Read and validate `file`. Every problem names the file and the key.
+    pub fn load(file: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(file).map_err(|e| ConfigError {
+            file: file.to_owned(),
+            key: String::new(),
+            message: format!("cannot read: {e}"),
+        })?;
+        Self::parse(file, &text)
+    }
+
+    /// Validate `text` as if read from `file` (whose folder anchors relative paths).
+    pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
+        let err = |key: &str, message: String| ConfigError {
+            file: file.to_owned(),
+            key: key.to_owned(),
+            message,
+        };
+        let de = toml::Deserializer::parse(text).map_err(|e| err("", toml_message(&e)))?;
+        let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            let key = if key == "." { String::new() } else { key };
+            err(&key, toml_message(e.inner()))
+        })?;
+
+        let base = file.parent().map(Path::to_owned).unwrap_or_default();
+        let resolve = |p: &str| -> PathBuf {
+            let p = Path::new(p);
+            if p.is_absolute() {
+                p.to_owned()
+            } else {
+                base.join(p)
+            }
+        };
+        let non_empty = |key: &str, v: &str| -> Result<(), ConfigError> {
+            if v.trim().is_empty() {
+                Err(err(key, "must not be empty".into()))
+            } else {
+                Ok(())
+            }
+        };
+
+        let listen: SocketAddr = raw.server.listen.parse().map_err(|_| {
+            err(
+                "server.listen",
+                format!(
+                    "{:?} is not an address like 127.0.0.1:8080",
+                    raw.server.listen
+                ),
+            )
+        })?;
+        non_empty("server.data_dir", &raw.server.data_dir)?;
+        let data_dir = resolve(&raw.server.data_dir);
+
+        if !(raw.github.api_url.starts_with("https://")
+            || raw.github.api_url.starts_with("http://"))
+        {
+            return Err(err(
+                "github.api_url",
+                format!("{:?} is not an http(s) URL", raw.github.api_url),
+            ));
+        }
+        check_env_name(&raw.github.webhook_secret_env)
+            .map_err(|m| err("github.webhook_secret_env", m))?;
+        let auth = match (
+            raw.github.app_id,
+            raw.github.private_key_file,
+            raw.github.token_env,
+        ) {
+            (Some(_), Some(_), Some(_)) => {
+                return Err(err(
+                    "github.token_env",
+                    "set either app_id + private_key_file (GitHub App) or token_env, not both"
+                        .into(),
+                ));
+            }
+            (Some(app_id), Some(key), None) => {
+                non_empty("github.private_key_file", &key)?;
+                GithubAuth::App {
+                    app_id,
+                    private_key_file: resolve(&key),
+                }
+            }
+            (Some(_), None, _) => {
+                return Err(err(
+                    "github.private_key_file",
+                    "is required with github.app_id".into(),
+                ));
+            }
+            (None, Some(_), _) => {
+                return Err(err(
+                    "github.app_id",
+                    "is required with github.private_key_file".into(),
+                ));
+            }
+            (None, None, Some(env)) => {
+                check_env_name(&env).map_err(|m| err("github.token_env", m))?;
+                GithubAuth::Token { env }
+            }
+            (None, None, None) => GithubAuth::None,
+        };
+
+        let artifacts_path = match raw.artifacts.path {
+            Some(p) => {
+                non_empty("artifacts.path", &p)?;
+                resolve(&p)
+            }
+            None => data_dir.join("artifacts.git"),
+        };
+        let remote = Some(raw.artifacts.remote.trim().to_owned()).filter(|r| !r.is_empty());
+
+        let gitops = match raw.gitops {
+            None => None,
+            Some(g) => {
+                let repo = RepoName::new(&g.repo).map_err(|e| err("gitops.repo", e.to_string()))?;
+                non_empty("gitops.url", &g.url)?;
+                let branch =
+                    BranchName::new(&g.branch).map_err(|e| err("gitops.branch", e.to_string()))?;
+                Some(GitopsConfig {
+                    repo,
+                    url: g.url,
+                    branch,
+                })
+            }
+        };
+
+        check_env_name(&raw.api.tokens_env).map_err(|m| err("api.tokens_env", m))?;
+        non_empty("paths.policies", &raw.paths.policies)?;
+        non_empty("paths.templates", &raw.paths.templates)?;
+
+        Ok(Config {
+            file: file.to_owned(),
+            server: ServerConfig { listen, data_dir },
+            github: GithubConfig {
+                api_url: raw.github.api_url.trim_end_matches('/').to_owned(),
+                auth,
+                webhook_secret_env: raw.github.webhook_secret_env,
+            },
+            artifacts: ArtifactsConfig {
+                path: artifacts_path,
+                remote,
+            },
+            gitops,
+            api: ApiConfig {
+                tokens_env: raw.api.tokens_env,
+            },
+            paths: PathsConfig {
+                policies: resolve(&raw.paths.policies),
+                templates: resolve(&raw.paths.templates),
+            },
+        })
+    }
+
+    /// The webhook secrets (comma-separated for rotation). Missing or empty is an error naming
+    /// the key and the variable; the values themselves never appear in messages.
+    pub fn webhook_secrets(&self) -> Result<Vec<String>, ConfigError> {
+        self.secret_list("github.webhook_secret_env", &self.github.webhook_secret_env)
+    }
+
+    /// Bearer tokens for the API as `name:token` or bare `token` entries, comma-separated.
+    pub fn api_tokens(&self) -> Result<Vec<String>, ConfigError> {
+        self.secret_list("api.tokens_env", &self.api.tokens_env)
+    }
+
+    fn secret_list(&self, key: &str, var: &str) -> Result<Vec<String>, ConfigError> {
+        let value = std::env::var(var).unwrap_or_default();
+        let list: Vec<String> = value
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if list.is_empty() {
+            return Err(ConfigError {
+                file: self.file.clone(),
+                key: key.to_owned(),
+                message: format!("environment variable {var} is not set or empty"),
+            });
+        }
+        Ok(list)
+    }
+}
+
+/// toml's messages carry a source excerpt with line breaks; keep the first line, plus the
+/// line number, so each error fits one line.
+fn toml_message(e: &toml::de::Error) -> String {
+    e.message()
+        .lines()
+        .next()
+        .unwrap_or("invalid TOML")
+        .to_owned()
+}
+
+fn check_env_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} is not an environment variable name (letters, digits, '_'); secrets go in the environment, not in this file"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("/etc/auger/auger.toml"), text)
+    }
+
+    #[test]
+    fn design_example_parses_with_paths_resolved_next_to_the_file() {
+        let c = parse(
+            r#"
+[server]
+listen = "127.0.0.1:8080"
+data_dir = "./auger-data"
+[github]
+api_url = "https://api.github.com"
+token_env = "GITHUB_TOKEN"
+webhook_secret_env = "AUGER_WEBHOOK_SECRET"
+[artifacts]
+path = "./auger-data/artifacts.git"
+remote = ""
+[gitops]
+repo = "acme/gitops"
+url = "https://github.com/acme/gitops.git"
+branch = "main"
+[api]
+tokens_env = "AUGER_API_TOKENS"
+[paths]
+policies = "policies"
+templates = "/srv/templates"
+"#,
+        )
+        .unwrap();
+        assert_eq!(
+            c.artifacts.path,
+            Path::new("/etc/auger/./auger-data/artifacts.git")
+        );
+        assert_eq!(c.paths.policies, Path::new("/etc/auger/policies"));
+        assert_eq!(c.paths.templates, Path::new("/srv/templates"));
+        assert_eq!(c.artifacts.remote, None);
+        assert!(matches!(c.github.auth, GithubAuth::Token { ref env } if env == "GITHUB_TOKEN"));
+        assert_eq!(c.gitops.unwrap().repo.as_str(), "acme/gitops");
+    }
+
+    #[test]
+    fn empty_file_gets_defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c.server.listen.port(), 8080);
+        assert_eq!(
+            c.artifacts.path,
+            Path::new("/etc/auger/./auger-data/artifacts.git")
+        );
+        assert!(matches!(c.github.auth, GithubAuth::None));
+    }
+
+    #[test]
+    fn unknown_key_names_the_section() {
+        let e = parse("[server]\nlisten = \"127.0.0.1:1\"\nport = 3\n").unwrap_err();
+        assert_eq!(e.key, "server.port");
+        assert!(e.message.contains("unknown field `port`"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("/etc/auger/auger.toml: server.port: "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        let e = parse("[github]\napp_id = \"twelve\"\n").unwrap_err();
+        assert_eq!(e.key, "github.app_id");
+    }
+
+    #[test]
+    fn syntax_error_is_reported() {
+        let e = parse("[server\n").unwrap_err();
+        assert_eq!(e.key, "");
+        assert!(!e.message.is_empty());
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let cases = [
+            ("[server]\nlisten = \"localhost\"\n", "server.listen"),
+            ("[server]\ndata_dir = \" \"\n", "server.data_dir"),
+            ("[github]\napi_url = \"ftp://x\"\n", "github.api_url"),
+            (
+                "[github]\nwebhook_secret_env = \"s3cr3t value!\"\n",
+                "github.webhook_secret_env",
+            ),
+            ("[github]\napp_id = 1\n", "github.private_key_file"),
+            ("[github]\nprivate_key_file = \"k.pem\"\n", "github.app_id"),
+            (
+                "[github]\napp_id = 1\nprivate_key_file = \"k.pem\"\ntoken_env = \"T\"\n",
+                "github.token_env",
+            ),
+            (
+                "[gitops]\nrepo = \"../etc\"\nurl = \"file:///x\"\n",
+                "gitops.repo",
+            ),
+            ("[gitops]\nrepo = \"a/b\"\nurl = \"\"\n", "gitops.url"),
+            (
+                "[gitops]\nrepo = \"a/b\"\nurl = \"file:///x\"\nbranch = \"a..b\"\n",
+                "gitops.branch",
+            ),
+            ("[api]\ntokens_env = \"\"\n", "api.tokens_env"),
+            ("[paths]\npolicies = \"\"\n", "paths.policies"),
+        ];
+        for (text, key) in cases {
+            let e = parse(text).unwrap_err();
+            assert_eq!(e.key, key, "{text:?} → {e}");
+        }
+    }
+
+    #[test]
+    fn missing_secret_names_the_variable_but_never_a_value() {
+        let c = parse("[github]\nwebhook_secret_env = \"AUGER_TEST_UNSET_SECRET_1\"\n").unwrap();
+        let e = c.webhook_secrets().unwrap_err();
+        assert_eq!(e.key, "github.webhook_secret_env");
+        assert!(e.message.contains("AUGER_TEST_UNSET_SECRET_1"));
+    }
+
+    #[test]
+    fn missing_file_names_it() {
+        let e = Config::load(Path::new("/nonexistent/auger.toml")).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("/nonexistent/auger.toml: cannot read"),
+            "{e}"
+        );
+    }
+}
