@@ -174,10 +174,7 @@ pub struct ServerConfig {
 #[derive(Debug, Clone)]
 pub enum GithubAuth {
     /// GitHub App: JWT from the private key, exchanged for installation tokens.
-    App {
-        app_id: u64,
-        private_key_file: PathBuf,
-    },
+    App { app_id: u64, private_key_file: PathBuf },
     /// A personal or installation token read from the named variable.
     Token { env: String },
     /// Nothing configured: fine for offline commands, refused by `serve`.
@@ -260,25 +257,19 @@ impl Config {
         let listen: SocketAddr = raw.server.listen.parse().map_err(|_| {
             err(
                 "server.listen",
-                format!(
-                    "{:?} is not an address like 127.0.0.1:8080",
-                    raw.server.listen
-                ),
+                format!("{:?} is not an address like 127.0.0.1:8080", raw.server.listen),
             )
         })?;
         non_empty("server.data_dir", &raw.server.data_dir)?;
         let data_dir = resolve(&raw.server.data_dir);
 
-        if !(raw.github.api_url.starts_with("https://")
-            || raw.github.api_url.starts_with("http://"))
-        {
+        if !(raw.github.api_url.starts_with("https://") || raw.github.api_url.starts_with("http://")) {
             return Err(err(
                 "github.api_url",
                 format!("{:?} is not an http(s) URL", raw.github.api_url),
             ));
         }
-        check_env_name(&raw.github.webhook_secret_env)
-            .map_err(|m| err("github.webhook_secret_env", m))?;
+        check_env_name(&raw.github.webhook_secret_env).map_err(|m| err("github.webhook_secret_env", m))?;
         let auth = match (
             raw.github.app_id,
             raw.github.private_key_file,
@@ -287,8 +278,7 @@ impl Config {
             (Some(_), Some(_), Some(_)) => {
                 return Err(err(
                     "github.token_env",
-                    "set either app_id + private_key_file (GitHub App) or token_env, not both"
-                        .into(),
+                    "set either app_id + private_key_file (GitHub App) or token_env, not both".into(),
                 ));
             }
             (Some(app_id), Some(key), None) => {
@@ -331,8 +321,7 @@ impl Config {
             Some(g) => {
                 let repo = RepoName::new(&g.repo).map_err(|e| err("gitops.repo", e.to_string()))?;
                 non_empty("gitops.url", &g.url)?;
-                let branch =
-                    BranchName::new(&g.branch).map_err(|e| err("gitops.branch", e.to_string()))?;
+                let branch = BranchName::new(&g.branch).map_err(|e| err("gitops.branch", e.to_string()))?;
                 Some(GitopsConfig {
                     repo,
                     url: g.url,
@@ -401,11 +390,7 @@ impl Config {
 /// toml's messages carry a source excerpt with line breaks; keep the first line, plus the
 /// line number, so each error fits one line.
 fn toml_message(e: &toml::de::Error) -> String {
-    e.message()
-        .lines()
-        .next()
-        .unwrap_or("invalid TOML")
-        .to_owned()
+    e.message().lines().next().unwrap_or("invalid TOML").to_owned()
 }
 
 fn check_env_name(name: &str) -> Result<(), String> {
@@ -483,8 +468,7 @@ templates = "/srv/templates"
         assert_eq!(e.key, "server.port");
         assert!(e.message.contains("unknown field `port`"), "{e}");
         assert!(
-            e.to_string()
-                .starts_with("/etc/auger/auger.toml: server.port: "),
+            e.to_string().starts_with("/etc/auger/auger.toml: server.port: "),
             "{e}"
         );
     }
@@ -548,8 +532,7 @@ templates = "/srv/templates"
     fn missing_file_names_it() {
         let e = Config::load(Path::new("/nonexistent/auger.toml")).unwrap_err();
         assert!(
-            e.to_string()
-                .starts_with("/nonexistent/auger.toml: cannot read"),
+            e.to_string().starts_with("/nonexistent/auger.toml: cannot read"),
             "{e}"
         );
     }

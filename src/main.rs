@@ -185,9 +185,7 @@ fn parse_var(s: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("{s:?} is not KEY=VALUE"))?;
     let key_ok = !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !key_ok {
-        return Err(format!(
-            "{k:?} is not a variable name (letters, digits, '_')"
-        ));
+        return Err(format!("{k:?} is not a variable name (letters, digits, '_')"));
     }
     Ok((k.to_owned(), v.to_owned()))
 }
@@ -212,9 +210,7 @@ fn main() -> ExitCode {
 fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Artifact(ArtifactCommand::Add(args)) => artifact_add(args),
-        Command::Artifact(ArtifactCommand::Show { id, json, config }) => {
-            artifact_show(&id, json, &config)
-        }
+        Command::Artifact(ArtifactCommand::Show { id, json, config }) => artifact_show(&id, json, &config),
         Command::Artifact(ArtifactCommand::List {
             app,
             branch,
@@ -225,16 +221,10 @@ fn run(command: Command) -> anyhow::Result<()> {
         }) => artifact_list(&app, branch, tag, limit, json, &config),
         Command::Serve(_) => not_yet("auger serve", "the webhook server"),
         Command::Demo { .. } => not_yet("auger demo", "the demo"),
-        Command::Policy(PolicyCommand::Check(_)) => {
-            not_yet("auger policy check", "policy validation")
-        }
+        Command::Policy(PolicyCommand::Check(_)) => not_yet("auger policy check", "policy validation"),
         Command::Render { .. } => not_yet("auger render", "rendering"),
-        Command::Release(ReleaseCommand::Make { .. }) => {
-            not_yet("auger release make", "the release loop")
-        }
-        Command::Release(ReleaseCommand::List { .. }) => {
-            not_yet("auger release list", "release history")
-        }
+        Command::Release(ReleaseCommand::Make { .. }) => not_yet("auger release make", "the release loop"),
+        Command::Release(ReleaseCommand::List { .. }) => not_yet("auger release list", "release history"),
         Command::Rollback { .. } => not_yet("auger rollback", "rollback"),
     }
 }
@@ -314,9 +304,7 @@ fn artifact_show(id: &str, json: bool, config: &ConfigArg) -> anyhow::Result<()>
         let prefix = id.to_ascii_lowercase();
         let ok = (7..=40).contains(&prefix.len()) && prefix.bytes().all(|b| b.is_ascii_hexdigit());
         if !ok {
-            bail!(
-                "{id:?} is neither an artifact id (app@sha) nor a commit sha (7 to 40 hex digits)"
-            );
+            bail!("{id:?} is neither an artifact id (app@sha) nor a commit sha (7 to 40 hex digits)");
         }
         let mut found = store.find_by_sha_prefix(&prefix)?;
         match found.len() {
@@ -363,10 +351,7 @@ fn artifact_list(
                 "{}  {}  {}",
                 a.created.format("%Y-%m-%d %H:%M"),
                 a.label(),
-                a.message
-                    .as_deref()
-                    .and_then(|m| m.lines().next())
-                    .unwrap_or("")
+                a.message.as_deref().and_then(|m| m.lines().next()).unwrap_or("")
             );
         }
     }

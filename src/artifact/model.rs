@@ -353,9 +353,6 @@ mod tests {
         let text = format!("{}\n{{not json\n", sample().to_json_line());
         let err = fold_note(&text).unwrap_err();
         assert_eq!(err.line, 2);
-        assert!(
-            err.to_string()
-                .starts_with("line 2: not an artifact record")
-        );
+        assert!(err.to_string().starts_with("line 2: not an artifact record"));
     }
 }

@@ -16,8 +16,8 @@ use gix::bstr::ByteSlice;
 use gix::objs::tree::EntryKind;
 
 use super::store::{
-    ArtifactStore, BRANCHES_PREFIX, ENVS_PREFIX, NOTES_PREFIX, apply, blob_text, cas_edit,
-    commit_tree, find_note, write_commit,
+    ArtifactStore, BRANCHES_PREFIX, ENVS_PREFIX, NOTES_PREFIX, apply, blob_text, cas_edit, commit_tree,
+    find_note, write_commit,
 };
 use crate::domain::CommitSha;
 
@@ -43,9 +43,7 @@ pub struct SyncReport {
 
 impl Remote {
     pub(super) fn new(url: &str) -> Self {
-        Self {
-            url: url.to_owned(),
-        }
+        Self { url: url.to_owned() }
     }
 
     pub(super) fn url(&self) -> &str {
@@ -151,11 +149,7 @@ impl Remote {
                 }
                 Ok(true)
             }
-            Err(e)
-                if e.contains("stale info")
-                    || e.contains("rejected")
-                    || e.contains("fetch first") =>
-            {
+            Err(e) if e.contains("stale info") || e.contains("rejected") || e.contains("fetch first") => {
                 Ok(false)
             }
             Err(e) => Err(format!("push failed: {e}")),
@@ -181,9 +175,7 @@ fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
 }
 
 fn is_ledger_ref(name: &str) -> bool {
-    name.starts_with(NOTES_PREFIX)
-        || name.starts_with(BRANCHES_PREFIX)
-        || name.starts_with(ENVS_PREFIX)
+    name.starts_with(NOTES_PREFIX) || name.starts_with(BRANCHES_PREFIX) || name.starts_with(ENVS_PREFIX)
 }
 
 fn tracking_name(local: &str) -> String {
@@ -196,10 +188,7 @@ fn refs_under(repo: &gix::Repository, prefix: &str) -> Result<BTreeMap<String, O
     for r in platform.prefixed(prefix).map_err(|e| e.to_string())? {
         let r = r.map_err(|e| e.to_string())?;
         if let Some(id) = r.target().try_id() {
-            out.insert(
-                r.name().as_bstr().to_str_lossy().into_owned(),
-                id.to_owned(),
-            );
+            out.insert(r.name().as_bstr().to_str_lossy().into_owned(), id.to_owned());
         }
     }
     Ok(out)

@@ -90,9 +90,7 @@ pub enum RecordOutcome {
 impl RecordOutcome {
     pub fn artifact(&self) -> &Artifact {
         match self {
-            RecordOutcome::Created(a) | RecordOutcome::Updated(a) | RecordOutcome::Unchanged(a) => {
-                a
-            }
+            RecordOutcome::Created(a) | RecordOutcome::Updated(a) | RecordOutcome::Unchanged(a) => a,
         }
     }
 }
@@ -109,9 +107,7 @@ impl ListFilter {
     fn accepts(&self, a: &Artifact) -> bool {
         self.branch.as_ref().is_none_or(|b| a.branches.contains(b))
             && self.tag.as_ref().is_none_or(|t| a.tags.contains(t))
-            && self
-                .pull_request
-                .is_none_or(|n| a.pull_requests.contains(&n))
+            && self.pull_request.is_none_or(|n| a.pull_requests.contains(&n))
     }
 }
 
@@ -138,32 +134,31 @@ impl ArtifactStore {
         if !path.exists() {
             return Err(StoreError::Open {
                 path: path.to_owned(),
-                reason: "does not exist (it is created by the first recorded artifact, or check `artifacts.path`)".into(),
+                reason:
+                    "does not exist (it is created by the first recorded artifact, or check `artifacts.path`)"
+                        .into(),
             });
         }
-        let repo =
-            gix::open_opts(path, gix::open::Options::isolated()).map_err(|e| StoreError::Open {
-                path: path.to_owned(),
-                reason: format!("not a git repository: {e}"),
-            })?;
+        let repo = gix::open_opts(path, gix::open::Options::isolated()).map_err(|e| StoreError::Open {
+            path: path.to_owned(),
+            reason: format!("not a git repository: {e}"),
+        })?;
         if !repo.is_bare() {
             return Err(StoreError::Open {
                 path: path.to_owned(),
-                reason: "is a repository with a work tree; the ledger must be a bare repository"
-                    .into(),
+                reason: "is a repository with a work tree; the ledger must be a bare repository".into(),
             });
         }
-        Ok(Self::from_repo(path, repo))
+        let store = Self::from_repo(path, repo);
+        for app in store.apps()? {
+            store.repair(&app)?;
+        }
+        Ok(store)
     }
 
     /// Open the ledger, creating an empty bare repository if nothing is there yet.
     pub fn open_or_init(path: &Path) -> Result<Self> {
-        if path.exists()
-            && path
-                .read_dir()
-                .map(|mut d| d.next().is_some())
-                .unwrap_or(true)
-        {
+        if path.exists() && path.read_dir().map(|mut d| d.next().is_some()).unwrap_or(true) {
             return Self::open(path);
         }
         std::fs::create_dir_all(path).map_err(|e| StoreError::Open {
@@ -270,10 +265,7 @@ impl ArtifactStore {
             return Ok(Vec::new());
         }
         if let Ok(full) = CommitSha::new(prefix) {
-            return Ok(self
-                .get(app, &full)?
-                .map(|a| vec![a.sha])
-                .unwrap_or_default());
+            return Ok(self.get(app, &full)?.map(|a| vec![a.sha]).unwrap_or_default());
         }
         let repo = self.repo();
         let Some(tip) = ref_id(&repo, &notes_ref(app))? else {
@@ -304,10 +296,7 @@ impl ArtifactStore {
         for r in repo.references()?.prefixed(NOTES_PREFIX)? {
             let r = r.map_err(|e| StoreError::Refs(e.to_string()))?;
             let name = r.name().as_bstr().to_str_lossy();
-            if let Some(app) = name
-                .strip_prefix(NOTES_PREFIX)
-                .and_then(|a| AppName::new(a).ok())
-            {
+            if let Some(app) = name.strip_prefix(NOTES_PREFIX).and_then(|a| AppName::new(a).ok()) {
                 out.push(app);
             }
         }
@@ -366,22 +355,12 @@ impl ArtifactStore {
     }
 
     /// Shas along a branch's first-parent history, newest first.
-    pub fn branch_history(
-        &self,
-        app: &AppName,
-        branch: &BranchName,
-        limit: usize,
-    ) -> Result<Vec<CommitSha>> {
+    pub fn branch_history(&self, app: &AppName, branch: &BranchName, limit: usize) -> Result<Vec<CommitSha>> {
         self.ref_history(&branch_ref(app, branch), limit)
     }
 
     /// Artifacts released to (env, app), newest first.
-    pub fn release_history(
-        &self,
-        env: &EnvName,
-        app: &AppName,
-        limit: usize,
-    ) -> Result<Vec<Artifact>> {
+    pub fn release_history(&self, env: &EnvName, app: &AppName, limit: usize) -> Result<Vec<Artifact>> {
         let mut out = Vec::new();
         for sha in self.ref_history(&env_ref(env, app), limit)? {
             if let Some(a) = self.get(app, &sha)? {
@@ -400,11 +379,7 @@ impl ArtifactStore {
                 break;
             }
             out.push(read_snapshot(&repo, id, reference)?.sha);
-            next = repo
-                .find_commit(id)?
-                .parent_ids()
-                .next()
-                .map(|p| p.detach());
+            next = repo.find_commit(id)?.parent_ids().next().map(|p| p.detach());
         }
         Ok(out)
     }
@@ -451,6 +426,7 @@ impl ArtifactStore {
                 .filter(|&i| &artifacts[i].app == app)
                 .collect();
             let batch: Vec<&Artifact> = idx.iter().map(|&i| &artifacts[i]).collect();
+            self.repair(app)?;
             let done = self.retry(&format!("recording artifacts of {app}"), || {
                 self.try_record_app(app, &batch)
             })?;
@@ -459,10 +435,7 @@ impl ArtifactStore {
             }
         }
         let outcomes: Vec<RecordOutcome> = outcomes.into_iter().flatten().collect();
-        if outcomes
-            .iter()
-            .any(|o| !matches!(o, RecordOutcome::Unchanged(_)))
-        {
+        if outcomes.iter().any(|o| !matches!(o, RecordOutcome::Unchanged(_))) {
             self.push_after_write();
         }
         Ok(outcomes)
@@ -502,11 +475,7 @@ impl ArtifactStore {
 
     /// One attempt at recording `batch` (all of one app). Reads the current tip, computes the
     /// merged notes, writes objects, then moves every ref in one CAS transaction.
-    fn try_record_app(
-        &self,
-        app: &AppName,
-        batch: &[&Artifact],
-    ) -> Result<Vec<RecordOutcome>, Attempt> {
+    fn try_record_app(&self, app: &AppName, batch: &[&Artifact]) -> Result<Vec<RecordOutcome>, Attempt> {
         let repo = self.repo();
         let notes_name = notes_ref(app);
         let tip = ref_id(&repo, &notes_name).map_err(Attempt::Fatal)?;
@@ -528,13 +497,12 @@ impl ArtifactStore {
             let slot = match pending.iter().position(|p| p.after.sha == incoming.sha) {
                 Some(i) => i,
                 None => {
-                    let (old_path, text) =
-                        match find_note(&repo, base_tree, &incoming.sha).map_err(Attempt::Fatal)? {
-                            Some((path, blob)) => {
-                                (Some(path), blob_text(&repo, blob).map_err(Attempt::Fatal)?)
-                            }
-                            None => (None, String::new()),
-                        };
+                    let (old_path, text) = match find_note(&repo, base_tree, &incoming.sha)
+                        .map_err(Attempt::Fatal)?
+                    {
+                        Some((path, blob)) => (Some(path), blob_text(&repo, blob).map_err(Attempt::Fatal)?),
+                        None => (None, String::new()),
+                    };
                     let before = fold_note(&text).map_err(|source| {
                         Attempt::Fatal(StoreError::CorruptNote {
                             app: app.clone(),
@@ -585,9 +553,7 @@ impl ArtifactStore {
             return Ok(outcomes);
         }
 
-        let mut editor = repo
-            .edit_tree(base_tree)
-            .map_err(|e| Attempt::Fatal(e.into()))?;
+        let mut editor = repo.edit_tree(base_tree).map_err(|e| Attempt::Fatal(e.into()))?;
         let mut message = format!("record {} artifact(s) of {app}\n\n", changed.len());
         for p in &changed {
             let mut text = p.text.clone();
@@ -609,18 +575,6 @@ impl ArtifactStore {
             let mark = if p.before.is_none() { '+' } else { '~' };
             message.push_str(&format!("{mark} {} {}\n", p.after.id, p.after.sha));
         }
-        let tree = editor
-            .write()
-            .map_err(|e| Attempt::Fatal(e.into()))?
-            .detach();
-        let commit = write_commit(&repo, tree, tip, &message).map_err(Attempt::Fatal)?;
-        let mut edits = vec![cas_edit(
-            &notes_name,
-            tip,
-            commit,
-            "auger: record artifacts",
-        )];
-
         // Branch refs: each artifact that newly gained a branch becomes that branch's newest
         // build, chained in batch order so the first-parent log keeps every build.
         let mut branch_tips: Vec<(String, Option<ObjectId>, ObjectId)> = Vec::new();
@@ -635,6 +589,12 @@ impl ArtifactStore {
                         (cur, cur)
                     }
                 };
+                // Already the tip (a replay after a crash between ref renames): nothing to add.
+                if let Some(parent) = parent
+                    && read_snapshot(&repo, parent, &name).is_ok_and(|s| s.sha == p.after.sha)
+                {
+                    continue;
+                }
                 let msg = format!(
                     "build {} on {branch}\n\n{} {}\n",
                     p.after.id, p.after.id, p.after.sha
@@ -644,11 +604,63 @@ impl ArtifactStore {
                 branch_tips.push((name, expected, c));
             }
         }
+        // The notes commit names every branch-ref move it implies (`> ref commit`), so a crash
+        // between the ref renames is repaired from the notes, the source of truth.
+        for (name, _, new) in &branch_tips {
+            message.push_str(&format!("> {name} {new}\n"));
+        }
+        let tree = editor.write().map_err(|e| Attempt::Fatal(e.into()))?.detach();
+        let commit = write_commit(&repo, tree, tip, &message).map_err(Attempt::Fatal)?;
+        // Notes first: gix renames the locks in this order.
+        let mut edits = vec![cas_edit(&notes_name, tip, commit, "auger: record artifacts")];
         for (name, expected, new) in branch_tips {
             edits.push(cas_edit(&name, expected, new, "auger: new build"));
         }
         apply(&repo, edits)?;
         Ok(outcomes)
+    }
+
+    /// Finish the branch-ref moves of the last notes commit of `app` if a crash interrupted
+    /// them: a ref that is behind the commit recorded for it is fast-forwarded to it.
+    fn repair(&self, app: &AppName) -> Result<()> {
+        self.retry(&format!("repairing branch refs of {app}"), || {
+            let repo = self.repo();
+            let Some(tip) = ref_id(&repo, &notes_ref(app)).map_err(Attempt::Fatal)? else {
+                return Ok(());
+            };
+            let commit = repo.find_commit(tip)?;
+            let message = commit.message_raw_sloppy().to_str_lossy().into_owned();
+            let mut edits = Vec::new();
+            for line in message.lines().filter_map(|l| l.strip_prefix("> ")) {
+                let Some((name, id)) = line.split_once(' ') else {
+                    continue;
+                };
+                let Ok(want) = ObjectId::from_hex(id.trim().as_bytes()) else {
+                    continue;
+                };
+                if !name.starts_with(BRANCHES_PREFIX) {
+                    continue;
+                }
+                let cur = ref_id(&repo, name).map_err(Attempt::Fatal)?;
+                if cur == Some(want) {
+                    continue;
+                }
+                // Behind means `cur` is the parent of what was recorded (or the ref is missing).
+                let parent = repo.find_commit(want)?.parent_ids().next().map(|p| p.detach());
+                if parent == cur {
+                    tracing::warn!(
+                        reference = name,
+                        "finishing a branch-ref move interrupted by a crash"
+                    );
+                    edits.push(cas_edit(name, cur, want, "auger: repair after crash"));
+                }
+            }
+            if edits.is_empty() {
+                Ok(())
+            } else {
+                apply(&repo, edits)
+            }
+        })
     }
 
     /// Run `attempt` until it wins its compare-and-swap, with jittered backoff.
@@ -660,6 +672,9 @@ impl ArtifactStore {
                 Err(Attempt::Fatal(e)) => return Err(e),
                 Err(Attempt::Conflict(e)) => {
                     last = e;
+                    if n % 8 == 7 {
+                        sweep_stale_locks(&self.path.join("refs"), STALE_LOCK_AGE);
+                    }
                     std::thread::sleep(backoff(n));
                 }
             }
@@ -683,6 +698,33 @@ impl From<gix::Error> for Attempt {
     }
 }
 
+/// A ref lock is held for the microseconds of a rename; one this old belongs to a writer that
+/// died (SIGKILL, power loss) and would block every later write, as git's own `.lock` files do.
+const STALE_LOCK_AGE: Duration = Duration::from_secs(2);
+
+/// Remove `*.lock` files under `dir` older than `age`.
+fn sweep_stale_locks(dir: &Path, age: Duration) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(meta) = entry.metadata() else { continue };
+        if meta.is_dir() {
+            sweep_stale_locks(&path, age);
+        } else if path.extension().is_some_and(|e| e == "lock")
+            && meta
+                .modified()
+                .ok()
+                .and_then(|m| m.elapsed().ok())
+                .is_some_and(|e| e > age)
+        {
+            tracing::warn!(lock = %path.display(), "removing a stale ref lock left by a dead writer");
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+}
+
 fn backoff(attempt: u32) -> Duration {
     // Cheap jitter without a RNG dependency: the clock's low bits differ between racers.
     let nanos = std::time::SystemTime::now()
@@ -701,12 +743,7 @@ pub(super) fn apply(repo: &gix::Repository, edits: Vec<RefEdit>) -> Result<(), A
         .map_err(|e| Attempt::Conflict(e.to_string()))
 }
 
-pub(super) fn cas_edit(
-    name: &str,
-    expected: Option<ObjectId>,
-    new: ObjectId,
-    log: &str,
-) -> RefEdit {
+pub(super) fn cas_edit(name: &str, expected: Option<ObjectId>, new: ObjectId, log: &str) -> RefEdit {
     RefEdit {
         change: Change::Update {
             log: LogChange {
@@ -722,11 +759,9 @@ pub(super) fn cas_edit(
         },
         // Ref names are built only from validated names, so this cannot fail in practice; a
         // failure still surfaces as an error when the edit is applied.
-        name: name.try_into().unwrap_or_else(|_| {
-            "refs/auger/invalid"
-                .try_into()
-                .unwrap_or_else(|_| unreachable!())
-        }),
+        name: name
+            .try_into()
+            .unwrap_or_else(|_| "refs/auger/invalid".try_into().unwrap_or_else(|_| unreachable!())),
         deref: false,
     }
 }
@@ -830,7 +865,5 @@ pub(super) fn write_commit(
     };
     let mut buf = gix::date::parse::TimeBuf::default();
     let sig_ref = sig.to_ref(&mut buf);
-    Ok(repo
-        .new_commit_as(sig_ref, sig_ref, message, tree, parent)?
-        .id)
+    Ok(repo.new_commit_as(sig_ref, sig_ref, message, tree, parent)?.id)
 }

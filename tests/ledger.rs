@@ -1,0 +1,612 @@
+//! The artifact ledger against real git: what auger writes, plain `git` reads; concurrent
+//! writers (threads and processes) lose nothing; replicas converge through a bare remote.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use auger::artifact::{Artifact, ArtifactId, ArtifactStore, ListFilter, RecordOutcome, Source, StoreError};
+use auger::domain::{AppName, BranchName, CommitSha, EnvName, RepoName, TagName};
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("--git-dir")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn sha(n: u64, salt: u64) -> CommitSha {
+    // The first 16 hex digits mix both inputs, so short ids stay unique across the test set.
+    let mix = (n + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ salt.wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
+    CommitSha::new(format!("{mix:016x}{salt:016x}{n:08x}")).unwrap()
+}
+
+fn artifact(app: &str, sha: CommitSha, branch: Option<&str>) -> Artifact {
+    let mut a = Artifact::new(
+        AppName::new(app).unwrap(),
+        RepoName::new(format!("acme/{app}")).unwrap(),
+        sha,
+        Source {
+            kind: "status".into(),
+            name: "ci/build".into(),
+            target_url: Some("https://ci.example/1".into()),
+        },
+    );
+    if let Some(b) = branch {
+        a.branches.push(BranchName::new(b).unwrap());
+    }
+    a.message = Some("feat: something".into());
+    a
+}
+
+fn app(name: &str) -> AppName {
+    AppName::new(name).unwrap()
+}
+
+#[test]
+fn plain_git_reads_what_auger_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("artifacts.git");
+    let store = ArtifactStore::open_or_init(&path).unwrap();
+
+    // CI turns main green on two commits; the first one is tagged later.
+    let first = artifact("web", sha(1, 1), Some("main"));
+    let second = artifact("web", sha(2, 1), Some("main"));
+    assert!(matches!(store.record(&first).unwrap(), RecordOutcome::Created(_)));
+    assert!(matches!(
+        store.record(&second).unwrap(),
+        RecordOutcome::Created(_)
+    ));
+    let mut tagged = artifact("web", sha(1, 1), None);
+    tagged.tags.push(TagName::new("v1.0.0").unwrap());
+    let RecordOutcome::Updated(merged) = store.record(&tagged).unwrap() else {
+        panic!("a tag on a known commit updates the artifact")
+    };
+    assert_eq!(merged.branches, vec![BranchName::new("main").unwrap()]);
+    assert_eq!(merged.tags, vec![TagName::new("v1.0.0").unwrap()]);
+    assert!(matches!(
+        store.record(&tagged).unwrap(),
+        RecordOutcome::Unchanged(_)
+    ));
+
+    // `git notes show` prints the JSON lines, newest last.
+    let note = git(
+        &path,
+        &["notes", "--ref=auger/artifacts/web", "show", sha(1, 1).as_str()],
+    );
+    let lines: Vec<serde_json::Value> = note.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "one line per write: {note}");
+    assert_eq!(lines[0]["tags"], serde_json::json!([]));
+    assert_eq!(lines[1]["tags"], serde_json::json!(["v1.0.0"]));
+    assert_eq!(lines[1]["id"], merged.id.to_string());
+    assert_eq!(lines[1]["v"], 1);
+
+    // The notes ref's log is the artifact log: three writes, the unchanged one made none.
+    let log = git(&path, &["log", "--format=%s", "refs/notes/auger/artifacts/web"]);
+    assert_eq!(log.lines().count(), 3, "{log}");
+    let body = git(
+        &path,
+        &["log", "-1", "--format=%b", "refs/notes/auger/artifacts/web"],
+    );
+    assert!(
+        body.contains(&format!("~ {} {}", merged.id, merged.sha)),
+        "{body}"
+    );
+
+    // The branch ref's first-parent log is main's build history, newest first.
+    let history = git(
+        &path,
+        &[
+            "log",
+            "--first-parent",
+            "--format=%s",
+            "refs/auger/branches/web/main",
+        ],
+    );
+    assert_eq!(history.lines().count(), 2);
+    let snapshot = git(&path, &["show", "refs/auger/branches/web/main:artifact.json"]);
+    let snapshot: serde_json::Value = serde_json::from_str(&snapshot).unwrap();
+    assert_eq!(snapshot["sha"], sha(2, 1).as_str());
+
+    // Releases: the env ref moves, with history.
+    let staging = EnvName::new("staging").unwrap();
+    store.set_released(&staging, &app("web"), &merged).unwrap();
+    store.set_released(&staging, &app("web"), &second).unwrap();
+    assert_eq!(
+        store.released(&staging, &app("web")).unwrap().unwrap().sha,
+        second.sha
+    );
+    let releases = store.release_history(&staging, &app("web"), 10).unwrap();
+    assert_eq!(
+        releases.iter().map(|a| a.sha.clone()).collect::<Vec<_>>(),
+        vec![second.sha.clone(), merged.sha.clone()]
+    );
+    // The env snapshot is refreshed from the note: a tag added after release shows up.
+    assert_eq!(
+        store.released(&staging, &app("web")).unwrap().unwrap().id,
+        second.id
+    );
+
+    let fsck = Command::new("git")
+        .arg("--git-dir")
+        .arg(&path)
+        .args(["fsck", "--strict"])
+        .output()
+        .unwrap();
+    assert!(fsck.status.success(), "{}", String::from_utf8_lossy(&fsck.stderr));
+    assert!(!String::from_utf8_lossy(&fsck.stdout).contains("error"));
+}
+
+#[test]
+fn reads_answer_by_sha_id_branch_and_filter() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ArtifactStore::open_or_init(&dir.path().join("a.git")).unwrap();
+    for n in 0..5 {
+        store
+            .record(&artifact(
+                "api",
+                sha(n, 7),
+                Some(if n % 2 == 0 { "main" } else { "release/1.0" }),
+            ))
+            .unwrap();
+    }
+    let api = app("api");
+    let got = store.get(&api, &sha(3, 7)).unwrap().unwrap();
+    assert_eq!(got.branches[0].as_str(), "release/1.0");
+    assert!(store.get(&app("other"), &sha(3, 7)).unwrap().is_none());
+    assert!(store.get(&api, &sha(99, 7)).unwrap().is_none());
+
+    let id: ArtifactId = got.id.to_string().parse().unwrap();
+    assert_eq!(store.get_by_id(&id).unwrap().unwrap().sha, got.sha);
+    let short: ArtifactId = format!("api@{}", got.sha.short(7)).parse().unwrap();
+    assert_eq!(store.get_by_id(&short).unwrap().unwrap().sha, got.sha);
+    assert_eq!(store.find_by_sha_prefix(got.sha.short(10)).unwrap().len(), 1);
+
+    let main = BranchName::new("main").unwrap();
+    assert_eq!(store.latest(&api, &main).unwrap().unwrap().sha, sha(4, 7));
+    let rel = BranchName::new("release/1.0").unwrap();
+    assert_eq!(store.latest(&api, &rel).unwrap().unwrap().sha, sha(3, 7));
+    // `release` and `release/1.0` never collide.
+    assert!(
+        store
+            .latest(&api, &BranchName::new("release").unwrap())
+            .unwrap()
+            .is_none()
+    );
+
+    let all = store.list(&api, &ListFilter::default(), 10).unwrap();
+    assert_eq!(
+        all.iter().map(|a| a.sha.clone()).collect::<Vec<_>>(),
+        (0..5).rev().map(|n| sha(n, 7)).collect::<Vec<_>>()
+    );
+    let two = store.list(&api, &ListFilter::default(), 2).unwrap();
+    assert_eq!(two.len(), 2);
+    let on_main = store
+        .list(
+            &api,
+            &ListFilter {
+                branch: Some(main),
+                ..Default::default()
+            },
+            10,
+        )
+        .unwrap();
+    assert_eq!(
+        on_main.iter().map(|a| a.sha.clone()).collect::<Vec<_>>(),
+        vec![sha(4, 7), sha(2, 7), sha(0, 7)]
+    );
+    assert_eq!(store.apps().unwrap(), vec![api]);
+}
+
+/// Writers racing on one app through separate handles (so the compare-and-swap, not a mutex,
+/// decides): every artifact and every branch-ref move survives.
+#[test]
+fn two_writer_threads_record_500_each_without_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("artifacts.git");
+    ArtifactStore::open_or_init(&path).unwrap();
+    let handles: Vec<_> = (0..2u64)
+        .map(|w| {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let store = ArtifactStore::open(&path).unwrap();
+                for n in 0..500 {
+                    store
+                        .record(&artifact("web", sha(n, 100 + w), Some("main")))
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert_complete(&path, &[100, 101], 500);
+}
+
+/// The same across processes: this test binary re-executes itself as the writer.
+#[test]
+fn two_writer_processes_record_500_each_without_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("artifacts.git");
+    ArtifactStore::open_or_init(&path).unwrap();
+    let children: Vec<_> = (0..2u64).map(|w| spawn_writer(&path, 200 + w, 500)).collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    assert_complete(&path, &[200, 201], 500);
+}
+
+fn spawn_writer(path: &Path, salt: u64, count: u64) -> std::process::Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "writer_process", "--nocapture", "--test-threads=1"])
+        .env("AUGER_TEST_WRITER", format!("{}|{salt}|{count}", path.display()))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Not a test on its own: the body of the writer process above (a no-op otherwise).
+#[test]
+fn writer_process() {
+    let Ok(spec) = std::env::var("AUGER_TEST_WRITER") else {
+        return;
+    };
+    let mut parts = spec.split('|');
+    let path = PathBuf::from(parts.next().unwrap());
+    let salt: u64 = parts.next().unwrap().parse().unwrap();
+    let count: u64 = parts.next().unwrap().parse().unwrap();
+    let store = ArtifactStore::open(&path).unwrap();
+    for n in 0..count {
+        store
+            .record(&artifact("web", sha(n, salt), Some("main")))
+            .unwrap();
+    }
+}
+
+fn assert_complete(path: &Path, salts: &[u64], per_writer: u64) {
+    let store = ArtifactStore::open(path).unwrap();
+    let web = app("web");
+    let expected: std::collections::BTreeSet<String> = salts
+        .iter()
+        .flat_map(|&s| (0..per_writer).map(move |n| sha(n, s).to_string()))
+        .collect();
+
+    // Every artifact is in the notes, exactly once.
+    let notes = git(path, &["notes", "--ref=auger/artifacts/web", "list"]);
+    let annotated: Vec<&str> = notes
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect();
+    assert_eq!(annotated.len(), expected.len());
+    assert_eq!(
+        annotated
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<std::collections::BTreeSet<_>>(),
+        expected
+    );
+    for s in expected.iter().take(50) {
+        let note = git(path, &["notes", "--ref=auger/artifacts/web", "show", s]);
+        assert_eq!(note.lines().count(), 1, "no duplicate record lines for {s}");
+    }
+    // The artifact log lists each exactly once as new.
+    let listed = store.list(&web, &ListFilter::default(), usize::MAX).unwrap();
+    assert_eq!(listed.len(), expected.len());
+    // No lost branch-ref update: main's build history holds every build.
+    let history = store
+        .branch_history(&web, &BranchName::new("main").unwrap(), usize::MAX)
+        .unwrap();
+    assert_eq!(history.len(), expected.len());
+    assert_eq!(
+        history
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<std::collections::BTreeSet<_>>(),
+        expected
+    );
+    let fsck = Command::new("git")
+        .arg("--git-dir")
+        .arg(path)
+        .args(["fsck", "--connectivity-only"])
+        .output()
+        .unwrap();
+    assert!(fsck.status.success());
+}
+
+#[test]
+fn a_killed_writer_leaves_old_or_new_state_never_half() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("artifacts.git");
+    ArtifactStore::open_or_init(&path).unwrap();
+    let mut child = spawn_writer(&path, 300, 100_000);
+    std::thread::sleep(Duration::from_millis(700));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    // A new writer takes over (stale locks of the dead one are cleared) and the ledger is
+    // consistent: every branch-ref build is in the notes and every note is in the log.
+    let store = ArtifactStore::open(&path).unwrap();
+    store.record(&artifact("web", sha(1, 301), Some("main"))).unwrap();
+    let web = app("web");
+    let history = store
+        .branch_history(&web, &BranchName::new("main").unwrap(), usize::MAX)
+        .unwrap();
+    assert!(history.len() > 1, "the killed writer got some work done");
+    for s in &history {
+        assert!(
+            store.get(&web, s).unwrap().is_some(),
+            "branch ref points at a recorded artifact"
+        );
+    }
+    let notes = git(&path, &["notes", "--ref=auger/artifacts/web", "list"]);
+    assert_eq!(notes.lines().count(), history.len());
+    assert_eq!(
+        store
+            .list(&web, &ListFilter::default(), usize::MAX)
+            .unwrap()
+            .len(),
+        history.len()
+    );
+}
+
+#[test]
+fn replicas_converge_through_a_bare_remote_and_a_rejected_push_is_replayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = dir.path().join("remote.git");
+    assert!(
+        Command::new("git")
+            .args(["init", "-q", "--bare"])
+            .arg(&remote)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let url = format!("file://{}", remote.display());
+    let (a, report) = ArtifactStore::open_or_init(&dir.path().join("a.git"))
+        .unwrap()
+        .with_remote(&url)
+        .unwrap();
+    assert_eq!(report.error, None);
+    let (b, _) = ArtifactStore::open_or_init(&dir.path().join("b.git"))
+        .unwrap()
+        .with_remote(&url)
+        .unwrap();
+    let web = app("web");
+
+    // A records; B sees it after a sync.
+    a.record(&artifact("web", sha(1, 9), Some("main"))).unwrap();
+    let report = b.sync();
+    assert_eq!(report.error, None);
+    assert!(b.get(&web, &sha(1, 9)).unwrap().is_some());
+
+    // B's push is held in the remote's pre-receive hook while A pushes: the remote's ref moves
+    // under B, its update is rejected, and B re-fetches, replays on A's write and pushes again.
+    let hook = remote.join("hooks/pre-receive");
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\ncat >/dev/null\nd={}\nif [ -f $d/slow ]; then rm $d/slow; touch $d/waiting; while [ ! -f $d/go ]; do sleep 0.01; done; fi\nexit 0\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(dir.path().join("slow"), "").unwrap();
+    let b = Arc::new(b);
+    let b2 = Arc::clone(&b);
+    let writer = std::thread::spawn(move || {
+        let mut tagged = artifact("web", sha(1, 9), None);
+        tagged.tags.push(TagName::new("v1.0.0").unwrap());
+        b2.record(&tagged).unwrap();
+        b2.record(&artifact("web", sha(3, 9), Some("main"))).unwrap();
+    });
+    while !dir.path().join("waiting").exists() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    a.record(&artifact("web", sha(2, 9), Some("main"))).unwrap();
+    std::fs::write(dir.path().join("go"), "").unwrap();
+    writer.join().unwrap();
+    assert_eq!(a.sync().error, None);
+
+    // Both replicas and the remote agree on the union; no history was rewritten on the remote.
+    let (c, _) = ArtifactStore::open_or_init(&dir.path().join("c.git"))
+        .unwrap()
+        .with_remote(&url)
+        .unwrap();
+    for store in [&a, &*b, &c] {
+        let all: std::collections::BTreeSet<_> = store
+            .list(&web, &ListFilter::default(), 100)
+            .unwrap()
+            .into_iter()
+            .map(|x| x.sha)
+            .collect();
+        assert_eq!(all, [sha(1, 9), sha(2, 9), sha(3, 9)].into_iter().collect());
+        let first = store.get(&web, &sha(1, 9)).unwrap().unwrap();
+        assert_eq!(
+            first.tags,
+            vec![TagName::new("v1.0.0").unwrap()],
+            "B's tag survived the replay"
+        );
+        assert_eq!(
+            store
+                .branch_history(&web, &BranchName::new("main").unwrap(), 10)
+                .unwrap()
+                .len(),
+            3,
+            "every build on main survived"
+        );
+    }
+    let remote_log = git(&remote, &["log", "--format=%H", "refs/notes/auger/artifacts/web"]);
+    assert!(remote_log.lines().count() >= 3);
+}
+
+#[test]
+fn a_remote_that_is_down_keeps_the_local_write_and_the_next_sync_pushes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = dir.path().join("remote.git");
+    assert!(
+        Command::new("git")
+            .args(["init", "-q", "--bare"])
+            .arg(&remote)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let url = format!("file://{}", remote.display());
+    let (a, _) = ArtifactStore::open_or_init(&dir.path().join("a.git"))
+        .unwrap()
+        .with_remote(&url)
+        .unwrap();
+
+    let away = dir.path().join("away.git");
+    std::fs::rename(&remote, &away).unwrap();
+    a.record(&artifact("web", sha(1, 5), Some("main"))).unwrap();
+    assert!(
+        a.get(&app("web"), &sha(1, 5)).unwrap().is_some(),
+        "the local write is kept"
+    );
+    assert!(a.sync().error.is_some(), "the remote is down");
+
+    std::fs::rename(&away, &remote).unwrap();
+    let report = a.sync();
+    assert_eq!(report.error, None);
+    assert!(
+        report
+            .pushed
+            .iter()
+            .any(|r| r == "refs/notes/auger/artifacts/web"),
+        "{report:?}"
+    );
+    let note = git(
+        &remote,
+        &["notes", "--ref=auger/artifacts/web", "show", sha(1, 5).as_str()],
+    );
+    assert_eq!(note.lines().count(), 1);
+}
+
+#[test]
+fn bad_input_is_a_clear_error_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+
+    // A missing path: named, and not created by a read.
+    let missing = dir.path().join("nope.git");
+    let e = ArtifactStore::open(&missing).unwrap_err().to_string();
+    assert!(e.contains("nope.git") && e.contains("does not exist"), "{e}");
+    assert!(!missing.exists());
+    // A file where the repository should be.
+    let file = dir.path().join("file");
+    std::fs::write(&file, "x").unwrap();
+    let e = ArtifactStore::open(&file).unwrap_err().to_string();
+    assert!(e.contains("not a git repository"), "{e}");
+
+    // A corrupt note line (written by hand with plain git, in git's own flat layout).
+    let path = dir.path().join("artifacts.git");
+    let store = ArtifactStore::open_or_init(&path).unwrap();
+    let good = artifact("web", sha(1, 3), Some("main"));
+    store.record(&good).unwrap();
+    let bad_sha = sha(2, 3);
+    git(
+        &path,
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "notes",
+            "--ref=auger/artifacts/web",
+            "add",
+            "-f",
+            "-m",
+            "{not json",
+            bad_sha.as_str(),
+        ],
+    );
+    let tip = git(&path, &["rev-parse", "refs/notes/auger/artifacts/web"]);
+    let e = store.get(&app("web"), &bad_sha).unwrap_err();
+    assert!(matches!(e, StoreError::CorruptNote { .. }));
+    assert!(e.to_string().contains("line 1"), "{e}");
+    let e = store
+        .record(&artifact("web", bad_sha.clone(), Some("main")))
+        .unwrap_err();
+    assert!(e.to_string().contains("corrupt"), "{e}");
+    assert_eq!(
+        git(&path, &["rev-parse", "refs/notes/auger/artifacts/web"]),
+        tip,
+        "nothing written"
+    );
+    // The good artifact, in auger's fanout next to git's flat note, still reads.
+    assert!(store.get(&app("web"), &good.sha).unwrap().is_some());
+
+    // Same sha from another repository: refused, nothing written.
+    let mut other = good.clone();
+    other.repo = RepoName::new("evil/web").unwrap();
+    assert!(store.record(&other).unwrap_err().to_string().contains("evil/web"));
+    assert_eq!(git(&path, &["rev-parse", "refs/notes/auger/artifacts/web"]), tip);
+
+    // An ambiguous short id is refused with the candidates.
+    let s1 = CommitSha::new(format!("abcdef1{}", "0".repeat(33))).unwrap();
+    let s2 = CommitSha::new(format!("abcdef1{}", "1".repeat(33))).unwrap();
+    store.record(&artifact("web", s1, None)).unwrap();
+    store.record(&artifact("web", s2, None)).unwrap();
+    let e = store.get_by_id(&"web@abcdef1".parse().unwrap()).unwrap_err();
+    assert!(
+        matches!(e, StoreError::Ambiguous { ref matches, .. } if matches.len() == 2),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_note_written_by_git_is_read_and_merged_into_auger_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("artifacts.git");
+    let store = ArtifactStore::open_or_init(&path).unwrap();
+    let a = artifact("web", sha(4, 4), Some("main"));
+    // A replica (or an operator) wrote the record with plain git.
+    git(
+        &path,
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "notes",
+            "--ref=auger/artifacts/web",
+            "add",
+            "-m",
+            &a.to_json_line(),
+            a.sha.as_str(),
+        ],
+    );
+    assert_eq!(store.get(&app("web"), &a.sha).unwrap().unwrap().sha, a.sha);
+    let mut tagged = a.clone();
+    tagged.tags.push(TagName::new("v2").unwrap());
+    assert!(matches!(
+        store.record(&tagged).unwrap(),
+        RecordOutcome::Updated(_)
+    ));
+    let note = git(
+        &path,
+        &["notes", "--ref=auger/artifacts/web", "show", a.sha.as_str()],
+    );
+    assert_eq!(note.lines().count(), 2, "{note}");
+    let tree = git(
+        &path,
+        &["ls-tree", "-r", "--name-only", "refs/notes/auger/artifacts/web"],
+    );
+    assert_eq!(
+        tree.lines().count(),
+        1,
+        "moved to the fanout path, not duplicated: {tree}"
+    );
+}
