@@ -950,3 +950,479 @@ fn parse_body<T: DeserializeOwned>(event: &str, body: &[u8]) -> Result<Box<T>, E
     })?;
     Ok(Box::new(value))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn fixtures_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/webhooks")
+    }
+
+    fn fixture_bytes(file: &str) -> Vec<u8> {
+        let path = fixtures_dir().join(file);
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    fn fixture_json(file: &str) -> Value {
+        serde_json::from_slice(&fixture_bytes(file)).unwrap()
+    }
+
+    /// The fixture parsed under the event name its file name gives.
+    fn fixture(file: &str) -> Event {
+        let name = file.split('.').next().unwrap();
+        parse_event(name, &fixture_bytes(file)).unwrap_or_else(|e| panic!("{file}: {e}"))
+    }
+
+    fn parse_value(event: &str, value: &Value) -> Result<Event, EventError> {
+        parse_event(event, &serde_json::to_vec(value).unwrap())
+    }
+
+    fn sha(s: &str) -> CommitSha {
+        CommitSha::new(s).unwrap()
+    }
+
+    const HELLO_WORLD: &str = "Codertocat/Hello-World";
+    const HEAD_SHA: &str = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";
+    const BASE_SHA: &str = "f95f852bd8fca8fcc58a9a2d6c842781e32a215e";
+
+    #[test]
+    fn every_fixture_parses_into_its_variant() {
+        let mut seen = 0;
+        for entry in std::fs::read_dir(fixtures_dir()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().and_then(|e| e.to_str()) != Some("json") {
+                continue;
+            }
+            let file = path.file_name().unwrap().to_str().unwrap().to_owned();
+            let name = file.split('.').next().unwrap();
+            let event = fixture(&file);
+            assert_eq!(event.name(), name, "{file}");
+            assert!(!matches!(event, Event::Unknown { .. }), "{file}");
+            // Every fixture but `installation` happens in a repository.
+            assert_eq!(event.repo().is_some(), name != "installation", "{file}");
+            assert!(event.sender().is_some(), "{file}");
+            assert!(!event.sender_is_bot(), "{file}");
+            seen += 1;
+        }
+        assert!(seen >= 15, "only {seen} fixtures found");
+    }
+
+    #[test]
+    fn status_fixture() {
+        let Event::Status(e) = fixture("status.payload.json") else {
+            panic!("not a status")
+        };
+        assert_eq!(e.sha, sha("6113728f27ae82c7b1a177c8d03f9e96e0adf246"));
+        assert_eq!(e.state, StatusState::Success);
+        assert_eq!(e.context, "default");
+        assert_eq!(e.target_url, None);
+        assert_eq!(e.commit.sha, e.sha);
+        assert_eq!(e.commit.commit.message, "Initial commit");
+        assert_eq!(e.commit.commit.author.as_ref().unwrap().name, "Codertocat");
+        let branches: Vec<_> = e.branches.iter().map(|b| b.name.as_str()).collect();
+        assert_eq!(branches, ["master", "changes", "gh-pages"]);
+        assert_eq!(e.repository.full_name.as_str(), HELLO_WORLD);
+        assert_eq!(e.repository.default_branch.as_str(), "master");
+        assert_eq!(e.repository.owner.kind, AccountType::User);
+        assert!(!e.repository.private);
+        assert_eq!(
+            e.repository.clone_url,
+            "https://github.com/Codertocat/Hello-World.git"
+        );
+        assert_eq!(Event::Status(e).action_str(), None);
+    }
+
+    #[test]
+    fn check_run_fixture() {
+        let event = fixture("check_run.completed.payload.json");
+        assert_eq!(event.action_str(), Some("completed"));
+        let Event::CheckRun(e) = event else {
+            panic!("not a check_run")
+        };
+        assert_eq!(e.action, CheckRunAction::Completed);
+        let run = &e.check_run;
+        assert_eq!(run.name, "Octocoders-linter");
+        assert_eq!(run.head_sha, sha(HEAD_SHA));
+        assert_eq!(run.conclusion, Some(Conclusion::Success));
+        assert!(run.succeeded());
+        assert_eq!(
+            run.check_suite.head_branch.as_ref().unwrap().as_str(),
+            "changes"
+        );
+        assert_eq!(run.pull_requests.len(), 1);
+        assert_eq!(run.pull_requests[0].number, 2);
+        assert_eq!(run.pull_requests[0].base.ref_name.as_str(), "master");
+    }
+
+    #[test]
+    fn workflow_run_fixture() {
+        let Event::WorkflowRun(e) = fixture("workflow_run.completed.payload.json") else {
+            panic!("not a workflow_run")
+        };
+        assert_eq!(e.action, WorkflowRunAction::Completed);
+        // The run's own name is empty here: the workflow object's name is the one to match.
+        assert_eq!(e.workflow_name(), "test");
+        assert_eq!(
+            e.workflow_run.head_sha,
+            sha("3484a3fb816e0859fd6e1cea078d76385ff50625")
+        );
+        assert_eq!(
+            e.workflow_run.head_branch.as_ref().unwrap().as_str(),
+            "master"
+        );
+        assert_eq!(e.workflow_run.event, "repository_dispatch");
+        assert!(e.workflow_run.succeeded());
+        assert!(!e.is_from_fork());
+        assert_eq!(e.repository.owner.kind, AccountType::Organization);
+    }
+
+    #[test]
+    fn push_fixtures() {
+        let Event::Push(tag) = fixture("push.payload.json") else {
+            panic!("not a push")
+        };
+        assert_eq!(tag.ref_name, "refs/tags/simple-tag");
+        assert_eq!(tag.tag().unwrap().as_str(), "simple-tag");
+        assert_eq!(tag.branch(), None);
+        assert!(tag.deleted);
+        assert_eq!(tag.after, sha(&"0".repeat(40)));
+        assert_eq!(tag.head_commit, None);
+
+        let Event::Push(branch) = fixture("push.with-new-branch.payload.json") else {
+            panic!("not a push")
+        };
+        assert_eq!(branch.branch().unwrap().as_str(), "master");
+        assert_eq!(branch.tag(), None);
+        assert!(branch.created && !branch.deleted);
+        let head = branch.head_commit.as_ref().unwrap();
+        assert_eq!(head.id, sha("6113728f27ae82c7b1a177c8d03f9e96e0adf246"));
+        assert_eq!(head.message, "Initial commit");
+        assert_eq!(head.author.username.as_deref(), Some("Codertocat"));
+        assert_eq!(branch.pusher.name, "Codertocat");
+        assert_eq!(Event::Push(branch).installation_id(), Some(1));
+    }
+
+    #[test]
+    fn create_and_delete_fixtures() {
+        let Event::Create(created) = fixture("create.payload.json") else {
+            panic!("not a create")
+        };
+        assert_eq!(created.ref_type, RefType::Tag);
+        assert_eq!(created.tag().unwrap().as_str(), "simple-tag");
+        assert_eq!(created.branch(), None);
+
+        let Event::Delete(deleted) = fixture("delete.payload.json") else {
+            panic!("not a delete")
+        };
+        assert_eq!(deleted.tag().unwrap().as_str(), "simple-tag");
+        assert_eq!(deleted.repository.full_name.as_str(), HELLO_WORLD);
+    }
+
+    #[test]
+    fn pull_request_fixtures() {
+        for (file, action) in [
+            (
+                "pull_request.opened.payload.json",
+                PullRequestAction::Opened,
+            ),
+            (
+                "pull_request.synchronize.payload.json",
+                PullRequestAction::Synchronize,
+            ),
+            (
+                "pull_request.closed.payload.json",
+                PullRequestAction::Closed,
+            ),
+        ] {
+            let Event::PullRequest(e) = fixture(file) else {
+                panic!("{file}: not a pull_request")
+            };
+            assert_eq!(e.action, action, "{file}");
+            assert_eq!(e.number, 2);
+            let pr = &e.pull_request;
+            assert_eq!(pr.head.ref_name.as_str(), "changes");
+            assert_eq!(pr.head.sha, sha(HEAD_SHA));
+            assert_eq!(pr.base.ref_name.as_str(), "master");
+            assert_eq!(pr.base.sha, sha(BASE_SHA));
+            assert_eq!(
+                pr.head.repo.as_ref().unwrap().full_name.as_str(),
+                HELLO_WORLD
+            );
+            assert!(!e.is_from_fork(), "{file}");
+            // The closed fixture is a PR closed without merging.
+            assert!(!pr.is_merged(), "{file}");
+            assert_eq!(e.installation, Some(InstallationRef { id: 1 }));
+        }
+        let Event::PullRequest(closed) = fixture("pull_request.closed.payload.json") else {
+            panic!("not a pull_request")
+        };
+        assert_eq!(closed.pull_request.state, PullRequestState::Closed);
+        assert_eq!(
+            closed.pull_request.merge_commit_sha,
+            Some(sha("c4295bd74fb0f4fda03689c3df3f2803b658fd85"))
+        );
+    }
+
+    #[test]
+    fn pull_request_review_fixture() {
+        let event = fixture("pull_request_review.submitted.payload.json");
+        assert_eq!(event.action_str(), Some("submitted"));
+        let Event::PullRequestReview(e) = event else {
+            panic!("not a pull_request_review")
+        };
+        assert_eq!(e.review.state, ReviewState::Commented);
+        assert_eq!(e.review.commit_id, sha(HEAD_SHA));
+        assert_eq!(e.review.user.login, "Codertocat");
+        assert!(e.review.submitted_at.is_some());
+        assert_eq!(e.pull_request.number, 2);
+        // This payload's pull request has no `merged` field at all.
+        assert!(!e.pull_request.is_merged());
+    }
+
+    #[test]
+    fn issue_comment_fixtures() {
+        let Event::IssueComment(created) = fixture("issue_comment.created.payload.json") else {
+            panic!("not an issue_comment")
+        };
+        assert_eq!(created.action, IssueCommentAction::Created);
+        assert_eq!(
+            created.comment.body,
+            "You are totally right! I'll get this fixed right away."
+        );
+        assert_eq!(created.issue.number, 1);
+        assert!(!created.is_on_pull_request());
+        assert!(!created.comment.user.is_bot());
+
+        let Event::IssueComment(edited) = fixture("issue_comment.edited.payload.json") else {
+            panic!("not an issue_comment")
+        };
+        assert_eq!(edited.action, IssueCommentAction::Edited);
+        assert_eq!(
+            edited.comment.body,
+            "You are totally right! I'll get this fixed today."
+        );
+    }
+
+    #[test]
+    fn installation_and_ping_fixtures() {
+        let event = fixture("installation.created.payload.json");
+        assert_eq!(event.installation_id(), Some(957387));
+        let Event::Installation(e) = event else {
+            panic!("not an installation")
+        };
+        assert_eq!(e.action, InstallationAction::Created);
+        assert_eq!(e.installation.account.login, "Codertocat");
+        assert_eq!(e.installation.app_id, Some(29310));
+        assert_eq!(e.repositories[0].full_name.as_str(), HELLO_WORLD);
+
+        let event = fixture("ping.payload.json");
+        assert_eq!(event.repo().unwrap().as_str(), "Octocoders/Hello-World");
+        let Event::Ping(e) = event else {
+            panic!("not a ping")
+        };
+        assert_eq!(e.hook_id, Some(109948940));
+        assert!(e.zen.is_some());
+    }
+
+    #[test]
+    fn unknown_actions_parse_to_other() {
+        let mut v = fixture_json("pull_request.opened.payload.json");
+        v["action"] = json!("auto_merge_enabled");
+        let event = parse_value("pull_request", &v).unwrap();
+        assert_eq!(event.action_str(), Some("auto_merge_enabled"));
+        let Event::PullRequest(e) = event else {
+            panic!("not a pull_request")
+        };
+        assert_eq!(
+            e.action,
+            PullRequestAction::Other("auto_merge_enabled".into())
+        );
+
+        let mut v = fixture_json("check_run.completed.payload.json");
+        v["check_run"]["conclusion"] = json!("brand_new_conclusion");
+        let Event::CheckRun(e) = parse_value("check_run", &v).unwrap() else {
+            panic!("not a check_run")
+        };
+        assert!(!e.check_run.succeeded());
+    }
+
+    #[test]
+    fn review_state_accepts_both_cases() {
+        let mut v = fixture_json("pull_request_review.submitted.payload.json");
+        for (wire, state) in [
+            ("approved", ReviewState::Approved),
+            ("APPROVED", ReviewState::Approved),
+            ("CHANGES_REQUESTED", ReviewState::ChangesRequested),
+            ("changes_requested", ReviewState::ChangesRequested),
+            ("DISMISSED", ReviewState::Dismissed),
+        ] {
+            v["review"]["state"] = json!(wire);
+            let Event::PullRequestReview(e) = parse_value("pull_request_review", &v).unwrap()
+            else {
+                panic!("not a review")
+            };
+            assert_eq!(e.review.state, state, "{wire}");
+            assert_eq!(ReviewState::parse(wire), state);
+        }
+        assert_eq!(ReviewState::Approved.as_str(), "approved");
+    }
+
+    #[test]
+    fn missing_field_names_its_path() {
+        let mut v = fixture_json("pull_request.opened.payload.json");
+        v["pull_request"]["head"]
+            .as_object_mut()
+            .unwrap()
+            .remove("sha");
+        let err = parse_value("pull_request", &v).unwrap_err();
+        assert_eq!(err.path(), Some("pull_request.head"));
+        let msg = err.to_string();
+        assert!(
+            msg.contains("pull_request.head: missing field `sha`"),
+            "{msg}"
+        );
+        assert!(msg.starts_with("pull_request payload"), "{msg}");
+    }
+
+    #[test]
+    fn wrong_type_names_its_path() {
+        let mut v = fixture_json("status.payload.json");
+        v["branches"][1]["name"] = json!(7);
+        let err = parse_value("status", &v).unwrap_err();
+        assert_eq!(err.path(), Some("branches[1].name"), "{err}");
+
+        let mut v = fixture_json("issue_comment.created.payload.json");
+        v["issue"]["number"] = json!("one");
+        let err = parse_value("issue_comment", &v).unwrap_err();
+        assert_eq!(err.path(), Some("issue.number"), "{err}");
+    }
+
+    #[test]
+    fn invalid_names_are_refused_with_their_path() {
+        let mut v = fixture_json("pull_request.synchronize.payload.json");
+        v["pull_request"]["head"]["sha"] = json!("EC26C3E57CA3A959CA5AAD62DE7213C562F8C821");
+        let msg = parse_value("pull_request", &v).unwrap_err().to_string();
+        assert!(
+            msg.contains("pull_request.head.sha: commit sha \"EC26C3E"),
+            "{msg}"
+        );
+
+        let mut v = fixture_json("push.payload.json");
+        v["repository"]["full_name"] = json!("../../etc");
+        let err = parse_value("push", &v).unwrap_err();
+        assert_eq!(err.path(), Some("repository.full_name"), "{err}");
+
+        let mut v = fixture_json("status.payload.json");
+        v["sha"] = json!("6113728");
+        let err = parse_value("status", &v).unwrap_err();
+        assert_eq!(err.path(), Some("sha"), "{err}");
+    }
+
+    #[test]
+    fn extra_fields_are_ignored() {
+        let mut v = fixture_json("push.with-new-branch.payload.json");
+        v["brand_new_top_level"] = json!({"nested": [1, 2, 3]});
+        v["repository"]["owner"]["new_flag"] = json!(true);
+        v["head_commit"]["signature"] = json!(null);
+        assert!(matches!(parse_value("push", &v), Ok(Event::Push(_))));
+    }
+
+    #[test]
+    fn malformed_json_is_refused() {
+        for (event, body) in [
+            ("push", &b"{\"ref\": "[..]),
+            ("push", b"not json"),
+            ("ping", b"{} trailing"),
+            ("ping", b""),
+            // Unknown events are still checked to be JSON.
+            ("sponsorship", b"{"),
+        ] {
+            let err = parse_event(event, body).unwrap_err();
+            assert!(matches!(err, EventError::Malformed { .. }), "{err}");
+            assert_eq!(err.path(), None);
+        }
+    }
+
+    #[test]
+    fn unknown_event_names_are_not_errors() {
+        let event = parse_event("sponsorship", br#"{"action":"created"}"#).unwrap();
+        assert_eq!(
+            event,
+            Event::Unknown {
+                event: "sponsorship".into()
+            }
+        );
+        assert_eq!(event.name(), "sponsorship");
+        assert_eq!(event.repo(), None);
+        assert_eq!(event.action_str(), None);
+    }
+
+    #[test]
+    fn fork_detection() {
+        let base = fixture_json("pull_request.opened.payload.json");
+
+        let mut v = base.clone();
+        v["pull_request"]["head"]["repo"] = Value::Null;
+        let Event::PullRequest(e) = parse_value("pull_request", &v).unwrap() else {
+            panic!("not a pull_request")
+        };
+        assert!(e.is_from_fork(), "deleted fork");
+
+        let mut v = base;
+        v["pull_request"]["head"]["repo"]["full_name"] = json!("mallory/Hello-World");
+        let Event::PullRequest(e) = parse_value("pull_request", &v).unwrap() else {
+            panic!("not a pull_request")
+        };
+        assert!(e.is_from_fork(), "other repository");
+    }
+
+    #[test]
+    fn merged_pull_request() {
+        let mut v = fixture_json("pull_request.closed.payload.json");
+        v["pull_request"]["merged"] = json!(true);
+        v["pull_request"]["merged_at"] = json!("2019-05-15T15:21:18Z");
+        let Event::PullRequest(e) = parse_value("pull_request", &v).unwrap() else {
+            panic!("not a pull_request")
+        };
+        assert!(e.pull_request.is_merged());
+    }
+
+    #[test]
+    fn comment_on_a_pull_request_by_a_bot() {
+        let mut v = fixture_json("issue_comment.created.payload.json");
+        v["issue"]["pull_request"] = json!({
+            "url": "https://api.github.com/repos/Codertocat/Hello-World/pulls/1",
+            "html_url": "https://github.com/Codertocat/Hello-World/pull/1"
+        });
+        v["comment"]["body"] = json!("/deploy staging");
+        v["sender"]["type"] = json!("Bot");
+        let event = parse_value("issue_comment", &v).unwrap();
+        assert!(event.sender_is_bot());
+        let Event::IssueComment(e) = event else {
+            panic!("not an issue_comment")
+        };
+        assert!(e.is_on_pull_request());
+        assert_eq!(e.comment.body, "/deploy staging");
+
+        // An App's login ends in [bot] even when the type says otherwise.
+        let account = Account {
+            login: "auger[bot]".into(),
+            id: 1,
+            kind: AccountType::User,
+        };
+        assert!(account.is_bot());
+        let mut v = fixture_json("issue_comment.created.payload.json");
+        v["sender"]["type"] = json!("Mannequin");
+        let event = parse_value("issue_comment", &v).unwrap();
+        assert_eq!(
+            event.sender().unwrap().kind,
+            AccountType::Other("Mannequin".into())
+        );
+        assert!(!event.sender_is_bot());
+    }
+}
