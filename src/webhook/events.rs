@@ -993,7 +993,11 @@ mod tests {
     #[test]
     fn every_fixture_parses_into_its_variant() {
         let mut seen = 0;
-        for entry in std::fs::read_dir(fixtures_dir()).unwrap() {
+        let dir = fixtures_dir();
+        let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| {
+            panic!("{} (shared/ must sit beside the repo): {e}", dir.display())
+        });
+        for entry in entries {
             let path = entry.unwrap().path();
             if path.extension().and_then(|e| e.to_str()) != Some("json") {
                 continue;

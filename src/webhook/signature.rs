@@ -1,5 +1,9 @@
 //! `X-Hub-Signature-256` verification (design §10): HMAC-SHA256 over the raw body, compared in
 //! constant time, against every configured secret so a secret can be rotated without downtime.
+//!
+//! Configuration is one comma-separated value (`webhook_secret_env`, design §4), so a secret
+//! cannot contain a comma. Entries are trimmed of surrounding whitespace and blank ones skipped;
+//! none left is an error, because auger must not accept unauthenticated deliveries.
 
 use std::fmt;
 
