@@ -1,3 +1,4 @@
 pub mod artifact;
 pub mod config;
 pub mod domain;
+pub mod webhook;

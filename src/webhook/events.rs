@@ -1,0 +1,1432 @@
+//! The webhook events auger reads, as small serde structs holding only the fields it uses.
+//!
+//! Unknown fields are ignored (GitHub adds fields all the time), but fields whose shape GitHub
+//! guarantees are validated while parsing (`CommitSha`, `RepoName`, `BranchName`), so a worker
+//! never sees a malformed sha or repository name, and a refusal names the JSON path at fault.
+//! Enumerated strings (actions, states) fall back to `Other(..)` so new values GitHub invents
+//! parse and are ignored later instead of failing the delivery (design §10).
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::{Deserialize, Deserializer};
+
+use crate::domain::{BranchName, CommitSha, RepoName, TagName};
+
+/// Declares an enum over the strings GitHub sends, with an `Other(String)` fallback.
+///
+/// Matching ignores ASCII case: webhooks and the REST API disagree on case for some values
+/// (review states, design §13), and no two values GitHub uses differ only by case.
+macro_rules! wire_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident { $($variant:ident = $wire:literal,)+ }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($variant,)+
+            /// A value this version of auger does not know, kept verbatim for logs.
+            Other(String),
+        }
+
+        impl $name {
+            /// Maps GitHub's spelling, in any case; anything else becomes `Other`.
+            pub fn parse(s: &str) -> Self {
+                $(if s.eq_ignore_ascii_case($wire) {
+                    return Self::$variant;
+                })+
+                Self::Other(s.to_owned())
+            }
+
+            /// GitHub's (webhook) spelling, or the unknown value as received.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $(Self::$variant => $wire,)+
+                    Self::Other(s) => s,
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                Ok(Self::parse(&s))
+            }
+        }
+    };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared pieces
+// ---------------------------------------------------------------------------------------------
+
+wire_enum! {
+    /// What kind of GitHub account.
+    pub enum AccountType {
+        User = "User",
+        Bot = "Bot",
+        Organization = "Organization",
+    }
+}
+
+/// A user, bot or organization.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Account {
+    pub login: String,
+    pub id: u64,
+    #[serde(rename = "type")]
+    pub kind: AccountType,
+}
+
+impl Account {
+    /// Bots never issue commands (design §8). GitHub Apps act as `Bot` accounts named `x[bot]`;
+    /// the login check also covers payloads that label them otherwise.
+    pub fn is_bot(&self) -> bool {
+        self.kind == AccountType::Bot || self.login.ends_with("[bot]")
+    }
+}
+
+/// A repository as webhooks describe it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Repository {
+    pub id: u64,
+    pub full_name: RepoName,
+    pub clone_url: String,
+    pub html_url: String,
+    pub default_branch: BranchName,
+    pub private: bool,
+    pub owner: Account,
+}
+
+/// The GitHub App installation a delivery belongs to (present for App webhooks); needed to
+/// mint an installation token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct InstallationRef {
+    pub id: u64,
+}
+
+/// Name and e-mail of a git author or committer (not necessarily a GitHub account).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct GitIdentity {
+    pub name: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    /// The GitHub login, when GitHub could match the e-mail (push payloads only).
+    #[serde(default)]
+    pub username: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// status
+// ---------------------------------------------------------------------------------------------
+
+wire_enum! {
+    /// A commit status state.
+    pub enum StatusState {
+        Pending = "pending",
+        Success = "success",
+        Failure = "failure",
+        Error = "error",
+    }
+}
+
+/// `status`: a commit status was set (a CI signal, design §5 `status:<context>`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct StatusEvent {
+    pub id: u64,
+    pub sha: CommitSha,
+    pub context: String,
+    pub state: StatusState,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub target_url: Option<String>,
+    pub commit: StatusCommit,
+    /// Branches whose tip is this commit (GitHub lists at most ten).
+    #[serde(default)]
+    pub branches: Vec<StatusBranch>,
+    pub repository: Repository,
+    pub sender: Account,
+    #[serde(default)]
+    pub installation: Option<InstallationRef>,
+}
+
+/// The commit a status is about.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct StatusCommit {
+    pub sha: CommitSha,
+    #[serde(default)]
+    pub html_url: Option<String>,
+    pub commit: CommitDetails,
+    /// The GitHub account of the author, when GitHub could match it.
+    #[serde(default)]
+    pub author: Option<Account>,
+}
+
+/// The git part of a commit: message and author.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct CommitDetails {
+    pub message: String,
+    #[serde(default)]
+    pub author: Option<GitIdentity>,
+}
+
+/// A branch listed on a status event.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct StatusBranch {
+    pub name: BranchName,
+    pub commit: ShaRef,
+}
+
+/// `{ "sha": … }`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ShaRef {
+    pub sha: CommitSha,
+}
+
+// ---------------------------------------------------------------------------------------------
+// check_run and workflow_run
+// ---------------------------------------------------------------------------------------------
+
+wire_enum! {
+    /// Progress of a check run or workflow run.
+    pub enum RunStatus {
+        Requested = "requested",
+        Queued = "queued",
+        InProgress = "in_progress",
+        Waiting = "waiting",
+        Pending = "pending",
+        Completed = "completed",
+    }
+}
+
+wire_enum! {
+    /// Outcome of a completed check run or workflow run.
+    pub enum Conclusion {
+        Success = "success",
+        Failure = "failure",
+        Neutral = "neutral",
+        Cancelled = "cancelled",
+        Skipped = "skipped",
+        TimedOut = "timed_out",
+        ActionRequired = "action_required",
+        Stale = "stale",
+        StartupFailure = "startup_failure",
+    }
+}
+
+wire_enum! {
+    /// `check_run` actions.
+    pub enum CheckRunAction {
+        Created = "created",
+        Completed = "completed",
+        Rerequested = "rerequested",
+        RequestedAction = "requested_action",
+    }
+}
+
+/// `check_run`: a check run changed (design §5 `check_run:<name>`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct CheckRunEvent {
+    pub action: CheckRunAction,
+    pub check_run: CheckRun,
+    pub repository: Repository,
+    pub sender: Account,
+    #[serde(default)]
+    pub installation: Option<InstallationRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct CheckRun {
+    pub id: u64,
+    pub name: String,
+    pub head_sha: CommitSha,
+    pub status: RunStatus,
+    #[serde(default)]
+    pub conclusion: Option<Conclusion>,
+    #[serde(default)]
+    pub html_url: Option<String>,
+    #[serde(default)]
+    pub details_url: Option<String>,
+    pub check_suite: CheckSuite,
+    /// Same-repository pull requests whose head is this commit.
+    #[serde(default)]
+    pub pull_requests: Vec<PullRequestRef>,
+}
+
+impl CheckRun {
+    /// Completed with conclusion `success`: the only state that makes an artifact.
+    pub fn succeeded(&self) -> bool {
+        self.status == RunStatus::Completed && self.conclusion == Some(Conclusion::Success)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct CheckSuite {
+    pub id: u64,
+    /// Null when the suite ran for a tag or a fork.
+    #[serde(default)]
+    pub head_branch: Option<BranchName>,
+}
+
+/// The short pull-request form inside check and workflow runs.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PullRequestRef {
+    pub id: u64,
+    pub number: u64,
+    pub head: RunPullRequestBranch,
+    pub base: RunPullRequestBranch,
+}
+
+/// A head or base inside [`PullRequestRef`]; its repo has no `full_name`, only id and name.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct RunPullRequestBranch {
+    #[serde(rename = "ref")]
+    pub ref_name: BranchName,
+    pub sha: CommitSha,
+    pub repo: ShortRepository,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ShortRepository {
+    pub id: u64,
+    pub name: String,
+}
+
+wire_enum! {
+    /// `workflow_run` actions.
+    pub enum WorkflowRunAction {
+        Requested = "requested",
+        InProgress = "in_progress",
+        Completed = "completed",
+    }
+}
+
+/// `workflow_run`: a GitHub Actions run changed (design §5 `workflow_run:<workflow name>`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct WorkflowRunEvent {
+    pub action: WorkflowRunAction,
+    #[serde(default)]
+    pub workflow: Option<Workflow>,
+    pub workflow_run: WorkflowRun,
+    pub repository: Repository,
+    pub sender: Account,
+    #[serde(default)]
+    pub installation: Option<InstallationRef>,
+}
+
+impl WorkflowRunEvent {
+    /// The workflow's name as policies name it: the workflow object's, else the run's.
+    pub fn workflow_name(&self) -> &str {
+        self.workflow
+            .as_ref()
+            .map(|w| w.name.as_str())
+            .filter(|n| !n.is_empty())
+            .or(self.workflow_run.name.as_deref())
+            .unwrap_or_default()
+    }
+
+    /// True when the run built code from another repository (a fork PR): such runs never make
+    /// deployable artifacts (design §10).
+    pub fn is_from_fork(&self) -> bool {
+        self.workflow_run
+            .head_repository
+            .as_ref()
+            .is_none_or(|head| head.full_name != self.repository.full_name)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Workflow {
+    pub id: u64,
+    pub name: String,
+    #[serde(default)]
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct WorkflowRun {
+    pub id: u64,
+    #[serde(default)]
+    pub name: Option<String>,
+    pub head_sha: CommitSha,
+    #[serde(default)]
+    pub head_branch: Option<BranchName>,
+    /// What triggered the run: `push`, `pull_request`, …
+    pub event: String,
+    pub status: RunStatus,
+    #[serde(default)]
+    pub conclusion: Option<Conclusion>,
+    pub html_url: String,
+    pub run_number: u64,
+    #[serde(default)]
+    pub run_attempt: Option<u64>,
+    pub workflow_id: u64,
+    #[serde(default)]
+    pub pull_requests: Vec<PullRequestRef>,
+    #[serde(default)]
+    pub head_repository: Option<RunRepository>,
+}
+
+impl WorkflowRun {
+    /// Completed with conclusion `success`.
+    pub fn succeeded(&self) -> bool {
+        self.status == RunStatus::Completed && self.conclusion == Some(Conclusion::Success)
+    }
+}
+
+/// The repository a run's code came from.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct RunRepository {
+    pub id: u64,
+    pub full_name: RepoName,
+}
+
+// ---------------------------------------------------------------------------------------------
+// push, create, delete
+// ---------------------------------------------------------------------------------------------
+
+/// `push`: commits (or a deletion) pushed to a branch or tag.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PushEvent {
+    /// The full ref: `refs/heads/<branch>` or `refs/tags/<tag>`.
+    #[serde(rename = "ref")]
+    pub ref_name: String,
+    pub before: CommitSha,
+    /// All zeros when the ref was deleted.
+    pub after: CommitSha,
+    #[serde(default)]
+    pub created: bool,
+    #[serde(default)]
+    pub deleted: bool,
+    #[serde(default)]
+    pub forced: bool,
+    #[serde(default)]
+    pub head_commit: Option<PushCommit>,
+    pub pusher: Pusher,
+    pub repository: Repository,
+    pub sender: Account,
+    #[serde(default)]
+    pub installation: Option<InstallationRef>,
+}
+
+impl PushEvent {
+    /// The branch pushed to, if `ref` is `refs/heads/<valid branch name>`.
+    pub fn branch(&self) -> Option<BranchName> {
+        short_ref(&self.ref_name, "refs/heads/")
+    }
+
+    /// The tag pushed, if `ref` is `refs/tags/<valid tag name>`.
+    pub fn tag(&self) -> Option<TagName> {
+        short_ref(&self.ref_name, "refs/tags/")
+    }
+}
+
+fn short_ref<T: std::str::FromStr>(full: &str, prefix: &str) -> Option<T> {
+    full.strip_prefix(prefix)?.parse().ok()
+}
+
+/// A commit in a push payload.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PushCommit {
+    pub id: CommitSha,
+    pub message: String,
+    #[serde(default)]
+    pub url: Option<String>,
+    pub author: GitIdentity,
+}
+
+/// Who pushed: a git identity, not an account.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Pusher {
+    pub name: String,
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+wire_enum! {
+    /// What a `create`/`delete` event is about.
+    pub enum RefType {
+        Branch = "branch",
+        Tag = "tag",
+    }
+}
+
+/// `create` and `delete`: a branch or tag was created or deleted. Both share this shape.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct RefEvent {
+    /// The short name (no `refs/heads/` or `refs/tags/`).
+    #[serde(rename = "ref")]
+    pub ref_name: String,
+    pub ref_type: RefType,
+    pub repository: Repository,
+    pub sender: Account,
+    #[serde(default)]
+    pub installation: Option<InstallationRef>,
+}
+
+impl RefEvent {
+    /// The branch, when this is about a branch with a valid name.
+    pub fn branch(&self) -> Option<BranchName> {
+        (self.ref_type == RefType::Branch)
+            .then(|| self.ref_name.parse().ok())
+            .flatten()
+    }
+
+    /// The tag, when this is about a tag with a valid name.
+    pub fn tag(&self) -> Option<TagName> {
+        (self.ref_type == RefType::Tag)
+            .then(|| self.ref_name.parse().ok())
+            .flatten()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// pull_request and pull_request_review
+// ---------------------------------------------------------------------------------------------
+
+wire_enum! {
+    /// `pull_request` actions auger reacts to; the many others are `Other`.
+    pub enum PullRequestAction {
+        Opened = "opened",
+        Reopened = "reopened",
+        Synchronize = "synchronize",
+        Closed = "closed",
+        Edited = "edited",
+        ReadyForReview = "ready_for_review",
+        ConvertedToDraft = "converted_to_draft",
+        Labeled = "labeled",
+        Unlabeled = "unlabeled",
+    }
+}
+
+wire_enum! {
+    /// `open` or `closed`.
+    pub enum PullRequestState {
+        Open = "open",
+        Closed = "closed",
+    }
+}
+
+/// `pull_request`: previews, artifact PR facts, and merged gitops PRs.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PullRequestEvent {
+    pub action: PullRequestAction,
+    pub number: u64,
+    pub pull_request: PullRequest,
+    pub repository: Repository,
+    pub sender: Account,
+    #[serde(default)]
+    pub installation: Option<InstallationRef>,
+}
+
+impl PullRequestEvent {
+    /// See [`PullRequest::is_from_fork`].
+    pub fn is_from_fork(&self) -> bool {
+        self.pull_request.is_from_fork()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PullRequest {
+    pub id: u64,
+    pub number: u64,
+    pub state: PullRequestState,
+    pub title: String,
+    #[serde(default)]
+    pub body: Option<String>,
+    pub html_url: String,
+    pub user: Account,
+    #[serde(default)]
+    pub draft: bool,
+    /// Absent from some payloads (e.g. `pull_request_review`); see [`PullRequest::is_merged`].
+    #[serde(default)]
+    pub merged: bool,
+    #[serde(default)]
+    pub merged_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub merge_commit_sha: Option<CommitSha>,
+    pub head: PullRequestBranch,
+    pub base: PullRequestBranch,
+}
+
+impl PullRequest {
+    /// Merged, judged by `merged` or, where that field is missing, `merged_at`.
+    pub fn is_merged(&self) -> bool {
+        self.merged || self.merged_at.is_some()
+    }
+
+    /// True when the head lives in another repository than the base, or its repository is
+    /// gone (a deleted fork). Fork PRs never deploy and get no preview (design §5, §10).
+    pub fn is_from_fork(&self) -> bool {
+        match (&self.head.repo, &self.base.repo) {
+            (Some(head), Some(base)) => head.full_name != base.full_name,
+            _ => true,
+        }
+    }
+}
+
+/// A pull request's head or base.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PullRequestBranch {
+    #[serde(rename = "ref")]
+    pub ref_name: BranchName,
+    pub sha: CommitSha,
+    /// Null when the head's fork was deleted.
+    #[serde(default)]
+    pub repo: Option<Repository>,
+}
+
+wire_enum! {
+    /// `pull_request_review` actions.
+    pub enum ReviewAction {
+        Submitted = "submitted",
+        Edited = "edited",
+        Dismissed = "dismissed",
+    }
+}
+
+wire_enum! {
+    /// A review's state. Webhooks send lower case (`approved`), the REST API upper case
+    /// (`APPROVED`, design §13); both parse to the same variant.
+    pub enum ReviewState {
+        Approved = "approved",
+        ChangesRequested = "changes_requested",
+        Commented = "commented",
+        Dismissed = "dismissed",
+        Pending = "pending",
+    }
+}
+
+/// `pull_request_review`: the approval gate of gitops PRs.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PullRequestReviewEvent {
+    pub action: ReviewAction,
+    pub review: Review,
+    pub pull_request: PullRequest,
+    pub repository: Repository,
+    pub sender: Account,
+    #[serde(default)]
+    pub installation: Option<InstallationRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Review {
+    pub id: u64,
+    pub user: Account,
+    #[serde(default)]
+    pub body: Option<String>,
+    /// The head commit the review was given on; approvals of an older head do not count.
+    pub commit_id: CommitSha,
+    pub state: ReviewState,
+    #[serde(default)]
+    pub submitted_at: Option<DateTime<Utc>>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// issue_comment
+// ---------------------------------------------------------------------------------------------
+
+wire_enum! {
+    /// `issue_comment` actions. Only `created` carries commands (design §8).
+    pub enum IssueCommentAction {
+        Created = "created",
+        Edited = "edited",
+        Deleted = "deleted",
+    }
+}
+
+/// `issue_comment`: a comment on an issue or a pull request (PR comments are issue comments).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct IssueCommentEvent {
+    pub action: IssueCommentAction,
+    pub issue: Issue,
+    pub comment: Comment,
+    pub repository: Repository,
+    pub sender: Account,
+    #[serde(default)]
+    pub installation: Option<InstallationRef>,
+}
+
+impl IssueCommentEvent {
+    /// True when the comment is on a pull request rather than a plain issue.
+    pub fn is_on_pull_request(&self) -> bool {
+        self.issue.pull_request.is_some()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Issue {
+    pub number: u64,
+    pub title: String,
+    pub user: Account,
+    pub html_url: String,
+    /// Present only when the issue is a pull request.
+    #[serde(default)]
+    pub pull_request: Option<IssuePullRequestLinks>,
+}
+
+/// The marker (and links) that make an issue a pull request.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct IssuePullRequestLinks {
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub html_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Comment {
+    pub id: u64,
+    pub body: String,
+    pub user: Account,
+    pub html_url: String,
+    pub created_at: DateTime<Utc>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// installation and ping
+// ---------------------------------------------------------------------------------------------
+
+wire_enum! {
+    /// `installation` actions.
+    pub enum InstallationAction {
+        Created = "created",
+        Deleted = "deleted",
+        Suspend = "suspend",
+        Unsuspend = "unsuspend",
+        NewPermissionsAccepted = "new_permissions_accepted",
+    }
+}
+
+/// `installation`: the GitHub App was installed, removed or changed.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct InstallationEvent {
+    pub action: InstallationAction,
+    pub installation: Installation,
+    /// The repositories granted, on `created` (absent otherwise).
+    #[serde(default)]
+    pub repositories: Vec<InstallationRepository>,
+    pub sender: Account,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Installation {
+    pub id: u64,
+    pub account: Account,
+    #[serde(default)]
+    pub app_id: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct InstallationRepository {
+    pub id: u64,
+    pub full_name: RepoName,
+    #[serde(default)]
+    pub private: bool,
+}
+
+/// `ping`: sent when a webhook is created. Repository and sender are absent for App-level hooks.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PingEvent {
+    #[serde(default)]
+    pub zen: Option<String>,
+    #[serde(default)]
+    pub hook_id: Option<u64>,
+    #[serde(default)]
+    pub repository: Option<Repository>,
+    #[serde(default)]
+    pub sender: Option<Account>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Event
+// ---------------------------------------------------------------------------------------------
+
+/// A parsed delivery. Payloads are boxed: they differ widely in size and the enum is moved
+/// through queues.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Status(Box<StatusEvent>),
+    CheckRun(Box<CheckRunEvent>),
+    WorkflowRun(Box<WorkflowRunEvent>),
+    Push(Box<PushEvent>),
+    Create(Box<RefEvent>),
+    Delete(Box<RefEvent>),
+    PullRequest(Box<PullRequestEvent>),
+    PullRequestReview(Box<PullRequestReviewEvent>),
+    IssueComment(Box<IssueCommentEvent>),
+    Installation(Box<InstallationEvent>),
+    Ping(Box<PingEvent>),
+    /// An event auger does not handle: acknowledged and ignored (design §10).
+    Unknown {
+        event: String,
+    },
+}
+
+impl Event {
+    /// The `X-GitHub-Event` name this was parsed as.
+    pub fn name(&self) -> &str {
+        match self {
+            Event::Status(_) => "status",
+            Event::CheckRun(_) => "check_run",
+            Event::WorkflowRun(_) => "workflow_run",
+            Event::Push(_) => "push",
+            Event::Create(_) => "create",
+            Event::Delete(_) => "delete",
+            Event::PullRequest(_) => "pull_request",
+            Event::PullRequestReview(_) => "pull_request_review",
+            Event::IssueComment(_) => "issue_comment",
+            Event::Installation(_) => "installation",
+            Event::Ping(_) => "ping",
+            Event::Unknown { event } => event,
+        }
+    }
+
+    /// The repository the event happened in, if any.
+    pub fn repository(&self) -> Option<&Repository> {
+        match self {
+            Event::Status(e) => Some(&e.repository),
+            Event::CheckRun(e) => Some(&e.repository),
+            Event::WorkflowRun(e) => Some(&e.repository),
+            Event::Push(e) => Some(&e.repository),
+            Event::Create(e) | Event::Delete(e) => Some(&e.repository),
+            Event::PullRequest(e) => Some(&e.repository),
+            Event::PullRequestReview(e) => Some(&e.repository),
+            Event::IssueComment(e) => Some(&e.repository),
+            Event::Ping(e) => e.repository.as_ref(),
+            Event::Installation(_) | Event::Unknown { .. } => None,
+        }
+    }
+
+    /// `owner/name` of [`Event::repository`].
+    pub fn repo(&self) -> Option<&RepoName> {
+        self.repository().map(|r| &r.full_name)
+    }
+
+    /// The `action` field as received, for events that have one.
+    pub fn action_str(&self) -> Option<&str> {
+        match self {
+            Event::CheckRun(e) => Some(e.action.as_str()),
+            Event::WorkflowRun(e) => Some(e.action.as_str()),
+            Event::PullRequest(e) => Some(e.action.as_str()),
+            Event::PullRequestReview(e) => Some(e.action.as_str()),
+            Event::IssueComment(e) => Some(e.action.as_str()),
+            Event::Installation(e) => Some(e.action.as_str()),
+            Event::Status(_)
+            | Event::Push(_)
+            | Event::Create(_)
+            | Event::Delete(_)
+            | Event::Ping(_)
+            | Event::Unknown { .. } => None,
+        }
+    }
+
+    /// Who triggered the event.
+    pub fn sender(&self) -> Option<&Account> {
+        match self {
+            Event::Status(e) => Some(&e.sender),
+            Event::CheckRun(e) => Some(&e.sender),
+            Event::WorkflowRun(e) => Some(&e.sender),
+            Event::Push(e) => Some(&e.sender),
+            Event::Create(e) | Event::Delete(e) => Some(&e.sender),
+            Event::PullRequest(e) => Some(&e.sender),
+            Event::PullRequestReview(e) => Some(&e.sender),
+            Event::IssueComment(e) => Some(&e.sender),
+            Event::Installation(e) => Some(&e.sender),
+            Event::Ping(e) => e.sender.as_ref(),
+            Event::Unknown { .. } => None,
+        }
+    }
+
+    /// True when the sender is a bot (auger itself included), whose events must not trigger
+    /// commands or loops.
+    pub fn sender_is_bot(&self) -> bool {
+        self.sender().is_some_and(Account::is_bot)
+    }
+
+    /// The GitHub App installation id, for an installation token.
+    pub fn installation_id(&self) -> Option<u64> {
+        match self {
+            Event::Status(e) => e.installation.map(|i| i.id),
+            Event::CheckRun(e) => e.installation.map(|i| i.id),
+            Event::WorkflowRun(e) => e.installation.map(|i| i.id),
+            Event::Push(e) => e.installation.map(|i| i.id),
+            Event::Create(e) | Event::Delete(e) => e.installation.map(|i| i.id),
+            Event::PullRequest(e) => e.installation.map(|i| i.id),
+            Event::PullRequestReview(e) => e.installation.map(|i| i.id),
+            Event::IssueComment(e) => e.installation.map(|i| i.id),
+            Event::Installation(e) => Some(e.installation.id),
+            Event::Ping(_) | Event::Unknown { .. } => None,
+        }
+    }
+}
+
+/// Why a payload could not be turned into an [`Event`]. Both mean 400 for a signed delivery.
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    /// The body is not JSON at all (or has trailing garbage).
+    #[error("{event} payload is not valid JSON: {source}")]
+    Malformed {
+        event: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// JSON, but a field is missing, mistyped or invalid; `path` locates it
+    /// (e.g. `pull_request.head.sha`).
+    #[error("{event} payload: {path}: {message}")]
+    Invalid {
+        event: String,
+        path: String,
+        message: String,
+    },
+}
+
+impl EventError {
+    /// The JSON path at fault, for [`EventError::Invalid`].
+    pub fn path(&self) -> Option<&str> {
+        match self {
+            EventError::Invalid { path, .. } => Some(path),
+            EventError::Malformed { .. } => None,
+        }
+    }
+}
+
+/// Parses a delivery body given its `X-GitHub-Event` name. Unknown event names give
+/// [`Event::Unknown`] once the body is checked to be JSON, so malformed bodies are refused
+/// consistently whatever the event.
+pub fn parse_event(event_name: &str, body: &[u8]) -> Result<Event, EventError> {
+    let event = match event_name {
+        "status" => Event::Status(parse_body(event_name, body)?),
+        "check_run" => Event::CheckRun(parse_body(event_name, body)?),
+        "workflow_run" => Event::WorkflowRun(parse_body(event_name, body)?),
+        "push" => Event::Push(parse_body(event_name, body)?),
+        "create" => Event::Create(parse_body(event_name, body)?),
+        "delete" => Event::Delete(parse_body(event_name, body)?),
+        "pull_request" => Event::PullRequest(parse_body(event_name, body)?),
+        "pull_request_review" => Event::PullRequestReview(parse_body(event_name, body)?),
+        "issue_comment" => Event::IssueComment(parse_body(event_name, body)?),
+        "installation" => Event::Installation(parse_body(event_name, body)?),
+        "ping" => Event::Ping(parse_body(event_name, body)?),
+        _ => {
+            parse_body::<IgnoredAny>(event_name, body)?;
+            Event::Unknown {
+                event: event_name.to_owned(),
+            }
+        }
+    };
+    Ok(event)
+}
+
+fn parse_body<T: DeserializeOwned>(event: &str, body: &[u8]) -> Result<Box<T>, EventError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        if inner.is_data() {
+            EventError::Invalid {
+                event: event.to_owned(),
+                path,
+                message: inner.to_string(),
+            }
+        } else {
+            EventError::Malformed {
+                event: event.to_owned(),
+                source: inner,
+            }
+        }
+    })?;
+    de.end().map_err(|source| EventError::Malformed {
+        event: event.to_owned(),
+        source,
+    })?;
+    Ok(Box::new(value))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn fixtures_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/webhooks")
+    }
+
+    fn fixture_bytes(file: &str) -> Vec<u8> {
+        let path = fixtures_dir().join(file);
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    fn fixture_json(file: &str) -> Value {
+        serde_json::from_slice(&fixture_bytes(file)).unwrap()
+    }
+
+    /// The fixture parsed under the event name its file name gives.
+    fn fixture(file: &str) -> Event {
+        let name = file.split('.').next().unwrap();
+        parse_event(name, &fixture_bytes(file)).unwrap_or_else(|e| panic!("{file}: {e}"))
+    }
+
+    fn parse_value(event: &str, value: &Value) -> Result<Event, EventError> {
+        parse_event(event, &serde_json::to_vec(value).unwrap())
+    }
+
+    fn sha(s: &str) -> CommitSha {
+        CommitSha::new(s).unwrap()
+    }
+
+    const HELLO_WORLD: &str = "Codertocat/Hello-World";
+    const HEAD_SHA: &str = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";
+    const BASE_SHA: &str = "f95f852bd8fca8fcc58a9a2d6c842781e32a215e";
+
+    #[test]
+    fn every_fixture_parses_into_its_variant() {
+        let mut seen = 0;
+        let dir = fixtures_dir();
+        let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| {
+            panic!("{} (shared/ must sit beside the repo): {e}", dir.display())
+        });
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.extension().and_then(|e| e.to_str()) != Some("json") {
+                continue;
+            }
+            let file = path.file_name().unwrap().to_str().unwrap().to_owned();
+            let name = file.split('.').next().unwrap();
+            let event = fixture(&file);
+            assert_eq!(event.name(), name, "{file}");
+            assert!(!matches!(event, Event::Unknown { .. }), "{file}");
+            // Every fixture but `installation` happens in a repository.
+            assert_eq!(event.repo().is_some(), name != "installation", "{file}");
+            assert!(event.sender().is_some(), "{file}");
+            assert!(!event.sender_is_bot(), "{file}");
+            seen += 1;
+        }
+        assert!(seen >= 15, "only {seen} fixtures found");
+    }
+
+    #[test]
+    fn status_fixture() {
+        let Event::Status(e) = fixture("status.payload.json") else {
+            panic!("not a status")
+        };
+        assert_eq!(e.sha, sha("6113728f27ae82c7b1a177c8d03f9e96e0adf246"));
+        assert_eq!(e.state, StatusState::Success);
+        assert_eq!(e.context, "default");
+        assert_eq!(e.target_url, None);
+        assert_eq!(e.commit.sha, e.sha);
+        assert_eq!(e.commit.commit.message, "Initial commit");
+        assert_eq!(e.commit.commit.author.as_ref().unwrap().name, "Codertocat");
+        let branches: Vec<_> = e.branches.iter().map(|b| b.name.as_str()).collect();
+        assert_eq!(branches, ["master", "changes", "gh-pages"]);
+        assert_eq!(e.repository.full_name.as_str(), HELLO_WORLD);
+        assert_eq!(e.repository.default_branch.as_str(), "master");
+        assert_eq!(e.repository.owner.kind, AccountType::User);
+        assert!(!e.repository.private);
+        assert_eq!(
+            e.repository.clone_url,
+            "https://github.com/Codertocat/Hello-World.git"
+        );
+        assert_eq!(Event::Status(e).action_str(), None);
+    }
+
+    #[test]
+    fn check_run_fixture() {
+        let event = fixture("check_run.completed.payload.json");
+        assert_eq!(event.action_str(), Some("completed"));
+        let Event::CheckRun(e) = event else {
+            panic!("not a check_run")
+        };
+        assert_eq!(e.action, CheckRunAction::Completed);
+        let run = &e.check_run;
+        assert_eq!(run.name, "Octocoders-linter");
+        assert_eq!(run.head_sha, sha(HEAD_SHA));
+        assert_eq!(run.conclusion, Some(Conclusion::Success));
+        assert!(run.succeeded());
+        assert_eq!(
+            run.check_suite.head_branch.as_ref().unwrap().as_str(),
+            "changes"
+        );
+        assert_eq!(run.pull_requests.len(), 1);
+        assert_eq!(run.pull_requests[0].number, 2);
+        assert_eq!(run.pull_requests[0].base.ref_name.as_str(), "master");
+    }
+
+    #[test]
+    fn workflow_run_fixture() {
+        let Event::WorkflowRun(e) = fixture("workflow_run.completed.payload.json") else {
+            panic!("not a workflow_run")
+        };
+        assert_eq!(e.action, WorkflowRunAction::Completed);
+        // The run's own name is empty here: the workflow object's name is the one to match.
+        assert_eq!(e.workflow_name(), "test");
+        assert_eq!(
+            e.workflow_run.head_sha,
+            sha("3484a3fb816e0859fd6e1cea078d76385ff50625")
+        );
+        assert_eq!(
+            e.workflow_run.head_branch.as_ref().unwrap().as_str(),
+            "master"
+        );
+        assert_eq!(e.workflow_run.event, "repository_dispatch");
+        assert!(e.workflow_run.succeeded());
+        assert!(!e.is_from_fork());
+        assert_eq!(e.repository.owner.kind, AccountType::Organization);
+    }
+
+    #[test]
+    fn push_fixtures() {
+        let Event::Push(tag) = fixture("push.payload.json") else {
+            panic!("not a push")
+        };
+        assert_eq!(tag.ref_name, "refs/tags/simple-tag");
+        assert_eq!(tag.tag().unwrap().as_str(), "simple-tag");
+        assert_eq!(tag.branch(), None);
+        assert!(tag.deleted);
+        assert_eq!(tag.after, sha(&"0".repeat(40)));
+        assert_eq!(tag.head_commit, None);
+
+        let Event::Push(branch) = fixture("push.with-new-branch.payload.json") else {
+            panic!("not a push")
+        };
+        assert_eq!(branch.branch().unwrap().as_str(), "master");
+        assert_eq!(branch.tag(), None);
+        assert!(branch.created && !branch.deleted);
+        let head = branch.head_commit.as_ref().unwrap();
+        assert_eq!(head.id, sha("6113728f27ae82c7b1a177c8d03f9e96e0adf246"));
+        assert_eq!(head.message, "Initial commit");
+        assert_eq!(head.author.username.as_deref(), Some("Codertocat"));
+        assert_eq!(branch.pusher.name, "Codertocat");
+        assert_eq!(Event::Push(branch).installation_id(), Some(1));
+    }
+
+    #[test]
+    fn create_and_delete_fixtures() {
+        let Event::Create(created) = fixture("create.payload.json") else {
+            panic!("not a create")
+        };
+        assert_eq!(created.ref_type, RefType::Tag);
+        assert_eq!(created.tag().unwrap().as_str(), "simple-tag");
+        assert_eq!(created.branch(), None);
+
+        let Event::Delete(deleted) = fixture("delete.payload.json") else {
+            panic!("not a delete")
+        };
+        assert_eq!(deleted.tag().unwrap().as_str(), "simple-tag");
+        assert_eq!(deleted.repository.full_name.as_str(), HELLO_WORLD);
+    }
+
+    #[test]
+    fn pull_request_fixtures() {
+        for (file, action) in [
+            (
+                "pull_request.opened.payload.json",
+                PullRequestAction::Opened,
+            ),
+            (
+                "pull_request.synchronize.payload.json",
+                PullRequestAction::Synchronize,
+            ),
+            (
+                "pull_request.closed.payload.json",
+                PullRequestAction::Closed,
+            ),
+        ] {
+            let Event::PullRequest(e) = fixture(file) else {
+                panic!("{file}: not a pull_request")
+            };
+            assert_eq!(e.action, action, "{file}");
+            assert_eq!(e.number, 2);
+            let pr = &e.pull_request;
+            assert_eq!(pr.head.ref_name.as_str(), "changes");
+            assert_eq!(pr.head.sha, sha(HEAD_SHA));
+            assert_eq!(pr.base.ref_name.as_str(), "master");
+            assert_eq!(pr.base.sha, sha(BASE_SHA));
+            assert_eq!(
+                pr.head.repo.as_ref().unwrap().full_name.as_str(),
+                HELLO_WORLD
+            );
+            assert!(!e.is_from_fork(), "{file}");
+            // The closed fixture is a PR closed without merging.
+            assert!(!pr.is_merged(), "{file}");
+            assert_eq!(e.installation, Some(InstallationRef { id: 1 }));
+        }
+        let Event::PullRequest(closed) = fixture("pull_request.closed.payload.json") else {
+            panic!("not a pull_request")
+        };
+        assert_eq!(closed.pull_request.state, PullRequestState::Closed);
+        assert_eq!(
+            closed.pull_request.merge_commit_sha,
+            Some(sha("c4295bd74fb0f4fda03689c3df3f2803b658fd85"))
+        );
+    }
+
+    #[test]
+    fn pull_request_review_fixture() {
+        let event = fixture("pull_request_review.submitted.payload.json");
+        assert_eq!(event.action_str(), Some("submitted"));
+        let Event::PullRequestReview(e) = event else {
+            panic!("not a pull_request_review")
+        };
+        assert_eq!(e.review.state, ReviewState::Commented);
+        assert_eq!(e.review.commit_id, sha(HEAD_SHA));
+        assert_eq!(e.review.user.login, "Codertocat");
+        assert!(e.review.submitted_at.is_some());
+        assert_eq!(e.pull_request.number, 2);
+        // This payload's pull request has no `merged` field at all.
+        assert!(!e.pull_request.is_merged());
+    }
+
+    #[test]
+    fn issue_comment_fixtures() {
+        let Event::IssueComment(created) = fixture("issue_comment.created.payload.json") else {
+            panic!("not an issue_comment")
+        };
+        assert_eq!(created.action, IssueCommentAction::Created);
+        assert_eq!(
+            created.comment.body,
+            "You are totally right! I'll get this fixed right away."
+        );
+        assert_eq!(created.issue.number, 1);
+        assert!(!created.is_on_pull_request());
+        assert!(!created.comment.user.is_bot());
+
+        let Event::IssueComment(edited) = fixture("issue_comment.edited.payload.json") else {
+            panic!("not an issue_comment")
+        };
+        assert_eq!(edited.action, IssueCommentAction::Edited);
+        assert_eq!(
+            edited.comment.body,
+            "You are totally right! I'll get this fixed today."
+        );
+    }
+
+    #[test]
+    fn installation_and_ping_fixtures() {
+        let event = fixture("installation.created.payload.json");
+        assert_eq!(event.installation_id(), Some(957387));
+        let Event::Installation(e) = event else {
+            panic!("not an installation")
+        };
+        assert_eq!(e.action, InstallationAction::Created);
+        assert_eq!(e.installation.account.login, "Codertocat");
+        assert_eq!(e.installation.app_id, Some(29310));
+        assert_eq!(e.repositories[0].full_name.as_str(), HELLO_WORLD);
+
+        let event = fixture("ping.payload.json");
+        assert_eq!(event.repo().unwrap().as_str(), "Octocoders/Hello-World");
+        let Event::Ping(e) = event else {
+            panic!("not a ping")
+        };
+        assert_eq!(e.hook_id, Some(109948940));
+        assert!(e.zen.is_some());
+    }
+
+    #[test]
+    fn unknown_actions_parse_to_other() {
+        let mut v = fixture_json("pull_request.opened.payload.json");
+        v["action"] = json!("auto_merge_enabled");
+        let event = parse_value("pull_request", &v).unwrap();
+        assert_eq!(event.action_str(), Some("auto_merge_enabled"));
+        let Event::PullRequest(e) = event else {
+            panic!("not a pull_request")
+        };
+        assert_eq!(
+            e.action,
+            PullRequestAction::Other("auto_merge_enabled".into())
+        );
+
+        let mut v = fixture_json("check_run.completed.payload.json");
+        v["check_run"]["conclusion"] = json!("brand_new_conclusion");
+        let Event::CheckRun(e) = parse_value("check_run", &v).unwrap() else {
+            panic!("not a check_run")
+        };
+        assert!(!e.check_run.succeeded());
+    }
+
+    #[test]
+    fn review_state_accepts_both_cases() {
+        let mut v = fixture_json("pull_request_review.submitted.payload.json");
+        for (wire, state) in [
+            ("approved", ReviewState::Approved),
+            ("APPROVED", ReviewState::Approved),
+            ("CHANGES_REQUESTED", ReviewState::ChangesRequested),
+            ("changes_requested", ReviewState::ChangesRequested),
+            ("DISMISSED", ReviewState::Dismissed),
+        ] {
+            v["review"]["state"] = json!(wire);
+            let Event::PullRequestReview(e) = parse_value("pull_request_review", &v).unwrap()
+            else {
+                panic!("not a review")
+            };
+            assert_eq!(e.review.state, state, "{wire}");
+            assert_eq!(ReviewState::parse(wire), state);
+        }
+        assert_eq!(ReviewState::Approved.as_str(), "approved");
+    }
+
+    #[test]
+    fn missing_field_names_its_path() {
+        let mut v = fixture_json("pull_request.opened.payload.json");
+        v["pull_request"]["head"]
+            .as_object_mut()
+            .unwrap()
+            .remove("sha");
+        let err = parse_value("pull_request", &v).unwrap_err();
+        assert_eq!(err.path(), Some("pull_request.head"));
+        let msg = err.to_string();
+        assert!(
+            msg.contains("pull_request.head: missing field `sha`"),
+            "{msg}"
+        );
+        assert!(msg.starts_with("pull_request payload"), "{msg}");
+    }
+
+    #[test]
+    fn wrong_type_names_its_path() {
+        let mut v = fixture_json("status.payload.json");
+        v["branches"][1]["name"] = json!(7);
+        let err = parse_value("status", &v).unwrap_err();
+        assert_eq!(err.path(), Some("branches[1].name"), "{err}");
+
+        let mut v = fixture_json("issue_comment.created.payload.json");
+        v["issue"]["number"] = json!("one");
+        let err = parse_value("issue_comment", &v).unwrap_err();
+        assert_eq!(err.path(), Some("issue.number"), "{err}");
+    }
+
+    #[test]
+    fn invalid_names_are_refused_with_their_path() {
+        let mut v = fixture_json("pull_request.synchronize.payload.json");
+        v["pull_request"]["head"]["sha"] = json!("EC26C3E57CA3A959CA5AAD62DE7213C562F8C821");
+        let msg = parse_value("pull_request", &v).unwrap_err().to_string();
+        assert!(
+            msg.contains("pull_request.head.sha: commit sha \"EC26C3E"),
+            "{msg}"
+        );
+
+        let mut v = fixture_json("push.payload.json");
+        v["repository"]["full_name"] = json!("../../etc");
+        let err = parse_value("push", &v).unwrap_err();
+        assert_eq!(err.path(), Some("repository.full_name"), "{err}");
+
+        let mut v = fixture_json("status.payload.json");
+        v["sha"] = json!("6113728");
+        let err = parse_value("status", &v).unwrap_err();
+        assert_eq!(err.path(), Some("sha"), "{err}");
+    }
+
+    #[test]
+    fn extra_fields_are_ignored() {
+        let mut v = fixture_json("push.with-new-branch.payload.json");
+        v["brand_new_top_level"] = json!({"nested": [1, 2, 3]});
+        v["repository"]["owner"]["new_flag"] = json!(true);
+        v["head_commit"]["signature"] = json!(null);
+        assert!(matches!(parse_value("push", &v), Ok(Event::Push(_))));
+    }
+
+    #[test]
+    fn malformed_json_is_refused() {
+        for (event, body) in [
+            ("push", &b"{\"ref\": "[..]),
+            ("push", b"not json"),
+            ("ping", b"{} trailing"),
+            ("ping", b""),
+            // Unknown events are still checked to be JSON.
+            ("sponsorship", b"{"),
+        ] {
+            let err = parse_event(event, body).unwrap_err();
+            assert!(matches!(err, EventError::Malformed { .. }), "{err}");
+            assert_eq!(err.path(), None);
+        }
+    }
+
+    #[test]
+    fn unknown_event_names_are_not_errors() {
+        let event = parse_event("sponsorship", br#"{"action":"created"}"#).unwrap();
+        assert_eq!(
+            event,
+            Event::Unknown {
+                event: "sponsorship".into()
+            }
+        );
+        assert_eq!(event.name(), "sponsorship");
+        assert_eq!(event.repo(), None);
+        assert_eq!(event.action_str(), None);
+    }
+
+    #[test]
+    fn fork_detection() {
+        let base = fixture_json("pull_request.opened.payload.json");
+
+        let mut v = base.clone();
+        v["pull_request"]["head"]["repo"] = Value::Null;
+        let Event::PullRequest(e) = parse_value("pull_request", &v).unwrap() else {
+            panic!("not a pull_request")
+        };
+        assert!(e.is_from_fork(), "deleted fork");
+
+        let mut v = base;
+        v["pull_request"]["head"]["repo"]["full_name"] = json!("mallory/Hello-World");
+        let Event::PullRequest(e) = parse_value("pull_request", &v).unwrap() else {
+            panic!("not a pull_request")
+        };
+        assert!(e.is_from_fork(), "other repository");
+    }
+
+    #[test]
+    fn merged_pull_request() {
+        let mut v = fixture_json("pull_request.closed.payload.json");
+        v["pull_request"]["merged"] = json!(true);
+        v["pull_request"]["merged_at"] = json!("2019-05-15T15:21:18Z");
+        let Event::PullRequest(e) = parse_value("pull_request", &v).unwrap() else {
+            panic!("not a pull_request")
+        };
+        assert!(e.pull_request.is_merged());
+    }
+
+    #[test]
+    fn comment_on_a_pull_request_by_a_bot() {
+        let mut v = fixture_json("issue_comment.created.payload.json");
+        v["issue"]["pull_request"] = json!({
+            "url": "https://api.github.com/repos/Codertocat/Hello-World/pulls/1",
+            "html_url": "https://github.com/Codertocat/Hello-World/pull/1"
+        });
+        v["comment"]["body"] = json!("/deploy staging");
+        v["sender"]["type"] = json!("Bot");
+        let event = parse_value("issue_comment", &v).unwrap();
+        assert!(event.sender_is_bot());
+        let Event::IssueComment(e) = event else {
+            panic!("not an issue_comment")
+        };
+        assert!(e.is_on_pull_request());
+        assert_eq!(e.comment.body, "/deploy staging");
+
+        // An App's login ends in [bot] even when the type says otherwise.
+        let account = Account {
+            login: "auger[bot]".into(),
+            id: 1,
+            kind: AccountType::User,
+        };
+        assert!(account.is_bot());
+        let mut v = fixture_json("issue_comment.created.payload.json");
+        v["sender"]["type"] = json!("Mannequin");
+        let event = parse_value("issue_comment", &v).unwrap();
+        assert_eq!(
+            event.sender().unwrap().kind,
+            AccountType::Other("Mannequin".into())
+        );
+        assert!(!event.sender_is_bot());
+    }
+}
