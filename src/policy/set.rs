@@ -1,0 +1,159 @@
+//! The validated policies, as later code queries them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::Diagnostic;
+use super::schema::{EnvPolicy, PolicyFile, PreviewPolicy, TemplateName, VarName};
+use super::signal::{Signal, SignalKind};
+use crate::domain::{AppName, BranchName, EnvName, RepoName, TagName};
+
+/// One app's policy that passed every check of [`super::load_dir`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    file: PathBuf,
+    spec: PolicyFile,
+    /// Environment names in the order the file lists them (staging before production, as the
+    /// author wrote it), which the typed map alone would lose.
+    env_order: Vec<EnvName>,
+}
+
+impl Policy {
+    pub(crate) fn new(file: PathBuf, spec: PolicyFile, file_order: &[String]) -> Self {
+        let mut env_order: Vec<EnvName> = file_order
+            .iter()
+            .filter_map(|n| spec.env.keys().find(|k| k.as_str() == n.as_str()).cloned())
+            .collect();
+        // Anything the order scan missed still gets listed, after the rest.
+        for name in spec.env.keys() {
+            if !env_order.contains(name) {
+                env_order.push(name.clone());
+            }
+        }
+        Self {
+            file,
+            spec,
+            env_order,
+        }
+    }
+
+    /// The file it was read from.
+    pub fn file(&self) -> &Path {
+        &self.file
+    }
+
+    /// Everything as written, typed.
+    pub fn spec(&self) -> &PolicyFile {
+        &self.spec
+    }
+
+    pub fn app(&self) -> &AppName {
+        &self.spec.app
+    }
+
+    pub fn repo(&self) -> &RepoName {
+        &self.spec.repo
+    }
+
+    pub fn template(&self) -> &TemplateName {
+        &self.spec.template
+    }
+
+    /// Template variables, unrendered.
+    pub fn vars(&self) -> &BTreeMap<VarName, String> {
+        &self.spec.vars
+    }
+
+    pub fn signals(&self) -> &[Signal] {
+        &self.spec.artifact.signals
+    }
+
+    /// Whether a successful CI event of this kind and name makes an artifact of this app.
+    pub fn accepts_signal(&self, kind: SignalKind, name: &str) -> bool {
+        self.signals().iter().any(|s| s.matches(kind, name))
+    }
+
+    /// A normal environment (the preview environment is under [`Policy::preview`]).
+    pub fn env(&self, name: &EnvName) -> Option<&EnvPolicy> {
+        self.spec.env.get(name)
+    }
+
+    /// Normal environments in file order.
+    pub fn envs(&self) -> impl Iterator<Item = (&EnvName, &EnvPolicy)> {
+        self.env_order
+            .iter()
+            .filter_map(|n| self.spec.env.get_key_value(n))
+    }
+
+    /// Environments whose `auto.branch` matches, in file order. `after` gates are not applied
+    /// here: the caller knows what is live where.
+    pub fn auto_targets_for_branch(&self, branch: &BranchName) -> Vec<&EnvName> {
+        self.auto_targets(|e| e.auto.matches_branch(branch))
+    }
+
+    /// Environments whose `auto.tag` matches, in file order.
+    pub fn auto_targets_for_tag(&self, tag: &TagName) -> Vec<&EnvName> {
+        self.auto_targets(|e| e.auto.matches_tag(tag))
+    }
+
+    /// Environments with `auto.pull_request = true`, in file order. Fork pull requests must be
+    /// filtered out by the caller before asking.
+    pub fn auto_targets_for_pull_request(&self) -> Vec<&EnvName> {
+        self.auto_targets(|e| e.auto.pull_request())
+    }
+
+    fn auto_targets(&self, pick: impl Fn(&EnvPolicy) -> bool) -> Vec<&EnvName> {
+        self.envs()
+            .filter(|(_, e)| pick(e))
+            .map(|(n, _)| n)
+            .collect()
+    }
+
+    pub fn preview(&self) -> Option<&PreviewPolicy> {
+        self.spec.preview.as_ref()
+    }
+}
+
+/// Every policy of the folder, valid as a whole, plus the warnings found on the way.
+#[derive(Debug, Clone, Default)]
+pub struct PolicySet {
+    pub(crate) policies: BTreeMap<AppName, Policy>,
+    pub(crate) warnings: Vec<Diagnostic>,
+}
+
+impl PolicySet {
+    pub fn get(&self, app: &AppName) -> Option<&Policy> {
+        self.policies.get(app)
+    }
+
+    /// Policies of apps built from `repo`; several for a monorepo. GitHub treats repository
+    /// names case-insensitively, so this does too.
+    pub fn for_repo<'a>(&'a self, repo: &'a RepoName) -> impl Iterator<Item = &'a Policy> + 'a {
+        self.policies
+            .values()
+            .filter(move |p| p.repo().as_str().eq_ignore_ascii_case(repo.as_str()))
+    }
+
+    /// App names, sorted.
+    pub fn apps(&self) -> impl Iterator<Item = &AppName> {
+        self.policies.keys()
+    }
+
+    /// Policies, sorted by app name.
+    pub fn iter(&self) -> impl Iterator<Item = &Policy> {
+        self.policies.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.policies.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.policies.is_empty()
+    }
+
+    /// Non-fatal findings: the set is usable, but something probably is not what was meant.
+    pub fn warnings(&self) -> &[Diagnostic] {
+        &self.warnings
+    }
+}
