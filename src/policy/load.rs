@@ -95,40 +95,57 @@ pub fn load_dir(policies_dir: &Path, templates_dir: &Path) -> Result<PolicySet, 
     }
 
     let templates = Templates::read(templates_dir);
-    let mut policies: BTreeMap<AppName, Policy> = BTreeMap::new();
+    let mut checked: Vec<(Option<Policy>, Vec<Diagnostic>, Vec<Diagnostic>)> = Vec::new();
     for path in &files {
         let mut out = Findings {
             file: path,
             errors: Vec::new(),
             warnings: Vec::new(),
         };
-        let checked = match fs::read_to_string(path) {
+        let policy = match fs::read_to_string(path) {
             Ok(text) => check_file(&text, &templates, &mut out),
             Err(e) => {
                 out.error("", format!("cannot read the file: {e}"));
                 None
             }
         };
-        if let Some(policy) = checked {
-            // File names are unique, and each must match its app, so a second claim on an app
-            // can only come with a mismatch; both are reported.
-            if let Some(first) = policies.get(policy.app()) {
-                out.error(
+        checked.push((policy, out.errors, out.warnings));
+    }
+
+    // Two files can only claim one app if one of them does not match its file name. The file
+    // named after the app owns it (else the first by name); every other claim is an error.
+    let mut owners: BTreeMap<AppName, usize> = BTreeMap::new();
+    for (i, (policy, _, _)) in checked.iter().enumerate() {
+        let Some(policy) = policy else { continue };
+        let named_after = policy
+            .file()
+            .file_stem()
+            .is_some_and(|s| s == policy.app().as_str());
+        // File names are unique, so at most one file is named after the app.
+        if named_after || !owners.contains_key(policy.app()) {
+            owners.insert(policy.app().clone(), i);
+        }
+    }
+    let mut policies: BTreeMap<AppName, Policy> = BTreeMap::new();
+    for (i, (policy, mut file_errors, mut file_warnings)) in checked.into_iter().enumerate() {
+        if let Some(policy) = policy {
+            match owners.get(policy.app()).map(|&o| (o, &files[o])) {
+                Some((owner, owner_file)) if owner != i => file_errors.push(Diagnostic::new(
+                    policy.file(),
                     "app",
                     format!(
                         "app \"{}\" is already defined in {}",
                         policy.app(),
-                        first.file().display()
+                        owner_file.display()
                     ),
-                );
-            } else {
-                // Claimed even when the file has errors, so duplicates are still found; the
-                // set is only handed out when there are no errors at all.
-                policies.insert(policy.app().clone(), policy);
+                )),
+                _ => {
+                    policies.insert(policy.app().clone(), policy);
+                }
             }
         }
-        errors.append(&mut out.errors);
-        warnings.append(&mut out.warnings);
+        errors.append(&mut file_errors);
+        warnings.append(&mut file_warnings);
     }
 
     if errors.is_empty() {
@@ -266,6 +283,10 @@ fn check_file(text: &str, templates: &Templates, out: &mut Findings<'_>) -> Opti
 
     check_names_and_template(&spec, &placeholders, templates, out);
     check_envs(&spec, &env_order, clean, out);
+    if placeholders.contains("app") {
+        // Not a real claim on any app name.
+        return None;
+    }
     Some(Policy::new(out.file.to_path_buf(), spec, &env_order))
 }
 
