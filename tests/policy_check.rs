@@ -438,3 +438,14 @@ fn the_errors_display_lists_every_line_for_a_refusal_to_start() {
         "{text}"
     );
 }
+
+#[test]
+fn the_checked_in_fixture_folder_stays_valid() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/policies/valid");
+    let result = load_dir(&root.join("policies"), &root.join("templates"));
+    let (report, code) = policy_check_report(&result);
+    assert_eq!(
+        (report.as_str(), code),
+        ("2 policies, 0 errors, 0 warnings\n", 0)
+    );
+}

@@ -26,7 +26,7 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    fn new(file: &Path, key: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn new(file: &Path, key: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             file: file.to_path_buf(),
             key: key.into(),
@@ -103,7 +103,7 @@ pub fn load_dir(policies_dir: &Path, templates_dir: &Path) -> Result<PolicySet, 
             warnings: Vec::new(),
         };
         let policy = match fs::read_to_string(path) {
-            Ok(text) => check_file(&text, &templates, &mut out),
+            Ok(text) => check_file(&text, Some(&templates), &mut out),
             Err(e) => {
                 out.error("", format!("cannot read the file: {e}"));
                 None
@@ -173,7 +173,7 @@ fn policy_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 /// The template folders that exist, read once per load.
-struct Templates {
+pub(crate) struct Templates {
     dir: PathBuf,
     names: Result<BTreeSet<String>, String>,
 }
@@ -223,10 +223,10 @@ fn list_or_none<T: fmt::Display>(items: impl Iterator<Item = T>) -> String {
     }
 }
 
-struct Findings<'a> {
-    file: &'a Path,
-    errors: Vec<Diagnostic>,
-    warnings: Vec<Diagnostic>,
+pub(crate) struct Findings<'a> {
+    pub(crate) file: &'a Path,
+    pub(crate) errors: Vec<Diagnostic>,
+    pub(crate) warnings: Vec<Diagnostic>,
 }
 
 impl Findings<'_> {
@@ -252,7 +252,13 @@ const MAX_ROUNDS: usize = 200;
 
 /// Parses and checks one file; returns the policy if it could be typed at all (possibly with
 /// errors recorded in `out`).
-fn check_file(text: &str, templates: &Templates, out: &mut Findings<'_>) -> Option<Policy> {
+/// With `templates` absent (a file checked on its own), the checks that need the folder are
+/// skipped: template existence and the file name.
+pub(crate) fn check_file(
+    text: &str,
+    templates: Option<&Templates>,
+    out: &mut Findings<'_>,
+) -> Option<Policy> {
     let (document, syntax) = toml::de::DeTable::parse_recoverable(text);
     if !syntax.is_empty() {
         for e in syntax {
@@ -281,7 +287,9 @@ fn check_file(text: &str, templates: &Templates, out: &mut Findings<'_>) -> Opti
     let spec = typed(root, out, &mut placeholders)?;
     let clean = out.errors.len() == parse_errors_before && placeholders.is_empty();
 
-    check_names_and_template(&spec, &placeholders, templates, out);
+    if let Some(templates) = templates {
+        check_names_and_template(&spec, &placeholders, templates, out);
+    }
     check_envs(&spec, &env_order, clean, out);
     if placeholders.contains("app") {
         // Not a real claim on any app name.
@@ -723,7 +731,7 @@ mod tests {
             errors: Vec::new(),
             warnings: Vec::new(),
         };
-        let p = check_file(text, &templates, &mut out);
+        let p = check_file(text, Some(&templates), &mut out);
         let strip = |d: Vec<Diagnostic>| {
             d.into_iter()
                 .map(|d| format!("{}: {}", d.key, d.message))
@@ -819,5 +827,46 @@ mod tests {
         let policy = policy.unwrap();
         let names: Vec<&str> = policy.envs().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["staging", "production", "dev"]);
+    }
+
+    #[test]
+    fn a_long_cycle_is_reported_once_and_a_tail_into_it_not_at_all() {
+        let (_, errors, _) = check(&format!(
+            "{HEAD}[env.tail]\nafter = {{ env = \"b\" }}\n[env.a]\nafter = {{ env = \"c\" }}\n[env.b]\nafter = {{ env = \"a\" }}\n[env.c]\nafter = {{ env = \"b\" }}\n"
+        ));
+        assert_eq!(
+            errors,
+            ["env.a.after.env: \"after\" forms a cycle: a → c → b → a"]
+        );
+    }
+
+    #[test]
+    fn previews_refuse_approval_merges_and_unknown_triggers() {
+        let (_, errors, _) = check(&format!("{HEAD}[preview]\nmerge = \"approval\"\n"));
+        assert_eq!(
+            errors,
+            ["preview.merge: must be \"auto\" or \"direct\": previews have no approvers"]
+        );
+        let (_, errors, _) = check(&format!("{HEAD}[preview]\non = \"push\"\n"));
+        assert_eq!(
+            errors,
+            ["preview.on: unknown variant `push`, expected `pull_request`"]
+        );
+    }
+
+    #[test]
+    fn auto_rules_and_vars_are_checked_key_by_key() {
+        let (_, errors, _) = check(&format!(
+            "{HEAD}[vars]\nimage = \"x\"\nreplicas = 3\nmy-var = \"y\"\n[env.qa]\nauto = {{ branch = \"main\", tags = \"v*\", pull_request = \"yes\" }}\n"
+        ));
+        assert_eq!(
+            errors,
+            [
+                "env.qa.auto.pull_request: invalid type: string \"yes\", expected a boolean",
+                "env.qa.auto.tags: unknown key `tags`, expected one of: `branch`, `tag`, `pull_request`",
+                "vars.my-var: variable name \"my-var\" is invalid: must match [A-Za-z_][A-Za-z0-9_]*",
+                "vars.replicas: invalid type: integer `3`, expected a string",
+            ]
+        );
     }
 }

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::Diagnostic;
+use super::load::{Findings, PolicyErrors, check_file};
 use super::schema::{EnvPolicy, PolicyFile, PreviewPolicy, TemplateName, VarName};
 use super::signal::{Signal, SignalKind};
 use crate::domain::{AppName, BranchName, EnvName, RepoName, TagName};
@@ -34,6 +35,22 @@ impl Policy {
             file,
             spec,
             env_order,
+        }
+    }
+
+    /// Parses one policy on its own, with every check that does not need the folder (so
+    /// neither the file name nor the template folder is checked, and warnings are dropped).
+    /// For tests and tools; the bot loads the whole folder with [`super::load_dir`].
+    pub fn from_toml(origin: impl Into<PathBuf>, text: &str) -> Result<Self, Vec<Diagnostic>> {
+        let origin = origin.into();
+        let mut out = Findings {
+            file: &origin,
+            errors: Vec::new(),
+            warnings: Vec::new(),
+        };
+        match check_file(text, None, &mut out) {
+            Some(policy) if out.errors.is_empty() => Ok(policy),
+            _ => Err(out.errors),
         }
     }
 
@@ -122,6 +139,39 @@ pub struct PolicySet {
 }
 
 impl PolicySet {
+    /// A set of policies checked one by one (see [`Policy::from_toml`]); refuses two policies
+    /// for one app.
+    pub fn from_policies(policies: impl IntoIterator<Item = Policy>) -> Result<Self, PolicyErrors> {
+        let mut set = PolicySet::default();
+        let mut errors = Vec::new();
+        let mut files = 0;
+        for policy in policies {
+            files += 1;
+            if let Some(first) = set.policies.get(policy.app()) {
+                errors.push(Diagnostic::new(
+                    policy.file(),
+                    "app",
+                    format!(
+                        "app \"{}\" is already defined in {}",
+                        policy.app(),
+                        first.file().display()
+                    ),
+                ));
+            } else {
+                set.policies.insert(policy.app().clone(), policy);
+            }
+        }
+        if errors.is_empty() {
+            Ok(set)
+        } else {
+            Err(PolicyErrors {
+                errors,
+                warnings: Vec::new(),
+                files,
+            })
+        }
+    }
+
     pub fn get(&self, app: &AppName) -> Option<&Policy> {
         self.policies.get(app)
     }
@@ -155,5 +205,46 @@ impl PolicySet {
     /// Non-fatal findings: the set is usable, but something probably is not what was meant.
     pub fn warnings(&self) -> &[Diagnostic] {
         &self.warnings
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(app: &str, repo: &str) -> Policy {
+        let text = format!(
+            "app = \"{app}\"\nrepo = \"{repo}\"\ntemplate = \"any\"\n[artifact]\nsignals = [\"check_run:build\"]\n[env.dev]\nauto = {{ branch = \"**\", pull_request = true }}\nmerge = \"direct\"\n"
+        );
+        Policy::from_toml(format!("{app}.toml"), &text).unwrap()
+    }
+
+    #[test]
+    fn a_single_policy_can_be_parsed_without_a_folder() {
+        let p = policy("api", "acme/api");
+        assert!(p.accepts_signal(SignalKind::CheckRun, "build"));
+        assert!(!p.accepts_signal(SignalKind::Status, "build"));
+        let any = BranchName::new("feature/x").unwrap();
+        assert_eq!(p.auto_targets_for_branch(&any).len(), 1);
+        assert_eq!(p.auto_targets_for_pull_request().len(), 1);
+        assert!(p.preview().is_none());
+
+        let errors = Policy::from_toml("x.toml", "app = \"x\"\n").unwrap_err();
+        let keys: Vec<&str> = errors.iter().map(|d| d.key.as_str()).collect();
+        assert_eq!(keys, ["repo", "template"]);
+    }
+
+    #[test]
+    fn a_set_refuses_two_policies_for_one_app() {
+        let set =
+            PolicySet::from_policies([policy("a", "acme/mono"), policy("b", "acme/mono")]).unwrap();
+        let repo = RepoName::new("ACME/mono").unwrap();
+        assert_eq!(set.for_repo(&repo).count(), 2);
+        let e =
+            PolicySet::from_policies([policy("a", "acme/a"), policy("a", "acme/b")]).unwrap_err();
+        assert_eq!(
+            e.errors[0].to_string(),
+            "a.toml: app: app \"a\" is already defined in a.toml"
+        );
     }
 }
