@@ -8,6 +8,18 @@
 //!
 //! The schema and its defaults are in [`schema`]; globs in [`glob`]; who may deploy or
 //! approve in [`principal`]; CI signals in [`signal`].
+//!
+//! Decisions an operator should know:
+//! - Only `*.toml` files directly in the folder are policies; other files and subfolders are
+//!   ignored. `policies/<app>.toml` must say `app = "<app>"`; if another file claims the same
+//!   app, the file named after it keeps it and the other is an error.
+//! - Safe defaults: `merge = "approval"` with one approval; empty `deployers`/`approvers` admit
+//!   nobody (an approval environment without approvers is a warning: it can never release).
+//! - `*` in a glob stops at `/`, `**` crosses it; a pattern list needs one positive pattern.
+//! - Signal names compare exactly; repositories, logins and teams case-insensitively, as on
+//!   GitHub.
+//! - Every error of a file is reported, not just the first; warnings are only given for files
+//!   without errors, since on a half-read file they may be echoes of an error.
 
 pub mod glob;
 mod load;
