@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use serde_path_to_error::Segment;
 
 use super::principal::Principal;
-use super::schema::{MergeMode, PolicyFile};
+use super::schema::{EnvPolicy, MergeMode, PolicyFile};
 use super::set::{Policy, PolicySet};
 use crate::domain::{AppName, EnvName};
 
@@ -290,12 +290,13 @@ pub(crate) fn check_file(
     if let Some(templates) = templates {
         check_names_and_template(&spec, &placeholders, templates, out);
     }
+    let env_order = ordered_envs(&spec, &env_order);
     check_envs(&spec, &env_order, clean, out);
     if placeholders.contains("app") {
         // Not a real claim on any app name.
         return None;
     }
-    Some(Policy::new(out.file.to_path_buf(), spec, &env_order))
+    Some(Policy::new(out.file.to_path_buf(), spec, env_order))
 }
 
 fn fill_placeholders(root: &mut toml::Table, placeholders: &mut BTreeSet<&'static str>) {
@@ -328,10 +329,11 @@ fn typed(
             return None;
         };
         if let Some(field) = missing_field(err.inner().message()) {
-            let key = join(&path.keys, &Key::Map(field.to_owned()));
-            out.error(key, "missing required key");
+            let mut keys = path.keys.clone();
+            keys.push(Key::Map(field.to_owned()));
+            out.error(dotted(&keys), "missing required key");
         } else {
-            out.error(path.dotted(), message);
+            out.error(dotted(&path.keys), message);
         }
         // A missing field names its table: dropping the table is the only way past it.
         if path.current.is_empty() || !removed.remove(&mut root, &path) {
@@ -373,19 +375,10 @@ struct ValuePath {
     current: Vec<Key>,
 }
 
-impl ValuePath {
-    fn dotted(&self) -> String {
-        let mut s = String::new();
-        for k in &self.keys {
-            push_key(&mut s, k);
-        }
-        s
-    }
-}
-
-fn join(keys: &[Key], last: &Key) -> String {
+/// `env.staging.deployers[1]`.
+fn dotted(keys: &[Key]) -> String {
     let mut s = String::new();
-    for k in keys.iter().chain(std::iter::once(last)) {
+    for k in keys {
         push_key(&mut s, k);
     }
     s
@@ -428,11 +421,7 @@ impl RemovedIndices {
                     current.push(Key::Map(key.clone()));
                 }
                 Segment::Seq { index } => {
-                    let prefix = ValuePath {
-                        keys: keys.clone(),
-                        current: Vec::new(),
-                    }
-                    .dotted();
+                    let prefix = dotted(&keys);
                     let mut original = *index;
                     if let Some(gone) = self.0.get(&prefix) {
                         // `gone` is sorted: each earlier removal shifts the index by one.
@@ -472,12 +461,8 @@ impl RemovedIndices {
             (Key::Map(k), Some(toml::Value::Table(t))) => t.remove(k).is_some(),
             (Key::Seq(n), Some(toml::Value::Array(a))) if *n < a.len() => {
                 a.remove(*n);
-                let prefix = ValuePath {
-                    keys: path.keys[..path.keys.len() - 1].to_vec(),
-                    current: Vec::new(),
-                }
-                .dotted();
-                if let Some(Key::Seq(original)) = path.keys.last() {
+                if let Some((Key::Seq(original), array)) = path.keys.split_last() {
+                    let prefix = dotted(array);
                     let gone = self.0.entry(prefix).or_default();
                     gone.push(*original);
                     gone.sort_unstable();
@@ -505,6 +490,20 @@ fn env_order(document: &toml::de::DeTable<'_>) -> Vec<String> {
     names.into_iter().map(|(_, n)| n).collect()
 }
 
+/// The typed environments in file order; any the scan missed go last, so none is lost.
+fn ordered_envs(spec: &PolicyFile, file_order: &[String]) -> Vec<EnvName> {
+    let mut order: Vec<EnvName> = file_order
+        .iter()
+        .filter_map(|n| spec.env.keys().find(|k| k.as_str() == n.as_str()).cloned())
+        .collect();
+    for name in spec.env.keys() {
+        if !order.contains(name) {
+            order.push(name.clone());
+        }
+    }
+    order
+}
+
 /// One line: `TOML syntax error at line 3, column 7: <what>`.
 fn syntax_message(text: &str, e: &toml::de::Error) -> String {
     let what = e
@@ -516,7 +515,7 @@ fn syntax_message(text: &str, e: &toml::de::Error) -> String {
         .join("; ");
     match e.span() {
         Some(span) => {
-            let before = &text[..span.start.min(text.len())];
+            let before = text.get(..span.start).unwrap_or(text);
             let line = before.matches('\n').count() + 1;
             let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
             format!("TOML syntax error at line {line}, column {column}: {what}")
@@ -556,24 +555,12 @@ fn check_names_and_template(
     }
 }
 
-fn check_envs(spec: &PolicyFile, order: &[String], clean: bool, out: &mut Findings<'_>) {
+fn check_envs(spec: &PolicyFile, in_order: &[EnvName], clean: bool, out: &mut Findings<'_>) {
     let envs = &spec.env;
-    let in_order: Vec<&EnvName> = {
-        let mut v: Vec<&EnvName> = order
-            .iter()
-            .filter_map(|n| envs.keys().find(|k| k.as_str() == n.as_str()))
-            .collect();
-        for k in envs.keys() {
-            if !v.contains(&k) {
-                v.push(k);
-            }
-        }
-        v
-    };
     let known = || list_or_none(in_order.iter());
 
-    for name in &in_order {
-        let Some(env) = envs.get(*name) else { continue };
+    for name in in_order {
+        let Some(env) = envs.get(name) else { continue };
         let key = |k: &str| format!("env.{name}.{k}");
 
         match (env.merge, env.approvals) {
@@ -592,7 +579,7 @@ fn check_envs(spec: &PolicyFile, order: &[String], clean: bool, out: &mut Findin
         }
 
         if let Some(after) = &env.after {
-            if after.env == **name {
+            if after.env == *name {
                 out.error(
                     key("after.env"),
                     format!("environment \"{name}\" cannot come after itself"),
@@ -602,7 +589,7 @@ fn check_envs(spec: &PolicyFile, order: &[String], clean: bool, out: &mut Findin
                     key("after.env"),
                     format!("unknown environment \"{}\" (known: {})", after.env, known()),
                 );
-            } else if let Some(cycle) = cycle_from(name, spec, &in_order) {
+            } else if let Some(cycle) = cycle_from(name, spec, in_order) {
                 out.error(
                     key("after.env"),
                     format!("\"after\" forms a cycle: {cycle}"),
@@ -637,13 +624,13 @@ fn check_envs(spec: &PolicyFile, order: &[String], clean: bool, out: &mut Findin
 
 /// Follows `after` from `start`; returns `a → b → a` if it comes back to `start` and `start`
 /// is the cycle's first member in file order, so each cycle is reported once.
-fn cycle_from(start: &EnvName, spec: &PolicyFile, in_order: &[&EnvName]) -> Option<String> {
+fn cycle_from(start: &EnvName, spec: &PolicyFile, in_order: &[EnvName]) -> Option<String> {
     let mut chain = vec![start];
     let mut current = start;
     loop {
         let next = &spec.env.get(current)?.after.as_ref()?.env;
         if next == start {
-            let position = |n: &EnvName| in_order.iter().position(|o| *o == n);
+            let position = |n: &EnvName| in_order.iter().position(|o| o == n);
             let first = chain.iter().min_by_key(|n| position(n))?;
             if *first != start {
                 return None;
@@ -667,7 +654,7 @@ fn cycle_from(start: &EnvName, spec: &PolicyFile, in_order: &[&EnvName]) -> Opti
     }
 }
 
-fn approval_warnings(name: &EnvName, env: &super::schema::EnvPolicy, out: &mut Findings<'_>) {
+fn approval_warnings(name: &EnvName, env: &EnvPolicy, out: &mut Findings<'_>) {
     let key = |k: &str| format!("env.{name}.{k}");
     if env.merge != MergeMode::Approval {
         if !env.approvers.is_empty() {

@@ -20,17 +20,8 @@ pub struct Policy {
 }
 
 impl Policy {
-    pub(crate) fn new(file: PathBuf, spec: PolicyFile, file_order: &[String]) -> Self {
-        let mut env_order: Vec<EnvName> = file_order
-            .iter()
-            .filter_map(|n| spec.env.keys().find(|k| k.as_str() == n.as_str()).cloned())
-            .collect();
-        // Anything the order scan missed still gets listed, after the rest.
-        for name in spec.env.keys() {
-            if !env_order.contains(name) {
-                env_order.push(name.clone());
-            }
-        }
+    /// `env_order` lists every key of `spec.env` once, in file order.
+    pub(crate) fn new(file: PathBuf, spec: PolicyFile, env_order: Vec<EnvName>) -> Self {
         Self {
             file,
             spec,
