@@ -1,4 +1,5 @@
 pub mod artifact;
 pub mod config;
 pub mod domain;
+pub mod policy;
 pub mod webhook;

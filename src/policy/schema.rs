@@ -1,0 +1,378 @@
+//! The typed shape of one `policies/<app>.toml` (design §5). Every table refuses unknown keys,
+//! and every name goes through its validated newtype, so a typo fails the check instead of
+//! being ignored. Rules that span several keys (cycles, template folders, approvals) are
+//! checked by [`super::load_dir`].
+//!
+//! Defaults, chosen to fail safe:
+//! - `merge` defaults to `"approval"` (one approving review), so forgetting it never releases
+//!   without a human; `approvals` defaults to 1 under `"approval"`.
+//! - `deployers` and `approvers` default to nobody.
+//! - without `auto`, an environment is only deployed by `/deploy`.
+//! - `after.soak` defaults to zero: live there at all is enough.
+//! - `[preview]`: `env = "preview"`, `on = "pull_request"`, `cleanup = "closed"`,
+//!   `merge = "direct"`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, de};
+
+use super::glob::RefGlobs;
+use super::principal::Principal;
+use super::signal::Signal;
+use crate::domain::{AppName, BranchName, EnvName, RepoName, TagName};
+
+/// One policy file as written.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyFile {
+    pub app: AppName,
+    pub repo: RepoName,
+    pub template: TemplateName,
+    #[serde(default)]
+    pub artifact: ArtifactRule,
+    /// Template variables, kept as unrendered tera strings.
+    #[serde(default)]
+    pub vars: BTreeMap<VarName, String>,
+    #[serde(default)]
+    pub env: BTreeMap<EnvName, EnvPolicy>,
+    pub preview: Option<PreviewPolicy>,
+}
+
+/// Which CI successes make an artifact. Without signals, artifacts only come through the API.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArtifactRule {
+    #[serde(default)]
+    pub signals: Vec<Signal>,
+}
+
+/// How a release reaches the gitops branch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MergeMode {
+    /// A pull request that auger merges at once.
+    Auto,
+    /// A pull request merged once it has enough approving reviews from approvers.
+    #[default]
+    Approval,
+    /// A commit pushed straight to the gitops branch.
+    Direct,
+}
+
+impl MergeMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MergeMode::Auto => "auto",
+            MergeMode::Approval => "approval",
+            MergeMode::Direct => "direct",
+        }
+    }
+}
+
+impl fmt::Display for MergeMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `[env.<name>]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvPolicy {
+    #[serde(default)]
+    pub auto: AutoRule,
+    #[serde(default)]
+    pub merge: MergeMode,
+    /// As written; see [`EnvPolicy::required_approvals`] for the effective number.
+    pub approvals: Option<u32>,
+    #[serde(default)]
+    pub approvers: Vec<Principal>,
+    /// Who may `/deploy` here; nobody when empty.
+    #[serde(default)]
+    pub deployers: Vec<Principal>,
+    pub after: Option<AfterRule>,
+    /// Environment URL, an unrendered tera string.
+    pub url: Option<String>,
+}
+
+impl EnvPolicy {
+    /// Approving reviews a release needs: 0 unless `merge = "approval"`, where it is
+    /// `approvals` or 1.
+    pub fn required_approvals(&self) -> u32 {
+        match self.merge {
+            MergeMode::Approval => self.approvals.unwrap_or(1),
+            MergeMode::Auto | MergeMode::Direct => 0,
+        }
+    }
+}
+
+/// `auto = { branch = ..., tag = ..., pull_request = true }`: which artifacts deploy here
+/// without a command. Gates such as `after` still apply; checking them is the caller's job.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutoRule {
+    pub branch: Option<RefGlobs>,
+    pub tag: Option<RefGlobs>,
+    #[serde(default)]
+    pub pull_request: bool,
+}
+
+impl AutoRule {
+    pub fn matches_branch(&self, branch: &BranchName) -> bool {
+        self.branch
+            .as_ref()
+            .is_some_and(|g| g.matches(branch.as_str()))
+    }
+
+    pub fn matches_tag(&self, tag: &TagName) -> bool {
+        self.tag.as_ref().is_some_and(|g| g.matches(tag.as_str()))
+    }
+
+    /// Whether artifacts built from (same-repo) pull request heads deploy here.
+    pub fn pull_request(&self) -> bool {
+        self.pull_request
+    }
+}
+
+/// `after = { env = "staging", soak = "30m" }`: the artifact must have been live in `env` for
+/// at least `soak` before it may go here.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AfterRule {
+    pub env: EnvName,
+    #[serde(default, deserialize_with = "deserialize_duration")]
+    pub soak: Duration,
+}
+
+/// `[preview]`: per-pull-request environments.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewPolicy {
+    #[serde(default = "default_preview_env")]
+    pub env: EnvName,
+    #[serde(default)]
+    pub on: PreviewTrigger,
+    #[serde(default)]
+    pub cleanup: PreviewCleanup,
+    /// `auto` or `direct`; previews have no approvers, so `approval` is refused by the check.
+    #[serde(default = "default_preview_merge")]
+    pub merge: MergeMode,
+    pub url: Option<String>,
+}
+
+fn default_preview_env() -> EnvName {
+    // A literal that satisfies the naming rule; built by hand so no parse can fail here.
+    EnvName::new("preview").unwrap_or_else(|_| unreachable!("\"preview\" is a valid env name"))
+}
+
+fn default_preview_merge() -> MergeMode {
+    MergeMode::Direct
+}
+
+/// What opens a preview. Only same-repository pull requests; forks never get one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PreviewTrigger {
+    #[default]
+    PullRequest,
+}
+
+/// What removes a preview: the pull request closing (merged or not) or its branch being
+/// deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PreviewCleanup {
+    #[default]
+    Closed,
+}
+
+/// `30m`, `1h30m`, `45s`, `1h 30m`: humantime's syntax. Plain numbers are refused because the
+/// unit would be a guess.
+fn deserialize_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    humantime::parse_duration(&s)
+        .map_err(|e| de::Error::custom(format!("invalid duration {s:?}: {e}")))
+}
+
+macro_rules! checked_name {
+    ($(#[$meta:meta])* $name:ident, $check:expr) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn new(s: impl Into<String>) -> Result<Self, String> {
+                let s = s.into();
+                let check: fn(&str) -> Result<(), String> = $check;
+                check(&s)?;
+                Ok(Self(s))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                Self::new(String::deserialize(d)?).map_err(de::Error::custom)
+            }
+        }
+    };
+}
+
+checked_name!(
+    /// A folder directly under `templates/`. One path component, so it cannot escape the
+    /// templates folder.
+    TemplateName,
+    |s| {
+        let ok = !s.is_empty()
+            && s.len() <= 100
+            && !s.starts_with('.')
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "template name {s:?} is invalid: must be one folder name (letters, digits, '-', '_', '.', not starting with '.')"
+            ))
+        }
+    }
+);
+
+checked_name!(
+    /// A key of `[vars]`. Identifiers only, so templates can write `{{ vars.image }}`.
+    VarName,
+    |s| {
+        let mut bytes = s.bytes();
+        let ok = bytes
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+            && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "variable name {s:?} is invalid: must match [A-Za-z_][A-Za-z0-9_]*"
+            ))
+        }
+    }
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DESIGN_EXAMPLE: &str = r#"
+app = "frontend"
+repo = "acme/frontend"
+template = "web-service"
+
+[artifact]
+signals = ["status:ci/build", "check_run:build", "workflow_run:CI"]
+
+[vars]
+image = "ghcr.io/acme/frontend:{{ artifact.sha }}"
+
+[env.staging]
+auto = { branch = "main" }
+merge = "auto"
+deployers = ["permission:write"]
+
+[env.production]
+auto = { tag = "v*" }
+merge = "approval"
+approvals = 2
+approvers = ["team:acme/sre", "user:alice"]
+deployers = ["team:acme/release-managers"]
+after = { env = "staging", soak = "30m" }
+
+[preview]
+env = "preview"
+on = "pull_request"
+cleanup = "closed"
+"#;
+
+    fn env(s: &str) -> EnvName {
+        EnvName::new(s).unwrap()
+    }
+
+    #[test]
+    fn the_design_example_parses_into_typed_values() {
+        let p: PolicyFile = toml::from_str(DESIGN_EXAMPLE).unwrap();
+        assert_eq!(p.app.as_str(), "frontend");
+        assert_eq!(p.template.as_str(), "web-service");
+        assert_eq!(p.artifact.signals[2], Signal::WorkflowRun("CI".into()));
+        let prod = &p.env[&env("production")];
+        assert_eq!(prod.merge, MergeMode::Approval);
+        assert_eq!(prod.required_approvals(), 2);
+        let after = prod.after.as_ref().unwrap();
+        assert_eq!(
+            (after.env.as_str(), after.soak),
+            ("staging", Duration::from_secs(1800))
+        );
+        assert!(prod.auto.matches_tag(&TagName::new("v1.0.0").unwrap()));
+        assert!(!prod.auto.matches_branch(&BranchName::new("main").unwrap()));
+        let preview = p.preview.unwrap();
+        assert_eq!(preview.merge, MergeMode::Direct);
+        assert_eq!(preview.on, PreviewTrigger::PullRequest);
+    }
+
+    #[test]
+    fn omitted_keys_take_the_safe_defaults() {
+        let p: PolicyFile =
+            toml::from_str("app = \"a\"\nrepo = \"o/a\"\ntemplate = \"t\"\n[env.qa]\n[preview]\n")
+                .unwrap();
+        let qa = &p.env[&env("qa")];
+        assert_eq!(qa.merge, MergeMode::Approval);
+        assert_eq!(qa.required_approvals(), 1);
+        assert!(qa.deployers.is_empty() && qa.approvers.is_empty());
+        assert!(!qa.auto.matches_branch(&BranchName::new("main").unwrap()));
+        assert!(!qa.auto.pull_request());
+        assert_eq!(p.preview.unwrap().env.as_str(), "preview");
+        assert!(p.artifact.signals.is_empty());
+    }
+
+    #[test]
+    fn durations_accept_compound_units_and_refuse_bare_numbers() {
+        let parse = |s: &str| {
+            toml::from_str::<AfterRule>(&format!("env = \"a\"\nsoak = {s}"))
+                .map(|a| a.soak)
+                .map_err(|e| e.message().to_owned())
+        };
+        assert_eq!(parse("\"1h30m\""), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse("\"45s\""), Ok(Duration::from_secs(45)));
+        assert!(
+            parse("\"30 parsecs\"")
+                .unwrap_err()
+                .contains("invalid duration \"30 parsecs\"")
+        );
+        assert!(parse("30").unwrap_err().contains("expected a string"));
+    }
+
+    #[test]
+    fn template_and_var_names_cannot_be_paths_or_odd_keys() {
+        assert!(TemplateName::new("web-service").is_ok());
+        for bad in ["", "..", "../x", "a/b", ".hidden"] {
+            assert!(TemplateName::new(bad).is_err(), "{bad:?}");
+        }
+        assert!(VarName::new("image_tag").is_ok());
+        for bad in ["", "1x", "my-var", "a.b"] {
+            assert!(VarName::new(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,451 @@
+//! `auger policy check` scenarios: a whole policy folder on disk, checked as one.
+
+use std::fs;
+use std::path::PathBuf;
+
+use auger::domain::{AppName, BranchName, EnvName, RepoName, TagName};
+use auger::policy::{
+    Diagnostic, MergeMode, PolicyErrors, PolicySet, SignalKind, load_dir, policy_check_report,
+};
+
+/// The example of design §5, verbatim.
+const FRONTEND: &str = r#"
+app = "frontend"
+repo = "acme/frontend"
+template = "web-service"                # folder under templates/
+
+[artifact]
+signals = ["status:ci/build", "check_run:build", "workflow_run:CI"]   # CI success that makes an artifact
+
+[vars]                                  # template variables; may use artifact fields
+image = "ghcr.io/acme/frontend:{{ artifact.sha }}"
+
+[env.staging]
+auto = { branch = "main" }              # glob; also tag = "v*", pull_request = true
+merge = "auto"                          # auto: PR merged at once | approval | direct: commit to branch
+deployers = ["permission:write"]        # who may /deploy here
+
+[env.production]
+auto = { tag = "v*" }
+merge = "approval"
+approvals = 2                           # approving reviews on the gitops PR
+approvers = ["team:acme/sre", "user:alice"]
+deployers = ["team:acme/release-managers"]
+after = { env = "staging", soak = "30m" }   # artifact must have been live there this long
+
+[preview]
+env = "preview"
+on = "pull_request"                     # same-repo PRs only; never forks
+cleanup = "closed"                      # PR closed or branch deleted
+"#;
+
+/// A second app from a monorepo shared with a third, using lists and negated globs.
+const BILLING: &str = r#"
+app = "billing"
+repo = "acme/platform"
+template = "worker"
+
+[artifact]
+signals = ["workflow_run:Build billing"]
+
+[env.dev]
+auto = { branch = ["**", "!wip/*", "!dependabot/**"], pull_request = true }
+merge = "direct"
+deployers = ["permission:write"]
+url = "https://{{ app }}.dev.example.com"
+
+[env.staging]
+auto = { branch = ["main", "release/*"] }
+merge = "auto"
+deployers = ["permission:maintain"]
+after = { env = "dev" }
+
+[env.production]
+auto = { tag = ["v*", "!v*-rc*"] }
+approvers = ["team:acme/payments"]
+deployers = ["user:carol"]
+after = { env = "staging", soak = "1h30m" }
+"#;
+
+const LEDGER: &str = r#"
+app = "ledger"
+repo = "Acme/Platform"
+template = "worker"
+"#;
+
+struct Folder {
+    _root: tempfile::TempDir,
+    policies: PathBuf,
+    templates: PathBuf,
+}
+
+impl Folder {
+    /// A checkout with `templates/web-service/` and `templates/worker/`.
+    fn new() -> Self {
+        let root = tempfile::tempdir().unwrap();
+        let policies = root.path().join("policies");
+        let templates = root.path().join("templates");
+        fs::create_dir(&policies).unwrap();
+        for t in ["web-service", "worker"] {
+            fs::create_dir_all(templates.join(t)).unwrap();
+        }
+        Self {
+            _root: root,
+            policies,
+            templates,
+        }
+    }
+
+    fn write(&self, name: &str, text: &str) -> &Self {
+        fs::write(self.policies.join(name), text).unwrap();
+        self
+    }
+
+    fn load(&self) -> Result<PolicySet, PolicyErrors> {
+        load_dir(&self.policies, &self.templates)
+    }
+
+    /// Diagnostics with the checkout's path cut, so expectations read like the CLI output
+    /// run from the checkout.
+    fn lines(&self, diagnostics: &[Diagnostic]) -> Vec<String> {
+        let root = format!("{}/", self.policies.parent().unwrap().display());
+        diagnostics
+            .iter()
+            .map(|d| d.to_string().replace(&root, ""))
+            .collect()
+    }
+}
+
+fn app(s: &str) -> AppName {
+    AppName::new(s).unwrap()
+}
+
+fn names<'a>(envs: impl IntoIterator<Item = &'a EnvName>) -> Vec<&'a str> {
+    envs.into_iter().map(EnvName::as_str).collect()
+}
+
+#[test]
+fn the_design_example_and_a_second_app_pass_without_errors_or_warnings() {
+    let folder = Folder::new();
+    folder
+        .write("frontend.toml", FRONTEND)
+        .write("billing.toml", BILLING)
+        .write("ledger.toml", LEDGER)
+        // Neither of these is a policy: only `*.toml` directly in the folder counts.
+        .write("README.md", "not toml = [")
+        .write("frontend.toml.bak", "not toml = [");
+    fs::create_dir(folder.policies.join("old")).unwrap();
+    fs::write(folder.policies.join("old/x.toml"), "broken = [").unwrap();
+
+    let result = folder.load();
+    let (report, code) = policy_check_report(&result);
+    assert_eq!(
+        (report.as_str(), code),
+        ("3 policies, 0 errors, 0 warnings\n", 0)
+    );
+    let set = result.unwrap();
+
+    assert_eq!(
+        set.apps().map(AppName::as_str).collect::<Vec<_>>(),
+        ["billing", "frontend", "ledger"]
+    );
+    let frontend = set.get(&app("frontend")).unwrap();
+    assert_eq!(frontend.file(), folder.policies.join("frontend.toml"));
+    assert_eq!(
+        names(frontend.envs().map(|(n, _)| n)),
+        ["staging", "production"]
+    );
+    assert!(frontend.accepts_signal(SignalKind::Status, "ci/build"));
+    assert!(frontend.accepts_signal(SignalKind::WorkflowRun, "CI"));
+    assert!(!frontend.accepts_signal(SignalKind::CheckRun, "CI"));
+
+    let main = BranchName::new("main").unwrap();
+    assert_eq!(names(frontend.auto_targets_for_branch(&main)), ["staging"]);
+    let v1 = TagName::new("v1.2.0").unwrap();
+    assert_eq!(names(frontend.auto_targets_for_tag(&v1)), ["production"]);
+    assert!(frontend.auto_targets_for_pull_request().is_empty());
+    let production = frontend.env(&EnvName::new("production").unwrap()).unwrap();
+    assert_eq!(production.required_approvals(), 2);
+    let preview = frontend.preview().unwrap();
+    assert_eq!(
+        (preview.env.as_str(), preview.merge),
+        ("preview", MergeMode::Direct)
+    );
+
+    // The monorepo: both apps, whatever case the webhook spells the repository in.
+    let platform = RepoName::new("acme/platform").unwrap();
+    let apps: Vec<&str> = set.for_repo(&platform).map(|p| p.app().as_str()).collect();
+    assert_eq!(apps, ["billing", "ledger"]);
+
+    let billing = set.get(&app("billing")).unwrap();
+    let branch = |b: &str| BranchName::new(b).unwrap();
+    assert_eq!(
+        names(billing.auto_targets_for_branch(&branch("main"))),
+        ["dev", "staging"]
+    );
+    assert_eq!(
+        names(billing.auto_targets_for_branch(&branch("release/2.0"))),
+        ["dev", "staging"]
+    );
+    assert_eq!(
+        names(billing.auto_targets_for_branch(&branch("release/2.0/hotfix"))),
+        ["dev"]
+    );
+    assert!(
+        billing
+            .auto_targets_for_branch(&branch("wip/try"))
+            .is_empty()
+    );
+    assert!(
+        billing
+            .auto_targets_for_branch(&branch("dependabot/cargo/serde"))
+            .is_empty()
+    );
+    assert_eq!(names(billing.auto_targets_for_pull_request()), ["dev"]);
+    let tag = |t: &str| TagName::new(t).unwrap();
+    assert_eq!(
+        names(billing.auto_targets_for_tag(&tag("v2.0.0"))),
+        ["production"]
+    );
+    assert!(billing.auto_targets_for_tag(&tag("v2.0.0-rc1")).is_empty());
+    let prod = billing.env(&EnvName::new("production").unwrap()).unwrap();
+    assert_eq!(
+        prod.merge,
+        MergeMode::Approval,
+        "merge defaults to approval"
+    );
+    assert_eq!(prod.required_approvals(), 1);
+    assert_eq!(
+        prod.after.as_ref().unwrap().soak,
+        std::time::Duration::from_secs(90 * 60)
+    );
+}
+
+#[test]
+fn one_mistake_of_each_kind_is_reported_with_file_and_key() {
+    let folder = Folder::new();
+    folder
+        .write("frontend.toml", FRONTEND)
+        // Syntax: an unterminated array.
+        .write(
+            "broken.toml",
+            "app = \"broken\"\nrepo = \"acme/broken\"\nsignals = [\n",
+        )
+        // Another policy claiming `frontend`, so the name does not match the file either.
+        .write(
+            "copy.toml",
+            &FRONTEND.replace("# folder under templates/", ""),
+        )
+        // Invalid names, unknown keys and wrong types.
+        .write(
+            "names.toml",
+            r#"
+app = "names"
+repo = "acme"
+template = "../etc"
+colour = "blue"
+[env.Staging]
+merge = "auto"
+[env.qa]
+approvals = "two"
+"#,
+        )
+        .write(
+            "BadApp.toml",
+            "app = \"BadApp\"\nrepo = \"acme/x\"\ntemplate = \"worker\"\n",
+        )
+        // Values that do not parse.
+        .write(
+            "values.toml",
+            r#"
+app = "values"
+repo = "acme/values"
+template = "cron-job"
+[artifact]
+signals = ["build", "status:ci", "circle:build"]
+[env.staging]
+auto = { branch = ["main", "{release,hotfix"] }
+merge = "auto"
+deployers = ["permission:read", "team:acme", "user:bob"]
+[env.production]
+after = { env = "staging", soak = "half an hour" }
+approvers = ["user:alice"]
+"#,
+        )
+        // Rules across keys.
+        .write(
+            "rules.toml",
+            r#"
+app = "rules"
+repo = "acme/rules"
+template = "worker"
+[env.a]
+merge = "approval"
+approvals = 0
+approvers = ["team:acme/sre"]
+after = { env = "b" }
+[env.b]
+merge = "direct"
+approvals = 1
+after = { env = "a" }
+[env.c]
+merge = "auto"
+after = { env = "c" }
+[env.d]
+merge = "auto"
+after = { env = "stagin" }
+[preview]
+env = "b"
+"#,
+        );
+
+    let result = folder.load();
+    let Err(e) = &result else {
+        panic!("expected errors")
+    };
+    let expected = [
+        r#"policies/BadApp.toml: app: app name "BadApp" is invalid: must match [a-z0-9][a-z0-9-]{0,52} (lowercase letters, digits and '-', at most 53 characters, not starting with '-')"#,
+        "policies/broken.toml: TOML syntax error at line 3, column 12: unclosed array, expected `]`",
+        r#"policies/copy.toml: app: app "frontend" does not match the file name: policies/copy.toml must say app = "copy", or be renamed to frontend.toml"#,
+        r#"policies/copy.toml: app: app "frontend" is already defined in policies/frontend.toml"#,
+        r#"policies/names.toml: colour: unknown key `colour`, expected one of: `app`, `repo`, `template`, `artifact`, `vars`, `env`, `preview`"#,
+        r#"policies/names.toml: env.Staging: environment name "Staging" is invalid: must match [a-z0-9][a-z0-9-]{0,52} (lowercase letters, digits and '-', at most 53 characters, not starting with '-')"#,
+        r#"policies/names.toml: env.qa.approvals: invalid type: string "two", expected a whole number from 0 to 4294967295"#,
+        r#"policies/names.toml: repo: repository "acme" is invalid: must be owner/name (owner: letters, digits, '-'; name: letters, digits, '-', '_', '.'; neither '.' nor '..')"#,
+        r#"policies/names.toml: template: template name "../etc" is invalid: must be one folder name (letters, digits, '-', '_', '.', not starting with '.')"#,
+        r#"policies/rules.toml: env.a.approvals: must be at least 1 when merge = "approval""#,
+        r#"policies/rules.toml: env.a.after.env: "after" forms a cycle: a → b → a"#,
+        r#"policies/rules.toml: env.b.approvals: only applies when merge = "approval" (here merge = "direct")"#,
+        r#"policies/rules.toml: env.c.after.env: environment "c" cannot come after itself"#,
+        r#"policies/rules.toml: env.d.after.env: unknown environment "stagin" (known: a, b, c, d)"#,
+        r#"policies/rules.toml: preview.env: preview environment "b" is also a normal environment [env.b]; previews need a name of their own"#,
+        r#"policies/values.toml: artifact.signals[0]: invalid signal "build": expected status:<context>, check_run:<name> or workflow_run:<workflow name>"#,
+        r#"policies/values.toml: artifact.signals[2]: invalid signal "circle:build": unknown kind "circle"; expected status:<context>, check_run:<name> or workflow_run:<workflow name>"#,
+        r#"policies/values.toml: env.production.after.soak: invalid duration "half an hour": expected number at 0"#,
+        r#"policies/values.toml: env.staging.auto.branch[1]: invalid glob "{release,hotfix": unclosed alternate group; missing '}' (maybe escape '{' with '[{]'?)"#,
+        r#"policies/values.toml: env.staging.deployers[0]: invalid principal "permission:read": unknown permission "read": expected write, maintain or admin"#,
+        r#"policies/values.toml: env.staging.deployers[1]: invalid principal "team:acme": a team is team:org/slug (org: letters, digits, '-'; slug: letters, digits, '-', '_', '.')"#,
+        r#"policies/values.toml: template: unknown template "cron-job": no folder templates/cron-job/ (known: web-service, worker)"#,
+    ];
+    assert_eq!(folder.lines(&e.errors), expected);
+    // Warnings are held back for files with errors: they could be echoes of a pruned value.
+    assert!(e.warnings.is_empty(), "{:?}", e.warnings);
+
+    let (report, code) = policy_check_report(&result);
+    assert_eq!(code, 1);
+    assert!(report.starts_with("error: "), "{report}");
+    assert!(
+        report.ends_with("\n7 policies, 22 errors, 0 warnings\n"),
+        "{report}"
+    );
+}
+
+#[test]
+fn doubtful_approval_settings_warn_but_do_not_fail() {
+    let folder = Folder::new();
+    folder.write(
+        "api.toml",
+        r#"
+app = "api"
+repo = "acme/api"
+template = "web-service"
+[env.staging]
+merge = "auto"
+approvers = ["user:alice"]
+[env.qa]
+merge = "approval"
+[env.production]
+approvals = 3
+approvers = ["user:alice", "user:Bob", "user:bob"]
+"#,
+    );
+    let result = folder.load();
+    let (report, code) = policy_check_report(&result);
+    let set = result.unwrap();
+    assert_eq!(
+        folder.lines(set.warnings()),
+        [
+            r#"policies/api.toml: env.staging.approvers: ignored: approvers only count when merge = "approval" (here merge = "auto")"#,
+            r#"policies/api.toml: env.qa.approvers: merge = "approval" but no approvers are listed: no review can ever approve a release here"#,
+            // `Bob` and `bob` are one GitHub account.
+            r#"policies/api.toml: env.production.approvals: 3 approvals required but only 2 approvers can give them (user:alice, user:Bob, user:bob)"#,
+        ]
+    );
+    assert_eq!(code, 0);
+    assert!(report.starts_with("warning: "), "{report}");
+    assert!(
+        report.ends_with("\n1 policy, 0 errors, 3 warnings\n"),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_team_among_the_approvers_can_always_grow_so_no_warning() {
+    let folder = Folder::new();
+    folder.write(
+        "api.toml",
+        "app = \"api\"\nrepo = \"acme/api\"\ntemplate = \"worker\"\n[env.production]\napprovals = 5\napprovers = [\"team:acme/sre\", \"user:alice\"]\n",
+    );
+    assert!(folder.load().unwrap().warnings().is_empty());
+}
+
+#[test]
+fn a_missing_folder_is_one_error_naming_the_path() {
+    let folder = Folder::new();
+    let missing = folder.policies.join("nope");
+    let result = load_dir(&missing, &folder.templates);
+    let e = result.as_ref().unwrap_err();
+    assert_eq!(e.errors.len(), 1);
+    let line = e.errors[0].to_string();
+    assert!(
+        line.starts_with(&format!(
+            "{}: cannot read the policy folder: ",
+            missing.display()
+        )),
+        "{line}"
+    );
+    let (report, code) = policy_check_report(&result);
+    assert_eq!(code, 1);
+    assert!(
+        report.ends_with("\n0 policies, 1 error, 0 warnings\n"),
+        "{report}"
+    );
+}
+
+#[test]
+fn an_empty_folder_loads_but_warns() {
+    let folder = Folder::new();
+    let set = folder.load().unwrap();
+    assert!(set.is_empty());
+    assert_eq!(
+        folder.lines(set.warnings()),
+        ["policies: no policy files (*.toml) found"]
+    );
+}
+
+#[test]
+fn the_errors_display_lists_every_line_for_a_refusal_to_start() {
+    let folder = Folder::new();
+    folder.write(
+        "x.toml",
+        "app = \"y\"\nrepo = \"acme/y\"\ntemplate = \"worker\"\n",
+    );
+    let e = folder.load().unwrap_err();
+    let text = e.to_string();
+    assert!(text.starts_with("invalid policies:\n"), "{text}");
+    assert!(
+        text.contains(": app: app \"y\" does not match the file name"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_checked_in_fixture_folder_stays_valid() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/policies/valid");
+    let result = load_dir(&root.join("policies"), &root.join("templates"));
+    let (report, code) = policy_check_report(&result);
+    assert_eq!(
+        (report.as_str(), code),
+        ("2 policies, 0 errors, 0 warnings\n", 0)
+    );
+}
