@@ -188,7 +188,9 @@ impl ArgKind {
     /// One line for the help text.
     pub const fn description(self) -> &'static str {
         match self {
-            Self::Env => "an environment name such as `staging` (lowercase letters, digits and `-`)",
+            Self::Env => {
+                "an environment name such as `staging` (lowercase letters, digits and `-`)"
+            }
             Self::Sha => "a commit sha, 7 to 40 hex digits",
             Self::RollbackTarget => {
                 "an artifact id such as `frontend@0123456789ab`, or a commit sha (7 to 40 hex digits)"
@@ -560,7 +562,11 @@ fn parse_args(spec: &'static CommandSpec, args: &[&str]) -> Result<Command, Line
             .collect();
         return Err((
             CommandErrorKind::Usage,
-            format!("`/{name}` is missing {}. {}", missing.join(" and "), usage()),
+            format!(
+                "`/{name}` is missing {}. {}",
+                missing.join(" and "),
+                usage()
+            ),
         ));
     }
     if args.len() > spec.args.len() {

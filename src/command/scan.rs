@@ -427,12 +427,18 @@ mod tests {
     #[test]
     fn comment_inside_command_line_is_removed() {
         assert_eq!(lines("/a b <!-- note --> c"), one(1, "/a b  c"));
-        assert_eq!(lines("/a b <!-- open\n/x\n-->\n/c"), vec![(1, "/a b ".into()), (4, "/c".into())]);
+        assert_eq!(
+            lines("/a b <!-- open\n/x\n-->\n/c"),
+            vec![(1, "/a b ".into()), (4, "/c".into())]
+        );
     }
 
     #[test]
     fn empty_comments_close_themselves() {
-        assert_eq!(lines("<!-->\n/a\n<!--->\n/b"), vec![(2, "/a".into()), (4, "/b".into())]);
+        assert_eq!(
+            lines("<!-->\n/a\n<!--->\n/b"),
+            vec![(2, "/a".into()), (4, "/b".into())]
+        );
     }
 
     #[test]
@@ -457,7 +463,10 @@ mod tests {
 
     #[test]
     fn one_line_and_void_html_do_not_open_a_block() {
-        assert_eq!(lines("<details><summary>x</summary></details>\n/a"), one(2, "/a"));
+        assert_eq!(
+            lines("<details><summary>x</summary></details>\n/a"),
+            one(2, "/a")
+        );
         assert_eq!(lines("<br>\n<img src=x>\n<div/>\n/a"), one(4, "/a"));
         assert_eq!(lines("<DETAILS>\n/a\n</Details>\n/b"), one(4, "/b"));
     }
@@ -476,7 +485,9 @@ mod tests {
 
     #[test]
     fn helpers_do_not_panic_on_multibyte_text() {
-        for s in ["é", "<é", "</", "<", "`", "<!-", "1.", "1.é", "\t", "- ```é"] {
+        for s in [
+            "é", "<é", "</", "<", "`", "<!-", "1.", "1.é", "\t", "- ```é",
+        ] {
             let _ = command_lines(s);
             let _ = tag_balance(s, "div");
             let _ = fence_open(s);

@@ -336,9 +336,16 @@ fn typo_message_quotes_what_was_written() {
 fn uppercase_env_is_refused_with_a_hint() {
     let e = one_error("/deploy Prod");
     assert_eq!(e.kind, CommandErrorKind::InvalidArgument);
-    assert!(e.message.starts_with("`Prod` is not a valid environment name: it must match"));
+    assert!(
+        e.message
+            .starts_with("`Prod` is not a valid environment name: it must match")
+    );
     assert!(e.message.contains("Did you mean `prod`?"), "{}", e.message);
-    assert!(e.message.ends_with("Usage: `/deploy <env> [<sha>]`"), "{}", e.message);
+    assert!(
+        e.message.ends_with("Usage: `/deploy <env> [<sha>]`"),
+        "{}",
+        e.message
+    );
 }
 
 #[test]
@@ -370,7 +377,11 @@ fn missing_env_shows_usage() {
         let e = one_error(line);
         assert_eq!(e.kind, CommandErrorKind::Usage);
         assert!(e.message.contains("is missing `<env>`"), "{}", e.message);
-        assert!(e.message.ends_with(&format!("Usage: `{usage}`")), "{}", e.message);
+        assert!(
+            e.message.ends_with(&format!("Usage: `{usage}`")),
+            "{}",
+            e.message
+        );
     }
 }
 
@@ -383,9 +394,17 @@ fn too_many_arguments_show_usage() {
         "`/deploy` takes at most 2 arguments, so `extra` is one too many. Usage: `/deploy <env> [<sha>]`"
     );
     let e = one_error("/hold prod now");
-    assert!(e.message.starts_with("`/hold` takes 1 argument"), "{}", e.message);
+    assert!(
+        e.message.starts_with("`/hold` takes 1 argument"),
+        "{}",
+        e.message
+    );
     let e = one_error("/status please");
-    assert!(e.message.starts_with("`/status` takes no arguments"), "{}", e.message);
+    assert!(
+        e.message.starts_with("`/status` takes no arguments"),
+        "{}",
+        e.message
+    );
     let e = one_error("/help me");
     assert_eq!(e.kind, CommandErrorKind::Usage);
 }
@@ -407,7 +426,11 @@ fn two_side_effecting_commands_are_an_error() {
     assert_eq!(e.kind, CommandErrorKind::Conflict);
     assert_eq!(e.line, 3);
     assert_eq!(e.text, "/hold prod");
-    assert!(e.message.contains("line 1 already has `/deploy`"), "{}", e.message);
+    assert!(
+        e.message.contains("line 1 already has `/deploy`"),
+        "{}",
+        e.message
+    );
 }
 
 #[test]
@@ -422,7 +445,8 @@ fn side_effecting_and_read_only_do_not_mix() {
     assert_eq!(e.kind, CommandErrorKind::Conflict);
     assert_eq!(e.line, 1);
     assert!(
-        e.message.contains("`/status` cannot share a comment with `/deploy` (line 2)"),
+        e.message
+            .contains("`/status` cannot share a comment with `/deploy` (line 2)"),
         "{}",
         e.message
     );
@@ -441,7 +465,10 @@ fn error_reply_quotes_lines_safely() {
     let e = errors("/depoly @everyone `x`\n/hold a b");
     let reply = error_reply(&e);
     assert!(reply.starts_with("Nothing was run"));
-    assert!(reply.contains("- line 1, `` /depoly @everyone `x` ``: "), "{reply}");
+    assert!(
+        reply.contains("- line 1, `` /depoly @everyone `x` ``: "),
+        "{reply}"
+    );
     assert!(reply.contains("- line 2, `/hold a b`: "), "{reply}");
     assert_eq!(code_span("a``b"), "``` a``b ```");
     assert_eq!(e[0].to_string(), format!("line 1: {}", e[0].message));
@@ -483,8 +510,16 @@ fn table_has_every_kind_once_and_sane_rows() {
     for s in COMMANDS {
         assert!(s.name.bytes().all(|b| b.is_ascii_lowercase()), "{}", s.name);
         // Optional arguments come last, so positions are unambiguous.
-        let first_optional = s.args.iter().position(|a| a.optional).unwrap_or(s.args.len());
-        assert!(s.args[first_optional..].iter().all(|a| a.optional), "{}", s.name);
+        let first_optional = s
+            .args
+            .iter()
+            .position(|a| a.optional)
+            .unwrap_or(s.args.len());
+        assert!(
+            s.args[first_optional..].iter().all(|a| a.optional),
+            "{}",
+            s.name
+        );
         // Typo suggestions need every command word to be a typo of itself only.
         let w: Vec<char> = s.name.chars().collect();
         assert_eq!(suggestion(s.name).map(|t| t.kind), Some(s.kind));
@@ -514,7 +549,10 @@ fn every_row_parses_with_and_without_optional_args() {
             assert_eq!(c.kind(), spec.kind, "{line}");
             assert_eq!(c.is_side_effecting(), spec.side_effecting);
             assert_eq!(c.to_string(), line, "Display is the canonical line");
-            assert_eq!(c.env().is_some(), spec.args.iter().any(|a| a.kind == ArgKind::Env));
+            assert_eq!(
+                c.env().is_some(),
+                spec.args.iter().any(|a| a.kind == ArgKind::Env)
+            );
         }
     }
 }
@@ -530,7 +568,10 @@ fn help_text_lists_every_command_from_the_table() {
         }
         assert!(help.contains(&format!("`/{}`", spec.name)));
     }
-    assert!(help.contains("(`/deploy`, `/rollback`, `/hold`, `/resume`)"), "{help}");
+    assert!(
+        help.contains("(`/deploy`, `/rollback`, `/hold`, `/resume`)"),
+        "{help}"
+    );
 }
 
 #[test]
@@ -567,7 +608,10 @@ fn edit_distance_counts_swaps_as_one() {
 fn sha_prefix_rules() {
     assert!(ShaPrefix::new("012345").is_err());
     assert!(ShaPrefix::new(&SHA40.replace('0', "é")).is_err());
-    assert_eq!("ABCDEF0".parse::<ShaPrefix>().unwrap().to_string(), "abcdef0");
+    assert_eq!(
+        "ABCDEF0".parse::<ShaPrefix>().unwrap().to_string(),
+        "abcdef0"
+    );
     let e = ShaPrefix::new("xyz").unwrap_err().to_string();
     assert!(e.contains("\"xyz\"") && e.contains("7 to 40 hex"), "{e}");
 }
@@ -600,11 +644,20 @@ mod props {
         ];
         let word = prop_oneof![
             Just(String::new()),
-            prop::sample::select(COMMANDS.iter().map(|c| c.name.to_owned()).collect::<Vec<_>>()),
+            prop::sample::select(
+                COMMANDS
+                    .iter()
+                    .map(|c| c.name.to_owned())
+                    .collect::<Vec<_>>()
+            ),
             "[a-zA-Z]{1,8}",
             any::<String>(),
         ];
-        let rest = prop_oneof![Just(String::new()), "[ \t]{0,3}[a-z0-9@./-]{0,45}", any::<String>()];
+        let rest = prop_oneof![
+            Just(String::new()),
+            "[ \t]{0,3}[a-z0-9@./-]{0,45}",
+            any::<String>()
+        ];
         (prefix, word, rest).prop_map(|(p, w, r)| format!("{p}{w} {r}"))
     }
 
@@ -655,10 +708,16 @@ mod props {
                     });
                     (w, args, Command::Rollback { env, target })
                 }),
-            (any_case("hold"), e())
-                .prop_map(|(w, env)| (w, vec![env.to_string()], Command::Hold { env })),
-            (any_case("resume"), e())
-                .prop_map(|(w, env)| (w, vec![env.to_string()], Command::Resume { env })),
+            (any_case("hold"), e()).prop_map(|(w, env)| (
+                w,
+                vec![env.to_string()],
+                Command::Hold { env }
+            )),
+            (any_case("resume"), e()).prop_map(|(w, env)| (
+                w,
+                vec![env.to_string()],
+                Command::Resume { env }
+            )),
             any_case("status").prop_map(|w| (w, vec![], Command::Status)),
             any_case("help").prop_map(|w| (w, vec![], Command::Help)),
         ]
