@@ -7,11 +7,14 @@
 //! - fenced code (```` ``` ```` or `~~~`, length ≥ 3, also inside list items); the closing
 //!   fence uses the same character and is at least as long; an unclosed fence runs to the end;
 //! - indented code: any line indented 4 columns or more (tabs stop every 4 columns);
-//! - block quotes: lines starting with `>`;
+//! - block quotes: lines starting with `>` (an unprefixed line right after a quote counts as
+//!   the writer's own, although CommonMark would continue the quote lazily: quote replies
+//!   prefix every line);
 //! - HTML comments `<!-- … -->`, also over several lines and in the middle of a line (but not
 //!   inside a `code span`);
 //! - HTML blocks that open with a container tag such as `<details>` at the start of a line,
-//!   up to the matching close tag (nested tags of the same name are counted).
+//!   up to the matching close tag (nested tags of the same name are counted); an unclosed one
+//!   hides the rest of the comment.
 
 /// A line that may hold a command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -249,42 +252,49 @@ fn strip_comments(line: &str, mut in_comment: bool) -> (String, bool) {
 /// Byte offset of the first `<!--` in `s` that is not inside a code span.
 fn comment_start(s: &str) -> Option<usize> {
     let b = s.as_bytes();
+    let runs = backtick_runs(b);
+    // A code span opened by run k ends at the next run of exactly as many backticks; without
+    // one the backticks are literal. Precomputed so a line full of unmatched runs stays linear.
+    let mut span_end = vec![None; runs.len()];
+    let mut next_of_len = std::collections::HashMap::new();
+    for (k, &(start, len)) in runs.iter().enumerate().rev() {
+        span_end[k] = next_of_len.insert(len, start + len);
+    }
+    let mut pos = 0;
+    let mut k = 0;
+    loop {
+        while runs.get(k).is_some_and(|&(start, _)| start < pos) {
+            k += 1;
+        }
+        let (limit, end) = match runs.get(k) {
+            Some(&(start, len)) => (start, span_end[k].unwrap_or(start + len)),
+            None => (b.len(), b.len()),
+        };
+        // `<!--` has no backtick, so it lies wholly between two runs.
+        if let Some(off) = b[pos..limit].windows(4).position(|w| w == b"<!--") {
+            return Some(pos + off);
+        }
+        if limit == b.len() {
+            return None;
+        }
+        pos = end;
+    }
+}
+
+/// Every maximal run of backticks in `b`, as (start, length).
+fn backtick_runs(b: &[u8]) -> Vec<(usize, usize)> {
+    let mut runs = Vec::new();
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'`' {
-            let run = backtick_run(b, i);
-            // A code span ends at the next run of exactly as many backticks; without one the
-            // backticks are literal.
-            i = closing_run(b, i + run, run).unwrap_or(i + run);
-        } else if b[i..].starts_with(b"<!--") {
-            return Some(i);
+            let len = b[i..].iter().take_while(|&&c| c == b'`').count();
+            runs.push((i, len));
+            i += len;
         } else {
             i += 1;
         }
     }
-    None
-}
-
-fn backtick_run(b: &[u8], from: usize) -> usize {
-    b.get(from..)
-        .map_or(0, |t| t.iter().take_while(|&&c| c == b'`').count())
-}
-
-/// The offset just past the first run of exactly `len` backticks at or after `from`.
-fn closing_run(b: &[u8], from: usize, len: usize) -> Option<usize> {
-    let mut j = from;
-    while j < b.len() {
-        if b[j] == b'`' {
-            let run = backtick_run(b, j);
-            if run == len {
-                return Some(j + run);
-            }
-            j += run;
-        } else {
-            j += 1;
-        }
-    }
-    None
+    runs
 }
 
 /// The container tag that `s` (which starts with `<`) opens, if any.
@@ -447,6 +457,10 @@ mod tests {
         assert_eq!(lines("``x ` <!-- ``\n/a"), one(2, "/a"));
         // An unmatched backtick is literal, so the comment after it counts.
         assert_eq!(lines("` <!--\n/a\n-->"), vec![]);
+        // After a closed code span, a comment counts again.
+        assert_eq!(lines("`a` <!--\n/a\n-->"), vec![]);
+        assert_eq!(lines("`` ` `` ``` <!--\n/a\n-->"), vec![]);
+        assert_eq!(lines("`` <!-- ` `` x\n/a"), one(2, "/a"));
     }
 
     #[test]

@@ -724,12 +724,8 @@ mod props {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(2000))]
-
-        #[test]
-        fn never_panics_on_arbitrary_text(body in any::<String>()) {
-            let _ = parse_comment(&body);
-        }
+        // Bodies of up to 10 long lines: fewer cases keep this one as fast as the others.
+        #![proptest_config(ProptestConfig::with_cases(1000))]
 
         #[test]
         fn never_panics_on_markdownish_lines(
@@ -746,6 +742,15 @@ mod props {
                 }
                 let _ = error_reply(&e);
             }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn never_panics_on_arbitrary_text(body in any::<String>()) {
+            let _ = parse_comment(&body);
         }
 
         #[test]
@@ -786,4 +791,33 @@ mod props {
             prop_assert_eq!(parse_comment(&format!("    {line}")), ParseOutcome::NoCommand);
         }
     }
+}
+
+#[test]
+fn line_right_after_a_quote_is_the_writers_own() {
+    // CommonMark would render it as a lazy continuation of the quote, but a quote reply always
+    // prefixes every quoted line with `>`, so an unprefixed `/` line was typed by the writer.
+    assert_eq!(
+        one("> can you deploy?\n/deploy staging"),
+        deploy("staging", None)
+    );
+}
+
+#[test]
+fn large_pathological_comments_parse() {
+    // GitHub caps comments at 65,536 characters; none of these shapes may panic or crawl.
+    let runs: String = (1..300).map(|n| format!("{} x ", "`".repeat(n))).collect();
+    let bodies = [
+        "/".repeat(65_536),
+        "/deploy ".repeat(8_000),
+        "/depoly x\n".repeat(6_000),
+        "<details>\n".repeat(6_000),
+        "<!--".repeat(16_000),
+        format!("{runs}<!--\n/deploy prod"),
+        "é/\n".repeat(20_000),
+    ];
+    for body in &bodies {
+        let _ = parse_comment(body);
+    }
+    assert_eq!(parse_comment(&bodies[5]), ParseOutcome::NoCommand);
 }
