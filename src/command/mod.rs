@@ -105,7 +105,8 @@ impl AsRef<str> for ShaPrefix {
     }
 }
 
-const TARGET_RULE: &str = "must be an artifact id like frontend@0123456789ab (<app>@<7 to 40 hex digits>) or a commit sha (7 to 40 hex digits)";
+// No `<…>` outside code spans: GitHub would take it for an HTML tag and drop it.
+const TARGET_RULE: &str = "must be an artifact id like `frontend@0123456789ab` (an app name, `@` and 7 to 40 hex digits) or a commit sha (7 to 40 hex digits)";
 
 /// What `/rollback` goes back to when named.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -761,12 +762,15 @@ pub fn help_text() -> String {
         s.push_str(&format!("- `<{}>`: {}\n", k.placeholder(), k.description()));
     }
     let names = |side_effecting: bool| -> String {
-        COMMANDS
+        let names: Vec<String> = COMMANDS
             .iter()
             .filter(|c| c.side_effecting == side_effecting)
             .map(|c| format!("`/{}`", c.name))
-            .collect::<Vec<_>>()
-            .join(", ")
+            .collect();
+        match names.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+            _ => names.concat(),
+        }
     };
     s.push_str(&format!(
         "\nOne command that changes something ({}) per comment; {} go in a comment without one. \

@@ -135,6 +135,8 @@ fn rollback_with_bad_target_explains_both_forms() {
         assert_eq!(e.kind, CommandErrorKind::InvalidArgument, "{bad}");
         assert!(e.message.contains(&format!("`{bad}`")), "{}", e.message);
         assert!(e.message.contains("artifact id like"), "{}", e.message);
+        let outside_code: String = e.message.split('`').step_by(2).collect();
+        assert!(!outside_code.contains('<'), "{}", e.message);
         assert!(e.message.contains("/rollback <env> [<artifact or sha>]"));
     }
 }
@@ -569,9 +571,13 @@ fn help_text_lists_every_command_from_the_table() {
         assert!(help.contains(&format!("`/{}`", spec.name)));
     }
     assert!(
-        help.contains("(`/deploy`, `/rollback`, `/hold`, `/resume`)"),
+        help.contains("(`/deploy`, `/rollback`, `/hold` and `/resume`)"),
         "{help}"
     );
+    assert!(help.contains("; `/status` and `/help` go in"), "{help}");
+    // Placeholders outside code spans would be eaten as HTML tags by GitHub.
+    let outside_code: String = help.split('`').step_by(2).collect();
+    assert!(!outside_code.contains('<'), "{outside_code}");
 }
 
 #[test]
