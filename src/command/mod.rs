@@ -3,7 +3,7 @@
 //!
 //! Grammar, decided here:
 //! - A command is a line whose first non-blank character is `/` (at most 3 spaces before it),
-//!   outside code, block quotes and HTML (see [`scan`] for exactly what is skipped).
+//!   outside code, block quotes and HTML (`command/scan.rs` says exactly what is skipped).
 //! - The command word follows `/` directly and is matched case-insensitively (`/Deploy` works);
 //!   arguments are separated by any whitespace and stay case-sensitive, so `/deploy Prod` is
 //!   refused (environment names are lowercase).
@@ -449,7 +449,7 @@ impl std::error::Error for CommandError {}
 
 /// The reply to a comment whose commands were refused: every error, each with its line.
 pub fn error_reply(errors: &[CommandError]) -> String {
-    let mut s = String::from("Nothing was run, because of this comment's commands:\n");
+    let mut s = String::from("Nothing was run: this comment's commands need fixing.\n");
     for e in errors {
         s.push_str(&format!(
             "\n- line {}, {}: {}",
@@ -485,7 +485,7 @@ pub fn parse_comment(body: &str) -> ParseOutcome {
             }
             let message = if cmd.is_side_effecting() {
                 format!(
-                    "only one command that changes something is allowed per comment, and line {first_line} already has `/{}`. Post each in its own comment.",
+                    "Only one command that changes something is allowed per comment, and line {first_line} already has `/{}`. Post each in its own comment.",
                     first.spec().name
                 )
             } else {
