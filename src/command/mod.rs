@@ -450,13 +450,18 @@ impl std::error::Error for CommandError {}
 /// The reply to a comment whose commands were refused: every error, each with its line.
 pub fn error_reply(errors: &[CommandError]) -> String {
     let mut s = String::from("Nothing was run: this comment's commands need fixing.\n");
-    for e in errors {
+    // Capped so a pasted log full of bad lines still fits GitHub's comment size limit.
+    const SHOWN: usize = 20;
+    for e in errors.iter().take(SHOWN) {
         s.push_str(&format!(
             "\n- line {}, {}: {}",
             e.line,
             code_span(&e.text),
             e.message
         ));
+    }
+    if errors.len() > SHOWN {
+        s.push_str(&format!("\n- … and {} more", errors.len() - SHOWN));
     }
     s.push_str("\n\nWrite `/help` for the list of commands.\n");
     s

@@ -474,6 +474,10 @@ fn error_reply_quotes_lines_safely() {
     assert!(reply.contains("- line 2, `/hold a b`: "), "{reply}");
     assert_eq!(code_span("a``b"), "``` a``b ```");
     assert_eq!(e[0].to_string(), format!("line 1: {}", e[0].message));
+    let many = errors(&"/hold\n".repeat(25));
+    assert!(error_reply(&many).contains("\n- line 20, `/hold`: "));
+    assert!(!error_reply(&many).contains("line 21,"));
+    assert!(error_reply(&many).contains("\n- … and 5 more\n"));
 }
 
 // --- the table and the help text ----------------------------------------------------------------
@@ -823,7 +827,9 @@ fn large_pathological_comments_parse() {
         "é/\n".repeat(20_000),
     ];
     for body in &bodies {
-        let _ = parse_comment(body);
+        if let ParseOutcome::Error(e) = parse_comment(body) {
+            assert!(error_reply(&e).len() < 65_536);
+        }
     }
     assert_eq!(parse_comment(&bodies[5]), ParseOutcome::NoCommand);
 }
