@@ -1,4 +1,5 @@
 pub mod artifact;
+pub mod command;
 pub mod config;
 pub mod domain;
 pub mod policy;

@@ -1,0 +1,790 @@
+//! PR comment commands (design §8): `/deploy`, `/rollback`, `/hold`, `/resume`, `/status`,
+//! `/help`. Pure: a comment body goes in, commands or friendly errors come out.
+//!
+//! Grammar, decided here:
+//! - A command is a line whose first non-blank character is `/` (at most 3 spaces before it),
+//!   outside code, block quotes and HTML (`command/scan.rs` says exactly what is skipped).
+//! - The command word follows `/` directly and is matched case-insensitively (`/Deploy` works);
+//!   arguments are separated by any whitespace and stay case-sensitive, so `/deploy Prod` is
+//!   refused (environment names are lowercase).
+//! - `/word` that is no command is ignored (`/cc @team`, `/usr/bin`), unless it is a likely
+//!   typo of one (edit distance ≤ 2, and at most half the word), which is an error with a
+//!   "did you mean".
+//! - A comment yields either exactly one side-effecting command (`/deploy`, `/rollback`,
+//!   `/hold`, `/resume`), or read-only ones (`/status`, `/help`, duplicates dropped). Two
+//!   side-effecting lines, even identical ones, or one mixed with a read-only one, are an
+//!   error. Any error means nothing runs: the outcome then lists every error.
+//!
+//! The command table [`COMMANDS`] drives the arity checks, the usage lines in errors, the
+//! typo suggestions and [`help_text`], so they cannot drift apart.
+
+mod scan;
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::domain::{AppName, CommitSha, EnvName, NameError};
+
+// ---------------------------------------------------------------------------------------------
+// Argument types
+
+const SHA_RULE: &str = "must be 7 to 40 hex digits of a commit";
+
+/// A commit sha as typed in a comment: 7 to 40 hex digits, lowercased. The store resolves an
+/// abbreviation to the full [`CommitSha`] later.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ShaPrefix(String);
+
+impl ShaPrefix {
+    pub const MIN_LEN: usize = 7;
+    pub const MAX_LEN: usize = 40;
+
+    pub fn new(s: &str) -> Result<Self, NameError> {
+        let ok = (Self::MIN_LEN..=Self::MAX_LEN).contains(&s.len())
+            && s.bytes().all(|b| b.is_ascii_hexdigit());
+        if ok {
+            Ok(Self(s.to_ascii_lowercase()))
+        } else {
+            Err(NameError::Invalid {
+                kind: "commit sha",
+                value: s.chars().take(120).collect(),
+                rule: SHA_RULE,
+            })
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// All 40 digits, so no lookup is needed.
+    pub fn is_full(&self) -> bool {
+        self.0.len() == Self::MAX_LEN
+    }
+
+    /// The full sha, when all 40 digits were given.
+    pub fn to_commit_sha(&self) -> Option<CommitSha> {
+        CommitSha::new(self.0.clone()).ok()
+    }
+
+    /// Whether `sha` starts with this prefix.
+    pub fn matches(&self, sha: &CommitSha) -> bool {
+        sha.as_str().starts_with(&self.0)
+    }
+}
+
+impl From<&CommitSha> for ShaPrefix {
+    fn from(sha: &CommitSha) -> Self {
+        Self(sha.as_str().to_owned())
+    }
+}
+
+impl TryFrom<&ShaPrefix> for CommitSha {
+    type Error = NameError;
+    fn try_from(p: &ShaPrefix) -> Result<Self, NameError> {
+        CommitSha::new(p.0.clone())
+    }
+}
+
+impl FromStr for ShaPrefix {
+    type Err = NameError;
+    fn from_str(s: &str) -> Result<Self, NameError> {
+        Self::new(s)
+    }
+}
+
+impl fmt::Display for ShaPrefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AsRef<str> for ShaPrefix {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+// No `<…>` outside code spans: GitHub would take it for an HTML tag and drop it.
+const TARGET_RULE: &str = "must be an artifact id like `frontend@0123456789ab` (an app name, `@` and 7 to 40 hex digits) or a commit sha (7 to 40 hex digits)";
+
+/// What `/rollback` goes back to when named.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum RollbackTarget {
+    /// An artifact id `<app>@<sha prefix>`, as auger prints them (`frontend@0123456789ab`).
+    /// Same rule as `artifact::ArtifactId`'s parser; convert with `to_string().parse()`.
+    Artifact { app: AppName, sha: ShaPrefix },
+    /// A commit sha (prefix) of the PR's app.
+    Sha(ShaPrefix),
+}
+
+impl RollbackTarget {
+    pub fn sha(&self) -> &ShaPrefix {
+        match self {
+            Self::Artifact { sha, .. } | Self::Sha(sha) => sha,
+        }
+    }
+}
+
+impl FromStr for RollbackTarget {
+    type Err = NameError;
+    fn from_str(s: &str) -> Result<Self, NameError> {
+        let bad = || NameError::Invalid {
+            kind: "artifact id or commit sha",
+            value: s.chars().take(120).collect(),
+            rule: TARGET_RULE,
+        };
+        match s.split_once('@') {
+            // The app part names its own rule, which is more helpful than the generic one.
+            Some((app, sha)) => Ok(Self::Artifact {
+                app: AppName::new(app)?,
+                sha: ShaPrefix::new(sha).map_err(|_| bad())?,
+            }),
+            None => ShaPrefix::new(s).map(Self::Sha).map_err(|_| bad()),
+        }
+    }
+}
+
+impl fmt::Display for RollbackTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Artifact { app, sha } => write!(f, "{app}@{sha}"),
+            Self::Sha(sha) => write!(f, "{sha}"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The command table
+
+/// Which command, without its arguments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CommandKind {
+    Deploy,
+    Rollback,
+    Hold,
+    Resume,
+    Status,
+    Help,
+}
+
+/// The kinds of argument a command takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ArgKind {
+    Env,
+    Sha,
+    RollbackTarget,
+}
+
+impl ArgKind {
+    /// The name shown in usage lines, without the angle brackets.
+    pub const fn placeholder(self) -> &'static str {
+        match self {
+            Self::Env => "env",
+            Self::Sha => "sha",
+            Self::RollbackTarget => "artifact or sha",
+        }
+    }
+
+    /// One line for the help text.
+    pub const fn description(self) -> &'static str {
+        match self {
+            Self::Env => {
+                "an environment name such as `staging` (lowercase letters, digits and `-`)"
+            }
+            Self::Sha => "a commit sha, 7 to 40 hex digits",
+            Self::RollbackTarget => {
+                "an artifact id such as `frontend@0123456789ab`, or a commit sha (7 to 40 hex digits)"
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArgSpec {
+    pub kind: ArgKind,
+    pub optional: bool,
+}
+
+/// One row of the command table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommandSpec {
+    pub kind: CommandKind,
+    /// The command word, without `/`.
+    pub name: &'static str,
+    /// Positional arguments; optional ones come last.
+    pub args: &'static [ArgSpec],
+    /// One sentence for the help text.
+    pub summary: &'static str,
+    /// Changes something (a release, a hold), so at most one per comment.
+    pub side_effecting: bool,
+}
+
+impl CommandSpec {
+    /// `/deploy <env> [<sha>]`
+    pub fn usage(&self) -> String {
+        let mut s = format!("/{}", self.name);
+        for a in self.args {
+            let p = a.kind.placeholder();
+            if a.optional {
+                s.push_str(&format!(" [<{p}>]"));
+            } else {
+                s.push_str(&format!(" <{p}>"));
+            }
+        }
+        s
+    }
+
+    fn required_args(&self) -> usize {
+        self.args.iter().filter(|a| !a.optional).count()
+    }
+}
+
+const ENV: ArgSpec = ArgSpec {
+    kind: ArgKind::Env,
+    optional: false,
+};
+
+const DEPLOY: CommandSpec = CommandSpec {
+    kind: CommandKind::Deploy,
+    name: "deploy",
+    args: &[
+        ENV,
+        ArgSpec {
+            kind: ArgKind::Sha,
+            optional: true,
+        },
+    ],
+    summary: "Release this pull request's artifact (or the one built from `<sha>`) to `<env>`.",
+    side_effecting: true,
+};
+
+const ROLLBACK: CommandSpec = CommandSpec {
+    kind: CommandKind::Rollback,
+    name: "rollback",
+    args: &[
+        ENV,
+        ArgSpec {
+            kind: ArgKind::RollbackTarget,
+            optional: true,
+        },
+    ],
+    summary: "Release the previous release of `<env>` again (or the named earlier one).",
+    side_effecting: true,
+};
+
+const HOLD: CommandSpec = CommandSpec {
+    kind: CommandKind::Hold,
+    name: "hold",
+    args: &[ENV],
+    summary: "Stop automatic deploys of this app to `<env>`.",
+    side_effecting: true,
+};
+
+const RESUME: CommandSpec = CommandSpec {
+    kind: CommandKind::Resume,
+    name: "resume",
+    args: &[ENV],
+    summary: "Restart automatic deploys of this app to `<env>`.",
+    side_effecting: true,
+};
+
+const STATUS: CommandSpec = CommandSpec {
+    kind: CommandKind::Status,
+    name: "status",
+    args: &[],
+    summary: "Show this app's environments and the artifact released in each.",
+    side_effecting: false,
+};
+
+const HELP: CommandSpec = CommandSpec {
+    kind: CommandKind::Help,
+    name: "help",
+    args: &[],
+    summary: "Show this list of commands.",
+    side_effecting: false,
+};
+
+/// Every command, in help-text order.
+pub const COMMANDS: &[CommandSpec] = &[DEPLOY, ROLLBACK, HOLD, RESUME, STATUS, HELP];
+
+impl CommandKind {
+    pub const fn spec(self) -> &'static CommandSpec {
+        match self {
+            Self::Deploy => &DEPLOY,
+            Self::Rollback => &ROLLBACK,
+            Self::Hold => &HOLD,
+            Self::Resume => &RESUME,
+            Self::Status => &STATUS,
+            Self::Help => &HELP,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commands
+
+/// A parsed, validated command.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Command {
+    Deploy {
+        env: EnvName,
+        sha: Option<ShaPrefix>,
+    },
+    Rollback {
+        env: EnvName,
+        target: Option<RollbackTarget>,
+    },
+    Hold {
+        env: EnvName,
+    },
+    Resume {
+        env: EnvName,
+    },
+    Status,
+    Help,
+}
+
+impl Command {
+    pub fn kind(&self) -> CommandKind {
+        match self {
+            Self::Deploy { .. } => CommandKind::Deploy,
+            Self::Rollback { .. } => CommandKind::Rollback,
+            Self::Hold { .. } => CommandKind::Hold,
+            Self::Resume { .. } => CommandKind::Resume,
+            Self::Status => CommandKind::Status,
+            Self::Help => CommandKind::Help,
+        }
+    }
+
+    pub fn spec(&self) -> &'static CommandSpec {
+        self.kind().spec()
+    }
+
+    pub fn is_side_effecting(&self) -> bool {
+        self.spec().side_effecting
+    }
+
+    /// The environment the command acts on, if any.
+    pub fn env(&self) -> Option<&EnvName> {
+        match self {
+            Self::Deploy { env, .. }
+            | Self::Rollback { env, .. }
+            | Self::Hold { env }
+            | Self::Resume { env } => Some(env),
+            Self::Status | Self::Help => None,
+        }
+    }
+}
+
+/// The canonical command line, e.g. `/deploy staging 0123abc`; it parses back to `self`.
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "/{}", self.spec().name)?;
+        match self {
+            Self::Deploy { env, sha } => {
+                write!(f, " {env}")?;
+                if let Some(sha) = sha {
+                    write!(f, " {sha}")?;
+                }
+            }
+            Self::Rollback { env, target } => {
+                write!(f, " {env}")?;
+                if let Some(t) = target {
+                    write!(f, " {t}")?;
+                }
+            }
+            Self::Hold { env } | Self::Resume { env } => write!(f, " {env}")?,
+            Self::Status | Self::Help => {}
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outcome and errors
+
+/// What a comment asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParseOutcome {
+    /// No line is meant for auger.
+    NoCommand,
+    /// Never empty: either exactly one side-effecting command, or one or more distinct
+    /// read-only commands in the order written.
+    Commands(Vec<Command>),
+    /// Never empty, ordered by line. Nothing may run.
+    Error(Vec<CommandError>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandErrorKind {
+    /// A likely typo of a command.
+    UnknownCommand { suggestion: CommandKind },
+    /// Missing or extra arguments.
+    Usage,
+    /// An argument that is not a valid environment, sha or artifact id.
+    InvalidArgument,
+    /// More than one side-effecting command, or one mixed with read-only ones.
+    Conflict,
+}
+
+/// A user mistake on one line, with a message meant to be shown to them as is (Markdown).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandError {
+    /// 1-based line number in the comment.
+    pub line: usize,
+    /// The offending line as written (trailing blanks removed, cut after 200 characters).
+    pub text: String,
+    pub kind: CommandErrorKind,
+    pub message: String,
+}
+
+impl fmt::Display for CommandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+impl std::error::Error for CommandError {}
+
+/// The reply to a comment whose commands were refused: every error, each with its line.
+pub fn error_reply(errors: &[CommandError]) -> String {
+    let mut s = String::from("Nothing was run: this comment's commands need fixing.\n");
+    // Capped so a pasted log full of bad lines still fits GitHub's comment size limit.
+    const SHOWN: usize = 20;
+    for e in errors.iter().take(SHOWN) {
+        s.push_str(&format!(
+            "\n- line {}, {}: {}",
+            e.line,
+            code_span(&e.text),
+            e.message
+        ));
+    }
+    if errors.len() > SHOWN {
+        s.push_str(&format!("\n- … and {} more", errors.len() - SHOWN));
+    }
+    s.push_str("\n\nWrite `/help` for the list of commands.\n");
+    s
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing
+
+/// Reads every command in a PR comment. See the module docs for the rules.
+pub fn parse_comment(body: &str) -> ParseOutcome {
+    let mut found: Vec<(usize, &str, Command)> = Vec::new();
+    let mut errors = Vec::new();
+    for cand in scan::command_lines(body) {
+        match parse_line(&cand.text) {
+            Ok(None) => {}
+            Ok(Some(cmd)) => found.push((cand.line_no, cand.raw, cmd)),
+            Err((kind, message)) => errors.push(error(cand.line_no, cand.raw, kind, message)),
+        }
+    }
+
+    // The first side-effecting command wins the comment; everything else is in conflict.
+    if let Some((first_line, _, first)) = found.iter().find(|(_, _, c)| c.is_side_effecting()) {
+        for (line, raw, cmd) in &found {
+            if line == first_line {
+                continue;
+            }
+            let message = if cmd.is_side_effecting() {
+                format!(
+                    "Only one command that changes something is allowed per comment, and line {first_line} already has `/{}`. Post each in its own comment.",
+                    first.spec().name
+                )
+            } else {
+                format!(
+                    "`/{}` cannot share a comment with `/{}` (line {first_line}). Post it in its own comment.",
+                    cmd.spec().name,
+                    first.spec().name
+                )
+            };
+            errors.push(error(*line, raw, CommandErrorKind::Conflict, message));
+        }
+    }
+
+    if !errors.is_empty() {
+        errors.sort_by_key(|e| e.line);
+        return ParseOutcome::Error(errors);
+    }
+    let mut commands: Vec<Command> = Vec::new();
+    for (_, _, cmd) in found {
+        if !commands.contains(&cmd) {
+            commands.push(cmd);
+        }
+    }
+    if commands.is_empty() {
+        ParseOutcome::NoCommand
+    } else {
+        ParseOutcome::Commands(commands)
+    }
+}
+
+type LineError = (CommandErrorKind, String);
+
+/// One candidate line (starting with `/`): a command, not for us (`None`), or a mistake.
+fn parse_line(text: &str) -> Result<Option<Command>, LineError> {
+    let Some(after) = text.strip_prefix('/') else {
+        return Ok(None);
+    };
+    // `/ deploy` is not a command word.
+    if after.is_empty() || after.starts_with(char::is_whitespace) {
+        return Ok(None);
+    }
+    let mut tokens = after.split_whitespace();
+    let Some(word) = tokens.next() else {
+        return Ok(None);
+    };
+    let args: Vec<&str> = tokens.collect();
+    let lower = word.to_lowercase();
+    match COMMANDS.iter().find(|s| s.name == lower) {
+        Some(spec) => parse_args(spec, &args).map(Some),
+        None => match suggestion(&lower) {
+            Some(spec) => Err((
+                CommandErrorKind::UnknownCommand {
+                    suggestion: spec.kind,
+                },
+                format!(
+                    "{} is not a command. Did you mean `/{}`? Usage: `{}`",
+                    code_span(&format!("/{}", shorten(word))),
+                    spec.name,
+                    spec.usage()
+                ),
+            )),
+            None => Ok(None),
+        },
+    }
+}
+
+fn parse_args(spec: &'static CommandSpec, args: &[&str]) -> Result<Command, LineError> {
+    let usage = || format!("Usage: `{}`", spec.usage());
+    let name = spec.name;
+    if args.len() < spec.required_args() {
+        let missing: Vec<String> = spec.args[args.len()..]
+            .iter()
+            .filter(|a| !a.optional)
+            .map(|a| format!("`<{}>`", a.kind.placeholder()))
+            .collect();
+        return Err((
+            CommandErrorKind::Usage,
+            format!(
+                "`/{name}` is missing {}. {}",
+                missing.join(" and "),
+                usage()
+            ),
+        ));
+    }
+    if args.len() > spec.args.len() {
+        let takes = match spec.args.len() {
+            0 => "takes no arguments".to_owned(),
+            1 => "takes 1 argument".to_owned(),
+            n => format!("takes at most {n} arguments"),
+        };
+        let extra = &args[spec.args.len()..];
+        let too_many = if extra.len() == 1 {
+            "is one too many"
+        } else {
+            "are too many"
+        };
+        return Err((
+            CommandErrorKind::Usage,
+            format!(
+                "`/{name}` {takes}, so {} {too_many}. {}",
+                code_span(&shorten(&extra.join(" "))),
+                usage()
+            ),
+        ));
+    }
+
+    let mut args = Args {
+        spec,
+        rest: args.iter(),
+    };
+    let cmd = match spec.kind {
+        CommandKind::Deploy => Command::Deploy {
+            env: args.env()?,
+            sha: args.optional(ShaPrefix::new)?,
+        },
+        CommandKind::Rollback => Command::Rollback {
+            env: args.env()?,
+            target: args.optional(str::parse)?,
+        },
+        CommandKind::Hold => Command::Hold { env: args.env()? },
+        CommandKind::Resume => Command::Resume { env: args.env()? },
+        CommandKind::Status => Command::Status,
+        CommandKind::Help => Command::Help,
+    };
+    Ok(cmd)
+}
+
+/// Hands out a command's arguments in order; arity was already checked against the spec.
+struct Args<'a> {
+    spec: &'static CommandSpec,
+    rest: std::slice::Iter<'a, &'a str>,
+}
+
+impl Args<'_> {
+    fn env(&mut self) -> Result<EnvName, LineError> {
+        let Some(arg) = self.rest.next() else {
+            // Unreachable after the arity check, but a usage error is the right answer anyway.
+            return Err((
+                CommandErrorKind::Usage,
+                format!("Usage: `{}`", self.spec.usage()),
+            ));
+        };
+        EnvName::new(*arg).map_err(|e| {
+            let lower = arg.to_lowercase();
+            let hint = if lower != *arg && EnvName::new(lower.as_str()).is_ok() {
+                format!(" Did you mean {}?", code_span(&lower))
+            } else {
+                String::new()
+            };
+            self.invalid(e, &hint)
+        })
+    }
+
+    fn optional<T>(
+        &mut self,
+        parse: impl FnOnce(&str) -> Result<T, NameError>,
+    ) -> Result<Option<T>, LineError> {
+        self.rest
+            .next()
+            .map(|arg| parse(arg).map_err(|e| self.invalid(e, "")))
+            .transpose()
+    }
+
+    fn invalid(&self, e: NameError, hint: &str) -> LineError {
+        let NameError::Invalid { kind, value, rule } = e;
+        (
+            CommandErrorKind::InvalidArgument,
+            format!(
+                "{} is not a valid {kind}: it {rule}.{hint} Usage: `{}`",
+                code_span(&shorten(&value)),
+                self.spec.usage()
+            ),
+        )
+    }
+}
+
+/// The command `word` (lowercased, not a command) is most likely a typo of, if any.
+fn suggestion(word: &str) -> Option<&'static CommandSpec> {
+    let w: Vec<char> = word.chars().collect();
+    COMMANDS
+        .iter()
+        .filter_map(|spec| {
+            let name: Vec<char> = spec.name.chars().collect();
+            let d = edit_distance(&w, &name)?;
+            // Short words are only typos when most of them is right: `/he` is not `/help`.
+            (d <= 2 && 2 * d <= w.len()).then_some((d, spec))
+        })
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, spec)| spec)
+}
+
+/// Optimal string alignment distance (Levenshtein plus swapping two neighbours, so `depoly`
+/// is 1 away from `deploy`), or `None` when it is surely more than 2.
+fn edit_distance(a: &[char], b: &[char]) -> Option<usize> {
+    if a.len().abs_diff(b.len()) > 2 {
+        return None;
+    }
+    // rows[i][j]: distance between a[..i] and b[..j]; three rows suffice.
+    let mut prev2: Vec<usize> = Vec::new();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        let mut cur = vec![i; b.len() + 1];
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut d = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d = d.min(prev2[j - 2] + 1);
+            }
+            cur[j] = d;
+        }
+        prev2 = std::mem::replace(&mut prev, cur);
+    }
+    prev.last().copied()
+}
+
+fn error(line: usize, raw: &str, kind: CommandErrorKind, message: String) -> CommandError {
+    CommandError {
+        line,
+        text: raw.trim_end().chars().take(200).collect(),
+        kind,
+        message,
+    }
+}
+
+/// At most 60 characters of user text, so a pasted essay does not make a huge reply.
+fn shorten(s: &str) -> String {
+    if s.chars().count() <= 60 {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(59).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// `s` as a Markdown code span, so user text can neither format the reply nor @mention
+/// anyone. The fence is one backtick longer than the longest run inside.
+fn code_span(s: &str) -> String {
+    let mut longest = 0;
+    let mut run = 0;
+    for c in s.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    let fence = "`".repeat(longest + 1);
+    // Padding keeps a leading or trailing backtick from merging with the fence.
+    if longest > 0 {
+        format!("{fence} {s} {fence}")
+    } else {
+        format!("{fence}{s}{fence}")
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Help
+
+/// The `/help` reply (Markdown), generated from [`COMMANDS`].
+pub fn help_text() -> String {
+    let mut s = String::from(
+        "**auger commands.** Write a command at the start of a line in a new comment:\n\n\
+         | command | what it does |\n|---|---|\n",
+    );
+    let mut arg_kinds: Vec<ArgKind> = Vec::new();
+    for spec in COMMANDS {
+        s.push_str(&format!("| `{}` | {} |\n", spec.usage(), spec.summary));
+        for a in spec.args {
+            if !arg_kinds.contains(&a.kind) {
+                arg_kinds.push(a.kind);
+            }
+        }
+    }
+    s.push('\n');
+    for k in arg_kinds {
+        s.push_str(&format!("- `<{}>`: {}\n", k.placeholder(), k.description()));
+    }
+    let names = |side_effecting: bool| -> String {
+        let names: Vec<String> = COMMANDS
+            .iter()
+            .filter(|c| c.side_effecting == side_effecting)
+            .map(|c| format!("`/{}`", c.name))
+            .collect();
+        match names.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+            _ => names.concat(),
+        }
+    };
+    s.push_str(&format!(
+        "\nOne command that changes something ({}) per comment; {} go in a comment without one. \
+         Lines in code blocks, quotes and HTML comments are ignored.\n",
+        names(true),
+        names(false)
+    ));
+    s
+}
+
+#[cfg(test)]
+mod tests;
