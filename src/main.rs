@@ -207,6 +207,20 @@ fn main() -> ExitCode {
     }
 }
 
+/// `auger policy check`: every error and warning with file and key; exit 1 on any error.
+fn policy_check(config: &ConfigArg) -> anyhow::Result<()> {
+    let cfg = Config::load(&config.config)?;
+    let result = auger::policy::load_dir(&cfg.paths.policies, &cfg.paths.templates);
+    let (report, code) = auger::policy::policy_check_report(&result);
+    if code == 0 {
+        print!("{report}");
+        Ok(())
+    } else {
+        eprint!("{report}");
+        bail!("policy check failed")
+    }
+}
+
 fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Artifact(ArtifactCommand::Add(args)) => artifact_add(args),
@@ -221,7 +235,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         }) => artifact_list(&app, branch, tag, limit, json, &config),
         Command::Serve(_) => not_yet("auger serve", "the webhook server"),
         Command::Demo { .. } => not_yet("auger demo", "the demo"),
-        Command::Policy(PolicyCommand::Check(_)) => not_yet("auger policy check", "policy validation"),
+        Command::Policy(PolicyCommand::Check(config)) => policy_check(&config),
         Command::Render { .. } => not_yet("auger render", "rendering"),
         Command::Release(ReleaseCommand::Make { .. }) => not_yet("auger release make", "the release loop"),
         Command::Release(ReleaseCommand::List { .. }) => not_yet("auger release list", "release history"),

@@ -139,10 +139,7 @@ fn the_design_example_and_a_second_app_pass_without_errors_or_warnings() {
 
     let result = folder.load();
     let (report, code) = policy_check_report(&result);
-    assert_eq!(
-        (report.as_str(), code),
-        ("3 policies, 0 errors, 0 warnings\n", 0)
-    );
+    assert_eq!((report.as_str(), code), ("3 policies, 0 errors, 0 warnings\n", 0));
     let set = result.unwrap();
 
     assert_eq!(
@@ -151,10 +148,7 @@ fn the_design_example_and_a_second_app_pass_without_errors_or_warnings() {
     );
     let frontend = set.get(&app("frontend")).unwrap();
     assert_eq!(frontend.file(), folder.policies.join("frontend.toml"));
-    assert_eq!(
-        names(frontend.envs().map(|(n, _)| n)),
-        ["staging", "production"]
-    );
+    assert_eq!(names(frontend.envs().map(|(n, _)| n)), ["staging", "production"]);
     assert!(frontend.accepts_signal(SignalKind::Status, "ci/build"));
     assert!(frontend.accepts_signal(SignalKind::WorkflowRun, "CI"));
     assert!(!frontend.accepts_signal(SignalKind::CheckRun, "CI"));
@@ -191,11 +185,7 @@ fn the_design_example_and_a_second_app_pass_without_errors_or_warnings() {
         names(billing.auto_targets_for_branch(&branch("release/2.0/hotfix"))),
         ["dev"]
     );
-    assert!(
-        billing
-            .auto_targets_for_branch(&branch("wip/try"))
-            .is_empty()
-    );
+    assert!(billing.auto_targets_for_branch(&branch("wip/try")).is_empty());
     assert!(
         billing
             .auto_targets_for_branch(&branch("dependabot/cargo/serde"))
@@ -209,11 +199,7 @@ fn the_design_example_and_a_second_app_pass_without_errors_or_warnings() {
     );
     assert!(billing.auto_targets_for_tag(&tag("v2.0.0-rc1")).is_empty());
     let prod = billing.env(&EnvName::new("production").unwrap()).unwrap();
-    assert_eq!(
-        prod.merge,
-        MergeMode::Approval,
-        "merge defaults to approval"
-    );
+    assert_eq!(prod.merge, MergeMode::Approval, "merge defaults to approval");
     assert_eq!(prod.required_approvals(), 1);
     assert_eq!(
         prod.after.as_ref().unwrap().soak,
@@ -232,10 +218,7 @@ fn one_mistake_of_each_kind_is_reported_with_file_and_key() {
             "app = \"broken\"\nrepo = \"acme/broken\"\nsignals = [\n",
         )
         // Another policy claiming `frontend`, so the name does not match the file either.
-        .write(
-            "copy.toml",
-            &FRONTEND.replace("# folder under templates/", ""),
-        )
+        .write("copy.toml", &FRONTEND.replace("# folder under templates/", ""))
         // Invalid names, unknown keys and wrong types.
         .write(
             "names.toml",
@@ -373,10 +356,7 @@ approvers = ["user:alice", "user:Bob", "user:bob"]
     );
     assert_eq!(code, 0);
     assert!(report.starts_with("warning: "), "{report}");
-    assert!(
-        report.ends_with("\n1 policy, 0 errors, 3 warnings\n"),
-        "{report}"
-    );
+    assert!(report.ends_with("\n1 policy, 0 errors, 3 warnings\n"), "{report}");
 }
 
 #[test]
@@ -398,10 +378,7 @@ fn a_missing_folder_is_one_error_naming_the_path() {
     assert_eq!(e.errors.len(), 1);
     let line = e.errors[0].to_string();
     assert!(
-        line.starts_with(&format!(
-            "{}: cannot read the policy folder: ",
-            missing.display()
-        )),
+        line.starts_with(&format!("{}: cannot read the policy folder: ", missing.display())),
         "{line}"
     );
     let (report, code) = policy_check_report(&result);
@@ -444,8 +421,5 @@ fn the_checked_in_fixture_folder_stays_valid() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/policies/valid");
     let result = load_dir(&root.join("policies"), &root.join("templates"));
     let (report, code) = policy_check_report(&result);
-    assert_eq!(
-        (report.as_str(), code),
-        ("2 policies, 0 errors, 0 warnings\n", 0)
-    );
+    assert_eq!((report.as_str(), code), ("2 policies, 0 errors, 0 warnings\n", 0));
 }

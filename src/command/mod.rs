@@ -40,8 +40,8 @@ impl ShaPrefix {
     pub const MAX_LEN: usize = 40;
 
     pub fn new(s: &str) -> Result<Self, NameError> {
-        let ok = (Self::MIN_LEN..=Self::MAX_LEN).contains(&s.len())
-            && s.bytes().all(|b| b.is_ascii_hexdigit());
+        let ok =
+            (Self::MIN_LEN..=Self::MAX_LEN).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_hexdigit());
         if ok {
             Ok(Self(s.to_ascii_lowercase()))
         } else {
@@ -189,9 +189,7 @@ impl ArgKind {
     /// One line for the help text.
     pub const fn description(self) -> &'static str {
         match self {
-            Self::Env => {
-                "an environment name such as `staging` (lowercase letters, digits and `-`)"
-            }
+            Self::Env => "an environment name such as `staging` (lowercase letters, digits and `-`)",
             Self::Sha => "a commit sha, 7 to 40 hex digits",
             Self::RollbackTarget => {
                 "an artifact id such as `frontend@0123456789ab`, or a commit sha (7 to 40 hex digits)"
@@ -568,11 +566,7 @@ fn parse_args(spec: &'static CommandSpec, args: &[&str]) -> Result<Command, Line
             .collect();
         return Err((
             CommandErrorKind::Usage,
-            format!(
-                "`/{name}` is missing {}. {}",
-                missing.join(" and "),
-                usage()
-            ),
+            format!("`/{name}` is missing {}. {}", missing.join(" and "), usage()),
         ));
     }
     if args.len() > spec.args.len() {
@@ -628,10 +622,7 @@ impl Args<'_> {
     fn env(&mut self) -> Result<EnvName, LineError> {
         let Some(arg) = self.rest.next() else {
             // Unreachable after the arity check, but a usage error is the right answer anyway.
-            return Err((
-                CommandErrorKind::Usage,
-                format!("Usage: `{}`", self.spec.usage()),
-            ));
+            return Err((CommandErrorKind::Usage, format!("Usage: `{}`", self.spec.usage())));
         };
         EnvName::new(*arg).map_err(|e| {
             let lower = arg.to_lowercase();

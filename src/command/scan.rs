@@ -477,10 +477,7 @@ mod tests {
 
     #[test]
     fn one_line_and_void_html_do_not_open_a_block() {
-        assert_eq!(
-            lines("<details><summary>x</summary></details>\n/a"),
-            one(2, "/a")
-        );
+        assert_eq!(lines("<details><summary>x</summary></details>\n/a"), one(2, "/a"));
         assert_eq!(lines("<br>\n<img src=x>\n<div/>\n/a"), one(4, "/a"));
         assert_eq!(lines("<DETAILS>\n/a\n</Details>\n/b"), one(4, "/b"));
     }
@@ -499,9 +496,7 @@ mod tests {
 
     #[test]
     fn helpers_do_not_panic_on_multibyte_text() {
-        for s in [
-            "é", "<é", "</", "<", "`", "<!-", "1.", "1.é", "\t", "- ```é",
-        ] {
+        for s in ["é", "<é", "</", "<", "`", "<!-", "1.", "1.é", "\t", "- ```é"] {
             let _ = command_lines(s);
             let _ = tag_balance(s, "div");
             let _ = fence_open(s);

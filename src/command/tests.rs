@@ -379,11 +379,7 @@ fn missing_env_shows_usage() {
         let e = one_error(line);
         assert_eq!(e.kind, CommandErrorKind::Usage);
         assert!(e.message.contains("is missing `<env>`"), "{}", e.message);
-        assert!(
-            e.message.ends_with(&format!("Usage: `{usage}`")),
-            "{}",
-            e.message
-        );
+        assert!(e.message.ends_with(&format!("Usage: `{usage}`")), "{}", e.message);
     }
 }
 
@@ -396,11 +392,7 @@ fn too_many_arguments_show_usage() {
         "`/deploy` takes at most 2 arguments, so `extra` is one too many. Usage: `/deploy <env> [<sha>]`"
     );
     let e = one_error("/hold prod now");
-    assert!(
-        e.message.starts_with("`/hold` takes 1 argument"),
-        "{}",
-        e.message
-    );
+    assert!(e.message.starts_with("`/hold` takes 1 argument"), "{}", e.message);
     let e = one_error("/status please");
     assert!(
         e.message.starts_with("`/status` takes no arguments"),
@@ -516,16 +508,8 @@ fn table_has_every_kind_once_and_sane_rows() {
     for s in COMMANDS {
         assert!(s.name.bytes().all(|b| b.is_ascii_lowercase()), "{}", s.name);
         // Optional arguments come last, so positions are unambiguous.
-        let first_optional = s
-            .args
-            .iter()
-            .position(|a| a.optional)
-            .unwrap_or(s.args.len());
-        assert!(
-            s.args[first_optional..].iter().all(|a| a.optional),
-            "{}",
-            s.name
-        );
+        let first_optional = s.args.iter().position(|a| a.optional).unwrap_or(s.args.len());
+        assert!(s.args[first_optional..].iter().all(|a| a.optional), "{}", s.name);
         // Typo suggestions need every command word to be a typo of itself only.
         let w: Vec<char> = s.name.chars().collect();
         assert_eq!(suggestion(s.name).map(|t| t.kind), Some(s.kind));
@@ -601,12 +585,7 @@ fn usage_lines() {
 
 #[test]
 fn edit_distance_counts_swaps_as_one() {
-    let d = |a: &str, b: &str| {
-        edit_distance(
-            &a.chars().collect::<Vec<_>>(),
-            &b.chars().collect::<Vec<_>>(),
-        )
-    };
+    let d = |a: &str, b: &str| edit_distance(&a.chars().collect::<Vec<_>>(), &b.chars().collect::<Vec<_>>());
     assert_eq!(d("depoly", "deploy"), Some(1));
     assert_eq!(d("", "ab"), Some(2));
     assert_eq!(d("ab", ""), Some(2));
@@ -618,10 +597,7 @@ fn edit_distance_counts_swaps_as_one() {
 fn sha_prefix_rules() {
     assert!(ShaPrefix::new("012345").is_err());
     assert!(ShaPrefix::new(&SHA40.replace('0', "é")).is_err());
-    assert_eq!(
-        "ABCDEF0".parse::<ShaPrefix>().unwrap().to_string(),
-        "abcdef0"
-    );
+    assert_eq!("ABCDEF0".parse::<ShaPrefix>().unwrap().to_string(), "abcdef0");
     let e = ShaPrefix::new("xyz").unwrap_err().to_string();
     assert!(e.contains("\"xyz\"") && e.contains("7 to 40 hex"), "{e}");
 }
@@ -654,12 +630,7 @@ mod props {
         ];
         let word = prop_oneof![
             Just(String::new()),
-            prop::sample::select(
-                COMMANDS
-                    .iter()
-                    .map(|c| c.name.to_owned())
-                    .collect::<Vec<_>>()
-            ),
+            prop::sample::select(COMMANDS.iter().map(|c| c.name.to_owned()).collect::<Vec<_>>()),
             "[a-zA-Z]{1,8}",
             any::<String>(),
         ];
@@ -718,11 +689,7 @@ mod props {
                     });
                     (w, args, Command::Rollback { env, target })
                 }),
-            (any_case("hold"), e()).prop_map(|(w, env)| (
-                w,
-                vec![env.to_string()],
-                Command::Hold { env }
-            )),
+            (any_case("hold"), e()).prop_map(|(w, env)| (w, vec![env.to_string()], Command::Hold { env })),
             (any_case("resume"), e()).prop_map(|(w, env)| (
                 w,
                 vec![env.to_string()],
@@ -807,10 +774,7 @@ mod props {
 fn line_right_after_a_quote_is_the_writers_own() {
     // CommonMark would render it as a lazy continuation of the quote, but a quote reply always
     // prefixes every quoted line with `>`, so an unprefixed `/` line was typed by the writer.
-    assert_eq!(
-        one("> can you deploy?\n/deploy staging"),
-        deploy("staging", None)
-    );
+    assert_eq!(one("> can you deploy?\n/deploy staging"), deploy("staging", None));
 }
 
 #[test]

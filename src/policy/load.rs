@@ -59,10 +59,7 @@ pub struct PolicyErrors {
 }
 
 fn lines(d: &[Diagnostic]) -> String {
-    d.iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("\n")
+    d.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
 }
 
 /// Loads every `*.toml` directly in `policies_dir` (other files and subfolders are ignored)
@@ -316,8 +313,7 @@ fn typed(
 ) -> Option<PolicyFile> {
     let mut removed = RemovedIndices::default();
     for _ in 0..MAX_ROUNDS {
-        let pass =
-            serde_path_to_error::deserialize::<_, PolicyFile>(toml::Value::Table(root.clone()));
+        let pass = serde_path_to_error::deserialize::<_, PolicyFile>(toml::Value::Table(root.clone()));
         let err = match pass {
             Ok(spec) => return Some(spec),
             Err(err) => err,
@@ -355,10 +351,7 @@ fn missing_field(message: &str) -> Option<&str> {
 fn humanize(message: &str) -> String {
     message
         .replace("unknown field", "unknown key")
-        .replace(
-            "expected u32",
-            "expected a whole number from 0 to 4294967295",
-        )
+        .replace("expected u32", "expected a whole number from 0 to 4294967295")
         .replace("expected one of", "expected one of:")
 }
 
@@ -564,10 +557,9 @@ fn check_envs(spec: &PolicyFile, in_order: &[EnvName], clean: bool, out: &mut Fi
         let key = |k: &str| format!("env.{name}.{k}");
 
         match (env.merge, env.approvals) {
-            (MergeMode::Approval, Some(0)) => out.error(
-                key("approvals"),
-                "must be at least 1 when merge = \"approval\"",
-            ),
+            (MergeMode::Approval, Some(0)) => {
+                out.error(key("approvals"), "must be at least 1 when merge = \"approval\"")
+            }
             (MergeMode::Auto | MergeMode::Direct, Some(_)) => out.error(
                 key("approvals"),
                 format!(
@@ -590,10 +582,7 @@ fn check_envs(spec: &PolicyFile, in_order: &[EnvName], clean: bool, out: &mut Fi
                     format!("unknown environment \"{}\" (known: {})", after.env, known()),
                 );
             } else if let Some(cycle) = cycle_from(name, spec, in_order) {
-                out.error(
-                    key("after.env"),
-                    format!("\"after\" forms a cycle: {cycle}"),
-                );
+                out.error(key("after.env"), format!("\"after\" forms a cycle: {cycle}"));
             }
         }
 
@@ -636,13 +625,7 @@ fn cycle_from(start: &EnvName, spec: &PolicyFile, in_order: &[EnvName]) -> Optio
                 return None;
             }
             chain.push(start);
-            return Some(
-                chain
-                    .iter()
-                    .map(|n| n.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" → "),
-            );
+            return Some(chain.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(" → "));
         }
         if chain.contains(&next) || !spec.env.contains_key(next) {
             // Leads into a cycle that `start` is not part of, or to an unknown env: both are
@@ -734,10 +717,7 @@ mod tests {
         let (_, errors, _) = check(&format!(
             "{HEAD}[artifact]\nsignals = [\"bad1\", \"status:ok\", \"bad2\", \"nope:x\"]\n"
         ));
-        let keys: Vec<&str> = errors
-            .iter()
-            .map(|e| e.split(": ").next().unwrap())
-            .collect();
+        let keys: Vec<&str> = errors.iter().map(|e| e.split(": ").next().unwrap()).collect();
         assert_eq!(
             keys,
             [

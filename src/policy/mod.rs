@@ -34,8 +34,8 @@ pub use load::{Diagnostic, PolicyErrors, load_dir};
 pub use principal::{Actor, Level, Principal, any_admits};
 pub use report::policy_check_report;
 pub use schema::{
-    AfterRule, ArtifactRule, AutoRule, EnvPolicy, MergeMode, PolicyFile, PreviewCleanup,
-    PreviewPolicy, PreviewTrigger, TemplateName, VarName,
+    AfterRule, ArtifactRule, AutoRule, EnvPolicy, MergeMode, PolicyFile, PreviewCleanup, PreviewPolicy,
+    PreviewTrigger, TemplateName, VarName,
 };
 pub use set::{Policy, PolicySet};
 pub use signal::{Signal, SignalKind};

@@ -106,8 +106,7 @@ impl FromStr for Principal {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        const EXPECTED: &str =
-            "expected permission:write|maintain|admin, team:org/slug or user:login";
+        const EXPECTED: &str = "expected permission:write|maintain|admin, team:org/slug or user:login";
         let Some((kind, rest)) = s.split_once(':') else {
             return Err(format!("invalid principal {s:?}: {EXPECTED}"));
         };

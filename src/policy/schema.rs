@@ -121,9 +121,7 @@ pub struct AutoRule {
 
 impl AutoRule {
     pub fn matches_branch(&self, branch: &BranchName) -> bool {
-        self.branch
-            .as_ref()
-            .is_some_and(|g| g.matches(branch.as_str()))
+        self.branch.as_ref().is_some_and(|g| g.matches(branch.as_str()))
     }
 
     pub fn matches_tag(&self, tag: &TagName) -> bool {
@@ -192,8 +190,7 @@ pub enum PreviewCleanup {
 /// unit would be a guess.
 fn deserialize_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let s = String::deserialize(d)?;
-    humantime::parse_duration(&s)
-        .map_err(|e| de::Error::custom(format!("invalid duration {s:?}: {e}")))
+    humantime::parse_duration(&s).map_err(|e| de::Error::custom(format!("invalid duration {s:?}: {e}")))
 }
 
 macro_rules! checked_name {
@@ -335,8 +332,7 @@ cleanup = "closed"
     #[test]
     fn omitted_keys_take_the_safe_defaults() {
         let p: PolicyFile =
-            toml::from_str("app = \"a\"\nrepo = \"o/a\"\ntemplate = \"t\"\n[env.qa]\n[preview]\n")
-                .unwrap();
+            toml::from_str("app = \"a\"\nrepo = \"o/a\"\ntemplate = \"t\"\n[env.qa]\n[preview]\n").unwrap();
         let qa = &p.env[&env("qa")];
         assert_eq!(qa.merge, MergeMode::Approval);
         assert_eq!(qa.required_approvals(), 1);

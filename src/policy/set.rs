@@ -111,10 +111,7 @@ impl Policy {
     }
 
     fn auto_targets(&self, pick: impl Fn(&EnvPolicy) -> bool) -> Vec<&EnvName> {
-        self.envs()
-            .filter(|(_, e)| pick(e))
-            .map(|(n, _)| n)
-            .collect()
+        self.envs().filter(|(_, e)| pick(e)).map(|(n, _)| n).collect()
     }
 
     pub fn preview(&self) -> Option<&PreviewPolicy> {
@@ -227,12 +224,10 @@ mod tests {
 
     #[test]
     fn a_set_refuses_two_policies_for_one_app() {
-        let set =
-            PolicySet::from_policies([policy("a", "acme/mono"), policy("b", "acme/mono")]).unwrap();
+        let set = PolicySet::from_policies([policy("a", "acme/mono"), policy("b", "acme/mono")]).unwrap();
         let repo = RepoName::new("ACME/mono").unwrap();
         assert_eq!(set.for_repo(&repo).count(), 2);
-        let e =
-            PolicySet::from_policies([policy("a", "acme/a"), policy("a", "acme/b")]).unwrap_err();
+        let e = PolicySet::from_policies([policy("a", "acme/a"), policy("a", "acme/b")]).unwrap_err();
         assert_eq!(
             e.errors[0].to_string(),
             "a.toml: app: app \"a\" is already defined in a.toml"

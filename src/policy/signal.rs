@@ -66,16 +66,13 @@ impl FromStr for Signal {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        const EXPECTED: &str =
-            "expected status:<context>, check_run:<name> or workflow_run:<workflow name>";
+        const EXPECTED: &str = "expected status:<context>, check_run:<name> or workflow_run:<workflow name>";
         // Split at the first colon only: status contexts may themselves contain colons.
         let Some((kind, name)) = s.split_once(':') else {
             return Err(format!("invalid signal {s:?}: {EXPECTED}"));
         };
         if name.trim().is_empty() {
-            return Err(format!(
-                "invalid signal {s:?}: the name after {kind:?} is empty"
-            ));
+            return Err(format!("invalid signal {s:?}: the name after {kind:?} is empty"));
         }
         let name = name.to_owned();
         match kind {

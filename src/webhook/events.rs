@@ -994,9 +994,8 @@ mod tests {
     fn every_fixture_parses_into_its_variant() {
         let mut seen = 0;
         let dir = fixtures_dir();
-        let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| {
-            panic!("{} (shared/ must sit beside the repo): {e}", dir.display())
-        });
+        let entries = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{} (shared/ must sit beside the repo): {e}", dir.display()));
         for entry in entries {
             let path = entry.unwrap().path();
             if path.extension().and_then(|e| e.to_str()) != Some("json") {
@@ -1054,10 +1053,7 @@ mod tests {
         assert_eq!(run.head_sha, sha(HEAD_SHA));
         assert_eq!(run.conclusion, Some(Conclusion::Success));
         assert!(run.succeeded());
-        assert_eq!(
-            run.check_suite.head_branch.as_ref().unwrap().as_str(),
-            "changes"
-        );
+        assert_eq!(run.check_suite.head_branch.as_ref().unwrap().as_str(), "changes");
         assert_eq!(run.pull_requests.len(), 1);
         assert_eq!(run.pull_requests[0].number, 2);
         assert_eq!(run.pull_requests[0].base.ref_name.as_str(), "master");
@@ -1075,10 +1071,7 @@ mod tests {
             e.workflow_run.head_sha,
             sha("3484a3fb816e0859fd6e1cea078d76385ff50625")
         );
-        assert_eq!(
-            e.workflow_run.head_branch.as_ref().unwrap().as_str(),
-            "master"
-        );
+        assert_eq!(e.workflow_run.head_branch.as_ref().unwrap().as_str(), "master");
         assert_eq!(e.workflow_run.event, "repository_dispatch");
         assert!(e.workflow_run.succeeded());
         assert!(!e.is_from_fork());
@@ -1130,18 +1123,12 @@ mod tests {
     #[test]
     fn pull_request_fixtures() {
         for (file, action) in [
-            (
-                "pull_request.opened.payload.json",
-                PullRequestAction::Opened,
-            ),
+            ("pull_request.opened.payload.json", PullRequestAction::Opened),
             (
                 "pull_request.synchronize.payload.json",
                 PullRequestAction::Synchronize,
             ),
-            (
-                "pull_request.closed.payload.json",
-                PullRequestAction::Closed,
-            ),
+            ("pull_request.closed.payload.json", PullRequestAction::Closed),
         ] {
             let Event::PullRequest(e) = fixture(file) else {
                 panic!("{file}: not a pull_request")
@@ -1153,10 +1140,7 @@ mod tests {
             assert_eq!(pr.head.sha, sha(HEAD_SHA));
             assert_eq!(pr.base.ref_name.as_str(), "master");
             assert_eq!(pr.base.sha, sha(BASE_SHA));
-            assert_eq!(
-                pr.head.repo.as_ref().unwrap().full_name.as_str(),
-                HELLO_WORLD
-            );
+            assert_eq!(pr.head.repo.as_ref().unwrap().full_name.as_str(), HELLO_WORLD);
             assert!(!e.is_from_fork(), "{file}");
             // The closed fixture is a PR closed without merging.
             assert!(!pr.is_merged(), "{file}");
@@ -1242,10 +1226,7 @@ mod tests {
         let Event::PullRequest(e) = event else {
             panic!("not a pull_request")
         };
-        assert_eq!(
-            e.action,
-            PullRequestAction::Other("auto_merge_enabled".into())
-        );
+        assert_eq!(e.action, PullRequestAction::Other("auto_merge_enabled".into()));
 
         let mut v = fixture_json("check_run.completed.payload.json");
         v["check_run"]["conclusion"] = json!("brand_new_conclusion");
@@ -1266,8 +1247,7 @@ mod tests {
             ("DISMISSED", ReviewState::Dismissed),
         ] {
             v["review"]["state"] = json!(wire);
-            let Event::PullRequestReview(e) = parse_value("pull_request_review", &v).unwrap()
-            else {
+            let Event::PullRequestReview(e) = parse_value("pull_request_review", &v).unwrap() else {
                 panic!("not a review")
             };
             assert_eq!(e.review.state, state, "{wire}");
@@ -1279,17 +1259,11 @@ mod tests {
     #[test]
     fn missing_field_names_its_path() {
         let mut v = fixture_json("pull_request.opened.payload.json");
-        v["pull_request"]["head"]
-            .as_object_mut()
-            .unwrap()
-            .remove("sha");
+        v["pull_request"]["head"].as_object_mut().unwrap().remove("sha");
         let err = parse_value("pull_request", &v).unwrap_err();
         assert_eq!(err.path(), Some("pull_request.head"));
         let msg = err.to_string();
-        assert!(
-            msg.contains("pull_request.head: missing field `sha`"),
-            "{msg}"
-        );
+        assert!(msg.contains("pull_request.head: missing field `sha`"), "{msg}");
         assert!(msg.starts_with("pull_request payload"), "{msg}");
     }
 

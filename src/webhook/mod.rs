@@ -105,11 +105,8 @@ mod tests {
 
     #[test]
     fn delivery_accepts_github_ids() {
-        let d = Delivery::from_headers(
-            Some("72d3162e-cc78-11e3-81ab-4c9367dc0958"),
-            Some("pull_request"),
-        )
-        .unwrap();
+        let d = Delivery::from_headers(Some("72d3162e-cc78-11e3-81ab-4c9367dc0958"), Some("pull_request"))
+            .unwrap();
         assert_eq!(d.id(), "72d3162e-cc78-11e3-81ab-4c9367dc0958");
         assert_eq!(d.event(), "pull_request");
         assert!(Delivery::new("x".repeat(100), "ping").is_ok());

@@ -77,12 +77,8 @@ impl WebhookSecrets {
     pub fn from_env(var: &str) -> Result<Self, SecretsError> {
         match std::env::var(var) {
             Ok(value) => Self::build(value.split(','), Some(var)),
-            Err(std::env::VarError::NotPresent) => Err(SecretsError::Missing {
-                var: var.to_owned(),
-            }),
-            Err(std::env::VarError::NotUnicode(_)) => Err(SecretsError::NotUnicode {
-                var: var.to_owned(),
-            }),
+            Err(std::env::VarError::NotPresent) => Err(SecretsError::Missing { var: var.to_owned() }),
+            Err(std::env::VarError::NotUnicode(_)) => Err(SecretsError::NotUnicode { var: var.to_owned() }),
         }
     }
 
@@ -115,18 +111,12 @@ impl WebhookSecrets {
         let expected = decode_header(header.ok_or(SignatureError::MissingHeader)?)?;
         // `verify_slice` compares in constant time. Trying every key leaks only which key
         // matched, not anything about the secrets.
-        let ok = std::iter::once(&self.primary)
-            .chain(&self.others)
-            .any(|key| {
-                let mut mac = key.clone();
-                mac.update(body);
-                mac.verify_slice(&expected).is_ok()
-            });
-        if ok {
-            Ok(())
-        } else {
-            Err(SignatureError::Mismatch)
-        }
+        let ok = std::iter::once(&self.primary).chain(&self.others).any(|key| {
+            let mut mac = key.clone();
+            mac.update(body);
+            mac.verify_slice(&expected).is_ok()
+        });
+        if ok { Ok(()) } else { Err(SignatureError::Mismatch) }
     }
 
     /// Signs `body` with the first (current) secret, as GitHub would.
@@ -168,9 +158,7 @@ fn keyed(secret: &[u8]) -> HmacSha256 {
 fn decode_header(header: &str) -> Result<[u8; 32], SignatureError> {
     let hex_part = header
         .strip_prefix(PREFIX)
-        .ok_or(SignatureError::MalformedHeader(
-            "expected the prefix \"sha256=\"",
-        ))?;
+        .ok_or(SignatureError::MalformedHeader("expected the prefix \"sha256=\""))?;
     if hex_part.len() != 64 {
         return Err(SignatureError::MalformedHeader(
             "expected 64 hex digits after \"sha256=\"",
@@ -197,8 +185,7 @@ mod tests {
     // GitHub's published test vector (docs: "Validating webhook deliveries").
     const SECRET: &str = "It's a Secret to Everybody";
     const PAYLOAD: &[u8] = b"Hello, World!";
-    const EXPECTED: &str =
-        "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+    const EXPECTED: &str = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
 
     #[test]
     fn github_test_vector() {
@@ -231,10 +218,7 @@ mod tests {
             secrets.verify(b"Hello, World?", Some(EXPECTED)),
             Err(SignatureError::Mismatch)
         );
-        assert_eq!(
-            secrets.verify(b"", Some(EXPECTED)),
-            Err(SignatureError::Mismatch)
-        );
+        assert_eq!(secrets.verify(b"", Some(EXPECTED)), Err(SignatureError::Mismatch));
     }
 
     #[test]
@@ -263,10 +247,7 @@ mod tests {
                 "{header:?}"
             );
         }
-        assert_eq!(
-            secrets.verify(PAYLOAD, None),
-            Err(SignatureError::MissingHeader)
-        );
+        assert_eq!(secrets.verify(PAYLOAD, None), Err(SignatureError::MissingHeader));
     }
 
     #[test]
@@ -282,10 +263,7 @@ mod tests {
     #[test]
     fn from_env_reports_the_variable() {
         let err = WebhookSecrets::from_env("AUGER_TEST_WEBHOOK_SECRET_SURELY_UNSET").unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("AUGER_TEST_WEBHOOK_SECRET_SURELY_UNSET")
-        );
+        assert!(err.to_string().contains("AUGER_TEST_WEBHOOK_SECRET_SURELY_UNSET"));
     }
 
     #[test]
