@@ -252,7 +252,8 @@ fn pull_event(
     }))
 }
 
-/// Commits `files` on top of `branch` (created from nothing if absent) and emits the push.
+/// Commits `files` on top of `branch` (a new branch starts at the default branch's tip) and
+/// emits the push.
 /// A `None` content deletes the path.
 pub fn push_files(
     inner: &Inner,
@@ -268,7 +269,13 @@ pub fn push_files(
     let r = st.repo(repo).ok_or_else(ApiError::not_found)?;
     let full_ref = format!("refs/heads/{branch}");
     let old = r.git.ref_target(&full_ref);
-    let new = r.git.commit_files(old.as_deref(), files, message, &sig)?;
+    // A new branch starts from the default branch, like `git switch -c` would.
+    let parent = old
+        .clone()
+        .or_else(|| r.git.resolve(&format!("refs/heads/{}", r.default_branch)));
+    let new = r
+        .git
+        .commit_files(parent.as_deref(), files, message, &sig)?;
     r.git.update_ref(&full_ref, &new, old.as_deref())?;
     ref_updated(
         inner,

@@ -278,8 +278,8 @@ impl GithubSim {
         Ok(info)
     }
 
-    /// Commits `files` (path, content) on `branch` as `author` (creating the branch, from
-    /// nothing, if absent) and emits push (+ create, + synchronize on open PRs). Returns the sha.
+    /// Commits `files` (path, content) on `branch` as `author` (a new branch starts at the
+    /// default branch's tip, an empty repository gets a root commit) and emits push (+ create, + synchronize on open PRs). Returns the sha.
     pub fn push(
         &self,
         repo: &str,

@@ -404,13 +404,16 @@ fn repo_route(ctx: &Ctx, method: &str, repo: &str, rest: &[&str]) -> ApiResult<H
         ("GET", ["pulls"]) => pulls::list(ctx, repo),
         ("POST", ["pulls"]) => pulls::create(ctx, repo),
         ("GET", ["pulls", n]) => pulls::get(ctx, repo, number(n)?),
-        ("PATCH", ["pulls", n]) => pulls::update(ctx, repo, number(n)?),
+        ("PATCH" | "POST", ["pulls", n]) => pulls::update(ctx, repo, number(n)?),
         ("PUT", ["pulls", n, "merge"]) => pulls::merge(ctx, repo, number(n)?),
         ("GET", ["pulls", n, "merge"]) => pulls::is_merged(ctx, repo, number(n)?),
         ("GET", ["pulls", n, "reviews"]) => pulls::list_reviews(ctx, repo, number(n)?),
         ("POST", ["pulls", n, "reviews"]) => pulls::create_review(ctx, repo, number(n)?),
         ("GET", ["issues", "comments", id]) => issues::get_comment(ctx, repo, number(id)?),
-        ("PATCH", ["issues", "comments", id]) => issues::update_comment(ctx, repo, number(id)?),
+        // GitHub accepts POST for PATCH (octocrab edits comments with POST).
+        ("PATCH" | "POST", ["issues", "comments", id]) => {
+            issues::update_comment(ctx, repo, number(id)?)
+        }
         ("GET", ["issues", "comments", id, "reactions"]) => {
             issues::list_reactions(ctx, repo, number(id)?)
         }
@@ -422,7 +425,7 @@ fn repo_route(ctx: &Ctx, method: &str, repo: &str, rest: &[&str]) -> ApiResult<H
         ("POST", ["statuses", sha]) => checks::create_status(ctx, repo, sha),
         ("POST", ["check-runs"]) => checks::create_check_run(ctx, repo),
         ("GET", ["check-runs", id]) => checks::get_check_run(ctx, repo, number(id)?),
-        ("PATCH", ["check-runs", id]) => checks::update_check_run(ctx, repo, number(id)?),
+        ("PATCH" | "POST", ["check-runs", id]) => checks::update_check_run(ctx, repo, number(id)?),
         ("GET", ["deployments"]) => deployments::list(ctx, repo),
         ("POST", ["deployments"]) => deployments::create(ctx, repo),
         ("GET", ["deployments", id]) => deployments::get(ctx, repo, number(id)?),
