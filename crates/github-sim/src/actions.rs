@@ -531,17 +531,28 @@ pub fn edit_pull(
     Ok(())
 }
 
-/// GitHub's merge methods; `rebase` is simulated as a single squashed commit.
+/// How to merge (the body of `PUT /pulls/{n}/merge`).
+#[derive(Debug, Clone, Default)]
+pub struct MergeOptions {
+    /// Refuse with 409 unless the PR head is still this commit.
+    pub expected_sha: Option<String>,
+    /// `merge` (default), `squash`, or `rebase` (simulated as one squashed commit).
+    pub method: Option<String>,
+    pub title: Option<String>,
+    pub message: Option<String>,
+}
+
+/// Merges for real in the bare repository and emits push + `pull_request` closed (merged).
 pub fn merge_pull(
     inner: &Inner,
     repo: &str,
     number: u64,
-    expected_sha: Option<&str>,
-    method: &str,
-    title: Option<&str>,
-    message: Option<&str>,
+    opts: &MergeOptions,
     sender: &str,
 ) -> ApiResult<String> {
+    let method = opts.method.as_deref().unwrap_or("merge");
+    let title = opts.title.as_deref();
+    let message = opts.message.as_deref();
     let mut st = inner.lock();
     st.ensure_account(sender, AccountKind::User);
     let sig = signature(&st, sender);
@@ -550,13 +561,13 @@ pub fn merge_pull(
     if !pr.open || pr.merged || pr.draft || pr.mergeable_override == Some(false) {
         return Err(ApiError::new(405, "Pull Request is not mergeable"));
     }
-    if let Some(expected) = expected_sha {
-        if expected != pr.head_sha {
-            return Err(ApiError::new(
-                409,
-                "Head branch was modified. Review and try the merge again.",
-            ));
-        }
+    if let Some(expected) = &opts.expected_sha
+        && *expected != pr.head_sha
+    {
+        return Err(ApiError::new(
+            409,
+            "Head branch was modified. Review and try the merge again.",
+        ));
     }
     let base_ref = format!("refs/heads/{}", pr.base_ref);
     let base_tip = r

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use chrono::Utc;
 
-use crate::actions::{self, CheckRunFields, NewPull, NewStatus};
+use crate::actions::{self, CheckRunFields, MergeOptions, NewPull, NewStatus};
 use crate::faults::{Fault, FaultRule};
 use crate::git::BareRepo;
 use crate::state::{
@@ -483,14 +483,22 @@ impl GithubSim {
 
     /// Merges with a merge commit (real git merge in the bare repo); returns the merge sha.
     pub fn merge_pr(&self, repo: &str, number: u64, sender: &str) -> Result<String> {
+        self.merge_pr_with(repo, number, &MergeOptions::default(), sender)
+    }
+
+    /// Merges with explicit options (expected head sha, method, commit title/message).
+    pub fn merge_pr_with(
+        &self,
+        repo: &str,
+        number: u64,
+        opts: &MergeOptions,
+        sender: &str,
+    ) -> Result<String> {
         Ok(actions::merge_pull(
             &self.inner,
             repo,
             number,
-            None,
-            "merge",
-            None,
-            None,
+            opts,
             sender,
         )?)
     }

@@ -71,7 +71,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::Context;
 
-pub use actions::{CheckRunFields, NewPull, NewStatus};
+pub use actions::{CheckRunFields, MergeOptions, NewPull, NewStatus};
 pub use error::ApiError;
 pub use faults::Fault;
 pub use git::ZERO_SHA;

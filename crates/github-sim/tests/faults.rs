@@ -25,9 +25,19 @@ async fn a_503_injected_twice_is_seen_twice_then_normal_answers_resume() {
     }
     assert_eq!(statuses, [503, 503, 200]);
     // Other routes were never affected.
-    let pulls = client().get(format!("{url}/pulls")).bearer_auth(&token).send().await.unwrap();
+    let pulls = client()
+        .get(format!("{url}/pulls"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(pulls.status(), 200);
-    let recorded: Vec<u16> = sim.requests().iter().filter(|r| r.path == "/repos/acme/frontend").map(|r| r.status).collect();
+    let recorded: Vec<u16> = sim
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/repos/acme/frontend")
+        .map(|r| r.status)
+        .collect();
     assert_eq!(recorded, [503, 503, 200]);
 }
 
@@ -35,19 +45,44 @@ async fn a_503_injected_twice_is_seen_twice_then_normal_answers_resume() {
 async fn a_500_on_post_leaves_state_untouched() {
     let sim = seeded(SimConfig::default());
     let token = sim.create_token("alice").unwrap();
-    sim.push("acme/frontend", "f", &[("x", "x")], "x", "alice").unwrap();
-    let pr = sim.open_pr("acme/frontend", "f", "main", "X", "alice").unwrap();
-    sim.inject_fault("POST", "/repos/*/*/issues/*/comments", 1, Fault::status(500));
+    sim.push("acme/frontend", "f", &[("x", "x")], "x", "alice")
+        .unwrap();
+    let pr = sim
+        .open_pr("acme/frontend", "f", "main", "X", "alice")
+        .unwrap();
+    sim.inject_fault(
+        "POST",
+        "/repos/*/*/issues/*/comments",
+        1,
+        Fault::status(500),
+    );
     let url = format!("{}/repos/acme/frontend/issues/{pr}/comments", sim.url());
     let body = serde_json::json!({"body": "hello"});
-    let first = client().post(&url).bearer_auth(&token).json(&body).send().await.unwrap();
+    let first = client()
+        .post(&url)
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(first.status(), 500);
     let err: serde_json::Value = first.json().await.unwrap();
     assert_eq!(err["message"], "Server Error");
     assert!(sim.comments("acme/frontend", pr).unwrap().is_empty());
-    let second = client().post(&url).bearer_auth(&token).json(&body).send().await.unwrap();
+    let second = client()
+        .post(&url)
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(second.status(), 201);
-    let recorded = sim.requests().into_iter().rev().find(|r| r.method == "POST").unwrap();
+    let recorded = sim
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|r| r.method == "POST")
+        .unwrap();
     assert_eq!(recorded.body, r#"{"body":"hello"}"#);
     assert_eq!(recorded.login.as_deref(), Some("alice"));
 }
@@ -71,7 +106,16 @@ async fn rate_limits_carry_retry_after_and_ratelimit_headers() {
     assert_eq!(primary.status(), 403);
     assert_eq!(primary.headers()["x-ratelimit-remaining"], "0");
     assert_eq!(primary.headers()["x-ratelimit-reset"], "1900000000");
-    assert_eq!(client().get(&url).bearer_auth(&token).send().await.unwrap().status(), 200);
+    assert_eq!(
+        client()
+            .get(&url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -80,7 +124,12 @@ async fn a_delay_slows_the_answer_but_keeps_it() {
     let token = sim.create_token("alice").unwrap();
     sim.inject_fault("GET", "/repos/acme/**", 1, Fault::delay_ms(300));
     let start = Instant::now();
-    let resp = client().get(format!("{}/repos/acme/frontend/pulls", sim.url())).bearer_auth(&token).send().await.unwrap();
+    let resp = client()
+        .get(format!("{}/repos/acme/frontend/pulls", sim.url()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     assert!(start.elapsed() >= Duration::from_millis(300));
     sim.clear_faults();
@@ -89,12 +138,26 @@ async fn a_delay_slows_the_answer_but_keeps_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_need_credentials_and_unknown_routes_are_404_with_githubs_body() {
     let sim = seeded(SimConfig::default());
-    let anon = client().get(format!("{}/repos/acme/frontend", sim.url())).send().await.unwrap();
+    let anon = client()
+        .get(format!("{}/repos/acme/frontend", sim.url()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(anon.status(), 401);
     let token = sim.create_token("alice").unwrap();
-    let resp = client().get(format!("{}/definitely/not/github", sim.url())).bearer_auth(&token).send().await.unwrap();
+    let resp = client()
+        .get(format!("{}/definitely/not/github", sim.url()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 404);
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["message"], "Not Found");
-    assert!(body["documentation_url"].as_str().unwrap().starts_with("https://docs.github.com"));
+    assert!(
+        body["documentation_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://docs.github.com")
+    );
 }

@@ -33,7 +33,7 @@ async fn a_developer_token_drives_repos_pulls_comments_and_statuses() {
     assert_eq!(r.full_name.as_deref(), Some("acme/frontend"));
     assert_eq!(r.default_branch.as_deref(), Some("main"));
     assert!(r.clone_url.unwrap().as_str().starts_with("file://"));
-    assert_eq!(r.permissions.unwrap().push, true);
+    assert!(r.permissions.unwrap().push);
 
     // Contents (file and directory) and commits.
     let content = repo
@@ -231,7 +231,7 @@ async fn a_developer_token_drives_repos_pulls_comments_and_statuses() {
         .unwrap();
     assert!(merge.merged);
     let merged = gh.pulls("acme", "frontend").get(1).await.unwrap();
-    assert_eq!(merged.merged_at.is_some(), true);
+    assert!(merged.merged_at.is_some());
     assert_eq!(merged.merge_commit_sha, merge.sha);
 }
 

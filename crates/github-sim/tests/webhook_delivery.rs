@@ -12,8 +12,12 @@ const SECRET: &str = "s3cret";
 
 /// The check a receiver does, written independently of the sim's `sign`.
 fn verifies(secret: &str, body: &[u8], header: &str) -> bool {
-    let Some(hex_sig) = header.strip_prefix("sha256=") else { return false };
-    let Ok(expected) = hex::decode(hex_sig) else { return false };
+    let Some(hex_sig) = header.strip_prefix("sha256=") else {
+        return false;
+    };
+    let Ok(expected) = hex::decode(hex_sig) else {
+        return false;
+    };
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(body);
     mac.verify_slice(&expected).is_ok()
@@ -35,29 +39,52 @@ fn signatures_match_githubs_published_test_vector() {
 #[test]
 fn a_receiver_gets_signed_deliveries_with_githubs_headers() {
     let receiver = Receiver::start(202);
-    let sim = seeded(SimConfig { webhook_url: Some(receiver.url.clone()), webhook_secret: SECRET.into(), ..Default::default() });
-    sim.push("acme/frontend", "feature", &[("a", "a")], "a", "alice").unwrap();
-    let pr = sim.open_pr("acme/frontend", "feature", "main", "A", "alice").unwrap();
-    sim.comment("acme/frontend", pr, "bob", "/deploy staging").unwrap();
+    let sim = seeded(SimConfig {
+        webhook_url: Some(receiver.url.clone()),
+        webhook_secret: SECRET.into(),
+        ..Default::default()
+    });
+    sim.push("acme/frontend", "feature", &[("a", "a")], "a", "alice")
+        .unwrap();
+    let pr = sim
+        .open_pr("acme/frontend", "feature", "main", "A", "alice")
+        .unwrap();
+    sim.comment("acme/frontend", pr, "bob", "/deploy staging")
+        .unwrap();
     sim.wait_deliveries();
 
     let got = receiver.all();
     let sent = sim.deliveries();
-    assert_eq!(got.len(), sent.len(), "every recorded delivery reached the receiver");
+    assert_eq!(
+        got.len(),
+        sent.len(),
+        "every recorded delivery reached the receiver"
+    );
     for (r, d) in got.iter().zip(&sent) {
         assert_eq!(r.path, "/webhooks/github");
         assert_eq!(r.header("x-github-event"), Some(d.event.as_str()));
         assert_eq!(r.header("x-github-delivery"), Some(d.id.as_str()));
         assert!(uuid::Uuid::parse_str(&d.id).is_ok());
-        assert!(r.header("user-agent").unwrap().starts_with("GitHub-Hookshot/"));
+        assert!(
+            r.header("user-agent")
+                .unwrap()
+                .starts_with("GitHub-Hookshot/")
+        );
         assert_eq!(r.header("content-type"), Some("application/json"));
         let sig = r.header("x-hub-signature-256").unwrap();
-        assert!(verifies(SECRET, &r.body, sig), "signature verifies over the raw body");
+        assert!(
+            verifies(SECRET, &r.body, sig),
+            "signature verifies over the raw body"
+        );
         assert!(!verifies("wrong", &r.body, sig));
         assert_eq!(d.status, Some(202), "the receiver's status is recorded");
         assert!(d.delivered);
     }
-    let comment = got.iter().find(|r| r.header("x-github-event") == Some("issue_comment")).unwrap().json();
+    let comment = got
+        .iter()
+        .find(|r| r.header("x-github-event") == Some("issue_comment"))
+        .unwrap()
+        .json();
     assert_eq!(comment["comment"]["body"], "/deploy staging");
     assert_eq!(comment["sender"]["login"], "bob");
 }
@@ -65,10 +92,18 @@ fn a_receiver_gets_signed_deliveries_with_githubs_headers() {
 #[test]
 fn a_delivery_can_be_redelivered_with_the_same_id() {
     let receiver = Receiver::start(500);
-    let sim = seeded(SimConfig { webhook_url: Some(receiver.url.clone()), webhook_secret: SECRET.into(), ..Default::default() });
+    let sim = seeded(SimConfig {
+        webhook_url: Some(receiver.url.clone()),
+        webhook_secret: SECRET.into(),
+        ..Default::default()
+    });
     sim.wait_deliveries();
     let first = sim.deliveries().pop().unwrap();
-    assert_eq!(first.status, Some(500), "a failing receiver is recorded as such");
+    assert_eq!(
+        first.status,
+        Some(500),
+        "a failing receiver is recorded as such"
+    );
     sim.redeliver(&first.id).unwrap();
     sim.wait_deliveries();
 
@@ -86,7 +121,8 @@ fn a_delivery_can_be_redelivered_with_the_same_id() {
 fn without_a_url_deliveries_are_only_recorded_until_one_is_set() {
     let sim = GithubSim::start(SimConfig::default()).unwrap();
     sim.create_repo("acme/web").unwrap();
-    sim.push("acme/web", "main", &[("a", "a")], "a", "alice").unwrap();
+    sim.push("acme/web", "main", &[("a", "a")], "a", "alice")
+        .unwrap();
     sim.wait_deliveries();
     let recorded = sim.deliveries();
     assert!(!recorded.is_empty());
@@ -119,7 +155,11 @@ async fn async_tests_can_wait_for_deliveries_to_a_receiver_on_their_runtime() {
                 if let Some(end) = text.find("\r\n\r\n") {
                     let len = text
                         .lines()
-                        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap()))
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap())
+                        })
                         .unwrap_or(0);
                     if n >= end + 4 + len {
                         break;
@@ -127,13 +167,24 @@ async fn async_tests_can_wait_for_deliveries_to_a_receiver_on_their_runtime() {
                 }
             }
             seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").await.unwrap();
+            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .await
+                .unwrap();
         }
     });
-    let sim = GithubSim::start(SimConfig { webhook_url: Some(url), webhook_secret: SECRET.into(), ..Default::default() }).unwrap();
+    let sim = GithubSim::start(SimConfig {
+        webhook_url: Some(url),
+        webhook_secret: SECRET.into(),
+        ..Default::default()
+    })
+    .unwrap();
     sim.create_repo("acme/web").unwrap();
-    sim.push("acme/web", "main", &[("a", "a")], "a", "alice").unwrap();
+    sim.push("acme/web", "main", &[("a", "a")], "a", "alice")
+        .unwrap();
     sim.wait_deliveries_async().await;
-    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), sim.deliveries().len());
+    assert_eq!(
+        count.load(std::sync::atomic::Ordering::SeqCst),
+        sim.deliveries().len()
+    );
     assert!(sim.deliveries().iter().all(|d| d.status == Some(200)));
 }

@@ -79,7 +79,7 @@ pub(crate) fn team_members(ctx: &Ctx, org: &str, team: &str) -> ApiResult<HttpRe
 pub(crate) fn permission(ctx: &Ctx, repo: &str, user: &str) -> ApiResult<HttpResponse> {
     let st = ctx.inner.lock();
     let r = st.repo(repo).ok_or_else(ApiError::not_found)?;
-    let a = st.account(user).ok_or_else(|| ApiError::not_found())?;
+    let a = st.account(user).ok_or_else(ApiError::not_found)?;
     let role = st.role(r, user);
     let (permission, role_name) = match role {
         Some(role) => (role.legacy(), role.name()),

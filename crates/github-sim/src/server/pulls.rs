@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Ctx, created, no_content, ok, paginate};
-use crate::actions::{self, NewPull};
+use crate::actions::{self, MergeOptions, NewPull};
 use crate::error::{ApiError, ApiResult};
 use crate::render;
 use crate::state::Role;
@@ -116,16 +116,13 @@ struct MergeBody {
 pub(crate) fn merge(ctx: &Ctx, repo: &str, number: u64) -> ApiResult<HttpResponse> {
     let body: MergeBody = ctx.json()?;
     let login = ctx.require(repo, Role::Write)?;
-    let sha = actions::merge_pull(
-        ctx.inner,
-        repo,
-        number,
-        body.sha.as_deref(),
-        body.merge_method.as_deref().unwrap_or("merge"),
-        body.commit_title.as_deref(),
-        body.commit_message.as_deref(),
-        &login,
-    )?;
+    let opts = MergeOptions {
+        expected_sha: body.sha,
+        method: body.merge_method,
+        title: body.commit_title,
+        message: body.commit_message,
+    };
+    let sha = actions::merge_pull(ctx.inner, repo, number, &opts, &login)?;
     ok(json!({"sha": sha, "merged": true, "message": "Pull Request successfully merged"}))
 }
 

@@ -88,7 +88,7 @@ pub(crate) fn contents(ctx: &Ctx, repo: &str, path: &str) -> ApiResult<HttpRespo
         .q("ref")
         .map(str::to_string)
         .unwrap_or_else(|| r.default_branch.clone());
-    let commit = resolve(r, &git_ref).ok_or_else(|| ApiError::not_found())?;
+    let commit = resolve(r, &git_ref).ok_or_else(ApiError::not_found)?;
     let path = path.trim_matches('/');
     let spec = if path.is_empty() {
         format!("{commit}^{{tree}}")
@@ -204,7 +204,7 @@ pub(crate) fn compare(ctx: &Ctx, repo: &str, spec: &str) -> ApiResult<HttpRespon
     let merge_base = r
         .git
         .merge_base(&base_sha, &head_sha)
-        .ok_or_else(|| ApiError::not_found())?;
+        .ok_or_else(ApiError::not_found)?;
     let ahead = r.git.rev_list(&head_sha, &[&merge_base], 250)?;
     let behind = r.git.rev_list(&base_sha, &[&merge_base], 10_000)?;
     let status = match (ahead.is_empty(), behind.is_empty()) {
