@@ -42,6 +42,10 @@ pub fn envelope(inner: &Inner, st: &State, repo: &str, sender: &str) -> Map<Stri
     m
 }
 
+fn short_sha(sha: &str) -> &str {
+    sha.get(..12).unwrap_or(sha)
+}
+
 fn emit(inner: &Inner, event: &str, head: Value, env: Map<String, Value>) {
     let mut payload = match head {
         Value::Object(m) => m,
@@ -125,13 +129,9 @@ pub fn ref_updated(
     let after = new.unwrap_or(ZERO_SHA);
     let html = format!("{}/{}", u.html(), r.full_name());
     let compare = match (old, new) {
-        (Some(o), Some(n)) => format!(
-            "{html}/compare/{}...{}",
-            &o[..12.min(o.len())],
-            &n[..12.min(n.len())]
-        ),
+        (Some(o), Some(n)) => format!("{html}/compare/{}...{}", short_sha(o), short_sha(n)),
         (None, Some(n)) => format!("{html}/commit/{n}"),
-        _ => format!("{html}/compare/{}...0000000000", &before[..12]),
+        _ => format!("{html}/compare/{}...0000000000", short_sha(before)),
     };
     let mut env = envelope(inner, st, repo, sender);
     env.insert("repository".into(), render::push_repo(st, u, r));
@@ -370,6 +370,12 @@ pub fn external_push(inner: &Inner, repo: &str, lines: &str, sender: &str) -> Ap
         let (Some(old), Some(new), Some(name)) = (it.next(), it.next(), it.next()) else {
             continue;
         };
+        let is_sha = |s: &str| s.len() == 40 && s.chars().all(|c| c.is_ascii_hexdigit());
+        if !is_sha(old) || !is_sha(new) {
+            return Err(ApiError::bad_request(format!(
+                "not a post-receive line: {line}"
+            )));
+        }
         let old = (old != ZERO_SHA).then_some(old);
         let new = (new != ZERO_SHA).then_some(new);
         ref_updated(inner, &mut st, repo, name, old, new, sender)?;

@@ -181,6 +181,7 @@ impl GithubSim {
         let addr = listener.local_addr()?;
         let hooks = Arc::new(webhooks::Hooks::default());
         hooks.configure(config.webhook_url.clone(), config.webhook_secret.clone());
+        hooks.set_app_id(config.app_id);
         hooks.spawn_worker()?;
         let app = state::AppInfo {
             id: config.app_id,

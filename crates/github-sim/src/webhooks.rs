@@ -49,6 +49,8 @@ pub struct Delivery {
 struct HookState {
     url: Option<String>,
     secret: String,
+    /// Sent as `X-GitHub-Hook-Installation-Target-ID` (the app's id for app webhooks).
+    app_id: u64,
     deliveries: Vec<Delivery>,
     queue: VecDeque<usize>,
     in_flight: usize,
@@ -66,6 +68,10 @@ impl Hooks {
     fn lock(&self) -> MutexGuard<'_, HookState> {
         // A poisoned lock only means a panicking test thread; the data is still usable.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn set_app_id(&self, app_id: u64) {
+        self.lock().app_id = app_id;
     }
 
     pub fn configure(&self, url: Option<String>, secret: String) {
@@ -170,7 +176,7 @@ impl Hooks {
 
     fn run(&self, rt: tokio::runtime::Runtime, client: reqwest::Client) {
         loop {
-            let (idx, url, secret, d) = {
+            let (idx, url, secret, app_id, d) = {
                 let mut s = self.lock();
                 let idx = loop {
                     if s.shutdown {
@@ -184,13 +190,11 @@ impl Hooks {
                         Err(e) => e.into_inner(),
                     };
                 };
+                let Some(d) = s.deliveries.get(idx).cloned() else {
+                    continue;
+                };
                 s.in_flight += 1;
-                (
-                    idx,
-                    s.url.clone(),
-                    s.secret.clone(),
-                    s.deliveries[idx].clone(),
-                )
+                (idx, s.url.clone(), s.secret.clone(), s.app_id, d)
             };
             let signature = sign(&secret, &d.body);
             let result = match url {
@@ -203,6 +207,7 @@ impl Hooks {
                         .header("X-GitHub-Delivery", &d.id)
                         .header("X-GitHub-Hook-ID", "1")
                         .header("X-GitHub-Hook-Installation-Target-Type", "integration")
+                        .header("X-GitHub-Hook-Installation-Target-ID", app_id.to_string())
                         .header("X-Hub-Signature-256", &signature)
                         .body(d.body.clone())
                         .send()

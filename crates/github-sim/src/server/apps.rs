@@ -127,3 +127,20 @@ pub(crate) fn access_token(ctx: &Ctx, id: &str) -> ApiResult<HttpResponse> {
         "repository_selection": "all",
     }))
 }
+
+/// `GET /installation/repositories`: every repository (the app is installed on all).
+pub(crate) fn installation_repositories(ctx: &Ctx) -> ApiResult<HttpResponse> {
+    if !matches!(ctx.principal, Some(Principal::Installation { .. })) {
+        return Err(ApiError::forbidden(
+            "This endpoint requires an installation token",
+        ));
+    }
+    let repos: Vec<serde_json::Value> = {
+        let st = ctx.inner.lock();
+        st.repos
+            .values()
+            .map(|r| render::repo(&st, &ctx.inner.urls, r))
+            .collect()
+    };
+    super::paginate_wrapped(ctx, "repositories", repos)
+}

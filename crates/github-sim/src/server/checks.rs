@@ -164,3 +164,35 @@ pub(crate) fn list_check_runs(ctx: &Ctx, repo: &str, git_ref: &str) -> ApiResult
     };
     paginate_wrapped(ctx, "check_runs", items)
 }
+
+/// `GET /actions/runs?head_sha=&branch=&status=&event=`: newest first.
+pub(crate) fn list_workflow_runs(ctx: &Ctx, repo: &str) -> ApiResult<HttpResponse> {
+    let items: Vec<Value> = {
+        let st = ctx.inner.lock();
+        let r = st.repo(repo).ok_or_else(ApiError::not_found)?;
+        r.workflow_runs
+            .iter()
+            .rev()
+            .filter(|w| ctx.q("head_sha").is_none_or(|v| w.head_sha == v))
+            .filter(|w| ctx.q("branch").is_none_or(|v| w.head_branch == v))
+            .filter(|w| ctx.q("event").is_none_or(|v| w.event == v))
+            .filter(|w| {
+                ctx.q("status")
+                    .is_none_or(|v| w.status == v || w.conclusion.as_deref() == Some(v))
+            })
+            .map(|w| render::workflow_run(&st, &ctx.inner.urls, r, w))
+            .collect()
+    };
+    paginate_wrapped(ctx, "workflow_runs", items)
+}
+
+pub(crate) fn get_workflow_run(ctx: &Ctx, repo: &str, id: u64) -> ApiResult<HttpResponse> {
+    let st = ctx.inner.lock();
+    let r = st.repo(repo).ok_or_else(ApiError::not_found)?;
+    let w = r
+        .workflow_runs
+        .iter()
+        .find(|w| w.id == id)
+        .ok_or_else(ApiError::not_found)?;
+    ok(render::workflow_run(&st, &ctx.inner.urls, r, w))
+}

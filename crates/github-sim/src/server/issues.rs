@@ -113,3 +113,11 @@ pub(crate) fn list_reactions(ctx: &Ctx, repo: &str, id: u64) -> ApiResult<HttpRe
     };
     paginate(ctx, items)
 }
+
+/// `GET /issues/{n}`: the issue side of a pull request (the sim has no plain issues).
+pub(crate) fn get_issue(ctx: &Ctx, repo: &str, number: u64) -> ApiResult<HttpResponse> {
+    let st = ctx.inner.lock();
+    let r = st.repo(repo).ok_or_else(ApiError::not_found)?;
+    let pr = r.pull(number).ok_or_else(ApiError::not_found)?;
+    ok(render::issue_of_pull(&st, &ctx.inner.urls, r, pr))
+}

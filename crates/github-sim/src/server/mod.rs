@@ -17,13 +17,15 @@
 //!   `PATCH /repos/{o}/{r}/git/refs/{ref}`, `DELETE /repos/{o}/{r}/git/refs/{ref}`
 //! - `GET|POST /repos/{o}/{r}/pulls`, `GET|PATCH /repos/{o}/{r}/pulls/{n}`,
 //!   `PUT /repos/{o}/{r}/pulls/{n}/merge`, `GET|POST /repos/{o}/{r}/pulls/{n}/reviews`
-//! - `GET|POST /repos/{o}/{r}/issues/{n}/comments`,
+//! - `GET /installation/repositories` (installation token)
+//! - `GET /repos/{o}/{r}/issues/{n}` (pull requests only), `GET|POST /repos/{o}/{r}/issues/{n}/comments`,
 //!   `GET|PATCH /repos/{o}/{r}/issues/comments/{id}`,
 //!   `GET|POST /repos/{o}/{r}/issues/comments/{id}/reactions`
 //! - `POST /repos/{o}/{r}/statuses/{sha}`, `GET /repos/{o}/{r}/commits/{ref}/statuses`,
 //!   `GET /repos/{o}/{r}/commits/{ref}/status`
 //! - `POST /repos/{o}/{r}/check-runs`, `GET|PATCH /repos/{o}/{r}/check-runs/{id}`,
-//!   `GET /repos/{o}/{r}/commits/{ref}/check-runs`
+//!   `GET /repos/{o}/{r}/commits/{ref}/check-runs`,
+//!   `GET /repos/{o}/{r}/actions/runs?head_sha=&branch=&status=`, `GET /repos/{o}/{r}/actions/runs/{id}`
 //! - `GET|POST /repos/{o}/{r}/deployments`, `GET /repos/{o}/{r}/deployments/{id}`,
 //!   `GET|POST /repos/{o}/{r}/deployments/{id}/statuses`
 //! - `GET /repos/{o}/{r}/collaborators/{u}/permission`, `GET /repos/{o}/{r}/collaborators/{u}`
@@ -346,6 +348,7 @@ fn route(ctx: &Ctx, method: &str, segs: &[&str]) -> ApiResult<HttpResponse> {
         ("GET", ["user"]) => accounts::me(ctx),
         ("GET", ["users", login]) => accounts::user(ctx, login),
         ("GET", ["app"]) => apps::app(ctx),
+        ("GET", ["installation", "repositories"]) => apps::installation_repositories(ctx),
         ("GET", ["app", "installations"]) => apps::installations(ctx),
         ("GET", ["app", "installations", id]) => apps::installation(ctx, id),
         ("POST", ["app", "installations", id, "access_tokens"]) => apps::access_token(ctx, id),
@@ -372,8 +375,14 @@ fn repo_route(ctx: &Ctx, method: &str, repo: &str, rest: &[&str]) -> ApiResult<H
             "A JSON web token cannot be used for this endpoint",
         ));
     }
-    if ctx.inner.lock().repo(repo).is_none() {
-        return Err(ApiError::not_found());
+    {
+        // Private repositories are invisible (404, as on GitHub) to users without a role.
+        let st = ctx.inner.lock();
+        let r = st.repo(repo).ok_or_else(ApiError::not_found)?;
+        let login = ctx.principal.as_ref().and_then(|p| st.principal_login(p));
+        if r.private && login.is_none_or(|l| st.role(r, &l).is_none()) {
+            return Err(ApiError::not_found());
+        }
     }
     match (method, rest) {
         ("GET", []) => repos::get(ctx, repo),
@@ -421,6 +430,9 @@ fn repo_route(ctx: &Ctx, method: &str, repo: &str, rest: &[&str]) -> ApiResult<H
         ("POST", ["issues", "comments", id, "reactions"]) => {
             issues::create_reaction(ctx, repo, number(id)?)
         }
+        ("GET", ["issues", n]) => issues::get_issue(ctx, repo, number(n)?),
+        ("GET", ["actions", "runs"]) => checks::list_workflow_runs(ctx, repo),
+        ("GET", ["actions", "runs", id]) => checks::get_workflow_run(ctx, repo, number(id)?),
         ("GET", ["issues", n, "comments"]) => issues::list_comments(ctx, repo, number(n)?),
         ("POST", ["issues", n, "comments"]) => issues::create_comment(ctx, repo, number(n)?),
         ("POST", ["statuses", sha]) => checks::create_status(ctx, repo, sha),
