@@ -162,10 +162,47 @@ pub fn ref_updated(
     }
 
     if ref_type == "branch" {
-        if let Some(n) = &new_commit {
-            sync_pulls_with_head(inner, st, repo, short, n, sender)?;
+        match &new_commit {
+            Some(n) => sync_pulls_with_head(inner, st, repo, short, n, sender)?,
+            None => close_pulls_of_deleted_branch(inner, st, repo, short, sender)?,
         }
         refresh_base_shas(st, repo, short, new_commit.as_deref());
+    }
+    Ok(())
+}
+
+/// GitHub closes open PRs whose head or base branch is deleted (`pull_request` closed).
+fn close_pulls_of_deleted_branch(
+    inner: &Inner,
+    st: &mut State,
+    repo: &str,
+    branch: &str,
+    sender: &str,
+) -> ApiResult<()> {
+    let mut targets: Vec<(String, u64)> = Vec::new();
+    for (name, r) in &st.repos {
+        for p in r.pulls.iter().filter(|p| p.open) {
+            let head_gone = p.head_repo == repo && p.head_ref == branch;
+            let base_gone = name == repo && p.base_ref == branch;
+            if head_gone || base_gone {
+                targets.push((name.clone(), p.number));
+            }
+        }
+    }
+    for (base_repo, number) in targets {
+        if let Some(pr) = st.repo_mut(&base_repo).and_then(|r| r.pull_mut(number)) {
+            let now = Utc::now();
+            pr.open = false;
+            pr.closed_at = Some(now);
+            pr.updated_at = now;
+        }
+        let head = pull_event(inner, st, &base_repo, number, "closed")?;
+        emit(
+            inner,
+            "pull_request",
+            head,
+            envelope(inner, st, &base_repo, sender),
+        );
     }
     Ok(())
 }

@@ -365,7 +365,8 @@ impl GithubSim {
         Ok(object)
     }
 
-    /// Deletes a branch; emits delete + push (deleted: true). Open PRs from it stay open.
+    /// Deletes a branch; emits push (deleted: true) + delete, and closes open PRs from or into
+    /// it (`pull_request` closed), as GitHub does.
     pub fn delete_branch(&self, repo: &str, branch: &str, sender: &str) -> Result<()> {
         Ok(actions::delete_ref(
             &self.inner,

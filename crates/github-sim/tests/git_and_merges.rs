@@ -323,3 +323,34 @@ fn github_status<T: std::fmt::Debug>(r: octocrab::Result<T>) -> u16 {
         other => panic!("expected a GitHub error, got {other:?}"),
     }
 }
+
+#[test]
+fn deleting_a_pull_requests_branch_closes_it() {
+    let sim = seeded(SimConfig::default());
+    let repo = "acme/frontend";
+    sim.push(repo, "preview-me", &[("p", "p")], "p", "alice")
+        .unwrap();
+    let pr = sim
+        .open_pr(repo, "preview-me", "main", "Preview", "alice")
+        .unwrap();
+    sim.delete_branch(repo, "preview-me", "alice").unwrap();
+    sim.wait_deliveries();
+
+    let state = sim.pull(repo, pr).unwrap();
+    assert!(!state.open && !state.merged);
+    let closed = sim.deliveries_of("pull_request").pop().unwrap().payload;
+    assert_eq!(closed["action"], "closed");
+    assert_eq!(closed["pull_request"]["merged"], false);
+    let order: Vec<String> = sim
+        .deliveries()
+        .iter()
+        .rev()
+        .take(3)
+        .map(|d| d.event.clone())
+        .collect();
+    assert_eq!(
+        order,
+        ["pull_request", "delete", "push"],
+        "push and delete come first"
+    );
+}

@@ -362,9 +362,19 @@ async fn unknown_routes_and_bad_credentials_answer_like_github() {
     // Private repositories are invisible to users without a role.
     sim.create_private_repo("acme/secret").unwrap();
     let bob = octocrab_for(&sim, &sim.create_token("bob").unwrap());
-    assert_eq!(status_of(bob.repos("acme", "secret").get().await), Some(404));
+    assert_eq!(
+        status_of(bob.repos("acme", "secret").get().await),
+        Some(404)
+    );
     sim.set_permission("acme/secret", "bob", "read").unwrap();
-    assert!(bob.repos("acme", "secret").get().await.unwrap().private.unwrap());
+    assert!(
+        bob.repos("acme", "secret")
+            .get()
+            .await
+            .unwrap()
+            .private
+            .unwrap()
+    );
 
     let stranger = octocrab_for(&sim, "ghp_not_a_token");
     assert_eq!(
@@ -436,18 +446,34 @@ async fn a_github_app_authenticates_with_a_jwt_and_acts_through_an_installation(
     assert_eq!(pulls.items.len(), 1);
     let issue = inst.issues("acme", "frontend").get(n).await.unwrap();
     assert!(issue.pull_request.is_some());
-    let repos: octocrab::models::InstallationRepositories =
-        inst.get("/installation/repositories", None::<&()>).await.unwrap();
-    assert_eq!(repos.repositories[0].full_name.as_deref(), Some("acme/frontend"));
+    let repos: octocrab::models::InstallationRepositories = inst
+        .get("/installation/repositories", None::<&()>)
+        .await
+        .unwrap();
+    assert_eq!(
+        repos.repositories[0].full_name.as_deref(),
+        Some("acme/frontend")
+    );
 
     // Workflow runs, as CI reports them.
-    let run_id = sim.create_workflow_run("acme/frontend", "CI", &sha, "main", "alice").unwrap();
-    sim.complete_workflow_run("acme/frontend", run_id, "success").unwrap();
-    let runs = inst.workflows("acme", "frontend").list_all_runs().send().await.unwrap();
+    let run_id = sim
+        .create_workflow_run("acme/frontend", "CI", &sha, "main", "alice")
+        .unwrap();
+    sim.complete_workflow_run("acme/frontend", run_id, "success")
+        .unwrap();
+    let runs = inst
+        .workflows("acme", "frontend")
+        .list_all_runs()
+        .send()
+        .await
+        .unwrap();
     assert_eq!(runs.items[0].conclusion.as_deref(), Some("success"));
     assert_eq!(runs.items[0].head_sha, sha);
     let one: octocrab::models::workflows::Run = inst
-        .get(format!("/repos/acme/frontend/actions/runs/{run_id}"), None::<&()>)
+        .get(
+            format!("/repos/acme/frontend/actions/runs/{run_id}"),
+            None::<&()>,
+        )
         .await
         .unwrap();
     assert_eq!(one.name, "CI");
