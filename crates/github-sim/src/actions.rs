@@ -1092,13 +1092,9 @@ pub fn update_check_run(
     if c.status == "completed" && c.completed_at.is_none() {
         c.completed_at = Some(Utc::now());
     }
-    let action = if c.status == "completed" && !was_completed {
-        "completed"
-    } else {
-        "created"
-    };
-    if action == "completed" {
-        check_run_event(inner, &st, repo, id, action, sender)?;
+    // Only the transition to completed is announced (GitHub's `completed` action).
+    if c.status == "completed" && !was_completed {
+        check_run_event(inner, &st, repo, id, "completed", sender)?;
     }
     Ok(())
 }

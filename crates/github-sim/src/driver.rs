@@ -66,14 +66,17 @@ impl GithubSim {
 
     /// Blocks until every queued delivery was sent (max 30 s). Don't call it from the thread
     /// that runs the receiver (e.g. a current-thread tokio test): use `wait_deliveries_async`.
-    pub fn wait_deliveries(&self) {
-        self.inner.hooks.wait_idle(Duration::from_secs(30));
+    /// Returns `false` if deliveries were still pending after the timeout.
+    pub fn wait_deliveries(&self) -> bool {
+        self.inner.hooks.wait_idle(Duration::from_secs(30))
     }
 
     /// `wait_deliveries` for async tests; the receiver may run on the same runtime.
-    pub async fn wait_deliveries_async(&self) {
+    pub async fn wait_deliveries_async(&self) -> bool {
         let hooks = std::sync::Arc::clone(&self.inner.hooks);
-        let _ = tokio::task::spawn_blocking(move || hooks.wait_idle(Duration::from_secs(30))).await;
+        tokio::task::spawn_blocking(move || hooks.wait_idle(Duration::from_secs(30)))
+            .await
+            .unwrap_or(false)
     }
 
     // ----- faults and inspection ------------------------------------------------------------
@@ -575,6 +578,23 @@ impl GithubSim {
         };
         let bot = self.app_bot_login();
         Ok(actions::create_status(&self.inner, repo, sha, &new, &bot)?)
+    }
+
+    /// Sets a commit status with description / target URL as `creator`; emits `status`.
+    pub fn set_status_with(
+        &self,
+        repo: &str,
+        sha: &str,
+        status: &NewStatus,
+        creator: &str,
+    ) -> Result<u64> {
+        Ok(actions::create_status(
+            &self.inner,
+            repo,
+            sha,
+            status,
+            creator,
+        )?)
     }
 
     /// Creates an in-progress check run `name` on `sha`; emits `check_run` created.

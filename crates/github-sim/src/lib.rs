@@ -21,24 +21,33 @@
 //! ```
 //!
 //! ## Driving API (plain calls, no HTTP)
-//! Accounts: [`GithubSim::create_user`], [`GithubSim::create_bot`], [`GithubSim::create_org`],
-//! [`GithubSim::create_team`], [`GithubSim::set_permission`], [`GithubSim::create_token`].
-//! Git: [`GithubSim::create_repo`], [`GithubSim::fork_repo`], [`GithubSim::push`],
-//! [`GithubSim::push_changes`], [`GithubSim::create_branch`], [`GithubSim::create_tag`],
-//! [`GithubSim::delete_branch`], [`GithubSim::delete_tag`], [`GithubSim::refuse_pushes`].
-//! Pull requests: [`GithubSim::open_pr`], [`GithubSim::open_pr_with`], [`GithubSim::comment`],
-//! [`GithubSim::edit_comment`], [`GithubSim::review`], [`GithubSim::close_pr`],
-//! [`GithubSim::reopen_pr`], [`GithubSim::merge_pr`], [`GithubSim::set_mergeable`].
-//! CI: [`GithubSim::set_status`], [`GithubSim::create_check_run`],
-//! [`GithubSim::complete_check_run`], [`GithubSim::create_workflow_run`],
-//! [`GithubSim::complete_workflow_run`].
-//! Webhooks: [`GithubSim::set_webhook`], [`GithubSim::deliveries`], [`GithubSim::redeliver`],
-//! [`GithubSim::wait_deliveries`] / [`GithubSim::wait_deliveries_async`].
-//! Faults: [`GithubSim::inject_fault`], [`GithubSim::clear_faults`].
-//! Inspection: [`GithubSim::requests`], [`GithubSim::pull`], [`GithubSim::pulls`],
-//! [`GithubSim::comments`], [`GithubSim::statuses`], [`GithubSim::deployments`],
-//! [`GithubSim::check_runs`], [`GithubSim::reviews`], [`GithubSim::branch_sha`],
-//! [`GithubSim::git_dir`].
+//! Every call that changes state emits the webhooks GitHub would, in GitHub's order.
+//! - Accounts: [`GithubSim::create_user`], [`GithubSim::create_bot`],
+//!   [`GithubSim::create_org`], [`GithubSim::create_team`], [`GithubSim::set_permission`],
+//!   [`GithubSim::create_token`], [`GithubSim::create_installation_token`],
+//!   [`GithubSim::app_bot_login`].
+//! - Git: [`GithubSim::create_repo`], [`GithubSim::create_private_repo`],
+//!   [`GithubSim::fork_repo`], [`GithubSim::push`], [`GithubSim::push_changes`],
+//!   [`GithubSim::create_branch`], [`GithubSim::force_branch`], [`GithubSim::delete_branch`],
+//!   [`GithubSim::create_tag`], [`GithubSim::create_annotated_tag`], [`GithubSim::delete_tag`],
+//!   [`GithubSim::refuse_pushes`], [`GithubSim::resolve`], [`GithubSim::branch_sha`],
+//!   [`GithubSim::repo_path`].
+//! - Pull requests: [`GithubSim::open_pr`], [`GithubSim::open_pr_with`] (body, draft, fork
+//!   head `owner:branch`), [`GithubSim::comment`], [`GithubSim::edit_comment`],
+//!   [`GithubSim::review`], [`GithubSim::close_pr`], [`GithubSim::reopen_pr`],
+//!   [`GithubSim::merge_pr`], [`GithubSim::merge_pr_with`], [`GithubSim::set_mergeable`].
+//! - CI: [`GithubSim::set_status`], [`GithubSim::set_status_with`],
+//!   [`GithubSim::create_check_run`], [`GithubSim::complete_check_run`],
+//!   [`GithubSim::create_workflow_run`], [`GithubSim::complete_workflow_run`].
+//! - Webhooks: [`GithubSim::set_webhook`], [`GithubSim::deliveries`],
+//!   [`GithubSim::deliveries_of`], [`GithubSim::redeliver`], [`GithubSim::wait_deliveries`],
+//!   [`GithubSim::wait_deliveries_async`]; [`sign`] computes `X-Hub-Signature-256`.
+//! - Faults: [`GithubSim::inject_fault`] with [`Fault::status`], [`Fault::retry_after`],
+//!   [`Fault::rate_limited`], [`Fault::delay_ms`]; [`GithubSim::clear_faults`].
+//! - Inspection: [`GithubSim::requests`], [`GithubSim::clear_requests`], [`GithubSim::pull`],
+//!   [`GithubSim::pulls`], [`GithubSim::reviews`], [`GithubSim::comments`] (with reactions),
+//!   [`GithubSim::statuses`], [`GithubSim::check_runs`], [`GithubSim::workflow_runs`],
+//!   [`GithubSim::deployments`] (with statuses), [`GithubSim::git_dir`].
 //!
 //! ## Semantics worth knowing
 //! - Every state change enqueues its webhooks and returns; one worker posts them in order.
@@ -50,7 +59,13 @@
 //!   routes) an RS256 app JWT verified against [`SimConfig::app_public_key_pem`].
 //! - Clients pushing over the `file://` clone URL trigger a `post-receive` hook, so their pushes
 //!   produce push/create/delete and `synchronize` webhooks too (sender: the app's bot).
-//! - Routes: see the `server` module docs; anything else answers 404 with GitHub's error body.
+//! - A new branch pushed with [`GithubSim::push`] starts at the default branch's tip.
+//! - Deleting a branch closes the open pull requests from or into it (`pull_request` closed).
+//! - Writes need a role: refs, merges, PR edits, statuses and deployments need `write`;
+//!   check runs need an installation token (403 for personal tokens, as on GitHub); private
+//!   repositories answer 404 to users without a role. The app's bot has `write` everywhere.
+//! - Routes: listed in the `server` module docs (`src/server/mod.rs`); anything else answers
+//!   404 with GitHub's error body. POST is accepted where GitHub accepts it for PATCH.
 
 // GitHub's big JSON objects nest deeper than serde_json's `json!` allows by default.
 #![recursion_limit = "256"]
