@@ -106,16 +106,15 @@ async fn rate_limits_carry_retry_after_and_ratelimit_headers() {
     assert_eq!(primary.status(), 403);
     assert_eq!(primary.headers()["x-ratelimit-remaining"], "0");
     assert_eq!(primary.headers()["x-ratelimit-reset"], "1900000000");
+    let normal = client().get(&url).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(normal.status(), 200);
     assert_eq!(
-        client()
-            .get(&url)
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
+        normal.headers()["x-ratelimit-remaining"],
+        "4999",
+        "GitHub's headers on every answer"
     );
+    let gh = common::octocrab_for(&sim, &token);
+    assert_eq!(gh.ratelimit().get().await.unwrap().rate.remaining, 4999);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

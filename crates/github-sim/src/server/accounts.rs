@@ -107,3 +107,13 @@ pub(crate) fn is_collaborator(ctx: &Ctx, repo: &str, user: &str) -> ApiResult<Ht
         None => Err(ApiError::not_found()),
     }
 }
+
+/// `GET /rate_limit`: the sim never limits on its own (inject faults for that).
+pub(crate) fn rate_limit(_ctx: &Ctx) -> ApiResult<HttpResponse> {
+    let reset = (chrono::Utc::now() + chrono::Duration::hours(1)).timestamp();
+    let core = json!({"limit": 5000, "used": 1, "remaining": 4999, "reset": reset});
+    ok(json!({
+        "resources": {"core": core, "search": core, "graphql": core},
+        "rate": core,
+    }))
+}

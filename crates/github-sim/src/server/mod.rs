@@ -5,7 +5,7 @@
 //! bad JSON and auth failures all produce GitHub's `{"message", "documentation_url"}` body.
 //!
 //! Routes (all under the base URL):
-//! - `GET /user`, `GET /users/{u}`
+//! - `GET /user`, `GET /users/{u}`, `GET /rate_limit`
 //! - `GET /app`, `GET /app/installations`, `GET /app/installations/{id}`,
 //!   `POST /app/installations/{id}/access_tokens`, `GET /repos/{o}/{r}/installation` (app JWT)
 //! - `GET /orgs/{org}/teams/{team}/memberships/{u}`, `GET /orgs/{org}/teams/{team}/members`
@@ -291,7 +291,37 @@ async fn dispatch(
         rec.status = resp.status().as_u16();
         rec.login = login;
     }
+    let mut resp = resp;
+    add_github_headers(&mut resp);
     resp
+}
+
+/// Headers GitHub sends on every answer; clients read the rate-limit ones to pace themselves.
+/// Injected faults that set their own rate-limit headers keep them.
+fn add_github_headers(resp: &mut HttpResponse) {
+    use actix_web::http::header::{HeaderName, HeaderValue};
+    let reset = (chrono::Utc::now() + chrono::Duration::hours(1))
+        .timestamp()
+        .to_string();
+    let request_id = uuid::Uuid::new_v4().simple().to_string().to_uppercase();
+    let headers = resp.headers_mut();
+    let defaults = [
+        ("x-ratelimit-limit", "5000".to_string()),
+        ("x-ratelimit-remaining", "4999".to_string()),
+        ("x-ratelimit-used", "1".to_string()),
+        ("x-ratelimit-reset", reset),
+        ("x-ratelimit-resource", "core".to_string()),
+        ("x-github-api-version-selected", "2022-11-28".to_string()),
+        ("x-github-request-id", request_id),
+    ];
+    for (name, value) in defaults {
+        let name = HeaderName::from_static(name);
+        if !headers.contains_key(&name)
+            && let Ok(value) = HeaderValue::from_str(&value)
+        {
+            headers.insert(name, value);
+        }
+    }
 }
 
 fn handle(
@@ -346,6 +376,7 @@ fn handle(
 fn route(ctx: &Ctx, method: &str, segs: &[&str]) -> ApiResult<HttpResponse> {
     match (method, segs) {
         ("GET", ["user"]) => accounts::me(ctx),
+        ("GET", ["rate_limit"]) => accounts::rate_limit(ctx),
         ("GET", ["users", login]) => accounts::user(ctx, login),
         ("GET", ["app"]) => apps::app(ctx),
         ("GET", ["installation", "repositories"]) => apps::installation_repositories(ctx),
