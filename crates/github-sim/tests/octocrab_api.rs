@@ -516,3 +516,140 @@ fn status_of<T: std::fmt::Debug>(r: octocrab::Result<T>) -> Option<u16> {
         other => panic!("expected a GitHub error, got {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_remaining_routes_deserialize_into_octocrab_models() {
+    let (private_pem, public_pem) = rsa_key_pair();
+    let sim = seeded(SimConfig {
+        app_public_key_pem: Some(public_pem),
+        ..Default::default()
+    });
+    let sha = sim
+        .push("acme/frontend", "feature", &[("f", "f")], "f", "alice")
+        .unwrap();
+    sim.create_tag("acme/frontend", "v1.0.0", "main", "alice")
+        .unwrap();
+    sim.create_tag("acme/frontend", "v1.1.0", "main", "alice")
+        .unwrap();
+    let n = sim
+        .open_pr("acme/frontend", "feature", "main", "F", "alice")
+        .unwrap();
+    let gh = octocrab_for(&sim, &sim.create_token("carol").unwrap());
+    let repo = gh.repos("acme", "frontend");
+
+    let profile = gh.users("alice").profile().await.unwrap();
+    assert_eq!(profile.login, "alice");
+    let members = gh.teams("acme").members("sre").send().await.unwrap();
+    assert_eq!(members.items[0].login, "carol");
+    assert!(repo.is_collaborator("alice").await.unwrap());
+    assert!(!repo.is_collaborator("mallory").await.unwrap());
+
+    let branch: octocrab::models::repos::Branch = gh
+        .get("/repos/acme/frontend/branches/feature", None::<&()>)
+        .await
+        .unwrap();
+    assert_eq!(branch.commit.sha, sha);
+    let tags: Vec<octocrab::models::repos::Ref> = gh
+        .get(
+            "/repos/acme/frontend/git/matching-refs/tags/v1",
+            None::<&()>,
+        )
+        .await
+        .unwrap();
+    assert_eq!(tags.len(), 2);
+    let prefix: Vec<octocrab::models::repos::Ref> = gh
+        .get("/repos/acme/frontend/git/refs/tags", None::<&()>)
+        .await
+        .unwrap();
+    assert_eq!(prefix.len(), 2);
+
+    // Reviews through the API (as a reviewer would), then merge state.
+    let review: octocrab::models::pulls::Review = gh
+        .post(
+            format!("/repos/acme/frontend/pulls/{n}/reviews"),
+            Some(&json!({"event": "REQUEST_CHANGES", "body": "no"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        review.state,
+        Some(octocrab::models::pulls::ReviewState::ChangesRequested)
+    );
+    assert!(!gh.pulls("acme", "frontend").is_merged(n).await.unwrap());
+    sim.merge_pr("acme/frontend", n, "carol").unwrap();
+    assert!(gh.pulls("acme", "frontend").is_merged(n).await.unwrap());
+
+    // Single comment, its reactions, legacy statuses list, one check run, one deployment.
+    let cid = sim.comment("acme/frontend", n, "bob", "nice").unwrap();
+    let comment = gh
+        .issues("acme", "frontend")
+        .get_comment(octocrab::models::CommentId(cid))
+        .await
+        .unwrap();
+    assert_eq!(comment.body.as_deref(), Some("nice"));
+    gh.issues("acme", "frontend")
+        .create_comment_reaction(cid, octocrab::models::reactions::ReactionContent::Rocket)
+        .await
+        .unwrap();
+    let reactions = gh
+        .issues("acme", "frontend")
+        .list_comment_reactions(cid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reactions.items[0].user.login, "carol");
+    sim.set_status("acme/frontend", &sha, "pending", "ci/build")
+        .unwrap();
+    let legacy: Vec<octocrab::models::Status> = gh
+        .get(format!("/repos/acme/frontend/statuses/{sha}"), None::<&()>)
+        .await
+        .unwrap();
+    assert_eq!(legacy[0].state, octocrab::models::StatusState::Pending);
+    let run = sim.create_check_run("acme/frontend", &sha, "lint").unwrap();
+    let got = gh
+        .checks("acme", "frontend")
+        .get_check_run(octocrab::models::CheckRunId(run))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.name, "lint");
+    let dep: Value = gh
+        .post(
+            "/repos/acme/frontend/deployments",
+            Some(&json!({"ref": "main", "environment": "production"})),
+        )
+        .await
+        .unwrap();
+    let one: Value = gh
+        .get(
+            format!("/repos/acme/frontend/deployments/{}", dep["id"]),
+            None::<&()>,
+        )
+        .await
+        .unwrap();
+    assert_eq!(one["production_environment"], true);
+
+    // App-JWT routes for one installation and a repository's installation.
+    let key = octocrab::EncodingKey::from_rsa_pem(private_pem.as_bytes()).unwrap();
+    let app = octocrab::Octocrab::builder()
+        .base_uri(sim.url())
+        .unwrap()
+        .app(octocrab::models::AppId(1), key)
+        .build()
+        .unwrap();
+    let inst = app
+        .apps()
+        .installation(octocrab::models::InstallationId(1))
+        .await
+        .unwrap();
+    assert_eq!(inst.id, octocrab::models::InstallationId(1));
+    let repo_inst = app
+        .apps()
+        .get_repository_installation("acme", "frontend")
+        .await
+        .unwrap();
+    assert_eq!(repo_inst.id, inst.id);
+
+    // The plumbing behind git pushes is not an API request.
+    assert!(sim.requests().iter().all(|r| !r.path.starts_with("/_sim/")));
+}

@@ -263,6 +263,10 @@ async fn dispatch(
     let method = req.method().as_str().to_string();
     let path = req.path().to_string();
     let query_string = req.query_string().to_string();
+    // The sim's own plumbing (post-receive reports) is neither recorded nor faulted.
+    if path.starts_with("/_sim/") {
+        return handle(inner, &req, &method, &path, &query_string, &body).0;
+    }
     let idx = {
         let mut reqs = relock(&inner.requests);
         reqs.push(RecordedRequest {
