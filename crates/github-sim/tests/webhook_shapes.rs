@@ -245,6 +245,13 @@ fn deliveries() -> &'static Vec<Delivery> {
             .unwrap();
         sim.delete_tag("acme/web", "v1.0.0", "alice").unwrap();
         sim.merge_pr("acme/web", n, "carol").unwrap();
+        sim.push("acme/web", "other", &[("o.txt", "o\n")], "Other", "alice")
+            .unwrap();
+        let other = sim
+            .open_pr("acme/web", "other", "main", "Other", "alice")
+            .unwrap();
+        sim.close_pr("acme/web", other, "alice").unwrap();
+        sim.reopen_pr("acme/web", other, "alice").unwrap();
         sim.wait_deliveries();
         sim.deliveries()
     })
@@ -264,7 +271,7 @@ fn action(a: &'static str) -> impl Fn(&Value) -> bool {
 }
 
 #[test]
-fn pull_request_opened_synchronize_and_closed_match_github() {
+fn pull_request_opened_synchronize_closed_and_reopened_match_github() {
     let keys = join(&[
         COMMON,
         PULL_REQUEST,
@@ -280,6 +287,8 @@ fn pull_request_opened_synchronize_and_closed_match_github() {
         ("opened", "opened"),
         ("synchronize", "synchronize"),
         ("closed", "closed"),
+        // No `reopened` fixture exists; GitHub sends it with the `opened` shape.
+        ("opened", "reopened"),
     ] {
         let sim = find("pull_request", action(act));
         let mut keys = keys.clone();
@@ -287,15 +296,17 @@ fn pull_request_opened_synchronize_and_closed_match_github() {
             keys.extend(["before", "after"]);
         }
         assert_same_structure(
-            &format!("pull_request.{name}"),
+            &format!("pull_request.{act}"),
             &fixture(&format!("pull_request.{name}.payload.json")),
             &sim,
             &keys,
             &[],
         );
     }
-    let closed = find("pull_request", action("closed"));
-    assert_eq!(closed["pull_request"]["merged"], true);
+    let merged = find("pull_request", action("closed"));
+    assert_eq!(merged["pull_request"]["merged"], true);
+    let reopened = find("pull_request", action("reopened"));
+    assert_eq!(reopened["pull_request"]["state"], "open");
 }
 
 #[test]
