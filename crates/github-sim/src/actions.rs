@@ -523,7 +523,7 @@ pub fn open_pull(inner: &Inner, repo: &str, new: &NewPull, user: &str) -> ApiRes
     Ok(number)
 }
 
-/// Edits title/body/base and closes or reopens (`closed` / `reopened` events).
+/// Edits title/body (`edited` with `changes`) and closes or reopens (`closed` / `reopened`).
 pub fn edit_pull(
     inner: &Inner,
     repo: &str,
@@ -536,11 +536,18 @@ pub fn edit_pull(
     let mut st = inner.lock();
     let r = st.repo_mut(repo).ok_or_else(ApiError::not_found)?;
     let pr = r.pull_mut(number).ok_or_else(ApiError::not_found)?;
-    if let Some(t) = title {
-        pr.title = t;
+    let mut changes = Map::new();
+    if let Some(t) = title.filter(|t| *t != pr.title) {
+        changes.insert(
+            "title".into(),
+            json!({"from": std::mem::replace(&mut pr.title, t)}),
+        );
     }
-    if let Some(b) = body {
-        pr.body = b;
+    if let Some(b) = body.filter(|b| *b != pr.body) {
+        changes.insert(
+            "body".into(),
+            json!({"from": std::mem::replace(&mut pr.body, b)}),
+        );
     }
     pr.updated_at = Utc::now();
     let action = match open {
@@ -562,6 +569,18 @@ pub fn edit_pull(
         }
         _ => None,
     };
+    if !changes.is_empty() {
+        let mut head = pull_event(inner, &st, repo, number, "edited")?;
+        if let Some(obj) = head.as_object_mut() {
+            obj.insert("changes".into(), Value::Object(changes));
+        }
+        emit(
+            inner,
+            "pull_request",
+            head,
+            envelope(inner, &st, repo, sender),
+        );
+    }
     if let Some(action) = action {
         let head = pull_event(inner, &st, repo, number, action)?;
         emit(

@@ -419,7 +419,7 @@ impl BareRepo {
         let hooks = self.path.join("hooks");
         std::fs::create_dir_all(&hooks)?;
         let script = format!(
-            "#!/bin/sh\ncurl -s -o /dev/null -X POST -H 'Content-Type: text/plain' --data-binary @- '{notify_url}' || true\n"
+            "#!/bin/sh\ncurl -s --max-time 10 -o /dev/null -X POST -H 'Content-Type: text/plain' --data-binary @- '{notify_url}' || true\n"
         );
         write_executable(&hooks.join("post-receive"), &script)
     }

@@ -217,6 +217,14 @@ impl Hooks {
                 }),
                 None => Err("no webhook URL configured".to_string()),
             };
+            match &result {
+                Ok(status) => {
+                    tracing::debug!(event = %d.event, id = %d.id, status, "webhook delivered")
+                }
+                Err(e) => {
+                    tracing::warn!(event = %d.event, id = %d.id, error = %e, "webhook delivery failed")
+                }
+            }
             let mut s = self.lock();
             s.in_flight -= 1;
             if let Some(rec) = s.deliveries.get_mut(idx) {

@@ -142,6 +142,10 @@ async fn a_developer_token_drives_repos_pulls_comments_and_statuses() {
         .await
         .unwrap();
     assert_eq!(renamed.title.as_deref(), Some("Add the app"));
+    sim.wait_deliveries_async().await;
+    let edited = sim.deliveries_of("pull_request").pop().unwrap().payload;
+    assert_eq!(edited["action"], "edited");
+    assert_eq!(edited["changes"]["title"]["from"], "Add app");
     let for_commit: Vec<PullRequest> = gh
         .get(
             format!("/repos/acme/frontend/commits/{feature_sha}/pulls"),
