@@ -230,12 +230,8 @@ fn branch_side(state: &State, u: &Urls, repo_name: &str, git_ref: &str, sha: &st
         "ref": git_ref,
         "sha": sha,
         "user": login(state, u, owner),
-        "repo": repo.map(|r| repo_json_or_null(state, u, r)).unwrap_or(Value::Null),
+        "repo": repo.map(|r| self::repo(state, u, r)).unwrap_or(Value::Null),
     })
-}
-
-fn repo_json_or_null(state: &State, u: &Urls, r: &Repo) -> Value {
-    repo(state, u, r)
 }
 
 pub fn pull(state: &State, u: &Urls, r: &Repo, pr: &PullRequest) -> Value {

@@ -353,7 +353,7 @@ fn handle(
         };
         return (resp, None);
     }
-    let principal = match apps::authenticate(inner, req, &segs) {
+    let principal = match apps::authenticate(inner, req) {
         Ok(p) => p,
         Err(e) => return (e.response(), None),
     };
