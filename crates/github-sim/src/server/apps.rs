@@ -11,11 +11,7 @@ use crate::render;
 use crate::state::Principal;
 
 /// Resolves the `Authorization` header to a principal (401 with GitHub's messages otherwise).
-pub(crate) fn authenticate(
-    inner: &Inner,
-    req: &HttpRequest,
-    _segs: &[&str],
-) -> ApiResult<Principal> {
+pub(crate) fn authenticate(inner: &Inner, req: &HttpRequest) -> ApiResult<Principal> {
     let header = req
         .headers()
         .get("authorization")
