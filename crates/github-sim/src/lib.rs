@@ -1,1 +1,246 @@
-pub fn placeholder() {}
+//! # github-sim: a stateful GitHub over real HTTP and real git
+//!
+//! A test double for auger: an actix-web server that answers the subset of GitHub's REST API
+//! auger uses, backed by real bare git repositories, and sends signed webhooks the way GitHub
+//! does. Clients (octocrab) talk to it over HTTP exactly as to `api.github.com`.
+//!
+//! ```no_run
+//! use github_sim::{GithubSim, SimConfig};
+//! let sim = GithubSim::start(SimConfig::default())?;
+//! sim.create_org("acme")?;
+//! sim.create_user("alice")?;
+//! let repo = sim.create_repo("acme/frontend")?;          // repo.clone_url is a file:// URL
+//! sim.set_permission("acme/frontend", "alice", "write")?;
+//! let sha = sim.push("acme/frontend", "main", &[("README.md", "hi")], "init", "alice")?;
+//! sim.push("acme/frontend", "feature", &[("a.txt", "a")], "feature", "alice")?;
+//! let pr = sim.open_pr("acme/frontend", "feature", "main", "Add a", "alice")?;
+//! let token = sim.create_token("alice")?;                // personal token for octocrab
+//! sim.set_status("acme/frontend", &sha, "success", "ci/build")?;
+//! sim.wait_deliveries();                                  // webhooks sent, in order
+//! # Ok::<(), anyhow::Error>(())
+//! ```
+//!
+//! ## Driving API (plain calls, no HTTP)
+//! Every call that changes state emits the webhooks GitHub would, in GitHub's order.
+//! - Accounts: [`GithubSim::create_user`], [`GithubSim::create_bot`],
+//!   [`GithubSim::create_org`], [`GithubSim::create_team`], [`GithubSim::set_permission`],
+//!   [`GithubSim::create_token`], [`GithubSim::create_installation_token`],
+//!   [`GithubSim::app_bot_login`].
+//! - Git: [`GithubSim::create_repo`], [`GithubSim::create_private_repo`],
+//!   [`GithubSim::fork_repo`], [`GithubSim::push`], [`GithubSim::push_changes`],
+//!   [`GithubSim::create_branch`], [`GithubSim::force_branch`], [`GithubSim::delete_branch`],
+//!   [`GithubSim::create_tag`], [`GithubSim::create_annotated_tag`], [`GithubSim::delete_tag`],
+//!   [`GithubSim::refuse_pushes`], [`GithubSim::resolve`], [`GithubSim::branch_sha`],
+//!   [`GithubSim::repo_path`].
+//! - Pull requests: [`GithubSim::open_pr`], [`GithubSim::open_pr_with`] (body, draft, fork
+//!   head `owner:branch`), [`GithubSim::comment`], [`GithubSim::edit_comment`],
+//!   [`GithubSim::review`], [`GithubSim::close_pr`], [`GithubSim::reopen_pr`],
+//!   [`GithubSim::merge_pr`], [`GithubSim::merge_pr_with`], [`GithubSim::set_mergeable`].
+//! - CI: [`GithubSim::set_status`], [`GithubSim::set_status_with`],
+//!   [`GithubSim::create_check_run`], [`GithubSim::complete_check_run`],
+//!   [`GithubSim::create_workflow_run`], [`GithubSim::complete_workflow_run`].
+//! - Webhooks: [`GithubSim::set_webhook`], [`GithubSim::deliveries`],
+//!   [`GithubSim::deliveries_of`], [`GithubSim::redeliver`], [`GithubSim::wait_deliveries`],
+//!   [`GithubSim::wait_deliveries_async`]; [`sign`] computes `X-Hub-Signature-256`.
+//! - Faults: [`GithubSim::inject_fault`] with [`Fault::status`], [`Fault::retry_after`],
+//!   [`Fault::rate_limited`], [`Fault::delay_ms`]; [`GithubSim::clear_faults`].
+//! - Inspection: [`GithubSim::requests`], [`GithubSim::clear_requests`], [`GithubSim::pull`],
+//!   [`GithubSim::pulls`], [`GithubSim::reviews`], [`GithubSim::comments`] (with reactions),
+//!   [`GithubSim::statuses`], [`GithubSim::check_runs`], [`GithubSim::workflow_runs`],
+//!   [`GithubSim::deployments`] (with statuses), [`GithubSim::git_dir`].
+//!
+//! ## Semantics worth knowing
+//! - Every state change enqueues its webhooks and returns; one worker posts them in order.
+//!   Call `wait_deliveries` before asserting on what a receiver saw.
+//! - Webhook payloads always carry `installation` (the one simulated App installation, id
+//!   [`SimConfig::installation_id`]).
+//! - Authentication: `Authorization: token|Bearer <t>` with a token from `create_token`, an
+//!   installation token minted via `POST /app/installations/{id}/access_tokens`, or (for `/app…`
+//!   routes) an RS256 app JWT verified against [`SimConfig::app_public_key_pem`].
+//! - Clients pushing over the `file://` clone URL trigger a `post-receive` hook, so their pushes
+//!   produce push/create/delete and `synchronize` webhooks too (sender: the app's bot).
+//! - A new branch pushed with [`GithubSim::push`] starts at the default branch's tip.
+//! - Deleting a branch closes the open pull requests from or into it (`pull_request` closed).
+//! - Writes need a role: refs, merges, PR edits, statuses and deployments need `write`;
+//!   check runs need an installation token (403 for personal tokens, as on GitHub); private
+//!   repositories answer 404 to users without a role. The app's bot has `write` everywhere.
+//! - Routes: listed in the `server` module docs (`src/server/mod.rs`); anything else answers
+//!   404 with GitHub's error body. POST is accepted where GitHub accepts it for PATCH.
+
+// GitHub's big JSON objects nest deeper than serde_json's `json!` allows by default.
+#![recursion_limit = "256"]
+
+mod actions;
+mod driver;
+pub use driver::RepoInfo;
+mod error;
+mod faults;
+mod git;
+mod render;
+mod server;
+mod state;
+mod webhooks;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use anyhow::Context;
+
+pub use actions::{CheckRunFields, MergeOptions, NewPull, NewStatus};
+pub use error::ApiError;
+pub use faults::Fault;
+pub use git::ZERO_SHA;
+pub use state::{
+    CheckRun, CommitStatus, Deployment, DeploymentStatus, IssueComment, PullRequest, Reaction,
+    Review, WorkflowRun,
+};
+pub use webhooks::{Delivery, sign};
+
+/// How to start a simulator.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Where bare repositories live; a temporary directory (removed on drop) when `None`.
+    pub dir: Option<PathBuf>,
+    /// Port on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    pub app_id: u64,
+    /// The app's slug; its bot user is `<slug>[bot]`.
+    pub app_slug: String,
+    pub installation_id: u64,
+    /// PEM public key that app JWTs (RS256) must verify against; `None` rejects all JWTs.
+    pub app_public_key_pem: Option<String>,
+    pub webhook_url: Option<String>,
+    pub webhook_secret: String,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            dir: None,
+            port: 0,
+            app_id: 1,
+            app_slug: "auger".into(),
+            installation_id: 1,
+            app_public_key_pem: None,
+            webhook_url: None,
+            webhook_secret: String::new(),
+        }
+    }
+}
+
+/// One API request as the simulator received it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RecordedRequest {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub body: String,
+    /// Login the credentials belong to (`None`: unauthenticated or an app JWT).
+    pub login: Option<String>,
+    /// Status the simulator answered with.
+    pub status: u16,
+}
+
+/// Shared between the HTTP server, the driver and the webhook worker.
+pub(crate) struct Inner {
+    state: Mutex<state::State>,
+    urls: render::Urls,
+    hooks: Arc<webhooks::Hooks>,
+    faults: Mutex<Vec<faults::FaultRule>>,
+    requests: Mutex<Vec<RecordedRequest>>,
+    app_key: Option<jsonwebtoken::DecodingKey>,
+    git_root: PathBuf,
+}
+
+fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Poisoning only means some thread panicked mid-test; keep serving what is there.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Inner {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, state::State> {
+        relock(&self.state)
+    }
+}
+
+/// A running simulator. Dropping it stops the server and the webhook worker.
+pub struct GithubSim {
+    inner: Arc<Inner>,
+    server: actix_web::dev::ServerHandle,
+    _tempdir: Option<tempfile::TempDir>,
+}
+
+impl GithubSim {
+    /// Binds 127.0.0.1, starts the HTTP server on its own thread and the webhook worker.
+    /// Usable from sync and async code alike.
+    pub fn start(config: SimConfig) -> anyhow::Result<GithubSim> {
+        let (tempdir, root) = match &config.dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir)?;
+                (None, dir.canonicalize()?)
+            }
+            None => {
+                let t = tempfile::Builder::new().prefix("github-sim-").tempdir()?;
+                let root = t.path().canonicalize()?;
+                (Some(t), root)
+            }
+        };
+        let app_key = match &config.app_public_key_pem {
+            Some(pem) => Some(
+                jsonwebtoken::DecodingKey::from_rsa_pem(pem.as_bytes())
+                    .context("app_public_key_pem is not an RSA public key in PEM form")?,
+            ),
+            None => None,
+        };
+        let listener = std::net::TcpListener::bind(("127.0.0.1", config.port))?;
+        let addr = listener.local_addr()?;
+        let hooks = Arc::new(webhooks::Hooks::default());
+        hooks.configure(config.webhook_url.clone(), config.webhook_secret.clone());
+        hooks.set_app_id(config.app_id);
+        hooks.spawn_worker()?;
+        let app = state::AppInfo {
+            id: config.app_id,
+            slug: config.app_slug.clone(),
+            installation_id: config.installation_id,
+            bot_login: format!("{}[bot]", config.app_slug),
+        };
+        let mut st = state::State::new(app.clone());
+        st.ensure_account(&app.bot_login, state::AccountKind::Bot);
+        let inner = Arc::new(Inner {
+            state: Mutex::new(st),
+            urls: render::Urls {
+                api: format!("http://{addr}"),
+            },
+            hooks,
+            faults: Mutex::new(Vec::new()),
+            requests: Mutex::new(Vec::new()),
+            app_key,
+            git_root: root.join("git"),
+        });
+        let server = server::start(Arc::clone(&inner), listener)?;
+        Ok(GithubSim {
+            inner,
+            server,
+            _tempdir: tempdir,
+        })
+    }
+
+    /// Base URL of the API (`http://127.0.0.1:PORT`), for `Octocrab::builder().base_uri`.
+    pub fn url(&self) -> &str {
+        &self.inner.urls.api
+    }
+
+    /// Directory holding the bare repositories (`<dir>/<owner>/<name>.git`).
+    pub fn git_dir(&self) -> &Path {
+        &self.inner.git_root
+    }
+}
+
+impl Drop for GithubSim {
+    fn drop(&mut self) {
+        // `stop` sends its command eagerly; the returned future only waits for completion,
+        // which we skip so dropping inside an async runtime never blocks.
+        drop(self.server.stop(false));
+        self.inner.hooks.shutdown();
+    }
+}

@@ -1,0 +1,361 @@
+//! The simulator's in-memory model of GitHub: accounts, repositories and everything hanging off
+//! them. Git content itself lives in the bare repositories (see `git.rs`); this holds the rest.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::git::BareRepo;
+
+/// GitHub's account kinds, as they appear in the `type` field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum AccountKind {
+    User,
+    Bot,
+    Organization,
+}
+
+impl AccountKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountKind::User => "User",
+            AccountKind::Bot => "Bot",
+            AccountKind::Organization => "Organization",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Account {
+    pub id: u64,
+    pub login: String,
+    pub kind: AccountKind,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Team {
+    pub id: u64,
+    pub org: String,
+    pub slug: String,
+    pub name: String,
+    pub members: Vec<String>,
+}
+
+/// Collaborator roles, ordered from least to most access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum Role {
+    Read,
+    Triage,
+    Write,
+    Maintain,
+    Admin,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Option<Role> {
+        Some(match s {
+            "read" | "pull" => Role::Read,
+            "triage" => Role::Triage,
+            "write" | "push" => Role::Write,
+            "maintain" => Role::Maintain,
+            "admin" => Role::Admin,
+            _ => return None,
+        })
+    }
+
+    /// The role's own name (`role_name` in the permission response).
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Read => "read",
+            Role::Triage => "triage",
+            Role::Write => "write",
+            Role::Maintain => "maintain",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// The legacy `permission` value GitHub still returns: admin, write or read.
+    pub fn legacy(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Write | Role::Maintain => "write",
+            Role::Read | Role::Triage => "read",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Review {
+    pub id: u64,
+    pub user: String,
+    /// REST spelling: `APPROVED`, `CHANGES_REQUESTED`, `COMMENTED`.
+    pub state: String,
+    pub body: String,
+    pub commit_id: String,
+    pub submitted_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PullRequest {
+    pub id: u64,
+    pub number: u64,
+    pub title: String,
+    pub body: String,
+    pub user: String,
+    /// Full name of the repository holding the head branch (differs for fork PRs).
+    pub head_repo: String,
+    pub head_ref: String,
+    pub head_sha: String,
+    pub base_ref: String,
+    /// Base tip when the PR was last updated; refreshed while open.
+    pub base_sha: String,
+    pub open: bool,
+    pub draft: bool,
+    pub merged: bool,
+    pub merged_at: Option<DateTime<Utc>>,
+    pub merged_by: Option<String>,
+    pub merge_commit_sha: Option<String>,
+    /// Test override for mergeability; `None` = computed by a trial merge.
+    pub mergeable_override: Option<bool>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub reviews: Vec<Review>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Reaction {
+    pub id: u64,
+    pub user: String,
+    pub content: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IssueComment {
+    pub id: u64,
+    pub issue_number: u64,
+    pub user: String,
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub reactions: Vec<Reaction>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CommitStatus {
+    pub id: u64,
+    pub sha: String,
+    pub state: String,
+    pub context: String,
+    pub description: Option<String>,
+    pub target_url: Option<String>,
+    pub creator: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckRun {
+    pub id: u64,
+    pub check_suite_id: u64,
+    pub name: String,
+    pub head_sha: String,
+    /// The branch the sim associates with the run (for `check_suite.head_branch`).
+    pub head_branch: Option<String>,
+    pub status: String,
+    pub conclusion: Option<String>,
+    pub details_url: Option<String>,
+    pub external_id: Option<String>,
+    pub output_title: Option<String>,
+    pub output_summary: Option<String>,
+    pub output_text: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkflowRun {
+    pub id: u64,
+    pub workflow_id: u64,
+    pub check_suite_id: u64,
+    pub name: String,
+    pub path: String,
+    pub head_sha: String,
+    pub head_branch: String,
+    pub event: String,
+    pub status: String,
+    pub conclusion: Option<String>,
+    pub run_number: u64,
+    pub actor: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeploymentStatus {
+    pub id: u64,
+    pub state: String,
+    pub description: String,
+    pub environment: String,
+    pub log_url: String,
+    pub environment_url: String,
+    pub creator: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Deployment {
+    pub id: u64,
+    pub sha: String,
+    pub git_ref: String,
+    pub task: String,
+    pub environment: String,
+    pub description: Option<String>,
+    pub payload: serde_json::Value,
+    pub production_environment: bool,
+    pub transient_environment: bool,
+    pub creator: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub statuses: Vec<DeploymentStatus>,
+}
+
+#[derive(Debug)]
+pub struct Repo {
+    pub id: u64,
+    pub owner: String,
+    pub name: String,
+    pub git: BareRepo,
+    pub default_branch: String,
+    pub private: bool,
+    /// Full name of the parent when this repository is a fork.
+    pub fork_of: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub collaborators: BTreeMap<String, Role>,
+    /// Issue/PR numbers share one sequence, as on GitHub.
+    pub next_number: u64,
+    pub pulls: Vec<PullRequest>,
+    pub comments: Vec<IssueComment>,
+    pub statuses: Vec<CommitStatus>,
+    pub check_runs: Vec<CheckRun>,
+    pub workflow_runs: Vec<WorkflowRun>,
+    pub deployments: Vec<Deployment>,
+}
+
+impl Repo {
+    pub fn full_name(&self) -> String {
+        format!("{}/{}", self.owner, self.name)
+    }
+
+    pub fn pull(&self, number: u64) -> Option<&PullRequest> {
+        self.pulls.iter().find(|p| p.number == number)
+    }
+
+    pub fn pull_mut(&mut self, number: u64) -> Option<&mut PullRequest> {
+        self.pulls.iter_mut().find(|p| p.number == number)
+    }
+}
+
+/// Who a request's credentials belong to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// A personal access token of this login.
+    User(String),
+    /// An installation access token; acts as the app's bot user.
+    Installation { id: u64, expires_at: DateTime<Utc> },
+    /// A verified app JWT (only good for `/app…` routes).
+    App,
+}
+
+/// The one GitHub App the simulator knows, installed on every repository.
+#[derive(Debug, Clone)]
+pub struct AppInfo {
+    pub id: u64,
+    pub slug: String,
+    pub installation_id: u64,
+    /// Login of the bot account the app acts as (`<slug>[bot]`).
+    pub bot_login: String,
+}
+
+#[derive(Debug)]
+pub struct State {
+    next_id: u64,
+    pub accounts: BTreeMap<String, Account>,
+    pub teams: Vec<Team>,
+    pub repos: BTreeMap<String, Repo>,
+    pub tokens: HashMap<String, Principal>,
+    pub app: AppInfo,
+}
+
+impl State {
+    pub fn new(app: AppInfo) -> Self {
+        State {
+            next_id: 1000,
+            accounts: BTreeMap::new(),
+            teams: Vec::new(),
+            repos: BTreeMap::new(),
+            tokens: HashMap::new(),
+            app,
+        }
+    }
+
+    /// A fresh id; one sequence for every kind of object keeps ids unique and ordered.
+    pub fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    pub fn account(&self, login: &str) -> Option<&Account> {
+        self.accounts.get(login)
+    }
+
+    /// Returns the account, creating a `User` for unknown logins (tests rarely care to declare
+    /// every committer).
+    pub fn ensure_account(&mut self, login: &str, kind: AccountKind) -> Account {
+        if let Some(a) = self.accounts.get(login) {
+            return a.clone();
+        }
+        let id = self.next_id();
+        let account = Account {
+            id,
+            login: login.to_string(),
+            kind,
+        };
+        self.accounts.insert(login.to_string(), account.clone());
+        account
+    }
+
+    pub fn repo(&self, full_name: &str) -> Option<&Repo> {
+        self.repos.get(full_name)
+    }
+
+    pub fn repo_mut(&mut self, full_name: &str) -> Option<&mut Repo> {
+        self.repos.get_mut(full_name)
+    }
+
+    /// Effective role of `login` on a repository: owner, org team-less collaborator map, or none.
+    pub fn role(&self, repo: &Repo, login: &str) -> Option<Role> {
+        if repo.owner == login {
+            return Some(Role::Admin);
+        }
+        if login == self.app.bot_login {
+            return Some(Role::Write);
+        }
+        repo.collaborators.get(login).copied()
+    }
+
+    pub fn team(&self, org: &str, slug: &str) -> Option<&Team> {
+        self.teams.iter().find(|t| t.org == org && t.slug == slug)
+    }
+
+    /// The login a principal acts as.
+    pub fn principal_login(&self, p: &Principal) -> Option<String> {
+        match p {
+            Principal::User(login) => Some(login.clone()),
+            Principal::Installation { .. } => Some(self.app.bot_login.clone()),
+            Principal::App => None,
+        }
+    }
+}
