@@ -406,9 +406,18 @@ impl Inbox {
     }
 
     /// Waits for at least one entry and returns up to `max`, oldest first. Returns an empty
-    /// vector once the inbox is closed. Each entry is handed to one caller only; an entry that
-    /// is taken but never marked done is handed out again after a restart.
+    /// vector once the inbox is closed (or if `max` is 0). Each entry is handed to one caller
+    /// only; an entry that is taken but never marked done is handed out again after a restart.
     pub async fn take(&self, max: usize) -> Result<Vec<Entry>> {
+        self.take_inner(max, true).await
+    }
+
+    /// Like [`Inbox::take`] but returns at once, possibly empty.
+    pub async fn try_take(&self, max: usize) -> Result<Vec<Entry>> {
+        self.take_inner(max, false).await
+    }
+
+    async fn take_inner(&self, max: usize, wait: bool) -> Result<Vec<Entry>> {
         let shared = &self.inner.shared;
         loop {
             // Register interest before looking, so a push between the look and the wait
@@ -427,13 +436,15 @@ impl Inbox {
             if !locs.is_empty() {
                 let shared = shared.clone();
                 // Positional reads are blocking file I/O; keep them off the async workers.
+                // If one fails, the entries of this call stay undone and are replayed after a
+                // restart.
                 return tokio::task::spawn_blocking(move || {
                     locs.into_iter().map(|l| shared.read_entry(l)).collect()
                 })
                 .await
                 .map_err(|e| Error::Failed(format!("reader task: {e}")))?;
             }
-            if max == 0 {
+            if max == 0 || !wait {
                 return Ok(Vec::new());
             }
             notified.await;
