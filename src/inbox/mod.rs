@@ -195,7 +195,7 @@ enum Req {
         reply: oneshot::Sender<Result<AppendOutcome>>,
     },
     Done {
-        seq: u64,
+        seqs: Vec<u64>,
         reply: oneshot::Sender<Result<()>>,
     },
     Close {
@@ -394,12 +394,21 @@ impl Inbox {
 
     /// Records durably that entry `seq` is finished, so it is not handed out after a restart.
     /// Done markers share the appends' group commit. Marking an unknown or already-done seq is
-    /// a no-op (so a retried handler may call it twice).
+    /// a no-op (so a retried handler may call it twice). Only mark entries you took: an entry
+    /// marked done while still queued is still handed out once.
     pub async fn mark_done(&self, seq: u64) -> Result<()> {
+        self.mark_done_many(vec![seq]).await
+    }
+
+    /// [`Inbox::mark_done`] for several entries with one request (cheaper for batch workers).
+    pub async fn mark_done_many(&self, seqs: Vec<u64>) -> Result<()> {
+        if seqs.is_empty() {
+            return Ok(());
+        }
         let (reply, rx) = oneshot::channel();
         self.inner
             .tx
-            .send(Req::Done { seq, reply })
+            .send(Req::Done { seqs, reply })
             .await
             .map_err(|_| Error::Closed)?;
         rx.await.map_err(|_| Error::Closed)?

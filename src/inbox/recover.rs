@@ -202,6 +202,7 @@ pub fn recover(dir: &Path, opts: &Options) -> Result<Recovered> {
             continue;
         }
         let mut off = SEGMENT_MAGIC.len() as u64;
+        let mut last_seq = 0u64;
         loop {
             let reason = match frame::read_frame(&mut r, &mut payload).map_err(io_err(&path))? {
                 ReadFrame::Eof => break,
@@ -209,7 +210,12 @@ pub fn recover(dir: &Path, opts: &Options) -> Result<Recovered> {
                 ReadFrame::Frame => {
                     let flen = (HEADER + payload.len()) as u64;
                     match frame::decode(&payload) {
+                        // Seqs only grow within a segment; anything else is not our data.
+                        Ok(Record::Entry { seq, .. }) if seq < first || seq <= last_seq => {
+                            "sequence out of order"
+                        }
                         Ok(Record::Entry { seq, id, .. }) => {
+                            last_seq = seq;
                             dedupe.insert(id);
                             entries.push(Loc {
                                 seq,

@@ -381,10 +381,15 @@ async fn back_pressure_with_tiny_channel() {
         tokio::spawn(async move {
             let mut n = 0;
             while n < 1600 {
-                for e in inbox.take(50).await.unwrap() {
-                    inbox.mark_done(e.seq).await.unwrap();
-                    n += 1;
-                }
+                let seqs: Vec<u64> = inbox
+                    .take(50)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|e| e.seq)
+                    .collect();
+                n += seqs.len();
+                inbox.mark_done_many(seqs).await.unwrap();
             }
         })
     };

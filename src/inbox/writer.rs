@@ -71,7 +71,8 @@ pub fn start(
 enum Staged {
     Appended(Loc),
     Duplicate,
-    Done(u64),
+    /// The seqs of a done request that were actually written (not already done).
+    Done(Vec<u64>),
     Noop,
 }
 
@@ -164,13 +165,15 @@ impl Writer {
                         Staged::Duplicate
                     }
                 }
-                Req::Done { seq, .. } => {
-                    if self.undone.contains(seq) && self.batch_done.insert(*seq) {
-                        frame::encode_done(&mut self.buf, *seq);
-                        Staged::Done(*seq)
-                    } else {
-                        Staged::Noop
+                Req::Done { seqs, .. } => {
+                    let mut written = Vec::with_capacity(seqs.len());
+                    for &seq in seqs {
+                        if self.undone.contains(&seq) && self.batch_done.insert(seq) {
+                            frame::encode_done(&mut self.buf, seq);
+                            written.push(seq);
+                        }
                     }
+                    Staged::Done(written)
                 }
                 Req::Close { .. } => Staged::Noop,
             });
@@ -203,18 +206,20 @@ impl Writer {
         let mut new_locs = Vec::new();
         let (mut dups, mut dones) = (0u64, 0u64);
         for s in &staged {
-            match *s {
+            match s {
                 Staged::Appended(loc) => {
                     self.undone.insert(loc.seq);
                     *self.live.entry(loc.seg).or_insert(0) += 1;
-                    new_locs.push(loc);
+                    new_locs.push(*loc);
                 }
-                Staged::Done(seq) => {
-                    self.undone.remove(&seq);
-                    if let Some((_, n)) = self.live.range_mut(..=seq).next_back() {
-                        *n = n.saturating_sub(1);
+                Staged::Done(seqs) => {
+                    for seq in seqs {
+                        self.undone.remove(seq);
+                        if let Some((_, n)) = self.live.range_mut(..=*seq).next_back() {
+                            *n = n.saturating_sub(1);
+                        }
                     }
-                    dones += 1;
+                    dones += seqs.len() as u64;
                 }
                 Staged::Duplicate => dups += 1,
                 Staged::Noop => {}
@@ -329,10 +334,17 @@ impl Janitor {
         if let Err(e) = self.maybe_compact() {
             tracing::error!(error = %e, "inbox ids file compaction failed");
         }
+        let mut stuck = false;
         while let Ok(first) = self.rx.recv() {
+            // After a failure, retire nothing more this run: deleting later segments (and the
+            // done markers in them) past a segment left behind would make its entries look
+            // unfinished on the next open. That open retries the whole prefix.
+            if stuck {
+                continue;
+            }
             if let Err(e) = self.retire(first) {
-                // The file stays; the next open finds it fully done and retries.
-                tracing::error!(segment = first, error = %e, "could not retire inbox segment");
+                tracing::error!(segment = first, error = %e, "could not retire inbox segment; retrying on next open");
+                stuck = true;
             }
         }
     }
@@ -360,7 +372,7 @@ impl Janitor {
                 },
             }
         }
-        if n > 0 {
+        if n > 0 && self.capacity > 0 {
             let ids_path = self.dir.join(IDS_FILE);
             self.ids
                 .write_all(&out)
