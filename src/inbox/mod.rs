@@ -53,7 +53,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 /// Longest delivery id or event name accepted (length is stored in one byte).
 pub const MAX_NAME_LEN: usize = 255;
@@ -69,9 +69,12 @@ pub struct Options {
     /// the default (1 Mi ids, ~55 MB) covers GitHub's 3-day redelivery window up to ~4
     /// deliveries per second sustained.
     pub dedupe_capacity: usize,
-    /// Requests that may wait for the writer; further callers wait (back-pressure). Bodies of
-    /// waiting requests are in memory, so this bounds memory at `channel_capacity` bodies.
+    /// Requests that may wait for the writer; further callers wait (back-pressure).
     pub channel_capacity: usize,
+    /// Body bytes that may be in memory waiting for the writer; further appenders wait until
+    /// earlier ones are written (back-pressure by bytes, since bodies range from 1 KB to 25 MB).
+    /// A body larger than this waits until it is alone.
+    pub max_pending_bytes: usize,
     /// Largest body accepted (GitHub caps deliveries at 25 MB).
     pub max_body_bytes: usize,
 }
@@ -83,6 +86,7 @@ impl Default for Options {
             max_batch: 512,
             dedupe_capacity: 1 << 20,
             channel_capacity: 1024,
+            max_pending_bytes: 32 << 20,
             max_body_bytes: 32 << 20,
         }
     }
@@ -193,6 +197,8 @@ enum Req {
         event: String,
         body: Vec<u8>,
         reply: oneshot::Sender<Result<AppendOutcome>>,
+        /// Released when the writer drops the request, i.e. once the body left memory.
+        _bytes: OwnedSemaphorePermit,
     },
     Done {
         seqs: Vec<u64>,
@@ -278,6 +284,9 @@ struct Handle {
     tx: mpsc::Sender<Req>,
     shared: Arc<Shared>,
     max_body_bytes: usize,
+    /// Permits are body bytes (see `Options::max_pending_bytes`).
+    pending_bytes: Arc<Semaphore>,
+    max_pending_bytes: u32,
 }
 
 /// Cloneable handle; all clones share one writer. Dropping the last clone stops the writer
@@ -301,11 +310,18 @@ impl Inbox {
     /// Blocking: it scans the segments. Call it before serving, or via `spawn_blocking`.
     pub fn open(dir: impl AsRef<Path>, opts: Options) -> Result<(Inbox, Replay)> {
         let dir = dir.as_ref().to_path_buf();
-        if opts.max_batch == 0 || opts.channel_capacity == 0 || opts.segment_bytes == 0 {
+        if opts.max_batch == 0
+            || opts.channel_capacity == 0
+            || opts.segment_bytes == 0
+            || opts.max_pending_bytes == 0
+        {
             return Err(Error::Invalid(
-                "max_batch, channel_capacity and segment_bytes must be positive".into(),
+                "max_batch, channel_capacity, max_pending_bytes and segment_bytes must be positive"
+                    .into(),
             ));
         }
+        // Permits are counted in u32 by tokio's acquire_many.
+        let max_pending_bytes = u32::try_from(opts.max_pending_bytes).unwrap_or(u32::MAX);
         std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
         let lock_path = dir.join("LOCK");
         let lock = OpenOptions::new()
@@ -350,6 +366,8 @@ impl Inbox {
                 tx,
                 shared,
                 max_body_bytes: opts.max_body_bytes,
+                pending_bytes: Arc::new(Semaphore::new(max_pending_bytes as usize)),
+                max_pending_bytes,
             }),
         };
         Ok((inbox, report))
@@ -381,12 +399,25 @@ impl Inbox {
                 self.inner.max_body_bytes
             )));
         }
+        // At least one permit so empty bodies are bounded by the channel as well; at most all
+        // of them so an oversized body still gets through, alone.
+        let want = u32::try_from(body.len())
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.inner.max_pending_bytes);
+        let permit = self
+            .inner
+            .pending_bytes
+            .clone()
+            .acquire_many_owned(want)
+            .await
+            .map_err(|_| Error::Closed)?;
         let (reply, rx) = oneshot::channel();
         let req = Req::Append {
             id: delivery_id.to_owned(),
             event: event.to_owned(),
             body,
             reply,
+            _bytes: permit,
         };
         self.inner.tx.send(req).await.map_err(|_| Error::Closed)?;
         rx.await.map_err(|_| Error::Closed)?

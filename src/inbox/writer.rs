@@ -67,6 +67,9 @@ pub fn start(
     Ok(())
 }
 
+/// Largest batch buffer kept between batches.
+const BUF_KEEP: usize = 4 << 20;
+
 /// What the writer decided for one request before the batch is synced.
 enum Staged {
     Appended(Loc),
@@ -262,6 +265,10 @@ impl Writer {
         }
         if dones > 0 || self.live.len() > 1 {
             self.retire_done_segments();
+        }
+        // Don't keep a huge buffer around after a batch of large bodies.
+        if self.buf.capacity() > BUF_KEEP {
+            self.buf = Vec::new();
         }
         closing
     }
