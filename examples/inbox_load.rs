@@ -4,6 +4,8 @@
 //! cargo run --release --example inbox_load -- [DIR] [BODY_BYTES]
 //!
 //! DIR defaults to a temporary directory under $TMPDIR; point it at the disk the bot will use.
+//! INBOX_LOAD_IDS=N adds a run of N small append+done pairs and times the reopen (dedupe
+//! rebuild of N ids).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -93,6 +95,55 @@ async fn closed_loop(
     if let Some(w) = worker {
         w.await.expect("worker");
     }
+    reopen(&root.join(&name));
+}
+
+/// Recovery time: scan, checksum and dedupe rebuild of what the run left.
+fn reopen(dir: &std::path::Path) {
+    let t0 = Instant::now();
+    let (inbox, replay) = Inbox::open(dir, Options::default()).expect("reopen");
+    println!(
+        "{:<34} {:>7} pending, {} ids, {} segments: {:.0} ms",
+        "  reopen",
+        replay.pending,
+        replay.known_ids,
+        replay.segments,
+        t0.elapsed().as_secs_f64() * 1e3
+    );
+    drop(inbox);
+}
+
+/// Many small deliveries, all done: exercises segment retirement, `ids.log` and the dedupe
+/// rebuild at `n` ids.
+async fn many_ids(root: &std::path::Path, n: usize) {
+    let name = "many-ids";
+    let inbox = open(root, name);
+    let start = Instant::now();
+    let handles: Vec<_> = (0..256)
+        .map(|t| {
+            let inbox = inbox.clone();
+            tokio::spawn(async move {
+                for i in (t..n).step_by(256) {
+                    let id = format!("{i:08}-0000-0000-0000-000000000000");
+                    if let Ok(AppendOutcome::Appended(seq)) =
+                        inbox.append(&id, "ping", vec![b'x'; 64]).await
+                    {
+                        inbox.mark_done(seq).await.expect("done");
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.await.expect("task");
+    }
+    println!(
+        "{:<34} {n:>7} append+done pairs in {:.1} s",
+        "small bodies, 256 appenders",
+        start.elapsed().as_secs_f64()
+    );
+    inbox.close().await.expect("close");
+    reopen(&root.join(name));
 }
 
 /// Appends issued at a fixed rate regardless of completions (open loop), so latency is not
@@ -163,5 +214,11 @@ fn main() {
         closed_loop(root.path(), 64, 1_000, body.clone(), true).await;
         open_loop(root.path(), 5_000, 5, body.clone()).await;
         open_loop(root.path(), 20_000, 3, body.clone()).await;
+        if let Some(n) = std::env::var("INBOX_LOAD_IDS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            many_ids(root.path(), n).await;
+        }
     });
 }
