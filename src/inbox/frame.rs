@@ -119,7 +119,8 @@ pub fn decode(payload: &[u8]) -> Result<Record<'_>, &'static str> {
 pub enum ReadFrame {
     /// A complete, checksummed frame; the payload is in the caller's buffer.
     Frame,
-    /// Clean end of file exactly at a frame boundary.
+    /// End of data at a frame boundary: end of file, or an all-zero header (the unwritten,
+    /// zero-filled rest of a preallocated segment; a real frame never has length 0).
     Eof,
     /// Truncated or corrupt frame starting at the current position.
     Bad(&'static str),
@@ -148,6 +149,9 @@ pub fn read_frame<R: Read>(r: &mut R, payload: &mut Vec<u8>) -> io::Result<ReadF
         0 => return Ok(ReadFrame::Eof),
         HEADER => {}
         _ => return Ok(ReadFrame::Bad("torn frame header")),
+    }
+    if header == [0u8; HEADER] {
+        return Ok(ReadFrame::Eof);
     }
     let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
     let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
@@ -211,6 +215,14 @@ mod tests {
         assert_eq!(decode(&p).unwrap(), Record::Done { seq: 42 });
         assert_eq!(read_frame(&mut r, &mut p).unwrap(), ReadFrame::Eof);
         assert!(check_frame(&buf[..n]).is_ok());
+        // A zero-filled (preallocated) tail reads as the end.
+        let mut zeros = buf.clone();
+        zeros.extend_from_slice(&[0; 64]);
+        let mut r = &zeros[..];
+        for _ in 0..2 {
+            assert_eq!(read_frame(&mut r, &mut p).unwrap(), ReadFrame::Frame);
+        }
+        assert_eq!(read_frame(&mut r, &mut p).unwrap(), ReadFrame::Eof);
 
         // Any flipped bit in the first frame is detected.
         for i in 0..n {

@@ -103,6 +103,10 @@ pub struct Options {
     pub max_pending_bytes: usize,
     /// Largest body accepted (GitHub caps deliveries at 25 MB).
     pub max_body_bytes: usize,
+    /// Zero-fill the next segment ahead of time (one spare file of `segment_bytes` on disk).
+    /// Overwriting allocated blocks lets `fdatasync` skip the file-system journal commit that
+    /// growing a file needs: several times faster per batch on ext4.
+    pub preallocate: bool,
 }
 
 impl Default for Options {
@@ -114,6 +118,7 @@ impl Default for Options {
             channel_capacity: 1024,
             max_pending_bytes: 32 << 20,
             max_body_bytes: 32 << 20,
+            preallocate: true,
         }
     }
 }
@@ -255,6 +260,8 @@ struct Shared {
     /// Read handles per segment (first seq), for positional reads by consumers.
     readers: Mutex<HashMap<u64, Arc<File>>>,
     closed: AtomicBool,
+    /// The janitor has a zero-filled spare segment ready for the writer to take.
+    spare_ready: AtomicBool,
     depth: AtomicU64,
     appended: AtomicU64,
     duplicates: AtomicU64,
@@ -379,6 +386,7 @@ impl Inbox {
             notify: Notify::new(),
             readers: Mutex::new(std::mem::take(&mut rec.readers)),
             closed: AtomicBool::new(false),
+            spare_ready: AtomicBool::new(false),
             appended: AtomicU64::new(0),
             duplicates: AtomicU64::new(0),
             done: AtomicU64::new(0),

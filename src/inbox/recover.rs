@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufReader, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -12,6 +13,8 @@ use super::{Corruption, Loc, Options, Replay, Result, io_err};
 
 pub const IDS_FILE: &str = "ids.log";
 pub const IDS_TMP: &str = "ids.log.tmp";
+/// A zero-filled segment prepared ahead of rotation (see `writer::Janitor::prepare_spare`).
+pub const SPARE_FILE: &str = "seg.spare";
 const READ_BUF: usize = 1 << 20;
 
 pub fn segment_path(dir: &Path, first: u64) -> PathBuf {
@@ -52,16 +55,17 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
         .map_err(io_err(dir))
 }
 
-/// Creates an empty segment whose header and directory entry are durable before any entry is
-/// written to it; returns an append handle.
+/// Creates an empty (not preallocated) segment whose header and directory entry are durable
+/// before any entry is written to it; returns a write handle (the writer uses positional
+/// writes).
 pub fn create_segment(dir: &Path, first: u64) -> Result<File> {
     let path = segment_path(dir, first);
-    let mut f = OpenOptions::new()
-        .append(true)
+    let f = OpenOptions::new()
+        .write(true)
         .create_new(true)
         .open(&path)
         .map_err(io_err(&path))?;
-    f.write_all(SEGMENT_MAGIC)
+    f.write_all_at(SEGMENT_MAGIC, 0)
         .and_then(|()| f.sync_all())
         .map_err(io_err(&path))?;
     sync_dir(dir)?;
@@ -106,9 +110,11 @@ pub struct Recovered {
 fn load_ids(dir: &Path, dedupe: &mut Dedupe, report: &mut Replay) -> Result<(File, usize)> {
     let path = dir.join(IDS_FILE);
     // A leftover temp file means a compaction died before its rename: ids.log is still whole.
-    let tmp = dir.join(IDS_TMP);
-    if tmp.exists() {
-        fs::remove_file(&tmp).map_err(io_err(&tmp))?;
+    // Likewise a spare segment is only a cache of zeros; the janitor makes a new one.
+    for leftover in [dir.join(IDS_TMP), dir.join(SPARE_FILE)] {
+        if leftover.exists() {
+            fs::remove_file(&leftover).map_err(io_err(&leftover))?;
+        }
     }
     let file = OpenOptions::new()
         .read(true)
@@ -134,11 +140,13 @@ fn load_ids(dir: &Path, dedupe: &mut Dedupe, report: &mut Replay) -> Result<(Fil
                 // The ids file is only appended to (or replaced by rename), so a bad frame is a
                 // torn append whose segment still exists; its ids come back from the segment.
                 tracing::warn!(path = %path.display(), offset = off, reason, "truncating torn ids file tail");
-                truncate(&path, off)?;
                 report.truncated_bytes += len - off;
                 break;
             }
         }
+    }
+    if off < len {
+        truncate(&path, off)?;
     }
     drop(r);
     let mut file = file;
@@ -205,7 +213,19 @@ pub fn recover(dir: &Path, opts: &Options) -> Result<Recovered> {
         let mut last_seq = 0u64;
         loop {
             let reason = match frame::read_frame(&mut r, &mut payload).map_err(io_err(&path))? {
-                ReadFrame::Eof => break,
+                // Sealed segments are full (rotation happens only then), so zeros before their
+                // end are damage; in the newest one they are preallocated space.
+                ReadFrame::Eof if !last && off < len => "zeroed frame header before end of segment",
+                ReadFrame::Eof => {
+                    if last && off < len {
+                        // Preallocated zeros, possibly with unacknowledged frames of a torn
+                        // batch behind them: cut it all so nothing stale can reappear behind
+                        // frames written later.
+                        drop(r);
+                        truncate(&path, off)?;
+                    }
+                    break;
+                }
                 ReadFrame::Bad(reason) => reason,
                 ReadFrame::Frame => {
                     let flen = (HEADER + payload.len()) as u64;
@@ -237,9 +257,9 @@ pub fn recover(dir: &Path, opts: &Options) -> Result<Recovered> {
                 }
             };
             if last {
-                // Only the tail of the active segment can be torn: every earlier byte was
+                // Only the tail of the newest segment can be torn: every earlier byte was
                 // fdatasync'd before anything after it was acknowledged. Damage in the middle
-                // of the active segment cannot be told apart from a torn tail; it is dropped
+                // of the newest segment cannot be told apart from a torn tail; it is dropped
                 // the same way (and reported).
                 tracing::warn!(path = %path.display(), offset = off, reason, dropped = len - off, "truncating torn segment tail");
                 report.truncated_bytes += len - off;
@@ -281,7 +301,7 @@ pub fn recover(dir: &Path, opts: &Options) -> Result<Recovered> {
         Some(first) if !dropped_last => {
             let path = segment_path(dir, first);
             let f = OpenOptions::new()
-                .append(true)
+                .write(true)
                 .open(&path)
                 .map_err(io_err(&path))?;
             (f, first)

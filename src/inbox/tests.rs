@@ -15,6 +15,15 @@ fn small() -> Options {
         channel_capacity: 64,
         max_pending_bytes: 1 << 20,
         max_body_bytes: 1 << 20,
+        preallocate: true,
+    }
+}
+
+/// For tests that depend on the exact segment layout: no spare, so no early rotation.
+fn plain() -> Options {
+    Options {
+        preallocate: false,
+        ..small()
     }
 }
 
@@ -170,7 +179,7 @@ async fn concurrent_duplicates_store_exactly_one() {
 async fn torn_tail_garbage_is_truncated() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let (inbox, _) = Inbox::open(dir, small()).unwrap();
+    let (inbox, _) = Inbox::open(dir, plain()).unwrap();
     for i in 0..3 {
         inbox
             .append(&format!("t{i}"), "push", body(i + 1))
@@ -189,7 +198,7 @@ async fn torn_tail_garbage_is_truncated() {
         .write_all(&[200, 0, 0, 0, 1, 2, 3, 4, 9, 9, 9])
         .unwrap();
 
-    let (inbox, replay) = Inbox::open(dir, small()).unwrap();
+    let (inbox, replay) = Inbox::open(dir, plain()).unwrap();
     assert_eq!(replay.truncated_bytes, 11);
     assert!(replay.corrupt.is_empty());
     assert_eq!(fs::metadata(&seg).unwrap().len(), clean_len);
@@ -201,7 +210,7 @@ async fn torn_tail_garbage_is_truncated() {
     );
     inbox.close().await.unwrap();
 
-    let (inbox, _) = Inbox::open(dir, small()).unwrap();
+    let (inbox, _) = Inbox::open(dir, plain()).unwrap();
     let all = take_all(&inbox).await;
     assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
     assert_eq!(all[3].body, body(9));
@@ -212,7 +221,7 @@ async fn torn_tail_garbage_is_truncated() {
 async fn torn_last_frame_is_dropped() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let (inbox, _) = Inbox::open(dir, small()).unwrap();
+    let (inbox, _) = Inbox::open(dir, plain()).unwrap();
     for i in 0..3 {
         inbox
             .append(&format!("t{i}"), "push", vec![7; 300])
@@ -230,7 +239,7 @@ async fn torn_last_frame_is_dropped() {
         .set_len(len - 150)
         .unwrap();
 
-    let (inbox, replay) = Inbox::open(dir, small()).unwrap();
+    let (inbox, replay) = Inbox::open(dir, plain()).unwrap();
     assert!(replay.truncated_bytes > 0);
     let all = take_all(&inbox).await;
     assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2]);
@@ -252,7 +261,7 @@ async fn corrupt_frame_in_sealed_segment_stops_that_segment() {
     let dir = tmp.path();
     let opts = Options {
         segment_bytes: 2000,
-        ..small()
+        ..plain()
     };
     let (inbox, _) = Inbox::open(dir, opts.clone()).unwrap();
     for i in 0..12 {
@@ -297,7 +306,7 @@ async fn corrupt_frame_in_sealed_segment_stops_that_segment() {
 async fn corrupt_frame_in_active_segment_truncates_there() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let (inbox, _) = Inbox::open(dir, Options::default()).unwrap();
+    let (inbox, _) = Inbox::open(dir, plain()).unwrap();
     for i in 0..5 {
         inbox
             .append(&format!("a{i}"), "push", vec![1; 100])
@@ -310,9 +319,77 @@ async fn corrupt_frame_in_active_segment_truncates_there() {
     let frame = 8 + 11 + 2 + 4 + 100;
     bytes[8 + 2 * frame + 20] ^= 1;
     fs::write(&seg, &bytes).unwrap();
-    let (inbox, replay) = Inbox::open(dir, Options::default()).unwrap();
+    let (inbox, replay) = Inbox::open(dir, plain()).unwrap();
     assert_eq!(replay.truncated_bytes, 3 * frame as u64);
     assert_eq!(replay.pending, 2);
+    inbox.close().await.unwrap();
+}
+
+/// A torn batch in a preallocated segment can leave a zero gap with intact, never-acknowledged
+/// frames behind it. Open must cut them, or frames written later could end right where a stale
+/// frame starts and resurrect it.
+#[tokio::test]
+async fn preallocated_tail_with_stale_frames_is_cut() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let opts = Options {
+        segment_bytes: 64 << 10,
+        ..small()
+    };
+    let (inbox, _) = Inbox::open(dir, opts.clone()).unwrap();
+    for i in 0..10 {
+        inbox
+            .append(&format!("p{i}"), "push", body(i))
+            .await
+            .unwrap();
+        // Give the janitor time to prepare the spare, so later entries go to a
+        // preallocated segment.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    inbox.close().await.unwrap();
+    let seg = last_segment(dir);
+    assert_eq!(
+        fs::metadata(&seg).unwrap().len(),
+        64 << 10,
+        "not preallocated"
+    );
+
+    // Find the end of data, then plant: zeros (an unwritten page) and a complete, valid frame
+    // with the next seq (a later page of the same torn batch that did reach the disk).
+    let bytes = fs::read(&seg).unwrap();
+    let mut r = &bytes[frame::SEGMENT_MAGIC.len()..];
+    let mut payload = Vec::new();
+    while frame::read_frame(&mut r, &mut payload).unwrap() == frame::ReadFrame::Frame {}
+    let end = (bytes.len() - r.len() - frame::HEADER) as u64;
+    let mut stale = Vec::new();
+    frame::encode_entry(&mut stale, 11, "stale", "push", b"never acknowledged");
+    let f = OpenOptions::new().write(true).open(&seg).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&f, &stale, end + 100).unwrap();
+    drop(f);
+
+    let (inbox, replay) = Inbox::open(dir, opts.clone()).unwrap();
+    assert_eq!(replay.pending, 10);
+    assert_eq!(replay.next_seq, 11);
+    assert_eq!(fs::metadata(&seg).unwrap().len(), end);
+    for i in 0..3 {
+        inbox
+            .append(&format!("n{i}"), "push", vec![])
+            .await
+            .unwrap();
+    }
+    inbox.close().await.unwrap();
+
+    let (inbox, _) = Inbox::open(dir, opts).unwrap();
+    let all = take_all(&inbox).await;
+    assert_eq!(
+        all.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (1..=13).collect::<Vec<u64>>()
+    );
+    assert!(all.iter().all(|e| e.delivery_id != "stale"));
+    assert_eq!(
+        inbox.append("stale", "push", vec![]).await.unwrap(),
+        AppendOutcome::Appended(14)
+    );
     inbox.close().await.unwrap();
 }
 

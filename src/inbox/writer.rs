@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufReader, BufWriter, Read, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -16,7 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::dedupe::Dedupe;
 use super::frame::{self, ReadFrame, Record, SEGMENT_MAGIC};
-use super::recover::{self, IDS_FILE, IDS_TMP, Recovered};
+use super::recover::{self, IDS_FILE, IDS_TMP, Recovered, SPARE_FILE};
 use super::{AppendOutcome, Error, Loc, Options, Req, Result, Shared, io_err};
 
 pub fn start(
@@ -34,6 +35,7 @@ pub fn start(
         ids: rec.ids_file,
         ids_count: rec.ids_count,
         capacity: opts.dedupe_capacity,
+        spare_bytes: opts.segment_bytes,
         rx: jrx,
     };
     let janitor_thread = thread::Builder::new()
@@ -47,6 +49,8 @@ pub fn start(
         active: rec.active,
         active_first: rec.active_first,
         active_len: rec.active_len,
+        active_prealloc: false,
+        preallocate: opts.preallocate,
         segment_bytes: opts.segment_bytes,
         max_batch: opts.max_batch,
         next_seq: rec.next_seq,
@@ -86,6 +90,10 @@ struct Writer {
     active: File,
     active_first: u64,
     active_len: u64,
+    /// The active segment was zero-filled ahead: writes overwrite allocated blocks, so
+    /// `fdatasync` needs no metadata (size, extent) journal commit.
+    active_prealloc: bool,
+    preallocate: bool,
     segment_bytes: u64,
     max_batch: usize,
     next_seq: u64,
@@ -96,7 +104,7 @@ struct Writer {
     live: BTreeMap<u64, u64>,
     /// Seqs marked done in the current batch (a seq marked twice in one batch is written once).
     batch_done: HashSet<u64>,
-    janitor: Option<std::sync::mpsc::Sender<u64>>,
+    janitor: Option<std::sync::mpsc::Sender<Job>>,
     janitor_thread: Option<JoinHandle<()>>,
     /// Set after an I/O error: the writer refuses everything from then on.
     failed: Option<String>,
@@ -107,6 +115,7 @@ struct Writer {
 
 impl Writer {
     fn run(mut self) {
+        self.request_spare();
         self.retire_done_segments();
         let mut batch = Vec::with_capacity(self.max_batch);
         let mut close_replies = Vec::new();
@@ -186,7 +195,7 @@ impl Writer {
         if !self.buf.is_empty() {
             let synced = self
                 .active
-                .write_all(&self.buf)
+                .write_all_at(&self.buf, self.active_len)
                 .and_then(|()| self.active.sync_data());
             if let Err(e) = synced {
                 let path = recover::segment_path(&self.dir, self.active_first);
@@ -255,8 +264,11 @@ impl Writer {
             }
         }
 
-        // A segment with no entry (only done markers) is not rotated: its name is its first seq.
-        if self.active_len >= self.segment_bytes
+        // Rotate when full, or early to leave a segment that is not preallocated (the one
+        // recovered at open) as soon as a preallocated one is ready. A segment with no entry
+        // is never rotated: its name is its first seq.
+        let spare_ready = self.shared.spare_ready.load(Ordering::Acquire);
+        if (self.active_len >= self.segment_bytes || (!self.active_prealloc && spare_ready))
             && self.next_seq > self.active_first
             && let Err(e) = self.rotate()
         {
@@ -275,8 +287,23 @@ impl Writer {
 
     fn rotate(&mut self) -> Result<()> {
         let first = self.next_seq;
-        let file = recover::create_segment(&self.dir, first)?;
         let path = recover::segment_path(&self.dir, first);
+        // The janitor only touches the spare while the flag is false, the writer only while
+        // it is true, so taking it here cannot race with its preparation.
+        let file = if self.shared.spare_ready.swap(false, Ordering::AcqRel) {
+            let spare = self.dir.join(SPARE_FILE);
+            fs::rename(&spare, &path).map_err(io_err(&spare))?;
+            recover::sync_dir(&self.dir)?;
+            self.active_prealloc = true;
+            OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(io_err(&path))?
+        } else {
+            self.active_prealloc = false;
+            recover::create_segment(&self.dir, first)?
+        };
+        self.request_spare();
         let reader = File::open(&path).map_err(io_err(&path))?;
         self.shared.lock_readers().insert(first, Arc::new(reader));
         self.live.insert(first, 0);
@@ -286,6 +313,14 @@ impl Writer {
         self.shared.segments.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(first, "inbox segment rotated");
         Ok(())
+    }
+
+    fn request_spare(&self) {
+        if self.preallocate
+            && let Some(j) = &self.janitor
+        {
+            let _ = j.send(Job::PrepareSpare);
+        }
     }
 
     /// Hands the oldest sealed segments whose entries are all done to the janitor. Only a
@@ -298,7 +333,7 @@ impl Writer {
             }
             self.live.remove(&first);
             if let Some(j) = &self.janitor {
-                let _ = j.send(first);
+                let _ = j.send(Job::Retire(first));
             }
         }
     }
@@ -327,13 +362,22 @@ impl Writer {
     }
 }
 
+/// Work for the janitor thread, in order.
+enum Job {
+    /// Delete this fully-done segment (first seq), keeping its ids.
+    Retire(u64),
+    /// Make a zero-filled segment ready for the next rotation, if none is.
+    PrepareSpare,
+}
+
 struct Janitor {
     dir: PathBuf,
     shared: Arc<Shared>,
     ids: File,
     ids_count: usize,
     capacity: usize,
-    rx: std::sync::mpsc::Receiver<u64>,
+    spare_bytes: u64,
+    rx: std::sync::mpsc::Receiver<Job>,
 }
 
 impl Janitor {
@@ -342,16 +386,24 @@ impl Janitor {
             tracing::error!(error = %e, "inbox ids file compaction failed");
         }
         let mut stuck = false;
-        while let Ok(first) = self.rx.recv() {
-            // After a failure, retire nothing more this run: deleting later segments (and the
-            // done markers in them) past a segment left behind would make its entries look
-            // unfinished on the next open. That open retries the whole prefix.
-            if stuck {
-                continue;
-            }
-            if let Err(e) = self.retire(first) {
-                tracing::error!(segment = first, error = %e, "could not retire inbox segment; retrying on next open");
-                stuck = true;
+        while let Ok(job) = self.rx.recv() {
+            match job {
+                // After a failure, retire nothing more this run: deleting later segments (and
+                // the done markers in them) past a segment left behind would make its entries
+                // look unfinished on the next open. That open retries the whole prefix.
+                Job::Retire(_) if stuck => {}
+                Job::Retire(first) => {
+                    if let Err(e) = self.retire(first) {
+                        tracing::error!(segment = first, error = %e, "could not retire inbox segment; retrying on next open");
+                        stuck = true;
+                    }
+                }
+                Job::PrepareSpare => {
+                    if let Err(e) = self.prepare_spare() {
+                        // Rotation then falls back to a plain (slower to sync) segment.
+                        tracing::warn!(error = %e, "could not preallocate an inbox segment");
+                    }
+                }
             }
         }
     }
@@ -399,6 +451,40 @@ impl Janitor {
         self.shared.segments.fetch_sub(1, Ordering::Relaxed);
         tracing::debug!(first, ids = n, "inbox segment retired");
         self.maybe_compact()
+    }
+
+    /// Writes `SEGMENT_MAGIC` and zeros up to the segment size into the spare file and syncs it.
+    /// Real zeros rather than `fallocate`: unwritten extents would still need a metadata
+    /// update on first write.
+    fn prepare_spare(&mut self) -> Result<()> {
+        if self.shared.spare_ready.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let path = self.dir.join(SPARE_FILE);
+        let f = File::create(&path).map_err(io_err(&path))?;
+        let chunk = vec![0u8; 1 << 20];
+        let mut w = BufWriter::with_capacity(1 << 20, &f);
+        let total = self.spare_bytes.max(SEGMENT_MAGIC.len() as u64);
+        let mut written = SEGMENT_MAGIC.len() as u64;
+        w.write_all(SEGMENT_MAGIC).map_err(io_err(&path))?;
+        while written < total {
+            let n = (total - written).min(chunk.len() as u64) as usize;
+            w.write_all(&chunk[..n]).map_err(io_err(&path))?;
+            written += n as u64;
+            // Sync in steps so one big flush does not stall the writer's fdatasync behind it.
+            if written % (8 << 20) < n as u64 {
+                w.flush()
+                    .and_then(|()| f.sync_data())
+                    .map_err(io_err(&path))?;
+            }
+        }
+        w.flush()
+            .and_then(|()| f.sync_all())
+            .map_err(io_err(&path))?;
+        drop(w);
+        self.shared.spare_ready.store(true, Ordering::Release);
+        tracing::debug!(bytes = total, "inbox spare segment ready");
+        Ok(())
     }
 
     /// Keeps the ids file to at most twice the dedupe capacity by rewriting it with its newest
