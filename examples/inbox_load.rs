@@ -4,6 +4,7 @@
 //! cargo run --release --example inbox_load -- [DIR] [BODY_BYTES]
 //!
 //! DIR defaults to a temporary directory under $TMPDIR; point it at the disk the bot will use.
+//! INBOX_LOAD_PREALLOC=0 turns segment preallocation off (for comparison).
 //! INBOX_LOAD_IDS=N adds a run of N small append+done pairs and times the reopen (dedupe
 //! rebuild of N ids).
 
@@ -34,8 +35,15 @@ fn report(name: &str, n: usize, elapsed: Duration, mut lat: Vec<Duration>, inbox
     );
 }
 
+fn options() -> Options {
+    Options {
+        preallocate: std::env::var("INBOX_LOAD_PREALLOC").map_or(true, |v| v != "0"),
+        ..Options::default()
+    }
+}
+
 fn open(root: &std::path::Path, name: &str) -> Inbox {
-    let (inbox, _) = Inbox::open(root.join(name), Options::default()).expect("open inbox");
+    let (inbox, _) = Inbox::open(root.join(name), options()).expect("open inbox");
     inbox
 }
 
@@ -101,7 +109,7 @@ async fn closed_loop(
 /// Recovery time: scan, checksum and dedupe rebuild of what the run left.
 fn reopen(dir: &std::path::Path) {
     let t0 = Instant::now();
-    let (inbox, replay) = Inbox::open(dir, Options::default()).expect("reopen");
+    let (inbox, replay) = Inbox::open(dir, options()).expect("reopen");
     println!(
         "{:<34} {:>7} pending, {} ids, {} segments: {:.0} ms",
         "  reopen",
@@ -208,6 +216,10 @@ fn main() {
         .build()
         .expect("runtime");
     rt.block_on(async {
+        if std::env::var("INBOX_LOAD_ONLY_OPEN").is_ok() {
+            open_loop(root.path(), 5_000, 5, body.clone()).await;
+            return;
+        }
         closed_loop(root.path(), 1, 2_000, body.clone(), false).await;
         closed_loop(root.path(), 64, 1_000, body.clone(), false).await;
         closed_loop(root.path(), 256, 250, body.clone(), false).await;
