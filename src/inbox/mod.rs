@@ -13,7 +13,12 @@
 //!   `[len u32 LE][crc32 u32 LE][payload]` (crc over the length bytes and payload). A payload is
 //!   an entry `[1][seq u64][id_len u8][id][event_len u8][event][body]` or a done marker
 //!   `[2][seq u64]`. The newest segment is the only one written; it is sealed and a new one
-//!   started once it exceeds `segment_bytes`.
+//!   started once it exceeds `segment_bytes`. Segments are normally preallocated: zero-filled
+//!   to `segment_bytes` ahead of time, so an 8-byte all-zero header marks the end of data (no
+//!   real frame has length 0). Overwriting allocated blocks lets `fdatasync` skip the
+//!   file-system journal commit that growing a file needs (measured ~3x more appends/s here).
+//! - `seg.spare`: the next segment, being zero-filled by the janitor thread; renamed into place
+//!   at rotation. Deleted on open.
 //! - `ids.log`: frames whose payload is a delivery id, copied from a segment just before the
 //!   segment is deleted, so dedupe outlives the segment. Rewritten (temp file + rename) to the
 //!   newest `dedupe_capacity` ids when it grows past twice that.
@@ -21,21 +26,24 @@
 //!
 //! # Crash-safety argument
 //! An append or done marker is acknowledged only after the batch holding it was written and
-//! `fdatasync`'d, and the segment file and its directory entry were made durable when the
-//! segment was created; so every acknowledged record survives a crash or power loss (given a
-//! disk that honours flushes). Writes go only to the end of the newest segment and a batch is
-//! acknowledged only once all of it is durable, so the only bytes a crash can leave unfinished
-//! are the tail of the newest segment after its last acknowledged record. Every frame carries
-//! its length and a CRC-32 over length and payload; on open, the newest segment is read up to
-//! the first frame that is short or fails its checksum and is truncated there, so a half record
-//! is never taken as valid and new appends start on a frame boundary. Older segments were
-//! complete and synced before the next one was created, so damage there is media or operator
-//! damage: reading that segment stops at the bad frame, the damage is reported, and the file is
-//! set aside rather than deleted. Dedupe ids are rebuilt on open from the segments and
-//! `ids.log`; a segment's ids reach `ids.log` (synced) before the segment is unlinked, so a crash
-//! between the two steps leaves the ids in both places, never in neither. After an I/O error
-//! (including a failed `fdatasync`, after which the page cache can no longer be trusted) the
-//! writer stops and fails every later call; a restart re-reads what is really on disk.
+//! `fdatasync`'d, and every segment was made durable (created, or renamed from the synced
+//! zero-filled spare, then the directory synced) before anything was written to it; so every
+//! acknowledged record survives a crash or power loss, given a disk that honours flushes. Writes
+//! go only to the end of data of the newest segment, so the only bytes a crash can leave
+//! unfinished are those after its last acknowledged record. Every frame carries its length and
+//! a CRC-32 over length and payload; on open, the newest segment is read up to the first frame
+//! that is short, fails its checksum, is out of sequence, or is an all-zero header, and the file
+//! is truncated there. So a half record is never taken as valid, new appends start on a frame
+//! boundary, and no intact but unacknowledged frame of a torn batch (possible behind a zero gap
+//! in a preallocated file) survives to be read back later behind newer frames. Older segments
+//! were complete and synced before the next one was started, so damage there is media or
+//! operator damage: reading that segment stops at the bad frame, the damage is reported, and
+//! the file is set aside rather than deleted. Dedupe ids are rebuilt on open from the segments
+//! and `ids.log`; a segment's ids reach `ids.log` (synced) before the segment is unlinked, so a
+//! crash between the two steps leaves the ids in both places, never in neither. A segment is
+//! deleted only after every older one, so no done marker that still matters is ever lost. After
+//! an I/O error (including a failed `fdatasync`, after which the page cache can no longer be
+//! trusted) the writer stops and fails every later call; a restart re-reads what is on disk.
 //!
 //! # Segment deletion
 //! A sealed segment is deleted once all its entries are done *and* every older segment is gone.
