@@ -198,7 +198,8 @@ pub struct Replay {
     pub first_pending: Option<u64>,
     /// Sequence number the next append will get.
     pub next_seq: u64,
-    /// Bytes of torn tail removed.
+    /// Bytes cut from the end of the newest segment after a bad frame (a torn write; includes
+    /// the preallocated space behind it).
     pub truncated_bytes: u64,
     /// Damage that was not a torn tail (reported, files set aside).
     pub corrupt: Vec<Corruption>,
@@ -360,6 +361,13 @@ impl Inbox {
                 "max_batch, channel_capacity, max_pending_bytes and segment_bytes must be positive"
                     .into(),
             ));
+        }
+        // Frames above this are treated as garbage when read back, so never write one.
+        let body_limit = frame::MAX_FRAME_PAYLOAD as usize - 16 - 2 * MAX_NAME_LEN;
+        if opts.max_body_bytes > body_limit {
+            return Err(Error::Invalid(format!(
+                "max_body_bytes must be at most {body_limit}"
+            )));
         }
         // Permits are counted in u32 by tokio's acquire_many.
         let max_pending_bytes = u32::try_from(opts.max_pending_bytes).unwrap_or(u32::MAX);

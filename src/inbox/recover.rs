@@ -294,7 +294,8 @@ pub fn recover(dir: &Path, opts: &Options) -> Result<Recovered> {
     }
 
     let last_first = live.keys().next_back().copied();
-    // A set-aside last segment may have held seqs we could not read: start past its name.
+    // Never reuse a live segment's name: if the newest was set aside, the newest remaining
+    // one may hold no entry yet, so start past its name.
     let floor = last_first.map_or(1, |f| if dropped_last { f + 1 } else { f });
     let next_seq = (max_seq + 1).max(floor);
     let (active, active_first) = match last_first {
