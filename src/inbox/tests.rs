@@ -808,3 +808,17 @@ fn crash_sigkill_keeps_acknowledged_entries() {
     });
     assert!(!acked.is_empty() && !done.is_empty());
 }
+
+/// Handles are shared across actix/tokio worker threads and futures are spawned.
+#[test]
+fn handle_and_futures_are_send() {
+    fn send<T: Send + Sync + Clone + 'static>(_: &T) {}
+    fn send_future<F: std::future::Future + Send>(_: F) {}
+    let tmp = tempfile::tempdir().unwrap();
+    let (inbox, _) = Inbox::open(tmp.path(), small()).unwrap();
+    send(&inbox);
+    send_future(inbox.append("id", "push", vec![]));
+    send_future(inbox.mark_done(1));
+    send_future(inbox.take(1));
+    send_future(inbox.close());
+}
