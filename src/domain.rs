@@ -142,9 +142,7 @@ fn check_repo(s: &str) -> Result<(), NameError> {
     let owner_ok = !owner.is_empty()
         && owner.len() <= 39
         && !owner.starts_with('-')
-        && owner
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        && owner.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
     let name_ok = !name.is_empty()
         && name.len() <= 100
         && name != "."
@@ -193,15 +191,9 @@ fn check_ref_name(s: &str) -> Result<(), NameError> {
         || s.contains("@{")
         || s.split('/').any(|c| c.starts_with('.'))
         || s.bytes().any(|b| {
-            b < 0x20
-                || b == 0x7f
-                || matches!(b, b' ' | b'~' | b'^' | b':' | b'?' | b'*' | b'[' | b'\\')
+            b < 0x20 || b == 0x7f || matches!(b, b' ' | b'~' | b'^' | b':' | b'?' | b'*' | b'[' | b'\\')
         });
-    if bad {
-        Err(invalid("ref name", s, RULE))
-    } else {
-        Ok(())
-    }
+    if bad { Err(invalid("ref name", s, RULE)) } else { Ok(()) }
 }
 
 string_newtype!(
@@ -229,20 +221,16 @@ impl BranchName {
     pub fn from_ref_component(c: &str) -> Result<Self, NameError> {
         let decoded = percent_encoding::percent_decode_str(c)
             .decode_utf8()
-            .map_err(|_| {
-                invalid(
-                    "branch ref component",
-                    c,
-                    "is not valid percent-encoded UTF-8",
-                )
-            })?;
+            .map_err(|_| invalid("branch ref component", c, "is not valid percent-encoded UTF-8"))?;
         Self::new(decoded.into_owned())
     }
 }
 
 /// Characters escaped in a branch's ref component. `%` first of all, so decoding is unambiguous.
-const REF_COMPONENT: &percent_encoding::AsciiSet =
-    &percent_encoding::CONTROLS.add(b'%').add(b'/').add(b' ');
+const REF_COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b'%')
+    .add(b'/')
+    .add(b' ');
 
 #[cfg(test)]
 mod tests {
@@ -254,16 +242,7 @@ mod tests {
             assert!(AppName::new(ok).is_ok(), "{ok} should be valid");
         }
         for bad in [
-            "",
-            "-x",
-            "Frontend",
-            "front end",
-            "a/b",
-            "..",
-            "../etc",
-            "a_b",
-            "a.b",
-            &"a".repeat(54),
+            "", "-x", "Frontend", "front end", "a/b", "..", "../etc", "a_b", "a.b", &"a".repeat(54),
         ] {
             let err = AppName::new(bad).unwrap_err().to_string();
             assert!(err.contains("app name"), "{err}");
@@ -291,9 +270,7 @@ mod tests {
     fn repo_names_are_owner_slash_name() {
         let r = RepoName::new("acme/front.end_2").unwrap();
         assert_eq!((r.owner(), r.name()), ("acme", "front.end_2"));
-        for bad in [
-            "acme", "acme/", "/x", "acme/..", "acme/a/b", "ac me/x", "-acme/x",
-        ] {
+        for bad in ["acme", "acme/", "/x", "acme/..", "acme/a/b", "ac me/x", "-acme/x"] {
             assert!(RepoName::new(bad).is_err(), "{bad}");
         }
     }
@@ -307,14 +284,9 @@ mod tests {
         assert_eq!(b.ref_component(), "release%2F1.0");
         assert_ne!(b.ref_component(), c.ref_component());
         for x in [a, b, c] {
-            assert_eq!(
-                BranchName::from_ref_component(&x.ref_component()).unwrap(),
-                x
-            );
+            assert_eq!(BranchName::from_ref_component(&x.ref_component()).unwrap(), x);
         }
-        for bad in [
-            "", "a..b", "a b", "a~1", "x.lock", "/x", "x/", "a:b", ".hidden",
-        ] {
+        for bad in ["", "a..b", "a b", "a~1", "x.lock", "/x", "x/", "a:b", ".hidden"] {
             assert!(BranchName::new(bad).is_err(), "{bad:?}");
         }
     }
