@@ -94,10 +94,7 @@ async fn closed_loop(
         lat.extend(h.await.expect("task"));
     }
     let elapsed = start.elapsed();
-    let label = format!(
-        "{tasks} appenders{}",
-        if with_worker { " + worker" } else { "" }
-    );
+    let label = format!("{tasks} appenders{}", if with_worker { " + worker" } else { "" });
     report(&label, tasks * per_task, elapsed, lat, &inbox);
     inbox.close().await.expect("close");
     if let Some(w) = worker {
@@ -133,8 +130,7 @@ async fn many_ids(root: &std::path::Path, n: usize) {
             tokio::spawn(async move {
                 for i in (t..n).step_by(256) {
                     let id = format!("{i:08}-0000-0000-0000-000000000000");
-                    if let Ok(AppendOutcome::Appended(seq)) =
-                        inbox.append(&id, "ping", vec![b'x'; 64]).await
+                    if let Ok(AppendOutcome::Appended(seq)) = inbox.append(&id, "ping", vec![b'x'; 64]).await
                     {
                         inbox.mark_done(seq).await.expect("done");
                     }
@@ -226,10 +222,7 @@ fn main() {
         closed_loop(root.path(), 64, 1_000, body.clone(), true).await;
         open_loop(root.path(), 5_000, 5, body.clone()).await;
         open_loop(root.path(), 20_000, 3, body.clone()).await;
-        if let Some(n) = std::env::var("INBOX_LOAD_IDS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-        {
+        if let Some(n) = std::env::var("INBOX_LOAD_IDS").ok().and_then(|v| v.parse().ok()) {
             many_ids(root.path(), n).await;
         }
     });

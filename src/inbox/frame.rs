@@ -237,10 +237,7 @@ mod tests {
         // Every proper prefix is torn, not valid.
         for cut in 1..n {
             let mut r = &buf[..cut];
-            assert!(matches!(
-                read_frame(&mut r, &mut p).unwrap(),
-                ReadFrame::Bad(_)
-            ));
+            assert!(matches!(read_frame(&mut r, &mut p).unwrap(), ReadFrame::Bad(_)));
         }
     }
 }

@@ -302,8 +302,7 @@ impl Shared {
             reason,
         };
         let mut buf = vec![0u8; loc.len as usize];
-        file.read_exact_at(&mut buf, loc.offset)
-            .map_err(io_err(&path))?;
+        file.read_exact_at(&mut buf, loc.offset).map_err(io_err(&path))?;
         let payload = frame::check_frame(&buf).map_err(corrupt)?;
         match frame::decode(payload).map_err(corrupt)? {
             frame::Record::Entry {
@@ -358,8 +357,7 @@ impl Inbox {
             || opts.max_pending_bytes == 0
         {
             return Err(Error::Invalid(
-                "max_batch, channel_capacity, max_pending_bytes and segment_bytes must be positive"
-                    .into(),
+                "max_batch, channel_capacity, max_pending_bytes and segment_bytes must be positive".into(),
             ));
         }
         // Frames above this are treated as garbage when read back, so never write one.
@@ -426,12 +424,7 @@ impl Inbox {
     /// Stores a delivery durably. Resolves after the batch holding it is `fdatasync`'d, with
     /// `Duplicate` if the id was accepted before (nothing is stored then). Waits when the
     /// writer's queue is full (back-pressure), never drops.
-    pub async fn append(
-        &self,
-        delivery_id: &str,
-        event: &str,
-        body: Vec<u8>,
-    ) -> Result<AppendOutcome> {
+    pub async fn append(&self, delivery_id: &str, event: &str, body: Vec<u8>) -> Result<AppendOutcome> {
         if delivery_id.is_empty() || delivery_id.len() > MAX_NAME_LEN {
             return Err(Error::Invalid(format!(
                 "delivery id must be 1..={MAX_NAME_LEN} bytes"

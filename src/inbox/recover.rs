@@ -50,9 +50,7 @@ pub fn list_segments(dir: &Path) -> Result<Vec<u64>> {
 
 /// Makes a directory entry (create, rename, unlink) durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err(dir))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io_err(dir))
 }
 
 /// Creates an empty (not preallocated) segment whose header and directory entry are durable

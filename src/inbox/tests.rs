@@ -76,10 +76,7 @@ async fn append_reopen_replays_unfinished_in_order() {
     let (inbox, replay) = Inbox::open(&dir, small()).unwrap();
     assert_eq!((replay.pending, replay.next_seq), (0, 1));
     for i in 0..10 {
-        let out = inbox
-            .append(&format!("d-{i}"), "push", body(i))
-            .await
-            .unwrap();
+        let out = inbox.append(&format!("d-{i}"), "push", body(i)).await.unwrap();
         assert_eq!(out, AppendOutcome::Appended(i as u64 + 1));
     }
     assert_eq!(inbox.depth(), 10);
@@ -181,10 +178,7 @@ async fn torn_tail_garbage_is_truncated() {
     let dir = tmp.path();
     let (inbox, _) = Inbox::open(dir, plain()).unwrap();
     for i in 0..3 {
-        inbox
-            .append(&format!("t{i}"), "push", body(i + 1))
-            .await
-            .unwrap();
+        inbox.append(&format!("t{i}"), "push", body(i + 1)).await.unwrap();
     }
     inbox.close().await.unwrap();
 
@@ -338,21 +332,14 @@ async fn preallocated_tail_with_stale_frames_is_cut() {
     };
     let (inbox, _) = Inbox::open(dir, opts.clone()).unwrap();
     for i in 0..10 {
-        inbox
-            .append(&format!("p{i}"), "push", body(i))
-            .await
-            .unwrap();
+        inbox.append(&format!("p{i}"), "push", body(i)).await.unwrap();
         // Give the janitor time to prepare the spare, so later entries go to a
         // preallocated segment.
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     inbox.close().await.unwrap();
     let seg = last_segment(dir);
-    assert_eq!(
-        fs::metadata(&seg).unwrap().len(),
-        64 << 10,
-        "not preallocated"
-    );
+    assert_eq!(fs::metadata(&seg).unwrap().len(), 64 << 10, "not preallocated");
 
     // Find the end of data, then plant: zeros (an unwritten page) and a complete, valid frame
     // with the next seq (a later page of the same torn batch that did reach the disk).
@@ -372,10 +359,7 @@ async fn preallocated_tail_with_stale_frames_is_cut() {
     assert_eq!(replay.next_seq, 11);
     assert_eq!(fs::metadata(&seg).unwrap().len(), end);
     for i in 0..3 {
-        inbox
-            .append(&format!("n{i}"), "push", vec![])
-            .await
-            .unwrap();
+        inbox.append(&format!("n{i}"), "push", vec![]).await.unwrap();
     }
     inbox.close().await.unwrap();
 
@@ -460,13 +444,7 @@ async fn back_pressure_with_tiny_channel() {
         tokio::spawn(async move {
             let mut n = 0;
             while n < 1600 {
-                let seqs: Vec<u64> = inbox
-                    .take(50)
-                    .await
-                    .unwrap()
-                    .iter()
-                    .map(|e| e.seq)
-                    .collect();
+                let seqs: Vec<u64> = inbox.take(50).await.unwrap().iter().map(|e| e.seq).collect();
                 n += seqs.len();
                 inbox.mark_done_many(seqs).await.unwrap();
             }
@@ -533,10 +511,7 @@ async fn rotation_deletes_done_segments_and_keeps_their_ids() {
     assert_eq!(replay.next_seq, 41);
     for i in 0..40 {
         assert_eq!(
-            inbox
-                .append(&format!("r{i}"), "push", vec![])
-                .await
-                .unwrap(),
+            inbox.append(&format!("r{i}"), "push", vec![]).await.unwrap(),
             AppendOutcome::Duplicate,
             "r{i}"
         );
@@ -570,11 +545,7 @@ async fn dedupe_window_is_bounded() {
     // The ids file was compacted to at most twice the capacity.
     let ids = fs::read(dir.join("ids.log")).unwrap();
     let frame = 8 + 3; // "wNN"
-    assert!(
-        ids.len() <= 2 * 10 * frame,
-        "ids.log has {} bytes",
-        ids.len()
-    );
+    assert!(ids.len() <= 2 * 10 * frame, "ids.log has {} bytes", ids.len());
 
     let (inbox, replay) = Inbox::open(dir, opts).unwrap();
     assert_eq!(replay.known_ids, 10);
@@ -594,10 +565,7 @@ async fn dedupe_window_is_bounded() {
 async fn second_open_is_refused_until_closed() {
     let tmp = tempfile::tempdir().unwrap();
     let (inbox, _) = Inbox::open(tmp.path(), small()).unwrap();
-    assert!(matches!(
-        Inbox::open(tmp.path(), small()),
-        Err(Error::Locked(_))
-    ));
+    assert!(matches!(Inbox::open(tmp.path(), small()), Err(Error::Locked(_))));
     inbox.close().await.unwrap();
     let (inbox, _) = Inbox::open(tmp.path(), small()).unwrap();
     inbox.close().await.unwrap();
@@ -749,11 +717,7 @@ fn crash_sigkill_keeps_acknowledged_entries() {
         child.wait().unwrap();
         reader.join().unwrap();
         lines.extend(rx.try_iter());
-        assert!(
-            lines.len() >= want,
-            "child produced only {} lines",
-            lines.len()
-        );
+        assert!(lines.len() >= want, "child produced only {} lines", lines.len());
         for line in lines {
             let parts: Vec<&str> = line.split(' ').collect();
             match parts.as_slice() {
@@ -775,11 +739,7 @@ fn crash_sigkill_keeps_acknowledged_entries() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let (inbox, _) = Inbox::open(&dir, Options::default()).unwrap();
-        let pending: HashMap<u64, Entry> = take_all(&inbox)
-            .await
-            .into_iter()
-            .map(|e| (e.seq, e))
-            .collect();
+        let pending: HashMap<u64, Entry> = take_all(&inbox).await.into_iter().map(|e| (e.seq, e)).collect();
         let mut in_doubt = 0;
         for (seq, id) in &acked {
             if done.contains(seq) {

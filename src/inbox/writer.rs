@@ -137,11 +137,7 @@ impl Writer {
     }
 
     /// Writes, syncs and acknowledges one batch. Returns true if it held a close request.
-    fn commit(
-        &mut self,
-        batch: &mut Vec<Req>,
-        close_replies: &mut Vec<oneshot::Sender<()>>,
-    ) -> bool {
+    fn commit(&mut self, batch: &mut Vec<Req>, close_replies: &mut Vec<oneshot::Sender<()>>) -> bool {
         let closing = batch.iter().any(|r| matches!(r, Req::Close { .. }));
         if let Some(msg) = &self.failed {
             for req in batch.drain(..) {
@@ -157,9 +153,7 @@ impl Writer {
         let mut staged = Vec::with_capacity(batch.len());
         for req in batch.iter() {
             staged.push(match req {
-                Req::Append {
-                    id, event, body, ..
-                } => {
+                Req::Append { id, event, body, .. } => {
                     // Dedupe is decided here, in commit order, so of two concurrent appends
                     // of one id exactly one is stored.
                     if self.dedupe.insert(id) {
@@ -473,14 +467,10 @@ impl Janitor {
             written += n as u64;
             // Sync in steps so one big flush does not stall the writer's fdatasync behind it.
             if written % (8 << 20) < n as u64 {
-                w.flush()
-                    .and_then(|()| f.sync_data())
-                    .map_err(io_err(&path))?;
+                w.flush().and_then(|()| f.sync_data()).map_err(io_err(&path))?;
             }
         }
-        w.flush()
-            .and_then(|()| f.sync_all())
-            .map_err(io_err(&path))?;
+        w.flush().and_then(|()| f.sync_all()).map_err(io_err(&path))?;
         drop(w);
         self.shared.spare_ready.store(true, Ordering::Release);
         tracing::debug!(bytes = total, "inbox spare segment ready");
@@ -500,9 +490,7 @@ impl Janitor {
         let mut r = BufReader::with_capacity(1 << 20, src);
         let mut w = BufWriter::with_capacity(1 << 20, File::create(&tmp).map_err(io_err(&tmp))?);
         let (mut payload, mut frame_buf, mut seen, mut kept) = (Vec::new(), Vec::new(), 0, 0);
-        while let ReadFrame::Frame =
-            frame::read_frame(&mut r, &mut payload).map_err(io_err(&path))?
-        {
+        while let ReadFrame::Frame = frame::read_frame(&mut r, &mut payload).map_err(io_err(&path))? {
             seen += 1;
             if seen > skip {
                 frame_buf.clear();
@@ -516,19 +504,12 @@ impl Janitor {
         fs::rename(&tmp, &path).map_err(io_err(&tmp))?;
         recover::sync_dir(&self.dir)?;
         self.ids = reopen_append(&path)?;
-        tracing::debug!(
-            before = self.ids_count,
-            after = kept,
-            "inbox ids file compacted"
-        );
+        tracing::debug!(before = self.ids_count, after = kept, "inbox ids file compacted");
         self.ids_count = kept;
         Ok(())
     }
 }
 
 fn reopen_append(path: &Path) -> Result<File> {
-    OpenOptions::new()
-        .append(true)
-        .open(path)
-        .map_err(io_err(path))
+    OpenOptions::new().append(true).open(path).map_err(io_err(path))
 }
