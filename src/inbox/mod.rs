@@ -17,8 +17,11 @@
 //!   to `segment_bytes` ahead of time, so an 8-byte all-zero header marks the end of data (no
 //!   real frame has length 0). Overwriting allocated blocks lets `fdatasync` skip the
 //!   file-system journal commit that growing a file needs (measured ~3x more appends/s here).
-//! - `seg.spare`: the next segment, being zero-filled by the janitor thread; renamed into place
-//!   at rotation. Deleted on open.
+//! - `seg.spare`: the next segment: a fully-done segment recycled by the janitor thread, or
+//!   else a zero-filled file; renamed into place at rotation, deleted on open. A recycled file
+//!   still holds old frames behind the new data; they are never taken as data (see
+//!   `writer::Janitor::retire`), and a segment is trimmed to its data when it is sealed or the
+//!   inbox is closed.
 //! - `ids.log`: frames whose payload is a delivery id, copied from a segment just before the
 //!   segment is deleted, so dedupe outlives the segment. Rewritten (temp file + rename) to the
 //!   newest `dedupe_capacity` ids when it grows past twice that.
@@ -218,8 +221,10 @@ pub struct Stats {
     pub done: u64,
     /// `fdatasync` calls made for batches (each acknowledges a whole batch).
     pub fsyncs: u64,
-    /// Segment files on disk.
+    /// Segment files on disk (not counting the spare).
     pub segments: u64,
+    /// Retired segments reused as the next segment instead of zero-filling a new file.
+    pub recycled: u64,
 }
 
 /// Where an entry lives; the pending queue holds only these, never bodies.
@@ -277,6 +282,7 @@ struct Shared {
     done: AtomicU64,
     fsyncs: AtomicU64,
     segments: AtomicU64,
+    recycled: AtomicU64,
 }
 
 impl Shared {
@@ -406,6 +412,7 @@ impl Inbox {
             done: AtomicU64::new(0),
             fsyncs: AtomicU64::new(0),
             segments: AtomicU64::new(rec.live.len() as u64),
+            recycled: AtomicU64::new(0),
         });
         let (tx, rx) = mpsc::channel(opts.channel_capacity);
         writer::start(rec, rx, shared.clone(), &opts, lock)?;
@@ -553,6 +560,7 @@ impl Inbox {
             done: s.done.load(Ordering::Relaxed),
             fsyncs: s.fsyncs.load(Ordering::Relaxed),
             segments: s.segments.load(Ordering::Relaxed),
+            recycled: s.recycled.load(Ordering::Relaxed),
         }
     }
 

@@ -337,9 +337,19 @@ async fn preallocated_tail_with_stale_frames_is_cut() {
         // preallocated segment.
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    assert!(
+        inbox.stats().segments >= 2,
+        "never moved to a preallocated segment"
+    );
     inbox.close().await.unwrap();
+    // A clean close trims the segment to its data; a crash leaves the preallocated zeros.
     let seg = last_segment(dir);
-    assert_eq!(fs::metadata(&seg).unwrap().len(), 64 << 10, "not preallocated");
+    OpenOptions::new()
+        .write(true)
+        .open(&seg)
+        .unwrap()
+        .set_len(64 << 10)
+        .unwrap();
 
     // Find the end of data, then plant: zeros (an unwritten page) and a complete, valid frame
     // with the next seq (a later page of the same torn batch that did reach the disk).
@@ -609,6 +619,10 @@ async fn rejects_invalid_input() {
 
 const CHILD_DIR: &str = "AUGER_INBOX_CRASH_DIR";
 const CHILD_ROUND: &str = "AUGER_INBOX_CRASH_ROUND";
+/// Rounds that drain: a worker takes everything and marks it done, so segments are retired
+/// and recycled while the process is killed. Other rounds keep entries for the durability check.
+const DRAIN_ROUNDS: [usize; 2] = [0, 1];
+const CRASH_ROUNDS: usize = 3;
 
 /// Not a test on its own: the body of the writer process that `crash_sigkill_*` kills.
 #[test]
@@ -616,7 +630,8 @@ fn crash_child_writer() {
     let Ok(dir) = std::env::var(CHILD_DIR) else {
         return;
     };
-    let round = std::env::var(CHILD_ROUND).unwrap();
+    let round: usize = std::env::var(CHILD_ROUND).unwrap().parse().unwrap();
+    let drain = DRAIN_ROUNDS.contains(&round);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -628,15 +643,26 @@ fn crash_child_writer() {
             ..Options::default()
         };
         let (inbox, _) = Inbox::open(&dir, opts).unwrap();
-        let say = |line: String| {
-            // One write per line (< PIPE_BUF, so atomic), straight to fd 1, not the
-            // test harness's capture.
+        // One write per line (< PIPE_BUF, so atomic), straight to fd 1, not the test
+        // harness's capture.
+        fn say(line: String) {
             std::io::stdout().lock().write_all(line.as_bytes()).unwrap();
-        };
+        }
+        if drain {
+            let inbox = inbox.clone();
+            tokio::spawn(async move {
+                loop {
+                    let seqs: Vec<u64> = inbox.take(64).await.unwrap().iter().map(|e| e.seq).collect();
+                    inbox.mark_done_many(seqs.clone()).await.unwrap();
+                    for seq in seqs {
+                        say(format!("D {seq} .\n"));
+                    }
+                }
+            });
+        }
         let tasks: Vec<_> = (0..16)
             .map(|t| {
                 let inbox = inbox.clone();
-                let round = round.clone();
                 tokio::spawn(async move {
                     for i in 0u64.. {
                         let id = format!("r{round}-t{t}-{i}");
@@ -645,7 +671,7 @@ fn crash_child_writer() {
                             other => panic!("{other:?}"),
                         };
                         say(format!("A {seq} {id} .\n"));
-                        if i % 3 == 0 {
+                        if !drain && i % 3 == 0 {
                             // Announce the attempt: a kill between the durable done marker
                             // and the "D" line leaves the parent unsure, and it must allow both.
                             say(format!("M {seq} .\n"));
@@ -669,18 +695,19 @@ fn crash_child_writer() {
     });
 }
 
-/// SIGKILLs a writer process mid-stream (several times on one directory) and checks that every
-/// acknowledged append is present, every acknowledged done marker holds, and dedupe remembers
-/// every acknowledged id.
+/// SIGKILLs a writer process mid-stream, several times on one directory (first while a worker
+/// drains it, so segments are retired and recycled under the kill, then while entries are kept)
+/// and checks that every acknowledged append is present with its bytes, every acknowledged done
+/// marker holds, and dedupe remembers every acknowledged id.
 #[test]
 fn crash_sigkill_keeps_acknowledged_entries() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("inbox");
     let exe = std::env::current_exe().unwrap();
-    let mut acked: HashMap<u64, String> = HashMap::new();
+    let mut acked: HashMap<u64, (usize, String)> = HashMap::new();
     let mut done: HashSet<u64> = HashSet::new();
     let mut maybe_done: HashSet<u64> = HashSet::new();
-    for round in 0..3 {
+    for round in 0..CRASH_ROUNDS {
         let mut child = Command::new(&exe)
             .args([
                 "inbox::tests::crash_child_writer",
@@ -705,7 +732,7 @@ fn crash_sigkill_keeps_acknowledged_entries() {
             }
         });
         // Kill at a different point each round, once the writer is well under way.
-        let want = 2_000 + round * 1_500;
+        let want = 3_000 + round * 1_500;
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut lines = Vec::new();
         while lines.len() < want && Instant::now() < deadline {
@@ -722,7 +749,10 @@ fn crash_sigkill_keeps_acknowledged_entries() {
             let parts: Vec<&str> = line.split(' ').collect();
             match parts.as_slice() {
                 ["A", seq, id, "."] => {
-                    assert!(acked.insert(seq.parse().unwrap(), id.to_string()).is_none());
+                    let seq: u64 = seq.parse().unwrap();
+                    if let Some(old) = acked.insert(seq, (round, id.to_string())) {
+                        panic!("seq {seq} acknowledged twice: {old:?} and {id} (round {round})");
+                    }
                 }
                 ["D", seq, "."] => {
                     done.insert(seq.parse().unwrap());
@@ -735,35 +765,40 @@ fn crash_sigkill_keeps_acknowledged_entries() {
             }
         }
     }
+    // The drain rounds retired segments: their ids moved to ids.log.
+    assert!(
+        fs::metadata(dir.join("ids.log")).unwrap().len() > 0,
+        "no segment was retired"
+    );
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let (inbox, _) = Inbox::open(&dir, Options::default()).unwrap();
         let pending: HashMap<u64, Entry> = take_all(&inbox).await.into_iter().map(|e| (e.seq, e)).collect();
         let mut in_doubt = 0;
-        for (seq, id) in &acked {
-            if done.contains(seq) {
-                assert!(!pending.contains_key(seq), "done seq {seq} replayed");
-            } else if maybe_done.contains(seq) && !pending.contains_key(seq) {
+        for (seq, (round, id)) in &acked {
+            if let Some(e) = pending.get(seq) {
+                assert!(!done.contains(seq), "done seq {seq} replayed");
+                assert_eq!(&e.delivery_id, id);
+                assert_eq!(e.body, id.as_bytes().repeat(50));
+            } else if done.contains(seq) || DRAIN_ROUNDS.contains(round) {
+                // Done, or taken by a worker that may have marked it just before a kill.
+            } else if maybe_done.contains(seq) {
                 // Its done marker became durable but the child died before saying so.
                 in_doubt += 1;
             } else {
-                let e = pending
-                    .get(seq)
-                    .unwrap_or_else(|| panic!("acknowledged seq {seq} ({id}) lost"));
-                assert_eq!(&e.delivery_id, id);
-                assert_eq!(e.body, id.as_bytes().repeat(50));
+                panic!("acknowledged seq {seq} ({id}) lost");
             }
         }
-        for id in acked.values() {
+        // At most one in-flight mark_done per writer task.
+        assert!(in_doubt <= 16, "{in_doubt} done markers in doubt");
+        for (_, id) in acked.values() {
             assert_eq!(
                 inbox.append(id, "push", vec![]).await.unwrap(),
                 AppendOutcome::Duplicate,
                 "{id} forgotten"
             );
         }
-        // At most one in-flight mark_done per writer task per round.
-        assert!(in_doubt <= 3 * 16, "{in_doubt} done markers in doubt");
         inbox.close().await.unwrap();
     });
     assert!(!acked.is_empty() && !done.is_empty());

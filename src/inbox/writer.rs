@@ -36,6 +36,7 @@ pub fn start(
         ids_count: rec.ids_count,
         capacity: opts.dedupe_capacity,
         spare_bytes: opts.segment_bytes,
+        preallocate: opts.preallocate,
         rx: jrx,
     };
     let janitor_thread = thread::Builder::new()
@@ -51,6 +52,7 @@ pub fn start(
         active_len: rec.active_len,
         active_prealloc: false,
         preallocate: opts.preallocate,
+        spare_requested: false,
         segment_bytes: opts.segment_bytes,
         max_batch: opts.max_batch,
         next_seq: rec.next_seq,
@@ -94,6 +96,8 @@ struct Writer {
     /// `fdatasync` needs no metadata (size, extent) journal commit.
     active_prealloc: bool,
     preallocate: bool,
+    /// A `PrepareSpare` job is outstanding or its spare not yet taken.
+    spare_requested: bool,
     segment_bytes: u64,
     max_batch: usize,
     next_seq: u64,
@@ -115,8 +119,9 @@ struct Writer {
 
 impl Writer {
     fn run(mut self) {
-        self.request_spare();
+        // Retire first: a retired segment becomes the spare, which spares zero-filling one.
         self.retire_done_segments();
+        self.request_spare();
         let mut batch = Vec::with_capacity(self.max_batch);
         let mut close_replies = Vec::new();
         // Group commit: block for one request, then take whatever else is already queued.
@@ -272,6 +277,11 @@ impl Writer {
         if dones > 0 || self.live.len() > 1 {
             self.retire_done_segments();
         }
+        // Ask for the next spare late (half-way), so a segment retired meanwhile can be
+        // recycled instead of zero-filling a new file; early if writing to a plain segment.
+        if !self.active_prealloc || self.active_len >= self.segment_bytes / 2 {
+            self.request_spare();
+        }
         // Don't keep a huge buffer around after a batch of large bodies.
         if self.buf.capacity() > BUF_KEEP {
             self.buf = Vec::new();
@@ -280,15 +290,22 @@ impl Writer {
     }
 
     fn rotate(&mut self) -> Result<()> {
+        // A sealed segment ends exactly at its data: a recycled file may hold stale frames
+        // past that point, and open treats anything after a sealed segment's data as damage.
+        self.cut_active()?;
         let first = self.next_seq;
         let path = recover::segment_path(&self.dir, first);
-        // The janitor only touches the spare while the flag is false, the writer only while
-        // it is true, so taking it here cannot race with its preparation.
-        let file = if self.shared.spare_ready.swap(false, Ordering::AcqRel) {
+        // Hand-off: the janitor touches the spare file only while the flag is false and sets
+        // it once the spare is complete; the writer touches it only while the flag is true and
+        // clears it only after the rename. (Clearing first would let the janitor start a new
+        // spare under the same name while this rename is still pending.)
+        let file = if self.shared.spare_ready.load(Ordering::Acquire) {
             let spare = self.dir.join(SPARE_FILE);
             fs::rename(&spare, &path).map_err(io_err(&spare))?;
+            self.shared.spare_ready.store(false, Ordering::Release);
             recover::sync_dir(&self.dir)?;
             self.active_prealloc = true;
+            self.spare_requested = false;
             OpenOptions::new()
                 .write(true)
                 .open(&path)
@@ -297,7 +314,6 @@ impl Writer {
             self.active_prealloc = false;
             recover::create_segment(&self.dir, first)?
         };
-        self.request_spare();
         let reader = File::open(&path).map_err(io_err(&path))?;
         self.shared.lock_readers().insert(first, Arc::new(reader));
         self.live.insert(first, 0);
@@ -309,12 +325,28 @@ impl Writer {
         Ok(())
     }
 
-    fn request_spare(&self) {
+    fn request_spare(&mut self) {
         if self.preallocate
+            && !self.spare_requested
+            && !self.shared.spare_ready.load(Ordering::Acquire)
             && let Some(j) = &self.janitor
         {
+            self.spare_requested = true;
             let _ = j.send(Job::PrepareSpare);
         }
+    }
+
+    /// Shrinks the active segment file to its data (drops preallocated or recycled space).
+    fn cut_active(&mut self) -> Result<()> {
+        let path = recover::segment_path(&self.dir, self.active_first);
+        let len = self.active.metadata().map_err(io_err(&path))?.len();
+        if len > self.active_len {
+            self.active
+                .set_len(self.active_len)
+                .and_then(|()| self.active.sync_all())
+                .map_err(io_err(&path))?;
+        }
+        Ok(())
     }
 
     /// Hands the oldest sealed segments whose entries are all done to the janitor. Only a
@@ -333,6 +365,12 @@ impl Writer {
     }
 
     fn shutdown(mut self, mut close_replies: Vec<oneshot::Sender<()>>) {
+        // After a clean stop the next open finds no stale bytes to cut (and reports no damage).
+        if self.failed.is_none()
+            && let Err(e) = self.cut_active()
+        {
+            tracing::warn!(error = %e, "could not trim the inbox segment on close");
+        }
         self.shared.closed.store(true, Ordering::Release);
         self.shared.notify.notify_waiters();
         self.rx.close();
@@ -371,6 +409,7 @@ struct Janitor {
     ids_count: usize,
     capacity: usize,
     spare_bytes: u64,
+    preallocate: bool,
     rx: std::sync::mpsc::Receiver<Job>,
 }
 
@@ -402,8 +441,11 @@ impl Janitor {
         }
     }
 
-    /// Copies a fully-done segment's delivery ids into the ids file (synced), then deletes
-    /// the segment (or sets it aside if it is damaged).
+    /// Copies a fully-done segment's delivery ids into the ids file (synced), then recycles the
+    /// file as the next spare (its blocks are allocated, so overwriting it syncs fast), deletes
+    /// it, or sets it aside if it is damaged. Stale frames left in a recycled file are harmless:
+    /// its old entries have lower seqs than any entry written to it later, so open rejects them
+    /// as out of sequence; its old done markers name entries that are all done and retired.
     fn retire(&mut self, first: u64) -> Result<()> {
         let path = recover::segment_path(&self.dir, first);
         let file = File::open(&path).map_err(io_err(&path))?;
@@ -434,15 +476,23 @@ impl Janitor {
             self.ids_count += n;
         }
         self.shared.lock_readers().remove(&first);
+        let recycle = !damaged && self.preallocate && !self.shared.spare_ready.load(Ordering::Acquire);
         if damaged {
             let aside = recover::corrupt_path(&path);
             tracing::warn!(path = %aside.display(), "damaged inbox segment set aside");
             fs::rename(&path, &aside).map_err(io_err(&path))?;
+        } else if recycle {
+            let spare = self.dir.join(SPARE_FILE);
+            fs::rename(&path, &spare).map_err(io_err(&path))?;
         } else {
             fs::remove_file(&path).map_err(io_err(&path))?;
         }
         recover::sync_dir(&self.dir)?;
         self.shared.segments.fetch_sub(1, Ordering::Relaxed);
+        if recycle {
+            self.shared.recycled.fetch_add(1, Ordering::Relaxed);
+            self.shared.spare_ready.store(true, Ordering::Release);
+        }
         tracing::debug!(first, ids = n, "inbox segment retired");
         self.maybe_compact()
     }
