@@ -387,6 +387,71 @@ async fn preallocated_tail_with_stale_frames_is_cut() {
     inbox.close().await.unwrap();
 }
 
+/// Done segments are reused as the next segment file (no zero-filling); what they held never
+/// comes back, even when a crash leaves it right behind the new data.
+#[tokio::test]
+async fn retired_segments_are_recycled_without_resurrecting_frames() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let opts = Options {
+        segment_bytes: 4096,
+        ..small()
+    };
+    let (inbox, _) = Inbox::open(dir, opts.clone()).unwrap();
+    // A worker that keeps up: each sealed segment is retired soon after rotation.
+    for i in 0..40 {
+        inbox
+            .append(&format!("a{i}"), "push", vec![1; 500])
+            .await
+            .unwrap();
+        let e = inbox.next().await.unwrap().unwrap();
+        inbox.mark_done(e.seq).await.unwrap();
+    }
+    wait_for(|| inbox.stats().recycled >= 1).await;
+    for i in 0..40 {
+        inbox.append(&format!("b{i}"), "push", body(i)).await.unwrap();
+    }
+    inbox.close().await.unwrap();
+
+    // What a crash can leave behind the data of a recycled file: its old frames, i.e. done
+    // markers of retired entries and entries with lower seqs.
+    let seg = last_segment(dir);
+    let mut stale = Vec::new();
+    frame::encode_done(&mut stale, 3);
+    frame::encode_entry(&mut stale, 5, "a4", "push", &[1; 500]);
+    frame::encode_done(&mut stale, 7);
+    OpenOptions::new()
+        .append(true)
+        .open(&seg)
+        .unwrap()
+        .write_all(&stale)
+        .unwrap();
+
+    let (inbox, replay) = Inbox::open(dir, opts.clone()).unwrap();
+    assert_eq!(replay.pending, 40);
+    assert_eq!(replay.next_seq, 81);
+    let all = take_all(&inbox).await;
+    for (i, e) in all.iter().enumerate() {
+        assert_eq!(
+            (e.seq, e.delivery_id.as_str()),
+            (41 + i as u64, format!("b{i}").as_str())
+        );
+        assert_eq!(e.body, body(i));
+    }
+    assert_eq!(
+        inbox.append("c", "push", vec![]).await.unwrap(),
+        AppendOutcome::Appended(81)
+    );
+    assert_eq!(
+        inbox.append("a4", "push", vec![]).await.unwrap(),
+        AppendOutcome::Duplicate
+    );
+    inbox.close().await.unwrap();
+    let (inbox, replay) = Inbox::open(dir, opts).unwrap();
+    assert_eq!(replay.pending, 41);
+    inbox.close().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_appends_group_commit() {
     let tmp = tempfile::tempdir().unwrap();
