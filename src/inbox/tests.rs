@@ -94,6 +94,8 @@ async fn append_reopen_replays_unfinished_in_order() {
     inbox.mark_done(999).await.unwrap();
     assert_eq!(inbox.depth(), 7);
     inbox.close().await.unwrap();
+    // Little data: no spare segment was zero-filled.
+    assert!(!dir.join("seg.spare").exists());
 
     let (inbox, replay) = Inbox::open(&dir, small()).unwrap();
     assert_eq!(replay.pending, 7);
@@ -332,7 +334,11 @@ async fn preallocated_tail_with_stale_frames_is_cut() {
     };
     let (inbox, _) = Inbox::open(dir, opts.clone()).unwrap();
     for i in 0..10 {
-        inbox.append(&format!("p{i}"), "push", body(i)).await.unwrap();
+        // 10 x 2.5 KB: past a quarter of the segment, the spare is requested.
+        inbox
+            .append(&format!("p{i}"), "push", vec![i as u8; 2500])
+            .await
+            .unwrap();
         // Give the janitor time to prepare the spare, so later entries go to a
         // preallocated segment.
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -119,9 +119,8 @@ struct Writer {
 
 impl Writer {
     fn run(mut self) {
-        // Retire first: a retired segment becomes the spare, which spares zero-filling one.
+        // A retired segment becomes the spare, which saves zero-filling one.
         self.retire_done_segments();
-        self.request_spare();
         let mut batch = Vec::with_capacity(self.max_batch);
         let mut close_replies = Vec::new();
         // Group commit: block for one request, then take whatever else is already queued.
@@ -277,9 +276,11 @@ impl Writer {
         if dones > 0 || self.live.len() > 1 {
             self.retire_done_segments();
         }
-        // Ask for the next spare late (half-way), so a segment retired meanwhile can be
-        // recycled instead of zero-filling a new file; early if writing to a plain segment.
-        if !self.active_prealloc || self.active_len >= self.segment_bytes / 2 {
+        // Ask for the next spare a quarter in: a segment retired meanwhile (the usual case when
+        // workers keep up) is then recycled instead of zero-filling a new file, and most of
+        // the segment's time is left for a zero-fill. Not earlier, even on a plain segment, so
+        // an inbox that sees little traffic (or lives for one test) never writes a spare.
+        if self.active_len >= self.segment_bytes / 4 {
             self.request_spare();
         }
         // Don't keep a huge buffer around after a batch of large bodies.
@@ -505,23 +506,21 @@ impl Janitor {
             return Ok(());
         }
         let path = self.dir.join(SPARE_FILE);
-        let f = File::create(&path).map_err(io_err(&path))?;
+        let mut f = File::create(&path).map_err(io_err(&path))?;
         let chunk = vec![0u8; 1 << 20];
-        let mut w = BufWriter::with_capacity(1 << 20, &f);
         let total = self.spare_bytes.max(SEGMENT_MAGIC.len() as u64);
+        f.write_all(SEGMENT_MAGIC).map_err(io_err(&path))?;
         let mut written = SEGMENT_MAGIC.len() as u64;
-        w.write_all(SEGMENT_MAGIC).map_err(io_err(&path))?;
         while written < total {
             let n = (total - written).min(chunk.len() as u64) as usize;
-            w.write_all(&chunk[..n]).map_err(io_err(&path))?;
+            // Sync every chunk: the writer's fdatasync waits for the device queue, so keep
+            // what the zero-fill has in flight small.
+            f.write_all(&chunk[..n])
+                .and_then(|()| f.sync_data())
+                .map_err(io_err(&path))?;
             written += n as u64;
-            // Sync in steps so one big flush does not stall the writer's fdatasync behind it.
-            if written % (8 << 20) < n as u64 {
-                w.flush().and_then(|()| f.sync_data()).map_err(io_err(&path))?;
-            }
         }
-        w.flush().and_then(|()| f.sync_all()).map_err(io_err(&path))?;
-        drop(w);
+        f.sync_all().map_err(io_err(&path))?;
         self.shared.spare_ready.store(true, Ordering::Release);
         tracing::debug!(bytes = total, "inbox spare segment ready");
         Ok(())
