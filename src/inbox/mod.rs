@@ -7,6 +7,23 @@
 //! [`Inbox::mark_done`] once the entry's effects are durable. Entries not marked done are handed
 //! out again after a restart, so handlers must be idempotent (delivery is at-least-once).
 //!
+//! ```no_run
+//! # async fn demo() -> Result<(), auger::inbox::Error> {
+//! use auger::inbox::{AppendOutcome, Inbox, Options};
+//! let (inbox, replay) = Inbox::open("auger-data/inbox", Options::default())?;
+//! // HTTP handler (after the signature check): both outcomes mean "202 Accepted";
+//! // Err(Invalid) is a 4xx, any other error a 503 (GitHub then shows the delivery as failed).
+//! match inbox.append("72d3162e-cc78-11e3-81ab-4c9367dc0958", "push", b"{}".to_vec()).await? {
+//!     AppendOutcome::Appended(_) | AppendOutcome::Duplicate => {}
+//! }
+//! // Worker: replayed entries (replay.pending of them) come first, then new ones.
+//! while let Some(entry) = inbox.next().await? {
+//!     // ... handle entry.event / entry.body idempotently, then:
+//!     inbox.mark_done(entry.seq).await?;
+//! }
+//! # let _ = replay; Ok(()) }
+//! ```
+//!
 //! # On disk (`dir` is e.g. `<data_dir>/inbox`)
 //! - `LOCK`: held with `flock` for the life of the writer; a second process is refused.
 //! - `seg-<first seq, 20 digits>.log`: the magic `AUGINBX1`, then frames
@@ -30,15 +47,17 @@
 //! # Crash-safety argument
 //! An append or done marker is acknowledged only after the batch holding it was written and
 //! `fdatasync`'d, and every segment was made durable (created, or renamed from the synced
-//! zero-filled spare, then the directory synced) before anything was written to it; so every
-//! acknowledged record survives a crash or power loss, given a disk that honours flushes. Writes
+//! spare, then the directory synced) before anything was written to it; so every acknowledged
+//! record survives a crash or power loss, given a disk that honours flushes. Writes
 //! go only to the end of data of the newest segment, so the only bytes a crash can leave
 //! unfinished are those after its last acknowledged record. Every frame carries its length and
 //! a CRC-32 over length and payload; on open, the newest segment is read up to the first frame
 //! that is short, fails its checksum, is out of sequence, or is an all-zero header, and the file
 //! is truncated there. So a half record is never taken as valid, new appends start on a frame
 //! boundary, and no intact but unacknowledged frame of a torn batch (possible behind a zero gap
-//! in a preallocated file) survives to be read back later behind newer frames. Older segments
+//! in a preallocated file) survives to be read back later behind newer frames. A recycled file's
+//! old frames behind the data cannot pass for data either: its old entries have lower seqs
+//! (out of sequence), and its old done markers name only retired entries (no-ops). Older segments
 //! were complete and synced before the next one was started, so damage there is media or
 //! operator damage: reading that segment stops at the bad frame, the damage is reported, and
 //! the file is set aside rather than deleted. Dedupe ids are rebuilt on open from the segments
@@ -114,9 +133,11 @@ pub struct Options {
     pub max_pending_bytes: usize,
     /// Largest body accepted (GitHub caps deliveries at 25 MB).
     pub max_body_bytes: usize,
-    /// Zero-fill the next segment ahead of time (one spare file of `segment_bytes` on disk).
-    /// Overwriting allocated blocks lets `fdatasync` skip the file-system journal commit that
-    /// growing a file needs: several times faster per batch on ext4.
+    /// Write into preallocated segments: a fully-done segment is recycled as the next one, or
+    /// else the janitor zero-fills one ahead of time (one spare file of `segment_bytes` on disk,
+    /// requested once the active segment is a quarter full). Overwriting allocated blocks lets
+    /// `fdatasync` skip the file-system journal commit that growing a file needs: several times
+    /// faster per batch on ext4.
     pub preallocate: bool,
 }
 
