@@ -2,5 +2,6 @@ pub mod artifact;
 pub mod command;
 pub mod config;
 pub mod domain;
+pub mod inbox;
 pub mod policy;
 pub mod webhook;

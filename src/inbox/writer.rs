@@ -1,0 +1,564 @@
+//! The single writer thread (group commit, rotation) and the janitor thread (segment deletion,
+//! ids file upkeep).
+//!
+//! The writer is a plain OS thread: its work is blocking `write`/`fdatasync`, and owning the
+//! dedupe set and segment accounting alone means none of it needs a lock.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread::{self, JoinHandle};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::dedupe::Dedupe;
+use super::frame::{self, ReadFrame, Record, SEGMENT_MAGIC};
+use super::recover::{self, IDS_FILE, IDS_TMP, Recovered, SPARE_FILE};
+use super::{AppendOutcome, Error, Loc, Options, Req, Result, Shared, io_err};
+
+pub fn start(
+    rec: Recovered,
+    rx: mpsc::Receiver<Req>,
+    shared: Arc<Shared>,
+    opts: &Options,
+    lock: File,
+) -> Result<()> {
+    let dir = shared.dir.clone();
+    let (jtx, jrx) = std::sync::mpsc::channel();
+    let janitor = Janitor {
+        dir: dir.clone(),
+        shared: shared.clone(),
+        ids: rec.ids_file,
+        ids_count: rec.ids_count,
+        capacity: opts.dedupe_capacity,
+        spare_bytes: opts.segment_bytes,
+        preallocate: opts.preallocate,
+        rx: jrx,
+    };
+    let janitor_thread = thread::Builder::new()
+        .name("inbox-janitor".into())
+        .spawn(move || janitor.run())
+        .map_err(io_err(&dir))?;
+    let writer = Writer {
+        rx,
+        shared,
+        dir: dir.clone(),
+        active: rec.active,
+        active_first: rec.active_first,
+        active_len: rec.active_len,
+        active_prealloc: false,
+        preallocate: opts.preallocate,
+        spare_requested: false,
+        segment_bytes: opts.segment_bytes,
+        max_batch: opts.max_batch,
+        next_seq: rec.next_seq,
+        dedupe: rec.dedupe,
+        undone: rec.undone,
+        live: rec.live,
+        batch_done: HashSet::new(),
+        janitor: Some(jtx),
+        janitor_thread: Some(janitor_thread),
+        failed: None,
+        buf: Vec::new(),
+        lock: Some(lock),
+    };
+    thread::Builder::new()
+        .name("inbox-writer".into())
+        .spawn(move || writer.run())
+        .map_err(io_err(&dir))?;
+    Ok(())
+}
+
+/// Largest batch buffer kept between batches.
+const BUF_KEEP: usize = 4 << 20;
+
+/// What the writer decided for one request before the batch is synced.
+enum Staged {
+    Appended(Loc),
+    Duplicate,
+    /// The seqs of a done request that were actually written (not already done).
+    Done(Vec<u64>),
+    Noop,
+}
+
+struct Writer {
+    rx: mpsc::Receiver<Req>,
+    shared: Arc<Shared>,
+    dir: PathBuf,
+    active: File,
+    active_first: u64,
+    active_len: u64,
+    /// The active segment was zero-filled ahead: writes overwrite allocated blocks, so
+    /// `fdatasync` needs no metadata (size, extent) journal commit.
+    active_prealloc: bool,
+    preallocate: bool,
+    /// A `PrepareSpare` job is outstanding or its spare not yet taken.
+    spare_requested: bool,
+    segment_bytes: u64,
+    max_batch: usize,
+    next_seq: u64,
+    dedupe: Dedupe,
+    /// Entries appended and not yet done.
+    undone: HashSet<u64>,
+    /// Segment first seq -> entries in it not yet done. The newest key is the active segment.
+    live: BTreeMap<u64, u64>,
+    /// Seqs marked done in the current batch (a seq marked twice in one batch is written once).
+    batch_done: HashSet<u64>,
+    janitor: Option<std::sync::mpsc::Sender<Job>>,
+    janitor_thread: Option<JoinHandle<()>>,
+    /// Set after an I/O error: the writer refuses everything from then on.
+    failed: Option<String>,
+    buf: Vec<u8>,
+    /// The directory lock, released when the writer stops.
+    lock: Option<File>,
+}
+
+impl Writer {
+    fn run(mut self) {
+        // A retired segment becomes the spare, which saves zero-filling one.
+        self.retire_done_segments();
+        let mut batch = Vec::with_capacity(self.max_batch);
+        let mut close_replies = Vec::new();
+        // Group commit: block for one request, then take whatever else is already queued.
+        // While a batch is being synced, new requests pile up and form the next batch.
+        while let Some(first) = self.rx.blocking_recv() {
+            batch.push(first);
+            while batch.len() < self.max_batch {
+                match self.rx.try_recv() {
+                    Ok(r) => batch.push(r),
+                    Err(_) => break,
+                }
+            }
+            if self.commit(&mut batch, &mut close_replies) {
+                break;
+            }
+        }
+        self.shutdown(close_replies);
+    }
+
+    /// Writes, syncs and acknowledges one batch. Returns true if it held a close request.
+    fn commit(&mut self, batch: &mut Vec<Req>, close_replies: &mut Vec<oneshot::Sender<()>>) -> bool {
+        let closing = batch.iter().any(|r| matches!(r, Req::Close { .. }));
+        if let Some(msg) = &self.failed {
+            for req in batch.drain(..) {
+                match req {
+                    Req::Close { reply } => close_replies.push(reply),
+                    other => other.refuse(|| Error::Failed(msg.clone())),
+                }
+            }
+            return closing;
+        }
+
+        self.buf.clear();
+        let mut staged = Vec::with_capacity(batch.len());
+        for req in batch.iter() {
+            staged.push(match req {
+                Req::Append { id, event, body, .. } => {
+                    // Dedupe is decided here, in commit order, so of two concurrent appends
+                    // of one id exactly one is stored.
+                    if self.dedupe.insert(id) {
+                        let seq = self.next_seq;
+                        self.next_seq += 1;
+                        let offset = self.active_len + self.buf.len() as u64;
+                        let len = frame::encode_entry(&mut self.buf, seq, id, event, body);
+                        Staged::Appended(Loc {
+                            seq,
+                            seg: self.active_first,
+                            offset,
+                            len: len as u32,
+                        })
+                    } else {
+                        Staged::Duplicate
+                    }
+                }
+                Req::Done { seqs, .. } => {
+                    let mut written = Vec::with_capacity(seqs.len());
+                    for &seq in seqs {
+                        if self.undone.contains(&seq) && self.batch_done.insert(seq) {
+                            frame::encode_done(&mut self.buf, seq);
+                            written.push(seq);
+                        }
+                    }
+                    Staged::Done(written)
+                }
+                Req::Close { .. } => Staged::Noop,
+            });
+        }
+        self.batch_done.clear();
+
+        if !self.buf.is_empty() {
+            let synced = self
+                .active
+                .write_all_at(&self.buf, self.active_len)
+                .and_then(|()| self.active.sync_data());
+            if let Err(e) = synced {
+                let path = recover::segment_path(&self.dir, self.active_first);
+                let msg = format!("{}: {e}", path.display());
+                tracing::error!(error = %msg, "inbox write failed; refusing further writes until restart");
+                self.failed = Some(msg.clone());
+                for req in batch.drain(..) {
+                    match req {
+                        Req::Close { reply } => close_replies.push(reply),
+                        other => other.refuse(|| Error::Failed(msg.clone())),
+                    }
+                }
+                return closing;
+            }
+            self.shared.fsyncs.fetch_add(1, Ordering::Relaxed);
+            self.active_len += self.buf.len() as u64;
+        }
+
+        // Durable: update accounting, publish to consumers, then acknowledge.
+        let mut new_locs = Vec::new();
+        let (mut dups, mut dones) = (0u64, 0u64);
+        for s in &staged {
+            match s {
+                Staged::Appended(loc) => {
+                    self.undone.insert(loc.seq);
+                    *self.live.entry(loc.seg).or_insert(0) += 1;
+                    new_locs.push(*loc);
+                }
+                Staged::Done(seqs) => {
+                    for seq in seqs {
+                        self.undone.remove(seq);
+                        if let Some((_, n)) = self.live.range_mut(..=*seq).next_back() {
+                            *n = n.saturating_sub(1);
+                        }
+                    }
+                    dones += seqs.len() as u64;
+                }
+                Staged::Duplicate => dups += 1,
+                Staged::Noop => {}
+            }
+        }
+        let sh = &self.shared;
+        let added = new_locs.len() as u64;
+        sh.appended.fetch_add(added, Ordering::Relaxed);
+        sh.duplicates.fetch_add(dups, Ordering::Relaxed);
+        sh.done.fetch_add(dones, Ordering::Relaxed);
+        sh.depth.fetch_add(added, Ordering::Relaxed);
+        sh.depth.fetch_sub(dones, Ordering::Relaxed);
+        if !new_locs.is_empty() {
+            sh.lock_queue().extend(new_locs);
+            sh.notify.notify_waiters();
+        }
+        for (req, s) in batch.drain(..).zip(staged) {
+            // A caller that gave up waiting is not an error: its entry is stored regardless.
+            match (req, s) {
+                (Req::Append { reply, .. }, Staged::Appended(loc)) => {
+                    let _ = reply.send(Ok(AppendOutcome::Appended(loc.seq)));
+                }
+                (Req::Append { reply, .. }, _) => {
+                    let _ = reply.send(Ok(AppendOutcome::Duplicate));
+                }
+                (Req::Done { reply, .. }, _) => {
+                    let _ = reply.send(Ok(()));
+                }
+                (Req::Close { reply }, _) => close_replies.push(reply),
+            }
+        }
+
+        // Rotate when full, or early to leave a segment that is not preallocated (the one
+        // recovered at open) as soon as a preallocated one is ready. A segment with no entry
+        // is never rotated: its name is its first seq.
+        let spare_ready = self.shared.spare_ready.load(Ordering::Acquire);
+        if (self.active_len >= self.segment_bytes || (!self.active_prealloc && spare_ready))
+            && self.next_seq > self.active_first
+            && let Err(e) = self.rotate()
+        {
+            tracing::error!(error = %e, "inbox segment rotation failed; refusing further writes until restart");
+            self.failed = Some(e.to_string());
+        }
+        if dones > 0 || self.live.len() > 1 {
+            self.retire_done_segments();
+        }
+        // Ask for the next spare a quarter in: a segment retired meanwhile (the usual case when
+        // workers keep up) is then recycled instead of zero-filling a new file, and most of
+        // the segment's time is left for a zero-fill. Not earlier, even on a plain segment, so
+        // an inbox that sees little traffic (or lives for one test) never writes a spare.
+        if self.active_len >= self.segment_bytes / 4 {
+            self.request_spare();
+        }
+        // Don't keep a huge buffer around after a batch of large bodies.
+        if self.buf.capacity() > BUF_KEEP {
+            self.buf = Vec::new();
+        }
+        closing
+    }
+
+    fn rotate(&mut self) -> Result<()> {
+        // A sealed segment ends exactly at its data: a recycled file may hold stale frames
+        // past that point, and open treats anything after a sealed segment's data as damage.
+        self.cut_active()?;
+        let first = self.next_seq;
+        let path = recover::segment_path(&self.dir, first);
+        // Hand-off: the janitor touches the spare file only while the flag is false and sets
+        // it once the spare is complete; the writer touches it only while the flag is true and
+        // clears it only after the rename. (Clearing first would let the janitor start a new
+        // spare under the same name while this rename is still pending.)
+        let file = if self.shared.spare_ready.load(Ordering::Acquire) {
+            let spare = self.dir.join(SPARE_FILE);
+            fs::rename(&spare, &path).map_err(io_err(&spare))?;
+            self.shared.spare_ready.store(false, Ordering::Release);
+            recover::sync_dir(&self.dir)?;
+            self.active_prealloc = true;
+            self.spare_requested = false;
+            OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(io_err(&path))?
+        } else {
+            self.active_prealloc = false;
+            recover::create_segment(&self.dir, first)?
+        };
+        let reader = File::open(&path).map_err(io_err(&path))?;
+        self.shared.lock_readers().insert(first, Arc::new(reader));
+        self.live.insert(first, 0);
+        self.active = file;
+        self.active_first = first;
+        self.active_len = SEGMENT_MAGIC.len() as u64;
+        self.shared.segments.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(first, "inbox segment rotated");
+        Ok(())
+    }
+
+    fn request_spare(&mut self) {
+        if self.preallocate
+            && !self.spare_requested
+            && !self.shared.spare_ready.load(Ordering::Acquire)
+            && let Some(j) = &self.janitor
+        {
+            self.spare_requested = true;
+            let _ = j.send(Job::PrepareSpare);
+        }
+    }
+
+    /// Shrinks the active segment file to its data (drops preallocated or recycled space).
+    fn cut_active(&mut self) -> Result<()> {
+        let path = recover::segment_path(&self.dir, self.active_first);
+        let len = self.active.metadata().map_err(io_err(&path))?.len();
+        if len > self.active_len {
+            self.active
+                .set_len(self.active_len)
+                .and_then(|()| self.active.sync_all())
+                .map_err(io_err(&path))?;
+        }
+        Ok(())
+    }
+
+    /// Hands the oldest sealed segments whose entries are all done to the janitor. Only a
+    /// prefix is retired: a segment's done markers may refer to entries of older segments, so
+    /// deleting it before them would make those entries look unfinished after a restart.
+    fn retire_done_segments(&mut self) {
+        while let Some((&first, &undone)) = self.live.iter().next() {
+            if first == self.active_first || undone > 0 {
+                break;
+            }
+            self.live.remove(&first);
+            if let Some(j) = &self.janitor {
+                let _ = j.send(Job::Retire(first));
+            }
+        }
+    }
+
+    fn shutdown(mut self, mut close_replies: Vec<oneshot::Sender<()>>) {
+        // After a clean stop the next open finds no stale bytes to cut (and reports no damage).
+        if self.failed.is_none()
+            && let Err(e) = self.cut_active()
+        {
+            tracing::warn!(error = %e, "could not trim the inbox segment on close");
+        }
+        self.shared.closed.store(true, Ordering::Release);
+        self.shared.notify.notify_waiters();
+        self.rx.close();
+        while let Ok(req) = self.rx.try_recv() {
+            match req {
+                Req::Close { reply } => close_replies.push(reply),
+                other => other.refuse(|| Error::Closed),
+            }
+        }
+        drop(self.janitor.take());
+        if let Some(h) = self.janitor_thread.take()
+            && h.join().is_err()
+        {
+            tracing::error!("inbox janitor thread panicked");
+        }
+        drop(self.lock.take());
+        tracing::info!(dir = %self.dir.display(), "inbox closed");
+        for reply in close_replies {
+            let _ = reply.send(());
+        }
+    }
+}
+
+/// Work for the janitor thread, in order.
+enum Job {
+    /// Delete this fully-done segment (first seq), keeping its ids.
+    Retire(u64),
+    /// Make a zero-filled segment ready for the next rotation, if none is.
+    PrepareSpare,
+}
+
+struct Janitor {
+    dir: PathBuf,
+    shared: Arc<Shared>,
+    ids: File,
+    ids_count: usize,
+    capacity: usize,
+    spare_bytes: u64,
+    preallocate: bool,
+    rx: std::sync::mpsc::Receiver<Job>,
+}
+
+impl Janitor {
+    fn run(mut self) {
+        if let Err(e) = self.maybe_compact() {
+            tracing::error!(error = %e, "inbox ids file compaction failed");
+        }
+        let mut stuck = false;
+        while let Ok(job) = self.rx.recv() {
+            match job {
+                // After a failure, retire nothing more this run: deleting later segments (and
+                // the done markers in them) past a segment left behind would make its entries
+                // look unfinished on the next open. That open retries the whole prefix.
+                Job::Retire(_) if stuck => {}
+                Job::Retire(first) => {
+                    if let Err(e) = self.retire(first) {
+                        tracing::error!(segment = first, error = %e, "could not retire inbox segment; retrying on next open");
+                        stuck = true;
+                    }
+                }
+                Job::PrepareSpare => {
+                    if let Err(e) = self.prepare_spare() {
+                        // Rotation then falls back to a plain (slower to sync) segment.
+                        tracing::warn!(error = %e, "could not preallocate an inbox segment");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Copies a fully-done segment's delivery ids into the ids file (synced), then recycles the
+    /// file as the next spare (its blocks are allocated, so overwriting it syncs fast), deletes
+    /// it, or sets it aside if it is damaged. Stale frames left in a recycled file are harmless:
+    /// its old entries have lower seqs than any entry written to it later, so open rejects them
+    /// as out of sequence; its old done markers name entries that are all done and retired.
+    fn retire(&mut self, first: u64) -> Result<()> {
+        let path = recover::segment_path(&self.dir, first);
+        let file = File::open(&path).map_err(io_err(&path))?;
+        let mut r = BufReader::with_capacity(1 << 20, file);
+        let mut magic = [0u8; 8];
+        let mut damaged = r.read_exact(&mut magic).is_err() || &magic != SEGMENT_MAGIC;
+        let (mut out, mut payload, mut n) = (Vec::new(), Vec::new(), 0usize);
+        while !damaged {
+            match frame::read_frame(&mut r, &mut payload).map_err(io_err(&path))? {
+                ReadFrame::Eof => break,
+                ReadFrame::Bad(_) => damaged = true,
+                ReadFrame::Frame => match frame::decode(&payload) {
+                    Ok(Record::Entry { id, .. }) => {
+                        frame::encode(&mut out, &[id.as_bytes()]);
+                        n += 1;
+                    }
+                    Ok(Record::Done { .. }) => {}
+                    Err(_) => damaged = true,
+                },
+            }
+        }
+        if n > 0 && self.capacity > 0 {
+            let ids_path = self.dir.join(IDS_FILE);
+            self.ids
+                .write_all(&out)
+                .and_then(|()| self.ids.sync_data())
+                .map_err(io_err(&ids_path))?;
+            self.ids_count += n;
+        }
+        self.shared.lock_readers().remove(&first);
+        let recycle = !damaged && self.preallocate && !self.shared.spare_ready.load(Ordering::Acquire);
+        if damaged {
+            let aside = recover::corrupt_path(&path);
+            tracing::warn!(path = %aside.display(), "damaged inbox segment set aside");
+            fs::rename(&path, &aside).map_err(io_err(&path))?;
+        } else if recycle {
+            let spare = self.dir.join(SPARE_FILE);
+            fs::rename(&path, &spare).map_err(io_err(&path))?;
+        } else {
+            fs::remove_file(&path).map_err(io_err(&path))?;
+        }
+        recover::sync_dir(&self.dir)?;
+        self.shared.segments.fetch_sub(1, Ordering::Relaxed);
+        if recycle {
+            self.shared.recycled.fetch_add(1, Ordering::Relaxed);
+            self.shared.spare_ready.store(true, Ordering::Release);
+        }
+        tracing::debug!(first, ids = n, "inbox segment retired");
+        self.maybe_compact()
+    }
+
+    /// Writes `SEGMENT_MAGIC` and zeros up to the segment size into the spare file and syncs it.
+    /// Real zeros rather than `fallocate`: unwritten extents would still need a metadata
+    /// update on first write.
+    fn prepare_spare(&mut self) -> Result<()> {
+        if self.shared.spare_ready.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let path = self.dir.join(SPARE_FILE);
+        let mut f = File::create(&path).map_err(io_err(&path))?;
+        let chunk = vec![0u8; 1 << 20];
+        let total = self.spare_bytes.max(SEGMENT_MAGIC.len() as u64);
+        f.write_all(SEGMENT_MAGIC).map_err(io_err(&path))?;
+        let mut written = SEGMENT_MAGIC.len() as u64;
+        while written < total {
+            let n = (total - written).min(chunk.len() as u64) as usize;
+            // Sync every chunk: the writer's fdatasync waits for the device queue, so keep
+            // what the zero-fill has in flight small.
+            f.write_all(&chunk[..n])
+                .and_then(|()| f.sync_data())
+                .map_err(io_err(&path))?;
+            written += n as u64;
+        }
+        f.sync_all().map_err(io_err(&path))?;
+        self.shared.spare_ready.store(true, Ordering::Release);
+        tracing::debug!(bytes = total, "inbox spare segment ready");
+        Ok(())
+    }
+
+    /// Keeps the ids file to at most twice the dedupe capacity by rewriting it with its newest
+    /// `capacity` ids (older ones would be evicted from memory on open anyway).
+    fn maybe_compact(&mut self) -> Result<()> {
+        if self.ids_count <= self.capacity.saturating_mul(2) {
+            return Ok(());
+        }
+        let path = self.dir.join(IDS_FILE);
+        let tmp = self.dir.join(IDS_TMP);
+        let skip = self.ids_count.saturating_sub(self.capacity);
+        let src = File::open(&path).map_err(io_err(&path))?;
+        let mut r = BufReader::with_capacity(1 << 20, src);
+        let mut w = BufWriter::with_capacity(1 << 20, File::create(&tmp).map_err(io_err(&tmp))?);
+        let (mut payload, mut frame_buf, mut seen, mut kept) = (Vec::new(), Vec::new(), 0, 0);
+        while let ReadFrame::Frame = frame::read_frame(&mut r, &mut payload).map_err(io_err(&path))? {
+            seen += 1;
+            if seen > skip {
+                frame_buf.clear();
+                frame::encode(&mut frame_buf, &[&payload]);
+                w.write_all(&frame_buf).map_err(io_err(&tmp))?;
+                kept += 1;
+            }
+        }
+        let f = w.into_inner().map_err(|e| io_err(&tmp)(e.into_error()))?;
+        f.sync_all().map_err(io_err(&tmp))?;
+        fs::rename(&tmp, &path).map_err(io_err(&tmp))?;
+        recover::sync_dir(&self.dir)?;
+        self.ids = reopen_append(&path)?;
+        tracing::debug!(before = self.ids_count, after = kept, "inbox ids file compacted");
+        self.ids_count = kept;
+        Ok(())
+    }
+}
+
+fn reopen_append(path: &Path) -> Result<File> {
+    OpenOptions::new().append(true).open(path).map_err(io_err(path))
+}
