@@ -9,8 +9,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::git::{Signature, ZERO_SHA};
 use crate::render;
 use crate::state::{
-    AccountKind, CheckRun, CommitStatus, IssueComment, PullRequest, Reaction, Review, State,
-    WorkflowRun,
+    AccountKind, CheckRun, CommitStatus, IssueComment, PullRequest, Reaction, Review, State, WorkflowRun,
 };
 
 /// The fields every event carries: repository, sender, installation (+ organization).
@@ -123,8 +122,7 @@ pub fn ref_updated(
         }
         None => Value::Null,
     };
-    let forced =
-        matches!((&old_commit, &new_commit), (Some(o), Some(n)) if !r.git.is_ancestor(o, n));
+    let forced = matches!((&old_commit, &new_commit), (Some(o), Some(n)) if !r.git.is_ancestor(o, n));
     let before = old.unwrap_or(ZERO_SHA);
     let after = new.unwrap_or(ZERO_SHA);
     let html = format!("{}/{}", u.html(), r.full_name());
@@ -222,9 +220,7 @@ fn sync_pulls_with_head(
         .flat_map(|(name, r)| {
             r.pulls
                 .iter()
-                .filter(|p| {
-                    p.open && p.head_repo == repo && p.head_ref == branch && p.head_sha != sha
-                })
+                .filter(|p| p.open && p.head_repo == repo && p.head_ref == branch && p.head_sha != sha)
                 .map(move |p| (name.clone(), p.number))
         })
         .collect();
@@ -263,23 +259,13 @@ fn sync_pulls_with_head(
 fn refresh_base_shas(st: &mut State, repo: &str, branch: &str, sha: Option<&str>) {
     let Some(sha) = sha else { return };
     if let Some(r) = st.repo_mut(repo) {
-        for p in r
-            .pulls
-            .iter_mut()
-            .filter(|p| p.open && p.base_ref == branch)
-        {
+        for p in r.pulls.iter_mut().filter(|p| p.open && p.base_ref == branch) {
             p.base_sha = sha.to_string();
         }
     }
 }
 
-fn pull_event(
-    inner: &Inner,
-    st: &State,
-    repo: &str,
-    number: u64,
-    action: &str,
-) -> ApiResult<Value> {
+fn pull_event(inner: &Inner, st: &State, repo: &str, number: u64, action: &str) -> ApiResult<Value> {
     let r = st.repo(repo).ok_or_else(ApiError::not_found)?;
     let pr = r.pull(number).ok_or_else(ApiError::not_found)?;
     Ok(json!({
@@ -310,9 +296,7 @@ pub fn push_files(
     let parent = old
         .clone()
         .or_else(|| r.git.resolve(&format!("refs/heads/{}", r.default_branch)));
-    let new = r
-        .git
-        .commit_files(parent.as_deref(), files, message, &sig)?;
+    let new = r.git.commit_files(parent.as_deref(), files, message, &sig)?;
     r.git.update_ref(&full_ref, &new, old.as_deref())?;
     ref_updated(
         inner,
@@ -327,13 +311,7 @@ pub fn push_files(
 }
 
 /// Creates a ref (`refs/heads/…` or `refs/tags/…`) at `sha`; 422 when it exists.
-pub fn create_ref(
-    inner: &Inner,
-    repo: &str,
-    full_ref: &str,
-    sha: &str,
-    sender: &str,
-) -> ApiResult<()> {
+pub fn create_ref(inner: &Inner, repo: &str, full_ref: &str, sha: &str, sender: &str) -> ApiResult<()> {
     let mut st = inner.lock();
     let r = st.repo(repo).ok_or_else(ApiError::not_found)?;
     if !full_ref.starts_with("refs/") || full_ref.matches('/').count() < 2 {
@@ -376,15 +354,7 @@ pub fn move_ref(
         return Ok(());
     }
     r.git.update_ref(full_ref, sha, Some(&old))?;
-    ref_updated(
-        inner,
-        &mut st,
-        repo,
-        full_ref,
-        Some(&old),
-        Some(sha),
-        sender,
-    )
+    ref_updated(inner, &mut st, repo, full_ref, Some(&old), Some(sha), sender)
 }
 
 pub fn delete_ref(inner: &Inner, repo: &str, full_ref: &str, sender: &str) -> ApiResult<()> {
@@ -409,9 +379,7 @@ pub fn external_push(inner: &Inner, repo: &str, lines: &str, sender: &str) -> Ap
         };
         let is_sha = |s: &str| s.len() == 40 && s.chars().all(|c| c.is_ascii_hexdigit());
         if !is_sha(old) || !is_sha(new) {
-            return Err(ApiError::bad_request(format!(
-                "not a post-receive line: {line}"
-            )));
+            return Err(ApiError::bad_request(format!("not a post-receive line: {line}")));
         }
         let old = (old != ZERO_SHA).then_some(old);
         let new = (new != ZERO_SHA).then_some(new);
@@ -465,9 +433,11 @@ pub fn open_pull(inner: &Inner, repo: &str, new: &NewPull, user: &str) -> ApiRes
         .git
         .resolve(&format!("refs/heads/{}", new.base))
         .ok_or_else(|| ApiError::validation("PullRequest", "base: invalid"))?;
-    if base_repo.pulls.iter().any(|p| {
-        p.open && p.head_repo == head_repo && p.head_ref == head_ref && p.base_ref == new.base
-    }) {
+    if base_repo
+        .pulls
+        .iter()
+        .any(|p| p.open && p.head_repo == head_repo && p.head_ref == head_ref && p.base_ref == new.base)
+    {
         let owner = head_repo.split('/').next().unwrap_or_default();
         return Err(ApiError::validation(
             "PullRequest",
@@ -514,12 +484,7 @@ pub fn open_pull(inner: &Inner, repo: &str, new: &NewPull, user: &str) -> ApiRes
         reviews: Vec::new(),
     });
     let head = pull_event(inner, &st, repo, number, "opened")?;
-    emit(
-        inner,
-        "pull_request",
-        head,
-        envelope(inner, &st, repo, user),
-    );
+    emit(inner, "pull_request", head, envelope(inner, &st, repo, user));
     Ok(number)
 }
 
@@ -544,10 +509,7 @@ pub fn edit_pull(
         );
     }
     if let Some(b) = body.filter(|b| *b != pr.body) {
-        changes.insert(
-            "body".into(),
-            json!({"from": std::mem::replace(&mut pr.body, b)}),
-        );
+        changes.insert("body".into(), json!({"from": std::mem::replace(&mut pr.body, b)}));
     }
     pr.updated_at = Utc::now();
     let action = match open {
@@ -574,21 +536,11 @@ pub fn edit_pull(
         if let Some(obj) = head.as_object_mut() {
             obj.insert("changes".into(), Value::Object(changes));
         }
-        emit(
-            inner,
-            "pull_request",
-            head,
-            envelope(inner, &st, repo, sender),
-        );
+        emit(inner, "pull_request", head, envelope(inner, &st, repo, sender));
     }
     if let Some(action) = action {
         let head = pull_event(inner, &st, repo, number, action)?;
-        emit(
-            inner,
-            "pull_request",
-            head,
-            envelope(inner, &st, repo, sender),
-        );
+        emit(inner, "pull_request", head, envelope(inner, &st, repo, sender));
     }
     Ok(())
 }
@@ -661,9 +613,7 @@ pub fn merge_pull(
         msg = format!("{msg}\n\n{body}");
     }
     let merge_sha = match method {
-        "merge" => r
-            .git
-            .commit_tree(&tree, &[&base_tip, &pr.head_sha], &msg, &sig)?,
+        "merge" => r.git.commit_tree(&tree, &[&base_tip, &pr.head_sha], &msg, &sig)?,
         "squash" | "rebase" => r.git.commit_tree(&tree, &[&base_tip], &msg, &sig)?,
         other => {
             return Err(ApiError::validation(
@@ -675,12 +625,7 @@ pub fn merge_pull(
     // Compare-and-swap: a concurrent push to the base loses nothing, the merge fails instead.
     r.git
         .update_ref(&base_ref, &merge_sha, Some(&base_tip))
-        .map_err(|_| {
-            ApiError::new(
-                409,
-                "Base branch was modified. Review and try the merge again.",
-            )
-        })?;
+        .map_err(|_| ApiError::new(409, "Base branch was modified. Review and try the merge again."))?;
     let r = st.repo_mut(repo).ok_or_else(ApiError::not_found)?;
     let base_branch;
     {
@@ -706,12 +651,7 @@ pub fn merge_pull(
         sender,
     )?;
     let head = pull_event(inner, &st, repo, number, "closed")?;
-    emit(
-        inner,
-        "pull_request",
-        head,
-        envelope(inner, &st, repo, sender),
-    );
+    emit(inner, "pull_request", head, envelope(inner, &st, repo, sender));
     Ok(merge_sha)
 }
 
@@ -737,9 +677,7 @@ pub fn submit_review(
     let r = st.repo_mut(repo).ok_or_else(ApiError::not_found)?;
     let pr = r.pull_mut(number).ok_or_else(ApiError::not_found)?;
     if pr.user == user && state != "COMMENTED" {
-        return Err(ApiError::unprocessable(
-            "Can not approve your own pull request",
-        ));
+        return Err(ApiError::unprocessable("Can not approve your own pull request"));
     }
     let review = Review {
         id,
@@ -796,13 +734,7 @@ fn comment_event(
 }
 
 /// Comments on a pull request's conversation (issue comments).
-pub fn create_comment(
-    inner: &Inner,
-    repo: &str,
-    number: u64,
-    user: &str,
-    body: &str,
-) -> ApiResult<u64> {
+pub fn create_comment(inner: &Inner, repo: &str, number: u64, user: &str, body: &str) -> ApiResult<u64> {
     let mut st = inner.lock();
     st.ensure_account(user, AccountKind::User);
     let id = st.next_id();
@@ -821,12 +753,7 @@ pub fn create_comment(
         reactions: Vec::new(),
     });
     let head = comment_event(inner, &st, repo, id, "created", None)?;
-    emit(
-        inner,
-        "issue_comment",
-        head,
-        envelope(inner, &st, repo, user),
-    );
+    emit(inner, "issue_comment", head, envelope(inner, &st, repo, user));
     Ok(id)
 }
 
@@ -842,12 +769,7 @@ pub fn edit_comment(inner: &Inner, repo: &str, id: u64, body: &str, sender: &str
     c.updated_at = Utc::now();
     let changes = json!({"body": {"from": from}});
     let head = comment_event(inner, &st, repo, id, "edited", Some(changes))?;
-    emit(
-        inner,
-        "issue_comment",
-        head,
-        envelope(inner, &st, repo, sender),
-    );
+    emit(inner, "issue_comment", head, envelope(inner, &st, repo, sender));
     Ok(())
 }
 
@@ -902,17 +824,8 @@ pub struct NewStatus {
     pub target_url: Option<String>,
 }
 
-pub fn create_status(
-    inner: &Inner,
-    repo: &str,
-    sha: &str,
-    new: &NewStatus,
-    creator: &str,
-) -> ApiResult<u64> {
-    if !matches!(
-        new.state.as_str(),
-        "error" | "failure" | "pending" | "success"
-    ) {
+pub fn create_status(inner: &Inner, repo: &str, sha: &str, new: &NewStatus, creator: &str) -> ApiResult<u64> {
+    if !matches!(new.state.as_str(), "error" | "failure" | "pending" | "success") {
         return Err(ApiError::validation(
             "Status",
             "state is not included in the list",
@@ -1018,12 +931,7 @@ fn branch_containing(st: &State, repo: &str, sha: &str) -> Option<String> {
         .map(|(name, _)| name.trim_start_matches("refs/heads/").to_string())
 }
 
-pub fn create_check_run(
-    inner: &Inner,
-    repo: &str,
-    f: &CheckRunFields,
-    sender: &str,
-) -> ApiResult<u64> {
+pub fn create_check_run(inner: &Inner, repo: &str, f: &CheckRunFields, sender: &str) -> ApiResult<u64> {
     let name = f
         .name
         .clone()
@@ -1155,10 +1063,7 @@ pub fn create_workflow_run(
         workflow_id,
         check_suite_id: suite,
         name: name.to_string(),
-        path: format!(
-            ".github/workflows/{}.yml",
-            name.to_lowercase().replace(' ', "-")
-        ),
+        path: format!(".github/workflows/{}.yml", name.to_lowercase().replace(' ', "-")),
         head_sha: sha,
         head_branch: branch.to_string(),
         event: event.to_string(),
@@ -1212,11 +1117,6 @@ fn workflow_run_event(
         "workflow": render::workflow(&inner.urls, r, w),
         "workflow_run": render::workflow_run(st, &inner.urls, r, w),
     });
-    emit(
-        inner,
-        "workflow_run",
-        head,
-        envelope(inner, st, repo, sender),
-    );
+    emit(inner, "workflow_run", head, envelope(inner, st, repo, sender));
     Ok(())
 }

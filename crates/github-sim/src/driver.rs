@@ -10,8 +10,8 @@ use crate::actions::{self, CheckRunFields, MergeOptions, NewPull, NewStatus};
 use crate::faults::{Fault, FaultRule};
 use crate::git::BareRepo;
 use crate::state::{
-    AccountKind, CheckRun, CommitStatus, Deployment, IssueComment, Principal, PullRequest, Repo,
-    Review, Role, Team, WorkflowRun,
+    AccountKind, CheckRun, CommitStatus, Deployment, IssueComment, Principal, PullRequest, Repo, Review,
+    Role, Team, WorkflowRun,
 };
 use crate::webhooks::Delivery;
 use crate::{GithubSim, RecordedRequest, relock};
@@ -163,9 +163,7 @@ impl GithubSim {
     pub fn set_permission(&self, repo: &str, login: &str, role: &str) -> Result<()> {
         let mut st = self.inner.lock();
         st.ensure_account(login, AccountKind::User);
-        let r = st
-            .repo_mut(repo)
-            .ok_or_else(|| anyhow!("no repository {repo}"))?;
+        let r = st.repo_mut(repo).ok_or_else(|| anyhow!("no repository {repo}"))?;
         if role == "none" {
             r.collaborators.remove(login);
             return Ok(());
@@ -219,25 +217,14 @@ impl GithubSim {
         let (_, name) = split_repo(parent)?;
         let info = self.create_repo_inner(&format!("{owner}/{name}"), Some(parent), false)?;
         let st = self.inner.lock();
-        let p = st
-            .repo(parent)
-            .ok_or_else(|| anyhow!("no repository {parent}"))?;
-        let fork = st
-            .repo(&info.full_name)
-            .ok_or_else(|| anyhow!("fork vanished"))?;
-        fork.git
-            .fetch_ref(p.git.path(), "refs/heads/*", "refs/heads/*")?;
-        fork.git
-            .fetch_ref(p.git.path(), "refs/tags/*", "refs/tags/*")?;
+        let p = st.repo(parent).ok_or_else(|| anyhow!("no repository {parent}"))?;
+        let fork = st.repo(&info.full_name).ok_or_else(|| anyhow!("fork vanished"))?;
+        fork.git.fetch_ref(p.git.path(), "refs/heads/*", "refs/heads/*")?;
+        fork.git.fetch_ref(p.git.path(), "refs/tags/*", "refs/tags/*")?;
         Ok(info)
     }
 
-    fn create_repo_inner(
-        &self,
-        full_name: &str,
-        fork_of: Option<&str>,
-        private: bool,
-    ) -> Result<RepoInfo> {
+    fn create_repo_inner(&self, full_name: &str, fork_of: Option<&str>, private: bool) -> Result<RepoInfo> {
         let (owner, name) = split_repo(full_name)?;
         let mut st = self.inner.lock();
         if st.repo(full_name).is_some() {
@@ -315,21 +302,9 @@ impl GithubSim {
     }
 
     /// Creates `branch` at `from` (a branch, tag or sha); emits create + push.
-    pub fn create_branch(
-        &self,
-        repo: &str,
-        branch: &str,
-        from: &str,
-        sender: &str,
-    ) -> Result<String> {
+    pub fn create_branch(&self, repo: &str, branch: &str, from: &str, sender: &str) -> Result<String> {
         let sha = self.resolve(repo, from)?;
-        actions::create_ref(
-            &self.inner,
-            repo,
-            &format!("refs/heads/{branch}"),
-            &sha,
-            sender,
-        )?;
+        actions::create_ref(&self.inner, repo, &format!("refs/heads/{branch}"), &sha, sender)?;
         Ok(sha)
     }
 
@@ -352,19 +327,11 @@ impl GithubSim {
         let sha = self.resolve(repo, target)?;
         let object = {
             let st = self.inner.lock();
-            let r = st
-                .repo(repo)
-                .ok_or_else(|| anyhow!("no repository {repo}"))?;
+            let r = st.repo(repo).ok_or_else(|| anyhow!("no repository {repo}"))?;
             r.git
                 .make_tag_object(tag, &sha, message, &actions::signature(&st, sender))?
         };
-        actions::create_ref(
-            &self.inner,
-            repo,
-            &format!("refs/tags/{tag}"),
-            &object,
-            sender,
-        )?;
+        actions::create_ref(&self.inner, repo, &format!("refs/tags/{tag}"), &object, sender)?;
         Ok(object)
     }
 
@@ -403,20 +370,15 @@ impl GithubSim {
     /// Makes the repository refuse every push over git (a failing `pre-receive` hook).
     pub fn refuse_pushes(&self, repo: &str, refuse: bool) -> Result<()> {
         let st = self.inner.lock();
-        let r = st
-            .repo(repo)
-            .ok_or_else(|| anyhow!("no repository {repo}"))?;
+        let r = st.repo(repo).ok_or_else(|| anyhow!("no repository {repo}"))?;
         r.git.set_refuse_pushes(refuse)
     }
 
     /// The commit a branch, tag or sha resolves to.
     pub fn resolve(&self, repo: &str, rev: &str) -> Result<String> {
         let st = self.inner.lock();
-        let r = st
-            .repo(repo)
-            .ok_or_else(|| anyhow!("no repository {repo}"))?;
-        crate::server::resolve_rev(r, rev)
-            .ok_or_else(|| anyhow!("{rev} does not resolve in {repo}"))
+        let r = st.repo(repo).ok_or_else(|| anyhow!("no repository {repo}"))?;
+        crate::server::resolve_rev(r, rev).ok_or_else(|| anyhow!("{rev} does not resolve in {repo}"))
     }
 
     /// Tip of a branch, `None` if absent.
@@ -439,14 +401,7 @@ impl GithubSim {
     // ----- pull requests --------------------------------------------------------------------
 
     /// Opens a PR from `head` (`branch`, or `owner:branch` for a fork) into `base`.
-    pub fn open_pr(
-        &self,
-        repo: &str,
-        head: &str,
-        base: &str,
-        title: &str,
-        user: &str,
-    ) -> Result<u64> {
+    pub fn open_pr(&self, repo: &str, head: &str, base: &str, title: &str, user: &str) -> Result<u64> {
         let new = NewPull {
             head: head.into(),
             base: base.into(),
@@ -498,21 +453,13 @@ impl GithubSim {
         opts: &MergeOptions,
         sender: &str,
     ) -> Result<String> {
-        Ok(actions::merge_pull(
-            &self.inner,
-            repo,
-            number,
-            opts,
-            sender,
-        )?)
+        Ok(actions::merge_pull(&self.inner, repo, number, opts, sender)?)
     }
 
     /// Forces `mergeable` (`Some(false)`: merges answer 405), `None` = computed again.
     pub fn set_mergeable(&self, repo: &str, number: u64, mergeable: Option<bool>) -> Result<()> {
         let mut st = self.inner.lock();
-        let r = st
-            .repo_mut(repo)
-            .ok_or_else(|| anyhow!("no repository {repo}"))?;
+        let r = st.repo_mut(repo).ok_or_else(|| anyhow!("no repository {repo}"))?;
         r.pull_mut(number)
             .ok_or_else(|| anyhow!("no PR #{number}"))?
             .mergeable_override = mergeable;
@@ -521,23 +468,11 @@ impl GithubSim {
 
     /// Comments on a PR as `user`; emits `issue_comment` created. Returns the comment id.
     pub fn comment(&self, repo: &str, number: u64, user: &str, body: &str) -> Result<u64> {
-        Ok(actions::create_comment(
-            &self.inner,
-            repo,
-            number,
-            user,
-            body,
-        )?)
+        Ok(actions::create_comment(&self.inner, repo, number, user, body)?)
     }
 
     /// Edits a comment; emits `issue_comment` edited with `changes.body.from`.
-    pub fn edit_comment(
-        &self,
-        repo: &str,
-        comment_id: u64,
-        body: &str,
-        sender: &str,
-    ) -> Result<()> {
+    pub fn edit_comment(&self, repo: &str, comment_id: u64, body: &str, sender: &str) -> Result<()> {
         Ok(actions::edit_comment(
             &self.inner,
             repo,
@@ -581,20 +516,8 @@ impl GithubSim {
     }
 
     /// Sets a commit status with description / target URL as `creator`; emits `status`.
-    pub fn set_status_with(
-        &self,
-        repo: &str,
-        sha: &str,
-        status: &NewStatus,
-        creator: &str,
-    ) -> Result<u64> {
-        Ok(actions::create_status(
-            &self.inner,
-            repo,
-            sha,
-            status,
-            creator,
-        )?)
+    pub fn set_status_with(&self, repo: &str, sha: &str, status: &NewStatus, creator: &str) -> Result<u64> {
+        Ok(actions::create_status(&self.inner, repo, sha, status, creator)?)
     }
 
     /// Creates an in-progress check run `name` on `sha`; emits `check_run` created.
@@ -616,13 +539,7 @@ impl GithubSim {
             ..Default::default()
         };
         let bot = self.app_bot_login();
-        Ok(actions::update_check_run(
-            &self.inner,
-            repo,
-            id,
-            &fields,
-            &bot,
-        )?)
+        Ok(actions::update_check_run(&self.inner, repo, id, &fields, &bot)?)
     }
 
     /// Starts workflow run `name` for `sha` on `branch` (event `push`); emits `requested`.
@@ -649,9 +566,7 @@ impl GithubSim {
     pub fn complete_workflow_run(&self, repo: &str, id: u64, conclusion: &str) -> Result<()> {
         let actor = {
             let st = self.inner.lock();
-            let r = st
-                .repo(repo)
-                .ok_or_else(|| anyhow!("no repository {repo}"))?;
+            let r = st.repo(repo).ok_or_else(|| anyhow!("no repository {repo}"))?;
             r.workflow_runs
                 .iter()
                 .find(|w| w.id == id)
@@ -671,9 +586,7 @@ impl GithubSim {
 
     fn with_repo<T>(&self, repo: &str, f: impl FnOnce(&Repo) -> T) -> Result<T> {
         let st = self.inner.lock();
-        let r = st
-            .repo(repo)
-            .ok_or_else(|| anyhow!("no repository {repo}"))?;
+        let r = st.repo(repo).ok_or_else(|| anyhow!("no repository {repo}"))?;
         Ok(f(r))
     }
 
@@ -704,11 +617,7 @@ impl GithubSim {
     /// Statuses on a commit, oldest first.
     pub fn statuses(&self, repo: &str, sha: &str) -> Result<Vec<CommitStatus>> {
         self.with_repo(repo, |r| {
-            r.statuses
-                .iter()
-                .filter(|s| s.sha == sha)
-                .cloned()
-                .collect()
+            r.statuses.iter().filter(|s| s.sha == sha).cloned().collect()
         })
     }
 

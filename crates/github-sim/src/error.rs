@@ -34,9 +34,7 @@ impl ApiError {
         ApiError {
             status: 422,
             message: "Validation Failed".into(),
-            errors: Some(
-                json!([{"resource": resource, "code": "custom", "message": message.into()}]),
-            ),
+            errors: Some(json!([{"resource": resource, "code": "custom", "message": message.into()}])),
         }
     }
 

@@ -39,7 +39,9 @@ impl Fault {
         Fault::Status {
             status,
             headers: vec![("Retry-After".into(), secs.to_string())],
-            message: "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.".into(),
+            message:
+                "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
+                    .into(),
         }
     }
 
@@ -98,9 +100,7 @@ pub fn path_matches(pattern: &str, path: &str) -> bool {
 pub fn take(rules: &mut Vec<FaultRule>, method: &str, path: &str) -> Option<Fault> {
     let idx = rules.iter().position(|r| {
         r.remaining > 0
-            && r.method
-                .as_deref()
-                .is_none_or(|m| m.eq_ignore_ascii_case(method))
+            && r.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))
             && path_matches(&r.pattern, path)
     })?;
     let rule = &mut rules[idx];

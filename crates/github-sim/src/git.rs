@@ -104,12 +104,7 @@ impl BareRepo {
         Ok(out)
     }
 
-    fn run_env(
-        &self,
-        args: &[&str],
-        envs: &[(&str, &str)],
-        input: Option<&[u8]>,
-    ) -> Result<String> {
+    fn run_env(&self, args: &[&str], envs: &[(&str, &str)], input: Option<&[u8]>) -> Result<String> {
         let out = self.output(args, envs, input)?;
         if !out.status.success() {
             bail!(
@@ -190,11 +185,8 @@ impl BareRepo {
         for (path, content) in files {
             match content {
                 Some(content) => {
-                    let blob = self.run_env(
-                        &["hash-object", "-w", "--stdin"],
-                        &[],
-                        Some(content.as_bytes()),
-                    )?;
+                    let blob =
+                        self.run_env(&["hash-object", "-w", "--stdin"], &[], Some(content.as_bytes()))?;
                     let info = format!("100644,{blob},{path}");
                     self.run_env(&["update-index", "--add", "--cacheinfo", &info], &env, None)?;
                 }
@@ -247,19 +239,13 @@ impl BareRepo {
     }
 
     pub fn merge_base(&self, a: &str, b: &str) -> Option<String> {
-        self.run(&["merge-base", a, b])
-            .ok()
-            .filter(|s| !s.is_empty())
+        self.run(&["merge-base", a, b]).ok().filter(|s| !s.is_empty())
     }
 
     pub fn is_ancestor(&self, ancestor: &str, descendant: &str) -> bool {
-        self.output(
-            &["merge-base", "--is-ancestor", ancestor, descendant],
-            &[],
-            None,
-        )
-        .map(|o| o.status.success())
-        .unwrap_or(false)
+        self.output(&["merge-base", "--is-ancestor", ancestor, descendant], &[], None)
+            .map(|o| o.status.success())
+            .unwrap_or(false)
     }
 
     /// Commits reachable from `include` but from none of `exclude`, oldest first.
@@ -298,9 +284,7 @@ impl BareRepo {
     /// Paths changed from `from` (or the empty tree) to `to`.
     pub fn diff_files(&self, from: Option<&str>, to: &str) -> Result<Vec<FileChange>> {
         let out = match from {
-            Some(from) => {
-                self.run(&["diff-tree", "-r", "--no-renames", "--name-status", from, to])?
-            }
+            Some(from) => self.run(&["diff-tree", "-r", "--no-renames", "--name-status", from, to])?,
             None => self.run(&[
                 "diff-tree",
                 "-r",

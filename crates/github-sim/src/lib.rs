@@ -91,8 +91,8 @@ pub use error::ApiError;
 pub use faults::Fault;
 pub use git::ZERO_SHA;
 pub use state::{
-    CheckRun, CommitStatus, Deployment, DeploymentStatus, IssueComment, PullRequest, Reaction,
-    Review, WorkflowRun,
+    CheckRun, CommitStatus, Deployment, DeploymentStatus, IssueComment, PullRequest, Reaction, Review,
+    WorkflowRun,
 };
 pub use webhooks::{Delivery, sign};
 

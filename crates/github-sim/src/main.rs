@@ -25,9 +25,8 @@ fn parse_args() -> Result<(SimConfig, bool)> {
             "--app-id" => config.app_id = value()?.parse().context("--app-id")?,
             "--app-public-key" => {
                 let path = value()?;
-                config.app_public_key_pem = Some(
-                    std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?,
-                );
+                config.app_public_key_pem =
+                    Some(std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?);
             }
             "--no-seed" => seed = false,
             "-h" | "--help" => {

@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 
 use crate::git::CommitInfo;
 use crate::state::{
-    Account, AccountKind, CheckRun, CommitStatus, Deployment, DeploymentStatus, IssueComment,
-    PullRequest, Reaction, Repo, Review, State, WorkflowRun,
+    Account, AccountKind, CheckRun, CommitStatus, Deployment, DeploymentStatus, IssueComment, PullRequest,
+    Reaction, Repo, Review, State, WorkflowRun,
 };
 
 /// GitHub's timestamp format (`2019-05-15T15:20:21Z`).
@@ -216,10 +216,7 @@ pub fn mergeable(r: &Repo, pr: &PullRequest) -> Option<bool> {
         return Some(m);
     }
     let base = r.git.resolve(&format!("refs/heads/{}", pr.base_ref))?;
-    r.git
-        .merge_tree(&base, &pr.head_sha)
-        .ok()
-        .map(|t| t.is_some())
+    r.git.merge_tree(&base, &pr.head_sha).ok().map(|t| t.is_some())
 }
 
 fn branch_side(state: &State, u: &Urls, repo_name: &str, git_ref: &str, sha: &str) -> Value {
@@ -248,11 +245,7 @@ pub fn pull(state: &State, u: &Urls, r: &Repo, pr: &PullRequest) -> Value {
         (true, Some(false)) => "dirty",
         (true, None) => "unknown",
     };
-    let comments = r
-        .comments
-        .iter()
-        .filter(|c| c.issue_number == pr.number)
-        .count();
+    let comments = r.comments.iter().filter(|c| c.issue_number == pr.number).count();
     let commits = r
         .git
         .merge_base(&pr.base_sha, &pr.head_sha)
@@ -356,14 +349,7 @@ pub fn association(state: &State, r: &Repo, login: &str) -> &'static str {
 }
 
 /// A review; `webhook` selects the lower-case state GitHub puts in `pull_request_review` events.
-pub fn review(
-    state: &State,
-    u: &Urls,
-    r: &Repo,
-    pr: &PullRequest,
-    rv: &Review,
-    webhook: bool,
-) -> Value {
+pub fn review(state: &State, u: &Urls, r: &Repo, pr: &PullRequest, rv: &Review, webhook: bool) -> Value {
     let full = r.full_name();
     let pr_api = format!("{}/repos/{full}/pulls/{}", u.api, pr.number);
     let html = format!(
@@ -442,11 +428,7 @@ pub fn issue_of_pull(state: &State, u: &Urls, r: &Repo, pr: &PullRequest) -> Val
     let full = r.full_name();
     let api = format!("{}/repos/{full}/issues/{}", u.api, pr.number);
     let html = format!("{}/{full}/pull/{}", u.html(), pr.number);
-    let comments = r
-        .comments
-        .iter()
-        .filter(|c| c.issue_number == pr.number)
-        .count();
+    let comments = r.comments.iter().filter(|c| c.issue_number == pr.number).count();
     json!({
         "url": api,
         "repository_url": format!("{}/repos/{full}", u.api),
@@ -643,12 +625,7 @@ pub fn installation(state: &State, u: &Urls) -> Value {
         .accounts
         .values()
         .find(|a| a.kind == AccountKind::Organization)
-        .or_else(|| {
-            state
-                .accounts
-                .values()
-                .find(|a| a.kind == AccountKind::User)
-        })
+        .or_else(|| state.accounts.values().find(|a| a.kind == AccountKind::User))
         .map(|a| account(u, a))
         .unwrap_or_else(|| {
             account(
@@ -830,13 +807,7 @@ pub fn deployment(state: &State, u: &Urls, r: &Repo, d: &Deployment) -> Value {
     })
 }
 
-pub fn deployment_status(
-    state: &State,
-    u: &Urls,
-    r: &Repo,
-    d: &Deployment,
-    s: &DeploymentStatus,
-) -> Value {
+pub fn deployment_status(state: &State, u: &Urls, r: &Repo, d: &Deployment, s: &DeploymentStatus) -> Value {
     let dep = format!("{}/repos/{}/deployments/{}", u.api, r.full_name(), d.id);
     json!({
         "url": format!("{dep}/statuses/{}", s.id),

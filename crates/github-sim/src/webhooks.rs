@@ -84,10 +84,7 @@ impl Hooks {
     pub fn enqueue(&self, event: &str, payload: serde_json::Value) -> String {
         let id = uuid::Uuid::new_v4().to_string();
         let body = serde_json::to_vec(&payload).unwrap_or_default();
-        let action = payload
-            .get("action")
-            .and_then(|a| a.as_str())
-            .map(str::to_string);
+        let action = payload.get("action").and_then(|a| a.as_str()).map(str::to_string);
         self.push(Delivery {
             id: id.clone(),
             event: event.to_string(),

@@ -47,15 +47,8 @@ async fn a_500_on_post_leaves_state_untouched() {
     let token = sim.create_token("alice").unwrap();
     sim.push("acme/frontend", "f", &[("x", "x")], "x", "alice")
         .unwrap();
-    let pr = sim
-        .open_pr("acme/frontend", "f", "main", "X", "alice")
-        .unwrap();
-    sim.inject_fault(
-        "POST",
-        "/repos/*/*/issues/*/comments",
-        1,
-        Fault::status(500),
-    );
+    let pr = sim.open_pr("acme/frontend", "f", "main", "X", "alice").unwrap();
+    sim.inject_fault("POST", "/repos/*/*/issues/*/comments", 1, Fault::status(500));
     let url = format!("{}/repos/acme/frontend/issues/{pr}/comments", sim.url());
     let body = serde_json::json!({"body": "hello"});
     let first = client()

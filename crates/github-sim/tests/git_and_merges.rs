@@ -22,9 +22,7 @@ async fn merging_a_pull_request_makes_a_real_merge_commit_and_stale_shas_are_ref
     let head = sim
         .push(repo, "feature", &[("app.js", "1\n")], "Add app", "alice")
         .unwrap();
-    let pr = sim
-        .open_pr(repo, "feature", "main", "Add app", "alice")
-        .unwrap();
+    let pr = sim.open_pr(repo, "feature", "main", "Add app", "alice").unwrap();
     let gh = octocrab_for(&sim, &sim.create_token("carol").unwrap());
 
     let merged = gh
@@ -43,10 +41,7 @@ async fn merging_a_pull_request_makes_a_real_merge_commit_and_stale_shas_are_ref
     assert_eq!(main_tip, merge_sha);
     assert!(log.starts_with(&merge_sha), "{log}");
     assert!(log.contains(&head), "head is a parent: {log}");
-    assert!(
-        log.contains("Merge pull request #1 from acme/feature"),
-        "{log}"
-    );
+    assert!(log.contains("Merge pull request #1 from acme/feature"), "{log}");
     assert!(git(&bare, &["ls-tree", "--name-only", "main"]).contains("app.js"));
     assert_ne!(main_before, main_tip);
     let state = sim.pull(repo, pr).unwrap();
@@ -60,12 +55,7 @@ async fn merging_a_pull_request_makes_a_real_merge_commit_and_stale_shas_are_ref
     let pr2 = sim.open_pr(repo, "fix", "main", "Fix", "alice").unwrap();
     sim.push(repo, "fix", &[("fix.txt", "2\n")], "Fix more", "alice")
         .unwrap();
-    let stale = gh
-        .pulls("acme", "frontend")
-        .merge(pr2)
-        .sha(first)
-        .send()
-        .await;
+    let stale = gh.pulls("acme", "frontend").merge(pr2).sha(first).send().await;
     assert_eq!(github_status(stale), 409);
     assert!(sim.pull(repo, pr2).unwrap().open);
 
@@ -80,14 +70,8 @@ async fn merging_a_pull_request_makes_a_real_merge_commit_and_stale_shas_are_ref
 async fn conflicting_or_unmergeable_pull_requests_answer_405() {
     let sim = seeded(SimConfig::default());
     let repo = "acme/frontend";
-    sim.push(
-        repo,
-        "conflict",
-        &[("README.md", "theirs\n")],
-        "Theirs",
-        "alice",
-    )
-    .unwrap();
+    sim.push(repo, "conflict", &[("README.md", "theirs\n")], "Theirs", "alice")
+        .unwrap();
     sim.push(repo, "main", &[("README.md", "ours\n")], "Ours", "carol")
         .unwrap();
     let pr = sim
@@ -103,9 +87,7 @@ async fn conflicting_or_unmergeable_pull_requests_answer_405() {
 
     sim.push(repo, "clean", &[("new.txt", "x\n")], "Clean", "alice")
         .unwrap();
-    let clean = sim
-        .open_pr(repo, "clean", "main", "Clean", "alice")
-        .unwrap();
+    let clean = sim.open_pr(repo, "clean", "main", "Clean", "alice").unwrap();
     sim.set_mergeable(repo, clean, Some(false)).unwrap();
     assert_eq!(
         github_status(gh.pulls("acme", "frontend").merge(clean).send().await),
@@ -122,8 +104,7 @@ async fn conflicting_or_unmergeable_pull_requests_answer_405() {
     );
 
     // Read-only collaborators may not merge.
-    sim.push(repo, "ro", &[("ro.txt", "x\n")], "ro", "alice")
-        .unwrap();
+    sim.push(repo, "ro", &[("ro.txt", "x\n")], "ro", "alice").unwrap();
     let ro = sim.open_pr(repo, "ro", "main", "ro", "alice").unwrap();
     let bob = octocrab_for(&sim, &sim.create_token("bob").unwrap());
     assert_eq!(
@@ -170,10 +151,7 @@ fn a_fork_pull_request_has_the_fork_as_head_repo_and_merges_from_it() {
     assert_eq!(opened["pull_request"]["head"]["sha"], head.as_str());
     // GitHub keeps the head commit in the base repository as refs/pull/N/head.
     let bare = sim.repo_path("acme/frontend").unwrap();
-    assert_eq!(
-        git(&bare, &["rev-parse", &format!("refs/pull/{pr}/head")]),
-        head
-    );
+    assert_eq!(git(&bare, &["rev-parse", &format!("refs/pull/{pr}/head")]), head);
 
     // The fork moves on: the PR synchronizes.
     let next = sim
@@ -198,14 +176,8 @@ fn a_fork_pull_request_has_the_fork_as_head_repo_and_merges_from_it() {
 fn clients_push_over_the_clone_url_and_the_push_makes_webhooks() {
     let sim = seeded(SimConfig::default());
     let info = sim.create_repo("acme/gitops").unwrap();
-    sim.push(
-        "acme/gitops",
-        "main",
-        &[("staging/.keep", "")],
-        "init",
-        "carol",
-    )
-    .unwrap();
+    sim.push("acme/gitops", "main", &[("staging/.keep", "")], "init", "carol")
+        .unwrap();
     let work = tempfile::tempdir().unwrap();
     let dir = work.path().join("clone");
     git(work.path(), &["clone", "--quiet", &info.clone_url, "clone"]);
@@ -214,12 +186,7 @@ fn clients_push_over_the_clone_url_and_the_push_makes_webhooks() {
     git(&dir, &["commit", "--quiet", "-m", "Release app to staging"]);
     git(
         &dir,
-        &[
-            "push",
-            "--quiet",
-            "origin",
-            "HEAD:refs/heads/auger/staging/app",
-        ],
+        &["push", "--quiet", "origin", "HEAD:refs/heads/auger/staging/app"],
     );
     let pushed = git(&dir, &["rev-parse", "HEAD"]);
     sim.wait_deliveries();
@@ -241,12 +208,7 @@ fn clients_push_over_the_clone_url_and_the_push_makes_webhooks() {
     git(&dir, &["commit", "--quiet", "-am", "Second release"]);
     assert!(!git_ok(
         &dir,
-        &[
-            "push",
-            "--quiet",
-            "origin",
-            "HEAD:refs/heads/auger/staging/app"
-        ]
+        &["push", "--quiet", "origin", "HEAD:refs/heads/auger/staging/app"]
     ));
     assert_eq!(
         sim.branch_sha("acme/gitops", "auger/staging/app").unwrap(),
@@ -255,12 +217,7 @@ fn clients_push_over_the_clone_url_and_the_push_makes_webhooks() {
     sim.refuse_pushes("acme/gitops", false).unwrap();
     assert!(git_ok(
         &dir,
-        &[
-            "push",
-            "--quiet",
-            "origin",
-            "HEAD:refs/heads/auger/staging/app"
-        ]
+        &["push", "--quiet", "origin", "HEAD:refs/heads/auger/staging/app"]
     ));
 }
 
@@ -328,8 +285,7 @@ fn github_status<T: std::fmt::Debug>(r: octocrab::Result<T>) -> u16 {
 fn deleting_a_pull_requests_branch_closes_it() {
     let sim = seeded(SimConfig::default());
     let repo = "acme/frontend";
-    sim.push(repo, "preview-me", &[("p", "p")], "p", "alice")
-        .unwrap();
+    sim.push(repo, "preview-me", &[("p", "p")], "p", "alice").unwrap();
     let pr = sim
         .open_pr(repo, "preview-me", "main", "Preview", "alice")
         .unwrap();

@@ -57,11 +57,7 @@ async fn a_developer_token_drives_repos_pulls_comments_and_statuses() {
         .unwrap();
 
     assert_eq!(dir.items[0].name, "app.js");
-    let commit = gh
-        .commits("acme", "frontend")
-        .get(&feature_sha)
-        .await
-        .unwrap();
+    let commit = gh.commits("acme", "frontend").get(&feature_sha).await.unwrap();
     assert_eq!(commit.sha, feature_sha);
     assert_eq!(commit.parents[0].sha.as_deref(), Some(main_sha.as_str()));
     let cmp = gh
@@ -75,10 +71,7 @@ async fn a_developer_token_drives_repos_pulls_comments_and_statuses() {
     assert_eq!(cmp.commits[0].sha, feature_sha);
 
     // Refs: read, create, fast-forward update, delete.
-    let main_ref = repo
-        .get_ref(&Reference::Branch("main".into()))
-        .await
-        .unwrap();
+    let main_ref = repo.get_ref(&Reference::Branch("main".into())).await.unwrap();
     assert_eq!(main_ref.ref_field, "refs/heads/main");
     let created = repo
         .create_ref(&Reference::Branch("release".into()), &main_sha)
@@ -101,11 +94,7 @@ async fn a_developer_token_drives_repos_pulls_comments_and_statuses() {
             Some(&json!({"sha": main_sha})),
         )
         .await;
-    assert_eq!(
-        status_of(backwards),
-        Some(422),
-        "non fast-forward without force"
-    );
+    assert_eq!(status_of(backwards), Some(422), "non fast-forward without force");
     let del = gh
         ._delete("/repos/acme/frontend/git/refs/heads/release", None::<&()>)
         .await
@@ -197,11 +186,7 @@ async fn a_developer_token_drives_repos_pulls_comments_and_statuses() {
         .await
         .unwrap();
     assert_eq!(s.state, StatusState::Success);
-    let list = repo
-        .list_statuses(feature_sha.clone())
-        .send()
-        .await
-        .unwrap();
+    let list = repo.list_statuses(feature_sha.clone()).send().await.unwrap();
     assert_eq!(list.items.len(), 1);
     let combined: CombinedStatus = repo
         .combined_status_for_ref(&Reference::Branch("feature".into()))
@@ -212,20 +197,12 @@ async fn a_developer_token_drives_repos_pulls_comments_and_statuses() {
 
     // Reviews by someone else, then the merge.
     sim.review("acme/frontend", 1, "carol", "APPROVED").unwrap();
-    let reviews = gh
-        .pulls("acme", "frontend")
-        .list_reviews(1)
-        .send()
-        .await
-        .unwrap();
+    let reviews = gh.pulls("acme", "frontend").list_reviews(1).send().await.unwrap();
     assert_eq!(
         reviews.items[0].state,
         Some(octocrab::models::pulls::ReviewState::Approved)
     );
-    assert_eq!(
-        reviews.items[0].commit_id.as_deref(),
-        Some(feature_sha.as_str())
-    );
+    assert_eq!(reviews.items[0].commit_id.as_deref(), Some(feature_sha.as_str()));
     let merge = gh
         .pulls("acme", "frontend")
         .merge(1)
@@ -279,27 +256,18 @@ async fn deployments_permissions_and_teams_via_raw_json() {
         .await
         .unwrap();
     assert_eq!(statuses[0]["environment_url"], "https://staging.example");
-    assert_eq!(
-        sim.deployments("acme/frontend").unwrap()[0].statuses.len(),
-        1
-    );
+    assert_eq!(sim.deployments("acme/frontend").unwrap()[0].statuses.len(), 1);
 
     // Collaborator permission (raw JSON: octocrab 0.54's typed call rejects "write").
     let perm: Value = gh
-        .get(
-            "/repos/acme/frontend/collaborators/alice/permission",
-            None::<&()>,
-        )
+        .get("/repos/acme/frontend/collaborators/alice/permission", None::<&()>)
         .await
         .unwrap();
     assert_eq!(perm["permission"], "write");
     assert_eq!(perm["role_name"], "write");
     assert_eq!(perm["user"]["login"], "alice");
     let carol: Value = gh
-        .get(
-            "/repos/acme/frontend/collaborators/carol/permission",
-            None::<&()>,
-        )
+        .get("/repos/acme/frontend/collaborators/carol/permission", None::<&()>)
         .await
         .unwrap();
     assert_eq!(carol["permission"], "admin");
@@ -341,10 +309,7 @@ async fn lists_paginate_with_link_headers() {
     assert!(first.last.is_some());
     let all = gh.all_pages(first).await.unwrap();
     let bodies: Vec<_> = all.iter().map(|c| c.body.clone().unwrap()).collect();
-    assert_eq!(
-        bodies,
-        (0..5).map(|i| format!("comment {i}")).collect::<Vec<_>>()
-    );
+    assert_eq!(bodies, (0..5).map(|i| format!("comment {i}")).collect::<Vec<_>>());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -366,19 +331,9 @@ async fn unknown_routes_and_bad_credentials_answer_like_github() {
     // Private repositories are invisible to users without a role.
     sim.create_private_repo("acme/secret").unwrap();
     let bob = octocrab_for(&sim, &sim.create_token("bob").unwrap());
-    assert_eq!(
-        status_of(bob.repos("acme", "secret").get().await),
-        Some(404)
-    );
+    assert_eq!(status_of(bob.repos("acme", "secret").get().await), Some(404));
     sim.set_permission("acme/secret", "bob", "read").unwrap();
-    assert!(
-        bob.repos("acme", "secret")
-            .get()
-            .await
-            .unwrap()
-            .private
-            .unwrap()
-    );
+    assert!(bob.repos("acme", "secret").get().await.unwrap().private.unwrap());
 
     let stranger = octocrab_for(&sim, "ghp_not_a_token");
     assert_eq!(
@@ -411,9 +366,7 @@ async fn a_github_app_authenticates_with_a_jwt_and_acts_through_an_installation(
     assert_eq!(installs.items[0].id, octocrab::models::InstallationId(77));
 
     // The installation client mints a token on first use and acts as auger[bot].
-    let inst = app
-        .installation(octocrab::models::InstallationId(77))
-        .unwrap();
+    let inst = app.installation(octocrab::models::InstallationId(77)).unwrap();
     let run = inst
         .checks("acme", "frontend")
         .create_check_run("build", &sha)
@@ -440,9 +393,7 @@ async fn a_github_app_authenticates_with_a_jwt_and_acts_through_an_installation(
     let c = inst.issues("acme", "frontend");
     sim.push("acme/frontend", "f", &[("x", "x")], "x", "alice")
         .unwrap();
-    let n = sim
-        .open_pr("acme/frontend", "f", "main", "X", "alice")
-        .unwrap();
+    let n = sim.open_pr("acme/frontend", "f", "main", "X", "alice").unwrap();
     let comment = c.create_comment(n, "Deployed").await.unwrap();
     assert_eq!(comment.user.login, "auger[bot]");
     assert_eq!(comment.user.r#type, "Bot");
@@ -450,14 +401,9 @@ async fn a_github_app_authenticates_with_a_jwt_and_acts_through_an_installation(
     assert_eq!(pulls.items.len(), 1);
     let issue = inst.issues("acme", "frontend").get(n).await.unwrap();
     assert!(issue.pull_request.is_some());
-    let repos: octocrab::models::InstallationRepositories = inst
-        .get("/installation/repositories", None::<&()>)
-        .await
-        .unwrap();
-    assert_eq!(
-        repos.repositories[0].full_name.as_deref(),
-        Some("acme/frontend")
-    );
+    let repos: octocrab::models::InstallationRepositories =
+        inst.get("/installation/repositories", None::<&()>).await.unwrap();
+    assert_eq!(repos.repositories[0].full_name.as_deref(), Some("acme/frontend"));
 
     // Workflow runs, as CI reports them.
     let run_id = sim
@@ -474,10 +420,7 @@ async fn a_github_app_authenticates_with_a_jwt_and_acts_through_an_installation(
     assert_eq!(runs.items[0].conclusion.as_deref(), Some("success"));
     assert_eq!(runs.items[0].head_sha, sha);
     let one: octocrab::models::workflows::Run = inst
-        .get(
-            format!("/repos/acme/frontend/actions/runs/{run_id}"),
-            None::<&()>,
-        )
+        .get(format!("/repos/acme/frontend/actions/runs/{run_id}"), None::<&()>)
         .await
         .unwrap();
     assert_eq!(one.name, "CI");
@@ -554,10 +497,7 @@ async fn the_remaining_routes_deserialize_into_octocrab_models() {
         .unwrap();
     assert_eq!(branch.commit.sha, sha);
     let tags: Vec<octocrab::models::repos::Ref> = gh
-        .get(
-            "/repos/acme/frontend/git/matching-refs/tags/v1",
-            None::<&()>,
-        )
+        .get("/repos/acme/frontend/git/matching-refs/tags/v1", None::<&()>)
         .await
         .unwrap();
     assert_eq!(tags.len(), 2);

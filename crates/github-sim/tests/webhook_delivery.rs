@@ -65,11 +65,7 @@ fn a_receiver_gets_signed_deliveries_with_githubs_headers() {
         assert_eq!(r.header("x-github-event"), Some(d.event.as_str()));
         assert_eq!(r.header("x-github-delivery"), Some(d.id.as_str()));
         assert!(uuid::Uuid::parse_str(&d.id).is_ok());
-        assert!(
-            r.header("user-agent")
-                .unwrap()
-                .starts_with("GitHub-Hookshot/")
-        );
+        assert!(r.header("user-agent").unwrap().starts_with("GitHub-Hookshot/"));
         assert_eq!(r.header("content-type"), Some("application/json"));
         let sig = r.header("x-hub-signature-256").unwrap();
         assert!(
@@ -99,11 +95,7 @@ fn a_delivery_can_be_redelivered_with_the_same_id() {
     });
     sim.wait_deliveries();
     let first = sim.deliveries().pop().unwrap();
-    assert_eq!(
-        first.status,
-        Some(500),
-        "a failing receiver is recorded as such"
-    );
+    assert_eq!(first.status, Some(500), "a failing receiver is recorded as such");
     sim.redeliver(&first.id).unwrap();
     sim.wait_deliveries();
 
@@ -121,8 +113,7 @@ fn a_delivery_can_be_redelivered_with_the_same_id() {
 fn without_a_url_deliveries_are_only_recorded_until_one_is_set() {
     let sim = GithubSim::start(SimConfig::default()).unwrap();
     sim.create_repo("acme/web").unwrap();
-    sim.push("acme/web", "main", &[("a", "a")], "a", "alice")
-        .unwrap();
+    sim.push("acme/web", "main", &[("a", "a")], "a", "alice").unwrap();
     sim.wait_deliveries();
     let recorded = sim.deliveries();
     assert!(!recorded.is_empty());
@@ -179,8 +170,7 @@ async fn async_tests_can_wait_for_deliveries_to_a_receiver_on_their_runtime() {
     })
     .unwrap();
     sim.create_repo("acme/web").unwrap();
-    sim.push("acme/web", "main", &[("a", "a")], "a", "alice")
-        .unwrap();
+    sim.push("acme/web", "main", &[("a", "a")], "a", "alice").unwrap();
     sim.wait_deliveries_async().await;
     assert_eq!(
         count.load(std::sync::atomic::Ordering::SeqCst),

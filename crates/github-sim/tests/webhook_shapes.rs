@@ -71,8 +71,7 @@ fn fixture(name: &str) -> Value {
     let dir = std::env::var("AUGER_WEBHOOK_FIXTURES")
         .map(PathBuf::from)
         .unwrap_or_else(|_| PathBuf::from("/work/shared/fixtures/webhooks"));
-    let text =
-        std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("fixture {name}: {e}"));
+    let text = std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("fixture {name}: {e}"));
     serde_json::from_str(&text).unwrap()
 }
 
@@ -127,13 +126,7 @@ const NOT_SIMULATED: &[&str] = &[
 
 /// Compares one sim payload with its fixture. `keys`: must exist in both; `sim_only`: keys
 /// GitHub documents that this particular fixture happens not to contain.
-fn assert_same_structure(
-    event: &str,
-    fixture: &Value,
-    sim: &Value,
-    keys: &[&str],
-    sim_only: &[&str],
-) {
+fn assert_same_structure(event: &str, fixture: &Value, sim: &Value, keys: &[&str], sim_only: &[&str]) {
     let mut f = BTreeMap::new();
     shape(fixture, "", &mut f);
     let mut s = BTreeMap::new();
@@ -153,11 +146,7 @@ fn assert_same_structure(
         }
     }
     for (key, k) in &f {
-        if below_empty(&s, key)
-            || NOT_SIMULATED
-                .iter()
-                .any(|n| key.starts_with(&format!("{n}.")))
-        {
+        if below_empty(&s, key) || NOT_SIMULATED.iter().any(|n| key.starts_with(&format!("{n}."))) {
             continue;
         }
         match s.get(key) {
@@ -179,9 +168,9 @@ fn join(parts: &[&[&'static str]]) -> Vec<&'static str> {
 
 #[test]
 fn the_comparison_catches_renamed_and_moved_keys() {
-    let real =
-        serde_json::json!({"action": "opened", "pull_request": {"head": {"ref": "x", "sha": "1"}}});
-    let renamed = serde_json::json!({"action": "opened", "pull_request": {"head": {"branch": "x", "sha": "1"}}});
+    let real = serde_json::json!({"action": "opened", "pull_request": {"head": {"ref": "x", "sha": "1"}}});
+    let renamed =
+        serde_json::json!({"action": "opened", "pull_request": {"head": {"branch": "x", "sha": "1"}}});
     let moved = serde_json::json!({"action": "opened", "pull_request": {"ref": "x", "head": {"sha": "1"}}, "head": {"ref": "x"}});
     let scalar = serde_json::json!({"action": "opened", "pull_request": {"head": "x"}});
     for bad in [renamed, moved, scalar] {
@@ -212,37 +201,26 @@ fn deliveries() -> &'static Vec<Delivery> {
             .unwrap();
         sim.push("acme/web", "main", &[("a.txt", "a\n")], "Second", "alice")
             .unwrap();
-        sim.push(
-            "acme/web",
-            "feature",
-            &[("b.txt", "b\n")],
-            "Feature",
-            "alice",
-        )
-        .unwrap();
+        sim.push("acme/web", "feature", &[("b.txt", "b\n")], "Feature", "alice")
+            .unwrap();
         let n = sim
             .open_pr("acme/web", "feature", "main", "Add b", "alice")
             .unwrap();
         let head = sim
             .push("acme/web", "feature", &[("b.txt", "b2\n")], "More", "alice")
             .unwrap();
-        let c = sim
-            .comment("acme/web", n, "bob", "/deploy staging")
-            .unwrap();
+        let c = sim.comment("acme/web", n, "bob", "/deploy staging").unwrap();
         sim.edit_comment("acme/web", c, "/deploy production", "bob")
             .unwrap();
         sim.review("acme/web", n, "carol", "APPROVED").unwrap();
-        sim.set_status("acme/web", &head, "success", "ci/build")
-            .unwrap();
+        sim.set_status("acme/web", &head, "success", "ci/build").unwrap();
         let run = sim.create_check_run("acme/web", &head, "build").unwrap();
         sim.complete_check_run("acme/web", run, "success").unwrap();
         let wf = sim
             .create_workflow_run("acme/web", "CI", &head, "feature", "alice")
             .unwrap();
-        sim.complete_workflow_run("acme/web", wf, "success")
-            .unwrap();
-        sim.create_tag("acme/web", "v1.0.0", &base, "alice")
-            .unwrap();
+        sim.complete_workflow_run("acme/web", wf, "success").unwrap();
+        sim.create_tag("acme/web", "v1.0.0", &base, "alice").unwrap();
         sim.delete_tag("acme/web", "v1.0.0", "alice").unwrap();
         sim.merge_pr("acme/web", n, "carol").unwrap();
         sim.push("acme/web", "other", &[("o.txt", "o\n")], "Other", "alice")
@@ -360,11 +338,7 @@ fn issue_comment_created_and_edited_match_github() {
         ],
     ]);
     // The fixtures comment on a plain issue; on a PR GitHub adds `issue.pull_request.url`.
-    let sim_only = [
-        "installation.id",
-        "issue.pull_request",
-        "issue.pull_request.url",
-    ];
+    let sim_only = ["installation.id", "issue.pull_request", "issue.pull_request.url"];
     let created = find("issue_comment", action("created"));
     assert_same_structure(
         "issue_comment.created",

@@ -28,9 +28,7 @@ fn profile(st: &State, ctx: &Ctx, a: &Account) -> Value {
 /// `GET /user`: the token's user; installation tokens get GitHub's 403.
 pub(crate) fn me(ctx: &Ctx) -> ApiResult<HttpResponse> {
     if !matches!(ctx.principal, Some(Principal::User(_))) {
-        return Err(ApiError::forbidden(
-            "Resource not accessible by integration",
-        ));
+        return Err(ApiError::forbidden("Resource not accessible by integration"));
     }
     let login = ctx.login()?;
     let st = ctx.inner.lock();
@@ -45,12 +43,7 @@ pub(crate) fn user(ctx: &Ctx, login: &str) -> ApiResult<HttpResponse> {
 }
 
 /// Active membership (role `member`, or `maintainer` for none here) or 404.
-pub(crate) fn team_membership(
-    ctx: &Ctx,
-    org: &str,
-    team: &str,
-    user: &str,
-) -> ApiResult<HttpResponse> {
+pub(crate) fn team_membership(ctx: &Ctx, org: &str, team: &str, user: &str) -> ApiResult<HttpResponse> {
     let st = ctx.inner.lock();
     let t = st.team(org, team).ok_or_else(ApiError::not_found)?;
     if !t.members.iter().any(|m| m == user) {

@@ -50,10 +50,7 @@ fn verify_jwt(inner: &Inner, token: &str) -> ApiResult<Principal> {
         _ => false,
     };
     if !iss_ok {
-        return Err(ApiError::new(
-            401,
-            "'Issuer' claim ('iss') must be the app's id",
-        ));
+        return Err(ApiError::new(401, "'Issuer' claim ('iss') must be the app's id"));
     }
     Ok(Principal::App)
 }

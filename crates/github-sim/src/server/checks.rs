@@ -112,9 +112,7 @@ impl CheckRunBody {
 fn require_app_installation(ctx: &Ctx) -> ApiResult<String> {
     match ctx.principal {
         Some(Principal::Installation { .. }) => ctx.login(),
-        _ => Err(ApiError::forbidden(
-            "You must authenticate via a GitHub App.",
-        )),
+        _ => Err(ApiError::forbidden("You must authenticate via a GitHub App.")),
     }
 }
 

@@ -52,15 +52,11 @@ pub(crate) fn create(ctx: &Ctx, repo: &str) -> ApiResult<HttpResponse> {
             sha,
             git_ref: body.git_ref,
             task: body.task.unwrap_or_else(|| "deploy".into()),
-            production_environment: body
-                .production_environment
-                .unwrap_or(environment == "production"),
+            production_environment: body.production_environment.unwrap_or(environment == "production"),
             transient_environment: body.transient_environment.unwrap_or(false),
             environment,
             description: body.description,
-            payload: body
-                .payload
-                .unwrap_or_else(|| Value::Object(Default::default())),
+            payload: body.payload.unwrap_or_else(|| Value::Object(Default::default())),
             creator: login,
             created_at: now,
             updated_at: now,

@@ -51,9 +51,7 @@ pub(crate) fn update_comment(ctx: &Ctx, repo: &str, id: u64) -> ApiResult<HttpRe
             .clone()
     };
     if author != login {
-        return Err(ApiError::forbidden(
-            "Must be the comment's author to edit it",
-        ));
+        return Err(ApiError::forbidden("Must be the comment's author to edit it"));
     }
     actions::edit_comment(ctx.inner, repo, id, &body.body, &login)?;
     ok(comment_json(ctx, repo, id)?)

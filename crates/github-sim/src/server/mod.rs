@@ -99,7 +99,11 @@ impl Ctx<'_> {
         self.principal
             .as_ref()
             .and_then(|p| st.principal_login(p))
-            .ok_or_else(|| ApiError::forbidden("A JSON web token could not be used for this endpoint; use an installation token"))
+            .ok_or_else(|| {
+                ApiError::forbidden(
+                    "A JSON web token could not be used for this endpoint; use an installation token",
+                )
+            })
     }
 
     pub fn json<T: DeserializeOwned>(&self) -> ApiResult<T> {
@@ -108,8 +112,7 @@ impl Ctx<'_> {
         } else {
             self.body
         };
-        serde_json::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("Problems parsing JSON: {e}")))
+        serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("Problems parsing JSON: {e}")))
     }
 
     /// Requires at least `role` on the repository (404 if it does not exist).
@@ -254,11 +257,7 @@ fn fault_response(fault: &Fault) -> Option<HttpResponse> {
     }
 }
 
-async fn dispatch(
-    req: HttpRequest,
-    body: web::Bytes,
-    inner: web::Data<Arc<Inner>>,
-) -> HttpResponse {
+async fn dispatch(req: HttpRequest, body: web::Bytes, inner: web::Data<Arc<Inner>>) -> HttpResponse {
     let inner: &Inner = inner.get_ref();
     let method = req.method().as_str().to_string();
     let path = req.path().to_string();
@@ -336,11 +335,7 @@ fn handle(
     query_string: &str,
     body: &[u8],
 ) -> (HttpResponse, Option<String>) {
-    let segs: Vec<String> = path
-        .trim_matches('/')
-        .split('/')
-        .map(percent_decode)
-        .collect();
+    let segs: Vec<String> = path.trim_matches('/').split('/').map(percent_decode).collect();
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     // Reports from the repositories' post-receive hooks: loopback-only plumbing, no auth.
     if let ("POST", ["_sim", "post-receive", owner, name]) = (method, segs.as_slice()) {
@@ -391,14 +386,12 @@ fn route(ctx: &Ctx, method: &str, segs: &[&str]) -> ApiResult<HttpResponse> {
             accounts::team_membership(ctx, org, team, user)
         }
         ("GET", ["orgs", org, "teams", team, "members"]) => accounts::team_members(ctx, org, team),
-        ("GET", ["repos", o, r, rest @ ..]) if ctx.principal == Some(Principal::App) => {
-            match rest {
-                ["installation"] => apps::repo_installation(ctx, &format!("{o}/{r}")),
-                _ => Err(ApiError::forbidden(
-                    "A JSON web token cannot be used for this endpoint",
-                )),
-            }
-        }
+        ("GET", ["repos", o, r, rest @ ..]) if ctx.principal == Some(Principal::App) => match rest {
+            ["installation"] => apps::repo_installation(ctx, &format!("{o}/{r}")),
+            _ => Err(ApiError::forbidden(
+                "A JSON web token cannot be used for this endpoint",
+            )),
+        },
         (_, ["repos", o, r, rest @ ..]) => repo_route(ctx, method, &format!("{o}/{r}"), rest),
         _ => Err(ApiError::not_found()),
     }
@@ -425,9 +418,7 @@ fn repo_route(ctx: &Ctx, method: &str, repo: &str, rest: &[&str]) -> ApiResult<H
         ("GET", ["compare", spec @ ..]) => repos::compare(ctx, repo, &spec.join("/")),
         ("GET", ["branches", branch @ ..]) => repos::branch(ctx, repo, &branch.join("/")),
         ("GET", ["commits", sha, "pulls"]) => pulls::for_commit(ctx, repo, sha),
-        ("GET", ["commits", git_ref @ .., "status"]) => {
-            checks::combined(ctx, repo, &git_ref.join("/"))
-        }
+        ("GET", ["commits", git_ref @ .., "status"]) => checks::combined(ctx, repo, &git_ref.join("/")),
         ("GET", ["commits", git_ref @ .., "statuses"]) => {
             checks::list_statuses(ctx, repo, &git_ref.join("/"))
         }
@@ -440,9 +431,7 @@ fn repo_route(ctx: &Ctx, method: &str, repo: &str, rest: &[&str]) -> ApiResult<H
         }
         ("GET", ["git", "ref", name @ ..]) => refs::get_ref(ctx, repo, &name.join("/"), true),
         ("GET", ["git", "refs", name @ ..]) => refs::get_ref(ctx, repo, &name.join("/"), false),
-        ("GET", ["git", "matching-refs", prefix @ ..]) => {
-            refs::matching(ctx, repo, &prefix.join("/"))
-        }
+        ("GET", ["git", "matching-refs", prefix @ ..]) => refs::matching(ctx, repo, &prefix.join("/")),
         ("POST", ["git", "refs"]) => refs::create(ctx, repo),
         ("PATCH", ["git", "refs", name @ ..]) => refs::update(ctx, repo, &name.join("/")),
         ("DELETE", ["git", "refs", name @ ..]) => refs::delete(ctx, repo, &name.join("/")),
@@ -456,15 +445,9 @@ fn repo_route(ctx: &Ctx, method: &str, repo: &str, rest: &[&str]) -> ApiResult<H
         ("POST", ["pulls", n, "reviews"]) => pulls::create_review(ctx, repo, number(n)?),
         ("GET", ["issues", "comments", id]) => issues::get_comment(ctx, repo, number(id)?),
         // GitHub accepts POST for PATCH (octocrab edits comments with POST).
-        ("PATCH" | "POST", ["issues", "comments", id]) => {
-            issues::update_comment(ctx, repo, number(id)?)
-        }
-        ("GET", ["issues", "comments", id, "reactions"]) => {
-            issues::list_reactions(ctx, repo, number(id)?)
-        }
-        ("POST", ["issues", "comments", id, "reactions"]) => {
-            issues::create_reaction(ctx, repo, number(id)?)
-        }
+        ("PATCH" | "POST", ["issues", "comments", id]) => issues::update_comment(ctx, repo, number(id)?),
+        ("GET", ["issues", "comments", id, "reactions"]) => issues::list_reactions(ctx, repo, number(id)?),
+        ("POST", ["issues", "comments", id, "reactions"]) => issues::create_reaction(ctx, repo, number(id)?),
         ("GET", ["issues", n]) => issues::get_issue(ctx, repo, number(n)?),
         ("GET", ["actions", "runs"]) => checks::list_workflow_runs(ctx, repo),
         ("GET", ["actions", "runs", id]) => checks::get_workflow_run(ctx, repo, number(id)?),
@@ -477,12 +460,8 @@ fn repo_route(ctx: &Ctx, method: &str, repo: &str, rest: &[&str]) -> ApiResult<H
         ("GET", ["deployments"]) => deployments::list(ctx, repo),
         ("POST", ["deployments"]) => deployments::create(ctx, repo),
         ("GET", ["deployments", id]) => deployments::get(ctx, repo, number(id)?),
-        ("GET", ["deployments", id, "statuses"]) => {
-            deployments::list_statuses(ctx, repo, number(id)?)
-        }
-        ("POST", ["deployments", id, "statuses"]) => {
-            deployments::create_status(ctx, repo, number(id)?)
-        }
+        ("GET", ["deployments", id, "statuses"]) => deployments::list_statuses(ctx, repo, number(id)?),
+        ("POST", ["deployments", id, "statuses"]) => deployments::create_status(ctx, repo, number(id)?),
         ("GET", ["collaborators", user, "permission"]) => accounts::permission(ctx, repo, user),
         ("GET", ["collaborators", user]) => accounts::is_collaborator(ctx, repo, user),
         _ => Err(ApiError::not_found()),

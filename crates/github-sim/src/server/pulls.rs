@@ -207,8 +207,7 @@ pub(crate) fn for_commit(ctx: &Ctx, repo: &str, sha: &str) -> ApiResult<HttpResp
             .filter(|p| {
                 p.head_sha == sha
                     || p.merge_commit_sha.as_deref() == Some(sha.as_str())
-                    || (r.git.is_ancestor(&sha, &p.head_sha)
-                        && !r.git.is_ancestor(&sha, &p.base_sha))
+                    || (r.git.is_ancestor(&sha, &p.head_sha) && !r.git.is_ancestor(&sha, &p.base_sha))
             })
             .map(|p| render::pull(&st, &ctx.inner.urls, r, p))
             .collect()

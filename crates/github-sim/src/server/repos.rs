@@ -28,18 +28,14 @@ pub(crate) fn get(ctx: &Ctx, repo: &str) -> ApiResult<HttpResponse> {
 /// Resolves a branch, tag, full ref, `heads/…`/`tags/…` (octocrab's typed references) or sha
 /// to a commit.
 pub(crate) fn resolve(r: &Repo, git_ref: &str) -> Option<String> {
-    let mut candidates = vec![
-        format!("refs/heads/{git_ref}"),
-        format!("refs/tags/{git_ref}"),
-    ];
+    let mut candidates = vec![format!("refs/heads/{git_ref}"), format!("refs/tags/{git_ref}")];
     if git_ref.starts_with("refs/") {
         candidates.push(git_ref.to_string());
     }
     if git_ref.starts_with("heads/") || git_ref.starts_with("tags/") {
         candidates.push(format!("refs/{git_ref}"));
     }
-    if !git_ref.is_empty() && git_ref.len() <= 40 && git_ref.chars().all(|c| c.is_ascii_hexdigit())
-    {
+    if !git_ref.is_empty() && git_ref.len() <= 40 && git_ref.chars().all(|c| c.is_ascii_hexdigit()) {
         candidates.push(git_ref.to_string());
     }
     candidates.iter().find_map(|c| r.git.resolve(c))

@@ -19,9 +19,7 @@ pub struct Received {
 
 impl Received {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .get(&name.to_ascii_lowercase())
-            .map(String::as_str)
+        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
     }
 
     pub fn json(&self) -> serde_json::Value {
@@ -49,11 +47,7 @@ impl Receiver {
                 if reader.read_line(&mut request_line).is_err() {
                     continue;
                 }
-                let path = request_line
-                    .split_whitespace()
-                    .nth(1)
-                    .unwrap_or("")
-                    .to_string();
+                let path = request_line.split_whitespace().nth(1).unwrap_or("").to_string();
                 let mut headers = HashMap::new();
                 loop {
                     let mut line = String::new();
@@ -70,11 +64,7 @@ impl Receiver {
                     .unwrap_or(0);
                 let mut body = vec![0; len];
                 reader.read_exact(&mut body).unwrap();
-                sink.lock().unwrap().push(Received {
-                    path,
-                    headers,
-                    body,
-                });
+                sink.lock().unwrap().push(Received { path, headers, body });
                 let reason = if status < 300 { "OK" } else { "Error" };
                 let _ = write!(
                     stream,
@@ -125,11 +115,9 @@ pub fn seeded(config: SimConfig) -> GithubSim {
     }
     sim.create_team("acme", "sre", &["carol"]).unwrap();
     sim.create_repo("acme/frontend").unwrap();
-    sim.set_permission("acme/frontend", "alice", "write")
-        .unwrap();
+    sim.set_permission("acme/frontend", "alice", "write").unwrap();
     sim.set_permission("acme/frontend", "bob", "read").unwrap();
-    sim.set_permission("acme/frontend", "carol", "admin")
-        .unwrap();
+    sim.set_permission("acme/frontend", "carol", "admin").unwrap();
     sim.push(
         "acme/frontend",
         "main",
