@@ -1,7 +1,11 @@
+pub mod api;
 pub mod artifact;
 pub mod command;
 pub mod config;
 pub mod domain;
 pub mod inbox;
+pub mod metrics;
 pub mod policy;
+pub mod server;
 pub mod webhook;
+pub mod worker;

@@ -39,7 +39,13 @@ struct ServerArg {
 #[derive(Subcommand)]
 enum Command {
     /// Run the bot: webhooks, workers, API and dashboard.
-    Serve(ConfigArg),
+    Serve {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Log as JSON lines (for log shippers) instead of text.
+        #[arg(long)]
+        log_json: bool,
+    },
     /// Start a GitHub simulator and the bot on loopback and play the whole release story.
     Demo {
         /// Keep everything the demo makes under this folder (default: a temporary one).
@@ -192,12 +198,21 @@ fn parse_var(s: &str) -> Result<(String, String), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // The server logs what it does; one-shot commands only warn.
+    let (default_level, json) = match &cli.command {
+        Command::Serve { log_json, .. } => ("info", *log_json),
+        _ => ("warn", false),
+    };
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_level.into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -233,7 +248,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             json,
             config,
         }) => artifact_list(&app, branch, tag, limit, json, &config),
-        Command::Serve(_) => not_yet("auger serve", "the webhook server"),
+        Command::Serve { config, .. } => auger::server::serve(&config.config),
         Command::Demo { .. } => not_yet("auger demo", "the demo"),
         Command::Policy(PolicyCommand::Check(config)) => policy_check(&config),
         Command::Render { .. } => not_yet("auger render", "rendering"),

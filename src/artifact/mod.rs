@@ -1,5 +1,6 @@
 //! Artifacts: the model and the git-backed ledger that stores them.
 
+pub mod intake;
 mod model;
 mod remote;
 mod store;

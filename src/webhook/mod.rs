@@ -3,6 +3,7 @@
 //! [`Delivery::from_headers`], persists, and workers call [`parse_event`].
 
 pub mod events;
+pub mod handler;
 pub mod signature;
 
 use serde::{Deserialize, Serialize};

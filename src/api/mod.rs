@@ -1,0 +1,312 @@
+//! The REST API (design §9): CI pushes artifacts, operators query them; liveness and metrics.
+//! Every error is JSON `{ "error": … }` with a fitting 4xx; writes are all-or-nothing.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::artifact::{Artifact, ArtifactId, ListFilter, RecordOutcome, Source};
+use crate::domain::{AppName, BranchName, CommitSha, RepoName, TagName};
+use crate::server::AppState;
+use crate::webhook::handler::error;
+
+/// Bearer tokens from `AUGER_API_TOKENS`: `name:token` entries (or bare tokens, named
+/// `token-<n>`). Only digests are kept, and comparison is constant-time over digests, so
+/// neither a token's content nor its length leaks through timing.
+#[derive(Clone, Default)]
+pub struct ApiTokens {
+    tokens: Vec<(String, [u8; 32])>,
+}
+
+impl std::fmt::Debug for ApiTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.tokens.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("ApiTokens").field("names", &names).finish()
+    }
+}
+
+impl ApiTokens {
+    pub fn new(entries: &[String]) -> Self {
+        let tokens = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| match e.split_once(':') {
+                Some((name, token)) if !name.is_empty() && !token.is_empty() => {
+                    (name.to_owned(), digest(token))
+                }
+                _ => (format!("token-{}", i + 1), digest(e)),
+            })
+            .collect();
+        Self { tokens }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    /// The name of the token presented in `Authorization: Bearer …`, if it is one of ours.
+    pub fn authenticate(&self, req: &HttpRequest) -> Option<&str> {
+        let presented = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)?
+            .to_str()
+            .ok()?
+            .strip_prefix("Bearer ")?
+            .trim();
+        let d = digest(presented);
+        let mut found = None;
+        // Look at every token, match or not, so timing does not say which one matched.
+        for (name, t) in &self.tokens {
+            if bool::from(t.ct_eq(&d)) {
+                found = Some(name.as_str());
+            }
+        }
+        found
+    }
+}
+
+fn digest(s: &str) -> [u8; 32] {
+    Sha256::digest(s.as_bytes()).into()
+}
+
+fn authorize<'a>(req: &HttpRequest, state: &'a AppState) -> Result<&'a str, HttpResponse> {
+    if state.api_tokens.is_empty() {
+        return Err(error(
+            StatusCode::UNAUTHORIZED,
+            "the API is disabled: no tokens are configured",
+        ));
+    }
+    state
+        .api_tokens
+        .authenticate(req)
+        .ok_or_else(|| error(StatusCode::UNAUTHORIZED, "missing or invalid bearer token"))
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/metrics", web::get().to(metrics))
+        .service(
+            web::scope("/api/v1")
+                .app_data(web::JsonConfig::default().limit(1024 * 1024))
+                .route("/artifacts", web::post().to(create_artifact))
+                .route("/artifacts", web::get().to(list_artifacts))
+                .route("/artifacts/{id}", web::get().to(get_artifact)),
+        );
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let stats = state.inbox.stats();
+    let extra = [
+        ("auger_inbox_appended_total", "", stats.appended),
+        ("auger_inbox_fsyncs_total", "", stats.fsyncs),
+    ];
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render(stats.depth, &extra))
+}
+
+/// What CI sends. `repo` defaults to the policy's repository.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewArtifact {
+    app: AppName,
+    sha: CommitSha,
+    #[serde(default)]
+    repo: Option<RepoName>,
+    #[serde(default)]
+    branch: Option<BranchName>,
+    #[serde(default)]
+    branches: Vec<BranchName>,
+    #[serde(default)]
+    tags: Vec<TagName>,
+    #[serde(default)]
+    pull_requests: Vec<u64>,
+    #[serde(default)]
+    vars: BTreeMap<String, String>,
+    #[serde(default)]
+    author: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    target_url: Option<String>,
+}
+
+async fn create_artifact(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let resp = create_artifact_inner(&req, &body, &state).await;
+    state.metrics.api("artifacts.create", resp.status().as_u16());
+    resp
+}
+
+async fn create_artifact_inner(req: &HttpRequest, body: &[u8], state: &web::Data<AppState>) -> HttpResponse {
+    let token = match authorize(req, state) {
+        Ok(t) => t.to_owned(),
+        Err(why) => return error(StatusCode::UNAUTHORIZED, why),
+    };
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    let new: NewArtifact = match serde_path_to_error::deserialize(de) {
+        Ok(n) => n,
+        Err(e) => {
+            let path = e.path().to_string();
+            let msg = e.inner().to_string();
+            let where_ = if path == "." {
+                String::new()
+            } else {
+                format!("{path}: ")
+            };
+            return error(StatusCode::BAD_REQUEST, format!("{where_}{msg}"));
+        }
+    };
+    if let Some(bad) = new
+        .vars
+        .keys()
+        .find(|k| k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("vars: {bad:?} is not a variable name (letters, digits, '_')"),
+        );
+    }
+    let Some(policy) = state.policies.get(&new.app) else {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("no policy for app {}", new.app),
+        );
+    };
+    let repo = new.repo.clone().unwrap_or_else(|| policy.repo().clone());
+    if !repo.as_str().eq_ignore_ascii_case(policy.repo().as_str()) {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("app {} is built from {}, not {repo}", new.app, policy.repo()),
+        );
+    }
+    let mut a = Artifact::new(
+        new.app,
+        policy.repo().clone(),
+        new.sha,
+        Source {
+            kind: "api".into(),
+            name: token,
+            target_url: new.target_url,
+        },
+    );
+    a.branches = new.branch.into_iter().chain(new.branches).collect();
+    a.tags = new.tags;
+    a.pull_requests = new.pull_requests;
+    a.vars = new.vars;
+    a.author = new.author;
+    a.message = new.message;
+    a.url = new.url;
+    let store = state.store.clone();
+    let recorded = web::block(move || store.record(&a)).await;
+    match recorded {
+        Ok(Ok(outcome)) => {
+            let (status, word) = match &outcome {
+                RecordOutcome::Created(_) => (StatusCode::CREATED, "created"),
+                RecordOutcome::Updated(_) => (StatusCode::OK, "updated"),
+                RecordOutcome::Unchanged(_) => (StatusCode::OK, "unchanged"),
+            };
+            state.metrics.artifact(word);
+            HttpResponse::build(status)
+                .json(serde_json::json!({ "outcome": word, "artifact": outcome.artifact() }))
+        }
+        Ok(Err(e)) => match e {
+            crate::artifact::StoreError::Merge(m) => error(StatusCode::CONFLICT, m),
+            other => {
+                tracing::error!(error = %other, "recording an artifact from the API failed");
+                error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the artifact store failed; nothing was recorded",
+                )
+            }
+        },
+        Err(e) => {
+            tracing::error!(error = %e, "artifact store task failed");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the artifact store failed; nothing was recorded",
+            )
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    app: Option<String>,
+    branch: Option<String>,
+    tag: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn list_artifacts(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if let Err(why) = authorize(&req, &state) {
+        return error(StatusCode::UNAUTHORIZED, why);
+    }
+    let q = match web::Query::<ListQuery>::from_query(req.query_string()) {
+        Ok(q) => q.into_inner(),
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let Some(app) = q.app else {
+        return error(StatusCode::BAD_REQUEST, "app is required (?app=NAME)");
+    };
+    let app = match AppName::new(app) {
+        Ok(a) => a,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let branch = match q.branch.map(BranchName::new).transpose() {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let tag = match q.tag.map(TagName::new).transpose() {
+        Ok(t) => t,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let limit = q.limit.unwrap_or(50).min(1000);
+    let store = state.store.clone();
+    let filter = ListFilter {
+        branch,
+        tag,
+        pull_request: None,
+    };
+    match web::block(move || store.list(&app, &filter, limit)).await {
+        Ok(Ok(list)) => HttpResponse::Ok().json(list),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "listing artifacts failed");
+            error(StatusCode::INTERNAL_SERVER_ERROR, "the artifact store failed")
+        }
+        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "the artifact store failed"),
+    }
+}
+
+async fn get_artifact(req: HttpRequest, path: web::Path<String>, state: web::Data<AppState>) -> HttpResponse {
+    if let Err(why) = authorize(&req, &state) {
+        return error(StatusCode::UNAUTHORIZED, why);
+    }
+    let id: ArtifactId = match path.parse() {
+        Ok(id) => id,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let store = state.store.clone();
+    match web::block(move || store.get_by_id(&id).map(|a| (id, a))).await {
+        Ok(Ok((_, Some(a)))) => HttpResponse::Ok().json(a),
+        Ok(Ok((id, None))) => error(StatusCode::NOT_FOUND, format!("no artifact {id}")),
+        Ok(Err(crate::artifact::StoreError::Ambiguous { id, matches })) => error(
+            StatusCode::BAD_REQUEST,
+            format!("artifact id {id} is ambiguous: {}", matches.join(", ")),
+        ),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "reading an artifact failed");
+            error(StatusCode::INTERNAL_SERVER_ERROR, "the artifact store failed")
+        }
+        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "the artifact store failed"),
+    }
+}

@@ -1,0 +1,260 @@
+//! Artifact intake: what a GitHub event means for the ledger, decided by the policies alone
+//! (no I/O). A green CI signal that a policy names becomes an artifact; a tag pushed onto a
+//! commit that already has an artifact adds the tag. Everything else means nothing here.
+
+use crate::artifact::{Artifact, Source};
+use crate::domain::{AppName, BranchName, CommitSha, TagName};
+use crate::policy::{PolicySet, SignalKind};
+use crate::webhook::events::{CheckRunAction, Event, StatusState, WorkflowRunAction};
+
+/// The ledger changes one event asks for.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Intake {
+    /// Artifacts to record (insert or merge).
+    pub artifacts: Vec<Artifact>,
+    /// Tags to add to an artifact, but only if it already exists: a tag never creates a build.
+    pub tags: Vec<(AppName, CommitSha, TagName)>,
+}
+
+impl Intake {
+    pub fn is_empty(&self) -> bool {
+        self.artifacts.is_empty() && self.tags.is_empty()
+    }
+}
+
+pub fn from_event(event: &Event, policies: &PolicySet) -> Intake {
+    let mut out = Intake::default();
+    match event {
+        Event::Status(e) if e.state == StatusState::Success => {
+            let branches: Vec<BranchName> = e
+                .branches
+                .iter()
+                .filter(|b| b.commit.sha == e.sha)
+                .map(|b| b.name.clone())
+                .collect();
+            for p in policies.for_repo(&e.repository.full_name) {
+                if !p.accepts_signal(SignalKind::Status, &e.context) {
+                    continue;
+                }
+                let mut a = Artifact::new(
+                    p.app().clone(),
+                    e.repository.full_name.clone(),
+                    e.sha.clone(),
+                    Source {
+                        kind: "status".into(),
+                        name: e.context.clone(),
+                        target_url: e.target_url.clone(),
+                    },
+                );
+                a.branches = branches.clone();
+                a.author = e
+                    .commit
+                    .author
+                    .as_ref()
+                    .map(|u| u.login.clone())
+                    .or_else(|| e.commit.commit.author.as_ref().map(|g| g.name.clone()));
+                a.message = Some(e.commit.commit.message.clone());
+                a.url = e.commit.html_url.clone();
+                out.artifacts.push(a);
+            }
+        }
+        Event::CheckRun(e) if e.action == CheckRunAction::Completed && e.check_run.succeeded() => {
+            let run = &e.check_run;
+            for p in policies.for_repo(&e.repository.full_name) {
+                if !p.accepts_signal(SignalKind::CheckRun, &run.name) {
+                    continue;
+                }
+                let mut a = Artifact::new(
+                    p.app().clone(),
+                    e.repository.full_name.clone(),
+                    run.head_sha.clone(),
+                    Source {
+                        kind: "check_run".into(),
+                        name: run.name.clone(),
+                        target_url: run.details_url.clone().or_else(|| run.html_url.clone()),
+                    },
+                );
+                a.branches = run.check_suite.head_branch.iter().cloned().collect();
+                a.pull_requests = run
+                    .pull_requests
+                    .iter()
+                    .filter(|pr| pr.head.sha == run.head_sha)
+                    .map(|pr| pr.number)
+                    .collect();
+                out.artifacts.push(a);
+            }
+        }
+        // A run that built a fork's code is never an artifact (design §10).
+        Event::WorkflowRun(e)
+            if e.action == WorkflowRunAction::Completed
+                && e.workflow_run.succeeded()
+                && !e.is_from_fork() =>
+        {
+            let run = &e.workflow_run;
+            for p in policies.for_repo(&e.repository.full_name) {
+                if !p.accepts_signal(SignalKind::WorkflowRun, e.workflow_name()) {
+                    continue;
+                }
+                let mut a = Artifact::new(
+                    p.app().clone(),
+                    e.repository.full_name.clone(),
+                    run.head_sha.clone(),
+                    Source {
+                        kind: "workflow_run".into(),
+                        name: e.workflow_name().to_owned(),
+                        target_url: Some(run.html_url.clone()),
+                    },
+                );
+                a.branches = run.head_branch.iter().cloned().collect();
+                a.pull_requests = run
+                    .pull_requests
+                    .iter()
+                    .filter(|pr| pr.head.sha == run.head_sha)
+                    .map(|pr| pr.number)
+                    .collect();
+                out.artifacts.push(a);
+            }
+        }
+        Event::Push(e) if !e.deleted => {
+            if let Some(tag) = e.tag() {
+                for p in policies.for_repo(&e.repository.full_name) {
+                    out.tags.push((p.app().clone(), e.after.clone(), tag.clone()));
+                }
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Policy;
+    use crate::webhook::events::parse_event;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/fixtures/webhooks")
+            .join(name);
+        std::fs::read(path).unwrap()
+    }
+
+    /// A policy for the repository the fixture events come from.
+    fn policies_for(repo: &str, signals: &str) -> PolicySet {
+        let text = format!(
+            "app = \"web\"\nrepo = \"{repo}\"\ntemplate = \"t\"\n[artifact]\nsignals = [{signals}]\n"
+        );
+        PolicySet::from_policies([Policy::from_toml("policies/web.toml", &text).unwrap()]).unwrap()
+    }
+
+    fn with_status_state(state: &str) -> Event {
+        let mut v: serde_json::Value = serde_json::from_slice(&fixture("status.payload.json")).unwrap();
+        v["state"] = state.into();
+        parse_event("status", &serde_json::to_vec(&v).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn green_status_named_by_a_policy_makes_an_artifact() {
+        let ev = with_status_state("success");
+        let Event::Status(s) = &ev else { panic!() };
+        let repo = s.repository.full_name.to_string();
+        let policies = policies_for(&repo, &format!("\"status:{}\"", s.context));
+        let intake = from_event(&ev, &policies);
+        assert_eq!(intake.artifacts.len(), 1);
+        let a = &intake.artifacts[0];
+        assert_eq!(a.sha, s.sha);
+        assert_eq!(a.source.kind, "status");
+        assert_eq!(a.message.as_deref(), Some(s.commit.commit.message.as_str()));
+        let heads: Vec<_> = s
+            .branches
+            .iter()
+            .filter(|b| b.commit.sha == s.sha)
+            .map(|b| b.name.clone())
+            .collect();
+        assert_eq!(a.branches, heads);
+    }
+
+    #[test]
+    fn failed_pending_or_unnamed_signals_make_nothing() {
+        let ev = with_status_state("failure");
+        let Event::Status(s) = &ev else { panic!() };
+        let repo = s.repository.full_name.to_string();
+        let policies = policies_for(&repo, &format!("\"status:{}\"", s.context));
+        assert!(from_event(&ev, &policies).is_empty());
+        assert!(from_event(&with_status_state("pending"), &policies).is_empty());
+        let other_context = policies_for(&repo, "\"status:ci/other\"");
+        assert!(from_event(&with_status_state("success"), &other_context).is_empty());
+        let other_repo = policies_for("acme/unrelated", &format!("\"status:{}\"", s.context));
+        assert!(from_event(&with_status_state("success"), &other_repo).is_empty());
+    }
+
+    #[test]
+    fn completed_green_check_run_makes_an_artifact_with_its_branch() {
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&fixture("check_run.completed.payload.json")).unwrap();
+        v["check_run"]["conclusion"] = "success".into();
+        v["check_run"]["status"] = "completed".into();
+        let ev = parse_event("check_run", &serde_json::to_vec(&v).unwrap()).unwrap();
+        let Event::CheckRun(c) = &ev else { panic!() };
+        let policies = policies_for(
+            c.repository.full_name.as_str(),
+            &format!("\"check_run:{}\"", c.check_run.name),
+        );
+        let intake = from_event(&ev, &policies);
+        assert_eq!(intake.artifacts.len(), 1);
+        assert_eq!(
+            intake.artifacts[0].branches,
+            c.check_run
+                .check_suite
+                .head_branch
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+        );
+        v["check_run"]["conclusion"] = "failure".into();
+        let failed = parse_event("check_run", &serde_json::to_vec(&v).unwrap()).unwrap();
+        assert!(from_event(&failed, &policies).is_empty());
+    }
+
+    #[test]
+    fn workflow_run_from_a_fork_never_makes_an_artifact() {
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&fixture("workflow_run.completed.payload.json")).unwrap();
+        v["workflow_run"]["conclusion"] = "success".into();
+        v["workflow_run"]["status"] = "completed".into();
+        let ev = parse_event("workflow_run", &serde_json::to_vec(&v).unwrap()).unwrap();
+        let Event::WorkflowRun(w) = &ev else { panic!() };
+        let policies = policies_for(
+            w.repository.full_name.as_str(),
+            &format!("\"workflow_run:{}\"", w.workflow_name()),
+        );
+        assert_eq!(
+            from_event(&ev, &policies).artifacts.len(),
+            usize::from(!w.is_from_fork())
+        );
+        v["workflow_run"]["head_repository"]["full_name"] = "mallory/fork".into();
+        let fork = parse_event("workflow_run", &serde_json::to_vec(&v).unwrap()).unwrap();
+        assert!(from_event(&fork, &policies).is_empty());
+    }
+
+    #[test]
+    fn tag_push_asks_to_tag_an_existing_artifact() {
+        let mut v: serde_json::Value = serde_json::from_slice(&fixture("push.payload.json")).unwrap();
+        v["ref"] = "refs/tags/v1.2.0".into();
+        v["deleted"] = false.into();
+        let ev = parse_event("push", &serde_json::to_vec(&v).unwrap()).unwrap();
+        let Event::Push(p) = &ev else { panic!() };
+        let policies = policies_for(p.repository.full_name.as_str(), "\"status:ci\"");
+        let intake = from_event(&ev, &policies);
+        assert!(intake.artifacts.is_empty());
+        assert_eq!(
+            intake.tags,
+            vec![(
+                AppName::new("web").unwrap(),
+                p.after.clone(),
+                TagName::new("v1.2.0").unwrap()
+            )]
+        );
+    }
+}

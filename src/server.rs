@@ -1,0 +1,138 @@
+//! `auger serve`: wires the configuration, stores, inbox, worker and HTTP routes together.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+
+use crate::api::{self, ApiTokens};
+use crate::artifact::ArtifactStore;
+use crate::config::Config;
+use crate::domain::RepoName;
+use crate::inbox::{self, Inbox};
+use crate::metrics::Metrics;
+use crate::policy::{self, PolicySet};
+use crate::webhook::WebhookSecrets;
+use crate::webhook::handler;
+use crate::worker::Worker;
+
+/// Shared by every request handler.
+pub struct AppState {
+    pub secrets: WebhookSecrets,
+    pub api_tokens: ApiTokens,
+    pub inbox: Inbox,
+    pub store: Arc<ArtifactStore>,
+    pub policies: Arc<PolicySet>,
+    pub gitops_repo: Option<RepoName>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Everything `serve` checks before it binds: a refusal here is a clear message and exit 1.
+pub struct Prepared {
+    pub state: AppState,
+    pub listen: SocketAddr,
+}
+
+pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
+    let secret_list = config.webhook_secrets()?;
+    let secrets = WebhookSecrets::new(secret_list.iter().map(String::as_str))
+        .with_context(|| format!("{}: github.webhook_secret_env", config.file.display()))?;
+    let api_tokens = match config.api_tokens() {
+        Ok(list) => ApiTokens::new(&list),
+        Err(e) => {
+            tracing::warn!("{e}: the /api/v1 routes will refuse every request");
+            ApiTokens::default()
+        }
+    };
+    let policies = policy::load_dir(&config.paths.policies, &config.paths.templates).map_err(|e| {
+        let (report, _) = policy::policy_check_report(&Err(e));
+        anyhow::anyhow!("invalid policies:\n{}", report.trim_end())
+    })?;
+    std::fs::create_dir_all(&config.server.data_dir).with_context(|| {
+        format!(
+            "cannot create server.data_dir {}",
+            config.server.data_dir.display()
+        )
+    })?;
+    let store = open_store(config)?;
+    let (inbox, replay) = Inbox::open(config.server.data_dir.join("inbox"), inbox::Options::default())
+        .with_context(|| format!("cannot open the inbox under {}", config.server.data_dir.display()))?;
+    if replay.pending > 0 {
+        tracing::info!(
+            pending = replay.pending,
+            "replaying deliveries accepted before the restart"
+        );
+    }
+    Ok(Prepared {
+        state: AppState {
+            secrets,
+            api_tokens,
+            inbox,
+            store: Arc::new(store),
+            policies: Arc::new(policies),
+            gitops_repo: config.gitops.as_ref().map(|g| g.repo.clone()),
+            metrics: Arc::new(Metrics::default()),
+        },
+        listen: config.server.listen,
+    })
+}
+
+fn open_store(config: &Config) -> anyhow::Result<ArtifactStore> {
+    let store = ArtifactStore::open_or_init(&config.artifacts.path)?;
+    Ok(match &config.artifacts.remote {
+        None => store,
+        Some(url) => {
+            let (store, report) = store.with_remote(url)?;
+            if let Some(e) = report.error {
+                tracing::warn!(remote = %url, error = %e, "artifact remote unreachable; working locally");
+            }
+            store
+        }
+    })
+}
+
+/// Bind, print the address, serve until SIGINT/SIGTERM, then drain: stop accepting, let the
+/// worker finish its current delivery, and close the inbox (unfinished work is replayed on the
+/// next start).
+pub async fn run(prepared: Prepared, announce: impl FnOnce(SocketAddr)) -> anyhow::Result<()> {
+    let Prepared { state, listen } = prepared;
+    let worker = Worker {
+        inbox: state.inbox.clone(),
+        store: state.store.clone(),
+        policies: state.policies.clone(),
+        metrics: state.metrics.clone(),
+    };
+    let inbox = state.inbox.clone();
+    let state = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .route("/webhooks/github", web::post().to(handler::receive))
+            .configure(api::routes)
+            .default_service(web::to(|| async {
+                handler::error(actix_web::http::StatusCode::NOT_FOUND, "no such route")
+            }))
+    })
+    .shutdown_timeout(10)
+    .bind(listen)
+    .with_context(|| format!("cannot listen on {listen}"))?;
+    let bound = server.addrs().first().copied().unwrap_or(listen);
+    let worker_task = tokio::spawn(worker.run());
+    announce(bound);
+    server.run().await.context("HTTP server failed")?;
+    tracing::info!("shutting down: closing the inbox");
+    inbox.close().await.context("closing the inbox")?;
+    let _ = worker_task.await;
+    Ok(())
+}
+
+/// `auger serve --config FILE`.
+pub fn serve(config_file: &Path) -> anyhow::Result<()> {
+    let config = Config::load(config_file)?;
+    let prepared = prepare(&config)?;
+    actix_web::rt::System::new().block_on(run(prepared, |addr| {
+        println!("auger listening on http://{addr}");
+    }))
+}

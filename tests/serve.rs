@@ -1,0 +1,409 @@
+//! `auger serve` as GitHub and CI see it: signed deliveries in, artifacts in the ledger, clear
+//! refusals for bad input, nothing lost across a SIGKILL.
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use support::{Setup, fixture, git, status_payload};
+
+const HELLO: (&str, &str, &str) = (
+    "hello",
+    "Codertocat/Hello-World",
+    "\"status:default\", \"check_run:Octocoders-linter\"",
+);
+
+fn sha(n: u64) -> String {
+    // The varying part leads, so 12-digit artifact ids differ.
+    format!("{:012x}{:028x}", 0xabc0_0000u64 + n, n)
+}
+
+#[test]
+fn every_real_fixture_gets_the_right_answer() {
+    let setup = Setup::new(&[HELLO], "");
+    let server = setup.start();
+    let expected: &[(&str, u16, &str)] = &[
+        ("check_run.completed.payload.json", 202, "queued"),
+        ("create.payload.json", 202, "queued"),
+        ("delete.payload.json", 202, "queued"),
+        ("installation.created.payload.json", 202, "queued"),
+        ("issue_comment.created.payload.json", 202, "queued"),
+        ("issue_comment.edited.payload.json", 202, "ignored"),
+        ("ping.payload.json", 200, "pong"),
+        ("pull_request.closed.payload.json", 202, "queued"),
+        ("pull_request.opened.payload.json", 202, "queued"),
+        ("pull_request.synchronize.payload.json", 202, "queued"),
+        ("pull_request_review.submitted.payload.json", 202, "queued"),
+        ("push.payload.json", 202, "queued"),
+        ("push.with-new-branch.payload.json", 202, "queued"),
+        ("status.payload.json", 202, "queued"),
+        // A repository no policy names.
+        ("workflow_run.completed.payload.json", 202, "ignored"),
+    ];
+    let on_disk: Vec<String> = std::fs::read_dir(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/webhooks"),
+    )
+    .unwrap()
+    .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+    .filter(|n| n.ends_with(".json"))
+    .collect();
+    assert_eq!(
+        on_disk.len(),
+        expected.len(),
+        "a fixture without an expectation: {on_disk:?}"
+    );
+    for (i, (file, code, status)) in expected.iter().enumerate() {
+        let event = file.split('.').next().unwrap();
+        let (got, body) = server.deliver(event, &format!("fixture-{i}"), &fixture(file));
+        assert_eq!(
+            (got, body["status"].as_str().unwrap_or("")),
+            (*code, *status),
+            "{file}: {body}"
+        );
+    }
+    server.wait_idle();
+    // The green status and the green check run of the fixtures made the artifacts the policy
+    // asks for, each with the facts its payload carries.
+    let (code, text) = server.get("/api/v1/artifacts?app=hello");
+    assert_eq!(code, 200, "{text}");
+    let list: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+    let by_kind = |k: &str| {
+        list.iter()
+            .find(|a| a["source"]["kind"] == k)
+            .unwrap_or_else(|| panic!("{k}: {text}"))
+    };
+    assert_eq!(list.len(), 2, "{text}");
+    assert_eq!(
+        by_kind("status")["sha"],
+        "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
+    );
+    assert_eq!(by_kind("check_run")["branches"], serde_json::json!(["changes"]));
+    assert_eq!(by_kind("check_run")["pull_requests"], serde_json::json!([2]));
+}
+
+#[test]
+fn bad_deliveries_get_their_code_and_change_nothing() {
+    let setup = Setup::new(&[HELLO], "");
+    let server = setup.start();
+    let body = status_payload(&sha(1), "success", Some("main"));
+    let good_sig = auger::webhook::sign(support::SECRET, &body);
+    let other_sig = auger::webhook::sign("another-secret", &body);
+    let cases: Vec<(&str, Vec<(&str, &str)>, Vec<u8>, u16)> = vec![
+        (
+            "no signature",
+            vec![("X-GitHub-Event", "status"), ("X-GitHub-Delivery", "d1")],
+            body.clone(),
+            401,
+        ),
+        (
+            "wrong secret",
+            vec![
+                ("X-GitHub-Event", "status"),
+                ("X-GitHub-Delivery", "d2"),
+                ("X-Hub-Signature-256", &other_sig),
+            ],
+            body.clone(),
+            401,
+        ),
+        (
+            "tampered body",
+            vec![
+                ("X-GitHub-Event", "status"),
+                ("X-GitHub-Delivery", "d3"),
+                ("X-Hub-Signature-256", &good_sig),
+            ],
+            status_payload(&sha(2), "success", Some("main")),
+            401,
+        ),
+        (
+            "sha1 header only",
+            vec![
+                ("X-GitHub-Event", "status"),
+                ("X-GitHub-Delivery", "d4"),
+                ("X-Hub-Signature", "sha1=00"),
+            ],
+            body.clone(),
+            401,
+        ),
+        (
+            "no event header",
+            vec![("X-GitHub-Delivery", "d5"), ("X-Hub-Signature-256", &good_sig)],
+            body.clone(),
+            400,
+        ),
+        (
+            "no delivery header",
+            vec![("X-GitHub-Event", "status"), ("X-Hub-Signature-256", &good_sig)],
+            body.clone(),
+            400,
+        ),
+    ];
+    for (name, headers, body, code) in cases {
+        let (got, json) = server.post_webhook(&headers, &body);
+        assert_eq!(got, code, "{name}: {json}");
+        assert!(
+            json["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{name}: JSON error expected, got {json}"
+        );
+    }
+    // Valid signatures over bad content.
+    let malformed = b"{\"state\": \"success\", oops".to_vec();
+    let (got, json) = server.deliver("status", "d6", &malformed);
+    assert_eq!(got, 400, "{json}");
+    let mut v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    v["sha"] = "not-a-sha".into();
+    let (got, json) = server.deliver("status", "d7", &serde_json::to_vec(&v).unwrap());
+    assert_eq!(got, 400);
+    assert!(
+        json["error"].as_str().unwrap().contains("sha"),
+        "the error names the field: {json}"
+    );
+    // Over GitHub's 25 MB cap.
+    let huge = vec![b' '; 25 * 1024 * 1024 + 1];
+    let (got, json) = server.deliver("status", "d8", &huge);
+    assert_eq!(got, 413, "{json}");
+    // Unknown events are acknowledged and ignored.
+    let (got, json) = server.deliver("sponsorship", "d9", b"{\"action\":\"created\"}");
+    assert_eq!((got, json["status"].as_str().unwrap()), (202, "ignored"));
+
+    assert_eq!(
+        server.metric("auger_inbox_appended_total"),
+        0,
+        "nothing reached the inbox"
+    );
+    assert_eq!(
+        git(&setup.ledger(), &["for-each-ref"]),
+        "",
+        "nothing reached the ledger"
+    );
+}
+
+#[test]
+fn green_status_records_a_tag_adds_a_failure_does_not_and_a_redelivery_counts_once() {
+    let setup = Setup::new(&[HELLO], "");
+    let server = setup.start();
+    let (code, _) = server.deliver("status", "s1", &status_payload(&sha(1), "success", Some("main")));
+    assert_eq!(code, 202);
+    assert_eq!(
+        server
+            .deliver("status", "s1", &status_payload(&sha(1), "success", Some("main")))
+            .0,
+        200
+    );
+    assert_eq!(
+        server
+            .deliver("status", "s2", &status_payload(&sha(2), "failure", Some("main")))
+            .0,
+        202
+    );
+    let mut tag: serde_json::Value = serde_json::from_slice(&fixture("push.payload.json")).unwrap();
+    tag["ref"] = "refs/tags/v1.0.0".into();
+    tag["after"] = sha(1).into();
+    tag["deleted"] = false.into();
+    assert_eq!(
+        server.deliver("push", "p1", &serde_json::to_vec(&tag).unwrap()).0,
+        202
+    );
+    server.wait_idle();
+
+    let (code, text) = server.get(&format!("/api/v1/artifacts/hello@{}", &sha(1)[..12]));
+    assert_eq!(code, 200, "{text}");
+    let a: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(a["branches"], serde_json::json!(["main"]));
+    assert_eq!(a["tags"], serde_json::json!(["v1.0.0"]));
+    assert_eq!(
+        server
+            .get(&format!("/api/v1/artifacts/hello@{}", &sha(2)[..12]))
+            .0,
+        404
+    );
+    let note = git(
+        &setup.ledger(),
+        &["notes", "--ref=auger/artifacts/hello", "show", &sha(1)],
+    );
+    assert_eq!(
+        note.lines().count(),
+        2,
+        "one write for the build, one for the tag: {note}"
+    );
+}
+
+#[test]
+fn ci_pushes_artifacts_through_the_api_with_a_bearer_token() {
+    let setup = Setup::new(&[HELLO], "");
+    let server = setup.start();
+    let client = reqwest::blocking::Client::new();
+    let post = |token: Option<&str>, body: serde_json::Value| {
+        let mut req = client
+            .post(format!("{}/api/v1/artifacts", server.url))
+            .json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().unwrap();
+        (resp.status().as_u16(), resp.json::<serde_json::Value>().unwrap())
+    };
+    let body = serde_json::json!({"app": "hello", "sha": sha(5), "branch": "main", "vars": {"digest": "sha256:abc"}});
+    assert_eq!(post(None, body.clone()).0, 401);
+    assert_eq!(post(Some("wrong"), body.clone()).0, 401);
+    let (code, json) = post(Some("test-token"), body.clone());
+    assert_eq!(code, 201, "{json}");
+    assert_eq!(
+        json["artifact"]["source"],
+        serde_json::json!({"kind": "api", "name": "ci", "target_url": null})
+    );
+    assert_eq!(json["artifact"]["vars"]["digest"], "sha256:abc");
+    let (code, json) = post(Some("test-token"), body);
+    assert_eq!((code, json["outcome"].as_str().unwrap()), (200, "unchanged"));
+
+    for (bad, fragment) in [
+        (
+            serde_json::json!({"app": "nope", "sha": sha(6)}),
+            "no policy for app nope",
+        ),
+        (serde_json::json!({"app": "hello", "sha": "123"}), "sha"),
+        (serde_json::json!({"app": "../x", "sha": sha(6)}), "app"),
+        (
+            serde_json::json!({"app": "hello", "sha": sha(6), "repo": "evil/repo"}),
+            "is built from",
+        ),
+        (
+            serde_json::json!({"app": "hello", "sha": sha(6), "colour": "red"}),
+            "colour",
+        ),
+    ] {
+        let (code, json) = post(Some("test-token"), bad);
+        assert!((400..500).contains(&code), "{json}");
+        assert!(
+            json["error"].as_str().unwrap().contains(fragment),
+            "{fragment}: {json}"
+        );
+    }
+    let (code, text) = server.get("/api/v1/artifacts?app=hello&branch=main&limit=5");
+    assert_eq!(code, 200);
+    assert_eq!(
+        serde_json::from_str::<Vec<serde_json::Value>>(&text)
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(server.get("/api/v1/artifacts?app=Bad").0, 400);
+    assert_eq!(server.get("/healthz").0, 200);
+    assert!(
+        server
+            .get("/metrics")
+            .1
+            .contains("auger_artifacts_recorded_total{outcome=\"created\"} 1")
+    );
+}
+
+#[test]
+fn serve_refuses_to_start_without_a_secret_or_with_bad_policies() {
+    let setup = Setup::new(&[HELLO], "");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_auger"))
+        .current_dir(setup.path())
+        .args(["serve"])
+        .env_remove("AUGER_WEBHOOK_SECRET")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("AUGER_WEBHOOK_SECRET is not set or empty"));
+
+    std::fs::write(
+        setup.path().join("policies/broken.toml"),
+        "app = \"broken\"\nrepo = \"a/b\"\ntemplate = \"missing\"\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_auger"))
+        .current_dir(setup.path())
+        .args(["serve"])
+        .env("AUGER_WEBHOOK_SECRET", "x")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("invalid policies") && err.contains("broken.toml: template"),
+        "{err}"
+    );
+}
+
+/// A burst of deliveries, the server SIGKILLed in the middle, restarted: every delivery that
+/// got a 2xx is processed, exactly once in effect.
+#[test]
+fn acknowledged_deliveries_survive_a_sigkill_and_are_processed_once() {
+    let setup = Setup::new(&[HELLO], "");
+    let mut server = setup.start();
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let url = server.url.clone();
+    let threads: Vec<_> = (0..8u64)
+        .map(|t| {
+            let acked = Arc::clone(&acked);
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let client = reqwest::blocking::Client::builder()
+                    .timeout(Duration::from_secs(5))
+                    .build()
+                    .unwrap();
+                for i in 0..200u64 {
+                    let n = t * 1000 + i;
+                    let body = status_payload(&sha(n), "success", Some("main"));
+                    let sig = auger::webhook::sign(support::SECRET, &body);
+                    let resp = client
+                        .post(format!("{url}/webhooks/github"))
+                        .header("X-GitHub-Event", "status")
+                        .header("X-GitHub-Delivery", format!("burst-{n}"))
+                        .header("X-Hub-Signature-256", sig)
+                        .body(body)
+                        .send();
+                    match resp {
+                        Ok(r) if r.status().is_success() => acked.lock().unwrap().push(n),
+                        _ => return, // the server is gone
+                    }
+                }
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while acked.lock().unwrap().len() < 200 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    server.kill(); // SIGKILL
+    for t in threads {
+        t.join().unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() >= 200, "the burst was under way when the server died");
+
+    let server = setup.start();
+    server.wait_idle();
+    let ledger = setup.ledger();
+    let notes = git(&ledger, &["notes", "--ref=auger/artifacts/hello", "list"]);
+    let recorded: std::collections::HashSet<String> = notes
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .map(str::to_owned)
+        .collect();
+    for n in &acked {
+        assert!(
+            recorded.contains(&sha(*n)),
+            "acknowledged delivery burst-{n} was lost"
+        );
+    }
+    for n in acked.iter().take(100) {
+        let note = git(
+            &ledger,
+            &["notes", "--ref=auger/artifacts/hello", "show", &sha(*n)],
+        );
+        assert_eq!(note.lines().count(), 1, "burst-{n} was applied more than once");
+    }
+    // Redelivering an acknowledged id after the restart is still a duplicate.
+    let n = acked[0];
+    let (code, _) = server.deliver(
+        "status",
+        &format!("burst-{n}"),
+        &status_payload(&sha(n), "success", Some("main")),
+    );
+    assert_eq!(code, 200);
+}
