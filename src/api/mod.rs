@@ -73,17 +73,15 @@ fn digest(s: &str) -> [u8; 32] {
     Sha256::digest(s.as_bytes()).into()
 }
 
-fn authorize<'a>(req: &HttpRequest, state: &'a AppState) -> Result<&'a str, HttpResponse> {
+/// The calling token's name, or why the request is refused (always a 401).
+fn authorize<'a>(req: &HttpRequest, state: &'a AppState) -> Result<&'a str, &'static str> {
     if state.api_tokens.is_empty() {
-        return Err(error(
-            StatusCode::UNAUTHORIZED,
-            "the API is disabled: no tokens are configured",
-        ));
+        return Err("the API is disabled: no tokens are configured");
     }
     state
         .api_tokens
         .authenticate(req)
-        .ok_or_else(|| error(StatusCode::UNAUTHORIZED, "missing or invalid bearer token"))
+        .ok_or("missing or invalid bearer token")
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
