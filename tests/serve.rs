@@ -89,7 +89,8 @@ fn bad_deliveries_get_their_code_and_change_nothing() {
     let body = status_payload(&sha(1), "success", Some("main"));
     let good_sig = auger::webhook::sign(support::SECRET, &body);
     let other_sig = auger::webhook::sign("another-secret", &body);
-    let cases: Vec<(&str, Vec<(&str, &str)>, Vec<u8>, u16)> = vec![
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<u8>, u16);
+    let cases: Vec<Case> = vec![
         (
             "no signature",
             vec![("X-GitHub-Event", "status"), ("X-GitHub-Delivery", "d1")],
