@@ -1,0 +1,99 @@
+//! End to end with the GitHub simulator: GitHub sends real signed webhooks over HTTP to a
+//! running `auger serve`, exactly as it would in production.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use github_sim::{GithubSim, SimConfig};
+use support::{Setup, git};
+
+fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn artifact(server: &support::Server, sha: &str) -> Option<serde_json::Value> {
+    let (code, text) = server.get(&format!("/api/v1/artifacts/web@{}", &sha[..12]));
+    (code == 200).then(|| serde_json::from_str(&text).unwrap())
+}
+
+#[test]
+fn ci_green_on_main_then_a_tag_then_a_red_build_then_a_redelivery() {
+    let setup = Setup::new(&[("web", "acme/web", "\"status:ci/build\"")], "");
+    let server = setup.start();
+    let sim = GithubSim::start(SimConfig {
+        webhook_url: Some(format!("{}/webhooks/github", server.url)),
+        webhook_secret: support::SECRET.into(),
+        ..SimConfig::default()
+    })
+    .unwrap();
+    sim.create_org("acme").unwrap();
+    sim.create_user("alice").unwrap();
+    sim.create_repo("acme/web").unwrap();
+    let main = sim
+        .push("acme/web", "main", &[("app.txt", "v1")], "feat: first", "alice")
+        .unwrap();
+
+    // CI turns main green → the artifact is in the ledger with branch main.
+    sim.set_status("acme/web", &main, "success", "ci/build").unwrap();
+    assert!(sim.wait_deliveries());
+    wait_for("the artifact", || artifact(&server, &main).is_some());
+    let a = artifact(&server, &main).unwrap();
+    assert_eq!(a["branches"], serde_json::json!(["main"]));
+    assert_eq!(a["repo"], "acme/web");
+    assert_eq!(a["source"]["name"], "ci/build");
+
+    // The same commit is tagged later → the artifact gains the tag.
+    sim.create_tag("acme/web", "v1.0.0", &main, "alice").unwrap();
+    assert!(sim.wait_deliveries());
+    wait_for("the tag", || {
+        artifact(&server, &main).is_some_and(|a| a["tags"] == serde_json::json!(["v1.0.0"]))
+    });
+
+    // A failed build records nothing; an unrelated context records nothing.
+    let second = sim
+        .push("acme/web", "main", &[("app.txt", "v2")], "feat: second", "alice")
+        .unwrap();
+    sim.set_status("acme/web", &second, "failure", "ci/build")
+        .unwrap();
+    sim.set_status("acme/web", &second, "success", "lint").unwrap();
+    assert!(sim.wait_deliveries());
+    server.wait_idle();
+    assert!(artifact(&server, &second).is_none());
+
+    // GitHub redelivers the green status: acknowledged, not recorded again.
+    let status = sim
+        .deliveries_of("status")
+        .into_iter()
+        .find(|d| d.payload["sha"] == main.as_str() && d.payload["state"] == "success")
+        .unwrap();
+    sim.redeliver(&status.id).unwrap();
+    assert!(sim.wait_deliveries());
+    let last = sim.deliveries().into_iter().last().unwrap();
+    assert!(last.redelivery);
+    assert_eq!(
+        last.status,
+        Some(200),
+        "a duplicate delivery is acknowledged with 200"
+    );
+    server.wait_idle();
+    let note = git(
+        &setup.ledger(),
+        &["notes", "--ref=auger/artifacts/web", "show", &main],
+    );
+    assert_eq!(
+        note.lines().count(),
+        2,
+        "the build and the tag, nothing twice: {note}"
+    );
+    // Every delivery the simulator sent was accepted.
+    assert!(
+        sim.deliveries()
+            .iter()
+            .all(|d| d.status.is_some_and(|s| (200..300).contains(&s)))
+    );
+}
