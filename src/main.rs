@@ -284,8 +284,8 @@ fn open_store(config: &ConfigArg, create: bool) -> anyhow::Result<ArtifactStore>
 }
 
 fn artifact_add(args: AddArgs) -> anyhow::Result<()> {
-    if args.server.server.is_some() {
-        return not_yet("auger artifact add --server", "the HTTP API");
+    if let Some(server) = &args.server.server {
+        return artifact_add_remote(server, &args);
     }
     let mut a = Artifact::new(
         args.app,
@@ -318,6 +318,49 @@ fn artifact_add(args: AddArgs) -> anyhow::Result<()> {
         );
     } else {
         println!("{verb} {}", outcome.artifact().label());
+    }
+    Ok(())
+}
+
+/// `auger artifact add --server URL`: the same record through a running auger's API, the way
+/// CI pushes artifacts (token from `AUGER_TOKEN`).
+fn artifact_add_remote(server: &str, args: &AddArgs) -> anyhow::Result<()> {
+    let token = std::env::var("AUGER_TOKEN").context("AUGER_TOKEN must hold an API token for --server")?;
+    let body = serde_json::json!({
+        "app": args.app,
+        "repo": args.repo,
+        "sha": args.sha,
+        "branches": args.branch,
+        "tags": args.tag,
+        "pull_requests": args.pull_requests,
+        "vars": args.vars.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
+        "author": args.author,
+        "message": args.message,
+        "url": args.url,
+    });
+    let url = format!("{}/api/v1/artifacts", server.trim_end_matches('/'));
+    let resp = reqwest::blocking::Client::new()
+        .post(&url)
+        .bearer_auth(token.trim())
+        .json(&body)
+        .send()
+        .with_context(|| format!("cannot reach {url}"))?;
+    let status = resp.status();
+    let json: serde_json::Value = resp.json().unwrap_or(serde_json::Value::Null);
+    if !status.is_success() {
+        bail!(
+            "{url} answered {status}: {}",
+            json["error"].as_str().unwrap_or("no reason given")
+        );
+    }
+    if args.json {
+        println!("{json}");
+    } else {
+        println!(
+            "{} {}",
+            json["outcome"].as_str().unwrap_or("recorded"),
+            json["artifact"]["id"].as_str().unwrap_or("")
+        );
     }
     Ok(())
 }
