@@ -148,7 +148,11 @@ impl GitopsRepo {
             if trailer(&trailers, TRAILER_APP).is_none() {
                 // A merge of a gitops pull request: the release commit is a later parent.
                 for p in parents.iter().skip(1) {
-                    let m = repo.find_commit(*p)?.message_raw_sloppy().to_str_lossy().into_owned();
+                    let m = repo
+                        .find_commit(*p)?
+                        .message_raw_sloppy()
+                        .to_str_lossy()
+                        .into_owned();
                     let t = parse_trailers(&m);
                     if trailer(&t, TRAILER_APP).is_some() {
                         (source_commit, message, trailers) = (*p, m, t);

@@ -356,7 +356,9 @@ mod tests {
 
     #[test]
     fn source_refs_split_at_the_last_at() {
-        let s: SourceRef = "acme/web@0123456789abcdef0123456789abcdef01234567".parse().unwrap();
+        let s: SourceRef = "acme/web@0123456789abcdef0123456789abcdef01234567"
+            .parse()
+            .unwrap();
         assert_eq!(s.repo.as_str(), "acme/web");
         assert!("acme/web".parse::<SourceRef>().is_err());
     }

@@ -136,7 +136,8 @@ pub fn render(
         })
         .collect::<Result<_, _>>()?;
     // All at once, so templates can include and extend each other by relative path.
-    tera.add_raw_templates(tera_sources).map_err(|e| tera_error("", &e))?;
+    tera.add_raw_templates(tera_sources)
+        .map_err(|e| tera_error("", &e))?;
 
     let mut files = Files::new();
     for (name, bytes) in &sources {
@@ -319,7 +320,9 @@ fn read_template_dir(root: &Path) -> Result<BTreeMap<String, Vec<u8>>, RenderErr
         reason: e.to_string(),
     })?;
     if meta.file_type().is_symlink() {
-        return Err(RenderError::Symlink { path: root.to_owned() });
+        return Err(RenderError::Symlink {
+            path: root.to_owned(),
+        });
     }
     if !meta.is_dir() {
         return Err(RenderError::Folder {

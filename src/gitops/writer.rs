@@ -197,11 +197,11 @@ impl GitopsRepo {
         let repo = gix::ThreadSafeRepository::open_opts(cache_dir, gix::open::Options::isolated())
             .map_err(|e| open_err(format!("not a git repository: {e}")))?;
         if !repo.to_thread_local().is_bare() {
-            return Err(open_err("has a work tree; the cache must be a bare repository".into()));
+            return Err(open_err(
+                "has a work tree; the cache must be a bare repository".into(),
+            ));
         }
-        let canonical = cache_dir
-            .canonicalize()
-            .map_err(|e| open_err(e.to_string()))?;
+        let canonical = cache_dir.canonicalize().map_err(|e| open_err(e.to_string()))?;
         Ok(Self {
             lock: lock_for(&canonical),
             cache: canonical,
@@ -418,7 +418,12 @@ impl GitopsRepo {
 
     /// The tree id of `<env>/<app>/` without `release.json` at a gitops commit: two releases
     /// with the same content have the same id (a rollback reproduces the earlier one's).
-    pub fn content_tree_id(&self, commit: &CommitSha, env: &EnvName, app: &AppName) -> Result<Option<String>> {
+    pub fn content_tree_id(
+        &self,
+        commit: &CommitSha,
+        env: &EnvName,
+        app: &AppName,
+    ) -> Result<Option<String>> {
         let repo = self.gix();
         match folder_tree(&repo, self.known_commit(&repo, commit)?, &folder(env, app))? {
             Some(t) => Ok(Some(without_record(&repo, t)?.to_string())),
@@ -435,7 +440,13 @@ impl GitopsRepo {
         }
     }
 
-    fn commit(&self, repo: &gix::Repository, tree: ObjectId, parent: Option<ObjectId>, message: &str) -> Result<ObjectId> {
+    fn commit(
+        &self,
+        repo: &gix::Repository,
+        tree: ObjectId,
+        parent: Option<ObjectId>,
+        message: &str,
+    ) -> Result<ObjectId> {
         let sig = gix::actor::Signature {
             name: self.identity.0.as_str().into(),
             email: self.identity.1.as_str().into(),
@@ -468,7 +479,11 @@ impl GitopsRepo {
             let repo = self.gix();
             let base = tracking_tip(&repo, self.branch.as_str())?;
             let commit = match build(&repo, base)? {
-                Built::Unchanged => return Ok(WriteOutcome::Unchanged { tip: base.map(to_sha) }),
+                Built::Unchanged => {
+                    return Ok(WriteOutcome::Unchanged {
+                        tip: base.map(to_sha),
+                    });
+                }
                 Built::Pending(c) => {
                     return Ok(WriteOutcome::Pending {
                         commit: to_sha(c),
@@ -580,13 +595,14 @@ fn is_race(text: &str) -> bool {
 }
 
 fn backoff(attempt: u32) -> Duration {
-    // Jitter from the clock's low bits, so racers that collided once spread out.
+    // Short and jittered: the usual competitor is a human or CI push, which does not back off,
+    // so waiting long only lowers our chances; jitter spreads auger replicas that collided.
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    let base_ms = 10u64 << attempt.min(6);
-    Duration::from_millis(base_ms / 2 + u64::from(nanos) % base_ms.max(1))
+    let base_ms = 5u64 << attempt.min(5);
+    Duration::from_millis(base_ms / 2 + u64::from(nanos) % base_ms)
 }
 
 pub(super) fn to_sha(id: ObjectId) -> CommitSha {
@@ -606,7 +622,11 @@ pub(super) fn tracking_tip(repo: &gix::Repository, branch: &str) -> Result<Optio
 }
 
 /// The tree at `folder` in `commit`, if it is a folder.
-pub(super) fn folder_tree(repo: &gix::Repository, commit: ObjectId, folder: &str) -> Result<Option<ObjectId>> {
+pub(super) fn folder_tree(
+    repo: &gix::Repository,
+    commit: ObjectId,
+    folder: &str,
+) -> Result<Option<ObjectId>> {
     let tree = repo.find_commit(commit)?.tree()?;
     Ok(tree
         .lookup_entry(folder.split('/'))?
@@ -633,7 +653,11 @@ fn record_artifact(repo: &gix::Repository, tree: ObjectId) -> Result<Option<Arti
         .and_then(|v| v.get("artifact")?.as_str()?.parse().ok()))
 }
 
-pub(super) fn read_record(repo: &gix::Repository, commit: ObjectId, path: &str) -> Result<Option<ReleaseInfo>> {
+pub(super) fn read_record(
+    repo: &gix::Repository,
+    commit: ObjectId,
+    path: &str,
+) -> Result<Option<ReleaseInfo>> {
     let tree = repo.find_commit(commit)?.tree()?;
     let Some(entry) = tree.lookup_entry(path.split('/'))?.filter(|e| e.mode().is_blob()) else {
         return Ok(None);
