@@ -600,7 +600,7 @@ fn history_reads_trailers_newest_first_with_filters_merges_and_removals() {
             &env("preview"),
             &preview,
             "remove preview web-pr-5",
-            &[cleanup.clone()],
+            std::slice::from_ref(&cleanup),
             Target::Branch,
         )
         .unwrap(),

@@ -35,7 +35,7 @@ pub struct ReleaseRecord {
     /// The subject line of the release commit.
     pub message: String,
     /// `<env>/<app>/release.json` as of that commit, when readable.
-    pub release: Option<ReleaseInfo>,
+    pub release: Option<Box<ReleaseInfo>>,
 }
 
 /// A release or the removal of a folder (preview cleanup).
@@ -209,7 +209,10 @@ fn entry(
     let rollback_to = trailer(trailers, TRAILER_ROLLBACK_TO).and_then(|a| a.parse().ok());
     // A record that does not parse any more is history all the same: keep the trailers' view.
     let path = format!("{}/{RELEASE_FILE}", folder(&env, &app));
-    let release = read_record(repo, release_commit, &path).ok().flatten();
+    let release = read_record(repo, release_commit, &path)
+        .ok()
+        .flatten()
+        .map(Box::new);
     Ok(Some(HistoryEntry::Release(ReleaseRecord {
         commit: to_sha(landed),
         time,

@@ -674,7 +674,7 @@ pub(super) fn read_record(
 fn read_tree(repo: &gix::Repository, tree: ObjectId, prefix: &str, out: &mut Files) -> Result<()> {
     let tree = repo.find_tree(tree)?;
     for entry in tree.iter() {
-        let entry = entry.map_err(|e| WriteError::Git(e.into()))?;
+        let entry = entry.map_err(WriteError::Git)?;
         let path = format!("{prefix}{}", entry.filename().to_str_lossy());
         let id = entry.object_id();
         if entry.mode().is_tree() {
