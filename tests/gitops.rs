@@ -11,9 +11,10 @@ use auger::artifact::{Artifact, Source};
 use auger::domain::{AppName, BranchName, CommitSha, EnvName, RepoName};
 use auger::gitops::{
     Files, GitopsRepo, HistoryEntry, HistoryFilter, ReleaseInfo, ReleaseSpec, RenderError, RenderExtra,
-    Target, Trailer, Trigger, WriteOutcome, pr_branch, preview_name, render, render_command_output,
+    Target, Trailer, Trigger, WriteOutcome, check_template, pr_branch, preview_name, render,
+    render_command_output,
 };
-use auger::policy::{Policy, load_dir};
+use auger::policy::{Policy, TemplateName, load_dir};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -289,6 +290,26 @@ fn templates_copy_plain_files_skip_partials_and_refuse_secrets_and_reserved_name
 
     let err = render(dir.path(), &p, &env("production"), &a, &extra).unwrap_err();
     assert!(matches!(err, RenderError::UnknownEnv { .. }), "{err}");
+
+    // The policy check sees syntax errors and collisions without an artifact.
+    let t_name = TemplateName::new("t").unwrap();
+    check_template(dir.path(), &t_name).unwrap();
+    std::fs::write(t_name_path(dir.path(), "raw.txt.tera"), "x").unwrap();
+    let err = check_template(dir.path(), &t_name).unwrap_err();
+    assert!(err.to_string().contains("produced twice"), "{err}");
+    std::fs::remove_file(t_name_path(dir.path(), "raw.txt.tera")).unwrap();
+    std::fs::write(t_name_path(dir.path(), "broken.tera"), "{% if %}").unwrap();
+    let err = check_template(dir.path(), &t_name).unwrap_err();
+    assert!(err.to_string().contains("broken.tera"), "{err}");
+    check_template(
+        &root().join("templates"),
+        &TemplateName::new("web-service").unwrap(),
+    )
+    .unwrap();
+}
+
+fn t_name_path(templates: &Path, file: &str) -> PathBuf {
+    templates.join("t").join(file)
 }
 
 #[cfg(unix)]

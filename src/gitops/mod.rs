@@ -24,5 +24,7 @@ pub use record::{
     TRAILER_ARTIFACT, TRAILER_ENV, TRAILER_ROLLBACK_TO, TRAILER_SOURCE, TRAILER_TRIGGER, Trailer,
     TrailerError, Trigger, parse_trailers, pr_branch, preview_name, trailer,
 };
-pub use render::{Files, RenderError, RenderExtra, render, render_command_output, render_policy_string};
+pub use render::{
+    Files, RenderError, RenderExtra, check_template, render, render_command_output, render_policy_string,
+};
 pub use writer::{DEFAULT_MAX_ATTEMPTS, GitopsRepo, ReleaseSpec, Target, WriteError, WriteOutcome};

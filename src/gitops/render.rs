@@ -39,7 +39,7 @@ use serde_json::{Value, json};
 use super::record::{RELEASE_FILE, Trigger};
 use crate::artifact::{Artifact, ID_SHA_LEN};
 use crate::domain::{AppName, EnvName};
-use crate::policy::Policy;
+use crate::policy::{Policy, TemplateName};
 
 /// Rendered files by path relative to `<env>/<app>/`, `/`-separated.
 pub type Files = BTreeMap<String, Vec<u8>>;
@@ -140,6 +140,7 @@ pub fn render(
         .map_err(|e| tera_error("", &e))?;
 
     let mut files = Files::new();
+    let mut outputs = std::collections::BTreeSet::new();
     for (name, bytes) in &sources {
         if is_partial(name) {
             continue;
@@ -151,26 +152,60 @@ pub fn render(
             }
             None => (name.clone(), bytes.clone()),
         };
-        if out_name.is_empty() || out_name.ends_with('/') {
-            return Err(RenderError::Output {
-                path: name.clone(),
-                reason: "renders to an empty file name".into(),
-            });
-        }
-        if out_name == RELEASE_FILE {
-            return Err(RenderError::Output {
-                path: out_name,
-                reason: "is reserved for auger's release record".into(),
-            });
-        }
-        if files.insert(out_name.clone(), content).is_some() {
-            return Err(RenderError::Output {
-                path: out_name,
-                reason: "is produced twice (by a file and by its .tera twin)".into(),
-            });
-        }
+        check_output(name, &out_name, &mut outputs)?;
+        files.insert(out_name, content);
     }
     Ok(files)
+}
+
+/// Check a template folder without rendering it: no symlinks, readable UTF-8 `.tera` files
+/// that parse, no reserved or colliding output names. For `auger policy check`, which cannot
+/// know the artifacts a real release will bring.
+pub fn check_template(templates_dir: &Path, template: &TemplateName) -> Result<(), RenderError> {
+    let sources = read_template_dir(&templates_dir.join(template.as_str()))?;
+    let mut tera = new_tera();
+    let mut outputs = std::collections::BTreeSet::new();
+    let mut texts = Vec::new();
+    for (name, bytes) in &sources {
+        if let Some(out) = name.strip_suffix(TERA_SUFFIX) {
+            let text = std::str::from_utf8(bytes).map_err(|_| RenderError::Template {
+                template: name.clone(),
+                message: "a .tera file must be UTF-8 text".into(),
+            })?;
+            texts.push((name.as_str(), text));
+            if !is_partial(name) {
+                check_output(name, out, &mut outputs)?;
+            }
+        } else if !is_partial(name) {
+            check_output(name, name, &mut outputs)?;
+        }
+    }
+    tera.add_raw_templates(texts).map_err(|e| tera_error("", &e))
+}
+
+fn check_output(
+    source: &str,
+    out: &str,
+    seen: &mut std::collections::BTreeSet<String>,
+) -> Result<(), RenderError> {
+    let reason = if out.is_empty() || out.ends_with('/') {
+        "renders to an empty file name"
+    } else if out == RELEASE_FILE {
+        "is reserved for auger's release record"
+    } else if !seen.insert(out.to_owned()) {
+        "is produced twice (by a file and by its .tera twin)"
+    } else {
+        return Ok(());
+    };
+    Err(RenderError::Output {
+        path: if reason.starts_with("renders") {
+            source
+        } else {
+            out
+        }
+        .to_owned(),
+        reason: reason.into(),
+    })
 }
 
 /// What `auger render` prints: a `--- <path>` header per file, then its content.

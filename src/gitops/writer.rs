@@ -303,9 +303,7 @@ impl GitopsRepo {
                 record_app: spec.release.app.clone(),
             });
         }
-        for path in spec.files.keys() {
-            check_rel_path(path)?;
-        }
+        check_paths(&spec.files)?;
         let mut trailers = spec.release.trailers();
         trailers.extend(spec.extra_trailers.iter().cloned());
         let message = compose_message(&spec.message, &trailers)?;
@@ -688,6 +686,25 @@ fn read_tree(repo: &gix::Repository, tree: ObjectId, prefix: &str, out: &mut Fil
     Ok(())
 }
 
+/// Every path is valid, and none is both a file and the folder of another (which a tree
+/// cannot hold; the later upsert would silently win).
+fn check_paths(files: &Files) -> Result<()> {
+    for path in files.keys() {
+        check_rel_path(path)?;
+        let mut prefix = path.as_str();
+        while let Some((parent, _)) = prefix.rsplit_once('/') {
+            if files.contains_key(parent) {
+                return Err(WriteError::InvalidPath {
+                    path: parent.to_owned(),
+                    reason: "is both a file and a folder",
+                });
+            }
+            prefix = parent;
+        }
+    }
+    Ok(())
+}
+
 /// A path inside `<env>/<app>/`: relative, `/`-separated, no empty, `.` or `..` components,
 /// no `.git`, no backslashes or control characters, and not the release record.
 fn check_rel_path(path: &str) -> Result<()> {
@@ -742,6 +759,14 @@ mod tests {
         ] {
             assert!(check_rel_path(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_path_cannot_be_a_file_and_a_folder() {
+        let files: Files = [("a".to_owned(), vec![]), ("a/b".to_owned(), vec![])].into();
+        assert!(check_paths(&files).is_err());
+        let files: Files = [("a-b".to_owned(), vec![]), ("a/b".to_owned(), vec![])].into();
+        assert!(check_paths(&files).is_ok());
     }
 
     #[test]
