@@ -891,3 +891,24 @@ fi
             .is_empty()
     );
 }
+
+#[test]
+fn an_unreachable_remote_is_an_error_without_its_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    // Port 1 on loopback: refused at once, no network needed.
+    let url = "http://auger:s3cr3t-token@127.0.0.1:1/acme/gitops.git";
+    let repo = open(dir.path(), url);
+    assert!(!format!("{repo:?}").contains("s3cr3t"));
+    let err = repo
+        .prepare_release(&spec(
+            "staging",
+            &artifact("web", 1),
+            files(&[("d", "1")]),
+            Target::Branch,
+        ))
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, auger::gitops::WriteError::Command { .. }), "{text}");
+    assert!(!text.contains("s3cr3t"), "{text}");
+    assert!(text.contains("127.0.0.1"), "{text}");
+}
