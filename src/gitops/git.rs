@@ -13,6 +13,10 @@ pub(super) struct GitOutput {
 /// Run `git --git-dir <dir> <args>` without prompting. Errors only when git cannot be started.
 pub(super) fn run(dir: &Path, args: &[&str]) -> Result<GitOutput, String> {
     let out = Command::new("git")
+        // Housekeeping that `fetch` starts must finish inside the caller's write lock: detached,
+        // a `gc` could prune an old unreachable object that gix then reuses for a new commit
+        // (gix does not freshen existing objects the way git does).
+        .args(["-c", "gc.autoDetach=false", "-c", "maintenance.autoDetach=false"])
         .arg("--git-dir")
         .arg(dir)
         .args(args)
