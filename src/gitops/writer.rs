@@ -17,6 +17,15 @@
 //!   commit whose only parent is `<base>`: the push succeeds only as a fast-forward from the
 //!   exact tip the commit was built on. PR mode force-pushes `auger/<env>/<app>` with a fresh
 //!   commit on the current tip, so the pull request only ever shows this release's diff.
+//!
+//! Concurrency: writes through any handle on one cache folder are serialized (one mutex per
+//! folder in the process, plus an advisory file lock for other processes). Writers elsewhere
+//! (humans, CI, another replica with its own cache) are handled by the lease: a push lands
+//! only if the branch is still at the tip the commit was built on, so a lost race is refused,
+//! never merged or overwritten, and the write starts over from a fresh fetch (bounded,
+//! [`DEFAULT_MAX_ATTEMPTS`], short jittered backoff). Every commit has one parent, so the
+//! branch stays linear; since each release only replaces its own `<env>/<app>/` on top of
+//! whatever the new tip holds, rebuilding never undoes anyone else's change.
 
 use std::collections::HashMap;
 use std::fs::File;
