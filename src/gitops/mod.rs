@@ -1,4 +1,4 @@
-//! The gitops side of a release (design §7): rendering templates into files ([`render`]),
+//! The gitops side of a release (design §7): rendering templates into files ([`render()`], [`mod@render`] for the rules),
 //! writing them as commits or pull-request branches into the gitops repository
 //! ([`GitopsRepo`]), and reading the release history back from it ([`GitopsRepo::history`]).
 //!
