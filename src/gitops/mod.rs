@@ -1,6 +1,7 @@
-//! The gitops side of a release (design §7): rendering templates into files ([`render()`], [`mod@render`] for the rules),
-//! writing them as commits or pull-request branches into the gitops repository
-//! ([`GitopsRepo`]), and reading the release history back from it ([`GitopsRepo::history`]).
+//! The gitops side of a release (design §7): rendering templates into files ([`render()`];
+//! the rules are in [`mod@render`]), writing them as commits or pull-request branches into the
+//! gitops repository ([`GitopsRepo`]), and reading the release history back from it
+//! ([`GitopsRepo::history`]).
 //!
 //! Layout written: `<env>/<app>/…` (rendered files) and `<env>/<app>/release.json` (the
 //! [`ReleaseInfo`]); previews in `<preview-env>/<app>-pr-<n>/`. Each release commit ends with
