@@ -251,7 +251,12 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Serve { config, .. } => auger::server::serve(&config.config),
         Command::Demo { .. } => not_yet("auger demo", "the demo"),
         Command::Policy(PolicyCommand::Check(config)) => policy_check(&config),
-        Command::Render { .. } => not_yet("auger render", "rendering"),
+        Command::Render {
+            app,
+            env,
+            artifact,
+            config,
+        } => render(&app, &env, &artifact, &config),
         Command::Release(ReleaseCommand::Make { .. }) => not_yet("auger release make", "the release loop"),
         Command::Release(ReleaseCommand::List { .. }) => not_yet("auger release list", "release history"),
         Command::Rollback { .. } => not_yet("auger rollback", "rollback"),
@@ -367,36 +372,67 @@ fn artifact_add_remote(server: &str, args: &AddArgs) -> anyhow::Result<()> {
 
 fn artifact_show(id: &str, json: bool, config: &ConfigArg) -> anyhow::Result<()> {
     let store = open_store(config, false)?;
-    let artifact = if id.contains('@') {
-        let id: ArtifactId = id.parse()?;
-        store
-            .get_by_id(&id)?
-            .with_context(|| format!("no artifact {id}"))?
-    } else {
-        let prefix = id.to_ascii_lowercase();
-        let ok = (7..=40).contains(&prefix.len()) && prefix.bytes().all(|b| b.is_ascii_hexdigit());
-        if !ok {
-            bail!("{id:?} is neither an artifact id (app@sha) nor a commit sha (7 to 40 hex digits)");
-        }
-        let mut found = store.find_by_sha_prefix(&prefix)?;
-        match found.len() {
-            0 => bail!("no artifact for commit {prefix}"),
-            1 => found.remove(0),
-            _ => bail!(
-                "commit {prefix} has several artifacts; name one: {}",
-                found
-                    .iter()
-                    .map(|a| a.id.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        }
-    };
+    let artifact = find_artifact(&store, id)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&artifact)?);
     } else {
         print_artifact(&artifact);
     }
+    Ok(())
+}
+
+/// An artifact by id (`app@sha-prefix`) or by commit sha (7–40 hex) across apps.
+fn find_artifact(store: &ArtifactStore, id: &str) -> anyhow::Result<Artifact> {
+    if id.contains('@') {
+        let id: ArtifactId = id.parse()?;
+        return store.get_by_id(&id)?.with_context(|| format!("no artifact {id}"));
+    }
+    let prefix = id.to_ascii_lowercase();
+    let ok = (7..=40).contains(&prefix.len()) && prefix.bytes().all(|b| b.is_ascii_hexdigit());
+    if !ok {
+        bail!("{id:?} is neither an artifact id (app@sha) nor a commit sha (7 to 40 hex digits)");
+    }
+    let mut found = store.find_by_sha_prefix(&prefix)?;
+    match found.len() {
+        0 => bail!("no artifact for commit {prefix}"),
+        1 => Ok(found.remove(0)),
+        _ => bail!(
+            "commit {prefix} has several artifacts; name one: {}",
+            found
+                .iter()
+                .map(|a| a.id.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// `auger render`: the files a release of `artifact` to `env` would write, without writing.
+fn render(app: &AppName, env: &EnvName, artifact: &str, config: &ConfigArg) -> anyhow::Result<()> {
+    let cfg = Config::load(&config.config)?;
+    let policies = auger::policy::load_dir(&cfg.paths.policies, &cfg.paths.templates).map_err(|e| {
+        let (report, _) = auger::policy::policy_check_report(&Err(e));
+        anyhow::anyhow!("invalid policies:\n{}", report.trim_end())
+    })?;
+    let policy = policies
+        .get(app)
+        .with_context(|| format!("no policy for app {app}"))?;
+    if policy.env(env).is_none() {
+        let known: Vec<String> = policy.envs().map(|(e, _)| e.to_string()).collect();
+        bail!("app {app} has no environment {env} (known: {})", known.join(", "));
+    }
+    let store = open_store(config, false)?;
+    let artifact = find_artifact(&store, artifact)?;
+    if &artifact.app != app {
+        bail!(
+            "artifact {} belongs to app {}, not {app}",
+            artifact.id,
+            artifact.app
+        );
+    }
+    let extra = auger::gitops::RenderExtra::new(auger::gitops::Trigger::Other("render".into()));
+    let files = auger::gitops::render(&cfg.paths.templates, policy, env, &artifact, &extra)?;
+    print!("{}", auger::gitops::render_command_output(&files));
     Ok(())
 }
 

@@ -149,8 +149,7 @@ fn bad_input_exits_with_a_reason_and_writes_nothing() {
 fn commands_not_built_yet_refuse_instead_of_faking_success() {
     let dir = tempfile::tempdir().unwrap();
     for args in [
-        &["serve"][..],
-        &["release", "list"],
+        &["release", "list"][..],
         &["rollback", "--app", "web", "--env", "staging"],
         &[
             "render",
@@ -207,4 +206,79 @@ fn policy_check_passes_a_valid_folder_and_lists_every_error_of_a_bad_one() {
     ] {
         assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
     }
+}
+
+#[test]
+fn render_prints_the_files_a_release_would_write_from_the_shipped_example() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("auger.toml"),
+        format!(
+            "[artifacts]\npath = \"ledger.git\"\n[paths]\npolicies = \"{}\"\ntemplates = \"{}\"\n",
+            root.join("policies").display(),
+            root.join("templates").display()
+        ),
+    )
+    .unwrap();
+    let add = auger(
+        dir.path(),
+        &[
+            "artifact",
+            "add",
+            "--app",
+            "frontend",
+            "--repo",
+            "acme/frontend",
+            "--sha",
+            SHA,
+            "--branch",
+            "main",
+        ],
+    );
+    assert!(add.status.success(), "{}", stderr(&add));
+    let out = auger(
+        dir.path(),
+        &[
+            "render",
+            "--app",
+            "frontend",
+            "--env",
+            "staging",
+            "--artifact",
+            "frontend@0123456789ab",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("--- deployment.yaml"), "{text}");
+    assert!(
+        text.contains(&format!("ghcr.io/acme/frontend:{SHA}")),
+        "the image comes from the policy vars: {text}"
+    );
+    assert!(text.contains("--- kustomization.yaml"));
+
+    let unknown_env = auger(
+        dir.path(),
+        &["render", "--app", "frontend", "--env", "qa", "--artifact", SHA],
+    );
+    assert_eq!(unknown_env.status.code(), Some(1));
+    assert!(
+        stderr(&unknown_env).contains("no environment qa (known: "),
+        "{}",
+        stderr(&unknown_env)
+    );
+    let missing = auger(
+        dir.path(),
+        &[
+            "render",
+            "--app",
+            "frontend",
+            "--env",
+            "staging",
+            "--artifact",
+            "fedcba9",
+        ],
+    );
+    assert!(stderr(&missing).contains("no artifact for commit fedcba9"));
 }
