@@ -151,15 +151,6 @@ fn commands_not_built_yet_refuse_instead_of_faking_success() {
     for args in [
         &["release", "list"][..],
         &["rollback", "--app", "web", "--env", "staging"],
-        &[
-            "render",
-            "--app",
-            "web",
-            "--env",
-            "staging",
-            "--artifact",
-            "web@0123456",
-        ],
     ] {
         let o = auger(dir.path(), args);
         assert_eq!(o.status.code(), Some(1), "{args:?}");
