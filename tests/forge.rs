@@ -37,8 +37,14 @@ fn seeded(config: SimConfig) -> GithubSim {
     sim.set_permission(REPO, "bob", "read").unwrap();
     sim.set_permission(REPO, "carol", "admin").unwrap();
     sim.set_permission(REPO, "releaser", "write").unwrap();
-    sim.push(REPO, "main", &[("README.md", "# frontend\n")], "Initial commit", "alice")
-        .unwrap();
+    sim.push(
+        REPO,
+        "main",
+        &[("README.md", "# frontend\n")],
+        "Initial commit",
+        "alice",
+    )
+    .unwrap();
     sim
 }
 
@@ -72,12 +78,30 @@ async fn a_release_pull_request_is_opened_found_updated_reviewed_and_merged() {
     let sim = seeded(SimConfig::default());
     let forge = token_forge(&sim, quick_policy());
     let head = sim
-        .push(REPO, "auger/staging/web", &[("staging/web/app.yaml", "v1\n")], "Release v1", "releaser")
+        .push(
+            REPO,
+            "auger/staging/web",
+            &[("staging/web/app.yaml", "v1\n")],
+            "Release v1",
+            "releaser",
+        )
         .unwrap();
 
-    assert_eq!(forge.find_open_pull(&repo(), &branch("auger/staging/web")).await.unwrap(), None);
+    assert_eq!(
+        forge
+            .find_open_pull(&repo(), &branch("auger/staging/web"))
+            .await
+            .unwrap(),
+        None
+    );
     let pr = forge
-        .create_pull(&repo(), &branch("auger/staging/web"), &branch("main"), "Release web", "v1")
+        .create_pull(
+            &repo(),
+            &branch("auger/staging/web"),
+            &branch("main"),
+            "Release web",
+            "v1",
+        )
         .await
         .unwrap();
     assert_eq!(pr.head.sha.as_str(), head);
@@ -94,13 +118,19 @@ async fn a_release_pull_request_is_opened_found_updated_reviewed_and_merged() {
         .unwrap()
         .expect("the open PR is found by its head branch");
     assert_eq!(found.number, pr.number);
-    assert_eq!(forge.find_open_pull(&repo(), &branch("other")).await.unwrap(), None);
+    assert_eq!(
+        forge.find_open_pull(&repo(), &branch("other")).await.unwrap(),
+        None
+    );
 
     let updated = forge
         .update_pull(&repo(), pr.number, "Release web v2", "supersedes v1")
         .await
         .unwrap();
-    assert_eq!((updated.title.as_str(), updated.body.as_str()), ("Release web v2", "supersedes v1"));
+    assert_eq!(
+        (updated.title.as_str(), updated.body.as_str()),
+        ("Release web v2", "supersedes v1")
+    );
     let got = forge.get_pull(&repo(), pr.number).await.unwrap();
     assert_eq!(got.title, "Release web v2");
     assert_eq!(sim.pull(REPO, pr.number).unwrap().title, "Release web v2");
@@ -108,21 +138,38 @@ async fn a_release_pull_request_is_opened_found_updated_reviewed_and_merged() {
     sim.review(REPO, pr.number, "carol", "APPROVED").unwrap();
     sim.review(REPO, pr.number, "bob", "CHANGES_REQUESTED").unwrap();
     let reviews = forge.list_reviews(&repo(), pr.number).await.unwrap();
-    let summary: Vec<(&str, ReviewState)> = reviews.iter().map(|r| (r.user.login.as_str(), r.state)).collect();
+    let summary: Vec<(&str, ReviewState)> =
+        reviews.iter().map(|r| (r.user.login.as_str(), r.state)).collect();
     assert_eq!(
         summary,
-        [("carol", ReviewState::Approved), ("bob", ReviewState::ChangesRequested)]
+        [
+            ("carol", ReviewState::Approved),
+            ("bob", ReviewState::ChangesRequested)
+        ]
     );
-    assert_eq!(reviews[0].commit_id.as_ref().map(CommitSha::as_str), Some(head.as_str()));
+    assert_eq!(
+        reviews[0].commit_id.as_ref().map(CommitSha::as_str),
+        Some(head.as_str())
+    );
 
     // The head moved since approval: GitHub refuses with 409, the forge says so.
     let main_before = sim.branch_sha(REPO, "main").unwrap();
     let stale = forge
-        .merge_pull(&repo(), pr.number, &sha(&main_before), MergeMethod::Merge, "Release web")
+        .merge_pull(
+            &repo(),
+            pr.number,
+            &sha(&main_before),
+            MergeMethod::Merge,
+            "Release web",
+        )
         .await
         .unwrap();
     assert_eq!(stale, MergeOutcome::HeadMoved);
-    assert_eq!(sim.branch_sha(REPO, "main").unwrap(), main_before, "nothing merged");
+    assert_eq!(
+        sim.branch_sha(REPO, "main").unwrap(),
+        main_before,
+        "nothing merged"
+    );
 
     let merged = forge
         .merge_pull(&repo(), pr.number, &sha(&head), MergeMethod::Merge, "Release web")
@@ -131,7 +178,11 @@ async fn a_release_pull_request_is_opened_found_updated_reviewed_and_merged() {
     let MergeOutcome::Merged { sha: merge_sha } = merged else {
         panic!("expected a merge, got {merged:?}")
     };
-    assert_eq!(sim.branch_sha(REPO, "main").unwrap(), merge_sha.as_str(), "main is the merge commit");
+    assert_eq!(
+        sim.branch_sha(REPO, "main").unwrap(),
+        merge_sha.as_str(),
+        "main is the merge commit"
+    );
     let parents = std::process::Command::new("git")
         .arg("--git-dir")
         .arg(sim.repo_path(REPO).unwrap())
@@ -139,7 +190,10 @@ async fn a_release_pull_request_is_opened_found_updated_reviewed_and_merged() {
         .output()
         .unwrap();
     let parents = String::from_utf8(parents.stdout).unwrap();
-    assert!(parents.contains(&head) && parents.contains(&main_before), "{parents}");
+    assert!(
+        parents.contains(&head) && parents.contains(&main_before),
+        "{parents}"
+    );
     let after = forge.get_pull(&repo(), pr.number).await.unwrap();
     assert!(after.merged);
     assert_eq!(after.state, PullState::Closed);
@@ -150,21 +204,48 @@ async fn a_release_pull_request_is_opened_found_updated_reviewed_and_merged() {
         .merge_pull(&repo(), pr.number, &sha(&head), MergeMethod::Merge, "again")
         .await
         .unwrap();
-    assert!(matches!(again, MergeOutcome::NotMergeable(ref why) if why.contains("not mergeable")), "{again:?}");
+    assert!(
+        matches!(again, MergeOutcome::NotMergeable(ref why) if why.contains("not mergeable")),
+        "{again:?}"
+    );
 
-    assert_eq!(forge.pulls_for_commit(&repo(), &sha(&head)).await.unwrap(), [pr.number]);
-    assert!(forge.pulls_for_commit(&repo(), &sha(&main_before)).await.unwrap().is_empty());
+    assert_eq!(
+        forge.pulls_for_commit(&repo(), &sha(&head)).await.unwrap(),
+        [pr.number]
+    );
+    assert!(
+        forge
+            .pulls_for_commit(&repo(), &sha(&main_before))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // close_pull on a second PR.
-    sim.push(REPO, "auger/prod/web", &[("prod/web/app.yaml", "v1\n")], "Release", "releaser")
-        .unwrap();
+    sim.push(
+        REPO,
+        "auger/prod/web",
+        &[("prod/web/app.yaml", "v1\n")],
+        "Release",
+        "releaser",
+    )
+    .unwrap();
     let second = forge
         .create_pull(&repo(), &branch("auger/prod/web"), &branch("main"), "Prod", "")
         .await
         .unwrap();
     forge.close_pull(&repo(), second.number).await.unwrap();
-    assert_eq!(forge.get_pull(&repo(), second.number).await.unwrap().state, PullState::Closed);
-    assert!(forge.find_open_pull(&repo(), &branch("auger/prod/web")).await.unwrap().is_none());
+    assert_eq!(
+        forge.get_pull(&repo(), second.number).await.unwrap().state,
+        PullState::Closed
+    );
+    assert!(
+        forge
+            .find_open_pull(&repo(), &branch("auger/prod/web"))
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     let missing = forge.get_pull(&repo(), 999).await.unwrap_err();
     assert!(matches!(missing, ForgeError::NotFound(_)), "{missing:?}");
@@ -174,7 +255,8 @@ async fn a_release_pull_request_is_opened_found_updated_reviewed_and_merged() {
 async fn a_fork_pull_request_is_recognised_as_one() {
     let sim = seeded(SimConfig::default());
     sim.fork_repo(REPO, "dave").unwrap();
-    sim.push("dave/frontend", "evil", &[("x", "x")], "x", "dave").unwrap();
+    sim.push("dave/frontend", "evil", &[("x", "x")], "x", "dave")
+        .unwrap();
     let number = sim
         .open_pr_with(
             REPO,
@@ -192,7 +274,13 @@ async fn a_fork_pull_request_is_recognised_as_one() {
     assert_eq!(pr.head.repo.as_ref().map(RepoName::as_str), Some("dave/frontend"));
     assert!(pr.is_from_fork(&repo()));
     // Looking up auger's own branch name never returns the fork's PR.
-    assert!(forge.find_open_pull(&repo(), &branch("evil")).await.unwrap().is_none());
+    assert!(
+        forge
+            .find_open_pull(&repo(), &branch("evil"))
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -215,16 +303,31 @@ async fn permissions_and_team_membership_come_from_github() {
     assert_eq!(level("nobody-at-all").await, PermissionLevel::None);
     sim.set_permission("acme/secrets", "releaser", "admin").unwrap();
     let secrets = RepoName::new("acme/secrets").unwrap();
-    assert_eq!(forge.permission(&secrets, "dave").await.unwrap(), PermissionLevel::None);
+    assert_eq!(
+        forge.permission(&secrets, "dave").await.unwrap(),
+        PermissionLevel::None
+    );
     sim.set_permission(REPO, "dave", "maintain").unwrap();
-    assert_eq!(level("dave").await, PermissionLevel::Maintain, "re-read on every call");
+    assert_eq!(
+        level("dave").await,
+        PermissionLevel::Maintain,
+        "re-read on every call"
+    );
 
     assert!(forge.is_team_member("acme", "sre", "carol").await.unwrap());
     assert!(!forge.is_team_member("acme", "sre", "alice").await.unwrap());
-    assert!(!forge.is_team_member("acme", "no-such-team", "carol").await.unwrap());
+    assert!(
+        !forge
+            .is_team_member("acme", "no-such-team", "carol")
+            .await
+            .unwrap()
+    );
 
     assert_eq!(forge.user_id("dave").await.unwrap(), dave_id);
-    assert!(matches!(forge.user_id("nobody-at-all").await, Err(ForgeError::NotFound(_))));
+    assert!(matches!(
+        forge.user_id("nobody-at-all").await,
+        Err(ForgeError::NotFound(_))
+    ));
     assert_eq!(forge.authenticated_login().await.unwrap(), "releaser");
 }
 
@@ -232,7 +335,9 @@ async fn permissions_and_team_membership_come_from_github() {
 async fn statuses_comments_and_reactions_reach_the_pull_request() {
     let sim = seeded(SimConfig::default());
     let forge = token_forge(&sim, quick_policy());
-    let head = sim.push(REPO, "feature", &[("a.txt", "a")], "feature", "alice").unwrap();
+    let head = sim
+        .push(REPO, "feature", &[("a.txt", "a")], "feature", "alice")
+        .unwrap();
     let number = sim.open_pr(REPO, "feature", "main", "Feature", "alice").unwrap();
     let command = sim.comment(REPO, number, "alice", "/deploy staging").unwrap();
 
@@ -250,13 +355,19 @@ async fn statuses_comments_and_reactions_reach_the_pull_request() {
         .await
         .unwrap();
     let statuses = sim.statuses(REPO, &head).unwrap();
-    let s = statuses.iter().find(|s| s.context == "auger/staging").expect("status set");
+    let s = statuses
+        .iter()
+        .find(|s| s.context == "auger/staging")
+        .expect("status set");
     assert_eq!(s.state, "pending");
     assert_eq!(s.description.as_deref(), Some("deploying"));
     assert_eq!(s.target_url.as_deref(), Some("https://auger.example/r/1"));
     assert_eq!(s.creator, "releaser");
 
-    forge.add_reaction(&repo(), auger::forge::CommentId(command), Reaction::Eyes).await.unwrap();
+    forge
+        .add_reaction(&repo(), auger::forge::CommentId(command), Reaction::Eyes)
+        .await
+        .unwrap();
     let reply = forge
         .create_comment(&repo(), number, "<!-- auger:reply -->\nDeploying…")
         .await
@@ -269,7 +380,10 @@ async fn statuses_comments_and_reactions_reach_the_pull_request() {
     let in_sim = sim.comments(REPO, number).unwrap();
     let cmd = in_sim.iter().find(|c| c.id == command).unwrap();
     assert_eq!(cmd.reactions.len(), 1);
-    assert_eq!((cmd.reactions[0].content.as_str(), cmd.reactions[0].user.as_str()), ("eyes", "releaser"));
+    assert_eq!(
+        (cmd.reactions[0].content.as_str(), cmd.reactions[0].user.as_str()),
+        ("eyes", "releaser")
+    );
     let ours = in_sim.iter().find(|c| c.id == reply.0).unwrap();
     assert_eq!(ours.body, "<!-- auger:reply -->\nDeployed to staging");
 
@@ -290,7 +404,8 @@ async fn statuses_comments_and_reactions_reach_the_pull_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn comment_listings_follow_every_page() {
     let sim = seeded(SimConfig::default());
-    sim.push(REPO, "feature", &[("a.txt", "a")], "feature", "alice").unwrap();
+    sim.push(REPO, "feature", &[("a.txt", "a")], "feature", "alice")
+        .unwrap();
     let number = sim.open_pr(REPO, "feature", "main", "Feature", "alice").unwrap();
     for i in 0..105 {
         sim.comment(REPO, number, "bob", &format!("comment {i}")).unwrap();
@@ -356,14 +471,17 @@ async fn deployments_and_their_statuses_are_recorded() {
     assert_eq!(d.sha, main);
     let states: Vec<&str> = d.statuses.iter().map(|s| s.state.as_str()).collect();
     assert_eq!(states, ["in_progress", "success"]);
-    assert_eq!(d.statuses[1].environment_url.as_deref(), Some("https://staging.example"));
+    assert_eq!(d.statuses[1].environment_url, "https://staging.example");
 
     let staging = forge.list_deployments(&repo(), "staging").await.unwrap();
     assert_eq!(staging.len(), 1, "filtered by environment");
     assert_eq!(staging[0].id, id);
     assert_eq!(staging[0].payload["artifact"], "web@abc");
     assert!(!staging[0].production);
-    assert_eq!(staging[0].creator.as_ref().map(|c| c.login.as_str()), Some("releaser"));
+    assert_eq!(
+        staging[0].creator.as_ref().map(|c| c.login.as_str()),
+        Some("releaser")
+    );
     let prod = forge.list_deployments(&repo(), "production").await.unwrap();
     assert!(prod.len() == 1 && prod[0].production);
 }
@@ -413,31 +531,50 @@ async fn a_github_app_acts_as_its_bot_through_one_cached_installation_token() {
     .unwrap();
     assert_eq!(forge.authenticated_login().await.unwrap(), "auger[bot]");
 
-    sim.push(REPO, "feature", &[("a.txt", "a")], "feature", "alice").unwrap();
+    sim.push(REPO, "feature", &[("a.txt", "a")], "feature", "alice")
+        .unwrap();
     let number = sim.open_pr(REPO, "feature", "main", "Feature", "alice").unwrap();
-    let id = forge.create_comment(&repo(), number, "hello from the app").await.unwrap();
-    forge.update_comment(&repo(), id, "edited by the app").await.unwrap();
+    let id = forge
+        .create_comment(&repo(), number, "hello from the app")
+        .await
+        .unwrap();
+    forge
+        .update_comment(&repo(), id, "edited by the app")
+        .await
+        .unwrap();
     let comments = forge.list_comments(&repo(), number).await.unwrap();
     assert_eq!(comments[0].author.login, "auger[bot]");
     assert!(comments[0].author.is_bot);
-    assert_eq!(forge.permission(&repo(), "alice").await.unwrap(), PermissionLevel::Write);
+    assert_eq!(
+        forge.permission(&repo(), "alice").await.unwrap(),
+        PermissionLevel::Write
+    );
     assert!(forge.is_team_member("acme", "sre", "carol").await.unwrap());
     assert!(forge.user_id("alice").await.unwrap() > 0);
 
     let reqs = sim.requests();
-    assert_eq!(count(&sim, "GET", "/repos/acme/frontend/installation"), 1, "installation looked up once");
+    assert_eq!(
+        count(&sim, "GET", "/repos/acme/frontend/installation"),
+        1,
+        "installation looked up once"
+    );
     assert_eq!(
         count(&sim, "POST", "/app/installations/77/access_tokens"),
         1,
         "one token minted and reused: {:?}",
-        reqs.iter().map(|r| format!("{} {}", r.method, r.path)).collect::<Vec<_>>()
+        reqs.iter()
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect::<Vec<_>>()
     );
     let acting: Vec<_> = reqs
         .iter()
         .filter(|r| r.path.starts_with("/repos/acme/frontend/issues"))
         .map(|r| r.login.as_deref())
         .collect();
-    assert!(!acting.is_empty() && acting.iter().all(|l| *l == Some("auger[bot]")), "{acting:?}");
+    assert!(
+        !acting.is_empty() && acting.iter().all(|l| *l == Some("auger[bot]")),
+        "{acting:?}"
+    );
 
     // A repository the App cannot see: a clear NotFound, not a panic.
     let err = forge
@@ -482,7 +619,8 @@ async fn a_key_the_app_does_not_own_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_get_answered_500_twice_then_ok_succeeds_on_the_third_request() {
     let sim = seeded(SimConfig::default());
-    sim.push(REPO, "feature", &[("a.txt", "a")], "feature", "alice").unwrap();
+    sim.push(REPO, "feature", &[("a.txt", "a")], "feature", "alice")
+        .unwrap();
     let number = sim.open_pr(REPO, "feature", "main", "Feature", "alice").unwrap();
     let forge = token_forge(&sim, quick_policy());
     let path = format!("/repos/acme/frontend/pulls/{number}");
@@ -511,8 +649,15 @@ async fn a_secondary_rate_limit_is_waited_out_for_retry_after_seconds() {
     sim.inject_fault("GET", path, 1, Fault::retry_after(403, 1));
 
     let started = Instant::now();
-    assert_eq!(forge.permission(&repo(), "alice").await.unwrap(), PermissionLevel::Write);
-    assert!(started.elapsed() >= Duration::from_secs(1), "waited {:?}", started.elapsed());
+    assert_eq!(
+        forge.permission(&repo(), "alice").await.unwrap(),
+        PermissionLevel::Write
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "waited {:?}",
+        started.elapsed()
+    );
     assert_eq!(count(&sim, "GET", path), 2);
     assert_eq!(forge.stats().snapshot().rate_limited, 1);
 
@@ -535,18 +680,28 @@ async fn an_exhausted_primary_rate_limit_waits_until_the_reset() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    sim.inject_fault("GET", "/orgs/acme/teams/sre/memberships/carol", 1, Fault::rate_limited(now + 1));
+    sim.inject_fault(
+        "GET",
+        "/orgs/acme/teams/sre/memberships/carol",
+        1,
+        Fault::rate_limited(now + 1),
+    );
 
     let started = Instant::now();
     assert!(forge.is_team_member("acme", "sre", "carol").await.unwrap());
-    assert!(started.elapsed() >= Duration::from_secs(1), "waited {:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "waited {:?}",
+        started.elapsed()
+    );
     assert_eq!(count(&sim, "GET", "/orgs/acme/teams/sre/memberships/carol"), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_comment_post_answered_500_is_sent_once_and_reports_an_unknown_outcome() {
     let sim = seeded(SimConfig::default());
-    sim.push(REPO, "feature", &[("a.txt", "a")], "feature", "alice").unwrap();
+    sim.push(REPO, "feature", &[("a.txt", "a")], "feature", "alice")
+        .unwrap();
     let number = sim.open_pr(REPO, "feature", "main", "Feature", "alice").unwrap();
     let forge = token_forge(&sim, quick_policy());
     let path = format!("/repos/acme/frontend/issues/{number}/comments");
@@ -560,7 +715,10 @@ async fn a_comment_post_answered_500_is_sent_once_and_reports_an_unknown_outcome
 
     // A rate limit is a refusal before any effect: even a create is sent again.
     sim.inject_fault("POST", &path, 1, Fault::retry_after(403, 1));
-    forge.create_comment(&repo(), number, "after the wait").await.unwrap();
+    forge
+        .create_comment(&repo(), number, "after the wait")
+        .await
+        .unwrap();
     assert_eq!(count(&sim, "POST", &path), 3);
     assert_eq!(sim.comments(REPO, number).unwrap().len(), 1);
 
@@ -624,7 +782,11 @@ async fn status_posts_are_repeated_after_a_server_error() {
         .unwrap();
     assert_eq!(count(&sim, "POST", &path), 2);
     let statuses = sim.statuses(REPO, &main).unwrap();
-    assert!(statuses.iter().any(|s| s.context == "auger/production" && s.state == "success"));
+    assert!(
+        statuses
+            .iter()
+            .any(|s| s.context == "auger/production" && s.state == "success")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -52,7 +52,11 @@ const MAX_PAGES: usize = 50;
 const PER_PAGE: usize = 100;
 
 /// Characters escaped in one path segment or query value.
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 fn enc(s: &str) -> String {
     utf8_percent_encode(s, SEGMENT).to_string()
@@ -82,7 +86,10 @@ struct Installations {
 
 impl Installations {
     fn for_owner(&self, owner: &str) -> Option<Arc<Octocrab>> {
-        self.by_owner.get(owner).and_then(|id| self.clients.get(id)).cloned()
+        self.by_owner
+            .get(owner)
+            .and_then(|id| self.clients.get(id))
+            .cloned()
     }
 }
 
@@ -107,12 +114,16 @@ impl std::fmt::Debug for GithubForge {
     }
 }
 
-fn builder(api_url: &str) -> ForgeResult<octocrab::OctocrabBuilder<
-    octocrab::NoSvc,
-    octocrab::DefaultOctocrabBuilderConfig,
-    octocrab::NoAuth,
-    octocrab::NotLayerReady,
->> {
+fn builder(
+    api_url: &str,
+) -> ForgeResult<
+    octocrab::OctocrabBuilder<
+        octocrab::NoSvc,
+        octocrab::DefaultOctocrabBuilderConfig,
+        octocrab::NoAuth,
+        octocrab::NotLayerReady,
+    >,
+> {
     let builder = Octocrab::builder()
         .base_uri(api_url.trim_end_matches('/'))
         .map_err(|e| ForgeError::Config(format!("github.api_url {api_url:?}: {e}")))?
@@ -143,7 +154,9 @@ impl GithubForge {
                 private_key_pem,
             } => {
                 let key = octocrab::jsonwebtoken::EncodingKey::from_rsa_pem(private_key_pem.as_bytes())
-                    .map_err(|e| ForgeError::Config(format!("the App private key is not an RSA PEM key: {e}")))?;
+                    .map_err(|e| {
+                        ForgeError::Config(format!("the App private key is not an RSA PEM key: {e}"))
+                    })?;
                 let app = builder(api_url)?
                     .app(octocrab::models::AppId(app_id), key)
                     .build()
@@ -164,7 +177,11 @@ impl GithubForge {
 
     /// From `auger.toml`'s `[github]`: `token` is the value of `token_env` (read by the caller);
     /// for App auth the private key file is read here.
-    pub fn from_config(config: &GithubConfig, token: Option<String>, policy: RetryPolicy) -> ForgeResult<Self> {
+    pub fn from_config(
+        config: &GithubConfig,
+        token: Option<String>,
+        policy: RetryPolicy,
+    ) -> ForgeResult<Self> {
         let secret = match &config.auth {
             GithubAuth::Token { env } => GithubAuthSecret::Token(
                 token.ok_or_else(|| ForgeError::Config(format!("no token: set the variable {env}")))?,
@@ -203,7 +220,14 @@ impl GithubForge {
                 }
                 let path = format!("{}/installation", repo_path(repo));
                 let resp = self
-                    .send(app, Method::GET, &path, None, Safety::Idempotent, "find the App installation")
+                    .send(
+                        app,
+                        Method::GET,
+                        &path,
+                        None,
+                        Safety::Idempotent,
+                        "find the App installation",
+                    )
                     .await?;
                 let inst: WireInstallation = decode(ok_or_error(resp, "App installation")?)?;
                 self.install(app, installations, &owner, inst.id)
@@ -229,7 +253,14 @@ impl GithubForge {
                 }
                 let path = format!("/app/installations?per_page={PER_PAGE}");
                 let resp = self
-                    .send(app, Method::GET, &path, None, Safety::Idempotent, "list App installations")
+                    .send(
+                        app,
+                        Method::GET,
+                        &path,
+                        None,
+                        Safety::Idempotent,
+                        "list App installations",
+                    )
                     .await?;
                 let all: Vec<WireInstallation> = decode(ok_or_error(resp, "App installations")?)?;
                 let pick = all.iter().find(|i| {
@@ -370,7 +401,10 @@ fn send_failure(e: octocrab::Error) -> SendFailure {
         octocrab::Error::GitHub { source, .. } => {
             let status = source.status_code.as_u16();
             if status >= 500 || status == 429 {
-                SendFailure::NotSent(format!("minting the installation token: {status} {}", source.message))
+                SendFailure::NotSent(format!(
+                    "minting the installation token: {status} {}",
+                    source.message
+                ))
             } else {
                 SendFailure::Fatal(ForgeError::Unauthorized(format!(
                     "minting the installation token: {status} {}",
@@ -434,7 +468,8 @@ fn ok_or_error(resp: RawResponse, what: &str) -> ForgeResult<RawResponse> {
 
 fn decode<T: DeserializeOwned>(resp: RawResponse) -> ForgeResult<T> {
     let de = &mut serde_json::Deserializer::from_str(&resp.body);
-    serde_path_to_error::deserialize(de).map_err(|e| ForgeError::Decode(format!("at {}: {}", e.path(), e.inner())))
+    serde_path_to_error::deserialize(de)
+        .map_err(|e| ForgeError::Decode(format!("at {}: {}", e.path(), e.inner())))
 }
 
 // Wire types: only the fields auger reads; GitHub's extra fields are ignored.
@@ -606,7 +641,14 @@ impl Forge for GithubForge {
                             slug: String,
                         }
                         let resp = self
-                            .send(app, Method::GET, "/app", None, Safety::Idempotent, "which App am I")
+                            .send(
+                                app,
+                                Method::GET,
+                                "/app",
+                                None,
+                                Safety::Idempotent,
+                                "which App am I",
+                            )
                             .await?;
                         let me: WireApp = decode(ok_or_error(resp, "GET /app")?)?;
                         Ok(format!("{}[bot]", me.slug))
@@ -625,7 +667,14 @@ impl Forge for GithubForge {
             enc(&format!("{}:{}", repo.owner(), head))
         );
         let resp = self
-            .repo_call(repo, Method::GET, &path, None, Safety::Idempotent, "find pull request")
+            .repo_call(
+                repo,
+                Method::GET,
+                &path,
+                None,
+                Safety::Idempotent,
+                "find pull request",
+            )
             .await?;
         let pulls: Vec<WirePull> = decode(ok_or_error(resp, "list pull requests")?)?;
         // Oldest first, should GitHub ever hold two for one head.
@@ -656,11 +705,24 @@ impl Forge for GithubForge {
         decode::<WirePull>(ok_or_error(resp, "create pull request")?)?.try_into()
     }
 
-    async fn update_pull(&self, repo: &RepoName, number: u64, title: &str, body: &str) -> ForgeResult<PullRequest> {
+    async fn update_pull(
+        &self,
+        repo: &RepoName,
+        number: u64,
+        title: &str,
+        body: &str,
+    ) -> ForgeResult<PullRequest> {
         let path = format!("{}/pulls/{number}", repo_path(repo));
         let req = json!({"title": title, "body": body});
         let resp = self
-            .repo_call(repo, Method::PATCH, &path, Some(&req), Safety::Idempotent, "update pull request")
+            .repo_call(
+                repo,
+                Method::PATCH,
+                &path,
+                Some(&req),
+                Safety::Idempotent,
+                "update pull request",
+            )
             .await?;
         decode::<WirePull>(ok_or_error(resp, "update pull request")?)?.try_into()
     }
@@ -668,7 +730,14 @@ impl Forge for GithubForge {
     async fn get_pull(&self, repo: &RepoName, number: u64) -> ForgeResult<PullRequest> {
         let path = format!("{}/pulls/{number}", repo_path(repo));
         let resp = self
-            .repo_call(repo, Method::GET, &path, None, Safety::Idempotent, "get pull request")
+            .repo_call(
+                repo,
+                Method::GET,
+                &path,
+                None,
+                Safety::Idempotent,
+                "get pull request",
+            )
             .await?;
         decode::<WirePull>(ok_or_error(resp, "get pull request")?)?.try_into()
     }
@@ -720,7 +789,14 @@ impl Forge for GithubForge {
         // A PUT, but not repeated after a 5xx: a merge that did happen would then answer 405
         // and be reported as refused. OutcomeUnknown makes the caller re-read the PR instead.
         let resp = self
-            .repo_call(repo, Method::PUT, &path, Some(&req), Safety::NotIdempotent, "merge pull request")
+            .repo_call(
+                repo,
+                Method::PUT,
+                &path,
+                Some(&req),
+                Safety::NotIdempotent,
+                "merge pull request",
+            )
             .await?;
         match resp.status {
             409 => Ok(MergeOutcome::HeadMoved),
@@ -742,7 +818,14 @@ impl Forge for GithubForge {
         let path = format!("{}/pulls/{number}", repo_path(repo));
         let req = json!({"state": "closed"});
         let resp = self
-            .repo_call(repo, Method::PATCH, &path, Some(&req), Safety::Idempotent, "close pull request")
+            .repo_call(
+                repo,
+                Method::PATCH,
+                &path,
+                Some(&req),
+                Safety::Idempotent,
+                "close pull request",
+            )
             .await?;
         ok_or_error(resp, "close pull request").map(drop)
     }
@@ -767,7 +850,14 @@ impl Forge for GithubForge {
         }
         let path = format!("{}/collaborators/{}/permission", repo_path(repo), enc(login));
         let resp = self
-            .repo_call(repo, Method::GET, &path, None, Safety::Idempotent, "read permission")
+            .repo_call(
+                repo,
+                Method::GET,
+                &path,
+                None,
+                Safety::Idempotent,
+                "read permission",
+            )
             .await?;
         if resp.status == 404 {
             // No such account (or not visible to us): it has no rights here.
@@ -795,9 +885,21 @@ impl Forge for GithubForge {
             state: String,
         }
         let client = self.client_for_owner(Some(org)).await?;
-        let path = format!("/orgs/{}/teams/{}/memberships/{}", enc(org), enc(team_slug), enc(login));
+        let path = format!(
+            "/orgs/{}/teams/{}/memberships/{}",
+            enc(org),
+            enc(team_slug),
+            enc(login)
+        );
         let resp = self
-            .send(&client, Method::GET, &path, None, Safety::Idempotent, "team membership")
+            .send(
+                &client,
+                Method::GET,
+                &path,
+                None,
+                Safety::Idempotent,
+                "team membership",
+            )
             .await?;
         if resp.status == 404 {
             return Ok(false);
@@ -827,7 +929,14 @@ impl Forge for GithubForge {
         });
         // A POST, yet repeatable: the newest status per context wins, a duplicate changes nothing.
         let resp = self
-            .repo_call(repo, Method::POST, &path, Some(&req), Safety::Idempotent, "set commit status")
+            .repo_call(
+                repo,
+                Method::POST,
+                &path,
+                Some(&req),
+                Safety::Idempotent,
+                "set commit status",
+            )
             .await?;
         ok_or_error(resp, "set commit status").map(drop)
     }
@@ -836,7 +945,14 @@ impl Forge for GithubForge {
         let path = format!("{}/issues/{issue_number}/comments", repo_path(repo));
         let req = json!({"body": body});
         let resp = self
-            .repo_call(repo, Method::POST, &path, Some(&req), Safety::NotIdempotent, "create comment")
+            .repo_call(
+                repo,
+                Method::POST,
+                &path,
+                Some(&req),
+                Safety::NotIdempotent,
+                "create comment",
+            )
             .await?;
         let c: WireId = decode(ok_or_error(resp, "create comment")?)?;
         Ok(CommentId(c.id))
@@ -846,7 +962,14 @@ impl Forge for GithubForge {
         let path = format!("{}/issues/comments/{id}", repo_path(repo));
         let req = json!({"body": body});
         let resp = self
-            .repo_call(repo, Method::PATCH, &path, Some(&req), Safety::Idempotent, "update comment")
+            .repo_call(
+                repo,
+                Method::PATCH,
+                &path,
+                Some(&req),
+                Safety::Idempotent,
+                "update comment",
+            )
             .await?;
         ok_or_error(resp, "update comment").map(drop)
     }
@@ -856,7 +979,14 @@ impl Forge for GithubForge {
         let req = json!({"content": reaction.as_str()});
         // GitHub answers 200 with the existing reaction when it is already there.
         let resp = self
-            .repo_call(repo, Method::POST, &path, Some(&req), Safety::Idempotent, "add reaction")
+            .repo_call(
+                repo,
+                Method::POST,
+                &path,
+                Some(&req),
+                Safety::Idempotent,
+                "add reaction",
+            )
             .await?;
         ok_or_error(resp, "add reaction").map(drop)
     }
@@ -890,7 +1020,14 @@ impl Forge for GithubForge {
             "required_contexts": [],
         });
         let resp = self
-            .repo_call(repo, Method::POST, &path, Some(&req), Safety::NotIdempotent, "create deployment")
+            .repo_call(
+                repo,
+                Method::POST,
+                &path,
+                Some(&req),
+                Safety::NotIdempotent,
+                "create deployment",
+            )
             .await?;
         let created: WireId = decode(ok_or_error(resp, "create deployment")?)?;
         Ok(DeploymentId(created.id))
@@ -911,7 +1048,14 @@ impl Forge for GithubForge {
         });
         // Like commit statuses: the newest wins, so a repeat is harmless.
         let resp = self
-            .repo_call(repo, Method::POST, &path, Some(&req), Safety::Idempotent, "set deployment status")
+            .repo_call(
+                repo,
+                Method::POST,
+                &path,
+                Some(&req),
+                Safety::Idempotent,
+                "set deployment status",
+            )
             .await?;
         ok_or_error(resp, "set deployment status").map(drop)
     }

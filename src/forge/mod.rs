@@ -170,7 +170,9 @@ impl MergeMethod {
 /// How a merge attempt ended when GitHub gave a definite answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MergeOutcome {
-    Merged { sha: CommitSha },
+    Merged {
+        sha: CommitSha,
+    },
     /// 409: the head is no longer the commit that was approved; re-read and re-check.
     HeadMoved,
     /// 405: closed, draft, conflicting, or blocked by branch protection; GitHub's reason.
@@ -371,7 +373,13 @@ pub trait Forge: Send + Sync {
         title: &str,
         body: &str,
     ) -> ForgeResult<PullRequest>;
-    async fn update_pull(&self, repo: &RepoName, number: u64, title: &str, body: &str) -> ForgeResult<PullRequest>;
+    async fn update_pull(
+        &self,
+        repo: &RepoName,
+        number: u64,
+        title: &str,
+        body: &str,
+    ) -> ForgeResult<PullRequest>;
     async fn get_pull(&self, repo: &RepoName, number: u64) -> ForgeResult<PullRequest>;
     /// All reviews, oldest first (pages followed).
     async fn list_reviews(&self, repo: &RepoName, number: u64) -> ForgeResult<Vec<Review>>;
@@ -409,7 +417,11 @@ pub trait Forge: Send + Sync {
 
     // Deployments.
     /// Not retried on server errors: a second send would create a second deployment.
-    async fn create_deployment(&self, repo: &RepoName, deployment: &NewDeployment) -> ForgeResult<DeploymentId>;
+    async fn create_deployment(
+        &self,
+        repo: &RepoName,
+        deployment: &NewDeployment,
+    ) -> ForgeResult<DeploymentId>;
     async fn set_deployment_status(
         &self,
         repo: &RepoName,
@@ -432,7 +444,10 @@ mod tests {
             "CHANGES_REQUESTED".parse::<ReviewState>().unwrap(),
             ReviewState::ChangesRequested
         );
-        assert_eq!("dismissed".parse::<ReviewState>().unwrap(), ReviewState::Dismissed);
+        assert_eq!(
+            "dismissed".parse::<ReviewState>().unwrap(),
+            ReviewState::Dismissed
+        );
         assert!("LGTM".parse::<ReviewState>().is_err());
     }
 

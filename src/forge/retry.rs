@@ -142,7 +142,7 @@ pub struct RawResponse {
 }
 
 /// A send that produced no HTTP answer.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum SendFailure {
     /// Nothing reached GitHub (connect failed, token minting failed): safe to repeat.
     NotSent(String),
@@ -272,7 +272,12 @@ where
             }
         };
         let wait = next?;
-        tracing::warn!(call = what, attempt, wait_ms = wait.as_millis() as u64, "GitHub call failed; retrying");
+        tracing::warn!(
+            call = what,
+            attempt,
+            wait_ms = wait.as_millis() as u64,
+            "GitHub call failed; retrying"
+        );
         tokio::time::sleep(wait).await;
         waited += wait;
         attempt += 1;
@@ -309,7 +314,11 @@ mod tests {
         let now = 1_000;
         assert_eq!(classify(200, &headers(&[]), now), Verdict::Final);
         assert_eq!(classify(404, &headers(&[]), now), Verdict::Final);
-        assert_eq!(classify(403, &headers(&[]), now), Verdict::Final, "a bare 403 is a refusal");
+        assert_eq!(
+            classify(403, &headers(&[]), now),
+            Verdict::Final,
+            "a bare 403 is a refusal"
+        );
         assert_eq!(classify(502, &headers(&[]), now), Verdict::ServerError);
         assert_eq!(classify(429, &headers(&[]), now), Verdict::RateLimited(None));
         assert_eq!(
