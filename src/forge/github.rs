@@ -70,7 +70,7 @@ enum Auth {
     Token(Arc<Octocrab>),
     App {
         /// Authenticates as the App itself (JWT): only for `/app…` and installation lookups.
-        app: Octocrab,
+        app: Box<Octocrab>,
         installations: Mutex<Installations>,
     },
 }
@@ -162,7 +162,7 @@ impl GithubForge {
                     .build()
                     .map_err(|e| ForgeError::Config(format!("cannot build the GitHub client: {e}")))?;
                 Auth::App {
-                    app,
+                    app: Box::new(app),
                     installations: Mutex::new(Installations::default()),
                 }
             }
