@@ -800,3 +800,23 @@ async fn an_unreachable_github_is_a_transport_error_after_the_retries() {
     assert!(matches!(err, ForgeError::Transport(_)), "{err:?}");
     assert_eq!(forge.stats().snapshot().errors, 4, "all four attempts were made");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merge_answered_500_is_not_repeated_and_a_re_read_tells_the_truth() {
+    let sim = seeded(SimConfig::default());
+    let head = sim
+        .push(REPO, "feature", &[("a.txt", "a")], "feature", "alice")
+        .unwrap();
+    let number = sim.open_pr(REPO, "feature", "main", "Feature", "alice").unwrap();
+    let forge = token_forge(&sim, quick_policy());
+    let path = format!("/repos/acme/frontend/pulls/{number}/merge");
+    sim.inject_fault("PUT", &path, 1, Fault::status(500));
+
+    let err = forge
+        .merge_pull(&repo(), number, &sha(&head), MergeMethod::Squash, "Feature")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ForgeError::OutcomeUnknown { .. }), "{err:?}");
+    assert_eq!(count(&sim, "PUT", &path), 1);
+    assert!(!forge.get_pull(&repo(), number).await.unwrap().merged);
+}
