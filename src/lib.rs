@@ -3,6 +3,7 @@ pub mod artifact;
 pub mod command;
 pub mod config;
 pub mod domain;
+pub mod forge;
 pub mod gitops;
 pub mod inbox;
 pub mod metrics;
