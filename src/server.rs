@@ -9,8 +9,9 @@ use anyhow::Context;
 
 use crate::api::{self, ApiTokens};
 use crate::artifact::ArtifactStore;
-use crate::config::Config;
+use crate::config::{Config, GithubAuth};
 use crate::domain::RepoName;
+use crate::forge::{ApiStats, Forge, GithubForge, RetryPolicy};
 use crate::inbox::{self, Inbox};
 use crate::metrics::Metrics;
 use crate::policy::{self, PolicySet};
@@ -27,6 +28,9 @@ pub struct AppState {
     pub policies: Arc<PolicySet>,
     pub gitops_repo: Option<RepoName>,
     pub metrics: Arc<Metrics>,
+    /// GitHub API call counters, when a GitHub client is configured.
+    pub api_stats: Option<Arc<ApiStats>>,
+    pub forge: Option<Arc<dyn Forge>>,
 }
 
 /// Everything `serve` checks before it binds: a refusal here is a clear message and exit 1.
@@ -57,6 +61,7 @@ pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
         )
     })?;
     let store = open_store(config)?;
+    let github = github_client(config)?;
     let (inbox, replay) = Inbox::open(config.server.data_dir.join("inbox"), inbox::Options::default())
         .with_context(|| format!("cannot open the inbox under {}", config.server.data_dir.display()))?;
     if replay.pending > 0 {
@@ -74,9 +79,39 @@ pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
             policies: Arc::new(policies),
             gitops_repo: config.gitops.as_ref().map(|g| g.repo.clone()),
             metrics: Arc::new(Metrics::default()),
+            api_stats: github.as_ref().map(|g| g.stats()),
+            forge: github.map(|g| Arc::new(g) as Arc<dyn Forge>),
         },
         listen: config.server.listen,
     })
+}
+
+/// The GitHub client, with octocrab's blind retries off and our own retry policy (design §13).
+/// Without credentials auger still ingests CI signals, but cannot ask GitHub for facts.
+fn github_client(config: &Config) -> anyhow::Result<Option<GithubForge>> {
+    let token = match &config.github.auth {
+        GithubAuth::None => {
+            tracing::warn!(
+                "no GitHub credentials configured (github.token_env or github.app_id): GitHub API calls are off"
+            );
+            return Ok(None);
+        }
+        GithubAuth::Token { env } => Some(
+            std::env::var(env)
+                .ok()
+                .filter(|t| !t.trim().is_empty())
+                .with_context(|| {
+                    format!(
+                        "{}: github.token_env: environment variable {env} is not set or empty",
+                        config.file.display()
+                    )
+                })?,
+        ),
+        GithubAuth::App { .. } => None,
+    };
+    let forge = GithubForge::from_config(&config.github, token, RetryPolicy::default())
+        .with_context(|| format!("{}: [github]", config.file.display()))?;
+    Ok(Some(forge))
 }
 
 fn open_store(config: &Config) -> anyhow::Result<ArtifactStore> {
@@ -103,6 +138,7 @@ pub async fn run(prepared: Prepared, announce: impl FnOnce(SocketAddr)) -> anyho
         store: state.store.clone(),
         policies: state.policies.clone(),
         metrics: state.metrics.clone(),
+        forge: state.forge.clone(),
     };
     let inbox = state.inbox.clone();
     let state = web::Data::new(state);
@@ -131,8 +167,9 @@ pub async fn run(prepared: Prepared, announce: impl FnOnce(SocketAddr)) -> anyho
 /// `auger serve --config FILE`.
 pub fn serve(config_file: &Path) -> anyhow::Result<()> {
     let config = Config::load(config_file)?;
-    let prepared = prepare(&config)?;
-    actix_web::rt::System::new().block_on(run(prepared, |addr| {
-        println!("auger listening on http://{addr}");
-    }))
+    // Inside the runtime: the GitHub client spawns its connection workers on it.
+    actix_web::rt::System::new().block_on(async {
+        let prepared = prepare(&config)?;
+        run(prepared, |addr| println!("auger listening on http://{addr}")).await
+    })
 }

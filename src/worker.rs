@@ -8,6 +8,7 @@ use std::time::Instant;
 use tracing::{Instrument, info_span};
 
 use crate::artifact::{ArtifactStore, RecordOutcome, intake};
+use crate::forge::Forge;
 use crate::inbox::{Entry, Inbox};
 use crate::metrics::Metrics;
 use crate::policy::PolicySet;
@@ -21,6 +22,8 @@ pub struct Worker {
     pub store: Arc<ArtifactStore>,
     pub policies: Arc<PolicySet>,
     pub metrics: Arc<Metrics>,
+    /// GitHub, for facts a payload lacks; `None` when no credentials are configured.
+    pub forge: Option<Arc<dyn Forge>>,
 }
 
 impl Worker {
@@ -74,11 +77,26 @@ impl Worker {
         }
     }
 
+    /// A commit status names no pull request; ask GitHub which open PRs have this commit, so
+    /// `/deploy` from a PR finds its artifact. A GitHub outage costs only this fact.
+    async fn add_pull_requests(&self, artifacts: &mut [crate::artifact::Artifact]) {
+        let Some(forge) = &self.forge else { return };
+        for a in artifacts.iter_mut().filter(|a| a.pull_requests.is_empty()) {
+            match forge.pulls_for_commit(&a.repo, &a.sha).await {
+                Ok(prs) => a.pull_requests = prs,
+                Err(e) => {
+                    tracing::warn!(error = %e, artifact = %a.id, "could not ask GitHub for the commit's pull requests")
+                }
+            }
+        }
+    }
+
     async fn intake(&self, event: &Event) -> anyhow::Result<bool> {
-        let wanted = intake::from_event(event, &self.policies);
+        let mut wanted = intake::from_event(event, &self.policies);
         if wanted.is_empty() {
             return Ok(false);
         }
+        self.add_pull_requests(&mut wanted.artifacts).await;
         let store = self.store.clone();
         let outcomes = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<RecordOutcome>> {
             let mut outcomes = store.record_batch(&wanted.artifacts)?;

@@ -97,3 +97,46 @@ fn ci_green_on_main_then_a_tag_then_a_red_build_then_a_redelivery() {
             .all(|d| d.status.is_some_and(|s| (200..300).contains(&s)))
     );
 }
+
+/// A commit status names no pull request: auger asks GitHub (through the forge, with a token)
+/// which PRs carry the commit, so the artifact knows its PR.
+#[test]
+fn a_green_pr_head_learns_its_pull_request_from_the_github_api() {
+    let sim = GithubSim::start(SimConfig::default()).unwrap();
+    sim.create_org("acme").unwrap();
+    sim.create_user("alice").unwrap();
+    sim.create_user("auger").unwrap();
+    sim.create_repo("acme/web").unwrap();
+    sim.set_permission("acme/web", "auger", "write").unwrap();
+    let token = sim.create_token("auger").unwrap();
+    let setup = Setup::new(
+        &[("web", "acme/web", "\"status:ci/build\"")],
+        &format!(
+            "[github]\napi_url = \"{}\"\ntoken_env = \"GITHUB_TOKEN\"\n",
+            sim.url()
+        ),
+    );
+    let server = setup.start_with_env(&[("GITHUB_TOKEN", &token)]);
+    sim.set_webhook(Some(&format!("{}/webhooks/github", server.url)), support::SECRET);
+
+    sim.push("acme/web", "main", &[("app.txt", "v1")], "init", "alice")
+        .unwrap();
+    let head = sim
+        .push("acme/web", "feature", &[("app.txt", "v2")], "feat: x", "alice")
+        .unwrap();
+    let pr = sim
+        .open_pr("acme/web", "feature", "main", "Feature", "alice")
+        .unwrap();
+    sim.set_status("acme/web", &head, "success", "ci/build").unwrap();
+    assert!(sim.wait_deliveries());
+    wait_for("the artifact with its PR", || {
+        artifact(&server, &head).is_some_and(|a| a["pull_requests"] == serde_json::json!([pr]))
+    });
+    assert!(
+        sim.requests()
+            .iter()
+            .any(|r| r.path.ends_with(&format!("/commits/{head}/pulls"))),
+        "asked GitHub over HTTP"
+    );
+    assert!(server.metric("auger_github_api_calls_total{class=\"2xx\"}") >= 1);
+}

@@ -102,10 +102,22 @@ async fn healthz() -> HttpResponse {
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let stats = state.inbox.stats();
-    let extra = [
+    let mut extra = vec![
         ("auger_inbox_appended_total", "", stats.appended),
         ("auger_inbox_fsyncs_total", "", stats.fsyncs),
     ];
+    if let Some(api) = &state.api_stats {
+        let s = api.snapshot();
+        extra.extend([
+            ("auger_github_api_calls_total", "{class=\"2xx\"}", s.status_2xx),
+            ("auger_github_api_calls_total", "{class=\"3xx\"}", s.status_3xx),
+            ("auger_github_api_calls_total", "{class=\"4xx\"}", s.status_4xx),
+            ("auger_github_api_calls_total", "{class=\"5xx\"}", s.status_5xx),
+            ("auger_github_api_calls_total", "{class=\"error\"}", s.errors),
+            ("auger_github_api_retries_total", "", s.retries),
+            ("auger_github_api_rate_limited_total", "", s.rate_limited),
+        ]);
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render(stats.depth, &extra))

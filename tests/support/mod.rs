@@ -61,7 +61,11 @@ impl Setup {
     }
 
     pub fn start(&self) -> Server {
-        Server::start(self.path())
+        Server::start(self.path(), &[])
+    }
+
+    pub fn start_with_env(&self, env: &[(&str, &str)]) -> Server {
+        Server::start(self.path(), env)
     }
 }
 
@@ -72,9 +76,10 @@ pub struct Server {
 }
 
 impl Server {
-    pub fn start(dir: &Path) -> Server {
+    pub fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_auger"))
             .current_dir(dir)
+            .envs(env.iter().copied())
             .args(["serve", "--config", "auger.toml"])
             .env("AUGER_WEBHOOK_SECRET", SECRET)
             .env("AUGER_API_TOKENS", API_TOKEN)
