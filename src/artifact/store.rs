@@ -15,7 +15,7 @@
 //! leaves only unreachable objects (the old state); a lost race re-reads and replays, and since
 //! merging a record is idempotent, a replay never duplicates.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -492,10 +492,12 @@ impl ArtifactStore {
             old_path: Option<String>,
         }
         let mut pending: Vec<Pending> = Vec::new();
+        // Slot in `pending` per sha: a linear search would make a batch quadratic.
+        let mut slots: HashMap<&CommitSha, usize> = HashMap::with_capacity(batch.len());
         let mut outcomes = Vec::with_capacity(batch.len());
         for incoming in batch {
-            let slot = match pending.iter().position(|p| p.after.sha == incoming.sha) {
-                Some(i) => i,
+            let slot = match slots.get(&incoming.sha) {
+                Some(&i) => i,
                 None => {
                     let (old_path, text) = match find_note(&repo, base_tree, &incoming.sha)
                         .map_err(Attempt::Fatal)?
@@ -518,6 +520,7 @@ impl ArtifactStore {
                         after,
                         old_path,
                     });
+                    slots.insert(&incoming.sha, pending.len() - 1);
                     pending.len() - 1
                 }
             };
@@ -534,9 +537,8 @@ impl ArtifactStore {
         }
         // Later outcomes of the same sha in one batch see the final record.
         for o in &mut outcomes {
-            let sha = o.artifact().sha.clone();
-            if let Some(p) = pending.iter().find(|p| p.after.sha == sha) {
-                let a = p.after.clone();
+            if let Some(&i) = slots.get(&o.artifact().sha) {
+                let a = pending[i].after.clone();
                 *o = match o {
                     RecordOutcome::Created(_) => RecordOutcome::Created(a),
                     RecordOutcome::Updated(_) => RecordOutcome::Updated(a),
