@@ -520,6 +520,19 @@ fn summary() {
 }
 
 fn main() {
+    if let Ok(what) = std::env::var("AUGER_BENCH_PROFILE") {
+        let f = fixture();
+        let app = AppName::new(APP).expect("app");
+        let t = Instant::now();
+        for i in 0..2000 {
+            match what.as_str() {
+                "record" => drop(f.store.record(&artifact(i, 9, true)).expect("record")),
+                _ => drop(f.store.get(&app, &sha(i % population(), 1)).expect("get")),
+            }
+        }
+        eprintln!("profile {what}: {:.1?} per call", t.elapsed() / 2000);
+        return;
+    }
     let mut c = Criterion::default().configure_from_args();
     bench_record(&mut c);
     bench_batch(&mut c);
