@@ -202,7 +202,9 @@ fn fixture() -> &'static Fixture {
 
 /// Per benchmark id, the (iterations, time) of every call criterion made; the last
 /// `SAMPLES` calls are its measurement samples (earlier ones are warm-up).
-static TIMES: Mutex<Vec<(String, Vec<(u64, Duration)>)>> = Mutex::new(Vec::new());
+static TIMES: Mutex<Vec<(String, Samples)>> = Mutex::new(Vec::new());
+/// (iterations, elapsed) of each call to a routine.
+type Samples = Vec<(u64, Duration)>;
 const SAMPLES: usize = 10;
 
 fn note(id: &str, iters: u64, d: Duration) -> Duration {
@@ -438,7 +440,10 @@ fn bench_latest(c: &mut Criterion) {
     g.sample_size(10)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(5));
-    for (id, label) in [("latest/1k", "auger_latest_1k_builds".to_owned()), ("latest/n", format!("auger_latest_{n}_builds"))] {
+    for (id, label) in [
+        ("latest/1k", "auger_latest_1k_builds".to_owned()),
+        ("latest/n", format!("auger_latest_{n}_builds")),
+    ] {
         g.bench_function(label, |b| {
             let f = fixture();
             let store = if id == "latest/1k" { &f.small } else { &f.store };
@@ -520,19 +525,6 @@ fn summary() {
 }
 
 fn main() {
-    if let Ok(what) = std::env::var("AUGER_BENCH_PROFILE") {
-        let f = fixture();
-        let app = AppName::new(APP).expect("app");
-        let t = Instant::now();
-        for i in 0..2000 {
-            match what.as_str() {
-                "record" => drop(f.store.record(&artifact(i, 9, true)).expect("record")),
-                _ => drop(f.store.get(&app, &sha(i % population(), 1)).expect("get")),
-            }
-        }
-        eprintln!("profile {what}: {:.1?} per call", t.elapsed() / 2000);
-        return;
-    }
     let mut c = Criterion::default().configure_from_args();
     bench_record(&mut c);
     bench_batch(&mut c);

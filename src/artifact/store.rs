@@ -610,8 +610,7 @@ impl ArtifactStore {
                 Some(&i) => i,
                 None => {
                     let found = self.cache().find_note(&repo, base_tree, &incoming.sha);
-                    let (old_path, text) = match found.map_err(Attempt::Fatal)?
-                    {
+                    let (old_path, text) = match found.map_err(Attempt::Fatal)? {
                         Some((path, blob)) => (Some(path), blob_text(&repo, blob).map_err(Attempt::Fatal)?),
                         None => (None, String::new()),
                     };
@@ -668,7 +667,11 @@ impl ArtifactStore {
         // The plain editor, not `repo.edit_tree`: that one checks every entry of each tree it
         // writes exists (a stat per note, hundreds per write), and ours are known to exist.
         let base = if tip.is_some() {
-            repo.find_tree(base_tree)?.decode().map_err(StoreError::git).map_err(Attempt::Fatal)?.into()
+            repo.find_tree(base_tree)?
+                .decode()
+                .map_err(StoreError::git)
+                .map_err(Attempt::Fatal)?
+                .into()
         } else {
             gix::objs::Tree::empty()
         };
@@ -686,7 +689,9 @@ impl ArtifactStore {
                 .map_err(|e| Attempt::Fatal(e.into()))?;
             let path = note_path(&p.after.sha);
             if let Some(old) = p.old_path.as_deref().filter(|old| *old != path) {
-                editor.remove(old.split('/')).map_err(|e| Attempt::Fatal(StoreError::git(e)))?;
+                editor
+                    .remove(old.split('/'))
+                    .map_err(|e| Attempt::Fatal(StoreError::git(e)))?;
             }
             editor
                 .upsert(path.split('/'), EntryKind::Blob, blob.detach())
