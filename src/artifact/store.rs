@@ -993,3 +993,40 @@ pub(super) fn write_commit(
     let sig_ref = sig.to_ref(&mut buf);
     Ok(repo.new_commit_as(sig_ref, sig_ref, message, tree, parent)?.id)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::artifact::Source;
+    use crate::domain::{RepoName, TagName};
+
+    /// The read cache is keyed by object ids, so a note rewritten behind the store's back (by
+    /// another process or plain git) is read afresh, never served stale.
+    #[test]
+    fn cached_reads_follow_writes_from_elsewhere() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.git");
+        let store = ArtifactStore::open_or_init(&path).unwrap();
+        let app = AppName::new("web").unwrap();
+        let sha = CommitSha::new("0123456789abcdef0123456789abcdef01234567").unwrap();
+        let a = Artifact::new(
+            app.clone(),
+            RepoName::new("acme/web").unwrap(),
+            sha.clone(),
+            Source {
+                kind: "status".into(),
+                name: "ci".into(),
+                target_url: None,
+            },
+        );
+        store.record(&a).unwrap();
+        assert!(store.get(&app, &sha).unwrap().unwrap().tags.is_empty());
+
+        // Another store on the same repository (as another process would) adds a tag.
+        let other = ArtifactStore::open(&path).unwrap();
+        let mut tagged = a.clone();
+        tagged.tags.push(TagName::new("v1").unwrap());
+        other.record(&tagged).unwrap();
+        assert_eq!(store.get(&app, &sha).unwrap().unwrap().tags, tagged.tags);
+    }
+}
