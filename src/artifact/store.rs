@@ -15,9 +15,9 @@
 //! leaves only unreachable objects (the old state); a lost race re-reads and replays, and since
 //! merging a record is idempotent, a replay never duplicates.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gix::ObjectId;
@@ -116,7 +116,103 @@ impl ListFilter {
 pub struct ArtifactStore {
     path: PathBuf,
     repo: Mutex<gix::Repository>,
+    /// Locked only while `repo` is held, so the two locks never invert.
+    cache: Mutex<ReadCache>,
     remote: Option<Remote>,
+}
+
+/// Decoded note trees and folded note blobs, keyed by object id. Objects are immutable, so an
+/// entry can never be stale whatever another process wrote: only refs move, and every read
+/// still resolves the ref afresh. Bounded by dropping everything when full, which is cheap and
+/// only costs re-decoding.
+#[derive(Default)]
+struct ReadCache {
+    trees: HashMap<ObjectId, Arc<TreeIndex>>,
+    records: HashMap<ObjectId, Artifact>,
+}
+
+/// Entry name → (object, kind).
+type TreeIndex = HashMap<Box<[u8]>, (ObjectId, Kind)>;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Blob,
+    Tree,
+    Other,
+}
+
+/// The fanout root plus the 256 subtrees, several generations of them.
+const MAX_CACHED_TREES: usize = 2048;
+/// About 1 KB each in memory.
+const MAX_CACHED_RECORDS: usize = 32 * 1024;
+
+impl ReadCache {
+    fn tree(&mut self, repo: &gix::Repository, id: ObjectId) -> Result<Arc<TreeIndex>> {
+        if let Some(t) = self.trees.get(&id) {
+            return Ok(Arc::clone(t));
+        }
+        let tree = repo.find_tree(id)?;
+        let mut index = TreeIndex::new();
+        for e in tree.iter() {
+            let e = e.map_err(StoreError::git)?;
+            let mode = e.mode();
+            let kind = if mode.is_blob() {
+                Kind::Blob
+            } else if mode.is_tree() {
+                Kind::Tree
+            } else {
+                Kind::Other
+            };
+            index.insert(e.filename().to_vec().into(), (e.object_id(), kind));
+        }
+        if self.trees.len() >= MAX_CACHED_TREES {
+            self.trees.clear();
+        }
+        let index = Arc::new(index);
+        self.trees.insert(id, Arc::clone(&index));
+        Ok(index)
+    }
+
+    /// [`find_note`] through decoded trees: hash lookups instead of scanning two trees, same
+    /// candidates in the same order.
+    fn find_note(
+        &mut self,
+        repo: &gix::Repository,
+        tree: ObjectId,
+        sha: &CommitSha,
+    ) -> Result<Option<(String, ObjectId)>> {
+        let s = sha.as_str();
+        let (fan, rest) = s.split_at(2);
+        let root = self.tree(repo, tree)?;
+        let sub = match root.get(fan.as_bytes()) {
+            Some(&(id, Kind::Tree)) => Some(self.tree(repo, id)?),
+            _ => None,
+        };
+        if let Some(&(blob, Kind::Blob)) = sub.as_ref().and_then(|t| t.get(rest.as_bytes())) {
+            return Ok(Some((format!("{fan}/{rest}"), blob)));
+        }
+        if let Some(&(blob, Kind::Blob)) = root.get(s.as_bytes()) {
+            return Ok(Some((s.to_owned(), blob)));
+        }
+        let (fan2, rest2) = rest.split_at(2);
+        if let Some(&(id, Kind::Tree)) = sub.as_ref().and_then(|t| t.get(fan2.as_bytes()))
+            && let Some(&(blob, Kind::Blob)) = self.tree(repo, id)?.get(rest2.as_bytes())
+        {
+            return Ok(Some((format!("{fan}/{fan2}/{rest2}"), blob)));
+        }
+        Ok(None)
+    }
+
+    fn record(&self, blob: ObjectId) -> Option<Artifact> {
+        self.records.get(&blob).cloned()
+    }
+
+    fn keep_record(&mut self, blob: ObjectId, a: &Artifact) {
+        if self.records.len() >= MAX_CACHED_RECORDS {
+            self.records.clear();
+        }
+        self.records.insert(blob, a.clone());
+    }
 }
 
 impl std::fmt::Debug for ArtifactStore {
@@ -179,6 +275,7 @@ impl ArtifactStore {
         Self {
             path: path.to_owned(),
             repo: Mutex::new(repo),
+            cache: Mutex::new(ReadCache::default()),
             remote: None,
         }
     }
@@ -204,6 +301,11 @@ impl ArtifactStore {
         }
     }
 
+    fn cache(&self) -> std::sync::MutexGuard<'_, ReadCache> {
+        // The cache holds only whole entries keyed by immutable ids, so a poisoned one is sound.
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn repo(&self) -> std::sync::MutexGuard<'_, gix::Repository> {
         // A panic while holding the lock cannot leave the repository half-written (refs move
         // in one transaction), so a poisoned lock is safe to take over.
@@ -222,16 +324,24 @@ impl ArtifactStore {
         let tip = ref_id(&repo, &notes_ref(app))?;
         let Some(tip) = tip else { return Ok(None) };
         let tree = commit_tree(&repo, tip)?;
-        let Some((_, blob)) = find_note(&repo, tree, sha)? else {
+        let mut cache = self.cache();
+        let Some((_, blob)) = cache.find_note(&repo, tree, sha)? else {
             return Ok(None);
         };
+        if let Some(a) = cache.record(blob) {
+            return Ok(Some(a));
+        }
         let text = blob_text(&repo, blob)?;
-        fold_note(&text).map_err(|source| StoreError::CorruptNote {
+        let folded = fold_note(&text).map_err(|source| StoreError::CorruptNote {
             app: app.clone(),
             sha: sha.clone(),
             reference: notes_ref(app),
             source: Box::new(source),
-        })
+        })?;
+        if let Some(a) = &folded {
+            cache.keep_record(blob, a);
+        }
+        Ok(folded)
     }
 
     /// Resolve an id (`app@prefix`; a full 40-hex prefix is a direct lookup).
@@ -492,14 +602,15 @@ impl ArtifactStore {
             old_path: Option<String>,
         }
         let mut pending: Vec<Pending> = Vec::new();
+        // Slot in `pending` per sha: a linear search would make a batch quadratic.
+        let mut slots: HashMap<&CommitSha, usize> = HashMap::with_capacity(batch.len());
         let mut outcomes = Vec::with_capacity(batch.len());
         for incoming in batch {
-            let slot = match pending.iter().position(|p| p.after.sha == incoming.sha) {
-                Some(i) => i,
+            let slot = match slots.get(&incoming.sha) {
+                Some(&i) => i,
                 None => {
-                    let (old_path, text) = match find_note(&repo, base_tree, &incoming.sha)
-                        .map_err(Attempt::Fatal)?
-                    {
+                    let found = self.cache().find_note(&repo, base_tree, &incoming.sha);
+                    let (old_path, text) = match found.map_err(Attempt::Fatal)? {
                         Some((path, blob)) => (Some(path), blob_text(&repo, blob).map_err(Attempt::Fatal)?),
                         None => (None, String::new()),
                     };
@@ -518,6 +629,7 @@ impl ArtifactStore {
                         after,
                         old_path,
                     });
+                    slots.insert(&incoming.sha, pending.len() - 1);
                     pending.len() - 1
                 }
             };
@@ -534,9 +646,8 @@ impl ArtifactStore {
         }
         // Later outcomes of the same sha in one batch see the final record.
         for o in &mut outcomes {
-            let sha = o.artifact().sha.clone();
-            if let Some(p) = pending.iter().find(|p| p.after.sha == sha) {
-                let a = p.after.clone();
+            if let Some(&i) = slots.get(&o.artifact().sha) {
+                let a = pending[i].after.clone();
                 *o = match o {
                     RecordOutcome::Created(_) => RecordOutcome::Created(a),
                     RecordOutcome::Updated(_) => RecordOutcome::Updated(a),
@@ -553,7 +664,18 @@ impl ArtifactStore {
             return Ok(outcomes);
         }
 
-        let mut editor = repo.edit_tree(base_tree).map_err(|e| Attempt::Fatal(e.into()))?;
+        // The plain editor, not `repo.edit_tree`: that one checks every entry of each tree it
+        // writes exists (a stat per note, hundreds per write), and ours are known to exist.
+        let base = if tip.is_some() {
+            repo.find_tree(base_tree)?
+                .decode()
+                .map_err(StoreError::git)
+                .map_err(Attempt::Fatal)?
+                .into()
+        } else {
+            gix::objs::Tree::empty()
+        };
+        let mut editor = gix::objs::tree::Editor::new(base, &repo.objects, repo.object_hash());
         let mut message = format!("record {} artifact(s) of {app}\n\n", changed.len());
         for p in &changed {
             let mut text = p.text.clone();
@@ -567,11 +689,13 @@ impl ArtifactStore {
                 .map_err(|e| Attempt::Fatal(e.into()))?;
             let path = note_path(&p.after.sha);
             if let Some(old) = p.old_path.as_deref().filter(|old| *old != path) {
-                editor.remove(old).map_err(|e| Attempt::Fatal(e.into()))?;
+                editor
+                    .remove(old.split('/'))
+                    .map_err(|e| Attempt::Fatal(StoreError::git(e)))?;
             }
             editor
-                .upsert(path.as_str(), EntryKind::Blob, blob.detach())
-                .map_err(|e| Attempt::Fatal(e.into()))?;
+                .upsert(path.split('/'), EntryKind::Blob, blob.detach())
+                .map_err(|e| Attempt::Fatal(StoreError::git(e)))?;
             let mark = if p.before.is_none() { '+' } else { '~' };
             message.push_str(&format!("{mark} {} {}\n", p.after.id, p.after.sha));
         }
@@ -609,7 +733,9 @@ impl ArtifactStore {
         for (name, _, new) in &branch_tips {
             message.push_str(&format!("> {name} {new}\n"));
         }
-        let tree = editor.write().map_err(|e| Attempt::Fatal(e.into()))?.detach();
+        let tree = editor
+            .write(|t| repo.write_object(t).map(gix::Id::detach))
+            .map_err(|e| Attempt::Fatal(StoreError::git(e)))?;
         let commit = write_commit(&repo, tree, tip, &message).map_err(Attempt::Fatal)?;
         // Notes first: gix renames the locks in this order.
         let mut edits = vec![cas_edit(&notes_name, tip, commit, "auger: record artifacts")];
@@ -866,4 +992,41 @@ pub(super) fn write_commit(
     let mut buf = gix::date::parse::TimeBuf::default();
     let sig_ref = sig.to_ref(&mut buf);
     Ok(repo.new_commit_as(sig_ref, sig_ref, message, tree, parent)?.id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::artifact::Source;
+    use crate::domain::{RepoName, TagName};
+
+    /// The read cache is keyed by object ids, so a note rewritten behind the store's back (by
+    /// another process or plain git) is read afresh, never served stale.
+    #[test]
+    fn cached_reads_follow_writes_from_elsewhere() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.git");
+        let store = ArtifactStore::open_or_init(&path).unwrap();
+        let app = AppName::new("web").unwrap();
+        let sha = CommitSha::new("0123456789abcdef0123456789abcdef01234567").unwrap();
+        let a = Artifact::new(
+            app.clone(),
+            RepoName::new("acme/web").unwrap(),
+            sha.clone(),
+            Source {
+                kind: "status".into(),
+                name: "ci".into(),
+                target_url: None,
+            },
+        );
+        store.record(&a).unwrap();
+        assert!(store.get(&app, &sha).unwrap().unwrap().tags.is_empty());
+
+        // Another store on the same repository (as another process would) adds a tag.
+        let other = ArtifactStore::open(&path).unwrap();
+        let mut tagged = a.clone();
+        tagged.tags.push(TagName::new("v1").unwrap());
+        other.record(&tagged).unwrap();
+        assert_eq!(store.get(&app, &sha).unwrap().unwrap().tags, tagged.tags);
+    }
 }
