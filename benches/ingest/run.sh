@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Load test of signed webhook ingest on loopback (issue 4's benchmark). Starts a release build
+# of `auger serve` on a temp folder, then runs wrk against it:
+#   baseline: GET /healthz (the HTTP stack alone, no signature, no disk)
+#   ingest:   POST /webhooks/github with the real status fixture, a new delivery id each time,
+#             at 1, 64 and 256 connections, and paced at ~5,000/s over 64 connections.
+# Prints throughput, latency percentiles and the server's RSS (idle, peak).
+# Usage: benches/ingest/run.sh [seconds per run, default 10]
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+secs=${1:-10}
+command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)" >&2; exit 1; }
+cargo build --release --bin auger --manifest-path "$root/Cargo.toml" >/dev/null
+bin=${CARGO_TARGET_DIR:-$root/target}/release/auger
+
+work=$(mktemp -d)
+trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
+mkdir -p "$work/policies" "$work/templates/web"
+echo 'x: {{ vars.image }}' > "$work/templates/web/d.yaml.tera"
+cat > "$work/policies/hello.toml" <<TOML
+app = "hello"
+repo = "Codertocat/Hello-World"
+template = "web"
+[artifact]
+signals = ["status:default"]
+[vars]
+image = "x"
+TOML
+printf '[server]\nlisten = "127.0.0.1:0"\ndata_dir = "data"\n' > "$work/auger.toml"
+body="$root/../shared/fixtures/webhooks/status.payload.json"
+export AUGER_WEBHOOK_SECRET=bench-secret
+sig="sha256=$(openssl dgst -sha256 -hmac "$AUGER_WEBHOOK_SECRET" -r "$body" | cut -d' ' -f1)"
+
+cd "$work"
+RUST_LOG=warn "$bin" serve --config auger.toml > "$work/out" &
+pid=$!
+for _ in $(seq 100); do grep -q listening "$work/out" 2>/dev/null && break; sleep 0.1; done
+url=$(sed -n 's/^auger listening on //p' "$work/out")
+rss() { awk '/VmRSS|VmHWM/ {printf "%s %s kB  ", $1, $2}' /proc/$pid/status; echo; }
+echo "server $url  pid $pid"
+echo "idle: $(rss)"
+
+run() { # name, connections, threads, extra env
+  local name=$1 c=$2 t=$3
+  echo "== $name: $c connections"
+  BODY="$body" SIG="$sig" PACE_MS=${PACE_MS:-0} wrk -t"$t" -c"$c" -d"${secs}s" --latency \
+    -s "$here/deliveries.lua" "$url/webhooks/github" | grep -E 'Requests/sec|Latency|50%|90%|99%|Non-2xx|Socket errors'
+}
+echo "== baseline GET /healthz: 64 connections"
+wrk -t2 -c64 -d"${secs}s" --latency "$url/healthz" | grep -E 'Requests/sec|50%|99%'
+run "ingest" 1 1
+run "ingest" 64 2
+run "ingest" 256 2
+PACE_MS=12.8 run "ingest paced ~5,000/s (64 conns x 1 req / 12.8 ms)" 64 2
+echo "after load: $(rss)"
+echo "inbox: $(curl -s "$url/metrics" | grep -E '^auger_inbox_(depth|appended_total|fsyncs_total)' | tr '\n' ' ')"
