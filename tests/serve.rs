@@ -408,3 +408,43 @@ fn acknowledged_deliveries_survive_a_sigkill_and_are_processed_once() {
     );
     assert_eq!(code, 200);
 }
+
+/// SIGTERM: stop accepting, finish or persist in-flight work, exit 0; nothing acknowledged is
+/// lost across the restart.
+#[test]
+fn sigterm_shuts_down_gracefully_and_keeps_every_acknowledged_delivery() {
+    let setup = Setup::new(&[HELLO], "");
+    let mut server = setup.start();
+    for n in 0..50u64 {
+        let (code, _) = server.deliver(
+            "status",
+            &format!("term-{n}"),
+            &status_payload(&sha(500 + n), "success", Some("main")),
+        );
+        assert_eq!(code, 202);
+    }
+    let pid = server.child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = server.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "auger did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "a graceful stop exits 0: {status:?}");
+
+    let server = setup.start();
+    server.wait_idle();
+    let notes = git(&setup.ledger(), &["notes", "--ref=auger/artifacts/hello", "list"]);
+    for n in 0..50u64 {
+        assert!(notes.contains(&sha(500 + n)), "term-{n} was lost");
+    }
+}
