@@ -448,3 +448,50 @@ fn sigterm_shuts_down_gracefully_and_keeps_every_acknowledged_delivery() {
         assert!(notes.contains(&sha(500 + n)), "term-{n} was lost");
     }
 }
+
+/// `auger artifact add --server URL` is the same record through the API, with `AUGER_TOKEN`.
+#[test]
+fn the_cli_records_through_a_running_server() {
+    let setup = Setup::new(&[HELLO], "");
+    let server = setup.start();
+    let cli = |token: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_auger"))
+            .args([
+                "artifact",
+                "add",
+                "--app",
+                "hello",
+                "--repo",
+                "Codertocat/Hello-World",
+                "--sha",
+                &sha(900),
+            ])
+            .args([
+                "--branch",
+                "main",
+                "--var",
+                "digest=sha256:1",
+                "--server",
+                &server.url,
+            ])
+            .env("AUGER_TOKEN", token)
+            .output()
+            .unwrap()
+    };
+    let refused = cli("wrong-token");
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("401"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let ok = cli("test-token");
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&ok.stdout).trim(),
+        format!("created hello@{}", &sha(900)[..12])
+    );
+    let (code, text) = server.get(&format!("/api/v1/artifacts/hello@{}", &sha(900)[..12]));
+    assert_eq!(code, 200);
+    assert!(text.contains("sha256:1"));
+}
