@@ -3,9 +3,9 @@
 //! commit that already has an artifact adds the tag. Everything else means nothing here.
 
 use crate::artifact::{Artifact, Source};
-use crate::domain::{AppName, BranchName, CommitSha, TagName};
+use crate::domain::{AppName, CommitSha, RepoName, TagName};
 use crate::policy::{PolicySet, SignalKind};
-use crate::webhook::events::{CheckRunAction, Event, StatusState, WorkflowRunAction};
+use crate::webhook::events::{CheckRunAction, Event, PullRequestRef, StatusState, WorkflowRunAction};
 
 /// The ledger changes one event asks for.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -26,27 +26,20 @@ pub fn from_event(event: &Event, policies: &PolicySet) -> Intake {
     let mut out = Intake::default();
     match event {
         Event::Status(e) if e.state == StatusState::Success => {
-            let branches: Vec<BranchName> = e
-                .branches
-                .iter()
-                .filter(|b| b.commit.sha == e.sha)
-                .map(|b| b.name.clone())
-                .collect();
-            for p in policies.for_repo(&e.repository.full_name) {
-                if !p.accepts_signal(SignalKind::Status, &e.context) {
-                    continue;
-                }
-                let mut a = Artifact::new(
-                    p.app().clone(),
-                    e.repository.full_name.clone(),
-                    e.sha.clone(),
-                    Source {
-                        kind: "status".into(),
-                        name: e.context.clone(),
-                        target_url: e.target_url.clone(),
-                    },
-                );
-                a.branches = branches.clone();
+            let signal = CiSignal {
+                repo: &e.repository.full_name,
+                sha: &e.sha,
+                kind: SignalKind::Status,
+                name: &e.context,
+                target_url: e.target_url.clone(),
+            };
+            out.artifacts = signal.artifacts(policies, |a| {
+                a.branches = e
+                    .branches
+                    .iter()
+                    .filter(|b| b.commit.sha == e.sha)
+                    .map(|b| b.name.clone())
+                    .collect();
                 a.author = e
                     .commit
                     .author
@@ -55,34 +48,21 @@ pub fn from_event(event: &Event, policies: &PolicySet) -> Intake {
                     .or_else(|| e.commit.commit.author.as_ref().map(|g| g.name.clone()));
                 a.message = Some(e.commit.commit.message.clone());
                 a.url = e.commit.html_url.clone();
-                out.artifacts.push(a);
-            }
+            });
         }
         Event::CheckRun(e) if e.action == CheckRunAction::Completed && e.check_run.succeeded() => {
             let run = &e.check_run;
-            for p in policies.for_repo(&e.repository.full_name) {
-                if !p.accepts_signal(SignalKind::CheckRun, &run.name) {
-                    continue;
-                }
-                let mut a = Artifact::new(
-                    p.app().clone(),
-                    e.repository.full_name.clone(),
-                    run.head_sha.clone(),
-                    Source {
-                        kind: "check_run".into(),
-                        name: run.name.clone(),
-                        target_url: run.details_url.clone().or_else(|| run.html_url.clone()),
-                    },
-                );
+            let signal = CiSignal {
+                repo: &e.repository.full_name,
+                sha: &run.head_sha,
+                kind: SignalKind::CheckRun,
+                name: &run.name,
+                target_url: run.details_url.clone().or_else(|| run.html_url.clone()),
+            };
+            out.artifacts = signal.artifacts(policies, |a| {
                 a.branches = run.check_suite.head_branch.iter().cloned().collect();
-                a.pull_requests = run
-                    .pull_requests
-                    .iter()
-                    .filter(|pr| pr.head.sha == run.head_sha)
-                    .map(|pr| pr.number)
-                    .collect();
-                out.artifacts.push(a);
-            }
+                a.pull_requests = same_head_prs(&run.pull_requests, &run.head_sha);
+            });
         }
         // A run that built a fork's code is never an artifact (design §10).
         Event::WorkflowRun(e)
@@ -91,29 +71,17 @@ pub fn from_event(event: &Event, policies: &PolicySet) -> Intake {
                 && !e.is_from_fork() =>
         {
             let run = &e.workflow_run;
-            for p in policies.for_repo(&e.repository.full_name) {
-                if !p.accepts_signal(SignalKind::WorkflowRun, e.workflow_name()) {
-                    continue;
-                }
-                let mut a = Artifact::new(
-                    p.app().clone(),
-                    e.repository.full_name.clone(),
-                    run.head_sha.clone(),
-                    Source {
-                        kind: "workflow_run".into(),
-                        name: e.workflow_name().to_owned(),
-                        target_url: Some(run.html_url.clone()),
-                    },
-                );
+            let signal = CiSignal {
+                repo: &e.repository.full_name,
+                sha: &run.head_sha,
+                kind: SignalKind::WorkflowRun,
+                name: e.workflow_name(),
+                target_url: Some(run.html_url.clone()),
+            };
+            out.artifacts = signal.artifacts(policies, |a| {
                 a.branches = run.head_branch.iter().cloned().collect();
-                a.pull_requests = run
-                    .pull_requests
-                    .iter()
-                    .filter(|pr| pr.head.sha == run.head_sha)
-                    .map(|pr| pr.number)
-                    .collect();
-                out.artifacts.push(a);
-            }
+                a.pull_requests = same_head_prs(&run.pull_requests, &run.head_sha);
+            });
         }
         Event::Push(e) if !e.deleted => {
             if let Some(tag) = e.tag() {
@@ -125,6 +93,44 @@ pub fn from_event(event: &Event, policies: &PolicySet) -> Intake {
         _ => {}
     }
     out
+}
+
+/// A green CI signal about one commit, before it is matched to the apps whose policies name it.
+struct CiSignal<'a> {
+    repo: &'a RepoName,
+    sha: &'a CommitSha,
+    kind: SignalKind,
+    name: &'a str,
+    target_url: Option<String>,
+}
+
+impl CiSignal<'_> {
+    /// One artifact per policy of the repository that names this signal (a monorepo builds
+    /// several apps from one commit); `facts` adds what the payload says about the build.
+    fn artifacts(&self, policies: &PolicySet, facts: impl Fn(&mut Artifact)) -> Vec<Artifact> {
+        policies
+            .for_repo(self.repo)
+            .filter(|p| p.accepts_signal(self.kind, self.name))
+            .map(|p| {
+                let source = Source {
+                    kind: self.kind.as_str().into(),
+                    name: self.name.to_owned(),
+                    target_url: self.target_url.clone(),
+                };
+                let mut a = Artifact::new(p.app().clone(), self.repo.clone(), self.sha.clone(), source);
+                facts(&mut a);
+                a
+            })
+            .collect()
+    }
+}
+
+/// PR numbers whose head is the built commit (a run also lists PRs whose head moved on).
+fn same_head_prs(prs: &[PullRequestRef], sha: &CommitSha) -> Vec<u64> {
+    prs.iter()
+        .filter(|pr| &pr.head.sha == sha)
+        .map(|pr| pr.number)
+        .collect()
 }
 
 #[cfg(test)]
