@@ -220,11 +220,12 @@ fn merge_base(dir: &Path, a: ObjectId, b: ObjectId) -> Result<Option<ObjectId>, 
 
 /// CAS the local ref; false when a local writer moved it meanwhile.
 fn set_local(store: &ArtifactStore, name: &str, expected: Option<ObjectId>, new: ObjectId) -> bool {
-    store.with_repo(|repo| {
-        matches!(
-            apply(repo, vec![cas_edit(name, expected, new, "auger: sync")]),
-            Ok(())
-        )
+    store.with_repo(|repo| match cas_edit(name, expected, new, "auger: sync") {
+        Ok(edit) => apply(repo, vec![edit]).is_ok(),
+        Err(e) => {
+            tracing::warn!(error = %e, "skipping a ref the remote sent that is not a valid name");
+            false
+        }
     })
 }
 

@@ -568,7 +568,7 @@ impl ArtifactStore {
                 artifact.id, artifact.id, artifact.sha
             );
             let commit = snapshot_commit(&repo, artifact, old, &message).map_err(Attempt::Fatal)?;
-            apply(&repo, vec![cas_edit(&reference, old, commit, &message)])
+            apply(&repo, vec![cas_edit(&reference, old, commit, &message)?])
         })?;
         self.push_after_write();
         Ok(())
@@ -738,9 +738,9 @@ impl ArtifactStore {
             .map_err(|e| Attempt::Fatal(StoreError::git(e)))?;
         let commit = write_commit(&repo, tree, tip, &message).map_err(Attempt::Fatal)?;
         // Notes first: gix renames the locks in this order.
-        let mut edits = vec![cas_edit(&notes_name, tip, commit, "auger: record artifacts")];
+        let mut edits = vec![cas_edit(&notes_name, tip, commit, "auger: record artifacts")?];
         for (name, expected, new) in branch_tips {
-            edits.push(cas_edit(&name, expected, new, "auger: new build"));
+            edits.push(cas_edit(&name, expected, new, "auger: new build")?);
         }
         apply(&repo, edits)?;
         Ok(outcomes)
@@ -778,7 +778,7 @@ impl ArtifactStore {
                         reference = name,
                         "finishing a branch-ref move interrupted by a crash"
                     );
-                    edits.push(cas_edit(name, cur, want, "auger: repair after crash"));
+                    edits.push(cas_edit(name, cur, want, "auger: repair after crash")?);
                 }
             }
             if edits.is_empty() {
@@ -816,6 +816,12 @@ impl ArtifactStore {
 pub(super) enum Attempt {
     Conflict(String),
     Fatal(StoreError),
+}
+
+impl From<StoreError> for Attempt {
+    fn from(e: StoreError) -> Self {
+        Attempt::Fatal(e)
+    }
 }
 
 impl From<gix::Error> for Attempt {
@@ -869,8 +875,11 @@ pub(super) fn apply(repo: &gix::Repository, edits: Vec<RefEdit>) -> Result<(), A
         .map_err(|e| Attempt::Conflict(e.to_string()))
 }
 
-pub(super) fn cas_edit(name: &str, expected: Option<ObjectId>, new: ObjectId, log: &str) -> RefEdit {
-    RefEdit {
+pub(super) fn cas_edit(name: &str, expected: Option<ObjectId>, new: ObjectId, log: &str) -> Result<RefEdit> {
+    let name = name
+        .try_into()
+        .map_err(|e| StoreError::Refs(format!("{name:?} is not a valid ref name: {e}")))?;
+    Ok(RefEdit {
         change: Change::Update {
             log: LogChange {
                 mode: RefLog::AndReference,
@@ -883,13 +892,9 @@ pub(super) fn cas_edit(name: &str, expected: Option<ObjectId>, new: ObjectId, lo
             },
             new: Target::Object(new),
         },
-        // Ref names are built only from validated names, so this cannot fail in practice; a
-        // failure still surfaces as an error when the edit is applied.
-        name: name
-            .try_into()
-            .unwrap_or_else(|_| "refs/auger/invalid".try_into().unwrap_or_else(|_| unreachable!())),
+        name,
         deref: false,
-    }
+    })
 }
 
 pub(super) fn notes_ref(app: &AppName) -> String {
