@@ -500,17 +500,19 @@ fn release_list(
         if v.superseded {
             markers.push("superseded");
         }
-        println!(
+        // Padding needs plain strings: the name types' Display ignores the width.
+        let (artifact, trigger) = (v.artifact.to_string(), v.trigger.to_string());
+        let line = format!(
             "{}  {:<12} {:<20} {:<34} {:<24} {}  {}",
             v.time.format("%Y-%m-%d %H:%M:%S"),
-            // Padding needs &str: the name types' Display ignores width.
             v.env.as_str(),
             v.app.as_str(),
-            v.artifact.to_string(),
-            v.trigger.to_string(),
+            artifact,
+            trigger,
             v.commit.short(12),
             markers.join(",")
         );
+        println!("{}", line.trim_end());
     }
     Ok(())
 }
