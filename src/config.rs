@@ -357,6 +357,21 @@ impl Config {
         })
     }
 
+    /// The `[gitops]` section, or an error naming the file and the keys to set.
+    pub fn require_gitops(&self) -> Result<&GitopsConfig, ConfigError> {
+        self.gitops.as_ref().ok_or_else(|| ConfigError {
+            file: self.file.clone(),
+            key: "gitops".into(),
+            message: "no [gitops] section: set gitops.repo and gitops.url to read or write releases".into(),
+        })
+    }
+
+    /// The local bare cache of the gitops repository, shared by the server and the CLI (their
+    /// writes are serialized by the cache's file lock).
+    pub fn gitops_cache_dir(&self) -> PathBuf {
+        self.server.data_dir.join("gitops-cache")
+    }
+
     /// The webhook secrets (comma-separated for rotation). Missing or empty is an error naming
     /// the key and the variable; the values themselves never appear in messages.
     pub fn webhook_secrets(&self) -> Result<Vec<String>, ConfigError> {

@@ -258,7 +258,12 @@ fn run(command: Command) -> anyhow::Result<()> {
             config,
         } => render(&app, &env, &artifact, &config),
         Command::Release(ReleaseCommand::Make { .. }) => not_yet("auger release make", "the release loop"),
-        Command::Release(ReleaseCommand::List { .. }) => not_yet("auger release list", "release history"),
+        Command::Release(ReleaseCommand::List {
+            env,
+            app,
+            json,
+            config,
+        }) => release_list(env, app, json, &config),
         Command::Rollback { .. } => not_yet("auger rollback", "rollback"),
     }
 }
@@ -462,6 +467,52 @@ fn artifact_list(
                 a.message.as_deref().and_then(|m| m.lines().next()).unwrap_or("")
             );
         }
+    }
+    Ok(())
+}
+
+/// `auger release list`: the gitops branch's releases, newest first, after a fetch.
+fn release_list(
+    env: Option<EnvName>,
+    app: Option<AppName>,
+    json: bool,
+    config: &ConfigArg,
+) -> anyhow::Result<()> {
+    let cfg = Config::load(&config.config)?;
+    let gitops = cfg.require_gitops()?;
+    let repo = auger::gitops::GitopsRepo::open(&cfg.gitops_cache_dir(), &gitops.url, gitops.branch.clone())?;
+    repo.fetch()?;
+    let filter = auger::gitops::HistoryFilter {
+        env,
+        app,
+        limit: None,
+    };
+    let views = repo.release_views(&filter)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&views)?);
+        return Ok(());
+    }
+    for v in &views {
+        let mut markers = Vec::new();
+        if v.rollback {
+            markers.push("rollback");
+        }
+        if v.superseded {
+            markers.push("superseded");
+        }
+        // Padding needs plain strings: the name types' Display ignores the width.
+        let (artifact, trigger) = (v.artifact.to_string(), v.trigger.to_string());
+        let line = format!(
+            "{}  {:<12} {:<20} {:<34} {:<24} {}  {}",
+            v.time.format("%Y-%m-%d %H:%M:%S"),
+            v.env.as_str(),
+            v.app.as_str(),
+            artifact,
+            trigger,
+            v.commit.short(12),
+            markers.join(",")
+        );
+        println!("{}", line.trim_end());
     }
     Ok(())
 }

@@ -2,7 +2,8 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
@@ -12,6 +13,7 @@ use crate::artifact::ArtifactStore;
 use crate::config::{Config, GithubAuth};
 use crate::domain::RepoName;
 use crate::forge::{ApiStats, Forge, GithubForge, RetryPolicy};
+use crate::gitops::GitopsRepo;
 use crate::inbox::{self, Inbox};
 use crate::metrics::Metrics;
 use crate::policy::{self, PolicySet};
@@ -31,6 +33,10 @@ pub struct AppState {
     /// GitHub API call counters, when a GitHub client is configured.
     pub api_stats: Option<Arc<ApiStats>>,
     pub forge: Option<Arc<dyn Forge>>,
+    /// The gitops repository's cache, when `[gitops]` is configured: read for release history.
+    pub gitops: Option<GitopsRepo>,
+    /// When the history routes last fetched successfully (see `api::fresh_gitops`).
+    pub gitops_fetched: Mutex<Option<Instant>>,
 }
 
 /// Everything `serve` checks before it binds: a refusal here is a clear message and exit 1.
@@ -62,6 +68,7 @@ pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
     })?;
     let store = open_store(config)?;
     let github = github_client(config)?;
+    let gitops = open_gitops(config)?;
     let (inbox, replay) = Inbox::open(config.server.data_dir.join("inbox"), inbox::Options::default())
         .with_context(|| format!("cannot open the inbox under {}", config.server.data_dir.display()))?;
     if replay.pending > 0 {
@@ -81,6 +88,8 @@ pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
             metrics: Arc::new(Metrics::default()),
             api_stats: github.as_ref().map(|g| g.stats()),
             forge: github.map(|g| Arc::new(g) as Arc<dyn Forge>),
+            gitops_fetched: Mutex::new(None),
+            gitops,
         },
         listen: config.server.listen,
     })
@@ -112,6 +121,21 @@ fn github_client(config: &Config) -> anyhow::Result<Option<GithubForge>> {
     let forge = GithubForge::from_config(&config.github, token, RetryPolicy::default())
         .with_context(|| format!("{}: [github]", config.file.display()))?;
     Ok(Some(forge))
+}
+
+/// The gitops cache, fetched once. An unreachable remote does not stop the server: the
+/// history routes fetch again on request and say what failed.
+fn open_gitops(config: &Config) -> anyhow::Result<Option<GitopsRepo>> {
+    let Some(g) = &config.gitops else {
+        return Ok(None);
+    };
+    let dir = config.gitops_cache_dir();
+    let repo = GitopsRepo::open(&dir, &g.url, g.branch.clone())
+        .with_context(|| format!("{}: [gitops]", config.file.display()))?;
+    if let Err(e) = repo.fetch() {
+        tracing::warn!(error = %e, "gitops repository unreachable; history routes will retry");
+    }
+    Ok(Some(repo))
 }
 
 fn open_store(config: &Config) -> anyhow::Result<ArtifactStore> {

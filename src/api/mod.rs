@@ -2,6 +2,7 @@
 //! Every error is JSON `{ "error": … }` with a fitting 4xx; writes are all-or-nothing.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -10,7 +11,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::artifact::{Artifact, ArtifactId, ListFilter, RecordOutcome, Source};
-use crate::domain::{AppName, BranchName, CommitSha, RepoName, TagName};
+use crate::domain::{AppName, BranchName, CommitSha, EnvName, RepoName, TagName};
+use crate::gitops::{GitopsRepo, HistoryFilter, WriteError};
 use crate::server::AppState;
 use crate::webhook::handler::error;
 
@@ -92,7 +94,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .app_data(web::JsonConfig::default().limit(1024 * 1024))
                 .route("/artifacts", web::post().to(create_artifact))
                 .route("/artifacts", web::get().to(list_artifacts))
-                .route("/artifacts/{id}", web::get().to(get_artifact)),
+                .route("/artifacts/{id}", web::get().to(get_artifact))
+                .route("/releases", web::get().to(list_releases))
+                .route("/environments", web::get().to(list_environments)),
         );
 }
 
@@ -319,4 +323,103 @@ async fn get_artifact(req: HttpRequest, path: web::Path<String>, state: web::Dat
         }
         Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "the artifact store failed"),
     }
+}
+
+/// The history routes fetch at most once per interval: a dashboard polling several routes
+/// costs one fetch, and a release shows up within seconds of landing.
+const GITOPS_FETCH_INTERVAL: Duration = Duration::from_secs(2);
+
+/// The gitops handle after a fetch unless one succeeded within [`GITOPS_FETCH_INTERVAL`], or
+/// the refusal to answer. Blocking (runs git): call it inside `web::block`. The lock is held
+/// across the fetch so concurrent requests wait for one fetch instead of each starting one.
+fn fresh_gitops(state: &AppState) -> Result<&GitopsRepo, (StatusCode, String)> {
+    let Some(repo) = &state.gitops else {
+        return Err((
+            StatusCode::CONFLICT,
+            "no gitops repository is configured (the [gitops] section of the configuration)".into(),
+        ));
+    };
+    // Poisoning only means a fetch panicked; the timestamp is still meaningful.
+    let mut last = state.gitops_fetched.lock().unwrap_or_else(|p| p.into_inner());
+    if last.is_none_or(|t| t.elapsed() >= GITOPS_FETCH_INTERVAL) {
+        if let Err(e) = repo.fetch() {
+            tracing::warn!(error = %e, "fetching the gitops repository failed");
+            // The message names the URL with credentials masked.
+            return Err((
+                StatusCode::BAD_GATEWAY,
+                format!("cannot read the gitops repository: {e}"),
+            ));
+        }
+        *last = Some(Instant::now());
+    }
+    Ok(repo)
+}
+
+/// Runs `read` on a freshly fetched gitops handle off the async runtime and answers its
+/// result as JSON.
+async fn gitops_read<T, F>(state: web::Data<AppState>, what: &'static str, read: F) -> HttpResponse
+where
+    T: serde::Serialize + Send + 'static,
+    F: FnOnce(&GitopsRepo) -> Result<T, WriteError> + Send + 'static,
+{
+    let done = web::block(move || fresh_gitops(&state).map(read)).await;
+    match done {
+        Ok(Ok(Ok(value))) => HttpResponse::Ok().json(value),
+        Ok(Err((status, why))) => error(status, why),
+        Ok(Ok(Err(e))) => {
+            tracing::error!(error = %e, "reading {what} from the gitops cache failed");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "reading the gitops history failed",
+            )
+        }
+        Err(_) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "reading the gitops history failed",
+        ),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ReleasesQuery {
+    env: Option<String>,
+    app: Option<String>,
+    limit: Option<usize>,
+}
+
+/// `GET /api/v1/releases?env=&app=&limit=`: releases newest first (default 50, at most 1000).
+async fn list_releases(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if let Err(why) = authorize(&req, &state) {
+        return error(StatusCode::UNAUTHORIZED, why);
+    }
+    let q = match web::Query::<ReleasesQuery>::from_query(req.query_string()) {
+        Ok(q) => q.into_inner(),
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let env = match q.env.map(EnvName::new).transpose() {
+        Ok(e) => e,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let app = match q.app.map(AppName::new).transpose() {
+        Ok(a) => a,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let limit = match q.limit {
+        Some(0) => return error(StatusCode::BAD_REQUEST, "limit must be at least 1"),
+        l => l.unwrap_or(50).min(1000),
+    };
+    let filter = HistoryFilter {
+        env,
+        app,
+        limit: Some(limit),
+    };
+    gitops_read(state, "releases", move |repo| repo.release_views(&filter)).await
+}
+
+/// `GET /api/v1/environments`: the current release of every (env, app) in the history.
+async fn list_environments(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if let Err(why) = authorize(&req, &state) {
+        return error(StatusCode::UNAUTHORIZED, why);
+    }
+    gitops_read(state, "environments", |repo| repo.environments()).await
 }

@@ -13,12 +13,14 @@
 //! [`EnvName`]: crate::domain::EnvName
 //! [`AppName`]: crate::domain::AppName
 
+mod audit;
 mod git;
 mod history;
 mod record;
 pub mod render;
 mod writer;
 
+pub use audit::{EnvironmentView, PendingPr, ReleaseView, environment_views, release_views};
 pub use history::{HistoryEntry, HistoryFilter, ReleaseRecord};
 pub use record::{
     RELEASE_FILE, RELEASE_RECORD_VERSION, ReleaseInfo, SourceRef, TRAILER_ACTION, TRAILER_APP,
