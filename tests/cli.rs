@@ -149,8 +149,17 @@ fn bad_input_exits_with_a_reason_and_writes_nothing() {
 fn commands_not_built_yet_refuse_instead_of_faking_success() {
     let dir = tempfile::tempdir().unwrap();
     for args in [
-        &["release", "list"][..],
-        &["rollback", "--app", "web", "--env", "staging"],
+        &["rollback", "--app", "web", "--env", "staging"][..],
+        &[
+            "release",
+            "make",
+            "--app",
+            "web",
+            "--env",
+            "staging",
+            "--artifact",
+            "web@0123456",
+        ],
     ] {
         let o = auger(dir.path(), args);
         assert_eq!(o.status.code(), Some(1), "{args:?}");
