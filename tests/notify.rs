@@ -31,7 +31,13 @@ fn seeded() -> (GithubSim, String) {
     sim.create_repo(REPO).unwrap();
     sim.set_permission(REPO, "releaser", "write").unwrap();
     let sha = sim
-        .push(REPO, "main", &[("README.md", "# web\n")], "Initial commit", "alice")
+        .push(
+            REPO,
+            "main",
+            &[("README.md", "# web\n")],
+            "Initial commit",
+            "alice",
+        )
         .unwrap();
     (sim, sha)
 }
@@ -69,7 +75,10 @@ struct SlackReceiver {
 impl SlackReceiver {
     fn start(status: u16) -> SlackReceiver {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/services/T000/B000/secret", listener.local_addr().unwrap());
+        let url = format!(
+            "http://{}/services/T000/B000/secret",
+            listener.local_addr().unwrap()
+        );
         let bodies = Arc::new(Mutex::new(Vec::new()));
         let seen = bodies.clone();
         std::thread::spawn(move || {
@@ -94,8 +103,11 @@ impl SlackReceiver {
                 if reader.read_exact(&mut body).is_err() {
                     continue;
                 }
-                seen.lock().unwrap().push(String::from_utf8_lossy(&body).into_owned());
-                let reply = format!("HTTP/1.1 {status} X\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+                seen.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&body).into_owned());
+                let reply =
+                    format!("HTTP/1.1 {status} X\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
                 let _ = stream.write_all(reply.as_bytes());
             }
         });
@@ -146,7 +158,10 @@ async fn a_release_goes_pending_then_success_and_supersedes_the_previous_one() {
     let statuses = sim.statuses(REPO, &sha).unwrap();
     assert_eq!(states(&statuses, "auger/staging"), ["pending", "success"]);
     let success = statuses.iter().rfind(|s| s.context == "auger/staging").unwrap();
-    assert!(success.description.as_deref().unwrap().contains("web@"), "{success:?}");
+    assert!(
+        success.description.as_deref().unwrap().contains("web@"),
+        "{success:?}"
+    );
 
     let deployments = sim.deployments(REPO).unwrap();
     assert_eq!(deployments.len(), 1);
@@ -219,7 +234,11 @@ async fn a_preview_is_transient_and_inactive_once_removed() {
         .map(|b| b["text"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(texts.len(), 2, "{texts:?}");
-    assert!(texts.iter().any(|t| t.contains("Preview pr-7") && t.contains("is up")));
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("Preview pr-7") && t.contains("is up"))
+    );
     assert!(texts.iter().any(|t| t.contains("removed")));
 }
 
@@ -232,7 +251,9 @@ async fn slack_gets_escaped_json_naming_app_env_and_artifact() {
     ev.commit_message = Some("<script>alert(1)</script> <!channel> & friends".into());
     notifier.release_succeeded(&ev).await;
     notifier.rollback(&ev, None).await;
-    notifier.release_failed(&ev, FailureKind::Error, "policy <denied>").await;
+    notifier
+        .release_failed(&ev, FailureKind::Error, "policy <denied>")
+        .await;
     assert!(notifier.slack_idle(Duration::from_secs(5)).await);
 
     let bodies = slack.bodies();
@@ -262,8 +283,15 @@ async fn slack_down_neither_fails_nor_delays_and_statuses_still_happen() {
     let started = Instant::now();
     notifier.release_succeeded(&ev).await;
     notifier.release_failed(&ev, FailureKind::Failed, "x").await;
-    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
-    assert_eq!(states(&sim.statuses(REPO, &sha).unwrap(), "auger/staging"), ["success", "failure"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        states(&sim.statuses(REPO, &sha).unwrap(), "auger/staging"),
+        ["success", "failure"]
+    );
 
     assert!(notifier.slack_idle(Duration::from_secs(10)).await);
     let stats = notifier.stats();
@@ -275,7 +303,9 @@ async fn slack_answering_500_is_retried_once_then_counted() {
     let slack = SlackReceiver::start(500);
     let notifier = Notifier::new(None, Some(slack.url.clone()));
     let started = Instant::now();
-    notifier.release_succeeded(&event(&"b".repeat(40), "staging")).await;
+    notifier
+        .release_succeeded(&event(&"b".repeat(40), "staging"))
+        .await;
     assert!(started.elapsed() < Duration::from_secs(1));
     assert!(notifier.slack_idle(Duration::from_secs(10)).await);
     assert_eq!(slack.bodies().len(), 2, "one try and one retry");

@@ -308,8 +308,12 @@ impl Notifier {
     /// `queued`. Returns the deployment id to keep for the later events (`None` when there is
     /// no forge or GitHub refused).
     pub async fn release_pending(&self, ev: &ReleaseEvent) -> Option<DeploymentId> {
-        self.status(ev, CommitState::Pending, format!("{} waiting for approval", ev.artifact))
-            .await;
+        self.status(
+            ev,
+            CommitState::Pending,
+            format!("{} waiting for approval", ev.artifact),
+        )
+        .await;
         let id = self.ensure_deployment(ev).await?;
         self.deployment_status(ev, id, DeploymentState::Queued, None, "waiting for approval")
             .await;
@@ -343,7 +347,8 @@ impl Notifier {
     pub async fn rollback(&self, ev: &ReleaseEvent, from: Option<&ArtifactId>) -> Option<DeploymentId> {
         let from = from.map(|a| a.to_string()).unwrap_or_default();
         self.slack("slack_rollback.json.tera", ev, &[("rollback_from", &from)]);
-        self.succeeded(ev, format!("rolled back to {}", ev.artifact)).await
+        self.succeeded(ev, format!("rolled back to {}", ev.artifact))
+            .await
     }
 
     /// The release failed (`reason` is shown to humans): status failure or error, deployment
@@ -445,7 +450,9 @@ impl Notifier {
         match forge.list_deployments(&ev.repo, ev.env.as_str()).await {
             Ok(list) => list
                 .into_iter()
-                .find(|d| d.sha == ev.sha && d.payload["auger"]["artifact"].as_str() == Some(artifact.as_str()))
+                .find(|d| {
+                    d.sha == ev.sha && d.payload["auger"]["artifact"].as_str() == Some(artifact.as_str())
+                })
                 .map(|d| d.id),
             Err(e) => {
                 tracing::warn!(repo = %ev.repo, env = %ev.env, error = %e, "cannot list deployments");
@@ -490,7 +497,10 @@ impl Notifier {
                 return;
             }
         };
-        let others = list.into_iter().filter(|d| Some(d.id) != keep).take(INACTIVATE_LIMIT);
+        let others = list
+            .into_iter()
+            .filter(|d| Some(d.id) != keep)
+            .take(INACTIVATE_LIMIT);
         for d in others {
             self.deployment_status(ev, d.id, DeploymentState::Inactive, None, description)
                 .await;
@@ -543,7 +553,10 @@ impl Notifier {
             // escape for mrkdwn, then for the JSON string the template puts it in.
             ctx.insert(k, &escape_json_fragment(&escape_mrkdwn(&v)));
         }
-        let text = self.tera.render(template, &ctx).map_err(|e| tera_error_text(&e))?;
+        let text = self
+            .tera
+            .render(template, &ctx)
+            .map_err(|e| tera_error_text(&e))?;
         // Only valid JSON goes out: a broken override template is caught here, not by Slack.
         serde_json::from_str::<serde_json::Value>(&text)
             .map_err(|e| format!("{template} did not render to JSON: {e}"))?;
@@ -611,13 +624,20 @@ mod tests {
         let n = Notifier::new(None, None);
         for (name, _) in DEFAULT_TEMPLATES {
             let text = n
-                .render(name, &event(), &[("reason", "boom <x>"), ("rollback_from", "web@aaaaaaa")])
+                .render(
+                    name,
+                    &event(),
+                    &[("reason", "boom <x>"), ("rollback_from", "web@aaaaaaa")],
+                )
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
             let v: serde_json::Value = serde_json::from_str(&text).unwrap();
             let t = v["text"].as_str().unwrap();
             assert!(t.contains("web") && t.contains("staging"), "{name}: {t}");
             assert!(v["blocks"].is_array(), "{name}");
-            assert!(!text.contains("<!channel>") && !text.contains("<script>"), "{name}: {text}");
+            assert!(
+                !text.contains("<!channel>") && !text.contains("<script>"),
+                "{name}: {text}"
+            );
         }
     }
 
@@ -627,11 +647,20 @@ mod tests {
         let text = n.render("slack_release.json.tera", &event(), &[]).unwrap();
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         let section = v["blocks"][0]["text"]["text"].as_str().unwrap();
-        assert!(section.contains("Fix \"quotes\" &lt;!channel&gt; &amp; &lt;script&gt;"), "{section}");
+        assert!(
+            section.contains("Fix \"quotes\" &lt;!channel&gt; &amp; &lt;script&gt;"),
+            "{section}"
+        );
         assert!(!section.contains("second line"));
-        assert!(section.contains("<https://staging.example.test|open>"), "{section}");
+        assert!(
+            section.contains("<https://staging.example.test|open>"),
+            "{section}"
+        );
         let context = v["blocks"][1]["elements"][0]["text"].as_str().unwrap();
-        assert!(context.contains("<https://example.test/c?a=1&amp;b=2|release commit>"), "{context}");
+        assert!(
+            context.contains("<https://example.test/c?a=1&amp;b=2|release commit>"),
+            "{context}"
+        );
     }
 
     #[test]
