@@ -319,7 +319,7 @@ async fn deployments_api_down_still_sets_statuses() {
     let notifier = Notifier::new(Some(forge(&sim)), None);
     let mut ev = event(&sha, "staging");
     ev.deployment_id = notifier.release_pending(&ev).await;
-    assert_eq!(ev.deployment_id, None);
+    assert!(ev.deployment_id.is_none());
     notifier
         .release_failed(&ev, FailureKind::Error, "could not write the gitops repo")
         .await;
