@@ -346,7 +346,11 @@ impl Notifier {
     /// `from` is the artifact that was replaced, when known.
     pub async fn rollback(&self, ev: &ReleaseEvent, from: Option<&ArtifactId>) -> Option<DeploymentId> {
         let from = from.map(|a| a.to_string()).unwrap_or_default();
-        self.slack("slack_rollback.json.tera", ev, &[("rollback_from", &from)]);
+        self.slack(
+            "slack_rollback.json.tera",
+            ev,
+            &[("rollback_from", from.as_str())],
+        );
         self.succeeded(ev, format!("rolled back to {}", ev.artifact))
             .await
     }
