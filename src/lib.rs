@@ -7,6 +7,7 @@ pub mod forge;
 pub mod gitops;
 pub mod inbox;
 pub mod metrics;
+pub mod notify;
 pub mod policy;
 pub mod server;
 pub mod webhook;

@@ -1,0 +1,335 @@
+//! The notifier against the GitHub simulator over real HTTP and a tiny local Slack receiver:
+//! statuses and deployments through a release's life, Slack bodies and their escaping, and
+//! that a Slack or GitHub outage neither fails nor delays a release.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use auger::domain::{AppName, CommitSha, EnvName, RepoName};
+use auger::forge::{Forge, GithubAuthSecret, GithubForge, RetryPolicy};
+use auger::notify::{FailureKind, Notifier, ReleaseEvent};
+use github_sim::{Fault, GithubSim, SimConfig};
+
+const REPO: &str = "acme/web";
+
+fn quick_policy() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 3,
+        base_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(50),
+        max_total_wait: Duration::from_secs(5),
+    }
+}
+
+/// `acme/web` with one commit on main; returns the sim and that commit.
+fn seeded() -> (GithubSim, String) {
+    let sim = GithubSim::start(SimConfig::default()).unwrap();
+    sim.create_org("acme").unwrap();
+    sim.create_user("alice").unwrap();
+    sim.create_repo(REPO).unwrap();
+    sim.set_permission(REPO, "releaser", "write").unwrap();
+    let sha = sim
+        .push(
+            REPO,
+            "main",
+            &[("README.md", "# web\n")],
+            "Initial commit",
+            "alice",
+        )
+        .unwrap();
+    (sim, sha)
+}
+
+fn forge(sim: &GithubSim) -> Arc<dyn Forge> {
+    let token = sim.create_token("releaser").unwrap();
+    Arc::new(GithubForge::new(sim.url(), GithubAuthSecret::Token(token), quick_policy()).unwrap())
+}
+
+fn event(sha: &str, env: &str) -> ReleaseEvent {
+    let sha = CommitSha::new(sha).unwrap();
+    let app = AppName::new("web").unwrap();
+    ReleaseEvent {
+        artifact: format!("web@{}", sha.short(12)).parse().unwrap(),
+        app,
+        env: EnvName::new(env).unwrap(),
+        repo: RepoName::new(REPO).unwrap(),
+        sha,
+        commit_message: Some("Add login page".into()),
+        trigger: "command @alice".into(),
+        gitops_commit_url: None,
+        gitops_sha: None,
+        environment_url: None,
+        transient: false,
+        deployment_id: None,
+    }
+}
+
+/// A Slack stand-in: records request bodies and answers `status` to each.
+struct SlackReceiver {
+    url: String,
+    bodies: Arc<Mutex<Vec<String>>>,
+}
+
+impl SlackReceiver {
+    fn start(status: u16) -> SlackReceiver {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!(
+            "http://{}/services/T000/B000/secret",
+            listener.local_addr().unwrap()
+        );
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let seen = bodies.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut len = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        break;
+                    }
+                    let lower = line.to_ascii_lowercase();
+                    if let Some(v) = lower.strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                }
+                let mut body = vec![0u8; len];
+                if reader.read_exact(&mut body).is_err() {
+                    continue;
+                }
+                seen.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&body).into_owned());
+                let reply =
+                    format!("HTTP/1.1 {status} X\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+                let _ = stream.write_all(reply.as_bytes());
+            }
+        });
+        SlackReceiver { url, bodies }
+    }
+
+    fn bodies(&self) -> Vec<serde_json::Value> {
+        self.bodies
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|b| serde_json::from_str(b).unwrap())
+            .collect()
+    }
+}
+
+/// A URL on which nothing listens.
+fn closed_port_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{addr}/services/T000/B000/secret")
+}
+
+fn states(statuses: &[github_sim::CommitStatus], context: &str) -> Vec<String> {
+    statuses
+        .iter()
+        .filter(|s| s.context == context)
+        .map(|s| s.state.clone())
+        .collect()
+}
+
+fn deployment_states(d: &github_sim::Deployment) -> Vec<String> {
+    d.statuses.iter().map(|s| s.state.clone()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_goes_pending_then_success_and_supersedes_the_previous_one() {
+    let (sim, sha) = seeded();
+    let notifier = Notifier::new(Some(forge(&sim)), None);
+
+    let mut ev = event(&sha, "staging");
+    ev.deployment_id = notifier.release_pending(&ev).await;
+    assert!(ev.deployment_id.is_some());
+    ev.environment_url = Some("https://staging.example.test".into());
+    assert_eq!(notifier.release_succeeded(&ev).await, ev.deployment_id);
+
+    let statuses = sim.statuses(REPO, &sha).unwrap();
+    assert_eq!(states(&statuses, "auger/staging"), ["pending", "success"]);
+    let success = statuses.iter().rfind(|s| s.context == "auger/staging").unwrap();
+    assert!(
+        success.description.as_deref().unwrap().contains("web@"),
+        "{success:?}"
+    );
+
+    let deployments = sim.deployments(REPO).unwrap();
+    assert_eq!(deployments.len(), 1);
+    let first = &deployments[0];
+    assert_eq!(first.environment, "staging");
+    assert_eq!(first.sha, sha);
+    assert!(!first.transient_environment && !first.production_environment);
+    assert_eq!(deployment_states(first), ["queued", "success"]);
+    assert_eq!(first.statuses[1].environment_url, "https://staging.example.test");
+
+    // A second release of the same environment, straight to success.
+    let sha2 = sim
+        .push(REPO, "main", &[("app.txt", "v2\n")], "Second", "alice")
+        .unwrap();
+    let ev2 = event(&sha2, "staging");
+    let id2 = notifier.release_succeeded(&ev2).await.unwrap();
+    let deployments = sim.deployments(REPO).unwrap();
+    assert_eq!(deployments.len(), 2);
+    let first = deployments.iter().find(|d| d.id == first.id).unwrap();
+    assert_eq!(deployment_states(first), ["queued", "success", "inactive"]);
+    let second = deployments.iter().find(|d| d.id == id2.0).unwrap();
+    assert_eq!(deployment_states(second), ["success"]);
+
+    let stats = notifier.stats();
+    assert_eq!(stats.status.failed + stats.deployment.failed, 0, "{stats:?}");
+    assert_eq!(stats.status.sent, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn production_deployments_are_marked_and_failures_reported() {
+    let (sim, sha) = seeded();
+    let notifier = Notifier::new(Some(forge(&sim)), None);
+    let mut ev = event(&sha, "production");
+    ev.deployment_id = notifier.release_pending(&ev).await;
+    notifier.release_in_progress(&ev).await;
+    notifier
+        .release_failed(&ev, FailureKind::Failed, "rollout timed out")
+        .await;
+
+    let statuses = sim.statuses(REPO, &sha).unwrap();
+    assert_eq!(
+        states(&statuses, "auger/production"),
+        ["pending", "pending", "failure"]
+    );
+    let d = &sim.deployments(REPO).unwrap()[0];
+    assert!(d.production_environment);
+    assert_eq!(deployment_states(d), ["queued", "in_progress", "failure"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preview_is_transient_and_inactive_once_removed() {
+    let (sim, sha) = seeded();
+    let slack = SlackReceiver::start(200);
+    let notifier = Notifier::new(Some(forge(&sim)), Some(slack.url.clone()));
+    let mut ev = event(&sha, "pr-7");
+    ev.transient = true;
+    ev.environment_url = Some("https://pr-7.preview.example.test".into());
+    ev.deployment_id = notifier.release_succeeded(&ev).await;
+    notifier.preview_removed(&ev).await;
+
+    let d = &sim.deployments(REPO).unwrap()[0];
+    assert!(d.transient_environment);
+    assert_eq!(d.environment, "pr-7");
+    assert_eq!(deployment_states(d), ["success", "inactive"]);
+
+    assert!(notifier.slack_idle(Duration::from_secs(5)).await);
+    let texts: Vec<String> = slack
+        .bodies()
+        .iter()
+        .map(|b| b["text"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("Preview pr-7") && t.contains("is up"))
+    );
+    assert!(texts.iter().any(|t| t.contains("removed")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slack_gets_escaped_json_naming_app_env_and_artifact() {
+    let slack = SlackReceiver::start(200);
+    // No forge: only Slack is notified.
+    let notifier = Notifier::new(None, Some(slack.url.clone()));
+    let mut ev = event(&"a".repeat(40), "staging");
+    ev.commit_message = Some("<script>alert(1)</script> <!channel> & friends".into());
+    notifier.release_succeeded(&ev).await;
+    notifier.rollback(&ev, None).await;
+    notifier
+        .release_failed(&ev, FailureKind::Error, "policy <denied>")
+        .await;
+    assert!(notifier.slack_idle(Duration::from_secs(5)).await);
+
+    let bodies = slack.bodies();
+    assert_eq!(bodies.len(), 3);
+    let release = bodies
+        .iter()
+        .find(|b| b["text"].as_str().unwrap().contains("released"))
+        .unwrap();
+    let text = release["text"].as_str().unwrap();
+    assert!(text.contains("web") && text.contains("staging") && text.contains("web@aaaaaaaaaaaa"));
+    let raw = release.to_string();
+    assert!(!raw.contains("<script>") && !raw.contains("<!channel>"), "{raw}");
+    assert!(raw.contains("&lt;script&gt;") && raw.contains("&lt;!channel&gt; &amp; friends"));
+    let failure = bodies
+        .iter()
+        .find(|b| b["text"].as_str().unwrap().contains("failed"))
+        .unwrap();
+    assert!(failure.to_string().contains("policy &lt;denied&gt;"));
+    assert_eq!(notifier.stats().slack.sent, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slack_down_neither_fails_nor_delays_and_statuses_still_happen() {
+    let (sim, sha) = seeded();
+    let notifier = Notifier::new(Some(forge(&sim)), Some(closed_port_url()));
+    let ev = event(&sha, "staging");
+    let started = Instant::now();
+    notifier.release_succeeded(&ev).await;
+    notifier.release_failed(&ev, FailureKind::Failed, "x").await;
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        states(&sim.statuses(REPO, &sha).unwrap(), "auger/staging"),
+        ["success", "failure"]
+    );
+
+    assert!(notifier.slack_idle(Duration::from_secs(10)).await);
+    let stats = notifier.stats();
+    assert_eq!((stats.slack.sent, stats.slack.failed), (0, 2), "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slack_answering_500_is_retried_once_then_counted() {
+    let slack = SlackReceiver::start(500);
+    let notifier = Notifier::new(None, Some(slack.url.clone()));
+    let started = Instant::now();
+    notifier
+        .release_succeeded(&event(&"b".repeat(40), "staging"))
+        .await;
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert!(notifier.slack_idle(Duration::from_secs(10)).await);
+    assert_eq!(slack.bodies().len(), 2, "one try and one retry");
+    assert_eq!(notifier.stats().slack.failed, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deployments_api_down_still_sets_statuses() {
+    let (sim, sha) = seeded();
+    sim.inject_fault("POST", "/repos/*/*/deployments", 5, Fault::status(500));
+    let notifier = Notifier::new(Some(forge(&sim)), None);
+    let mut ev = event(&sha, "staging");
+    ev.deployment_id = notifier.release_pending(&ev).await;
+    assert!(ev.deployment_id.is_none());
+    notifier
+        .release_failed(&ev, FailureKind::Error, "could not write the gitops repo")
+        .await;
+
+    assert_eq!(
+        states(&sim.statuses(REPO, &sha).unwrap(), "auger/staging"),
+        ["pending", "error"]
+    );
+    assert!(sim.deployments(REPO).unwrap().is_empty());
+    let stats = notifier.stats();
+    assert!(stats.deployment.failed >= 1, "{stats:?}");
+    assert_eq!(stats.status.sent, 2);
+}
