@@ -329,7 +329,21 @@ fn a_killed_writer_leaves_old_or_new_state_never_half() {
     let path = dir.path().join("artifacts.git");
     ArtifactStore::open_or_init(&path).unwrap();
     let mut child = spawn_writer(&path, 300, 100_000);
-    std::thread::sleep(Duration::from_millis(700));
+    // Kill it mid-stream, once it has demonstrably written (a slow CI machine may need longer).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let count = Command::new("git")
+            .arg("--git-dir")
+            .arg(&path)
+            .args(["rev-list", "--count", "refs/auger/branches/web/main"])
+            .output()
+            .unwrap();
+        let n: usize = String::from_utf8_lossy(&count.stdout).trim().parse().unwrap_or(0);
+        if n >= 20 || std::time::Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
 

@@ -283,8 +283,9 @@ async fn slack_down_neither_fails_nor_delays_and_statuses_still_happen() {
     let started = Instant::now();
     notifier.release_succeeded(&ev).await;
     notifier.release_failed(&ev, FailureKind::Failed, "x").await;
+    // Under the 2 s Slack timeout: the caller never waits for Slack, even on a loaded machine.
     assert!(
-        started.elapsed() < Duration::from_secs(1),
+        started.elapsed() < Duration::from_millis(1900),
         "{:?}",
         started.elapsed()
     );
@@ -306,7 +307,7 @@ async fn slack_answering_500_is_retried_once_then_counted() {
     notifier
         .release_succeeded(&event(&"b".repeat(40), "staging"))
         .await;
-    assert!(started.elapsed() < Duration::from_secs(1));
+    assert!(started.elapsed() < Duration::from_millis(1900));
     assert!(notifier.slack_idle(Duration::from_secs(10)).await);
     assert_eq!(slack.bodies().len(), 2, "one try and one retry");
     assert_eq!(notifier.stats().slack.failed, 1);
