@@ -274,23 +274,7 @@ fn not_yet(command: &str, what: &str) -> anyhow::Result<()> {
 }
 
 fn open_store(config: &ConfigArg, create: bool) -> anyhow::Result<ArtifactStore> {
-    let cfg = Config::load(&config.config)?;
-    let path = &cfg.artifacts.path;
-    let store = if create {
-        ArtifactStore::open_or_init(path)?
-    } else {
-        ArtifactStore::open(path)?
-    };
-    match &cfg.artifacts.remote {
-        None => Ok(store),
-        Some(url) => {
-            let (store, report) = store.with_remote(url)?;
-            if let Some(e) = report.error {
-                eprintln!("auger: warning: artifact remote {url}: {e} (working on the local copy)");
-            }
-            Ok(store)
-        }
-    }
+    auger::server::open_store(&Config::load(&config.config)?, create)
 }
 
 fn artifact_add(args: AddArgs) -> anyhow::Result<()> {
@@ -415,10 +399,7 @@ fn find_artifact(store: &ArtifactStore, id: &str) -> anyhow::Result<Artifact> {
 /// `auger render`: the files a release of `artifact` to `env` would write, without writing.
 fn render(app: &AppName, env: &EnvName, artifact: &str, config: &ConfigArg) -> anyhow::Result<()> {
     let cfg = Config::load(&config.config)?;
-    let policies = auger::policy::load_dir(&cfg.paths.policies, &cfg.paths.templates).map_err(|e| {
-        let (report, _) = auger::policy::policy_check_report(&Err(e));
-        anyhow::anyhow!("invalid policies:\n{}", report.trim_end())
-    })?;
+    let policies = auger::server::load_policies(&cfg)?;
     let policy = policies
         .get(app)
         .with_context(|| format!("no policy for app {app}"))?;
@@ -426,7 +407,7 @@ fn render(app: &AppName, env: &EnvName, artifact: &str, config: &ConfigArg) -> a
         let known: Vec<String> = policy.envs().map(|(e, _)| e.to_string()).collect();
         bail!("app {app} has no environment {env} (known: {})", known.join(", "));
     }
-    let store = open_store(config, false)?;
+    let store = auger::server::open_store(&cfg, false)?;
     let artifact = find_artifact(&store, artifact)?;
     if &artifact.app != app {
         bail!(

@@ -56,17 +56,14 @@ pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
             ApiTokens::default()
         }
     };
-    let policies = policy::load_dir(&config.paths.policies, &config.paths.templates).map_err(|e| {
-        let (report, _) = policy::policy_check_report(&Err(e));
-        anyhow::anyhow!("invalid policies:\n{}", report.trim_end())
-    })?;
+    let policies = load_policies(config)?;
     std::fs::create_dir_all(&config.server.data_dir).with_context(|| {
         format!(
             "cannot create server.data_dir {}",
             config.server.data_dir.display()
         )
     })?;
-    let store = open_store(config)?;
+    let store = open_store(config, true)?;
     let github = github_client(config)?;
     let gitops = open_gitops(config)?;
     let (inbox, replay) = Inbox::open(config.server.data_dir.join("inbox"), inbox::Options::default())
@@ -138,14 +135,30 @@ fn open_gitops(config: &Config) -> anyhow::Result<Option<GitopsRepo>> {
     Ok(Some(repo))
 }
 
-fn open_store(config: &Config) -> anyhow::Result<ArtifactStore> {
-    let store = ArtifactStore::open_or_init(&config.artifacts.path)?;
+/// The policy folder the config names, or every error in it as one message.
+pub fn load_policies(config: &Config) -> anyhow::Result<PolicySet> {
+    policy::load_dir(&config.paths.policies, &config.paths.templates).map_err(|e| {
+        let (report, _) = policy::policy_check_report(&Err(e));
+        anyhow::anyhow!("invalid policies:\n{}", report.trim_end())
+    })
+}
+
+/// The ledger the config names, synced with its remote when one is set. `create` makes an
+/// empty ledger where none exists (writers); readers get an error naming the path instead.
+/// An unreachable remote is a warning: work goes on with the local copy.
+pub fn open_store(config: &Config, create: bool) -> anyhow::Result<ArtifactStore> {
+    let path = &config.artifacts.path;
+    let store = if create {
+        ArtifactStore::open_or_init(path)?
+    } else {
+        ArtifactStore::open(path)?
+    };
     Ok(match &config.artifacts.remote {
         None => store,
         Some(url) => {
             let (store, report) = store.with_remote(url)?;
             if let Some(e) = report.error {
-                tracing::warn!(remote = %url, error = %e, "artifact remote unreachable; working locally");
+                tracing::warn!(remote = %url, error = %e, "artifact remote unreachable; working on the local copy");
             }
             store
         }
