@@ -1,5 +1,5 @@
 //! Shared test fixtures: a configured `auger serve` process on loopback, signed deliveries.
-#![allow(dead_code)] // each test binary uses its own subset
+#![allow(dead_code)] // not every helper is used by every scenario group
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -1,11 +1,10 @@
 //! Injected faults: error statuses N times then normal answers, rate-limit headers, delays,
 //! and every request recorded for assertions.
 
-mod common;
 
 use std::time::{Duration, Instant};
 
-use common::seeded;
+use crate::common::seeded;
 use github_sim::{Fault, SimConfig};
 
 fn client() -> reqwest::Client {

@@ -1,9 +1,8 @@
 //! The repositories are real git: merges are real merges, clients push over file:// URLs,
 //! pushes can be refused, and fork pull requests point at the fork.
 
-mod common;
 
-use common::{git, git_ok, octocrab_for, seeded};
+use crate::common::{git, git_ok, octocrab_for, seeded};
 use github_sim::{NewPull, SimConfig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,9 +1,8 @@
 //! octocrab, the real client, drives every implemented route and deserializes every answer
 //! into its own models (raw JSON only where octocrab has no typed call or a known bug).
 
-mod common;
 
-use common::{octocrab_for, rsa_key_pair, seeded};
+use crate::common::{octocrab_for, rsa_key_pair, seeded};
 use github_sim::SimConfig;
 use octocrab::models::pulls::{MergeableState, PullRequest};
 use octocrab::models::{CombinedStatus, StatusState};

@@ -1,12 +1,11 @@
 //! `auger serve` as GitHub and CI see it: signed deliveries in, artifacts in the ledger, clear
 //! refusals for bad input, nothing lost across a SIGKILL.
 
-mod support;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use support::{Setup, fixture, git, status_payload};
+use crate::support::{Setup, fixture, git, status_payload};
 
 const HELLO: (&str, &str, &str) = (
     "hello",

@@ -1,9 +1,8 @@
 //! Deliveries are signed, carry GitHub's headers, are recorded with the receiver's answer,
 //! and can be redelivered with the same id.
 
-mod common;
 
-use common::{Receiver, seeded};
+use crate::common::{Receiver, seeded};
 use github_sim::{GithubSim, SimConfig, sign};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;

@@ -1,0 +1,15 @@
+//! auger's integration tests, one binary: each module is a group of scenarios against real
+//! git repositories, the real server and the GitHub simulator. One binary rather than one per
+//! file keeps the link count (and the disk a clean CI build needs) small.
+
+mod support;
+
+mod cli;
+mod forge;
+mod gitops;
+mod history;
+mod ledger;
+mod notify;
+mod policy_check;
+mod serve;
+mod serve_with_github;
