@@ -2,15 +2,14 @@
 //! `/api/v1/releases` and `/api/v1/environments` routes, against a bare repository reached
 //! through a `file://` URL, checked against `git log` of that repository.
 
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::support::Setup;
 use auger::artifact::{Artifact, Source};
 use auger::domain::{AppName, BranchName, CommitSha, EnvName, RepoName};
 use auger::gitops::{GitopsRepo, ReleaseInfo, ReleaseSpec, Target, Trigger, WriteOutcome};
 use serde_json::Value;
-use crate::support::Setup;
 
 fn git(args: &[&str]) -> String {
     let out = Command::new("git")

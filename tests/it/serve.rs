@@ -1,7 +1,6 @@
 //! `auger serve` as GitHub and CI see it: signed deliveries in, artifacts in the ledger, clear
 //! refusals for bad input, nothing lost across a SIGKILL.
 
-
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 

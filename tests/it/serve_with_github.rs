@@ -1,11 +1,10 @@
 //! End to end with the GitHub simulator: GitHub sends real signed webhooks over HTTP to a
 //! running `auger serve`, exactly as it would in production.
 
-
 use std::time::{Duration, Instant};
 
-use github_sim::{GithubSim, SimConfig};
 use crate::support::{Setup, git};
+use github_sim::{GithubSim, SimConfig};
 
 fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);

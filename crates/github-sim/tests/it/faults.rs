@@ -1,7 +1,6 @@
 //! Injected faults: error statuses N times then normal answers, rate-limit headers, delays,
 //! and every request recorded for assertions.
 
-
 use std::time::{Duration, Instant};
 
 use crate::common::seeded;

@@ -1,7 +1,6 @@
 //! The repositories are real git: merges are real merges, clients push over file:// URLs,
 //! pushes can be refused, and fork pull requests point at the fork.
 
-
 use crate::common::{git, git_ok, octocrab_for, seeded};
 use github_sim::{NewPull, SimConfig};
 

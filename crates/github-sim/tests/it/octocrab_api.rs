@@ -1,7 +1,6 @@
 //! octocrab, the real client, drives every implemented route and deserializes every answer
 //! into its own models (raw JSON only where octocrab has no typed call or a known bug).
 
-
 use crate::common::{octocrab_for, rsa_key_pair, seeded};
 use github_sim::SimConfig;
 use octocrab::models::pulls::{MergeableState, PullRequest};

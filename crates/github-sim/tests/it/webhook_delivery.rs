@@ -1,7 +1,6 @@
 //! Deliveries are signed, carry GitHub's headers, are recorded with the receiver's answer,
 //! and can be redelivered with the same id.
 
-
 use crate::common::{Receiver, seeded};
 use github_sim::{GithubSim, SimConfig, sign};
 use hmac::{Hmac, Mac};
