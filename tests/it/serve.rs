@@ -85,7 +85,7 @@ fn bad_deliveries_get_their_code_and_change_nothing() {
     let setup = Setup::new(&[HELLO], "");
     let server = setup.start();
     let body = status_payload(&sha(1), "success", Some("main"));
-    let good_sig = auger::webhook::sign(support::SECRET, &body);
+    let good_sig = auger::webhook::sign(crate::support::SECRET, &body);
     let other_sig = auger::webhook::sign("another-secret", &body);
     type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<u8>, u16);
     let cases: Vec<Case> = vec![
@@ -348,7 +348,7 @@ fn acknowledged_deliveries_survive_a_sigkill_and_are_processed_once() {
                 for i in 0..200u64 {
                     let n = t * 1000 + i;
                     let body = status_payload(&sha(n), "success", Some("main"));
-                    let sig = auger::webhook::sign(support::SECRET, &body);
+                    let sig = auger::webhook::sign(crate::support::SECRET, &body);
                     let resp = client
                         .post(format!("{url}/webhooks/github"))
                         .header("X-GitHub-Event", "status")

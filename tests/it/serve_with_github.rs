@@ -14,7 +14,7 @@ fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
     }
 }
 
-fn artifact(server: &support::Server, sha: &str) -> Option<serde_json::Value> {
+fn artifact(server: &crate::support::Server, sha: &str) -> Option<serde_json::Value> {
     let (code, text) = server.get(&format!("/api/v1/artifacts/web@{}", &sha[..12]));
     (code == 200).then(|| serde_json::from_str(&text).unwrap())
 }
@@ -25,7 +25,7 @@ fn ci_green_on_main_then_a_tag_then_a_red_build_then_a_redelivery() {
     let server = setup.start();
     let sim = GithubSim::start(SimConfig {
         webhook_url: Some(format!("{}/webhooks/github", server.url)),
-        webhook_secret: support::SECRET.into(),
+        webhook_secret: crate::support::SECRET.into(),
         ..SimConfig::default()
     })
     .unwrap();
@@ -115,7 +115,10 @@ fn a_green_pr_head_learns_its_pull_request_from_the_github_api() {
         ),
     );
     let server = setup.start_with_env(&[("GITHUB_TOKEN", &token)]);
-    sim.set_webhook(Some(&format!("{}/webhooks/github", server.url)), support::SECRET);
+    sim.set_webhook(
+        Some(&format!("{}/webhooks/github", server.url)),
+        crate::support::SECRET,
+    );
 
     sim.push("acme/web", "main", &[("app.txt", "v1")], "init", "alice")
         .unwrap();

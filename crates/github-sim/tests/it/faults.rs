@@ -104,7 +104,7 @@ async fn rate_limits_carry_retry_after_and_ratelimit_headers() {
         "4999",
         "GitHub's headers on every answer"
     );
-    let gh = common::octocrab_for(&sim, &token);
+    let gh = crate::common::octocrab_for(&sim, &token);
     assert_eq!(gh.ratelimit().get().await.unwrap().rate.remaining, 4999);
 }
 
