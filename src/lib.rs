@@ -9,6 +9,7 @@ pub mod inbox;
 pub mod metrics;
 pub mod notify;
 pub mod policy;
+pub mod release;
 pub mod server;
 pub mod webhook;
 pub mod worker;

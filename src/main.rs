@@ -257,7 +257,16 @@ fn run(command: Command) -> anyhow::Result<()> {
             artifact,
             config,
         } => render(&app, &env, &artifact, &config),
-        Command::Release(ReleaseCommand::Make { .. }) => not_yet("auger release make", "the release loop"),
+        Command::Release(ReleaseCommand::Make {
+            app,
+            env,
+            artifact,
+            config,
+            server,
+        }) => match &server.server {
+            Some(url) => release_make_remote(url, &app, &env, &artifact),
+            None => release_make(app, env, &artifact, &config),
+        },
         Command::Release(ReleaseCommand::List {
             env,
             app,
@@ -313,6 +322,114 @@ fn artifact_add(args: AddArgs) -> anyhow::Result<()> {
     } else {
         println!("{verb} {}", outcome.artifact().label());
     }
+    Ok(())
+}
+
+/// `auger release make`: the same path as the API and the bot, in this process: render,
+/// write, and open/merge the pull request per the env's merge mode.
+fn release_make(app: AppName, env: EnvName, artifact: &str, config: &ConfigArg) -> anyhow::Result<()> {
+    use auger::release::{Plan, ReleaseOutcome};
+    let config = Config::load(&config.config)?;
+    let gitops_cfg = config.require_gitops()?;
+    let store = std::sync::Arc::new(auger::server::open_store(&config, false)?);
+    let id = resolve_artifact(&store, &app, artifact)?;
+    let policies = std::sync::Arc::new(auger::server::load_policies(&config)?);
+    let gitops = auger::gitops::GitopsRepo::open(
+        &config.gitops_cache_dir(),
+        &gitops_cfg.url,
+        gitops_cfg.branch.clone(),
+    )?;
+    let outcome = actix_web::rt::System::new().block_on(async {
+        let forge = auger::server::github_client(&config)?
+            .map(|g| std::sync::Arc::new(g) as std::sync::Arc<dyn auger::forge::Forge>);
+        let releaser =
+            auger::server::releaser(&config, store, policies, gitops, gitops_cfg.repo.clone(), forge)?;
+        let plan = Plan {
+            env: env.clone(),
+            app: app.clone(),
+            artifact: id,
+            trigger: auger::gitops::Trigger::Api(format!("cli:{}", whoami())),
+            reason: "auger release make".into(),
+        };
+        anyhow::Ok(releaser.release(plan).await?)
+    })?;
+    match outcome {
+        ReleaseOutcome::Released { commit, pull: None } => {
+            println!("released {app} to {env}: gitops commit {commit}")
+        }
+        ReleaseOutcome::Released {
+            commit,
+            pull: Some(n),
+        } => {
+            println!("released {app} to {env}: pull request #{n} merged as {commit}")
+        }
+        ReleaseOutcome::AlreadyReleased => println!("already released: {env}/{app} holds this artifact"),
+        ReleaseOutcome::AwaitingApproval {
+            pull,
+            url,
+            tally,
+            required,
+        } => println!(
+            "pull request #{pull} waits for approval ({}/{required}): {url}",
+            tally.approved_by.len()
+        ),
+        ReleaseOutcome::Held { reason } => println!("held: {reason}"),
+    }
+    Ok(())
+}
+
+/// An artifact id, or a full or short source sha of `app`.
+fn resolve_artifact(
+    store: &ArtifactStore,
+    app: &AppName,
+    given: &str,
+) -> anyhow::Result<auger::artifact::ArtifactId> {
+    let found = match given.parse::<auger::artifact::ArtifactId>() {
+        Ok(id) => store.get_by_id(&id)?,
+        Err(_) => {
+            let mut matches: Vec<Artifact> = store
+                .find_by_sha_prefix(given)?
+                .into_iter()
+                .filter(|a| &a.app == app)
+                .collect();
+            if matches.len() > 1 {
+                bail!(
+                    "--artifact {given}: ambiguous, it matches {} artifacts of {app}",
+                    matches.len()
+                );
+            }
+            matches.pop()
+        }
+    };
+    match found {
+        Some(a) if &a.app == app => Ok(a.id),
+        Some(a) => bail!("--artifact {given}: {} is not an artifact of {app}", a.id),
+        None => bail!("--artifact {given}: no such artifact of {app} in the ledger"),
+    }
+}
+
+/// `auger release make --server URL`: queued by a running auger (token from `AUGER_TOKEN`).
+fn release_make_remote(server: &str, app: &AppName, env: &EnvName, artifact: &str) -> anyhow::Result<()> {
+    let token = std::env::var("AUGER_TOKEN").context("AUGER_TOKEN must hold an API token for --server")?;
+    let url = format!("{}/api/v1/releases", server.trim_end_matches('/'));
+    let resp = reqwest::blocking::Client::new()
+        .post(&url)
+        .bearer_auth(token.trim())
+        .json(&serde_json::json!({ "app": app, "env": env, "artifact": artifact }))
+        .send()
+        .with_context(|| format!("cannot reach {url}"))?;
+    let status = resp.status();
+    let json: serde_json::Value = resp.json().unwrap_or(serde_json::Value::Null);
+    if !status.is_success() {
+        bail!(
+            "{url} answered {status}: {}",
+            json["error"].as_str().unwrap_or("no reason given")
+        );
+    }
+    println!(
+        "queued: {} to {env}",
+        json["artifact"].as_str().unwrap_or(artifact)
+    );
     Ok(())
 }
 

@@ -16,10 +16,15 @@ use crate::forge::{ApiStats, Forge, GithubForge, RetryPolicy};
 use crate::gitops::GitopsRepo;
 use crate::inbox::{self, Inbox};
 use crate::metrics::Metrics;
+use crate::notify::Notifier;
 use crate::policy::{self, PolicySet};
+use crate::release::{Releaser, ReleaserParts, SystemClock, WaitingPlans};
 use crate::webhook::WebhookSecrets;
 use crate::webhook::handler;
 use crate::worker::Worker;
+
+/// How often plans held by `after` gates are re-checked.
+const RECHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Shared by every request handler.
 pub struct AppState {
@@ -37,6 +42,8 @@ pub struct AppState {
     pub gitops: Option<GitopsRepo>,
     /// When the history routes last fetched successfully (see `api::fresh_gitops`).
     pub gitops_fetched: Mutex<Option<Instant>>,
+    /// The release loop, when `[gitops]` is configured.
+    pub releaser: Option<Arc<Releaser>>,
 }
 
 /// Everything `serve` checks before it binds: a refusal here is a clear message and exit 1.
@@ -63,9 +70,23 @@ pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
             config.server.data_dir.display()
         )
     })?;
-    let store = open_store(config, true)?;
+    let store = Arc::new(open_store(config, true)?);
+    let policies = Arc::new(policies);
     let github = github_client(config)?;
     let gitops = open_gitops(config)?;
+    let api_stats = github.as_ref().map(|g| g.stats());
+    let forge = github.map(|g| Arc::new(g) as Arc<dyn Forge>);
+    let releaser = match (&gitops, &config.gitops) {
+        (Some(repo), Some(g)) => Some(Arc::new(releaser(
+            config,
+            store.clone(),
+            policies.clone(),
+            repo.clone(),
+            g.repo.clone(),
+            forge.clone(),
+        )?)),
+        _ => None,
+    };
     let (inbox, replay) = Inbox::open(config.server.data_dir.join("inbox"), inbox::Options::default())
         .with_context(|| format!("cannot open the inbox under {}", config.server.data_dir.display()))?;
     if replay.pending > 0 {
@@ -79,22 +100,46 @@ pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
             secrets,
             api_tokens,
             inbox,
-            store: Arc::new(store),
-            policies: Arc::new(policies),
+            store,
+            policies,
             gitops_repo: config.gitops.as_ref().map(|g| g.repo.clone()),
             metrics: Arc::new(Metrics::default()),
-            api_stats: github.as_ref().map(|g| g.stats()),
-            forge: github.map(|g| Arc::new(g) as Arc<dyn Forge>),
+            api_stats,
+            forge,
             gitops_fetched: Mutex::new(None),
             gitops,
+            releaser,
         },
         listen: config.server.listen,
     })
 }
 
+/// The release loop over the configured stores; waiting plans live under `data_dir`.
+pub fn releaser(
+    config: &Config,
+    store: Arc<ArtifactStore>,
+    policies: Arc<PolicySet>,
+    gitops: GitopsRepo,
+    gitops_repo: RepoName,
+    forge: Option<Arc<dyn Forge>>,
+) -> anyhow::Result<Releaser> {
+    let waiting = WaitingPlans::open(config.server.data_dir.join("waiting-plans.json"))?;
+    Ok(Releaser::new(ReleaserParts {
+        store,
+        policies,
+        gitops,
+        gitops_repo,
+        templates: config.paths.templates.clone(),
+        notifier: Arc::new(Notifier::new(forge.clone(), None)),
+        forge,
+        clock: Arc::new(SystemClock),
+        waiting,
+    }))
+}
+
 /// The GitHub client, with octocrab's blind retries off and our own retry policy (design §13).
 /// Without credentials auger still ingests CI signals, but cannot ask GitHub for facts.
-fn github_client(config: &Config) -> anyhow::Result<Option<GithubForge>> {
+pub fn github_client(config: &Config) -> anyhow::Result<Option<GithubForge>> {
     let token = match &config.github.auth {
         GithubAuth::None => {
             tracing::warn!(
@@ -176,8 +221,21 @@ pub async fn run(prepared: Prepared, announce: impl FnOnce(SocketAddr)) -> anyho
         policies: state.policies.clone(),
         metrics: state.metrics.clone(),
         forge: state.forge.clone(),
+        releaser: state.releaser.clone(),
     };
     let inbox = state.inbox.clone();
+    // Held plans are re-checked on a timer; open release PRs once at start (approvals may
+    // have come while auger was down).
+    let timer = state.releaser.clone().map(|r| {
+        tokio::spawn(async move {
+            r.recheck_open_pulls().await;
+            let mut every = tokio::time::interval(RECHECK_EVERY);
+            loop {
+                every.tick().await;
+                r.tick().await;
+            }
+        })
+    });
     let state = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
@@ -198,6 +256,9 @@ pub async fn run(prepared: Prepared, announce: impl FnOnce(SocketAddr)) -> anyho
     tracing::info!("shutting down: closing the inbox");
     inbox.close().await.context("closing the inbox")?;
     let _ = worker_task.await;
+    if let Some(t) = timer {
+        t.abort();
+    }
     Ok(())
 }
 

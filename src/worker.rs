@@ -7,13 +7,39 @@ use std::time::Instant;
 
 use tracing::{Instrument, info_span};
 
-use crate::artifact::{ArtifactStore, RecordOutcome, intake};
+use serde::{Deserialize, Serialize};
+
+use crate::artifact::{Artifact, ArtifactId, ArtifactStore, RecordOutcome, intake};
+use crate::domain::{AppName, EnvName};
 use crate::forge::Forge;
+use crate::gitops::Trigger;
 use crate::inbox::{Entry, Inbox};
 use crate::metrics::Metrics;
 use crate::policy::PolicySet;
+use crate::release::{Plan, Releaser};
 use crate::webhook::Event;
-use crate::webhook::events::parse_event;
+use crate::webhook::events::{PullRequestAction, parse_event};
+
+/// Inbox entries auger writes itself (never accepted from the webhook route, which only takes
+/// GitHub's event names): an ad hoc release, and an artifact recorded through the API whose
+/// automatic releases are still to be decided.
+pub const EVENT_RELEASE: &str = "auger.release";
+pub const EVENT_ARTIFACT: &str = "auger.artifact";
+
+/// The body of an [`EVENT_RELEASE`] entry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReleaseRequest {
+    pub app: AppName,
+    pub env: EnvName,
+    pub artifact: ArtifactId,
+    pub trigger: Trigger,
+}
+
+/// The body of an [`EVENT_ARTIFACT`] entry: the facts one API call brought.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ArtifactRecorded {
+    pub incoming: Artifact,
+}
 
 /// What the worker needs; cheap to clone into its task.
 #[derive(Clone)]
@@ -24,6 +50,8 @@ pub struct Worker {
     pub metrics: Arc<Metrics>,
     /// GitHub, for facts a payload lacks; `None` when no credentials are configured.
     pub forge: Option<Arc<dyn Forge>>,
+    /// The release loop; `None` without a `[gitops]` section (artifacts are still recorded).
+    pub releaser: Option<Arc<Releaser>>,
 }
 
 impl Worker {
@@ -65,6 +93,11 @@ impl Worker {
 
     /// Act on one delivery. `Ok(false)`: nothing to do for it.
     async fn handle(&self, entry: &Entry) -> anyhow::Result<bool> {
+        match entry.event.as_str() {
+            EVENT_RELEASE => return self.ad_hoc_release(&entry.body).await,
+            EVENT_ARTIFACT => return self.api_artifact(&entry.body).await,
+            _ => {}
+        }
         let event = parse_event(&entry.event, &entry.body)?;
         if let Some(repo) = event.repo() {
             tracing::Span::current().record("repo", repo.as_str());
@@ -73,8 +106,59 @@ impl Worker {
             Event::Status(_) | Event::CheckRun(_) | Event::WorkflowRun(_) | Event::Push(_) => {
                 self.intake(&event).await
             }
+            Event::PullRequestReview(e) if self.is_gitops(&e.repository.full_name) => {
+                let Some(r) = &self.releaser else { return Ok(false) };
+                Ok(r.on_review(e.pull_request.number).await?.is_some())
+            }
+            Event::PullRequest(e)
+                if e.action == PullRequestAction::Closed && self.is_gitops(&e.repository.full_name) =>
+            {
+                let Some(r) = &self.releaser else { return Ok(false) };
+                Ok(r.on_pull_closed(e.number).await?.is_some())
+            }
             _ => Ok(false),
         }
+    }
+
+    fn is_gitops(&self, repo: &crate::domain::RepoName) -> bool {
+        self.releaser
+            .as_ref()
+            .is_some_and(|r| r.gitops_repo().as_str().eq_ignore_ascii_case(repo.as_str()))
+    }
+
+    async fn ad_hoc_release(&self, body: &[u8]) -> anyhow::Result<bool> {
+        let req: ReleaseRequest = serde_json::from_slice(body)?;
+        let Some(r) = &self.releaser else {
+            anyhow::bail!(
+                "release of {} to {} asked, but no [gitops] is configured",
+                req.artifact,
+                req.env
+            );
+        };
+        let reason = format!("asked by {}", req.trigger);
+        r.release(Plan {
+            env: req.env,
+            app: req.app,
+            artifact: req.artifact,
+            trigger: req.trigger,
+            reason,
+        })
+        .await?;
+        Ok(true)
+    }
+
+    async fn api_artifact(&self, body: &[u8]) -> anyhow::Result<bool> {
+        let rec: ArtifactRecorded = serde_json::from_slice(body)?;
+        let Some(r) = &self.releaser else { return Ok(false) };
+        let store = self.store.clone();
+        let (app, sha) = (rec.incoming.app.clone(), rec.incoming.sha.clone());
+        let Some(merged) = tokio::task::spawn_blocking(move || store.get(&app, &sha)).await?? else {
+            return Ok(false);
+        };
+        let done = r
+            .on_recorded(&[(rec.incoming, RecordOutcome::Updated(merged))])
+            .await;
+        Ok(!done.is_empty())
     }
 
     /// A commit status names no pull request; ask GitHub which open PRs have this commit, so
@@ -98,18 +182,27 @@ impl Worker {
         }
         self.add_pull_requests(&mut wanted.artifacts).await;
         let store = self.store.clone();
-        let outcomes = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<RecordOutcome>> {
-            let mut outcomes = store.record_batch(&wanted.artifacts)?;
-            // A tag names a build that already exists; it never makes one.
-            for (app, sha, tag) in &wanted.tags {
-                if let Some(mut a) = store.get(app, sha)? {
-                    a.tags.push(tag.clone());
-                    outcomes.push(store.record(&a)?);
+        // Each outcome with the facts this event brought (what the auto rules look at).
+        let recorded =
+            tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<(Artifact, RecordOutcome)>> {
+                let outcomes = store.record_batch(&wanted.artifacts)?;
+                let mut recorded: Vec<(Artifact, RecordOutcome)> =
+                    wanted.artifacts.into_iter().zip(outcomes).collect();
+                // A tag names a build that already exists; it never makes one.
+                for (app, sha, tag) in &wanted.tags {
+                    if let Some(mut a) = store.get(app, sha)? {
+                        a.tags.push(tag.clone());
+                        let outcome = store.record(&a)?;
+                        let mut incoming =
+                            Artifact::new(a.app.clone(), a.repo.clone(), a.sha.clone(), a.source.clone());
+                        incoming.tags = vec![tag.clone()];
+                        recorded.push((incoming, outcome));
+                    }
                 }
-            }
-            Ok(outcomes)
-        })
-        .await??;
+                Ok(recorded)
+            })
+            .await??;
+        let outcomes: Vec<&RecordOutcome> = recorded.iter().map(|(_, o)| o).collect();
         for o in &outcomes {
             let word = match o {
                 RecordOutcome::Created(a) => {
@@ -124,6 +217,10 @@ impl Worker {
             };
             self.metrics.artifact(word);
         }
-        Ok(!outcomes.is_empty())
+        let any = !outcomes.is_empty();
+        if let Some(r) = &self.releaser {
+            r.on_recorded(&recorded).await;
+        }
+        Ok(any)
     }
 }

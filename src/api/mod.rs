@@ -12,9 +12,10 @@ use subtle::ConstantTimeEq;
 
 use crate::artifact::{Artifact, ArtifactId, ListFilter, RecordOutcome, Source};
 use crate::domain::{AppName, BranchName, CommitSha, EnvName, RepoName, TagName};
-use crate::gitops::{GitopsRepo, HistoryFilter, WriteError};
+use crate::gitops::{GitopsRepo, HistoryFilter, Trigger, WriteError};
 use crate::server::AppState;
 use crate::webhook::handler::error;
+use crate::worker::{ArtifactRecorded, EVENT_ARTIFACT, EVENT_RELEASE, ReleaseRequest};
 
 /// Bearer tokens from `AUGER_API_TOKENS`: `name:token` entries (or bare tokens, named
 /// `token-<n>`). Only digests are kept, and comparison is constant-time over digests, so
@@ -96,6 +97,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/artifacts", web::get().to(list_artifacts))
                 .route("/artifacts/{id}", web::get().to(get_artifact))
                 .route("/releases", web::get().to(list_releases))
+                .route("/releases", web::post().to(create_release))
                 .route("/environments", web::get().to(list_environments)),
         );
 }
@@ -221,9 +223,17 @@ async fn create_artifact_inner(req: &HttpRequest, body: &[u8], state: &web::Data
     a.message = new.message;
     a.url = new.url;
     let store = state.store.clone();
+    let incoming = a.clone();
     let recorded = web::block(move || store.record(&a)).await;
     match recorded {
         Ok(Ok(outcome)) => {
+            if state.releaser.is_some() && !matches!(outcome, RecordOutcome::Unchanged(_)) {
+                // The worker decides the automatic releases, in order with GitHub's events.
+                let body = serde_json::to_vec(&ArtifactRecorded { incoming }).unwrap_or_default();
+                if let Err(e) = state.inbox.append(&internal_id(), EVENT_ARTIFACT, body).await {
+                    tracing::error!(error = %e, "artifact recorded, but its automatic releases could not be queued");
+                }
+            }
             let (status, word) = match &outcome {
                 RecordOutcome::Created(_) => (StatusCode::CREATED, "created"),
                 RecordOutcome::Updated(_) => (StatusCode::OK, "updated"),
@@ -422,4 +432,114 @@ async fn list_environments(req: HttpRequest, state: web::Data<AppState>) -> Http
         return error(StatusCode::UNAUTHORIZED, why);
     }
     gitops_read(state, "environments", |repo| repo.environments()).await
+}
+
+/// An inbox id for entries auger writes itself; never collides with GitHub's uuids.
+fn internal_id() -> String {
+    format!("auger-{:032x}", fastrand::u128(..))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewRelease {
+    app: AppName,
+    env: EnvName,
+    /// An artifact id (`app@sha12`) or a full source commit sha.
+    artifact: String,
+}
+
+/// `POST /api/v1/releases`: checked here (so a wrong request is a 4xx at once), performed by
+/// the worker through the env's merge mode: 202 means queued durably.
+async fn create_release(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let resp = create_release_inner(&req, &body, &state).await;
+    state.metrics.api("releases.create", resp.status().as_u16());
+    resp
+}
+
+async fn create_release_inner(req: &HttpRequest, body: &[u8], state: &web::Data<AppState>) -> HttpResponse {
+    let token = match authorize(req, state) {
+        Ok(t) => t.to_owned(),
+        Err(why) => return error(StatusCode::UNAUTHORIZED, why),
+    };
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    let new: NewRelease = match serde_path_to_error::deserialize(de) {
+        Ok(n) => n,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("{}: {}", e.path(), e.inner())),
+    };
+    if state.releaser.is_none() {
+        return error(
+            StatusCode::CONFLICT,
+            "releases are off: the configuration has no [gitops] section",
+        );
+    }
+    let Some(policy) = state.policies.get(&new.app) else {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("no policy for app {}", new.app),
+        );
+    };
+    if policy.env(&new.env).is_none() {
+        let known: Vec<&str> = policy.envs().map(|(n, _)| n.as_str()).collect();
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "app {} has no environment {} (known: {})",
+                new.app,
+                new.env,
+                known.join(", ")
+            ),
+        );
+    }
+    let id = match (
+        new.artifact.parse::<ArtifactId>(),
+        CommitSha::new(new.artifact.clone()),
+    ) {
+        (Ok(id), _) if id.app() == &new.app => id,
+        (Ok(id), _) => {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("artifact {id} is not an artifact of app {}", new.app),
+            );
+        }
+        (Err(_), Ok(sha)) => ArtifactId::for_artifact(&new.app, &sha),
+        (Err(e), Err(_)) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("artifact: {e} (give an artifact id app@sha12 or a 40-hex commit sha)"),
+            );
+        }
+    };
+    let store = state.store.clone();
+    let lookup = id.clone();
+    let found = match web::block(move || store.get_by_id(&lookup)).await {
+        Ok(Ok(found)) => found,
+        Ok(Err(e)) => return error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+        Err(_) => return error(StatusCode::INTERNAL_SERVER_ERROR, "the artifact store failed"),
+    };
+    let Some(artifact) = found else {
+        return error(StatusCode::NOT_FOUND, format!("no artifact {id} in the ledger"));
+    };
+    let request = ReleaseRequest {
+        app: new.app,
+        env: new.env,
+        artifact: artifact.id.clone(),
+        trigger: Trigger::Api(token),
+    };
+    let body = serde_json::to_vec(&request).unwrap_or_default();
+    match state.inbox.append(&internal_id(), EVENT_RELEASE, body).await {
+        Ok(_) => HttpResponse::Accepted().json(serde_json::json!({
+            "queued": true,
+            "app": request.app,
+            "env": request.env,
+            "artifact": request.artifact,
+            "trigger": request.trigger,
+        })),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot queue a release");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "cannot queue the release; nothing was done",
+            )
+        }
+    }
 }

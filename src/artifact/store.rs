@@ -425,6 +425,29 @@ impl ArtifactStore {
 
     /// Read the snapshot a branch or env ref points at, then the current record from the note
     /// (tags or PRs may have been added since the ref moved).
+    /// What [`Self::released`] answers, with the time the env ref was moved to it (the time
+    /// of the ref's commit): `after = { env, soak }` gates count the soak from there.
+    pub fn released_at(
+        &self,
+        env: &EnvName,
+        app: &AppName,
+    ) -> Result<Option<(Artifact, chrono::DateTime<chrono::Utc>)>> {
+        let reference = env_ref(env, app);
+        let (snapshot, seconds) = {
+            let repo = self.repo();
+            let Some(tip) = ref_id(&repo, &reference)? else {
+                return Ok(None);
+            };
+            let seconds = repo.find_commit(tip)?.time().map_err(StoreError::git)?.seconds;
+            (read_snapshot(&repo, tip, &reference)?, seconds)
+        };
+        let time = chrono::DateTime::from_timestamp(seconds, 0).ok_or_else(|| StoreError::CorruptRef {
+            reference: reference.clone(),
+            reason: format!("commit time {seconds} is out of range"),
+        })?;
+        Ok(Some((self.get(app, &snapshot.sha)?.unwrap_or(snapshot), time)))
+    }
+
     fn artifact_at_ref(&self, app: &AppName, reference: &str) -> Result<Option<Artifact>> {
         let snapshot = {
             let repo = self.repo();

@@ -449,6 +449,13 @@ impl Notifier {
         }
     }
 
+    /// The deployment already made for this release (same environment, commit and
+    /// artifact), so a later event of the same release does not open a second one.
+    pub async fn existing_deployment(&self, ev: &ReleaseEvent) -> Option<DeploymentId> {
+        let forge = self.forge.as_ref()?;
+        self.find_deployment(forge.as_ref(), ev).await
+    }
+
     async fn find_deployment(&self, forge: &dyn Forge, ev: &ReleaseEvent) -> Option<DeploymentId> {
         let artifact = ev.artifact.to_string();
         match forge.list_deployments(&ev.repo, ev.env.as_str()).await {
