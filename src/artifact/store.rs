@@ -576,6 +576,19 @@ impl ArtifactStore {
 
     /// Point `refs/auger/envs/<env>/<app>` at `artifact`, on top of the previous release.
     pub fn set_released(&self, env: &EnvName, app: &AppName, artifact: &Artifact) -> Result<()> {
+        self.set_released_at(env, app, artifact, chrono::Utc::now())
+    }
+
+    /// [`Self::set_released`] with the release time given (the commit's time, which
+    /// [`Self::released_at`] reads back): the release loop passes its own clock's time.
+    pub fn set_released_at(
+        &self,
+        env: &EnvName,
+        app: &AppName,
+        artifact: &Artifact,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()> {
+        let time = gix::date::Time::new(at.timestamp(), 0);
         if &artifact.app != app {
             return Err(StoreError::Merge(Box::new(MergeError::DifferentIdentity {
                 a: app.to_string(),
@@ -590,7 +603,7 @@ impl ArtifactStore {
                 "release {} to {env}\n\n{} {}\n",
                 artifact.id, artifact.id, artifact.sha
             );
-            let commit = snapshot_commit(&repo, artifact, old, &message).map_err(Attempt::Fatal)?;
+            let commit = snapshot_commit_at(&repo, artifact, old, &message, time).map_err(Attempt::Fatal)?;
             apply(&repo, vec![cas_edit(&reference, old, commit, &message)?])
         })?;
         self.push_after_write();
@@ -997,13 +1010,23 @@ fn snapshot_commit(
     parent: Option<ObjectId>,
     message: &str,
 ) -> Result<ObjectId> {
+    snapshot_commit_at(repo, a, parent, message, gix::date::Time::now_utc())
+}
+
+fn snapshot_commit_at(
+    repo: &gix::Repository,
+    a: &Artifact,
+    parent: Option<ObjectId>,
+    message: &str,
+    time: gix::date::Time,
+) -> Result<ObjectId> {
     let mut json = serde_json::to_string_pretty(a).unwrap_or_default();
     json.push('\n');
     let blob = repo.write_blob(json.as_bytes())?.detach();
     let mut editor = repo.edit_tree(ObjectId::empty_tree(repo.object_hash()))?;
     editor.upsert(ARTIFACT_FILE, EntryKind::Blob, blob)?;
     let tree = editor.write()?.detach();
-    write_commit(repo, tree, parent, message)
+    write_commit_at(repo, tree, parent, message, time)
 }
 
 pub(super) fn write_commit(
@@ -1012,10 +1035,20 @@ pub(super) fn write_commit(
     parent: Option<ObjectId>,
     message: &str,
 ) -> Result<ObjectId> {
+    write_commit_at(repo, tree, parent, message, gix::date::Time::now_utc())
+}
+
+fn write_commit_at(
+    repo: &gix::Repository,
+    tree: ObjectId,
+    parent: Option<ObjectId>,
+    message: &str,
+    time: gix::date::Time,
+) -> Result<ObjectId> {
     let sig = gix::actor::Signature {
         name: "auger".into(),
         email: "auger@localhost".into(),
-        time: gix::date::Time::now_utc(),
+        time,
     };
     let mut buf = gix::date::parse::TimeBuf::default();
     let sig_ref = sig.to_ref(&mut buf);

@@ -716,8 +716,8 @@ impl Releaser {
 
     async fn set_live(&self, env: &EnvName, artifact: &Artifact) -> Result<()> {
         let store = self.store.clone();
-        let (env, artifact) = (env.clone(), artifact.clone());
-        blocking(move || store.set_released(&env, &artifact.app, &artifact)).await
+        let (env, artifact, now) = (env.clone(), artifact.clone(), self.clock.now());
+        blocking(move || store.set_released_at(&env, &artifact.app, &artifact, now)).await
     }
 
     /// The artifact a release pull request's head proposes (its `release.json`).

@@ -11,5 +11,7 @@ mod history;
 mod ledger;
 mod notify;
 mod policy_check;
+mod release;
+mod release_loop;
 mod serve;
 mod serve_with_github;
