@@ -248,7 +248,12 @@ fn two_writer_processes_record_500_each_without_loss() {
 
 fn spawn_writer(path: &Path, salt: u64, count: u64) -> std::process::Child {
     Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "writer_process", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "ledger::writer_process",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("AUGER_TEST_WRITER", format!("{}|{salt}|{count}", path.display()))
         .stdout(std::process::Stdio::null())
         .spawn()
