@@ -33,6 +33,15 @@ struct RawConfig {
     api: RawApi,
     #[serde(default)]
     paths: RawPaths,
+    #[serde(default)]
+    notify: RawNotify,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNotify {
+    /// The variable holding a Slack incoming-webhook URL (a secret: never in the file).
+    slack_webhook_env: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -163,6 +172,8 @@ pub struct Config {
     pub gitops: Option<GitopsConfig>,
     pub api: ApiConfig,
     pub paths: PathsConfig,
+    /// `[notify] slack_webhook_env`: the variable that holds the Slack webhook URL.
+    pub slack_webhook_env: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -354,6 +365,7 @@ impl Config {
                 policies: resolve(&raw.paths.policies),
                 templates: resolve(&raw.paths.templates),
             },
+            slack_webhook_env: raw.notify.slack_webhook_env,
         })
     }
 
@@ -379,6 +391,15 @@ impl Config {
     }
 
     /// Bearer tokens for the API as `name:token` or bare `token` entries, comma-separated.
+    /// The Slack webhook URL, when `[notify] slack_webhook_env` names a variable that is set.
+    pub fn slack_webhook_url(&self) -> Option<String> {
+        let var = self.slack_webhook_env.as_ref()?;
+        std::env::var(var)
+            .ok()
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
     pub fn api_tokens(&self) -> Result<Vec<String>, ConfigError> {
         self.secret_list("api.tokens_env", &self.api.tokens_env)
     }

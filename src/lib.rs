@@ -9,6 +9,7 @@ pub mod inbox;
 pub mod metrics;
 pub mod notify;
 pub mod policy;
+pub mod pr_commands;
 pub mod release;
 pub mod server;
 pub mod webhook;

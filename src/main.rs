@@ -273,7 +273,16 @@ fn run(command: Command) -> anyhow::Result<()> {
             json,
             config,
         }) => release_list(env, app, json, &config),
-        Command::Rollback { .. } => not_yet("auger rollback", "rollback"),
+        Command::Rollback {
+            app,
+            env,
+            to,
+            config,
+            server,
+        } => match &server.server {
+            Some(url) => rollback_remote(url, &app, &env, to.as_deref()),
+            None => rollback(app, env, to.as_deref(), &config),
+        },
     }
 }
 
@@ -350,6 +359,7 @@ fn release_make(app: AppName, env: EnvName, artifact: &str, config: &ConfigArg) 
             artifact: id,
             trigger: auger::gitops::Trigger::Api(format!("cli:{}", whoami())),
             reason: "auger release make".into(),
+            reply: None,
         };
         anyhow::Ok(releaser.release(plan).await?)
     })?;
@@ -375,6 +385,77 @@ fn release_make(app: AppName, env: EnvName, artifact: &str, config: &ConfigArg) 
         ),
         ReleaseOutcome::Held { reason } => println!("held: {reason}"),
     }
+    Ok(())
+}
+
+/// `auger rollback`: the release loop's rollback, in this process.
+fn rollback(app: AppName, env: EnvName, to: Option<&str>, config: &ConfigArg) -> anyhow::Result<()> {
+    let (releaser, store) = local_releaser(config)?;
+    let to = to.map(|t| resolve_artifact(&store, &app, t)).transpose()?;
+    let by = format!("cli:{}", whoami());
+    let (target, outcome) = actix_web::rt::System::new().block_on(async {
+        releaser
+            .await?
+            .rollback(&env, &app, to.as_ref(), &by, None)
+            .await
+            .map_err(anyhow::Error::from)
+    })?;
+    match outcome {
+        auger::release::ReleaseOutcome::AwaitingApproval { url, .. } => {
+            println!("rollback of {app} in {env} to {target} waits for approval: {url}")
+        }
+        _ => println!("rolled back {app} in {env} to {target}"),
+    }
+    println!("{env}/{app} is on hold: automatic deploys stop until /resume {env}");
+    Ok(())
+}
+
+/// The release loop over the configured stores, for CLI commands that act in-process. The
+/// releaser itself is built inside the async runtime (the GitHub client needs one).
+#[allow(clippy::type_complexity)]
+fn local_releaser(
+    config: &ConfigArg,
+) -> anyhow::Result<(
+    impl std::future::Future<Output = anyhow::Result<auger::release::Releaser>>,
+    std::sync::Arc<ArtifactStore>,
+)> {
+    let config = Config::load(&config.config)?;
+    let gitops_cfg = config.require_gitops()?.clone();
+    let store = std::sync::Arc::new(auger::server::open_store(&config, false)?);
+    let policies = std::sync::Arc::new(auger::server::load_policies(&config)?);
+    let gitops = auger::gitops::GitopsRepo::open(
+        &config.gitops_cache_dir(),
+        &gitops_cfg.url,
+        gitops_cfg.branch.clone(),
+    )?;
+    let s2 = store.clone();
+    let fut = async move {
+        let forge = auger::server::github_client(&config)?
+            .map(|g| std::sync::Arc::new(g) as std::sync::Arc<dyn auger::forge::Forge>);
+        auger::server::releaser(&config, s2, policies, gitops, gitops_cfg.repo.clone(), forge)
+    };
+    Ok((fut, store))
+}
+
+/// `auger rollback --server URL`: queued by a running auger.
+fn rollback_remote(server: &str, app: &AppName, env: &EnvName, to: Option<&str>) -> anyhow::Result<()> {
+    let token = std::env::var("AUGER_TOKEN").context("AUGER_TOKEN must hold an API token for --server")?;
+    let url = format!("{}/api/v1/rollbacks", server.trim_end_matches('/'));
+    let resp = reqwest::blocking::Client::new()
+        .post(&url)
+        .bearer_auth(token.trim())
+        .json(&serde_json::json!({ "app": app, "env": env, "to": to }))
+        .send()
+        .with_context(|| format!("cannot reach {url}"))?;
+    let status = resp.status();
+    let json: serde_json::Value = resp.json().unwrap_or(serde_json::Value::Null);
+    if !status.is_success() {
+        bail!(
+            "{url} answered {status}: {}",
+            json["error"].as_str().unwrap_or("no reason given")
+        );
+    }
+    println!("queued: rollback of {app} in {env}");
     Ok(())
 }
 

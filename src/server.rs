@@ -18,6 +18,7 @@ use crate::inbox::{self, Inbox};
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::policy::{self, PolicySet};
+use crate::pr_commands::PrCommands;
 use crate::release::{Releaser, ReleaserParts, SystemClock, WaitingPlans};
 use crate::webhook::WebhookSecrets;
 use crate::webhook::handler;
@@ -130,7 +131,7 @@ pub fn releaser(
         gitops,
         gitops_repo,
         templates: config.paths.templates.clone(),
-        notifier: Arc::new(Notifier::new(forge.clone(), None)),
+        notifier: Arc::new(Notifier::new(forge.clone(), config.slack_webhook_url())),
         forge,
         clock: Arc::new(SystemClock),
         waiting,
@@ -222,6 +223,15 @@ pub async fn run(prepared: Prepared, announce: impl FnOnce(SocketAddr)) -> anyho
         metrics: state.metrics.clone(),
         forge: state.forge.clone(),
         releaser: state.releaser.clone(),
+        commands: match (&state.releaser, &state.forge) {
+            (Some(r), Some(f)) => Some(Arc::new(PrCommands::new(
+                r.clone(),
+                f.clone(),
+                state.policies.clone(),
+                state.store.clone(),
+            ))),
+            _ => None,
+        },
     };
     let inbox = state.inbox.clone();
     // Held plans are re-checked on a timer; open release PRs once at start (approvals may

@@ -16,6 +16,7 @@ use crate::gitops::Trigger;
 use crate::inbox::{Entry, Inbox};
 use crate::metrics::Metrics;
 use crate::policy::PolicySet;
+use crate::pr_commands::PrCommands;
 use crate::release::{Plan, Releaser};
 use crate::webhook::Event;
 use crate::webhook::events::{PullRequestAction, parse_event};
@@ -25,6 +26,17 @@ use crate::webhook::events::{PullRequestAction, parse_event};
 /// automatic releases are still to be decided.
 pub const EVENT_RELEASE: &str = "auger.release";
 pub const EVENT_ARTIFACT: &str = "auger.artifact";
+pub const EVENT_ROLLBACK: &str = "auger.rollback";
+
+/// The body of an [`EVENT_ROLLBACK`] entry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RollbackRequest {
+    pub app: AppName,
+    pub env: EnvName,
+    pub to: Option<ArtifactId>,
+    /// Who asked (`api <token name>`).
+    pub by: String,
+}
 
 /// The body of an [`EVENT_RELEASE`] entry.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -52,6 +64,8 @@ pub struct Worker {
     pub forge: Option<Arc<dyn Forge>>,
     /// The release loop; `None` without a `[gitops]` section (artifacts are still recorded).
     pub releaser: Option<Arc<Releaser>>,
+    /// PR comment commands; `None` without a release loop or GitHub credentials.
+    pub commands: Option<Arc<PrCommands>>,
 }
 
 impl Worker {
@@ -96,6 +110,15 @@ impl Worker {
         match entry.event.as_str() {
             EVENT_RELEASE => return self.ad_hoc_release(&entry.body).await,
             EVENT_ARTIFACT => return self.api_artifact(&entry.body).await,
+            EVENT_ROLLBACK => {
+                let req: RollbackRequest = serde_json::from_slice(&entry.body)?;
+                let Some(r) = &self.releaser else {
+                    anyhow::bail!("rollback asked, but no [gitops] is configured")
+                };
+                r.rollback(&req.env, &req.app, req.to.as_ref(), &req.by, None)
+                    .await?;
+                return Ok(true);
+            }
             _ => {}
         }
         let event = parse_event(&entry.event, &entry.body)?;
@@ -116,6 +139,38 @@ impl Worker {
                 let Some(r) = &self.releaser else { return Ok(false) };
                 Ok(r.on_pull_closed(e.number).await?.is_some())
             }
+            Event::PullRequest(e) => {
+                let Some(r) = &self.releaser else { return Ok(false) };
+                let repo = &e.repository.full_name;
+                match e.action {
+                    PullRequestAction::Opened
+                    | PullRequestAction::Reopened
+                    | PullRequestAction::Synchronize => {
+                        Ok(!r.on_pull_request(repo, e.number).await?.is_empty())
+                    }
+                    PullRequestAction::Closed => Ok(r.remove_previews(repo, e.number).await? > 0),
+                    _ => Ok(false),
+                }
+            }
+            Event::Delete(e) => {
+                // A deleted branch ends its pull request's preview (GitHub usually closes the
+                // pull request too; whichever comes first removes it, the other finds it gone).
+                let (Some(r), Some(forge), Some(branch)) = (&self.releaser, &self.forge, e.branch()) else {
+                    return Ok(false);
+                };
+                let repo = &e.repository.full_name;
+                if self.policies.for_repo(repo).all(|p| p.preview().is_none()) {
+                    return Ok(false);
+                }
+                match forge.find_open_pull(repo, &branch).await? {
+                    Some(pr) => Ok(r.remove_previews(repo, pr.number).await? > 0),
+                    None => Ok(false),
+                }
+            }
+            Event::IssueComment(e) => match &self.commands {
+                Some(c) => c.handle(e).await,
+                None => Ok(false),
+            },
             _ => Ok(false),
         }
     }
@@ -142,6 +197,7 @@ impl Worker {
             artifact: req.artifact,
             trigger: req.trigger,
             reason,
+            reply: None,
         })
         .await?;
         Ok(true)

@@ -15,7 +15,9 @@ use crate::domain::{AppName, BranchName, CommitSha, EnvName, RepoName, TagName};
 use crate::gitops::{GitopsRepo, HistoryFilter, Trigger, WriteError};
 use crate::server::AppState;
 use crate::webhook::handler::error;
-use crate::worker::{ArtifactRecorded, EVENT_ARTIFACT, EVENT_RELEASE, ReleaseRequest};
+use crate::worker::{
+    ArtifactRecorded, EVENT_ARTIFACT, EVENT_RELEASE, EVENT_ROLLBACK, ReleaseRequest, RollbackRequest,
+};
 
 /// Bearer tokens from `AUGER_API_TOKENS`: `name:token` entries (or bare tokens, named
 /// `token-<n>`). Only digests are kept, and comparison is constant-time over digests, so
@@ -98,6 +100,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/artifacts/{id}", web::get().to(get_artifact))
                 .route("/releases", web::get().to(list_releases))
                 .route("/releases", web::post().to(create_release))
+                .route("/rollbacks", web::post().to(create_rollback))
                 .route("/environments", web::get().to(list_environments)),
         );
 }
@@ -431,7 +434,16 @@ async fn list_environments(req: HttpRequest, state: web::Data<AppState>) -> Http
     if let Err(why) = authorize(&req, &state) {
         return error(StatusCode::UNAUTHORIZED, why);
     }
-    gitops_read(state, "environments", |repo| repo.environments()).await
+    let store = state.store.clone();
+    // Hold state lives in the ledger; the rest is read back from the gitops repository.
+    gitops_read(state, "environments", move |repo| {
+        let mut views = repo.environments()?;
+        for v in &mut views {
+            v.on_hold = store.is_held(&v.env, &v.app).ok();
+        }
+        Ok(views)
+    })
+    .await
 }
 
 /// An inbox id for entries auger writes itself; never collides with GitHub's uuids.
@@ -539,6 +551,89 @@ async fn create_release_inner(req: &HttpRequest, body: &[u8], state: &web::Data<
             error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "cannot queue the release; nothing was done",
+            )
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewRollback {
+    app: AppName,
+    env: EnvName,
+    /// An artifact id to go back to; default: the release before the current one.
+    #[serde(default)]
+    to: Option<String>,
+}
+
+/// `POST /api/v1/rollbacks`: checked here, performed by the worker (202 = queued durably).
+async fn create_rollback(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let resp = create_rollback_inner(&req, &body, &state).await;
+    state.metrics.api("rollbacks.create", resp.status().as_u16());
+    resp
+}
+
+async fn create_rollback_inner(req: &HttpRequest, body: &[u8], state: &web::Data<AppState>) -> HttpResponse {
+    let token = match authorize(req, state) {
+        Ok(t) => t.to_owned(),
+        Err(why) => return error(StatusCode::UNAUTHORIZED, why),
+    };
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    let new: NewRollback = match serde_path_to_error::deserialize(de) {
+        Ok(n) => n,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("{}: {}", e.path(), e.inner())),
+    };
+    if state.releaser.is_none() {
+        return error(
+            StatusCode::CONFLICT,
+            "rollbacks are off: the configuration has no [gitops] section",
+        );
+    }
+    let Some(policy) = state.policies.get(&new.app) else {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("no policy for app {}", new.app),
+        );
+    };
+    if policy.env(&new.env).is_none() {
+        let known: Vec<&str> = policy.envs().map(|(n, _)| n.as_str()).collect();
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "app {} has no environment {} (known: {})",
+                new.app,
+                new.env,
+                known.join(", ")
+            ),
+        );
+    }
+    let to = match new.to.as_deref().map(str::parse::<ArtifactId>) {
+        None => None,
+        Some(Ok(id)) if id.app() == &new.app => Some(id),
+        Some(Ok(id)) => {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("artifact {id} is not an artifact of app {}", new.app),
+            );
+        }
+        Some(Err(e)) => return error(StatusCode::BAD_REQUEST, format!("to: {e}")),
+    };
+    let request = RollbackRequest {
+        app: new.app,
+        env: new.env,
+        to,
+        by: format!("api {token}"),
+    };
+    let body = serde_json::to_vec(&request).unwrap_or_default();
+    match state.inbox.append(&internal_id(), EVENT_ROLLBACK, body).await {
+        Ok(_) => HttpResponse::Accepted().json(serde_json::json!({
+            "queued": true, "app": request.app, "env": request.env, "to": request.to,
+        })),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot queue a rollback");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "cannot queue the rollback; nothing was done",
             )
         }
     }

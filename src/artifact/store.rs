@@ -306,7 +306,7 @@ impl ArtifactStore {
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn repo(&self) -> std::sync::MutexGuard<'_, gix::Repository> {
+    pub(super) fn repo(&self) -> std::sync::MutexGuard<'_, gix::Repository> {
         // A panic while holding the lock cannot leave the repository half-written (refs move
         // in one transaction), so a poisoned lock is safe to take over.
         self.repo.lock().unwrap_or_else(|p| p.into_inner())
@@ -610,7 +610,7 @@ impl ArtifactStore {
         Ok(())
     }
 
-    fn push_after_write(&self) {
+    pub(super) fn push_after_write(&self) {
         if let Some(remote) = &self.remote {
             let report = remote.sync(self);
             if let Some(err) = &report.error {
@@ -826,7 +826,7 @@ impl ArtifactStore {
     }
 
     /// Run `attempt` until it wins its compare-and-swap, with jittered backoff.
-    fn retry<T>(&self, what: &str, mut attempt: impl FnMut() -> Result<T, Attempt>) -> Result<T> {
+    pub(super) fn retry<T>(&self, what: &str, mut attempt: impl FnMut() -> Result<T, Attempt>) -> Result<T> {
         let mut last = String::new();
         for n in 0..MAX_ATTEMPTS {
             match attempt() {
@@ -1038,7 +1038,7 @@ pub(super) fn write_commit(
     write_commit_at(repo, tree, parent, message, gix::date::Time::now_utc())
 }
 
-fn write_commit_at(
+pub(super) fn write_commit_at(
     repo: &gix::Repository,
     tree: ObjectId,
     parent: Option<ObjectId>,

@@ -10,6 +10,7 @@
 //! The caller keeps the GitHub deployment id between events: [`Notifier::release_pending`]
 //! returns it, and later events take it back in [`ReleaseEvent::deployment_id`].
 
+pub mod reply;
 mod slack;
 
 use std::collections::BTreeMap;
@@ -25,6 +26,7 @@ use crate::forge::{
     StatusUpdate,
 };
 
+pub use reply::{ReplyRef, ReplyText, answer_marker, render_reply};
 pub use slack::{escape_json_fragment, escape_mrkdwn};
 
 /// Slack must not hold anything up: a short timeout per attempt (design: 2 s).
@@ -446,6 +448,15 @@ impl Notifier {
                 }
                 None
             }
+        }
+    }
+
+    /// Edits a command reply (best effort, like every notification).
+    pub async fn reply(&self, to: &ReplyRef, body: &str) {
+        let Some(forge) = &self.forge else { return };
+        let body = format!("{body}\n\n{}", answer_marker(to.answers));
+        if let Err(e) = forge.update_comment(&to.repo, to.comment, &body).await {
+            tracing::warn!(repo = %to.repo, comment = %to.comment, error = %e, "cannot update a command reply");
         }
     }
 

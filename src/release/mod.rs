@@ -21,20 +21,21 @@ pub mod approval;
 pub mod clock;
 pub mod people;
 pub mod plan;
+mod preview;
 pub mod waiting;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::artifact::{Artifact, ArtifactId, ArtifactStore, RecordOutcome, StoreError};
+use crate::artifact::{Artifact, ArtifactId, ArtifactStore, HoldState, RecordOutcome, StoreError};
 use crate::domain::{AppName, BranchName, CommitSha, EnvName, RepoName};
 use crate::forge::{Forge, ForgeError, MergeMethod, MergeOutcome, PullRequest, PullState};
 use crate::gitops::{
-    GitopsRepo, ReleaseInfo, ReleaseSpec, RenderError, RenderExtra, Target, Trailer, Trigger, WriteError,
-    WriteOutcome, pr_branch, render,
+    Files, GitopsRepo, HistoryFilter, ReleaseInfo, ReleaseSpec, RenderError, RenderExtra, Target, Trailer,
+    Trigger, WriteError, WriteOutcome, pr_branch, render,
 };
-use crate::notify::{FailureKind, Notifier, ReleaseEvent};
+use crate::notify::{FailureKind, Notifier, ReleaseEvent, ReplyRef, ReplyText, render_reply};
 use crate::policy::{EnvPolicy, MergeMode, Policy, PolicySet};
 
 pub use approval::{Tally, tally};
@@ -77,6 +78,12 @@ pub enum ReleaseError {
     Waiting(#[from] WaitingError),
     #[error("pull request #{pull} was not merged: {reason}")]
     NotMerged { pull: u64, reason: String },
+    #[error("{env} has no earlier release of {app} to roll back to")]
+    NothingToRollBack { env: EnvName, app: AppName },
+    #[error("{artifact} was never released to {env}")]
+    NeverReleased { env: EnvName, artifact: ArtifactId },
+    #[error("{artifact} is what {env} runs now: nothing to roll back")]
+    AlreadyLive { env: EnvName, artifact: ArtifactId },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -86,7 +93,12 @@ impl ReleaseError {
     pub fn is_user_error(&self) -> bool {
         matches!(
             self,
-            ReleaseError::UnknownApp(_) | ReleaseError::UnknownEnv { .. } | ReleaseError::UnknownArtifact(_)
+            ReleaseError::UnknownApp(_)
+                | ReleaseError::UnknownEnv { .. }
+                | ReleaseError::UnknownArtifact(_)
+                | ReleaseError::NothingToRollBack { .. }
+                | ReleaseError::NeverReleased { .. }
+                | ReleaseError::AlreadyLive { .. }
         )
     }
 }
@@ -137,6 +149,14 @@ pub struct Releaser {
     clock: Arc<dyn Clock>,
     waiting: WaitingPlans,
     serial: tokio::sync::Mutex<()>,
+}
+
+/// How a release was completed, for the notifications.
+#[derive(Clone, Copy)]
+struct Done<'a> {
+    pull: Option<u64>,
+    reply: Option<&'a ReplyRef>,
+    rollback_from: Option<&'a ArtifactId>,
 }
 
 /// One pull request auger opened, as read back from GitHub and the gitops repository.
@@ -207,6 +227,11 @@ impl Releaser {
             });
             plans.extend(found);
         }
+        for (incoming, outcome) in recorded {
+            if !incoming.pull_requests.is_empty() && !matches!(outcome, RecordOutcome::Unchanged(_)) {
+                self.previews_for_artifact(outcome.artifact()).await;
+            }
+        }
         let _serial = self.serial.lock().await;
         let mut out = Vec::new();
         for plan in plans {
@@ -257,7 +282,13 @@ impl Releaser {
         let artifact = self.artifact(&rp.info.artifact).await?;
         let outcome = if rp.pr.merged {
             let commit = rp.pr.merge_commit_sha.clone().unwrap_or(rp.pr.head.sha.clone());
-            self.released(&rp.env, &artifact, &rp.info.trigger, &commit, Some(rp.pr.number))
+            let reply = ReplyRef::find_in(&rp.pr.body);
+            let done = Done {
+                pull: Some(rp.pr.number),
+                reply: reply.as_ref(),
+                rollback_from: None,
+            };
+            self.released(&rp.env, &artifact, &rp.info.trigger, &commit, done)
                 .await?;
             Some(ReleaseOutcome::Released {
                 commit,
@@ -319,12 +350,143 @@ impl Releaser {
         out
     }
 
+    // ---- holds and rollbacks ----
+
+    /// Stops automatic deploys of `app` to `env` (`/hold`). `false`: it was already held.
+    pub async fn hold(&self, env: &EnvName, app: &AppName, by: &str, reason: &str) -> Result<bool> {
+        self.rules(app, env)?;
+        self.set_hold(env, app, true, by, reason).await
+    }
+
+    /// Restarts automatic deploys (`/resume`). `false`: it was not held.
+    pub async fn resume(&self, env: &EnvName, app: &AppName, by: &str) -> Result<bool> {
+        self.rules(app, env)?;
+        self.set_hold(env, app, false, by, "resumed").await
+    }
+
+    pub async fn hold_state(&self, env: &EnvName, app: &AppName) -> Result<Option<HoldState>> {
+        let store = self.store.clone();
+        let (env, app) = (env.clone(), app.clone());
+        blocking(move || store.hold_state(&env, &app)).await
+    }
+
+    async fn set_hold(
+        &self,
+        env: &EnvName,
+        app: &AppName,
+        held: bool,
+        by: &str,
+        reason: &str,
+    ) -> Result<bool> {
+        let store = self.store.clone();
+        let state = HoldState {
+            held,
+            by: by.to_owned(),
+            reason: reason.to_owned(),
+            time: self.clock.now(),
+        };
+        let (env, app) = (env.clone(), app.clone());
+        blocking(move || store.set_hold(&env, &app, &state)).await
+    }
+
+    /// A rollback (design §7): a new release whose `<env>/<app>/` is the tree of the previous
+    /// release (or of the newest release of `to`), with `Auger-Rollback-To`, through the env's
+    /// merge mode. The (env, app) goes on hold first, so no automatic deploy undoes it.
+    pub async fn rollback(
+        &self,
+        env: &EnvName,
+        app: &AppName,
+        to: Option<&ArtifactId>,
+        by: &str,
+        reply: Option<ReplyRef>,
+    ) -> Result<(ArtifactId, ReleaseOutcome)> {
+        let _serial = self.serial.lock().await;
+        self.rules(app, env)?;
+        let gitops = self.gitops.clone();
+        let filter = HistoryFilter::for_pair(env, app);
+        let history = blocking(move || {
+            gitops.fetch()?;
+            gitops.releases(&filter)
+        })
+        .await?;
+        let current = history.first().map(|r| r.artifact.clone());
+        let record = match to {
+            Some(to) => {
+                history
+                    .iter()
+                    .find(|r| &r.artifact == to)
+                    .ok_or_else(|| ReleaseError::NeverReleased {
+                        env: env.clone(),
+                        artifact: to.clone(),
+                    })?
+            }
+            None => history
+                .iter()
+                .find(|r| Some(&r.artifact) != current.as_ref())
+                .ok_or_else(|| ReleaseError::NothingToRollBack {
+                    env: env.clone(),
+                    app: app.clone(),
+                })?,
+        };
+        if Some(&record.artifact) == current.as_ref() {
+            return Err(ReleaseError::AlreadyLive {
+                env: env.clone(),
+                artifact: record.artifact.clone(),
+            });
+        }
+        let gitops = self.gitops.clone();
+        let (commit, e2, a2) = (record.commit.clone(), env.clone(), app.clone());
+        let files = blocking(move || gitops.tree_of(&commit, &e2, &a2))
+            .await?
+            .ok_or_else(|| {
+                ReleaseError::Internal(format!("release commit {} has no {env}/{app}/", record.commit))
+            })?;
+        let artifact =
+            match self.artifact(&record.artifact).await {
+                Ok(a) => a,
+                Err(ReleaseError::UnknownArtifact(_)) => record
+                    .release
+                    .as_ref()
+                    .and_then(|r| r.record.clone())
+                    .ok_or_else(|| ReleaseError::UnknownArtifact(record.artifact.to_string()))?,
+                Err(e) => return Err(e),
+            };
+        let login = by.trim_start_matches('@').to_owned();
+        let reason = format!("rollback to {}", artifact.id);
+        self.set_hold(env, app, true, by, &reason).await?;
+        let trigger = Trigger::Rollback(login);
+        let mut info = ReleaseInfo::new(env.clone(), app.clone(), &artifact, trigger.clone());
+        info.time = self.clock.now();
+        info.rollback_to = Some(artifact.id.clone());
+        let plan = Plan {
+            env: env.clone(),
+            app: app.clone(),
+            artifact: artifact.id.clone(),
+            trigger,
+            reason,
+            reply,
+        };
+        let from = current.filter(|c| *c != artifact.id);
+        let outcome = self.write_release(&plan, &artifact, files, info, from).await;
+        log_outcome(&plan, &outcome);
+        Ok((artifact.id, outcome?))
+    }
+
     // ---- the steps ----
 
     /// Gate, then release or hold.
     async fn gated(&self, plan: Plan) -> Result<ReleaseOutcome> {
-        let (policy, rules) = self.rules(&plan.app, &plan.env)?;
-        let _ = policy;
+        let (_, rules) = self.rules(&plan.app, &plan.env)?;
+        if let Some(h) = self.hold_state(&plan.env, &plan.app).await?
+            && h.held
+        {
+            return Ok(ReleaseOutcome::Held {
+                reason: format!(
+                    "{}/{} is on hold ({}, by {}); automatic deploys resume with /resume {}",
+                    plan.env, plan.app, h.reason, h.by, plan.env
+                ),
+            });
+        }
         let artifact = self.artifact(&plan.artifact).await?;
         match self.check_gate(rules, &plan, &artifact).await? {
             Gate::Open => self.release_locked(&plan, Some(&artifact)).await,
@@ -363,6 +525,10 @@ impl Releaser {
             let mut progressed = false;
             for w in self.waiting.list() {
                 let plan = w.plan;
+                if matches!(self.hold_state(&plan.env, &plan.app).await, Ok(Some(h)) if h.held) {
+                    let _ = self.waiting.release(&plan.env, &plan.app, &plan.artifact);
+                    continue;
+                }
                 let checked = async {
                     let (_, rules) = self.rules(&plan.app, &plan.env)?;
                     let artifact = self.artifact(&plan.artifact).await?;
@@ -402,7 +568,7 @@ impl Releaser {
 
     /// Render, write, then finish according to the env's merge mode.
     async fn release_locked(&self, plan: &Plan, artifact: Option<&Artifact>) -> Result<ReleaseOutcome> {
-        let (policy, rules) = self.rules(&plan.app, &plan.env)?;
+        let (policy, _) = self.rules(&plan.app, &plan.env)?;
         let artifact = match artifact {
             Some(a) => a.clone(),
             None => self.artifact(&plan.artifact).await?,
@@ -418,7 +584,21 @@ impl Releaser {
             plan.trigger.clone(),
         );
         info.time = now;
+        self.write_release(plan, &artifact, files, info, None).await
+    }
 
+    /// Writes `files` + `info` for `plan` and finishes per the env's merge mode.
+    /// `rollback_from` is the artifact a rollback replaces.
+    async fn write_release(
+        &self,
+        plan: &Plan,
+        artifact: &Artifact,
+        files: Files,
+        info: ReleaseInfo,
+        rollback_from: Option<ArtifactId>,
+    ) -> Result<ReleaseOutcome> {
+        let (policy, rules) = self.rules(&plan.app, &plan.env)?;
+        let artifact = artifact.clone();
         let target = match rules.merge {
             MergeMode::Direct => Target::Branch,
             MergeMode::Auto | MergeMode::Approval => Target::PrBranch,
@@ -448,7 +628,15 @@ impl Releaser {
             app: plan.app.clone(),
             files,
             release: info,
-            message: format!("Release {} {} to {}", plan.app, version(&artifact), plan.env),
+            message: match &rollback_from {
+                Some(from) => format!(
+                    "Roll back {} in {} to {} (from {from})",
+                    plan.app,
+                    plan.env,
+                    version(&artifact)
+                ),
+                None => format!("Release {} {} to {}", plan.app, version(&artifact), plan.env),
+            },
             extra_trailers,
             target,
         };
@@ -462,10 +650,24 @@ impl Releaser {
                 if self.live(&plan.env, &plan.app).await?.map(|a| a.id) != Some(artifact.id.clone()) {
                     self.set_live(&plan.env, &artifact).await?;
                 }
+                if let Some(reply) = &plan.reply {
+                    let text = render_reply(&ReplyText {
+                        state: "already",
+                        env: plan.env.as_str(),
+                        artifact: &artifact.id.to_string(),
+                        ..Default::default()
+                    });
+                    self.notifier.reply(reply, &text).await;
+                }
                 Ok(ReleaseOutcome::AlreadyReleased)
             }
             (WriteOutcome::Committed { commit, .. }, Target::Branch) => {
-                self.released(&plan.env, &artifact, &plan.trigger, &commit, None)
+                let done = Done {
+                    pull: None,
+                    reply: plan.reply.as_ref(),
+                    rollback_from: rollback_from.as_ref(),
+                };
+                self.released(&plan.env, &artifact, &plan.trigger, &commit, done)
                     .await?;
                 Ok(ReleaseOutcome::Released { commit, pull: None })
             }
@@ -499,7 +701,24 @@ impl Releaser {
                         self.notifier.release_pending(&ev).await;
                     }
                 }
-                self.evaluate(&rp).await
+                let outcome = self.evaluate(&rp).await?;
+                if let (
+                    ReleaseOutcome::AwaitingApproval {
+                        url, tally, required, ..
+                    },
+                    Some(reply),
+                ) = (&outcome, &plan.reply)
+                {
+                    let detail = format!("{} of {required} approvals", tally.approved_by.len());
+                    let text = render_reply(&ReplyText {
+                        state: "awaiting",
+                        link: url,
+                        detail: &detail,
+                        ..Default::default()
+                    });
+                    self.notifier.reply(reply, &text).await;
+                }
+                Ok(outcome)
             }
         }
     }
@@ -517,7 +736,11 @@ impl Releaser {
     ) -> Result<PullRequest> {
         let forge = self.forge_for(&plan.env, rules.merge)?;
         let branch = self.pr_branch(&plan.env, &plan.app)?;
-        let (title, body) = pr_text(plan, policy, rules, artifact, superseded);
+        let (title, mut body) = pr_text(plan, policy, rules, artifact, superseded);
+        if let Some(reply) = &plan.reply {
+            body.push_str(&reply.marker());
+            body.push('\n');
+        }
         match open {
             Some(pr) if superseded.is_some() || pr.title != title => Ok(forge
                 .update_pull(&self.gitops_repo, pr.number, &title, &body)
@@ -633,7 +856,13 @@ impl Releaser {
             }
             Err(e) => return Err(e.into()),
         };
-        self.released(&rp.env, &artifact, &rp.info.trigger, &commit, Some(rp.pr.number))
+        let reply = ReplyRef::find_in(&rp.pr.body);
+        let done = Done {
+            pull: Some(rp.pr.number),
+            reply: reply.as_ref(),
+            rollback_from: None,
+        };
+        self.released(&rp.env, &artifact, &rp.info.trigger, &commit, done)
             .await?;
         Ok(ReleaseOutcome::Released {
             commit,
@@ -650,8 +879,9 @@ impl Releaser {
         artifact: &Artifact,
         trigger: &Trigger,
         commit: &CommitSha,
-        pull: Option<u64>,
+        done: Done<'_>,
     ) -> Result<()> {
+        let pull = done.pull;
         if pull.is_some() && self.live(env, &artifact.app).await?.map(|a| a.id) == Some(artifact.id.clone()) {
             return Ok(());
         }
@@ -663,7 +893,24 @@ impl Releaser {
             .get(&artifact.app)
             .and_then(|p| p.env(env))
             .and_then(|r| r.url.clone());
-        self.notifier.release_succeeded(&ev).await;
+        if matches!(trigger, Trigger::Rollback(_)) {
+            self.notifier.rollback(&ev, done.rollback_from).await;
+        } else {
+            self.notifier.release_succeeded(&ev).await;
+        }
+        if let Some(reply) = done.reply {
+            let link = pull
+                .map(|n| format!("pull request #{n} merged"))
+                .unwrap_or_else(|| format!("gitops commit {}", commit.short(12)));
+            let text = render_reply(&ReplyText {
+                state: "released",
+                env: env.as_str(),
+                artifact: &artifact.id.to_string(),
+                link: &link,
+                ..Default::default()
+            });
+            self.notifier.reply(reply, &text).await;
+        }
         self.set_live(env, artifact).await?;
         self.waiting.release(env, &artifact.app, &artifact.id)?;
         tracing::info!(%env, artifact = %artifact.id, %commit, pull, "released");

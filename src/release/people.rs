@@ -51,9 +51,25 @@ impl People {
     /// Whether `login` is covered by any of `principals`; `permission:` principals are
     /// checked on `repo` (the app's source repository).
     pub async fn admits(&self, principals: &[Principal], repo: &RepoName, login: &str) -> ForgeResult<bool> {
+        self.admits_account(principals, repo, login, None).await
+    }
+
+    /// Like [`Self::admits`], and when the account's numeric id is known, a `user:` principal
+    /// must resolve to that id: a renamed or re-registered login cannot inherit a right.
+    pub async fn admits_account(
+        &self,
+        principals: &[Principal],
+        repo: &RepoName,
+        login: &str,
+        id: Option<u64>,
+    ) -> ForgeResult<bool> {
         for p in principals {
             let ok = match p {
-                Principal::User(user) => user.eq_ignore_ascii_case(login),
+                Principal::User(user) if !user.eq_ignore_ascii_case(login) => false,
+                Principal::User(user) => match id {
+                    Some(id) => self.forge.user_id(user).await? == id,
+                    None => true,
+                },
                 Principal::Permission(min) => self.permission(repo, login).await? >= to_level(*min),
                 Principal::Team { org, slug } => self.is_member(org, slug, login).await?,
             };

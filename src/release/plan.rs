@@ -20,6 +20,9 @@ pub struct Plan {
     pub trigger: Trigger,
     /// Why, for logs and status descriptions ("branch main", "tag v1.2.0").
     pub reason: String,
+    /// The PR comment that asked for it (`/deploy`), edited as the release progresses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<crate::notify::ReplyRef>,
 }
 
 /// The `auto` rules that `incoming` (the facts one event brought) satisfies for the merged
@@ -58,6 +61,7 @@ pub fn auto_plans(
                 artifact: artifact.id.clone(),
                 trigger: Trigger::Policy,
                 reason,
+                reply: None,
             });
         }
     }

@@ -168,6 +168,7 @@ mod tests {
             app,
             trigger: Trigger::Policy,
             reason: "tag v1".into(),
+            reply: None,
         }
     }
 

@@ -305,7 +305,10 @@ fn the_api_serves_the_same_history_and_what_runs_where() {
     );
     assert_eq!(envs[1]["artifact"], gitops.web_v1.id.to_string());
     assert_eq!(envs[1]["since"], all[0]["time"]);
-    assert!(envs[1]["on_hold"].is_null());
+    assert_eq!(
+        envs[1]["on_hold"], false,
+        "read from the ledger: nothing was held"
+    );
     assert_eq!(envs[1]["pending_prs"], serde_json::json!([]));
 
     for bad in [

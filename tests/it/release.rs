@@ -25,6 +25,11 @@ pub struct Stack {
 
 impl Stack {
     pub fn start(policy: &str) -> Stack {
+        Stack::start_with(policy, "", &[])
+    }
+
+    /// With extra `auger.toml` text and environment variables for the server.
+    pub fn start_with(policy: &str, extra_config: &str, env: &[(&str, &str)]) -> Stack {
         let sim = GithubSim::start(SimConfig::default()).unwrap();
         sim.create_org("acme").unwrap();
         for user in ["alice", "mallory", "sre1", "sre2", "sre3", "auger"] {
@@ -45,13 +50,15 @@ impl Stack {
         let setup = Setup::new(
             &[],
             &format!(
-                "[github]\napi_url = \"{}\"\ntoken_env = \"GITHUB_TOKEN\"\n[gitops]\nrepo = \"{GITOPS}\"\nurl = \"{}\"\nbranch = \"main\"\n[api]\ntokens_env = \"AUGER_API_TOKENS\"\n",
+                "[github]\napi_url = \"{}\"\ntoken_env = \"GITHUB_TOKEN\"\n[gitops]\nrepo = \"{GITOPS}\"\nurl = \"{}\"\nbranch = \"main\"\n[api]\ntokens_env = \"AUGER_API_TOKENS\"\n{extra_config}",
                 sim.url(),
                 gitops.clone_url
             ),
         );
         std::fs::write(setup.path().join("policies/web.toml"), policy).unwrap();
-        let server = setup.start_with_env(&[("GITHUB_TOKEN", &token)]);
+        let mut vars = vec![("GITHUB_TOKEN", token.as_str())];
+        vars.extend_from_slice(env);
+        let server = setup.start_with_env(&vars);
         sim.set_webhook(Some(&format!("{}/webhooks/github", server.url)), SECRET);
         let gitops_dir = sim.repo_path(GITOPS).unwrap();
         Stack {

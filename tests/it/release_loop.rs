@@ -364,6 +364,7 @@ async fn ten_concurrent_releases_and_a_foreign_writer_lose_nothing() {
                 artifact: id.parse().unwrap(),
                 trigger: auger::gitops::Trigger::Api("load".into()),
                 reason: "test".into(),
+                reply: None,
             })
             .await
         }));

@@ -1,0 +1,126 @@
+//! Replies to PR comment commands: one comment per command, edited in place as the work
+//! progresses (queued → pull request waiting → released / failed). A hidden marker ties a reply
+//! to the comment it answers, so a replayed delivery finds its reply instead of posting a
+//! second one, and a release pull request carries the reply's address to the merge.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::RepoName;
+use crate::forge::CommentId;
+
+const TEMPLATE: &str = include_str!("../../templates/commands/reply.md.tera");
+
+/// Where a reply lives: a comment on an issue or pull request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyRef {
+    pub repo: RepoName,
+    pub issue: u64,
+    /// The reply itself.
+    pub comment: CommentId,
+    /// The comment with the command it answers.
+    pub answers: CommentId,
+}
+
+impl ReplyRef {
+    /// `<!-- auger:reply owner/name#12 345 344 -->`, put in a release pull request's body.
+    pub fn marker(&self) -> String {
+        format!(
+            "<!-- auger:reply {}#{} {} {} -->",
+            self.repo, self.issue, self.comment, self.answers
+        )
+    }
+
+    /// The reference a [`ReplyRef::marker`] in `text` names, if any.
+    pub fn find_in(text: &str) -> Option<ReplyRef> {
+        let rest = &text[text.find("<!-- auger:reply ")? + "<!-- auger:reply ".len()..];
+        let rest = &rest[..rest.find("-->")?];
+        let mut words = rest.split_whitespace();
+        let (repo, issue) = words.next()?.rsplit_once('#')?;
+        Some(ReplyRef {
+            repo: RepoName::new(repo).ok()?,
+            issue: issue.parse().ok()?,
+            comment: CommentId(words.next()?.parse().ok()?),
+            answers: CommentId(words.next()?.parse().ok()?),
+        })
+    }
+}
+
+/// The marker in a reply that names the comment it answers.
+pub fn answer_marker(comment: CommentId) -> String {
+    format!("<!-- auger:answer {comment} -->")
+}
+
+/// What a reply says.
+#[derive(Debug, Clone, Default)]
+pub struct ReplyText<'a> {
+    /// `queued`, `awaiting`, `released`, `already`, `held`, `refused`, `failed`, or anything
+    /// else for `detail` alone.
+    pub state: &'a str,
+    /// The command as auger understood it (`/deploy staging`), canonical form.
+    pub command: &'a str,
+    pub app: &'a str,
+    pub env: &'a str,
+    pub artifact: &'a str,
+    /// Markdown link or reference (`#12`, a URL).
+    pub link: &'a str,
+    pub detail: &'a str,
+}
+
+/// Renders a reply (templates/commands/reply.md.tera).
+pub fn render_reply(r: &ReplyText<'_>) -> String {
+    let mut ctx = tera::Context::new();
+    ctx.insert("state", r.state);
+    ctx.insert("command", r.command);
+    ctx.insert("app", r.app);
+    ctx.insert("env", r.env);
+    ctx.insert("artifact", r.artifact);
+    ctx.insert("link", r.link);
+    ctx.insert("detail", r.detail);
+    tera::Tera::one_off(TEMPLATE, &ctx, false)
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "reply template failed");
+            format!("{} {}", r.command, r.detail)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_marker_round_trips_and_garbage_is_none() {
+        let r = ReplyRef {
+            repo: RepoName::new("acme/web").unwrap(),
+            issue: 12,
+            comment: CommentId(345),
+            answers: CommentId(344),
+        };
+        let body = format!("Release…\n\n{}\n", r.marker());
+        assert_eq!(ReplyRef::find_in(&body), Some(r));
+        assert_eq!(ReplyRef::find_in("<!-- auger:reply ../x#1 2 3 -->"), None);
+        assert_eq!(ReplyRef::find_in("nothing"), None);
+    }
+
+    #[test]
+    fn replies_render_per_state() {
+        let text = render_reply(&ReplyText {
+            state: "released",
+            command: "/deploy staging",
+            env: "staging",
+            artifact: "web@0123456789ab",
+            ..Default::default()
+        });
+        assert_eq!(
+            text,
+            "`/deploy staging`: ✅ **web@0123456789ab** is released to **staging**."
+        );
+        let text = render_reply(&ReplyText {
+            state: "refused",
+            command: "/deploy prod",
+            detail: "unknown environment",
+            ..Default::default()
+        });
+        assert_eq!(text, "`/deploy prod`: 🚫 unknown environment");
+    }
+}
