@@ -8,15 +8,17 @@
 //! payload. A pull request from a fork never deploys. Refusals say why. A replayed delivery
 //! finds its reply (by a hidden marker naming the comment it answers) and does not run twice.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
+use chrono::{DateTime, Utc};
 use tokio::sync::OnceCell;
 
 use crate::artifact::{ArtifactId, ArtifactStore};
 use crate::command::{
     Command, ParseOutcome, RollbackTarget, ShaPrefix, error_reply, help_text, parse_comment,
 };
-use crate::domain::{AppName, EnvName, RepoName};
+use crate::domain::{AppName, CommitSha, EnvName, RepoName};
 use crate::forge::{CommentId, Forge, Reaction};
 use crate::gitops::Trigger;
 use crate::notify::{ReplyRef, ReplyText, answer_marker, render_reply};
@@ -31,12 +33,21 @@ pub struct PrCommands {
     store: Arc<ArtifactStore>,
     people: People,
     own_login: OnceCell<String>,
+    /// Recent heads of each pull request with the time they became the head (the
+    /// `pull_request` events' `updated_at`). A `/deploy` without a sha deploys the head the
+    /// pull request had when the comment was written; if GitHub's head is another one now, a
+    /// push overtook the comment and the command is refused rather than deploying a commit the
+    /// commenter never saw. Deliveries may arrive in any order; the times decide. Unknown
+    /// (after a restart): GitHub's head is used.
+    heads: Mutex<HashMap<(String, u64), Vec<(DateTime<Utc>, CommitSha)>>>,
 }
 
 /// Who wrote the command.
 struct Author<'a> {
     login: &'a str,
     id: u64,
+    /// When the comment was written.
+    at: DateTime<Utc>,
 }
 
 impl PrCommands {
@@ -53,6 +64,51 @@ impl PrCommands {
             policies,
             store,
             own_login: OnceCell::new(),
+            heads: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A `pull_request` opened, reopened or synchronize event: `sha` is the head since `at`.
+    pub fn saw_head(&self, repo: &RepoName, number: u64, sha: &CommitSha, at: DateTime<Utc>) {
+        let mut heads = self.heads.lock().unwrap_or_else(|p| p.into_inner());
+        if heads.len() > 50_000 {
+            heads.clear();
+        }
+        let list = heads
+            .entry((repo.as_str().to_ascii_lowercase(), number))
+            .or_default();
+        if !list.iter().any(|(t, s)| *t == at && s == sha) {
+            list.push((at, sha.clone()));
+            list.sort_by_key(|(t, _)| *t);
+            if list.len() > 20 {
+                list.remove(0);
+            }
+        }
+    }
+
+    /// Whether `head` (GitHub's head now) replaced another head at or after `at`, the time a
+    /// comment was written: then the comment was about another commit. GitHub's times have
+    /// whole seconds, so a push in the same second as the comment counts as after it (the
+    /// safe side: a refusal, and the user comments again). A head no event has announced yet
+    /// is newer than everything seen, so it moved too. Nothing seen: not moved.
+    fn moved_since(
+        &self,
+        repo: &RepoName,
+        number: u64,
+        head: &CommitSha,
+        at: DateTime<Utc>,
+    ) -> Option<CommitSha> {
+        let heads = self.heads.lock().unwrap_or_else(|p| p.into_inner());
+        let list = heads.get(&(repo.as_str().to_ascii_lowercase(), number))?;
+        let before = list
+            .iter()
+            .rev()
+            .find(|(t, s)| s != head && *t <= at)
+            .map(|(_, s)| s.clone());
+        match list.iter().rev().find(|(_, s)| s == head) {
+            Some((t, _)) if *t >= at => before,
+            Some(_) => None,
+            None => list.last().map(|(_, s)| s.clone()),
         }
     }
 
@@ -99,6 +155,7 @@ impl PrCommands {
         let author = Author {
             login: &e.comment.user.login,
             id: e.comment.user.id,
+            at: e.comment.created_at,
         };
         let commands = match parsed {
             ParseOutcome::Error(errors) => {
@@ -278,6 +335,18 @@ impl PrCommands {
             return say(
                 "refused",
                 "this pull request comes from a fork; forks never deploy",
+            );
+        }
+        if sha.is_none()
+            && let Some(seen) = self.moved_since(repo, number, &pr.head.sha, author.at)
+        {
+            return say(
+                "refused",
+                &format!(
+                    "the pull request's head moved to `{}` after this comment (it was `{}`); comment again to deploy the new head",
+                    pr.head.sha.short(12),
+                    seen.short(12)
+                ),
             );
         }
         match self.releaser.hold_state(env, policy.app()).await {

@@ -142,6 +142,18 @@ impl Worker {
             Event::PullRequest(e) => {
                 let Some(r) = &self.releaser else { return Ok(false) };
                 let repo = &e.repository.full_name;
+                if let Some(c) = &self.commands
+                    && matches!(
+                        e.action,
+                        PullRequestAction::Opened
+                            | PullRequestAction::Reopened
+                            | PullRequestAction::Synchronize
+                    )
+                {
+                    if let Some(at) = e.pull_request.updated_at {
+                        c.saw_head(repo, e.number, &e.pull_request.head.sha, at);
+                    }
+                }
                 match e.action {
                     PullRequestAction::Opened
                     | PullRequestAction::Reopened

@@ -556,6 +556,9 @@ pub struct PullRequest {
     pub merge_commit_sha: Option<CommitSha>,
     pub head: PullRequestBranch,
     pub base: PullRequestBranch,
+    /// When the pull request last changed; on `synchronize`, when its head moved.
+    #[serde(default)]
+    pub updated_at: Option<DateTime<Utc>>,
 }
 
 impl PullRequest {

@@ -145,6 +145,31 @@ fn deploy_from_a_pr_with_refusals_ignored_comments_and_the_preview_lifecycle() {
         "command @alice"
     );
 
+    // A push that overtakes a `/deploy` comment: the new head is not deployed.
+    let url = format!("{}/webhooks/github", stack.server.url);
+    stack.sim.set_webhook(None, crate::support::SECRET);
+    let c2 = stack.sim.comment(REPO, pr, "alice", "/deploy staging").unwrap();
+    let moved = stack
+        .sim
+        .push(REPO, "feature", &[("app.txt", "moved")], "feat: moved", "alice")
+        .unwrap();
+    stack.sim.set_status(REPO, &moved, "success", "ci/build").unwrap();
+    let held_back: Vec<String> = stack
+        .sim
+        .deliveries()
+        .into_iter()
+        .filter(|d| !d.delivered)
+        .map(|d| d.id)
+        .collect();
+    stack.sim.set_webhook(Some(&url), crate::support::SECRET);
+    for id in &held_back {
+        stack.sim.redeliver(id).unwrap();
+    }
+    stack.settle();
+    let reply = reply_to(&stack, pr, c2).expect("a refusal");
+    assert!(reply.contains("head moved"), "{reply}");
+    assert_eq!(stack.live("staging").as_deref(), Some(head.as_str()));
+
     // A read-only user is refused, and told why.
     let c = stack
         .sim
