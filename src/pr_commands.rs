@@ -39,8 +39,13 @@ pub struct PrCommands {
     /// push overtook the comment and the command is refused rather than deploying a commit the
     /// commenter never saw. Deliveries may arrive in any order; the times decide. Unknown
     /// (after a restart): GitHub's head is used.
-    heads: Mutex<HashMap<(String, u64), Vec<(DateTime<Utc>, CommitSha)>>>,
+    heads: Mutex<HashMap<PullKey, Vec<HeadSince>>>,
 }
+
+/// `(owner/name lowercased, pull request number)`.
+type PullKey = (String, u64);
+/// A head and the time it became the head.
+type HeadSince = (DateTime<Utc>, CommitSha);
 
 /// Who wrote the command.
 struct Author<'a> {

@@ -149,10 +149,9 @@ impl Worker {
                             | PullRequestAction::Reopened
                             | PullRequestAction::Synchronize
                     )
+                    && let Some(at) = e.pull_request.updated_at
                 {
-                    if let Some(at) = e.pull_request.updated_at {
-                        c.saw_head(repo, e.number, &e.pull_request.head.sha, at);
-                    }
+                    c.saw_head(repo, e.number, &e.pull_request.head.sha, at);
                 }
                 match e.action {
                     PullRequestAction::Opened
