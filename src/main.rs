@@ -249,7 +249,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             config,
         }) => artifact_list(&app, branch, tag, limit, json, &config),
         Command::Serve { config, .. } => auger::server::serve(&config.config),
-        Command::Demo { .. } => not_yet("auger demo", "the demo"),
+        Command::Demo { dir, serve } => auger::demo::run(dir, serve),
         Command::Policy(PolicyCommand::Check(config)) => policy_check(&config),
         Command::Render {
             app,
@@ -284,11 +284,6 @@ fn run(command: Command) -> anyhow::Result<()> {
             None => rollback(app, env, to.as_deref(), &config),
         },
     }
-}
-
-/// Subcommands whose work has not landed yet say so instead of pretending to succeed.
-fn not_yet(command: &str, what: &str) -> anyhow::Result<()> {
-    bail!("{command}: {what} is not implemented in this build yet")
 }
 
 fn open_store(config: &ConfigArg, create: bool) -> anyhow::Result<ArtifactStore> {

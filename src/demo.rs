@@ -1,0 +1,484 @@
+//! `auger demo` (design §11): the GitHub simulator and `auger serve` on loopback, and the whole
+//! release story played against them. Every step is checked, not just printed: the demo exits
+//! non-zero at the first step that did not do what it claims.
+//!
+//! The bot runs as its own `auger serve` process (this binary), configured through a generated
+//! `auger.toml` and environment variables, exactly as an operator runs it. The simulator runs
+//! in this process; the story drives it as people would (pushes, CI statuses, tags, reviews,
+//! comments) and reads the outcome where a person would look: GitHub's state, the gitops
+//! repository and the ledger, through plain git and auger's API.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use github_sim::{GithubSim, SimConfig};
+
+const WEB: &str = "acme/web";
+const GITOPS: &str = "acme/gitops";
+const SECRET: &str = "demo-webhook-secret";
+const API_TOKEN: &str = "demo-api-token";
+/// Generous: a loaded CI machine is slow, and every wait ends as soon as the state is there.
+const STEP_TIMEOUT: Duration = Duration::from_secs(60);
+
+const POLICY: &str = r#"# The demo's policy: staging follows main, production follows release tags after two
+# approvals by the SRE team, and every same-repo pull request gets a preview.
+app = "web"
+repo = "acme/web"
+template = "web-service"
+
+[artifact]
+signals = ["status:ci/build"]
+
+[vars]
+image = "ghcr.io/acme/web:{{ artifact.sha }}"
+namespace = "web"
+
+[env.staging]
+auto = { branch = "main" }
+merge = "auto"
+deployers = ["permission:write"]
+
+[env.production]
+auto = { tag = "v*" }
+merge = "approval"
+approvals = 2
+approvers = ["team:acme/sre"]
+deployers = ["team:acme/sre"]
+
+[preview]
+env = "preview"
+url = "https://{{ app }}.preview.acme.example"
+"#;
+
+const TEMPLATES: [(&str, &str); 3] = [
+    (
+        "deployment.yaml.tera",
+        include_str!("../templates/web-service/deployment.yaml.tera"),
+    ),
+    (
+        "service.yaml.tera",
+        include_str!("../templates/web-service/service.yaml.tera"),
+    ),
+    (
+        "kustomization.yaml.tera",
+        include_str!("../templates/web-service/kustomization.yaml.tera"),
+    ),
+];
+
+/// The bot process; killed when dropped.
+struct Bot {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Bot {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Demo {
+    sim: GithubSim,
+    bot: Bot,
+    root: PathBuf,
+    step: usize,
+}
+
+/// `auger demo [--dir DIR] [--serve]`.
+pub fn run(dir: Option<PathBuf>, serve: bool) -> anyhow::Result<()> {
+    let (root, _keep) = match dir {
+        Some(d) => {
+            std::fs::create_dir_all(&d).with_context(|| format!("cannot create --dir {}", d.display()))?;
+            let d = d.canonicalize()?;
+            if d.join("auger.toml").exists() || d.join("github").exists() {
+                bail!(
+                    "--dir {}: already holds a demo; give an empty or new folder",
+                    d.display()
+                );
+            }
+            (d, None)
+        }
+        None => {
+            let t = tempfile::Builder::new().prefix("auger-demo-").tempdir()?;
+            (t.path().to_owned(), Some(t))
+        }
+    };
+    println!("auger demo in {}", root.display());
+    let mut demo = Demo::start(&root)?;
+    demo.story()?;
+    demo.epilogue();
+    if serve {
+        println!("\nServing until Ctrl-C: {}", demo.bot.url);
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    }
+    if let Some(t) = _keep {
+        // The repositories stay for inspection; the demo's temporary folder is not removed.
+        let _ = t.keep();
+    }
+    Ok(())
+}
+
+impl Demo {
+    fn start(root: &Path) -> anyhow::Result<Demo> {
+        let sim = GithubSim::start(SimConfig {
+            dir: Some(root.join("github")),
+            ..SimConfig::default()
+        })?;
+        sim.create_org("acme")?;
+        for user in ["alice", "sre1", "sre2", "auger"] {
+            sim.create_user(user)?;
+        }
+        sim.create_team("acme", "sre", &["sre1", "sre2"])?;
+        sim.create_repo(WEB)?;
+        let gitops = sim.create_repo(GITOPS)?;
+        sim.push(
+            GITOPS,
+            "main",
+            &[("README.md", "What Flux or Argo CD apply. Written by auger.\n")],
+            "init",
+            "alice",
+        )?;
+        for repo in [WEB, GITOPS] {
+            sim.set_permission(repo, "auger", "write")?;
+            sim.set_permission(repo, "alice", "write")?;
+        }
+        let token = sim.create_token("auger")?;
+
+        std::fs::create_dir_all(root.join("policies"))?;
+        std::fs::create_dir_all(root.join("templates/web-service"))?;
+        std::fs::write(root.join("policies/web.toml"), POLICY)?;
+        for (name, text) in TEMPLATES {
+            std::fs::write(root.join("templates/web-service").join(name), text)?;
+        }
+        std::fs::write(
+            root.join("auger.toml"),
+            format!(
+                "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"auger-data\"\n\n[github]\napi_url = \"{}\"\ntoken_env = \"GITHUB_TOKEN\"\nwebhook_secret_env = \"AUGER_WEBHOOK_SECRET\"\n\n[gitops]\nrepo = \"{GITOPS}\"\nurl = \"{}\"\nbranch = \"main\"\n\n[api]\ntokens_env = \"AUGER_API_TOKENS\"\n",
+                sim.url(),
+                gitops.clone_url
+            ),
+        )?;
+
+        let exe = std::env::current_exe().context("cannot find the auger binary")?;
+        let mut child = Command::new(exe)
+            .current_dir(root)
+            .args(["serve", "--config", "auger.toml"])
+            .env("GITHUB_TOKEN", &token)
+            .env("AUGER_WEBHOOK_SECRET", SECRET)
+            .env("AUGER_API_TOKENS", format!("demo:{API_TOKEN}"))
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "error".into()),
+            )
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("cannot start auger serve")?;
+        let stdout = child.stdout.take().context("no stdout from auger serve")?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let url = match line.trim().strip_prefix("auger listening on ") {
+            Some(u) => u.to_owned(),
+            None => {
+                let _ = child.kill();
+                bail!("auger serve did not start (it printed {line:?})");
+            }
+        };
+        sim.set_webhook(Some(&format!("{url}/webhooks/github")), SECRET);
+        println!("GitHub simulator: {}\nauger:            {url}\n", sim.url());
+        Ok(Demo {
+            sim,
+            bot: Bot { child, url },
+            root: root.to_owned(),
+            step: 0,
+        })
+    }
+
+    fn story(&mut self) -> anyhow::Result<()> {
+        self.say("CI turns main green → staging is released through an auto-merged PR");
+        let v1 = self.green_main("v1")?;
+        self.wait("staging runs the main build", || {
+            self.live("staging").as_deref() == Some(v1.as_str())
+        })?;
+        self.done(&format!(
+            "staging/web/ holds image ghcr.io/acme/web:{}; status auger/staging = {}",
+            &v1[..12],
+            self.status(&v1, "auger/staging")
+        ))?;
+
+        self.say("Tag v1.0.0 → the production PR waits for two SRE approvals");
+        self.sim.create_tag(WEB, "v1.0.0", &v1, "alice")?;
+        let pr = self.wait_open_pr("auger/production/web")?;
+        self.done(&format!(
+            "PR #{pr} in {GITOPS} is open; status auger/production = {}",
+            self.status(&v1, "auger/production")
+        ))?;
+        self.sim.review(GITOPS, pr, "sre1", "APPROVED")?;
+        self.settle();
+        if self.sim.pull(GITOPS, pr)?.merged {
+            bail!(
+                "step {}: one approval merged PR #{pr}; two are required",
+                self.step
+            );
+        }
+        self.done("one approval: still waiting")?;
+        self.sim.review(GITOPS, pr, "sre2", "APPROVED")?;
+        self.wait("production runs v1.0.0", || {
+            self.live("production").as_deref() == Some(v1.as_str())
+        })?;
+        self.done(&format!("two approvals: PR #{pr} merged, production runs v1.0.0"))?;
+
+        self.say("A feature PR gets a preview; /deploy staging from the PR; closing it removes the preview");
+        let head = self.sim.push(
+            WEB,
+            "feature/login",
+            &[("app.txt", "login")],
+            "feat: login page",
+            "alice",
+        )?;
+        let feature = self
+            .sim
+            .open_pr(WEB, "feature/login", "main", "Login page", "alice")?;
+        self.settle();
+        self.sim.set_status(WEB, &head, "success", "ci/build")?;
+        let folder = format!("preview/web-pr-{feature}/release.json");
+        self.wait("the preview folder", || self.gitops_file(&folder).is_some())?;
+        self.done(&format!(
+            "preview/web-pr-{feature}/ written, https://web-pr-{feature}.preview.acme.example"
+        ))?;
+        let comment = self.sim.comment(WEB, feature, "alice", "/deploy staging")?;
+        self.wait("the /deploy reply", || {
+            self.reply_to(feature, comment)
+                .is_some_and(|r| r.contains("released to **staging**"))
+        })?;
+        if self.live("staging").as_deref() != Some(head.as_str()) {
+            bail!("step {}: staging does not run the PR head", self.step);
+        }
+        self.done("staging runs the PR head; the reply says released")?;
+        self.sim.close_pr(WEB, feature, "alice")?;
+        self.wait("the preview removal", || self.gitops_file(&folder).is_none())?;
+        self.done("PR closed: preview folder removed in one commit")?;
+
+        self.say("v1.1.0 goes to production, then /rollback production → held → /resume");
+        let v2 = self.green_main("v2")?;
+        self.sim.create_tag(WEB, "v1.1.0", &v2, "alice")?;
+        let pr = self.wait_open_pr("auger/production/web")?;
+        self.sim.review(GITOPS, pr, "sre1", "APPROVED")?;
+        self.sim.review(GITOPS, pr, "sre2", "APPROVED")?;
+        self.wait("production runs v1.1.0", || {
+            self.live("production").as_deref() == Some(v2.as_str())
+        })?;
+        self.done("production runs v1.1.0")?;
+        self.sim
+            .push(WEB, "ops", &[("ops.txt", "ops")], "ops notes", "sre1")?;
+        let issue = self.sim.open_pr(WEB, "ops", "main", "Operations", "sre1")?;
+        let comment = self.sim.comment(WEB, issue, "sre1", "/rollback production")?;
+        let pr = self.wait_open_pr("auger/production/web")?;
+        self.done(&format!(
+            "rollback PR #{pr} opened (production merges by approval)"
+        ))?;
+        self.sim.review(GITOPS, pr, "sre1", "APPROVED")?;
+        self.sim.review(GITOPS, pr, "sre2", "APPROVED")?;
+        self.wait("production runs v1.0.0 again", || {
+            self.live("production").as_deref() == Some(v1.as_str())
+        })?;
+        let log = self.git_gitops(&[
+            "log",
+            "--format=%(trailers:key=Auger-Rollback-To,valueonly)",
+            "main",
+        ]);
+        let rollback_to = log
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or_default();
+        if rollback_to != format!("web@{}", &v1[..12]) {
+            bail!(
+                "step {}: the rollback commit names {rollback_to:?}, not v1.0.0's artifact",
+                self.step
+            );
+        }
+        self.done(&format!(
+            "production runs v1.0.0 again (Auger-Rollback-To: {rollback_to})"
+        ))?;
+        self.wait("the rollback reply", || self.reply_to(issue, comment).is_some())?;
+        let v3 = self.green_main("v3")?;
+        self.sim.create_tag(WEB, "v1.2.0", &v3, "alice")?;
+        self.settle();
+        if self.open_pr("auger/production/web").is_some() {
+            bail!(
+                "step {}: production is on hold, yet v1.2.0 opened a release PR",
+                self.step
+            );
+        }
+        self.done("on hold: tag v1.2.0 did not open a production PR")?;
+        let comment = self.sim.comment(WEB, issue, "sre1", "/resume production")?;
+        self.wait("the /resume reply", || {
+            self.reply_to(issue, comment)
+                .is_some_and(|r| r.contains("back on"))
+        })?;
+        self.done("/resume production: automatic deploys are back on")?;
+        Ok(())
+    }
+
+    fn epilogue(&self) {
+        let gitops = self.sim.repo_path(GITOPS).unwrap_or_default();
+        println!("\nEvery step checked. Where to look:");
+        println!("  gitops repository:  {}", gitops.display());
+        println!(
+            "    git --git-dir {} log --format='%h %s%n    %(trailers:key=Auger-Trigger)' main",
+            gitops.display()
+        );
+        println!(
+            "  artifact ledger:    {}",
+            self.root.join("auger-data/artifacts.git").display()
+        );
+        println!(
+            "    git --git-dir {} log refs/auger/envs/production/web",
+            self.root.join("auger-data/artifacts.git").display()
+        );
+        println!("  config, policies:   {}", self.root.display());
+        println!(
+            "  API:                {}/api/v1/environments  (Authorization: Bearer {API_TOKEN})",
+            self.bot.url
+        );
+    }
+
+    // ---- steps and checks ----
+
+    fn say(&mut self, what: &str) {
+        self.step += 1;
+        println!("{}. {what}", self.step);
+    }
+
+    fn done(&self, what: &str) -> anyhow::Result<()> {
+        println!("   ✔ {what}");
+        Ok(())
+    }
+
+    fn wait(&self, what: &str, mut ok: impl FnMut() -> bool) -> anyhow::Result<()> {
+        let deadline = Instant::now() + STEP_TIMEOUT;
+        loop {
+            self.settle();
+            if ok() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("step {}: timed out waiting for {what}", self.step);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Webhooks delivered and auger's inbox worked off.
+    fn settle(&self) {
+        self.sim.wait_deliveries();
+        let deadline = Instant::now() + STEP_TIMEOUT;
+        while self.metric("auger_inbox_depth ") != Some(0) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn metric(&self, prefix: &str) -> Option<u64> {
+        let text = reqwest::blocking::get(format!("{}/metrics", self.bot.url))
+            .ok()?
+            .text()
+            .ok()?;
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+    }
+
+    fn green_main(&self, content: &str) -> anyhow::Result<String> {
+        let sha = self.sim.push(
+            WEB,
+            "main",
+            &[("app.txt", content)],
+            &format!("feat: {content}"),
+            "alice",
+        )?;
+        self.sim.set_status(WEB, &sha, "success", "ci/build")?;
+        Ok(sha)
+    }
+
+    fn open_pr(&self, branch: &str) -> Option<u64> {
+        self.sim
+            .pulls(GITOPS)
+            .ok()?
+            .into_iter()
+            .find(|p| p.open && p.head_ref == branch)
+            .map(|p| p.number)
+    }
+
+    fn wait_open_pr(&self, branch: &str) -> anyhow::Result<u64> {
+        self.wait(&format!("an open PR from {branch}"), || {
+            self.open_pr(branch).is_some()
+        })?;
+        self.open_pr(branch).context("the PR closed again")
+    }
+
+    /// The source sha the ledger says runs in `env`.
+    fn live(&self, env: &str) -> Option<String> {
+        let out = Command::new("git")
+            .arg("--git-dir")
+            .arg(self.root.join("auger-data/artifacts.git"))
+            .args(["show", &format!("refs/auger/envs/{env}/web:artifact.json")])
+            .output()
+            .ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        v["sha"].as_str().map(str::to_owned)
+    }
+
+    fn status(&self, sha: &str, context: &str) -> String {
+        self.sim
+            .statuses(WEB, sha)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|s| s.context == context)
+            .max_by_key(|s| s.id)
+            .map(|s| s.state)
+            .unwrap_or_else(|| "none".into())
+    }
+
+    fn reply_to(&self, issue: u64, comment: u64) -> Option<String> {
+        let marker = format!("<!-- auger:answer {comment} -->");
+        self.sim
+            .comments(WEB, issue)
+            .ok()?
+            .into_iter()
+            .find(|c| c.body.contains(&marker) && !c.body.contains("⏳"))
+            .map(|c| c.body)
+    }
+
+    fn git_gitops(&self, args: &[&str]) -> String {
+        let Ok(dir) = self.sim.repo_path(GITOPS) else {
+            return String::new();
+        };
+        Command::new("git")
+            .arg("--git-dir")
+            .arg(dir)
+            .args(args)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    }
+
+    fn gitops_file(&self, path: &str) -> Option<String> {
+        let dir = self.sim.repo_path(GITOPS).ok()?;
+        let out = Command::new("git")
+            .arg("--git-dir")
+            .arg(dir)
+            .args(["show", &format!("main:{path}")])
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
