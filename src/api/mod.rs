@@ -1,6 +1,8 @@
 //! The REST API (design §9): CI pushes artifacts, operators query them; liveness and metrics.
 //! Every error is JSON `{ "error": … }` with a fitting 4xx; writes are all-or-nothing.
 
+mod dashboard;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -90,7 +92,8 @@ fn authorize<'a>(req: &HttpRequest, state: &'a AppState) -> Result<&'a str, &'st
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
+    cfg.route("/", web::get().to(dashboard::index))
+        .route("/healthz", web::get().to(healthz))
         .route("/metrics", web::get().to(metrics))
         .service(
             web::scope("/api/v1")

@@ -46,11 +46,11 @@ pub struct EnvironmentView {
     pub since: DateTime<Utc>,
     /// The trigger of the current release.
     pub released_by: Trigger,
-    /// Whether automatic deploys are held. Always `None` (unknown) until holds are recorded
-    /// somewhere auger can read them back (`/hold`, a separate issue).
+    /// Whether automatic deploys are held. The hold state lives in the ledger, so the history
+    /// reader leaves this `None`; the API fills it in.
     pub on_hold: Option<bool>,
-    /// Open gitops pull requests for (env, app). Always empty for now: reading them needs the
-    /// forge, which the history reader does not use.
+    /// Open gitops pull requests for (env, app). Reading them needs the forge, which the
+    /// history reader does not use: empty here (the dashboard asks GitHub).
     pub pending_prs: Vec<PendingPr>,
 }
 

@@ -6,6 +6,7 @@ mod support;
 
 mod cli;
 mod commands;
+mod dashboard;
 mod demo;
 mod forge;
 mod gitops;

@@ -1,0 +1,338 @@
+//! `GET /`: the HTML dashboard (design §9). Server-rendered from
+//! `templates/dashboard/index.html.tera` with tera's HTML escaping on, so every string that
+//! came from a user (commit messages, branch names, titles) is shown as text. No script.
+//!
+//! What it shows is read back the way everything else is: the gitops repository (what runs
+//! where, the last releases), the ledger (tags, source commit messages, holds), the release
+//! loop (held plans) and GitHub (open release pull requests and their approvals).
+
+use std::collections::BTreeMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::domain::BranchName;
+use crate::forge::ReviewState;
+use crate::gitops::{EnvironmentView, HistoryFilter, ReleaseView, pr_branch};
+use crate::policy::MergeMode;
+use crate::server::AppState;
+use crate::webhook::handler::error;
+
+const TEMPLATE: &str = include_str!("../../templates/dashboard/index.html.tera");
+const RECENT: usize = 50;
+
+#[derive(Serialize)]
+struct Cell {
+    env: String,
+    configured: bool,
+    artifact: Option<String>,
+    short_sha: String,
+    tags: Vec<String>,
+    age: String,
+    released_by: String,
+    held: bool,
+    hold_reason: String,
+    hold_by: String,
+    waiting: String,
+}
+
+#[derive(Serialize)]
+struct Row {
+    app: String,
+    cells: Vec<Cell>,
+}
+
+#[derive(Serialize)]
+struct Pull {
+    number: u64,
+    url: String,
+    title: String,
+    env: String,
+    app: String,
+    approvals: usize,
+    required: u32,
+}
+
+#[derive(Serialize)]
+struct Release {
+    time: String,
+    env: String,
+    app: String,
+    artifact: String,
+    rollback: bool,
+    superseded: bool,
+    source_url: String,
+    source_short: String,
+    source_message: String,
+    branches: Vec<String>,
+    trigger: String,
+    commit: String,
+    commit_short: String,
+    gitops_url: String,
+}
+
+/// What the blocking part reads from git.
+struct FromGit {
+    envs: Vec<EnvironmentView>,
+    releases: Vec<ReleaseView>,
+    /// Per artifact id: (tags, branches, source message headline).
+    facts: BTreeMap<String, (Vec<String>, Vec<String>, String)>,
+    /// Per "env/app": (reason, by) of a hold.
+    holds: BTreeMap<String, (String, String)>,
+}
+
+pub async fn index(state: web::Data<AppState>) -> HttpResponse {
+    let s = state.clone();
+    let read = web::block(move || -> Result<FromGit, (StatusCode, String)> {
+        let repo = super::fresh_gitops(&s)?;
+        let internal = |e: &dyn std::fmt::Display| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+        let envs = repo.environments().map_err(|e| internal(&e))?;
+        let releases = repo
+            .release_views(&HistoryFilter {
+                limit: Some(RECENT),
+                ..HistoryFilter::default()
+            })
+            .map_err(|e| internal(&e))?;
+        let mut facts = BTreeMap::new();
+        let ids = envs
+            .iter()
+            .map(|e| &e.artifact)
+            .chain(releases.iter().map(|r| &r.artifact));
+        for id in ids {
+            if facts.contains_key(&id.to_string()) {
+                continue;
+            }
+            if let Ok(Some(a)) = s.store.get_by_id(id) {
+                let headline = a
+                    .message
+                    .as_deref()
+                    .and_then(|m| m.lines().next())
+                    .unwrap_or("")
+                    .to_owned();
+                facts.insert(
+                    id.to_string(),
+                    (
+                        a.tags.iter().map(|t| t.to_string()).collect(),
+                        a.branches.iter().map(|b| b.to_string()).collect(),
+                        headline,
+                    ),
+                );
+            }
+        }
+        let holds = s
+            .store
+            .holds()
+            .map_err(|e| internal(&e))?
+            .into_iter()
+            .map(|(env, app, h)| (format!("{env}/{app}"), (h.reason, h.by)))
+            .collect();
+        Ok(FromGit {
+            envs,
+            releases,
+            facts,
+            holds,
+        })
+    })
+    .await;
+    let git = match read {
+        Ok(Ok(g)) => g,
+        Ok(Err((status, why))) => return error(status, why),
+        Err(_) => {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "reading the dashboard's data failed",
+            );
+        }
+    };
+    let now = Utc::now();
+    let gitops_repo = state
+        .gitops_repo
+        .as_ref()
+        .map(|r| r.to_string())
+        .unwrap_or_default();
+
+    // Columns: every environment a policy names, in the policies' order.
+    let mut env_names: Vec<String> = Vec::new();
+    for p in state.policies.iter() {
+        for (env, _) in p.envs() {
+            if !env_names.iter().any(|e| e == env.as_str()) {
+                env_names.push(env.to_string());
+            }
+        }
+    }
+    let waiting: BTreeMap<String, String> = state
+        .releaser
+        .as_ref()
+        .map(|r| {
+            r.waiting()
+                .into_iter()
+                .map(|w| {
+                    (
+                        format!("{}/{}", w.plan.env, w.plan.app),
+                        format!("{} ({})", w.plan.artifact, w.reason),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let rows: Vec<Row> = state
+        .policies
+        .iter()
+        .map(|p| Row {
+            app: p.app().to_string(),
+            cells: env_names
+                .iter()
+                .map(|env| {
+                    let key = format!("{env}/{}", p.app());
+                    let live = git
+                        .envs
+                        .iter()
+                        .find(|v| v.env.as_str() == env && v.app == *p.app());
+                    let hold = git.holds.get(&key);
+                    let (tags, _, _) = live
+                        .and_then(|v| git.facts.get(&v.artifact.to_string()))
+                        .cloned()
+                        .unwrap_or_default();
+                    Cell {
+                        env: env.clone(),
+                        configured: p.envs().any(|(n, _)| n.as_str() == env),
+                        artifact: live.map(|v| v.artifact.to_string()),
+                        short_sha: live
+                            .map(|v| v.artifact.sha_prefix().to_owned())
+                            .unwrap_or_default(),
+                        tags,
+                        age: live.map(|v| age(now, v.since)).unwrap_or_default(),
+                        released_by: live.map(|v| v.released_by.to_string()).unwrap_or_default(),
+                        held: hold.is_some(),
+                        hold_reason: hold.map(|h| h.0.clone()).unwrap_or_default(),
+                        hold_by: hold.map(|h| h.1.clone()).unwrap_or_default(),
+                        waiting: waiting.get(&key).cloned().unwrap_or_default(),
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+
+    let pulls = open_pulls(&state).await;
+
+    let host = "https://github.com";
+    let releases: Vec<Release> = git
+        .releases
+        .iter()
+        .map(|r| {
+            let (_, branches, message) = git
+                .facts
+                .get(&r.artifact.to_string())
+                .cloned()
+                .unwrap_or_default();
+            Release {
+                time: r.time.format("%Y-%m-%d %H:%M UTC").to_string(),
+                env: r.env.to_string(),
+                app: r.app.to_string(),
+                artifact: r.artifact.to_string(),
+                rollback: r.rollback,
+                superseded: r.superseded,
+                source_url: format!("{host}/{}/commit/{}", r.source_repo, r.source_sha),
+                source_short: r.source_sha.short(12).to_owned(),
+                source_message: message,
+                branches,
+                trigger: r.trigger.to_string(),
+                commit: r.commit.to_string(),
+                commit_short: r.commit.short(12).to_owned(),
+                gitops_url: format!("{host}/{gitops_repo}/commit/{}", r.commit),
+            }
+        })
+        .collect();
+
+    let mut ctx = tera::Context::new();
+    ctx.insert("gitops_repo", &gitops_repo);
+    ctx.insert("now", &now.format("%Y-%m-%d %H:%M:%S UTC").to_string());
+    ctx.insert("envs", &env_names);
+    ctx.insert("rows", &rows);
+    ctx.insert("pulls", &pulls);
+    ctx.insert("releases", &releases);
+    match tera::Tera::one_off(TEMPLATE, &ctx, true) {
+        Ok(html) => HttpResponse::Ok()
+            .content_type("text/html; charset=utf-8")
+            .body(html),
+        Err(e) => {
+            tracing::error!(error = %e, "dashboard template failed");
+            error(StatusCode::INTERNAL_SERVER_ERROR, "the dashboard template failed")
+        }
+    }
+}
+
+/// Open release pull requests and their approvals on the current head, from GitHub. A GitHub
+/// error leaves a pull request out rather than failing the page.
+async fn open_pulls(state: &AppState) -> Vec<Pull> {
+    let (Some(forge), Some(gitops)) = (&state.forge, &state.gitops_repo) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for p in state.policies.iter() {
+        for (env, rules) in p.envs() {
+            if rules.merge == MergeMode::Direct {
+                continue;
+            }
+            let Ok(branch) = BranchName::new(pr_branch(env, p.app())) else {
+                continue;
+            };
+            let Ok(Some(pr)) = forge.find_open_pull(gitops, &branch).await else {
+                continue;
+            };
+            let approvals = match forge.list_reviews(gitops, pr.number).await {
+                Ok(reviews) => {
+                    let mut latest: BTreeMap<u64, (ReviewState, bool)> = BTreeMap::new();
+                    for r in &reviews {
+                        if !matches!(r.state, ReviewState::Commented | ReviewState::Pending) {
+                            latest.insert(r.user.id, (r.state, r.commit_id.as_ref() == Some(&pr.head.sha)));
+                        }
+                    }
+                    latest
+                        .values()
+                        .filter(|(s, on_head)| *s == ReviewState::Approved && *on_head)
+                        .count()
+                }
+                Err(_) => 0,
+            };
+            out.push(Pull {
+                number: pr.number,
+                url: pr.html_url.clone(),
+                title: pr.title.clone(),
+                env: env.to_string(),
+                app: p.app().to_string(),
+                approvals,
+                required: rules.required_approvals(),
+            });
+        }
+    }
+    out
+}
+
+/// "42s", "5m", "3h", "2d".
+fn age(now: DateTime<Utc>, since: DateTime<Utc>) -> String {
+    let s = (now - since).num_seconds().max(0);
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86400 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_read_like_people_say_them() {
+        let t = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let at = |secs| age(t + chrono::Duration::seconds(secs), t);
+        assert_eq!(
+            [at(5), at(300), at(7200), at(200_000), at(-3)],
+            ["5s", "5m", "2h", "2d", "0s"]
+        );
+    }
+}

@@ -1,0 +1,121 @@
+//! The dashboard in a real browser: headless Chromium (Debian's `chromium`, which `.ci/run`
+//! installs) loads `GET /` from a running auger and the assertions read the DOM it rendered.
+
+use std::process::Command;
+
+use crate::release::{GITOPS, Stack, wait_for};
+
+const POLICY: &str = r#"
+app = "web"
+repo = "acme/web"
+template = "web"
+
+[artifact]
+signals = ["status:ci/build"]
+
+[vars]
+image = "ghcr.io/acme/web:{{ artifact.sha }}"
+
+[env.staging]
+auto = { branch = "main" }
+merge = "direct"
+
+[env.production]
+auto = { tag = "v*" }
+merge = "approval"
+approvals = 2
+approvers = ["team:acme/sre"]
+"#;
+
+/// The DOM after Chromium loaded and rendered `url`.
+fn rendered_dom(url: &str) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let out = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(url)
+        .output()
+        .expect("chromium must be installed (.ci/run installs Debian's chromium package)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The text of the first element whose opening tag contains `attrs`.
+fn element<'a>(dom: &'a str, attrs: &str) -> &'a str {
+    let start = dom
+        .find(attrs)
+        .unwrap_or_else(|| panic!("no element with {attrs} in:\n{dom}"));
+    let body = &dom[start..];
+    let open_end = body.find('>').unwrap() + 1;
+    let close = body.find("</td>").or_else(|| body.find("</tr>")).unwrap();
+    &body[open_end..close]
+}
+
+#[test]
+fn the_dashboard_shows_what_runs_where_pending_prs_and_history_with_user_text_escaped() {
+    let stack = Stack::start(POLICY);
+    let evil = "feat: <script>alert(1)</script> & friends";
+    let sha = stack
+        .sim
+        .push("acme/web", "main", &[("app.txt", "v1")], evil, "alice")
+        .unwrap();
+    stack
+        .sim
+        .set_status("acme/web", &sha, "success", "ci/build")
+        .unwrap();
+    stack.settle();
+    wait_for("staging", || {
+        stack.live("staging").as_deref() == Some(sha.as_str())
+    });
+    stack.sim.create_tag("acme/web", "v1.0.0", &sha, "alice").unwrap();
+    stack.settle();
+    wait_for("the production PR", || {
+        !stack.auger_pulls("auger/production/web").is_empty()
+    });
+    let pr = stack.auger_pulls("auger/production/web")[0].number;
+    stack.sim.review(GITOPS, pr, "sre1", "APPROVED").unwrap();
+    stack.settle();
+
+    let dom = rendered_dom(&format!("{}/", stack.server.url));
+
+    // The matrix: staging runs the build (short sha, tag), production has nothing yet.
+    let staging = element(&dom, "data-env=\"staging\" data-app=\"web\"");
+    assert!(staging.contains(&sha[..12]), "{staging}");
+    assert!(staging.contains("v1.0.0"), "{staging}");
+    assert!(staging.contains("policy"), "released by: {staging}");
+    let production = element(&dom, "data-env=\"production\" data-app=\"web\"");
+    assert!(!production.contains(&sha[..12]), "{production}");
+
+    // The open production PR with its approval count.
+    let row = element(&dom, &format!("data-pull=\"{pr}\""));
+    assert!(row.contains(&format!("#{pr}")), "{row}");
+    let approvals = &dom[dom.find("class=\"approvals\"").unwrap()..];
+    assert!(
+        approvals.starts_with("class=\"approvals\">1 / 2<"),
+        "{}",
+        &approvals[..60]
+    );
+
+    // The history links the gitops and the source commit, and the message is text.
+    let gitops_head = stack.gitops_log("%H")[0].clone();
+    assert!(dom.contains(&format!("https://github.com/{GITOPS}/commit/{gitops_head}")));
+    assert!(dom.contains(&format!("https://github.com/acme/web/commit/{sha}")));
+    assert!(
+        dom.contains("feat: &lt;script&gt;alert(1)&lt;/script&gt; &amp; friends"),
+        "the message is shown as text"
+    );
+    assert!(
+        !dom.contains("<script>alert(1)"),
+        "no script element made it into the page"
+    );
+}
