@@ -130,9 +130,13 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             ("auger_github_api_rate_limited_total", "", s.rate_limited),
         ]);
     }
+    let mut body = state.metrics.render(stats.depth, &extra);
+    if let Some(r) = &state.releaser {
+        body.push_str(&r.notifier().stats().render_prometheus());
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render(stats.depth, &extra))
+        .body(body)
 }
 
 /// What CI sends. `repo` defaults to the policy's repository.

@@ -188,6 +188,11 @@ impl Releaser {
         &self.gitops_repo
     }
 
+    /// The notifier, for its counters.
+    pub fn notifier(&self) -> &Notifier {
+        &self.notifier
+    }
+
     /// Plans held by `after` gates.
     pub fn waiting(&self) -> Vec<WaitingPlan> {
         self.waiting.list()

@@ -403,7 +403,20 @@ fn rollback_holds_production_until_resume_while_slack_and_deployments_are_down()
     assert_eq!(api_commits, git_commits);
     assert_eq!(api.iter().filter(|r| r["rollback"] == true).count(), 1);
 
-    // The deployments API failed every time and Slack was down, yet every release completed.
+    // The deployments API failed every time and Slack was down, yet every release completed;
+    // the failures are counted.
     assert!(stack.sim.deployments(REPO).unwrap().is_empty());
+    assert!(
+        stack
+            .server
+            .metric("auger_notifications_total{channel=\"deployment\",result=\"failed\"}")
+            >= 4
+    );
+    assert!(
+        stack
+            .server
+            .metric("auger_notifications_total{channel=\"status\",result=\"sent\"}")
+            >= 4
+    );
     assert_eq!(stack.status(&v4, "auger/production").unwrap().0, "success");
 }
