@@ -343,7 +343,10 @@ impl Demo {
             self.root.join("auger-data/artifacts.git").display()
         );
         println!("  config, policies:   {}", self.root.display());
-        println!("  dashboard:          {}/  (run with --serve to keep it up)", self.bot.url);
+        println!(
+            "  dashboard:          {}/  (run with --serve to keep it up)",
+            self.bot.url
+        );
         println!(
             "  API:                {}/api/v1/environments  (Authorization: Bearer {API_TOKEN})",
             self.bot.url

@@ -434,12 +434,24 @@ fn local_releaser(
 
 /// `auger rollback --server URL`: queued by a running auger.
 fn rollback_remote(server: &str, app: &AppName, env: &EnvName, to: Option<&str>) -> anyhow::Result<()> {
+    post_to_server(
+        server,
+        "/api/v1/rollbacks",
+        &serde_json::json!({ "app": app, "env": env, "to": to }),
+    )?;
+    println!("queued: rollback of {app} in {env}");
+    Ok(())
+}
+
+/// POSTs `body` to a running auger's API with the token from `AUGER_TOKEN`; its JSON answer,
+/// or the error it gave.
+fn post_to_server(server: &str, path: &str, body: &serde_json::Value) -> anyhow::Result<serde_json::Value> {
     let token = std::env::var("AUGER_TOKEN").context("AUGER_TOKEN must hold an API token for --server")?;
-    let url = format!("{}/api/v1/rollbacks", server.trim_end_matches('/'));
+    let url = format!("{}{path}", server.trim_end_matches('/'));
     let resp = reqwest::blocking::Client::new()
         .post(&url)
         .bearer_auth(token.trim())
-        .json(&serde_json::json!({ "app": app, "env": env, "to": to }))
+        .json(body)
         .send()
         .with_context(|| format!("cannot reach {url}"))?;
     let status = resp.status();
@@ -450,8 +462,7 @@ fn rollback_remote(server: &str, app: &AppName, env: &EnvName, to: Option<&str>)
             json["error"].as_str().unwrap_or("no reason given")
         );
     }
-    println!("queued: rollback of {app} in {env}");
-    Ok(())
+    Ok(json)
 }
 
 /// An artifact id, or a full or short source sha of `app`.
@@ -486,22 +497,8 @@ fn resolve_artifact(
 
 /// `auger release make --server URL`: queued by a running auger (token from `AUGER_TOKEN`).
 fn release_make_remote(server: &str, app: &AppName, env: &EnvName, artifact: &str) -> anyhow::Result<()> {
-    let token = std::env::var("AUGER_TOKEN").context("AUGER_TOKEN must hold an API token for --server")?;
-    let url = format!("{}/api/v1/releases", server.trim_end_matches('/'));
-    let resp = reqwest::blocking::Client::new()
-        .post(&url)
-        .bearer_auth(token.trim())
-        .json(&serde_json::json!({ "app": app, "env": env, "artifact": artifact }))
-        .send()
-        .with_context(|| format!("cannot reach {url}"))?;
-    let status = resp.status();
-    let json: serde_json::Value = resp.json().unwrap_or(serde_json::Value::Null);
-    if !status.is_success() {
-        bail!(
-            "{url} answered {status}: {}",
-            json["error"].as_str().unwrap_or("no reason given")
-        );
-    }
+    let body = serde_json::json!({ "app": app, "env": env, "artifact": artifact });
+    let json = post_to_server(server, "/api/v1/releases", &body)?;
     println!(
         "queued: {} to {env}",
         json["artifact"].as_str().unwrap_or(artifact)

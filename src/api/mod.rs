@@ -476,39 +476,10 @@ async fn create_release(req: HttpRequest, body: web::Bytes, state: web::Data<App
 }
 
 async fn create_release_inner(req: &HttpRequest, body: &[u8], state: &web::Data<AppState>) -> HttpResponse {
-    let token = match authorize(req, state) {
-        Ok(t) => t.to_owned(),
-        Err(why) => return error(StatusCode::UNAUTHORIZED, why),
+    let (token, new) = match check_release_request(req, body, state, |n: &NewRelease| (&n.app, &n.env)) {
+        Ok(x) => x,
+        Err((status, why)) => return error(status, why),
     };
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    let new: NewRelease = match serde_path_to_error::deserialize(de) {
-        Ok(n) => n,
-        Err(e) => return error(StatusCode::BAD_REQUEST, format!("{}: {}", e.path(), e.inner())),
-    };
-    if state.releaser.is_none() {
-        return error(
-            StatusCode::CONFLICT,
-            "releases are off: the configuration has no [gitops] section",
-        );
-    }
-    let Some(policy) = state.policies.get(&new.app) else {
-        return error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("no policy for app {}", new.app),
-        );
-    };
-    if policy.env(&new.env).is_none() {
-        let known: Vec<&str> = policy.envs().map(|(n, _)| n.as_str()).collect();
-        return error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!(
-                "app {} has no environment {} (known: {})",
-                new.app,
-                new.env,
-                known.join(", ")
-            ),
-        );
-    }
     let id = match (
         new.artifact.parse::<ArtifactId>(),
         CommitSha::new(new.artifact.clone()),
@@ -544,23 +515,15 @@ async fn create_release_inner(req: &HttpRequest, body: &[u8], state: &web::Data<
         artifact: artifact.id.clone(),
         trigger: Trigger::Api(token),
     };
+    let answer = serde_json::json!({
+        "queued": true,
+        "app": request.app,
+        "env": request.env,
+        "artifact": request.artifact,
+        "trigger": request.trigger,
+    });
     let body = serde_json::to_vec(&request).unwrap_or_default();
-    match state.inbox.append(&internal_id(), EVENT_RELEASE, body).await {
-        Ok(_) => HttpResponse::Accepted().json(serde_json::json!({
-            "queued": true,
-            "app": request.app,
-            "env": request.env,
-            "artifact": request.artifact,
-            "trigger": request.trigger,
-        })),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot queue a release");
-            error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "cannot queue the release; nothing was done",
-            )
-        }
-    }
+    queue(state, EVENT_RELEASE, body, answer).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -581,39 +544,10 @@ async fn create_rollback(req: HttpRequest, body: web::Bytes, state: web::Data<Ap
 }
 
 async fn create_rollback_inner(req: &HttpRequest, body: &[u8], state: &web::Data<AppState>) -> HttpResponse {
-    let token = match authorize(req, state) {
-        Ok(t) => t.to_owned(),
-        Err(why) => return error(StatusCode::UNAUTHORIZED, why),
+    let (token, new) = match check_release_request(req, body, state, |n: &NewRollback| (&n.app, &n.env)) {
+        Ok(x) => x,
+        Err((status, why)) => return error(status, why),
     };
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    let new: NewRollback = match serde_path_to_error::deserialize(de) {
-        Ok(n) => n,
-        Err(e) => return error(StatusCode::BAD_REQUEST, format!("{}: {}", e.path(), e.inner())),
-    };
-    if state.releaser.is_none() {
-        return error(
-            StatusCode::CONFLICT,
-            "rollbacks are off: the configuration has no [gitops] section",
-        );
-    }
-    let Some(policy) = state.policies.get(&new.app) else {
-        return error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("no policy for app {}", new.app),
-        );
-    };
-    if policy.env(&new.env).is_none() {
-        let known: Vec<&str> = policy.envs().map(|(n, _)| n.as_str()).collect();
-        return error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!(
-                "app {} has no environment {} (known: {})",
-                new.app,
-                new.env,
-                known.join(", ")
-            ),
-        );
-    }
     let to = match new.to.as_deref().map(str::parse::<ArtifactId>) {
         None => None,
         Some(Ok(id)) if id.app() == &new.app => Some(id),
@@ -631,16 +565,57 @@ async fn create_rollback_inner(req: &HttpRequest, body: &[u8], state: &web::Data
         to,
         by: format!("api {token}"),
     };
+    let answer = serde_json::json!({
+        "queued": true, "app": request.app, "env": request.env, "to": request.to,
+    });
     let body = serde_json::to_vec(&request).unwrap_or_default();
-    match state.inbox.append(&internal_id(), EVENT_ROLLBACK, body).await {
-        Ok(_) => HttpResponse::Accepted().json(serde_json::json!({
-            "queued": true, "app": request.app, "env": request.env, "to": request.to,
-        })),
+    queue(state, EVENT_ROLLBACK, body, answer).await
+}
+
+/// What `POST /api/v1/releases` and `/rollbacks` check before queuing: the token, the body,
+/// that releases are on, and that the app has the env. The token's name on success.
+fn check_release_request<T: serde::de::DeserializeOwned>(
+    req: &HttpRequest,
+    body: &[u8],
+    state: &AppState,
+    app_env: impl FnOnce(&T) -> (&AppName, &EnvName),
+) -> Result<(String, T), (StatusCode, String)> {
+    let token = authorize(req, state).map_err(|why| (StatusCode::UNAUTHORIZED, why.to_owned()))?;
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    let new: T = serde_path_to_error::deserialize(de)
+        .map_err(|e| (StatusCode::BAD_REQUEST, format!("{}: {}", e.path(), e.inner())))?;
+    if state.releaser.is_none() {
+        return Err((
+            StatusCode::CONFLICT,
+            "releases are off: the configuration has no [gitops] section".into(),
+        ));
+    }
+    let (app, env) = app_env(&new);
+    let Some(policy) = state.policies.get(app) else {
+        return Err((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("no policy for app {app}"),
+        ));
+    };
+    if policy.env(env).is_none() {
+        let known: Vec<&str> = policy.envs().map(|(n, _)| n.as_str()).collect();
+        return Err((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("app {app} has no environment {env} (known: {})", known.join(", ")),
+        ));
+    }
+    Ok((token.to_owned(), new))
+}
+
+/// Appends an internal entry for the worker: 202 once it is on disk.
+async fn queue(state: &AppState, event: &str, body: Vec<u8>, answer: serde_json::Value) -> HttpResponse {
+    match state.inbox.append(&internal_id(), event, body).await {
+        Ok(_) => HttpResponse::Accepted().json(answer),
         Err(e) => {
-            tracing::error!(error = %e, "cannot queue a rollback");
+            tracing::error!(error = %e, event, "cannot queue a request");
             error(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "cannot queue the rollback; nothing was done",
+                "cannot queue the request; nothing was done",
             )
         }
     }
