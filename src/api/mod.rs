@@ -91,9 +91,12 @@ fn authorize<'a>(req: &HttpRequest, state: &'a AppState) -> Result<&'a str, &'st
         .ok_or("missing or invalid bearer token")
 }
 
+/// Liveness: the path deployment files (fly.toml) check.
+pub const HEALTH_PATH: &str = "/healthz";
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(dashboard::index))
-        .route("/healthz", web::get().to(healthz))
+        .route(HEALTH_PATH, web::get().to(healthz))
         .route("/metrics", web::get().to(metrics))
         .service(
             web::scope("/api/v1")

@@ -8,6 +8,7 @@ mod cli;
 mod commands;
 mod dashboard;
 mod demo;
+mod deploy_files;
 mod forge;
 mod gitops;
 mod history;
