@@ -338,11 +338,7 @@ fn release_make(app: AppName, env: EnvName, artifact: &str, config: &ConfigArg) 
     let store = std::sync::Arc::new(auger::server::open_store(&config, false)?);
     let id = resolve_artifact(&store, &app, artifact)?;
     let policies = std::sync::Arc::new(auger::server::load_policies(&config)?);
-    let gitops = auger::gitops::GitopsRepo::open(
-        &config.gitops_cache_dir(),
-        &gitops_cfg.url,
-        gitops_cfg.branch.clone(),
-    )?;
+    let gitops = auger::server::open_gitops_repo(&config)?;
     let outcome = actix_web::rt::System::new().block_on(async {
         let forge = auger::server::github_client(&config)?
             .map(|g| std::sync::Arc::new(g) as std::sync::Arc<dyn auger::forge::Forge>);
@@ -418,11 +414,7 @@ fn local_releaser(
     let gitops_cfg = config.require_gitops()?.clone();
     let store = std::sync::Arc::new(auger::server::open_store(&config, false)?);
     let policies = std::sync::Arc::new(auger::server::load_policies(&config)?);
-    let gitops = auger::gitops::GitopsRepo::open(
-        &config.gitops_cache_dir(),
-        &gitops_cfg.url,
-        gitops_cfg.branch.clone(),
-    )?;
+    let gitops = auger::server::open_gitops_repo(&config)?;
     let s2 = store.clone();
     let fut = async move {
         let forge = auger::server::github_client(&config)?
@@ -650,8 +642,7 @@ fn release_list(
     config: &ConfigArg,
 ) -> anyhow::Result<()> {
     let cfg = Config::load(&config.config)?;
-    let gitops = cfg.require_gitops()?;
-    let repo = auger::gitops::GitopsRepo::open(&cfg.gitops_cache_dir(), &gitops.url, gitops.branch.clone())?;
+    let repo = auger::server::open_gitops_repo(&cfg)?;
     repo.fetch()?;
     let filter = auger::gitops::HistoryFilter {
         env,

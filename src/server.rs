@@ -169,16 +169,30 @@ pub fn github_client(config: &Config) -> anyhow::Result<Option<GithubForge>> {
 /// The gitops cache, fetched once. An unreachable remote does not stop the server: the
 /// history routes fetch again on request and say what failed.
 fn open_gitops(config: &Config) -> anyhow::Result<Option<GitopsRepo>> {
-    let Some(g) = &config.gitops else {
+    if config.gitops.is_none() {
         return Ok(None);
-    };
-    let dir = config.gitops_cache_dir();
-    let repo = GitopsRepo::open(&dir, &g.url, g.branch.clone())
-        .with_context(|| format!("{}: [gitops]", config.file.display()))?;
+    }
+    let repo = open_gitops_repo(config)?;
     if let Err(e) = repo.fetch() {
         tracing::warn!(error = %e, "gitops repository unreachable; history routes will retry");
     }
     Ok(Some(repo))
+}
+
+/// The gitops repository's cache handle, with the credentials git needs for an https remote:
+/// the GitHub token (token auth), or `AUGER_GIT_TOKEN` (with App auth, whose short-lived
+/// installation tokens auger does not hand to git yet).
+pub fn open_gitops_repo(config: &Config) -> anyhow::Result<GitopsRepo> {
+    let g = config.require_gitops()?;
+    let token = std::env::var("AUGER_GIT_TOKEN")
+        .ok()
+        .or_else(|| match &config.github.auth {
+            GithubAuth::Token { env } => std::env::var(env).ok(),
+            _ => None,
+        });
+    let repo = GitopsRepo::open(&config.gitops_cache_dir(), &g.url, g.branch.clone())
+        .with_context(|| format!("{}: [gitops]", config.file.display()))?;
+    Ok(repo.with_token(token.as_deref()))
 }
 
 /// The policy folder the config names, or every error in it as one message.

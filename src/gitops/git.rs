@@ -10,9 +10,44 @@ pub(super) struct GitOutput {
     pub stderr: String,
 }
 
+/// Credentials for an https remote: sent as an HTTP header scoped to that URL, through git's
+/// environment-variable configuration (git ≥ 2.31), so the token is never in the remote URL,
+/// in a file, or in the command line that `ps` shows.
+#[derive(Clone)]
+pub(super) struct HttpAuth {
+    url: String,
+    header: String,
+}
+
+impl HttpAuth {
+    /// `None` for non-http remotes (`file://`, ssh), which need no token.
+    pub(super) fn new(url: &str, token: &str) -> Option<HttpAuth> {
+        use base64::Engine;
+        if !(url.starts_with("https://") || url.starts_with("http://")) || token.is_empty() {
+            return None;
+        }
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
+        Some(HttpAuth {
+            url: url.to_owned(),
+            header: format!("Authorization: Basic {basic}"),
+        })
+    }
+}
+
 /// Run `git --git-dir <dir> <args>` without prompting. Errors only when git cannot be started.
 pub(super) fn run(dir: &Path, args: &[&str]) -> Result<GitOutput, String> {
-    let out = Command::new("git")
+    run_with(dir, args, None)
+}
+
+/// [`run`], with credentials for the remote when it needs them.
+pub(super) fn run_with(dir: &Path, args: &[&str], auth: Option<&HttpAuth>) -> Result<GitOutput, String> {
+    let mut cmd = Command::new("git");
+    if let Some(a) = auth {
+        cmd.env("GIT_CONFIG_COUNT", "1")
+            .env("GIT_CONFIG_KEY_0", format!("http.{}.extraHeader", a.url))
+            .env("GIT_CONFIG_VALUE_0", &a.header);
+    }
+    let out = cmd
         // Housekeeping that `fetch` starts must finish inside the caller's write lock: detached,
         // a `gc` could prune an old unreachable object that gix then reuses for a new commit
         // (gix does not freshen existing objects the way git does).

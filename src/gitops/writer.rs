@@ -155,6 +155,8 @@ pub struct GitopsRepo {
     lock: Arc<Mutex<()>>,
     max_attempts: u32,
     identity: (String, String),
+    /// Credentials for an https remote (never printed: `Debug` leaves them out).
+    auth: Option<git::HttpAuth>,
 }
 
 impl std::fmt::Debug for GitopsRepo {
@@ -219,6 +221,7 @@ impl GitopsRepo {
             repo,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             identity: ("auger".into(), "auger@localhost".into()),
+            auth: None,
         })
     }
 
@@ -231,6 +234,13 @@ impl GitopsRepo {
     /// Author and committer of auger's commits (default `auger <auger@localhost>`).
     pub fn with_identity(mut self, name: &str, email: &str) -> Self {
         self.identity = (name.to_owned(), email.to_owned());
+        self
+    }
+
+    /// A token for an https remote (GitHub accepts tokens and App installation tokens as
+    /// `x-access-token`); ignored for `file://` and ssh remotes.
+    pub fn with_token(mut self, token: Option<&str>) -> Self {
+        self.auth = token.and_then(|t| git::HttpAuth::new(&self.url, t.trim()));
         self
     }
 
@@ -277,9 +287,10 @@ impl GitopsRepo {
 
     fn fetch_locked(&self) -> Result<()> {
         let refspec = format!("+refs/heads/*:{TRACKING}*");
-        let out = git::run(
+        let out = git::run_with(
             &self.cache,
             &["fetch", "--quiet", "--no-tags", "--prune", &self.url, &refspec],
+            self.auth.as_ref(),
         )
         .map_err(|message| self.command_error("fetch", message))?;
         if out.ok {
@@ -549,7 +560,8 @@ impl GitopsRepo {
             args.push(&lease);
         }
         args.extend([self.url.as_str(), refspec.as_str()]);
-        let out = git::run(&self.cache, &args).map_err(|m| self.command_error("push", m))?;
+        let out = git::run_with(&self.cache, &args, self.auth.as_ref())
+            .map_err(|m| self.command_error("push", m))?;
         if out.ok {
             return Ok(Pushed::Done);
         }

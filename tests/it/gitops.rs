@@ -912,3 +912,41 @@ fn an_unreachable_remote_is_an_error_without_its_credentials() {
     assert!(!text.contains("s3cr3t"), "{text}");
     assert!(text.contains("127.0.0.1"), "{text}");
 }
+
+/// An https/http gitops remote gets the token as an `Authorization` header scoped to its URL,
+/// through git's environment configuration: never in the URL, the command line or a message.
+#[test]
+fn the_token_reaches_an_http_remote_as_a_header_and_nowhere_else() {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
+                break;
+            }
+            head.push_str(&line);
+        }
+        let mut stream = stream;
+        let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        head
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://127.0.0.1:{port}/acme/gitops.git");
+    let repo = GitopsRepo::open(&dir.path().join("cache"), &url, BranchName::new("main").unwrap())
+        .unwrap()
+        .with_token(Some("s3cret-token"));
+    let err = repo.fetch().unwrap_err().to_string();
+    assert!(!err.contains("s3cret-token"), "{err}");
+    let head = seen.join().unwrap();
+    // base64("x-access-token:s3cret-token")
+    assert!(
+        head.contains("Authorization: Basic eC1hY2Nlc3MtdG9rZW46czNjcmV0LXRva2Vu"),
+        "{head}"
+    );
+    assert!(!head.contains("s3cret-token"));
+}
