@@ -930,6 +930,11 @@ pub fn parse_event(event_name: &str, body: &[u8]) -> Result<Event, EventError> {
 }
 
 fn parse_body<T: DeserializeOwned>(event: &str, body: &[u8]) -> Result<Box<T>, EventError> {
+    // The fast path: plain serde_json. Only a body that fails is parsed again with path
+    // tracking, which costs on every field, to say where it failed.
+    if let Ok(value) = serde_json::from_slice::<T>(body) {
+        return Ok(Box::new(value));
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();
