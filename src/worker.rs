@@ -80,6 +80,10 @@ impl Worker {
                     return;
                 }
             };
+            // Done markers go out once per batch: one inbox write instead of one per entry. An
+            // entry whose effects are durable but whose marker is not is replayed after a
+            // crash, which every handler tolerates.
+            let mut done = Vec::with_capacity(entries.len());
             for entry in entries {
                 let seq = entry.seq;
                 let span = info_span!("work", delivery = %entry.delivery_id, event = %entry.event, seq);
@@ -96,11 +100,12 @@ impl Worker {
                     }
                 };
                 self.metrics.processed(&entry.event, outcome, started.elapsed());
-                if let Err(e) = self.inbox.mark_done(seq).await {
-                    // Replayed after a restart; handlers are idempotent.
-                    tracing::warn!(error = %e, seq, "could not mark a delivery done");
-                    return;
-                }
+                done.push(seq);
+            }
+            if let Err(e) = self.inbox.mark_done_many(done).await {
+                // Replayed after a restart; handlers are idempotent.
+                tracing::warn!(error = %e, "could not mark deliveries done");
+                return;
             }
         }
     }

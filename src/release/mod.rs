@@ -645,6 +645,12 @@ impl Releaser {
             extra_trailers,
             target,
         };
+        if rules.merge != MergeMode::Approval {
+            // The deployment goes in_progress now; the success (or failure) follows below.
+            let mut ev = self.event(&plan.env, &artifact, &plan.trigger).await;
+            ev.environment_url = rules.url.clone();
+            self.notifier.release_in_progress(&ev).await;
+        }
         let gitops = self.gitops.clone();
         let written = blocking(move || gitops.prepare_release(&spec)).await?;
 

@@ -217,6 +217,17 @@ fn main_green_releases_staging_through_a_merged_pr_and_a_newer_build_updates_the
     assert_eq!(stack.live("staging").as_deref(), Some(first.as_str()));
     let (state, _) = stack.status(&first, "auger/staging").unwrap();
     assert_eq!(state, "success");
+    // One GitHub deployment for the release: in_progress, then success.
+    let deployments: Vec<_> = stack
+        .sim
+        .deployments("acme/web")
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.environment == "staging" && d.sha == first)
+        .collect();
+    assert_eq!(deployments.len(), 1);
+    let states: Vec<&str> = deployments[0].statuses.iter().map(|s| s.state.as_str()).collect();
+    assert_eq!(states, ["in_progress", "success"]);
     // The release commit carries the design §7 trailers, readable with plain git.
     let trailers = git(
         &stack.gitops_dir,
@@ -387,6 +398,25 @@ fn a_tag_opens_a_production_pr_that_merges_only_on_two_valid_approvals() {
     wait_for("the second merge", || {
         stack.live("production").as_deref() == Some(next.as_str())
     });
+
+    // A release PR closed without merging: the release is abandoned, and says so.
+    let third = stack.green_main("v3");
+    stack
+        .sim
+        .create_tag("acme/web", "v1.4.0", &third, "alice")
+        .unwrap();
+    stack.settle();
+    let open = stack
+        .auger_pulls("auger/production/web")
+        .into_iter()
+        .find(|p| p.open)
+        .expect("a third production PR");
+    stack.sim.close_pr(GITOPS, open.number, "sre1").unwrap();
+    stack.settle();
+    let (state, why) = stack.status(&third, "auger/production").unwrap();
+    assert_eq!(state, "error");
+    assert!(why.contains("closed without merging"), "{why}");
+    assert_eq!(stack.live("production").as_deref(), Some(next.as_str()));
 }
 
 const DIRECT: &str = r#"
