@@ -135,6 +135,8 @@ pub fn releaser(
         forge,
         clock: Arc::new(SystemClock),
         waiting,
+        // AUGER_GIT_TOKEN is the operator's fixed choice (see `open_gitops_repo`).
+        git_token_from_forge: std::env::var_os("AUGER_GIT_TOKEN").is_none(),
     }))
 }
 
@@ -180,8 +182,8 @@ fn open_gitops(config: &Config) -> anyhow::Result<Option<GitopsRepo>> {
 }
 
 /// The gitops repository's cache handle, with the credentials git needs for an https remote:
-/// the GitHub token (token auth), or `AUGER_GIT_TOKEN` (with App auth, whose short-lived
-/// installation tokens auger does not hand to git yet).
+/// `AUGER_GIT_TOKEN` when set, else the GitHub token (token auth). With App auth the release
+/// loop sets a fresh installation token before each operation (`Forge::git_token`).
 pub fn open_gitops_repo(config: &Config) -> anyhow::Result<GitopsRepo> {
     let g = config.require_gitops()?;
     let token = std::env::var("AUGER_GIT_TOKEN")

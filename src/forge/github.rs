@@ -67,7 +67,8 @@ fn repo_path(repo: &RepoName) -> String {
 }
 
 enum Auth {
-    Token(Arc<Octocrab>),
+    /// The client, and the token itself for git (`x-access-token`).
+    Token(Arc<Octocrab>, String),
     App {
         /// Authenticates as the App itself (JWT): only for `/app…` and installation lookups.
         app: Box<Octocrab>,
@@ -99,12 +100,14 @@ pub struct GithubForge {
     policy: RetryPolicy,
     stats: Arc<ApiStats>,
     login: tokio::sync::OnceCell<String>,
+    /// Installation tokens minted for git, by installation id, with their expiry.
+    git_tokens: Mutex<HashMap<u64, (String, chrono::DateTime<chrono::Utc>)>>,
 }
 
 impl std::fmt::Debug for GithubForge {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let auth = match self.auth {
-            Auth::Token(_) => "token",
+            Auth::Token(..) => "token",
             Auth::App { .. } => "app",
         };
         f.debug_struct("GithubForge")
@@ -143,11 +146,12 @@ impl GithubForge {
                 if token.trim().is_empty() {
                     return Err(ForgeError::Config("the GitHub token is empty".into()));
                 }
+                let token_for_git = token.clone();
                 let client = builder(api_url)?
                     .personal_token(token)
                     .build()
                     .map_err(|e| ForgeError::Config(format!("cannot build the GitHub client: {e}")))?;
-                Auth::Token(Arc::new(client))
+                Auth::Token(Arc::new(client), token_for_git)
             }
             GithubAuthSecret::App {
                 app_id,
@@ -172,6 +176,7 @@ impl GithubForge {
             policy,
             stats: Arc::new(ApiStats::default()),
             login: tokio::sync::OnceCell::new(),
+            git_tokens: Mutex::new(HashMap::new()),
         })
     }
 
@@ -212,7 +217,7 @@ impl GithubForge {
     /// The client that acts on `repo`: the token client, or the App's installation there.
     async fn client_for_repo(&self, repo: &RepoName) -> ForgeResult<Arc<Octocrab>> {
         match &self.auth {
-            Auth::Token(client) => Ok(Arc::clone(client)),
+            Auth::Token(client, _) => Ok(Arc::clone(client)),
             Auth::App { app, installations } => {
                 let owner = repo.owner().to_ascii_lowercase();
                 if let Some(c) = lock(installations).for_owner(&owner) {
@@ -238,7 +243,7 @@ impl GithubForge {
     /// The client for calls that name no repository (teams of `org`, users).
     async fn client_for_owner(&self, org: Option<&str>) -> ForgeResult<Arc<Octocrab>> {
         match &self.auth {
-            Auth::Token(client) => Ok(Arc::clone(client)),
+            Auth::Token(client, _) => Ok(Arc::clone(client)),
             Auth::App { app, installations } => {
                 let wanted = org.map(str::to_ascii_lowercase);
                 {
@@ -280,6 +285,46 @@ impl GithubForge {
                 self.install(app, installations, &key, inst.id)
             }
         }
+    }
+
+    /// A token git can use on `repo`: the configured token, or an installation token of the
+    /// App, minted and kept until five minutes before it expires (they last an hour).
+    async fn token_for_git(&self, repo: &RepoName) -> ForgeResult<Option<String>> {
+        let Auth::App { app, installations } = &self.auth else {
+            let Auth::Token(_, token) = &self.auth else {
+                return Ok(None);
+            };
+            return Ok(Some(token.clone()));
+        };
+        self.client_for_repo(repo).await?;
+        let owner = repo.owner().to_ascii_lowercase();
+        let Some(id) = lock(installations).by_owner.get(&owner).copied() else {
+            return Ok(None);
+        };
+        let now = chrono::Utc::now();
+        if let Some((token, expires)) = lock(&self.git_tokens).get(&id)
+            && *expires > now + chrono::Duration::minutes(5)
+        {
+            return Ok(Some(token.clone()));
+        }
+        let path = format!("/app/installations/{id}/access_tokens");
+        // Minting twice only makes two tokens: safe to retry.
+        let resp = self
+            .send(
+                app,
+                Method::POST,
+                &path,
+                None,
+                Safety::Idempotent,
+                "mint a token for git",
+            )
+            .await?;
+        let minted: WireAccessToken = decode(ok_or_error(resp, "installation token")?)?;
+        let expires = minted
+            .expires_at
+            .unwrap_or_else(|| now + chrono::Duration::minutes(50));
+        lock(&self.git_tokens).insert(id, (minted.token.clone(), expires));
+        Ok(Some(minted.token))
     }
 
     fn install(
@@ -493,6 +538,13 @@ impl From<WireAccount> for Actor {
 }
 
 #[derive(Deserialize)]
+struct WireAccessToken {
+    token: String,
+    #[serde(default)]
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[derive(Deserialize)]
 struct WireInstallation {
     id: u64,
     account: Option<WireAccount>,
@@ -624,11 +676,15 @@ struct WireId {
 
 #[async_trait]
 impl Forge for GithubForge {
+    async fn git_token(&self, repo: &RepoName) -> ForgeResult<Option<String>> {
+        self.token_for_git(repo).await
+    }
+
     async fn authenticated_login(&self) -> ForgeResult<String> {
         self.login
             .get_or_try_init(|| async {
                 match &self.auth {
-                    Auth::Token(client) => {
+                    Auth::Token(client, _) => {
                         let resp = self
                             .send(client, Method::GET, "/user", None, Safety::Idempotent, "who am I")
                             .await?;

@@ -361,6 +361,12 @@ pub trait Forge: Send + Sync {
     /// The login auger acts as (`<slug>[bot]` for a GitHub App), to recognise its own comments.
     async fn authenticated_login(&self) -> ForgeResult<String>;
 
+    /// A token `git` can push to `repo` with over https (`x-access-token`): the configured
+    /// token, or a fresh App installation token. `None`: no credentials to give.
+    async fn git_token(&self, _repo: &RepoName) -> ForgeResult<Option<String>> {
+        Ok(None)
+    }
+
     // Pull requests.
     /// The open pull request from `head` (a branch of `repo` itself, not a fork), if any.
     async fn find_open_pull(&self, repo: &RepoName, head: &BranchName) -> ForgeResult<Option<PullRequest>>;

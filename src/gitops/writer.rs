@@ -155,8 +155,9 @@ pub struct GitopsRepo {
     lock: Arc<Mutex<()>>,
     max_attempts: u32,
     identity: (String, String),
-    /// Credentials for an https remote (never printed: `Debug` leaves them out).
-    auth: Option<git::HttpAuth>,
+    /// Credentials for an https remote (never printed: `Debug` leaves them out). Shared by
+    /// every clone of the handle, so a refreshed token reaches them all.
+    auth: Arc<std::sync::RwLock<Option<git::HttpAuth>>>,
 }
 
 impl std::fmt::Debug for GitopsRepo {
@@ -221,7 +222,7 @@ impl GitopsRepo {
             repo,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             identity: ("auger".into(), "auger@localhost".into()),
-            auth: None,
+            auth: Arc::default(),
         })
     }
 
@@ -239,9 +240,24 @@ impl GitopsRepo {
 
     /// A token for an https remote (GitHub accepts tokens and App installation tokens as
     /// `x-access-token`); ignored for `file://` and ssh remotes.
-    pub fn with_token(mut self, token: Option<&str>) -> Self {
-        self.auth = token.and_then(|t| git::HttpAuth::new(&self.url, t.trim()));
+    pub fn with_token(self, token: Option<&str>) -> Self {
+        self.set_token(token);
         self
+    }
+
+    /// Replaces the token (App installation tokens expire within the hour).
+    pub fn set_token(&self, token: Option<&str>) {
+        let auth = token.and_then(|t| git::HttpAuth::new(&self.url, t.trim()));
+        *self.auth.write().unwrap_or_else(|p| p.into_inner()) = auth;
+    }
+
+    /// Whether the remote is reached over http(s), where git needs a token.
+    pub fn is_http(&self) -> bool {
+        self.url.starts_with("https://") || self.url.starts_with("http://")
+    }
+
+    fn auth(&self) -> Option<git::HttpAuth> {
+        self.auth.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn cache_dir(&self) -> &Path {
@@ -290,7 +306,7 @@ impl GitopsRepo {
         let out = git::run_with(
             &self.cache,
             &["fetch", "--quiet", "--no-tags", "--prune", &self.url, &refspec],
-            self.auth.as_ref(),
+            self.auth().as_ref(),
         )
         .map_err(|message| self.command_error("fetch", message))?;
         if out.ok {
@@ -560,7 +576,7 @@ impl GitopsRepo {
             args.push(&lease);
         }
         args.extend([self.url.as_str(), refspec.as_str()]);
-        let out = git::run_with(&self.cache, &args, self.auth.as_ref())
+        let out = git::run_with(&self.cache, &args, self.auth().as_ref())
             .map_err(|m| self.command_error("push", m))?;
         if out.ok {
             return Ok(Pushed::Done);

@@ -135,6 +135,9 @@ pub struct ReleaserParts {
     pub notifier: Arc<Notifier>,
     pub clock: Arc<dyn Clock>,
     pub waiting: WaitingPlans,
+    /// Ask the forge for a token for git before gitops operations (App installation tokens
+    /// expire); off when the operator gives git a fixed token.
+    pub git_token_from_forge: bool,
 }
 
 pub struct Releaser {
@@ -148,6 +151,7 @@ pub struct Releaser {
     notifier: Arc<Notifier>,
     clock: Arc<dyn Clock>,
     waiting: WaitingPlans,
+    git_token_from_forge: bool,
     serial: tokio::sync::Mutex<()>,
 }
 
@@ -180,6 +184,7 @@ impl Releaser {
             notifier: parts.notifier,
             clock: parts.clock,
             waiting: parts.waiting,
+            git_token_from_forge: parts.git_token_from_forge,
             serial: tokio::sync::Mutex::new(()),
         }
     }
@@ -237,7 +242,7 @@ impl Releaser {
                 self.previews_for_artifact(outcome.artifact()).await;
             }
         }
-        let _serial = self.serial.lock().await;
+        let _serial = self.begin().await;
         let mut out = Vec::new();
         for plan in plans {
             let result = self.gated(plan.clone()).await;
@@ -250,7 +255,7 @@ impl Releaser {
 
     /// An explicit release (API, CLI, `/deploy`): no `after` gate, the env's merge mode.
     pub async fn release(&self, plan: Plan) -> Result<ReleaseOutcome> {
-        let _serial = self.serial.lock().await;
+        let _serial = self.begin().await;
         let result = self.release_locked(&plan, None).await;
         log_outcome(&plan, &result);
         self.drain_waiting().await;
@@ -259,13 +264,13 @@ impl Releaser {
 
     /// Re-checks every held plan (a timer calls this). Returns the plans that went out.
     pub async fn tick(&self) -> Vec<(Plan, Result<ReleaseOutcome>)> {
-        let _serial = self.serial.lock().await;
+        let _serial = self.begin().await;
         self.drain_waiting().await
     }
 
     /// A review was submitted or dismissed on pull request `number` of the gitops repository.
     pub async fn on_review(&self, number: u64) -> Result<Option<ReleaseOutcome>> {
-        let _serial = self.serial.lock().await;
+        let _serial = self.begin().await;
         let Some(rp) = self.read_pull(number).await? else {
             return Ok(None);
         };
@@ -280,7 +285,7 @@ impl Releaser {
     /// Pull request `number` of the gitops repository was closed: merged means released
     /// (also when a human merged it); closed unmerged means the release was abandoned.
     pub async fn on_pull_closed(&self, number: u64) -> Result<Option<ReleaseOutcome>> {
-        let _serial = self.serial.lock().await;
+        let _serial = self.begin().await;
         let Some(rp) = self.read_pull(number).await? else {
             return Ok(None);
         };
@@ -324,7 +329,7 @@ impl Releaser {
         let Some(forge) = &self.forge else {
             return Vec::new();
         };
-        let _serial = self.serial.lock().await;
+        let _serial = self.begin().await;
         let mut out = Vec::new();
         for policy in self.policies.iter() {
             for (env, rules) in policy.envs() {
@@ -353,6 +358,23 @@ impl Releaser {
         }
         self.drain_waiting().await;
         out
+    }
+
+    /// Takes the loop's lock, then makes sure git has a current token for an https gitops
+    /// remote. A failure to get one is logged: the previous token may still work.
+    async fn begin(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        let guard = self.serial.lock().await;
+        if self.git_token_from_forge
+            && self.gitops.is_http()
+            && let Some(forge) = &self.forge
+        {
+            match forge.git_token(&self.gitops_repo).await {
+                Ok(Some(token)) => self.gitops.set_token(Some(&token)),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot get a token for git from GitHub"),
+            }
+        }
+        guard
     }
 
     // ---- holds and rollbacks ----
@@ -405,7 +427,7 @@ impl Releaser {
         by: &str,
         reply: Option<ReplyRef>,
     ) -> Result<(ArtifactId, ReleaseOutcome)> {
-        let _serial = self.serial.lock().await;
+        let _serial = self.begin().await;
         self.rules(app, env)?;
         let gitops = self.gitops.clone();
         let filter = HistoryFilter::for_pair(env, app);

@@ -79,7 +79,7 @@ impl Releaser {
         if pr.state != PullState::Open || pr.is_from_fork(policy.repo()) || pr.head.sha != artifact.sha {
             return Ok(None);
         }
-        let _serial = self.serial.lock().await;
+        let _serial = self.begin().await;
         let instance =
             preview_name(policy.app(), pr.number).map_err(|e| ReleaseError::Internal(e.to_string()))?;
         let env = preview.env.clone();
@@ -176,7 +176,7 @@ impl Releaser {
         let Some(forge) = self.forge.clone() else {
             return Ok(0);
         };
-        let _serial = self.serial.lock().await;
+        let _serial = self.begin().await;
         let mut removed = 0;
         let policies: Vec<&Policy> = self
             .policies

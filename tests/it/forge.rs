@@ -820,3 +820,50 @@ async fn a_merge_answered_500_is_not_repeated_and_a_re_read_tells_the_truth() {
     assert_eq!(count(&sim, "PUT", &path), 1);
     assert!(!forge.get_pull(&repo(), number).await.unwrap().merged);
 }
+
+/// git cannot sign JWTs: the forge hands it a token. With a token, that token; with an App, an
+/// installation token GitHub accepts, minted once and reused until it nears expiry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn git_gets_a_token_that_github_accepts_minted_once_per_installation() {
+    let (private_pem, public_pem) = rsa_key_pair();
+    let sim = seeded(SimConfig {
+        app_id: 4242,
+        installation_id: 77,
+        app_public_key_pem: Some(public_pem),
+        ..SimConfig::default()
+    });
+    let token_forge = token_forge(&sim, quick_policy());
+    let plain = token_forge.git_token(&repo()).await.unwrap().unwrap();
+    assert!(!plain.is_empty());
+
+    let app = GithubForge::new(
+        sim.url(),
+        GithubAuthSecret::App {
+            app_id: 4242,
+            private_key_pem: private_pem,
+        },
+        quick_policy(),
+    )
+    .unwrap();
+    let first = app
+        .git_token(&repo())
+        .await
+        .unwrap()
+        .expect("an installation token");
+    let again = app.git_token(&repo()).await.unwrap().unwrap();
+    assert_eq!(first, again, "reused while valid");
+    assert_eq!(count(&sim, "POST", "/app/installations/77/access_tokens"), 1);
+    // GitHub accepts it as the installation's token (installation tokens cannot read /user).
+    let as_token = GithubForge::new(sim.url(), GithubAuthSecret::Token(first), quick_policy()).unwrap();
+    assert_eq!(
+        as_token.permission(&repo(), "alice").await.unwrap(),
+        PermissionLevel::Write
+    );
+    let bogus = GithubForge::new(
+        sim.url(),
+        GithubAuthSecret::Token("ghs_bogus".into()),
+        quick_policy(),
+    )
+    .unwrap();
+    assert!(bogus.permission(&repo(), "alice").await.is_err());
+}

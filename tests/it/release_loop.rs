@@ -123,6 +123,7 @@ impl Loop {
             notifier: Arc::new(Notifier::new(Some(self.forge.clone()), None)),
             clock: self.clock.clone(),
             waiting: WaitingPlans::open(self.dir.path().join("data/waiting-plans.json")).unwrap(),
+            git_token_from_forge: true,
         })
     }
 
