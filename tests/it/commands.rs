@@ -170,6 +170,37 @@ fn deploy_from_a_pr_with_refusals_ignored_comments_and_the_preview_lifecycle() {
     assert!(reply.contains("head moved"), "{reply}");
     assert_eq!(stack.live("staging").as_deref(), Some(head.as_str()));
 
+    // Refusals say why: an unknown env (with the known ones), a commit with no artifact, a
+    // held env.
+    let c = stack.sim.comment(REPO, pr, "alice", "/deploy prod").unwrap();
+    stack.settle();
+    let reply = reply_to(&stack, pr, c).expect("a refusal");
+    assert!(
+        reply.contains("unknown environment `prod` (known: production, staging)"),
+        "{reply}"
+    );
+    let c = stack
+        .sim
+        .comment(REPO, pr, "alice", "/deploy staging 0000000")
+        .unwrap();
+    stack.settle();
+    let reply = reply_to(&stack, pr, c).expect("a refusal");
+    assert!(reply.contains("no artifact of web for `0000000`"), "{reply}");
+    let c = stack.sim.comment(REPO, pr, "alice", "/hold staging").unwrap();
+    stack.settle();
+    assert!(
+        reply_to(&stack, pr, c)
+            .unwrap()
+            .contains("on hold until `/resume staging`")
+    );
+    let c = stack.sim.comment(REPO, pr, "alice", "/deploy staging").unwrap();
+    stack.settle();
+    let reply = reply_to(&stack, pr, c).expect("a refusal");
+    assert!(reply.contains("staging is on hold"), "{reply}");
+    let c = stack.sim.comment(REPO, pr, "alice", "/resume staging").unwrap();
+    stack.settle();
+    assert!(reply_to(&stack, pr, c).unwrap().contains("back on"));
+
     // A read-only user is refused, and told why.
     let c = stack
         .sim
