@@ -342,18 +342,6 @@ impl PrCommands {
                 "this pull request comes from a fork; forks never deploy",
             );
         }
-        if sha.is_none()
-            && let Some(seen) = self.moved_since(repo, number, &pr.head.sha, author.at)
-        {
-            return say(
-                "refused",
-                &format!(
-                    "the pull request's head moved to `{}` after this comment (it was `{}`); comment again to deploy the new head",
-                    pr.head.sha.short(12),
-                    seen.short(12)
-                ),
-            );
-        }
         match self.releaser.hold_state(env, policy.app()).await {
             Ok(Some(h)) if h.held => {
                 return say(
@@ -366,6 +354,18 @@ impl PrCommands {
             }
             Ok(_) => {}
             Err(e) => return say("failed", &e.to_string()),
+        }
+        if sha.is_none()
+            && let Some(seen) = self.moved_since(repo, number, &pr.head.sha, author.at)
+        {
+            return say(
+                "refused",
+                &format!(
+                    "the pull request's head moved to `{}` after this comment (it was `{}`); comment again to deploy the new head",
+                    pr.head.sha.short(12),
+                    seen.short(12)
+                ),
+            );
         }
         let artifact = match sha {
             Some(prefix) => {
