@@ -333,27 +333,18 @@ fn artifact_add(args: AddArgs) -> anyhow::Result<()> {
 /// write, and open/merge the pull request per the env's merge mode.
 fn release_make(app: AppName, env: EnvName, artifact: &str, config: &ConfigArg) -> anyhow::Result<()> {
     use auger::release::{Plan, ReleaseOutcome};
-    let config = Config::load(&config.config)?;
-    let gitops_cfg = config.require_gitops()?;
-    let store = std::sync::Arc::new(auger::server::open_store(&config, false)?);
+    let (releaser, store) = local_releaser(config)?;
     let id = resolve_artifact(&store, &app, artifact)?;
-    let policies = std::sync::Arc::new(auger::server::load_policies(&config)?);
-    let gitops = auger::server::open_gitops_repo(&config)?;
-    let outcome = actix_web::rt::System::new().block_on(async {
-        let forge = auger::server::github_client(&config)?
-            .map(|g| std::sync::Arc::new(g) as std::sync::Arc<dyn auger::forge::Forge>);
-        let releaser =
-            auger::server::releaser(&config, store, policies, gitops, gitops_cfg.repo.clone(), forge)?;
-        let plan = Plan {
-            env: env.clone(),
-            app: app.clone(),
-            artifact: id,
-            trigger: auger::gitops::Trigger::Api(format!("cli:{}", whoami())),
-            reason: "auger release make".into(),
-            reply: None,
-        };
-        anyhow::Ok(releaser.release(plan).await?)
-    })?;
+    let plan = Plan {
+        env: env.clone(),
+        app: app.clone(),
+        artifact: id,
+        trigger: auger::gitops::Trigger::Api(format!("cli:{}", whoami())),
+        reason: "auger release make".into(),
+        reply: None,
+    };
+    let outcome =
+        actix_web::rt::System::new().block_on(async { anyhow::Ok(releaser.await?.release(plan).await?) })?;
     match outcome {
         ReleaseOutcome::Released { commit, pull: None } => {
             println!("released {app} to {env}: gitops commit {commit}")
