@@ -14,9 +14,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::domain::BranchName;
-use crate::forge::ReviewState;
 use crate::gitops::{EnvironmentView, HistoryFilter, ReleaseView, pr_branch};
 use crate::policy::MergeMode;
+use crate::release::tally;
 use crate::server::AppState;
 use crate::webhook::handler::error;
 
@@ -282,19 +282,9 @@ async fn open_pulls(state: &AppState) -> Vec<Pull> {
             let Ok(Some(pr)) = forge.find_open_pull(gitops, &branch).await else {
                 continue;
             };
+            // The loop's own count, without its approver and author filters: what GitHub shows.
             let approvals = match forge.list_reviews(gitops, pr.number).await {
-                Ok(reviews) => {
-                    let mut latest: BTreeMap<u64, (ReviewState, bool)> = BTreeMap::new();
-                    for r in &reviews {
-                        if !matches!(r.state, ReviewState::Commented | ReviewState::Pending) {
-                            latest.insert(r.user.id, (r.state, r.commit_id.as_ref() == Some(&pr.head.sha)));
-                        }
-                    }
-                    latest
-                        .values()
-                        .filter(|(s, on_head)| *s == ReviewState::Approved && *on_head)
-                        .count()
-                }
+                Ok(reviews) => tally(&reviews, &pr.head.sha, None, |_| true).approved_by.len(),
                 Err(_) => 0,
             };
             out.push(Pull {

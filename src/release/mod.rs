@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 use crate::artifact::{Artifact, ArtifactId, ArtifactStore, HoldState, RecordOutcome, StoreError};
 use crate::domain::{AppName, BranchName, CommitSha, EnvName, RepoName};
-use crate::forge::{Forge, ForgeError, MergeMethod, MergeOutcome, PullRequest, PullState};
+use crate::forge::{DeploymentId, Forge, ForgeError, MergeMethod, MergeOutcome, PullRequest, PullState};
 use crate::gitops::{
     Files, GitopsRepo, HistoryFilter, ReleaseInfo, ReleaseSpec, RenderError, RenderExtra, Target, Trailer,
     Trigger, WriteError, WriteOutcome, pr_branch, render,
@@ -159,6 +159,8 @@ pub struct Releaser {
 #[derive(Clone, Copy)]
 struct Done<'a> {
     pull: Option<u64>,
+    /// The GitHub deployment this release already has (made `in_progress` before the write).
+    deployment: Option<DeploymentId>,
     reply: Option<&'a ReplyRef>,
     rollback_from: Option<&'a ArtifactId>,
 }
@@ -277,7 +279,7 @@ impl Releaser {
         if rp.pr.state != PullState::Open {
             return Ok(None);
         }
-        let outcome = self.evaluate(&rp).await?;
+        let outcome = self.evaluate(&rp, None).await?;
         self.drain_waiting().await;
         Ok(Some(outcome))
     }
@@ -295,6 +297,7 @@ impl Releaser {
             let reply = ReplyRef::find_in(&rp.pr.body);
             let done = Done {
                 pull: Some(rp.pr.number),
+                deployment: None,
                 reply: reply.as_ref(),
                 rollback_from: None,
             };
@@ -349,7 +352,7 @@ impl Releaser {
                 };
                 let number = pr.number;
                 let result = match self.read_pull(number).await {
-                    Ok(Some(rp)) => self.evaluate(&rp).await,
+                    Ok(Some(rp)) => self.evaluate(&rp, None).await,
                     Ok(None) => continue,
                     Err(e) => Err(e),
                 };
@@ -503,7 +506,7 @@ impl Releaser {
 
     /// Gate, then release or hold.
     async fn gated(&self, plan: Plan) -> Result<ReleaseOutcome> {
-        let (_, rules) = self.rules(&plan.app, &plan.env)?;
+        self.rules(&plan.app, &plan.env)?;
         if let Some(h) = self.hold_state(&plan.env, &plan.app).await?
             && h.held
         {
@@ -514,8 +517,8 @@ impl Releaser {
                 ),
             });
         }
-        let artifact = self.artifact(&plan.artifact).await?;
-        match self.check_gate(rules, &plan, &artifact).await? {
+        let (artifact, gate) = self.check_gate(&plan).await?;
+        match gate {
             Gate::Open => self.release_locked(&plan, Some(&artifact)).await,
             Gate::Closed { reason, .. } => {
                 if let Some(old) = self
@@ -529,19 +532,23 @@ impl Releaser {
         }
     }
 
-    async fn check_gate(&self, rules: &EnvPolicy, plan: &Plan, artifact: &Artifact) -> Result<Gate> {
+    /// The plan's artifact and whether its `after` gate lets it through now.
+    async fn check_gate(&self, plan: &Plan) -> Result<(Artifact, Gate)> {
+        let (_, rules) = self.rules(&plan.app, &plan.env)?;
+        let artifact = self.artifact(&plan.artifact).await?;
         let Some(after) = &rules.after else {
-            return Ok(Gate::Open);
+            return Ok((artifact, Gate::Open));
         };
         let store = self.store.clone();
         let (env, app) = (after.env.clone(), plan.app.clone());
         let live = blocking(move || store.released_at(&env, &app)).await?;
-        Ok(gate(
+        let gate = gate(
             Some(after),
             &artifact.sha,
             live.as_ref().map(|(a, t)| (&a.sha, *t)),
             self.clock.now(),
-        ))
+        );
+        Ok((artifact, gate))
     }
 
     /// Held plans whose gate opened go out; repeated while releases open further gates
@@ -556,15 +563,9 @@ impl Releaser {
                     let _ = self.waiting.release(&plan.env, &plan.app, &plan.artifact);
                     continue;
                 }
-                let checked = async {
-                    let (_, rules) = self.rules(&plan.app, &plan.env)?;
-                    let artifact = self.artifact(&plan.artifact).await?;
-                    self.check_gate(rules, &plan, &artifact).await
-                }
-                .await;
-                match checked {
-                    Ok(Gate::Open) => {
-                        let result = self.release_locked(&plan, None).await;
+                match self.check_gate(&plan).await {
+                    Ok((artifact, Gate::Open)) => {
+                        let result = self.release_locked(&plan, Some(&artifact)).await;
                         log_outcome(&plan, &result);
                         if !matches!(result, Err(ref e) if !e.is_user_error()) {
                             // Released, or can never be (the app or env is gone): done with it.
@@ -576,7 +577,7 @@ impl Releaser {
                         out.push((plan, result));
                         progressed = true;
                     }
-                    Ok(Gate::Closed { reason, .. }) => {
+                    Ok((_, Gate::Closed { reason, .. })) => {
                         if reason != w.reason {
                             let _ = self.waiting.hold(plan, reason, self.clock.now());
                         }
@@ -667,12 +668,14 @@ impl Releaser {
             extra_trailers,
             target,
         };
-        if rules.merge != MergeMode::Approval {
+        let deployment = if rules.merge != MergeMode::Approval {
             // The deployment goes in_progress now; the success (or failure) follows below.
             let mut ev = self.event(&plan.env, &artifact, &plan.trigger).await;
             ev.environment_url = rules.url.clone();
-            self.notifier.release_in_progress(&ev).await;
-        }
+            self.notifier.release_in_progress(&ev).await
+        } else {
+            None
+        };
         let gitops = self.gitops.clone();
         let written = blocking(move || gitops.prepare_release(&spec)).await?;
 
@@ -697,6 +700,7 @@ impl Releaser {
             (WriteOutcome::Committed { commit, .. }, Target::Branch) => {
                 let done = Done {
                     pull: None,
+                    deployment,
                     reply: plan.reply.as_ref(),
                     rollback_from: rollback_from.as_ref(),
                 };
@@ -734,7 +738,7 @@ impl Releaser {
                         self.notifier.release_pending(&ev).await;
                     }
                 }
-                let outcome = self.evaluate(&rp).await?;
+                let outcome = self.evaluate(&rp, deployment).await?;
                 if let (
                     ReleaseOutcome::AwaitingApproval {
                         url, tally, required, ..
@@ -802,7 +806,7 @@ impl Releaser {
 
     /// Counts approvals on a release pull request and merges it when the rule is met
     /// (`auto` mode: at once).
-    async fn evaluate(&self, rp: &ReleasePull) -> Result<ReleaseOutcome> {
+    async fn evaluate(&self, rp: &ReleasePull, deployment: Option<DeploymentId>) -> Result<ReleaseOutcome> {
         let (policy, rules) = self.rules(&rp.app, &rp.env)?;
         let forge = self.forge_for(&rp.env, rules.merge)?;
         let artifact = self.artifact(&rp.info.artifact).await?;
@@ -892,6 +896,7 @@ impl Releaser {
         let reply = ReplyRef::find_in(&rp.pr.body);
         let done = Done {
             pull: Some(rp.pr.number),
+            deployment,
             reply: reply.as_ref(),
             rollback_from: None,
         };
@@ -918,7 +923,14 @@ impl Releaser {
         if pull.is_some() && self.live(env, &artifact.app).await?.map(|a| a.id) == Some(artifact.id.clone()) {
             return Ok(());
         }
-        let mut ev = self.event(env, artifact, trigger).await;
+        let mut ev = match done.deployment {
+            Some(id) => {
+                let mut ev = ReleaseEvent::for_artifact(artifact, env.clone(), trigger.to_string());
+                ev.deployment_id = Some(id);
+                ev
+            }
+            None => self.event(env, artifact, trigger).await,
+        };
         ev.gitops_sha = Some(commit.clone());
         ev.gitops_commit_url = Some(format!("https://github.com/{}/commit/{commit}", self.gitops_repo));
         ev.environment_url = self
@@ -1002,14 +1014,7 @@ impl Releaser {
 
     /// The artifact a release pull request's head proposes (its `release.json`).
     async fn proposed(&self, pr: &PullRequest, env: &EnvName, app: &AppName) -> Option<ArtifactId> {
-        let gitops = self.gitops.clone();
-        let (sha, env, app) = (pr.head.sha.clone(), env.clone(), app.clone());
-        let read = blocking(move || {
-            gitops.fetch()?;
-            gitops.release_at(&sha, &env, &app)
-        })
-        .await;
-        match read {
+        match self.release_at_head(pr, env, app).await {
             Ok(info) => info.map(|i| i.artifact),
             Err(e) => {
                 tracing::warn!(pull = pr.number, error = %e, "cannot read what the open release pull request proposes");
@@ -1029,14 +1034,7 @@ impl Releaser {
         if pr.is_from_fork(&self.gitops_repo) || self.rules(&app, &env).is_err() {
             return Ok(None);
         }
-        let gitops = self.gitops.clone();
-        let (sha, e2, a2) = (pr.head.sha.clone(), env.clone(), app.clone());
-        let info = blocking(move || {
-            gitops.fetch()?;
-            gitops.release_at(&sha, &e2, &a2)
-        })
-        .await?;
-        let Some(info) = info else {
+        let Some(info) = self.release_at_head(&pr, &env, &app).await? else {
             tracing::warn!(
                 pull = number,
                 "release pull request without a release.json at its head; ignored"
@@ -1044,6 +1042,23 @@ impl Releaser {
             return Ok(None);
         };
         Ok(Some(ReleasePull { pr, env, app, info }))
+    }
+
+    /// The `release.json` of `<env>/<app>/` at a pull request's head, after a fetch (the head
+    /// may have been pushed since the last one).
+    async fn release_at_head(
+        &self,
+        pr: &PullRequest,
+        env: &EnvName,
+        app: &AppName,
+    ) -> Result<Option<ReleaseInfo>> {
+        let gitops = self.gitops.clone();
+        let (sha, env, app) = (pr.head.sha.clone(), env.clone(), app.clone());
+        blocking(move || {
+            gitops.fetch()?;
+            gitops.release_at(&sha, &env, &app)
+        })
+        .await
     }
 
     /// A notification event, with the deployment already made for this release if any.

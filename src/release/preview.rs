@@ -25,16 +25,17 @@ impl Releaser {
     /// app of the repository that has `[preview]`, if the head's artifact exists yet (if not,
     /// the artifact's arrival does it).
     pub async fn on_pull_request(&self, repo: &RepoName, number: u64) -> Result<Vec<ReleaseOutcome>> {
-        let Some(forge) = self.forge.clone() else {
-            return Ok(Vec::new());
-        };
-        let pr = forge.get_pull(repo, number).await?;
-        let mut out = Vec::new();
         let policies: Vec<&Policy> = self
             .policies
             .for_repo(repo)
             .filter(|p| p.preview().is_some())
             .collect();
+        // Most pull request events concern no preview: ask GitHub only when one may.
+        let (Some(forge), false) = (self.forge.clone(), policies.is_empty()) else {
+            return Ok(Vec::new());
+        };
+        let pr = forge.get_pull(repo, number).await?;
+        let mut out = Vec::new();
         for policy in policies {
             let store = self.store.clone();
             let (app, sha) = (policy.app().clone(), pr.head.sha.clone());
@@ -159,7 +160,7 @@ impl Releaser {
         ev.gitops_sha = Some(commit.clone());
         self.notifier.release_succeeded(&ev).await;
         self.preview_comment(
-            forge_of(self)?,
+            self.forge_for(&env, preview.merge)?.as_ref(),
             policy,
             pr.number,
             &instance,
@@ -270,10 +271,4 @@ impl Releaser {
             tracing::warn!(error = %e, "cannot write the preview comment");
         }
     }
-}
-
-fn forge_of(r: &Releaser) -> Result<&dyn Forge> {
-    r.forge
-        .as_deref()
-        .ok_or_else(|| ReleaseError::Internal("previews need GitHub credentials".into()))
 }

@@ -101,7 +101,7 @@ impl WaitingPlans {
         }
         Ok(previous
             .map(|p| p.plan.artifact)
-            .filter(|a| plans.values().all(|w| &w.plan.artifact != a)))
+            .filter(|a| *a != plans[&k].plan.artifact))
     }
 
     /// Drops the plan for (env, app) if it is still for `artifact` (a newer one stays).
