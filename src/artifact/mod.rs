@@ -3,6 +3,7 @@
 mod hold;
 pub mod intake;
 mod model;
+mod pack;
 mod remote;
 mod store;
 

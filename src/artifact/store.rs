@@ -27,6 +27,7 @@ use gix::refs::Target;
 use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
 
 use super::model::{Artifact, ArtifactId, MergeError, NoteLineError, fold_note};
+use super::pack;
 use super::remote::{Remote, SyncReport};
 use crate::domain::{AppName, BranchName, CommitSha, EnvName, TagName};
 
@@ -37,6 +38,8 @@ const ARTIFACT_FILE: &str = "artifact.json";
 /// Attempts at a compare-and-swap before giving up. Each attempt re-reads, so this bounds only
 /// pathological contention (hundreds of writers on one app), not correctness.
 const MAX_ATTEMPTS: u32 = 400;
+/// Batches of at least this many artifacts are written as one pack instead of loose objects.
+const PACK_MIN_BATCH: usize = 64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -66,6 +69,12 @@ pub enum StoreError {
     Contention { what: String, last: String },
     #[error("artifact store remote {remote}: {reason}")]
     Remote { remote: String, reason: String },
+    #[error("artifact store: writing {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl StoreError {
@@ -700,10 +709,17 @@ impl ArtifactStore {
             return Ok(outcomes);
         }
 
+        // A large batch is written to memory and then as one pack: thousands of loose files
+        // are what a batch costs on a real disk. Reads in between see the memory first.
+        let objects_dir = repo.git_dir().join("objects");
+        let mut packing = (batch.len() >= PACK_MIN_BATCH && pack::pack_count(&objects_dir) < pack::MAX_PACKS)
+            .then(|| (*repo).clone().with_object_memory());
+        let w: &gix::Repository = packing.as_ref().unwrap_or(&repo);
+
         // The plain editor, not `repo.edit_tree`: that one checks every entry of each tree it
         // writes exists (a stat per note, hundreds per write), and ours are known to exist.
         let base = if tip.is_some() {
-            repo.find_tree(base_tree)?
+            w.find_tree(base_tree)?
                 .decode()
                 .map_err(StoreError::git)
                 .map_err(Attempt::Fatal)?
@@ -711,7 +727,7 @@ impl ArtifactStore {
         } else {
             gix::objs::Tree::empty()
         };
-        let mut editor = gix::objs::tree::Editor::new(base, &repo.objects, repo.object_hash());
+        let mut editor = gix::objs::tree::Editor::new(base, &w.objects, w.object_hash());
         let mut message = format!("record {} artifact(s) of {app}\n\n", changed.len());
         for p in &changed {
             let mut text = p.text.clone();
@@ -720,7 +736,7 @@ impl ArtifactStore {
             }
             text.push_str(&p.after.to_json_line());
             text.push('\n');
-            let blob = repo
+            let blob = w
                 .write_blob(text.as_bytes())
                 .map_err(|e| Attempt::Fatal(e.into()))?;
             let path = note_path(&p.after.sha);
@@ -745,13 +761,13 @@ impl ArtifactStore {
                 let (expected, parent) = match branch_tips.iter().find(|(n, _, _)| *n == name) {
                     Some((_, expected, current)) => (*expected, Some(*current)),
                     None => {
-                        let cur = ref_id(&repo, &name).map_err(Attempt::Fatal)?;
+                        let cur = ref_id(w, &name).map_err(Attempt::Fatal)?;
                         (cur, cur)
                     }
                 };
                 // Already the tip (a replay after a crash between ref renames): nothing to add.
                 if let Some(parent) = parent
-                    && read_snapshot(&repo, parent, &name).is_ok_and(|s| s.sha == p.after.sha)
+                    && read_snapshot(w, parent, &name).is_ok_and(|s| s.sha == p.after.sha)
                 {
                     continue;
                 }
@@ -759,7 +775,7 @@ impl ArtifactStore {
                     "build {} on {branch}\n\n{} {}\n",
                     p.after.id, p.after.id, p.after.sha
                 );
-                let c = snapshot_commit(&repo, &p.after, parent, &msg).map_err(Attempt::Fatal)?;
+                let c = snapshot_commit(w, &p.after, parent, &msg).map_err(Attempt::Fatal)?;
                 branch_tips.retain(|(n, _, _)| *n != name);
                 branch_tips.push((name, expected, c));
             }
@@ -770,9 +786,21 @@ impl ArtifactStore {
             message.push_str(&format!("> {name} {new}\n"));
         }
         let tree = editor
-            .write(|t| repo.write_object(t).map(gix::Id::detach))
+            .write(|t| w.write_object(t).map(gix::Id::detach))
             .map_err(|e| Attempt::Fatal(StoreError::git(e)))?;
-        let commit = write_commit(&repo, tree, tip, &message).map_err(Attempt::Fatal)?;
+        let commit = write_commit(w, tree, tip, &message).map_err(Attempt::Fatal)?;
+        if let Some(memory) = packing.as_mut().and_then(|m| m.objects.take_object_memory()) {
+            let objects = memory
+                .iter()
+                .map(|(id, (kind, data))| (*id, *kind, data.clone()))
+                .collect();
+            pack::write_pack(&objects_dir, objects).map_err(|source| {
+                Attempt::Fatal(StoreError::Io {
+                    path: objects_dir.join("pack"),
+                    source,
+                })
+            })?;
+        }
         // Notes first: gix renames the locks in this order.
         let mut edits = vec![cas_edit(&notes_name, tip, commit, "auger: record artifacts")?];
         for (name, expected, new) in branch_tips {

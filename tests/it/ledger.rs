@@ -629,3 +629,110 @@ fn a_note_written_by_git_is_read_and_merged_into_auger_layout() {
         "moved to the fanout path, not duplicated: {tree}"
     );
 }
+
+#[test]
+fn a_large_batch_is_one_pack_that_git_and_a_fresh_store_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("artifacts.git");
+    let store = ArtifactStore::open_or_init(&path).unwrap();
+    let web = app("web");
+
+    // An import of 300 builds of main and 200 of a release branch, in one batch.
+    let batch: Vec<Artifact> = (0..500)
+        .map(|n| {
+            artifact(
+                "web",
+                sha(n, 21),
+                Some(if n < 300 { "main" } else { "release-1" }),
+            )
+        })
+        .collect();
+    let outcomes = store.record_batch(&batch).unwrap();
+    assert!(outcomes.iter().all(|o| matches!(o, RecordOutcome::Created(_))));
+
+    // Written as one pack: no loose object files, one .pack + .idx that git verifies.
+    let loose: usize = std::fs::read_dir(path.join("objects"))
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name().len() == 2)
+        .map(|e| std::fs::read_dir(e.path()).unwrap().count())
+        .sum();
+    assert_eq!(loose, 0, "a large batch writes no loose objects");
+    let packs: Vec<PathBuf> = std::fs::read_dir(path.join("objects/pack"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(packs.len(), 2, "{packs:?}");
+    let idx = packs.iter().find(|p| p.extension().unwrap() == "idx").unwrap();
+    git(&path, &["verify-pack", idx.to_str().unwrap()]);
+    let fsck = Command::new("git")
+        .arg("--git-dir")
+        .arg(&path)
+        .args(["fsck", "--strict", "--no-dangling"])
+        .output()
+        .unwrap();
+    assert!(fsck.status.success(), "{}", String::from_utf8_lossy(&fsck.stderr));
+    assert_eq!(
+        git(&path, &["notes", "--ref=auger/artifacts/web", "list"])
+            .lines()
+            .count(),
+        500
+    );
+    let history = git(
+        &path,
+        &[
+            "log",
+            "--first-parent",
+            "--format=%s",
+            "refs/auger/branches/web/main",
+        ],
+    );
+    assert_eq!(
+        history.lines().count(),
+        300,
+        "every build of main is in its history"
+    );
+
+    // The same store (which had no pack when it opened) and a fresh one read it all.
+    let fresh = ArtifactStore::open(&path).unwrap();
+    for s in [&store, &fresh] {
+        assert_eq!(s.get(&web, &sha(123, 21)).unwrap().unwrap().sha, sha(123, 21));
+        assert_eq!(
+            s.latest(&web, &BranchName::new("release-1").unwrap())
+                .unwrap()
+                .unwrap()
+                .sha,
+            sha(499, 21)
+        );
+    }
+
+    // Later writes build on the packed objects: a tag on a packed artifact, a new build.
+    let mut tagged = artifact("web", sha(7, 21), None);
+    tagged.tags.push(TagName::new("v1.0.0").unwrap());
+    assert!(matches!(
+        fresh.record(&tagged).unwrap(),
+        RecordOutcome::Updated(_)
+    ));
+    fresh
+        .record(&artifact("web", sha(500, 21), Some("main")))
+        .unwrap();
+    assert_eq!(
+        store.get(&web, &sha(7, 21)).unwrap().unwrap().tags,
+        vec![TagName::new("v1.0.0").unwrap()]
+    );
+    assert_eq!(
+        store
+            .latest(&web, &BranchName::new("main").unwrap())
+            .unwrap()
+            .unwrap()
+            .sha,
+        sha(500, 21)
+    );
+    let fsck = Command::new("git")
+        .arg("--git-dir")
+        .arg(&path)
+        .args(["fsck", "--strict", "--no-dangling"])
+        .output()
+        .unwrap();
+    assert!(fsck.status.success(), "{}", String::from_utf8_lossy(&fsck.stderr));
+}
