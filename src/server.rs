@@ -250,18 +250,7 @@ pub async fn run(prepared: Prepared, announce: impl FnOnce(SocketAddr)) -> anyho
         },
     };
     let inbox = state.inbox.clone();
-    // Held plans are re-checked on a timer; open release PRs once at start (approvals may
-    // have come while auger was down).
-    let timer = state.releaser.clone().map(|r| {
-        tokio::spawn(async move {
-            r.recheck_open_pulls().await;
-            let mut every = tokio::time::interval(RECHECK_EVERY);
-            loop {
-                every.tick().await;
-                r.tick().await;
-            }
-        })
-    });
+    let background = spawn_background(worker, state.releaser.clone())?;
     let state = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
@@ -276,16 +265,73 @@ pub async fn run(prepared: Prepared, announce: impl FnOnce(SocketAddr)) -> anyho
     .bind(listen)
     .with_context(|| format!("cannot listen on {listen}"))?;
     let bound = server.addrs().first().copied().unwrap_or(listen);
-    let worker_task = tokio::spawn(worker.run());
     announce(bound);
     server.run().await.context("HTTP server failed")?;
     tracing::info!("shutting down: closing the inbox");
     inbox.close().await.context("closing the inbox")?;
-    let _ = worker_task.await;
-    if let Some(t) = timer {
-        t.abort();
-    }
+    // The worker returns once the inbox is closed (after its current delivery).
+    let _ = background.await;
     Ok(())
+}
+
+/// Niceness of the background thread: under a burst the HTTP workers, whose answers GitHub
+/// waits for, get the CPU first; the worker catches up from the durable inbox afterwards.
+const BACKGROUND_NICE: i32 = 10;
+
+/// The worker and the release loop's timer on their own thread and runtime, at a lower CPU
+/// priority than the HTTP workers. Resolves when the worker has stopped.
+fn spawn_background(
+    worker: Worker,
+    releaser: Option<Arc<Releaser>>,
+) -> anyhow::Result<tokio::sync::oneshot::Receiver<()>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .thread_name("auger-worker-blocking")
+        .build()
+        .context("cannot start the worker's runtime")?;
+    let (stopped, on_stop) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("auger-worker".into())
+        .spawn(move || {
+            lower_priority(BACKGROUND_NICE);
+            runtime.block_on(async move {
+                // Held plans are re-checked on a timer; open release PRs once at start
+                // (approvals may have come while auger was down).
+                let timer = releaser.map(|r| {
+                    tokio::spawn(async move {
+                        r.recheck_open_pulls().await;
+                        let mut every = tokio::time::interval(RECHECK_EVERY);
+                        loop {
+                            every.tick().await;
+                            r.tick().await;
+                        }
+                    })
+                });
+                worker.run().await;
+                if let Some(t) = timer {
+                    t.abort();
+                }
+            });
+            let _ = stopped.send(());
+        })
+        .context("cannot start the worker thread")?;
+    Ok(on_stop)
+}
+
+/// Raise the calling thread's nice value (Linux: per thread; threads it creates, such as the
+/// runtime's blocking pool, inherit it). Failing is harmless: the worker then competes on
+/// equal terms.
+fn lower_priority(nice: i32) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: gettid and setpriority only read their integer arguments.
+    unsafe {
+        let tid = libc::gettid();
+        if libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice) != 0 {
+            tracing::debug!("could not lower the worker thread's priority");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = nice;
 }
 
 /// `auger serve --config FILE`.

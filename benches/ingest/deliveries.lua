@@ -13,30 +13,34 @@ end
 
 function init(args)
   local f = assert(io.open(os.getenv("BODY"), "rb"))
-  wrk.method = "POST"
-  wrk.body = f:read("*a")
+  local body = f:read("*a")
   f:close()
-  wrk.headers["Content-Type"] = "application/json"
-  wrk.headers["User-Agent"] = "GitHub-Hookshot/bench"
-  wrk.headers["X-GitHub-Event"] = "status"
-  wrk.headers["X-Hub-Signature-256"] = os.getenv("SIG")
-  prefix = string.format("bench-%d-%d-", os.time(), tid)
+  local headers = {
+    ["Content-Type"] = "application/json",
+    ["User-Agent"] = "GitHub-Hookshot/bench",
+    ["X-GitHub-Event"] = "status",
+    ["X-Hub-Signature-256"] = os.getenv("SIG"),
+    ["X-GitHub-Delivery"] = "@@ID@@",
+  }
+  -- The request is formatted once and split at the delivery id, so each request costs the
+  -- client two concatenations instead of a full wrk.format of 12 KB (the client shares the
+  -- server's two cores).
+  local req = wrk.format("POST", nil, headers, body)
+  local i, j = string.find(req, "@@ID@@", 1, true)
+  head = string.sub(req, 1, i - 1) .. string.format("bench-%d-%d-", os.time(), tid)
+  tail = string.sub(req, j + 1)
   n = 0
   pace = tonumber(os.getenv("PACE_MS") or "0")
 end
 
 function request()
   n = n + 1
-  wrk.headers["X-GitHub-Delivery"] = prefix .. n
-  return wrk.format()
+  return head .. n .. tail
 end
 
 function delay()
   return pace
 end
 
-function response(status, headers, body)
-  if status ~= 202 and status ~= 200 then
-    errors_seen = (errors_seen or 0) + 1
-  end
-end
+-- No response() callback: wrk then skips building a Lua table per response, and counts
+-- non-2xx answers itself ("Non-2xx or 3xx responses").

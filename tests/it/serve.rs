@@ -493,3 +493,43 @@ fn the_cli_records_through_a_running_server() {
     assert_eq!(code, 200);
     assert!(text.contains("sha256:1"));
 }
+
+/// The worker runs on its own thread at a lower CPU priority than the threads that answer
+/// GitHub (so a burst is acknowledged first), and still does its work.
+#[test]
+fn the_worker_yields_the_cpu_to_the_http_workers_and_still_records() {
+    let setup = Setup::new(&[HELLO], "");
+    let server = setup.start();
+    let (code, _) = server.deliver(
+        "status",
+        "nice-1",
+        &status_payload(&sha(950), "success", Some("main")),
+    );
+    assert_eq!(code, 202);
+    server.wait_idle();
+    let notes = git(&setup.ledger(), &["notes", "--ref=auger/artifacts/hello", "list"]);
+    assert!(notes.contains(&sha(950)));
+
+    // Field 19 of /proc/<pid>/task/<tid>/stat is the thread's nice value.
+    let tasks = format!("/proc/{}/task", server.child.id());
+    let mut nice_by_name = std::collections::BTreeMap::new();
+    for task in std::fs::read_dir(&tasks).unwrap() {
+        let dir = task.unwrap().path();
+        let name = std::fs::read_to_string(dir.join("comm"))
+            .unwrap()
+            .trim()
+            .to_owned();
+        let stat = std::fs::read_to_string(dir.join("stat")).unwrap();
+        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+        let nice: i32 = after_name.split(' ').nth(16).unwrap().parse().unwrap();
+        nice_by_name.insert(name, nice);
+    }
+    assert_eq!(nice_by_name.get("auger-worker"), Some(&10), "{nice_by_name:?}");
+    assert_eq!(nice_by_name.get("inbox-writer"), Some(&0), "{nice_by_name:?}");
+    assert!(
+        nice_by_name
+            .iter()
+            .any(|(name, nice)| name.starts_with("actix-rt") && *nice == 0),
+        "the HTTP workers keep the normal priority: {nice_by_name:?}"
+    );
+}
