@@ -139,6 +139,9 @@ pub struct Options {
     /// `fdatasync` skip the file-system journal commit that growing a file needs: several times
     /// faster per batch on ext4.
     pub preallocate: bool,
+    /// How long a small batch waits for more appends while the inbox is busy (zero: never).
+    /// Fewer, fuller `fdatasync`s under a burst, for at most this much added latency.
+    pub linger: std::time::Duration,
 }
 
 impl Default for Options {
@@ -151,6 +154,7 @@ impl Default for Options {
             max_pending_bytes: 32 << 20,
             max_body_bytes: 32 << 20,
             preallocate: true,
+            linger: std::time::Duration::from_micros(100),
         }
     }
 }

@@ -16,6 +16,7 @@ fn small() -> Options {
         max_pending_bytes: 1 << 20,
         max_body_bytes: 1 << 20,
         preallocate: true,
+        linger: Duration::from_micros(100),
     }
 }
 
