@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod notify;
 pub mod policy;
 pub mod pr_commands;
+pub mod priority;
 pub mod release;
 pub mod server;
 pub mod webhook;

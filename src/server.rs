@@ -274,10 +274,6 @@ pub async fn run(prepared: Prepared, announce: impl FnOnce(SocketAddr)) -> anyho
     Ok(())
 }
 
-/// Niceness of the background thread: under a burst the HTTP workers, whose answers GitHub
-/// waits for, get the CPU first; the worker catches up from the durable inbox afterwards.
-const BACKGROUND_NICE: i32 = 10;
-
 /// The worker and the release loop's timer on their own thread and runtime, at a lower CPU
 /// priority than the HTTP workers. Resolves when the worker has stopped.
 fn spawn_background(
@@ -293,7 +289,7 @@ fn spawn_background(
     std::thread::Builder::new()
         .name("auger-worker".into())
         .spawn(move || {
-            lower_priority(BACKGROUND_NICE);
+            crate::priority::background();
             runtime.block_on(async move {
                 // Held plans are re-checked on a timer; open release PRs once at start
                 // (approvals may have come while auger was down).
@@ -316,22 +312,6 @@ fn spawn_background(
         })
         .context("cannot start the worker thread")?;
     Ok(on_stop)
-}
-
-/// Raise the calling thread's nice value (Linux: per thread; threads it creates, such as the
-/// runtime's blocking pool, inherit it). Failing is harmless: the worker then competes on
-/// equal terms.
-fn lower_priority(nice: i32) {
-    #[cfg(target_os = "linux")]
-    // SAFETY: gettid and setpriority only read their integer arguments.
-    unsafe {
-        let tid = libc::gettid();
-        if libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice) != 0 {
-            tracing::debug!("could not lower the worker thread's priority");
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = nice;
 }
 
 /// `auger serve --config FILE`.

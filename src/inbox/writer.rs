@@ -41,7 +41,12 @@ pub fn start(
     };
     let janitor_thread = thread::Builder::new()
         .name("inbox-janitor".into())
-        .spawn(move || janitor.run())
+        .spawn(move || {
+            // Zero-filling spares and retiring segments can wait: if a spare is late, the
+            // writer starts a plain segment instead.
+            crate::priority::background();
+            janitor.run()
+        })
         .map_err(io_err(&dir))?;
     let writer = Writer {
         rx,

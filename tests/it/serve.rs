@@ -525,6 +525,7 @@ fn the_worker_yields_the_cpu_to_the_http_workers_and_still_records() {
         nice_by_name.insert(name, nice);
     }
     assert_eq!(nice_by_name.get("auger-worker"), Some(&10), "{nice_by_name:?}");
+    assert_eq!(nice_by_name.get("inbox-janitor"), Some(&10), "{nice_by_name:?}");
     assert_eq!(nice_by_name.get("inbox-writer"), Some(&0), "{nice_by_name:?}");
     assert!(
         nice_by_name
