@@ -48,6 +48,18 @@ fn artifact(app: &str, sha: CommitSha, branch: Option<&str>) -> Artifact {
     a
 }
 
+/// `git fsck --strict` finds nothing wrong (dangling objects from lost races are allowed).
+fn assert_fsck_clean(path: &Path) {
+    let fsck = Command::new("git")
+        .arg("--git-dir")
+        .arg(path)
+        .args(["fsck", "--strict", "--no-dangling"])
+        .output()
+        .unwrap();
+    assert!(fsck.status.success(), "{}", String::from_utf8_lossy(&fsck.stderr));
+    assert!(!String::from_utf8_lossy(&fsck.stdout).contains("error"));
+}
+
 fn app(name: &str) -> AppName {
     AppName::new(name).unwrap()
 }
@@ -136,14 +148,7 @@ fn plain_git_reads_what_auger_wrote() {
         second.id
     );
 
-    let fsck = Command::new("git")
-        .arg("--git-dir")
-        .arg(&path)
-        .args(["fsck", "--strict"])
-        .output()
-        .unwrap();
-    assert!(fsck.status.success(), "{}", String::from_utf8_lossy(&fsck.stderr));
-    assert!(!String::from_utf8_lossy(&fsck.stdout).contains("error"));
+    assert_fsck_clean(&path);
 }
 
 #[test]
@@ -665,13 +670,7 @@ fn a_large_batch_is_one_pack_that_git_and_a_fresh_store_read() {
     assert_eq!(packs.len(), 2, "{packs:?}");
     let idx = packs.iter().find(|p| p.extension().unwrap() == "idx").unwrap();
     git(&path, &["verify-pack", idx.to_str().unwrap()]);
-    let fsck = Command::new("git")
-        .arg("--git-dir")
-        .arg(&path)
-        .args(["fsck", "--strict", "--no-dangling"])
-        .output()
-        .unwrap();
-    assert!(fsck.status.success(), "{}", String::from_utf8_lossy(&fsck.stderr));
+    assert_fsck_clean(&path);
     assert_eq!(
         git(&path, &["notes", "--ref=auger/artifacts/web", "list"])
             .lines()
@@ -728,11 +727,5 @@ fn a_large_batch_is_one_pack_that_git_and_a_fresh_store_read() {
             .sha,
         sha(500, 21)
     );
-    let fsck = Command::new("git")
-        .arg("--git-dir")
-        .arg(&path)
-        .args(["fsck", "--strict", "--no-dangling"])
-        .output()
-        .unwrap();
-    assert!(fsck.status.success(), "{}", String::from_utf8_lossy(&fsck.stderr));
+    assert_fsck_clean(&path);
 }
