@@ -20,7 +20,7 @@ pub const SEGMENT_MAGIC: &[u8; 8] = b"AUGINBX1";
 /// than allocated (a torn length field could otherwise ask for 4 GiB).
 pub const MAX_FRAME_PAYLOAD: u32 = 64 << 20;
 
-const KIND_ENTRY: u8 = 1;
+pub const KIND_ENTRY: u8 = 1;
 const KIND_DONE: u8 = 2;
 
 fn checksum(len: u32, parts: &[&[u8]]) -> u32 {

@@ -86,8 +86,13 @@
 //! # Memory
 //! Bodies live in memory only between `append` and the `fdatasync` of their batch, bounded by
 //! `max_pending_bytes` (appenders wait beyond it: back-pressure, never drops) plus the batch
-//! buffer. Pending work is kept as locations (~64 bytes per entry, with its accounting); bodies
-//! are read back from the segment when a worker takes the entry.
+//! buffer. Pending work is kept as locations (32 bytes each); bodies are read back from the
+//! segment when a worker takes the entry. At most `max_queued` locations are kept: entries
+//! appended beyond that stay on disk only (the queue remembers where the first of them is)
+//! and are read back from the segments, by frame headers, as consumers drain the queue, so a
+//! long burst with slow consumers grows the disk, not the memory. The writer still keeps a seq
+//! per unfinished entry (its done bookkeeping), and entries replayed at open all start in
+//! memory (the segments also hold entries finished before the restart).
 //!
 //! # Cancellation
 //! Dropping an `append` future after it started does not withdraw the delivery: it may still be
@@ -139,6 +144,10 @@ pub struct Options {
     /// `fdatasync` skip the file-system journal commit that growing a file needs: several times
     /// faster per batch on ext4.
     pub preallocate: bool,
+    /// Most entry locations kept in memory for consumers. Entries appended while that many
+    /// wait are left on disk only and read back from the segments as the queue drains, so a
+    /// long burst costs no memory per waiting delivery beyond this.
+    pub max_queued: usize,
     /// How long a small batch waits for more appends while the inbox is busy (zero: never).
     /// Fewer, fuller `fdatasync`s under a burst, for at most this much added latency.
     pub linger: std::time::Duration,
@@ -155,6 +164,7 @@ impl Default for Options {
             max_body_bytes: 32 << 20,
             preallocate: true,
             linger: std::time::Duration::from_micros(100),
+            max_queued: 64 * 1024,
         }
     }
 }
@@ -250,6 +260,23 @@ pub struct Stats {
     pub segments: u64,
     /// Retired segments reused as the next segment instead of zero-filling a new file.
     pub recycled: u64,
+    /// Entry locations held in memory for consumers (at most `Options::max_queued`).
+    pub queued: u64,
+}
+
+/// Entries read back per refill of a spilled queue.
+const REFILL: usize = 4096;
+
+/// What consumers take from: locations in memory, and possibly more entries on disk only.
+#[derive(Default)]
+struct Queue {
+    locs: VecDeque<Loc>,
+    /// The queue was full: entries from this (segment, offset) on are on disk only.
+    spilled: Option<(u64, u64)>,
+    /// End of durable data, (segment, length), published by the writer with every batch.
+    durable: (u64, u64),
+    /// Most entries `locs` takes from the writer ([`Options::max_queued`]).
+    cap: usize,
 }
 
 /// Where an entry lives; the pending queue holds only these, never bodies.
@@ -294,7 +321,9 @@ impl Req {
 struct Shared {
     dir: PathBuf,
     /// Durable entries not yet taken by a worker, in seq order.
-    queue: Mutex<VecDeque<Loc>>,
+    queue: Mutex<Queue>,
+    /// Held while spilled entries are read back, so two consumers do not read the same ones.
+    refill: Mutex<()>,
     notify: Notify,
     /// Read handles per segment (first seq), for positional reads by consumers.
     readers: Mutex<HashMap<u64, Arc<File>>>,
@@ -311,8 +340,87 @@ struct Shared {
 }
 
 impl Shared {
-    fn lock_queue(&self) -> std::sync::MutexGuard<'_, VecDeque<Loc>> {
+    fn lock_queue(&self) -> std::sync::MutexGuard<'_, Queue> {
         self.queue.lock().expect("inbox queue mutex poisoned")
+    }
+
+    /// Moves spilled entries back into the queue (up to `REFILL`, and no more than it has room
+    /// for): reads frame headers from the spill position up to the durable end, across sealed
+    /// segments. A segment already retired (its entries all done) is skipped.
+    fn refill(&self) -> Result<()> {
+        let _one = self.refill.lock().expect("inbox refill mutex poisoned");
+        let (mut seg, mut off, durable, room) = {
+            let q = self.lock_queue();
+            match q.spilled {
+                Some((seg, off)) => (
+                    seg,
+                    off,
+                    q.durable,
+                    q.cap.saturating_sub(q.locs.len()).min(REFILL),
+                ),
+                None => return Ok(()),
+            }
+        };
+        let mut found = Vec::new();
+        let mut head = [0u8; frame::HEADER + 9];
+        loop {
+            let file = self.lock_readers().get(&seg).cloned();
+            let path = recover::segment_path(&self.dir, seg);
+            let end = match (&file, seg == durable.0) {
+                (_, true) => durable.1,
+                (Some(f), false) => f.metadata().map_err(io_err(&path))?.len(),
+                (None, false) => 0,
+            };
+            if off >= end {
+                if seg == durable.0 {
+                    break;
+                }
+                // A sealed segment (trimmed to its data when it was sealed) is finished: on
+                // to the next one.
+                let next = self.lock_readers().keys().copied().filter(|&k| k > seg).min();
+                match next {
+                    Some(n) if n <= durable.0 => (seg, off) = (n, frame::SEGMENT_MAGIC.len() as u64),
+                    _ => break,
+                }
+                continue;
+            }
+            if found.len() >= room {
+                break;
+            }
+            let Some(file) = file else { break };
+            let corrupt = |reason| Error::Corrupt {
+                path: path.clone(),
+                offset: off,
+                reason,
+            };
+            file.read_exact_at(&mut head, off).map_err(io_err(&path))?;
+            let payload_len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+            if payload_len == 0 || payload_len > frame::MAX_FRAME_PAYLOAD {
+                return Err(corrupt("bad frame length behind the spill position"));
+            }
+            let len = frame::HEADER as u64 + u64::from(payload_len);
+            // The payload starts with its kind; an entry's seq follows (see `frame`).
+            if head[frame::HEADER] == frame::KIND_ENTRY {
+                let mut seq = [0u8; 8];
+                seq.copy_from_slice(&head[frame::HEADER + 1..]);
+                found.push(Loc {
+                    seq: u64::from_le_bytes(seq),
+                    seg,
+                    offset: off,
+                    len: u32::try_from(len).map_err(|_| corrupt("frame too long"))?,
+                });
+            }
+            off += len;
+        }
+        let mut q = self.lock_queue();
+        q.locs.extend(found);
+        // Caught up with everything durable: the writer queues new entries itself again.
+        q.spilled = if (seg, off) == q.durable {
+            None
+        } else {
+            Some((seg, off))
+        };
+        Ok(())
     }
 
     fn lock_readers(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<File>>> {
@@ -427,7 +535,15 @@ impl Inbox {
         let shared = Arc::new(Shared {
             dir: dir.clone(),
             depth: AtomicU64::new(rec.pending.len() as u64),
-            queue: Mutex::new(std::mem::take(&mut rec.pending)),
+            // Replayed entries all start in memory (their locations only): the segments also
+            // hold entries finished before the restart, which a read-back would not know.
+            queue: Mutex::new(Queue {
+                locs: std::mem::take(&mut rec.pending),
+                spilled: None,
+                durable: (rec.active_first, rec.active_len),
+                cap: opts.max_queued.max(1),
+            }),
+            refill: Mutex::new(()),
             notify: Notify::new(),
             readers: Mutex::new(std::mem::take(&mut rec.readers)),
             closed: AtomicBool::new(false),
@@ -543,11 +659,18 @@ impl Inbox {
             if shared.closed.load(Ordering::Acquire) {
                 return Ok(Vec::new());
             }
-            let locs: Vec<Loc> = {
+            let (locs, spilled) = {
                 let mut q = shared.lock_queue();
-                let n = max.min(q.len());
-                q.drain(..n).collect()
+                let n = max.min(q.locs.len());
+                (q.locs.drain(..n).collect::<Vec<Loc>>(), q.spilled.is_some())
             };
+            if locs.is_empty() && spilled && max > 0 {
+                let shared = shared.clone();
+                tokio::task::spawn_blocking(move || shared.refill())
+                    .await
+                    .map_err(|e| Error::Failed(format!("reader task: {e}")))??;
+                continue;
+            }
             if !locs.is_empty() {
                 let shared = shared.clone();
                 // Positional reads are blocking file I/O; keep them off the async workers.
@@ -586,6 +709,7 @@ impl Inbox {
             fsyncs: s.fsyncs.load(Ordering::Relaxed),
             segments: s.segments.load(Ordering::Relaxed),
             recycled: s.recycled.load(Ordering::Relaxed),
+            queued: s.lock_queue().locs.len() as u64,
         }
     }
 

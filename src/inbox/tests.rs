@@ -17,6 +17,7 @@ fn small() -> Options {
         max_body_bytes: 1 << 20,
         preallocate: true,
         linger: Duration::from_micros(100),
+        max_queued: 64 * 1024,
     }
 }
 
@@ -886,4 +887,87 @@ fn handle_and_futures_are_send() {
     send_future(inbox.mark_done(1));
     send_future(inbox.take(1));
     send_future(inbox.close());
+}
+
+/// A burst larger than the in-memory queue: the rest stays on disk only, is read back from
+/// the segments (across rotations and retired segments) as consumers drain, and every entry
+/// is handed out once, in order, while appends keep coming.
+#[tokio::test]
+async fn a_burst_beyond_the_queue_is_read_back_from_disk_in_order_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("inbox");
+    let opts = Options {
+        max_queued: 10,
+        ..small()
+    };
+    let (inbox, _) = Inbox::open(&dir, opts.clone()).unwrap();
+    let appends: Vec<_> = (0..300)
+        .map(|i| {
+            let inbox = inbox.clone();
+            async move { inbox.append(&format!("d-{i}"), "push", body(i)).await.unwrap() }
+        })
+        .collect();
+    futures_util::future::join_all(appends).await;
+    let stats = inbox.stats();
+    assert_eq!(stats.depth, 300);
+    assert!(
+        stats.queued <= 10,
+        "memory holds at most max_queued locations: {stats:?}"
+    );
+    assert!(stats.segments >= 3, "the burst spans several segments: {stats:?}");
+
+    // More appends while a consumer drains and marks done (so old segments retire).
+    let producer = {
+        let inbox = inbox.clone();
+        tokio::spawn(async move {
+            for i in 300..500 {
+                inbox.append(&format!("d-{i}"), "push", body(i)).await.unwrap();
+            }
+        })
+    };
+    let mut seen = Vec::new();
+    let mut ids = std::collections::BTreeSet::new();
+    while seen.len() < 500 {
+        let got = inbox.take(7).await.unwrap();
+        assert!(!got.is_empty());
+        let seqs: Vec<u64> = got.iter().map(|e| e.seq).collect();
+        for e in &got {
+            // Concurrent appends take seqs in commit order, not in `i` order.
+            let i: usize = e.delivery_id.strip_prefix("d-").unwrap().parse().unwrap();
+            assert_eq!(e.body, body(i), "body of {}", e.delivery_id);
+            ids.insert(i);
+        }
+        seen.extend(seqs.iter().copied());
+        inbox.mark_done_many(seqs).await.unwrap();
+        assert!(inbox.stats().queued <= 10);
+    }
+    producer.await.unwrap();
+    assert_eq!(seen, (1..=500).collect::<Vec<u64>>(), "each entry once, in order");
+    assert_eq!(ids, (0..500).collect(), "every delivery handed out");
+    assert!(inbox.try_take(10).await.unwrap().is_empty());
+    assert_eq!(inbox.depth(), 0);
+    // Back to normal: a new append is queued in memory and handed out.
+    inbox.append("d-after", "push", body(1)).await.unwrap();
+    let after = inbox.take(10).await.unwrap();
+    assert_eq!(after[0].delivery_id, "d-after");
+    inbox.mark_done(after[0].seq).await.unwrap();
+    inbox.close().await.unwrap();
+
+    // Spilled entries that were never taken are replayed after a restart like any other.
+    let (inbox, _) = Inbox::open(&dir, opts.clone()).unwrap();
+    for i in 0..50 {
+        inbox.append(&format!("e-{i}"), "push", body(i)).await.unwrap();
+    }
+    let first = inbox.take(5).await.unwrap();
+    inbox
+        .mark_done_many(first.iter().map(|e| e.seq).collect())
+        .await
+        .unwrap();
+    inbox.close().await.unwrap();
+    let (inbox, replay) = Inbox::open(&dir, opts).unwrap();
+    assert_eq!(replay.pending, 45);
+    let rest = take_all(&inbox).await;
+    let ids: Vec<String> = rest.iter().map(|e| e.delivery_id.clone()).collect();
+    assert_eq!(ids, (5..50).map(|i| format!("e-{i}")).collect::<Vec<_>>());
+    inbox.close().await.unwrap();
 }

@@ -272,8 +272,20 @@ impl Writer {
         sh.done.fetch_add(dones, Ordering::Relaxed);
         sh.depth.fetch_add(added, Ordering::Relaxed);
         sh.depth.fetch_sub(dones, Ordering::Relaxed);
-        if !new_locs.is_empty() {
-            sh.lock_queue().extend(new_locs);
+        {
+            let mut q = sh.lock_queue();
+            q.durable = (self.active_first, self.active_len);
+            if q.spilled.is_none() {
+                let room = q.cap.saturating_sub(q.locs.len());
+                if let Some(first_spilled) = new_locs.get(room) {
+                    // Full: this entry and all later ones stay on disk until consumers catch up.
+                    q.spilled = Some((first_spilled.seg, first_spilled.offset));
+                    new_locs.truncate(room);
+                }
+                q.locs.extend(new_locs);
+            }
+        }
+        if added > 0 {
             sh.notify.notify_waiters();
         }
         for (req, s) in batch.drain(..).zip(staged) {
