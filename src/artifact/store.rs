@@ -244,7 +244,15 @@ impl ArtifactStore {
                         .into(),
             });
         }
-        let repo = gix::open_opts(path, gix::open::Options::isolated()).map_err(|e| StoreError::Open {
+        // Every large batch adds a pack, and gix's object store can only learn of as many
+        // pack indices per process as it has slots (32 by default): leave room for the
+        // `pack::MAX_PACKS` auger writes before it falls back to loose objects.
+        let slots = gix::odb::store::init::Slots::AsNeededByDiskState {
+            multiplier: 2.0,
+            minimum: 4 * pack::MAX_PACKS,
+        };
+        let options = gix::open::Options::isolated().object_store_slots(slots);
+        let repo = gix::open_opts(path, options).map_err(|e| StoreError::Open {
             path: path.to_owned(),
             reason: format!("not a git repository: {e}"),
         })?;

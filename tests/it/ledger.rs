@@ -729,3 +729,36 @@ fn a_large_batch_is_one_pack_that_git_and_a_fresh_store_read() {
     );
     assert_fsck_clean(&path);
 }
+
+/// gix's object store learns of new packs through a fixed number of slots per process (32 by
+/// default): one long-lived store writing many large batches must keep reading all of them.
+#[test]
+fn forty_large_batches_in_one_process_stay_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("artifacts.git");
+    let store = ArtifactStore::open_or_init(&path).unwrap();
+    let web = app("web");
+    for chunk in 0..40u64 {
+        let batch: Vec<Artifact> = (0..64)
+            .map(|n| artifact("web", sha(chunk * 64 + n, 31), Some("main")))
+            .collect();
+        store.record_batch(&batch).unwrap();
+    }
+    let packs = std::fs::read_dir(path.join("objects/pack"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "idx"))
+        .count();
+    assert_eq!(packs, 40);
+    for n in [0, 64 * 20 + 5, 64 * 40 - 1] {
+        assert_eq!(store.get(&web, &sha(n, 31)).unwrap().unwrap().sha, sha(n, 31));
+    }
+    assert_eq!(
+        store
+            .latest(&web, &BranchName::new("main").unwrap())
+            .unwrap()
+            .unwrap()
+            .sha,
+        sha(64 * 40 - 1, 31)
+    );
+    assert_fsck_clean(&path);
+}
