@@ -101,6 +101,7 @@
 mod dedupe;
 mod frame;
 mod recover;
+mod seqset;
 mod writer;
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! Open-time recovery: truncate torn tails, rebuild the dedupe window, find unfinished entries.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+
+use super::seqset::SeqSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
@@ -92,7 +94,7 @@ pub struct Recovered {
     pub ids_file: File,
     pub ids_count: usize,
     pub pending: VecDeque<Loc>,
-    pub undone: HashSet<u64>,
+    pub undone: SeqSet,
     /// Every scanned segment: first seq -> number of entries not yet done.
     pub live: BTreeMap<u64, u64>,
     pub readers: HashMap<u64, Arc<File>>,
@@ -283,7 +285,7 @@ pub fn recover(dir: &Path, opts: &Options) -> Result<Recovered> {
         readers.insert(first, read_only(&path)?);
     }
     let mut pending = VecDeque::new();
-    let mut undone = HashSet::new();
+    let mut undone = SeqSet::default();
     for loc in entries {
         if !done.contains(&loc.seq) && undone.insert(loc.seq) {
             *live.entry(loc.seg).or_insert(0) += 1;

@@ -5,6 +5,8 @@
 //! dedupe set and segment accounting alone means none of it needs a lock.
 
 use std::collections::{BTreeMap, HashSet};
+
+use super::seqset::SeqSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::os::unix::fs::FileExt;
@@ -110,7 +112,7 @@ struct Writer {
     next_seq: u64,
     dedupe: Dedupe,
     /// Entries appended and not yet done.
-    undone: HashSet<u64>,
+    undone: SeqSet,
     /// Segment first seq -> entries in it not yet done. The newest key is the active segment.
     live: BTreeMap<u64, u64>,
     /// Seqs marked done in the current batch (a seq marked twice in one batch is written once).
@@ -208,7 +210,7 @@ impl Writer {
                 Req::Done { seqs, .. } => {
                     let mut written = Vec::with_capacity(seqs.len());
                     for &seq in seqs {
-                        if self.undone.contains(&seq) && self.batch_done.insert(seq) {
+                        if self.undone.contains(seq) && self.batch_done.insert(seq) {
                             frame::encode_done(&mut self.buf, seq);
                             written.push(seq);
                         }
@@ -254,7 +256,7 @@ impl Writer {
                 }
                 Staged::Done(seqs) => {
                     for seq in seqs {
-                        self.undone.remove(seq);
+                        self.undone.remove(*seq);
                         if let Some((_, n)) = self.live.range_mut(..=*seq).next_back() {
                             *n = n.saturating_sub(1);
                         }
