@@ -90,9 +90,10 @@
 //! segment when a worker takes the entry. At most `max_queued` locations are kept: entries
 //! appended beyond that stay on disk only (the queue remembers where the first of them is)
 //! and are read back from the segments, by frame headers, as consumers drain the queue, so a
-//! long burst with slow consumers grows the disk, not the memory. The writer still keeps a seq
-//! per unfinished entry (its done bookkeeping), and entries replayed at open all start in
-//! memory (the segments also hold entries finished before the restart).
+//! long burst with slow consumers grows the disk, not the memory. The writer's done
+//! bookkeeping is a bitmap of unfinished seqs (one bit per seq from the oldest unfinished one),
+//! and entries replayed at open all start in memory (the segments also hold entries finished
+//! before the restart).
 //!
 //! # Cancellation
 //! Dropping an `append` future after it started does not withdraw the delivery: it may still be
