@@ -492,7 +492,6 @@ fn release_make_remote(server: &str, app: &AppName, env: &EnvName, artifact: &st
 /// `auger artifact add --server URL`: the same record through a running auger's API, the way
 /// CI pushes artifacts (token from `AUGER_TOKEN`).
 fn artifact_add_remote(server: &str, args: &AddArgs) -> anyhow::Result<()> {
-    let token = std::env::var("AUGER_TOKEN").context("AUGER_TOKEN must hold an API token for --server")?;
     let body = serde_json::json!({
         "app": args.app,
         "repo": args.repo,
@@ -505,21 +504,7 @@ fn artifact_add_remote(server: &str, args: &AddArgs) -> anyhow::Result<()> {
         "message": args.message,
         "url": args.url,
     });
-    let url = format!("{}/api/v1/artifacts", server.trim_end_matches('/'));
-    let resp = reqwest::blocking::Client::new()
-        .post(&url)
-        .bearer_auth(token.trim())
-        .json(&body)
-        .send()
-        .with_context(|| format!("cannot reach {url}"))?;
-    let status = resp.status();
-    let json: serde_json::Value = resp.json().unwrap_or(serde_json::Value::Null);
-    if !status.is_success() {
-        bail!(
-            "{url} answered {status}: {}",
-            json["error"].as_str().unwrap_or("no reason given")
-        );
-    }
+    let json = post_to_server(server, "/api/v1/artifacts", &body)?;
     if args.json {
         println!("{json}");
     } else {
