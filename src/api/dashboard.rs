@@ -13,10 +13,8 @@ use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::domain::BranchName;
-use crate::gitops::{EnvironmentView, HistoryFilter, ReleaseView, pr_branch};
-use crate::policy::MergeMode;
-use crate::release::tally;
+use crate::gitops::{EnvironmentView, HistoryFilter, ReleaseView};
+use crate::release::{pull_request_branches, tally};
 use crate::server::AppState;
 use crate::webhook::handler::error;
 
@@ -271,32 +269,24 @@ async fn open_pulls(state: &AppState) -> Vec<Pull> {
         return Vec::new();
     };
     let mut out = Vec::new();
-    for p in state.policies.iter() {
-        for (env, rules) in p.envs() {
-            if rules.merge == MergeMode::Direct {
-                continue;
-            }
-            let Ok(branch) = BranchName::new(pr_branch(env, p.app())) else {
-                continue;
-            };
-            let Ok(Some(pr)) = forge.find_open_pull(gitops, &branch).await else {
-                continue;
-            };
-            // The loop's own count, without its approver and author filters: what GitHub shows.
-            let approvals = match forge.list_reviews(gitops, pr.number).await {
-                Ok(reviews) => tally(&reviews, &pr.head.sha, None, |_| true).approved_by.len(),
-                Err(_) => 0,
-            };
-            out.push(Pull {
-                number: pr.number,
-                url: pr.html_url.clone(),
-                title: pr.title.clone(),
-                env: env.to_string(),
-                app: p.app().to_string(),
-                approvals,
-                required: rules.required_approvals(),
-            });
-        }
+    for (p, env, rules, branch) in pull_request_branches(&state.policies) {
+        let Ok(Some(pr)) = forge.find_open_pull(gitops, &branch).await else {
+            continue;
+        };
+        // The loop's own count, without its approver and author filters: what GitHub shows.
+        let approvals = match forge.list_reviews(gitops, pr.number).await {
+            Ok(reviews) => tally(&reviews, &pr.head.sha, None, |_| true).approved_by.len(),
+            Err(_) => 0,
+        };
+        out.push(Pull {
+            number: pr.number,
+            url: pr.html_url.clone(),
+            title: pr.title.clone(),
+            env: env.to_string(),
+            app: p.app().to_string(),
+            approvals,
+            required: rules.required_approvals(),
+        });
     }
     out
 }

@@ -44,6 +44,22 @@ pub use people::People;
 pub use plan::{Gate, Plan, auto_plans, gate};
 pub use waiting::{WaitingError, WaitingPlan, WaitingPlans};
 
+/// Every environment of every policy whose releases go through a pull request, with the
+/// branch auger opens that pull request from (`auger/<env>/<app>`).
+pub fn pull_request_branches(
+    policies: &PolicySet,
+) -> impl Iterator<Item = (&Policy, &EnvName, &EnvPolicy, BranchName)> {
+    policies.iter().flat_map(|policy| {
+        policy
+            .envs()
+            .filter(|(_, rules)| rules.merge != MergeMode::Direct)
+            .filter_map(move |(env, rules)| {
+                let branch = BranchName::new(pr_branch(env, policy.app())).ok()?;
+                Some((policy, env, rules, branch))
+            })
+    })
+}
+
 /// The trailer that names the artifact a pull request proposed before this one.
 pub const TRAILER_SUPERSEDES: &str = "Auger-Supersedes";
 
@@ -294,19 +310,7 @@ impl Releaser {
         let artifact = self.artifact(&rp.info.artifact).await?;
         let outcome = if rp.pr.merged {
             let commit = rp.pr.merge_commit_sha.clone().unwrap_or(rp.pr.head.sha.clone());
-            let reply = ReplyRef::find_in(&rp.pr.body);
-            let done = Done {
-                pull: Some(rp.pr.number),
-                deployment: None,
-                reply: reply.as_ref(),
-                rollback_from: None,
-            };
-            self.released(&rp.env, &artifact, &rp.info.trigger, &commit, done)
-                .await?;
-            Some(ReleaseOutcome::Released {
-                commit,
-                pull: Some(rp.pr.number),
-            })
+            Some(self.merged(&rp, &artifact, commit, None).await?)
         } else if rp.pr.state == PullState::Closed {
             let live = self.live(&rp.env, &rp.app).await?;
             if live.as_ref().map(|a| &a.id) != Some(&artifact.id) {
@@ -334,30 +338,22 @@ impl Releaser {
         };
         let _serial = self.begin().await;
         let mut out = Vec::new();
-        for policy in self.policies.iter() {
-            for (env, rules) in policy.envs() {
-                if rules.merge == MergeMode::Direct {
+        for (policy, env, _, branch) in pull_request_branches(&self.policies) {
+            let pr = match forge.find_open_pull(&self.gitops_repo, &branch).await {
+                Ok(Some(pr)) => pr,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(%env, app = %policy.app(), error = %e, "cannot look for an open release pull request");
                     continue;
                 }
-                let Ok(branch) = BranchName::new(pr_branch(env, policy.app())) else {
-                    continue;
-                };
-                let pr = match forge.find_open_pull(&self.gitops_repo, &branch).await {
-                    Ok(Some(pr)) => pr,
-                    Ok(None) => continue,
-                    Err(e) => {
-                        tracing::warn!(%env, app = %policy.app(), error = %e, "cannot look for an open release pull request");
-                        continue;
-                    }
-                };
-                let number = pr.number;
-                let result = match self.read_pull(number).await {
-                    Ok(Some(rp)) => self.evaluate(&rp, None).await,
-                    Ok(None) => continue,
-                    Err(e) => Err(e),
-                };
-                out.push((number, result));
-            }
+            };
+            let number = pr.number;
+            let result = match self.read_pull(number).await {
+                Ok(Some(rp)) => self.evaluate(&rp, None).await,
+                Ok(None) => continue,
+                Err(e) => Err(e),
+            };
+            out.push((number, result));
         }
         self.drain_waiting().await;
         out
@@ -893,6 +889,18 @@ impl Releaser {
             }
             Err(e) => return Err(e.into()),
         };
+        self.merged(rp, &artifact, commit, deployment).await
+    }
+
+    /// A release pull request was merged (by auger or by a person) as `commit`: the release
+    /// is live.
+    async fn merged(
+        &self,
+        rp: &ReleasePull,
+        artifact: &Artifact,
+        commit: CommitSha,
+        deployment: Option<DeploymentId>,
+    ) -> Result<ReleaseOutcome> {
         let reply = ReplyRef::find_in(&rp.pr.body);
         let done = Done {
             pull: Some(rp.pr.number),
@@ -900,7 +908,7 @@ impl Releaser {
             reply: reply.as_ref(),
             rollback_from: None,
         };
-        self.released(&rp.env, &artifact, &rp.info.trigger, &commit, done)
+        self.released(&rp.env, artifact, &rp.info.trigger, &commit, done)
             .await?;
         Ok(ReleaseOutcome::Released {
             commit,
