@@ -30,15 +30,14 @@ pub(super) fn pack_count(objects_dir: &Path) -> usize {
         .unwrap_or(0)
 }
 
-/// Write `objects` (id, kind, raw data) as `objects/pack/pack-<checksum>.{pack,idx}` and return
-/// the pack's path. The ids are trusted: they come from gix's in-memory object writer, which
-/// hashed the same data.
+/// Write `objects` (id, kind, raw data; each id once) as `objects/pack/pack-<checksum>.{pack,idx}`
+/// and return the pack's path. The ids are trusted: they come from gix's in-memory object
+/// writer, which hashed the same data and keys its store by them.
 pub(super) fn write_pack(
     objects_dir: &Path,
     mut objects: Vec<(ObjectId, Kind, Vec<u8>)>,
 ) -> io::Result<PathBuf> {
     objects.sort_by_key(|o| o.0);
-    objects.dedup_by(|a, b| a.0 == b.0);
     let count =
         u32::try_from(objects.len()).map_err(|_| io::Error::other("too many objects for one pack"))?;
     let hash_kind = objects.first().map_or(gix::hash::Kind::Sha1, |o| o.0.kind());

@@ -797,10 +797,10 @@ impl ArtifactStore {
             .write(|t| w.write_object(t).map(gix::Id::detach))
             .map_err(|e| Attempt::Fatal(StoreError::git(e)))?;
         let commit = write_commit(w, tree, tip, &message).map_err(Attempt::Fatal)?;
-        if let Some(memory) = packing.as_mut().and_then(|m| m.objects.take_object_memory()) {
+        if let Some(mut memory) = packing.as_mut().and_then(|m| m.objects.take_object_memory()) {
             let objects = memory
-                .iter()
-                .map(|(id, (kind, data))| (*id, *kind, data.clone()))
+                .drain()
+                .map(|(id, (kind, data))| (id, kind, data))
                 .collect();
             pack::write_pack(&objects_dir, objects).map_err(|source| {
                 Attempt::Fatal(StoreError::Io {
