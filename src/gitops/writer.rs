@@ -48,8 +48,11 @@ use crate::domain::{AppName, BranchName, CommitSha, EnvName};
 
 /// Where the remote's branches are mirrored in the cache.
 pub(super) const TRACKING: &str = "refs/remotes/origin/";
-/// Default bound on fetch → build → push rounds for one write.
-pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
+/// Default bound on fetch → build → push rounds for one write. Generous on purpose: another
+/// replica releasing several apps in a row can win a handful of rounds in a row (it starts
+/// each release right after its last push, while the loser is still backing off), and a
+/// release that gives up on contention is worse than one that takes a few seconds.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 32;
 const LOCK_FILE: &str = "auger-gitops.lock";
 
 #[derive(Debug, thiserror::Error)]
