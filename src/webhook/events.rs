@@ -10,7 +10,7 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde::de::{DeserializeOwned, IgnoredAny};
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::domain::{BranchName, CommitSha, RepoName, TagName};
 
@@ -61,6 +61,12 @@ macro_rules! wire_enum {
                 Ok(Self::parse(&s))
             }
         }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
     };
 }
 
@@ -78,7 +84,7 @@ wire_enum! {
 }
 
 /// A user, bot or organization.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
     pub login: String,
     pub id: u64,
@@ -95,7 +101,7 @@ impl Account {
 }
 
 /// A repository as webhooks describe it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Repository {
     pub id: u64,
     pub full_name: RepoName,
@@ -108,13 +114,13 @@ pub struct Repository {
 
 /// The GitHub App installation a delivery belongs to (present for App webhooks); needed to
 /// mint an installation token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstallationRef {
     pub id: u64,
 }
 
 /// Name and e-mail of a git author or committer (not necessarily a GitHub account).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GitIdentity {
     pub name: String,
     #[serde(default)]
@@ -139,7 +145,7 @@ wire_enum! {
 }
 
 /// `status`: a commit status was set (a CI signal, design §5 `status:<context>`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusEvent {
     pub id: u64,
     pub sha: CommitSha,
@@ -160,7 +166,7 @@ pub struct StatusEvent {
 }
 
 /// The commit a status is about.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusCommit {
     pub sha: CommitSha,
     #[serde(default)]
@@ -172,7 +178,7 @@ pub struct StatusCommit {
 }
 
 /// The git part of a commit: message and author.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommitDetails {
     pub message: String,
     #[serde(default)]
@@ -180,14 +186,14 @@ pub struct CommitDetails {
 }
 
 /// A branch listed on a status event.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusBranch {
     pub name: BranchName,
     pub commit: ShaRef,
 }
 
 /// `{ "sha": … }`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShaRef {
     pub sha: CommitSha,
 }
@@ -234,7 +240,7 @@ wire_enum! {
 }
 
 /// `check_run`: a check run changed (design §5 `check_run:<name>`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckRunEvent {
     pub action: CheckRunAction,
     pub check_run: CheckRun,
@@ -244,7 +250,7 @@ pub struct CheckRunEvent {
     pub installation: Option<InstallationRef>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckRun {
     pub id: u64,
     pub name: String,
@@ -269,7 +275,7 @@ impl CheckRun {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckSuite {
     pub id: u64,
     /// Null when the suite ran for a tag or a fork.
@@ -278,7 +284,7 @@ pub struct CheckSuite {
 }
 
 /// The short pull-request form inside check and workflow runs.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PullRequestRef {
     pub id: u64,
     pub number: u64,
@@ -287,7 +293,7 @@ pub struct PullRequestRef {
 }
 
 /// A head or base inside [`PullRequestRef`]; its repo has no `full_name`, only id and name.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunPullRequestBranch {
     #[serde(rename = "ref")]
     pub ref_name: BranchName,
@@ -295,7 +301,7 @@ pub struct RunPullRequestBranch {
     pub repo: ShortRepository,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShortRepository {
     pub id: u64,
     pub name: String,
@@ -311,7 +317,7 @@ wire_enum! {
 }
 
 /// `workflow_run`: a GitHub Actions run changed (design §5 `workflow_run:<workflow name>`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkflowRunEvent {
     pub action: WorkflowRunAction,
     #[serde(default)]
@@ -344,7 +350,7 @@ impl WorkflowRunEvent {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Workflow {
     pub id: u64,
     pub name: String,
@@ -352,7 +358,7 @@ pub struct Workflow {
     pub path: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkflowRun {
     pub id: u64,
     #[serde(default)]
@@ -384,7 +390,7 @@ impl WorkflowRun {
 }
 
 /// The repository a run's code came from.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunRepository {
     pub id: u64,
     pub full_name: RepoName,
@@ -395,7 +401,7 @@ pub struct RunRepository {
 // ---------------------------------------------------------------------------------------------
 
 /// `push`: commits (or a deletion) pushed to a branch or tag.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PushEvent {
     /// The full ref: `refs/heads/<branch>` or `refs/tags/<tag>`.
     #[serde(rename = "ref")]
@@ -435,7 +441,7 @@ fn short_ref<T: std::str::FromStr>(full: &str, prefix: &str) -> Option<T> {
 }
 
 /// A commit in a push payload.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PushCommit {
     pub id: CommitSha,
     pub message: String,
@@ -445,7 +451,7 @@ pub struct PushCommit {
 }
 
 /// Who pushed: a git identity, not an account.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pusher {
     pub name: String,
     #[serde(default)]
@@ -461,7 +467,7 @@ wire_enum! {
 }
 
 /// `create` and `delete`: a branch or tag was created or deleted. Both share this shape.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefEvent {
     /// The short name (no `refs/heads/` or `refs/tags/`).
     #[serde(rename = "ref")]
@@ -517,7 +523,7 @@ wire_enum! {
 }
 
 /// `pull_request`: previews, artifact PR facts, and merged gitops PRs.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PullRequestEvent {
     pub action: PullRequestAction,
     pub number: u64,
@@ -535,7 +541,7 @@ impl PullRequestEvent {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PullRequest {
     pub id: u64,
     pub number: u64,
@@ -578,7 +584,7 @@ impl PullRequest {
 }
 
 /// A pull request's head or base.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PullRequestBranch {
     #[serde(rename = "ref")]
     pub ref_name: BranchName,
@@ -610,7 +616,7 @@ wire_enum! {
 }
 
 /// `pull_request_review`: the approval gate of gitops PRs.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PullRequestReviewEvent {
     pub action: ReviewAction,
     pub review: Review,
@@ -621,7 +627,7 @@ pub struct PullRequestReviewEvent {
     pub installation: Option<InstallationRef>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Review {
     pub id: u64,
     pub user: Account,
@@ -648,7 +654,7 @@ wire_enum! {
 }
 
 /// `issue_comment`: a comment on an issue or a pull request (PR comments are issue comments).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IssueCommentEvent {
     pub action: IssueCommentAction,
     pub issue: Issue,
@@ -666,7 +672,7 @@ impl IssueCommentEvent {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Issue {
     pub number: u64,
     pub title: String,
@@ -678,7 +684,7 @@ pub struct Issue {
 }
 
 /// The marker (and links) that make an issue a pull request.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IssuePullRequestLinks {
     #[serde(default)]
     pub url: Option<String>,
@@ -686,7 +692,7 @@ pub struct IssuePullRequestLinks {
     pub html_url: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Comment {
     pub id: u64,
     pub body: String,
@@ -711,7 +717,7 @@ wire_enum! {
 }
 
 /// `installation`: the GitHub App was installed, removed or changed.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstallationEvent {
     pub action: InstallationAction,
     pub installation: Installation,
@@ -721,7 +727,7 @@ pub struct InstallationEvent {
     pub sender: Account,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Installation {
     pub id: u64,
     pub account: Account,
@@ -729,7 +735,7 @@ pub struct Installation {
     pub app_id: Option<u64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstallationRepository {
     pub id: u64,
     pub full_name: RepoName,
@@ -738,7 +744,7 @@ pub struct InstallationRepository {
 }
 
 /// `ping`: sent when a webhook is created. Repository and sender are absent for App-level hooks.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PingEvent {
     #[serde(default)]
     pub zen: Option<String>,
@@ -813,6 +819,30 @@ impl Event {
     /// `owner/name` of [`Event::repository`].
     pub fn repo(&self) -> Option<&RepoName> {
         self.repository().map(|r| &r.full_name)
+    }
+
+    /// The fields auger reads, as JSON that [`parse_event`] under [`Event::name`] turns back
+    /// into an equal `Event`; `None` for `ping` and unknown events, which are never stored.
+    ///
+    /// This is what the inbox keeps of a delivery: a few hundred bytes instead of GitHub's
+    /// 10–30 KB, so the edge writes and syncs a fraction of the bytes and the worker parses
+    /// small JSON. The raw payload stays with GitHub, which can redeliver it.
+    pub fn compact(&self) -> Option<Vec<u8>> {
+        let json = match self {
+            Event::Status(e) => serde_json::to_vec(e),
+            Event::CheckRun(e) => serde_json::to_vec(e),
+            Event::WorkflowRun(e) => serde_json::to_vec(e),
+            Event::Push(e) => serde_json::to_vec(e),
+            Event::Create(e) | Event::Delete(e) => serde_json::to_vec(e),
+            Event::PullRequest(e) => serde_json::to_vec(e),
+            Event::PullRequestReview(e) => serde_json::to_vec(e),
+            Event::IssueComment(e) => serde_json::to_vec(e),
+            Event::Installation(e) => serde_json::to_vec(e),
+            Event::Ping(_) | Event::Unknown { .. } => return None,
+        };
+        // Plain structs with string keys always serialize; `None` keeps the caller on the
+        // raw body should that ever change.
+        json.ok()
     }
 
     /// The `action` field as received, for events that have one.
@@ -1021,6 +1051,56 @@ mod tests {
             seen += 1;
         }
         assert!(seen >= 15, "only {seen} fixtures found");
+    }
+
+    /// What the inbox stores of each fixture: a fraction of its bytes that parses back into the
+    /// same event, so a worker reading it acts exactly as on the original payload.
+    #[test]
+    fn every_fixture_compacts_into_json_that_parses_back_equal() {
+        let mut compacted = 0;
+        for entry in std::fs::read_dir(fixtures_dir()).unwrap() {
+            let path = entry.unwrap().path();
+            let file = path.file_name().unwrap().to_str().unwrap().to_owned();
+            if !file.ends_with(".json") {
+                continue;
+            }
+            let raw = fixture_bytes(&file);
+            let event = fixture(&file);
+            let Some(compact) = event.compact() else {
+                assert_eq!(event.name(), "ping", "{file}: only ping is not stored");
+                continue;
+            };
+            let again = parse_event(event.name(), &compact)
+                .unwrap_or_else(|e| panic!("{file}: compact form does not parse: {e}"));
+            assert_eq!(again, event, "{file}");
+            assert_eq!(again.compact(), Some(compact.clone()), "{file}: stable");
+            assert!(
+                compact.len() * 3 < raw.len(),
+                "{file}: {} of {} bytes",
+                compact.len(),
+                raw.len()
+            );
+            compacted += 1;
+        }
+        assert!(compacted >= 14, "only {compacted} fixtures compacted");
+    }
+
+    #[test]
+    fn unknown_enum_values_survive_compaction_verbatim() {
+        let mut v = fixture_json("check_run.completed.payload.json");
+        v["action"] = json!("Brand_New_Action");
+        v["check_run"]["conclusion"] = json!("Unheard_Of");
+        let event = parse_value("check_run", &v).unwrap();
+        let again = parse_event("check_run", &event.compact().unwrap()).unwrap();
+        let Event::CheckRun(e) = &again else {
+            panic!("not a check run")
+        };
+        assert_eq!(e.action, CheckRunAction::Other("Brand_New_Action".into()));
+        assert_eq!(
+            e.check_run.conclusion,
+            Some(Conclusion::Other("Unheard_Of".into()))
+        );
+        assert_eq!(again, event);
     }
 
     #[test]

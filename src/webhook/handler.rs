@@ -72,11 +72,9 @@ pub async fn receive(req: HttpRequest, payload: web::Payload, state: web::Data<A
             state.metrics.delivery(&event_name, "ignored");
             return ok(StatusCode::ACCEPTED, "ignored");
         }
-        match state
-            .inbox
-            .append(delivery.id(), delivery.event(), body.to_vec())
-            .await
-        {
+        // What the worker will read, not the whole payload (see `Event::compact`).
+        let stored = event.compact().unwrap_or_else(|| body.to_vec());
+        match state.inbox.append(delivery.id(), delivery.event(), stored).await {
             Ok(AppendOutcome::Appended(seq)) => {
                 state.metrics.delivery(&event_name, "queued");
                 tracing::debug!(seq, "delivery queued");
