@@ -31,6 +31,7 @@ function init(args)
   tail = string.sub(req, j + 1)
   n = 0
   pace = tonumber(os.getenv("PACE_MS") or "0")
+  math.randomseed(os.time() + tid)
 end
 
 function request()
@@ -38,8 +39,14 @@ function request()
   return head .. n .. tail
 end
 
+-- Each connection waits a random 0.5–1.5 × PACE_MS between requests (mean PACE_MS): with a
+-- fixed delay the 64 connections, all started at once, stay in step and send 64-request bursts
+-- every PACE_MS instead of a steady rate. The jitter spreads them into an even stream.
 function delay()
-  return pace
+  if pace == 0 then
+    return 0
+  end
+  return pace * (0.5 + math.random())
 end
 
 -- No response() callback: wrk then skips building a Lua table per response, and counts
