@@ -12,8 +12,8 @@ const LATENCY_BUCKETS: [f64; 10] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.
 
 #[derive(Debug, Default)]
 pub struct Metrics {
-    deliveries: Mutex<BTreeMap<(String, &'static str), u64>>,
-    processed: Mutex<BTreeMap<(String, &'static str), u64>>,
+    deliveries: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    processed: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_micros: AtomicU64,
@@ -30,12 +30,12 @@ impl Metrics {
     /// A webhook delivery answered at the edge: `queued`, `duplicate`, `ignored`, `ping`,
     /// `unauthorized`, `bad_request`, `too_large`, `unavailable`.
     pub fn delivery(&self, event: &str, outcome: &'static str) {
-        bump(&self.deliveries, (sanitize(event), outcome));
+        bump(&self.deliveries, (event_label(event), outcome));
     }
 
     /// A delivery a worker finished: `ok`, `ignored` or `error`.
     pub fn processed(&self, event: &str, result: &'static str, took: Duration) {
-        bump(&self.processed, (sanitize(event), result));
+        bump(&self.processed, (event_label(event), result));
         let secs = took.as_secs_f64();
         for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
             if secs <= *bound {
@@ -62,7 +62,7 @@ impl Metrics {
     /// Prometheus text exposition. `inbox_depth` is sampled by the caller.
     pub fn render(&self, inbox_depth: u64, extra: &[(&str, &str, u64)]) -> String {
         let mut out = String::new();
-        let lock = |m: &Mutex<BTreeMap<(String, &'static str), u64>>| {
+        let lock = |m: &Mutex<BTreeMap<(&'static str, &'static str), u64>>| {
             m.lock().unwrap_or_else(|p| p.into_inner()).clone()
         };
         let _ = writeln!(
@@ -134,17 +134,31 @@ impl Metrics {
 }
 
 /// Label values come from a header we do not control: keep them short and harmless.
-fn sanitize(s: &str) -> String {
-    s.chars()
-        .take(40)
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+/// Event label values: the events auger reads and its own queued requests, under their own
+/// names; anything else counts as `other`. The event header is counted before the signature is
+/// checked, so a free-form label would let anyone grow the metrics without bound.
+const EVENT_LABELS: [(&str, &str); 14] = [
+    ("status", "status"),
+    ("check_run", "check_run"),
+    ("workflow_run", "workflow_run"),
+    ("push", "push"),
+    ("create", "create"),
+    ("delete", "delete"),
+    ("pull_request", "pull_request"),
+    ("pull_request_review", "pull_request_review"),
+    ("issue_comment", "issue_comment"),
+    ("installation", "installation"),
+    ("ping", "ping"),
+    ("auger.release", "auger_release"),
+    ("auger.artifact", "auger_artifact"),
+    ("auger.rollback", "auger_rollback"),
+];
+
+fn event_label(event: &str) -> &'static str {
+    EVENT_LABELS
+        .iter()
+        .find(|(name, _)| *name == event)
+        .map_or("other", |(_, label)| label)
 }
 
 #[cfg(test)]
@@ -157,14 +171,18 @@ mod tests {
         m.delivery("status", "queued");
         m.delivery("status", "queued");
         m.delivery("evil\"}\n", "ignored");
+        m.delivery("zen_garden", "ignored");
+        m.processed("auger.release", "ok", Duration::from_millis(20));
         m.processed("status", "ok", Duration::from_millis(3));
         m.artifact("created");
         let text = m.render(7, &[]);
         assert!(text.contains("auger_webhook_deliveries_total{event=\"status\",outcome=\"queued\"} 2"));
         assert!(
-            text.contains("event=\"evil___\""),
-            "label values are sanitized:\n{text}"
+            text.contains("auger_webhook_deliveries_total{event=\"other\",outcome=\"ignored\"} 2"),
+            "events auger does not know share one label:\n{text}"
         );
+        assert!(!text.contains("evil") && !text.contains("zen"), "{text}");
+        assert!(text.contains("auger_deliveries_processed_total{event=\"auger_release\",result=\"ok\"} 1"));
         assert!(text.contains("auger_processing_seconds_bucket{le=\"0.001\"} 0"));
         assert!(text.contains("auger_processing_seconds_bucket{le=\"0.005\"} 1"));
         assert!(text.contains("auger_inbox_depth 7"));

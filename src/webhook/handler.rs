@@ -20,8 +20,12 @@ pub fn error(status: StatusCode, message: impl std::fmt::Display) -> HttpRespons
     HttpResponse::build(status).json(serde_json::json!({ "error": message.to_string() }))
 }
 
-fn ok(status: StatusCode, what: &str) -> HttpResponse {
-    HttpResponse::build(status).json(serde_json::json!({ "status": what }))
+/// `{"status": what}`; `what` is one of a few fixed words, so no JSON value is built.
+fn ok(status: StatusCode, what: &'static str) -> HttpResponse {
+    debug_assert!(what.bytes().all(|b| b.is_ascii_lowercase()));
+    HttpResponse::build(status)
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(format!(r#"{{"status":"{what}"}}"#))
 }
 
 pub async fn receive(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
@@ -108,8 +112,9 @@ fn header_str<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
 }
 
 /// Read the body, refusing early on a declared length over the cap and stopping as soon as the
-/// stream passes it, so an oversized upload costs no more than the cap in memory.
-async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<web::BytesMut, HttpResponse> {
+/// stream passes it, so an oversized upload costs no more than the cap in memory. A body that
+/// arrives as one chunk (the usual case) is used as it is, without a copy.
+async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<web::Bytes, HttpResponse> {
     let too_large = || {
         error(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -124,15 +129,31 @@ async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<web::
     if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
         return Err(too_large());
     }
-    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(8192).min(MAX_BODY_BYTES));
+    let mut first: Option<web::Bytes> = None;
+    let mut joined: Option<web::BytesMut> = None;
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| error(StatusCode::BAD_REQUEST, format!("reading the body: {e}")))?;
-        if body.len() + chunk.len() > MAX_BODY_BYTES {
+        let so_far = first.as_ref().map_or(0, |b| b.len()) + joined.as_ref().map_or(0, |b| b.len());
+        if so_far + chunk.len() > MAX_BODY_BYTES {
             return Err(too_large());
         }
-        body.extend_from_slice(&chunk);
+        match (&mut joined, first.take()) {
+            (Some(all), _) => all.extend_from_slice(&chunk),
+            (None, None) => first = Some(chunk),
+            (None, Some(head)) => {
+                let cap = declared.unwrap_or(head.len() + chunk.len()).min(MAX_BODY_BYTES);
+                let mut all = web::BytesMut::with_capacity(cap.max(head.len() + chunk.len()));
+                all.extend_from_slice(&head);
+                all.extend_from_slice(&chunk);
+                joined = Some(all);
+            }
+        }
     }
-    Ok(body)
+    Ok(match (joined, first) {
+        (Some(all), _) => all.freeze(),
+        (None, Some(one)) => one,
+        (None, None) => web::Bytes::new(),
+    })
 }
 
 /// Whether a delivery can matter to auger: its repository is one a policy names or the

@@ -570,3 +570,56 @@ fn the_worker_yields_the_cpu_to_the_http_workers_and_still_records() {
         "the HTTP workers keep the normal priority: {nice_by_name:?}"
     );
 }
+
+/// Sends a signed status delivery with `Transfer-Encoding: chunked`, `piece` bytes per chunk,
+/// each flushed on its own, and returns the HTTP status code of the answer.
+fn deliver_chunked(server: &crate::support::Server, id: &str, body: &[u8], piece: usize) -> u16 {
+    use std::io::{Read, Write};
+    let addr = server.url.trim_start_matches("http://");
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    conn.set_nodelay(true).unwrap();
+    let sig = auger::webhook::sign(crate::support::SECRET, body);
+    write!(
+        conn,
+        "POST /webhooks/github HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         X-GitHub-Event: status\r\nX-GitHub-Delivery: {id}\r\nX-Hub-Signature-256: {sig}\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    for chunk in body.chunks(piece) {
+        // The server may answer 413 and close before the rest is sent.
+        if write!(conn, "{:x}\r\n", chunk.len())
+            .and_then(|()| conn.write_all(chunk))
+            .and_then(|()| conn.write_all(b"\r\n"))
+            .and_then(|()| conn.flush())
+            .is_err()
+        {
+            break;
+        }
+    }
+    let _ = conn.write_all(b"0\r\n\r\n");
+    let mut answer = String::new();
+    let _ = conn.read_to_string(&mut answer);
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {answer:?}"))
+}
+
+/// A delivery that arrives in many small chunks is read whole (not just its first chunk), and a
+/// chunked upload without a declared length is still cut off at the 25 MB cap.
+#[test]
+fn a_chunked_delivery_is_read_whole_and_an_endless_one_is_refused() {
+    let setup = Setup::new(&[HELLO], "");
+    let server = setup.start();
+    let body = status_payload(&sha(960), "success", Some("main"));
+    assert_eq!(deliver_chunked(&server, "chunked-1", &body, 700), 202);
+    server.wait_idle();
+    let notes = git(&setup.ledger(), &["notes", "--ref=auger/artifacts/hello", "list"]);
+    assert!(notes.contains(&sha(960)), "{notes}");
+
+    let huge = vec![b' '; 25 * 1024 * 1024 + 1];
+    assert_eq!(deliver_chunked(&server, "chunked-2", &huge, 1 << 20), 413);
+    assert_eq!(server.metric("auger_inbox_appended_total"), 1);
+}
