@@ -79,9 +79,11 @@
 //! The index is rebuilt on open by reading `ids.log` and the segments (which are read anyway to
 //! find unfinished entries), not persisted as a separate structure: one source of truth, nothing
 //! to keep consistent with the log, and rebuilding ~1 M ids takes well under a second. It holds
-//! the newest `dedupe_capacity` ids, as 128-bit fingerprints (~50 bytes each). GitHub redelivers
-//! automatically within seconds to minutes and manually within 3 days, so capacity should cover
-//! a few days of deliveries; the default (1 Mi) covers 3 days at 4 deliveries/s.
+//! the newest `dedupe_capacity` ids, as 128-bit fingerprints in a ring indexed by a table of
+//! 4-byte positions (~21 bytes each, `dedupe.rs`). GitHub redelivers automatically within
+//! seconds to minutes and manually within 3 days, so capacity should cover a few days of
+//! deliveries; the default (917,504 = 7/8 × 2²⁰, which fills the table's 2²⁰ slots to their
+//! load limit; one more id would double it) covers 3 days at 3.5 deliveries/s in 19 MB.
 //!
 //! # Memory
 //! Bodies live in memory only between `append` and the `fdatasync` of their batch, bounded by
@@ -120,6 +122,9 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 /// Longest delivery id or event name accepted (length is stored in one byte).
 pub const MAX_NAME_LEN: usize = 255;
+/// Default dedupe window: 7/8 of 2²⁰, the most ids a hash table of 2²⁰ slots holds before it
+/// doubles (see `Options::dedupe_capacity`).
+pub const DEFAULT_DEDUPE_CAPACITY: usize = 7 << 17;
 
 /// Tuning knobs; `Options::default()` suits production.
 #[derive(Debug, Clone)]
@@ -128,8 +133,8 @@ pub struct Options {
     pub segment_bytes: u64,
     /// Most requests (appends + done markers) committed by one `write` + `fdatasync`.
     pub max_batch: usize,
-    /// How many delivery ids dedupe remembers (newest first). About 50 bytes of memory each;
-    /// the default (1 Mi ids, ~55 MB) covers GitHub's 3-day redelivery window up to ~4
+    /// How many delivery ids dedupe remembers (newest first). About 21 bytes of memory each;
+    /// the default (917,504 ids, 19 MB) covers GitHub's 3-day redelivery window up to ~3.5
     /// deliveries per second sustained.
     pub dedupe_capacity: usize,
     /// Requests that may wait for the writer; further callers wait (back-pressure).
@@ -160,7 +165,7 @@ impl Default for Options {
         Self {
             segment_bytes: 64 << 20,
             max_batch: 512,
-            dedupe_capacity: 1 << 20,
+            dedupe_capacity: DEFAULT_DEDUPE_CAPACITY,
             channel_capacity: 1024,
             max_pending_bytes: 32 << 20,
             max_body_bytes: 32 << 20,
