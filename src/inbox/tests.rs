@@ -971,3 +971,28 @@ async fn a_burst_beyond_the_queue_is_read_back_from_disk_in_order_once() {
     assert_eq!(ids, (5..50).map(|i| format!("e-{i}")).collect::<Vec<_>>());
     inbox.close().await.unwrap();
 }
+
+/// Done markers alone cost no `fdatasync`: they ride on the next entry batch's sync or the one
+/// that seals their segment, and a reopened inbox still sees them.
+#[tokio::test]
+async fn done_markers_alone_are_not_synced_but_still_count() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (inbox, _) = Inbox::open(tmp.path(), plain()).unwrap();
+    for i in 0..3 {
+        inbox.append(&format!("d-{i}"), "push", body(i)).await.unwrap();
+    }
+    let synced = inbox.stats().fsyncs;
+    assert!(synced >= 1);
+    let seqs: Vec<u64> = take_all(&inbox).await.iter().map(|e| e.seq).collect();
+    inbox.mark_done_many(seqs[..2].to_vec()).await.unwrap();
+    assert_eq!(inbox.stats().fsyncs, synced, "done markers alone: no sync");
+    inbox.append("d-3", "push", body(3)).await.unwrap();
+    assert_eq!(inbox.stats().fsyncs, synced + 1, "an entry is synced before its answer");
+    inbox.close().await.unwrap();
+    drop(inbox);
+
+    let (inbox, replay) = Inbox::open(tmp.path(), plain()).unwrap();
+    assert_eq!(replay.pending, 2, "d-2 and d-3 are unfinished, d-0 and d-1 done");
+    let left: Vec<String> = take_all(&inbox).await.into_iter().map(|e| e.delivery_id).collect();
+    assert_eq!(left, ["d-2", "d-3"]);
+}
