@@ -25,8 +25,8 @@ COPY examples/ examples/
 RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,target=/usr/local/cargo/git,sharing=locked \
     --mount=type=cache,target=/build/target,id=auger-target,sharing=locked \
-    CARGO_INCREMENTAL=0 cargo build --release --locked --bin auger \
-    && install -D -m 0755 target/release/auger /out/auger
+    CARGO_INCREMENTAL=0 cargo build --profile dist --locked --bin auger \
+    && install -D -m 0755 target/dist/auger /out/auger
 
 # ---------------------------------------------------------------------------------------------
 FROM debian:bookworm-slim AS runtime

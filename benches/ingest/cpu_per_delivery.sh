@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Server CPU per delivery: a less noisy figure than throughput on a shared 2-core machine.
-# Starts `auger serve` (AUGER_BIN, default the release build), saturates it for 5 s with the
+# Starts `auger serve` (AUGER_BIN, default the `dist` build), saturates it for 5 s with the
 # ingest wrk script at 64 connections, and prints throughput, the server's CPU time (user +
 # system, from /proc) divided by the deliveries appended, the fsync count and peak RSS.
 # Usage: benches/ingest/cpu_per_delivery.sh   (run it a few times, alternating builds)
@@ -8,9 +8,9 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 if [ -z "${AUGER_BIN:-}" ]; then
-  cargo build --release --bin auger --manifest-path "$root/Cargo.toml" >/dev/null
+  cargo build --profile dist --bin auger --manifest-path "$root/Cargo.toml" >/dev/null
 fi
-bin=${AUGER_BIN:-${CARGO_TARGET_DIR:-$root/target}/release/auger}
+bin=${AUGER_BIN:-${CARGO_TARGET_DIR:-$root/target}/dist/auger}
 work=$(mktemp -d)
 mkdir -p "$work/policies" "$work/templates/web"
 echo 'x: {{ vars.image }}' > "$work/templates/web/d.yaml.tera"

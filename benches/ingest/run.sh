@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Load test of signed webhook ingest on loopback (issue 4's benchmark). Starts a release build
-# of `auger serve` on a temp folder, then runs wrk against it:
+# Load test of signed webhook ingest on loopback (issue 4's benchmark). Starts the `dist` build
+# (release + LTO, what the Dockerfile ships) of `auger serve` on a temp folder, then runs wrk:
 #   floor:    a bare receiver that only checks the HMAC (examples/bare_receiver.rs), 64 conns
 #   baseline: GET /healthz (the HTTP stack alone, no signature, no disk)
 #   ingest:   POST /webhooks/github with the real status fixture, a new delivery id each time,
@@ -14,11 +14,11 @@ secs=${1:-10}
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)" >&2; exit 1; }
 # AUGER_BIN: measure another build (e.g. an earlier commit's) with this same script.
 if [ -z "${AUGER_BIN:-}" ]; then
-  cargo build --release --bin auger --manifest-path "$root/Cargo.toml" >/dev/null
+  cargo build --profile dist --bin auger --manifest-path "$root/Cargo.toml" >/dev/null
 fi
-cargo build --release --example bare_receiver --manifest-path "$root/Cargo.toml" >/dev/null
-bin=${AUGER_BIN:-${CARGO_TARGET_DIR:-$root/target}/release/auger}
-bare=${CARGO_TARGET_DIR:-$root/target}/release/examples/bare_receiver
+cargo build --profile dist --example bare_receiver --manifest-path "$root/Cargo.toml" >/dev/null
+bin=${AUGER_BIN:-${CARGO_TARGET_DIR:-$root/target}/dist/auger}
+bare=${CARGO_TARGET_DIR:-$root/target}/dist/examples/bare_receiver
 
 work=$(mktemp -d)
 trap 'kill $pid 2>/dev/null && wait $pid 2>/dev/null; rm -rf "$work"' EXIT
