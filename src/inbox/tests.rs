@@ -987,12 +987,20 @@ async fn done_markers_alone_are_not_synced_but_still_count() {
     inbox.mark_done_many(seqs[..2].to_vec()).await.unwrap();
     assert_eq!(inbox.stats().fsyncs, synced, "done markers alone: no sync");
     inbox.append("d-3", "push", body(3)).await.unwrap();
-    assert_eq!(inbox.stats().fsyncs, synced + 1, "an entry is synced before its answer");
+    assert_eq!(
+        inbox.stats().fsyncs,
+        synced + 1,
+        "an entry is synced before its answer"
+    );
     inbox.close().await.unwrap();
     drop(inbox);
 
     let (inbox, replay) = Inbox::open(tmp.path(), plain()).unwrap();
     assert_eq!(replay.pending, 2, "d-2 and d-3 are unfinished, d-0 and d-1 done");
-    let left: Vec<String> = take_all(&inbox).await.into_iter().map(|e| e.delivery_id).collect();
+    let left: Vec<String> = take_all(&inbox)
+        .await
+        .into_iter()
+        .map(|e| e.delivery_id)
+        .collect();
     assert_eq!(left, ["d-2", "d-3"]);
 }
