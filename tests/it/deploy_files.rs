@@ -20,7 +20,13 @@ fn dockerfile_fly_toml_and_the_app_manifest_agree_with_the_code() {
         dockerfile.contains(&format!("--bin {binary}")),
         "the Dockerfile builds {binary}"
     );
-    assert!(dockerfile.contains(&format!("target/release/{binary}")));
+    // It ships the `dist` profile, which Cargo.toml defines on top of release.
+    assert!(dockerfile.contains("cargo build --profile dist "));
+    assert!(dockerfile.contains(&format!("target/dist/{binary}")));
+    let cargo: toml::Value = toml::from_str(&read("Cargo.toml")).expect("Cargo.toml parses");
+    let dist = &cargo["profile"]["dist"];
+    assert_eq!(dist["inherits"].as_str(), Some("release"));
+    assert_eq!(dist["lto"].as_str(), Some("fat"));
     assert!(dockerfile.contains(&format!("ENTRYPOINT [\"{binary}\"]")));
 
     // The image's config is a valid auger config; its port is the one exposed.
