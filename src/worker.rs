@@ -64,7 +64,7 @@ const BURST_REST: u32 = 3;
 /// time: the CPU goes to acknowledging deliveries, whose senders wait (GitHub gives up after
 /// 10 s), while what the worker would do is already on disk. Unlike a scheduling class, this
 /// yields only to auger's own intake, so a host busy with other work never starves it.
-pub fn rest_after(worked: Duration, appended: u64, interval: Duration) -> Duration {
+fn rest_after(worked: Duration, appended: u64, interval: Duration) -> Duration {
     let secs = interval.as_secs_f64();
     if secs > 0.0 && appended as f64 / secs > BURST_RATE {
         worked * BURST_REST
@@ -91,7 +91,7 @@ pub struct Worker {
 impl Worker {
     /// Run until the inbox closes.
     pub async fn run(self) {
-        let mut since = (Instant::now(), self.inbox.stats().appended);
+        let mut since = (Instant::now(), self.inbox.appended());
         loop {
             let entries = match self.inbox.take(32).await {
                 Ok(e) if e.is_empty() => return, // closed
@@ -129,7 +129,7 @@ impl Worker {
                 tracing::warn!(error = %e, "could not mark deliveries done");
                 return;
             }
-            let now = (Instant::now(), self.inbox.stats().appended);
+            let now = (Instant::now(), self.inbox.appended());
             let rest = rest_after(
                 now.0 - batch_started,
                 now.1.saturating_sub(since.1),

@@ -45,10 +45,13 @@
 //! - `*.corrupt`: damaged segments set aside for inspection, never read again.
 //!
 //! # Crash-safety argument
-//! An append or done marker is acknowledged only after the batch holding it was written and
-//! `fdatasync`'d, and every segment was made durable (created, or renamed from the synced
-//! spare, then the directory synced) before anything was written to it; so every acknowledged
-//! record survives a crash or power loss, given a disk that honours flushes. Writes
+//! An append is acknowledged only after the batch holding it was written and `fdatasync`'d,
+//! and every segment was made durable (created, or renamed from the synced spare, then the
+//! directory synced) before anything was written to it; so every acknowledged delivery
+//! survives a crash or power loss, given a disk that honours flushes. A batch of done markers
+//! alone is written but not synced: the next entry batch's sync, or the one that seals the
+//! segment, carries it. A power cut may lose the newest done markers, and their entries are
+//! then handed out again, which handlers must tolerate anyway (see `mark_done`). Writes
 //! go only to the end of data of the newest segment, so the only bytes a crash can leave
 //! unfinished are those after its last acknowledged record. Every frame carries its length and
 //! a CRC-32 over length and payload; on open, the newest segment is read up to the first frame
@@ -79,11 +82,11 @@
 //! The index is rebuilt on open by reading `ids.log` and the segments (which are read anyway to
 //! find unfinished entries), not persisted as a separate structure: one source of truth, nothing
 //! to keep consistent with the log, and rebuilding ~1 M ids takes well under a second. It holds
-//! the newest `dedupe_capacity` ids, as 128-bit fingerprints in a ring indexed by a table of
-//! 4-byte positions (~21 bytes each, `dedupe.rs`). GitHub redelivers automatically within
+//! the newest `dedupe_capacity` ids, as 64-bit keyed fingerprints in a ring indexed by a table
+//! of 4-byte positions (~19 bytes each, `dedupe.rs`). GitHub redelivers automatically within
 //! seconds to minutes and manually within 3 days, so capacity should cover a few days of
-//! deliveries; the default (917,504 = 7/8 × 2²⁰, which fills the table's 2²⁰ slots to their
-//! load limit; one more id would double it) covers 3 days at 3.5 deliveries/s in 19 MB.
+//! deliveries; the default (917,504 = 7/8 × 2²⁰, the most a table of 2²⁰ slots holds before it
+//! doubles) covers 3 days at 3.5 deliveries/s in 18 MB.
 //!
 //! # Memory
 //! Bodies live in memory only between `append` and the `fdatasync` of their batch, bounded by
@@ -133,8 +136,8 @@ pub struct Options {
     pub segment_bytes: u64,
     /// Most requests (appends + done markers) committed by one `write` + `fdatasync`.
     pub max_batch: usize,
-    /// How many delivery ids dedupe remembers (newest first). About 21 bytes of memory each;
-    /// the default (917,504 ids, 19 MB) covers GitHub's 3-day redelivery window up to ~3.5
+    /// How many delivery ids dedupe remembers (newest first). About 19 bytes of memory each;
+    /// the default (917,504 ids, 18 MB) covers GitHub's 3-day redelivery window up to ~3.5
     /// deliveries per second sustained.
     pub dedupe_capacity: usize,
     /// Requests that may wait for the writer; further callers wait (back-pressure).
@@ -280,7 +283,8 @@ struct Queue {
     locs: VecDeque<Loc>,
     /// The queue was full: entries from this (segment, offset) on are on disk only.
     spilled: Option<(u64, u64)>,
-    /// End of durable data, (segment, length), published by the writer with every batch.
+    /// End of written data, (segment, length), published by the writer with every batch.
+    /// Every entry before it is durable (only done markers are ever written unsynced).
     durable: (u64, u64),
     /// Most entries `locs` takes from the writer ([`Options::max_queued`]).
     cap: usize,
@@ -621,8 +625,9 @@ impl Inbox {
         rx.await.map_err(|_| Error::Closed)?
     }
 
-    /// Records durably that entry `seq` is finished, so it is not handed out after a restart.
-    /// Done markers share the appends' group commit. Marking an unknown or already-done seq is
+    /// Records that entry `seq` is finished, so it is not handed out after a restart. Done
+    /// markers share the appends' group commit but are not synced on their own: after a power
+    /// cut (not a process crash) the newest ones may be lost and their entries handed out again. Marking an unknown or already-done seq is
     /// a no-op (so a retried handler may call it twice). Only mark entries you took: an entry
     /// marked done while still queued is still handed out once.
     pub async fn mark_done(&self, seq: u64) -> Result<()> {
@@ -704,6 +709,11 @@ impl Inbox {
     /// Entries appended (including replayed ones) and not yet marked done.
     pub fn depth(&self) -> u64 {
         self.inner.shared.depth.load(Ordering::Relaxed)
+    }
+
+    /// Deliveries appended since open (`Stats::appended`, without taking the queue lock).
+    pub fn appended(&self) -> u64 {
+        self.inner.shared.appended.load(Ordering::Relaxed)
     }
 
     pub fn stats(&self) -> Stats {

@@ -1,8 +1,6 @@
 //! Open-time recovery: truncate torn tails, rebuild the dedupe window, find unfinished entries.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-
-use super::seqset::SeqSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
@@ -11,6 +9,7 @@ use std::sync::Arc;
 
 use super::dedupe::Dedupe;
 use super::frame::{self, HEADER, ReadFrame, Record, SEGMENT_MAGIC};
+use super::seqset::SeqSet;
 use super::{Corruption, Loc, Options, Replay, Result, io_err};
 
 pub const IDS_FILE: &str = "ids.log";

@@ -5,8 +5,6 @@
 //! dedupe set and segment accounting alone means none of it needs a lock.
 
 use std::collections::{BTreeMap, HashSet};
-
-use super::seqset::SeqSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::os::unix::fs::FileExt;
@@ -20,6 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::dedupe::Dedupe;
 use super::frame::{self, ReadFrame, Record, SEGMENT_MAGIC};
 use super::recover::{self, IDS_FILE, IDS_TMP, Recovered, SPARE_FILE};
+use super::seqset::SeqSet;
 use super::{AppendOutcome, Error, Loc, Options, Req, Result, Shared, io_err};
 
 pub fn start(
@@ -223,11 +222,12 @@ impl Writer {
         self.batch_done.clear();
 
         if !self.buf.is_empty() {
-            // Only new entries need the sync before their answer. A batch of done markers alone
-            // is written and left to the next entry batch's `fdatasync` (same file) or to the
-            // sync that seals its segment (`cut_active`): losing one to a power cut only replays an entry whose effects
-            // are already durable, which handlers are idempotent for. Under a steady stream
-            // this saves the worker's fsyncs, which the acks would otherwise queue behind.
+            // Only new entries need the sync before their answer. A batch of done markers
+            // alone is written and left to the next entry batch's `fdatasync` (same file) or to
+            // the sync that seals its segment (`cut_active`): losing one to a power cut only
+            // replays an entry whose effects are already durable, which handlers are idempotent
+            // for. Under a steady stream this saves the worker's fsyncs, which the acks would
+            // otherwise queue behind.
             let appended = staged.iter().any(|s| matches!(s, Staged::Appended(_)));
             let synced = self
                 .active

@@ -762,7 +762,10 @@ pub struct PingEvent {
 
 /// A parsed delivery. Payloads are boxed: they differ widely in size and the enum is moved
 /// through queues.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Serializes as the inner event's JSON alone (untagged): the event name travels beside it,
+/// in the inbox entry, and [`parse_event`] reads it back by that name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
 pub enum Event {
     Status(Box<StatusEvent>),
     CheckRun(Box<CheckRunEvent>),
@@ -828,21 +831,12 @@ impl Event {
     /// 10–30 KB, so the edge writes and syncs a fraction of the bytes and the worker parses
     /// small JSON. The raw payload stays with GitHub, which can redeliver it.
     pub fn compact(&self) -> Option<Vec<u8>> {
-        let json = match self {
-            Event::Status(e) => serde_json::to_vec(e),
-            Event::CheckRun(e) => serde_json::to_vec(e),
-            Event::WorkflowRun(e) => serde_json::to_vec(e),
-            Event::Push(e) => serde_json::to_vec(e),
-            Event::Create(e) | Event::Delete(e) => serde_json::to_vec(e),
-            Event::PullRequest(e) => serde_json::to_vec(e),
-            Event::PullRequestReview(e) => serde_json::to_vec(e),
-            Event::IssueComment(e) => serde_json::to_vec(e),
-            Event::Installation(e) => serde_json::to_vec(e),
-            Event::Ping(_) | Event::Unknown { .. } => return None,
-        };
+        if matches!(self, Event::Ping(_) | Event::Unknown { .. }) {
+            return None;
+        }
         // Plain structs with string keys always serialize; `None` keeps the caller on the
         // raw body should that ever change.
-        json.ok()
+        serde_json::to_vec(self).ok()
     }
 
     /// The `action` field as received, for events that have one.
