@@ -12,6 +12,8 @@ use chrono::{DateTime, Utc};
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::shapes::Shaped;
+use super::skim;
 use crate::domain::{BranchName, CommitSha, RepoName, TagName};
 
 /// Declares an enum over the strings GitHub sends, with an `Other(String)` fallback.
@@ -826,10 +828,8 @@ impl Event {
 
     /// The fields auger reads, as JSON that [`parse_event`] under [`Event::name`] turns back
     /// into an equal `Event`; `None` for `ping` and unknown events, which are never stored.
-    ///
-    /// This is what the inbox keeps of a delivery: a few hundred bytes instead of GitHub's
-    /// 10–30 KB, so the edge writes and syncs a fraction of the bytes and the worker parses
-    /// small JSON. The raw payload stays with GitHub, which can redeliver it.
+    /// What the inbox keeps when the skimmer declined a body serde accepted (see
+    /// [`parse_event_kept`]).
     pub fn compact(&self) -> Option<Vec<u8>> {
         if matches!(self, Event::Ping(_) | Event::Unknown { .. }) {
             return None;
@@ -931,31 +931,68 @@ impl EventError {
 /// [`Event::Unknown`] once the body is checked to be JSON, so malformed bodies are refused
 /// consistently whatever the event.
 pub fn parse_event(event_name: &str, body: &[u8]) -> Result<Event, EventError> {
-    let event = match event_name {
-        "status" => Event::Status(parse_body(event_name, body)?),
-        "check_run" => Event::CheckRun(parse_body(event_name, body)?),
-        "workflow_run" => Event::WorkflowRun(parse_body(event_name, body)?),
-        "push" => Event::Push(parse_body(event_name, body)?),
-        "create" => Event::Create(parse_body(event_name, body)?),
-        "delete" => Event::Delete(parse_body(event_name, body)?),
-        "pull_request" => Event::PullRequest(parse_body(event_name, body)?),
-        "pull_request_review" => Event::PullRequestReview(parse_body(event_name, body)?),
-        "issue_comment" => Event::IssueComment(parse_body(event_name, body)?),
-        "installation" => Event::Installation(parse_body(event_name, body)?),
-        "ping" => Event::Ping(parse_body(event_name, body)?),
-        _ => {
-            parse_body::<IgnoredAny>(event_name, body)?;
-            Event::Unknown {
-                event: event_name.to_owned(),
-            }
-        }
-    };
-    Ok(event)
+    parse_event_kept(event_name, body).map(|(event, _)| event)
 }
 
-fn parse_body<T: DeserializeOwned>(event: &str, body: &[u8]) -> Result<Box<T>, EventError> {
-    // The fast path: plain serde_json. Only a body that fails is parsed again with path
-    // tracking, which costs on every field, to say where it failed.
+/// [`parse_event`], also returning what the inbox keeps of the delivery: the members auger
+/// reads, as JSON that [`parse_event`] turns back into an equal event. `None` for `ping` and
+/// unknown events, which are never stored.
+///
+/// The raw payload stays with GitHub, which can redeliver it; the inbox holds a few hundred
+/// bytes instead of 10–30 KB, so the edge writes and syncs a fraction of the bytes.
+pub fn parse_event_kept(event_name: &str, body: &[u8]) -> Result<(Event, Option<Vec<u8>>), EventError> {
+    fn boxed<T>(
+        wrap: fn(Box<T>) -> Event,
+        (value, kept): (Box<T>, Option<Vec<u8>>),
+    ) -> (Event, Option<Vec<u8>>) {
+        (wrap(value), kept)
+    }
+    let (event, kept) = match event_name {
+        "status" => boxed(Event::Status, parse_body(event_name, body)?),
+        "check_run" => boxed(Event::CheckRun, parse_body(event_name, body)?),
+        "workflow_run" => boxed(Event::WorkflowRun, parse_body(event_name, body)?),
+        "push" => boxed(Event::Push, parse_body(event_name, body)?),
+        "create" => boxed(Event::Create, parse_body(event_name, body)?),
+        "delete" => boxed(Event::Delete, parse_body(event_name, body)?),
+        "pull_request" => boxed(Event::PullRequest, parse_body(event_name, body)?),
+        "pull_request_review" => boxed(Event::PullRequestReview, parse_body(event_name, body)?),
+        "issue_comment" => boxed(Event::IssueComment, parse_body(event_name, body)?),
+        "installation" => boxed(Event::Installation, parse_body(event_name, body)?),
+        "ping" => return Ok((Event::Ping(parse_body(event_name, body)?.0), None)),
+        _ => {
+            // An empty shape keeps nothing: the skimmer only checks the JSON.
+            if skim::prune(body, &[]).is_none() {
+                parse_slow::<IgnoredAny>(event_name, body)?;
+            }
+            let event = Event::Unknown {
+                event: event_name.to_owned(),
+            };
+            return Ok((event, None));
+        }
+    };
+    // The skimmer declined the body, but serde took it: keep the typed event's own JSON.
+    let kept = kept.or_else(|| event.compact());
+    Ok((event, kept))
+}
+
+/// The fast path: the skimmer checks the body and keeps `T`'s members, serde parses those.
+/// Anything it declines, or that fails, is parsed again whole (see [`parse_slow`]), which is
+/// the authority on what the body means and says where it is wrong.
+fn parse_body<T: DeserializeOwned + Shaped>(
+    event: &str,
+    body: &[u8],
+) -> Result<(Box<T>, Option<Vec<u8>>), EventError> {
+    if let Some(kept) = skim::prune(body, T::SHAPE)
+        && let Ok(value) = serde_json::from_slice::<T>(&kept)
+    {
+        return Ok((Box::new(value), Some(kept)));
+    }
+    Ok((parse_slow(event, body)?, None))
+}
+
+fn parse_slow<T: DeserializeOwned>(event: &str, body: &[u8]) -> Result<Box<T>, EventError> {
+    // Plain serde_json first. Only a body that fails is parsed again with path tracking, which
+    // costs on every field, to say where it failed.
     if let Ok(value) = serde_json::from_slice::<T>(body) {
         return Ok(Box::new(value));
     }
@@ -1077,6 +1114,106 @@ mod tests {
             compacted += 1;
         }
         assert!(compacted >= 14, "only {compacted} fixtures compacted");
+    }
+
+    /// The shape and the authoritative (whole-body serde) parse of an event name.
+    fn shape_and_slow_parse(name: &str, body: &[u8]) -> (skim::Shape, Event) {
+        macro_rules! slow {
+            ($t:ty, $wrap:expr) => {
+                (<$t>::SHAPE, $wrap(parse_slow::<$t>(name, body).unwrap()))
+            };
+        }
+        match name {
+            "status" => slow!(StatusEvent, Event::Status),
+            "check_run" => slow!(CheckRunEvent, Event::CheckRun),
+            "workflow_run" => slow!(WorkflowRunEvent, Event::WorkflowRun),
+            "push" => slow!(PushEvent, Event::Push),
+            "create" => slow!(RefEvent, Event::Create),
+            "delete" => slow!(RefEvent, Event::Delete),
+            "pull_request" => slow!(PullRequestEvent, Event::PullRequest),
+            "pull_request_review" => slow!(PullRequestReviewEvent, Event::PullRequestReview),
+            "issue_comment" => slow!(IssueCommentEvent, Event::IssueComment),
+            "installation" => slow!(InstallationEvent, Event::Installation),
+            "ping" => slow!(PingEvent, Event::Ping),
+            other => panic!("no shape for {other}"),
+        }
+    }
+
+    #[test]
+    fn every_fixture_is_skimmed_to_what_serde_reads_and_parses_as_the_whole_body_does() {
+        let mut skimmed = 0;
+        for entry in std::fs::read_dir(fixtures_dir()).unwrap() {
+            let file = entry.unwrap().file_name().into_string().unwrap();
+            if !file.ends_with(".json") {
+                continue;
+            }
+            let raw = fixture_bytes(&file);
+            let name = fixture(&file).name().to_owned();
+            let (shape, whole) = shape_and_slow_parse(&name, &raw);
+            let (event, kept) = parse_event_kept(&name, &raw).unwrap();
+            assert_eq!(
+                event, whole,
+                "{file}: the skimmed parse differs from the whole-body parse"
+            );
+            if name == "ping" {
+                assert_eq!(kept, None, "{file}: ping is never stored");
+                continue;
+            }
+            let kept = kept.unwrap();
+            assert_eq!(
+                Some(&kept),
+                skim::prune(&raw, shape).as_ref(),
+                "{file}: took the slow path"
+            );
+            assert!(
+                kept.len() * 3 < raw.len(),
+                "{file}: kept {} of {} bytes",
+                kept.len(),
+                raw.len()
+            );
+            // What the inbox keeps parses back equal, and keeping it again changes nothing.
+            assert_eq!(
+                parse_event_kept(&name, &kept).unwrap(),
+                (event.clone(), Some(kept.clone())),
+                "{file}"
+            );
+            // The shape holds every member the typed event has, at every depth: pruning the
+            // event's own JSON loses nothing.
+            let own = serde_json::to_vec(&event).unwrap();
+            assert_eq!(
+                parse_event(&name, &skim::prune(&own, shape).unwrap()).unwrap(),
+                event,
+                "{file}"
+            );
+            skimmed += 1;
+        }
+        assert!(skimmed >= 14, "only {skimmed} fixtures skimmed");
+    }
+
+    #[test]
+    fn a_body_the_skimmer_declines_is_parsed_whole_and_kept_as_the_typed_json() {
+        let raw = fixture_bytes("status.payload.json");
+        let want = parse_event("status", &raw).unwrap();
+        // JSON allows escaped keys; GitHub never sends them, so the skimmer leaves them to serde.
+        let text = String::from_utf8(raw)
+            .unwrap()
+            .replacen("\"state\"", "\"st\\u0061te\"", 1);
+        assert_eq!(skim::prune(text.as_bytes(), StatusEvent::SHAPE), None);
+        let (event, kept) = parse_event_kept("status", text.as_bytes()).unwrap();
+        assert_eq!(event, want);
+        assert_eq!(kept, want.compact());
+        // Broken JSON in a part auger never reads is still refused, whichever path sees it.
+        let broken = String::from_utf8(fixture_bytes("status.payload.json"))
+            .unwrap()
+            .replacen("\"gravatar_id\": \"\"", "\"gravatar_id\": \"\\x\"", 1);
+        assert!(matches!(
+            parse_event_kept("status", broken.as_bytes()),
+            Err(EventError::Malformed { .. })
+        ));
+        assert!(matches!(
+            parse_event_kept("zen_garden", b"{\"a\": tru}"),
+            Err(EventError::Malformed { .. })
+        ));
     }
 
     #[test]

@@ -58,7 +58,7 @@ pub async fn receive(req: HttpRequest, payload: web::Payload, state: web::Data<A
                 return error(StatusCode::BAD_REQUEST, e);
             }
         };
-        let event = match delivery.parse(&body) {
+        let (event, kept) = match delivery.parse_kept(&body) {
             Ok(e) => e,
             Err(e) => {
                 state.metrics.delivery(&event_name, "bad_request");
@@ -76,8 +76,8 @@ pub async fn receive(req: HttpRequest, payload: web::Payload, state: web::Data<A
             state.metrics.delivery(&event_name, "ignored");
             return ok(StatusCode::ACCEPTED, "ignored");
         }
-        // What the worker will read, not the whole payload (see `Event::compact`).
-        let stored = event.compact().unwrap_or_else(|| body.to_vec());
+        // What the worker will read, not the whole payload (see `parse_event_kept`).
+        let stored = kept.unwrap_or_else(|| body.to_vec());
         match state.inbox.append(delivery.id(), delivery.event(), stored).await {
             Ok(AppendOutcome::Appended(seq)) => {
                 state.metrics.delivery(&event_name, "queued");

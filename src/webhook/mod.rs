@@ -1,14 +1,17 @@
 //! GitHub webhooks: signature verification, delivery headers and the typed events auger reads.
-//! The HTTP handler (to come) verifies with [`WebhookSecrets::verify`], checks the headers with
-//! [`Delivery::from_headers`], persists, and workers call [`parse_event`].
+//! The HTTP handler ([`handler`]) verifies with [`WebhookSecrets::verify`], checks the headers with
+//! [`Delivery::from_headers`], parses with [`Delivery::parse_kept`] and persists what it
+//! keeps; workers parse that back with [`parse_event`].
 
 pub mod events;
 pub mod handler;
+pub mod shapes;
 pub mod signature;
+pub mod skim;
 
 use serde::{Deserialize, Serialize};
 
-pub use events::{Event, EventError, parse_event};
+pub use events::{Event, EventError, parse_event, parse_event_kept};
 pub use signature::{SIGNATURE_HEADER, SecretsError, SignatureError, WebhookSecrets, sign};
 
 /// Header naming the event type.
@@ -83,6 +86,11 @@ impl Delivery {
     /// Parses `body` as this delivery's event.
     pub fn parse(&self, body: &[u8]) -> Result<Event, EventError> {
         parse_event(&self.event, body)
+    }
+
+    /// [`Delivery::parse`], with what the inbox keeps of it (see [`parse_event_kept`]).
+    pub fn parse_kept(&self, body: &[u8]) -> Result<(Event, Option<Vec<u8>>), EventError> {
+        parse_event_kept(&self.event, body)
     }
 }
 
