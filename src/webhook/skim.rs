@@ -130,67 +130,46 @@ impl Skimmer<'_> {
     /// An object at `{`. With a shape, writes the members it names (values pruned as it says);
     /// without, only checks.
     fn object(&mut self, shape: Option<Shape>, depth: usize) -> Option<()> {
-        if depth >= MAX_DEPTH {
-            return None;
-        }
-        self.i += 1;
-        if shape.is_some() {
-            self.out.push(b'{');
-        }
+        let write = shape.is_some();
+        let mut more = self.enter(write, b'}', depth)?;
         let mut kept_any = false;
-        self.ws();
-        if self.peek()? == b'}' {
-            self.i += 1;
-        } else {
-            loop {
-                self.ws();
-                if self.peek()? != b'"' {
-                    return None;
-                }
-                let (start, end, escaped) = self.string()?;
-                // Keys are compared as bytes; GitHub never escapes them, so leave the rare one
-                // that is to serde_json rather than decode it here.
-                if escaped {
-                    return None;
-                }
-                let key = &self.b[start..end];
-                self.ws();
-                if self.peek()? != b':' {
-                    return None;
-                }
-                self.i += 1;
-                self.ws();
-                // The first byte rules out most members without a call to `memcmp`.
-                let wanted = shape.and_then(|s| {
-                    s.iter()
-                        .find(|m| m.key.as_bytes().first() == key.first() && m.key.as_bytes() == key)
-                });
-                match wanted {
-                    Some(member) => {
-                        if kept_any {
-                            self.out.push(b',');
-                        }
-                        kept_any = true;
-                        self.out.push(b'"');
-                        self.out.extend_from_slice(key);
-                        self.out.extend_from_slice(b"\":");
-                        self.value(Some(member.keep), depth + 1)?;
-                    }
-                    None => self.skip(depth + 1)?,
-                }
-                self.ws();
-                match self.peek()? {
-                    b',' => self.i += 1,
-                    b'}' => {
-                        self.i += 1;
-                        break;
-                    }
-                    _ => return None,
-                }
+        while more {
+            self.ws();
+            if self.peek()? != b'"' {
+                return None;
             }
-        }
-        if shape.is_some() {
-            self.out.push(b'}');
+            let (start, end, escaped) = self.string()?;
+            // Keys are compared as bytes; GitHub never escapes them, so leave the rare one
+            // that is to serde_json rather than decode it here.
+            if escaped {
+                return None;
+            }
+            let key = &self.b[start..end];
+            self.ws();
+            if self.peek()? != b':' {
+                return None;
+            }
+            self.i += 1;
+            self.ws();
+            // The first byte rules out most members without a call to `memcmp`.
+            let wanted = shape.and_then(|s| {
+                s.iter()
+                    .find(|m| m.key.as_bytes().first() == key.first() && m.key.as_bytes() == key)
+            });
+            match wanted {
+                Some(member) => {
+                    if kept_any {
+                        self.out.push(b',');
+                    }
+                    kept_any = true;
+                    self.out.push(b'"');
+                    self.out.extend_from_slice(key);
+                    self.out.extend_from_slice(b"\":");
+                    self.value(Some(member.keep), depth + 1)?;
+                }
+                None => self.skip(depth + 1)?,
+            }
+            more = self.next(write, b'}')?;
         }
         Some(())
     }
@@ -198,45 +177,59 @@ impl Skimmer<'_> {
     /// An array at `[`. With a shape, writes it with each object element pruned to the shape;
     /// without, only checks.
     fn array(&mut self, shape: Option<Shape>, depth: usize) -> Option<()> {
+        let mut more = self.enter(shape.is_some(), b']', depth)?;
+        let mut first = true;
+        while more {
+            self.ws();
+            match shape {
+                Some(shape) => {
+                    if !first {
+                        self.out.push(b',');
+                    }
+                    self.value(Some(Keep::Object(shape)), depth + 1)?;
+                }
+                None => self.skip(depth + 1)?,
+            }
+            first = false;
+            more = self.next(shape.is_some(), b']')?;
+        }
+        Some(())
+    }
+
+    /// Past the `{` or `[` at hand (copied when `write`): whether the container has items, or
+    /// is empty and already past its `close`.
+    fn enter(&mut self, write: bool, close: u8, depth: usize) -> Option<bool> {
         if depth >= MAX_DEPTH {
             return None;
         }
+        if write {
+            self.out.push(self.peek()?);
+        }
         self.i += 1;
-        if shape.is_some() {
-            self.out.push(b'[');
-        }
         self.ws();
-        if self.peek()? == b']' {
+        self.next_is_close(write, close).map(|closed| !closed)
+    }
+
+    /// After an item: `,` (more follow: true) or `close` (done: false, and copied when `write`).
+    fn next(&mut self, write: bool, close: u8) -> Option<bool> {
+        self.ws();
+        if self.peek()? == b',' {
             self.i += 1;
-        } else {
-            let mut first = true;
-            loop {
-                self.ws();
-                match shape {
-                    Some(shape) => {
-                        if !first {
-                            self.out.push(b',');
-                        }
-                        self.value(Some(Keep::Object(shape)), depth + 1)?;
-                    }
-                    None => self.skip(depth + 1)?,
-                }
-                first = false;
-                self.ws();
-                match self.peek()? {
-                    b',' => self.i += 1,
-                    b']' => {
-                        self.i += 1;
-                        break;
-                    }
-                    _ => return None,
-                }
-            }
+            return Some(true);
         }
-        if shape.is_some() {
-            self.out.push(b']');
+        self.next_is_close(write, close)?.then_some(false)
+    }
+
+    /// Whether the next byte is `close`; if so, moves past it (copying it when `write`).
+    fn next_is_close(&mut self, write: bool, close: u8) -> Option<bool> {
+        if self.peek()? != close {
+            return Some(false);
         }
-        Some(())
+        self.i += 1;
+        if write {
+            self.out.push(close);
+        }
+        Some(true)
     }
 
     /// A string at `"`: its contents' byte range and whether they hold an escape. Refuses raw
