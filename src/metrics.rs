@@ -133,7 +133,6 @@ impl Metrics {
     }
 }
 
-/// Label values come from a header we do not control: keep them short and harmless.
 /// Event label values: the events auger reads and its own queued requests, under their own
 /// names; anything else counts as `other`. The event header is counted before the signature is
 /// checked, so a free-form label would let anyone grow the metrics without bound.

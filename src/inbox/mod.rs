@@ -627,9 +627,10 @@ impl Inbox {
 
     /// Records that entry `seq` is finished, so it is not handed out after a restart. Done
     /// markers share the appends' group commit but are not synced on their own: after a power
-    /// cut (not a process crash) the newest ones may be lost and their entries handed out again. Marking an unknown or already-done seq is
-    /// a no-op (so a retried handler may call it twice). Only mark entries you took: an entry
-    /// marked done while still queued is still handed out once.
+    /// cut (not a process crash) the newest ones may be lost and their entries handed out
+    /// again. Marking an unknown or already-done seq is a no-op (so a retried handler may call
+    /// it twice). Only mark entries you took: an entry marked done while still queued is still
+    /// handed out once.
     pub async fn mark_done(&self, seq: u64) -> Result<()> {
         self.mark_done_many(vec![seq]).await
     }

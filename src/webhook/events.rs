@@ -930,8 +930,11 @@ impl EventError {
 /// Parses a delivery body given its `X-GitHub-Event` name. Unknown event names give
 /// [`Event::Unknown`] once the body is checked to be JSON, so malformed bodies are refused
 /// consistently whatever the event.
+///
+/// serde reads the whole body: this is the worker's path, over what the inbox kept (all of
+/// which it reads), where skimming would only copy the bytes once more.
 pub fn parse_event(event_name: &str, body: &[u8]) -> Result<Event, EventError> {
-    parse_event_kept(event_name, body).map(|(event, _)| event)
+    parse(event_name, body, false).map(|(event, _)| event)
 }
 
 /// [`parse_event`], also returning what the inbox keeps of the delivery: the members auger
@@ -939,8 +942,14 @@ pub fn parse_event(event_name: &str, body: &[u8]) -> Result<Event, EventError> {
 /// unknown events, which are never stored.
 ///
 /// The raw payload stays with GitHub, which can redeliver it; the inbox holds a few hundred
-/// bytes instead of 10–30 KB, so the edge writes and syncs a fraction of the bytes.
+/// bytes instead of 10–30 KB, so the edge writes and syncs a fraction of the bytes. The edge's
+/// path: the skimmer keeps those members before serde sees them (see [`parse_body`]).
 pub fn parse_event_kept(event_name: &str, body: &[u8]) -> Result<(Event, Option<Vec<u8>>), EventError> {
+    parse(event_name, body, true)
+}
+
+/// Parses by event name, skimming first (and returning what was kept) when `skim_first`.
+fn parse(event_name: &str, body: &[u8], skim_first: bool) -> Result<(Event, Option<Vec<u8>>), EventError> {
     fn boxed<T>(
         wrap: fn(Box<T>) -> Event,
         (value, kept): (Box<T>, Option<Vec<u8>>),
@@ -948,21 +957,24 @@ pub fn parse_event_kept(event_name: &str, body: &[u8]) -> Result<(Event, Option<
         (wrap(value), kept)
     }
     let (event, kept) = match event_name {
-        "status" => boxed(Event::Status, parse_body(event_name, body)?),
-        "check_run" => boxed(Event::CheckRun, parse_body(event_name, body)?),
-        "workflow_run" => boxed(Event::WorkflowRun, parse_body(event_name, body)?),
-        "push" => boxed(Event::Push, parse_body(event_name, body)?),
-        "create" => boxed(Event::Create, parse_body(event_name, body)?),
-        "delete" => boxed(Event::Delete, parse_body(event_name, body)?),
-        "pull_request" => boxed(Event::PullRequest, parse_body(event_name, body)?),
-        "pull_request_review" => boxed(Event::PullRequestReview, parse_body(event_name, body)?),
-        "issue_comment" => boxed(Event::IssueComment, parse_body(event_name, body)?),
-        "installation" => boxed(Event::Installation, parse_body(event_name, body)?),
-        "ping" => return Ok((Event::Ping(parse_body(event_name, body)?.0), None)),
+        "status" => boxed(Event::Status, parse_body(event_name, body, skim_first)?),
+        "check_run" => boxed(Event::CheckRun, parse_body(event_name, body, skim_first)?),
+        "workflow_run" => boxed(Event::WorkflowRun, parse_body(event_name, body, skim_first)?),
+        "push" => boxed(Event::Push, parse_body(event_name, body, skim_first)?),
+        "create" => boxed(Event::Create, parse_body(event_name, body, skim_first)?),
+        "delete" => boxed(Event::Delete, parse_body(event_name, body, skim_first)?),
+        "pull_request" => boxed(Event::PullRequest, parse_body(event_name, body, skim_first)?),
+        "pull_request_review" => boxed(
+            Event::PullRequestReview,
+            parse_body(event_name, body, skim_first)?,
+        ),
+        "issue_comment" => boxed(Event::IssueComment, parse_body(event_name, body, skim_first)?),
+        "installation" => boxed(Event::Installation, parse_body(event_name, body, skim_first)?),
+        "ping" => return Ok((Event::Ping(parse_body(event_name, body, skim_first)?.0), None)),
         _ => {
             // An empty shape keeps nothing: the skimmer only checks the JSON.
             if skim::prune(body, &[]).is_none() {
-                parse_slow::<IgnoredAny>(event_name, body)?;
+                parse_whole::<IgnoredAny>(event_name, body)?;
             }
             let event = Event::Unknown {
                 event: event_name.to_owned(),
@@ -971,26 +983,32 @@ pub fn parse_event_kept(event_name: &str, body: &[u8]) -> Result<(Event, Option<
         }
     };
     // The skimmer declined the body, but serde took it: keep the typed event's own JSON.
-    let kept = kept.or_else(|| event.compact());
+    let kept = if skim_first {
+        kept.or_else(|| event.compact())
+    } else {
+        None
+    };
     Ok((event, kept))
 }
 
-/// The fast path: the skimmer checks the body and keeps `T`'s members, serde parses those.
-/// Anything it declines, or that fails, is parsed again whole (see [`parse_slow`]), which is
-/// the authority on what the body means and says where it is wrong.
+/// With `skim_first`, the fast path: the skimmer checks the body and keeps `T`'s members, serde
+/// parses those. Anything it declines, or that fails, is parsed whole (see [`parse_whole`]),
+/// which is the authority on what the body means and says where it is wrong.
 fn parse_body<T: DeserializeOwned + Shaped>(
     event: &str,
     body: &[u8],
+    skim_first: bool,
 ) -> Result<(Box<T>, Option<Vec<u8>>), EventError> {
-    if let Some(kept) = skim::prune(body, T::SHAPE)
+    if skim_first
+        && let Some(kept) = skim::prune(body, T::SHAPE)
         && let Ok(value) = serde_json::from_slice::<T>(&kept)
     {
         return Ok((Box::new(value), Some(kept)));
     }
-    Ok((parse_slow(event, body)?, None))
+    Ok((parse_whole(event, body)?, None))
 }
 
-fn parse_slow<T: DeserializeOwned>(event: &str, body: &[u8]) -> Result<Box<T>, EventError> {
+fn parse_whole<T: DeserializeOwned>(event: &str, body: &[u8]) -> Result<Box<T>, EventError> {
     // Plain serde_json first. Only a body that fails is parsed again with path tracking, which
     // costs on every field, to say where it failed.
     if let Ok(value) = serde_json::from_slice::<T>(body) {
@@ -1117,10 +1135,10 @@ mod tests {
     }
 
     /// The shape and the authoritative (whole-body serde) parse of an event name.
-    fn shape_and_slow_parse(name: &str, body: &[u8]) -> (skim::Shape, Event) {
+    fn shape_and_whole_parse(name: &str, body: &[u8]) -> (skim::Shape, Event) {
         macro_rules! slow {
             ($t:ty, $wrap:expr) => {
-                (<$t>::SHAPE, $wrap(parse_slow::<$t>(name, body).unwrap()))
+                (<$t>::SHAPE, $wrap(parse_whole::<$t>(name, body).unwrap()))
             };
         }
         match name {
@@ -1149,7 +1167,7 @@ mod tests {
             }
             let raw = fixture_bytes(&file);
             let name = fixture(&file).name().to_owned();
-            let (shape, whole) = shape_and_slow_parse(&name, &raw);
+            let (shape, whole) = shape_and_whole_parse(&name, &raw);
             let (event, kept) = parse_event_kept(&name, &raw).unwrap();
             assert_eq!(
                 event, whole,
