@@ -150,7 +150,8 @@ pub struct Options {
     pub max_body_bytes: usize,
     /// Write into preallocated segments: a fully-done segment is recycled as the next one, or
     /// else the janitor zero-fills one ahead of time (one spare file of `segment_bytes` on disk,
-    /// requested once the active segment is a quarter full). Overwriting allocated blocks lets
+    /// requested once the active segment is a quarter full, or holds its first entry if it is
+    /// not preallocated). Overwriting allocated blocks lets
     /// `fdatasync` skip the file-system journal commit that growing a file needs: several times
     /// faster per batch on ext4.
     pub preallocate: bool,

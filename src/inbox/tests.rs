@@ -321,6 +321,69 @@ async fn corrupt_frame_in_active_segment_truncates_there() {
     inbox.close().await.unwrap();
 }
 
+/// A fresh inbox starts on a plain segment, where every batch's sync also commits the file's
+/// growth. Its first entry asks for a spare, so the next batches go to a preallocated segment
+/// long before a quarter of the plain one is written; an inbox that gets no entry writes none.
+#[tokio::test]
+async fn first_entry_moves_a_fresh_inbox_to_a_preallocated_segment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let opts = Options {
+        segment_bytes: 1 << 20,
+        ..small()
+    };
+    let spare = dir.join(recover::SPARE_FILE);
+
+    let (inbox, _) = Inbox::open(dir, opts.clone()).unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!spare.exists(), "a spare was written before any entry");
+    inbox.close().await.unwrap();
+
+    let (inbox, _) = Inbox::open(dir, opts).unwrap();
+    inbox.append("a", "push", b"first".to_vec()).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut n = 0;
+    // Each append after the spare is ready is a chance to rotate onto it.
+    while inbox.stats().segments < 2 {
+        assert!(Instant::now() < deadline, "never left the plain segment");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        n += 1;
+        inbox
+            .append(&format!("b{n}"), "push", b"next".to_vec())
+            .await
+            .unwrap();
+    }
+    // Far from a quarter of the segment: the rotation came from the first-entry request.
+    assert!((n + 1) * 64 < (1 << 20) / 4);
+    let seg = last_segment(dir);
+    assert_eq!(
+        fs::metadata(&seg).unwrap().len(),
+        1 << 20,
+        "the new segment is preallocated"
+    );
+    inbox.append("c", "push", b"on the spare".to_vec()).await.unwrap();
+    inbox.close().await.unwrap();
+    // Closing trims the preallocated segment to its data, and everything reads back.
+    assert!(fs::metadata(&seg).unwrap().len() < 1 << 20);
+    let (inbox, replay) = Inbox::open(
+        dir,
+        Options {
+            segment_bytes: 1 << 20,
+            ..small()
+        },
+    )
+    .unwrap();
+    assert_eq!(replay.pending, n + 2);
+    let ids: Vec<String> = take_all(&inbox)
+        .await
+        .into_iter()
+        .map(|e| e.delivery_id)
+        .collect();
+    assert_eq!(ids.first().map(String::as_str), Some("a"));
+    assert_eq!(ids.last().map(String::as_str), Some("c"));
+    inbox.close().await.unwrap();
+}
+
 /// A torn batch in a preallocated segment can leave a zero gap with intact, never-acknowledged
 /// frames behind it. Open must cut them, or frames written later could end right where a stale
 /// frame starts and resurrect it.

@@ -330,9 +330,11 @@ impl Writer {
         }
         // Ask for the next spare a quarter in: a segment retired meanwhile (the usual case when
         // workers keep up) is then recycled instead of zero-filling a new file, and most of
-        // the segment's time is left for a zero-fill. Not earlier, even on a plain segment, so
-        // an inbox that sees little traffic (or lives for one test) never writes a spare.
-        if self.active_len >= self.segment_bytes / 4 {
+        // the segment's time is left for a zero-fill. A plain segment (the one open found or
+        // made) asks as soon as it holds an entry, since until it is left every batch pays the
+        // journal commit of a growing file; an inbox that never gets an entry writes no spare.
+        let plain_in_use = !self.active_prealloc && self.next_seq > self.active_first;
+        if self.active_len >= self.segment_bytes / 4 || plain_in_use {
             self.request_spare();
         }
         // Don't keep a huge buffer around after a batch of large bodies.
@@ -562,6 +564,10 @@ impl Janitor {
         f.write_all(SEGMENT_MAGIC).map_err(io_err(&path))?;
         let mut written = SEGMENT_MAGIC.len() as u64;
         while written < total {
+            // Closing: stop here. The flag stays false and open deletes the partial spare.
+            if self.shared.closed.load(Ordering::Acquire) {
+                return Ok(());
+            }
             let n = (total - written).min(chunk.len() as u64) as usize;
             // Sync every chunk: the writer's fdatasync waits for the device queue, so keep
             // what the zero-fill has in flight small.
