@@ -162,6 +162,8 @@ pub struct Options {
     /// How long a small batch waits for more appends while the inbox is busy (zero: never).
     /// Fewer, fuller `fdatasync`s under a burst, for at most this much added latency.
     pub linger: std::time::Duration,
+    /// Appends per second (over the last 10 ms) from which the inbox counts as busy.
+    pub linger_rate: u64,
 }
 
 impl Default for Options {
@@ -174,7 +176,8 @@ impl Default for Options {
             max_pending_bytes: 32 << 20,
             max_body_bytes: 32 << 20,
             preallocate: true,
-            linger: std::time::Duration::from_micros(100),
+            linger: std::time::Duration::from_micros(300),
+            linger_rate: 10_000,
             max_queued: 64 * 1024,
         }
     }

@@ -17,6 +17,7 @@ fn small() -> Options {
         max_body_bytes: 1 << 20,
         preallocate: true,
         linger: Duration::from_micros(100),
+        linger_rate: 10_000,
         max_queued: 64 * 1024,
     }
 }

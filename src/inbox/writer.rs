@@ -62,6 +62,7 @@ pub fn start(
         segment_bytes: opts.segment_bytes,
         max_batch: opts.max_batch,
         linger: opts.linger,
+        linger_rate: opts.linger_rate,
         next_seq: rec.next_seq,
         dedupe: rec.dedupe,
         undone: rec.undone,
@@ -108,6 +109,7 @@ struct Writer {
     segment_bytes: u64,
     max_batch: usize,
     linger: std::time::Duration,
+    linger_rate: u64,
     next_seq: u64,
     dedupe: Dedupe,
     /// Entries appended and not yet done.
@@ -125,13 +127,42 @@ struct Writer {
     lock: Option<File>,
 }
 
-/// A batch with this many appends means concurrent deliveries: the next small batch lingers.
-const BUSY_AT: usize = 4;
-/// Batches with fewer appends than this linger when the server is busy.
+/// Batches with fewer appends than this linger when the inbox is busy.
 const LINGER_BELOW: usize = 32;
+/// The append rate that decides whether the inbox is busy is measured over windows this long.
+const RATE_WINDOW: std::time::Duration = std::time::Duration::from_millis(10);
 
 fn appends(batch: &[Req]) -> usize {
     batch.iter().filter(|r| matches!(r, Req::Append { .. })).count()
+}
+
+/// Whether appends arrive fast enough for lingering to pay: the rate over the last full window.
+struct Pace {
+    since: std::time::Instant,
+    appends: u64,
+    busy: bool,
+}
+
+impl Pace {
+    fn new(since: std::time::Instant) -> Self {
+        Self {
+            since,
+            appends: 0,
+            busy: false,
+        }
+    }
+
+    /// Counts a committed batch's appends; at the end of a window, decides `busy` from it.
+    fn record(&mut self, now: std::time::Instant, appends: usize, busy_rate: u64) {
+        self.appends += appends as u64;
+        let elapsed = now.saturating_duration_since(self.since);
+        if elapsed >= RATE_WINDOW {
+            let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+            self.busy = self.appends.saturating_mul(1_000_000) >= busy_rate.saturating_mul(micros);
+            self.appends = 0;
+            self.since = now;
+        }
+    }
 }
 
 impl Writer {
@@ -140,24 +171,26 @@ impl Writer {
         self.retire_done_segments();
         let mut batch = Vec::with_capacity(self.max_batch);
         let mut close_replies = Vec::new();
+        let mut pace = Pace::new(std::time::Instant::now());
         // Group commit: block for one request, then take whatever else is already queued.
         // While a batch is being synced, new requests pile up and form the next batch.
-        let mut busy = false;
         while let Some(first) = self.rx.blocking_recv() {
             batch.push(first);
             self.drain_into(&mut batch);
-            // Under a burst (the previous batch carried several appends), a small batch waits
-            // a moment for more: an `fdatasync` costs about the same CPU and device round trip
-            // whatever it carries, and CPU is what a burst runs out of. A delivery on a quiet
-            // server is never delayed.
-            if busy && !self.linger.is_zero() && appends(&batch) < LINGER_BELOW {
+            // At a high append rate a small batch waits a moment for more: an `fdatasync`
+            // costs about the same CPU (file system, block layer, interrupt, context switches)
+            // whatever it carries, and at such rates CPU is what runs out. Below that rate the
+            // wait would only add latency, so a delivery on a moderately loaded server is
+            // never delayed.
+            if pace.busy && !self.linger.is_zero() && appends(&batch) < LINGER_BELOW {
                 std::thread::sleep(self.linger);
                 self.drain_into(&mut batch);
             }
-            busy = appends(&batch) >= BUSY_AT;
+            let n = appends(&batch);
             if self.commit(&mut batch, &mut close_replies) {
                 break;
             }
+            pace.record(std::time::Instant::now(), n, self.linger_rate);
         }
         self.shutdown(close_replies);
     }
@@ -617,4 +650,36 @@ impl Janitor {
 
 fn reopen_append(path: &Path) -> Result<File> {
     OpenOptions::new().append(true).open(path).map_err(io_err(path))
+}
+
+#[cfg(test)]
+mod pace_tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn busy_only_while_the_rate_of_the_last_window_is_high() {
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let mut pace = Pace::new(t0);
+        // 150 appends in 10 ms: 15,000/s, above a 10,000/s threshold, but only known at the
+        // window's end.
+        pace.record(ms(5), 100, 10_000);
+        assert!(!pace.busy, "decided before the window ended");
+        pace.record(ms(10), 50, 10_000);
+        assert!(pace.busy);
+        // The next window carries 5,000/s (a paced stream): not busy.
+        pace.record(ms(20), 50, 10_000);
+        assert!(!pace.busy);
+        // A burst after a quiet second is judged on its own window, not diluted by the pause.
+        pace.record(ms(1020), 1, 10_000);
+        assert!(!pace.busy);
+        pace.record(ms(1030), 200, 10_000);
+        assert!(pace.busy);
+        // Exactly the threshold counts as busy; a clock that went backwards changes nothing.
+        pace.record(ms(1040), 100, 10_000);
+        assert!(pace.busy);
+        pace.record(ms(1000), 0, 10_000);
+        assert!(pace.busy);
+    }
 }
