@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -108,7 +109,7 @@ struct Writer {
     spare_requested: bool,
     segment_bytes: u64,
     max_batch: usize,
-    linger: std::time::Duration,
+    linger: Duration,
     linger_rate: u64,
     next_seq: u64,
     dedupe: Dedupe,
@@ -130,7 +131,7 @@ struct Writer {
 /// Batches with fewer appends than this linger when the inbox is busy.
 const LINGER_BELOW: usize = 32;
 /// The append rate that decides whether the inbox is busy is measured over windows this long.
-const RATE_WINDOW: std::time::Duration = std::time::Duration::from_millis(10);
+const RATE_WINDOW: Duration = Duration::from_millis(10);
 
 fn appends(batch: &[Req]) -> usize {
     batch.iter().filter(|r| matches!(r, Req::Append { .. })).count()
@@ -138,13 +139,13 @@ fn appends(batch: &[Req]) -> usize {
 
 /// Whether appends arrive fast enough for lingering to pay: the rate over the last full window.
 struct Pace {
-    since: std::time::Instant,
+    since: Instant,
     appends: u64,
     busy: bool,
 }
 
 impl Pace {
-    fn new(since: std::time::Instant) -> Self {
+    fn new(since: Instant) -> Self {
         Self {
             since,
             appends: 0,
@@ -153,7 +154,7 @@ impl Pace {
     }
 
     /// Counts a committed batch's appends; at the end of a window, decides `busy` from it.
-    fn record(&mut self, now: std::time::Instant, appends: usize, busy_rate: u64) {
+    fn record(&mut self, now: Instant, appends: usize, busy_rate: u64) {
         self.appends += appends as u64;
         let elapsed = now.saturating_duration_since(self.since);
         if elapsed >= RATE_WINDOW {
@@ -171,7 +172,7 @@ impl Writer {
         self.retire_done_segments();
         let mut batch = Vec::with_capacity(self.max_batch);
         let mut close_replies = Vec::new();
-        let mut pace = Pace::new(std::time::Instant::now());
+        let mut pace = Pace::new(Instant::now());
         // Group commit: block for one request, then take whatever else is already queued.
         // While a batch is being synced, new requests pile up and form the next batch.
         while let Some(first) = self.rx.blocking_recv() {
@@ -190,7 +191,7 @@ impl Writer {
             if self.commit(&mut batch, &mut close_replies) {
                 break;
             }
-            pace.record(std::time::Instant::now(), n, self.linger_rate);
+            pace.record(Instant::now(), n, self.linger_rate);
         }
         self.shutdown(close_replies);
     }
@@ -655,7 +656,6 @@ fn reopen_append(path: &Path) -> Result<File> {
 #[cfg(test)]
 mod pace_tests {
     use super::*;
-    use std::time::{Duration, Instant};
 
     #[test]
     fn busy_only_while_the_rate_of_the_last_window_is_high() {
