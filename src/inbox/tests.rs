@@ -385,6 +385,56 @@ async fn first_entry_moves_a_fresh_inbox_to_a_preallocated_segment() {
     inbox.close().await.unwrap();
 }
 
+/// The plain segment a fresh inbox leaves early is small. Recycled as the spare, it would
+/// make the next segment grow past its few preallocated bytes for all the rest of its life; it
+/// is deleted instead, and the next spare is zero-filled to the full size.
+#[tokio::test]
+async fn a_segment_sealed_early_is_not_recycled() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let seg_bytes = 64u64 << 10;
+    let opts = Options {
+        segment_bytes: seg_bytes,
+        ..small()
+    };
+    let (inbox, _) = Inbox::open(dir, opts).unwrap();
+    let plain = last_segment(dir);
+    let mut n = 0;
+    // A worker that keeps up; appends go on until the plain segment was left and retired.
+    while plain.exists() {
+        n += 1;
+        assert!(n < 2000, "the plain segment was never left and retired");
+        inbox
+            .append(&format!("a{n}"), "push", vec![1; 100])
+            .await
+            .unwrap();
+        let e = inbox.next().await.unwrap().unwrap();
+        inbox.mark_done(e.seq).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    // The janitor is retiring the plain segment (its file is gone): deleted, not kept.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        inbox.stats().recycled,
+        0,
+        "a small sealed segment became the spare"
+    );
+    // Fill the preallocated segment past its end, so the next rotation takes the spare.
+    for i in 0..40 {
+        inbox
+            .append(&format!("b{i}"), "push", vec![2; 2500])
+            .await
+            .unwrap();
+        let e = inbox.next().await.unwrap().unwrap();
+        inbox.mark_done(e.seq).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    // The segment written now was a full-size spare (zero-filled, not a recycled stub).
+    let seg = last_segment(dir);
+    assert!(fs::metadata(&seg).unwrap().len() >= seg_bytes);
+    inbox.close().await.unwrap();
+}
+
 /// A torn batch in a preallocated segment can leave a zero gap with intact, never-acknowledged
 /// frames behind it. Open must cut them, or frames written later could end right where a stale
 /// frame starts and resurrect it.

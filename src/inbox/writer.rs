@@ -536,6 +536,10 @@ impl Janitor {
     fn retire(&mut self, first: u64) -> Result<()> {
         let path = recover::segment_path(&self.dir, first);
         let file = File::open(&path).map_err(io_err(&path))?;
+        // Only a full segment makes a spare: one sealed early (a plain segment left as soon as
+        // a spare was ready) is small, and a segment written into it would grow the file past
+        // its end, paying a journal commit per batch for the rest of the segment.
+        let full = file.metadata().map_err(io_err(&path))?.len() >= self.spare_bytes;
         let mut r = BufReader::with_capacity(1 << 20, file);
         let mut magic = [0u8; 8];
         let mut damaged = r.read_exact(&mut magic).is_err() || &magic != SEGMENT_MAGIC;
@@ -563,7 +567,8 @@ impl Janitor {
             self.ids_count += n;
         }
         self.shared.lock_readers().remove(&first);
-        let recycle = !damaged && self.preallocate && !self.shared.spare_ready.load(Ordering::Acquire);
+        let recycle =
+            !damaged && full && self.preallocate && !self.shared.spare_ready.load(Ordering::Acquire);
         if damaged {
             let aside = recover::corrupt_path(&path);
             tracing::warn!(path = %aside.display(), "damaged inbox segment set aside");
