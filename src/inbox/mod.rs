@@ -158,12 +158,14 @@ pub struct Options {
     /// wait are left on disk only and read back from the segments as the queue drains, so a
     /// long burst costs no memory per waiting delivery beyond this.
     pub max_queued: usize,
-    /// How long a small batch waits for more appends while the inbox is busy (zero: never).
-    /// Fewer, fuller `fdatasync`s under a burst, for at most this much added latency.
+    /// How long a small batch waits for more appends after a batch of several (zero: never).
+    /// Fewer, fuller `fdatasync`s when deliveries arrive together, for at most this much
+    /// added latency.
     pub linger: std::time::Duration,
-    /// Appends per second (measured over 10 ms windows) from which the inbox counts as busy
-    /// and small batches linger.
-    pub linger_rate: u64,
+    /// How long a small batch waits instead while appends arrive at `saturated_rate` or more.
+    pub linger_saturated: std::time::Duration,
+    /// Appends per second (measured over 10 ms windows) from which `linger_saturated` applies.
+    pub saturated_rate: u64,
 }
 
 impl Default for Options {
@@ -176,8 +178,9 @@ impl Default for Options {
             max_pending_bytes: 32 << 20,
             max_body_bytes: 32 << 20,
             preallocate: true,
-            linger: std::time::Duration::from_micros(300),
-            linger_rate: 10_000,
+            linger: std::time::Duration::from_micros(100),
+            linger_saturated: std::time::Duration::from_micros(300),
+            saturated_rate: 10_000,
             max_queued: 64 * 1024,
         }
     }

@@ -17,7 +17,8 @@ fn small() -> Options {
         max_body_bytes: 1 << 20,
         preallocate: true,
         linger: Duration::from_micros(100),
-        linger_rate: 10_000,
+        linger_saturated: Duration::from_micros(300),
+        saturated_rate: 10_000,
         max_queued: 64 * 1024,
     }
 }

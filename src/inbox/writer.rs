@@ -63,7 +63,8 @@ pub fn start(
         segment_bytes: opts.segment_bytes,
         max_batch: opts.max_batch,
         linger: opts.linger,
-        linger_rate: opts.linger_rate,
+        linger_saturated: opts.linger_saturated,
+        saturated_rate: opts.saturated_rate,
         next_seq: rec.next_seq,
         dedupe: rec.dedupe,
         undone: rec.undone,
@@ -110,7 +111,8 @@ struct Writer {
     segment_bytes: u64,
     max_batch: usize,
     linger: Duration,
-    linger_rate: u64,
+    linger_saturated: Duration,
+    saturated_rate: u64,
     next_seq: u64,
     dedupe: Dedupe,
     /// Entries appended and not yet done.
@@ -128,20 +130,23 @@ struct Writer {
     lock: Option<File>,
 }
 
+/// A batch with this many appends means concurrent deliveries: the next small batch lingers.
+const BUSY_AT: usize = 4;
 /// Batches with fewer appends than this linger when the inbox is busy.
 const LINGER_BELOW: usize = 32;
-/// The append rate that decides whether the inbox is busy is measured over windows this long.
+/// The append rate that decides whether the inbox is saturated is measured over windows this
+/// long.
 const RATE_WINDOW: Duration = Duration::from_millis(10);
 
 fn appends(batch: &[Req]) -> usize {
     batch.iter().filter(|r| matches!(r, Req::Append { .. })).count()
 }
 
-/// Whether appends arrive fast enough for lingering to pay: the rate over the last full window.
+/// Whether appends arrive fast enough for the long linger: the rate over the last full window.
 struct Pace {
     since: Instant,
     appends: u64,
-    busy: bool,
+    saturated: bool,
 }
 
 impl Pace {
@@ -149,17 +154,17 @@ impl Pace {
         Self {
             since,
             appends: 0,
-            busy: false,
+            saturated: false,
         }
     }
 
-    /// Counts a committed batch's appends; at the end of a window, decides `busy` from it.
-    fn record(&mut self, now: Instant, appends: usize, busy_rate: u64) {
+    /// Counts a committed batch's appends; at the end of a window, decides `saturated` from it.
+    fn record(&mut self, now: Instant, appends: usize, rate: u64) {
         self.appends += appends as u64;
         let elapsed = now.saturating_duration_since(self.since);
         if elapsed >= RATE_WINDOW {
             let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-            self.busy = self.appends.saturating_mul(1_000_000) >= busy_rate.saturating_mul(micros);
+            self.saturated = self.appends.saturating_mul(1_000_000) >= rate.saturating_mul(micros);
             self.appends = 0;
             self.since = now;
         }
@@ -173,25 +178,33 @@ impl Writer {
         let mut batch = Vec::with_capacity(self.max_batch);
         let mut close_replies = Vec::new();
         let mut pace = Pace::new(Instant::now());
+        let mut prev = 0;
         // Group commit: block for one request, then take whatever else is already queued.
         // While a batch is being synced, new requests pile up and form the next batch.
         while let Some(first) = self.rx.blocking_recv() {
             batch.push(first);
             self.drain_into(&mut batch);
-            // At a high append rate a small batch waits a moment for more: an `fdatasync`
-            // costs about the same CPU (file system, block layer, interrupt, context switches)
-            // whatever it carries, and at such rates CPU is what runs out. Below that rate the
-            // wait would only add latency, so a delivery on a moderately loaded server is
-            // never delayed.
-            if pace.busy && !self.linger.is_zero() && appends(&batch) < LINGER_BELOW {
-                std::thread::sleep(self.linger);
+            // Concurrent deliveries (the previous batch carried several) make a small batch
+            // wait a moment for more: an `fdatasync` costs about the same CPU (file system,
+            // block layer, interrupt, context switches) and device round trip whatever it
+            // carries. At a saturating rate, where CPU is what runs out, it waits longer. A
+            // delivery on a quiet server is never delayed.
+            let wait = if pace.saturated {
+                self.linger_saturated
+            } else if prev >= BUSY_AT {
+                self.linger
+            } else {
+                Duration::ZERO
+            };
+            if !wait.is_zero() && appends(&batch) < LINGER_BELOW {
+                std::thread::sleep(wait);
                 self.drain_into(&mut batch);
             }
-            let n = appends(&batch);
+            prev = appends(&batch);
             if self.commit(&mut batch, &mut close_replies) {
                 break;
             }
-            pace.record(Instant::now(), n, self.linger_rate);
+            pace.record(Instant::now(), prev, self.saturated_rate);
         }
         self.shutdown(close_replies);
     }
@@ -663,28 +676,28 @@ mod pace_tests {
     use super::*;
 
     #[test]
-    fn busy_only_while_the_rate_of_the_last_window_is_high() {
+    fn saturated_only_while_the_rate_of_the_last_window_is_high() {
         let t0 = Instant::now();
         let ms = |n| t0 + Duration::from_millis(n);
         let mut pace = Pace::new(t0);
         // 150 appends in 10 ms: 15,000/s, above a 10,000/s threshold, but only known at the
         // window's end.
         pace.record(ms(5), 100, 10_000);
-        assert!(!pace.busy, "decided before the window ended");
+        assert!(!pace.saturated, "decided before the window ended");
         pace.record(ms(10), 50, 10_000);
-        assert!(pace.busy);
-        // The next window carries 5,000/s (a paced stream): not busy.
+        assert!(pace.saturated);
+        // The next window carries 5,000/s (a paced stream): not saturated.
         pace.record(ms(20), 50, 10_000);
-        assert!(!pace.busy);
+        assert!(!pace.saturated);
         // A burst after a quiet second is judged on its own window, not diluted by the pause.
         pace.record(ms(1020), 1, 10_000);
-        assert!(!pace.busy);
+        assert!(!pace.saturated);
         pace.record(ms(1030), 200, 10_000);
-        assert!(pace.busy);
-        // Exactly the threshold counts as busy; a clock that went backwards changes nothing.
+        assert!(pace.saturated);
+        // Exactly the threshold counts as saturated; a clock that went backwards changes nothing.
         pace.record(ms(1040), 100, 10_000);
-        assert!(pace.busy);
+        assert!(pace.saturated);
         pace.record(ms(1000), 0, 10_000);
-        assert!(pace.busy);
+        assert!(pace.saturated);
     }
 }
