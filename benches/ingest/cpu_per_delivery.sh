@@ -5,26 +5,11 @@
 # system, from /proc) divided by the deliveries appended, the fsync count and peak RSS.
 # Usage: benches/ingest/cpu_per_delivery.sh   (run it a few times, alternating builds)
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-if [ -z "${AUGER_BIN:-}" ]; then
-  cargo build --profile dist --bin auger --manifest-path "$root/Cargo.toml" >/dev/null
-fi
-bin=${AUGER_BIN:-${CARGO_TARGET_DIR:-$root/target}/dist/auger}
+source "$(dirname "$0")/common.sh"
 work=$(mktemp -d)
-mkdir -p "$work/policies" "$work/templates/web"
-echo 'x: {{ vars.image }}' > "$work/templates/web/d.yaml.tera"
-printf 'app = "hello"\nrepo = "Codertocat/Hello-World"\ntemplate = "web"\n[artifact]\nsignals = ["status:default"]\n[vars]\nimage = "x"\n' > "$work/policies/hello.toml"
-printf '[server]\nlisten = "127.0.0.1:0"\ndata_dir = "data"\n' > "$work/auger.toml"
-body="$root/../shared/fixtures/webhooks/status.payload.json"
-export AUGER_WEBHOOK_SECRET=bench-secret
-sig="sha256=$(openssl dgst -sha256 -hmac "$AUGER_WEBHOOK_SECRET" -r "$body" | cut -d' ' -f1)"
-cd "$work"
-RUST_LOG=error "$bin" serve --config auger.toml > out 2>/dev/null &
-pid=$!
+server_folder "$work" data
+start_server "$work"
 trap 'kill $pid 2>/dev/null && wait $pid 2>/dev/null; rm -rf "$work"' EXIT
-for _ in $(seq 100); do grep -q listening out 2>/dev/null && break; sleep 0.1; done
-url=$(sed -n 's/^auger listening on //p' out)
 ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 t0=$(ticks)
 rate=$(BODY="$body" SIG="$sig" PACE_MS=0 wrk -t2 -c64 -d5s -s "$here/deliveries.lua" \

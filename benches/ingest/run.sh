@@ -8,35 +8,15 @@
 # Prints throughput, latency percentiles and the server's RSS (idle, peak).
 # Usage: benches/ingest/run.sh [seconds per run, default 10]   (env AUGER_BIN: binary to measure)
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
 secs=${1:-10}
-command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)" >&2; exit 1; }
-# AUGER_BIN: measure another build (e.g. an earlier commit's) with this same script.
-if [ -z "${AUGER_BIN:-}" ]; then
-  cargo build --profile dist --bin auger --manifest-path "$root/Cargo.toml" >/dev/null
-fi
+source "$(dirname "$0")/common.sh"
 cargo build --profile dist --example bare_receiver --manifest-path "$root/Cargo.toml" >/dev/null
-bin=${AUGER_BIN:-${CARGO_TARGET_DIR:-$root/target}/dist/auger}
 bare=${CARGO_TARGET_DIR:-$root/target}/dist/examples/bare_receiver
 
 work=$(mktemp -d)
+pid=
 trap 'kill $pid 2>/dev/null && wait $pid 2>/dev/null; rm -rf "$work"' EXIT
-mkdir -p "$work/policies" "$work/templates/web"
-echo 'x: {{ vars.image }}' > "$work/templates/web/d.yaml.tera"
-cat > "$work/policies/hello.toml" <<TOML
-app = "hello"
-repo = "Codertocat/Hello-World"
-template = "web"
-[artifact]
-signals = ["status:default"]
-[vars]
-image = "x"
-TOML
-printf '[server]\nlisten = "127.0.0.1:0"\ndata_dir = "data"\n' > "$work/auger.toml"
-body="$root/../shared/fixtures/webhooks/status.payload.json"
-export AUGER_WEBHOOK_SECRET=bench-secret
-sig="sha256=$(openssl dgst -sha256 -hmac "$AUGER_WEBHOOK_SECRET" -r "$body" | cut -d' ' -f1)"
+server_folder "$work" data
 
 cd "$work"
 # The floor, first and alone: a receiver that only checks the HMAC (examples/bare_receiver.rs).
@@ -49,10 +29,7 @@ BODY="$body" SIG="$sig" PACE_MS=0 wrk -t2 -c64 -d"${secs}s" --latency \
   -s "$here/deliveries.lua" "$bare_url/webhooks/github" | grep -E 'Requests/sec|50%|99%|Non-2xx'
 kill $bare_pid; wait $bare_pid 2>/dev/null || true
 
-RUST_LOG=warn "$bin" serve --config auger.toml > "$work/out" &
-pid=$!
-for _ in $(seq 100); do grep -q listening "$work/out" 2>/dev/null && break; sleep 0.1; done
-url=$(sed -n 's/^auger listening on //p' "$work/out")
+start_server "$work" warn
 rss() { awk '/VmRSS|VmHWM/ {printf "%s %s kB  ", $1, $2}' /proc/$pid/status; echo; }
 echo "server $url  pid $pid"
 echo "idle: $(rss)"

@@ -341,7 +341,7 @@ async fn first_entry_moves_a_fresh_inbox_to_a_preallocated_segment() {
     assert!(!spare.exists(), "a spare was written before any entry");
     inbox.close().await.unwrap();
 
-    let (inbox, _) = Inbox::open(dir, opts).unwrap();
+    let (inbox, _) = Inbox::open(dir, opts.clone()).unwrap();
     inbox.append("a", "push", b"first".to_vec()).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut n = 0;
@@ -367,14 +367,7 @@ async fn first_entry_moves_a_fresh_inbox_to_a_preallocated_segment() {
     inbox.close().await.unwrap();
     // Closing trims the preallocated segment to its data, and everything reads back.
     assert!(fs::metadata(&seg).unwrap().len() < 1 << 20);
-    let (inbox, replay) = Inbox::open(
-        dir,
-        Options {
-            segment_bytes: 1 << 20,
-            ..small()
-        },
-    )
-    .unwrap();
+    let (inbox, replay) = Inbox::open(dir, opts).unwrap();
     assert_eq!(replay.pending, n + 2);
     let ids: Vec<String> = take_all(&inbox)
         .await

@@ -1,0 +1,32 @@
+# Shared by the ingest benchmarks (sourced, not run): the binary to measure, the signed
+# fixture, a server folder, and starting `auger serve` on it.
+# Sets: here, root, bin (AUGER_BIN, or the `dist` build, built first), body, sig.
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)" >&2; exit 1; }
+# AUGER_BIN: measure another build (e.g. an earlier commit's) with the same script.
+if [ -z "${AUGER_BIN:-}" ]; then
+  cargo build --profile dist --bin auger --manifest-path "$root/Cargo.toml" >/dev/null
+fi
+bin=${AUGER_BIN:-${CARGO_TARGET_DIR:-$root/target}/dist/auger}
+body="$root/../shared/fixtures/webhooks/status.payload.json"
+export AUGER_WEBHOOK_SECRET=bench-secret
+sig="sha256=$(openssl dgst -sha256 -hmac "$AUGER_WEBHOOK_SECRET" -r "$body" | cut -d' ' -f1)"
+
+# server_folder DIR DATA_DIR: a policy for the fixture's repository (status signals), its
+# template, and an auger.toml listening on a free loopback port with its data in DATA_DIR.
+server_folder() {
+  mkdir -p "$1/policies" "$1/templates/web"
+  echo 'x: {{ vars.image }}' > "$1/templates/web/d.yaml.tera"
+  printf 'app = "hello"\nrepo = "Codertocat/Hello-World"\ntemplate = "web"\n[artifact]\nsignals = ["status:default"]\n[vars]\nimage = "x"\n' > "$1/policies/hello.toml"
+  printf '[server]\nlisten = "127.0.0.1:0"\ndata_dir = "%s"\n' "$2" > "$1/auger.toml"
+}
+
+# start_server DIR [RUST_LOG]: starts `auger serve` in DIR (output in DIR/out) and waits until
+# it listens. Sets pid and url.
+start_server() {
+  (cd "$1" && RUST_LOG=${2:-error} exec "$bin" serve --config auger.toml > out 2>&1) &
+  pid=$!
+  for _ in $(seq 100); do grep -q listening "$1/out" 2>/dev/null && break; sleep 0.1; done
+  url=$(sed -n 's/^auger listening on //p' "$1/out")
+}
