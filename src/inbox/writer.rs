@@ -137,6 +137,10 @@ const LINGER_BELOW: usize = 32;
 /// The append rate that decides whether the inbox is saturated is measured over windows this
 /// long.
 const RATE_WINDOW: Duration = Duration::from_millis(10);
+/// Bytes the spare's zero-fill writes (and syncs) at a time. Each chunk sits in the device
+/// queue ahead of the writer's next `fdatasync`: with 1 MB chunks a sync during the fill took
+/// up to ~1 ms longer, with 128 KB about a third of that, and the fill still ends in ~0.2 s.
+const ZERO_FILL_CHUNK: usize = 128 << 10;
 
 fn appends(batch: &[Req]) -> usize {
     batch.iter().filter(|r| matches!(r, Req::Append { .. })).count()
@@ -611,7 +615,7 @@ impl Janitor {
         }
         let path = self.dir.join(SPARE_FILE);
         let mut f = File::create(&path).map_err(io_err(&path))?;
-        let chunk = vec![0u8; 1 << 20];
+        let chunk = vec![0u8; ZERO_FILL_CHUNK];
         let total = self.spare_bytes.max(SEGMENT_MAGIC.len() as u64);
         f.write_all(SEGMENT_MAGIC).map_err(io_err(&path))?;
         let mut written = SEGMENT_MAGIC.len() as u64;
