@@ -108,7 +108,17 @@ impl Worker {
             let batch_started = Instant::now();
             for entry in entries {
                 let seq = entry.seq;
-                let span = info_span!("work", delivery = %entry.delivery_id, event = %entry.event, seq);
+                // `repo`, `pr` and `app` are filled in once the payload is parsed (a field must
+                // be declared here to be recordable later).
+                let span = info_span!(
+                    "work",
+                    delivery = %entry.delivery_id,
+                    event = %entry.event,
+                    seq,
+                    repo = tracing::field::Empty,
+                    pr = tracing::field::Empty,
+                    app = tracing::field::Empty
+                );
                 let started = Instant::now();
                 let result = self.handle(&entry).instrument(span.clone()).await;
                 let outcome = match &result {
@@ -159,8 +169,13 @@ impl Worker {
             _ => {}
         }
         let event = parse_event(&entry.event, &entry.body)?;
+        let span = tracing::Span::current();
+        crate::webhook::record_in_span(&span, &event);
         if let Some(repo) = event.repo() {
-            tracing::Span::current().record("repo", repo.as_str());
+            let apps: Vec<&str> = self.policies.for_repo(repo).map(|p| p.app().as_str()).collect();
+            if !apps.is_empty() {
+                span.record("app", apps.join(",").as_str());
+            }
         }
         match &event {
             Event::Status(_) | Event::CheckRun(_) | Event::WorkflowRun(_) | Event::Push(_) => {

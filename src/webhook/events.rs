@@ -826,6 +826,16 @@ impl Event {
         self.repository().map(|r| &r.full_name)
     }
 
+    /// The pull request the event is about, if any (a comment on a plain issue is not).
+    pub fn pull_number(&self) -> Option<u64> {
+        match self {
+            Event::PullRequest(e) => Some(e.number),
+            Event::PullRequestReview(e) => Some(e.pull_request.number),
+            Event::IssueComment(e) if e.is_on_pull_request() => Some(e.issue.number),
+            _ => None,
+        }
+    }
+
     /// The fields auger reads, as JSON that [`parse_event`] under [`Event::name`] turns back
     /// into an equal `Event`; `None` for `ping` and unknown events, which are never stored.
     /// What the inbox keeps when the skimmer declined a body serde accepted (see
@@ -1076,6 +1086,28 @@ mod tests {
     const HELLO_WORLD: &str = "Codertocat/Hello-World";
     const HEAD_SHA: &str = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";
     const BASE_SHA: &str = "f95f852bd8fca8fcc58a9a2d6c842781e32a215e";
+
+    #[test]
+    fn the_pull_request_an_event_is_about() {
+        assert_eq!(fixture("pull_request.opened.payload.json").pull_number(), Some(2));
+        let review = fixture("pull_request_review.submitted.payload.json");
+        let Event::PullRequestReview(r) = &review else {
+            panic!("{review:?}")
+        };
+        assert_eq!(review.pull_number(), Some(r.pull_request.number));
+        // The fixture's comment is on a plain issue; the same comment on a pull request counts.
+        let mut comment = fixture_json("issue_comment.created.payload.json");
+        assert_eq!(
+            parse_value("issue_comment", &comment).unwrap().pull_number(),
+            None
+        );
+        comment["issue"]["pull_request"] = json!({ "url": "https://api.github.com/repos/o/r/pulls/1" });
+        assert_eq!(
+            parse_value("issue_comment", &comment).unwrap().pull_number(),
+            Some(1)
+        );
+        assert_eq!(fixture("status.payload.json").pull_number(), None);
+    }
 
     #[test]
     fn every_fixture_parses_into_its_variant() {

@@ -34,7 +34,8 @@ pub async fn receive(req: HttpRequest, payload: web::Payload, state: web::Data<A
         "delivery",
         delivery = header_str(&req, DELIVERY_HEADER).unwrap_or("-"),
         event = %event_name,
-        repo = tracing::field::Empty
+        repo = tracing::field::Empty,
+        pr = tracing::field::Empty
     );
     async move {
         let header = |name: &str| header_str(&req, name);
@@ -65,9 +66,7 @@ pub async fn receive(req: HttpRequest, payload: web::Payload, state: web::Data<A
                 return error(StatusCode::BAD_REQUEST, e);
             }
         };
-        if let Some(repo) = event.repo() {
-            tracing::Span::current().record("repo", repo.as_str());
-        }
+        crate::webhook::record_in_span(&tracing::Span::current(), &event);
         if matches!(event, Event::Ping(_)) {
             state.metrics.delivery(&event_name, "ping");
             return ok(StatusCode::OK, "pong");

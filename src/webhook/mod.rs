@@ -108,6 +108,17 @@ fn check_header_value(header: &'static str, value: &str) -> Result<(), DeliveryE
     Err(DeliveryError::Invalid { header, rule })
 }
 
+/// Records the event's repository and pull request in `span`'s `repo` and `pr` fields (the
+/// span must declare them, empty, to take them).
+pub fn record_in_span(span: &tracing::Span, event: &Event) {
+    if let Some(repo) = event.repo() {
+        span.record("repo", repo.as_str());
+    }
+    if let Some(pr) = event.pull_number() {
+        span.record("pr", pr);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

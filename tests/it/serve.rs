@@ -589,3 +589,77 @@ fn a_chunked_delivery_is_read_whole_and_an_endless_one_is_refused() {
     assert_eq!(deliver_chunked(&server, "chunked-2", &huge, 1 << 20), 413);
     assert_eq!(server.metric("auger_inbox_appended_total"), 1);
 }
+
+/// `auger serve --log-json`, its log (stderr) in `log`, filtered by `rust_log`.
+fn start_logging_json(setup: &Setup, log: &std::path::Path, rust_log: &str) -> crate::support::Server {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_auger"))
+        .current_dir(setup.path())
+        .args(["serve", "--config", "auger.toml", "--log-json"])
+        .env("AUGER_WEBHOOK_SECRET", crate::support::SECRET)
+        .env("RUST_LOG", rust_log)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("auger listening on ")
+        .unwrap()
+        .to_owned();
+    crate::support::Server { child, url }
+}
+
+#[test]
+fn log_lines_of_a_delivery_carry_its_id_repository_pull_request_and_app() {
+    // CI turns a commit green and a pull request opens → the JSON log says which delivery,
+    // repository and pull request, where the delivery was accepted and where the worker
+    // recorded the artifact (with the app).
+    let setup = Setup::new(&[("hello", "Codertocat/Hello-World", "\"status:default\"")], "");
+    let log = setup.path().join("serve.log");
+    // The edge logs an accepted delivery at debug level only (it is the hot path).
+    let mut server = start_logging_json(&setup, &log, "info,auger::webhook=debug");
+    let (code, _) = server.deliver("status", "log-delivery-1", &fixture("status.payload.json"));
+    assert_eq!(code, 202);
+    let (code, _) = server.deliver(
+        "pull_request",
+        "log-delivery-2",
+        &fixture("pull_request.opened.payload.json"),
+    );
+    assert_eq!(code, 202);
+    server.wait_idle();
+    server.kill();
+
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}")))
+        .collect();
+    let span_of = |message: &str, delivery: &str| -> serde_json::Value {
+        let line = lines
+            .iter()
+            .find(|l| l["fields"]["message"] == message && l["span"]["delivery"] == delivery)
+            .unwrap_or_else(|| panic!("no {message:?} line for {delivery} in {lines:#?}"));
+        line["span"].clone()
+    };
+    let recorded = span_of("artifact recorded", "log-delivery-1");
+    assert_eq!(recorded["name"], "work");
+    assert_eq!(recorded["event"], "status");
+    assert_eq!(recorded["repo"], "Codertocat/Hello-World");
+    assert_eq!(recorded["app"], "hello");
+    let queued = span_of("delivery queued", "log-delivery-1");
+    assert_eq!(queued["name"], "delivery");
+    assert_eq!(queued["repo"], "Codertocat/Hello-World");
+    assert_eq!(
+        queued["pr"],
+        serde_json::Value::Null,
+        "a status is about no pull request"
+    );
+    let pull = span_of("delivery queued", "log-delivery-2");
+    assert_eq!(pull["repo"], "Codertocat/Hello-World");
+    assert_eq!(pull["pr"], 2);
+}
