@@ -171,7 +171,10 @@ impl Worker {
         let event = parse_event(&entry.event, &entry.body)?;
         let span = tracing::Span::current();
         crate::webhook::record_in_span(&span, &event);
-        if let Some(repo) = event.repo().filter(|_| !span.is_disabled()) {
+        // The apps are looked up only for a span that is logged.
+        if !span.is_disabled()
+            && let Some(repo) = event.repo()
+        {
             let apps: Vec<&str> = self.policies.for_repo(repo).map(|p| p.app().as_str()).collect();
             if !apps.is_empty() {
                 span.record("app", apps.join(",").as_str());

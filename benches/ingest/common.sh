@@ -30,3 +30,15 @@ start_server() {
   for _ in $(seq 100); do grep -q listening "$1/out" 2>/dev/null && break; sleep 0.1; done
   url=$(sed -n 's/^auger listening on //p' "$1/out")
 }
+
+# fresh_server [RUST_LOG]: `auger serve` on a new temp folder, its data in a new folder under
+# DATA_DIR (e.g. /dev/shm) or inside the temp folder; stopped and both removed on exit. Sets
+# work, data, pid and url.
+fresh_server() {
+  work=$(mktemp -d)
+  data=$(mktemp -d -p "${DATA_DIR:-$work}")
+  pid=
+  trap 'kill $pid 2>/dev/null && wait $pid 2>/dev/null; rm -rf "$work" "$data"' EXIT
+  server_folder "$work" "$data"
+  start_server "$work" "${1:-error}"
+}

@@ -9,11 +9,7 @@
 set -euo pipefail
 secs=${1:-8}
 source "$(dirname "$0")/common.sh"
-work=$(mktemp -d)
-data=$(mktemp -d -p "${DATA_DIR:-$work}")
-server_folder "$work" "$data"
-start_server "$work"
-trap 'kill $pid 2>/dev/null && wait $pid 2>/dev/null; rm -rf "$work" "$data"' EXIT
+fresh_server
 result=$(BODY="$body" SIG="$sig" PACE_MS=12.8 wrk -t2 -c64 -d"${secs}s" --latency \
   -s "$here/deliveries.lua" "$url/webhooks/github")
 p50=$(echo "$result" | awk '$1 == "50%" {print $2}')

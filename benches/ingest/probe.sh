@@ -9,9 +9,7 @@ set -euo pipefail
 secs=${1:-8}
 source "$(dirname "$0")/common.sh"
 cargo build --profile dist --example paced_probe --manifest-path "$root/Cargo.toml" >/dev/null
-work=$(mktemp -d)
-data=$(mktemp -d -p "${DATA_DIR:-$work}")
-server_folder "$work" "$data"
-start_server "$work" "${LOG:-error}"
-trap 'kill $pid 2>/dev/null && wait $pid 2>/dev/null; cp "$work/out" "${PROBE_LOG:-/tmp/auger-probe.log}"; rm -rf "$work" "$data"' EXIT
+fresh_server "${LOG:-error}"
 BODY="$body" SIG="$sig" "${CARGO_TARGET_DIR:-$root/target}/dist/examples/paced_probe" "${url#http://}" "$secs"
+kill $pid && wait $pid 2>/dev/null || true
+cp "$work/out" "${PROBE_LOG:-/tmp/auger-probe.log}"
