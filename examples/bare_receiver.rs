@@ -1,11 +1,12 @@
 //! The ingest benchmark's floor: a bare webhook receiver that only checks the HMAC.
 //!
-//! It is what issue 4 calls "a bare C receiver that only checks the HMAC" (about 47,000/s on
-//! the reference machine), written with what auger already builds with: tokio sockets on two
-//! worker threads, the same `hmac`/`sha2` crates, HTTP/1.1 keep-alive parsed by hand (just
-//! enough for wrk's requests). No JSON, no disk, no routing. `benches/ingest/run.sh` runs it
-//! beside `auger serve` so that auger's ingest rate is reported as a ratio to it, measured in
-//! the same session (the machines here are noisy).
+//! It stands in for what issue 4 calls "a bare C receiver that only checks the HMAC" (about
+//! 47,000/s on the reference machine), written with what auger already builds with: tokio
+//! sockets on two worker threads, the same `hmac`/`sha2` crates, HTTP/1.1 keep-alive parsed by
+//! hand (just enough for wrk's requests). No JSON, no disk, no routing. `benches/ingest/run.sh`
+//! runs it, and the C one beside it (`benches/ingest/bare_receiver.c`), before `auger serve`, so
+//! that auger's ingest rate is read as a ratio to them, measured in the same session (the
+//! machines here are noisy).
 //!
 //! Usage: `AUGER_WEBHOOK_SECRET=... bare_receiver` prints `bare receiver listening on
 //! http://ADDR` and serves until killed.

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Load test of signed webhook ingest on loopback (issue 4's benchmark). Starts the `dist` build
 # (release + LTO, what the Dockerfile ships) of `auger serve` on a temp folder, then runs wrk:
-#   floor:    a bare receiver that only checks the HMAC (examples/bare_receiver.rs), 64 conns
+#   floors:   bare receivers that only check the HMAC, 64 connections: examples/bare_receiver.rs
+#             (tokio, two threads) and bare_receiver.c (epoll, one thread: the issue's "bare C
+#             receiver"; skipped without gcc and OpenSSL's headers, libssl-dev)
 #   baseline: GET /healthz (the HTTP stack alone, no signature, no disk)
 #   ingest:   POST /webhooks/github with the real status fixture, a new delivery id each time,
 #             at 1, 64 and 256 connections, and paced at ~5,000/s over 64 connections.
@@ -19,15 +21,25 @@ trap 'kill $pid 2>/dev/null && wait $pid 2>/dev/null; rm -rf "$work"' EXIT
 server_folder "$work" data
 
 cd "$work"
-# The floor, first and alone: a receiver that only checks the HMAC (examples/bare_receiver.rs).
-"$bare" > "$work/bare.out" &
-bare_pid=$!
-for _ in $(seq 100); do grep -q listening "$work/bare.out" 2>/dev/null && break; sleep 0.1; done
-bare_url=$(sed -n 's/^bare receiver listening on //p' "$work/bare.out")
-echo "== floor: bare HMAC receiver, 64 connections"
-BODY="$body" SIG="$sig" PACE_MS=0 wrk -t2 -c64 -d"${secs}s" --latency \
-  -s "$here/deliveries.lua" "$bare_url/webhooks/github" | grep -E 'Requests/sec|50%|99%|Non-2xx'
-kill $bare_pid; wait $bare_pid 2>/dev/null || true
+# The floors, first and alone: receivers that only check the HMAC.
+floor() { # name, command...
+  local name=$1; shift
+  "$@" > "$work/bare.out" &
+  local bare_pid=$!
+  for _ in $(seq 100); do grep -q listening "$work/bare.out" 2>/dev/null && break; sleep 0.1; done
+  local bare_url
+  bare_url=$(sed -n 's/^bare receiver listening on //p' "$work/bare.out")
+  echo "== floor: $name, 64 connections"
+  BODY="$body" SIG="$sig" PACE_MS=0 wrk -t2 -c64 -d"${secs}s" --latency \
+    -s "$here/deliveries.lua" "$bare_url/webhooks/github" | grep -E 'Requests/sec|50%|99%|Non-2xx'
+  kill $bare_pid; wait $bare_pid 2>/dev/null || true
+}
+floor "bare HMAC receiver (Rust, tokio, 2 threads)" "$bare"
+if gcc -O2 -o "$work/bare_c" "$here/bare_receiver.c" -lcrypto 2>/dev/null; then
+  floor "bare HMAC receiver (C, epoll, 1 thread)" env THREADS=1 "$work/bare_c"
+else
+  echo "== floor: bare C receiver skipped (needs gcc and libssl-dev)"
+fi
 
 start_server "$work" warn
 rss() { awk '/VmRSS|VmHWM/ {printf "%s %s kB  ", $1, $2}' /proc/$pid/status; echo; }
