@@ -1,13 +1,11 @@
-# Shared by the ingest benchmarks (sourced, not run): the binary to measure, the signed
-# fixture, a server folder, and starting `auger serve` on it.
-# Sets: here, root, bin (AUGER_BIN, or the `dist` build, built first), body, sig.
+# Shared by the ingest benchmarks (sourced, not run): the signed fixture, a server folder, and
+# starting `auger serve` on it.
+# Sets: here, root, bin (AUGER_BIN, or the `dist` build, built when a server first starts), body,
+# sig.
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)" >&2; exit 1; }
 # AUGER_BIN: measure another build (e.g. an earlier commit's) with the same script.
-if [ -z "${AUGER_BIN:-}" ]; then
-  cargo build --profile dist --bin auger --manifest-path "$root/Cargo.toml" >/dev/null
-fi
 bin=${AUGER_BIN:-${CARGO_TARGET_DIR:-$root/target}/dist/auger}
 body="$root/../shared/fixtures/webhooks/status.payload.json"
 export AUGER_WEBHOOK_SECRET=bench-secret
@@ -22,13 +20,25 @@ server_folder() {
   printf '[server]\nlisten = "127.0.0.1:0"\ndata_dir = "%s"\n' "$2" > "$1/auger.toml"
 }
 
+# build_auger: builds the `dist` binary unless AUGER_BIN names one.
+build_auger() {
+  [ -n "${AUGER_BIN:-}" ] || cargo build --profile dist --bin auger --manifest-path "$root/Cargo.toml" >/dev/null
+}
+
+# await_listening FILE: waits until a server's output FILE says "... listening on URL" and
+# prints the URL.
+await_listening() {
+  for _ in $(seq 100); do grep -q listening "$1" 2>/dev/null && break; sleep 0.1; done
+  sed -n 's/.* listening on //p' "$1"
+}
+
 # start_server DIR [RUST_LOG]: starts `auger serve` in DIR (output in DIR/out) and waits until
 # it listens. Sets pid and url.
 start_server() {
+  build_auger
   (cd "$1" && RUST_LOG=${2:-error} exec "$bin" serve --config auger.toml > out 2>&1) &
   pid=$!
-  for _ in $(seq 100); do grep -q listening "$1/out" 2>/dev/null && break; sleep 0.1; done
-  url=$(sed -n 's/^auger listening on //p' "$1/out")
+  url=$(await_listening "$1/out")
 }
 
 # fresh_server [RUST_LOG]: `auger serve` on a new temp folder, its data in a new folder under

@@ -6,10 +6,7 @@
 # Usage: benches/ingest/cpu_per_delivery.sh   (run it a few times, alternating builds)
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
-work=$(mktemp -d)
-server_folder "$work" data
-start_server "$work"
-trap 'kill $pid 2>/dev/null && wait $pid 2>/dev/null; rm -rf "$work"' EXIT
+fresh_server
 ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 t0=$(ticks)
 rate=$(BODY="$body" SIG="$sig" PACE_MS=0 wrk -t2 -c64 -d5s -s "$here/deliveries.lua" \

@@ -7,10 +7,8 @@
 # Usage: benches/ingest/probot.sh [seconds, default 10]   (64 connections, then 1)
 set -euo pipefail
 secs=${1:-10}
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-body="$here/../../../shared/fixtures/webhooks/status.payload.json"
+source "$(dirname "$0")/common.sh"
 dir=${PROBOT_DIR:-$HOME/.cache/auger-bench/probot}
-command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)" >&2; exit 1; }
 if [ ! -x "$dir/node_modules/.bin/probot" ]; then
   mkdir -p "$dir"
   (cd "$dir" && npm init -y >/dev/null && npm install --no-audit --no-fund probot@13 >/dev/null)
@@ -18,10 +16,8 @@ fi
 [ -f "$dir/key.pem" ] || openssl genrsa -out "$dir/key.pem" 2048 2>/dev/null
 echo 'module.exports = (app) => { app.on("status", async () => {}); };' > "$dir/app.js"
 
-secret=bench-secret
-sig="sha256=$(openssl dgst -sha256 -hmac "$secret" -r "$body" | cut -d' ' -f1)"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-(cd "$dir" && APP_ID=1 PRIVATE_KEY_PATH=key.pem WEBHOOK_SECRET=$secret PORT=$port HOST=127.0.0.1 \
+(cd "$dir" && APP_ID=1 PRIVATE_KEY_PATH=key.pem WEBHOOK_SECRET=$AUGER_WEBHOOK_SECRET PORT=$port HOST=127.0.0.1 \
   LOG_LEVEL=fatal NODE_ENV=production exec node node_modules/.bin/probot run ./app.js > out 2>&1) &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null' EXIT

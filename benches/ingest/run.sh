@@ -12,6 +12,7 @@
 set -euo pipefail
 secs=${1:-10}
 source "$(dirname "$0")/common.sh"
+build_auger
 cargo build --profile dist --example bare_receiver --manifest-path "$root/Cargo.toml" >/dev/null
 bare=${CARGO_TARGET_DIR:-$root/target}/dist/examples/bare_receiver
 
@@ -25,10 +26,8 @@ cd "$work"
 floor() { # name, command...
   local name=$1; shift
   "$@" > "$work/bare.out" &
-  local bare_pid=$!
-  for _ in $(seq 100); do grep -q listening "$work/bare.out" 2>/dev/null && break; sleep 0.1; done
-  local bare_url
-  bare_url=$(sed -n 's/^bare receiver listening on //p' "$work/bare.out")
+  local bare_pid=$! bare_url
+  bare_url=$(await_listening "$work/bare.out")
   echo "== floor: $name, 64 connections"
   BODY="$body" SIG="$sig" PACE_MS=0 wrk -t2 -c64 -d"${secs}s" --latency \
     -s "$here/deliveries.lua" "$bare_url/webhooks/github" | grep -E 'Requests/sec|50%|99%|Non-2xx'
