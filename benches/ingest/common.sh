@@ -25,6 +25,22 @@ build_auger() {
   [ -n "${AUGER_BIN:-}" ] || cargo build --profile dist --bin auger --manifest-path "$root/Cargo.toml" >/dev/null
 }
 
+# cleanup PATH...: stops the process in $pid (if any, whatever its exit status) and removes the
+# PATHs; what the scripts' EXIT traps run.
+cleanup() {
+  if [ -n "${pid:-}" ]; then
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  fi
+  rm -rf "$@"
+}
+
+# build_c_receiver OUT: compiles the bare C receiver (bare_receiver.c) to OUT; fails without gcc
+# or OpenSSL's headers (libssl-dev).
+build_c_receiver() {
+  gcc -O2 -o "$1" "$here/bare_receiver.c" -lcrypto 2>/dev/null
+}
+
 # await_listening FILE: waits until a server's output FILE says "... listening on URL" and
 # prints the URL.
 await_listening() {
@@ -48,7 +64,7 @@ fresh_server() {
   work=$(mktemp -d)
   data=$(mktemp -d -p "${DATA_DIR:-$work}")
   pid=
-  trap 'kill $pid 2>/dev/null && wait $pid 2>/dev/null; rm -rf "$work" "$data"' EXIT
+  trap 'cleanup "$work" "$data"' EXIT
   server_folder "$work" "$data"
   start_server "$work" "${1:-error}"
 }

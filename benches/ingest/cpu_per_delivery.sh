@@ -1,19 +1,52 @@
 #!/usr/bin/env bash
-# Server CPU per delivery: a less noisy figure than throughput on a shared 2-core machine.
-# Starts `auger serve` (AUGER_BIN, default the `dist` build), saturates it for 5 s with the
-# ingest wrk script at 64 connections, and prints throughput, the server's CPU time (user +
-# system, from /proc) divided by the deliveries appended, the fsync count and peak RSS.
-# Usage: benches/ingest/cpu_per_delivery.sh   (run it a few times, alternating builds)
+# CPU per delivery: a less noisy figure than throughput on a shared 2-core machine.
+# Saturates a receiver for 5 s with the ingest wrk script at 64 connections and prints the
+# throughput, the receiver's CPU time per request (user + system, from /proc), wrk's, and how
+# busy the machine was. Receiver and wrk share the cores: with no idle left the rate is about
+# 2 cores / (receiver + wrk CPU per request), so this shows whose microseconds a rate is made of.
+# Usage: benches/ingest/cpu_per_delivery.sh [auger|c]   (run it a few times, alternating)
+#   auger (default): `auger serve` (AUGER_BIN, default the `dist` build) on a fresh folder; also
+#                    prints the inbox's fsyncs and the peak RSS
+#   c:               the bare C receiver (bare_receiver.c, one thread), the issue's floor
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
-fresh_server
+receiver=${1:-auger}
+case $receiver in
+  auger) fresh_server ;;
+  c)
+    work=$(mktemp -d)
+    pid=
+    trap 'cleanup "$work"' EXIT
+    build_c_receiver "$work/bare_c" || { echo "needs gcc and libssl-dev" >&2; exit 1; }
+    "$work/bare_c" > "$work/out" &
+    pid=$!
+    url=$(await_listening "$work/out")
+    ;;
+  *) echo "usage: $0 [auger|c]" >&2; exit 2 ;;
+esac
+
 ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+stat0=$(head -1 /proc/stat)
 t0=$(ticks)
-rate=$(BODY="$body" SIG="$sig" PACE_MS=0 wrk -t2 -c64 -d5s -s "$here/deliveries.lua" \
-  "$url/webhooks/github" | awk '/Requests\/sec/ {print $2}')
+TIMEFORMAT='wrk-cpu %U %S'
+out=$( { time BODY="$body" SIG="$sig" PACE_MS=0 wrk -t2 -c64 -d5s -s "$here/deliveries.lua" \
+  "$url/webhooks/github"; } 2>&1 )
 t1=$(ticks)
-metrics=$(curl -s "$url/metrics")
-appended=$(echo "$metrics" | awk '/^auger_inbox_appended_total/ {print $2}')
-fsyncs=$(echo "$metrics" | awk '/^auger_inbox_fsyncs_total/ {print $2}')
-hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
-echo "rate $rate/s  cpu/delivery $(( (t1 - t0) * 1000000 / $(getconf CLK_TCK) / appended )) us  deliveries $appended  fsyncs $fsyncs  peak RSS ${hwm} kB"
+stat1=$(head -1 /proc/stat)
+
+requests=$(echo "$out" | awk '/requests in/ {print $1}')
+per_request() { awk -v s="$1" -v n="$requests" 'BEGIN {printf "%.1f", s * 1e6 / n}'; }
+server_cpu=$(per_request "$(awk -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" 'BEGIN {print t / hz}')")
+wrk_cpu=$(per_request "$(echo "$out" | awk '/^wrk-cpu/ {print $2 + $3}')")
+# The cpu line of /proc/stat: user nice system idle iowait irq softirq steal (in ticks).
+machine=$(awk -v a="$stat0" -v b="$stat1" 'BEGIN {
+  split(a, x, " "); split(b, y, " "); for (i = 2; i <= 9; i++) t += y[i] - x[i]
+  printf "idle %.0f%%  iowait %.0f%%  steal %.0f%%", (y[5] - x[5]) * 100 / t, (y[6] - x[6]) * 100 / t, (y[9] - x[9]) * 100 / t
+}')
+echo "$receiver: rate $(echo "$out" | awk '/Requests\/sec/ {print $2}')/s  cpu/delivery $server_cpu us  wrk cpu/delivery $wrk_cpu us  requests $requests"
+echo "$out" | grep -E 'Non-2xx|Socket errors' || true
+if [ "$receiver" = auger ]; then
+  metrics=$(curl -s "$url/metrics")
+  echo "  appended $(echo "$metrics" | awk '/^auger_inbox_appended_total/ {print $2}')  fsyncs $(echo "$metrics" | awk '/^auger_inbox_fsyncs_total/ {print $2}')  peak RSS $(awk '/VmHWM/ {print $2}' "/proc/$pid/status") kB"
+fi
+echo "  machine: $machine"

@@ -20,7 +20,7 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 (cd "$dir" && APP_ID=1 PRIVATE_KEY_PATH=key.pem WEBHOOK_SECRET=$AUGER_WEBHOOK_SECRET PORT=$port HOST=127.0.0.1 \
   LOG_LEVEL=fatal NODE_ENV=production exec node node_modules/.bin/probot run ./app.js > out 2>&1) &
 pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null' EXIT
+trap cleanup EXIT
 url="http://127.0.0.1:$port/api/github/webhooks"
 for _ in $(seq 100); do curl -s -o /dev/null "$url" 2>/dev/null && break; sleep 0.1; done
 echo "probot $(cd "$dir" && node -p 'require("probot/package.json").version') on $url"

@@ -18,7 +18,7 @@ bare=${CARGO_TARGET_DIR:-$root/target}/dist/examples/bare_receiver
 
 work=$(mktemp -d)
 pid=
-trap 'kill $pid 2>/dev/null && wait $pid 2>/dev/null; rm -rf "$work"' EXIT
+trap 'cleanup "$work"' EXIT
 server_folder "$work" data
 
 cd "$work"
@@ -34,7 +34,7 @@ floor() { # name, command...
   kill $bare_pid; wait $bare_pid 2>/dev/null || true
 }
 floor "bare HMAC receiver (Rust, tokio, 2 threads)" "$bare"
-if gcc -O2 -o "$work/bare_c" "$here/bare_receiver.c" -lcrypto 2>/dev/null; then
+if build_c_receiver "$work/bare_c"; then
   floor "bare HMAC receiver (C, epoll, 1 thread)" env THREADS=1 "$work/bare_c"
 else
   echo "== floor: bare C receiver skipped (needs gcc and libssl-dev)"
