@@ -224,17 +224,9 @@ impl GithubForge {
                     return Ok(c);
                 }
                 let path = format!("{}/installation", repo_path(repo));
-                let resp = self
-                    .send(
-                        app,
-                        Method::GET,
-                        &path,
-                        None,
-                        Safety::Idempotent,
-                        "find the App installation",
-                    )
+                let inst: WireInstallation = self
+                    .fetch(app, &Call::get(path, "find the App installation"))
                     .await?;
-                let inst: WireInstallation = decode(ok_or_error(resp, "App installation")?)?;
                 self.install(app, installations, &owner, inst.id)
             }
         }
@@ -257,17 +249,9 @@ impl GithubForge {
                     }
                 }
                 let path = format!("/app/installations?per_page={PER_PAGE}");
-                let resp = self
-                    .send(
-                        app,
-                        Method::GET,
-                        &path,
-                        None,
-                        Safety::Idempotent,
-                        "list App installations",
-                    )
+                let all: Vec<WireInstallation> = self
+                    .fetch(app, &Call::get(path, "list App installations"))
                     .await?;
-                let all: Vec<WireInstallation> = decode(ok_or_error(resp, "App installations")?)?;
                 let pick = all.iter().find(|i| {
                     let login = i.account.as_ref().map(|a| a.login.to_ascii_lowercase());
                     wanted.is_none() || login == wanted
@@ -309,17 +293,8 @@ impl GithubForge {
         }
         let path = format!("/app/installations/{id}/access_tokens");
         // Minting twice only makes two tokens: safe to retry.
-        let resp = self
-            .send(
-                app,
-                Method::POST,
-                &path,
-                None,
-                Safety::Idempotent,
-                "mint a token for git",
-            )
-            .await?;
-        let minted: WireAccessToken = decode(ok_or_error(resp, "installation token")?)?;
+        let call = Call::new(Method::POST, path, "mint a token for git").repeatable();
+        let minted: WireAccessToken = self.fetch(app, &call).await?;
         let expires = minted
             .expires_at
             .unwrap_or_else(|| now + chrono::Duration::minutes(50));
@@ -350,33 +325,21 @@ impl GithubForge {
     }
 
     /// One call with the retry rules. Returns the final answer whatever its status.
-    async fn send(
-        &self,
-        client: &Octocrab,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-        safety: Safety,
-        what: &str,
-    ) -> ForgeResult<RawResponse> {
-        retry::run(&self.policy, &self.stats, safety, what, || {
-            send_once(client, method.clone(), path, body)
+    async fn send(&self, client: &Octocrab, call: &Call<'_>) -> ForgeResult<RawResponse> {
+        retry::run(&self.policy, &self.stats, call.safety, call.what, || {
+            send_once(client, call.method.clone(), &call.path, call.body.as_ref())
         })
         .await
     }
 
-    /// [`GithubForge::send`] on the client for `repo`.
-    async fn repo_call(
-        &self,
-        repo: &RepoName,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-        safety: Safety,
-        what: &str,
-    ) -> ForgeResult<RawResponse> {
-        let client = self.client_for_repo(repo).await?;
-        self.send(&client, method, path, body, safety, what).await
+    /// One call that must succeed, its JSON answer decoded.
+    async fn fetch<T: DeserializeOwned>(&self, client: &Octocrab, call: &Call<'_>) -> ForgeResult<T> {
+        decode(ok_or_error(self.send(client, call).await?, call.what)?)
+    }
+
+    /// One call that must succeed, its answer not needed.
+    async fn perform(&self, client: &Octocrab, call: &Call<'_>) -> ForgeResult<()> {
+        ok_or_error(self.send(client, call).await?, call.what).map(drop)
     }
 
     /// All pages of a listing under `path` (which may carry a query already).
@@ -392,10 +355,7 @@ impl GithubForge {
         let mut all = Vec::new();
         for page in 1..=MAX_PAGES {
             let url = format!("{path}{sep}per_page={PER_PAGE}&page={page}");
-            let resp = self
-                .send(client, Method::GET, &url, None, Safety::Idempotent, what)
-                .await?;
-            let items: Vec<T> = decode(ok_or_error(resp, what)?)?;
+            let items: Vec<T> = self.fetch(client, &Call::get(url, what)).await?;
             let n = items.len();
             all.extend(items);
             if n < PER_PAGE {
@@ -404,6 +364,51 @@ impl GithubForge {
         }
         tracing::warn!(call = what, pages = MAX_PAGES, "listing truncated");
         Ok(all)
+    }
+}
+
+/// One REST call: what it is for (in errors, logs and metrics), and whether GitHub may see it
+/// twice (the retry helper repeats only calls that are safe to repeat).
+struct Call<'a> {
+    method: Method,
+    path: String,
+    body: Option<Value>,
+    safety: Safety,
+    what: &'a str,
+}
+
+impl<'a> Call<'a> {
+    /// A GET, always safe to repeat.
+    fn get(path: String, what: &'a str) -> Self {
+        Self {
+            method: Method::GET,
+            path,
+            body: None,
+            safety: Safety::Idempotent,
+            what,
+        }
+    }
+
+    /// A call that changes something: not repeated unless marked [`Call::repeatable`].
+    fn new(method: Method, path: String, what: &'a str) -> Self {
+        Self {
+            method,
+            path,
+            body: None,
+            safety: Safety::NotIdempotent,
+            what,
+        }
+    }
+
+    fn json(mut self, body: Value) -> Self {
+        self.body = Some(body);
+        self
+    }
+
+    /// Safe to send twice, so the retry helper may repeat it after a failure.
+    fn repeatable(mut self) -> Self {
+        self.safety = Safety::Idempotent;
+        self
     }
 }
 
@@ -685,10 +690,8 @@ impl Forge for GithubForge {
             .get_or_try_init(|| async {
                 match &self.auth {
                     Auth::Token(client, _) => {
-                        let resp = self
-                            .send(client, Method::GET, "/user", None, Safety::Idempotent, "who am I")
-                            .await?;
-                        let me: WireAccount = decode(ok_or_error(resp, "GET /user")?)?;
+                        let me: WireAccount =
+                            self.fetch(client, &Call::get("/user".into(), "who am I")).await?;
                         Ok(me.login)
                     }
                     Auth::App { app, .. } => {
@@ -696,17 +699,9 @@ impl Forge for GithubForge {
                         struct WireApp {
                             slug: String,
                         }
-                        let resp = self
-                            .send(
-                                app,
-                                Method::GET,
-                                "/app",
-                                None,
-                                Safety::Idempotent,
-                                "which App am I",
-                            )
+                        let me: WireApp = self
+                            .fetch(app, &Call::get("/app".into(), "which App am I"))
                             .await?;
-                        let me: WireApp = decode(ok_or_error(resp, "GET /app")?)?;
                         Ok(format!("{}[bot]", me.slug))
                     }
                 }
@@ -722,17 +717,8 @@ impl Forge for GithubForge {
             repo_path(repo),
             enc(&format!("{}:{}", repo.owner(), head))
         );
-        let resp = self
-            .repo_call(
-                repo,
-                Method::GET,
-                &path,
-                None,
-                Safety::Idempotent,
-                "find pull request",
-            )
-            .await?;
-        let pulls: Vec<WirePull> = decode(ok_or_error(resp, "list pull requests")?)?;
+        let client = self.client_for_repo(repo).await?;
+        let pulls: Vec<WirePull> = self.fetch(&client, &Call::get(path, "find pull request")).await?;
         // Oldest first, should GitHub ever hold two for one head.
         let oldest = pulls.into_iter().min_by_key(|p| p.number);
         oldest.map(PullRequest::try_from).transpose()
@@ -748,17 +734,9 @@ impl Forge for GithubForge {
     ) -> ForgeResult<PullRequest> {
         let path = format!("{}/pulls", repo_path(repo));
         let req = json!({"head": head.as_str(), "base": base.as_str(), "title": title, "body": body});
-        let resp = self
-            .repo_call(
-                repo,
-                Method::POST,
-                &path,
-                Some(&req),
-                Safety::NotIdempotent,
-                "create pull request",
-            )
-            .await?;
-        decode::<WirePull>(ok_or_error(resp, "create pull request")?)?.try_into()
+        let call = Call::new(Method::POST, path, "create pull request").json(req);
+        let client = self.client_for_repo(repo).await?;
+        self.fetch::<WirePull>(&client, &call).await?.try_into()
     }
 
     async fn update_pull(
@@ -770,32 +748,19 @@ impl Forge for GithubForge {
     ) -> ForgeResult<PullRequest> {
         let path = format!("{}/pulls/{number}", repo_path(repo));
         let req = json!({"title": title, "body": body});
-        let resp = self
-            .repo_call(
-                repo,
-                Method::PATCH,
-                &path,
-                Some(&req),
-                Safety::Idempotent,
-                "update pull request",
-            )
-            .await?;
-        decode::<WirePull>(ok_or_error(resp, "update pull request")?)?.try_into()
+        let call = Call::new(Method::PATCH, path, "update pull request")
+            .json(req)
+            .repeatable();
+        let client = self.client_for_repo(repo).await?;
+        self.fetch::<WirePull>(&client, &call).await?.try_into()
     }
 
     async fn get_pull(&self, repo: &RepoName, number: u64) -> ForgeResult<PullRequest> {
         let path = format!("{}/pulls/{number}", repo_path(repo));
-        let resp = self
-            .repo_call(
-                repo,
-                Method::GET,
-                &path,
-                None,
-                Safety::Idempotent,
-                "get pull request",
-            )
-            .await?;
-        decode::<WirePull>(ok_or_error(resp, "get pull request")?)?.try_into()
+        let client = self.client_for_repo(repo).await?;
+        self.fetch::<WirePull>(&client, &Call::get(path, "get pull request"))
+            .await?
+            .try_into()
     }
 
     async fn list_reviews(&self, repo: &RepoName, number: u64) -> ForgeResult<Vec<Review>> {
@@ -844,16 +809,9 @@ impl Forge for GithubForge {
         });
         // A PUT, but not repeated after a 5xx: a merge that did happen would then answer 405
         // and be reported as refused. OutcomeUnknown makes the caller re-read the PR instead.
-        let resp = self
-            .repo_call(
-                repo,
-                Method::PUT,
-                &path,
-                Some(&req),
-                Safety::NotIdempotent,
-                "merge pull request",
-            )
-            .await?;
+        let call = Call::new(Method::PUT, path, "merge pull request").json(req);
+        let client = self.client_for_repo(repo).await?;
+        let resp = self.send(&client, &call).await?;
         match resp.status {
             409 => Ok(MergeOutcome::HeadMoved),
             405 => Ok(MergeOutcome::NotMergeable(retry::error_message(&resp.body))),
@@ -862,7 +820,7 @@ impl Forge for GithubForge {
                 struct Merged {
                     sha: String,
                 }
-                let merged: Merged = decode(ok_or_error(resp, "merge pull request")?)?;
+                let merged: Merged = decode(ok_or_error(resp, call.what)?)?;
                 Ok(MergeOutcome::Merged {
                     sha: sha(&merged.sha, "merge sha")?,
                 })
@@ -873,17 +831,11 @@ impl Forge for GithubForge {
     async fn close_pull(&self, repo: &RepoName, number: u64) -> ForgeResult<()> {
         let path = format!("{}/pulls/{number}", repo_path(repo));
         let req = json!({"state": "closed"});
-        let resp = self
-            .repo_call(
-                repo,
-                Method::PATCH,
-                &path,
-                Some(&req),
-                Safety::Idempotent,
-                "close pull request",
-            )
-            .await?;
-        ok_or_error(resp, "close pull request").map(drop)
+        let call = Call::new(Method::PATCH, path, "close pull request")
+            .json(req)
+            .repeatable();
+        let client = self.client_for_repo(repo).await?;
+        self.perform(&client, &call).await
     }
 
     async fn pulls_for_commit(&self, repo: &RepoName, sha: &CommitSha) -> ForgeResult<Vec<u64>> {
@@ -905,21 +857,14 @@ impl Forge for GithubForge {
             role_name: Option<String>,
         }
         let path = format!("{}/collaborators/{}/permission", repo_path(repo), enc(login));
-        let resp = self
-            .repo_call(
-                repo,
-                Method::GET,
-                &path,
-                None,
-                Safety::Idempotent,
-                "read permission",
-            )
-            .await?;
+        let call = Call::get(path, "read permission");
+        let client = self.client_for_repo(repo).await?;
+        let resp = self.send(&client, &call).await?;
         if resp.status == 404 {
             // No such account (or not visible to us): it has no rights here.
             return Ok(PermissionLevel::None);
         }
-        let wire: Wire = decode(ok_or_error(resp, "read permission")?)?;
+        let wire: Wire = decode(ok_or_error(resp, call.what)?)?;
         // `role_name` names custom and fine-grained roles too; a custom role we cannot rank
         // falls back to the legacy `permission` it maps onto.
         let level = wire
@@ -947,20 +892,12 @@ impl Forge for GithubForge {
             enc(team_slug),
             enc(login)
         );
-        let resp = self
-            .send(
-                &client,
-                Method::GET,
-                &path,
-                None,
-                Safety::Idempotent,
-                "team membership",
-            )
-            .await?;
+        let call = Call::get(path, "team membership");
+        let resp = self.send(&client, &call).await?;
         if resp.status == 404 {
             return Ok(false);
         }
-        let m: Membership = decode(ok_or_error(resp, "team membership")?)?;
+        let m: Membership = decode(ok_or_error(resp, call.what)?)?;
         // `pending`: invited but not joined; grants nothing yet.
         Ok(m.state == "active")
     }
@@ -968,10 +905,7 @@ impl Forge for GithubForge {
     async fn user_id(&self, login: &str) -> ForgeResult<u64> {
         let client = self.client_for_owner(None).await?;
         let path = format!("/users/{}", enc(login));
-        let resp = self
-            .send(&client, Method::GET, &path, None, Safety::Idempotent, "get user")
-            .await?;
-        let user: WireAccount = decode(ok_or_error(resp, "get user")?)?;
+        let user: WireAccount = self.fetch(&client, &Call::get(path, "get user")).await?;
         Ok(user.id)
     }
 
@@ -984,67 +918,41 @@ impl Forge for GithubForge {
             "target_url": status.target_url,
         });
         // A POST, yet repeatable: the newest status per context wins, a duplicate changes nothing.
-        let resp = self
-            .repo_call(
-                repo,
-                Method::POST,
-                &path,
-                Some(&req),
-                Safety::Idempotent,
-                "set commit status",
-            )
-            .await?;
-        ok_or_error(resp, "set commit status").map(drop)
+        let call = Call::new(Method::POST, path, "set commit status")
+            .json(req)
+            .repeatable();
+        let client = self.client_for_repo(repo).await?;
+        self.perform(&client, &call).await
     }
 
     async fn create_comment(&self, repo: &RepoName, issue_number: u64, body: &str) -> ForgeResult<CommentId> {
         let path = format!("{}/issues/{issue_number}/comments", repo_path(repo));
         let req = json!({"body": body});
-        let resp = self
-            .repo_call(
-                repo,
-                Method::POST,
-                &path,
-                Some(&req),
-                Safety::NotIdempotent,
-                "create comment",
-            )
-            .await?;
-        let c: WireId = decode(ok_or_error(resp, "create comment")?)?;
+        let call = Call::new(Method::POST, path, "create comment").json(req);
+        let client = self.client_for_repo(repo).await?;
+        let c: WireId = self.fetch(&client, &call).await?;
         Ok(CommentId(c.id))
     }
 
     async fn update_comment(&self, repo: &RepoName, id: CommentId, body: &str) -> ForgeResult<()> {
         let path = format!("{}/issues/comments/{id}", repo_path(repo));
         let req = json!({"body": body});
-        let resp = self
-            .repo_call(
-                repo,
-                Method::PATCH,
-                &path,
-                Some(&req),
-                Safety::Idempotent,
-                "update comment",
-            )
-            .await?;
-        ok_or_error(resp, "update comment").map(drop)
+        let call = Call::new(Method::PATCH, path, "update comment")
+            .json(req)
+            .repeatable();
+        let client = self.client_for_repo(repo).await?;
+        self.perform(&client, &call).await
     }
 
     async fn add_reaction(&self, repo: &RepoName, id: CommentId, reaction: Reaction) -> ForgeResult<()> {
         let path = format!("{}/issues/comments/{id}/reactions", repo_path(repo));
         let req = json!({"content": reaction.as_str()});
         // GitHub answers 200 with the existing reaction when it is already there.
-        let resp = self
-            .repo_call(
-                repo,
-                Method::POST,
-                &path,
-                Some(&req),
-                Safety::Idempotent,
-                "add reaction",
-            )
-            .await?;
-        ok_or_error(resp, "add reaction").map(drop)
+        let call = Call::new(Method::POST, path, "add reaction")
+            .json(req)
+            .repeatable();
+        let client = self.client_for_repo(repo).await?;
+        self.perform(&client, &call).await
     }
 
     async fn list_comments(&self, repo: &RepoName, issue_number: u64) -> ForgeResult<Vec<Comment>> {
@@ -1075,17 +983,9 @@ impl Forge for GithubForge {
             "auto_merge": false,
             "required_contexts": [],
         });
-        let resp = self
-            .repo_call(
-                repo,
-                Method::POST,
-                &path,
-                Some(&req),
-                Safety::NotIdempotent,
-                "create deployment",
-            )
-            .await?;
-        let created: WireId = decode(ok_or_error(resp, "create deployment")?)?;
+        let call = Call::new(Method::POST, path, "create deployment").json(req);
+        let client = self.client_for_repo(repo).await?;
+        let created: WireId = self.fetch(&client, &call).await?;
         Ok(DeploymentId(created.id))
     }
 
@@ -1103,17 +1003,11 @@ impl Forge for GithubForge {
             "description": status.description,
         });
         // Like commit statuses: the newest wins, so a repeat is harmless.
-        let resp = self
-            .repo_call(
-                repo,
-                Method::POST,
-                &path,
-                Some(&req),
-                Safety::Idempotent,
-                "set deployment status",
-            )
-            .await?;
-        ok_or_error(resp, "set deployment status").map(drop)
+        let call = Call::new(Method::POST, path, "set deployment status")
+            .json(req)
+            .repeatable();
+        let client = self.client_for_repo(repo).await?;
+        self.perform(&client, &call).await
     }
 
     async fn list_deployments(&self, repo: &RepoName, environment: &str) -> ForgeResult<Vec<Deployment>> {
