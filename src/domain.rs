@@ -2,11 +2,6 @@
 //! newtypes, and the only way to build one is through a check, so `..`, `/`, spaces or
 //! uppercase can never reach the file system or the ref namespace.
 
-use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
 /// Why a name was refused. The message says what the rule is, so it can be shown as is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NameError {
@@ -18,18 +13,20 @@ pub enum NameError {
     },
 }
 
-fn invalid(kind: &'static str, value: &str, rule: &'static str) -> NameError {
-    NameError::Invalid {
-        kind,
-        value: value.chars().take(120).collect(),
-        rule,
+impl NameError {
+    pub(crate) fn new(kind: &'static str, value: &str, rule: &'static str) -> Self {
+        NameError::Invalid {
+            kind,
+            value: value.chars().take(120).collect(),
+            rule,
+        }
     }
 }
 
 const SLUG_RULE: &str = "must match [a-z0-9][a-z0-9-]{0,52} (lowercase letters, digits and '-', at most 53 characters, not starting with '-')";
 
 /// The naming rule of design §1, shared by apps and environments.
-fn check_slug(kind: &'static str, s: &str) -> Result<(), NameError> {
+fn check_slug(s: &str) -> Result<(), &'static str> {
     let bytes = s.as_bytes();
     let ok = !bytes.is_empty()
         && bytes.len() <= 53
@@ -37,13 +34,11 @@ fn check_slug(kind: &'static str, s: &str) -> Result<(), NameError> {
         && bytes
             .iter()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-');
-    if ok {
-        Ok(())
-    } else {
-        Err(invalid(kind, s, SLUG_RULE))
-    }
+    if ok { Ok(()) } else { Err(SLUG_RULE) }
 }
 
+/// A `String` newtype that only a check can build: `new`, `FromStr` and `Deserialize` all go
+/// through `$check`, which answers the rule a refused value broke; the error names `$kind`.
 macro_rules! string_newtype {
     ($(#[$meta:meta])* $name:ident, $kind:literal, $check:expr) => {
         $(#[$meta])*
@@ -51,11 +46,13 @@ macro_rules! string_newtype {
         pub struct $name(String);
 
         impl $name {
-            pub fn new(s: impl Into<String>) -> Result<Self, NameError> {
+            pub fn new(s: impl Into<String>) -> Result<Self, $crate::domain::NameError> {
                 let s = s.into();
-                let check: fn(&str) -> Result<(), NameError> = $check;
-                check(&s)?;
-                Ok(Self(s))
+                let check: fn(&str) -> Result<(), &'static str> = $check;
+                match check(&s) {
+                    Ok(()) => Ok(Self(s)),
+                    Err(rule) => Err($crate::domain::NameError::new($kind, &s, rule)),
+                }
             }
 
             pub fn as_str(&self) -> &str {
@@ -63,15 +60,15 @@ macro_rules! string_newtype {
             }
         }
 
-        impl FromStr for $name {
-            type Err = NameError;
-            fn from_str(s: &str) -> Result<Self, NameError> {
+        impl ::std::str::FromStr for $name {
+            type Err = $crate::domain::NameError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
                 Self::new(s)
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(&self.0)
             }
         }
@@ -82,33 +79,34 @@ macro_rules! string_newtype {
             }
         }
 
-        impl Serialize for $name {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        impl ::serde::Serialize for $name {
+            fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 s.serialize_str(&self.0)
             }
         }
 
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = String::deserialize(d)?;
-                Self::new(s).map_err(serde::de::Error::custom)
+        impl<'de> ::serde::Deserialize<'de> for $name {
+            fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <String as ::serde::Deserialize>::deserialize(d)?;
+                Self::new(s).map_err(::serde::de::Error::custom)
             }
         }
     };
 }
+pub(crate) use string_newtype;
 
 string_newtype!(
     /// A deployable unit (design §1): `[a-z0-9][a-z0-9-]{0,52}`.
     AppName,
     "app name",
-    |s| check_slug("app name", s)
+    check_slug
 );
 
 string_newtype!(
     /// A deployment target such as `staging`; same rule as apps.
     EnvName,
     "environment name",
-    |s| check_slug("environment name", s)
+    check_slug
 );
 
 string_newtype!(
@@ -120,7 +118,7 @@ string_newtype!(
         if s.len() == 40 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
             Ok(())
         } else {
-            Err(invalid("commit sha", s, "must be 40 lowercase hex digits"))
+            Err("must be 40 lowercase hex digits")
         }
     }
 );
@@ -134,10 +132,10 @@ impl CommitSha {
 
 /// GitHub's rules for owners: alphanumerics and single hyphens; repos: alphanumerics, `-`, `_`
 /// and `.` but never `.` or `..` alone.
-fn check_repo(s: &str) -> Result<(), NameError> {
+fn check_repo(s: &str) -> Result<(), &'static str> {
     const RULE: &str = "must be owner/name (owner: letters, digits, '-'; name: letters, digits, '-', '_', '.'; neither '.' nor '..')";
     let Some((owner, name)) = s.split_once('/') else {
-        return Err(invalid("repository", s, RULE));
+        return Err(RULE);
     };
     let owner_ok = !owner.is_empty()
         && owner.len() <= 39
@@ -150,11 +148,7 @@ fn check_repo(s: &str) -> Result<(), NameError> {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
-    if owner_ok && name_ok {
-        Ok(())
-    } else {
-        Err(invalid("repository", s, RULE))
-    }
+    if owner_ok && name_ok { Ok(()) } else { Err(RULE) }
 }
 
 string_newtype!(
@@ -176,7 +170,7 @@ impl RepoName {
 /// Git's `check-ref-format` rules, applied to branch and tag names we receive from webhooks and
 /// CI. We never build paths from these (they are percent-encoded into a single ref component),
 /// but refusing what git itself refuses keeps garbage out of the ledger.
-fn check_ref_name(s: &str) -> Result<(), NameError> {
+fn check_ref_name(s: &str) -> Result<(), &'static str> {
     const RULE: &str = "is not a valid git branch or tag name";
     let bad = s.is_empty()
         || s.len() > 255
@@ -193,11 +187,7 @@ fn check_ref_name(s: &str) -> Result<(), NameError> {
         || s.bytes().any(|b| {
             b < 0x20 || b == 0x7f || matches!(b, b' ' | b'~' | b'^' | b':' | b'?' | b'*' | b'[' | b'\\')
         });
-    if bad {
-        Err(invalid("ref name", s, RULE))
-    } else {
-        Ok(())
-    }
+    if bad { Err(RULE) } else { Ok(()) }
 }
 
 string_newtype!(
@@ -225,7 +215,7 @@ impl BranchName {
     pub fn from_ref_component(c: &str) -> Result<Self, NameError> {
         let decoded = percent_encoding::percent_decode_str(c)
             .decode_utf8()
-            .map_err(|_| invalid("branch ref component", c, "is not valid percent-encoded UTF-8"))?;
+            .map_err(|_| NameError::new("branch ref component", c, "is not valid percent-encoded UTF-8"))?;
         Self::new(decoded.into_owned())
     }
 }
@@ -305,5 +295,19 @@ mod tests {
     fn names_deserialize_through_validation() {
         let e = serde_json::from_str::<AppName>("\"../x\"").unwrap_err();
         assert!(e.to_string().contains("app name"));
+    }
+
+    #[test]
+    fn errors_name_the_kind_the_value_and_the_rule() {
+        // Branches and tags share git's rule, but the message says which one was refused.
+        let e = BranchName::new("a..b").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            r#"branch name "a..b" is invalid: is not a valid git branch or tag name"#
+        );
+        let e = "v1 ".parse::<TagName>().unwrap_err();
+        assert!(e.to_string().starts_with(r#"tag name "v1 " is invalid"#), "{e}");
+        let e = RepoName::new("acme/..").unwrap_err();
+        assert!(e.to_string().starts_with(r#"repository "acme/..""#), "{e}");
     }
 }

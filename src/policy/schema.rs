@@ -21,7 +21,7 @@ use serde::{Deserialize, Deserializer, de};
 use super::glob::RefGlobs;
 use super::principal::Principal;
 use super::signal::Signal;
-use crate::domain::{AppName, BranchName, EnvName, RepoName, TagName};
+use crate::domain::{AppName, BranchName, EnvName, RepoName, TagName, string_newtype};
 
 /// One policy file as written.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -193,49 +193,11 @@ fn deserialize_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::
     humantime::parse_duration(&s).map_err(|e| de::Error::custom(format!("invalid duration {s:?}: {e}")))
 }
 
-macro_rules! checked_name {
-    ($(#[$meta:meta])* $name:ident, $check:expr) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(String);
-
-        impl $name {
-            pub fn new(s: impl Into<String>) -> Result<Self, String> {
-                let s = s.into();
-                let check: fn(&str) -> Result<(), String> = $check;
-                check(&s)?;
-                Ok(Self(s))
-            }
-
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-
-        impl AsRef<str> for $name {
-            fn as_ref(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                Self::new(String::deserialize(d)?).map_err(de::Error::custom)
-            }
-        }
-    };
-}
-
-checked_name!(
+string_newtype!(
     /// A folder directly under `templates/`. One path component, so it cannot escape the
     /// templates folder.
     TemplateName,
+    "template name",
     |s| {
         let ok = !s.is_empty()
             && s.len() <= 100
@@ -244,16 +206,15 @@ checked_name!(
         if ok {
             Ok(())
         } else {
-            Err(format!(
-                "template name {s:?} is invalid: must be one folder name (letters, digits, '-', '_', '.', not starting with '.')"
-            ))
+            Err("must be one folder name (letters, digits, '-', '_', '.', not starting with '.')")
         }
     }
 );
 
-checked_name!(
+string_newtype!(
     /// A key of `[vars]`. Identifiers only, so templates can write `{{ vars.image }}`.
     VarName,
+    "variable name",
     |s| {
         let mut bytes = s.bytes();
         let ok = bytes
@@ -263,9 +224,7 @@ checked_name!(
         if ok {
             Ok(())
         } else {
-            Err(format!(
-                "variable name {s:?} is invalid: must match [A-Za-z_][A-Za-z0-9_]*"
-            ))
+            Err("must match [A-Za-z_][A-Za-z0-9_]*")
         }
     }
 );
