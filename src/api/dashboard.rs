@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::gitops::{EnvironmentView, HistoryFilter, ReleaseView};
+use crate::policy::{Policy, PolicySet};
 use crate::release::{pull_request_branches, tally};
 use crate::server::AppState;
 use crate::webhook::handler::error;
@@ -71,70 +72,28 @@ struct Release {
     gitops_url: String,
 }
 
-/// What the blocking part reads from git.
+/// The ledger's facts about an artifact that the page shows.
+#[derive(Clone, Default)]
+struct ArtifactFacts {
+    tags: Vec<String>,
+    branches: Vec<String>,
+    /// The first line of the source commit's message.
+    headline: String,
+}
+
+/// What the page reads from git (blocking work, done off the HTTP thread).
 struct FromGit {
     envs: Vec<EnvironmentView>,
     releases: Vec<ReleaseView>,
-    /// Per artifact id: (tags, branches, source message headline).
-    facts: BTreeMap<String, (Vec<String>, Vec<String>, String)>,
+    /// Per artifact id shown anywhere on the page.
+    facts: BTreeMap<String, ArtifactFacts>,
     /// Per "env/app": (reason, by) of a hold.
     holds: BTreeMap<String, (String, String)>,
 }
 
 pub async fn index(state: web::Data<AppState>) -> HttpResponse {
     let s = state.clone();
-    let read = web::block(move || -> Result<FromGit, (StatusCode, String)> {
-        let repo = super::fresh_gitops(&s)?;
-        let internal = |e: &dyn std::fmt::Display| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
-        let envs = repo.environments().map_err(|e| internal(&e))?;
-        let releases = repo
-            .release_views(&HistoryFilter {
-                limit: Some(RECENT),
-                ..HistoryFilter::default()
-            })
-            .map_err(|e| internal(&e))?;
-        let mut facts = BTreeMap::new();
-        let ids = envs
-            .iter()
-            .map(|e| &e.artifact)
-            .chain(releases.iter().map(|r| &r.artifact));
-        for id in ids {
-            if facts.contains_key(&id.to_string()) {
-                continue;
-            }
-            if let Ok(Some(a)) = s.store.get_by_id(id) {
-                let headline = a
-                    .message
-                    .as_deref()
-                    .and_then(|m| m.lines().next())
-                    .unwrap_or("")
-                    .to_owned();
-                facts.insert(
-                    id.to_string(),
-                    (
-                        a.tags.iter().map(|t| t.to_string()).collect(),
-                        a.branches.iter().map(|b| b.to_string()).collect(),
-                        headline,
-                    ),
-                );
-            }
-        }
-        let holds = s
-            .store
-            .holds()
-            .map_err(|e| internal(&e))?
-            .into_iter()
-            .map(|(env, app, h)| (format!("{env}/{app}"), (h.reason, h.by)))
-            .collect();
-        Ok(FromGit {
-            envs,
-            releases,
-            facts,
-            holds,
-        })
-    })
-    .await;
-    let git = match read {
+    let git = match web::block(move || read_git(&s)).await {
         Ok(Ok(g)) => g,
         Ok(Err((status, why))) => return error(status, why),
         Err(_) => {
@@ -150,16 +109,94 @@ pub async fn index(state: web::Data<AppState>) -> HttpResponse {
         .as_ref()
         .map(|r| r.to_string())
         .unwrap_or_default();
+    let envs = env_columns(&state.policies);
+    let rows = matrix(&state, &git, &envs, now);
+    let pulls = open_pulls(&state).await;
+    let releases = recent_releases(&git, &gitops_repo);
 
-    // Columns: every environment a policy names, in the policies' order.
-    let mut env_names: Vec<String> = Vec::new();
-    for p in state.policies.iter() {
+    let mut ctx = tera::Context::new();
+    ctx.insert("gitops_repo", &gitops_repo);
+    ctx.insert("now", &now.format("%Y-%m-%d %H:%M:%S UTC").to_string());
+    ctx.insert("envs", &envs);
+    ctx.insert("rows", &rows);
+    ctx.insert("pulls", &pulls);
+    ctx.insert("releases", &releases);
+    match tera::Tera::one_off(TEMPLATE, &ctx, true) {
+        Ok(html) => HttpResponse::Ok()
+            .content_type("text/html; charset=utf-8")
+            .body(html),
+        Err(e) => {
+            tracing::error!(error = %e, "dashboard template failed");
+            error(StatusCode::INTERNAL_SERVER_ERROR, "the dashboard template failed")
+        }
+    }
+}
+
+fn read_git(s: &AppState) -> Result<FromGit, (StatusCode, String)> {
+    let repo = super::fresh_gitops(s)?;
+    let internal = |e: &dyn std::fmt::Display| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+    let envs = repo.environments().map_err(|e| internal(&e))?;
+    let releases = repo
+        .release_views(&HistoryFilter {
+            limit: Some(RECENT),
+            ..HistoryFilter::default()
+        })
+        .map_err(|e| internal(&e))?;
+    let mut facts = BTreeMap::new();
+    let ids = envs
+        .iter()
+        .map(|e| &e.artifact)
+        .chain(releases.iter().map(|r| &r.artifact));
+    for id in ids {
+        let key = id.to_string();
+        if facts.contains_key(&key) {
+            continue;
+        }
+        // An artifact the ledger no longer has (or cannot read) is shown without its facts.
+        if let Ok(Some(a)) = s.store.get_by_id(id) {
+            let headline = a.message.as_deref().and_then(|m| m.lines().next()).unwrap_or("");
+            facts.insert(
+                key,
+                ArtifactFacts {
+                    tags: a.tags.iter().map(|t| t.to_string()).collect(),
+                    branches: a.branches.iter().map(|b| b.to_string()).collect(),
+                    headline: headline.to_owned(),
+                },
+            );
+        }
+    }
+    let holds = s
+        .store
+        .holds()
+        .map_err(|e| internal(&e))?
+        .into_iter()
+        .map(|(env, app, h)| (format!("{env}/{app}"), (h.reason, h.by)))
+        .collect();
+    Ok(FromGit {
+        envs,
+        releases,
+        facts,
+        holds,
+    })
+}
+
+/// The columns: every environment a policy names, in the policies' order.
+fn env_columns(policies: &PolicySet) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for p in policies.iter() {
         for (env, _) in p.envs() {
-            if !env_names.iter().any(|e| e == env.as_str()) {
-                env_names.push(env.to_string());
+            if !names.iter().any(|e| e == env.as_str()) {
+                names.push(env.to_string());
             }
         }
     }
+    names
+}
+
+/// One row per app, one cell per environment: what runs there, and whether it is held or has a
+/// release waiting.
+fn matrix(state: &AppState, git: &FromGit, envs: &[String], now: DateTime<Utc>) -> Vec<Row> {
+    // Per "env/app": the waiting artifact and why it waits.
     let waiting: BTreeMap<String, String> = state
         .releaser
         .as_ref()
@@ -175,52 +212,50 @@ pub async fn index(state: web::Data<AppState>) -> HttpResponse {
                 .collect()
         })
         .unwrap_or_default();
-    let rows: Vec<Row> = state
+    let cell = |p: &Policy, env: &String| {
+        let key = format!("{env}/{}", p.app());
+        let live = git
+            .envs
+            .iter()
+            .find(|v| v.env.as_str() == env && v.app == *p.app());
+        let hold = git.holds.get(&key);
+        let tags = live
+            .and_then(|v| git.facts.get(&v.artifact.to_string()))
+            .map(|f| f.tags.clone())
+            .unwrap_or_default();
+        Cell {
+            env: env.clone(),
+            configured: p.envs().any(|(n, _)| n.as_str() == env),
+            artifact: live.map(|v| v.artifact.to_string()),
+            short_sha: live
+                .map(|v| v.artifact.sha_prefix().to_owned())
+                .unwrap_or_default(),
+            tags,
+            age: live.map(|v| age(now, v.since)).unwrap_or_default(),
+            released_by: live.map(|v| v.released_by.to_string()).unwrap_or_default(),
+            held: hold.is_some(),
+            hold_reason: hold.map(|h| h.0.clone()).unwrap_or_default(),
+            hold_by: hold.map(|h| h.1.clone()).unwrap_or_default(),
+            waiting: waiting.get(&key).cloned().unwrap_or_default(),
+        }
+    };
+    state
         .policies
         .iter()
         .map(|p| Row {
             app: p.app().to_string(),
-            cells: env_names
-                .iter()
-                .map(|env| {
-                    let key = format!("{env}/{}", p.app());
-                    let live = git
-                        .envs
-                        .iter()
-                        .find(|v| v.env.as_str() == env && v.app == *p.app());
-                    let hold = git.holds.get(&key);
-                    let (tags, _, _) = live
-                        .and_then(|v| git.facts.get(&v.artifact.to_string()))
-                        .cloned()
-                        .unwrap_or_default();
-                    Cell {
-                        env: env.clone(),
-                        configured: p.envs().any(|(n, _)| n.as_str() == env),
-                        artifact: live.map(|v| v.artifact.to_string()),
-                        short_sha: live
-                            .map(|v| v.artifact.sha_prefix().to_owned())
-                            .unwrap_or_default(),
-                        tags,
-                        age: live.map(|v| age(now, v.since)).unwrap_or_default(),
-                        released_by: live.map(|v| v.released_by.to_string()).unwrap_or_default(),
-                        held: hold.is_some(),
-                        hold_reason: hold.map(|h| h.0.clone()).unwrap_or_default(),
-                        hold_by: hold.map(|h| h.1.clone()).unwrap_or_default(),
-                        waiting: waiting.get(&key).cloned().unwrap_or_default(),
-                    }
-                })
-                .collect(),
+            cells: envs.iter().map(|env| cell(p, env)).collect(),
         })
-        .collect();
+        .collect()
+}
 
-    let pulls = open_pulls(&state).await;
-
+/// The last releases, newest first, with links to the source and gitops commits.
+fn recent_releases(git: &FromGit, gitops_repo: &str) -> Vec<Release> {
     let host = "https://github.com";
-    let releases: Vec<Release> = git
-        .releases
+    git.releases
         .iter()
         .map(|r| {
-            let (_, branches, message) = git
+            let facts = git
                 .facts
                 .get(&r.artifact.to_string())
                 .cloned()
@@ -234,32 +269,15 @@ pub async fn index(state: web::Data<AppState>) -> HttpResponse {
                 superseded: r.superseded,
                 source_url: format!("{host}/{}/commit/{}", r.source_repo, r.source_sha),
                 source_short: r.source_sha.short(12).to_owned(),
-                source_message: message,
-                branches,
+                source_message: facts.headline,
+                branches: facts.branches,
                 trigger: r.trigger.to_string(),
                 commit: r.commit.to_string(),
                 commit_short: r.commit.short(12).to_owned(),
                 gitops_url: format!("{host}/{gitops_repo}/commit/{}", r.commit),
             }
         })
-        .collect();
-
-    let mut ctx = tera::Context::new();
-    ctx.insert("gitops_repo", &gitops_repo);
-    ctx.insert("now", &now.format("%Y-%m-%d %H:%M:%S UTC").to_string());
-    ctx.insert("envs", &env_names);
-    ctx.insert("rows", &rows);
-    ctx.insert("pulls", &pulls);
-    ctx.insert("releases", &releases);
-    match tera::Tera::one_off(TEMPLATE, &ctx, true) {
-        Ok(html) => HttpResponse::Ok()
-            .content_type("text/html; charset=utf-8")
-            .body(html),
-        Err(e) => {
-            tracing::error!(error = %e, "dashboard template failed");
-            error(StatusCode::INTERNAL_SERVER_ERROR, "the dashboard template failed")
-        }
-    }
+        .collect()
 }
 
 /// Open release pull requests and their approvals on the current head, from GitHub. A GitHub
