@@ -146,6 +146,36 @@ fn appends(batch: &[Req]) -> usize {
     batch.iter().filter(|r| matches!(r, Req::Append { .. })).count()
 }
 
+/// Answers every request of a batch that cannot be written with `msg` (close requests are
+/// kept, to be answered once the writer stops).
+fn refuse_all(batch: &mut Vec<Req>, close_replies: &mut Vec<oneshot::Sender<()>>, msg: &str) {
+    for req in batch.drain(..) {
+        match req {
+            Req::Close { reply } => close_replies.push(reply),
+            other => other.refuse(|| Error::Failed(msg.to_owned())),
+        }
+    }
+}
+
+/// Answers each request of a durable batch with what was decided for it.
+fn acknowledge(batch: &mut Vec<Req>, staged: Vec<Staged>, close_replies: &mut Vec<oneshot::Sender<()>>) {
+    for (req, s) in batch.drain(..).zip(staged) {
+        // A caller that gave up waiting is not an error: its entry is stored regardless.
+        match (req, s) {
+            (Req::Append { reply, .. }, Staged::Appended(loc)) => {
+                let _ = reply.send(Ok(AppendOutcome::Appended(loc.seq)));
+            }
+            (Req::Append { reply, .. }, _) => {
+                let _ = reply.send(Ok(AppendOutcome::Duplicate));
+            }
+            (Req::Done { reply, .. }, _) => {
+                let _ = reply.send(Ok(()));
+            }
+            (Req::Close { reply }, _) => close_replies.push(reply),
+        }
+    }
+}
+
 /// Whether appends arrive fast enough for the long linger: the rate over the last full window.
 struct Pace {
     since: Instant,
@@ -225,19 +255,28 @@ impl Writer {
     /// Writes, syncs and acknowledges one batch. Returns true if it held a close request.
     fn commit(&mut self, batch: &mut Vec<Req>, close_replies: &mut Vec<oneshot::Sender<()>>) -> bool {
         let closing = batch.iter().any(|r| matches!(r, Req::Close { .. }));
-        if let Some(msg) = &self.failed {
-            for req in batch.drain(..) {
-                match req {
-                    Req::Close { reply } => close_replies.push(reply),
-                    other => other.refuse(|| Error::Failed(msg.clone())),
-                }
-            }
+        if let Some(msg) = self.failed.clone() {
+            refuse_all(batch, close_replies, &msg);
             return closing;
         }
+        let staged = self.stage(batch);
+        if let Err(msg) = self.write_and_sync(&staged) {
+            tracing::error!(error = %msg, "inbox write failed; refusing further writes until restart");
+            refuse_all(batch, close_replies, &msg);
+            self.failed = Some(msg);
+            return closing;
+        }
+        let dones = self.publish(&staged);
+        acknowledge(batch, staged, close_replies);
+        self.upkeep(dones);
+        closing
+    }
 
+    /// Decides each request in commit order and encodes what it writes into `self.buf`.
+    fn stage(&mut self, batch: &[Req]) -> Vec<Staged> {
         self.buf.clear();
         let mut staged = Vec::with_capacity(batch.len());
-        for req in batch.iter() {
+        for req in batch {
             staged.push(match req {
                 Req::Append { id, event, body, .. } => {
                     // Dedupe is decided here, in commit order, so of two concurrent appends
@@ -271,42 +310,43 @@ impl Writer {
             });
         }
         self.batch_done.clear();
+        staged
+    }
 
-        if !self.buf.is_empty() {
-            // Only new entries need the sync before their answer. A batch of done markers
-            // alone is written and left to the next entry batch's `fdatasync` (same file) or to
-            // the sync that seals its segment (`cut_active`): losing one to a power cut only
-            // replays an entry whose effects are already durable, which handlers are idempotent
-            // for. Under a steady stream this saves the worker's fsyncs, which the acks would
-            // otherwise queue behind.
-            let appended = staged.iter().any(|s| matches!(s, Staged::Appended(_)));
-            let synced = self
-                .active
-                .write_all_at(&self.buf, self.active_len)
-                .and_then(|()| if appended { self.active.sync_data() } else { Ok(()) });
-            if let Err(e) = synced {
-                let path = recover::segment_path(&self.dir, self.active_first);
-                let msg = format!("{}: {e}", path.display());
-                tracing::error!(error = %msg, "inbox write failed; refusing further writes until restart");
-                self.failed = Some(msg.clone());
-                for req in batch.drain(..) {
-                    match req {
-                        Req::Close { reply } => close_replies.push(reply),
-                        other => other.refuse(|| Error::Failed(msg.clone())),
-                    }
-                }
-                return closing;
-            }
-            if appended {
-                self.shared.fsyncs.fetch_add(1, Ordering::Relaxed);
-            }
-            self.active_len += self.buf.len() as u64;
+    /// Appends `self.buf` to the active segment, synced if it holds new entries. The error is
+    /// the message every request is then refused with.
+    fn write_and_sync(&mut self, staged: &[Staged]) -> std::result::Result<(), String> {
+        if self.buf.is_empty() {
+            return Ok(());
         }
+        // Only new entries need the sync before their answer. A batch of done markers alone is
+        // written and left to the next entry batch's `fdatasync` (same file) or to the sync
+        // that seals its segment (`cut_active`): losing one to a power cut only replays an
+        // entry whose effects are already durable, which handlers are idempotent for. Under a
+        // steady stream this saves the worker's fsyncs, which the acks would otherwise queue
+        // behind.
+        let appended = staged.iter().any(|s| matches!(s, Staged::Appended(_)));
+        let synced = self
+            .active
+            .write_all_at(&self.buf, self.active_len)
+            .and_then(|()| if appended { self.active.sync_data() } else { Ok(()) });
+        if let Err(e) = synced {
+            let path = recover::segment_path(&self.dir, self.active_first);
+            return Err(format!("{}: {e}", path.display()));
+        }
+        if appended {
+            self.shared.fsyncs.fetch_add(1, Ordering::Relaxed);
+        }
+        self.active_len += self.buf.len() as u64;
+        Ok(())
+    }
 
-        // Durable: update accounting, publish to consumers, then acknowledge.
+    /// The batch is durable: updates the accounting and hands new entries to consumers.
+    /// Returns how many entries it marked done.
+    fn publish(&mut self, staged: &[Staged]) -> u64 {
         let mut new_locs = Vec::new();
         let (mut dups, mut dones) = (0u64, 0u64);
-        for s in &staged {
+        for s in staged {
             match s {
                 Staged::Appended(loc) => {
                     self.undone.insert(loc.seq);
@@ -349,22 +389,11 @@ impl Writer {
         if added > 0 {
             sh.notify.notify_waiters();
         }
-        for (req, s) in batch.drain(..).zip(staged) {
-            // A caller that gave up waiting is not an error: its entry is stored regardless.
-            match (req, s) {
-                (Req::Append { reply, .. }, Staged::Appended(loc)) => {
-                    let _ = reply.send(Ok(AppendOutcome::Appended(loc.seq)));
-                }
-                (Req::Append { reply, .. }, _) => {
-                    let _ = reply.send(Ok(AppendOutcome::Duplicate));
-                }
-                (Req::Done { reply, .. }, _) => {
-                    let _ = reply.send(Ok(()));
-                }
-                (Req::Close { reply }, _) => close_replies.push(reply),
-            }
-        }
+        dones
+    }
 
+    /// After a batch: segment rotation and retirement, the next spare, the buffer's size.
+    fn upkeep(&mut self, dones: u64) {
         // Rotate when full, or early to leave a segment that is not preallocated (the one
         // recovered at open) as soon as a preallocated one is ready. A segment with no entry
         // is never rotated: its name is its first seq.
@@ -392,7 +421,6 @@ impl Writer {
         if self.buf.capacity() > BUF_KEEP {
             self.buf = Vec::new();
         }
-        closing
     }
 
     fn rotate(&mut self) -> Result<()> {
