@@ -153,136 +153,160 @@ fn load_ids(dir: &Path, dedupe: &mut Dedupe, report: &mut Replay) -> Result<(Fil
     Ok((file, count))
 }
 
+/// What the segments hold, gathered by [`scan_segment`].
+#[derive(Default)]
+struct Found {
+    entries: Vec<Loc>,
+    done: HashSet<u64>,
+    max_seq: u64,
+}
+
+/// Reads the records of segment `first` into `found` (their ids into `dedupe`), and repairs
+/// what a crash can leave in the newest segment (`last`). Returns where its data ends, or
+/// `None` if its header was damaged and the file was set aside.
+fn scan_segment(
+    dir: &Path,
+    first: u64,
+    last: bool,
+    found: &mut Found,
+    dedupe: &mut Dedupe,
+    report: &mut Replay,
+) -> Result<Option<u64>> {
+    let mut payload = Vec::new();
+    let path = segment_path(dir, first);
+    let file = File::open(&path).map_err(io_err(&path))?;
+    let len = file.metadata().map_err(io_err(&path))?.len();
+    let mut r = BufReader::with_capacity(READ_BUF, &file);
+    let mut magic = [0u8; 8];
+    let got = (&mut r).take(8).read(&mut magic).map_err(io_err(&path))?;
+    if got < 8 || &magic != SEGMENT_MAGIC {
+        if last && len <= SEGMENT_MAGIC.len() as u64 {
+            // Crash while creating the segment: nothing was ever acknowledged in it.
+            drop(r);
+            let mut w = OpenOptions::new()
+                .write(true)
+                .truncate(true)
+                .open(&path)
+                .map_err(io_err(&path))?;
+            w.write_all(SEGMENT_MAGIC)
+                .and_then(|()| w.sync_all())
+                .map_err(io_err(&path))?;
+            report.truncated_bytes += len;
+            return Ok(Some(SEGMENT_MAGIC.len() as u64));
+        }
+        tracing::error!(path = %path.display(), "segment header damaged; setting the file aside");
+        report.corrupt.push(Corruption {
+            path: path.clone(),
+            offset: 0,
+            reason: "bad segment header",
+        });
+        let aside = corrupt_path(&path);
+        fs::rename(&path, &aside).map_err(io_err(&path))?;
+        sync_dir(dir)?;
+        return Ok(None);
+    }
+    let mut off = SEGMENT_MAGIC.len() as u64;
+    let mut last_seq = 0u64;
+    loop {
+        let reason = match frame::read_frame(&mut r, &mut payload).map_err(io_err(&path))? {
+            // Sealed segments are full (rotation happens only then), so zeros before their
+            // end are damage; in the newest one they are preallocated space.
+            ReadFrame::Eof if !last && off < len => "zeroed frame header before end of segment",
+            ReadFrame::Eof => {
+                if last && off < len {
+                    // Preallocated zeros, possibly with unacknowledged frames of a torn
+                    // batch behind them: cut it all so nothing stale can reappear behind
+                    // frames written later.
+                    drop(r);
+                    truncate(&path, off)?;
+                }
+                return Ok(Some(off));
+            }
+            ReadFrame::Bad(reason) => reason,
+            ReadFrame::Frame => {
+                let flen = (HEADER + payload.len()) as u64;
+                match frame::decode(&payload) {
+                    // Seqs only grow within a segment; anything else is not our data.
+                    Ok(Record::Entry { seq, .. }) if seq < first || seq <= last_seq => {
+                        "sequence out of order"
+                    }
+                    Ok(Record::Entry { seq, id, .. }) => {
+                        last_seq = seq;
+                        dedupe.insert(id);
+                        found.entries.push(Loc {
+                            seq,
+                            seg: first,
+                            offset: off,
+                            len: flen as u32,
+                        });
+                        found.max_seq = found.max_seq.max(seq);
+                        off += flen;
+                        continue;
+                    }
+                    Ok(Record::Done { seq }) => {
+                        found.done.insert(seq);
+                        off += flen;
+                        continue;
+                    }
+                    Err(reason) => reason,
+                }
+            }
+        };
+        if last {
+            // Only the tail of the newest segment can be torn: every earlier byte was
+            // fdatasync'd before anything after it was acknowledged. Damage in the middle
+            // of the newest segment cannot be told apart from a torn tail; it is dropped
+            // the same way (and reported).
+            tracing::warn!(path = %path.display(), offset = off, reason, dropped = len - off, "truncating torn segment tail");
+            report.truncated_bytes += len - off;
+            drop(r);
+            truncate(&path, off)?;
+            return Ok(Some(off));
+        }
+        // A sealed segment was complete and synced before rotation: this is media or
+        // operator damage. Keep what precedes it; the janitor sets the file aside (not
+        // deleted) once those entries are done.
+        tracing::error!(path = %path.display(), offset = off, reason, "corrupt record in sealed segment; later records of this segment are unreadable");
+        report.corrupt.push(Corruption {
+            path,
+            offset: off,
+            reason,
+        });
+        return Ok(Some(off));
+    }
+}
+
+/// The inbox as the folder holds it: the ids file, every segment read back (a torn tail of the
+/// newest cut, damage elsewhere reported or set aside), the entries not yet done, and the
+/// segment to append to.
 pub fn recover(dir: &Path, opts: &Options) -> Result<Recovered> {
     let mut report = Replay::default();
     let mut dedupe = Dedupe::new(opts.dedupe_capacity);
     let (ids_file, ids_count) = load_ids(dir, &mut dedupe, &mut report)?;
 
     let firsts = list_segments(dir)?;
-    let mut entries: Vec<Loc> = Vec::new();
-    let mut done: HashSet<u64> = HashSet::new();
+    let mut found = Found::default();
     let mut live = BTreeMap::new();
     let mut readers = HashMap::new();
-    let mut max_seq = 0u64;
     let mut active_len = SEGMENT_MAGIC.len() as u64;
-    let mut payload = Vec::new();
-
-    let n = firsts.len();
     let mut dropped_last = false;
     for (i, &first) in firsts.iter().enumerate() {
-        let last = i + 1 == n;
-        let path = segment_path(dir, first);
-        let file = File::open(&path).map_err(io_err(&path))?;
-        let len = file.metadata().map_err(io_err(&path))?.len();
-        let mut r = BufReader::with_capacity(READ_BUF, &file);
-        let mut magic = [0u8; 8];
-        let got = (&mut r).take(8).read(&mut magic).map_err(io_err(&path))?;
-        if got < 8 || &magic != SEGMENT_MAGIC {
-            if last && len <= SEGMENT_MAGIC.len() as u64 {
-                // Crash while creating the segment: nothing was ever acknowledged in it.
-                drop(r);
-                let mut w = OpenOptions::new()
-                    .write(true)
-                    .truncate(true)
-                    .open(&path)
-                    .map_err(io_err(&path))?;
-                w.write_all(SEGMENT_MAGIC)
-                    .and_then(|()| w.sync_all())
-                    .map_err(io_err(&path))?;
-                report.truncated_bytes += len;
-                live.insert(first, 0);
-                readers.insert(first, read_only(&path)?);
-                continue;
-            }
-            tracing::error!(path = %path.display(), "segment header damaged; setting the file aside");
-            report.corrupt.push(Corruption {
-                path: path.clone(),
-                offset: 0,
-                reason: "bad segment header",
-            });
-            let aside = corrupt_path(&path);
-            fs::rename(&path, &aside).map_err(io_err(&path))?;
-            sync_dir(dir)?;
-            if last {
-                dropped_last = true;
-            }
+        let last = i + 1 == firsts.len();
+        let Some(end) = scan_segment(dir, first, last, &mut found, &mut dedupe, &mut report)? else {
+            dropped_last |= last;
             continue;
-        }
-        let mut off = SEGMENT_MAGIC.len() as u64;
-        let mut last_seq = 0u64;
-        loop {
-            let reason = match frame::read_frame(&mut r, &mut payload).map_err(io_err(&path))? {
-                // Sealed segments are full (rotation happens only then), so zeros before their
-                // end are damage; in the newest one they are preallocated space.
-                ReadFrame::Eof if !last && off < len => "zeroed frame header before end of segment",
-                ReadFrame::Eof => {
-                    if last && off < len {
-                        // Preallocated zeros, possibly with unacknowledged frames of a torn
-                        // batch behind them: cut it all so nothing stale can reappear behind
-                        // frames written later.
-                        drop(r);
-                        truncate(&path, off)?;
-                    }
-                    break;
-                }
-                ReadFrame::Bad(reason) => reason,
-                ReadFrame::Frame => {
-                    let flen = (HEADER + payload.len()) as u64;
-                    match frame::decode(&payload) {
-                        // Seqs only grow within a segment; anything else is not our data.
-                        Ok(Record::Entry { seq, .. }) if seq < first || seq <= last_seq => {
-                            "sequence out of order"
-                        }
-                        Ok(Record::Entry { seq, id, .. }) => {
-                            last_seq = seq;
-                            dedupe.insert(id);
-                            entries.push(Loc {
-                                seq,
-                                seg: first,
-                                offset: off,
-                                len: flen as u32,
-                            });
-                            max_seq = max_seq.max(seq);
-                            off += flen;
-                            continue;
-                        }
-                        Ok(Record::Done { seq }) => {
-                            done.insert(seq);
-                            off += flen;
-                            continue;
-                        }
-                        Err(reason) => reason,
-                    }
-                }
-            };
-            if last {
-                // Only the tail of the newest segment can be torn: every earlier byte was
-                // fdatasync'd before anything after it was acknowledged. Damage in the middle
-                // of the newest segment cannot be told apart from a torn tail; it is dropped
-                // the same way (and reported).
-                tracing::warn!(path = %path.display(), offset = off, reason, dropped = len - off, "truncating torn segment tail");
-                report.truncated_bytes += len - off;
-                drop(r);
-                truncate(&path, off)?;
-                break;
-            }
-            // A sealed segment was complete and synced before rotation: this is media or
-            // operator damage. Keep what precedes it; the janitor sets the file aside (not
-            // deleted) once those entries are done.
-            tracing::error!(path = %path.display(), offset = off, reason, "corrupt record in sealed segment; later records of this segment are unreadable");
-            report.corrupt.push(Corruption {
-                path: path.clone(),
-                offset: off,
-                reason,
-            });
-            break;
-        }
+        };
         if last {
-            active_len = off;
+            active_len = end;
         }
         live.insert(first, 0);
-        readers.insert(first, read_only(&path)?);
+        readers.insert(first, read_only(&segment_path(dir, first))?);
     }
+    let Found {
+        entries,
+        done,
+        max_seq,
+    } = found;
     let mut pending = VecDeque::new();
     let mut undone = SeqSet::default();
     for loc in entries {

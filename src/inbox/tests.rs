@@ -46,6 +46,13 @@ fn segments_on_disk(dir: &Path) -> Vec<String> {
     v
 }
 
+/// Damages one byte of a file on disk (all its bits flipped).
+fn flip_byte(path: &Path, at: usize) {
+    let mut bytes = fs::read(path).unwrap();
+    bytes[at] ^= 0xff;
+    fs::write(path, &bytes).unwrap();
+}
+
 fn last_segment(dir: &Path) -> std::path::PathBuf {
     let name = segments_on_disk(dir)
         .into_iter()
@@ -250,13 +257,9 @@ async fn torn_last_frame_is_dropped() {
     inbox.close().await.unwrap();
 }
 
-/// Damage inside a sealed segment: reading that segment stops at the bad frame (the rest of
-/// it is reported, not guessed at), later segments are read normally, and once its readable
-/// entries are done the file is set aside as `*.corrupt` instead of deleted.
-#[tokio::test]
-async fn corrupt_frame_in_sealed_segment_stops_that_segment() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
+/// Twelve 500-byte entries (`c0`..`c11`, seqs 1..=12) in segments of 2,000 bytes: four per
+/// segment, the first three sealed. Returns the options used and the segment names.
+async fn twelve_entries_in_sealed_segments(dir: &Path) -> (Options, Vec<String>) {
     let opts = Options {
         segment_bytes: 2000,
         ..plain()
@@ -271,12 +274,21 @@ async fn corrupt_frame_in_sealed_segment_stops_that_segment() {
     inbox.close().await.unwrap();
     let segs = segments_on_disk(dir);
     assert!(segs.len() >= 3, "{segs:?}");
+    (opts, segs)
+}
+
+/// Damage inside a sealed segment: reading that segment stops at the bad frame (the rest of
+/// it is reported, not guessed at), later segments are read normally, and once its readable
+/// entries are done the file is set aside as `*.corrupt` instead of deleted.
+#[tokio::test]
+async fn corrupt_frame_in_sealed_segment_stops_that_segment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (opts, segs) = twelve_entries_in_sealed_segments(dir).await;
     // Each entry frame is 8 + 11 + 2 + 4 + 500 = 525 bytes; segment 1 holds seqs 1..=4.
     // Flip a body byte of its second frame.
     let first = dir.join(&segs[0]);
-    let mut bytes = fs::read(&first).unwrap();
-    bytes[8 + 525 + 300] ^= 0xff;
-    fs::write(&first, &bytes).unwrap();
+    flip_byte(&first, 8 + 525 + 300);
 
     let (inbox, replay) = Inbox::open(dir, opts.clone()).unwrap();
     assert_eq!(replay.corrupt.len(), 1);
@@ -296,6 +308,60 @@ async fn corrupt_frame_in_sealed_segment_stops_that_segment() {
     let names = segments_on_disk(dir);
     assert!(names.contains(&format!("{}.corrupt", segs[0])), "{names:?}");
     assert_eq!(names.iter().filter(|n| n.ends_with(".log")).count(), 1);
+}
+
+/// A sealed segment whose header is not ours is set aside whole (`*.corrupt`, reported), and
+/// the entries of the other segments are still handed out.
+#[tokio::test]
+async fn a_sealed_segment_with_a_damaged_header_is_set_aside() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (opts, segs) = twelve_entries_in_sealed_segments(dir).await;
+    let first = dir.join(&segs[0]);
+    flip_byte(&first, 0);
+
+    let (inbox, replay) = Inbox::open(dir, opts).unwrap();
+    assert_eq!(replay.corrupt.len(), 1);
+    assert_eq!(replay.corrupt[0].reason, "bad segment header");
+    assert_eq!(replay.corrupt[0].offset, 0);
+    let seqs: Vec<u64> = take_all(&inbox).await.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (5..=12).collect::<Vec<_>>(), "segment 1 held seqs 1..=4");
+    inbox.close().await.unwrap();
+    let names = segments_on_disk(dir);
+    assert!(names.contains(&format!("{}.corrupt", segs[0])), "{names:?}");
+    assert!(!names.contains(&segs[0]), "{names:?}");
+}
+
+/// A crash while a new segment was being created leaves it shorter than its header. Nothing in
+/// it was ever acknowledged, so it becomes an empty segment again and appends continue there.
+#[tokio::test]
+async fn a_newest_segment_torn_at_creation_starts_over_empty() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (inbox, _) = Inbox::open(dir, plain()).unwrap();
+    inbox.append("t1", "push", vec![7; 100]).await.unwrap();
+    inbox.close().await.unwrap();
+    // The next segment's file, as a crash after `create` but before its header was synced.
+    let torn = dir.join(format!("seg-{:020}.log", 2));
+    fs::write(&torn, b"AUG").unwrap();
+    assert_eq!(segments_on_disk(dir).len(), 2, "{:?}", segments_on_disk(dir));
+
+    let (inbox, replay) = Inbox::open(dir, plain()).unwrap();
+    assert!(replay.corrupt.is_empty(), "{:?}", replay.corrupt);
+    assert_eq!(replay.truncated_bytes, 3);
+    assert_eq!(fs::read(&torn).unwrap().len(), 8, "a bare header again");
+    let seq = match inbox.append("t2", "push", vec![8; 100]).await.unwrap() {
+        AppendOutcome::Appended(seq) => seq,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(seq, 2);
+    let all = take_all(&inbox).await;
+    assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2]);
+    inbox.close().await.unwrap();
+    assert!(
+        fs::metadata(&torn).unwrap().len() > 8,
+        "t2 went to the segment that was torn"
+    );
 }
 
 /// In the newest segment, damage cannot be told apart from a torn tail: everything from the
