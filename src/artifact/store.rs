@@ -636,24 +636,17 @@ impl ArtifactStore {
         }
     }
 
-    /// One attempt at recording `batch` (all of one app). Reads the current tip, computes the
-    /// merged notes, writes objects, then moves every ref in one CAS transaction.
-    fn try_record_app(&self, app: &AppName, batch: &[&Artifact]) -> Result<Vec<RecordOutcome>, Attempt> {
-        let repo = self.repo();
-        let notes_name = notes_ref(app);
-        let tip = ref_id(&repo, &notes_name).map_err(Attempt::Fatal)?;
-        let base_tree = match tip {
-            Some(t) => commit_tree(&repo, t).map_err(Attempt::Fatal)?,
-            None => ObjectId::empty_tree(repo.object_hash()),
-        };
-
-        // Per sha in this batch: (note text as stored, current record, final record).
-        struct Pending {
-            text: String,
-            before: Option<Artifact>,
-            after: Artifact,
-            old_path: Option<String>,
-        }
+    /// Folds a batch into the records it touches: per sha, the note as stored and the record
+    /// after every incoming artifact of that sha is merged in; per incoming artifact, what
+    /// recording it does (later ones of a sha see its final record).
+    fn merge_batch(
+        &self,
+        repo: &gix::Repository,
+        app: &AppName,
+        notes_name: &str,
+        base_tree: ObjectId,
+        batch: &[&Artifact],
+    ) -> Result<(Vec<Pending>, Vec<RecordOutcome>), Attempt> {
         let mut pending: Vec<Pending> = Vec::new();
         // Slot in `pending` per sha: a linear search would make a batch quadratic.
         let mut slots: HashMap<&CommitSha, usize> = HashMap::with_capacity(batch.len());
@@ -662,16 +655,16 @@ impl ArtifactStore {
             let slot = match slots.get(&incoming.sha) {
                 Some(&i) => i,
                 None => {
-                    let found = self.cache().find_note(&repo, base_tree, &incoming.sha);
+                    let found = self.cache().find_note(repo, base_tree, &incoming.sha);
                     let (old_path, text) = match found.map_err(Attempt::Fatal)? {
-                        Some((path, blob)) => (Some(path), blob_text(&repo, blob).map_err(Attempt::Fatal)?),
+                        Some((path, blob)) => (Some(path), blob_text(repo, blob).map_err(Attempt::Fatal)?),
                         None => (None, String::new()),
                     };
                     let before = fold_note(&text).map_err(|source| {
                         Attempt::Fatal(StoreError::CorruptNote {
                             app: app.clone(),
                             sha: incoming.sha.clone(),
-                            reference: notes_name.clone(),
+                            reference: notes_name.to_owned(),
                             source: Box::new(source),
                         })
                     })?;
@@ -708,7 +701,21 @@ impl ArtifactStore {
                 };
             }
         }
+        Ok((pending, outcomes))
+    }
 
+    /// One attempt at recording `batch` (all of one app). Reads the current tip, computes the
+    /// merged notes, writes objects, then moves every ref in one CAS transaction.
+    fn try_record_app(&self, app: &AppName, batch: &[&Artifact]) -> Result<Vec<RecordOutcome>, Attempt> {
+        let repo = self.repo();
+        let notes_name = notes_ref(app);
+        let tip = ref_id(&repo, &notes_name).map_err(Attempt::Fatal)?;
+        let base_tree = match tip {
+            Some(t) => commit_tree(&repo, t).map_err(Attempt::Fatal)?,
+            None => ObjectId::empty_tree(repo.object_hash()),
+        };
+
+        let (pending, outcomes) = self.merge_batch(&repo, app, &notes_name, base_tree, batch)?;
         let changed: Vec<&Pending> = pending
             .iter()
             .filter(|p| p.before.as_ref() != Some(&p.after))
@@ -759,39 +766,11 @@ impl ArtifactStore {
             let mark = if p.before.is_none() { '+' } else { '~' };
             message.push_str(&format!("{mark} {} {}\n", p.after.id, p.after.sha));
         }
-        // Branch refs: each artifact that newly gained a branch becomes that branch's newest
-        // build, chained in batch order so the first-parent log keeps every build.
-        let mut branch_tips: Vec<(String, Option<ObjectId>, ObjectId)> = Vec::new();
-        for p in &changed {
-            let had: &[BranchName] = p.before.as_ref().map_or(&[], |b| &b.branches);
-            for branch in p.after.branches.iter().filter(|b| !had.contains(b)) {
-                let name = branch_ref(app, branch);
-                let (expected, parent) = match branch_tips.iter().find(|(n, _, _)| *n == name) {
-                    Some((_, expected, current)) => (*expected, Some(*current)),
-                    None => {
-                        let cur = ref_id(w, &name).map_err(Attempt::Fatal)?;
-                        (cur, cur)
-                    }
-                };
-                // Already the tip (a replay after a crash between ref renames): nothing to add.
-                if let Some(parent) = parent
-                    && read_snapshot(w, parent, &name).is_ok_and(|s| s.sha == p.after.sha)
-                {
-                    continue;
-                }
-                let msg = format!(
-                    "build {} on {branch}\n\n{} {}\n",
-                    p.after.id, p.after.id, p.after.sha
-                );
-                let c = snapshot_commit(w, &p.after, parent, &msg).map_err(Attempt::Fatal)?;
-                branch_tips.retain(|(n, _, _)| *n != name);
-                branch_tips.push((name, expected, c));
-            }
-        }
+        let moves = branch_moves(w, app, &changed)?;
         // The notes commit names every branch-ref move it implies (`> ref commit`), so a crash
         // between the ref renames is repaired from the notes, the source of truth.
-        for (name, _, new) in &branch_tips {
-            message.push_str(&format!("> {name} {new}\n"));
+        for m in &moves {
+            message.push_str(&format!("> {} {}\n", m.name, m.new));
         }
         let tree = editor
             .write(|t| w.write_object(t).map(gix::Id::detach))
@@ -811,8 +790,8 @@ impl ArtifactStore {
         }
         // Notes first: gix renames the locks in this order.
         let mut edits = vec![cas_edit(&notes_name, tip, commit, "auger: record artifacts")?];
-        for (name, expected, new) in branch_tips {
-            edits.push(cas_edit(&name, expected, new, "auger: new build")?);
+        for m in moves {
+            edits.push(cas_edit(&m.name, m.expected, m.new, "auger: new build")?);
         }
         apply(&repo, edits)?;
         Ok(outcomes)
@@ -979,6 +958,62 @@ pub(super) fn branch_ref(app: &AppName, branch: &BranchName) -> String {
 
 pub(super) fn env_ref(env: &EnvName, app: &AppName) -> String {
     format!("{ENVS_PREFIX}{env}/{app}")
+}
+
+/// A branch ref a batch moves: from the tip it expects to the newest build's snapshot commit.
+struct RefMove {
+    name: String,
+    expected: Option<ObjectId>,
+    new: ObjectId,
+}
+
+/// The branch-ref moves a batch implies: each artifact that newly gained a branch becomes that
+/// branch's newest build, chained in batch order so the first-parent log keeps every build.
+fn branch_moves(w: &gix::Repository, app: &AppName, changed: &[&Pending]) -> Result<Vec<RefMove>, Attempt> {
+    let mut moves: Vec<RefMove> = Vec::new();
+    for p in changed {
+        let had: &[BranchName] = p.before.as_ref().map_or(&[], |b| &b.branches);
+        for branch in p.after.branches.iter().filter(|b| !had.contains(b)) {
+            let name = branch_ref(app, branch);
+            let (expected, parent) = match moves.iter().find(|m| m.name == name) {
+                Some(m) => (m.expected, Some(m.new)),
+                None => {
+                    let cur = ref_id(w, &name).map_err(Attempt::Fatal)?;
+                    (cur, cur)
+                }
+            };
+            // Already the tip (a replay after a crash between ref renames): nothing to add.
+            if let Some(parent) = parent
+                && read_snapshot(w, parent, &name).is_ok_and(|s| s.sha == p.after.sha)
+            {
+                continue;
+            }
+            let msg = format!(
+                "build {} on {branch}\n\n{} {}\n",
+                p.after.id, p.after.id, p.after.sha
+            );
+            let c = snapshot_commit(w, &p.after, parent, &msg).map_err(Attempt::Fatal)?;
+            moves.retain(|m| m.name != name);
+            moves.push(RefMove {
+                name,
+                expected,
+                new: c,
+            });
+        }
+    }
+    Ok(moves)
+}
+
+/// One sha's record while a batch is recorded.
+struct Pending {
+    /// The note as stored (one JSON line per recorded state).
+    text: String,
+    /// The record before the batch, if there was one.
+    before: Option<Artifact>,
+    /// The record after the batch.
+    after: Artifact,
+    /// Where the note is in the notes tree now (its fan-out may differ from the new path).
+    old_path: Option<String>,
 }
 
 fn note_path(sha: &CommitSha) -> String {
