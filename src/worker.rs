@@ -19,7 +19,7 @@ use crate::policy::PolicySet;
 use crate::pr_commands::PrCommands;
 use crate::release::{Plan, Releaser};
 use crate::webhook::Event;
-use crate::webhook::events::{PullRequestAction, parse_event};
+use crate::webhook::events::{PullRequestAction, PullRequestEvent, RefEvent, parse_event};
 
 /// Inbox entries auger writes itself (never accepted from the webhook route, which only takes
 /// GitHub's event names): an ad hoc release, and an artifact recorded through the API whose
@@ -194,50 +194,51 @@ impl Worker {
                 let Some(r) = &self.releaser else { return Ok(false) };
                 Ok(r.on_pull_closed(e.number).await?.is_some())
             }
-            Event::PullRequest(e) => {
-                let Some(r) = &self.releaser else { return Ok(false) };
-                let repo = &e.repository.full_name;
-                if let Some(c) = &self.commands
-                    && matches!(
-                        e.action,
-                        PullRequestAction::Opened
-                            | PullRequestAction::Reopened
-                            | PullRequestAction::Synchronize
-                    )
-                    && let Some(at) = e.pull_request.updated_at
-                {
-                    c.saw_head(repo, e.number, &e.pull_request.head.sha, at);
-                }
-                match e.action {
-                    PullRequestAction::Opened
-                    | PullRequestAction::Reopened
-                    | PullRequestAction::Synchronize => {
-                        Ok(!r.on_pull_request(repo, e.number).await?.is_empty())
-                    }
-                    PullRequestAction::Closed => Ok(r.remove_previews(repo, e.number).await? > 0),
-                    _ => Ok(false),
-                }
-            }
-            Event::Delete(e) => {
-                // A deleted branch ends its pull request's preview (GitHub usually closes the
-                // pull request too; whichever comes first removes it, the other finds it gone).
-                let (Some(r), Some(forge), Some(branch)) = (&self.releaser, &self.forge, e.branch()) else {
-                    return Ok(false);
-                };
-                let repo = &e.repository.full_name;
-                if self.policies.for_repo(repo).all(|p| p.preview().is_none()) {
-                    return Ok(false);
-                }
-                match forge.find_open_pull(repo, &branch).await? {
-                    Some(pr) => Ok(r.remove_previews(repo, pr.number).await? > 0),
-                    None => Ok(false),
-                }
-            }
+            Event::PullRequest(e) => self.app_pull_request(e).await,
+            Event::Delete(e) => self.branch_deleted(e).await,
             Event::IssueComment(e) => match &self.commands {
                 Some(c) => c.handle(e).await,
                 None => Ok(false),
             },
             _ => Ok(false),
+        }
+    }
+
+    /// A pull request of an app's repository: its previews follow it, and the command
+    /// handler learns its head (so a `/deploy` names the commit the person saw).
+    async fn app_pull_request(&self, e: &PullRequestEvent) -> anyhow::Result<bool> {
+        let Some(r) = &self.releaser else { return Ok(false) };
+        let repo = &e.repository.full_name;
+        let head_moved = matches!(
+            e.action,
+            PullRequestAction::Opened | PullRequestAction::Reopened | PullRequestAction::Synchronize
+        );
+        if head_moved
+            && let Some(c) = &self.commands
+            && let Some(at) = e.pull_request.updated_at
+        {
+            c.saw_head(repo, e.number, &e.pull_request.head.sha, at);
+        }
+        match e.action {
+            _ if head_moved => Ok(!r.on_pull_request(repo, e.number).await?.is_empty()),
+            PullRequestAction::Closed => Ok(r.remove_previews(repo, e.number).await? > 0),
+            _ => Ok(false),
+        }
+    }
+
+    /// A deleted branch ends its pull request's preview (GitHub usually closes the pull request
+    /// too; whichever comes first removes it, the other finds it gone).
+    async fn branch_deleted(&self, e: &RefEvent) -> anyhow::Result<bool> {
+        let (Some(r), Some(forge), Some(branch)) = (&self.releaser, &self.forge, e.branch()) else {
+            return Ok(false);
+        };
+        let repo = &e.repository.full_name;
+        if self.policies.for_repo(repo).all(|p| p.preview().is_none()) {
+            return Ok(false);
+        }
+        match forge.find_open_pull(repo, &branch).await? {
+            Some(pr) => Ok(r.remove_previews(repo, pr.number).await? > 0),
+            None => Ok(false),
         }
     }
 
