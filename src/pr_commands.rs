@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 use tokio::sync::OnceCell;
 
 use crate::artifact::{ArtifactId, ArtifactStore};
@@ -21,10 +22,13 @@ use crate::command::{
 use crate::domain::{AppName, CommitSha, EnvName, RepoName};
 use crate::forge::{CommentId, Forge, Reaction};
 use crate::gitops::Trigger;
+use crate::notify::reply::render_markdown;
 use crate::notify::{ReplyRef, ReplyText, answer_marker, render_reply};
 use crate::policy::{Policy, PolicySet};
 use crate::release::{People, Plan, ReleaseOutcome, Releaser};
 use crate::webhook::events::IssueCommentEvent;
+
+const STATUS_TEMPLATE: &str = include_str!("../templates/commands/status.md.tera");
 
 pub struct PrCommands {
     releaser: Arc<Releaser>,
@@ -238,6 +242,18 @@ impl PrCommands {
                     return Some(say("refused", &why));
                 }
                 let by = format!("@{}", author.login);
+                let app = policy.app().as_str();
+                let reply_text = |state: &str, artifact: &str, link: &str| {
+                    render_reply(&ReplyText {
+                        state,
+                        command: &line,
+                        app,
+                        env: env.as_str(),
+                        artifact,
+                        link,
+                        ..Default::default()
+                    })
+                };
                 let result = match cmd {
                     Command::Deploy { sha, .. } => {
                         return self
@@ -257,13 +273,10 @@ impl PrCommands {
                             .rollback(env, policy.app(), to.as_ref(), &by, Some(reply.clone()))
                             .await
                         {
-                            Ok((to, ReleaseOutcome::AwaitingApproval { url, .. })) => Ok(format!(
-                                "rollback to **{to}** is waiting for approval in {url}; {env} is on hold (`/resume {env}` restarts automatic deploys)"
-                            )),
-                            Ok((to, _)) => Ok(format!(
-                                "✅ rolled back **{}** in **{env}** to **{to}**; {env} is on hold: automatic deploys stop until `/resume {env}`",
-                                policy.app()
-                            )),
+                            Ok((to, ReleaseOutcome::AwaitingApproval { url, .. })) => {
+                                Ok(reply_text("rollback_awaiting", &to.to_string(), &url))
+                            }
+                            Ok((to, _)) => Ok(reply_text("rolled_back", &to.to_string(), "")),
                             Err(e) => Err(e),
                         }
                     }
@@ -273,29 +286,18 @@ impl PrCommands {
                             .hold(env, policy.app(), &by, &reason)
                             .await
                             .map(|changed| {
-                                if changed {
-                                    format!("⏸️ automatic deploys of **{}** to **{env}** are on hold until `/resume {env}`", policy.app())
-                                } else {
-                                    format!("**{}** in **{env}** was already on hold", policy.app())
-                                }
+                                reply_text(if changed { "hold_set" } else { "hold_already" }, "", "")
                             })
                     }
-                    Command::Resume { .. } => {
-                        self.releaser.resume(env, policy.app(), &by).await.map(|changed| {
-                            if changed {
-                                format!(
-                                    "▶️ automatic deploys of **{}** to **{env}** are back on",
-                                    policy.app()
-                                )
-                            } else {
-                                format!("**{}** in **{env}** was not on hold", policy.app())
-                            }
-                        })
-                    }
+                    Command::Resume { .. } => self
+                        .releaser
+                        .resume(env, policy.app(), &by)
+                        .await
+                        .map(|changed| reply_text(if changed { "resumed" } else { "not_held" }, "", "")),
                     Command::Status | Command::Help => return None,
                 };
                 Some(match result {
-                    Ok(text) => format!("`{line}`: {text}"),
+                    Ok(text) => text,
                     Err(e) if e.is_user_error() => say("refused", &e.to_string()),
                     Err(e) => {
                         tracing::error!(error = %e, command = %line, "command failed");
@@ -484,25 +486,45 @@ impl PrCommands {
         }
     }
 
+    /// The `/status` table (`templates/commands/status.md.tera`): per app and environment, what
+    /// runs and whether automatic deploys are on.
     async fn status(&self, apps: &[&Policy]) -> String {
-        let mut s = String::from("| app | environment | running | automatic deploys |\n|---|---|---|---|\n");
+        #[derive(Serialize)]
+        struct Row {
+            app: String,
+            env: String,
+            running: String,
+            held: bool,
+            hold_reason: String,
+            hold_by: String,
+        }
+        let mut rows = Vec::new();
         for p in apps {
             for (env, _) in p.envs() {
-                let live = self
+                let running = self
                     .store
                     .released(env, p.app())
                     .ok()
                     .flatten()
-                    .map(|a| format!("`{}`", a.label()))
-                    .unwrap_or_else(|| "–".into());
+                    .map(|a| a.label())
+                    .unwrap_or_default();
                 let hold = match self.releaser.hold_state(env, p.app()).await {
-                    Ok(Some(h)) if h.held => format!("on hold ({}, by {})", h.reason, h.by),
-                    _ => "on".into(),
+                    Ok(Some(h)) if h.held => Some(h),
+                    _ => None,
                 };
-                s.push_str(&format!("| {} | {env} | {live} | {hold} |\n", p.app()));
+                rows.push(Row {
+                    app: p.app().to_string(),
+                    env: env.to_string(),
+                    running,
+                    held: hold.is_some(),
+                    hold_reason: hold.as_ref().map(|h| h.reason.clone()).unwrap_or_default(),
+                    hold_by: hold.map(|h| h.by).unwrap_or_default(),
+                });
             }
         }
-        s
+        let mut ctx = tera::Context::new();
+        ctx.insert("rows", &rows);
+        render_markdown("status", STATUS_TEMPLATE, &ctx)
     }
 
     /// Creates the reply, or edits it in place; the marker names the answered comment.

@@ -23,7 +23,10 @@ mod scan;
 use std::fmt;
 use std::str::FromStr;
 
+use serde::Serialize;
+
 use crate::domain::{AppName, CommitSha, EnvName, NameError};
+use crate::notify::reply::render_markdown;
 
 // ---------------------------------------------------------------------------------------------
 // Argument types
@@ -447,22 +450,27 @@ impl std::error::Error for CommandError {}
 
 /// The reply to a comment whose commands were refused: every error, each with its line.
 pub fn error_reply(errors: &[CommandError]) -> String {
-    let mut s = String::from("Nothing was run: this comment's commands need fixing.\n");
+    #[derive(Serialize)]
+    struct Shown {
+        line: usize,
+        text: String,
+        message: String,
+    }
     // Capped so a pasted log full of bad lines still fits GitHub's comment size limit.
     const SHOWN: usize = 20;
-    for e in errors.iter().take(SHOWN) {
-        s.push_str(&format!(
-            "\n- line {}, {}: {}",
-            e.line,
-            code_span(&e.text),
-            e.message
-        ));
-    }
-    if errors.len() > SHOWN {
-        s.push_str(&format!("\n- … and {} more", errors.len() - SHOWN));
-    }
-    s.push_str("\n\nWrite `/help` for the list of commands.\n");
-    s
+    let shown: Vec<Shown> = errors
+        .iter()
+        .take(SHOWN)
+        .map(|e| Shown {
+            line: e.line,
+            text: code_span(&e.text),
+            message: e.message.clone(),
+        })
+        .collect();
+    let mut ctx = tera::Context::new();
+    ctx.insert("errors", &shown);
+    ctx.insert("more", &errors.len().saturating_sub(SHOWN));
+    render_markdown("error", ERRORS_TEMPLATE, &ctx)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -738,24 +746,28 @@ fn code_span(s: &str) -> String {
 // ---------------------------------------------------------------------------------------------
 // Help
 
-/// The `/help` reply (Markdown), generated from [`COMMANDS`].
+/// The `/help` reply (Markdown, `templates/commands/help.md.tera`), generated from [`COMMANDS`].
 pub fn help_text() -> String {
-    let mut s = String::from(
-        "**auger commands.** Write a command at the start of a line in a new comment:\n\n\
-         | command | what it does |\n|---|---|\n",
-    );
-    let mut arg_kinds: Vec<ArgKind> = Vec::new();
-    for spec in COMMANDS {
-        s.push_str(&format!("| `{}` | {} |\n", spec.usage(), spec.summary));
-        for a in spec.args {
-            if !arg_kinds.contains(&a.kind) {
-                arg_kinds.push(a.kind);
-            }
-        }
+    #[derive(Serialize)]
+    struct Row {
+        usage: String,
+        summary: &'static str,
     }
-    s.push('\n');
-    for k in arg_kinds {
-        s.push_str(&format!("- `<{}>`: {}\n", k.placeholder(), k.description()));
+    #[derive(Serialize)]
+    struct Arg {
+        placeholder: &'static str,
+        description: &'static str,
+    }
+    let mut args: Vec<Arg> = Vec::new();
+    let mut kinds: Vec<ArgKind> = Vec::new();
+    for a in COMMANDS.iter().flat_map(|c| c.args) {
+        if !kinds.contains(&a.kind) {
+            kinds.push(a.kind);
+            args.push(Arg {
+                placeholder: a.kind.placeholder(),
+                description: a.kind.description(),
+            });
+        }
     }
     let names = |side_effecting: bool| -> String {
         let names: Vec<String> = COMMANDS
@@ -768,14 +780,23 @@ pub fn help_text() -> String {
             _ => names.concat(),
         }
     };
-    s.push_str(&format!(
-        "\nOne command that changes something ({}) per comment; {} go in a comment without one. \
-         Lines in code blocks, quotes and HTML comments are ignored.\n",
-        names(true),
-        names(false)
-    ));
-    s
+    let rows: Vec<Row> = COMMANDS
+        .iter()
+        .map(|c| Row {
+            usage: c.usage(),
+            summary: c.summary,
+        })
+        .collect();
+    let mut ctx = tera::Context::new();
+    ctx.insert("commands", &rows);
+    ctx.insert("args", &args);
+    ctx.insert("changing", &names(true));
+    ctx.insert("reading", &names(false));
+    render_markdown("help", HELP_TEMPLATE, &ctx)
 }
+
+const HELP_TEMPLATE: &str = include_str!("../../templates/commands/help.md.tera");
+const ERRORS_TEMPLATE: &str = include_str!("../../templates/commands/errors.md.tera");
 
 #[cfg(test)]
 mod tests;

@@ -797,3 +797,30 @@ fn large_pathological_comments_parse() {
     }
     assert_eq!(parse_comment(&bodies[5]), ParseOutcome::NoCommand);
 }
+
+#[test]
+fn error_reply_lists_each_error_between_a_heading_and_a_pointer_to_help() {
+    let ParseOutcome::Error(errs) = parse_comment("/deploy\n/dploy staging") else {
+        panic!("expected errors")
+    };
+    assert_eq!(
+        error_reply(&errs),
+        "Nothing was run: this comment's commands need fixing.\n\n\
+         - line 1, `/deploy`: `/deploy` is missing `<env>`. Usage: `/deploy <env> [<sha>]`\n\
+         - line 2, `/dploy staging`: `/dploy` is not a command. Did you mean `/deploy`? Usage: `/deploy <env> [<sha>]`\n\n\
+         Write `/help` for the list of commands.\n"
+    );
+}
+
+#[test]
+fn help_is_the_table_then_the_arguments_then_the_one_command_rule() {
+    let help = help_text();
+    let table = help
+        .find("| command | what it does |\n|---|---|\n| `/deploy")
+        .unwrap();
+    let args = help.find("\n\n- `<env>`: ").unwrap();
+    let rule = help.find("\n\nOne command that changes something (`/deploy`, `/rollback`, `/hold` and `/resume`) per comment; `/status` and `/help` go in a comment without one.").unwrap();
+    assert!(help.starts_with("**auger commands.**"));
+    assert!(table < args && args < rule, "{help}");
+    assert!(help.ends_with("are ignored.\n"), "{help}");
+}

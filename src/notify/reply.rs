@@ -53,8 +53,9 @@ pub fn answer_marker(comment: CommentId) -> String {
 /// What a reply says.
 #[derive(Debug, Clone, Default)]
 pub struct ReplyText<'a> {
-    /// `queued`, `awaiting`, `released`, `already`, `held`, `refused`, `failed`, or anything
-    /// else for `detail` alone.
+    /// `queued`, `awaiting`, `released`, `already`, `held`, `rolled_back`, `rollback_awaiting`,
+    /// `hold_set`, `hold_already`, `resumed`, `not_held`, `refused`, `failed`, or anything else
+    /// for `detail` alone.
     pub state: &'a str,
     /// The command as auger understood it (`/deploy staging`), canonical form.
     pub command: &'a str,
@@ -64,6 +65,15 @@ pub struct ReplyText<'a> {
     /// Markdown link or reference (`#12`, a URL).
     pub link: &'a str,
     pub detail: &'a str,
+}
+
+/// Renders a Markdown text from a template built into the binary. The templates are tested, so
+/// a failure is a bug: it is logged, and the person gets a line saying so instead of nothing.
+pub fn render_markdown(what: &str, template: &str, ctx: &tera::Context) -> String {
+    tera::Tera::one_off(template, ctx, false).unwrap_or_else(|e| {
+        tracing::error!(error = %e, template = what, "reply template failed");
+        format!("(auger could not write its {what} reply; its log says why)")
+    })
 }
 
 /// Renders a reply (templates/commands/reply.md.tera).
@@ -122,5 +132,54 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(text, "`/deploy prod`: 🚫 unknown environment");
+    }
+
+    #[test]
+    fn rollback_hold_and_resume_outcomes_name_app_env_and_artifact() {
+        let cases = [
+            (
+                "rolled_back",
+                "web@0123456789ab",
+                "",
+                "✅ rolled back **web** in **production** to **web@0123456789ab**; production is on hold: automatic deploys stop until `/resume production`",
+            ),
+            (
+                "rollback_awaiting",
+                "web@0123456789ab",
+                "#7",
+                "rollback to **web@0123456789ab** is waiting for approval in #7; production is on hold (`/resume production` restarts automatic deploys)",
+            ),
+            (
+                "hold_set",
+                "",
+                "",
+                "⏸️ automatic deploys of **web** to **production** are on hold until `/resume production`",
+            ),
+            (
+                "hold_already",
+                "",
+                "",
+                "**web** in **production** was already on hold",
+            ),
+            (
+                "resumed",
+                "",
+                "",
+                "▶️ automatic deploys of **web** to **production** are back on",
+            ),
+            ("not_held", "", "", "**web** in **production** was not on hold"),
+        ];
+        for (state, artifact, link, says) in cases {
+            let text = render_reply(&ReplyText {
+                state,
+                command: "/x production",
+                app: "web",
+                env: "production",
+                artifact,
+                link,
+                ..Default::default()
+            });
+            assert_eq!(text, format!("`/x production`: {says}"), "{state}");
+        }
     }
 }

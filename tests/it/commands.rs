@@ -390,7 +390,8 @@ fn rollback_holds_production_until_resume_while_slack_and_deployments_are_down()
     stack.settle();
     let status = reply_to(&stack, pr, c).unwrap();
     assert!(
-        status.contains("| web | production |") && status.contains("on hold"),
+        status.contains(&format!("| web | production | `web@{}", &v1[..12]))
+            && status.contains("| on hold (rollback"),
         "{status}"
     );
     let (_, envs) = stack.server.get("/api/v1/environments");
