@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use auger::artifact::{Artifact, ArtifactId, ArtifactStore, ListFilter, RecordOutcome, Source};
 use auger::config::Config;
 use auger::domain::{AppName, BranchName, CommitSha, EnvName, RepoName, TagName};
+use auger::policy::VarName;
 
 #[derive(Parser)]
 #[command(
@@ -189,10 +190,8 @@ fn parse_var(s: &str) -> Result<(String, String), String> {
     let (k, v) = s
         .split_once('=')
         .ok_or_else(|| format!("{s:?} is not KEY=VALUE"))?;
-    let key_ok = !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if !key_ok {
-        return Err(format!("{k:?} is not a variable name (letters, digits, '_')"));
-    }
+    // The rule policies' `[vars]` follow, so templates can name every var.
+    VarName::new(k).map_err(|e| e.to_string())?;
     Ok((k.to_owned(), v.to_owned()))
 }
 

@@ -15,6 +15,7 @@ use subtle::ConstantTimeEq;
 use crate::artifact::{Artifact, ArtifactId, ListFilter, RecordOutcome, Source};
 use crate::domain::{AppName, BranchName, CommitSha, EnvName, RepoName, TagName};
 use crate::gitops::{GitopsRepo, HistoryFilter, Trigger, WriteError};
+use crate::policy::VarName;
 use crate::server::AppState;
 use crate::webhook::handler::error;
 use crate::worker::{
@@ -195,15 +196,9 @@ async fn create_artifact_inner(req: &HttpRequest, body: &[u8], state: &web::Data
             return error(StatusCode::BAD_REQUEST, format!("{where_}{msg}"));
         }
     };
-    if let Some(bad) = new
-        .vars
-        .keys()
-        .find(|k| k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
-    {
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!("vars: {bad:?} is not a variable name (letters, digits, '_')"),
-        );
+    // The rule policies' `[vars]` follow, so templates can name every var.
+    if let Some(Err(e)) = new.vars.keys().map(VarName::new).find(Result::is_err) {
+        return error(StatusCode::BAD_REQUEST, format!("vars: {e}"));
     }
     let Some(policy) = state.policies.get(&new.app) else {
         return error(

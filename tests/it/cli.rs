@@ -97,6 +97,20 @@ fn artifact_add_show_list_on_the_configured_store() {
     let missing = auger(dir.path(), &["artifact", "show", "fedcba9"]);
     assert_eq!(missing.status.code(), Some(1));
     assert!(stderr(&missing).contains("no artifact for commit fedcba9"));
+
+    // A var a template could not name is refused before anything is written.
+    let bad_var = auger(
+        dir.path(),
+        &[
+            "artifact", "add", "--app", "web", "--repo", "acme/web", "--sha", SHA, "--var", "1st=x",
+        ],
+    );
+    assert!(!bad_var.status.success());
+    assert!(
+        stderr(&bad_var).contains(r#"variable name "1st" is invalid"#),
+        "{}",
+        stderr(&bad_var)
+    );
 }
 
 #[test]

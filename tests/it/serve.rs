@@ -271,6 +271,10 @@ fn ci_pushes_artifacts_through_the_api_with_a_bearer_token() {
             serde_json::json!({"app": "hello", "sha": sha(6), "colour": "red"}),
             "colour",
         ),
+        (
+            serde_json::json!({"app": "hello", "sha": sha(6), "vars": {"1st": "x"}}),
+            "vars: variable name \"1st\" is invalid",
+        ),
     ] {
         let (code, json) = post(Some("test-token"), bad);
         assert!((400..500).contains(&code), "{json}");
