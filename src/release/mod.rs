@@ -65,6 +65,8 @@ pub const TRAILER_SUPERSEDES: &str = "Auger-Supersedes";
 
 const PR_TITLE: &str = include_str!("../../templates/release/pr_title.txt.tera");
 const PR_BODY: &str = include_str!("../../templates/release/pr_body.md.tera");
+const PREVIEW_PR_TITLE: &str = include_str!("../../templates/release/preview_pr_title.txt.tera");
+const PREVIEW_PR_BODY: &str = include_str!("../../templates/release/preview_pr_body.md.tera");
 
 /// Why a release did not happen. [`ReleaseError::is_user_error`] separates what the person
 /// who asked should be told from what an operator must look at.
@@ -1111,22 +1113,6 @@ fn pr_text(
     artifact: &Artifact,
     superseded: Option<&ArtifactId>,
 ) -> (String, String) {
-    let rule = match rules.merge {
-        MergeMode::Approval => {
-            let who: Vec<String> = rules.approvers.iter().map(|p| p.to_string()).collect();
-            format!(
-                "{} approving review(s) from {} on the current head; the source commit's author does not count",
-                rules.required_approvals(),
-                if who.is_empty() {
-                    "nobody (no approvers configured)".into()
-                } else {
-                    who.join(", ")
-                }
-            )
-        }
-        MergeMode::Auto => "merged by auger at once".into(),
-        MergeMode::Direct => "committed directly".into(),
-    };
     let source_url = artifact
         .url
         .clone()
@@ -1148,7 +1134,10 @@ fn pr_text(
     );
     ctx.insert("trigger", &plan.trigger.to_string());
     ctx.insert("reason", &plan.reason);
-    ctx.insert("rule", &rule);
+    ctx.insert("merge", rules.merge.as_str());
+    ctx.insert("approvals", &rules.required_approvals());
+    let approvers: Vec<String> = rules.approvers.iter().map(|p| p.to_string()).collect();
+    ctx.insert("approvers", &approvers);
     ctx.insert("superseded", &superseded.map(|s| s.to_string()));
     let render = |name: &str, text: &str| {
         tera::Tera::one_off(text, &ctx, false).unwrap_or_else(|e| {
@@ -1159,6 +1148,29 @@ fn pr_text(
     (
         render("pr_title.txt.tera", PR_TITLE).trim().to_owned(),
         render("pr_body.md.tera", PR_BODY),
+    )
+}
+
+/// Title and body of a preview's pull request on the gitops repository, from
+/// `templates/release/`.
+fn preview_pr_text(policy: &Policy, pr: &PullRequest, artifact: &Artifact) -> (String, String) {
+    let mut ctx = tera::Context::new();
+    ctx.insert("app", policy.app().as_str());
+    ctx.insert("repo", policy.repo().as_str());
+    ctx.insert("pull", &pr.number);
+    ctx.insert("pull_url", &pr.html_url);
+    ctx.insert("artifact", &artifact.id.to_string());
+    let render = |name: &str, text: &str| {
+        tera::Tera::one_off(text, &ctx, false).unwrap_or_else(|e| {
+            tracing::error!(template = name, error = %e, "preview text template failed");
+            format!("Preview {} of #{}", policy.app(), pr.number)
+        })
+    };
+    (
+        render("preview_pr_title.txt.tera", PREVIEW_PR_TITLE)
+            .trim()
+            .to_owned(),
+        render("preview_pr_body.md.tera", PREVIEW_PR_BODY),
     )
 }
 
@@ -1187,5 +1199,91 @@ mod tests {
         assert!(parse_pr_branch("auger/production").is_none());
         assert!(parse_pr_branch("auger/production/../x").is_none());
         assert!(parse_pr_branch("auger/Prod/web").is_none());
+    }
+
+    const POLICY: &str = r#"
+app = "web"
+repo = "acme/web"
+template = "t"
+[env.staging]
+merge = "auto"
+[env.production]
+merge = "approval"
+approvals = 2
+approvers = ["team:acme/sre", "user:bob"]
+"#;
+
+    fn artifact() -> Artifact {
+        Artifact::new(
+            AppName::new("web").unwrap(),
+            RepoName::new("acme/web").unwrap(),
+            CommitSha::new("a".repeat(40)).unwrap(),
+            crate::artifact::Source {
+                kind: "status".into(),
+                name: "ci".into(),
+                target_url: None,
+            },
+        )
+    }
+
+    #[test]
+    fn the_release_pull_request_states_its_merge_rule() {
+        let policy = Policy::from_toml("web.toml", POLICY).unwrap();
+        let a = artifact();
+        let body = |env: &str| {
+            let env = EnvName::new(env).unwrap();
+            let plan = Plan {
+                env: env.clone(),
+                app: policy.app().clone(),
+                artifact: a.id.clone(),
+                trigger: Trigger::Policy,
+                reason: "branch main".into(),
+                reply: None,
+            };
+            let (title, body) = pr_text(&plan, &policy, policy.env(&env).unwrap(), &a, None);
+            assert_eq!(title, format!("Release web aaaaaaaaaaaa to {env}"));
+            body
+        };
+        assert!(
+            body("production").contains(
+                "| Merge rule | 2 approving review(s) from team:acme/sre, user:bob on the current head; the source commit's author does not count |"
+            ),
+            "{}",
+            body("production")
+        );
+        assert!(body("staging").contains("| Merge rule | merged by auger at once |"));
+    }
+
+    #[test]
+    fn a_preview_pull_request_names_the_app_and_the_source_pull_request() {
+        let policy = Policy::from_toml("web.toml", POLICY).unwrap();
+        let a = artifact();
+        let pr = PullRequest {
+            number: 7,
+            title: "feat".into(),
+            body: String::new(),
+            state: crate::forge::PullState::Open,
+            draft: false,
+            merged: false,
+            merge_commit_sha: None,
+            head: crate::forge::PullHead {
+                branch: BranchName::new("feat").unwrap(),
+                sha: a.sha.clone(),
+                repo: Some(RepoName::new("acme/web").unwrap()),
+            },
+            base_branch: BranchName::new("main").unwrap(),
+            author: crate::forge::Actor {
+                login: "alice".into(),
+                id: 1,
+                is_bot: false,
+            },
+            html_url: "https://github.com/acme/web/pull/7".into(),
+        };
+        let (title, body) = preview_pr_text(&policy, &pr, &a);
+        assert_eq!(title, "Preview web of acme/web#7");
+        assert_eq!(
+            body,
+            "Preview of `web@aaaaaaaaaaaa` for https://github.com/acme/web/pull/7.\n"
+        );
     }
 }

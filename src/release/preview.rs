@@ -7,7 +7,7 @@
 //! converge: a preview is written only for the *current* head of an *open* pull request, and
 //! removal of a folder that is gone is a no-op.
 
-use super::{ReleaseError, ReleaseOutcome, Releaser, Result, blocking};
+use super::{ReleaseError, ReleaseOutcome, Releaser, Result, blocking, preview_pr_text};
 use crate::artifact::Artifact;
 use crate::domain::{AppName, RepoName};
 use crate::forge::{Forge, MergeMethod, MergeOutcome, PullRequest, PullState};
@@ -123,8 +123,7 @@ impl Releaser {
                 // A preview's pull request is merged at once: previews need no approval.
                 let forge = self.forge_for(&env, preview.merge)?;
                 let branch = self.pr_branch(&env, &instance)?;
-                let title = format!("Preview {} of {}#{}", policy.app(), policy.repo(), pr.number);
-                let body = format!("Preview of {} for {}.\n", artifact.id, pr.html_url);
+                let (title, body) = preview_pr_text(policy, pr, artifact);
                 let gitops_pr = match forge.find_open_pull(&self.gitops_repo, &branch).await? {
                     Some(p) => p,
                     None => {
