@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio::sync::OnceCell;
 
-use crate::artifact::{ArtifactId, ArtifactStore};
+use crate::artifact::{ArtifactId, ArtifactStore, HoldState};
 use crate::command::{
     Command, ParseOutcome, RollbackTarget, ShaPrefix, error_reply, help_text, parse_comment,
 };
@@ -494,9 +494,8 @@ impl PrCommands {
             app: String,
             env: String,
             running: String,
-            held: bool,
-            hold_reason: String,
-            hold_by: String,
+            /// Only a hold in force.
+            hold: Option<HoldState>,
         }
         let mut rows = Vec::new();
         for p in apps {
@@ -516,9 +515,7 @@ impl PrCommands {
                     app: p.app().to_string(),
                     env: env.to_string(),
                     running,
-                    held: hold.is_some(),
-                    hold_reason: hold.as_ref().map(|h| h.reason.clone()).unwrap_or_default(),
-                    hold_by: hold.map(|h| h.by).unwrap_or_default(),
+                    hold,
                 });
             }
         }

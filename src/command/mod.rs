@@ -758,14 +758,13 @@ pub fn help_text() -> String {
         placeholder: &'static str,
         description: &'static str,
     }
+    // Each kind of argument once, in the order the table first uses it.
     let mut args: Vec<Arg> = Vec::new();
-    let mut kinds: Vec<ArgKind> = Vec::new();
-    for a in COMMANDS.iter().flat_map(|c| c.args) {
-        if !kinds.contains(&a.kind) {
-            kinds.push(a.kind);
+    for kind in COMMANDS.iter().flat_map(|c| c.args).map(|a| a.kind) {
+        if !args.iter().any(|a| a.placeholder == kind.placeholder()) {
             args.push(Arg {
-                placeholder: a.kind.placeholder(),
-                description: a.kind.description(),
+                placeholder: kind.placeholder(),
+                description: kind.description(),
             });
         }
     }

@@ -67,11 +67,23 @@ pub struct ReplyText<'a> {
     pub detail: &'a str,
 }
 
-/// Renders a Markdown text from a template built into the binary. The templates are tested, so
-/// a failure is a bug: it is logged, and the person gets a line saying so instead of nothing.
-pub fn render_markdown(what: &str, template: &str, ctx: &tera::Context) -> String {
+/// Renders a text from a template built into the binary (Markdown or plain text, no escaping).
+/// The templates are tested, so a failure is a bug: it is logged, and `fallback` stands in.
+pub fn render_or(
+    what: &str,
+    template: &str,
+    ctx: &tera::Context,
+    fallback: impl FnOnce() -> String,
+) -> String {
     tera::Tera::one_off(template, ctx, false).unwrap_or_else(|e| {
-        tracing::error!(error = %e, template = what, "reply template failed");
+        tracing::error!(error = %e, template = what, "built-in template failed");
+        fallback()
+    })
+}
+
+/// [`render_or`] for a reply, which says it failed rather than say nothing.
+pub fn render_markdown(what: &str, template: &str, ctx: &tera::Context) -> String {
+    render_or(what, template, ctx, || {
         format!("(auger could not write its {what} reply; its log says why)")
     })
 }

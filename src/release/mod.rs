@@ -35,6 +35,7 @@ use crate::gitops::{
     Files, GitopsRepo, HistoryFilter, ReleaseInfo, ReleaseSpec, RenderError, RenderExtra, Target, Trailer,
     Trigger, WriteError, WriteOutcome, pr_branch, render,
 };
+use crate::notify::reply::render_or;
 use crate::notify::{FailureKind, Notifier, ReleaseEvent, ReplyRef, ReplyText, render_reply};
 use crate::policy::{EnvPolicy, MergeMode, Policy, PolicySet};
 
@@ -1140,8 +1141,7 @@ fn pr_text(
     ctx.insert("approvers", &approvers);
     ctx.insert("superseded", &superseded.map(|s| s.to_string()));
     let render = |name: &str, text: &str| {
-        tera::Tera::one_off(text, &ctx, false).unwrap_or_else(|e| {
-            tracing::error!(template = name, error = %e, "release text template failed");
+        render_or(name, text, &ctx, || {
             format!("Release {} {} to {}", plan.app, artifact.id, plan.env)
         })
     };
@@ -1161,8 +1161,7 @@ fn preview_pr_text(policy: &Policy, pr: &PullRequest, artifact: &Artifact) -> (S
     ctx.insert("pull_url", &pr.html_url);
     ctx.insert("artifact", &artifact.id.to_string());
     let render = |name: &str, text: &str| {
-        tera::Tera::one_off(text, &ctx, false).unwrap_or_else(|e| {
-            tracing::error!(template = name, error = %e, "preview text template failed");
+        render_or(name, text, &ctx, || {
             format!("Preview {} of #{}", policy.app(), pr.number)
         })
     };
