@@ -48,13 +48,21 @@ await_listening() {
   sed -n 's/.* listening on //p' "$1"
 }
 
+# start_receiver OUT COMMAND...: starts a receiver that prints "... listening on URL" to OUT and
+# waits for that line. Sets pid and url.
+start_receiver() {
+  local out=$1
+  shift
+  "$@" > "$out" 2>&1 &
+  pid=$!
+  url=$(await_listening "$out")
+}
+
 # start_server DIR [RUST_LOG]: starts `auger serve` in DIR (output in DIR/out) and waits until
 # it listens. Sets pid and url.
 start_server() {
   build_auger
-  (cd "$1" && RUST_LOG=${2:-error} exec "$bin" serve --config auger.toml > out 2>&1) &
-  pid=$!
-  url=$(await_listening "$1/out")
+  start_receiver "$1/out" env -C "$1" RUST_LOG="${2:-error}" "$bin" serve --config auger.toml
 }
 
 # fresh_server [RUST_LOG]: `auger serve` on a new temp folder, its data in a new folder under

@@ -18,9 +18,7 @@ case $receiver in
     pid=
     trap 'cleanup "$work"' EXIT
     build_c_receiver "$work/bare_c" || { echo "needs gcc and libssl-dev" >&2; exit 1; }
-    "$work/bare_c" > "$work/out" &
-    pid=$!
-    url=$(await_listening "$work/out")
+    start_receiver "$work/out" "$work/bare_c"
     ;;
   *) echo "usage: $0 [auger|c]" >&2; exit 2 ;;
 esac

@@ -25,13 +25,12 @@ cd "$work"
 # The floors, first and alone: receivers that only check the HMAC.
 floor() { # name, command...
   local name=$1; shift
-  "$@" > "$work/bare.out" &
-  local bare_pid=$! bare_url
-  bare_url=$(await_listening "$work/bare.out")
+  start_receiver "$work/bare.out" "$@"
   echo "== floor: $name, 64 connections"
   BODY="$body" SIG="$sig" PACE_MS=0 wrk -t2 -c64 -d"${secs}s" --latency \
-    -s "$here/deliveries.lua" "$bare_url/webhooks/github" | grep -E 'Requests/sec|50%|99%|Non-2xx'
-  kill $bare_pid; wait $bare_pid 2>/dev/null || true
+    -s "$here/deliveries.lua" "$url/webhooks/github" | grep -E 'Requests/sec|50%|99%|Non-2xx'
+  cleanup
+  pid=
 }
 floor "bare HMAC receiver (Rust, tokio, 2 threads)" "$bare"
 if build_c_receiver "$work/bare_c"; then
