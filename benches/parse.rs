@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 
 fn fixture(file: &str) -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures/webhooks")
+        .join("tests/fixtures/webhooks")
         .join(file);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }

@@ -7,7 +7,7 @@ root=$(cd "$here/../.." && pwd)
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)" >&2; exit 1; }
 # AUGER_BIN: measure another build (e.g. an earlier commit's) with the same script.
 bin=${AUGER_BIN:-${CARGO_TARGET_DIR:-$root/target}/dist/auger}
-body="$root/../shared/fixtures/webhooks/status.payload.json"
+body="$root/tests/fixtures/webhooks/status.payload.json"
 export AUGER_WEBHOOK_SECRET=bench-secret
 sig="sha256=$(openssl dgst -sha256 -hmac "$AUGER_WEBHOOK_SECRET" -r "$body" | cut -d' ' -f1)"
 

@@ -141,7 +141,7 @@ mod tests {
 
     fn fixture(name: &str) -> Vec<u8> {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/fixtures/webhooks")
+            .join("tests/fixtures/webhooks")
             .join(name);
         std::fs::read(path).unwrap()
     }

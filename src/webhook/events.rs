@@ -1057,7 +1057,7 @@ mod tests {
     use super::*;
 
     fn fixtures_dir() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/webhooks")
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/webhooks")
     }
 
     fn fixture_bytes(file: &str) -> Vec<u8> {

@@ -40,7 +40,7 @@ fn every_real_fixture_gets_the_right_answer() {
         ("workflow_run.completed.payload.json", 202, "ignored"),
     ];
     let on_disk: Vec<String> = std::fs::read_dir(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/webhooks"),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/webhooks"),
     )
     .unwrap()
     .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -12,7 +12,7 @@ pub const API_TOKEN: &str = "ci:test-token";
 pub fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(
         Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/fixtures/webhooks")
+            .join("tests/fixtures/webhooks")
             .join(name),
     )
     .unwrap()

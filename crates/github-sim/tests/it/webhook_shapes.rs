@@ -1,5 +1,5 @@
 //! Sim-generated webhook payloads have the key structure of real GitHub payloads
-//! (`/work/shared/fixtures/webhooks/`, overridable with `AUGER_WEBHOOK_FIXTURES`).
+//! (the bot's `tests/fixtures/webhooks/`, overridable with `AUGER_WEBHOOK_FIXTURES`).
 //!
 //! Two checks per event:
 //! 1. the keys a bot reads (listed explicitly below) exist in both with the same kind
@@ -70,7 +70,7 @@ fn below_empty(sim: &BTreeMap<String, Kind>, key: &str) -> bool {
 fn fixture(name: &str) -> Value {
     let dir = std::env::var("AUGER_WEBHOOK_FIXTURES")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from("/work/shared/fixtures/webhooks"));
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/webhooks"));
     let text = std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("fixture {name}: {e}"));
     serde_json::from_str(&text).unwrap()
 }
