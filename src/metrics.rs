@@ -33,9 +33,10 @@ impl Metrics {
         bump(&self.deliveries, (event_label(event), outcome));
     }
 
-    /// A delivery a worker finished: `ok`, `ignored` or `error`.
-    pub fn processed(&self, event: &str, result: &'static str, took: Duration) {
-        bump(&self.processed, (event_label(event), result));
+    /// Work the worker finished, by its kind (`build`, `comment`, …): `ok`, `ignored` or
+    /// `error`.
+    pub fn processed(&self, work: &'static str, result: &'static str, took: Duration) {
+        bump(&self.processed, (work, result));
         let secs = took.as_secs_f64();
         for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
             if secs <= *bound {
@@ -81,10 +82,10 @@ impl Metrics {
             "# HELP auger_deliveries_processed_total Deliveries processed by workers."
         );
         let _ = writeln!(out, "# TYPE auger_deliveries_processed_total counter");
-        for ((event, result), n) in lock(&self.processed) {
+        for ((work, result), n) in lock(&self.processed) {
             let _ = writeln!(
                 out,
-                "auger_deliveries_processed_total{{event=\"{event}\",result=\"{result}\"}} {n}"
+                "auger_deliveries_processed_total{{work=\"{work}\",result=\"{result}\"}} {n}"
             );
         }
         let _ = writeln!(
@@ -171,8 +172,8 @@ mod tests {
         m.delivery("status", "queued");
         m.delivery("evil\"}\n", "ignored");
         m.delivery("zen_garden", "ignored");
-        m.processed("auger.release", "ok", Duration::from_millis(20));
-        m.processed("status", "ok", Duration::from_millis(3));
+        m.processed("release", "ok", Duration::from_millis(20));
+        m.processed("build", "ok", Duration::from_millis(3));
         m.artifact("created");
         let text = m.render(7, &[]);
         assert!(text.contains("auger_webhook_deliveries_total{event=\"status\",outcome=\"queued\"} 2"));
@@ -181,7 +182,7 @@ mod tests {
             "events auger does not know share one label:\n{text}"
         );
         assert!(!text.contains("evil") && !text.contains("zen"), "{text}");
-        assert!(text.contains("auger_deliveries_processed_total{event=\"auger_release\",result=\"ok\"} 1"));
+        assert!(text.contains("auger_deliveries_processed_total{work=\"release\",result=\"ok\"} 1"));
         assert!(text.contains("auger_processing_seconds_bucket{le=\"0.001\"} 0"));
         assert!(text.contains("auger_processing_seconds_bucket{le=\"0.005\"} 1"));
         assert!(text.contains("auger_inbox_depth 7"));

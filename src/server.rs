@@ -3,49 +3,24 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 
-use crate::api::{self, ApiTokens};
 use crate::artifact::ArtifactStore;
 use crate::config::{Config, GithubAuth};
 use crate::domain::RepoName;
-use crate::forge::{ApiStats, Forge, GithubForge, RetryPolicy};
+use crate::forge::{Forge, GithubForge, RetryPolicy, Unconfigured};
 use crate::gitops::GitopsRepo;
+use crate::handlers::{self, Ctx, Releases};
+use crate::http::{self, ApiTokens, AppState};
 use crate::inbox::{self, Inbox};
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::policy::{self, PolicySet};
-use crate::pr_commands::PrCommands;
 use crate::release::{Releaser, ReleaserParts, SystemClock, WaitingPlans};
 use crate::webhook::WebhookSecrets;
-use crate::webhook::handler;
 use crate::worker::Worker;
-
-/// How often plans held by `after` gates are re-checked.
-const RECHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Shared by every request handler.
-pub struct AppState {
-    pub secrets: WebhookSecrets,
-    pub api_tokens: ApiTokens,
-    pub inbox: Inbox,
-    pub store: Arc<ArtifactStore>,
-    pub policies: Arc<PolicySet>,
-    pub gitops_repo: Option<RepoName>,
-    pub metrics: Arc<Metrics>,
-    /// GitHub API call counters, when a GitHub client is configured.
-    pub api_stats: Option<Arc<ApiStats>>,
-    pub forge: Option<Arc<dyn Forge>>,
-    /// The gitops repository's cache, when `[gitops]` is configured: read for release history.
-    pub gitops: Option<GitopsRepo>,
-    /// When the history routes last fetched successfully (see `api::fresh_gitops`).
-    pub gitops_fetched: Mutex<Option<Instant>>,
-    /// The release loop, when `[gitops]` is configured.
-    pub releaser: Option<Arc<Releaser>>,
-}
 
 /// Everything `serve` checks before it binds: a refusal here is a clear message and exit 1.
 pub struct Prepared {
@@ -106,7 +81,7 @@ pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
             gitops_repo: config.gitops.as_ref().map(|g| g.repo.clone()),
             metrics: Arc::new(Metrics::default()),
             api_stats,
-            forge,
+            forge: forge.unwrap_or_else(|| Arc::new(Unconfigured)),
             gitops_fetched: Mutex::new(None),
             gitops,
             releaser,
@@ -232,38 +207,28 @@ pub fn open_store(config: &Config, create: bool) -> anyhow::Result<ArtifactStore
 /// next start).
 pub async fn run(prepared: Prepared, announce: impl FnOnce(SocketAddr)) -> anyhow::Result<()> {
     let Prepared { state, listen } = prepared;
+    let ctx = Ctx::new(
+        state.store.clone(),
+        state.policies.clone(),
+        state.metrics.clone(),
+        state.forge.clone(),
+        match &state.releaser {
+            Some(r) => Releases::On(r.clone()),
+            None => Releases::Off,
+        },
+    );
     let worker = Worker {
         inbox: state.inbox.clone(),
-        store: state.store.clone(),
-        policies: state.policies.clone(),
-        metrics: state.metrics.clone(),
-        forge: state.forge.clone(),
-        releaser: state.releaser.clone(),
-        commands: match (&state.releaser, &state.forge) {
-            (Some(r), Some(f)) => Some(Arc::new(PrCommands::new(
-                r.clone(),
-                f.clone(),
-                state.policies.clone(),
-                state.store.clone(),
-            ))),
-            _ => None,
-        },
+        ctx: Arc::new(ctx),
+        gitops_repo: state.gitops_repo.clone(),
     };
     let inbox = state.inbox.clone();
-    let background = spawn_background(worker, state.releaser.clone())?;
+    let background = spawn_background(worker)?;
     let state = web::Data::new(state);
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(state.clone())
-            .route("/webhooks/github", web::post().to(handler::receive))
-            .configure(api::routes)
-            .default_service(web::to(|| async {
-                handler::error(actix_web::http::StatusCode::NOT_FOUND, "no such route")
-            }))
-    })
-    .shutdown_timeout(10)
-    .bind(listen)
-    .with_context(|| format!("cannot listen on {listen}"))?;
+    let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(http::routes))
+        .shutdown_timeout(10)
+        .bind(listen)
+        .with_context(|| format!("cannot listen on {listen}"))?;
     let bound = server.addrs().first().copied().unwrap_or(listen);
     announce(bound);
     server.run().await.context("HTTP server failed")?;
@@ -276,10 +241,7 @@ pub async fn run(prepared: Prepared, announce: impl FnOnce(SocketAddr)) -> anyho
 
 /// The worker and the release loop's timer on their own thread and runtime, at a lower CPU
 /// priority than the HTTP workers. Resolves when the worker has stopped.
-fn spawn_background(
-    worker: Worker,
-    releaser: Option<Arc<Releaser>>,
-) -> anyhow::Result<tokio::sync::oneshot::Receiver<()>> {
+fn spawn_background(worker: Worker) -> anyhow::Result<tokio::sync::oneshot::Receiver<()>> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .thread_name("auger-worker-blocking")
@@ -291,22 +253,10 @@ fn spawn_background(
         .spawn(move || {
             crate::priority::background();
             runtime.block_on(async move {
-                // Held plans are re-checked on a timer; open release PRs once at start
-                // (approvals may have come while auger was down).
-                let timer = releaser.map(|r| {
-                    tokio::spawn(async move {
-                        r.recheck_open_pulls().await;
-                        let mut every = tokio::time::interval(RECHECK_EVERY);
-                        loop {
-                            every.tick().await;
-                            r.tick().await;
-                        }
-                    })
-                });
+                let ctx = worker.ctx.clone();
+                let timer = tokio::spawn(async move { handlers::timer::run(&ctx).await });
                 worker.run().await;
-                if let Some(t) = timer {
-                    t.abort();
-                }
+                timer.abort();
             });
             let _ = stopped.send(());
         })

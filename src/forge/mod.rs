@@ -10,6 +10,7 @@
 
 mod github;
 pub mod retry;
+mod unconfigured;
 
 use std::fmt;
 use std::str::FromStr;
@@ -22,6 +23,7 @@ use crate::domain::{BranchName, CommitSha, RepoName};
 
 pub use github::{GithubAuthSecret, GithubForge};
 pub use retry::{ApiStats, ApiStatsSnapshot, RetryPolicy, Safety};
+pub use unconfigured::Unconfigured;
 
 /// Why a forge call failed. Callers branch on the variant; the text is for humans.
 #[derive(Debug, thiserror::Error)]
@@ -358,6 +360,11 @@ pub struct Deployment {
 /// webhook payload for authority), so callers may cache only what they can afford to be stale.
 #[async_trait]
 pub trait Forge: Send + Sync {
+    /// False only for [`Unconfigured`]: the forge auger has without credentials.
+    fn configured(&self) -> bool {
+        true
+    }
+
     /// The login auger acts as (`<slug>[bot]` for a GitHub App), to recognise its own comments.
     async fn authenticated_login(&self) -> ForgeResult<String>;
 

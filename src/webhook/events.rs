@@ -12,8 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::shapes::Shaped;
-use super::skim;
+use super::skim::{self, Shaped};
 use crate::domain::{BranchName, CommitSha, RepoName, TagName};
 
 /// Declares an enum over the strings GitHub sends, with an `Other(String)` fallback.

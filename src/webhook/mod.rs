@@ -1,10 +1,9 @@
 //! GitHub webhooks: signature verification, delivery headers and the typed events auger reads.
-//! The HTTP handler ([`handler`]) verifies with [`WebhookSecrets::verify`], checks the headers with
-//! [`Delivery::from_headers`], parses with [`Delivery::parse_kept`] and persists what it
-//! keeps; workers parse that back with [`parse_event`].
+//! Pure: the HTTP edge (`crate::http::webhook`) verifies with [`WebhookSecrets::verify`],
+//! checks the headers with [`Delivery::from_headers`], parses with [`Delivery::parse_kept`] and
+//! classifies the event into [`crate::work::Work`].
 
 pub mod events;
-pub mod handler;
 pub mod shapes;
 pub mod signature;
 pub mod skim;

@@ -6,12 +6,7 @@
 //! without its shape fails the build's tests instead of silently parsing as its default.
 
 use super::events::*;
-use super::skim::{Shape, each, object, whole};
-
-/// A payload struct whose members [`Shaped::SHAPE`] names.
-pub trait Shaped {
-    const SHAPE: Shape;
-}
+use super::skim::{Shape, Shaped, each, object, whole};
 
 /// `shaped! { Type => [members] + common; }`: `+ common` appends `repository`, `sender` and
 /// `installation`, which almost every event carries.

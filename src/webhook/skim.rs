@@ -16,6 +16,11 @@
 /// The members of a JSON object a typed struct reads.
 pub type Shape = &'static [Member];
 
+/// A payload struct whose members [`Shaped::SHAPE`] names (the shapes live in `shapes`).
+pub trait Shaped {
+    const SHAPE: Shape;
+}
+
 /// One member of a [`Shape`]: its key and how much of its value to keep.
 #[derive(Debug, Clone, Copy)]
 pub struct Member {

@@ -47,7 +47,7 @@ fn dockerfile_fly_toml_and_the_app_manifest_agree_with_the_code() {
     assert!(
         checks
             .iter()
-            .any(|c| c["path"].as_str() == Some(auger::api::HEALTH_PATH))
+            .any(|c| c["path"].as_str() == Some(auger::http::HEALTH_PATH))
     );
     let mounts = fly["mounts"].as_array().expect("[[mounts]]");
     assert_eq!(

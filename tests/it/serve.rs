@@ -22,30 +22,37 @@ fn every_real_fixture_gets_the_right_answer() {
     let setup = Setup::new(&[HELLO], "");
     let server = setup.start();
     let expected: &[(&str, u16, &str)] = &[
+        // The edge classifies each delivery into work; one that asks for nothing is answered
+        // "ignored" and never stored.
         ("check_run.completed.payload.json", 202, "queued"),
-        ("create.payload.json", 202, "queued"),
-        ("delete.payload.json", 202, "queued"),
-        ("installation.created.payload.json", 202, "queued"),
-        ("issue_comment.created.payload.json", 202, "queued"),
+        // A tag created: the tag's push carries the work.
+        ("create.payload.json", 202, "ignored"),
+        // A deleted tag, in a repository without previews.
+        ("delete.payload.json", 202, "ignored"),
+        ("installation.created.payload.json", 202, "ignored"),
+        // A comment on an issue, not a pull request, and no command in it.
+        ("issue_comment.created.payload.json", 202, "ignored"),
         ("issue_comment.edited.payload.json", 202, "ignored"),
         ("ping.payload.json", 200, "pong"),
         ("pull_request.closed.payload.json", 202, "queued"),
         ("pull_request.opened.payload.json", 202, "queued"),
         ("pull_request.synchronize.payload.json", 202, "queued"),
-        ("pull_request_review.submitted.payload.json", 202, "queued"),
+        // A review in an app repository (only the gitops repository's reviews matter).
+        ("pull_request_review.submitted.payload.json", 202, "ignored"),
+        // A tag pushed: it may name an artifact.
         ("push.payload.json", 202, "queued"),
-        ("push.with-new-branch.payload.json", 202, "queued"),
+        // A branch pushed: CI signals, not pushes, make artifacts.
+        ("push.with-new-branch.payload.json", 202, "ignored"),
         ("status.payload.json", 202, "queued"),
         // A repository no policy names.
         ("workflow_run.completed.payload.json", 202, "ignored"),
     ];
-    let on_disk: Vec<String> = std::fs::read_dir(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/webhooks"),
-    )
-    .unwrap()
-    .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-    .filter(|n| n.ends_with(".json"))
-    .collect();
+    let on_disk: Vec<String> =
+        std::fs::read_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/webhooks"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".json"))
+            .collect();
     assert_eq!(
         on_disk.len(),
         expected.len(),

@@ -1,8 +1,6 @@
 //! The REST API (design §9): CI pushes artifacts, operators query them; liveness and metrics.
 //! Every error is JSON `{ "error": … }` with a fitting 4xx; writes are all-or-nothing.
 
-mod dashboard;
-
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -16,11 +14,9 @@ use crate::artifact::{Artifact, ArtifactId, ListFilter, RecordOutcome, Source};
 use crate::domain::{AppName, BranchName, CommitSha, EnvName, RepoName, TagName};
 use crate::gitops::{GitopsRepo, HistoryFilter, Trigger, WriteError};
 use crate::policy::VarName;
-use crate::server::AppState;
-use crate::webhook::handler::error;
-use crate::worker::{
-    ArtifactRecorded, EVENT_ARTIFACT, EVENT_RELEASE, EVENT_ROLLBACK, ReleaseRequest, RollbackRequest,
-};
+use crate::work::{self, ArtifactRecorded, ReleaseRequest, RollbackRequest, Work};
+
+use super::{ApiCaller, AppState, dashboard, error};
 
 /// Bearer tokens from `AUGER_API_TOKENS`: `name:token` entries (or bare tokens, named
 /// `token-<n>`). Only digests are kept, and comparison is constant-time over digests, so
@@ -79,17 +75,6 @@ impl ApiTokens {
 
 fn digest(s: &str) -> [u8; 32] {
     Sha256::digest(s.as_bytes()).into()
-}
-
-/// The calling token's name, or why the request is refused (always a 401).
-fn authorize<'a>(req: &HttpRequest, state: &'a AppState) -> Result<&'a str, &'static str> {
-    if state.api_tokens.is_empty() {
-        return Err("the API is disabled: no tokens are configured");
-    }
-    state
-        .api_tokens
-        .authenticate(req)
-        .ok_or("missing or invalid bearer token")
 }
 
 /// Liveness: the path deployment files (fly.toml) check.
@@ -171,17 +156,13 @@ struct NewArtifact {
     target_url: Option<String>,
 }
 
-async fn create_artifact(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    let resp = create_artifact_inner(&req, &body, &state).await;
+async fn create_artifact(caller: ApiCaller, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let resp = create_artifact_inner(caller.0, &body, &state).await;
     state.metrics.api("artifacts.create", resp.status().as_u16());
     resp
 }
 
-async fn create_artifact_inner(req: &HttpRequest, body: &[u8], state: &web::Data<AppState>) -> HttpResponse {
-    let token = match authorize(req, state) {
-        Ok(t) => t.to_owned(),
-        Err(why) => return error(StatusCode::UNAUTHORIZED, why),
-    };
+async fn create_artifact_inner(token: String, body: &[u8], state: &web::Data<AppState>) -> HttpResponse {
     let de = &mut serde_json::Deserializer::from_slice(body);
     let new: NewArtifact = match serde_path_to_error::deserialize(de) {
         Ok(n) => n,
@@ -237,8 +218,8 @@ async fn create_artifact_inner(req: &HttpRequest, body: &[u8], state: &web::Data
         Ok(Ok(outcome)) => {
             if state.releaser.is_some() && !matches!(outcome, RecordOutcome::Unchanged(_)) {
                 // The worker decides the automatic releases, in order with GitHub's events.
-                let body = serde_json::to_vec(&ArtifactRecorded { incoming }).unwrap_or_default();
-                if let Err(e) = state.inbox.append(&internal_id(), EVENT_ARTIFACT, body).await {
+                let body = work::encode(&Work::ApiArtifact(Box::new(ArtifactRecorded { incoming })));
+                if let Err(e) = state.inbox.append(&internal_id(), work::INBOX_KIND, body).await {
                     tracing::error!(error = %e, "artifact recorded, but its automatic releases could not be queued");
                 }
             }
@@ -279,10 +260,7 @@ struct ListQuery {
     limit: Option<usize>,
 }
 
-async fn list_artifacts(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    if let Err(why) = authorize(&req, &state) {
-        return error(StatusCode::UNAUTHORIZED, why);
-    }
+async fn list_artifacts(_: ApiCaller, req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let q = match web::Query::<ListQuery>::from_query(req.query_string()) {
         Ok(q) => q.into_inner(),
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
@@ -319,10 +297,7 @@ async fn list_artifacts(req: HttpRequest, state: web::Data<AppState>) -> HttpRes
     }
 }
 
-async fn get_artifact(req: HttpRequest, path: web::Path<String>, state: web::Data<AppState>) -> HttpResponse {
-    if let Err(why) = authorize(&req, &state) {
-        return error(StatusCode::UNAUTHORIZED, why);
-    }
+async fn get_artifact(_: ApiCaller, path: web::Path<String>, state: web::Data<AppState>) -> HttpResponse {
     let id: ArtifactId = match path.parse() {
         Ok(id) => id,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
@@ -350,7 +325,7 @@ const GITOPS_FETCH_INTERVAL: Duration = Duration::from_secs(2);
 /// The gitops handle after a fetch unless one succeeded within [`GITOPS_FETCH_INTERVAL`], or
 /// the refusal to answer. Blocking (runs git): call it inside `web::block`. The lock is held
 /// across the fetch so concurrent requests wait for one fetch instead of each starting one.
-fn fresh_gitops(state: &AppState) -> Result<&GitopsRepo, (StatusCode, String)> {
+pub(super) fn fresh_gitops(state: &AppState) -> Result<&GitopsRepo, (StatusCode, String)> {
     let Some(repo) = &state.gitops else {
         return Err((
             StatusCode::CONFLICT,
@@ -406,10 +381,7 @@ struct ReleasesQuery {
 }
 
 /// `GET /api/v1/releases?env=&app=&limit=`: releases newest first (default 50, at most 1000).
-async fn list_releases(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    if let Err(why) = authorize(&req, &state) {
-        return error(StatusCode::UNAUTHORIZED, why);
-    }
+async fn list_releases(_: ApiCaller, req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let q = match web::Query::<ReleasesQuery>::from_query(req.query_string()) {
         Ok(q) => q.into_inner(),
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
@@ -435,10 +407,7 @@ async fn list_releases(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
 }
 
 /// `GET /api/v1/environments`: the current release of every (env, app) in the history.
-async fn list_environments(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    if let Err(why) = authorize(&req, &state) {
-        return error(StatusCode::UNAUTHORIZED, why);
-    }
+async fn list_environments(_: ApiCaller, state: web::Data<AppState>) -> HttpResponse {
     let store = state.store.clone();
     // Hold state lives in the ledger; the rest is read back from the gitops repository.
     gitops_read(state, "environments", move |repo| {
@@ -467,14 +436,14 @@ struct NewRelease {
 
 /// `POST /api/v1/releases`: checked here (so a wrong request is a 4xx at once), performed by
 /// the worker through the env's merge mode: 202 means queued durably.
-async fn create_release(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    let resp = create_release_inner(&req, &body, &state).await;
+async fn create_release(caller: ApiCaller, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let resp = create_release_inner(caller.0, &body, &state).await;
     state.metrics.api("releases.create", resp.status().as_u16());
     resp
 }
 
-async fn create_release_inner(req: &HttpRequest, body: &[u8], state: &web::Data<AppState>) -> HttpResponse {
-    let (token, new) = match check_release_request(req, body, state, |n: &NewRelease| (&n.app, &n.env)) {
+async fn create_release_inner(token: String, body: &[u8], state: &web::Data<AppState>) -> HttpResponse {
+    let new = match check_release_request(body, state, |n: &NewRelease| (&n.app, &n.env)) {
         Ok(x) => x,
         Err((status, why)) => return error(status, why),
     };
@@ -520,8 +489,7 @@ async fn create_release_inner(req: &HttpRequest, body: &[u8], state: &web::Data<
         "artifact": request.artifact,
         "trigger": request.trigger,
     });
-    let body = serde_json::to_vec(&request).unwrap_or_default();
-    queue(state, EVENT_RELEASE, body, answer).await
+    queue(state, Work::Release(request), answer).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -535,14 +503,14 @@ struct NewRollback {
 }
 
 /// `POST /api/v1/rollbacks`: checked here, performed by the worker (202 = queued durably).
-async fn create_rollback(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    let resp = create_rollback_inner(&req, &body, &state).await;
+async fn create_rollback(caller: ApiCaller, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let resp = create_rollback_inner(caller.0, &body, &state).await;
     state.metrics.api("rollbacks.create", resp.status().as_u16());
     resp
 }
 
-async fn create_rollback_inner(req: &HttpRequest, body: &[u8], state: &web::Data<AppState>) -> HttpResponse {
-    let (token, new) = match check_release_request(req, body, state, |n: &NewRollback| (&n.app, &n.env)) {
+async fn create_rollback_inner(token: String, body: &[u8], state: &web::Data<AppState>) -> HttpResponse {
+    let new = match check_release_request(body, state, |n: &NewRollback| (&n.app, &n.env)) {
         Ok(x) => x,
         Err((status, why)) => return error(status, why),
     };
@@ -566,19 +534,16 @@ async fn create_rollback_inner(req: &HttpRequest, body: &[u8], state: &web::Data
     let answer = serde_json::json!({
         "queued": true, "app": request.app, "env": request.env, "to": request.to,
     });
-    let body = serde_json::to_vec(&request).unwrap_or_default();
-    queue(state, EVENT_ROLLBACK, body, answer).await
+    queue(state, Work::Rollback(request), answer).await
 }
 
 /// What `POST /api/v1/releases` and `/rollbacks` check before queuing: the token, the body,
-/// that releases are on, and that the app has the env. The token's name on success.
+/// that releases are on, and that the app has the env.
 fn check_release_request<T: serde::de::DeserializeOwned>(
-    req: &HttpRequest,
     body: &[u8],
     state: &AppState,
     app_env: impl FnOnce(&T) -> (&AppName, &EnvName),
-) -> Result<(String, T), (StatusCode, String)> {
-    let token = authorize(req, state).map_err(|why| (StatusCode::UNAUTHORIZED, why.to_owned()))?;
+) -> Result<T, (StatusCode, String)> {
     let de = &mut serde_json::Deserializer::from_slice(body);
     let new: T = serde_path_to_error::deserialize(de)
         .map_err(|e| (StatusCode::BAD_REQUEST, format!("{}: {}", e.path(), e.inner())))?;
@@ -602,15 +567,19 @@ fn check_release_request<T: serde::de::DeserializeOwned>(
             format!("app {app} has no environment {env} (known: {})", known.join(", ")),
         ));
     }
-    Ok((token.to_owned(), new))
+    Ok(new)
 }
 
-/// Appends an internal entry for the worker: 202 once it is on disk.
-async fn queue(state: &AppState, event: &str, body: Vec<u8>, answer: serde_json::Value) -> HttpResponse {
-    match state.inbox.append(&internal_id(), event, body).await {
+/// Appends work for the worker: 202 once it is on disk.
+async fn queue(state: &AppState, work: Work, answer: serde_json::Value) -> HttpResponse {
+    match state
+        .inbox
+        .append(&internal_id(), work::INBOX_KIND, work::encode(&work))
+        .await
+    {
         Ok(_) => HttpResponse::Accepted().json(answer),
         Err(e) => {
-            tracing::error!(error = %e, event, "cannot queue a request");
+            tracing::error!(error = %e, work = work.kind(), "cannot queue a request");
             error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "cannot queue the request; nothing was done",

@@ -13,11 +13,11 @@ use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::AppState;
+use super::error;
 use crate::gitops::{EnvironmentView, HistoryFilter, ReleaseView};
 use crate::policy::{Policy, PolicySet};
 use crate::release::{pull_request_branches, tally};
-use crate::server::AppState;
-use crate::webhook::handler::error;
 
 const TEMPLATE: &str = include_str!("../../templates/dashboard/index.html.tera");
 const RECENT: usize = 50;
@@ -133,7 +133,7 @@ pub async fn index(state: web::Data<AppState>) -> HttpResponse {
 }
 
 fn read_git(s: &AppState) -> Result<FromGit, (StatusCode, String)> {
-    let repo = super::fresh_gitops(s)?;
+    let repo = super::api::fresh_gitops(s)?;
     let internal = |e: &dyn std::fmt::Display| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
     let envs = repo.environments().map_err(|e| internal(&e))?;
     let releases = repo
@@ -283,9 +283,12 @@ fn recent_releases(git: &FromGit, gitops_repo: &str) -> Vec<Release> {
 /// Open release pull requests and their approvals on the current head, from GitHub. A GitHub
 /// error leaves a pull request out rather than failing the page.
 async fn open_pulls(state: &AppState) -> Vec<Pull> {
-    let (Some(forge), Some(gitops)) = (&state.forge, &state.gitops_repo) else {
+    let (forge, Some(gitops)) = (&state.forge, &state.gitops_repo) else {
         return Vec::new();
     };
+    if !forge.configured() {
+        return Vec::new();
+    }
     let mut out = Vec::new();
     for (p, env, rules, branch) in pull_request_branches(&state.policies) {
         let Ok(Some(pr)) = forge.find_open_pull(gitops, &branch).await else {

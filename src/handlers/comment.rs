@@ -1,0 +1,549 @@
+//! PR comment commands (design §8): the parser ([`crate::command`]) says what was asked; this
+//! handler decides whether the author may, runs it through the release loop with one
+//! `command_<verb>` per command, and answers in one reply comment that is edited in place.
+//!
+//! Rules: bots never command (the edge drops them) and auger ignores itself. auger reacts 👀
+//! when it takes a command. Authority is re-read from GitHub at execution time (permission,
+//! team membership, the user's numeric id), never taken from the payload. A pull request from
+//! a fork never deploys. Refusals say why. A replayed delivery finds its reply (by a hidden
+//! marker naming the comment it answers) and does not run twice.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::artifact::{ArtifactId, HoldState};
+use crate::command::{
+    Command, ParseOutcome, RollbackTarget, ShaPrefix, error_reply, help_text, parse_comment,
+};
+use crate::domain::{AppName, CommitSha, EnvName, RepoName};
+use crate::forge::{CommentId, Reaction};
+use crate::gitops::Trigger;
+use crate::notify::reply::render_markdown;
+use crate::notify::{ReplyRef, ReplyText, answer_marker, render_reply};
+use crate::policy::Policy;
+use crate::release::{Plan, ReleaseOutcome, Releaser};
+use crate::work::PullRequestComment;
+
+use super::{Ctx, Handled};
+
+const STATUS_TEMPLATE: &str = include_str!("../../templates/commands/status.md.tera");
+
+/// Recent heads of each pull request with the time they became the head (the `pull_request`
+/// events' `updated_at`). A `/deploy` without a sha deploys the head the pull request had when
+/// the comment was written; if GitHub's head is another one now, a push overtook the comment
+/// and the command is refused rather than deploying a commit the commenter never saw.
+/// Deliveries may arrive in any order; the times decide. Unknown (after a restart): GitHub's
+/// head is used.
+#[derive(Default)]
+pub struct PullHeads(Mutex<HashMap<PullKey, Vec<HeadSince>>>);
+
+/// `(owner/name lowercased, pull request number)`.
+type PullKey = (String, u64);
+/// A head and the time it became the head.
+type HeadSince = (DateTime<Utc>, CommitSha);
+
+impl PullHeads {
+    /// A pull request opened, reopened or pushed to: `sha` is the head since `at`.
+    pub fn saw(&self, repo: &RepoName, number: u64, sha: &CommitSha, at: DateTime<Utc>) {
+        let mut heads = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if heads.len() > 50_000 {
+            heads.clear();
+        }
+        let list = heads
+            .entry((repo.as_str().to_ascii_lowercase(), number))
+            .or_default();
+        if !list.iter().any(|(t, s)| *t == at && s == sha) {
+            list.push((at, sha.clone()));
+            list.sort_by_key(|(t, _)| *t);
+            if list.len() > 20 {
+                list.remove(0);
+            }
+        }
+    }
+
+    /// Whether `head` (GitHub's head now) replaced another head at or after `at`, the time a
+    /// comment was written: then the comment was about another commit. GitHub's times have
+    /// whole seconds, so a push in the same second as the comment counts as after it (the
+    /// safe side: a refusal, and the user comments again). A head no event has announced yet
+    /// is newer than everything seen, so it moved too. Nothing seen: not moved.
+    fn moved_since(
+        &self,
+        repo: &RepoName,
+        number: u64,
+        head: &CommitSha,
+        at: DateTime<Utc>,
+    ) -> Option<CommitSha> {
+        let heads = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let list = heads.get(&(repo.as_str().to_ascii_lowercase(), number))?;
+        let before = list
+            .iter()
+            .rev()
+            .find(|(t, s)| s != head && *t <= at)
+            .map(|(_, s)| s.clone());
+        match list.iter().rev().find(|(_, s)| s == head) {
+            Some((t, _)) if *t >= at => before,
+            Some(_) => None,
+            None => list.last().map(|(_, s)| s.clone()),
+        }
+    }
+}
+
+/// One comment's commands being answered: what every `command_<verb>` needs.
+struct Asked<'a> {
+    ctx: &'a Ctx,
+    releaser: &'a Releaser,
+    /// The policies of the comment's repository.
+    apps: Vec<&'a Policy>,
+    comment: &'a PullRequestComment,
+    reply: ReplyRef,
+}
+
+pub async fn handle(ctx: &Ctx, comment: PullRequestComment) -> anyhow::Result<Handled> {
+    let Some(releaser) = ctx.releases.running() else {
+        return Ok(Handled::Nothing);
+    };
+    if !ctx.forge.configured() {
+        return Ok(Handled::Nothing);
+    }
+    let own = ctx
+        .own_login
+        .get_or_try_init(|| async { ctx.forge.authenticated_login().await })
+        .await?;
+    if comment.author.eq_ignore_ascii_case(own) {
+        return Ok(Handled::Nothing);
+    }
+    let repo = &comment.repo;
+    let apps: Vec<&Policy> = ctx.policies.for_repo(repo).collect();
+    let commands = match parse_comment(&comment.body) {
+        _ if apps.is_empty() => return Ok(Handled::Nothing),
+        ParseOutcome::NoCommand => return Ok(Handled::Nothing),
+        ParseOutcome::Error(errors) => Err(errors),
+        ParseOutcome::Commands(c) => Ok(c),
+    };
+    let number = comment.number;
+    let answered = CommentId(comment.comment_id);
+    let marker = answer_marker(answered);
+    // A replay: the reply exists. Finished → nothing to do; still queued → run again (every
+    // step is idempotent).
+    let existing = ctx
+        .forge
+        .list_comments(repo, number)
+        .await?
+        .into_iter()
+        .find(|c| c.body.contains(&marker));
+    if let Some(c) = &existing
+        && !c.body.contains("⏳")
+    {
+        return Ok(Handled::Acted);
+    }
+    if let Err(err) = ctx.forge.add_reaction(repo, answered, Reaction::Eyes).await {
+        tracing::warn!(error = %err, "cannot react to the command");
+    }
+    let existing = existing.map(|c| c.id);
+    let commands = match commands {
+        Ok(c) => c,
+        Err(errors) => {
+            write_reply(ctx, &comment, existing, &error_reply(&errors)).await?;
+            return Ok(Handled::Acted);
+        }
+    };
+    let queued = render_reply(&ReplyText {
+        state: "queued",
+        command: &commands[0].to_string(),
+        ..Default::default()
+    });
+    let reply_id = write_reply(ctx, &comment, existing, &queued).await?;
+    let asked = Asked {
+        ctx,
+        releaser,
+        apps,
+        comment: &comment,
+        reply: ReplyRef {
+            repo: repo.clone(),
+            issue: number,
+            comment: reply_id,
+            answers: answered,
+        },
+    };
+    let mut texts = Vec::new();
+    for cmd in &commands {
+        if let Some(text) = run(&asked, cmd).await {
+            texts.push(text);
+        }
+    }
+    if !texts.is_empty() {
+        write_reply(ctx, &comment, Some(reply_id), &texts.join("\n\n")).await?;
+    }
+    Ok(Handled::Acted)
+}
+
+/// Runs one command; `None` when the release loop already wrote the reply.
+async fn run(asked: &Asked<'_>, cmd: &Command) -> Option<String> {
+    let line = cmd.to_string();
+    match cmd {
+        Command::Help => Some(command_help()),
+        Command::Status => Some(command_status(asked).await),
+        Command::Deploy { env, sha } => command_deploy(asked, &line, env, sha.as_ref()).await,
+        Command::Rollback { env, target } => Some(command_rollback(asked, &line, env, target.as_ref()).await),
+        Command::Hold { env } => Some(command_hold(asked, &line, env).await),
+        Command::Resume { env } => Some(command_resume(asked, &line, env).await),
+    }
+}
+
+fn command_help() -> String {
+    help_text()
+}
+
+/// The `/status` table (`templates/commands/status.md.tera`): per app and environment, what
+/// runs and whether automatic deploys are on.
+async fn command_status(asked: &Asked<'_>) -> String {
+    #[derive(Serialize)]
+    struct Row {
+        app: String,
+        env: String,
+        running: String,
+        /// Only a hold in force.
+        hold: Option<HoldState>,
+    }
+    let mut rows = Vec::new();
+    for p in &asked.apps {
+        for (env, _) in p.envs() {
+            let running = asked
+                .ctx
+                .store
+                .released(env, p.app())
+                .ok()
+                .flatten()
+                .map(|a| a.label())
+                .unwrap_or_default();
+            let hold = match asked.releaser.hold_state(env, p.app()).await {
+                Ok(Some(h)) if h.held => Some(h),
+                _ => None,
+            };
+            rows.push(Row {
+                app: p.app().to_string(),
+                env: env.to_string(),
+                running,
+                hold,
+            });
+        }
+    }
+    let mut ctx = tera::Context::new();
+    ctx.insert("rows", &rows);
+    render_markdown("status", STATUS_TEMPLATE, &ctx)
+}
+
+async fn command_deploy(
+    asked: &Asked<'_>,
+    line: &str,
+    env: &EnvName,
+    sha: Option<&ShaPrefix>,
+) -> Option<String> {
+    let say = |state: &str, detail: &str| Some(say(line, state, detail));
+    let policy = match authorized(asked, env).await {
+        Ok(p) => p,
+        Err(why) => return say("refused", &why),
+    };
+    let (ctx, repo, number) = (asked.ctx, &asked.comment.repo, asked.comment.number);
+    // Re-read the pull request now: its head, and whether it comes from a fork.
+    let pr = match ctx.forge.get_pull(repo, number).await {
+        Ok(pr) => pr,
+        Err(e) => {
+            return say(
+                "failed",
+                &format!("cannot read the pull request from GitHub: {e}"),
+            );
+        }
+    };
+    if pr.is_from_fork(repo) {
+        return say(
+            "refused",
+            "this pull request comes from a fork; forks never deploy",
+        );
+    }
+    match asked.releaser.hold_state(env, policy.app()).await {
+        Ok(Some(h)) if h.held => {
+            return say(
+                "refused",
+                &format!(
+                    "{env} is on hold ({}, by {}); `/resume {env}` first",
+                    h.reason, h.by
+                ),
+            );
+        }
+        Ok(_) => {}
+        Err(e) => return say("failed", &e.to_string()),
+    }
+    if sha.is_none()
+        && let Some(seen) = ctx
+            .heads
+            .moved_since(repo, number, &pr.head.sha, asked.comment.created_at)
+    {
+        return say(
+            "refused",
+            &format!(
+                "the pull request's head moved to `{}` after this comment (it was `{}`); comment again to deploy the new head",
+                pr.head.sha.short(12),
+                seen.short(12)
+            ),
+        );
+    }
+    let artifact = match sha {
+        Some(prefix) => {
+            let found = ctx.store.find_by_sha_prefix(prefix.as_str()).map(|v| {
+                v.into_iter()
+                    .filter(|a| a.app == *policy.app())
+                    .collect::<Vec<_>>()
+            });
+            match found {
+                Ok(v) if v.len() == 1 => v.into_iter().next(),
+                Ok(v) if v.len() > 1 => {
+                    return say(
+                        "refused",
+                        &format!("`{prefix}` matches several artifacts; give more digits"),
+                    );
+                }
+                Ok(_) => None,
+                Err(e) => return say("failed", &e.to_string()),
+            }
+        }
+        None => match ctx.store.get(policy.app(), &pr.head.sha) {
+            Ok(a) => a,
+            Err(e) => return say("failed", &e.to_string()),
+        },
+    };
+    let Some(artifact) = artifact else {
+        let what = sha
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_else(|| pr.head.sha.short(12).to_owned());
+        return say(
+            "refused",
+            &format!(
+                "no artifact of {} for `{what}` yet: CI has not marked that commit green",
+                policy.app()
+            ),
+        );
+    };
+    let plan = Plan {
+        env: env.clone(),
+        app: policy.app().clone(),
+        artifact: artifact.id.clone(),
+        trigger: Trigger::Command(asked.comment.author.clone()),
+        reason: format!("{line} on #{number}"),
+        reply: Some(asked.reply.clone()),
+    };
+    match asked.releaser.release(plan).await {
+        // The release loop wrote the reply (released, waiting, already there).
+        Ok(_) => None,
+        Err(e) if e.is_user_error() => say("refused", &e.to_string()),
+        Err(e) => say("failed", &e.to_string()),
+    }
+}
+
+async fn command_rollback(
+    asked: &Asked<'_>,
+    line: &str,
+    env: &EnvName,
+    target: Option<&RollbackTarget>,
+) -> String {
+    let policy = match authorized(asked, env).await {
+        Ok(p) => p,
+        Err(why) => return say(line, "refused", &why),
+    };
+    let to = match target {
+        Some(t) => match resolve_target(asked.ctx, policy.app(), t) {
+            Ok(id) => Some(id),
+            Err(why) => return say(line, "refused", &why),
+        },
+        None => None,
+    };
+    let result = asked
+        .releaser
+        .rollback(
+            env,
+            policy.app(),
+            to.as_ref(),
+            &by(asked),
+            Some(asked.reply.clone()),
+        )
+        .await;
+    outcome(
+        line,
+        result.map(|(to, outcome)| match outcome {
+            ReleaseOutcome::AwaitingApproval { url, .. } => {
+                answer(line, policy, env, "rollback_awaiting", &to.to_string(), &url)
+            }
+            _ => answer(line, policy, env, "rolled_back", &to.to_string(), ""),
+        }),
+    )
+}
+
+async fn command_hold(asked: &Asked<'_>, line: &str, env: &EnvName) -> String {
+    let policy = match authorized(asked, env).await {
+        Ok(p) => p,
+        Err(why) => return say(line, "refused", &why),
+    };
+    let reason = format!("held from {}#{}", asked.comment.repo, asked.comment.number);
+    let result = asked.releaser.hold(env, policy.app(), &by(asked), &reason).await;
+    outcome(
+        line,
+        result.map(|changed| {
+            let state = if changed { "hold_set" } else { "hold_already" };
+            answer(line, policy, env, state, "", "")
+        }),
+    )
+}
+
+async fn command_resume(asked: &Asked<'_>, line: &str, env: &EnvName) -> String {
+    let policy = match authorized(asked, env).await {
+        Ok(p) => p,
+        Err(why) => return say(line, "refused", &why),
+    };
+    let result = asked.releaser.resume(env, policy.app(), &by(asked)).await;
+    outcome(
+        line,
+        result.map(|changed| {
+            let state = if changed { "resumed" } else { "not_held" };
+            answer(line, policy, env, state, "", "")
+        }),
+    )
+}
+
+/// Who acts, as hold and rollback records name them.
+fn by(asked: &Asked<'_>) -> String {
+    format!("@{}", asked.comment.author)
+}
+
+/// A reply with only a state and a detail (refusals, failures).
+fn say(line: &str, state: &str, detail: &str) -> String {
+    render_reply(&ReplyText {
+        state,
+        command: line,
+        detail,
+        ..Default::default()
+    })
+}
+
+/// A reply about one app and environment.
+fn answer(line: &str, policy: &Policy, env: &EnvName, state: &str, artifact: &str, link: &str) -> String {
+    render_reply(&ReplyText {
+        state,
+        command: line,
+        app: policy.app().as_str(),
+        env: env.as_str(),
+        artifact,
+        link,
+        ..Default::default()
+    })
+}
+
+/// The reply for a release-loop result: a person's mistake is a refusal, anything else a
+/// failure that is also logged.
+fn outcome(line: &str, result: crate::release::Result<String>) -> String {
+    match result {
+        Ok(text) => text,
+        Err(e) if e.is_user_error() => say(line, "refused", &e.to_string()),
+        Err(e) => {
+            tracing::error!(error = %e, command = %line, "command failed");
+            say(line, "failed", &format!("{e}"))
+        }
+    }
+}
+
+/// The app of this repository that has `env`, if the comment's author may deploy there; or
+/// why not.
+async fn authorized<'a>(asked: &Asked<'a>, env: &EnvName) -> Result<&'a Policy, String> {
+    let policy = policy_with_env(&asked.apps, env)?;
+    let Some(rules) = policy.env(env) else {
+        return Err(format!("unknown environment `{env}`"));
+    };
+    let author = &asked.comment.author;
+    match asked
+        .ctx
+        .people
+        .admits_account(
+            &rules.deployers,
+            policy.repo(),
+            author,
+            Some(asked.comment.author_id),
+        )
+        .await
+    {
+        Ok(true) => Ok(policy),
+        Ok(false) => {
+            let who: Vec<String> = rules.deployers.iter().map(|p| format!("`{p}`")).collect();
+            Err(format!(
+                "@{author} is not allowed to deploy to {env} (allowed: {})",
+                if who.is_empty() {
+                    "nobody".into()
+                } else {
+                    who.join(", ")
+                }
+            ))
+        }
+        Err(e) => Err(format!("cannot check permissions on GitHub: {e}")),
+    }
+}
+
+/// The app of this repository that has `env`, or why none does.
+fn policy_with_env<'a>(apps: &[&'a Policy], env: &EnvName) -> Result<&'a Policy, String> {
+    if let Some(p) = apps.iter().find(|p| p.env(env).is_some()) {
+        return Ok(p);
+    }
+    let mut known: Vec<&str> = apps
+        .iter()
+        .flat_map(|p| p.envs().map(|(n, _)| n.as_str()))
+        .collect();
+    known.sort();
+    known.dedup();
+    Err(format!(
+        "unknown environment `{env}` (known: {})",
+        known.join(", ")
+    ))
+}
+
+fn resolve_target(ctx: &Ctx, app: &AppName, target: &RollbackTarget) -> Result<ArtifactId, String> {
+    if let RollbackTarget::Artifact { app: named, .. } = target
+        && named != app
+    {
+        return Err(format!("`{target}` is not an artifact of {app}"));
+    }
+    let found = ctx
+        .store
+        .find_by_sha_prefix(target.sha().as_str())
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|a| &a.app == app)
+        .collect::<Vec<_>>();
+    match found.as_slice() {
+        [one] => Ok(one.id.clone()),
+        [] => Err(format!("no artifact of {app} matches `{target}`")),
+        _ => Err(format!(
+            "`{target}` matches several artifacts of {app}; give more digits"
+        )),
+    }
+}
+
+/// Creates the reply, or edits it in place; the marker names the answered comment.
+async fn write_reply(
+    ctx: &Ctx,
+    comment: &PullRequestComment,
+    existing: Option<CommentId>,
+    text: &str,
+) -> anyhow::Result<CommentId> {
+    let body = format!("{text}\n\n{}", answer_marker(CommentId(comment.comment_id)));
+    Ok(match existing {
+        Some(id) => {
+            ctx.forge.update_comment(&comment.repo, id, &body).await?;
+            id
+        }
+        None => {
+            ctx.forge
+                .create_comment(&comment.repo, comment.number, &body)
+                .await?
+        }
+    })
+}

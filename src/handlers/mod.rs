@@ -1,0 +1,121 @@
+//! One handler per kind of [`Work`]: free functions over one complete [`Ctx`].
+//!
+//! Handlers record facts and ask the release loop to act; they never parse GitHub payloads
+//! (the edge did) and never build text people read (templates do). Every handler is
+//! idempotent: an entry whose effects were durable but whose done marker was not is replayed
+//! after a restart.
+
+mod api_artifact;
+mod api_release;
+mod ci_signal;
+mod comment;
+mod pull_request;
+mod review;
+mod rollback;
+mod tag;
+pub mod timer;
+
+use std::sync::Arc;
+
+use crate::artifact::ArtifactStore;
+use crate::forge::Forge;
+use crate::metrics::Metrics;
+use crate::policy::PolicySet;
+use crate::release::{People, Releaser};
+use crate::work::Work;
+
+pub use comment::PullHeads;
+
+/// Everything a handler may use. A part that is switched off is a value that does nothing
+/// ([`crate::forge::Unconfigured`], [`Releases::Off`]), never a missing one.
+pub struct Ctx {
+    pub store: Arc<ArtifactStore>,
+    pub policies: Arc<PolicySet>,
+    pub metrics: Arc<Metrics>,
+    pub forge: Arc<dyn Forge>,
+    pub releases: Releases,
+    /// Who may do what, asked of GitHub with a short cache.
+    pub people: People,
+    /// The heads pull requests had, and when (see [`PullHeads`]).
+    pub heads: PullHeads,
+    /// The login auger acts as, asked once.
+    pub own_login: tokio::sync::OnceCell<String>,
+}
+
+impl Ctx {
+    pub fn new(
+        store: Arc<ArtifactStore>,
+        policies: Arc<PolicySet>,
+        metrics: Arc<Metrics>,
+        forge: Arc<dyn Forge>,
+        releases: Releases,
+    ) -> Self {
+        Ctx {
+            people: People::new(forge.clone()),
+            store,
+            policies,
+            metrics,
+            forge,
+            releases,
+            heads: PullHeads::default(),
+            own_login: tokio::sync::OnceCell::new(),
+        }
+    }
+}
+
+/// The release loop, or its absence without a `[gitops]` section (artifacts are still
+/// recorded; nothing is released).
+#[derive(Clone)]
+pub enum Releases {
+    Off,
+    On(Arc<Releaser>),
+}
+
+impl Releases {
+    /// The release loop, or why there is none (for work that cannot be done without it).
+    pub fn require(&self, what: impl std::fmt::Display) -> anyhow::Result<&Releaser> {
+        match self {
+            Releases::On(r) => Ok(r),
+            Releases::Off => anyhow::bail!("{what} asked, but no [gitops] is configured"),
+        }
+    }
+
+    /// The release loop, for work that simply has nothing to do without it.
+    pub fn running(&self) -> Option<&Releaser> {
+        match self {
+            Releases::On(r) => Some(r),
+            Releases::Off => None,
+        }
+    }
+}
+
+/// What handling one unit of work came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    /// Something was recorded, released or answered.
+    Acted,
+    /// Nothing to do (already done, or nothing applies).
+    Nothing,
+}
+
+impl Handled {
+    fn from_bool(acted: bool) -> Self {
+        if acted { Handled::Acted } else { Handled::Nothing }
+    }
+}
+
+/// Routes one unit of work to its handler.
+pub async fn handle(ctx: &Ctx, work: Work) -> anyhow::Result<Handled> {
+    match work {
+        Work::Build(b) => ci_signal::handle(ctx, b).await,
+        Work::Tag(t) => tag::handle(ctx, t).await,
+        Work::PullRequest(p) => pull_request::changed(ctx, p).await,
+        Work::BranchDeleted(b) => pull_request::branch_deleted(ctx, b).await,
+        Work::ReleaseReview(p) => review::reviewed(ctx, p).await,
+        Work::ReleasePullClosed(p) => review::closed(ctx, p).await,
+        Work::Comment(c) => comment::handle(ctx, c).await,
+        Work::ApiArtifact(a) => api_artifact::handle(ctx, *a).await,
+        Work::Release(r) => api_release::handle(ctx, r).await,
+        Work::Rollback(r) => rollback::handle(ctx, r).await,
+    }
+}

@@ -1,0 +1,20 @@
+//! Release pull requests of the gitops repository: a review may complete the approvals a
+//! release waits for; a merge by a person completes the release.
+
+use crate::work::ReleasePull;
+
+use super::{Ctx, Handled};
+
+pub async fn reviewed(ctx: &Ctx, p: ReleasePull) -> anyhow::Result<Handled> {
+    let Some(r) = ctx.releases.running() else {
+        return Ok(Handled::Nothing);
+    };
+    Ok(Handled::from_bool(r.on_review(p.number).await?.is_some()))
+}
+
+pub async fn closed(ctx: &Ctx, p: ReleasePull) -> anyhow::Result<Handled> {
+    let Some(r) = ctx.releases.running() else {
+        return Ok(Handled::Nothing);
+    };
+    Ok(Handled::from_bool(r.on_pull_closed(p.number).await?.is_some()))
+}

@@ -1,0 +1,121 @@
+//! The HTTP edge: the shared state every route reads, the routes, one JSON error type, and
+//! the extractors that authenticate a caller (an API token) before a handler runs. The
+//! webhook route lives in [`webhook`], the REST API in [`api`], the dashboard in [`dashboard`].
+//! Nothing here does work: requests become [`crate::work::Work`] in the inbox.
+
+mod api;
+mod dashboard;
+pub mod webhook;
+
+use std::future::{Ready, ready};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use actix_web::http::StatusCode;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
+
+use crate::artifact::ArtifactStore;
+use crate::domain::RepoName;
+use crate::forge::{ApiStats, Forge};
+use crate::gitops::GitopsRepo;
+use crate::inbox::Inbox;
+use crate::metrics::Metrics;
+use crate::policy::PolicySet;
+use crate::release::Releaser;
+use crate::webhook::WebhookSecrets;
+
+pub use api::{ApiTokens, HEALTH_PATH};
+
+/// Shared by every request handler.
+pub struct AppState {
+    pub secrets: WebhookSecrets,
+    pub api_tokens: ApiTokens,
+    pub inbox: Inbox,
+    pub store: Arc<ArtifactStore>,
+    pub policies: Arc<PolicySet>,
+    pub gitops_repo: Option<RepoName>,
+    pub metrics: Arc<Metrics>,
+    /// GitHub API call counters, when a GitHub client is configured.
+    pub api_stats: Option<Arc<ApiStats>>,
+    pub forge: Arc<dyn Forge>,
+    /// The gitops repository's cache, when `[gitops]` is configured: read for release history.
+    pub gitops: Option<GitopsRepo>,
+    /// When the history routes last fetched successfully (see `api::fresh_gitops`).
+    pub gitops_fetched: Mutex<Option<Instant>>,
+    /// The release loop, when `[gitops]` is configured.
+    pub releaser: Option<Arc<Releaser>>,
+}
+
+/// Every route auger answers; anything else is a JSON 404.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/webhooks/github", web::post().to(webhook::receive))
+        .configure(api::routes)
+        .default_service(web::to(|| async {
+            error(StatusCode::NOT_FOUND, "no such route")
+        }));
+}
+
+/// The one error body every route answers with: `{"error": "…"}` and a fitting status.
+#[derive(Debug)]
+pub struct JsonError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl JsonError {
+    pub fn new(status: StatusCode, message: impl std::fmt::Display) -> Self {
+        JsonError {
+            status,
+            message: message.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for JsonError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl ResponseError for JsonError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status).json(serde_json::json!({ "error": self.message }))
+    }
+}
+
+/// A JSON error response (see [`JsonError`]).
+pub fn error(status: StatusCode, message: impl std::fmt::Display) -> HttpResponse {
+    JsonError::new(status, message).error_response()
+}
+
+/// The name of the API token a request presented; extracting it refuses the request with a
+/// JSON 401 when the token is missing or unknown, or when the API has no tokens at all.
+pub struct ApiCaller(pub String);
+
+impl FromRequest for ApiCaller {
+    type Error = JsonError;
+    type Future = Ready<Result<Self, JsonError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let unauthorized = |why: &str| JsonError::new(StatusCode::UNAUTHORIZED, why);
+        let Some(state) = req.app_data::<web::Data<AppState>>() else {
+            return ready(Err(JsonError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server state missing",
+            )));
+        };
+        ready(if state.api_tokens.is_empty() {
+            Err(unauthorized("the API is disabled: no tokens are configured"))
+        } else {
+            state
+                .api_tokens
+                .authenticate(req)
+                .map(|name| ApiCaller(name.to_owned()))
+                .ok_or_else(|| unauthorized("missing or invalid bearer token"))
+        })
+    }
+}

@@ -1,0 +1,184 @@
+//! `POST /webhooks/github`: verify, classify into work, persist, answer. No work happens here
+//! (design §2): the work is on disk in the inbox before the 2xx, and the worker takes it from
+//! there.
+
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+use futures_util::future::LocalBoxFuture;
+use tracing::{Instrument, info_span};
+
+use super::{AppState, JsonError, error};
+use crate::inbox::AppendOutcome;
+use crate::webhook::events::Event;
+use crate::webhook::{DELIVERY_HEADER, Delivery, EVENT_HEADER, SIGNATURE_HEADER};
+use crate::work::{INBOX_KIND, Scope, classify, encode};
+
+/// GitHub caps webhook payloads at 25 MB; anything larger is not from GitHub.
+pub const MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
+
+/// `{"status": what}`; `what` is one of a few fixed words, so no JSON value is built.
+fn ok(status: StatusCode, what: &'static str) -> HttpResponse {
+    debug_assert!(what.bytes().all(|b| b.is_ascii_lowercase()));
+    HttpResponse::build(status)
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(format!(r#"{{"status":"{what}"}}"#))
+}
+
+/// A delivery whose signature checked out against the raw body, with valid delivery headers.
+/// Extracting it answers the refusals itself (413, 401, 400, as JSON) and counts them.
+pub struct VerifiedDelivery {
+    pub delivery: Delivery,
+    pub body: web::Bytes,
+    /// The `delivery` span its handling is logged in.
+    pub span: tracing::Span,
+}
+
+impl FromRequest for VerifiedDelivery {
+    type Error = JsonError;
+    type Future = LocalBoxFuture<'static, Result<Self, JsonError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let payload = payload.take();
+        Box::pin(async move {
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .cloned()
+                .ok_or_else(|| JsonError::new(StatusCode::INTERNAL_SERVER_ERROR, "server state missing"))?;
+            let event_name = header_str(&req, EVENT_HEADER).unwrap_or("unknown");
+            let span = info_span!(
+                "delivery",
+                delivery = header_str(&req, DELIVERY_HEADER).unwrap_or("-"),
+                event = %event_name,
+                repo = tracing::field::Empty,
+                pr = tracing::field::Empty
+            );
+            let refuse = |outcome: &'static str, e: JsonError| {
+                state.metrics.delivery(event_name, outcome);
+                e
+            };
+            let body = read_body(&req, payload)
+                .await
+                .map_err(|e| refuse("too_large", e))?;
+            // Authenticity first, over the raw bytes, before anything is parsed.
+            if let Err(e) = state.secrets.verify(&body, header_str(&req, SIGNATURE_HEADER)) {
+                span.in_scope(|| tracing::warn!(error = %e, "webhook signature refused"));
+                return Err(refuse(
+                    "unauthorized",
+                    JsonError::new(StatusCode::UNAUTHORIZED, e),
+                ));
+            }
+            let delivery =
+                Delivery::from_headers(header_str(&req, DELIVERY_HEADER), header_str(&req, EVENT_HEADER))
+                    .map_err(|e| refuse("bad_request", JsonError::new(StatusCode::BAD_REQUEST, e)))?;
+            Ok(VerifiedDelivery { delivery, body, span })
+        })
+    }
+}
+
+/// `POST /webhooks/github`: parse, classify into work, persist, answer.
+pub async fn receive(verified: VerifiedDelivery, state: web::Data<AppState>) -> HttpResponse {
+    let VerifiedDelivery { delivery, body, span } = verified;
+    accept(&delivery, &body, &state).instrument(span).await
+}
+
+async fn accept(delivery: &Delivery, body: &[u8], state: &AppState) -> HttpResponse {
+    let event_name = delivery.event();
+    // The skimming parse: the edge's fast path over the members auger reads.
+    let event = match delivery.parse_kept(body) {
+        Ok((e, _)) => e,
+        Err(e) => {
+            state.metrics.delivery(event_name, "bad_request");
+            return error(StatusCode::BAD_REQUEST, e);
+        }
+    };
+    crate::webhook::record_in_span(&tracing::Span::current(), &event);
+    if matches!(event, Event::Ping(_)) {
+        state.metrics.delivery(event_name, "ping");
+        return ok(StatusCode::OK, "pong");
+    }
+    let scope = Scope {
+        policies: &state.policies,
+        gitops_repo: state.gitops_repo.as_ref(),
+    };
+    let Some(work) = classify(&event, scope) else {
+        state.metrics.delivery(event_name, "ignored");
+        return ok(StatusCode::ACCEPTED, "ignored");
+    };
+    match state.inbox.append(delivery.id(), INBOX_KIND, encode(&work)).await {
+        Ok(AppendOutcome::Appended(seq)) => {
+            state.metrics.delivery(event_name, "queued");
+            tracing::debug!(seq, work = work.kind(), "delivery queued");
+            ok(StatusCode::ACCEPTED, "queued")
+        }
+        Ok(AppendOutcome::Duplicate) => {
+            state.metrics.delivery(event_name, "duplicate");
+            ok(StatusCode::OK, "duplicate")
+        }
+        Err(crate::inbox::Error::Invalid(m)) => {
+            state.metrics.delivery(event_name, "bad_request");
+            error(StatusCode::BAD_REQUEST, m)
+        }
+        Err(e) => {
+            // Not stored: GitHub sees a 5xx and the delivery can be redelivered.
+            state.metrics.delivery(event_name, "unavailable");
+            tracing::error!(error = %e, "inbox append failed");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the delivery could not be stored; retry later",
+            )
+        }
+    }
+}
+
+fn header_str<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Read the body, refusing early on a declared length over the cap and stopping as soon as the
+/// stream passes it, so an oversized upload costs no more than the cap in memory. A body that
+/// arrives as one chunk (the usual case) is used as it is, without a copy.
+async fn read_body(req: &HttpRequest, mut payload: Payload) -> Result<web::Bytes, JsonError> {
+    let too_large = || {
+        JsonError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("body exceeds {MAX_BODY_BYTES} bytes"),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Err(too_large());
+    }
+    let mut first: Option<web::Bytes> = None;
+    let mut joined: Option<web::BytesMut> = None;
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|e| JsonError::new(StatusCode::BAD_REQUEST, format!("reading the body: {e}")))?;
+        let so_far = first.as_ref().map_or(0, |b| b.len()) + joined.as_ref().map_or(0, |b| b.len());
+        if so_far + chunk.len() > MAX_BODY_BYTES {
+            return Err(too_large());
+        }
+        match (&mut joined, first.take()) {
+            (Some(all), _) => all.extend_from_slice(&chunk),
+            (None, None) => first = Some(chunk),
+            (None, Some(head)) => {
+                let cap = declared.unwrap_or(head.len() + chunk.len()).min(MAX_BODY_BYTES);
+                let mut all = web::BytesMut::with_capacity(cap.max(head.len() + chunk.len()));
+                all.extend_from_slice(&head);
+                all.extend_from_slice(&chunk);
+                joined = Some(all);
+            }
+        }
+    }
+    Ok(match (joined, first) {
+        (Some(all), _) => all.freeze(),
+        (None, Some(one)) => one,
+        (None, None) => web::Bytes::new(),
+    })
+}

@@ -1,0 +1,344 @@
+//! Typed work: what one accepted delivery or API call asks auger to do.
+//!
+//! The edge decides once, with the policies, what a verified GitHub delivery means
+//! ([`classify`]); the API builds the same values. The inbox stores [`Work`] (versioned serde,
+//! [`encode`] / [`decode`]), so the worker dispatches on a type and never looks at
+//! GitHub-shaped JSON again.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::artifact::{Artifact, ArtifactId, intake};
+use crate::command::{ParseOutcome, parse_comment};
+use crate::domain::{AppName, BranchName, CommitSha, EnvName, RepoName, TagName};
+use crate::gitops::Trigger;
+use crate::policy::PolicySet;
+use crate::webhook::events::{
+    Event, IssueCommentAction, PullRequestAction, PullRequestEvent, ReviewAction, parse_event,
+};
+
+/// The inbox's kind for every entry written as [`Work`]; entries with any other kind were
+/// written by an earlier version of auger and are read through [`decode`]'s legacy path.
+pub const INBOX_KIND: &str = "auger.work";
+
+/// The stored format's version; bump it with a migration when [`Work`] changes incompatibly.
+const VERSION: u32 = 1;
+
+/// One unit of work for the worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Work {
+    /// A green CI signal that policies name: the builds it makes (`handlers::ci_signal`).
+    Build(Build),
+    /// A tag pushed onto commits that may already be artifacts (`handlers::tag`).
+    Tag(Tagged),
+    /// A pull request of an app's repository moved or closed (`handlers::pull_request`).
+    PullRequest(PullRequestChange),
+    /// A branch of an app's repository with previews was deleted (`handlers::pull_request`).
+    BranchDeleted(BranchDeleted),
+    /// A review on a release pull request of the gitops repository (`handlers::review`).
+    ReleaseReview(ReleasePull),
+    /// A release pull request was closed or merged (`handlers::review`).
+    ReleasePullClosed(ReleasePull),
+    /// A comment on an app's pull request that holds a command (`handlers::comment`).
+    Comment(PullRequestComment),
+    /// An artifact recorded through the API, whose automatic releases are still to be decided
+    /// (`handlers::api_artifact`).
+    ApiArtifact(Box<ArtifactRecorded>),
+    /// An ad hoc release asked through the API or the CLI (`handlers::api_release`).
+    Release(ReleaseRequest),
+    /// A rollback asked through the API (`handlers::rollback`).
+    Rollback(RollbackRequest),
+}
+
+impl Work {
+    /// A short name for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Work::Build(_) => "build",
+            Work::Tag(_) => "tag",
+            Work::PullRequest(_) => "pull_request",
+            Work::BranchDeleted(_) => "branch_deleted",
+            Work::ReleaseReview(_) => "release_review",
+            Work::ReleasePullClosed(_) => "release_pull_closed",
+            Work::Comment(_) => "comment",
+            Work::ApiArtifact(_) => "api_artifact",
+            Work::Release(_) => "release",
+            Work::Rollback(_) => "rollback",
+        }
+    }
+
+    /// The repository this work is about, for log spans.
+    pub fn repo(&self) -> Option<&RepoName> {
+        match self {
+            Work::Build(b) => b.artifacts.first().map(|a| &a.repo),
+            Work::Tag(t) => t.tags.first().map(|t| &t.repo),
+            Work::PullRequest(p) => Some(&p.repo),
+            Work::BranchDeleted(b) => Some(&b.repo),
+            Work::Comment(c) => Some(&c.repo),
+            Work::ApiArtifact(a) => Some(&a.incoming.repo),
+            Work::ReleaseReview(_) | Work::ReleasePullClosed(_) | Work::Release(_) | Work::Rollback(_) => {
+                None
+            }
+        }
+    }
+
+    /// The pull request this work is about, for log spans.
+    pub fn pull_number(&self) -> Option<u64> {
+        match self {
+            Work::PullRequest(p) => Some(p.number),
+            Work::ReleaseReview(p) | Work::ReleasePullClosed(p) => Some(p.number),
+            Work::Comment(c) => Some(c.number),
+            _ => None,
+        }
+    }
+}
+
+/// Artifacts one CI signal makes, one per policy that names the signal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Build {
+    pub artifacts: Vec<Artifact>,
+}
+
+/// Tags to add to artifacts that already exist: a tag never creates a build.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tagged {
+    pub tags: Vec<TagFact>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TagFact {
+    pub app: AppName,
+    pub repo: RepoName,
+    pub sha: CommitSha,
+    pub tag: TagName,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PullRequestChange {
+    pub repo: RepoName,
+    pub number: u64,
+    pub change: PullChange,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PullChange {
+    /// Opened, reopened or pushed to: `sha` is the head since `at` (GitHub's `updated_at`,
+    /// which the schema allows to be absent).
+    HeadMoved {
+        sha: CommitSha,
+        at: Option<DateTime<Utc>>,
+    },
+    Closed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BranchDeleted {
+    pub repo: RepoName,
+    pub branch: BranchName,
+}
+
+/// A pull request of the gitops repository.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReleasePull {
+    pub number: u64,
+}
+
+/// A comment on a pull request, by a person, that holds at least one command line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PullRequestComment {
+    pub repo: RepoName,
+    pub number: u64,
+    pub comment_id: u64,
+    pub author: String,
+    pub author_id: u64,
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The facts one `POST /api/v1/artifacts` call brought.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArtifactRecorded {
+    pub incoming: Artifact,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReleaseRequest {
+    pub app: AppName,
+    pub env: EnvName,
+    pub artifact: ArtifactId,
+    pub trigger: Trigger,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RollbackRequest {
+    pub app: AppName,
+    pub env: EnvName,
+    pub to: Option<ArtifactId>,
+    /// Who asked (`api <token name>`).
+    pub by: String,
+}
+
+/// What the edge needs to know besides the policies: which repository is the gitops one.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'a> {
+    pub policies: &'a PolicySet,
+    pub gitops_repo: Option<&'a RepoName>,
+}
+
+impl Scope<'_> {
+    fn is_gitops(&self, repo: &RepoName) -> bool {
+        self.gitops_repo
+            .is_some_and(|g| g.as_str().eq_ignore_ascii_case(repo.as_str()))
+    }
+
+    fn has_apps(&self, repo: &RepoName) -> bool {
+        self.policies.for_repo(repo).next().is_some()
+    }
+}
+
+/// What a verified delivery asks auger to do; `None`: nothing, and it is answered "ignored"
+/// without touching the disk. Pure: the same event and policies always give the same answer.
+pub fn classify(event: &Event, scope: Scope<'_>) -> Option<Work> {
+    match event {
+        Event::Status(_) | Event::CheckRun(_) | Event::WorkflowRun(_) | Event::Push(_) => {
+            let wanted = intake::from_event(event, scope.policies);
+            if !wanted.artifacts.is_empty() {
+                Some(Work::Build(Build {
+                    artifacts: wanted.artifacts,
+                }))
+            } else if !wanted.tags.is_empty() {
+                let repo = event.repo()?.clone();
+                let tags = wanted
+                    .tags
+                    .into_iter()
+                    .map(|(app, sha, tag)| TagFact {
+                        app,
+                        repo: repo.clone(),
+                        sha,
+                        tag,
+                    })
+                    .collect();
+                Some(Work::Tag(Tagged { tags }))
+            } else {
+                None
+            }
+        }
+        Event::PullRequest(e) => pull_request(e, scope),
+        Event::PullRequestReview(e)
+            if scope.is_gitops(&e.repository.full_name)
+                && matches!(e.action, ReviewAction::Submitted | ReviewAction::Dismissed) =>
+        {
+            Some(Work::ReleaseReview(ReleasePull {
+                number: e.pull_request.number,
+            }))
+        }
+        Event::Delete(e) => {
+            let repo = &e.repository.full_name;
+            let branch = e.branch()?;
+            scope
+                .policies
+                .for_repo(repo)
+                .any(|p| p.preview().is_some())
+                .then(|| {
+                    Work::BranchDeleted(BranchDeleted {
+                        repo: repo.clone(),
+                        branch,
+                    })
+                })
+        }
+        Event::IssueComment(e)
+            if e.action == IssueCommentAction::Created
+                && e.is_on_pull_request()
+                && !e.comment.user.is_bot()
+                && scope.has_apps(&e.repository.full_name)
+                && parse_comment(&e.comment.body) != ParseOutcome::NoCommand =>
+        {
+            Some(Work::Comment(PullRequestComment {
+                repo: e.repository.full_name.clone(),
+                number: e.issue.number,
+                comment_id: e.comment.id,
+                author: e.comment.user.login.clone(),
+                author_id: e.comment.user.id,
+                body: e.comment.body.clone(),
+                created_at: e.comment.created_at,
+            }))
+        }
+        _ => None,
+    }
+}
+
+fn pull_request(e: &PullRequestEvent, scope: Scope<'_>) -> Option<Work> {
+    let repo = &e.repository.full_name;
+    if e.action == PullRequestAction::Closed && scope.is_gitops(repo) {
+        return Some(Work::ReleasePullClosed(ReleasePull { number: e.number }));
+    }
+    if !scope.has_apps(repo) {
+        return None;
+    }
+    let change = match e.action {
+        PullRequestAction::Opened | PullRequestAction::Reopened | PullRequestAction::Synchronize => {
+            PullChange::HeadMoved {
+                sha: e.pull_request.head.sha.clone(),
+                at: e.pull_request.updated_at,
+            }
+        }
+        PullRequestAction::Closed => PullChange::Closed,
+        _ => return None,
+    };
+    Some(Work::PullRequest(PullRequestChange {
+        repo: repo.clone(),
+        number: e.number,
+        change,
+    }))
+}
+
+#[derive(Serialize)]
+struct StoredRef<'a> {
+    v: u32,
+    work: &'a Work,
+}
+
+#[derive(Deserialize)]
+struct Stored {
+    v: u32,
+    work: Work,
+}
+
+/// The bytes the inbox stores for `work` (under [`INBOX_KIND`]).
+pub fn encode(work: &Work) -> Vec<u8> {
+    // Serializing owned strings and numbers into a Vec cannot fail.
+    serde_json::to_vec(&StoredRef { v: VERSION, work }).unwrap_or_default()
+}
+
+/// Why a stored entry could not be read back as work.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("stored work has version {0}, this auger reads version {VERSION}")]
+    Version(u32),
+    #[error("stored work is not readable: {0}")]
+    Malformed(#[from] serde_json::Error),
+    #[error("stored delivery: {0}")]
+    Event(#[from] crate::webhook::EventError),
+}
+
+/// Reads an inbox entry back. Entries of kind [`INBOX_KIND`] are [`Work`]; entries an earlier
+/// auger wrote (a GitHub event name with the payload members it kept, or one of its
+/// `auger.release` / `auger.artifact` / `auger.rollback` requests) are classified now, so an
+/// upgrade replays what the old version accepted. `Ok(None)`: nothing to do for it.
+pub fn decode(kind: &str, body: &[u8], scope: Scope<'_>) -> Result<Option<Work>, DecodeError> {
+    match kind {
+        INBOX_KIND => {
+            let stored: Stored = serde_json::from_slice(body)?;
+            if stored.v != VERSION {
+                return Err(DecodeError::Version(stored.v));
+            }
+            Ok(Some(stored.work))
+        }
+        "auger.release" => Ok(Some(Work::Release(serde_json::from_slice(body)?))),
+        "auger.artifact" => Ok(Some(Work::ApiArtifact(Box::new(serde_json::from_slice(body)?)))),
+        "auger.rollback" => Ok(Some(Work::Rollback(serde_json::from_slice(body)?))),
+        event => Ok(classify(&parse_event(event, body)?, scope)),
+    }
+}
