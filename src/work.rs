@@ -17,9 +17,21 @@ use crate::webhook::events::{
     Event, IssueCommentAction, PullRequestAction, PullRequestEvent, ReviewAction, parse_event,
 };
 
-/// The inbox's kind for every entry written as [`Work`]; entries with any other kind were
-/// written by an earlier version of auger and are read through [`decode`]'s legacy path.
-pub const INBOX_KIND: &str = "auger.work";
+/// The inbox kind of an entry written as [`Work`] starts with this, followed by where the work
+/// came from (the GitHub event name, or `api`), which logs show. Entries with any other kind
+/// were written by an earlier version of auger and are read through [`decode`]'s legacy path.
+pub const INBOX_KIND_PREFIX: &str = "work:";
+
+/// The inbox kind for work that came from `source` (a GitHub event name, or `api`).
+pub fn inbox_kind(source: &str) -> String {
+    format!("{INBOX_KIND_PREFIX}{source}")
+}
+
+/// Where the work in an entry of this inbox kind came from, for logs: the GitHub event name,
+/// `api`, or the kind itself for an entry an earlier auger wrote.
+pub fn source_of(kind: &str) -> &str {
+    kind.strip_prefix(INBOX_KIND_PREFIX).unwrap_or(kind)
+}
 
 /// The stored format's version; bump it with a migration when [`Work`] changes incompatibly.
 const VERSION: u32 = 1;
@@ -306,7 +318,7 @@ struct Stored {
     work: Work,
 }
 
-/// The bytes the inbox stores for `work` (under [`INBOX_KIND`]).
+/// The bytes the inbox stores for `work` (under an [`inbox_kind`]).
 pub fn encode(work: &Work) -> Vec<u8> {
     // Serializing owned strings and numbers into a Vec cannot fail.
     serde_json::to_vec(&StoredRef { v: VERSION, work }).unwrap_or_default()
@@ -323,13 +335,13 @@ pub enum DecodeError {
     Event(#[from] crate::webhook::EventError),
 }
 
-/// Reads an inbox entry back. Entries of kind [`INBOX_KIND`] are [`Work`]; entries an earlier
+/// Reads an inbox entry back. Entries of an [`inbox_kind`] are [`Work`]; entries an earlier
 /// auger wrote (a GitHub event name with the payload members it kept, or one of its
 /// `auger.release` / `auger.artifact` / `auger.rollback` requests) are classified now, so an
 /// upgrade replays what the old version accepted. `Ok(None)`: nothing to do for it.
 pub fn decode(kind: &str, body: &[u8], scope: Scope<'_>) -> Result<Option<Work>, DecodeError> {
     match kind {
-        INBOX_KIND => {
+        _ if kind.starts_with(INBOX_KIND_PREFIX) => {
             let stored: Stored = serde_json::from_slice(body)?;
             if stored.v != VERSION {
                 return Err(DecodeError::Version(stored.v));
@@ -340,5 +352,220 @@ pub fn decode(kind: &str, body: &[u8], scope: Scope<'_>) -> Result<Option<Work>,
         "auger.artifact" => Ok(Some(Work::ApiArtifact(Box::new(serde_json::from_slice(body)?)))),
         "auger.rollback" => Ok(Some(Work::Rollback(serde_json::from_slice(body)?))),
         event => Ok(classify(&parse_event(event, body)?, scope)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::policy::Policy;
+
+    const REPO: &str = "Codertocat/Hello-World";
+    const GITOPS: &str = "acme/gitops";
+
+    fn fixture(name: &str) -> Value {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/webhooks")
+            .join(name);
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    }
+
+    fn event(name: &str, v: &Value) -> Event {
+        parse_event(name, &serde_json::to_vec(v).unwrap()).unwrap()
+    }
+
+    /// The fixtures' repository with status and check-run signals, and previews when asked.
+    fn policies(preview: bool) -> PolicySet {
+        let mut text = format!(
+            "app = \"hello\"\nrepo = \"{REPO}\"\ntemplate = \"t\"\n[artifact]\nsignals = [\"status:default\"]\n"
+        );
+        if preview {
+            text.push_str("[preview]\nenv = \"preview\"\n");
+        }
+        PolicySet::from_policies([Policy::from_toml("policies/hello.toml", &text).unwrap()]).unwrap()
+    }
+
+    fn classify_with(policies: &PolicySet, name: &str, v: &Value) -> Option<Work> {
+        let gitops = RepoName::new(GITOPS).unwrap();
+        classify(
+            &event(name, v),
+            Scope {
+                policies,
+                gitops_repo: Some(&gitops),
+            },
+        )
+    }
+
+    #[test]
+    fn a_green_status_a_policy_names_is_a_build() {
+        let got = classify_with(&policies(false), "status", &fixture("status.payload.json"));
+        let Some(Work::Build(b)) = got else {
+            panic!("{got:?}")
+        };
+        assert_eq!(b.artifacts.len(), 1);
+        assert_eq!(b.artifacts[0].app.as_str(), "hello");
+    }
+
+    #[test]
+    fn a_pending_status_is_ignored() {
+        let mut v = fixture("status.payload.json");
+        v["state"] = "pending".into();
+        assert_eq!(classify_with(&policies(false), "status", &v), None);
+    }
+
+    #[test]
+    fn a_pushed_tag_is_tag_work_for_each_app_of_the_repository() {
+        let mut v = fixture("push.payload.json");
+        v["deleted"] = false.into();
+        v["after"] = "6113728f27ae82c7b1a177c8d03f9e96e0adf246".into();
+        let got = classify_with(&policies(false), "push", &v);
+        let Some(Work::Tag(t)) = got else {
+            panic!("{got:?}")
+        };
+        assert_eq!(t.tags.len(), 1);
+        assert_eq!(t.tags[0].tag.as_str(), "simple-tag");
+        assert_eq!(t.tags[0].repo.as_str(), REPO);
+    }
+
+    #[test]
+    fn an_app_pull_request_opened_carries_its_head_and_time() {
+        let v = fixture("pull_request.opened.payload.json");
+        let got = classify_with(&policies(false), "pull_request", &v);
+        let Some(Work::PullRequest(p)) = got else {
+            panic!("{got:?}")
+        };
+        assert_eq!(p.number, v["number"].as_u64().unwrap());
+        let PullChange::HeadMoved { sha, at } = p.change else {
+            panic!()
+        };
+        assert_eq!(sha.as_str(), v["pull_request"]["head"]["sha"].as_str().unwrap());
+        assert!(at.is_some());
+    }
+
+    #[test]
+    fn a_closed_pull_request_of_the_gitops_repository_is_a_release_pull_closed() {
+        let mut v = fixture("pull_request.closed.payload.json");
+        v["repository"]["full_name"] = GITOPS.into();
+        let got = classify_with(&policies(false), "pull_request", &v);
+        let number = v["number"].as_u64().unwrap();
+        assert_eq!(got, Some(Work::ReleasePullClosed(ReleasePull { number })));
+    }
+
+    #[test]
+    fn a_review_counts_only_in_the_gitops_repository() {
+        let mut v = fixture("pull_request_review.submitted.payload.json");
+        assert_eq!(classify_with(&policies(false), "pull_request_review", &v), None);
+        v["repository"]["full_name"] = GITOPS.into();
+        let number = v["pull_request"]["number"].as_u64().unwrap();
+        assert_eq!(
+            classify_with(&policies(false), "pull_request_review", &v),
+            Some(Work::ReleaseReview(ReleasePull { number }))
+        );
+    }
+
+    #[test]
+    fn a_deleted_branch_matters_only_where_previews_are_on() {
+        let mut v = fixture("delete.payload.json");
+        v["ref_type"] = "branch".into();
+        v["ref"] = "feature".into();
+        assert_eq!(classify_with(&policies(false), "delete", &v), None);
+        let got = classify_with(&policies(true), "delete", &v);
+        let Some(Work::BranchDeleted(b)) = got else {
+            panic!("{got:?}")
+        };
+        assert_eq!(b.branch.as_str(), "feature");
+    }
+
+    /// The fixture's comment, moved onto a pull request, saying `body`.
+    fn pr_comment(body: &str) -> Value {
+        let mut v = fixture("issue_comment.created.payload.json");
+        v["issue"]["pull_request"] = json!({"url": "https://api.github.com/repos/x/y/pulls/1"});
+        v["comment"]["body"] = body.into();
+        v
+    }
+
+    #[test]
+    fn a_command_on_a_pull_request_is_comment_work() {
+        let got = classify_with(&policies(false), "issue_comment", &pr_comment("/deploy staging"));
+        let Some(Work::Comment(c)) = got else {
+            panic!("{got:?}")
+        };
+        assert_eq!(c.body, "/deploy staging");
+        assert_eq!(c.repo.as_str(), REPO);
+    }
+
+    #[test]
+    fn a_comment_without_a_command_is_ignored() {
+        let got = classify_with(&policies(false), "issue_comment", &pr_comment("looks good"));
+        assert_eq!(got, None);
+    }
+
+    #[test]
+    fn a_bot_never_commands() {
+        let mut v = pr_comment("/deploy staging");
+        v["comment"]["user"]["type"] = "Bot".into();
+        assert_eq!(classify_with(&policies(false), "issue_comment", &v), None);
+    }
+
+    #[test]
+    fn a_comment_on_a_plain_issue_is_ignored() {
+        let mut v = pr_comment("/deploy staging");
+        v["issue"]["pull_request"] = Value::Null;
+        assert_eq!(classify_with(&policies(false), "issue_comment", &v), None);
+    }
+
+    #[test]
+    fn events_of_a_repository_no_policy_names_are_ignored() {
+        let mut v = fixture("status.payload.json");
+        v["repository"]["full_name"] = "acme/unrelated".into();
+        assert_eq!(classify_with(&policies(false), "status", &v), None);
+    }
+
+    fn scope(p: &PolicySet) -> Scope<'_> {
+        Scope {
+            policies: p,
+            gitops_repo: None,
+        }
+    }
+
+    #[test]
+    fn stored_work_reads_back_equal() {
+        let p = policies(false);
+        let work = classify_with(&p, "status", &fixture("status.payload.json")).unwrap();
+        let kind = inbox_kind("status");
+        assert_eq!(decode(&kind, &encode(&work), scope(&p)).unwrap(), Some(work));
+        assert_eq!(source_of(&kind), "status");
+    }
+
+    #[test]
+    fn stored_work_of_another_version_is_refused() {
+        let p = policies(false);
+        let body = br#"{"v":2,"work":{"release_review":{"number":1}}}"#;
+        let err = decode("work:api", body, scope(&p)).unwrap_err();
+        assert!(matches!(err, DecodeError::Version(2)), "{err}");
+    }
+
+    #[test]
+    fn a_github_event_an_earlier_auger_stored_is_classified_on_reading() {
+        let p = policies(false);
+        let body = serde_json::to_vec(&fixture("status.payload.json")).unwrap();
+        let got = decode("status", &body, scope(&p)).unwrap();
+        assert!(matches!(got, Some(Work::Build(_))), "{got:?}");
+    }
+
+    #[test]
+    fn an_api_request_an_earlier_auger_stored_reads_as_its_work() {
+        let p = policies(false);
+        let body = br#"{"app":"hello","env":"production","to":null,"by":"api ci"}"#;
+        let got = decode("auger.rollback", body, scope(&p)).unwrap();
+        let Some(Work::Rollback(r)) = got else {
+            panic!("{got:?}")
+        };
+        assert_eq!(
+            (r.app.as_str(), r.env.as_str(), r.by.as_str()),
+            ("hello", "production", "api ci")
+        );
     }
 }

@@ -89,6 +89,7 @@ impl Worker {
         let span = info_span!(
             "work",
             delivery = %entry.delivery_id,
+            event = work::source_of(&entry.event),
             seq = entry.seq,
             work = tracing::field::Empty,
             repo = tracing::field::Empty,

@@ -219,7 +219,11 @@ async fn create_artifact_inner(token: String, body: &[u8], state: &web::Data<App
             if state.releaser.is_some() && !matches!(outcome, RecordOutcome::Unchanged(_)) {
                 // The worker decides the automatic releases, in order with GitHub's events.
                 let body = work::encode(&Work::ApiArtifact(Box::new(ArtifactRecorded { incoming })));
-                if let Err(e) = state.inbox.append(&internal_id(), work::INBOX_KIND, body).await {
+                if let Err(e) = state
+                    .inbox
+                    .append(&internal_id(), &work::inbox_kind("api"), body)
+                    .await
+                {
                     tracing::error!(error = %e, "artifact recorded, but its automatic releases could not be queued");
                 }
             }
@@ -574,7 +578,7 @@ fn check_release_request<T: serde::de::DeserializeOwned>(
 async fn queue(state: &AppState, work: Work, answer: serde_json::Value) -> HttpResponse {
     match state
         .inbox
-        .append(&internal_id(), work::INBOX_KIND, work::encode(&work))
+        .append(&internal_id(), &work::inbox_kind("api"), work::encode(&work))
         .await
     {
         Ok(_) => HttpResponse::Accepted().json(answer),

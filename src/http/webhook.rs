@@ -13,7 +13,7 @@ use super::{AppState, JsonError, error};
 use crate::inbox::AppendOutcome;
 use crate::webhook::events::Event;
 use crate::webhook::{DELIVERY_HEADER, Delivery, EVENT_HEADER, SIGNATURE_HEADER};
-use crate::work::{INBOX_KIND, Scope, classify, encode};
+use crate::work::{Scope, classify, encode, inbox_kind};
 
 /// GitHub caps webhook payloads at 25 MB; anything larger is not from GitHub.
 pub const MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
@@ -107,7 +107,11 @@ async fn accept(delivery: &Delivery, body: &[u8], state: &AppState) -> HttpRespo
         state.metrics.delivery(event_name, "ignored");
         return ok(StatusCode::ACCEPTED, "ignored");
     };
-    match state.inbox.append(delivery.id(), INBOX_KIND, encode(&work)).await {
+    match state
+        .inbox
+        .append(delivery.id(), &inbox_kind(event_name), encode(&work))
+        .await
+    {
         Ok(AppendOutcome::Appended(seq)) => {
             state.metrics.delivery(event_name, "queued");
             tracing::debug!(seq, work = work.kind(), "delivery queued");

@@ -39,8 +39,8 @@ fn every_real_fixture_gets_the_right_answer() {
         ("pull_request.synchronize.payload.json", 202, "queued"),
         // A review in an app repository (only the gitops repository's reviews matter).
         ("pull_request_review.submitted.payload.json", 202, "ignored"),
-        // A tag pushed: it may name an artifact.
-        ("push.payload.json", 202, "queued"),
+        // A tag deleted: nothing to record.
+        ("push.payload.json", 202, "ignored"),
         // A branch pushed: CI signals, not pushes, make artifacts.
         ("push.with-new-branch.payload.json", 202, "ignored"),
         ("status.payload.json", 202, "queued"),
@@ -633,7 +633,7 @@ fn log_lines_of_a_delivery_carry_its_id_repository_pull_request_and_app() {
     let setup = Setup::new(&[("hello", "Codertocat/Hello-World", "\"status:default\"")], "");
     let log = setup.path().join("serve.log");
     // The edge logs an accepted delivery at debug level only (it is the hot path).
-    let mut server = start_logging_json(&setup, &log, "info,auger::webhook=debug");
+    let mut server = start_logging_json(&setup, &log, "info,auger::http=debug");
     let (code, _) = server.deliver("status", "log-delivery-1", &fixture("status.payload.json"));
     assert_eq!(code, 202);
     let (code, _) = server.deliver(
