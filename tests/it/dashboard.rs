@@ -3,19 +3,9 @@
 
 use std::process::Command;
 
-use crate::release::{GITOPS, Stack, wait_for};
+use crate::support::{GITOPS, Stack, wait_for, web_policy};
 
 const POLICY: &str = r#"
-app = "web"
-repo = "acme/web"
-template = "web"
-
-[artifact]
-signals = ["status:ci/build"]
-
-[vars]
-image = "ghcr.io/acme/web:{{ artifact.sha }}"
-
 [env.staging]
 auto = { branch = "main" }
 merge = "direct"
@@ -63,7 +53,7 @@ fn element<'a>(dom: &'a str, attrs: &str) -> &'a str {
 
 #[test]
 fn the_dashboard_shows_what_runs_where_pending_prs_and_history_with_user_text_escaped() {
-    let stack = Stack::start(POLICY);
+    let stack = Stack::start(&web_policy(POLICY));
     let evil = "feat: <script>alert(1)</script> & friends";
     let sha = stack
         .sim

@@ -8,43 +8,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use auger::domain::{AppName, CommitSha, EnvName, RepoName};
-use auger::forge::{Forge, GithubAuthSecret, GithubForge, RetryPolicy};
+use auger::forge::Forge;
 use auger::notify::{FailureKind, Notifier, ReleaseEvent};
-use github_sim::{Fault, GithubSim, SimConfig};
+use github_sim::{Fault, GithubSim};
+
+use crate::support::sim::{acme_web_with_a_commit, quick_retry, token_forge};
 
 const REPO: &str = "acme/web";
 
-fn quick_policy() -> RetryPolicy {
-    RetryPolicy {
-        max_attempts: 3,
-        base_delay: Duration::from_millis(10),
-        max_delay: Duration::from_millis(50),
-        max_total_wait: Duration::from_secs(5),
-    }
-}
-
-/// `acme/web` with one commit on main; returns the sim and that commit.
-fn seeded() -> (GithubSim, String) {
-    let sim = GithubSim::start(SimConfig::default()).unwrap();
-    sim.create_org("acme").unwrap();
-    sim.create_user("alice").unwrap();
-    sim.create_repo(REPO).unwrap();
-    sim.set_permission(REPO, "releaser", "write").unwrap();
-    let sha = sim
-        .push(
-            REPO,
-            "main",
-            &[("README.md", "# web\n")],
-            "Initial commit",
-            "alice",
-        )
-        .unwrap();
-    (sim, sha)
-}
-
 fn forge(sim: &GithubSim) -> Arc<dyn Forge> {
-    let token = sim.create_token("releaser").unwrap();
-    Arc::new(GithubForge::new(sim.url(), GithubAuthSecret::Token(token), quick_policy()).unwrap())
+    Arc::new(token_forge(sim, "releaser", quick_retry(3)))
 }
 
 fn event(sha: &str, env: &str) -> ReleaseEvent {
@@ -146,7 +119,7 @@ fn deployment_states(d: &github_sim::Deployment) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_release_goes_pending_then_success_and_supersedes_the_previous_one() {
-    let (sim, sha) = seeded();
+    let (sim, sha) = acme_web_with_a_commit();
     let notifier = Notifier::new(Some(forge(&sim)), None);
 
     let mut ev = event(&sha, "staging");
@@ -192,7 +165,7 @@ async fn a_release_goes_pending_then_success_and_supersedes_the_previous_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn production_deployments_are_marked_and_failures_reported() {
-    let (sim, sha) = seeded();
+    let (sim, sha) = acme_web_with_a_commit();
     let notifier = Notifier::new(Some(forge(&sim)), None);
     let mut ev = event(&sha, "production");
     ev.deployment_id = notifier.release_pending(&ev).await;
@@ -213,7 +186,7 @@ async fn production_deployments_are_marked_and_failures_reported() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_preview_is_transient_and_inactive_once_removed() {
-    let (sim, sha) = seeded();
+    let (sim, sha) = acme_web_with_a_commit();
     let slack = SlackReceiver::start(200);
     let notifier = Notifier::new(Some(forge(&sim)), Some(slack.url.clone()));
     let mut ev = event(&sha, "pr-7");
@@ -277,7 +250,7 @@ async fn slack_gets_escaped_json_naming_app_env_and_artifact() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slack_down_neither_fails_nor_delays_and_statuses_still_happen() {
-    let (sim, sha) = seeded();
+    let (sim, sha) = acme_web_with_a_commit();
     let notifier = Notifier::new(Some(forge(&sim)), Some(closed_port_url()));
     let ev = event(&sha, "staging");
     let started = Instant::now();
@@ -315,7 +288,7 @@ async fn slack_answering_500_is_retried_once_then_counted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deployments_api_down_still_sets_statuses() {
-    let (sim, sha) = seeded();
+    let (sim, sha) = acme_web_with_a_commit();
     sim.inject_fault("POST", "/repos/*/*/deployments", 5, Fault::status(500));
     let notifier = Notifier::new(Some(forge(&sim)), None);
     let mut ev = event(&sha, "staging");

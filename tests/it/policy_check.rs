@@ -8,6 +8,8 @@ use auger::policy::{
     Diagnostic, MergeMode, PolicyErrors, PolicySet, SignalKind, load_dir, policy_check_report,
 };
 
+use crate::support::data::app;
+
 /// The example of design §5, verbatim.
 const FRONTEND: &str = r#"
 app = "frontend"
@@ -114,10 +116,6 @@ impl Folder {
             .map(|d| d.to_string().replace(&root, ""))
             .collect()
     }
-}
-
-fn app(s: &str) -> AppName {
-    AppName::new(s).unwrap()
 }
 
 fn names<'a>(envs: impl IntoIterator<Item = &'a EnvName>) -> Vec<&'a str> {
