@@ -253,10 +253,9 @@ async fn a_fork_pull_request_is_recognised_as_one() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn permissions_and_team_membership_come_from_github() {
+async fn permissions_come_from_github_on_every_call() {
     let sim = acme_frontend(SimConfig::default());
     sim.create_private_repo("acme/secrets").unwrap();
-    let dave_id = sim.create_user("dave").unwrap();
     let forge = releaser_forge(&sim, quick_policy());
 
     let level = |login: &'static str| {
@@ -282,7 +281,12 @@ async fn permissions_and_team_membership_come_from_github() {
         PermissionLevel::Maintain,
         "re-read on every call"
     );
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn team_membership_comes_from_github() {
+    let sim = acme_frontend(SimConfig::default());
+    let forge = releaser_forge(&sim, quick_policy());
     assert!(forge.is_team_member("acme", "sre", "carol").await.unwrap());
     assert!(!forge.is_team_member("acme", "sre", "alice").await.unwrap());
     assert!(
@@ -291,7 +295,13 @@ async fn permissions_and_team_membership_come_from_github() {
             .await
             .unwrap()
     );
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_are_looked_up_by_login() {
+    let sim = acme_frontend(SimConfig::default());
+    let dave_id = sim.create_user("dave").unwrap();
+    let forge = releaser_forge(&sim, quick_policy());
     assert_eq!(forge.user_id("dave").await.unwrap(), dave_id);
     assert!(matches!(
         forge.user_id("nobody-at-all").await,
@@ -656,17 +666,31 @@ async fn a_comment_post_answered_500_is_sent_once_and_reports_an_unknown_outcome
     assert!(err.to_string().contains("not retried"), "{err}");
     assert_eq!(count(&sim, "POST", &path), 1, "a comment POST is never repeated");
     assert!(sim.comments(REPO, number).unwrap().is_empty());
+}
 
-    // A rate limit is a refusal before any effect: even a create is sent again.
+/// A rate limit is a refusal before any effect: even a create is sent again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_comment_post_is_sent_again_after_the_wait() {
+    let sim = acme_frontend(SimConfig::default());
+    sim.push(REPO, "feature", &[("a.txt", "a")], "feature", "alice")
+        .unwrap();
+    let number = sim.open_pr(REPO, "feature", "main", "Feature", "alice").unwrap();
+    let forge = releaser_forge(&sim, quick_policy());
+    let path = format!("/repos/acme/frontend/issues/{number}/comments");
     sim.inject_fault("POST", &path, 1, Fault::retry_after(403, 1));
     forge
         .create_comment(&repo(), number, "after the wait")
         .await
         .unwrap();
-    assert_eq!(count(&sim, "POST", &path), 3);
+    assert_eq!(count(&sim, "POST", &path), 2);
     assert_eq!(sim.comments(REPO, number).unwrap().len(), 1);
+}
 
-    // Same rule for deployments and merges.
+/// The comment rule holds for deployments (and merges, below) too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_post_answered_503_is_sent_once_and_reports_an_unknown_outcome() {
+    let sim = acme_frontend(SimConfig::default());
+    let forge = releaser_forge(&sim, quick_policy());
     let dep_path = "/repos/acme/frontend/deployments";
     sim.inject_fault("POST", dep_path, 1, Fault::status(503));
     let main = sim.branch_sha(REPO, "main").unwrap();

@@ -4,12 +4,14 @@
 //! run in lives here.
 #![allow(dead_code)] // not every helper is used by every scenario group
 
+pub mod browser;
 pub mod cli;
 pub mod data;
 pub mod git;
 pub mod remote;
 pub mod server;
 pub mod sim;
+pub mod slack;
 pub mod snapshot;
 pub mod stack;
 pub mod webhooks;
