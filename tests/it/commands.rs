@@ -112,19 +112,7 @@ fn deploy_from_a_pr_with_refusals_ignored_comments_and_the_preview_lifecycle() {
         .unwrap()
         .reactions;
     assert!(reactions.iter().any(|r| r.content == "eyes" && r.user == "auger"));
-    assert_eq!(
-        git(
-            &stack.gitops_dir,
-            &[
-                "log",
-                "-1",
-                "--format=%(trailers:key=Auger-Trigger,valueonly)",
-                "main"
-            ]
-        )
-        .trim(),
-        "command @alice"
-    );
+    assert_eq!(stack.last_trailer("Auger-Trigger"), "command @alice");
 
     // A push that overtakes a `/deploy` comment: the new head is not deployed.
     let url = format!("{}/webhooks/github", stack.server.url);
@@ -232,16 +220,7 @@ fn deploy_from_a_pr_with_refusals_ignored_comments_and_the_preview_lifecycle() {
             .gitops_file(&format!("preview/web-pr-{pr}/release.json"))
             .is_none()
     });
-    let removal = git(
-        &stack.gitops_dir,
-        &[
-            "log",
-            "-1",
-            "--format=%(trailers:key=Auger-Action,valueonly)",
-            "main",
-        ],
-    );
-    assert_eq!(removal.trim(), "remove");
+    assert_eq!(stack.last_trailer("Auger-Action"), "remove");
     let preview = stack
         .sim
         .deployments(REPO)

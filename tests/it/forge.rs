@@ -34,6 +34,18 @@ fn sha(s: &str) -> CommitSha {
     CommitSha::new(s).unwrap()
 }
 
+/// A deployment of `commit` to `environment` with no description or payload.
+fn deployment(commit: &str, environment: &str, production: bool) -> NewDeployment {
+    NewDeployment {
+        sha: sha(commit),
+        environment: environment.into(),
+        description: None,
+        transient: false,
+        production,
+        payload: serde_json::json!({}),
+    }
+}
+
 /// Requests the simulator saw for `method path`.
 fn count(sim: &GithubSim, method: &str, path: &str) -> usize {
     sim.requests()
@@ -430,17 +442,7 @@ async fn deployments_and_their_statuses_are_recorded() {
             .unwrap();
     }
     forge
-        .create_deployment(
-            &repo(),
-            &NewDeployment {
-                sha: sha(&main),
-                environment: "production".into(),
-                description: None,
-                transient: false,
-                production: true,
-                payload: serde_json::json!({}),
-            },
-        )
+        .create_deployment(&repo(), &deployment(&main, "production", true))
         .await
         .unwrap();
 
@@ -695,17 +697,7 @@ async fn a_deployment_post_answered_503_is_sent_once_and_reports_an_unknown_outc
     sim.inject_fault("POST", dep_path, 1, Fault::status(503));
     let main = sim.branch_sha(REPO, "main").unwrap();
     let err = forge
-        .create_deployment(
-            &repo(),
-            &NewDeployment {
-                sha: sha(&main),
-                environment: "staging".into(),
-                description: None,
-                transient: false,
-                production: false,
-                payload: serde_json::json!({}),
-            },
-        )
+        .create_deployment(&repo(), &deployment(&main, "staging", false))
         .await
         .unwrap_err();
     assert!(matches!(err, ForgeError::OutcomeUnknown { .. }), "{err:?}");

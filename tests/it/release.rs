@@ -268,19 +268,7 @@ fn ad_hoc_direct_releases_through_the_api_and_the_cli_and_an_unchanged_one_makes
         1,
         "a plain commit, no merge"
     );
-    assert_eq!(
-        git(
-            &stack.gitops_dir,
-            &[
-                "log",
-                "-1",
-                "--format=%(trailers:key=Auger-Trigger,valueonly)",
-                "main"
-            ]
-        )
-        .trim(),
-        "api ci"
-    );
+    assert_eq!(stack.last_trailer("Auger-Trigger"), "api ci");
     assert_eq!(stack.status(&sha, "auger/dev").unwrap().0, "success");
     assert!(
         stack.auger_pulls("auger/dev/web").is_empty(),
@@ -335,21 +323,23 @@ fn ad_hoc_direct_releases_through_the_api_and_the_cli_and_an_unchanged_one_makes
 
     // The CLI, in its own process, on the same stores: a second build goes to dev.
     let next = stack.green_main("v2");
-    let github_token = [("GITHUB_TOKEN", stack.token.as_str())];
-    let made = auger_with_env(
-        stack.setup.path(),
-        &[
-            "release",
-            "make",
-            "--app",
-            "web",
-            "--env",
-            "dev",
-            "--artifact",
-            &next[..10],
-        ],
-        &github_token,
-    );
+    let release_make = |env: &str, artifact: &str| {
+        auger_with_env(
+            stack.setup.path(),
+            &[
+                "release",
+                "make",
+                "--app",
+                "web",
+                "--env",
+                env,
+                "--artifact",
+                artifact,
+            ],
+            &[("GITHUB_TOKEN", stack.token.as_str())],
+        )
+    };
+    let made = release_make("dev", &next[..10]);
     assert!(made.status.success(), "{}{}", stdout(&made), stderr(&made));
     assert!(
         stdout(&made).starts_with("released web to dev"),
@@ -364,20 +354,7 @@ fn ad_hoc_direct_releases_through_the_api_and_the_cli_and_an_unchanged_one_makes
             .contains(&next),
         "the new image is on main"
     );
-    let refused = auger_with_env(
-        stack.setup.path(),
-        &[
-            "release",
-            "make",
-            "--app",
-            "web",
-            "--env",
-            "nope",
-            "--artifact",
-            &next,
-        ],
-        &github_token,
-    );
+    let refused = release_make("nope", &next);
     assert_eq!(refused.status.code(), Some(1));
     assert!(stderr(&refused).contains("known: dev"));
 }

@@ -190,6 +190,14 @@ impl Stack {
         serde_json::from_str(&text).unwrap()
     }
 
+    /// The value of the trailer `key` on the newest commit of the gitops repository's main.
+    pub fn last_trailer(&self, key: &str) -> String {
+        let format = format!("--format=%(trailers:key={key},valueonly)");
+        git(&self.gitops_dir, &["log", "-1", &format, "main"])
+            .trim()
+            .to_owned()
+    }
+
     pub fn gitops_log(&self, format: &str) -> Vec<String> {
         git(&self.gitops_dir, &["log", &format!("--format={format}"), "main"])
             .lines()
