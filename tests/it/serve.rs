@@ -415,22 +415,7 @@ fn sigterm_shuts_down_gracefully_and_keeps_every_acknowledged_delivery() {
         );
         assert_eq!(code, 202);
     }
-    let pid = server.child.id().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(s) = server.child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "auger did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = server.terminate(Duration::from_secs(20));
     assert!(status.success(), "a graceful stop exits 0: {status:?}");
 
     let server = setup.start();
