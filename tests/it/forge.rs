@@ -46,6 +46,13 @@ fn deployment(commit: &str, environment: &str, production: bool) -> NewDeploymen
     }
 }
 
+/// alice's pull request from `feature` (one commit) into main: its number.
+fn open_feature_pr(sim: &GithubSim) -> u64 {
+    sim.push(REPO, "feature", &[("a.txt", "a")], "feature", "alice")
+        .unwrap();
+    sim.open_pr(REPO, "feature", "main", "Feature", "alice").unwrap()
+}
+
 /// Requests the simulator saw for `method path`.
 fn count(sim: &GithubSim, method: &str, path: &str) -> usize {
     sim.requests()
@@ -395,9 +402,7 @@ async fn statuses_comments_and_reactions_reach_the_pull_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn comment_listings_follow_every_page() {
     let sim = acme_frontend(SimConfig::default());
-    sim.push(REPO, "feature", &[("a.txt", "a")], "feature", "alice")
-        .unwrap();
-    let number = sim.open_pr(REPO, "feature", "main", "Feature", "alice").unwrap();
+    let number = open_feature_pr(&sim);
     for i in 0..105 {
         sim.comment(REPO, number, "bob", &format!("comment {i}")).unwrap();
     }
@@ -487,9 +492,7 @@ async fn a_github_app_acts_as_its_bot_through_one_cached_installation_token() {
     .unwrap();
     assert_eq!(forge.authenticated_login().await.unwrap(), "auger[bot]");
 
-    sim.push(REPO, "feature", &[("a.txt", "a")], "feature", "alice")
-        .unwrap();
-    let number = sim.open_pr(REPO, "feature", "main", "Feature", "alice").unwrap();
+    let number = open_feature_pr(&sim);
     let id = forge
         .create_comment(&repo(), number, "hello from the app")
         .await
@@ -575,9 +578,7 @@ async fn a_key_the_app_does_not_own_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_get_answered_500_twice_then_ok_succeeds_on_the_third_request() {
     let sim = acme_frontend(SimConfig::default());
-    sim.push(REPO, "feature", &[("a.txt", "a")], "feature", "alice")
-        .unwrap();
-    let number = sim.open_pr(REPO, "feature", "main", "Feature", "alice").unwrap();
+    let number = open_feature_pr(&sim);
     let forge = releaser_forge(&sim, quick_policy());
     let path = format!("/repos/acme/frontend/pulls/{number}");
     sim.inject_fault("GET", &path, 2, Fault::status(500));
@@ -656,9 +657,7 @@ async fn an_exhausted_primary_rate_limit_waits_until_the_reset() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_comment_post_answered_500_is_sent_once_and_reports_an_unknown_outcome() {
     let sim = acme_frontend(SimConfig::default());
-    sim.push(REPO, "feature", &[("a.txt", "a")], "feature", "alice")
-        .unwrap();
-    let number = sim.open_pr(REPO, "feature", "main", "Feature", "alice").unwrap();
+    let number = open_feature_pr(&sim);
     let forge = releaser_forge(&sim, quick_policy());
     let path = format!("/repos/acme/frontend/issues/{number}/comments");
     sim.inject_fault("POST", &path, 1, Fault::status(500));
@@ -674,9 +673,7 @@ async fn a_comment_post_answered_500_is_sent_once_and_reports_an_unknown_outcome
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rate_limited_comment_post_is_sent_again_after_the_wait() {
     let sim = acme_frontend(SimConfig::default());
-    sim.push(REPO, "feature", &[("a.txt", "a")], "feature", "alice")
-        .unwrap();
-    let number = sim.open_pr(REPO, "feature", "main", "Feature", "alice").unwrap();
+    let number = open_feature_pr(&sim);
     let forge = releaser_forge(&sim, quick_policy());
     let path = format!("/repos/acme/frontend/issues/{number}/comments");
     sim.inject_fault("POST", &path, 1, Fault::retry_after(403, 1));
