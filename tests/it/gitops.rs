@@ -383,7 +383,7 @@ fn direct_releases_commit_with_trailers_and_skip_unchanged_output() {
 }
 
 #[test]
-fn nothing_outside_the_folder_changes_and_bad_paths_are_refused() {
+fn nothing_outside_the_app_folder_changes() {
     let dir = tempfile::tempdir().unwrap();
     let (remote_path, url) = bare(dir.path(), "gitops.git");
     // Someone else's files in the gitops repo, including a sibling with a common prefix.
@@ -418,7 +418,18 @@ fn nothing_outside_the_folder_changes_and_bad_paths_are_refused() {
             "staging/web/release.json"
         ]
     );
+}
 
+#[test]
+fn file_paths_outside_the_app_folder_are_refused_and_commit_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (remote_path, url) = bare(dir.path(), "gitops.git");
+    let repo = open(dir.path(), &url);
+    let a = api_artifact("web", 1);
+    committed(
+        repo.prepare_release(&spec("staging", &a, files(&[("d.yaml", "x")]), Target::Branch))
+            .unwrap(),
+    );
     for bad in [
         "../escape.yaml",
         "/abs.yaml",
@@ -431,7 +442,7 @@ fn nothing_outside_the_folder_changes_and_bad_paths_are_refused() {
             .unwrap_err();
         assert!(err.to_string().contains(bad), "{err}");
     }
-    assert_eq!(count(&remote_path, "main"), 2);
+    assert_eq!(count(&remote_path, "main"), 1);
 }
 
 #[test]
