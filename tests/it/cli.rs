@@ -2,50 +2,26 @@
 //! the artifact commands on the store the config names.
 
 use std::path::Path;
-use std::process::{Command, Output};
+
+use crate::support::cli::{auger, stderr, stdout};
 
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 
-fn auger(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_auger"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-#[test]
-fn version_and_help_work() {
-    let dir = tempfile::tempdir().unwrap();
-    let v = auger(dir.path(), &["--version"]);
-    assert!(v.status.success());
-    assert!(stdout(&v).starts_with("auger "));
-    let help = auger(dir.path(), &["--help"]);
-    for sub in [
-        "serve", "demo", "policy", "render", "artifact", "release", "rollback",
-    ] {
-        assert!(stdout(&help).contains(sub), "{sub} missing from help");
-    }
-}
-
-#[test]
-fn artifact_add_show_list_on_the_configured_store() {
+/// A folder whose `auger.toml` keeps the ledger in `ledger.git` beside it.
+fn with_ledger_config() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("auger.toml"),
         "[artifacts]\npath = \"ledger.git\"\n",
     )
     .unwrap();
+    dir
+}
+
+/// `auger artifact add` of [`SHA`] of acme/web built on main with an image var, as JSON.
+fn add_main_build(dir: &Path) -> serde_json::Value {
     let add = auger(
-        dir.path(),
+        dir,
         &[
             "artifact",
             "add",
@@ -63,14 +39,44 @@ fn artifact_add_show_list_on_the_configured_store() {
         ],
     );
     assert!(add.status.success(), "{}", stderr(&add));
-    let added: serde_json::Value = serde_json::from_str(&stdout(&add)).unwrap();
+    serde_json::from_str(&stdout(&add)).unwrap()
+}
+
+#[test]
+fn version_names_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = auger(dir.path(), &["--version"]);
+    assert!(v.status.success());
+    assert!(stdout(&v).starts_with("auger "));
+}
+
+#[test]
+fn help_lists_every_subcommand() {
+    let dir = tempfile::tempdir().unwrap();
+    let help = auger(dir.path(), &["--help"]);
+    for sub in [
+        "serve", "demo", "policy", "render", "artifact", "release", "rollback",
+    ] {
+        assert!(stdout(&help).contains(sub), "{sub} missing from help");
+    }
+}
+
+#[test]
+fn artifact_add_records_in_the_store_the_config_names() {
+    let dir = with_ledger_config();
+    let added = add_main_build(dir.path());
     assert_eq!(added["outcome"], "recorded");
     assert_eq!(added["artifact"]["id"], "web@0123456789ab");
     assert!(
         dir.path().join("ledger.git").is_dir(),
         "store path resolved next to the config"
     );
+}
 
+#[test]
+fn a_tag_added_later_updates_the_artifact_that_show_then_prints() {
+    let dir = with_ledger_config();
+    add_main_build(dir.path());
     let again = auger(
         dir.path(),
         &[
@@ -86,19 +92,33 @@ fn artifact_add_show_list_on_the_configured_store() {
     assert_eq!(shown["vars"]["image"], "ghcr.io/acme/web:1");
     let by_id = auger(dir.path(), &["artifact", "show", "web@0123456789ab"]);
     assert!(stdout(&by_id).contains("branches  main"));
+}
 
+#[test]
+fn artifact_list_filters_by_branch() {
+    let dir = with_ledger_config();
+    add_main_build(dir.path());
     let list = auger(
         dir.path(),
         &["artifact", "list", "--app", "web", "--branch", "main", "--json"],
     );
     let listed: Vec<serde_json::Value> = serde_json::from_str(&stdout(&list)).unwrap();
     assert_eq!(listed.len(), 1);
+}
 
+#[test]
+fn artifact_show_of_an_unknown_commit_says_so() {
+    let dir = with_ledger_config();
+    add_main_build(dir.path());
     let missing = auger(dir.path(), &["artifact", "show", "fedcba9"]);
     assert_eq!(missing.status.code(), Some(1));
     assert!(stderr(&missing).contains("no artifact for commit fedcba9"));
+}
 
-    // A var a template could not name is refused before anything is written.
+/// A var a template could not name is refused before anything is written.
+#[test]
+fn artifact_add_refuses_a_var_name_templates_cannot_use() {
+    let dir = with_ledger_config();
     let bad_var = auger(
         dir.path(),
         &[
@@ -111,17 +131,13 @@ fn artifact_add_show_list_on_the_configured_store() {
         "{}",
         stderr(&bad_var)
     );
+    assert!(!dir.path().join("ledger.git").exists(), "nothing was written");
 }
 
+/// Invalid names are usage errors (exit 2) naming the rule, and write nothing.
 #[test]
-fn bad_input_exits_with_a_reason_and_writes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("auger.toml"),
-        "[artifacts]\npath = \"ledger.git\"\n",
-    )
-    .unwrap();
-    // Invalid names are usage errors (exit 2) naming the rule.
+fn invalid_names_are_usage_errors_and_write_nothing() {
+    let dir = with_ledger_config();
     for (flag, value) in [
         ("--app", "../etc"),
         ("--app", "Web"),
@@ -138,8 +154,11 @@ fn bad_input_exits_with_a_reason_and_writes_nothing() {
         assert!(stderr(&o).contains("invalid"), "{}", stderr(&o));
     }
     assert!(!dir.path().join("ledger.git").exists(), "nothing was written");
+}
 
-    // A config error names the file and the key.
+#[test]
+fn a_config_error_names_the_file_and_the_key() {
+    let dir = with_ledger_config();
     std::fs::write(dir.path().join("bad.toml"), "[artifacts]\npaht = \"x\"\n").unwrap();
     let o = auger(
         dir.path(),
@@ -151,8 +170,11 @@ fn bad_input_exits_with_a_reason_and_writes_nothing() {
         "{}",
         stderr(&o)
     );
+}
 
-    // Reading a store that does not exist says so and creates nothing.
+#[test]
+fn reading_a_store_that_does_not_exist_says_so_and_creates_nothing() {
+    let dir = with_ledger_config();
     let o = auger(dir.path(), &["artifact", "list", "--app", "web"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
@@ -182,7 +204,7 @@ fn release_commands_without_a_config_name_the_file_they_could_not_read() {
 }
 
 #[test]
-fn policy_check_passes_a_valid_folder_and_lists_every_error_of_a_bad_one() {
+fn policy_check_passes_a_valid_folder() {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/policies/valid");
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -197,7 +219,11 @@ fn policy_check_passes_a_valid_folder_and_lists_every_error_of_a_bad_one() {
     let ok = auger(dir.path(), &["policy", "check"]);
     assert!(ok.status.success(), "{}", stderr(&ok));
     assert!(stdout(&ok).contains("2 policies, 0 errors"), "{}", stdout(&ok));
+}
 
+#[test]
+fn policy_check_lists_every_error_of_a_bad_folder() {
+    let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("policies")).unwrap();
     std::fs::create_dir_all(dir.path().join("templates/web-service")).unwrap();
     std::fs::write(
@@ -218,8 +244,8 @@ fn policy_check_passes_a_valid_folder_and_lists_every_error_of_a_bad_one() {
     }
 }
 
-#[test]
-fn render_prints_the_files_a_release_would_write_from_the_shipped_example() {
+/// The shipped example policies and templates, with a build of acme/frontend recorded.
+fn shipped_example_with_a_frontend_build() -> tempfile::TempDir {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -247,6 +273,12 @@ fn render_prints_the_files_a_release_would_write_from_the_shipped_example() {
         ],
     );
     assert!(add.status.success(), "{}", stderr(&add));
+    dir
+}
+
+#[test]
+fn render_prints_the_files_a_release_would_write_from_the_shipped_example() {
+    let dir = shipped_example_with_a_frontend_build();
     let out = auger(
         dir.path(),
         &[
@@ -267,7 +299,11 @@ fn render_prints_the_files_a_release_would_write_from_the_shipped_example() {
         "the image comes from the policy vars: {text}"
     );
     assert!(text.contains("--- kustomization.yaml"));
+}
 
+#[test]
+fn render_refuses_an_unknown_env_or_artifact_with_the_reason() {
+    let dir = shipped_example_with_a_frontend_build();
     let unknown_env = auger(
         dir.path(),
         &["render", "--app", "frontend", "--env", "qa", "--artifact", SHA],

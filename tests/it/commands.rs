@@ -1,20 +1,10 @@
 //! PR comment commands, previews and rollbacks end to end: people comment on pull requests in
 //! the GitHub simulator, which sends the webhooks to a running `auger serve`.
 
-use crate::release::{Stack, wait_for};
-use crate::support::git;
+use crate::support::snapshot::Redactions;
+use crate::support::{Stack, git, wait_for, web_policy};
 
 const POLICY: &str = r#"
-app = "web"
-repo = "acme/web"
-template = "web"
-
-[artifact]
-signals = ["status:ci/build"]
-
-[vars]
-image = "ghcr.io/acme/web:{{ artifact.sha }}"
-
 [env.staging]
 merge = "direct"
 deployers = ["permission:write"]
@@ -31,43 +21,6 @@ url = "https://{{ app }}.preview.acme.dev"
 
 const REPO: &str = "acme/web";
 
-fn auger_replies(stack: &Stack, pr: u64) -> Vec<String> {
-    stack
-        .sim
-        .comments(REPO, pr)
-        .unwrap()
-        .into_iter()
-        // auger's own writing carries a marker; the test also posts as auger, without one.
-        .filter(|c| c.user == "auger" && c.body.contains("<!-- auger:"))
-        .map(|c| c.body)
-        .collect()
-}
-
-/// The reply auger wrote to comment `id`.
-fn reply_to(stack: &Stack, pr: u64, id: u64) -> Option<String> {
-    let marker = format!("<!-- auger:answer {id} -->");
-    auger_replies(stack, pr).into_iter().find(|b| b.contains(&marker))
-}
-
-/// A same-repo feature PR whose head CI turned green.
-fn green_feature_pr(stack: &Stack, branch: &str) -> (u64, String) {
-    let head = stack
-        .sim
-        .push(
-            REPO,
-            branch,
-            &[("app.txt", branch)],
-            &format!("feat: {branch}"),
-            "alice",
-        )
-        .unwrap();
-    let pr = stack.sim.open_pr(REPO, branch, "main", branch, "alice").unwrap();
-    stack.settle();
-    stack.sim.set_status(REPO, &head, "success", "ci/build").unwrap();
-    stack.settle();
-    (pr, head)
-}
-
 /// `/deploy staging` by a writer → 👀, the reply edited to "released", staging holds the PR
 /// head's artifact. A read-only user is refused with the reason. Commands in code blocks or HTML
 /// comments, edited comments, auger's own comments → ignored. Two commands in one comment → an
@@ -75,10 +28,38 @@ fn green_feature_pr(stack: &Stack, branch: &str) -> (u64, String) {
 /// gets neither a preview nor a deploy.
 #[test]
 fn deploy_from_a_pr_with_refusals_ignored_comments_and_the_preview_lifecycle() {
-    let stack = Stack::start(POLICY);
+    let stack = Stack::start(&web_policy(POLICY));
     stack.sim.set_permission(REPO, "mallory", "read").unwrap();
     stack.green_main("base");
-    let (pr, head) = green_feature_pr(&stack, "feature");
+    let (pr, head) = stack.green_feature_pr("feature");
+    // What auger answers to the comment `c`, with the numbers that change between runs named.
+    let reply = |c: u64| {
+        let text = stack.reply_to(REPO, pr, c).expect("a reply");
+        // Gitops commits carry the time they were made.
+        stack
+            .gitops_log("%H")
+            .iter()
+            .fold(Redactions::new(), |r, commit| {
+                r.value(&commit[..12], "<gitops-commit:12>")
+            })
+            .commit(&head, "head")
+            .value(format!("web-pr-{pr}"), "web-pr-<pr>")
+            .value(format!("{REPO}#{pr}"), "acme/web#<pr>")
+            .answering(c)
+            .apply(&text)
+    };
+    let preview_comment = || {
+        stack
+            .replies(REPO, pr)
+            .into_iter()
+            .find(|b| b.contains("<!-- auger:preview"))
+            .map(|b| {
+                Redactions::new()
+                    .commit(&head, "head")
+                    .value(format!("web-pr-{pr}"), "web-pr-<pr>")
+                    .apply(&b)
+            })
+    };
 
     // The preview: folder, comment, transient deployment with the URL.
     wait_for("the preview folder", || {
@@ -92,11 +73,8 @@ fn deploy_from_a_pr_with_refusals_ignored_comments_and_the_preview_lifecycle() {
             .unwrap()
             .contains(&head)
     );
-    wait_for("the preview comment", || {
-        auger_replies(&stack, pr)
-            .iter()
-            .any(|b| b.contains("Preview of **web**"))
-    });
+    wait_for("the preview comment", || preview_comment().is_some());
+    insta::assert_snapshot!("preview_comment", preview_comment().unwrap());
     let preview = stack
         .sim
         .deployments(REPO)
@@ -119,8 +97,11 @@ fn deploy_from_a_pr_with_refusals_ignored_comments_and_the_preview_lifecycle() {
         .unwrap();
     stack.settle();
     wait_for("the deploy reply", || {
-        reply_to(&stack, pr, c).is_some_and(|b| b.contains("released to **staging**"))
+        stack
+            .reply_to(REPO, pr, c)
+            .is_some_and(|b| b.contains("released to **staging**"))
     });
+    insta::assert_snapshot!("deploy_released", reply(c));
     assert_eq!(stack.live("staging").as_deref(), Some(head.as_str()));
     let reactions = stack
         .sim
@@ -131,19 +112,7 @@ fn deploy_from_a_pr_with_refusals_ignored_comments_and_the_preview_lifecycle() {
         .unwrap()
         .reactions;
     assert!(reactions.iter().any(|r| r.content == "eyes" && r.user == "auger"));
-    assert_eq!(
-        git(
-            &stack.gitops_dir,
-            &[
-                "log",
-                "-1",
-                "--format=%(trailers:key=Auger-Trigger,valueonly)",
-                "main"
-            ]
-        )
-        .trim(),
-        "command @alice"
-    );
+    assert_eq!(stack.last_trailer("Auger-Trigger"), "command @alice");
 
     // A push that overtakes a `/deploy` comment: the new head is not deployed.
     let url = format!("{}/webhooks/github", stack.server.url);
@@ -166,40 +135,36 @@ fn deploy_from_a_pr_with_refusals_ignored_comments_and_the_preview_lifecycle() {
         stack.sim.redeliver(id).unwrap();
     }
     stack.settle();
-    let reply = reply_to(&stack, pr, c2).expect("a refusal");
-    assert!(reply.contains("head moved"), "{reply}");
+    insta::assert_snapshot!(
+        "deploy_refused_head_moved",
+        Redactions::new()
+            .commit(&head, "head")
+            .commit(&moved, "moved")
+            .answering(c2)
+            .apply(&stack.reply_to(REPO, pr, c2).expect("a refusal"))
+    );
     assert_eq!(stack.live("staging").as_deref(), Some(head.as_str()));
 
     // Refusals say why: an unknown env (with the known ones), a commit with no artifact, a
     // held env.
     let c = stack.sim.comment(REPO, pr, "alice", "/deploy prod").unwrap();
     stack.settle();
-    let reply = reply_to(&stack, pr, c).expect("a refusal");
-    assert!(
-        reply.contains("unknown environment `prod` (known: production, staging)"),
-        "{reply}"
-    );
+    insta::assert_snapshot!("deploy_refused_unknown_env", reply(c));
     let c = stack
         .sim
         .comment(REPO, pr, "alice", "/deploy staging 0000000")
         .unwrap();
     stack.settle();
-    let reply = reply_to(&stack, pr, c).expect("a refusal");
-    assert!(reply.contains("no artifact of web for `0000000`"), "{reply}");
+    insta::assert_snapshot!("deploy_refused_no_artifact", reply(c));
     let c = stack.sim.comment(REPO, pr, "alice", "/hold staging").unwrap();
     stack.settle();
-    assert!(
-        reply_to(&stack, pr, c)
-            .unwrap()
-            .contains("on hold until `/resume staging`")
-    );
+    insta::assert_snapshot!("hold_set", reply(c));
     let c = stack.sim.comment(REPO, pr, "alice", "/deploy staging").unwrap();
     stack.settle();
-    let reply = reply_to(&stack, pr, c).expect("a refusal");
-    assert!(reply.contains("staging is on hold"), "{reply}");
+    insta::assert_snapshot!("deploy_refused_on_hold", reply(c));
     let c = stack.sim.comment(REPO, pr, "alice", "/resume staging").unwrap();
     stack.settle();
-    assert!(reply_to(&stack, pr, c).unwrap().contains("back on"));
+    insta::assert_snapshot!("resumed", reply(c));
 
     // A read-only user is refused, and told why.
     let c = stack
@@ -207,15 +172,14 @@ fn deploy_from_a_pr_with_refusals_ignored_comments_and_the_preview_lifecycle() {
         .comment(REPO, pr, "mallory", "/deploy production")
         .unwrap();
     stack.settle();
-    let reply = reply_to(&stack, pr, c).expect("a refusal");
-    assert!(reply.contains("not allowed to deploy to production"), "{reply}");
+    insta::assert_snapshot!("deploy_refused_not_a_deployer", reply(c));
     assert_eq!(
         stack.live("production").as_deref().map(|s| s == head),
         Some(false)
     );
 
     // Not commands: code, HTML comments, quotes; an edit that adds a command; auger itself.
-    let replies_before = auger_replies(&stack, pr).len();
+    let replies_before = stack.replies(REPO, pr).len();
     for body in [
         "```\n/deploy staging\n```",
         "<!-- /deploy staging -->",
@@ -232,10 +196,10 @@ fn deploy_from_a_pr_with_refusals_ignored_comments_and_the_preview_lifecycle() {
     stack.sim.comment(REPO, pr, "auger", "/deploy staging").unwrap();
     stack.settle();
     assert_eq!(
-        auger_replies(&stack, pr).len(),
+        stack.replies(REPO, pr).len(),
         replies_before,
         "none of these is a command: {:#?}",
-        auger_replies(&stack, pr)
+        stack.replies(REPO, pr)
     );
 
     // Two side-effecting commands: an error, nothing runs.
@@ -245,8 +209,7 @@ fn deploy_from_a_pr_with_refusals_ignored_comments_and_the_preview_lifecycle() {
         .comment(REPO, pr, "alice", "/deploy staging\n/hold production")
         .unwrap();
     stack.settle();
-    let reply = reply_to(&stack, pr, c).expect("an error reply");
-    assert!(reply.contains("Nothing was run"), "{reply}");
+    insta::assert_snapshot!("two_changing_commands", reply(c));
     assert_eq!(stack.gitops_log("%H").len(), staging_commits);
 
     // Closing the PR removes the preview: folder gone, deployment inactive, comment updated.
@@ -257,16 +220,7 @@ fn deploy_from_a_pr_with_refusals_ignored_comments_and_the_preview_lifecycle() {
             .gitops_file(&format!("preview/web-pr-{pr}/release.json"))
             .is_none()
     });
-    let removal = git(
-        &stack.gitops_dir,
-        &[
-            "log",
-            "-1",
-            "--format=%(trailers:key=Auger-Action,valueonly)",
-            "main",
-        ],
-    );
-    assert_eq!(removal.trim(), "remove");
+    assert_eq!(stack.last_trailer("Auger-Action"), "remove");
     let preview = stack
         .sim
         .deployments(REPO)
@@ -276,10 +230,9 @@ fn deploy_from_a_pr_with_refusals_ignored_comments_and_the_preview_lifecycle() {
         .unwrap();
     assert_eq!(preview.statuses.last().unwrap().state, "inactive");
     wait_for("the preview comment update", || {
-        auger_replies(&stack, pr)
-            .iter()
-            .any(|b| b.contains("was removed"))
+        preview_comment().is_some_and(|b| b.contains("was removed"))
     });
+    insta::assert_snapshot!("preview_comment_removed", preview_comment().unwrap());
 
     // A fork's pull request: no preview, no deploy.
     stack.sim.fork_repo(REPO, "mallory").unwrap();
@@ -312,8 +265,13 @@ fn deploy_from_a_pr_with_refusals_ignored_comments_and_the_preview_lifecycle() {
         .comment(REPO, fork_pr, "alice", "/deploy staging")
         .unwrap();
     stack.settle();
-    let reply = reply_to(&stack, fork_pr, c).expect("a refusal");
-    assert!(reply.contains("fork"), "{reply}");
+    insta::assert_snapshot!(
+        "deploy_refused_from_a_fork",
+        Redactions::new()
+            .commit(&fork_head, "fork-head")
+            .answering(c)
+            .apply(&stack.reply_to(REPO, fork_pr, c).expect("a refusal"))
+    );
     assert!(
         stack
             .gitops_file(&format!("preview/web-pr-{fork_pr}/release.json"))
@@ -330,7 +288,7 @@ fn deploy_from_a_pr_with_refusals_ignored_comments_and_the_preview_lifecycle() {
 #[test]
 fn rollback_holds_production_until_resume_while_slack_and_deployments_are_down() {
     let stack = Stack::start_with(
-        POLICY,
+        &web_policy(POLICY),
         "[notify]\nslack_webhook_env = \"SLACK_URL\"\n",
         &[("SLACK_URL", "http://127.0.0.1:9/unreachable")],
     );
@@ -353,7 +311,15 @@ fn rollback_holds_production_until_resume_while_slack_and_deployments_are_down()
         stack.live("production").as_deref() == Some(v2.as_str())
     });
 
-    let (pr, _) = green_feature_pr(&stack, "ops");
+    let (pr, _) = stack.green_feature_pr("ops");
+    let reply = |c: u64| {
+        let text = stack.reply_to(REPO, pr, c).expect("a reply");
+        Redactions::new()
+            .commit(&v1, "v1")
+            .commit(&v2, "v2")
+            .answering(c)
+            .apply(&text)
+    };
     // mallory has no rights; alice is on the SRE team.
     let c = stack
         .sim
@@ -380,20 +346,14 @@ fn rollback_holds_production_until_resume_while_slack_and_deployments_are_down()
         "{trailers}"
     );
     assert!(trailers.contains("Auger-Trigger: rollback @alice"), "{trailers}");
-    let reply = reply_to(&stack, pr, c).unwrap();
-    assert!(reply.contains("on hold"), "{reply}");
+    insta::assert_snapshot!("rolled_back", reply(c));
 
     // On hold: a new build of main does not reach production.
     let v3 = stack.green_main("v3");
     assert_eq!(stack.live("production").as_deref(), Some(v1.as_str()));
     let c = stack.sim.comment(REPO, pr, "alice", "/status").unwrap();
     stack.settle();
-    let status = reply_to(&stack, pr, c).unwrap();
-    assert!(
-        status.contains(&format!("| web | production | `web@{}", &v1[..12]))
-            && status.contains("| on hold (rollback"),
-        "{status}"
-    );
+    insta::assert_snapshot!("status_on_hold_after_rollback", reply(c));
     let (_, envs) = stack.server.get("/api/v1/environments");
     let envs: serde_json::Value = serde_json::from_str(&envs).unwrap();
     let prod = envs
@@ -410,7 +370,7 @@ fn rollback_holds_production_until_resume_while_slack_and_deployments_are_down()
         .comment(REPO, pr, "alice", "/resume production")
         .unwrap();
     stack.settle();
-    assert!(reply_to(&stack, pr, c).unwrap().contains("back on"));
+    insta::assert_snapshot!("resumed_production", reply(c));
     assert_eq!(
         stack.live("production").as_deref(),
         Some(v1.as_str()),

@@ -1,21 +1,10 @@
-//! The dashboard in a real browser: headless Chromium (Debian's `chromium`, which `.ci/run`
+//! The dashboard in a real browser: headless Chromium (Debian's `chromium`, which `scripts/test`
 //! installs) loads `GET /` from a running auger and the assertions read the DOM it rendered.
 
-use std::process::Command;
-
-use crate::release::{GITOPS, Stack, wait_for};
+use crate::support::browser::{element, rendered_dom};
+use crate::support::{GITOPS, Stack, wait_for, web_policy};
 
 const POLICY: &str = r#"
-app = "web"
-repo = "acme/web"
-template = "web"
-
-[artifact]
-signals = ["status:ci/build"]
-
-[vars]
-image = "ghcr.io/acme/web:{{ artifact.sha }}"
-
 [env.staging]
 auto = { branch = "main" }
 merge = "direct"
@@ -27,43 +16,9 @@ approvals = 2
 approvers = ["team:acme/sre"]
 "#;
 
-/// The DOM after Chromium loaded and rendered `url`.
-fn rendered_dom(url: &str) -> String {
-    let profile = tempfile::tempdir().unwrap();
-    let out = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--dump-dom",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(url)
-        .output()
-        .expect("chromium must be installed (.ci/run installs Debian's chromium package)");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// The text of the first element whose opening tag contains `attrs`.
-fn element<'a>(dom: &'a str, attrs: &str) -> &'a str {
-    let start = dom
-        .find(attrs)
-        .unwrap_or_else(|| panic!("no element with {attrs} in:\n{dom}"));
-    let body = &dom[start..];
-    let open_end = body.find('>').unwrap() + 1;
-    let close = body.find("</td>").or_else(|| body.find("</tr>")).unwrap();
-    &body[open_end..close]
-}
-
 #[test]
 fn the_dashboard_shows_what_runs_where_pending_prs_and_history_with_user_text_escaped() {
-    let stack = Stack::start(POLICY);
+    let stack = Stack::start(&web_policy(POLICY));
     let evil = "feat: <script>alert(1)</script> & friends";
     let sha = stack
         .sim

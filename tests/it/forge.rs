@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use auger::domain::{BranchName, CommitSha, RepoName};
+use auger::domain::{CommitSha, RepoName};
 use auger::forge::{
     CommitState, DeploymentState, DeploymentStatusUpdate, Forge, ForgeError, GithubAuthSecret, GithubForge,
     MergeMethod, MergeOutcome, NewDeployment, PermissionLevel, PullState, Reaction, RetryPolicy, ReviewState,
@@ -11,58 +11,46 @@ use auger::forge::{
 };
 use github_sim::{Fault, GithubSim, SimConfig};
 
+use crate::support::data::branch;
+use crate::support::sim::{acme_frontend, quick_retry, rsa_key_pair, token_forge};
+
 const REPO: &str = "acme/frontend";
 
-/// Small waits so retry tests stay fast; budgets large enough for a 1–2 s rate-limit reset.
+/// Four attempts: the retry tests count them.
 fn quick_policy() -> RetryPolicy {
-    RetryPolicy {
-        max_attempts: 4,
-        base_delay: Duration::from_millis(20),
-        max_delay: Duration::from_millis(100),
-        max_total_wait: Duration::from_secs(10),
-    }
+    quick_retry(4)
 }
 
-/// Org `acme` with team `sre` = [carol]; `acme/frontend` with alice (write), bob (read),
-/// carol (admin) and the bot user `releaser` (write) that the forge acts as.
-fn seeded(config: SimConfig) -> GithubSim {
-    let sim = GithubSim::start(config).unwrap();
-    sim.create_org("acme").unwrap();
-    for u in ["alice", "bob", "carol", "dave"] {
-        sim.create_user(u).unwrap();
-    }
-    sim.create_team("acme", "sre", &["carol"]).unwrap();
-    sim.create_repo(REPO).unwrap();
-    sim.set_permission(REPO, "alice", "write").unwrap();
-    sim.set_permission(REPO, "bob", "read").unwrap();
-    sim.set_permission(REPO, "carol", "admin").unwrap();
-    sim.set_permission(REPO, "releaser", "write").unwrap();
-    sim.push(
-        REPO,
-        "main",
-        &[("README.md", "# frontend\n")],
-        "Initial commit",
-        "alice",
-    )
-    .unwrap();
-    sim
-}
-
-fn token_forge(sim: &GithubSim, policy: RetryPolicy) -> GithubForge {
-    let token = sim.create_token("releaser").unwrap();
-    GithubForge::new(sim.url(), GithubAuthSecret::Token(token), policy).unwrap()
+/// The forge as the bot user `releaser`.
+fn releaser_forge(sim: &GithubSim, policy: RetryPolicy) -> GithubForge {
+    token_forge(sim, "releaser", policy)
 }
 
 fn repo() -> RepoName {
     RepoName::new(REPO).unwrap()
 }
 
-fn branch(s: &str) -> BranchName {
-    BranchName::new(s).unwrap()
-}
-
 fn sha(s: &str) -> CommitSha {
     CommitSha::new(s).unwrap()
+}
+
+/// A deployment of `commit` to `environment` with no description or payload.
+fn deployment(commit: &str, environment: &str, production: bool) -> NewDeployment {
+    NewDeployment {
+        sha: sha(commit),
+        environment: environment.into(),
+        description: None,
+        transient: false,
+        production,
+        payload: serde_json::json!({}),
+    }
+}
+
+/// alice's pull request from `feature` (one commit) into main: its number.
+fn open_feature_pr(sim: &GithubSim) -> u64 {
+    sim.push(REPO, "feature", &[("a.txt", "a")], "feature", "alice")
+        .unwrap();
+    sim.open_pr(REPO, "feature", "main", "Feature", "alice").unwrap()
 }
 
 /// Requests the simulator saw for `method path`.
@@ -75,8 +63,8 @@ fn count(sim: &GithubSim, method: &str, path: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_release_pull_request_is_opened_found_updated_reviewed_and_merged() {
-    let sim = seeded(SimConfig::default());
-    let forge = token_forge(&sim, quick_policy());
+    let sim = acme_frontend(SimConfig::default());
+    let forge = releaser_forge(&sim, quick_policy());
     let head = sim
         .push(
             REPO,
@@ -253,7 +241,7 @@ async fn a_release_pull_request_is_opened_found_updated_reviewed_and_merged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fork_pull_request_is_recognised_as_one() {
-    let sim = seeded(SimConfig::default());
+    let sim = acme_frontend(SimConfig::default());
     sim.fork_repo(REPO, "dave").unwrap();
     sim.push("dave/frontend", "evil", &[("x", "x")], "x", "dave")
         .unwrap();
@@ -269,7 +257,7 @@ async fn a_fork_pull_request_is_recognised_as_one() {
             "dave",
         )
         .unwrap();
-    let forge = token_forge(&sim, quick_policy());
+    let forge = releaser_forge(&sim, quick_policy());
     let pr = forge.get_pull(&repo(), number).await.unwrap();
     assert_eq!(pr.head.repo.as_ref().map(RepoName::as_str), Some("dave/frontend"));
     assert!(pr.is_from_fork(&repo()));
@@ -284,11 +272,10 @@ async fn a_fork_pull_request_is_recognised_as_one() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn permissions_and_team_membership_come_from_github() {
-    let sim = seeded(SimConfig::default());
+async fn permissions_come_from_github_on_every_call() {
+    let sim = acme_frontend(SimConfig::default());
     sim.create_private_repo("acme/secrets").unwrap();
-    let dave_id = sim.create_user("dave").unwrap();
-    let forge = token_forge(&sim, quick_policy());
+    let forge = releaser_forge(&sim, quick_policy());
 
     let level = |login: &'static str| {
         let forge = &forge;
@@ -313,7 +300,12 @@ async fn permissions_and_team_membership_come_from_github() {
         PermissionLevel::Maintain,
         "re-read on every call"
     );
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn team_membership_comes_from_github() {
+    let sim = acme_frontend(SimConfig::default());
+    let forge = releaser_forge(&sim, quick_policy());
     assert!(forge.is_team_member("acme", "sre", "carol").await.unwrap());
     assert!(!forge.is_team_member("acme", "sre", "alice").await.unwrap());
     assert!(
@@ -322,7 +314,13 @@ async fn permissions_and_team_membership_come_from_github() {
             .await
             .unwrap()
     );
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_are_looked_up_by_login() {
+    let sim = acme_frontend(SimConfig::default());
+    let dave_id = sim.create_user("dave").unwrap();
+    let forge = releaser_forge(&sim, quick_policy());
     assert_eq!(forge.user_id("dave").await.unwrap(), dave_id);
     assert!(matches!(
         forge.user_id("nobody-at-all").await,
@@ -333,8 +331,8 @@ async fn permissions_and_team_membership_come_from_github() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn statuses_comments_and_reactions_reach_the_pull_request() {
-    let sim = seeded(SimConfig::default());
-    let forge = token_forge(&sim, quick_policy());
+    let sim = acme_frontend(SimConfig::default());
+    let forge = releaser_forge(&sim, quick_policy());
     let head = sim
         .push(REPO, "feature", &[("a.txt", "a")], "feature", "alice")
         .unwrap();
@@ -403,14 +401,12 @@ async fn statuses_comments_and_reactions_reach_the_pull_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn comment_listings_follow_every_page() {
-    let sim = seeded(SimConfig::default());
-    sim.push(REPO, "feature", &[("a.txt", "a")], "feature", "alice")
-        .unwrap();
-    let number = sim.open_pr(REPO, "feature", "main", "Feature", "alice").unwrap();
+    let sim = acme_frontend(SimConfig::default());
+    let number = open_feature_pr(&sim);
     for i in 0..105 {
         sim.comment(REPO, number, "bob", &format!("comment {i}")).unwrap();
     }
-    let forge = token_forge(&sim, quick_policy());
+    let forge = releaser_forge(&sim, quick_policy());
     let comments = forge.list_comments(&repo(), number).await.unwrap();
     assert_eq!(comments.len(), 105);
     assert_eq!(comments[104].body, "comment 104");
@@ -418,8 +414,8 @@ async fn comment_listings_follow_every_page() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deployments_and_their_statuses_are_recorded() {
-    let sim = seeded(SimConfig::default());
-    let forge = token_forge(&sim, quick_policy());
+    let sim = acme_frontend(SimConfig::default());
+    let forge = releaser_forge(&sim, quick_policy());
     let main = sim.branch_sha(REPO, "main").unwrap();
     let id = forge
         .create_deployment(
@@ -451,17 +447,7 @@ async fn deployments_and_their_statuses_are_recorded() {
             .unwrap();
     }
     forge
-        .create_deployment(
-            &repo(),
-            &NewDeployment {
-                sha: sha(&main),
-                environment: "production".into(),
-                description: None,
-                transient: false,
-                production: true,
-                payload: serde_json::json!({}),
-            },
-        )
+        .create_deployment(&repo(), &deployment(&main, "production", true))
         .await
         .unwrap();
 
@@ -486,35 +472,10 @@ async fn deployments_and_their_statuses_are_recorded() {
     assert!(prod.len() == 1 && prod[0].production);
 }
 
-/// An RSA key pair from the openssl CLI: (PKCS#1 private PEM, SPKI public PEM).
-fn rsa_key_pair() -> (String, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("key.pem");
-    let status = std::process::Command::new("openssl")
-        .args(["genrsa", "-traditional", "-out"])
-        .arg(&key)
-        .arg("2048")
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "openssl genrsa");
-    let public = std::process::Command::new("openssl")
-        .args(["rsa", "-pubout", "-in"])
-        .arg(&key)
-        .stderr(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    assert!(public.status.success(), "openssl rsa -pubout");
-    (
-        std::fs::read_to_string(&key).unwrap(),
-        String::from_utf8(public.stdout).unwrap(),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_github_app_acts_as_its_bot_through_one_cached_installation_token() {
     let (private_pem, public_pem) = rsa_key_pair();
-    let sim = seeded(SimConfig {
+    let sim = acme_frontend(SimConfig {
         app_id: 4242,
         installation_id: 77,
         app_public_key_pem: Some(public_pem),
@@ -531,9 +492,7 @@ async fn a_github_app_acts_as_its_bot_through_one_cached_installation_token() {
     .unwrap();
     assert_eq!(forge.authenticated_login().await.unwrap(), "auger[bot]");
 
-    sim.push(REPO, "feature", &[("a.txt", "a")], "feature", "alice")
-        .unwrap();
-    let number = sim.open_pr(REPO, "feature", "main", "Feature", "alice").unwrap();
+    let number = open_feature_pr(&sim);
     let id = forge
         .create_comment(&repo(), number, "hello from the app")
         .await
@@ -588,7 +547,7 @@ async fn a_github_app_acts_as_its_bot_through_one_cached_installation_token() {
 async fn a_key_the_app_does_not_own_is_refused() {
     let (_, public_pem) = rsa_key_pair();
     let (other_private, _) = rsa_key_pair();
-    let sim = seeded(SimConfig {
+    let sim = acme_frontend(SimConfig {
         app_public_key_pem: Some(public_pem),
         ..SimConfig::default()
     });
@@ -618,11 +577,9 @@ async fn a_key_the_app_does_not_own_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_get_answered_500_twice_then_ok_succeeds_on_the_third_request() {
-    let sim = seeded(SimConfig::default());
-    sim.push(REPO, "feature", &[("a.txt", "a")], "feature", "alice")
-        .unwrap();
-    let number = sim.open_pr(REPO, "feature", "main", "Feature", "alice").unwrap();
-    let forge = token_forge(&sim, quick_policy());
+    let sim = acme_frontend(SimConfig::default());
+    let number = open_feature_pr(&sim);
+    let forge = releaser_forge(&sim, quick_policy());
     let path = format!("/repos/acme/frontend/pulls/{number}");
     sim.inject_fault("GET", &path, 2, Fault::status(500));
 
@@ -643,8 +600,8 @@ async fn a_get_answered_500_twice_then_ok_succeeds_on_the_third_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_secondary_rate_limit_is_waited_out_for_retry_after_seconds() {
-    let sim = seeded(SimConfig::default());
-    let forge = token_forge(&sim, quick_policy());
+    let sim = acme_frontend(SimConfig::default());
+    let forge = releaser_forge(&sim, quick_policy());
     let path = "/repos/acme/frontend/collaborators/alice/permission";
     sim.inject_fault("GET", path, 1, Fault::retry_after(403, 1));
 
@@ -674,8 +631,8 @@ async fn a_secondary_rate_limit_is_waited_out_for_retry_after_seconds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exhausted_primary_rate_limit_waits_until_the_reset() {
-    let sim = seeded(SimConfig::default());
-    let forge = token_forge(&sim, quick_policy());
+    let sim = acme_frontend(SimConfig::default());
+    let forge = releaser_forge(&sim, quick_policy());
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -699,11 +656,9 @@ async fn an_exhausted_primary_rate_limit_waits_until_the_reset() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_comment_post_answered_500_is_sent_once_and_reports_an_unknown_outcome() {
-    let sim = seeded(SimConfig::default());
-    sim.push(REPO, "feature", &[("a.txt", "a")], "feature", "alice")
-        .unwrap();
-    let number = sim.open_pr(REPO, "feature", "main", "Feature", "alice").unwrap();
-    let forge = token_forge(&sim, quick_policy());
+    let sim = acme_frontend(SimConfig::default());
+    let number = open_feature_pr(&sim);
+    let forge = releaser_forge(&sim, quick_policy());
     let path = format!("/repos/acme/frontend/issues/{number}/comments");
     sim.inject_fault("POST", &path, 1, Fault::status(500));
 
@@ -712,32 +667,34 @@ async fn a_comment_post_answered_500_is_sent_once_and_reports_an_unknown_outcome
     assert!(err.to_string().contains("not retried"), "{err}");
     assert_eq!(count(&sim, "POST", &path), 1, "a comment POST is never repeated");
     assert!(sim.comments(REPO, number).unwrap().is_empty());
+}
 
-    // A rate limit is a refusal before any effect: even a create is sent again.
+/// A rate limit is a refusal before any effect: even a create is sent again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_comment_post_is_sent_again_after_the_wait() {
+    let sim = acme_frontend(SimConfig::default());
+    let number = open_feature_pr(&sim);
+    let forge = releaser_forge(&sim, quick_policy());
+    let path = format!("/repos/acme/frontend/issues/{number}/comments");
     sim.inject_fault("POST", &path, 1, Fault::retry_after(403, 1));
     forge
         .create_comment(&repo(), number, "after the wait")
         .await
         .unwrap();
-    assert_eq!(count(&sim, "POST", &path), 3);
+    assert_eq!(count(&sim, "POST", &path), 2);
     assert_eq!(sim.comments(REPO, number).unwrap().len(), 1);
+}
 
-    // Same rule for deployments and merges.
+/// The comment rule holds for deployments (and merges, below) too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_post_answered_503_is_sent_once_and_reports_an_unknown_outcome() {
+    let sim = acme_frontend(SimConfig::default());
+    let forge = releaser_forge(&sim, quick_policy());
     let dep_path = "/repos/acme/frontend/deployments";
     sim.inject_fault("POST", dep_path, 1, Fault::status(503));
     let main = sim.branch_sha(REPO, "main").unwrap();
     let err = forge
-        .create_deployment(
-            &repo(),
-            &NewDeployment {
-                sha: sha(&main),
-                environment: "staging".into(),
-                description: None,
-                transient: false,
-                production: false,
-                payload: serde_json::json!({}),
-            },
-        )
+        .create_deployment(&repo(), &deployment(&main, "staging", false))
         .await
         .unwrap_err();
     assert!(matches!(err, ForgeError::OutcomeUnknown { .. }), "{err:?}");
@@ -746,9 +703,9 @@ async fn a_comment_post_answered_500_is_sent_once_and_reports_an_unknown_outcome
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn octocrabs_own_retries_are_off() {
-    let sim = seeded(SimConfig::default());
+    let sim = acme_frontend(SimConfig::default());
     // Our policy allows one send; any second request would be octocrab's.
-    let forge = token_forge(&sim, RetryPolicy::none());
+    let forge = releaser_forge(&sim, RetryPolicy::none());
     sim.inject_fault("GET", "/users/alice", 1, Fault::status(500));
     let err = forge.user_id("alice").await.unwrap_err();
     assert!(matches!(err, ForgeError::Server { status: 500, .. }), "{err:?}");
@@ -762,8 +719,8 @@ async fn octocrabs_own_retries_are_off() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_posts_are_repeated_after_a_server_error() {
-    let sim = seeded(SimConfig::default());
-    let forge = token_forge(&sim, quick_policy());
+    let sim = acme_frontend(SimConfig::default());
+    let forge = releaser_forge(&sim, quick_policy());
     let main = sim.branch_sha(REPO, "main").unwrap();
     let path = format!("/repos/acme/frontend/statuses/{main}");
     sim.inject_fault("POST", &path, 1, Fault::status(502));
@@ -803,12 +760,12 @@ async fn an_unreachable_github_is_a_transport_error_after_the_retries() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_merge_answered_500_is_not_repeated_and_a_re_read_tells_the_truth() {
-    let sim = seeded(SimConfig::default());
+    let sim = acme_frontend(SimConfig::default());
     let head = sim
         .push(REPO, "feature", &[("a.txt", "a")], "feature", "alice")
         .unwrap();
     let number = sim.open_pr(REPO, "feature", "main", "Feature", "alice").unwrap();
-    let forge = token_forge(&sim, quick_policy());
+    let forge = releaser_forge(&sim, quick_policy());
     let path = format!("/repos/acme/frontend/pulls/{number}/merge");
     sim.inject_fault("PUT", &path, 1, Fault::status(500));
 
@@ -826,13 +783,13 @@ async fn a_merge_answered_500_is_not_repeated_and_a_re_read_tells_the_truth() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn git_gets_a_token_that_github_accepts_minted_once_per_installation() {
     let (private_pem, public_pem) = rsa_key_pair();
-    let sim = seeded(SimConfig {
+    let sim = acme_frontend(SimConfig {
         app_id: 4242,
         installation_id: 77,
         app_public_key_pem: Some(public_pem),
         ..SimConfig::default()
     });
-    let token_forge = token_forge(&sim, quick_policy());
+    let token_forge = releaser_forge(&sim, quick_policy());
     let plain = token_forge.git_token(&repo()).await.unwrap().unwrap();
     assert!(!plain.is_empty());
 

@@ -3,12 +3,11 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use auger::artifact::{Artifact, Source};
-use auger::domain::{AppName, BranchName, CommitSha, EnvName, RepoName};
+use auger::artifact::Artifact;
+use auger::domain::{AppName, BranchName, CommitSha};
 use auger::gitops::{
     Files, GitopsRepo, HistoryEntry, HistoryFilter, ReleaseInfo, ReleaseSpec, RenderError, RenderExtra,
     Target, Trailer, Trigger, WriteOutcome, check_template, pr_branch, preview_name, render,
@@ -16,92 +15,16 @@ use auger::gitops::{
 };
 use auger::policy::{Policy, TemplateName, load_dir};
 
+use crate::support::data::{api_artifact, app, env};
+use crate::support::git::{git_in, git_in_with_stdin, git_ok_in};
+use crate::support::remote::bare;
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `git` with an identity, since CI machines may have none configured.
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
-        .args(["-c", "init.defaultBranch=main"])
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn git_ok(dir: &Path, args: &[&str]) -> bool {
-    Command::new("git")
-        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap()
-        .status
-        .success()
-}
-
-fn git_stdin(dir: &Path, args: &[&str], input: &str) -> String {
-    use std::io::Write;
-    let mut child = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// An empty bare "remote" and its file:// URL.
-fn remote(dir: &Path) -> (PathBuf, String) {
-    let path = dir.join("gitops.git");
-    std::fs::create_dir_all(&path).unwrap();
-    git(&path, &["init", "--bare", "--quiet", "--initial-branch=main"]);
-    let url = format!("file://{}", path.display());
-    (path, url)
-}
-
 fn open(dir: &Path, url: &str) -> GitopsRepo {
     GitopsRepo::open(&dir.join("cache.git"), url, BranchName::new("main").unwrap()).unwrap()
-}
-
-fn env(s: &str) -> EnvName {
-    EnvName::new(s).unwrap()
-}
-
-fn app(s: &str) -> AppName {
-    AppName::new(s).unwrap()
-}
-
-fn sha(seed: u32) -> CommitSha {
-    CommitSha::new(format!("{seed:08x}{}", "0".repeat(32))).unwrap()
-}
-
-fn artifact(name: &str, seed: u32) -> Artifact {
-    Artifact::new(
-        app(name),
-        RepoName::new(format!("acme/{name}")).unwrap(),
-        sha(seed),
-        Source {
-            kind: "api".into(),
-            name: "ci".into(),
-            target_url: None,
-        },
-    )
 }
 
 fn files(pairs: &[(&str, &str)]) -> Files {
@@ -132,15 +55,18 @@ fn committed(outcome: WriteOutcome) -> CommitSha {
 }
 
 fn rev(repo: &Path, rev: &str) -> String {
-    git(repo, &["rev-parse", rev]).trim().to_owned()
+    git_in(repo, &["rev-parse", rev]).trim().to_owned()
 }
 
 fn count(repo: &Path, rev: &str) -> usize {
-    git(repo, &["rev-list", "--count", rev]).trim().parse().unwrap()
+    git_in(repo, &["rev-list", "--count", rev])
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 fn ls(repo: &Path, rev: &str, path: &str) -> Vec<String> {
-    git(repo, &["ls-tree", "-r", "--name-only", rev, "--", path])
+    git_in(repo, &["ls-tree", "-r", "--name-only", rev, "--", path])
         .lines()
         .map(str::to_owned)
         .collect()
@@ -168,7 +94,7 @@ fn shipped_policies_load_without_errors() {
 fn starter_template_renders_a_deployment_with_the_policy_image() {
     let set = example_policies();
     let policy = set.get(&app("frontend")).unwrap();
-    let a = artifact("frontend", 0xabcdef12);
+    let a = api_artifact("frontend", 0xabcdef12);
     let out = render(
         &root().join("templates"),
         policy,
@@ -203,7 +129,7 @@ fn starter_template_renders_a_deployment_with_the_policy_image() {
 fn policy_vars_see_the_artifact_and_artifact_vars_win() {
     let set = example_policies();
     let policy = set.get(&app("api")).unwrap();
-    let mut a = artifact("api", 0x12345678);
+    let mut a = api_artifact("api", 0x12345678);
     let extra = RenderExtra::new(Trigger::Command("alice".into()));
     let out = render(&root().join("templates"), policy, &env("staging"), &a, &extra).unwrap();
     let deployment = String::from_utf8(out["deployment.yaml"].clone()).unwrap();
@@ -241,7 +167,7 @@ fn an_undefined_variable_names_the_file_and_the_variable() {
         dir.path(),
         &policy_with_template("t"),
         &env("staging"),
-        &artifact("web", 1),
+        &api_artifact("web", 1),
         &RenderExtra::new(Trigger::Policy),
     )
     .unwrap_err();
@@ -261,8 +187,8 @@ fn an_undefined_variable_names_the_file_and_the_variable() {
     );
 }
 
-#[test]
-fn templates_copy_plain_files_skip_partials_and_refuse_secrets_and_reserved_names() {
+/// A template folder `t` with a partial, a template using it, a plain file and a dotfile.
+fn template_folder() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let t = dir.path().join("t");
     std::fs::create_dir_all(t.join("_lib")).unwrap();
@@ -270,28 +196,56 @@ fn templates_copy_plain_files_skip_partials_and_refuse_secrets_and_reserved_name
     std::fs::write(t.join("cm.yaml.tera"), "{% include \"_lib/labels.tera\" %}\n").unwrap();
     std::fs::write(t.join("raw.txt"), "{{ not rendered }}").unwrap();
     std::fs::write(t.join(".gitkeep"), "").unwrap();
-    let p = policy_with_template("t");
-    let a = artifact("web", 1);
-    let extra = RenderExtra::new(Trigger::Policy);
-    let out = render(dir.path(), &p, &env("staging"), &a, &extra).unwrap();
+    dir
+}
+
+/// `t` of `templates` rendered for `env_name` with a policy that names it.
+fn render_t(templates: &Path, env_name: &str) -> Result<Files, RenderError> {
+    render(
+        templates,
+        &policy_with_template("t"),
+        &env(env_name),
+        &api_artifact("web", 1),
+        &RenderExtra::new(Trigger::Policy),
+    )
+}
+
+#[test]
+fn templates_copy_plain_files_and_skip_partials_and_dotfiles() {
+    let dir = template_folder();
+    let out = render_t(dir.path(), "staging").unwrap();
     assert_eq!(out.keys().collect::<Vec<_>>(), ["cm.yaml", "raw.txt"]);
     assert_eq!(out["cm.yaml"], b"app: web\n");
     assert_eq!(out["raw.txt"], b"{{ not rendered }}");
+}
 
-    std::fs::write(t.join("env.tera"), "{{ get_env(name=\"HOME\") }}").unwrap();
-    let err = render(dir.path(), &p, &env("staging"), &a, &extra).unwrap_err();
+#[test]
+fn a_template_cannot_read_the_environment() {
+    let dir = template_folder();
+    std::fs::write(dir.path().join("t/env.tera"), "{{ get_env(name=\"HOME\") }}").unwrap();
+    let err = render_t(dir.path(), "staging").unwrap_err();
     assert!(err.to_string().contains("get_env"), "{err}");
-    std::fs::remove_file(t.join("env.tera")).unwrap();
+}
 
-    std::fs::write(t.join("release.json"), "{}").unwrap();
-    let err = render(dir.path(), &p, &env("staging"), &a, &extra).unwrap_err();
+#[test]
+fn a_template_cannot_write_the_reserved_release_json() {
+    let dir = template_folder();
+    std::fs::write(dir.path().join("t/release.json"), "{}").unwrap();
+    let err = render_t(dir.path(), "staging").unwrap_err();
     assert!(err.to_string().contains("reserved"), "{err}");
-    std::fs::remove_file(t.join("release.json")).unwrap();
+}
 
-    let err = render(dir.path(), &p, &env("production"), &a, &extra).unwrap_err();
+#[test]
+fn rendering_for_an_env_the_policy_lacks_is_refused() {
+    let dir = template_folder();
+    let err = render_t(dir.path(), "production").unwrap_err();
     assert!(matches!(err, RenderError::UnknownEnv { .. }), "{err}");
+}
 
-    // The policy check sees syntax errors and collisions without an artifact.
+/// The policy check sees syntax errors and collisions without an artifact.
+#[test]
+fn the_template_check_finds_collisions_and_syntax_errors() {
+    let dir = template_folder();
     let t_name = TemplateName::new("t").unwrap();
     check_template(dir.path(), &t_name).unwrap();
     std::fs::write(t_name_path(dir.path(), "raw.txt.tera"), "x").unwrap();
@@ -301,6 +255,10 @@ fn templates_copy_plain_files_skip_partials_and_refuse_secrets_and_reserved_name
     std::fs::write(t_name_path(dir.path(), "broken.tera"), "{% if %}").unwrap();
     let err = check_template(dir.path(), &t_name).unwrap_err();
     assert!(err.to_string().contains("broken.tera"), "{err}");
+}
+
+#[test]
+fn the_shipped_template_passes_the_check() {
     check_template(
         &root().join("templates"),
         &TemplateName::new("web-service").unwrap(),
@@ -324,14 +282,14 @@ fn symlinked_templates_are_refused() {
     std::os::unix::fs::symlink(&outside, templates.join("t")).unwrap();
     let p = policy_with_template("t");
     let extra = RenderExtra::new(Trigger::Policy);
-    let err = render(&templates, &p, &env("staging"), &artifact("web", 1), &extra).unwrap_err();
+    let err = render(&templates, &p, &env("staging"), &api_artifact("web", 1), &extra).unwrap_err();
     assert!(matches!(err, RenderError::Symlink { .. }), "{err}");
 
     // A link inside a real template folder is refused as well.
     std::fs::remove_file(templates.join("t")).unwrap();
     std::fs::create_dir_all(templates.join("t")).unwrap();
     std::os::unix::fs::symlink(outside.join("secret.yaml"), templates.join("t/leak.yaml")).unwrap();
-    let err = render(&templates, &p, &env("staging"), &artifact("web", 1), &extra).unwrap_err();
+    let err = render(&templates, &p, &env("staging"), &api_artifact("web", 1), &extra).unwrap_err();
     assert!(matches!(err, RenderError::Symlink { .. }), "{err}");
 }
 
@@ -355,9 +313,9 @@ fn preview_names_cannot_carry_path_tricks() {
 #[test]
 fn direct_releases_commit_with_trailers_and_skip_unchanged_output() {
     let dir = tempfile::tempdir().unwrap();
-    let (remote_path, url) = remote(dir.path());
+    let (remote_path, url) = bare(dir.path(), "gitops.git");
     let repo = open(dir.path(), &url);
-    let v1 = artifact("web", 1);
+    let v1 = api_artifact("web", 1);
     let body = files(&[
         ("deployment.yaml", "image: web:1\n"),
         ("service.yaml", "kind: Service\n"),
@@ -376,8 +334,8 @@ fn direct_releases_commit_with_trailers_and_skip_unchanged_output() {
             "staging/web/service.yaml"
         ]
     );
-    let message = git(&remote_path, &["log", "-1", "--format=%B", "main"]);
-    let parsed = git_stdin(&remote_path, &["interpret-trailers", "--parse"], &message);
+    let message = git_in(&remote_path, &["log", "-1", "--format=%B", "main"]);
+    let parsed = git_in_with_stdin(&remote_path, &["interpret-trailers", "--parse"], &message);
     assert_eq!(
         parsed.lines().collect::<Vec<_>>(),
         [
@@ -389,7 +347,7 @@ fn direct_releases_commit_with_trailers_and_skip_unchanged_output() {
         ]
     );
     let record: serde_json::Value =
-        serde_json::from_str(&git(&remote_path, &["show", "main:staging/web/release.json"])).unwrap();
+        serde_json::from_str(&git_in(&remote_path, &["show", "main:staging/web/release.json"])).unwrap();
     assert_eq!(record["artifact"], v1.id.to_string());
     assert_eq!(record["trigger"], "policy");
 
@@ -406,7 +364,7 @@ fn direct_releases_commit_with_trailers_and_skip_unchanged_output() {
     assert_eq!(count(&remote_path, "main"), 1);
 
     // A new artifact whose template dropped a file: new commit, the file is gone.
-    let v2 = artifact("web", 2);
+    let v2 = api_artifact("web", 2);
     let c2 = committed(
         repo.prepare_release(&spec(
             "staging",
@@ -425,12 +383,12 @@ fn direct_releases_commit_with_trailers_and_skip_unchanged_output() {
 }
 
 #[test]
-fn nothing_outside_the_folder_changes_and_bad_paths_are_refused() {
+fn nothing_outside_the_app_folder_changes() {
     let dir = tempfile::tempdir().unwrap();
-    let (remote_path, url) = remote(dir.path());
+    let (remote_path, url) = bare(dir.path(), "gitops.git");
     // Someone else's files in the gitops repo, including a sibling with a common prefix.
     let work = dir.path().join("work");
-    git(dir.path(), &["clone", "--quiet", &url, work.to_str().unwrap()]);
+    git_in(dir.path(), &["clone", "--quiet", &url, work.to_str().unwrap()]);
     for (p, c) in [
         ("README.md", "hi"),
         ("staging/web-api/x.yaml", "keep"),
@@ -440,12 +398,12 @@ fn nothing_outside_the_folder_changes_and_bad_paths_are_refused() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, c).unwrap();
     }
-    git(&work, &["add", "-A"]);
-    git(&work, &["commit", "--quiet", "-m", "seed"]);
-    git(&work, &["push", "--quiet", "origin", "HEAD:main"]);
+    git_in(&work, &["add", "-A"]);
+    git_in(&work, &["commit", "--quiet", "-m", "seed"]);
+    git_in(&work, &["push", "--quiet", "origin", "HEAD:main"]);
 
     let repo = open(dir.path(), &url);
-    let a = artifact("web", 1);
+    let a = api_artifact("web", 1);
     committed(
         repo.prepare_release(&spec("staging", &a, files(&[("d.yaml", "x")]), Target::Branch))
             .unwrap(),
@@ -460,7 +418,18 @@ fn nothing_outside_the_folder_changes_and_bad_paths_are_refused() {
             "staging/web/release.json"
         ]
     );
+}
 
+#[test]
+fn file_paths_outside_the_app_folder_are_refused_and_commit_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (remote_path, url) = bare(dir.path(), "gitops.git");
+    let repo = open(dir.path(), &url);
+    let a = api_artifact("web", 1);
+    committed(
+        repo.prepare_release(&spec("staging", &a, files(&[("d.yaml", "x")]), Target::Branch))
+            .unwrap(),
+    );
     for bad in [
         "../escape.yaml",
         "/abs.yaml",
@@ -473,21 +442,21 @@ fn nothing_outside_the_folder_changes_and_bad_paths_are_refused() {
             .unwrap_err();
         assert!(err.to_string().contains(bad), "{err}");
     }
-    assert_eq!(count(&remote_path, "main"), 2);
+    assert_eq!(count(&remote_path, "main"), 1);
 }
 
 #[test]
 fn pr_mode_force_updates_the_release_branch_and_leaves_main_alone() {
     let dir = tempfile::tempdir().unwrap();
-    let (remote_path, url) = remote(dir.path());
+    let (remote_path, url) = bare(dir.path(), "gitops.git");
     let repo = open(dir.path(), &url);
-    let seed = artifact("other", 9);
+    let seed = api_artifact("other", 9);
     let main_tip = committed(
         repo.prepare_release(&spec("staging", &seed, files(&[("a", "1")]), Target::Branch))
             .unwrap(),
     );
 
-    let v1 = artifact("web", 1);
+    let v1 = api_artifact("web", 1);
     let out = repo
         .prepare_release(&spec("staging", &v1, files(&[("d.yaml", "1")]), Target::PrBranch))
         .unwrap();
@@ -517,7 +486,7 @@ fn pr_mode_force_updates_the_release_branch_and_leaves_main_alone() {
     );
 
     // A newer artifact replaces the proposal: one commit on the current main tip.
-    let v2 = artifact("web", 2);
+    let v2 = api_artifact("web", 2);
     let p2 = committed(
         repo.prepare_release(&spec("staging", &v2, files(&[("d.yaml", "2")]), Target::PrBranch))
             .unwrap(),
@@ -525,7 +494,7 @@ fn pr_mode_force_updates_the_release_branch_and_leaves_main_alone() {
     assert_eq!(rev(&remote_path, "auger/staging/web"), p2.as_str());
     assert_eq!(rev(&remote_path, "auger/staging/web^"), main_tip.as_str());
     assert_eq!(rev(&remote_path, "main"), main_tip.as_str());
-    assert!(!git_ok(
+    assert!(!git_ok_in(
         &remote_path,
         &["merge-base", "--is-ancestor", p1.as_str(), "auger/staging/web"]
     ));
@@ -534,10 +503,10 @@ fn pr_mode_force_updates_the_release_branch_and_leaves_main_alone() {
 #[test]
 fn rollback_reproduces_the_earlier_tree() {
     let dir = tempfile::tempdir().unwrap();
-    let (_remote_path, url) = remote(dir.path());
+    let (_remote_path, url) = bare(dir.path(), "gitops.git");
     let repo = open(dir.path(), &url);
     let (s, w) = (env("staging"), app("web"));
-    let v1 = artifact("web", 1);
+    let v1 = api_artifact("web", 1);
     let c1 = committed(
         repo.prepare_release(&spec(
             "staging",
@@ -547,7 +516,7 @@ fn rollback_reproduces_the_earlier_tree() {
         ))
         .unwrap(),
     );
-    let v2 = artifact("web", 2);
+    let v2 = api_artifact("web", 2);
     committed(
         repo.prepare_release(&spec("staging", &v2, files(&[("d.yaml", "v2")]), Target::Branch))
             .unwrap(),
@@ -573,11 +542,11 @@ fn rollback_reproduces_the_earlier_tree() {
 #[test]
 fn history_reads_trailers_newest_first_with_filters_merges_and_removals() {
     let dir = tempfile::tempdir().unwrap();
-    let (remote_path, url) = remote(dir.path());
+    let (remote_path, url) = bare(dir.path(), "gitops.git");
     let repo = open(dir.path(), &url);
-    let web1 = artifact("web", 1);
-    let web2 = artifact("web", 2);
-    let api1 = artifact("api", 3);
+    let web1 = api_artifact("web", 1);
+    let web2 = api_artifact("web", 2);
+    let api1 = api_artifact("api", 3);
     committed(
         repo.prepare_release(&spec("staging", &web1, files(&[("d", "1")]), Target::Branch))
             .unwrap(),
@@ -595,8 +564,8 @@ fn history_reads_trailers_newest_first_with_filters_merges_and_removals() {
             .unwrap(),
     );
     let work = dir.path().join("work");
-    git(dir.path(), &["clone", "--quiet", &url, work.to_str().unwrap()]);
-    git(
+    git_in(dir.path(), &["clone", "--quiet", &url, work.to_str().unwrap()]);
+    git_in(
         &work,
         &[
             "merge",
@@ -607,7 +576,7 @@ fn history_reads_trailers_newest_first_with_filters_merges_and_removals() {
             "origin/auger/staging/web",
         ],
     );
-    git(&work, &["push", "--quiet", "origin", "HEAD:main"]);
+    git_in(&work, &["push", "--quiet", "origin", "HEAD:main"]);
     // A preview that came and went.
     let preview = preview_name(&app("web"), 5).unwrap();
     let mut pv = spec("preview", &web2, files(&[("d", "p")]), Target::Branch);
@@ -686,13 +655,13 @@ fn history_reads_trailers_newest_first_with_filters_merges_and_removals() {
 #[test]
 fn concurrent_releases_and_a_foreign_pusher_lose_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let (remote_path, url) = remote(dir.path());
+    let (remote_path, url) = bare(dir.path(), "gitops.git");
     let shared = Arc::new(open(dir.path(), &url).with_max_attempts(60));
     committed(
         shared
             .prepare_release(&spec(
                 "staging",
-                &artifact("seed", 0),
+                &api_artifact("seed", 0),
                 files(&[("x", "0")]),
                 Target::Branch,
             ))
@@ -703,14 +672,14 @@ fn concurrent_releases_and_a_foreign_pusher_lose_nothing() {
     let stop = Arc::new(AtomicBool::new(false));
     let foreign_pushes = Arc::new(AtomicUsize::new(0));
     let work = dir.path().join("work");
-    git(dir.path(), &["clone", "--quiet", &url, work.to_str().unwrap()]);
+    git_in(dir.path(), &["clone", "--quiet", &url, work.to_str().unwrap()]);
     let pusher = {
         let (stop, pushes, work) = (stop.clone(), foreign_pushes.clone(), work.clone());
         std::thread::spawn(move || {
             let mut n = 0;
             while !stop.load(Ordering::SeqCst) || pushes.load(Ordering::SeqCst) < 3 {
                 n += 1;
-                git(
+                git_in(
                     &work,
                     &[
                         "commit",
@@ -721,11 +690,11 @@ fn concurrent_releases_and_a_foreign_pusher_lose_nothing() {
                     ],
                 );
                 // As fast as it can: the releases must win their pushes against this.
-                if git_ok(&work, &["push", "--quiet", "origin", "HEAD:main"]) {
+                if git_ok_in(&work, &["push", "--quiet", "origin", "HEAD:main"]) {
                     pushes.fetch_add(1, Ordering::SeqCst);
                 } else {
-                    git(&work, &["fetch", "--quiet", "origin"]);
-                    git(&work, &["reset", "--quiet", "--hard", "origin/main"]);
+                    git_in(&work, &["fetch", "--quiet", "origin"]);
+                    git_in(&work, &["reset", "--quiet", "--hard", "origin/main"]);
                 }
                 // A busy writer, but not a tight loop: a tight one can starve any
                 // fetch-then-push writer, which is what the attempt bound is for.
@@ -743,7 +712,7 @@ fn concurrent_releases_and_a_foreign_pusher_lose_nothing() {
                 Arc::new(open(dir.path(), &url).with_max_attempts(60))
             };
             std::thread::spawn(move || {
-                let a = artifact(&format!("app{i}"), i + 1);
+                let a = api_artifact(&format!("app{i}"), i + 1);
                 let body = files(&[("deployment.yaml", &format!("app{i}"))]);
                 match repo
                     .prepare_release(&spec("staging", &a, body, Target::Branch))
@@ -765,7 +734,7 @@ fn concurrent_releases_and_a_foreign_pusher_lose_nothing() {
 
     for c in &commits {
         assert!(
-            git_ok(&remote_path, &["merge-base", "--is-ancestor", c.as_str(), "main"]),
+            git_ok_in(&remote_path, &["merge-base", "--is-ancestor", c.as_str(), "main"]),
             "release commit {c} was lost"
         );
     }
@@ -777,11 +746,11 @@ fn concurrent_releases_and_a_foreign_pusher_lose_nothing() {
         );
     }
     assert!(
-        git(&remote_path, &["rev-list", "--merges", "main"])
+        git_in(&remote_path, &["rev-list", "--merges", "main"])
             .trim()
             .is_empty()
     );
-    let foreign = git(&remote_path, &["log", "--format=%s", "main"])
+    let foreign = git_in(&remote_path, &["log", "--format=%s", "main"])
         .lines()
         .filter(|l| l.starts_with("foreign"))
         .count();
@@ -807,7 +776,7 @@ fn concurrent_releases_and_a_foreign_pusher_lose_nothing() {
 #[test]
 fn a_refused_push_is_an_error_not_a_retry_loop() {
     let dir = tempfile::tempdir().unwrap();
-    let (remote_path, url) = remote(dir.path());
+    let (remote_path, url) = bare(dir.path(), "gitops.git");
     let hook = remote_path.join("hooks/pre-receive");
     std::fs::write(&hook, "#!/bin/sh\necho 'protected branch' >&2\nexit 1\n").unwrap();
     #[cfg(unix)]
@@ -819,7 +788,7 @@ fn a_refused_push_is_an_error_not_a_retry_loop() {
     let err = repo
         .prepare_release(&spec(
             "staging",
-            &artifact("web", 1),
+            &api_artifact("web", 1),
             files(&[("d", "1")]),
             Target::Branch,
         ))
@@ -832,12 +801,12 @@ fn a_refused_push_is_an_error_not_a_retry_loop() {
 fn a_push_that_loses_a_race_is_rebuilt_on_the_new_tip() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    let (remote_path, url) = remote(dir.path());
+    let (remote_path, url) = bare(dir.path(), "gitops.git");
     let repo = open(dir.path(), &url);
     committed(
         repo.prepare_release(&spec(
             "staging",
-            &artifact("seed", 0),
+            &api_artifact("seed", 0),
             files(&[("x", "0")]),
             Target::Branch,
         ))
@@ -864,7 +833,7 @@ fi
     let out = repo
         .prepare_release(&spec(
             "staging",
-            &artifact("web", 1),
+            &api_artifact("web", 1),
             files(&[("d", "1")]),
             Target::Branch,
         ))
@@ -881,12 +850,12 @@ fi
     assert_eq!(attempts, 2);
     assert_eq!(rev(&remote_path, "main"), commit.as_str());
     assert_eq!(
-        git(&remote_path, &["log", "-1", "--format=%s", "main^"]).trim(),
+        git_in(&remote_path, &["log", "-1", "--format=%s", "main^"]).trim(),
         "foreign"
     );
     assert_eq!(base.unwrap().as_str(), rev(&remote_path, "main^"));
     assert!(
-        git(&remote_path, &["rev-list", "--merges", "main"])
+        git_in(&remote_path, &["rev-list", "--merges", "main"])
             .trim()
             .is_empty()
     );
@@ -902,7 +871,7 @@ fn an_unreachable_remote_is_an_error_without_its_credentials() {
     let err = repo
         .prepare_release(&spec(
             "staging",
-            &artifact("web", 1),
+            &api_artifact("web", 1),
             files(&[("d", "1")]),
             Target::Branch,
         ))

@@ -3,40 +3,16 @@
 //! through a `file://` URL, checked against `git log` of that repository.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use crate::support::Setup;
-use auger::artifact::{Artifact, Source};
-use auger::domain::{AppName, BranchName, CommitSha, EnvName, RepoName};
+use crate::support::cli::{auger, stderr, stdout};
+use crate::support::data::api_artifact;
+use crate::support::git::git_checked;
+use crate::support::remote::bare;
+use auger::artifact::Artifact;
+use auger::domain::{BranchName, EnvName};
 use auger::gitops::{GitopsRepo, ReleaseInfo, ReleaseSpec, Target, Trigger, WriteOutcome};
 use serde_json::Value;
-
-fn git(args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn artifact(app: &str, seed: u32) -> Artifact {
-    Artifact::new(
-        AppName::new(app).unwrap(),
-        RepoName::new(format!("acme/{app}")).unwrap(),
-        CommitSha::new(format!("{seed:08x}{}", "0".repeat(32))).unwrap(),
-        Source {
-            kind: "api".into(),
-            name: "ci".into(),
-            target_url: None,
-        },
-    )
-}
 
 /// A bare remote holding four direct releases, oldest first: web v1 and v2 to staging, api to
 /// production, then a rollback of web in staging to v1.
@@ -52,24 +28,16 @@ struct Gitops {
 impl Gitops {
     fn new() -> Gitops {
         let dir = tempfile::tempdir().unwrap();
-        let bare = dir.path().join("gitops.git");
-        git(&[
-            "init",
-            "--bare",
-            "--quiet",
-            "--initial-branch=main",
-            bare.to_str().unwrap(),
-        ]);
-        let url = format!("file://{}", bare.display());
+        let (bare, url) = bare(dir.path(), "gitops.git");
         let repo = GitopsRepo::open(
             &dir.path().join("writer-cache"),
             &url,
             BranchName::new("main").unwrap(),
         )
         .unwrap();
-        let web_v1 = artifact("web", 1);
-        let web_v2 = artifact("web", 2);
-        let api_v1 = artifact("api", 3);
+        let web_v1 = api_artifact("web", 1);
+        let web_v2 = api_artifact("web", 2);
+        let api_v1 = api_artifact("api", 3);
         let mut rollback = ReleaseInfo::new(
             EnvName::new("staging").unwrap(),
             web_v1.app.clone(),
@@ -125,16 +93,10 @@ impl Gitops {
 
     /// `git log` of the remote's gitops branch, newest first.
     fn log(&self) -> Vec<String> {
-        git(&[
-            "--git-dir",
-            self.bare.to_str().unwrap(),
-            "log",
-            "--format=%H",
-            "main",
-        ])
-        .lines()
-        .map(str::to_owned)
-        .collect()
+        git_checked(&self.bare, &["log", "--format=%H", "main"])
+            .lines()
+            .map(str::to_owned)
+            .collect()
     }
 
     fn newest_first(&self) -> Vec<String> {
@@ -148,25 +110,16 @@ fn config(dir: &Path, gitops: &str) -> PathBuf {
     file
 }
 
-fn auger(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_auger"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 fn list_json(config: &Path, filters: &[&str]) -> Vec<Value> {
     let mut args = vec!["release", "list", "--json", "--config", config.to_str().unwrap()];
     args.extend_from_slice(filters);
-    let (ok, stdout, stderr) = auger(&args);
-    assert!(ok, "release list {filters:?} failed: {stderr}");
-    serde_json::from_str(&stdout).unwrap()
+    let out = auger(config.parent().unwrap(), &args);
+    assert!(
+        out.status.success(),
+        "release list {filters:?} failed: {}",
+        stderr(&out)
+    );
+    serde_json::from_str(&stdout(&out)).unwrap()
 }
 
 fn commits(list: &[Value]) -> Vec<String> {
@@ -175,11 +128,17 @@ fn commits(list: &[Value]) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn release_list_reads_the_gitops_log_newest_first_with_audit_markers() {
+/// The history with a config naming its gitops repository; the temp folder lives as long.
+fn configured() -> (Gitops, tempfile::TempDir, PathBuf) {
     let gitops = Gitops::new();
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), &gitops.gitops_section());
+    (gitops, dir, config)
+}
+
+#[test]
+fn release_list_reads_the_gitops_log_newest_first_with_audit_markers() {
+    let (gitops, _dir, config) = configured();
 
     let all = list_json(&config, &[]);
     assert_eq!(commits(&all), gitops.log(), "the list agrees with git log");
@@ -213,39 +172,66 @@ fn release_list_reads_the_gitops_log_newest_first_with_audit_markers() {
     assert_eq!(all[1]["trigger"], "policy");
     assert!(all[1]["rollback_to"].is_null());
     assert!(newest["time"].as_str().unwrap().contains('T'), "RFC 3339 time");
+}
 
-    let staging = list_json(&config, &["--env", "staging"]);
+#[test]
+fn release_list_filters_by_env_and_app() {
+    let (gitops, _dir, config) = configured();
     let c = gitops.newest_first();
+    let staging = list_json(&config, &["--env", "staging"]);
     assert_eq!(commits(&staging), [c[0].clone(), c[2].clone(), c[3].clone()]);
     let api = list_json(&config, &["--app", "api"]);
     assert_eq!(commits(&api), [c[1].clone()]);
     assert!(list_json(&config, &["--env", "production", "--app", "web"]).is_empty());
+}
 
-    // The table: one line per release, newest first, with the markers.
-    let (ok, table, stderr) = auger(&["release", "list", "--config", config.to_str().unwrap()]);
-    assert!(ok, "{stderr}");
+#[test]
+fn release_list_prints_a_table_newest_first_with_the_markers() {
+    let (gitops, _dir, config) = configured();
+    let c = gitops.newest_first();
+    let out = auger(
+        config.parent().unwrap(),
+        &["release", "list", "--config", config.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let table = stdout(&out);
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(lines.len(), 4, "{table}");
     assert!(lines[0].contains("rollback @alice") && lines[0].ends_with("rollback"));
     assert!(lines[0].contains(&c[0][..12]));
     assert!(lines[2].ends_with("superseded"));
     assert!(lines[1].contains("production") && lines[1].contains("api@"));
+}
 
-    // A bad filter is a usage error (2), before anything is read.
-    let out = Command::new(env!("CARGO_BIN_EXE_auger"))
-        .args(["release", "list", "--env", "Bad", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+#[test]
+fn release_list_refuses_a_bad_filter_as_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), "");
+    // Exit 2, before anything is read: this config names no gitops repository at all.
+    let out = auger(
+        dir.path(),
+        &[
+            "release",
+            "list",
+            "--env",
+            "Bad",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
 
 #[test]
 fn release_list_without_a_gitops_section_names_the_file_and_key() {
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), "");
-    let (ok, _, stderr) = auger(&["release", "list", "--config", config.to_str().unwrap()]);
-    assert!(!ok);
+    let out = auger(
+        dir.path(),
+        &["release", "list", "--config", config.to_str().unwrap()],
+    );
+    assert!(!out.status.success());
+    let stderr = stderr(&out);
     assert!(
         stderr.contains("auger.toml") && stderr.contains("gitops"),
         "{stderr}"

@@ -9,20 +9,9 @@ use std::time::Duration;
 use auger::artifact::{Artifact, ArtifactId, ArtifactStore, ListFilter, RecordOutcome, Source, StoreError};
 use auger::domain::{AppName, BranchName, CommitSha, EnvName, RepoName, TagName};
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("--git-dir")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use crate::support::data::app;
+use crate::support::git::git_checked;
+use crate::support::remote::bare;
 
 fn sha(n: u64, salt: u64) -> CommitSha {
     // The first 16 hex digits mix both inputs, so short ids stay unique across the test set.
@@ -48,6 +37,26 @@ fn artifact(app: &str, sha: CommitSha, branch: Option<&str>) -> Artifact {
     a
 }
 
+/// Writes (or overwrites) web's note on `sha` with plain git, in git's own flat layout.
+fn add_note_with_git(path: &Path, sha: &CommitSha, text: &str) {
+    git_checked(
+        path,
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "notes",
+            "--ref=auger/artifacts/web",
+            "add",
+            "-f",
+            "-m",
+            text,
+            sha.as_str(),
+        ],
+    );
+}
+
 /// `git fsck --strict` finds nothing wrong (dangling objects from lost races are allowed).
 fn assert_fsck_clean(path: &Path) {
     let fsck = Command::new("git")
@@ -58,10 +67,6 @@ fn assert_fsck_clean(path: &Path) {
         .unwrap();
     assert!(fsck.status.success(), "{}", String::from_utf8_lossy(&fsck.stderr));
     assert!(!String::from_utf8_lossy(&fsck.stdout).contains("error"));
-}
-
-fn app(name: &str) -> AppName {
-    AppName::new(name).unwrap()
 }
 
 #[test]
@@ -91,7 +96,7 @@ fn plain_git_reads_what_auger_wrote() {
     ));
 
     // `git notes show` prints the JSON lines, newest last.
-    let note = git(
+    let note = git_checked(
         &path,
         &["notes", "--ref=auger/artifacts/web", "show", sha(1, 1).as_str()],
     );
@@ -103,9 +108,9 @@ fn plain_git_reads_what_auger_wrote() {
     assert_eq!(lines[1]["v"], 1);
 
     // The notes ref's log is the artifact log: three writes, the unchanged one made none.
-    let log = git(&path, &["log", "--format=%s", "refs/notes/auger/artifacts/web"]);
+    let log = git_checked(&path, &["log", "--format=%s", "refs/notes/auger/artifacts/web"]);
     assert_eq!(log.lines().count(), 3, "{log}");
-    let body = git(
+    let body = git_checked(
         &path,
         &["log", "-1", "--format=%b", "refs/notes/auger/artifacts/web"],
     );
@@ -115,7 +120,7 @@ fn plain_git_reads_what_auger_wrote() {
     );
 
     // The branch ref's first-parent log is main's build history, newest first.
-    let history = git(
+    let history = git_checked(
         &path,
         &[
             "log",
@@ -125,7 +130,7 @@ fn plain_git_reads_what_auger_wrote() {
         ],
     );
     assert_eq!(history.lines().count(), 2);
-    let snapshot = git(&path, &["show", "refs/auger/branches/web/main:artifact.json"]);
+    let snapshot = git_checked(&path, &["show", "refs/auger/branches/web/main:artifact.json"]);
     let snapshot: serde_json::Value = serde_json::from_str(&snapshot).unwrap();
     assert_eq!(snapshot["sha"], sha(2, 1).as_str());
 
@@ -292,7 +297,7 @@ fn assert_complete(path: &Path, salts: &[u64], per_writer: u64) {
         .collect();
 
     // Every artifact is in the notes, exactly once.
-    let notes = git(path, &["notes", "--ref=auger/artifacts/web", "list"]);
+    let notes = git_checked(path, &["notes", "--ref=auger/artifacts/web", "list"]);
     let annotated: Vec<&str> = notes
         .lines()
         .filter_map(|l| l.split_whitespace().nth(1))
@@ -306,7 +311,7 @@ fn assert_complete(path: &Path, salts: &[u64], per_writer: u64) {
         expected
     );
     for s in expected.iter().take(50) {
-        let note = git(path, &["notes", "--ref=auger/artifacts/web", "show", s]);
+        let note = git_checked(path, &["notes", "--ref=auger/artifacts/web", "show", s]);
         assert_eq!(note.lines().count(), 1, "no duplicate record lines for {s}");
     }
     // The artifact log lists each exactly once as new.
@@ -372,7 +377,7 @@ fn a_killed_writer_leaves_old_or_new_state_never_half() {
             "branch ref points at a recorded artifact"
         );
     }
-    let notes = git(&path, &["notes", "--ref=auger/artifacts/web", "list"]);
+    let notes = git_checked(&path, &["notes", "--ref=auger/artifacts/web", "list"]);
     assert_eq!(notes.lines().count(), history.len());
     assert_eq!(
         store
@@ -386,16 +391,7 @@ fn a_killed_writer_leaves_old_or_new_state_never_half() {
 #[test]
 fn replicas_converge_through_a_bare_remote_and_a_rejected_push_is_replayed() {
     let dir = tempfile::tempdir().unwrap();
-    let remote = dir.path().join("remote.git");
-    assert!(
-        Command::new("git")
-            .args(["init", "-q", "--bare"])
-            .arg(&remote)
-            .status()
-            .unwrap()
-            .success()
-    );
-    let url = format!("file://{}", remote.display());
+    let (remote, url) = bare(dir.path(), "remote.git");
     let (a, report) = ArtifactStore::open_or_init(&dir.path().join("a.git"))
         .unwrap()
         .with_remote(&url)
@@ -471,23 +467,14 @@ fn replicas_converge_through_a_bare_remote_and_a_rejected_push_is_replayed() {
             "every build on main survived"
         );
     }
-    let remote_log = git(&remote, &["log", "--format=%H", "refs/notes/auger/artifacts/web"]);
+    let remote_log = git_checked(&remote, &["log", "--format=%H", "refs/notes/auger/artifacts/web"]);
     assert!(remote_log.lines().count() >= 3);
 }
 
 #[test]
 fn a_remote_that_is_down_keeps_the_local_write_and_the_next_sync_pushes_it() {
     let dir = tempfile::tempdir().unwrap();
-    let remote = dir.path().join("remote.git");
-    assert!(
-        Command::new("git")
-            .args(["init", "-q", "--bare"])
-            .arg(&remote)
-            .status()
-            .unwrap()
-            .success()
-    );
-    let url = format!("file://{}", remote.display());
+    let (remote, url) = bare(dir.path(), "remote.git");
     let (a, _) = ArtifactStore::open_or_init(&dir.path().join("a.git"))
         .unwrap()
         .with_remote(&url)
@@ -512,7 +499,7 @@ fn a_remote_that_is_down_keeps_the_local_write_and_the_next_sync_pushes_it() {
             .any(|r| r == "refs/notes/auger/artifacts/web"),
         "{report:?}"
     );
-    let note = git(
+    let note = git_checked(
         &remote,
         &["notes", "--ref=auger/artifacts/web", "show", sha(1, 5).as_str()],
     );
@@ -520,7 +507,7 @@ fn a_remote_that_is_down_keeps_the_local_write_and_the_next_sync_pushes_it() {
 }
 
 #[test]
-fn bad_input_is_a_clear_error_and_writes_nothing() {
+fn opening_a_missing_path_or_a_plain_file_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
 
     // A missing path: named, and not created by a read.
@@ -533,30 +520,25 @@ fn bad_input_is_a_clear_error_and_writes_nothing() {
     std::fs::write(&file, "x").unwrap();
     let e = ArtifactStore::open(&file).unwrap_err().to_string();
     assert!(e.contains("not a git repository"), "{e}");
+}
 
-    // A corrupt note line (written by hand with plain git, in git's own flat layout).
-    let path = dir.path().join("artifacts.git");
+/// A store at `dir/artifacts.git` holding one good artifact of web (salt 3).
+fn store_with_one_artifact(dir: &Path) -> (PathBuf, ArtifactStore, Artifact) {
+    let path = dir.join("artifacts.git");
     let store = ArtifactStore::open_or_init(&path).unwrap();
     let good = artifact("web", sha(1, 3), Some("main"));
     store.record(&good).unwrap();
+    (path, store, good)
+}
+
+#[test]
+fn a_corrupt_note_is_an_error_naming_the_line_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, store, good) = store_with_one_artifact(dir.path());
+    // A corrupt note line (written by hand with plain git, in git's own flat layout).
     let bad_sha = sha(2, 3);
-    git(
-        &path,
-        &[
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@t",
-            "notes",
-            "--ref=auger/artifacts/web",
-            "add",
-            "-f",
-            "-m",
-            "{not json",
-            bad_sha.as_str(),
-        ],
-    );
-    let tip = git(&path, &["rev-parse", "refs/notes/auger/artifacts/web"]);
+    add_note_with_git(&path, &bad_sha, "{not json");
+    let tip = git_checked(&path, &["rev-parse", "refs/notes/auger/artifacts/web"]);
     let e = store.get(&app("web"), &bad_sha).unwrap_err();
     assert!(matches!(e, StoreError::CorruptNote { .. }));
     assert!(e.to_string().contains("line 1"), "{e}");
@@ -565,19 +547,33 @@ fn bad_input_is_a_clear_error_and_writes_nothing() {
         .unwrap_err();
     assert!(e.to_string().contains("corrupt"), "{e}");
     assert_eq!(
-        git(&path, &["rev-parse", "refs/notes/auger/artifacts/web"]),
+        git_checked(&path, &["rev-parse", "refs/notes/auger/artifacts/web"]),
         tip,
         "nothing written"
     );
     // The good artifact, in auger's fanout next to git's flat note, still reads.
     assert!(store.get(&app("web"), &good.sha).unwrap().is_some());
+}
 
+#[test]
+fn the_same_sha_from_another_repository_is_refused_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, store, good) = store_with_one_artifact(dir.path());
+    let tip = git_checked(&path, &["rev-parse", "refs/notes/auger/artifacts/web"]);
     // Same sha from another repository: refused, nothing written.
     let mut other = good.clone();
     other.repo = RepoName::new("evil/web").unwrap();
     assert!(store.record(&other).unwrap_err().to_string().contains("evil/web"));
-    assert_eq!(git(&path, &["rev-parse", "refs/notes/auger/artifacts/web"]), tip);
+    assert_eq!(
+        git_checked(&path, &["rev-parse", "refs/notes/auger/artifacts/web"]),
+        tip
+    );
+}
 
+#[test]
+fn an_ambiguous_short_id_is_refused_with_the_candidates() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_path, store, _good) = store_with_one_artifact(dir.path());
     // An ambiguous short id is refused with the candidates.
     let s1 = CommitSha::new(format!("abcdef1{}", "0".repeat(33))).unwrap();
     let s2 = CommitSha::new(format!("abcdef1{}", "1".repeat(33))).unwrap();
@@ -597,21 +593,7 @@ fn a_note_written_by_git_is_read_and_merged_into_auger_layout() {
     let store = ArtifactStore::open_or_init(&path).unwrap();
     let a = artifact("web", sha(4, 4), Some("main"));
     // A replica (or an operator) wrote the record with plain git.
-    git(
-        &path,
-        &[
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@t",
-            "notes",
-            "--ref=auger/artifacts/web",
-            "add",
-            "-m",
-            &a.to_json_line(),
-            a.sha.as_str(),
-        ],
-    );
+    add_note_with_git(&path, &a.sha, &a.to_json_line());
     assert_eq!(store.get(&app("web"), &a.sha).unwrap().unwrap().sha, a.sha);
     let mut tagged = a.clone();
     tagged.tags.push(TagName::new("v2").unwrap());
@@ -619,12 +601,12 @@ fn a_note_written_by_git_is_read_and_merged_into_auger_layout() {
         store.record(&tagged).unwrap(),
         RecordOutcome::Updated(_)
     ));
-    let note = git(
+    let note = git_checked(
         &path,
         &["notes", "--ref=auger/artifacts/web", "show", a.sha.as_str()],
     );
     assert_eq!(note.lines().count(), 2, "{note}");
-    let tree = git(
+    let tree = git_checked(
         &path,
         &["ls-tree", "-r", "--name-only", "refs/notes/auger/artifacts/web"],
     );
@@ -669,15 +651,15 @@ fn a_large_batch_is_one_pack_that_git_and_a_fresh_store_read() {
         .collect();
     assert_eq!(packs.len(), 2, "{packs:?}");
     let idx = packs.iter().find(|p| p.extension().unwrap() == "idx").unwrap();
-    git(&path, &["verify-pack", idx.to_str().unwrap()]);
+    git_checked(&path, &["verify-pack", idx.to_str().unwrap()]);
     assert_fsck_clean(&path);
     assert_eq!(
-        git(&path, &["notes", "--ref=auger/artifacts/web", "list"])
+        git_checked(&path, &["notes", "--ref=auger/artifacts/web", "list"])
             .lines()
             .count(),
         500
     );
-    let history = git(
+    let history = git_checked(
         &path,
         &[
             "log",

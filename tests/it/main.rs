@@ -1,6 +1,9 @@
 //! auger's integration tests, one binary: each module is a group of scenarios against real
 //! git repositories, the real server and the GitHub simulator. One binary rather than one per
-//! file keeps the link count (and the disk a clean CI build needs) small.
+//! file keeps the link count (and the disk a clean CI build needs) small. What builds the world
+//! the scenarios run in (server, simulator, signed deliveries, git) is in `support/`; reply and
+//! pull request texts are compared with the snapshots in `snapshots/` (insta: a changed text
+//! fails, `INSTA_UPDATE=always` rewrites them for review, and CI never does).
 
 mod support;
 

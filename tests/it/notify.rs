@@ -2,49 +2,21 @@
 //! statuses and deployments through a release's life, Slack bodies and their escaping, and
 //! that a Slack or GitHub outage neither fails nor delays a release.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use auger::domain::{AppName, CommitSha, EnvName, RepoName};
-use auger::forge::{Forge, GithubAuthSecret, GithubForge, RetryPolicy};
+use auger::forge::Forge;
 use auger::notify::{FailureKind, Notifier, ReleaseEvent};
-use github_sim::{Fault, GithubSim, SimConfig};
+use github_sim::{Fault, GithubSim};
+
+use crate::support::sim::{acme_web_with_a_commit, quick_retry, token_forge};
+use crate::support::slack::{SlackReceiver, closed_port_url};
 
 const REPO: &str = "acme/web";
 
-fn quick_policy() -> RetryPolicy {
-    RetryPolicy {
-        max_attempts: 3,
-        base_delay: Duration::from_millis(10),
-        max_delay: Duration::from_millis(50),
-        max_total_wait: Duration::from_secs(5),
-    }
-}
-
-/// `acme/web` with one commit on main; returns the sim and that commit.
-fn seeded() -> (GithubSim, String) {
-    let sim = GithubSim::start(SimConfig::default()).unwrap();
-    sim.create_org("acme").unwrap();
-    sim.create_user("alice").unwrap();
-    sim.create_repo(REPO).unwrap();
-    sim.set_permission(REPO, "releaser", "write").unwrap();
-    let sha = sim
-        .push(
-            REPO,
-            "main",
-            &[("README.md", "# web\n")],
-            "Initial commit",
-            "alice",
-        )
-        .unwrap();
-    (sim, sha)
-}
-
 fn forge(sim: &GithubSim) -> Arc<dyn Forge> {
-    let token = sim.create_token("releaser").unwrap();
-    Arc::new(GithubForge::new(sim.url(), GithubAuthSecret::Token(token), quick_policy()).unwrap())
+    Arc::new(token_forge(sim, "releaser", quick_retry(3)))
 }
 
 fn event(sha: &str, env: &str) -> ReleaseEvent {
@@ -66,72 +38,6 @@ fn event(sha: &str, env: &str) -> ReleaseEvent {
     }
 }
 
-/// A Slack stand-in: records request bodies and answers `status` to each.
-struct SlackReceiver {
-    url: String,
-    bodies: Arc<Mutex<Vec<String>>>,
-}
-
-impl SlackReceiver {
-    fn start(status: u16) -> SlackReceiver {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!(
-            "http://{}/services/T000/B000/secret",
-            listener.local_addr().unwrap()
-        );
-        let bodies = Arc::new(Mutex::new(Vec::new()));
-        let seen = bodies.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut len = 0usize;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                        break;
-                    }
-                    let lower = line.to_ascii_lowercase();
-                    if let Some(v) = lower.strip_prefix("content-length:") {
-                        len = v.trim().parse().unwrap_or(0);
-                    }
-                    if line == "\r\n" {
-                        break;
-                    }
-                }
-                let mut body = vec![0u8; len];
-                if reader.read_exact(&mut body).is_err() {
-                    continue;
-                }
-                seen.lock()
-                    .unwrap()
-                    .push(String::from_utf8_lossy(&body).into_owned());
-                let reply =
-                    format!("HTTP/1.1 {status} X\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
-                let _ = stream.write_all(reply.as_bytes());
-            }
-        });
-        SlackReceiver { url, bodies }
-    }
-
-    fn bodies(&self) -> Vec<serde_json::Value> {
-        self.bodies
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|b| serde_json::from_str(b).unwrap())
-            .collect()
-    }
-}
-
-/// A URL on which nothing listens.
-fn closed_port_url() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
-    format!("http://{addr}/services/T000/B000/secret")
-}
-
 fn states(statuses: &[github_sim::CommitStatus], context: &str) -> Vec<String> {
     statuses
         .iter()
@@ -146,7 +52,7 @@ fn deployment_states(d: &github_sim::Deployment) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_release_goes_pending_then_success_and_supersedes_the_previous_one() {
-    let (sim, sha) = seeded();
+    let (sim, sha) = acme_web_with_a_commit();
     let notifier = Notifier::new(Some(forge(&sim)), None);
 
     let mut ev = event(&sha, "staging");
@@ -192,7 +98,7 @@ async fn a_release_goes_pending_then_success_and_supersedes_the_previous_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn production_deployments_are_marked_and_failures_reported() {
-    let (sim, sha) = seeded();
+    let (sim, sha) = acme_web_with_a_commit();
     let notifier = Notifier::new(Some(forge(&sim)), None);
     let mut ev = event(&sha, "production");
     ev.deployment_id = notifier.release_pending(&ev).await;
@@ -213,7 +119,7 @@ async fn production_deployments_are_marked_and_failures_reported() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_preview_is_transient_and_inactive_once_removed() {
-    let (sim, sha) = seeded();
+    let (sim, sha) = acme_web_with_a_commit();
     let slack = SlackReceiver::start(200);
     let notifier = Notifier::new(Some(forge(&sim)), Some(slack.url.clone()));
     let mut ev = event(&sha, "pr-7");
@@ -277,7 +183,7 @@ async fn slack_gets_escaped_json_naming_app_env_and_artifact() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slack_down_neither_fails_nor_delays_and_statuses_still_happen() {
-    let (sim, sha) = seeded();
+    let (sim, sha) = acme_web_with_a_commit();
     let notifier = Notifier::new(Some(forge(&sim)), Some(closed_port_url()));
     let ev = event(&sha, "staging");
     let started = Instant::now();
@@ -315,7 +221,7 @@ async fn slack_answering_500_is_retried_once_then_counted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deployments_api_down_still_sets_statuses() {
-    let (sim, sha) = seeded();
+    let (sim, sha) = acme_web_with_a_commit();
     sim.inject_fault("POST", "/repos/*/*/deployments", 5, Fault::status(500));
     let notifier = Notifier::new(Some(forge(&sim)), None);
     let mut ev = event(&sha, "staging");

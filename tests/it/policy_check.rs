@@ -8,6 +8,8 @@ use auger::policy::{
     Diagnostic, MergeMode, PolicyErrors, PolicySet, SignalKind, load_dir, policy_check_report,
 };
 
+use crate::support::data::app;
+
 /// The example of design §5, verbatim.
 const FRONTEND: &str = r#"
 app = "frontend"
@@ -116,16 +118,13 @@ impl Folder {
     }
 }
 
-fn app(s: &str) -> AppName {
-    AppName::new(s).unwrap()
-}
-
 fn names<'a>(envs: impl IntoIterator<Item = &'a EnvName>) -> Vec<&'a str> {
     envs.into_iter().map(EnvName::as_str).collect()
 }
 
-#[test]
-fn the_design_example_and_a_second_app_pass_without_errors_or_warnings() {
+/// The design example, a second app with lists and negated globs, and a third sharing its
+/// repository, in a folder that also holds files that are not policies.
+fn design_example_folder() -> Folder {
     let folder = Folder::new();
     folder
         .write("frontend.toml", FRONTEND)
@@ -136,16 +135,25 @@ fn the_design_example_and_a_second_app_pass_without_errors_or_warnings() {
         .write("frontend.toml.bak", "not toml = [");
     fs::create_dir(folder.policies.join("old")).unwrap();
     fs::write(folder.policies.join("old/x.toml"), "broken = [").unwrap();
+    folder
+}
 
+#[test]
+fn the_design_example_and_a_second_app_pass_without_errors_or_warnings() {
+    let folder = design_example_folder();
     let result = folder.load();
     let (report, code) = policy_check_report(&result);
     assert_eq!((report.as_str(), code), ("3 policies, 0 errors, 0 warnings\n", 0));
-    let set = result.unwrap();
-
     assert_eq!(
-        set.apps().map(AppName::as_str).collect::<Vec<_>>(),
+        result.unwrap().apps().map(AppName::as_str).collect::<Vec<_>>(),
         ["billing", "frontend", "ledger"]
     );
+}
+
+#[test]
+fn the_design_example_answers_signals_targets_approvals_and_preview() {
+    let folder = design_example_folder();
+    let set = folder.load().unwrap();
     let frontend = set.get(&app("frontend")).unwrap();
     assert_eq!(frontend.file(), folder.policies.join("frontend.toml"));
     assert_eq!(names(frontend.envs().map(|(n, _)| n)), ["staging", "production"]);
@@ -165,7 +173,11 @@ fn the_design_example_and_a_second_app_pass_without_errors_or_warnings() {
         (preview.env.as_str(), preview.merge),
         ("preview", MergeMode::Direct)
     );
+}
 
+#[test]
+fn a_monorepo_policy_with_lists_and_negated_globs_picks_its_targets() {
+    let set = design_example_folder().load().unwrap();
     // The monorepo: both apps, whatever case the webhook spells the repository in.
     let platform = RepoName::new("acme/platform").unwrap();
     let apps: Vec<&str> = set.for_repo(&platform).map(|p| p.app().as_str()).collect();

@@ -4,185 +4,11 @@
 //! commit statuses. Everything is checked where a user would look: GitHub's state and plain
 //! `git` on the gitops and ledger repositories.
 
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
-
-use crate::support::{API_TOKEN, SECRET, Server, Setup, git};
-use github_sim::{GithubSim, SimConfig};
-
-pub const GITOPS: &str = "acme/gitops";
-
-/// The simulator with people, teams, the source and gitops repositories, and a running auger
-/// configured against them.
-pub struct Stack {
-    pub sim: GithubSim,
-    pub setup: Setup,
-    pub server: Server,
-    pub gitops_dir: PathBuf,
-    /// auger's GitHub token, for CLI runs beside the server.
-    pub token: String,
-}
-
-impl Stack {
-    pub fn start(policy: &str) -> Stack {
-        Stack::start_with(policy, "", &[])
-    }
-
-    /// With extra `auger.toml` text and environment variables for the server.
-    pub fn start_with(policy: &str, extra_config: &str, env: &[(&str, &str)]) -> Stack {
-        let sim = GithubSim::start(SimConfig::default()).unwrap();
-        sim.create_org("acme").unwrap();
-        for user in ["alice", "mallory", "sre1", "sre2", "sre3", "auger"] {
-            sim.create_user(user).unwrap();
-        }
-        // alice writes the code and is also on the SRE team: her own approval must not count.
-        sim.create_team("acme", "sre", &["sre1", "sre2", "sre3", "alice"])
-            .unwrap();
-        sim.create_repo("acme/web").unwrap();
-        let gitops = sim.create_repo(GITOPS).unwrap();
-        sim.push(GITOPS, "main", &[("README.md", "gitops\n")], "init", "alice")
-            .unwrap();
-        for repo in ["acme/web", GITOPS] {
-            sim.set_permission(repo, "auger", "write").unwrap();
-            sim.set_permission(repo, "alice", "write").unwrap();
-        }
-        let token = sim.create_token("auger").unwrap();
-        let setup = Setup::new(
-            &[],
-            &format!(
-                "[github]\napi_url = \"{}\"\ntoken_env = \"GITHUB_TOKEN\"\n[gitops]\nrepo = \"{GITOPS}\"\nurl = \"{}\"\nbranch = \"main\"\n[api]\ntokens_env = \"AUGER_API_TOKENS\"\n{extra_config}",
-                sim.url(),
-                gitops.clone_url
-            ),
-        );
-        std::fs::write(setup.path().join("policies/web.toml"), policy).unwrap();
-        let mut vars = vec![("GITHUB_TOKEN", token.as_str())];
-        vars.extend_from_slice(env);
-        let server = setup.start_with_env(&vars);
-        sim.set_webhook(Some(&format!("{}/webhooks/github", server.url)), SECRET);
-        let gitops_dir = sim.repo_path(GITOPS).unwrap();
-        Stack {
-            sim,
-            setup,
-            server,
-            gitops_dir,
-            token,
-        }
-    }
-
-    /// Every webhook delivered and every inbox entry worked off.
-    pub fn settle(&self) {
-        assert!(self.sim.wait_deliveries());
-        self.server.wait_idle();
-    }
-
-    /// A commit on main of acme/web whose CI turned green.
-    pub fn green_main(&self, content: &str) -> String {
-        let sha = self
-            .sim
-            .push(
-                "acme/web",
-                "main",
-                &[("app.txt", content)],
-                &format!("feat: {content}"),
-                "alice",
-            )
-            .unwrap();
-        self.sim
-            .set_status("acme/web", &sha, "success", "ci/build")
-            .unwrap();
-        self.settle();
-        sha
-    }
-
-    pub fn auger_pulls(&self, branch: &str) -> Vec<github_sim::PullRequest> {
-        self.sim
-            .pulls(GITOPS)
-            .unwrap()
-            .into_iter()
-            .filter(|p| p.head_ref == branch)
-            .collect()
-    }
-
-    pub fn status(&self, sha: &str, context: &str) -> Option<(String, String)> {
-        self.sim
-            .statuses("acme/web", sha)
-            .unwrap()
-            .into_iter()
-            .filter(|s| s.context == context)
-            .max_by_key(|s| s.id)
-            .map(|s| (s.state, s.description.unwrap_or_default()))
-    }
-
-    /// A file of the gitops repository's main branch, read with plain git.
-    pub fn gitops_file(&self, path: &str) -> Option<String> {
-        let out = std::process::Command::new("git")
-            .arg("--git-dir")
-            .arg(&self.gitops_dir)
-            .args(["show", &format!("main:{path}")])
-            .output()
-            .unwrap();
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-    }
-
-    pub fn gitops_log(&self, format: &str) -> Vec<String> {
-        git(&self.gitops_dir, &["log", &format!("--format={format}"), "main"])
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-
-    /// The source sha the ledger's `refs/auger/envs/<env>/web` names.
-    pub fn live(&self, env: &str) -> Option<String> {
-        let text = git(
-            &self.setup.ledger(),
-            &["show", &format!("refs/auger/envs/{env}/web:artifact.json")],
-        );
-        let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-        v["sha"].as_str().map(str::to_owned)
-    }
-
-    pub fn post(&self, path: &str, token: Option<&str>, body: serde_json::Value) -> (u16, serde_json::Value) {
-        let mut req = reqwest::blocking::Client::new()
-            .post(format!("{}{path}", self.server.url))
-            .json(&body);
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        let resp = req.send().unwrap();
-        let code = resp.status().as_u16();
-        (code, resp.json().unwrap_or(serde_json::Value::Null))
-    }
-}
-
-pub fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(25));
-    }
-}
-
-fn release_json(stack: &Stack, env: &str) -> serde_json::Value {
-    let text = stack
-        .gitops_file(&format!("{env}/web/release.json"))
-        .unwrap_or_else(|| panic!("no {env}/web/release.json on main"));
-    serde_json::from_str(&text).unwrap()
-}
+use crate::support::cli::{auger_with_env, stderr, stdout};
+use crate::support::snapshot::Redactions;
+use crate::support::{API_TOKEN, GITOPS, Stack, git, wait_for, web_policy};
 
 const STAGING_AND_QA: &str = r#"
-app = "web"
-repo = "acme/web"
-template = "web"
-
-[artifact]
-signals = ["status:ci/build"]
-
-[vars]
-image = "ghcr.io/acme/web:{{ artifact.sha }}"
-
 [env.staging]
 auto = { branch = "main" }
 merge = "auto"
@@ -200,7 +26,7 @@ approvers = ["user:sre1"]
 /// and a newer main build updates that same PR instead of opening a second one.
 #[test]
 fn main_green_releases_staging_through_a_merged_pr_and_a_newer_build_updates_the_waiting_qa_pr() {
-    let stack = Stack::start(STAGING_AND_QA);
+    let stack = Stack::start(&web_policy(STAGING_AND_QA));
     let first = stack.green_main("v1");
 
     wait_for("the staging release on main", || stack.live("staging").is_some());
@@ -211,7 +37,7 @@ fn main_green_releases_staging_through_a_merged_pr_and_a_newer_build_updates_the
         stack.gitops_file("staging/web/deployment.yaml").unwrap(),
         format!("image: ghcr.io/acme/web:{first}\n")
     );
-    let record = release_json(&stack, "staging");
+    let record = stack.release_json("staging");
     assert_eq!(record["artifact"], format!("web@{}", &first[..12]));
     assert_eq!(record["trigger"], "policy");
     assert_eq!(stack.live("staging").as_deref(), Some(first.as_str()));
@@ -252,11 +78,13 @@ fn main_green_releases_staging_through_a_merged_pr_and_a_newer_build_updates_the
     let qa = stack.auger_pulls("auger/qa/web");
     assert_eq!(qa.len(), 1);
     assert!(qa[0].open);
-    assert!(
-        qa[0].body.contains(&format!("web@{}", &first[..12])),
-        "{}",
-        qa[0].body
-    );
+    let names = || {
+        Redactions::new()
+            .commit(&first, "first")
+            .value(stack.sim.url(), "<github>")
+    };
+    insta::assert_snapshot!("qa_pr_title", names().apply(&qa[0].title));
+    insta::assert_snapshot!("qa_pr_body", names().apply(&qa[0].body));
     assert_eq!(stack.status(&first, "auger/qa").unwrap().0, "pending");
     assert!(stack.gitops_file("qa/web/release.json").is_none());
     assert_eq!(stack.live("qa"), None);
@@ -274,13 +102,10 @@ fn main_green_releases_staging_through_a_merged_pr_and_a_newer_build_updates_the
         qa_after[0].head_sha, qa[0].head_sha,
         "the branch was force-updated"
     );
-    assert!(qa_after[0].body.contains(&format!("web@{}", &second[..12])));
-    assert!(
-        qa_after[0]
-            .body
-            .contains(&format!("supersedes `web@{}`", &first[..12])),
-        "the body names the superseded version:\n{}",
-        qa_after[0].body
+    // The body names the superseded version.
+    insta::assert_snapshot!(
+        "qa_pr_body_superseding",
+        names().commit(&second, "second").apply(&qa_after[0].body)
     );
 
     // The approver approves the current head → merged → qa is live with the second build.
@@ -295,20 +120,10 @@ fn main_green_releases_staging_through_a_merged_pr_and_a_newer_build_updates_the
     assert!(stack.sim.pull(GITOPS, qa[0].number).unwrap().merged);
     assert_eq!(stack.status(&second, "auger/qa").unwrap().0, "success");
     // History stays linear where auger commits directly; merges come only from PRs.
-    assert!(release_json(&stack, "qa")["artifact"] == format!("web@{}", &second[..12]));
+    assert!(stack.release_json("qa")["artifact"] == format!("web@{}", &second[..12]));
 }
 
 const PRODUCTION: &str = r#"
-app = "web"
-repo = "acme/web"
-template = "web"
-
-[artifact]
-signals = ["status:ci/build"]
-
-[vars]
-image = "ghcr.io/acme/web:{{ artifact.sha }}"
-
 [env.production]
 auto = { tag = "v*" }
 merge = "approval"
@@ -328,7 +143,7 @@ fn assert_waits(stack: &Stack, pull: u64, why: &str) {
 /// that SRE approves.
 #[test]
 fn a_tag_opens_a_production_pr_that_merges_only_on_two_valid_approvals() {
-    let stack = Stack::start(PRODUCTION);
+    let stack = Stack::start(&web_policy(PRODUCTION));
     let sha = stack.green_main("v1");
     stack.sim.create_tag("acme/web", "v1.2.0", &sha, "alice").unwrap();
     stack.settle();
@@ -336,7 +151,11 @@ fn a_tag_opens_a_production_pr_that_merges_only_on_two_valid_approvals() {
         stack.auger_pulls("auger/production/web").len() == 1
     });
     let pr = stack.auger_pulls("auger/production/web").remove(0);
-    assert!(pr.title.contains("v1.2.0"), "{}", pr.title);
+    let names = Redactions::new()
+        .commit(&sha, "tagged")
+        .value(stack.sim.url(), "<github>");
+    insta::assert_snapshot!("production_pr_title", names.apply(&pr.title));
+    insta::assert_snapshot!("production_pr_body", names.apply(&pr.body));
     assert_eq!(stack.status(&sha, "auger/production").unwrap().0, "pending");
 
     stack
@@ -357,7 +176,7 @@ fn a_tag_opens_a_production_pr_that_merges_only_on_two_valid_approvals() {
     });
     assert!(stack.sim.pull(GITOPS, pr.number).unwrap().merged);
     assert_eq!(stack.status(&sha, "auger/production").unwrap().0, "success");
-    let record = release_json(&stack, "production");
+    let record = stack.release_json("production");
     assert_eq!(record["artifact"], format!("web@{}", &sha[..12]));
 
     // Next release: a request for changes by an approver blocks, whatever the count.
@@ -420,16 +239,6 @@ fn a_tag_opens_a_production_pr_that_merges_only_on_two_valid_approvals() {
 }
 
 const DIRECT: &str = r#"
-app = "web"
-repo = "acme/web"
-template = "web"
-
-[artifact]
-signals = ["status:ci/build"]
-
-[vars]
-image = "ghcr.io/acme/web:{{ artifact.sha }}"
-
 [env.dev]
 merge = "direct"
 "#;
@@ -439,14 +248,14 @@ merge = "direct"
 /// nothing; `auger release make` goes through the same path.
 #[test]
 fn ad_hoc_direct_releases_through_the_api_and_the_cli_and_an_unchanged_one_makes_no_commit() {
-    let stack = Stack::start(DIRECT);
+    let stack = Stack::start(&web_policy(DIRECT));
     let sha = stack.green_main("v1");
     let commits_before = stack.gitops_log("%H").len();
     let token = API_TOKEN.split_once(':').unwrap().1;
     let id = format!("web@{}", &sha[..12]);
 
     let body = serde_json::json!({ "app": "web", "env": "dev", "artifact": id });
-    let (code, answer) = stack.post("/api/v1/releases", Some(token), body.clone());
+    let (code, answer) = stack.server.post("/api/v1/releases", Some(token), &body);
     assert_eq!(code, 202, "{answer}");
     assert_eq!(answer["trigger"], "api ci");
     stack.settle();
@@ -459,19 +268,7 @@ fn ad_hoc_direct_releases_through_the_api_and_the_cli_and_an_unchanged_one_makes
         1,
         "a plain commit, no merge"
     );
-    assert_eq!(
-        git(
-            &stack.gitops_dir,
-            &[
-                "log",
-                "-1",
-                "--format=%(trailers:key=Auger-Trigger,valueonly)",
-                "main"
-            ]
-        )
-        .trim(),
-        "api ci"
-    );
+    assert_eq!(stack.last_trailer("Auger-Trigger"), "api ci");
     assert_eq!(stack.status(&sha, "auger/dev").unwrap().0, "success");
     assert!(
         stack.auger_pulls("auger/dev/web").is_empty(),
@@ -479,7 +276,7 @@ fn ad_hoc_direct_releases_through_the_api_and_the_cli_and_an_unchanged_one_makes
     );
 
     // The same release again: already released, no commit.
-    let (code, _) = stack.post("/api/v1/releases", Some(token), body);
+    let (code, _) = stack.server.post("/api/v1/releases", Some(token), &body);
     assert_eq!(code, 202);
     stack.settle();
     assert_eq!(stack.gitops_log("%H").len(), commits_before + 1);
@@ -517,7 +314,7 @@ fn ad_hoc_direct_releases_through_the_api_and_the_cli_and_an_unchanged_one_makes
             "token",
         ),
     ] {
-        let (code, answer) = stack.post("/api/v1/releases", token, body.clone());
+        let (code, answer) = stack.server.post("/api/v1/releases", token, &body);
         assert_eq!(code, want_code, "{body}: {answer}");
         assert!(answer["error"].as_str().unwrap().contains(want_text), "{answer}");
     }
@@ -526,29 +323,29 @@ fn ad_hoc_direct_releases_through_the_api_and_the_cli_and_an_unchanged_one_makes
 
     // The CLI, in its own process, on the same stores: a second build goes to dev.
     let next = stack.green_main("v2");
-    let token_env = stack.token.clone();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_auger"))
-        .current_dir(stack.setup.path())
-        .env("GITHUB_TOKEN", &token_env)
-        .args([
-            "release",
-            "make",
-            "--app",
-            "web",
-            "--env",
-            "dev",
-            "--artifact",
-            &next[..10],
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let release_make = |env: &str, artifact: &str| {
+        auger_with_env(
+            stack.setup.path(),
+            &[
+                "release",
+                "make",
+                "--app",
+                "web",
+                "--env",
+                env,
+                "--artifact",
+                artifact,
+            ],
+            &[("GITHUB_TOKEN", stack.token.as_str())],
+        )
+    };
+    let made = release_make("dev", &next[..10]);
+    assert!(made.status.success(), "{}{}", stdout(&made), stderr(&made));
     assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
+        stdout(&made).starts_with("released web to dev"),
+        "{}",
+        stdout(&made)
     );
-    assert!(stdout.starts_with("released web to dev"), "{stdout}");
     assert_eq!(stack.live("dev").as_deref(), Some(next.as_str()));
     assert!(
         stack
@@ -557,21 +354,7 @@ fn ad_hoc_direct_releases_through_the_api_and_the_cli_and_an_unchanged_one_makes
             .contains(&next),
         "the new image is on main"
     );
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_auger"))
-        .current_dir(stack.setup.path())
-        .env("GITHUB_TOKEN", &token_env)
-        .args([
-            "release",
-            "make",
-            "--app",
-            "web",
-            "--env",
-            "nope",
-            "--artifact",
-            &next,
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("known: dev"));
+    let refused = release_make("nope", &next);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stderr(&refused).contains("known: dev"));
 }

@@ -3,62 +3,22 @@
 //! writers into one gitops repository. Real git on both sides (the ledger and a bare gitops
 //! repository in temp folders), the GitHub simulator behind octocrab for statuses.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 
 use auger::artifact::{Artifact, ArtifactStore, Source};
-use auger::domain::{AppName, BranchName, CommitSha, EnvName, RepoName, TagName};
+use auger::domain::{AppName, BranchName, CommitSha, RepoName, TagName};
 use auger::forge::{Forge, GithubAuthSecret, GithubForge, RetryPolicy};
 use auger::gitops::GitopsRepo;
 use auger::notify::Notifier;
 use auger::policy::{Policy, PolicySet};
 use auger::release::{ManualClock, ReleaseOutcome, Releaser, ReleaserParts, WaitingPlans};
 use chrono::Duration;
-use github_sim::{GithubSim, SimConfig};
+use github_sim::GithubSim;
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A bare gitops repository with one commit on main, and a work clone of it for "another
-/// writer".
-struct GitopsRemote {
-    _dir: tempfile::TempDir,
-    bare: PathBuf,
-    url: String,
-}
-
-fn gitops_remote() -> GitopsRemote {
-    let dir = tempfile::tempdir().unwrap();
-    let bare = dir.path().join("gitops.git");
-    let work = dir.path().join("seed");
-    git(
-        dir.path(),
-        &["init", "-q", "--bare", "-b", "main", bare.to_str().unwrap()],
-    );
-    git(
-        dir.path(),
-        &["clone", "-q", bare.to_str().unwrap(), work.to_str().unwrap()],
-    );
-    std::fs::write(work.join("README.md"), "gitops\n").unwrap();
-    git(&work, &["add", "."]);
-    git(&work, &["commit", "-q", "-m", "init"]);
-    git(&work, &["push", "-q", "origin", "HEAD:main"]);
-    let url = format!("file://{}", bare.display());
-    GitopsRemote { _dir: dir, bare, url }
-}
+use crate::support::data::env;
+use crate::support::git::{git_in, git_ok_in};
+use crate::support::remote::GitopsRemote;
+use crate::support::sim::acme_web_for_auger;
 
 struct Loop {
     dir: tempfile::TempDir,
@@ -152,14 +112,11 @@ impl Loop {
     }
 }
 
+/// acme/web with three commits on main, and an empty acme/gitops: the sim, auger's token and
+/// the commits, oldest first.
 fn sim_with_source() -> (GithubSim, String, Vec<String>) {
-    let sim = GithubSim::start(SimConfig::default()).unwrap();
-    sim.create_org("acme").unwrap();
-    sim.create_user("alice").unwrap();
-    sim.create_user("auger").unwrap();
-    sim.create_repo("acme/web").unwrap();
+    let (sim, token) = acme_web_for_auger();
     sim.create_repo("acme/gitops").unwrap();
-    sim.set_permission("acme/web", "auger", "write").unwrap();
     let shas = (1..=3)
         .map(|i| {
             sim.push(
@@ -172,7 +129,6 @@ fn sim_with_source() -> (GithubSim, String, Vec<String>) {
             .unwrap()
         })
         .collect();
-    let token = sim.create_token("auger").unwrap();
     (sim, token, shas)
 }
 
@@ -191,10 +147,6 @@ merge = "direct"
 after = { env = "staging", soak = "30m" }
 "#;
 
-fn env(s: &str) -> EnvName {
-    EnvName::new(s).unwrap()
-}
-
 fn live(l: &Loop, e: &str) -> Option<String> {
     l.store
         .released(&env(e), &AppName::new("web").unwrap())
@@ -208,7 +160,7 @@ fn live(l: &Loop, e: &str) -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn production_waits_for_the_staging_soak_across_a_restart_and_a_newer_tag_supersedes() {
     let (sim, token, shas) = sim_with_source();
-    let remote = gitops_remote();
+    let remote = GitopsRemote::with_readme();
     let l = Loop::new(&[SOAKED], &remote, &sim, &token);
     let r = l.releaser("cache");
 
@@ -216,16 +168,17 @@ async fn production_waits_for_the_staging_soak_across_a_restart_and_a_newer_tag_
     let done = r
         .on_recorded(&l.record("web", &shas[0], Some("main"), Some("v1.0.0")))
         .await;
-    let outcomes: Vec<(String, String)> = done
+    let outcomes: Vec<(String, &ReleaseOutcome)> = done
         .iter()
-        .map(|(p, o)| (p.env.to_string(), format!("{:?}", o.as_ref().unwrap())))
+        .map(|(p, o)| (p.env.to_string(), o.as_ref().unwrap()))
         .collect();
     assert!(
-        outcomes[0].0 == "staging" && outcomes[0].1.starts_with("Released"),
+        outcomes[0].0 == "staging" && matches!(outcomes[0].1, ReleaseOutcome::Released { .. }),
         "{outcomes:?}"
     );
     assert!(
-        outcomes[1].0 == "production" && outcomes[1].1.contains("soaking in staging"),
+        outcomes[1].0 == "production"
+            && matches!(outcomes[1].1, ReleaseOutcome::Held { reason } if reason.contains("soaking in staging")),
         "{outcomes:?}"
     );
     assert_eq!(live(&l, "staging").as_deref(), Some(shas[0].as_str()));
@@ -282,7 +235,7 @@ async fn production_waits_for_the_staging_soak_across_a_restart_and_a_newer_tag_
     l.clock.advance(Duration::minutes(31));
     r.tick().await;
     assert_eq!(live(&l, "production").as_deref(), Some(shas[2].as_str()));
-    let production_log = git(
+    let production_log = git_in(
         &remote.bare,
         &[
             "log",
@@ -315,7 +268,7 @@ fn direct_policy(app: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ten_concurrent_releases_and_a_foreign_writer_lose_nothing() {
     let (sim, token, shas) = sim_with_source();
-    let remote = gitops_remote();
+    let remote = GitopsRemote::with_readme();
     let texts: Vec<String> = (0..10).map(|i| direct_policy(&format!("app{i}"))).collect();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let l = Loop::new(&refs, &remote, &sim, &token);
@@ -330,25 +283,16 @@ async fn ten_concurrent_releases_and_a_foreign_writer_lose_nothing() {
         std::thread::spawn(move || {
             let dir = tempfile::tempdir().unwrap();
             let work = dir.path().join("w");
-            git(
+            git_in(
                 dir.path(),
                 &["clone", "-q", bare.to_str().unwrap(), work.to_str().unwrap()],
             );
             for i in 0..8 {
                 std::fs::write(work.join(format!("human-{i}.txt")), "x").unwrap();
-                git(&work, &["add", "."]);
-                git(&work, &["commit", "-q", "-m", &format!("human change {i}")]);
-                loop {
-                    let pushed = Command::new("git")
-                        .arg("-C")
-                        .arg(&work)
-                        .args(["push", "-q", "origin", "HEAD:main"])
-                        .output()
-                        .unwrap();
-                    if pushed.status.success() {
-                        break;
-                    }
-                    git(&work, &["pull", "-q", "--rebase", "origin", "main"]);
+                git_in(&work, &["add", "."]);
+                git_in(&work, &["commit", "-q", "-m", &format!("human change {i}")]);
+                while !git_ok_in(&work, &["push", "-q", "origin", "HEAD:main"]) {
+                    git_in(&work, &["pull", "-q", "--rebase", "origin", "main"]);
                 }
             }
         })
@@ -379,13 +323,15 @@ async fn ten_concurrent_releases_and_a_foreign_writer_lose_nothing() {
     }
     foreign.join().unwrap();
 
-    let subjects = git(&remote.bare, &["log", "--format=%s", "main"]);
+    let subjects = git_in(&remote.bare, &["log", "--format=%s", "main"]);
     for i in 0..10 {
         assert!(
             subjects.contains(&format!("Release app{i} ")),
             "release of app{i} missing:\n{subjects}"
         );
-        assert!(git(&remote.bare, &["ls-tree", "main", &format!("prod/app{i}/")]).contains("release.json"));
+        assert!(
+            git_in(&remote.bare, &["ls-tree", "main", &format!("prod/app{i}/")]).contains("release.json")
+        );
     }
     for i in 0..8 {
         assert!(
@@ -394,7 +340,7 @@ async fn ten_concurrent_releases_and_a_foreign_writer_lose_nothing() {
         );
     }
     assert_eq!(
-        git(&remote.bare, &["rev-list", "--merges", "main"]).trim(),
+        git_in(&remote.bare, &["rev-list", "--merges", "main"]).trim(),
         "",
         "linear history"
     );

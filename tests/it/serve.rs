@@ -4,7 +4,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::support::{Setup, fixture, git, status_payload};
+use crate::support::server::BEARER;
+use crate::support::{SECRET, Setup, fixture, git, status_payload};
 
 const HELLO: (&str, &str, &str) = (
     "hello",
@@ -92,7 +93,7 @@ fn bad_deliveries_get_their_code_and_change_nothing() {
     let setup = Setup::new(&[HELLO], "");
     let server = setup.start();
     let body = status_payload(&sha(1), "success", Some("main"));
-    let good_sig = auger::webhook::sign(crate::support::SECRET, &body);
+    let good_sig = auger::webhook::sign(SECRET, &body);
     let other_sig = auger::webhook::sign("another-secret", &body);
     type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<u8>, u16);
     let cases: Vec<Case> = vec![
@@ -239,28 +240,18 @@ fn green_status_records_a_tag_adds_a_failure_does_not_and_a_redelivery_counts_on
 fn ci_pushes_artifacts_through_the_api_with_a_bearer_token() {
     let setup = Setup::new(&[HELLO], "");
     let server = setup.start();
-    let client = reqwest::blocking::Client::new();
-    let post = |token: Option<&str>, body: serde_json::Value| {
-        let mut req = client
-            .post(format!("{}/api/v1/artifacts", server.url))
-            .json(&body);
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        let resp = req.send().unwrap();
-        (resp.status().as_u16(), resp.json::<serde_json::Value>().unwrap())
-    };
+    let post = |token: Option<&str>, body: serde_json::Value| server.post("/api/v1/artifacts", token, &body);
     let body = serde_json::json!({"app": "hello", "sha": sha(5), "branch": "main", "vars": {"digest": "sha256:abc"}});
     assert_eq!(post(None, body.clone()).0, 401);
     assert_eq!(post(Some("wrong"), body.clone()).0, 401);
-    let (code, json) = post(Some("test-token"), body.clone());
+    let (code, json) = post(Some(BEARER), body.clone());
     assert_eq!(code, 201, "{json}");
     assert_eq!(
         json["artifact"]["source"],
         serde_json::json!({"kind": "api", "name": "ci", "target_url": null})
     );
     assert_eq!(json["artifact"]["vars"]["digest"], "sha256:abc");
-    let (code, json) = post(Some("test-token"), body);
+    let (code, json) = post(Some(BEARER), body);
     assert_eq!((code, json["outcome"].as_str().unwrap()), (200, "unchanged"));
 
     for (bad, fragment) in [
@@ -283,7 +274,7 @@ fn ci_pushes_artifacts_through_the_api_with_a_bearer_token() {
             "vars: variable name \"1st\" is invalid",
         ),
     ] {
-        let (code, json) = post(Some("test-token"), bad);
+        let (code, json) = post(Some(BEARER), bad);
         assert!((400..500).contains(&code), "{json}");
         assert!(
             json["error"].as_str().unwrap().contains(fragment),
@@ -359,7 +350,7 @@ fn acknowledged_deliveries_survive_a_sigkill_and_are_processed_once() {
                 for i in 0..200u64 {
                     let n = t * 1000 + i;
                     let body = status_payload(&sha(n), "success", Some("main"));
-                    let sig = auger::webhook::sign(crate::support::SECRET, &body);
+                    let sig = auger::webhook::sign(SECRET, &body);
                     let resp = client
                         .post(format!("{url}/webhooks/github"))
                         .header("X-GitHub-Event", "status")
@@ -432,22 +423,7 @@ fn sigterm_shuts_down_gracefully_and_keeps_every_acknowledged_delivery() {
         );
         assert_eq!(code, 202);
     }
-    let pid = server.child.id().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(s) = server.child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "auger did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = server.terminate(Duration::from_secs(20));
     assert!(status.success(), "a graceful stop exits 0: {status:?}");
 
     let server = setup.start();
@@ -494,7 +470,7 @@ fn the_cli_records_through_a_running_server() {
         "{}",
         String::from_utf8_lossy(&refused.stderr)
     );
-    let ok = cli("test-token");
+    let ok = cli(BEARER);
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
     assert_eq!(
         String::from_utf8_lossy(&ok.stdout).trim(),
@@ -548,42 +524,6 @@ fn the_worker_yields_the_cpu_to_the_http_workers_and_still_records() {
     );
 }
 
-/// Sends a signed status delivery with `Transfer-Encoding: chunked`, `piece` bytes per chunk,
-/// each flushed on its own, and returns the HTTP status code of the answer.
-fn deliver_chunked(server: &crate::support::Server, id: &str, body: &[u8], piece: usize) -> u16 {
-    use std::io::{Read, Write};
-    let addr = server.url.trim_start_matches("http://");
-    let mut conn = std::net::TcpStream::connect(addr).unwrap();
-    conn.set_nodelay(true).unwrap();
-    let sig = auger::webhook::sign(crate::support::SECRET, body);
-    write!(
-        conn,
-        "POST /webhooks/github HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-         X-GitHub-Event: status\r\nX-GitHub-Delivery: {id}\r\nX-Hub-Signature-256: {sig}\r\n\
-         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    for chunk in body.chunks(piece) {
-        // The server may answer 413 and close before the rest is sent.
-        if write!(conn, "{:x}\r\n", chunk.len())
-            .and_then(|()| conn.write_all(chunk))
-            .and_then(|()| conn.write_all(b"\r\n"))
-            .and_then(|()| conn.flush())
-            .is_err()
-        {
-            break;
-        }
-    }
-    let _ = conn.write_all(b"0\r\n\r\n");
-    let mut answer = String::new();
-    let _ = conn.read_to_string(&mut answer);
-    answer
-        .split(' ')
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("no status line in {answer:?}"))
-}
-
 /// A delivery that arrives in many small chunks is read whole (not just its first chunk), and a
 /// chunked upload without a declared length is still cut off at the 25 MB cap.
 #[test]
@@ -591,38 +531,14 @@ fn a_chunked_delivery_is_read_whole_and_an_endless_one_is_refused() {
     let setup = Setup::new(&[HELLO], "");
     let server = setup.start();
     let body = status_payload(&sha(960), "success", Some("main"));
-    assert_eq!(deliver_chunked(&server, "chunked-1", &body, 700), 202);
+    assert_eq!(server.deliver_chunked("chunked-1", &body, 700), 202);
     server.wait_idle();
     let notes = git(&setup.ledger(), &["notes", "--ref=auger/artifacts/hello", "list"]);
     assert!(notes.contains(&sha(960)), "{notes}");
 
     let huge = vec![b' '; 25 * 1024 * 1024 + 1];
-    assert_eq!(deliver_chunked(&server, "chunked-2", &huge, 1 << 20), 413);
+    assert_eq!(server.deliver_chunked("chunked-2", &huge, 1 << 20), 413);
     assert_eq!(server.metric("auger_inbox_appended_total"), 1);
-}
-
-/// `auger serve --log-json`, its log (stderr) in `log`, filtered by `rust_log`.
-fn start_logging_json(setup: &Setup, log: &std::path::Path, rust_log: &str) -> crate::support::Server {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_auger"))
-        .current_dir(setup.path())
-        .args(["serve", "--config", "auger.toml", "--log-json"])
-        .env("AUGER_WEBHOOK_SECRET", crate::support::SECRET)
-        .env("RUST_LOG", rust_log)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("auger listening on ")
-        .unwrap()
-        .to_owned();
-    crate::support::Server { child, url }
 }
 
 #[test]
@@ -633,7 +549,7 @@ fn log_lines_of_a_delivery_carry_its_id_repository_pull_request_and_app() {
     let setup = Setup::new(&[("hello", "Codertocat/Hello-World", "\"status:default\"")], "");
     let log = setup.path().join("serve.log");
     // The edge logs an accepted delivery at debug level only (it is the hot path).
-    let mut server = start_logging_json(&setup, &log, "info,auger::http=debug");
+    let mut server = setup.start_logging_json(&log, "info,auger::http=debug");
     let (code, _) = server.deliver("status", "log-delivery-1", &fixture("status.payload.json"));
     assert_eq!(code, 202);
     let (code, _) = server.deliver(

@@ -1,22 +1,13 @@
 //! End to end with the GitHub simulator: GitHub sends real signed webhooks over HTTP to a
 //! running `auger serve`, exactly as it would in production.
 
-use std::time::{Duration, Instant};
-
-use crate::support::{Setup, git};
+use crate::support::sim::acme_web_for_auger;
+use crate::support::{SECRET, Server, Setup, git, wait_for};
 use github_sim::{GithubSim, SimConfig};
 
-fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn artifact(server: &crate::support::Server, sha: &str) -> Option<serde_json::Value> {
-    let (code, text) = server.get(&format!("/api/v1/artifacts/web@{}", &sha[..12]));
-    (code == 200).then(|| serde_json::from_str(&text).unwrap())
+/// The artifact of `web` built from `sha`, if it is recorded.
+fn artifact(server: &Server, sha: &str) -> Option<serde_json::Value> {
+    server.artifact(&format!("web@{}", &sha[..12]))
 }
 
 #[test]
@@ -25,7 +16,7 @@ fn ci_green_on_main_then_a_tag_then_a_red_build_then_a_redelivery() {
     let server = setup.start();
     let sim = GithubSim::start(SimConfig {
         webhook_url: Some(format!("{}/webhooks/github", server.url)),
-        webhook_secret: crate::support::SECRET.into(),
+        webhook_secret: SECRET.into(),
         ..SimConfig::default()
     })
     .unwrap();
@@ -100,13 +91,7 @@ fn ci_green_on_main_then_a_tag_then_a_red_build_then_a_redelivery() {
 /// which PRs carry the commit, so the artifact knows its PR.
 #[test]
 fn a_green_pr_head_learns_its_pull_request_from_the_github_api() {
-    let sim = GithubSim::start(SimConfig::default()).unwrap();
-    sim.create_org("acme").unwrap();
-    sim.create_user("alice").unwrap();
-    sim.create_user("auger").unwrap();
-    sim.create_repo("acme/web").unwrap();
-    sim.set_permission("acme/web", "auger", "write").unwrap();
-    let token = sim.create_token("auger").unwrap();
+    let (sim, token) = acme_web_for_auger();
     let setup = Setup::new(
         &[("web", "acme/web", "\"status:ci/build\"")],
         &format!(
@@ -115,10 +100,7 @@ fn a_green_pr_head_learns_its_pull_request_from_the_github_api() {
         ),
     );
     let server = setup.start_with_env(&[("GITHUB_TOKEN", &token)]);
-    sim.set_webhook(
-        Some(&format!("{}/webhooks/github", server.url)),
-        crate::support::SECRET,
-    );
+    sim.set_webhook(Some(&format!("{}/webhooks/github", server.url)), SECRET);
 
     sim.push("acme/web", "main", &[("app.txt", "v1")], "init", "alice")
         .unwrap();

@@ -1,22 +1,16 @@
-//! Shared test fixtures: a configured `auger serve` process on loopback, signed deliveries.
-#![allow(dead_code)] // not every helper is used by every scenario group
+//! A configured `auger serve` on loopback: the folder it runs in and the running process.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-pub const SECRET: &str = "test-secret";
-pub const API_TOKEN: &str = "ci:test-token";
+use super::webhooks::SECRET;
 
-pub fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/webhooks")
-            .join(name),
-    )
-    .unwrap()
-}
+/// The API token the server accepts, as `AUGER_API_TOKENS` spells it (`name:token`).
+pub const API_TOKEN: &str = "ci:test-token";
+/// The bearer token of [`API_TOKEN`].
+pub const BEARER: &str = "test-token";
 
 /// A folder with `auger.toml`, policies and templates for apps built from the given repos.
 pub struct Setup {
@@ -61,11 +55,23 @@ impl Setup {
     }
 
     pub fn start(&self) -> Server {
-        Server::start(self.path(), &[])
+        Server::spawn(Server::command(self.path()))
     }
 
     pub fn start_with_env(&self, env: &[(&str, &str)]) -> Server {
-        Server::start(self.path(), env)
+        let mut command = Server::command(self.path());
+        command.envs(env.iter().copied());
+        Server::spawn(command)
+    }
+
+    /// `auger serve --log-json`, its log (stderr) written to `log`, filtered by `rust_log`.
+    pub fn start_logging_json(&self, log: &Path, rust_log: &str) -> Server {
+        let mut command = Server::command(self.path());
+        command
+            .arg("--log-json")
+            .env("RUST_LOG", rust_log)
+            .stderr(std::fs::File::create(log).unwrap());
+        Server::spawn(command)
     }
 }
 
@@ -76,18 +82,23 @@ pub struct Server {
 }
 
 impl Server {
-    pub fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_auger"))
+    /// `auger serve` in `dir` with the test secret and API token, quiet logs on stderr.
+    pub fn command(dir: &Path) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_auger"));
+        command
             .current_dir(dir)
-            .envs(env.iter().copied())
             .args(["serve", "--config", "auger.toml"])
             .env("AUGER_WEBHOOK_SECRET", SECRET)
             .env("AUGER_API_TOKENS", API_TOKEN)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
+            .stderr(Stdio::inherit());
+        command
+    }
+
+    /// Starts `command` and waits for the line that says where it listens.
+    pub fn spawn(mut command: Command) -> Server {
+        let mut child = command.spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).unwrap();
@@ -99,46 +110,62 @@ impl Server {
         Server { child, url }
     }
 
+    /// Sends SIGTERM and waits for the exit; fails the test if it takes longer than `limit`.
+    pub fn terminate(&mut self, limit: Duration) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success(), "kill -TERM {pid}");
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "auger did not stop within {limit:?} of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 
-    /// POST a delivery signed with the test secret.
-    pub fn deliver(&self, event: &str, id: &str, body: &[u8]) -> (u16, serde_json::Value) {
-        let sig = auger::webhook::sign(SECRET, body);
-        self.post_webhook(
-            &[
-                ("X-GitHub-Event", event),
-                ("X-GitHub-Delivery", id),
-                ("X-Hub-Signature-256", &sig),
-            ],
-            body,
-        )
-    }
-
-    pub fn post_webhook(&self, headers: &[(&str, &str)], body: &[u8]) -> (u16, serde_json::Value) {
-        let client = reqwest::blocking::Client::new();
-        let mut req = client
-            .post(format!("{}/webhooks/github", self.url))
-            .header("Content-Type", "application/json")
-            .header("User-Agent", "GitHub-Hookshot/test")
-            .body(body.to_vec());
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let resp = req.send().unwrap();
-        let status = resp.status().as_u16();
-        (status, resp.json().unwrap_or(serde_json::Value::Null))
-    }
-
+    /// GET with the test API token: the status code and the body.
     pub fn get(&self, path: &str) -> (u16, String) {
         let resp = reqwest::blocking::Client::new()
             .get(format!("{}{path}", self.url))
-            .bearer_auth("test-token")
+            .bearer_auth(BEARER)
             .send()
             .unwrap();
         (resp.status().as_u16(), resp.text().unwrap())
+    }
+
+    /// POST JSON with an optional bearer token: the status code and the JSON answer (null when
+    /// the answer is not JSON).
+    pub fn post(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let mut req = reqwest::blocking::Client::new()
+            .post(format!("{}{path}", self.url))
+            .json(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().unwrap();
+        let code = resp.status().as_u16();
+        (code, resp.json().unwrap_or(serde_json::Value::Null))
+    }
+
+    /// The artifact `id` (`app@sha-prefix`) as the API shows it, if it is recorded.
+    pub fn artifact(&self, id: &str) -> Option<serde_json::Value> {
+        let (code, text) = self.get(&format!("/api/v1/artifacts/{id}"));
+        (code == 200).then(|| serde_json::from_str(&text).unwrap())
     }
 
     /// A metric's value from `/metrics` (0 when absent).
@@ -165,29 +192,4 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-/// A status payload from the real fixture, for another commit and state.
-pub fn status_payload(sha: &str, state: &str, branch: Option<&str>) -> Vec<u8> {
-    let mut v: serde_json::Value = serde_json::from_slice(&fixture("status.payload.json")).unwrap();
-    v["sha"] = sha.into();
-    v["commit"]["sha"] = sha.into();
-    v["state"] = state.into();
-    v["branches"] = match branch {
-        Some(b) => {
-            serde_json::json!([{ "name": b, "commit": { "sha": sha, "url": "" }, "protected": false }])
-        }
-        None => serde_json::json!([]),
-    };
-    serde_json::to_vec(&v).unwrap()
-}
-
-pub fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("--git-dir")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }

@@ -1,0 +1,226 @@
+//! The whole stack: the GitHub simulator with people, teams, the source and gitops
+//! repositories, sending signed webhooks to a running auger configured against it.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use github_sim::{GithubSim, SimConfig};
+
+use super::git::git;
+use super::server::{Server, Setup};
+use super::webhooks::SECRET;
+
+pub const GITOPS: &str = "acme/gitops";
+/// The source repository of the app `web`.
+pub const WEB: &str = "acme/web";
+
+/// A policy for the app `web` of `acme/web`: built on a green `ci/build`, its image named after
+/// the commit, with the given `[env.*]` (and `[preview]`) sections.
+pub fn web_policy(envs: &str) -> String {
+    format!(
+        r#"
+app = "web"
+repo = "acme/web"
+template = "web"
+
+[artifact]
+signals = ["status:ci/build"]
+
+[vars]
+image = "ghcr.io/acme/web:{{{{ artifact.sha }}}}"
+{envs}"#
+    )
+}
+
+pub struct Stack {
+    pub sim: GithubSim,
+    pub setup: Setup,
+    pub server: Server,
+    pub gitops_dir: PathBuf,
+    /// auger's GitHub token, for CLI runs beside the server.
+    pub token: String,
+}
+
+impl Stack {
+    pub fn start(policy: &str) -> Stack {
+        Stack::start_with(policy, "", &[])
+    }
+
+    /// With extra `auger.toml` text and environment variables for the server.
+    pub fn start_with(policy: &str, extra_config: &str, env: &[(&str, &str)]) -> Stack {
+        let sim = GithubSim::start(SimConfig::default()).unwrap();
+        sim.create_org("acme").unwrap();
+        for user in ["alice", "mallory", "sre1", "sre2", "sre3", "auger"] {
+            sim.create_user(user).unwrap();
+        }
+        // alice writes the code and is also on the SRE team: her own approval must not count.
+        sim.create_team("acme", "sre", &["sre1", "sre2", "sre3", "alice"])
+            .unwrap();
+        sim.create_repo(WEB).unwrap();
+        let gitops = sim.create_repo(GITOPS).unwrap();
+        sim.push(GITOPS, "main", &[("README.md", "gitops\n")], "init", "alice")
+            .unwrap();
+        for repo in [WEB, GITOPS] {
+            sim.set_permission(repo, "auger", "write").unwrap();
+            sim.set_permission(repo, "alice", "write").unwrap();
+        }
+        let token = sim.create_token("auger").unwrap();
+        let setup = Setup::new(
+            &[],
+            &format!(
+                "[github]\napi_url = \"{}\"\ntoken_env = \"GITHUB_TOKEN\"\n[gitops]\nrepo = \"{GITOPS}\"\nurl = \"{}\"\nbranch = \"main\"\n[api]\ntokens_env = \"AUGER_API_TOKENS\"\n{extra_config}",
+                sim.url(),
+                gitops.clone_url
+            ),
+        );
+        std::fs::write(setup.path().join("policies/web.toml"), policy).unwrap();
+        let mut vars = vec![("GITHUB_TOKEN", token.as_str())];
+        vars.extend_from_slice(env);
+        let server = setup.start_with_env(&vars);
+        sim.set_webhook(Some(&format!("{}/webhooks/github", server.url)), SECRET);
+        let gitops_dir = sim.repo_path(GITOPS).unwrap();
+        Stack {
+            sim,
+            setup,
+            server,
+            gitops_dir,
+            token,
+        }
+    }
+
+    /// Every webhook delivered and every inbox entry worked off.
+    pub fn settle(&self) {
+        assert!(self.sim.wait_deliveries());
+        self.server.wait_idle();
+    }
+
+    /// A commit on main of acme/web whose CI turned green.
+    pub fn green_main(&self, content: &str) -> String {
+        let sha = self
+            .sim
+            .push(
+                WEB,
+                "main",
+                &[("app.txt", content)],
+                &format!("feat: {content}"),
+                "alice",
+            )
+            .unwrap();
+        self.sim.set_status(WEB, &sha, "success", "ci/build").unwrap();
+        self.settle();
+        sha
+    }
+
+    /// A same-repo feature PR of acme/web whose head CI turned green: its number and head.
+    pub fn green_feature_pr(&self, branch: &str) -> (u64, String) {
+        let head = self
+            .sim
+            .push(
+                WEB,
+                branch,
+                &[("app.txt", branch)],
+                &format!("feat: {branch}"),
+                "alice",
+            )
+            .unwrap();
+        let pr = self.sim.open_pr(WEB, branch, "main", branch, "alice").unwrap();
+        self.settle();
+        self.sim.set_status(WEB, &head, "success", "ci/build").unwrap();
+        self.settle();
+        (pr, head)
+    }
+
+    /// What auger wrote on the pull request `pr` of `repo`, oldest first.
+    pub fn replies(&self, repo: &str, pr: u64) -> Vec<String> {
+        self.sim
+            .comments(repo, pr)
+            .unwrap()
+            .into_iter()
+            // auger's own writing carries a marker; a test may also post as auger, without one.
+            .filter(|c| c.user == "auger" && c.body.contains("<!-- auger:"))
+            .map(|c| c.body)
+            .collect()
+    }
+
+    /// The reply auger wrote to the comment `id` on the pull request `pr` of `repo`.
+    pub fn reply_to(&self, repo: &str, pr: u64, id: u64) -> Option<String> {
+        let marker = format!("<!-- auger:answer {id} -->");
+        self.replies(repo, pr).into_iter().find(|b| b.contains(&marker))
+    }
+
+    /// auger's pull requests on the gitops repository from `branch`.
+    pub fn auger_pulls(&self, branch: &str) -> Vec<github_sim::PullRequest> {
+        self.sim
+            .pulls(GITOPS)
+            .unwrap()
+            .into_iter()
+            .filter(|p| p.head_ref == branch)
+            .collect()
+    }
+
+    /// The newest status `context` on the acme/web commit `sha`: state and description.
+    pub fn status(&self, sha: &str, context: &str) -> Option<(String, String)> {
+        self.sim
+            .statuses(WEB, sha)
+            .unwrap()
+            .into_iter()
+            .filter(|s| s.context == context)
+            .max_by_key(|s| s.id)
+            .map(|s| (s.state, s.description.unwrap_or_default()))
+    }
+
+    /// A file of the gitops repository's main branch, read with plain git.
+    pub fn gitops_file(&self, path: &str) -> Option<String> {
+        let out = std::process::Command::new("git")
+            .arg("--git-dir")
+            .arg(&self.gitops_dir)
+            .args(["show", &format!("main:{path}")])
+            .output()
+            .unwrap();
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// `env/web/release.json` on the gitops repository's main branch.
+    pub fn release_json(&self, env: &str) -> serde_json::Value {
+        let text = self
+            .gitops_file(&format!("{env}/web/release.json"))
+            .unwrap_or_else(|| panic!("no {env}/web/release.json on main"));
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// The value of the trailer `key` on the newest commit of the gitops repository's main.
+    pub fn last_trailer(&self, key: &str) -> String {
+        let format = format!("--format=%(trailers:key={key},valueonly)");
+        git(&self.gitops_dir, &["log", "-1", &format, "main"])
+            .trim()
+            .to_owned()
+    }
+
+    pub fn gitops_log(&self, format: &str) -> Vec<String> {
+        git(&self.gitops_dir, &["log", &format!("--format={format}"), "main"])
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The source sha the ledger's `refs/auger/envs/<env>/web` names.
+    pub fn live(&self, env: &str) -> Option<String> {
+        let text = git(
+            &self.setup.ledger(),
+            &["show", &format!("refs/auger/envs/{env}/web:artifact.json")],
+        );
+        let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+        v["sha"].as_str().map(str::to_owned)
+    }
+}
+
+/// Polls `ok` until it holds; fails the test after 30 s.
+pub fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
