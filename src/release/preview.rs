@@ -15,11 +15,31 @@ use crate::artifact::Artifact;
 use crate::domain::{AppName, CommitSha, RepoName};
 use crate::forge::{Forge, PullRequest, PullState};
 use crate::gitops::{Target, WriteOutcome, preview_name};
-use crate::policy::Policy;
+use crate::policy::{Policy, PreviewPolicy};
 
-/// `<app>-pr-<n>`, the folder of a preview.
-fn instance(policy: &Policy, pull: u64) -> Result<AppName> {
-    preview_name(policy.app(), pull).map_err(|e| ReleaseError::Internal(e.to_string()))
+/// One app's preview of one pull request.
+pub(super) struct Preview<'a> {
+    pub policy: &'a Policy,
+    pub rules: &'a PreviewPolicy,
+    pub pull: u64,
+    /// `<app>-pr-<n>`, the preview's folder in `rules.env`.
+    pub instance: AppName,
+}
+
+impl<'a> Preview<'a> {
+    /// `None` when `policy` has no previews.
+    fn of(policy: &'a Policy, pull: u64) -> Result<Option<Self>> {
+        let Some(rules) = policy.preview() else {
+            return Ok(None);
+        };
+        let instance = preview_name(policy.app(), pull).map_err(|e| ReleaseError::Internal(e.to_string()))?;
+        Ok(Some(Preview {
+            policy,
+            rules,
+            pull,
+            instance,
+        }))
+    }
 }
 
 impl Releaser {
@@ -65,38 +85,33 @@ impl Releaser {
         pr: &PullRequest,
         artifact: &Artifact,
     ) -> Result<Option<ReleaseOutcome>> {
-        let Some(preview) = policy.preview() else {
-            return Ok(None);
-        };
-        if pr.state != PullState::Open || pr.is_from_fork(policy.repo()) || pr.head.sha != artifact.sha {
+        if policy.preview().is_none()
+            || pr.state != PullState::Open
+            || pr.is_from_fork(policy.repo())
+            || pr.head.sha != artifact.sha
+        {
             return Ok(None);
         }
         let _serial = self.begin().await;
-        let instance = instance(policy, pr.number)?;
-        let (rendered, url) = self.render_preview(policy, preview, &instance, pr.number, artifact)?;
-        let target = steps::target(preview.merge);
-        let spec = steps::preview_spec(policy.app(), &instance, pr.number, artifact, rendered, target);
-        let forge = self.forge_for(&preview.env, preview.merge)?;
+        let Some(preview) = Preview::of(policy, pr.number)? else {
+            return Ok(None);
+        };
+        let (rendered, url) = self.render_preview(&preview, artifact)?;
+        let target = steps::target(preview.rules.merge);
+        let spec = steps::preview_spec(&preview, artifact, rendered, target);
+        let forge = self.forge_for(&preview.rules.env, preview.rules.merge)?;
         let commit = match self.write(spec).await? {
             WriteOutcome::Unchanged { .. } => return Ok(Some(ReleaseOutcome::AlreadyReleased)),
             WriteOutcome::Committed { commit, .. } if target == Target::Branch => commit,
             WriteOutcome::Committed { commit, .. } | WriteOutcome::Pending { commit, .. } => {
-                let branch = self.pr_branch(&preview.env, &instance)?;
+                let branch = self.pr_branch(&preview.rules.env, &preview.instance)?;
                 let (title, body) = text::preview_pr_text(policy, pr, artifact);
                 self.merge_preview_pull(forge.as_ref(), &branch, &title, &body, &commit)
                     .await?
             }
         };
-        self.preview_released(
-            forge.as_ref(),
-            policy,
-            pr.number,
-            &instance,
-            artifact,
-            url.as_deref(),
-            &commit,
-        )
-        .await;
+        self.preview_released(forge.as_ref(), &preview, artifact, url.as_deref(), &commit)
+            .await;
         tracing::info!(app = %policy.app(), pull = pr.number, %commit, "preview released");
         Ok(Some(ReleaseOutcome::Released { commit, pull: None }))
     }
@@ -109,13 +124,10 @@ impl Releaser {
         repo: &RepoName,
         number: u64,
     ) -> Result<bool> {
-        let Some(preview) = policy.preview() else {
+        let Some(preview) = Preview::of(policy, number)? else {
             return Ok(false);
         };
-        let instance = instance(policy, number)?;
-        let written = self
-            .remove_preview_files(&preview.env, &instance, policy.app(), policy.repo(), number)
-            .await?;
+        let written = self.remove_preview_files(&preview).await?;
         if matches!(written, WriteOutcome::Unchanged { .. }) {
             return Ok(false);
         }
@@ -123,7 +135,7 @@ impl Releaser {
         // deployment of the environment name is marked inactive.
         let pr = forge.get_pull(repo, number).await?;
         let artifact = self.built(policy.app(), &pr.head.sha).await?;
-        self.preview_removed(forge.as_ref(), policy, number, &instance, artifact.as_ref())
+        self.preview_removed(forge.as_ref(), &preview, artifact.as_ref())
             .await;
         tracing::info!(app = %policy.app(), pull = number, "preview removed");
         Ok(true)

@@ -5,12 +5,13 @@
 use super::pull::ReleasePull;
 use super::record::Done;
 use crate::artifact::Artifact;
-use crate::domain::{AppName, CommitSha, EnvName};
+use crate::domain::{CommitSha, EnvName};
 use crate::forge::{DeploymentId, Forge};
 use crate::gitops::Trigger;
 use crate::notify::{FailureKind, ReleaseEvent, ReplyRef, ReplyText, render_reply};
-use crate::policy::{EnvPolicy, MergeMode, Policy};
+use crate::policy::{EnvPolicy, MergeMode};
 use crate::release::plan::Plan;
+use crate::release::preview::Preview;
 use crate::release::{ReleaseOutcome, Releaser, Result, text};
 
 impl Releaser {
@@ -145,22 +146,19 @@ impl Releaser {
     pub(in crate::release) async fn preview_released(
         &self,
         forge: &dyn Forge,
-        policy: &Policy,
-        pull: u64,
-        instance: &AppName,
+        preview: &Preview<'_>,
         artifact: &Artifact,
         url: Option<&str>,
         commit: &CommitSha,
     ) {
-        let Some(preview) = policy.preview() else { return };
-        let mut ev = ReleaseEvent::for_artifact(artifact, preview.env.clone(), Trigger::Policy.to_string());
-        ev.app = instance.clone();
+        let mut ev =
+            ReleaseEvent::for_artifact(artifact, preview.rules.env.clone(), Trigger::Policy.to_string());
+        ev.app = preview.instance.clone();
         ev.transient = true;
         ev.environment_url = url.map(str::to_owned);
         ev.gitops_sha = Some(commit.clone());
         self.notifier.release_succeeded(&ev).await;
-        self.preview_comment(forge, policy, pull, instance, Some(artifact), url)
-            .await;
+        self.preview_comment(forge, preview, Some(artifact), url).await;
     }
 
     /// A preview was removed: its deployments go inactive (`artifact` is the pull request's
@@ -168,36 +166,32 @@ impl Releaser {
     pub(in crate::release) async fn preview_removed(
         &self,
         forge: &dyn Forge,
-        policy: &Policy,
-        pull: u64,
-        instance: &AppName,
+        preview: &Preview<'_>,
         artifact: Option<&Artifact>,
     ) {
-        let Some(preview) = policy.preview() else { return };
         if let Some(artifact) = artifact {
-            let mut ev = ReleaseEvent::for_artifact(artifact, preview.env.clone(), "policy");
-            ev.app = instance.clone();
+            let mut ev = ReleaseEvent::for_artifact(artifact, preview.rules.env.clone(), "policy");
+            ev.app = preview.instance.clone();
             ev.transient = true;
             ev.deployment_id = self.notifier.existing_deployment(&ev).await;
             self.notifier.preview_removed(&ev).await;
         }
-        self.preview_comment(forge, policy, pull, instance, None, None)
-            .await;
+        self.preview_comment(forge, preview, None, None).await;
     }
 
     /// The one preview comment on the pull request, created or edited in place.
     async fn preview_comment(
         &self,
         forge: &dyn Forge,
-        policy: &Policy,
-        number: u64,
-        instance: &AppName,
+        preview: &Preview<'_>,
         artifact: Option<&Artifact>,
         url: Option<&str>,
     ) {
-        let Some(preview) = policy.preview() else { return };
+        let (policy, number) = (preview.policy, preview.pull);
         let marker = format!("<!-- auger:preview {} -->", policy.app());
-        let Some(comment) = text::preview_comment(policy, &preview.env, instance, artifact, url) else {
+        let Some(comment) =
+            text::preview_comment(policy, &preview.rules.env, &preview.instance, artifact, url)
+        else {
             return;
         };
         let text = format!("{comment}\n\n{marker}\n");

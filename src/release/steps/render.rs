@@ -6,8 +6,8 @@ use super::blocking;
 use crate::artifact::Artifact;
 use crate::domain::{AppName, EnvName};
 use crate::gitops::{Files, ReleaseInfo, ReleaseRecord, RenderExtra, Trigger, render, render_policy_string};
-use crate::policy::{Policy, PreviewPolicy};
 use crate::release::plan::Plan;
+use crate::release::preview::Preview;
 use crate::release::{ReleaseError, Releaser, Result};
 
 /// The files of `<env>/<app>/` and the `release.json` written beside them.
@@ -70,27 +70,23 @@ impl Releaser {
         Rendered { files, info }
     }
 
-    /// A preview of pull request `pull` in `<preview env>/<instance>/`, and its URL if the
-    /// policy gives one.
+    /// A preview in `<preview env>/<instance>/`, and its URL if the policy gives one.
     pub(in crate::release) fn render_preview(
         &self,
-        policy: &Policy,
-        preview: &PreviewPolicy,
-        instance: &AppName,
-        pull: u64,
+        preview: &Preview<'_>,
         artifact: &Artifact,
     ) -> Result<(Rendered, Option<String>)> {
-        let env = &preview.env;
+        let (policy, env) = (preview.policy, &preview.rules.env);
         let mut extra = RenderExtra::new(Trigger::Policy);
         extra.time = self.clock.now();
-        extra.instance = Some(instance.clone());
-        extra.pull_request = Some(pull);
+        extra.instance = Some(preview.instance.clone());
+        extra.pull_request = Some(preview.pull);
         let files = render(&self.templates, policy, env, artifact, &extra)?;
-        let url = match &preview.url {
+        let url = match &preview.rules.url {
             Some(t) => Some(render_policy_string(t, policy, env, artifact, &extra)?),
             None => None,
         };
-        let mut info = ReleaseInfo::new(env.clone(), instance.clone(), artifact, Trigger::Policy);
+        let mut info = ReleaseInfo::new(env.clone(), preview.instance.clone(), artifact, Trigger::Policy);
         info.time = extra.time;
         Ok((Rendered { files, info }, url))
     }

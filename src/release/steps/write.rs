@@ -5,10 +5,10 @@
 use super::blocking;
 use super::render::Rendered;
 use crate::artifact::{Artifact, ArtifactId};
-use crate::domain::{AppName, EnvName, RepoName};
 use crate::gitops::{ReleaseSpec, Target, Trailer, WriteOutcome};
 use crate::policy::MergeMode;
 use crate::release::plan::Plan;
+use crate::release::preview::Preview;
 use crate::release::text;
 use crate::release::{ReleaseError, Releaser, Result, TRAILER_SUPERSEDES};
 
@@ -52,21 +52,19 @@ pub(super) fn release_spec(
     }
 }
 
-/// The commit of a preview of pull request `pull` into `<env>/<instance>/`.
+/// The commit of a preview into `<env>/<instance>/`.
 pub(in crate::release) fn preview_spec(
-    app: &AppName,
-    instance: &AppName,
-    pull: u64,
+    preview: &Preview<'_>,
     artifact: &Artifact,
     rendered: Rendered,
     target: Target,
 ) -> ReleaseSpec {
     ReleaseSpec {
-        env: rendered.info.env.clone(),
-        app: instance.clone(),
+        env: preview.rules.env.clone(),
+        app: preview.instance.clone(),
         files: rendered.files,
         release: rendered.info,
-        message: text::preview_message(app, pull, &artifact.id),
+        message: text::preview_message(preview.policy.app(), preview.pull, &artifact.id),
         extra_trailers: Vec::new(),
         target,
     }
@@ -79,23 +77,19 @@ impl Releaser {
         blocking(move || gitops.prepare_release(&spec)).await
     }
 
-    /// Removes the preview of `repo`'s pull request `pull` from `<env>/<instance>/` in one
-    /// commit on the gitops branch.
+    /// Removes a preview's folder in one commit on the gitops branch.
     pub(in crate::release) async fn remove_preview_files(
         &self,
-        env: &EnvName,
-        instance: &AppName,
-        app: &AppName,
-        repo: &RepoName,
-        pull: u64,
+        preview: &Preview<'_>,
     ) -> Result<WriteOutcome> {
+        let (policy, pull) = (preview.policy, preview.pull);
         let trailers = vec![
-            Trailer::new("Auger-Pull-Request", &format!("{repo}#{pull}"))
+            Trailer::new("Auger-Pull-Request", &format!("{}#{pull}", policy.repo()))
                 .map_err(|e| ReleaseError::Internal(e.to_string()))?,
         ];
-        let message = text::preview_removed_message(app, pull);
+        let message = text::preview_removed_message(policy.app(), pull);
         let gitops = self.gitops.clone();
-        let (env, instance) = (env.clone(), instance.clone());
+        let (env, instance) = (preview.rules.env.clone(), preview.instance.clone());
         blocking(move || gitops.remove_path(&env, &instance, &message, &trailers, Target::Branch)).await
     }
 }
