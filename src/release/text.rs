@@ -3,6 +3,10 @@
 //! bodies, commit subjects, the preview comment, and the short sentences that end up in
 //! replies, statuses and Slack. The code decides what to say; the templates hold the words.
 
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
 use crate::artifact::{Artifact, ArtifactId, HoldState};
 use crate::domain::{AppName, CommitSha, EnvName};
 use crate::forge::PullRequest;
@@ -192,6 +196,27 @@ pub(super) fn on_hold(env: &EnvName, app: &AppName, hold: &HoldState) -> String 
     })
 }
 
+/// Why an `after` gate is closed: the artifact is live upstream, soaking until `until`.
+pub(super) fn soaking(env: &EnvName, until: DateTime<Utc>) -> String {
+    notice("soaking", |ctx| {
+        ctx.insert("env", env.as_str());
+        ctx.insert("until", &until.to_rfc3339_opts(SecondsFormat::Secs, true));
+    })
+}
+
+/// Why an `after` gate is closed: the artifact is not live upstream yet.
+pub(super) fn waiting_upstream(env: &EnvName, soak: Duration) -> String {
+    notice("waiting_upstream", |ctx| {
+        ctx.insert("env", env.as_str());
+        let soak = if soak > Duration::ZERO {
+            humantime::format_duration(soak).to_string()
+        } else {
+            String::new()
+        };
+        ctx.insert("soak", &soak);
+    })
+}
+
 /// The failure reason of a release whose pull request someone closed.
 pub(super) fn closed_unmerged(pull: u64) -> String {
     notice("closed_unmerged", |ctx| ctx.insert("pull", &pull))
@@ -240,16 +265,7 @@ approvers = ["team:acme/sre", "user:bob"]
 "#;
 
     fn artifact() -> Artifact {
-        Artifact::new(
-            AppName::new("web").unwrap(),
-            RepoName::new("acme/web").unwrap(),
-            CommitSha::new("a".repeat(40)).unwrap(),
-            crate::artifact::Source {
-                kind: "status".into(),
-                name: "ci".into(),
-                target_url: None,
-            },
-        )
+        crate::release::plan::tests::artifact(&[], &[], &[])
     }
 
     fn names() -> (AppName, EnvName) {
@@ -357,6 +373,21 @@ approvers = ["team:acme/sre", "user:bob"]
         assert_eq!(
             on_hold(&env, &app, &hold),
             "production/web is on hold (incident 42, by @alice); automatic deploys resume with /resume production"
+        );
+        let until = DateTime::parse_from_rfc3339("2026-01-01T10:30:00Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(
+            soaking(&env, until),
+            "soaking in production until 2026-01-01T10:30:00Z"
+        );
+        assert_eq!(
+            waiting_upstream(&env, Duration::ZERO),
+            "waiting until it is live in production"
+        );
+        assert_eq!(
+            waiting_upstream(&env, Duration::from_secs(5400)),
+            "waiting until it is live in production for 1h 30m"
         );
         assert_eq!(
             closed_unmerged(7),
