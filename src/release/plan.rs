@@ -1,8 +1,6 @@
 //! Which releases an artifact calls for (pure): the policy's `auto` rules against the facts an
 //! event brought, and the `after = { env, soak }` gate.
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -10,6 +8,7 @@ use crate::artifact::{Artifact, ArtifactId};
 use crate::domain::{AppName, BranchName, CommitSha, EnvName};
 use crate::gitops::Trigger;
 use crate::policy::{AfterRule, Policy};
+use crate::release::text;
 
 /// One release to perform: `artifact` of `app` into `env`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,32 +94,20 @@ pub fn gate(
                 Gate::Open
             } else {
                 Gate::Closed {
-                    reason: format!(
-                        "soaking in {} until {}",
-                        after.env,
-                        until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-                    ),
+                    reason: text::soaking(&after.env, until),
                     until: Some(until),
                 }
             }
         }
         _ => Gate::Closed {
-            reason: format!(
-                "waiting until it is live in {}{}",
-                after.env,
-                if after.soak > Duration::ZERO {
-                    format!(" for {}", humantime::format_duration(after.soak))
-                } else {
-                    String::new()
-                }
-            ),
+            reason: text::waiting_upstream(&after.env, after.soak),
             until: None,
         },
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::artifact::Source;
     use crate::domain::{RepoName, TagName};
@@ -139,7 +126,8 @@ after = { env = "staging", soak = "30m" }
 auto = { pull_request = true }
 "#;
 
-    fn artifact(branches: &[&str], tags: &[&str], prs: &[u64]) -> Artifact {
+    /// `web@aaaaaaaaaaaa` of `acme/web` with these facts.
+    pub(in crate::release) fn artifact(branches: &[&str], tags: &[&str], prs: &[u64]) -> Artifact {
         let mut a = Artifact::new(
             AppName::new("web").unwrap(),
             RepoName::new("acme/web").unwrap(),

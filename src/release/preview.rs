@@ -7,46 +7,55 @@
 //! converge: a preview is written only for the *current* head of an *open* pull request, and
 //! removal of a folder that is gone is a no-op.
 
-use super::{ReleaseError, ReleaseOutcome, Releaser, Result, blocking, preview_pr_text};
-use crate::artifact::Artifact;
-use crate::domain::{AppName, RepoName};
-use crate::forge::{Forge, MergeMethod, MergeOutcome, PullRequest, PullState};
-use crate::gitops::{
-    ReleaseInfo, ReleaseSpec, RenderExtra, Target, Trailer, Trigger, WriteOutcome, preview_name, render,
-    render_policy_string,
-};
-use crate::notify::ReleaseEvent;
-use crate::policy::{MergeMode, Policy};
+use std::sync::Arc;
 
-const COMMENT: &str = include_str!("../../templates/commands/preview.md.tera");
+use super::steps::{self, blocking};
+use super::{ReleaseError, ReleaseOutcome, Releaser, Result, text};
+use crate::artifact::Artifact;
+use crate::domain::{AppName, CommitSha, RepoName};
+use crate::forge::{Forge, PullRequest, PullState};
+use crate::gitops::{Target, WriteOutcome, preview_name};
+use crate::policy::{Policy, PreviewPolicy};
+
+/// One app's preview of one pull request.
+pub(super) struct Preview<'a> {
+    pub policy: &'a Policy,
+    pub rules: &'a PreviewPolicy,
+    pub pull: u64,
+    /// `<app>-pr-<n>`, the preview's folder in `rules.env`.
+    pub instance: AppName,
+}
+
+impl<'a> Preview<'a> {
+    /// `None` when `policy` has no previews.
+    fn of(policy: &'a Policy, pull: u64) -> Result<Option<Self>> {
+        let Some(rules) = policy.preview() else {
+            return Ok(None);
+        };
+        let instance = preview_name(policy.app(), pull).map_err(|e| ReleaseError::Internal(e.to_string()))?;
+        Ok(Some(Preview {
+            policy,
+            rules,
+            pull,
+            instance,
+        }))
+    }
+}
 
 impl Releaser {
-    /// A pull request of `repo` was opened, reopened or pushed to: preview its head for every
-    /// app of the repository that has `[preview]`, if the head's artifact exists yet (if not,
-    /// the artifact's arrival does it).
-    pub async fn on_pull_request(&self, repo: &RepoName, number: u64) -> Result<Vec<ReleaseOutcome>> {
-        let policies: Vec<&Policy> = self
-            .policies
+    /// The policies of `repo` that have previews.
+    pub(super) fn preview_policies<'a>(&'a self, repo: &'a RepoName) -> Vec<&'a Policy> {
+        self.policies
             .for_repo(repo)
             .filter(|p| p.preview().is_some())
-            .collect();
-        // Most pull request events concern no preview: ask GitHub only when one may.
-        let (Some(forge), false) = (self.forge.clone(), policies.is_empty()) else {
-            return Ok(Vec::new());
-        };
-        let pr = forge.get_pull(repo, number).await?;
-        let mut out = Vec::new();
-        for policy in policies {
-            let store = self.store.clone();
-            let (app, sha) = (policy.app().clone(), pr.head.sha.clone());
-            let Some(artifact) = blocking(move || store.get(&app, &sha)).await? else {
-                continue;
-            };
-            if let Some(o) = self.preview_for(policy, &pr, &artifact).await? {
-                out.push(o);
-            }
-        }
-        Ok(out)
+            .collect()
+    }
+
+    /// The artifact of `app` built from `sha`, if the ledger has it yet.
+    pub(super) async fn built(&self, app: &AppName, sha: &CommitSha) -> Result<Option<Artifact>> {
+        let store = self.store.clone();
+        let (app, sha) = (app.clone(), sha.clone());
+        blocking(move || store.get(&app, &sha)).await
     }
 
     /// An artifact gained pull requests: preview it where it is the open PR's head.
@@ -68,206 +77,67 @@ impl Releaser {
         }
     }
 
-    async fn preview_for(
+    /// Render, write (merging the preview's pull request at once), notify: the preview of
+    /// `pr`'s head, if `artifact` is that head and the pull request is open and not a fork's.
+    pub(super) async fn preview_for(
         &self,
         policy: &Policy,
         pr: &PullRequest,
         artifact: &Artifact,
     ) -> Result<Option<ReleaseOutcome>> {
-        let Some(preview) = policy.preview() else {
-            return Ok(None);
-        };
-        if pr.state != PullState::Open || pr.is_from_fork(policy.repo()) || pr.head.sha != artifact.sha {
+        if policy.preview().is_none()
+            || pr.state != PullState::Open
+            || pr.is_from_fork(policy.repo())
+            || pr.head.sha != artifact.sha
+        {
             return Ok(None);
         }
         let _serial = self.begin().await;
-        let instance =
-            preview_name(policy.app(), pr.number).map_err(|e| ReleaseError::Internal(e.to_string()))?;
-        let env = preview.env.clone();
-        let mut extra = RenderExtra::new(Trigger::Policy);
-        extra.time = self.clock.now();
-        extra.instance = Some(instance.clone());
-        extra.pull_request = Some(pr.number);
-        let files = render(&self.templates, policy, &env, artifact, &extra)?;
-        let url = match &preview.url {
-            Some(t) => Some(render_policy_string(t, policy, &env, artifact, &extra)?),
-            None => None,
+        let Some(preview) = Preview::of(policy, pr.number)? else {
+            return Ok(None);
         };
-        let mut info = ReleaseInfo::new(env.clone(), instance.clone(), artifact, Trigger::Policy);
-        info.time = extra.time;
-        let target = if preview.merge == MergeMode::Direct {
-            Target::Branch
-        } else {
-            Target::PrBranch
-        };
-        let spec = ReleaseSpec {
-            env: env.clone(),
-            app: instance.clone(),
-            files,
-            release: info,
-            message: format!(
-                "Preview {} of pull request #{} ({})",
-                policy.app(),
-                pr.number,
-                artifact.id
-            ),
-            extra_trailers: Vec::new(),
-            target,
-        };
-        let gitops = self.gitops.clone();
-        let written = blocking(move || gitops.prepare_release(&spec)).await?;
-        let commit = match written {
+        let (rendered, url) = self.render_preview(&preview, artifact)?;
+        let target = steps::target(preview.rules.merge);
+        let spec = steps::preview_spec(&preview, artifact, rendered, target);
+        let forge = self.forge_for(&preview.rules.env, preview.rules.merge)?;
+        let commit = match self.write(spec).await? {
             WriteOutcome::Unchanged { .. } => return Ok(Some(ReleaseOutcome::AlreadyReleased)),
             WriteOutcome::Committed { commit, .. } if target == Target::Branch => commit,
             WriteOutcome::Committed { commit, .. } | WriteOutcome::Pending { commit, .. } => {
-                // A preview's pull request is merged at once: previews need no approval.
-                let forge = self.forge_for(&env, preview.merge)?;
-                let branch = self.pr_branch(&env, &instance)?;
-                let (title, body) = preview_pr_text(policy, pr, artifact);
-                let gitops_pr = match forge.find_open_pull(&self.gitops_repo, &branch).await? {
-                    Some(p) => p,
-                    None => {
-                        forge
-                            .create_pull(&self.gitops_repo, &branch, self.gitops.branch(), &title, &body)
-                            .await?
-                    }
-                };
-                match forge
-                    .merge_pull(
-                        &self.gitops_repo,
-                        gitops_pr.number,
-                        &commit,
-                        MergeMethod::Merge,
-                        &title,
-                    )
+                let branch = self.pr_branch(&preview.rules.env, &preview.instance)?;
+                let (title, body) = text::preview_pr_text(policy, pr, artifact);
+                self.merge_preview_pull(forge.as_ref(), &branch, &title, &body, &commit)
                     .await?
-                {
-                    MergeOutcome::Merged { sha } => sha,
-                    MergeOutcome::HeadMoved | MergeOutcome::NotMergeable(_) => {
-                        return Err(ReleaseError::NotMerged {
-                            pull: gitops_pr.number,
-                            reason: "the preview pull request could not be merged".into(),
-                        });
-                    }
-                }
             }
         };
-        let mut ev = ReleaseEvent::for_artifact(artifact, env.clone(), Trigger::Policy.to_string());
-        ev.app = instance.clone();
-        ev.transient = true;
-        ev.environment_url = url.clone();
-        ev.gitops_sha = Some(commit.clone());
-        self.notifier.release_succeeded(&ev).await;
-        self.preview_comment(
-            self.forge_for(&env, preview.merge)?.as_ref(),
-            policy,
-            pr.number,
-            &instance,
-            Some(artifact),
-            url.as_deref(),
-        )
-        .await;
+        self.preview_released(forge.as_ref(), &preview, artifact, url.as_deref(), &commit)
+            .await;
         tracing::info!(app = %policy.app(), pull = pr.number, %commit, "preview released");
         Ok(Some(ReleaseOutcome::Released { commit, pull: None }))
     }
 
-    /// Pull request `number` of `repo` closed, or its branch was deleted: remove its previews.
-    pub async fn remove_previews(&self, repo: &RepoName, number: u64) -> Result<usize> {
-        let Some(forge) = self.forge.clone() else {
-            return Ok(0);
-        };
-        let _serial = self.begin().await;
-        let mut removed = 0;
-        let policies: Vec<&Policy> = self
-            .policies
-            .for_repo(repo)
-            .filter(|p| p.preview().is_some())
-            .collect();
-        for policy in policies {
-            let Some(preview) = policy.preview() else { continue };
-            let instance =
-                preview_name(policy.app(), number).map_err(|e| ReleaseError::Internal(e.to_string()))?;
-            let env = preview.env.clone();
-            let trailers = vec![
-                Trailer::new("Auger-Pull-Request", &format!("{}#{number}", policy.repo()))
-                    .map_err(|e| ReleaseError::Internal(e.to_string()))?,
-            ];
-            let gitops = self.gitops.clone();
-            let (e2, i2) = (env.clone(), instance.clone());
-            let message = format!(
-                "Remove the preview of {} for pull request #{number}",
-                policy.app()
-            );
-            let written =
-                blocking(move || gitops.remove_path(&e2, &i2, &message, &trailers, Target::Branch)).await?;
-            if matches!(written, WriteOutcome::Unchanged { .. }) {
-                continue;
-            }
-            removed += 1;
-            // The deployments of the preview: the source sha is unknown here, so every
-            // recent deployment of the environment name is marked inactive.
-            let pr = forge.get_pull(repo, number).await?;
-            let store = self.store.clone();
-            let (app, sha) = (policy.app().clone(), pr.head.sha.clone());
-            if let Some(artifact) = blocking(move || store.get(&app, &sha)).await? {
-                let mut ev = ReleaseEvent::for_artifact(&artifact, env.clone(), "policy");
-                ev.app = instance.clone();
-                ev.transient = true;
-                ev.deployment_id = self.notifier.existing_deployment(&ev).await;
-                self.notifier.preview_removed(&ev).await;
-            }
-            self.preview_comment(forge.as_ref(), policy, number, &instance, None, None)
-                .await;
-            tracing::info!(app = %policy.app(), pull = number, "preview removed");
-        }
-        Ok(removed)
-    }
-
-    /// The one preview comment on the pull request, created or edited in place.
-    async fn preview_comment(
+    /// Removes `policy`'s preview of pull request `number` of `repo`; `false`: there was none.
+    pub(super) async fn remove_preview(
         &self,
-        forge: &dyn Forge,
+        forge: &Arc<dyn Forge>,
         policy: &Policy,
+        repo: &RepoName,
         number: u64,
-        instance: &AppName,
-        artifact: Option<&Artifact>,
-        url: Option<&str>,
-    ) {
-        let Some(preview) = policy.preview() else { return };
-        let marker = format!("<!-- auger:preview {} -->", policy.app());
-        let mut ctx = tera::Context::new();
-        ctx.insert("removed", &artifact.is_none());
-        ctx.insert("app", policy.app().as_str());
-        ctx.insert("env", preview.env.as_str());
-        ctx.insert("instance", instance.as_str());
-        ctx.insert(
-            "artifact",
-            &artifact.map(|a| a.id.to_string()).unwrap_or_default(),
-        );
-        ctx.insert("url", &url.unwrap_or_default());
-        let text = match tera::Tera::one_off(COMMENT, &ctx, false) {
-            Ok(t) => format!("{}\n\n{marker}\n", t.trim()),
-            Err(e) => {
-                tracing::error!(error = %e, "preview comment template failed");
-                return;
-            }
+    ) -> Result<bool> {
+        let Some(preview) = Preview::of(policy, number)? else {
+            return Ok(false);
         };
-        let repo = policy.repo();
-        let existing = match forge.list_comments(repo, number).await {
-            Ok(list) => list.into_iter().find(|c| c.body.contains(&marker)),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot list the pull request's comments");
-                return;
-            }
-        };
-        let result = match existing {
-            Some(c) if c.body == text => Ok(()),
-            Some(c) => forge.update_comment(repo, c.id, &text).await,
-            None if artifact.is_none() => Ok(()),
-            None => forge.create_comment(repo, number, &text).await.map(|_| ()),
-        };
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "cannot write the preview comment");
+        let written = self.remove_preview_files(&preview).await?;
+        if matches!(written, WriteOutcome::Unchanged { .. }) {
+            return Ok(false);
         }
+        // The deployments of the preview: the source sha is unknown here, so every recent
+        // deployment of the environment name is marked inactive.
+        let pr = forge.get_pull(repo, number).await?;
+        let artifact = self.built(policy.app(), &pr.head.sha).await?;
+        self.preview_removed(forge.as_ref(), &preview, artifact.as_ref())
+            .await;
+        tracing::info!(app = %policy.app(), pull = number, "preview removed");
+        Ok(true)
     }
 }

@@ -1,0 +1,384 @@
+//! The release pull request: one per (env, app), from `auger/<env>/<app>`, opened or updated
+//! for the newest artifact, its approvals counted on the current head, merged with that head
+//! pinned. What a pull request carries is always read from its head's `release.json` in git.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use super::record::Done;
+use super::render::release_info;
+use crate::artifact::{Artifact, ArtifactId};
+use crate::domain::{AppName, BranchName, CommitSha, EnvName};
+use crate::forge::{DeploymentId, Forge, ForgeError, MergeMethod, MergeOutcome, PullHead, PullRequest};
+use crate::gitops::{ReleaseInfo, pr_branch};
+use crate::policy::{EnvPolicy, MergeMode, Policy};
+use crate::release::approval::{Tally, tally};
+use crate::release::plan::Plan;
+use crate::release::{ReleaseError, ReleaseOutcome, Releaser, Result, parse_pr_branch, text};
+
+/// One pull request auger opened, as read back from GitHub and the gitops repository.
+pub(in crate::release) struct ReleasePull {
+    pub pr: PullRequest,
+    pub env: EnvName,
+    pub app: AppName,
+    pub info: ReleaseInfo,
+}
+
+/// The commit a merged pull request became (its head, if GitHub does not say).
+pub(in crate::release) fn merge_commit(pr: &PullRequest) -> CommitSha {
+    pr.merge_commit_sha.clone().unwrap_or(pr.head.sha.clone())
+}
+
+/// The pull request open for an (env, app) before a release, and the artifact it proposed
+/// if that is another one.
+#[derive(Default)]
+pub(super) struct OpenPull {
+    pub pr: Option<PullRequest>,
+    pub superseded: Option<ArtifactId>,
+}
+
+impl Releaser {
+    pub(in crate::release) fn pr_branch(&self, env: &EnvName, app: &AppName) -> Result<BranchName> {
+        BranchName::new(pr_branch(env, app)).map_err(|e| ReleaseError::Internal(e.to_string()))
+    }
+
+    /// The release pull request open for `plan`'s (env, app), if any.
+    pub(super) async fn open_pull(
+        &self,
+        plan: &Plan,
+        rules: &EnvPolicy,
+        artifact: &ArtifactId,
+    ) -> Result<OpenPull> {
+        let forge = self.forge_for(&plan.env, rules.merge)?;
+        let branch = self.pr_branch(&plan.env, &plan.app)?;
+        let pr = forge.find_open_pull(&self.gitops_repo, &branch).await?;
+        let proposed = match &pr {
+            Some(pr) => self.proposed(pr, &plan.env, &plan.app).await,
+            None => None,
+        };
+        Ok(OpenPull {
+            pr,
+            superseded: proposed.filter(|id| id != artifact),
+        })
+    }
+
+    /// `head` is on the pull request branch: the pull request says so, and is merged if its
+    /// rule is met already.
+    pub(super) async fn propose(
+        &self,
+        plan: &Plan,
+        rules: &EnvPolicy,
+        artifact: &Artifact,
+        open: OpenPull,
+        head: CommitSha,
+        deployment: Option<DeploymentId>,
+    ) -> Result<ReleaseOutcome> {
+        let pr = self.ensure_pull(plan, artifact, open).await?;
+        let rp = ReleasePull {
+            env: plan.env.clone(),
+            app: plan.app.clone(),
+            info: release_info(plan, artifact),
+            pr: PullRequest {
+                head: PullHead {
+                    sha: head,
+                    ..pr.head.clone()
+                },
+                ..pr
+            },
+        };
+        if rules.merge == MergeMode::Approval {
+            self.release_pending(plan, artifact, rules).await;
+        }
+        let outcome = self.evaluate(&rp, deployment).await?;
+        if let Some(reply) = &plan.reply {
+            self.reply_awaiting(reply, &outcome).await;
+        }
+        Ok(outcome)
+    }
+
+    /// Opens the release pull request, or updates the open one (title, body) for a newer
+    /// artifact.
+    async fn ensure_pull(&self, plan: &Plan, artifact: &Artifact, open: OpenPull) -> Result<PullRequest> {
+        let (policy, rules) = self.rules(&plan.app, &plan.env)?;
+        let forge = self.forge_for(&plan.env, rules.merge)?;
+        let (title, mut body) = text::pr_text(plan, policy, rules, artifact, open.superseded.as_ref());
+        if let Some(reply) = &plan.reply {
+            body.push_str(&reply.marker());
+            body.push('\n');
+        }
+        match open.pr {
+            Some(pr) if open.superseded.is_some() || pr.title != title => Ok(forge
+                .update_pull(&self.gitops_repo, pr.number, &title, &body)
+                .await?),
+            Some(pr) => Ok(pr),
+            None => {
+                let branch = self.pr_branch(&plan.env, &plan.app)?;
+                self.create_pull(forge.as_ref(), &branch, &title, &body).await
+            }
+        }
+    }
+
+    /// Opens a pull request from `branch`. Not repeated on an unclear answer (opening is not
+    /// idempotent): GitHub may have opened it anyway, so it is looked for.
+    async fn create_pull(
+        &self,
+        forge: &dyn Forge,
+        branch: &BranchName,
+        title: &str,
+        body: &str,
+    ) -> Result<PullRequest> {
+        match forge
+            .create_pull(&self.gitops_repo, branch, self.gitops.branch(), title, body)
+            .await
+        {
+            Ok(pr) => Ok(pr),
+            Err(ForgeError::OutcomeUnknown { .. } | ForgeError::Invalid { .. }) => {
+                match forge.find_open_pull(&self.gitops_repo, branch).await? {
+                    Some(pr) => Ok(pr),
+                    None => Err(ReleaseError::Internal(format!(
+                        "opening the release pull request from {branch} failed and none is open"
+                    ))),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Counts approvals on a release pull request and merges it when the rule is met
+    /// (`auto` mode: at once).
+    pub(in crate::release) async fn evaluate(
+        &self,
+        rp: &ReleasePull,
+        deployment: Option<DeploymentId>,
+    ) -> Result<ReleaseOutcome> {
+        let (policy, rules) = self.rules(&rp.app, &rp.env)?;
+        let forge = self.forge_for(&rp.env, rules.merge)?;
+        let artifact = self.artifact(&rp.info.artifact).await?;
+        let required = rules.required_approvals();
+        let t = match rules.merge {
+            MergeMode::Approval => {
+                self.count_approvals(forge.as_ref(), policy, rules, rp, &artifact)
+                    .await?
+            }
+            MergeMode::Auto | MergeMode::Direct => Tally::default(),
+        };
+        if !t.met(required) {
+            tracing::info!(
+                pull = rp.pr.number, env = %rp.env, app = %rp.app,
+                approvals = t.approved_by.len(), required, blocked_by = ?t.blocked_by, ignored = ?t.ignored,
+                "release pull request waits for approval"
+            );
+            return Ok(ReleaseOutcome::AwaitingApproval {
+                pull: rp.pr.number,
+                url: rp.pr.html_url.clone(),
+                tally: t,
+                required,
+            });
+        }
+        let commit = self.merge(forge.as_ref(), rp, &artifact).await?;
+        self.merged(rp, &artifact, commit, deployment).await
+    }
+
+    /// The reviews on the pull request's current head, counting only the policy's approvers.
+    async fn count_approvals(
+        &self,
+        forge: &dyn Forge,
+        policy: &Policy,
+        rules: &EnvPolicy,
+        rp: &ReleasePull,
+        artifact: &Artifact,
+    ) -> Result<Tally> {
+        let reviews = forge.list_reviews(&self.gitops_repo, rp.pr.number).await?;
+        let people = self.people.as_ref().ok_or_else(|| ReleaseError::NoForge {
+            env: rp.env.clone(),
+            mode: rules.merge,
+        })?;
+        let logins: BTreeSet<String> = reviews
+            .iter()
+            .map(|r| r.user.login.to_ascii_lowercase())
+            .collect();
+        let mut approvers = BTreeSet::new();
+        for login in logins {
+            if people.admits(&rules.approvers, policy.repo(), &login).await? {
+                approvers.insert(login);
+            }
+        }
+        Ok(tally(
+            &reviews,
+            &rp.pr.head.sha,
+            artifact.author.as_deref(),
+            |l| approvers.contains(&l.to_ascii_lowercase()),
+        ))
+    }
+
+    /// Merges the pull request at the head that was counted; the merge commit.
+    async fn merge(&self, forge: &dyn Forge, rp: &ReleasePull, artifact: &Artifact) -> Result<CommitSha> {
+        let title = text::release_message(&rp.app, &rp.env, artifact);
+        let merged = forge
+            .merge_pull(
+                &self.gitops_repo,
+                rp.pr.number,
+                &rp.pr.head.sha,
+                MergeMethod::Merge,
+                &title,
+            )
+            .await;
+        let not_merged = |reason: &str| ReleaseError::NotMerged {
+            pull: rp.pr.number,
+            reason: reason.into(),
+        };
+        match merged {
+            Ok(MergeOutcome::Merged { sha }) => Ok(sha),
+            Ok(MergeOutcome::HeadMoved) => Err(not_merged(
+                "its head moved since the approvals were counted; re-checking on the next event",
+            )),
+            Ok(MergeOutcome::NotMergeable(reason)) => {
+                self.merge_refused(rp, artifact, &reason).await;
+                Err(not_merged(&reason))
+            }
+            Err(ForgeError::OutcomeUnknown { .. }) => {
+                // Read back: GitHub may have merged it.
+                let pr = forge.get_pull(&self.gitops_repo, rp.pr.number).await?;
+                match (pr.merged, pr.merge_commit_sha) {
+                    (true, Some(sha)) => Ok(sha),
+                    _ => Err(not_merged("GitHub did not confirm the merge")),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A release pull request was merged (by auger or by a person) as `commit`: the release
+    /// is live.
+    pub(in crate::release) async fn merged(
+        &self,
+        rp: &ReleasePull,
+        artifact: &Artifact,
+        commit: CommitSha,
+        deployment: Option<DeploymentId>,
+    ) -> Result<ReleaseOutcome> {
+        let reply = crate::notify::ReplyRef::find_in(&rp.pr.body);
+        let done = Done {
+            pull: Some(rp.pr.number),
+            deployment,
+            reply: reply.as_ref(),
+            rollback_from: None,
+        };
+        self.released(&rp.env, artifact, &rp.info.trigger, &commit, done)
+            .await?;
+        Ok(ReleaseOutcome::Released {
+            commit,
+            pull: Some(rp.pr.number),
+        })
+    }
+
+    /// Re-evaluates the pull request open from `branch`, if any (after a restart).
+    pub(in crate::release) async fn recheck_pull(
+        &self,
+        forge: &Arc<dyn Forge>,
+        env: &EnvName,
+        app: &AppName,
+        branch: &BranchName,
+    ) -> Option<(u64, Result<ReleaseOutcome>)> {
+        let pr = match forge.find_open_pull(&self.gitops_repo, branch).await {
+            Ok(Some(pr)) => pr,
+            Ok(None) => return None,
+            Err(e) => {
+                tracing::warn!(%env, %app, error = %e, "cannot look for an open release pull request");
+                return None;
+            }
+        };
+        let number = pr.number;
+        let result = match self.read_pull(number).await {
+            Ok(Some(rp)) => self.evaluate(&rp, None).await,
+            Ok(None) => return None,
+            Err(e) => Err(e),
+        };
+        Some((number, result))
+    }
+
+    /// A gitops pull request re-read from GitHub; `None` when it is not one of auger's
+    /// release pull requests (another branch, a preview, an app without policy).
+    pub(in crate::release) async fn read_pull(&self, number: u64) -> Result<Option<ReleasePull>> {
+        let Some(forge) = &self.forge else { return Ok(None) };
+        let pr = forge.get_pull(&self.gitops_repo, number).await?;
+        let Some((env, app)) = parse_pr_branch(pr.head.branch.as_str()) else {
+            return Ok(None);
+        };
+        if pr.is_from_fork(&self.gitops_repo) || self.rules(&app, &env).is_err() {
+            return Ok(None);
+        }
+        let Some(info) = self.release_at_head(&pr, &env, &app).await? else {
+            tracing::warn!(
+                pull = number,
+                "release pull request without a release.json at its head; ignored"
+            );
+            return Ok(None);
+        };
+        Ok(Some(ReleasePull { pr, env, app, info }))
+    }
+
+    /// The artifact a release pull request's head proposes (its `release.json`).
+    async fn proposed(&self, pr: &PullRequest, env: &EnvName, app: &AppName) -> Option<ArtifactId> {
+        match self.release_at_head(pr, env, app).await {
+            Ok(info) => info.map(|i| i.artifact),
+            Err(e) => {
+                tracing::warn!(pull = pr.number, error = %e, "cannot read what the open release pull request proposes");
+                None
+            }
+        }
+    }
+
+    /// The `release.json` of `<env>/<app>/` at a pull request's head, after a fetch (the head
+    /// may have been pushed since the last one).
+    async fn release_at_head(
+        &self,
+        pr: &PullRequest,
+        env: &EnvName,
+        app: &AppName,
+    ) -> Result<Option<ReleaseInfo>> {
+        let gitops = self.gitops.clone();
+        let (sha, env, app) = (pr.head.sha.clone(), env.clone(), app.clone());
+        super::blocking(move || {
+            gitops.fetch()?;
+            gitops.release_at(&sha, &env, &app)
+        })
+        .await
+    }
+
+    /// Opens (or finds) a preview's pull request from `branch` and merges it at `head` at
+    /// once: previews need no approval.
+    pub(in crate::release) async fn merge_preview_pull(
+        &self,
+        forge: &dyn Forge,
+        branch: &BranchName,
+        title: &str,
+        body: &str,
+        head: &CommitSha,
+    ) -> Result<CommitSha> {
+        let gitops_pr = match forge.find_open_pull(&self.gitops_repo, branch).await? {
+            Some(p) => p,
+            None => {
+                forge
+                    .create_pull(&self.gitops_repo, branch, self.gitops.branch(), title, body)
+                    .await?
+            }
+        };
+        match forge
+            .merge_pull(
+                &self.gitops_repo,
+                gitops_pr.number,
+                head,
+                MergeMethod::Merge,
+                title,
+            )
+            .await?
+        {
+            MergeOutcome::Merged { sha } => Ok(sha),
+            MergeOutcome::HeadMoved | MergeOutcome::NotMergeable(_) => Err(ReleaseError::NotMerged {
+                pull: gitops_pr.number,
+                reason: "the preview pull request could not be merged".into(),
+            }),
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! Record: the ledger's side of a release. The env ref (`refs/auger/envs/<env>/<app>`) moves
+//! once a release is live, holds are written here, and a live release settles the plan that
+//! waited for it.
+
+use super::blocking;
+use crate::artifact::{Artifact, ArtifactId, HoldState};
+use crate::domain::{AppName, CommitSha, EnvName};
+use crate::forge::DeploymentId;
+use crate::gitops::Trigger;
+use crate::notify::ReplyRef;
+use crate::release::plan::Plan;
+use crate::release::{ReleaseError, ReleaseOutcome, Releaser, Result};
+
+/// How a release was completed, for the notifications.
+#[derive(Clone, Copy)]
+pub(in crate::release) struct Done<'a> {
+    pub pull: Option<u64>,
+    /// The GitHub deployment this release already has (made `in_progress` before the write).
+    pub deployment: Option<DeploymentId>,
+    pub reply: Option<&'a ReplyRef>,
+    pub rollback_from: Option<&'a ArtifactId>,
+}
+
+impl Releaser {
+    /// The release is live: statuses and deployment first, then the ledger's env ref (a
+    /// replay after a crash in between repeats the notifications, never loses the ref). A
+    /// second report of the same release (the merge webhook after auger merged) is a no-op.
+    pub(super) async fn released(
+        &self,
+        env: &EnvName,
+        artifact: &Artifact,
+        trigger: &Trigger,
+        commit: &CommitSha,
+        done: Done<'_>,
+    ) -> Result<()> {
+        let pull = done.pull;
+        if pull.is_some() && self.runs(env, &artifact.app, &artifact.id).await? {
+            return Ok(());
+        }
+        self.announce_released(env, artifact, trigger, commit, done).await;
+        self.set_live(env, artifact).await?;
+        self.waiting.release(env, &artifact.app, &artifact.id)?;
+        tracing::info!(%env, artifact = %artifact.id, %commit, pull, "released");
+        Ok(())
+    }
+
+    /// The gitops branch already holds `plan`'s output: make sure the ledger agrees (a crash
+    /// may have come between the commit and the ref update), and say so.
+    pub(super) async fn already_released(&self, plan: &Plan, artifact: &Artifact) -> Result<ReleaseOutcome> {
+        if !self.runs(&plan.env, &plan.app, &artifact.id).await? {
+            self.set_live(&plan.env, artifact).await?;
+        }
+        if let Some(reply) = &plan.reply {
+            self.reply_already(reply, &plan.env, artifact).await;
+        }
+        Ok(ReleaseOutcome::AlreadyReleased)
+    }
+
+    pub(in crate::release) async fn artifact(&self, id: &ArtifactId) -> Result<Artifact> {
+        let store = self.store.clone();
+        let id2 = id.clone();
+        blocking(move || store.get_by_id(&id2))
+            .await?
+            .ok_or_else(|| ReleaseError::UnknownArtifact(id.to_string()))
+    }
+
+    /// Whether the ledger says `env` runs artifact `id` of `app`.
+    pub(super) async fn runs(&self, env: &EnvName, app: &AppName, id: &ArtifactId) -> Result<bool> {
+        let store = self.store.clone();
+        let (env, app) = (env.clone(), app.clone());
+        let live = blocking(move || store.released(&env, &app)).await?;
+        Ok(live.map(|a| a.id).as_ref() == Some(id))
+    }
+
+    async fn set_live(&self, env: &EnvName, artifact: &Artifact) -> Result<()> {
+        let store = self.store.clone();
+        let (env, artifact, now) = (env.clone(), artifact.clone(), self.clock.now());
+        blocking(move || store.set_released_at(&env, &artifact.app, &artifact, now)).await
+    }
+
+    pub(in crate::release) async fn read_hold(
+        &self,
+        env: &EnvName,
+        app: &AppName,
+    ) -> Result<Option<HoldState>> {
+        let store = self.store.clone();
+        let (env, app) = (env.clone(), app.clone());
+        blocking(move || store.hold_state(&env, &app)).await
+    }
+
+    /// Holds (or resumes) automatic deploys of `app` to `env`; `false`: it already was so.
+    pub(in crate::release) async fn set_hold(
+        &self,
+        env: &EnvName,
+        app: &AppName,
+        held: bool,
+        by: &str,
+        reason: &str,
+    ) -> Result<bool> {
+        let store = self.store.clone();
+        let state = HoldState {
+            held,
+            by: by.to_owned(),
+            reason: reason.to_owned(),
+            time: self.clock.now(),
+        };
+        let (env, app) = (env.clone(), app.clone());
+        blocking(move || store.set_hold(&env, &app, &state)).await
+    }
+}

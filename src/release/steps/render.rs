@@ -1,0 +1,98 @@
+//! Render: what `<env>/<app>/` holds for an artifact. A release renders the policy's
+//! templates; a rollback takes the tree of the release it returns to; a preview renders into
+//! its own instance folder.
+
+use super::blocking;
+use crate::artifact::Artifact;
+use crate::domain::{AppName, EnvName};
+use crate::gitops::{Files, ReleaseInfo, ReleaseRecord, RenderExtra, Trigger, render, render_policy_string};
+use crate::release::plan::Plan;
+use crate::release::preview::Preview;
+use crate::release::{ReleaseError, Releaser, Result};
+
+/// The files of `<env>/<app>/` and the `release.json` written beside them.
+pub(in crate::release) struct Rendered {
+    pub files: Files,
+    pub info: ReleaseInfo,
+}
+
+impl Releaser {
+    /// The policy's templates rendered for `plan`'s artifact.
+    pub(super) fn render(&self, plan: &Plan, artifact: &Artifact) -> Result<Rendered> {
+        let (policy, _) = self.rules(&plan.app, &plan.env)?;
+        let now = self.clock.now();
+        let mut extra = RenderExtra::new(plan.trigger.clone());
+        extra.time = now;
+        let files = render(&self.templates, policy, &plan.env, artifact, &extra)?;
+        let mut info = release_info(plan, artifact);
+        info.time = now;
+        Ok(Rendered { files, info })
+    }
+
+    /// The artifact of an earlier release and `<env>/<app>/` as that release wrote it. An
+    /// artifact the ledger no longer has is taken from the record's `release.json`.
+    pub(in crate::release) async fn rollback_source(
+        &self,
+        env: &EnvName,
+        app: &AppName,
+        record: &ReleaseRecord,
+    ) -> Result<(Artifact, Files)> {
+        let gitops = self.gitops.clone();
+        let (commit, e2, a2) = (record.commit.clone(), env.clone(), app.clone());
+        let files = blocking(move || gitops.tree_of(&commit, &e2, &a2))
+            .await?
+            .ok_or_else(|| {
+                ReleaseError::Internal(format!("release commit {} has no {env}/{app}/", record.commit))
+            })?;
+        let artifact =
+            match self.artifact(&record.artifact).await {
+                Ok(a) => a,
+                Err(ReleaseError::UnknownArtifact(_)) => record
+                    .release
+                    .as_ref()
+                    .and_then(|r| r.record.clone())
+                    .ok_or_else(|| ReleaseError::UnknownArtifact(record.artifact.to_string()))?,
+                Err(e) => return Err(e),
+            };
+        Ok((artifact, files))
+    }
+
+    /// A rollback's files with a `release.json` that names what it rolls back to.
+    pub(in crate::release) fn rollback_rendered(
+        &self,
+        plan: &Plan,
+        artifact: &Artifact,
+        files: Files,
+    ) -> Rendered {
+        let mut info = release_info(plan, artifact);
+        info.time = self.clock.now();
+        info.rollback_to = Some(artifact.id.clone());
+        Rendered { files, info }
+    }
+
+    /// A preview in `<preview env>/<instance>/`, and its URL if the policy gives one.
+    pub(in crate::release) fn render_preview(
+        &self,
+        preview: &Preview<'_>,
+        artifact: &Artifact,
+    ) -> Result<(Rendered, Option<String>)> {
+        let (policy, env) = (preview.policy, &preview.rules.env);
+        let mut extra = RenderExtra::new(Trigger::Policy);
+        extra.time = self.clock.now();
+        extra.instance = Some(preview.instance.clone());
+        extra.pull_request = Some(preview.pull);
+        let files = render(&self.templates, policy, env, artifact, &extra)?;
+        let url = match &preview.rules.url {
+            Some(t) => Some(render_policy_string(t, policy, env, artifact, &extra)?),
+            None => None,
+        };
+        let mut info = ReleaseInfo::new(env.clone(), preview.instance.clone(), artifact, Trigger::Policy);
+        info.time = extra.time;
+        Ok((Rendered { files, info }, url))
+    }
+}
+
+/// The `release.json` of `plan`'s artifact, timed by the caller.
+pub(super) fn release_info(plan: &Plan, artifact: &Artifact) -> ReleaseInfo {
+    ReleaseInfo::new(plan.env.clone(), plan.app.clone(), artifact, plan.trigger.clone())
+}

@@ -1,0 +1,427 @@
+//! What the release loop says to people, rendered from the templates built into the binary
+//! (`templates/release/`, `templates/commands/preview.md.tera`): pull request titles and
+//! bodies, commit subjects, the preview comment, and the short sentences that end up in
+//! replies, statuses and Slack. The code decides what to say; the templates hold the words.
+
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use crate::artifact::{Artifact, ArtifactId, HoldState};
+use crate::domain::{AppName, CommitSha, EnvName};
+use crate::forge::PullRequest;
+use crate::notify::reply::render_or;
+use crate::policy::{EnvPolicy, Policy};
+
+use super::plan::Plan;
+
+const PR_TITLE: &str = include_str!("../../templates/release/pr_title.txt.tera");
+const PR_BODY: &str = include_str!("../../templates/release/pr_body.md.tera");
+const PREVIEW_PR_TITLE: &str = include_str!("../../templates/release/preview_pr_title.txt.tera");
+const PREVIEW_PR_BODY: &str = include_str!("../../templates/release/preview_pr_body.md.tera");
+const COMMIT_MESSAGE: &str = include_str!("../../templates/release/commit_message.txt.tera");
+const NOTICE: &str = include_str!("../../templates/release/notice.txt.tera");
+const PREVIEW_COMMENT: &str = include_str!("../../templates/commands/preview.md.tera");
+
+/// The tag if there is one, else the short sha: what people call a version.
+pub(super) fn version(a: &Artifact) -> String {
+    a.tags
+        .last()
+        .map(|t| t.to_string())
+        .unwrap_or_else(|| a.sha.short(12).to_owned())
+}
+
+/// Title and body of a release pull request.
+pub(super) fn pr_text(
+    plan: &Plan,
+    policy: &Policy,
+    rules: &EnvPolicy,
+    artifact: &Artifact,
+    superseded: Option<&ArtifactId>,
+) -> (String, String) {
+    let source_url = artifact
+        .url
+        .clone()
+        .unwrap_or_else(|| format!("https://github.com/{}/commit/{}", artifact.repo, artifact.sha));
+    let mut ctx = tera::Context::new();
+    ctx.insert("app", policy.app().as_str());
+    ctx.insert("env", plan.env.as_str());
+    ctx.insert("artifact", artifact);
+    ctx.insert("short_sha", artifact.sha.short(12));
+    ctx.insert("version", &version(artifact));
+    ctx.insert("source_url", &source_url);
+    ctx.insert(
+        "headline",
+        artifact
+            .message
+            .as_deref()
+            .and_then(|m| m.lines().next())
+            .unwrap_or(""),
+    );
+    ctx.insert("trigger", &plan.trigger.to_string());
+    ctx.insert("reason", &plan.reason);
+    ctx.insert("merge", rules.merge.as_str());
+    ctx.insert("approvals", &rules.required_approvals());
+    let approvers: Vec<String> = rules.approvers.iter().map(|p| p.to_string()).collect();
+    ctx.insert("approvers", &approvers);
+    ctx.insert("superseded", &superseded.map(|s| s.to_string()));
+    let render = |name: &str, text: &str| {
+        render_or(name, text, &ctx, || {
+            format!("Release {} {} to {}", plan.app, artifact.id, plan.env)
+        })
+    };
+    (
+        render("pr_title.txt.tera", PR_TITLE).trim().to_owned(),
+        render("pr_body.md.tera", PR_BODY),
+    )
+}
+
+/// Title and body of a preview's pull request on the gitops repository.
+pub(super) fn preview_pr_text(policy: &Policy, pr: &PullRequest, artifact: &Artifact) -> (String, String) {
+    let mut ctx = tera::Context::new();
+    ctx.insert("app", policy.app().as_str());
+    ctx.insert("repo", policy.repo().as_str());
+    ctx.insert("pull", &pr.number);
+    ctx.insert("pull_url", &pr.html_url);
+    ctx.insert("artifact", &artifact.id.to_string());
+    let render = |name: &str, text: &str| {
+        render_or(name, text, &ctx, || {
+            format!("Preview {} of #{}", policy.app(), pr.number)
+        })
+    };
+    (
+        render("preview_pr_title.txt.tera", PREVIEW_PR_TITLE)
+            .trim()
+            .to_owned(),
+        render("preview_pr_body.md.tera", PREVIEW_PR_BODY),
+    )
+}
+
+/// The preview comment on a source pull request, without its marker; `artifact` is `None`
+/// once the preview is removed. `None` when the template fails (logged): no comment beats a
+/// wrong one.
+pub(super) fn preview_comment(
+    policy: &Policy,
+    env: &EnvName,
+    instance: &AppName,
+    artifact: Option<&Artifact>,
+    url: Option<&str>,
+) -> Option<String> {
+    let mut ctx = tera::Context::new();
+    ctx.insert("removed", &artifact.is_none());
+    ctx.insert("app", policy.app().as_str());
+    ctx.insert("env", env.as_str());
+    ctx.insert("instance", instance.as_str());
+    ctx.insert(
+        "artifact",
+        &artifact.map(|a| a.id.to_string()).unwrap_or_default(),
+    );
+    ctx.insert("url", &url.unwrap_or_default());
+    match tera::Tera::one_off(PREVIEW_COMMENT, &ctx, false) {
+        Ok(t) => Some(t.trim().to_owned()),
+        Err(e) => {
+            tracing::error!(error = %e, "preview comment template failed");
+            None
+        }
+    }
+}
+
+/// One line from `template`, chosen by `kind`; the fallback (a bug: the templates are tested)
+/// is the kind itself, so the line still says what happened.
+fn line(name: &str, template: &str, kind: &str, fill: impl FnOnce(&mut tera::Context)) -> String {
+    let mut ctx = tera::Context::new();
+    ctx.insert("kind", kind);
+    fill(&mut ctx);
+    render_or(name, template, &ctx, || kind.replace('_', " "))
+        .trim()
+        .to_owned()
+}
+
+fn commit_message(kind: &str, fill: impl FnOnce(&mut tera::Context)) -> String {
+    line("commit_message.txt.tera", COMMIT_MESSAGE, kind, fill)
+}
+
+fn notice(kind: &str, fill: impl FnOnce(&mut tera::Context)) -> String {
+    line("notice.txt.tera", NOTICE, kind, fill)
+}
+
+/// The subject of a release commit, and of the merge of its pull request.
+pub(super) fn release_message(app: &AppName, env: &EnvName, artifact: &Artifact) -> String {
+    commit_message("release", |ctx| {
+        ctx.insert("app", app.as_str());
+        ctx.insert("env", env.as_str());
+        ctx.insert("version", &version(artifact));
+    })
+}
+
+/// The subject of a rollback's commit; `from` is the artifact it replaces.
+pub(super) fn rollback_message(
+    app: &AppName,
+    env: &EnvName,
+    artifact: &Artifact,
+    from: &ArtifactId,
+) -> String {
+    commit_message("rollback", |ctx| {
+        ctx.insert("app", app.as_str());
+        ctx.insert("env", env.as_str());
+        ctx.insert("version", &version(artifact));
+        ctx.insert("replaced", &from.to_string());
+    })
+}
+
+/// The subject of a preview's commit.
+pub(super) fn preview_message(app: &AppName, pull: u64, artifact: &ArtifactId) -> String {
+    commit_message("preview", |ctx| {
+        ctx.insert("app", app.as_str());
+        ctx.insert("pull", &pull);
+        ctx.insert("artifact", &artifact.to_string());
+    })
+}
+
+/// The subject of the commit that removes a preview.
+pub(super) fn preview_removed_message(app: &AppName, pull: u64) -> String {
+    commit_message("preview_removed", |ctx| {
+        ctx.insert("app", app.as_str());
+        ctx.insert("pull", &pull);
+    })
+}
+
+/// Why an automatic release of a held (env, app) did not go out, and how to undo the hold.
+pub(super) fn on_hold(env: &EnvName, app: &AppName, hold: &HoldState) -> String {
+    notice("on_hold", |ctx| {
+        ctx.insert("env", env.as_str());
+        ctx.insert("app", app.as_str());
+        ctx.insert("reason", &hold.reason);
+        ctx.insert("by", &hold.by);
+    })
+}
+
+/// Why an `after` gate is closed: the artifact is live upstream, soaking until `until`.
+pub(super) fn soaking(env: &EnvName, until: DateTime<Utc>) -> String {
+    notice("soaking", |ctx| {
+        ctx.insert("env", env.as_str());
+        ctx.insert("until", &until.to_rfc3339_opts(SecondsFormat::Secs, true));
+    })
+}
+
+/// Why an `after` gate is closed: the artifact is not live upstream yet.
+pub(super) fn waiting_upstream(env: &EnvName, soak: Duration) -> String {
+    notice("waiting_upstream", |ctx| {
+        ctx.insert("env", env.as_str());
+        let soak = if soak > Duration::ZERO {
+            humantime::format_duration(soak).to_string()
+        } else {
+            String::new()
+        };
+        ctx.insert("soak", &soak);
+    })
+}
+
+/// The failure reason of a release whose pull request someone closed.
+pub(super) fn closed_unmerged(pull: u64) -> String {
+    notice("closed_unmerged", |ctx| ctx.insert("pull", &pull))
+}
+
+/// The failure reason of a release whose pull request GitHub refuses to merge.
+pub(super) fn unmergeable(pull: u64, reason: &str) -> String {
+    notice("unmergeable", |ctx| {
+        ctx.insert("pull", &pull);
+        ctx.insert("reason", reason);
+    })
+}
+
+/// How a release went live, for the reply: its merged pull request, else its gitops commit.
+pub(super) fn merged_by(pull: Option<u64>, commit: &CommitSha) -> String {
+    match pull {
+        Some(pull) => notice("merged_by_pull", |ctx| ctx.insert("pull", &pull)),
+        None => notice("merged_by_commit", |ctx| ctx.insert("commit", commit.short(12))),
+    }
+}
+
+/// How far a release pull request is from its approval rule.
+pub(super) fn approvals(approved: usize, required: u32) -> String {
+    notice("approvals", |ctx| {
+        ctx.insert("approved", &approved);
+        ctx.insert("required", &required);
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{BranchName, RepoName, TagName};
+    use crate::gitops::Trigger;
+
+    const POLICY: &str = r#"
+app = "web"
+repo = "acme/web"
+template = "t"
+[env.staging]
+merge = "auto"
+[env.production]
+merge = "approval"
+approvals = 2
+approvers = ["team:acme/sre", "user:bob"]
+"#;
+
+    fn artifact() -> Artifact {
+        crate::release::plan::tests::artifact(&[], &[], &[])
+    }
+
+    fn names() -> (AppName, EnvName) {
+        (AppName::new("web").unwrap(), EnvName::new("production").unwrap())
+    }
+
+    #[test]
+    fn the_release_pull_request_states_its_merge_rule() {
+        let policy = Policy::from_toml("web.toml", POLICY).unwrap();
+        let a = artifact();
+        let body = |env: &str| {
+            let env = EnvName::new(env).unwrap();
+            let plan = Plan {
+                env: env.clone(),
+                app: policy.app().clone(),
+                artifact: a.id.clone(),
+                trigger: Trigger::Policy,
+                reason: "branch main".into(),
+                reply: None,
+            };
+            let (title, body) = pr_text(&plan, &policy, policy.env(&env).unwrap(), &a, None);
+            assert_eq!(title, format!("Release web aaaaaaaaaaaa to {env}"));
+            body
+        };
+        assert!(
+            body("production").contains(
+                "| Merge rule | 2 approving review(s) from team:acme/sre, user:bob on the current head; the source commit's author does not count |"
+            ),
+            "{}",
+            body("production")
+        );
+        assert!(body("staging").contains("| Merge rule | merged by auger at once |"));
+    }
+
+    #[test]
+    fn a_preview_pull_request_names_the_app_and_the_source_pull_request() {
+        let policy = Policy::from_toml("web.toml", POLICY).unwrap();
+        let a = artifact();
+        let pr = PullRequest {
+            number: 7,
+            title: "feat".into(),
+            body: String::new(),
+            state: crate::forge::PullState::Open,
+            draft: false,
+            merged: false,
+            merge_commit_sha: None,
+            head: crate::forge::PullHead {
+                branch: BranchName::new("feat").unwrap(),
+                sha: a.sha.clone(),
+                repo: Some(RepoName::new("acme/web").unwrap()),
+            },
+            base_branch: BranchName::new("main").unwrap(),
+            author: crate::forge::Actor {
+                login: "alice".into(),
+                id: 1,
+                is_bot: false,
+            },
+            html_url: "https://github.com/acme/web/pull/7".into(),
+        };
+        let (title, body) = preview_pr_text(&policy, &pr, &a);
+        assert_eq!(title, "Preview web of acme/web#7");
+        assert_eq!(
+            body,
+            "Preview of `web@aaaaaaaaaaaa` for https://github.com/acme/web/pull/7.\n"
+        );
+    }
+
+    #[test]
+    fn commit_subjects_name_app_version_and_env() {
+        let (app, env) = names();
+        let mut a = artifact();
+        assert_eq!(
+            release_message(&app, &env, &a),
+            "Release web aaaaaaaaaaaa to production"
+        );
+        a.tags.push(TagName::new("v1.2.0").unwrap());
+        assert_eq!(
+            release_message(&app, &env, &a),
+            "Release web v1.2.0 to production"
+        );
+        let from: ArtifactId = "web@bbbbbbbbbbbb".parse().unwrap();
+        assert_eq!(
+            rollback_message(&app, &env, &a, &from),
+            "Roll back web in production to v1.2.0 (from web@bbbbbbbbbbbb)"
+        );
+        assert_eq!(
+            preview_message(&app, 7, &a.id),
+            "Preview web of pull request #7 (web@aaaaaaaaaaaa)"
+        );
+        assert_eq!(
+            preview_removed_message(&app, 7),
+            "Remove the preview of web for pull request #7"
+        );
+    }
+
+    #[test]
+    fn notices_say_what_happened_and_what_to_do() {
+        let (app, env) = names();
+        let hold = HoldState {
+            held: true,
+            by: "@alice".into(),
+            reason: "incident 42".into(),
+            time: chrono::DateTime::UNIX_EPOCH,
+        };
+        assert_eq!(
+            on_hold(&env, &app, &hold),
+            "production/web is on hold (incident 42, by @alice); automatic deploys resume with /resume production"
+        );
+        let until = DateTime::parse_from_rfc3339("2026-01-01T10:30:00Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(
+            soaking(&env, until),
+            "soaking in production until 2026-01-01T10:30:00Z"
+        );
+        assert_eq!(
+            waiting_upstream(&env, Duration::ZERO),
+            "waiting until it is live in production"
+        );
+        assert_eq!(
+            waiting_upstream(&env, Duration::from_secs(5400)),
+            "waiting until it is live in production for 1h 30m"
+        );
+        assert_eq!(
+            closed_unmerged(7),
+            "release pull request #7 was closed without merging"
+        );
+        assert_eq!(
+            unmergeable(7, "conflict"),
+            "release pull request #7 cannot be merged: conflict"
+        );
+        let commit = CommitSha::new("c".repeat(40)).unwrap();
+        assert_eq!(merged_by(Some(7), &commit), "pull request #7 merged");
+        assert_eq!(merged_by(None, &commit), "gitops commit cccccccccccc");
+        assert_eq!(approvals(1, 2), "1 of 2 approvals");
+    }
+
+    #[test]
+    fn the_preview_comment_says_where_the_preview_runs_and_when_it_is_gone() {
+        let policy = Policy::from_toml("web.toml", POLICY).unwrap();
+        let (env, instance) = (
+            EnvName::new("preview").unwrap(),
+            AppName::new("web-pr-7").unwrap(),
+        );
+        let a = artifact();
+        let live = preview_comment(&policy, &env, &instance, Some(&a), Some("https://pr-7.example")).unwrap();
+        assert!(
+            live.starts_with(
+                "🔭 Preview of **web** for this pull request: `web@aaaaaaaaaaaa` is released to `preview/web-pr-7/`: https://pr-7.example."
+            ),
+            "{live}"
+        );
+        let removed = preview_comment(&policy, &env, &instance, None, None).unwrap();
+        assert_eq!(
+            removed,
+            "🧹 The preview of **web** for this pull request was removed (`preview/web-pr-7/`)."
+        );
+    }
+}
