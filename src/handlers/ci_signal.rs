@@ -56,3 +56,47 @@ async fn add_pull_requests(ctx: &Ctx, artifacts: &mut [Artifact]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handlers::testbed::Bed;
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_build_is_recorded_with_the_pull_requests_that_have_its_commit() {
+        let bed = Bed::new(false);
+        let (pr, head) = bed.pull_request();
+        let build = Build {
+            artifacts: vec![bed.artifact(&head)],
+        };
+        assert_eq!(handle(&bed.ctx, build).await.unwrap(), Handled::Acted);
+        let stored = bed
+            .ctx
+            .store
+            .get(&bed.artifact(&head).app, &head)
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.pull_requests, vec![pr]);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_redelivered_build_changes_nothing() {
+        let bed = Bed::new(false);
+        let (_, head) = bed.pull_request();
+        let build = Build {
+            artifacts: vec![bed.artifact(&head)],
+        };
+        handle(&bed.ctx, build.clone()).await.unwrap();
+        let before = bed.ctx.store.get(&bed.artifact(&head).app, &head).unwrap();
+        handle(&bed.ctx, build).await.unwrap();
+        assert_eq!(
+            bed.ctx.store.get(&bed.artifact(&head).app, &head).unwrap(),
+            before
+        );
+        let metrics = bed.ctx.metrics.render(0, &[]);
+        assert!(
+            metrics.contains("auger_artifacts_recorded_total{outcome=\"unchanged\"} 1"),
+            "{metrics}"
+        );
+    }
+}

@@ -547,3 +547,83 @@ async fn write_reply(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handlers::testbed::Bed;
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn auger_ignores_its_own_comments() {
+        let bed = Bed::new(true);
+        let (pr, _) = bed.pull_request();
+        let c = bed.comment(pr, "auger", "/deploy staging").await;
+        assert_eq!(handle(&bed.ctx, c.clone()).await.unwrap(), Handled::Nothing);
+        assert_eq!(bed.comments(c.number).await.len(), 1, "no reply");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_reader_is_refused_with_the_reason() {
+        let bed = Bed::new(true);
+        let (pr, _) = bed.pull_request();
+        let c = bed.comment(pr, "bob", "/deploy staging").await;
+        assert_eq!(handle(&bed.ctx, c.clone()).await.unwrap(), Handled::Acted);
+        let comments = bed.comments(c.number).await;
+        assert_eq!(comments.len(), 2, "{comments:?}");
+        assert!(
+            comments[1].contains("@bob is not allowed to deploy to staging"),
+            "{}",
+            comments[1]
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_replayed_command_with_a_final_reply_does_not_run_again() {
+        let bed = Bed::new(true);
+        let (pr, _) = bed.pull_request();
+        let c = bed.comment(pr, "bob", "/deploy staging").await;
+        handle(&bed.ctx, c.clone()).await.unwrap();
+        let first = bed.comments(c.number).await;
+        assert_eq!(handle(&bed.ctx, c.clone()).await.unwrap(), Handled::Acted);
+        assert_eq!(bed.comments(c.number).await, first);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_writer_deploys_the_head_artifact() {
+        let bed = Bed::new(true);
+        let (pr, head) = bed.pull_request();
+        bed.ctx.store.record(&bed.artifact(&head)).unwrap();
+        let c = bed.comment(pr, "alice", "/deploy staging").await;
+        assert_eq!(handle(&bed.ctx, c.clone()).await.unwrap(), Handled::Acted);
+        let live = bed
+            .ctx
+            .store
+            .released(&EnvName::new("staging").unwrap(), &AppName::new("web").unwrap())
+            .unwrap();
+        assert_eq!(live.map(|a| a.sha), Some(head));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn without_a_release_loop_commands_are_not_answered() {
+        let bed = Bed::new(false);
+        let (pr, _) = bed.pull_request();
+        let c = bed.comment(pr, "alice", "/deploy staging").await;
+        assert_eq!(handle(&bed.ctx, c.clone()).await.unwrap(), Handled::Nothing);
+        assert_eq!(bed.comments(c.number).await.len(), 1);
+    }
+
+    #[test]
+    fn a_head_pushed_after_the_comment_counts_as_moved() {
+        let heads = PullHeads::default();
+        let repo = RepoName::new("acme/web").unwrap();
+        let (old, new) = (
+            CommitSha::new("a".repeat(40)).unwrap(),
+            CommitSha::new("b".repeat(40)).unwrap(),
+        );
+        let t = |s: i64| DateTime::from_timestamp(s, 0).unwrap();
+        heads.saw(&repo, 1, &old, t(100));
+        heads.saw(&repo, 1, &new, t(200));
+        assert_eq!(heads.moved_since(&repo, 1, &new, t(150)), Some(old.clone()));
+        assert_eq!(heads.moved_since(&repo, 1, &new, t(250)), None);
+    }
+}

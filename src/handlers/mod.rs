@@ -13,6 +13,8 @@ mod pull_request;
 mod review;
 mod rollback;
 mod tag;
+#[cfg(test)]
+mod testbed;
 pub mod timer;
 
 use std::sync::Arc;

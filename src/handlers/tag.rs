@@ -30,3 +30,52 @@ pub async fn handle(ctx: &Ctx, tagged: Tagged) -> anyhow::Result<Handled> {
     }
     Ok(Handled::from_bool(!recorded.is_empty()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::TagName;
+    use crate::handlers::testbed::Bed;
+    use crate::work::TagFact;
+
+    fn tagged(bed: &Bed, sha: &crate::domain::CommitSha) -> Tagged {
+        let a = bed.artifact(sha);
+        Tagged {
+            tags: vec![TagFact {
+                app: a.app,
+                repo: a.repo,
+                sha: sha.clone(),
+                tag: TagName::new("v1.0.0").unwrap(),
+            }],
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_tag_on_a_commit_without_an_artifact_makes_none() {
+        let bed = Bed::new(false);
+        let (_, head) = bed.pull_request();
+        assert_eq!(
+            handle(&bed.ctx, tagged(&bed, &head)).await.unwrap(),
+            Handled::Nothing
+        );
+        assert_eq!(bed.ctx.store.get(&bed.artifact(&head).app, &head).unwrap(), None);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_tag_on_a_built_commit_is_added_to_its_artifact() {
+        let bed = Bed::new(false);
+        let (_, head) = bed.pull_request();
+        bed.ctx.store.record(&bed.artifact(&head)).unwrap();
+        assert_eq!(
+            handle(&bed.ctx, tagged(&bed, &head)).await.unwrap(),
+            Handled::Acted
+        );
+        let a = bed
+            .ctx
+            .store
+            .get(&bed.artifact(&head).app, &head)
+            .unwrap()
+            .unwrap();
+        assert_eq!(a.tags, vec![TagName::new("v1.0.0").unwrap()]);
+    }
+}

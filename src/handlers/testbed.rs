@@ -1,0 +1,178 @@
+//! A complete [`Ctx`] over the GitHub simulator, a temporary ledger and a local gitops
+//! repository, for the short tests beside each handler.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use github_sim::{GithubSim, SimConfig};
+
+use super::{Ctx, Releases};
+use crate::artifact::{Artifact, ArtifactStore, Source};
+use crate::domain::{AppName, BranchName, CommitSha, RepoName};
+use crate::forge::{Forge, GithubAuthSecret, GithubForge, RetryPolicy};
+use crate::gitops::GitopsRepo;
+use crate::metrics::Metrics;
+use crate::notify::Notifier;
+use crate::policy::{Policy, PolicySet};
+use crate::release::{Releaser, ReleaserParts, SystemClock, WaitingPlans};
+use crate::work::PullRequestComment;
+
+pub const REPO: &str = "acme/web";
+
+const POLICY: &str = r#"
+app = "web"
+repo = "acme/web"
+template = "web"
+
+[artifact]
+signals = ["status:ci/build"]
+
+[vars]
+image = "ghcr.io/acme/web:{{ artifact.sha }}"
+
+[env.staging]
+merge = "direct"
+deployers = ["permission:write"]
+"#;
+
+/// `acme/web` with alice (write) and bob (read); auger acts as the user `auger`.
+pub struct Bed {
+    pub sim: GithubSim,
+    pub ctx: Ctx,
+    _dir: tempfile::TempDir,
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let status = std::process::Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(args)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "git {args:?}");
+}
+
+impl Bed {
+    /// With the release loop on, or off (no `[gitops]`).
+    pub fn new(releases_on: bool) -> Bed {
+        let sim = GithubSim::start(SimConfig::default()).unwrap();
+        sim.create_org("acme").unwrap();
+        for u in ["alice", "bob", "auger"] {
+            sim.create_user(u).unwrap();
+        }
+        sim.create_repo(REPO).unwrap();
+        sim.set_permission(REPO, "alice", "write").unwrap();
+        sim.set_permission(REPO, "bob", "read").unwrap();
+        sim.set_permission(REPO, "auger", "write").unwrap();
+        sim.push(
+            REPO,
+            "main",
+            &[("README.md", "# web\n")],
+            "Initial commit",
+            "alice",
+        )
+        .unwrap();
+        let token = sim.create_token("auger").unwrap();
+        let forge: Arc<dyn Forge> = Arc::new(
+            GithubForge::new(sim.url(), GithubAuthSecret::Token(token), RetryPolicy::default()).unwrap(),
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let templates = dir.path().join("templates");
+        std::fs::create_dir_all(templates.join("web")).unwrap();
+        std::fs::write(
+            templates.join("web/deployment.yaml.tera"),
+            "image: {{ vars.image }}\n",
+        )
+        .unwrap();
+        let store = Arc::new(ArtifactStore::open_or_init(&dir.path().join("ledger.git")).unwrap());
+        let policies = Arc::new(
+            PolicySet::from_policies([Policy::from_toml("policies/web.toml", POLICY).unwrap()]).unwrap(),
+        );
+        let releases = if releases_on {
+            let remote = dir.path().join("gitops.git");
+            std::fs::create_dir_all(&remote).unwrap();
+            git(&remote, &["init", "--bare", "-q", "--initial-branch=main"]);
+            let seed = dir.path().join("seed");
+            let url = format!("file://{}", remote.display());
+            git(dir.path(), &["clone", "-q", &url, seed.to_str().unwrap()]);
+            std::fs::write(seed.join("README.md"), "gitops\n").unwrap();
+            git(&seed, &["add", "."]);
+            git(&seed, &["commit", "-q", "-m", "init"]);
+            git(&seed, &["push", "-q", "origin", "HEAD:main"]);
+            let gitops =
+                GitopsRepo::open(&dir.path().join("cache"), &url, BranchName::new("main").unwrap()).unwrap();
+            Releases::On(Arc::new(Releaser::new(ReleaserParts {
+                store: store.clone(),
+                policies: policies.clone(),
+                gitops,
+                gitops_repo: RepoName::new("acme/gitops").unwrap(),
+                templates,
+                forge: Some(forge.clone()),
+                notifier: Arc::new(Notifier::new(Some(forge.clone()), None)),
+                clock: Arc::new(SystemClock),
+                waiting: WaitingPlans::open(dir.path().join("waiting.json")).unwrap(),
+                git_token_from_forge: false,
+            })))
+        } else {
+            Releases::Off
+        };
+        let ctx = Ctx::new(store, policies, Arc::new(Metrics::default()), forge, releases);
+        Bed { sim, ctx, _dir: dir }
+    }
+
+    /// The artifact CI would make of commit `sha`.
+    pub fn artifact(&self, sha: &CommitSha) -> Artifact {
+        Artifact::new(
+            AppName::new("web").unwrap(),
+            RepoName::new(REPO).unwrap(),
+            sha.clone(),
+            Source {
+                kind: "status".into(),
+                name: "ci/build".into(),
+                target_url: None,
+            },
+        )
+    }
+
+    /// A pull request with one commit on its branch: its number and head.
+    pub fn pull_request(&self) -> (u64, CommitSha) {
+        let head = self
+            .sim
+            .push(REPO, "feature", &[("app.txt", "v2\n")], "A feature", "alice")
+            .unwrap();
+        let number = self
+            .sim
+            .open_pr(REPO, "feature", "main", "A feature", "alice")
+            .unwrap();
+        (number, CommitSha::new(head).unwrap())
+    }
+
+    /// `author`'s comment `body` on pull request `number`, as the edge would classify it.
+    pub async fn comment(&self, number: u64, author: &str, body: &str) -> PullRequestComment {
+        let id = self.sim.comment(REPO, number, author, body).unwrap();
+        PullRequestComment {
+            repo: RepoName::new(REPO).unwrap(),
+            number,
+            comment_id: id,
+            author: author.into(),
+            author_id: self.ctx.forge.user_id(author).await.unwrap(),
+            body: body.into(),
+            created_at: chrono::Utc::now(),
+        }
+    }
+
+    /// The bodies of every comment on pull request `number`, oldest first.
+    pub async fn comments(&self, number: u64) -> Vec<String> {
+        self.ctx
+            .forge
+            .list_comments(&RepoName::new(REPO).unwrap(), number)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.body)
+            .collect()
+    }
+}
