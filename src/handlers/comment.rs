@@ -30,6 +30,77 @@ use crate::work::PullRequestComment;
 use super::{Ctx, Handled};
 
 const STATUS_TEMPLATE: &str = include_str!("../../templates/commands/status.md.tera");
+const REFUSAL_TEMPLATE: &str = include_str!("../../templates/commands/refusal.md.tera");
+
+/// Why a command was refused (a person's mistake or a rule) or could not run; worded in
+/// `templates/commands/refusal.md.tera`.
+#[derive(Debug, Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+enum Refusal {
+    Fork,
+    OnHold {
+        env: String,
+        hold_reason: String,
+        by: String,
+    },
+    HeadMoved {
+        now: String,
+        was: String,
+    },
+    AmbiguousSha {
+        prefix: String,
+    },
+    NoArtifact {
+        app: String,
+        what: String,
+    },
+    UnknownEnv {
+        env: String,
+        known: Vec<String>,
+    },
+    NotAllowed {
+        author: String,
+        env: String,
+        allowed: Vec<String>,
+    },
+    NotArtifactOf {
+        target: String,
+        app: String,
+    },
+    NoMatch {
+        app: String,
+        target: String,
+    },
+    SeveralMatch {
+        target: String,
+        app: String,
+    },
+    PullUnreadable {
+        error: String,
+    },
+    PermissionsUnreadable {
+        error: String,
+    },
+    /// An error whose own text says what happened (the ledger's, the release loop's).
+    Error {
+        error: String,
+    },
+}
+
+impl Refusal {
+    fn error(e: impl std::fmt::Display) -> Self {
+        Refusal::Error { error: e.to_string() }
+    }
+
+    fn text(&self) -> String {
+        match tera::Context::from_serialize(self) {
+            Ok(ctx) => render_markdown("refusal", REFUSAL_TEMPLATE, &ctx)
+                .trim()
+                .to_owned(),
+            Err(e) => format!("{self:?} ({e})"),
+        }
+    }
+}
 
 /// Recent heads of each pull request with the time they became the head (the `pull_request`
 /// events' `updated_at`). A `/deploy` without a sha deploys the head the pull request had when
@@ -242,54 +313,35 @@ async fn command_deploy(
     env: &EnvName,
     sha: Option<&ShaPrefix>,
 ) -> Option<String> {
-    let say = |state: &str, detail: &str| Some(say(line, state, detail));
+    let say = |state: &str, why: Refusal| Some(say(line, state, why));
     let policy = match authorized(asked, env).await {
         Ok(p) => p,
-        Err(why) => return say("refused", &why),
+        Err(why) => return say("refused", why),
     };
     let (ctx, repo, number) = (asked.ctx, &asked.comment.repo, asked.comment.number);
     // Re-read the pull request now: its head, and whether it comes from a fork.
     let pr = match ctx.forge.get_pull(repo, number).await {
         Ok(pr) => pr,
-        Err(e) => {
-            return say(
-                "failed",
-                &format!("cannot read the pull request from GitHub: {e}"),
-            );
-        }
+        Err(e) => return say("failed", Refusal::PullUnreadable { error: e.to_string() }),
     };
     if pr.is_from_fork(repo) {
-        return say(
-            "refused",
-            "this pull request comes from a fork; forks never deploy",
-        );
+        return say("refused", Refusal::Fork);
     }
     match asked.releaser.hold_state(env, policy.app()).await {
         Ok(Some(h)) if h.held => {
-            return say(
-                "refused",
-                &format!(
-                    "{env} is on hold ({}, by {}); `/resume {env}` first",
-                    h.reason, h.by
-                ),
-            );
+            let (env, hold_reason, by) = (env.to_string(), h.reason, h.by);
+            return say("refused", Refusal::OnHold { env, hold_reason, by });
         }
         Ok(_) => {}
-        Err(e) => return say("failed", &e.to_string()),
+        Err(e) => return say("failed", Refusal::error(e)),
     }
     if sha.is_none()
         && let Some(seen) = ctx
             .heads
             .moved_since(repo, number, &pr.head.sha, asked.comment.created_at)
     {
-        return say(
-            "refused",
-            &format!(
-                "the pull request's head moved to `{}` after this comment (it was `{}`); comment again to deploy the new head",
-                pr.head.sha.short(12),
-                seen.short(12)
-            ),
-        );
+        let (now, was) = (pr.head.sha.short(12).to_owned(), seen.short(12).to_owned());
+        return say("refused", Refusal::HeadMoved { now, was });
     }
     let artifact = match sha {
         Some(prefix) => {
@@ -301,31 +353,24 @@ async fn command_deploy(
             match found {
                 Ok(v) if v.len() == 1 => v.into_iter().next(),
                 Ok(v) if v.len() > 1 => {
-                    return say(
-                        "refused",
-                        &format!("`{prefix}` matches several artifacts; give more digits"),
-                    );
+                    let prefix = prefix.to_string();
+                    return say("refused", Refusal::AmbiguousSha { prefix });
                 }
                 Ok(_) => None,
-                Err(e) => return say("failed", &e.to_string()),
+                Err(e) => return say("failed", Refusal::error(e)),
             }
         }
         None => match ctx.store.get(policy.app(), &pr.head.sha) {
             Ok(a) => a,
-            Err(e) => return say("failed", &e.to_string()),
+            Err(e) => return say("failed", Refusal::error(e)),
         },
     };
     let Some(artifact) = artifact else {
         let what = sha
             .map(|s| s.as_str().to_owned())
             .unwrap_or_else(|| pr.head.sha.short(12).to_owned());
-        return say(
-            "refused",
-            &format!(
-                "no artifact of {} for `{what}` yet: CI has not marked that commit green",
-                policy.app()
-            ),
-        );
+        let app = policy.app().to_string();
+        return say("refused", Refusal::NoArtifact { app, what });
     };
     let plan = Plan {
         env: env.clone(),
@@ -338,8 +383,8 @@ async fn command_deploy(
     match asked.releaser.release(plan).await {
         // The release loop wrote the reply (released, waiting, already there).
         Ok(_) => None,
-        Err(e) if e.is_user_error() => say("refused", &e.to_string()),
-        Err(e) => say("failed", &e.to_string()),
+        Err(e) if e.is_user_error() => say("refused", Refusal::error(e)),
+        Err(e) => say("failed", Refusal::error(e)),
     }
 }
 
@@ -351,12 +396,12 @@ async fn command_rollback(
 ) -> String {
     let policy = match authorized(asked, env).await {
         Ok(p) => p,
-        Err(why) => return say(line, "refused", &why),
+        Err(why) => return say(line, "refused", why),
     };
     let to = match target {
         Some(t) => match resolve_target(asked.ctx, policy.app(), t) {
             Ok(id) => Some(id),
-            Err(why) => return say(line, "refused", &why),
+            Err(why) => return say(line, "refused", why),
         },
         None => None,
     };
@@ -384,7 +429,7 @@ async fn command_rollback(
 async fn command_hold(asked: &Asked<'_>, line: &str, env: &EnvName) -> String {
     let policy = match authorized(asked, env).await {
         Ok(p) => p,
-        Err(why) => return say(line, "refused", &why),
+        Err(why) => return say(line, "refused", why),
     };
     let reason = format!("held from {}#{}", asked.comment.repo, asked.comment.number);
     let result = asked.releaser.hold(env, policy.app(), &by(asked), &reason).await;
@@ -400,7 +445,7 @@ async fn command_hold(asked: &Asked<'_>, line: &str, env: &EnvName) -> String {
 async fn command_resume(asked: &Asked<'_>, line: &str, env: &EnvName) -> String {
     let policy = match authorized(asked, env).await {
         Ok(p) => p,
-        Err(why) => return say(line, "refused", &why),
+        Err(why) => return say(line, "refused", why),
     };
     let result = asked.releaser.resume(env, policy.app(), &by(asked)).await;
     outcome(
@@ -417,12 +462,12 @@ fn by(asked: &Asked<'_>) -> String {
     format!("@{}", asked.comment.author)
 }
 
-/// A reply with only a state and a detail (refusals, failures).
-fn say(line: &str, state: &str, detail: &str) -> String {
+/// A reply that refuses or fails, saying why.
+fn say(line: &str, state: &str, why: Refusal) -> String {
     render_reply(&ReplyText {
         state,
         command: line,
-        detail,
+        detail: &why.text(),
         ..Default::default()
     })
 }
@@ -445,20 +490,21 @@ fn answer(line: &str, policy: &Policy, env: &EnvName, state: &str, artifact: &st
 fn outcome(line: &str, result: crate::release::Result<String>) -> String {
     match result {
         Ok(text) => text,
-        Err(e) if e.is_user_error() => say(line, "refused", &e.to_string()),
+        Err(e) if e.is_user_error() => say(line, "refused", Refusal::error(e)),
         Err(e) => {
             tracing::error!(error = %e, command = %line, "command failed");
-            say(line, "failed", &format!("{e}"))
+            say(line, "failed", Refusal::error(e))
         }
     }
 }
 
 /// The app of this repository that has `env`, if the comment's author may deploy there; or
 /// why not.
-async fn authorized<'a>(asked: &Asked<'a>, env: &EnvName) -> Result<&'a Policy, String> {
+async fn authorized<'a>(asked: &Asked<'a>, env: &EnvName) -> Result<&'a Policy, Refusal> {
     let policy = policy_with_env(&asked.apps, env)?;
     let Some(rules) = policy.env(env) else {
-        return Err(format!("unknown environment `{env}`"));
+        let (env, known) = (env.to_string(), Vec::new());
+        return Err(Refusal::UnknownEnv { env, known });
     };
     let author = &asked.comment.author;
     match asked
@@ -473,57 +519,59 @@ async fn authorized<'a>(asked: &Asked<'a>, env: &EnvName) -> Result<&'a Policy, 
         .await
     {
         Ok(true) => Ok(policy),
-        Ok(false) => {
-            let who: Vec<String> = rules.deployers.iter().map(|p| format!("`{p}`")).collect();
-            Err(format!(
-                "@{author} is not allowed to deploy to {env} (allowed: {})",
-                if who.is_empty() {
-                    "nobody".into()
-                } else {
-                    who.join(", ")
-                }
-            ))
-        }
-        Err(e) => Err(format!("cannot check permissions on GitHub: {e}")),
+        Ok(false) => Err(Refusal::NotAllowed {
+            author: author.clone(),
+            env: env.to_string(),
+            allowed: rules.deployers.iter().map(ToString::to_string).collect(),
+        }),
+        Err(e) => Err(Refusal::PermissionsUnreadable { error: e.to_string() }),
     }
 }
 
 /// The app of this repository that has `env`, or why none does.
-fn policy_with_env<'a>(apps: &[&'a Policy], env: &EnvName) -> Result<&'a Policy, String> {
+fn policy_with_env<'a>(apps: &[&'a Policy], env: &EnvName) -> Result<&'a Policy, Refusal> {
     if let Some(p) = apps.iter().find(|p| p.env(env).is_some()) {
         return Ok(p);
     }
-    let mut known: Vec<&str> = apps
+    let mut known: Vec<String> = apps
         .iter()
-        .flat_map(|p| p.envs().map(|(n, _)| n.as_str()))
+        .flat_map(|p| p.envs().map(|(n, _)| n.to_string()))
         .collect();
     known.sort();
     known.dedup();
-    Err(format!(
-        "unknown environment `{env}` (known: {})",
-        known.join(", ")
-    ))
+    Err(Refusal::UnknownEnv {
+        env: env.to_string(),
+        known,
+    })
 }
 
-fn resolve_target(ctx: &Ctx, app: &AppName, target: &RollbackTarget) -> Result<ArtifactId, String> {
+fn resolve_target(ctx: &Ctx, app: &AppName, target: &RollbackTarget) -> Result<ArtifactId, Refusal> {
+    let (target_text, app_text) = (target.to_string(), app.to_string());
     if let RollbackTarget::Artifact { app: named, .. } = target
         && named != app
     {
-        return Err(format!("`{target}` is not an artifact of {app}"));
+        return Err(Refusal::NotArtifactOf {
+            target: target_text,
+            app: app_text,
+        });
     }
     let found = ctx
         .store
         .find_by_sha_prefix(target.sha().as_str())
-        .map_err(|e| e.to_string())?
+        .map_err(Refusal::error)?
         .into_iter()
         .filter(|a| &a.app == app)
         .collect::<Vec<_>>();
     match found.as_slice() {
         [one] => Ok(one.id.clone()),
-        [] => Err(format!("no artifact of {app} matches `{target}`")),
-        _ => Err(format!(
-            "`{target}` matches several artifacts of {app}; give more digits"
-        )),
+        [] => Err(Refusal::NoMatch {
+            app: app_text,
+            target: target_text,
+        }),
+        _ => Err(Refusal::SeveralMatch {
+            target: target_text,
+            app: app_text,
+        }),
     }
 }
 
@@ -610,6 +658,54 @@ mod tests {
         let c = bed.comment(pr, "alice", "/deploy staging").await;
         assert_eq!(handle(&bed.ctx, c.clone()).await.unwrap(), Handled::Nothing);
         assert_eq!(bed.comments(c.number).await.len(), 1);
+    }
+
+    #[test]
+    fn every_refusal_has_its_own_sentence() {
+        let s = || "x".to_string();
+        let all = [
+            Refusal::Fork,
+            Refusal::OnHold {
+                env: s(),
+                hold_reason: s(),
+                by: s(),
+            },
+            Refusal::HeadMoved { now: s(), was: s() },
+            Refusal::AmbiguousSha { prefix: s() },
+            Refusal::NoArtifact { app: s(), what: s() },
+            Refusal::UnknownEnv {
+                env: s(),
+                known: vec![s()],
+            },
+            Refusal::NotAllowed {
+                author: s(),
+                env: s(),
+                allowed: vec![],
+            },
+            Refusal::NotArtifactOf {
+                target: s(),
+                app: s(),
+            },
+            Refusal::NoMatch {
+                app: s(),
+                target: s(),
+            },
+            Refusal::SeveralMatch {
+                target: s(),
+                app: s(),
+            },
+            Refusal::PullUnreadable { error: s() },
+            Refusal::PermissionsUnreadable { error: s() },
+        ];
+        let texts: Vec<String> = all.iter().map(Refusal::text).collect();
+        for (r, t) in all.iter().zip(&texts) {
+            assert!(t.len() > 10, "{r:?} renders as {t:?}");
+        }
+        let mut unique = texts.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), texts.len(), "{texts:#?}");
+        assert_eq!(Refusal::error("the ledger failed").text(), "the ledger failed");
     }
 
     #[test]
