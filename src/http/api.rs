@@ -2,7 +2,6 @@
 //! Every error is JSON `{ "error": … }` with a fitting 4xx; writes are all-or-nothing.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -16,7 +15,7 @@ use crate::gitops::{GitopsRepo, HistoryFilter, Trigger, WriteError};
 use crate::policy::VarName;
 use crate::work::{self, ArtifactRecorded, ReleaseRequest, RollbackRequest, Work};
 
-use super::{ApiCaller, AppState, dashboard, error};
+use super::{ApiCaller, AppState, error, fresh_gitops};
 
 /// Bearer tokens from `AUGER_API_TOKENS`: `name:token` entries (or bare tokens, named
 /// `token-<n>`). Only digests are kept, and comparison is constant-time over digests, so
@@ -81,8 +80,7 @@ fn digest(s: &str) -> [u8; 32] {
 pub const HEALTH_PATH: &str = "/healthz";
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(dashboard::index))
-        .route(HEALTH_PATH, web::get().to(healthz))
+    cfg.route(HEALTH_PATH, web::get().to(healthz))
         .route("/metrics", web::get().to(metrics))
         .service(
             web::scope("/api/v1")
@@ -320,36 +318,6 @@ async fn get_artifact(_: ApiCaller, path: web::Path<String>, state: web::Data<Ap
         }
         Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "the artifact store failed"),
     }
-}
-
-/// The history routes fetch at most once per interval: a dashboard polling several routes
-/// costs one fetch, and a release shows up within seconds of landing.
-const GITOPS_FETCH_INTERVAL: Duration = Duration::from_secs(2);
-
-/// The gitops handle after a fetch unless one succeeded within [`GITOPS_FETCH_INTERVAL`], or
-/// the refusal to answer. Blocking (runs git): call it inside `web::block`. The lock is held
-/// across the fetch so concurrent requests wait for one fetch instead of each starting one.
-pub(super) fn fresh_gitops(state: &AppState) -> Result<&GitopsRepo, (StatusCode, String)> {
-    let Some(repo) = &state.gitops else {
-        return Err((
-            StatusCode::CONFLICT,
-            "no gitops repository is configured (the [gitops] section of the configuration)".into(),
-        ));
-    };
-    // Poisoning only means a fetch panicked; the timestamp is still meaningful.
-    let mut last = state.gitops_fetched.lock().unwrap_or_else(|p| p.into_inner());
-    if last.is_none_or(|t| t.elapsed() >= GITOPS_FETCH_INTERVAL) {
-        if let Err(e) = repo.fetch() {
-            tracing::warn!(error = %e, "fetching the gitops repository failed");
-            // The message names the URL with credentials masked.
-            return Err((
-                StatusCode::BAD_GATEWAY,
-                format!("cannot read the gitops repository: {e}"),
-            ));
-        }
-        *last = Some(Instant::now());
-    }
-    Ok(repo)
 }
 
 /// Runs `read` on a freshly fetched gitops handle off the async runtime and answers its

@@ -133,7 +133,7 @@ pub async fn index(state: web::Data<AppState>) -> HttpResponse {
 }
 
 fn read_git(s: &AppState) -> Result<FromGit, (StatusCode, String)> {
-    let repo = super::api::fresh_gitops(s)?;
+    let repo = super::fresh_gitops(s)?;
     let internal = |e: &dyn std::fmt::Display| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
     let envs = repo.environments().map_err(|e| internal(&e))?;
     let releases = repo

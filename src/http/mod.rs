@@ -9,7 +9,7 @@ pub mod webhook;
 
 use std::future::{Ready, ready};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
@@ -40,7 +40,7 @@ pub struct AppState {
     pub forge: Arc<dyn Forge>,
     /// The gitops repository's cache, when `[gitops]` is configured: read for release history.
     pub gitops: Option<GitopsRepo>,
-    /// When the history routes last fetched successfully (see `api::fresh_gitops`).
+    /// When the history routes last fetched successfully (see [`fresh_gitops`]).
     pub gitops_fetched: Mutex<Option<Instant>>,
     /// The release loop, when `[gitops]` is configured.
     pub releaser: Option<Arc<Releaser>>,
@@ -48,11 +48,42 @@ pub struct AppState {
 
 /// Every route auger answers; anything else is a JSON 404.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/webhooks/github", web::post().to(webhook::receive))
+    cfg.route("/", web::get().to(dashboard::index))
+        .route("/webhooks/github", web::post().to(webhook::receive))
         .configure(api::routes)
         .default_service(web::to(|| async {
             error(StatusCode::NOT_FOUND, "no such route")
         }));
+}
+
+/// The history routes fetch at most once per interval: a dashboard polling several routes
+/// costs one fetch, and a release shows up within seconds of landing.
+const GITOPS_FETCH_INTERVAL: Duration = Duration::from_secs(2);
+
+/// The gitops handle after a fetch unless one succeeded within [`GITOPS_FETCH_INTERVAL`], or
+/// the refusal to answer. Blocking (runs git): call it inside `web::block`. The lock is held
+/// across the fetch so concurrent requests wait for one fetch instead of each starting one.
+fn fresh_gitops(state: &AppState) -> Result<&GitopsRepo, (StatusCode, String)> {
+    let Some(repo) = &state.gitops else {
+        return Err((
+            StatusCode::CONFLICT,
+            "no gitops repository is configured (the [gitops] section of the configuration)".into(),
+        ));
+    };
+    // Poisoning only means a fetch panicked; the timestamp is still meaningful.
+    let mut last = state.gitops_fetched.lock().unwrap_or_else(|p| p.into_inner());
+    if last.is_none_or(|t| t.elapsed() >= GITOPS_FETCH_INTERVAL) {
+        if let Err(e) = repo.fetch() {
+            tracing::warn!(error = %e, "fetching the gitops repository failed");
+            // The message names the URL with credentials masked.
+            return Err((
+                StatusCode::BAD_GATEWAY,
+                format!("cannot read the gitops repository: {e}"),
+            ));
+        }
+        *last = Some(Instant::now());
+    }
+    Ok(repo)
 }
 
 /// The one error body every route answers with: `{"error": "…"}` and a fitting status.

@@ -8,7 +8,6 @@ use crate::artifact::{Artifact, ArtifactId};
 use crate::domain::{AppName, BranchName, CommitSha, EnvName};
 use crate::gitops::Trigger;
 use crate::policy::{AfterRule, Policy};
-use crate::release::text;
 
 /// One release to perform: `artifact` of `app` into `env`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,14 +66,19 @@ pub fn auto_plans(
     plans
 }
 
-/// Whether an `after` gate lets a plan through now.
+/// Whether an `after` gate lets a plan through now (`release::text` words why not).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Gate {
     Open,
-    /// Not yet; `until` is when the soak ends if the artifact is already live upstream.
-    Closed {
-        reason: String,
-        until: Option<DateTime<Utc>>,
+    /// The artifact is live in `env` and soaks there until `until`.
+    Soaking {
+        env: EnvName,
+        until: DateTime<Utc>,
+    },
+    /// The artifact is not live in `env` yet; it must then soak there for `soak`.
+    Upstream {
+        env: EnvName,
+        soak: std::time::Duration,
     },
 }
 
@@ -93,15 +97,15 @@ pub fn gate(
             if now >= until {
                 Gate::Open
             } else {
-                Gate::Closed {
-                    reason: text::soaking(&after.env, until),
-                    until: Some(until),
+                Gate::Soaking {
+                    env: after.env.clone(),
+                    until,
                 }
             }
         }
-        _ => Gate::Closed {
-            reason: text::waiting_upstream(&after.env, after.soak),
-            until: None,
+        _ => Gate::Upstream {
+            env: after.env.clone(),
+            soak: after.soak,
         },
     }
 }
@@ -192,20 +196,20 @@ auto = { pull_request = true }
             .to_utc();
         let min = chrono::Duration::minutes;
         assert_eq!(gate(None, &sha, None, t0), Gate::Open);
-        match gate(after, &sha, None, t0) {
-            Gate::Closed { reason, until: None } => {
-                assert_eq!(reason, "waiting until it is live in staging for 30m")
+        let staging = EnvName::new("staging").unwrap();
+        let upstream = Gate::Upstream {
+            env: staging.clone(),
+            soak: std::time::Duration::from_secs(30 * 60),
+        };
+        assert_eq!(gate(after, &sha, None, t0), upstream);
+        assert_eq!(gate(after, &sha, Some((&other, t0)), t0 + min(60)), upstream);
+        assert_eq!(
+            gate(after, &sha, Some((&sha, t0)), t0 + min(29)),
+            Gate::Soaking {
+                env: staging,
+                until: t0 + min(30)
             }
-            g => panic!("{g:?}"),
-        }
-        assert!(matches!(
-            gate(after, &sha, Some((&other, t0)), t0 + min(60)),
-            Gate::Closed { .. }
-        ));
-        match gate(after, &sha, Some((&sha, t0)), t0 + min(29)) {
-            Gate::Closed { until: Some(u), .. } => assert_eq!(u, t0 + min(30)),
-            g => panic!("{g:?}"),
-        }
+        );
         assert_eq!(gate(after, &sha, Some((&sha, t0)), t0 + min(30)), Gate::Open);
     }
 }

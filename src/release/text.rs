@@ -13,7 +13,7 @@ use crate::forge::PullRequest;
 use crate::notify::reply::render_or;
 use crate::policy::{EnvPolicy, Policy};
 
-use super::plan::Plan;
+use super::plan::{Gate, Plan};
 
 const PR_TITLE: &str = include_str!("../../templates/release/pr_title.txt.tera");
 const PR_BODY: &str = include_str!("../../templates/release/pr_body.md.tera");
@@ -196,8 +196,17 @@ pub(super) fn on_hold(env: &EnvName, app: &AppName, hold: &HoldState) -> String 
     })
 }
 
+/// Why an `after` gate is closed; `None` when it is open.
+pub(super) fn closed_gate(gate: &Gate) -> Option<String> {
+    match gate {
+        Gate::Open => None,
+        Gate::Soaking { env, until } => Some(soaking(env, *until)),
+        Gate::Upstream { env, soak } => Some(waiting_upstream(env, *soak)),
+    }
+}
+
 /// Why an `after` gate is closed: the artifact is live upstream, soaking until `until`.
-pub(super) fn soaking(env: &EnvName, until: DateTime<Utc>) -> String {
+fn soaking(env: &EnvName, until: DateTime<Utc>) -> String {
     notice("soaking", |ctx| {
         ctx.insert("env", env.as_str());
         ctx.insert("until", &until.to_rfc3339_opts(SecondsFormat::Secs, true));
@@ -205,7 +214,7 @@ pub(super) fn soaking(env: &EnvName, until: DateTime<Utc>) -> String {
 }
 
 /// Why an `after` gate is closed: the artifact is not live upstream yet.
-pub(super) fn waiting_upstream(env: &EnvName, soak: Duration) -> String {
+fn waiting_upstream(env: &EnvName, soak: Duration) -> String {
     notice("waiting_upstream", |ctx| {
         ctx.insert("env", env.as_str());
         let soak = if soak > Duration::ZERO {
@@ -251,6 +260,19 @@ mod tests {
     use super::*;
     use crate::domain::{BranchName, RepoName, TagName};
     use crate::gitops::Trigger;
+
+    #[test]
+    fn a_gate_waiting_upstream_says_where_and_how_long() {
+        let gate = Gate::Upstream {
+            env: EnvName::new("staging").unwrap(),
+            soak: Duration::from_secs(30 * 60),
+        };
+        assert_eq!(
+            closed_gate(&gate).as_deref(),
+            Some("waiting until it is live in staging for 30m")
+        );
+        assert_eq!(closed_gate(&Gate::Open), None);
+    }
 
     const POLICY: &str = r#"
 app = "web"

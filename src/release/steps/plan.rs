@@ -80,9 +80,9 @@ impl Releaser {
             });
         }
         let (artifact, gate) = self.check_gate(&plan).await?;
-        match gate {
-            Gate::Open => self.release_locked(&plan, Some(&artifact)).await,
-            Gate::Closed { reason, .. } => {
+        match text::closed_gate(&gate) {
+            None => self.release_locked(&plan, Some(&artifact)).await,
+            Some(reason) => {
                 if let Some(old) = self
                     .waiting
                     .hold(plan.clone(), reason.clone(), self.clock.now())?
@@ -139,8 +139,12 @@ impl Releaser {
             let _ = self.waiting.release(&plan.env, &plan.app, &plan.artifact);
             return None;
         }
-        match self.check_gate(&plan).await {
-            Ok((artifact, Gate::Open)) => {
+        match self
+            .check_gate(&plan)
+            .await
+            .map(|(artifact, gate)| (artifact, text::closed_gate(&gate)))
+        {
+            Ok((artifact, None)) => {
                 let result = self.release_locked(&plan, Some(&artifact)).await;
                 log_outcome(&plan, &result);
                 if !matches!(result, Err(ref e) if !e.is_user_error()) {
@@ -152,7 +156,7 @@ impl Releaser {
                 }
                 Some((plan, result))
             }
-            Ok((_, Gate::Closed { reason, .. })) => {
+            Ok((_, Some(reason))) => {
                 if reason != w.reason {
                     let _ = self.waiting.hold(plan, reason, self.clock.now());
                 }
