@@ -39,13 +39,12 @@ fn every_real_fixture_gets_the_right_answer() {
         // A repository no policy names.
         ("workflow_run.completed.payload.json", 202, "ignored"),
     ];
-    let on_disk: Vec<String> = std::fs::read_dir(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/webhooks"),
-    )
-    .unwrap()
-    .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-    .filter(|n| n.ends_with(".json"))
-    .collect();
+    let on_disk: Vec<String> =
+        std::fs::read_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/webhooks"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".json"))
+            .collect();
     assert_eq!(
         on_disk.len(),
         expected.len(),
