@@ -2,6 +2,7 @@ pub mod api;
 pub mod artifact;
 pub mod command;
 pub mod config;
+pub mod data_dir;
 pub mod demo;
 pub mod domain;
 pub mod forge;

@@ -11,6 +11,7 @@ use anyhow::Context;
 use crate::api::{self, ApiTokens};
 use crate::artifact::ArtifactStore;
 use crate::config::{Config, GithubAuth};
+use crate::data_dir::{self, DataDirLock};
 use crate::domain::RepoName;
 use crate::forge::{ApiStats, Forge, GithubForge, RetryPolicy};
 use crate::gitops::GitopsRepo;
@@ -51,6 +52,8 @@ pub struct AppState {
 pub struct Prepared {
     pub state: AppState,
     pub listen: SocketAddr,
+    /// This process's claim on `server.data_dir`, held until `run` returns.
+    pub lock: DataDirLock,
 }
 
 pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
@@ -69,6 +72,14 @@ pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
         format!(
             "cannot create server.data_dir {}",
             config.server.data_dir.display()
+        )
+    })?;
+    // Before anything under the data dir is opened: a second server, or a release command
+    // already working there, is refused rather than run beside.
+    let lock = data_dir::lock(&config.server.data_dir).with_context(|| {
+        format!(
+            "{}: server.data_dir: one auger process at a time works over a data dir",
+            config.file.display()
         )
     })?;
     let store = Arc::new(open_store(config, true)?);
@@ -112,6 +123,7 @@ pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
             releaser,
         },
         listen: config.server.listen,
+        lock,
     })
 }
 
@@ -231,7 +243,11 @@ pub fn open_store(config: &Config, create: bool) -> anyhow::Result<ArtifactStore
 /// worker finish its current delivery, and close the inbox (unfinished work is replayed on the
 /// next start).
 pub async fn run(prepared: Prepared, announce: impl FnOnce(SocketAddr)) -> anyhow::Result<()> {
-    let Prepared { state, listen } = prepared;
+    let Prepared {
+        state,
+        listen,
+        lock: _lock,
+    } = prepared;
     let worker = Worker {
         inbox: state.inbox.clone(),
         store: state.store.clone(),

@@ -439,7 +439,7 @@ merge = "direct"
 /// nothing; `auger release make` goes through the same path.
 #[test]
 fn ad_hoc_direct_releases_through_the_api_and_the_cli_and_an_unchanged_one_makes_no_commit() {
-    let stack = Stack::start(DIRECT);
+    let mut stack = Stack::start(DIRECT);
     let sha = stack.green_main("v1");
     let commits_before = stack.gitops_log("%H").len();
     let token = API_TOKEN.split_once(':').unwrap().1;
@@ -524,8 +524,10 @@ fn ad_hoc_direct_releases_through_the_api_and_the_cli_and_an_unchanged_one_makes
     stack.settle();
     assert_eq!(stack.gitops_log("%H").len(), commits_before + 1);
 
-    // The CLI, in its own process, on the same stores: a second build goes to dev.
+    // The CLI, in its own process, on the same stores once the server has stopped (beside a
+    // running one it is refused): a second build goes to dev.
     let next = stack.green_main("v2");
+    stack.server.kill();
     let token_env = stack.token.clone();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_auger"))
         .current_dir(stack.setup.path())
@@ -574,4 +576,70 @@ fn ad_hoc_direct_releases_through_the_api_and_the_cli_and_an_unchanged_one_makes
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("known: dev"));
+}
+
+/// Beside a running server, the CLI commands that would run a second release loop over the
+/// same data dir are refused with the data dir named and `--server` suggested; so is a second
+/// server. Nothing is released by the refused commands.
+#[test]
+fn release_commands_and_a_second_server_beside_a_running_server_are_refused() {
+    let stack = Stack::start(DIRECT);
+    let sha = stack.green_main("v1");
+    let data_dir = stack.setup.path().join("data").canonicalize().unwrap();
+    let commits_before = stack.gitops_log("%H").len();
+    let id = format!("web@{}", &sha[..12]);
+    let auger = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_auger"))
+            .current_dir(stack.setup.path())
+            .env("GITHUB_TOKEN", &stack.token)
+            .env("AUGER_WEBHOOK_SECRET", SECRET)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for args in [
+        &[
+            "release",
+            "make",
+            "--app",
+            "web",
+            "--env",
+            "dev",
+            "--artifact",
+            &id,
+        ][..],
+        &["rollback", "--app", "web", "--env", "dev", "--to", &id],
+    ] {
+        let out = auger(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!("the data dir {} is in use", data_dir.display())),
+            "{args:?}: {stderr}"
+        );
+        assert!(stderr.contains("--server URL"), "{args:?}: {stderr}");
+    }
+    let out = auger(&["serve", "--config", "auger.toml"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("the data dir {} is in use", data_dir.display())),
+        "{stderr}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).is_empty(),
+        "it never listened"
+    );
+
+    assert_eq!(stack.live("dev"), None, "nothing was released");
+    assert_eq!(stack.gitops_log("%H").len(), commits_before);
+    // The server itself still works over its data dir.
+    let token = API_TOKEN.split_once(':').unwrap().1;
+    let body = serde_json::json!({ "app": "web", "env": "dev", "artifact": id });
+    let (code, answer) = stack.post("/api/v1/releases", Some(token), body);
+    assert_eq!(code, 202, "{answer}");
+    stack.settle();
+    wait_for("dev released", || {
+        stack.live("dev").as_deref() == Some(sha.as_str())
+    });
 }
