@@ -89,11 +89,19 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Run until the inbox closes.
-    pub async fn run(self) {
+    /// Run until the inbox closes or `stop` resolves. On `stop` the delivery in hand is
+    /// dropped where it waits (a GitHub call, a git task's result) and not marked done, so it
+    /// is replayed on the next start; entries finished before it are still marked done.
+    pub async fn run(self, stop: impl std::future::Future<Output = ()>) {
+        tokio::pin!(stop);
         let mut since = (Instant::now(), self.inbox.appended());
         loop {
-            let entries = match self.inbox.take(32).await {
+            let taken = tokio::select! {
+                biased;
+                () = &mut stop => return,
+                taken = self.inbox.take(32) => taken,
+            };
+            let entries = match taken {
                 Ok(e) if e.is_empty() => return, // closed
                 Ok(e) => e,
                 Err(e) => {
@@ -105,6 +113,7 @@ impl Worker {
             // entry whose effects are durable but whose marker is not is replayed after a
             // crash, which every handler tolerates.
             let mut done = Vec::with_capacity(entries.len());
+            let mut stopped = false;
             let batch_started = Instant::now();
             for entry in entries {
                 let seq = entry.seq;
@@ -120,7 +129,14 @@ impl Worker {
                     app = tracing::field::Empty
                 );
                 let started = Instant::now();
-                let result = self.handle(&entry).instrument(span.clone()).await;
+                let result = tokio::select! {
+                    biased;
+                    () = &mut stop => {
+                        stopped = true;
+                        break;
+                    }
+                    result = self.handle(&entry).instrument(span.clone()) => result,
+                };
                 let outcome = match &result {
                     Ok(true) => "ok",
                     Ok(false) => "ignored",
@@ -139,6 +155,9 @@ impl Worker {
                 tracing::warn!(error = %e, "could not mark deliveries done");
                 return;
             }
+            if stopped {
+                return;
+            }
             let now = (Instant::now(), self.inbox.appended());
             let rest = rest_after(
                 now.0 - batch_started,
@@ -147,7 +166,11 @@ impl Worker {
             );
             since = now;
             if !rest.is_zero() {
-                tokio::time::sleep(rest).await;
+                tokio::select! {
+                    biased;
+                    () = &mut stop => return,
+                    () = tokio::time::sleep(rest) => {}
+                }
             }
         }
     }

@@ -643,3 +643,70 @@ fn release_commands_and_a_second_server_beside_a_running_server_are_refused() {
         stack.live("dev").as_deref() == Some(sha.as_str())
     });
 }
+
+/// A git push cannot be interrupted from inside auger (a blocking subprocess): SIGTERM while
+/// one hangs still ends the process within 10 s. The release is replayed after the restart
+/// and lands once.
+#[test]
+fn sigterm_during_a_hanging_git_push_exits_within_ten_seconds_and_the_release_lands_once() {
+    let mut stack = Stack::start(DIRECT);
+    let sha = stack.green_main("v1");
+    let commits_before = stack.gitops_log("%H").len();
+    // The gitops remote takes 20 s to refuse the push, and says when it has started.
+    let started = stack.setup.path().join("push-started");
+    let hook = stack.gitops_dir.join("hooks/pre-receive");
+    std::fs::write(
+        &hook,
+        format!("#!/bin/sh\ntouch '{}'\nsleep 20\nexit 1\n", started.display()),
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let token = API_TOKEN.split_once(':').unwrap().1;
+    let id = format!("web@{}", &sha[..12]);
+    let body = serde_json::json!({ "app": "web", "env": "dev", "artifact": id });
+    let (code, answer) = stack.post("/api/v1/releases", Some(token), body);
+    assert_eq!(code, 202, "{answer}");
+    wait_for("the push to start", || started.exists());
+
+    let pid = stack.server.child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let signalled = Instant::now();
+    let status = loop {
+        if let Some(s) = stack.server.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            signalled.elapsed() < Duration::from_secs(10),
+            "auger was still running 10 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "a stop on request exits 0: {status:?}");
+    assert_eq!(
+        stack.live("dev"),
+        None,
+        "the interrupted release recorded nothing"
+    );
+
+    std::fs::remove_file(&hook).unwrap();
+    stack.server = stack
+        .setup
+        .start_with_env(&[("GITHUB_TOKEN", stack.token.as_str())]);
+    stack
+        .sim
+        .set_webhook(Some(&format!("{}/webhooks/github", stack.server.url)), SECRET);
+    wait_for("the replayed release", || {
+        stack.live("dev").as_deref() == Some(sha.as_str())
+    });
+    stack.settle();
+    assert_eq!(stack.gitops_log("%H").len(), commits_before + 1, "released once");
+}
