@@ -11,6 +11,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -68,17 +69,86 @@ const TEMPLATES: [(&str, &str); 3] = [
     ),
 ];
 
+/// The `auger serve` child, shared with the signal watcher so that a SIGTERM or Ctrl-C to
+/// the demo stops it too (the demo's own exit would leave it running).
+type BotSlot = Arc<Mutex<Option<Child>>>;
+
+/// How long the bot may take to stop on SIGTERM (it promises 10 s) before it is killed.
+const BOT_STOP_TIMEOUT: Duration = Duration::from_secs(15);
+
 /// The bot process; killed when dropped.
 struct Bot {
-    child: Child,
+    child: BotSlot,
     url: String,
 }
 
 impl Drop for Bot {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(mut child) = take_child(&self.child) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
+}
+
+fn take_child(slot: &BotSlot) -> Option<Child> {
+    slot.lock().unwrap_or_else(|e| e.into_inner()).take()
+}
+
+/// Watches for SIGTERM and SIGINT from the moment it returns; on either, stops the bot the
+/// way an operator would (SIGTERM, then SIGKILL after [`BOT_STOP_TIMEOUT`]), waits for it and
+/// exits with the signal's conventional status.
+fn stop_bot_on_signal(slot: BotSlot) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the signal watcher")?;
+    // Registered here, before the bot exists, so no signal finds the default action.
+    let (mut term, mut int) = {
+        let _inside = runtime.enter();
+        (
+            signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+            signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?,
+        )
+    };
+    std::thread::Builder::new()
+        .name("demo-signals".into())
+        .spawn(move || {
+            let signo = runtime.block_on(async {
+                tokio::select! {
+                    _ = term.recv() => libc::SIGTERM,
+                    _ = int.recv() => libc::SIGINT,
+                }
+            });
+            if let Some(mut child) = take_child(&slot) {
+                println!("\nStopping auger serve (pid {})…", child.id());
+                stop_child(&mut child);
+            }
+            std::process::exit(128 + signo);
+        })
+        .context("cannot start the signal watcher")?;
+    Ok(())
+}
+
+fn stop_child(child: &mut Child) {
+    let Ok(pid) = libc::pid_t::try_from(child.id()) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return;
+    };
+    // SAFETY: kill(2) with a pid this process spawned and has not reaped yet (the Child is
+    // held, so it cannot have been reused).
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let deadline = Instant::now() + BOT_STOP_TIMEOUT;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 struct Demo {
@@ -108,11 +178,13 @@ pub fn run(dir: Option<PathBuf>, serve: bool) -> anyhow::Result<()> {
         }
     };
     println!("auger demo in {}", root.display());
-    let mut demo = Demo::start(&root)?;
+    let slot = BotSlot::default();
+    stop_bot_on_signal(slot.clone())?;
+    let mut demo = Demo::start(&root, slot)?;
     demo.story()?;
     demo.epilogue();
     if serve {
-        println!("\nServing until Ctrl-C: {}", demo.bot.url);
+        println!("\nServing until Ctrl-C or SIGTERM: {}", demo.bot.url);
         loop {
             std::thread::sleep(Duration::from_secs(3600));
         }
@@ -125,7 +197,7 @@ pub fn run(dir: Option<PathBuf>, serve: bool) -> anyhow::Result<()> {
 }
 
 impl Demo {
-    fn start(root: &Path) -> anyhow::Result<Demo> {
+    fn start(root: &Path, slot: BotSlot) -> anyhow::Result<Demo> {
         let sim = GithubSim::start(SimConfig {
             dir: Some(root.join("github")),
             ..SimConfig::default()
@@ -166,6 +238,8 @@ impl Demo {
         )?;
 
         let exe = std::env::current_exe().context("cannot find the auger binary")?;
+        // Spawned and stored under the slot's lock, so a signal in between still finds it.
+        let mut spawned = slot.lock().unwrap_or_else(|e| e.into_inner());
         let mut child = Command::new(exe)
             .current_dir(root)
             .args(["serve", "--config", "auger.toml"])
@@ -180,20 +254,29 @@ impl Demo {
             .spawn()
             .context("cannot start auger serve")?;
         let stdout = child.stdout.take().context("no stdout from auger serve")?;
+        let pid = child.id();
+        *spawned = Some(child);
+        drop(spawned);
+        // From here the bot is stopped when `Bot` is dropped, on every way out.
+        let mut bot = Bot {
+            child: slot,
+            url: String::new(),
+        };
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line)?;
-        let url = match line.trim().strip_prefix("auger listening on ") {
+        bot.url = match line.trim().strip_prefix("auger listening on ") {
             Some(u) => u.to_owned(),
-            None => {
-                let _ = child.kill();
-                bail!("auger serve did not start (it printed {line:?})");
-            }
+            None => bail!("auger serve did not start (it printed {line:?})"),
         };
+        let url = bot.url.clone();
         sim.set_webhook(Some(&format!("{url}/webhooks/github")), SECRET);
-        println!("GitHub simulator: {}\nauger:            {url}\n", sim.url());
+        println!(
+            "GitHub simulator: {}\nauger:            {url} (pid {pid})\n",
+            sim.url()
+        );
         Ok(Demo {
             sim,
-            bot: Bot { child, url },
+            bot,
             root: root.to_owned(),
             step: 0,
         })

@@ -332,7 +332,7 @@ fn artifact_add(args: AddArgs) -> anyhow::Result<()> {
 /// write, and open/merge the pull request per the env's merge mode.
 fn release_make(app: AppName, env: EnvName, artifact: &str, config: &ConfigArg) -> anyhow::Result<()> {
     use auger::release::{Plan, ReleaseOutcome};
-    let (releaser, store) = local_releaser(config)?;
+    let (releaser, store, _lock) = local_releaser(config)?;
     let id = resolve_artifact(&store, &app, artifact)?;
     let plan = Plan {
         env: env.clone(),
@@ -371,7 +371,7 @@ fn release_make(app: AppName, env: EnvName, artifact: &str, config: &ConfigArg) 
 
 /// `auger rollback`: the release loop's rollback, in this process.
 fn rollback(app: AppName, env: EnvName, to: Option<&str>, config: &ConfigArg) -> anyhow::Result<()> {
-    let (releaser, store) = local_releaser(config)?;
+    let (releaser, store, _lock) = local_releaser(config)?;
     let to = to.map(|t| resolve_artifact(&store, &app, t)).transpose()?;
     let by = format!("cli:{}", whoami());
     let (target, outcome) = actix_web::rt::System::new().block_on(async {
@@ -392,16 +392,26 @@ fn rollback(app: AppName, env: EnvName, to: Option<&str>, config: &ConfigArg) ->
 }
 
 /// The release loop over the configured stores, for CLI commands that act in-process. The
-/// releaser itself is built inside the async runtime (the GitHub client needs one).
+/// releaser itself is built inside the async runtime (the GitHub client needs one). The data
+/// dir's lock comes along and must be kept until the command is done: a running server (or
+/// another such command) is refused, not run beside.
 #[allow(clippy::type_complexity)]
 fn local_releaser(
     config: &ConfigArg,
 ) -> anyhow::Result<(
     impl std::future::Future<Output = anyhow::Result<auger::release::Releaser>>,
     std::sync::Arc<ArtifactStore>,
+    auger::data_dir::DataDirLock,
 )> {
     let config = Config::load(&config.config)?;
     let gitops_cfg = config.require_gitops()?.clone();
+    let lock = auger::data_dir::lock(&config.server.data_dir).map_err(|e| match e {
+        auger::data_dir::LockError::InUse { .. } => anyhow::anyhow!(
+            "{e}: this command would run a second release loop beside it; pass --server URL \
+             (the running server's address, token in AUGER_TOKEN) to go through it instead"
+        ),
+        other => other.into(),
+    })?;
     let store = std::sync::Arc::new(auger::server::open_store(&config, false)?);
     let policies = std::sync::Arc::new(auger::server::load_policies(&config)?);
     let gitops = auger::server::open_gitops_repo(&config)?;
@@ -411,7 +421,7 @@ fn local_releaser(
             .map(|g| std::sync::Arc::new(g) as std::sync::Arc<dyn auger::forge::Forge>);
         auger::server::releaser(&config, s2, policies, gitops, gitops_cfg.repo.clone(), forge)
     };
-    Ok((fut, store))
+    Ok((fut, store, lock))
 }
 
 /// `auger rollback --server URL`: queued by a running auger.

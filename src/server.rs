@@ -3,12 +3,14 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 
 use crate::artifact::ArtifactStore;
 use crate::config::{Config, GithubAuth};
+use crate::data_dir::{self, DataDirLock};
 use crate::domain::RepoName;
 use crate::forge::{Forge, GithubForge, RetryPolicy, Unconfigured};
 use crate::gitops::GitopsRepo;
@@ -26,6 +28,8 @@ use crate::worker::Worker;
 pub struct Prepared {
     pub state: AppState,
     pub listen: SocketAddr,
+    /// This process's claim on `server.data_dir`, held until `run` returns.
+    pub lock: DataDirLock,
 }
 
 pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
@@ -44,6 +48,14 @@ pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
         format!(
             "cannot create server.data_dir {}",
             config.server.data_dir.display()
+        )
+    })?;
+    // Before anything under the data dir is opened: a second server, or a release command
+    // already working there, is refused rather than run beside.
+    let lock = data_dir::lock(&config.server.data_dir).with_context(|| {
+        format!(
+            "{}: server.data_dir: one auger process at a time works over a data dir",
+            config.file.display()
         )
     })?;
     let store = Arc::new(open_store(config, true)?);
@@ -87,6 +99,7 @@ pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
             releaser,
         },
         listen: config.server.listen,
+        lock,
     })
 }
 
@@ -202,11 +215,26 @@ pub fn open_store(config: &Config, create: bool) -> anyhow::Result<ArtifactStore
     })
 }
 
-/// Bind, print the address, serve until SIGINT/SIGTERM, then drain: stop accepting, let the
-/// worker finish its current delivery, and close the inbox (unfinished work is replayed on the
-/// next start).
+/// What a stop request (SIGTERM, SIGINT, SIGQUIT) may take before the process is gone.
+const EXIT_WITHIN: Duration = Duration::from_secs(9);
+/// The orderly part of a stop ends here; the rest of [`EXIT_WITHIN`] is the margin for
+/// runtimes and threads to wind down before the hard exit.
+const STOP_WITHIN: Duration = Duration::from_secs(7);
+/// In-flight HTTP requests may finish this long after a stop request (a webhook is answered
+/// in milliseconds; this is for slow clients mid-upload).
+const HTTP_DRAIN_SECS: u64 = 3;
+
+/// Bind, print the address, serve until SIGTERM/SIGINT/SIGQUIT, then stop within
+/// [`EXIT_WITHIN`] whatever the worker is doing: the worker drops the delivery in hand at
+/// once (not marked done, so it is replayed on the next start), HTTP stops accepting and
+/// drains, and the inbox is closed once the worker has stopped. Work that cannot be
+/// interrupted (a git subprocess) is abandoned, not waited for: its entry is replayed too.
 pub async fn run(prepared: Prepared, announce: impl FnOnce(SocketAddr)) -> anyhow::Result<()> {
-    let Prepared { state, listen } = prepared;
+    let Prepared {
+        state,
+        listen,
+        lock: _lock,
+    } = prepared;
     let ctx = Ctx::new(
         state.store.clone(),
         state.policies.clone(),
@@ -223,25 +251,127 @@ pub async fn run(prepared: Prepared, announce: impl FnOnce(SocketAddr)) -> anyho
         gitops_repo: state.gitops_repo.clone(),
     };
     let inbox = state.inbox.clone();
-    let background = spawn_background(worker)?;
+    // Listen before serving, so a signal sent right after the address is printed is ours and
+    // not the default action (which would exit without closing the inbox).
+    let mut signals = StopSignals::new()?;
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let mut worker_stopped = spawn_background(worker, stopping)?;
     let state = web::Data::new(state);
     let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(http::routes))
-        .shutdown_timeout(10)
+        .disable_signals()
+        .shutdown_timeout(HTTP_DRAIN_SECS)
         .bind(listen)
         .with_context(|| format!("cannot listen on {listen}"))?;
     let bound = server.addrs().first().copied().unwrap_or(listen);
     announce(bound);
-    server.run().await.context("HTTP server failed")?;
+    let server = server.run();
+    let http = server.handle();
+    let mut serving = actix_web::rt::spawn(server);
+    let signal = tokio::select! {
+        served = &mut serving => {
+            // Without a stop request only a failure ends serving; the rest stops as on one.
+            exit_no_later_than(EXIT_WITHIN, 1);
+            let deadline = tokio::time::Instant::now() + STOP_WITHIN;
+            let _ = stop.send(true);
+            let worker = tokio::time::timeout_at(deadline, &mut worker_stopped).await;
+            close_inbox(&inbox, worker.is_ok(), deadline).await?;
+            served.context("HTTP server task failed")?.context("HTTP server failed")?;
+            return Ok(());
+        }
+        signal = signals.recv() => signal,
+    };
+    exit_no_later_than(EXIT_WITHIN, 0);
+    let deadline = tokio::time::Instant::now() + STOP_WITHIN;
+    tracing::info!(signal, "shutting down: stopping the worker and the HTTP server");
+    let _ = stop.send(true);
+    // Both stop at once: the HTTP drain does not wait for the worker, nor the other way round.
+    let (_, worker) = tokio::join!(
+        tokio::time::timeout_at(deadline, async {
+            http.stop(true).await;
+            let _ = serving.await;
+        }),
+        tokio::time::timeout_at(deadline, &mut worker_stopped),
+    );
+    close_inbox(&inbox, worker.is_ok(), deadline).await
+}
+
+/// The last step of a stop, once nothing appends any more: close the inbox, but only under a
+/// stopped worker. Closing it under a running one could let the worker act after "closed";
+/// leaving it open is a crash, which the inbox recovers from on the next start.
+async fn close_inbox(
+    inbox: &Inbox,
+    worker_stopped: bool,
+    deadline: tokio::time::Instant,
+) -> anyhow::Result<()> {
+    if !worker_stopped {
+        tracing::warn!("the worker did not stop in time; its delivery is replayed on the next start");
+        return Ok(());
+    }
     tracing::info!("shutting down: closing the inbox");
-    inbox.close().await.context("closing the inbox")?;
-    // The worker returns once the inbox is closed (after its current delivery).
-    let _ = background.await;
-    Ok(())
+    match tokio::time::timeout_at(deadline, inbox.close()).await {
+        Ok(closed) => closed.context("closing the inbox"),
+        Err(_) => {
+            tracing::warn!("the inbox did not close in time; unfinished work is replayed on the next start");
+            Ok(())
+        }
+    }
+}
+
+/// The signals that stop `auger serve`.
+struct StopSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    quit: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn new() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let listen =
+            |kind: SignalKind, name: &str| signal(kind).with_context(|| format!("cannot listen for {name}"));
+        Ok(Self {
+            term: listen(SignalKind::terminate(), "SIGTERM")?,
+            int: listen(SignalKind::interrupt(), "SIGINT")?,
+            quit: listen(SignalKind::quit(), "SIGQUIT")?,
+        })
+    }
+
+    /// The name of the first stop signal received.
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+            _ = self.quit.recv() => "SIGQUIT",
+        }
+    }
+}
+
+/// The hard bound on a stop: threads that cannot be interrupted (a blocking git call, a
+/// runtime waiting for one) must not keep the process alive. Unfinished work is replayed on
+/// the next start, as after a crash. `code`: the exit status the orderly path would give.
+fn exit_no_later_than(bound: Duration, code: i32) {
+    let spawned = std::thread::Builder::new()
+        .name("auger-exit".into())
+        .spawn(move || {
+            std::thread::sleep(bound);
+            tracing::warn!(
+                "still stopping after {}s: exiting now; unfinished work is replayed on the next start",
+                bound.as_secs()
+            );
+            std::process::exit(code);
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot start the exit timer; the stop is not time-bounded");
+    }
 }
 
 /// The worker and the release loop's timer on their own thread and runtime, at a lower CPU
-/// priority than the HTTP workers. Resolves when the worker has stopped.
-fn spawn_background(worker: Worker) -> anyhow::Result<tokio::sync::oneshot::Receiver<()>> {
+/// priority than the HTTP workers. Resolves when the worker has stopped: when the inbox
+/// closes, or at once when `stopping` turns true (the delivery in hand is dropped).
+fn spawn_background(
+    worker: Worker,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<tokio::sync::oneshot::Receiver<()>> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .thread_name("auger-worker-blocking")
@@ -255,10 +385,18 @@ fn spawn_background(worker: Worker) -> anyhow::Result<tokio::sync::oneshot::Rece
             runtime.block_on(async move {
                 let ctx = worker.ctx.clone();
                 let timer = tokio::spawn(async move { handlers::timer::run(&ctx).await });
-                worker.run().await;
+                worker
+                    .run(async move {
+                        // A dropped sender means the server is gone: stop as well.
+                        let _ = stopping.wait_for(|&stop| stop).await;
+                    })
+                    .await;
                 timer.abort();
             });
             let _ = stopped.send(());
+            // Blocking tasks still running (git subprocesses) are left to finish or to die with
+            // the process; waiting for them here would hold nothing but this thread.
+            runtime.shutdown_background();
         })
         .context("cannot start the worker thread")?;
     Ok(on_stop)

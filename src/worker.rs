@@ -41,11 +41,19 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Run until the inbox closes.
-    pub async fn run(self) {
+    /// Run until the inbox closes or `stop` resolves. On `stop` the entry in hand is dropped
+    /// where it waits (a GitHub call, a git task's result) and not marked done, so it is
+    /// replayed on the next start; entries finished before it are still marked done.
+    pub async fn run(self, stop: impl std::future::Future<Output = ()>) {
+        tokio::pin!(stop);
         let mut since = (Instant::now(), self.inbox.appended());
         loop {
-            let entries = match self.inbox.take(32).await {
+            let taken = tokio::select! {
+                biased;
+                () = &mut stop => return,
+                taken = self.inbox.take(32) => taken,
+            };
+            let entries = match taken {
                 Ok(e) if e.is_empty() => return, // closed
                 Ok(e) => e,
                 Err(e) => {
@@ -58,13 +66,23 @@ impl Worker {
             // crash, which every handler tolerates.
             let mut done = Vec::with_capacity(entries.len());
             let batch_started = Instant::now();
+            let mut stopped = false;
             for entry in entries {
-                self.work_on(&entry).await;
-                done.push(entry.seq);
+                tokio::select! {
+                    biased;
+                    () = &mut stop => {
+                        stopped = true;
+                        break;
+                    }
+                    () = self.work_on(&entry) => done.push(entry.seq),
+                }
             }
             if let Err(e) = self.inbox.mark_done_many(done).await {
                 // Replayed after a restart; handlers are idempotent.
                 tracing::warn!(error = %e, "could not mark deliveries done");
+                return;
+            }
+            if stopped {
                 return;
             }
             let now = (Instant::now(), self.inbox.appended());
@@ -75,7 +93,11 @@ impl Worker {
             );
             since = now;
             if !rest.is_zero() {
-                tokio::time::sleep(rest).await;
+                tokio::select! {
+                    biased;
+                    () = &mut stop => return,
+                    () = tokio::time::sleep(rest) => {}
+                }
             }
         }
     }

@@ -12,55 +12,11 @@ use std::path::{Path, PathBuf};
 
 use serde_path_to_error::Segment;
 
+use super::diagnostic::{Diagnostic, PolicyErrors};
 use super::principal::Principal;
 use super::schema::{EnvPolicy, MergeMode, PolicyFile};
 use super::set::{Policy, PolicySet};
 use crate::domain::{AppName, EnvName};
-
-/// One error or warning: which file, which dotted key (empty for the file as a whole), what.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Diagnostic {
-    pub file: PathBuf,
-    pub key: String,
-    pub message: String,
-}
-
-impl Diagnostic {
-    pub(crate) fn new(file: &Path, key: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            file: file.to_path_buf(),
-            key: key.into(),
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for Diagnostic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.key.is_empty() {
-            write!(f, "{}: {}", self.file.display(), self.message)
-        } else {
-            write!(f, "{}: {}: {}", self.file.display(), self.key, self.message)
-        }
-    }
-}
-
-impl std::error::Error for Diagnostic {}
-
-/// The folder is not usable: at least one error. Warnings found on the way come along so a
-/// report can show everything in one run.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid policies:\n{}", lines(.errors))]
-pub struct PolicyErrors {
-    pub errors: Vec<Diagnostic>,
-    pub warnings: Vec<Diagnostic>,
-    /// How many policy files were looked at.
-    pub files: usize,
-}
-
-fn lines(d: &[Diagnostic]) -> String {
-    d.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
-}
 
 /// Loads every `*.toml` directly in `policies_dir` (other files and subfolders are ignored)
 /// and checks them against each other and against the folders of `templates_dir`.
@@ -170,7 +126,7 @@ fn policy_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 /// The template folders that exist, read once per load.
-pub(crate) struct Templates {
+struct Templates {
     dir: PathBuf,
     names: Result<BTreeSet<String>, String>,
 }
@@ -220,10 +176,10 @@ fn list_or_none<T: fmt::Display>(items: impl Iterator<Item = T>) -> String {
     }
 }
 
-pub(crate) struct Findings<'a> {
-    pub(crate) file: &'a Path,
-    pub(crate) errors: Vec<Diagnostic>,
-    pub(crate) warnings: Vec<Diagnostic>,
+struct Findings<'a> {
+    file: &'a Path,
+    errors: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
 }
 
 impl Findings<'_> {
@@ -232,6 +188,25 @@ impl Findings<'_> {
     }
     fn warn(&mut self, key: impl Into<String>, message: impl Into<String>) {
         self.warnings.push(Diagnostic::new(self.file, key, message));
+    }
+}
+
+/// Parsing lives here with the other checks; the type itself is in `set`.
+impl Policy {
+    /// Parses one policy on its own, with every check that does not need the folder (so
+    /// neither the file name nor the template folder is checked, and warnings are dropped).
+    /// For tests and tools; the bot loads the whole folder with [`load_dir`].
+    pub fn from_toml(origin: impl Into<PathBuf>, text: &str) -> Result<Self, Vec<Diagnostic>> {
+        let origin = origin.into();
+        let mut out = Findings {
+            file: &origin,
+            errors: Vec::new(),
+            warnings: Vec::new(),
+        };
+        match check_file(text, None, &mut out) {
+            Some(policy) if out.errors.is_empty() => Ok(policy),
+            _ => Err(out.errors),
+        }
     }
 }
 
@@ -251,11 +226,7 @@ const MAX_ROUNDS: usize = 200;
 /// errors recorded in `out`).
 /// With `templates` absent (a file checked on its own), the checks that need the folder are
 /// skipped: template existence and the file name.
-pub(crate) fn check_file(
-    text: &str,
-    templates: Option<&Templates>,
-    out: &mut Findings<'_>,
-) -> Option<Policy> {
+fn check_file(text: &str, templates: Option<&Templates>, out: &mut Findings<'_>) -> Option<Policy> {
     let (document, syntax) = toml::de::DeTable::parse_recoverable(text);
     if !syntax.is_empty() {
         for e in syntax {

@@ -21,6 +21,7 @@
 //! - Every error of a file is reported, not just the first; warnings are only given for files
 //!   without errors, since on a half-read file they may be echoes of an error.
 
+mod diagnostic;
 pub mod glob;
 mod load;
 pub mod principal;
@@ -29,8 +30,9 @@ pub mod schema;
 mod set;
 pub mod signal;
 
+pub use diagnostic::{Diagnostic, PolicyErrors};
 pub use glob::{RefGlob, RefGlobs};
-pub use load::{Diagnostic, PolicyErrors, load_dir};
+pub use load::load_dir;
 pub use principal::{Actor, Level, Principal, any_admits};
 pub use report::policy_check_report;
 pub use schema::{

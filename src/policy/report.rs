@@ -1,6 +1,6 @@
 //! The text `auger policy check` prints.
 
-use super::load::PolicyErrors;
+use super::diagnostic::PolicyErrors;
 use super::set::PolicySet;
 
 /// Every error line, then every warning line, then a summary such as

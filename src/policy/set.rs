@@ -3,13 +3,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::Diagnostic;
-use super::load::{Findings, PolicyErrors, check_file};
+use super::diagnostic::{Diagnostic, PolicyErrors};
 use super::schema::{EnvPolicy, PolicyFile, PreviewPolicy, TemplateName, VarName};
 use super::signal::{Signal, SignalKind};
 use crate::domain::{AppName, BranchName, EnvName, RepoName, TagName};
 
-/// One app's policy that passed every check of [`super::load_dir`].
+/// One app's policy that passed every check of [`super::load_dir`] (or of
+/// `Policy::from_toml`, which lives with the loader).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
     file: PathBuf,
@@ -26,22 +26,6 @@ impl Policy {
             file,
             spec,
             env_order,
-        }
-    }
-
-    /// Parses one policy on its own, with every check that does not need the folder (so
-    /// neither the file name nor the template folder is checked, and warnings are dropped).
-    /// For tests and tools; the bot loads the whole folder with [`super::load_dir`].
-    pub fn from_toml(origin: impl Into<PathBuf>, text: &str) -> Result<Self, Vec<Diagnostic>> {
-        let origin = origin.into();
-        let mut out = Findings {
-            file: &origin,
-            errors: Vec::new(),
-            warnings: Vec::new(),
-        };
-        match check_file(text, None, &mut out) {
-            Some(policy) if out.errors.is_empty() => Ok(policy),
-            _ => Err(out.errors),
         }
     }
 

@@ -6,7 +6,9 @@
 
 use crate::support::cli::{auger_with_env, stderr, stdout};
 use crate::support::snapshot::Redactions;
-use crate::support::{API_TOKEN, GITOPS, Stack, git, wait_for, web_policy};
+use std::time::{Duration, Instant};
+
+use crate::support::{API_TOKEN, GITOPS, SECRET, Stack, git, wait_for, web_policy};
 
 const STAGING_AND_QA: &str = r#"
 [env.staging]
@@ -248,7 +250,7 @@ merge = "direct"
 /// nothing; `auger release make` goes through the same path.
 #[test]
 fn ad_hoc_direct_releases_through_the_api_and_the_cli_and_an_unchanged_one_makes_no_commit() {
-    let stack = Stack::start(&web_policy(DIRECT));
+    let mut stack = Stack::start(&web_policy(DIRECT));
     let sha = stack.green_main("v1");
     let commits_before = stack.gitops_log("%H").len();
     let token = API_TOKEN.split_once(':').unwrap().1;
@@ -321,8 +323,10 @@ fn ad_hoc_direct_releases_through_the_api_and_the_cli_and_an_unchanged_one_makes
     stack.settle();
     assert_eq!(stack.gitops_log("%H").len(), commits_before + 1);
 
-    // The CLI, in its own process, on the same stores: a second build goes to dev.
+    // The CLI, in its own process, on the same stores once the server has stopped (beside a
+    // running one it is refused): a second build goes to dev.
     let next = stack.green_main("v2");
+    stack.server.kill();
     let release_make = |env: &str, artifact: &str| {
         auger_with_env(
             stack.setup.path(),
@@ -357,4 +361,137 @@ fn ad_hoc_direct_releases_through_the_api_and_the_cli_and_an_unchanged_one_makes
     let refused = release_make("nope", &next);
     assert_eq!(refused.status.code(), Some(1));
     assert!(stderr(&refused).contains("known: dev"));
+}
+
+/// Beside a running server, the CLI commands that would run a second release loop over the
+/// same data dir are refused with the data dir named and `--server` suggested; so is a second
+/// server. Nothing is released by the refused commands.
+#[test]
+fn release_commands_and_a_second_server_beside_a_running_server_are_refused() {
+    let stack = Stack::start(&web_policy(DIRECT));
+    let sha = stack.green_main("v1");
+    let data_dir = stack.setup.path().join("data").canonicalize().unwrap();
+    let commits_before = stack.gitops_log("%H").len();
+    let id = format!("web@{}", &sha[..12]);
+    let auger = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_auger"))
+            .current_dir(stack.setup.path())
+            .env("GITHUB_TOKEN", &stack.token)
+            .env("AUGER_WEBHOOK_SECRET", SECRET)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for args in [
+        &[
+            "release",
+            "make",
+            "--app",
+            "web",
+            "--env",
+            "dev",
+            "--artifact",
+            &id,
+        ][..],
+        &["rollback", "--app", "web", "--env", "dev", "--to", &id],
+    ] {
+        let out = auger(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!("the data dir {} is in use", data_dir.display())),
+            "{args:?}: {stderr}"
+        );
+        assert!(stderr.contains("--server URL"), "{args:?}: {stderr}");
+    }
+    let out = auger(&["serve", "--config", "auger.toml"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("the data dir {} is in use", data_dir.display())),
+        "{stderr}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).is_empty(),
+        "it never listened"
+    );
+
+    assert_eq!(stack.live("dev"), None, "nothing was released");
+    assert_eq!(stack.gitops_log("%H").len(), commits_before);
+    // The server itself still works over its data dir.
+    let token = API_TOKEN.split_once(':').unwrap().1;
+    let body = serde_json::json!({ "app": "web", "env": "dev", "artifact": id });
+    let (code, answer) = stack.server.post("/api/v1/releases", Some(token), &body);
+    assert_eq!(code, 202, "{answer}");
+    stack.settle();
+    wait_for("dev released", || {
+        stack.live("dev").as_deref() == Some(sha.as_str())
+    });
+}
+
+/// A git push cannot be interrupted from inside auger (a blocking subprocess): SIGTERM while
+/// one hangs still ends the process within 10 s. The release is replayed after the restart
+/// and lands once.
+#[test]
+fn sigterm_during_a_hanging_git_push_exits_within_ten_seconds_and_the_release_lands_once() {
+    let mut stack = Stack::start(&web_policy(DIRECT));
+    let sha = stack.green_main("v1");
+    let commits_before = stack.gitops_log("%H").len();
+    // The gitops remote takes 20 s to refuse the push, and says when it has started.
+    let started = stack.setup.path().join("push-started");
+    let hook = stack.gitops_dir.join("hooks/pre-receive");
+    std::fs::write(
+        &hook,
+        format!("#!/bin/sh\ntouch '{}'\nsleep 20\nexit 1\n", started.display()),
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let token = API_TOKEN.split_once(':').unwrap().1;
+    let id = format!("web@{}", &sha[..12]);
+    let body = serde_json::json!({ "app": "web", "env": "dev", "artifact": id });
+    let (code, answer) = stack.server.post("/api/v1/releases", Some(token), &body);
+    assert_eq!(code, 202, "{answer}");
+    wait_for("the push to start", || started.exists());
+
+    let pid = stack.server.child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let signalled = Instant::now();
+    let status = loop {
+        if let Some(s) = stack.server.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            signalled.elapsed() < Duration::from_secs(10),
+            "auger was still running 10 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "a stop on request exits 0: {status:?}");
+    assert_eq!(
+        stack.live("dev"),
+        None,
+        "the interrupted release recorded nothing"
+    );
+
+    std::fs::remove_file(&hook).unwrap();
+    stack.server = stack
+        .setup
+        .start_with_env(&[("GITHUB_TOKEN", stack.token.as_str())]);
+    stack
+        .sim
+        .set_webhook(Some(&format!("{}/webhooks/github", stack.server.url)), SECRET);
+    wait_for("the replayed release", || {
+        stack.live("dev").as_deref() == Some(sha.as_str())
+    });
+    stack.settle();
+    assert_eq!(stack.gitops_log("%H").len(), commits_before + 1, "released once");
 }

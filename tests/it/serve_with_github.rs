@@ -1,9 +1,11 @@
 //! End to end with the GitHub simulator: GitHub sends real signed webhooks over HTTP to a
 //! running `auger serve`, exactly as it would in production.
 
+use std::time::{Duration, Instant};
+
 use crate::support::sim::acme_web_for_auger;
 use crate::support::{SECRET, Server, Setup, git, wait_for};
-use github_sim::{GithubSim, SimConfig};
+use github_sim::{Fault, GithubSim, SimConfig};
 
 /// The artifact of `web` built from `sha`, if it is recorded.
 fn artifact(server: &Server, sha: &str) -> Option<serde_json::Value> {
@@ -122,4 +124,84 @@ fn a_green_pr_head_learns_its_pull_request_from_the_github_api() {
         "asked GitHub over HTTP"
     );
     assert!(server.metric("auger_github_api_calls_total{class=\"2xx\"}") >= 1);
+}
+
+/// SIGTERM while the worker waits on a GitHub that answers in 30 s: the call is dropped and
+/// the process is gone within 10 s, with nothing of the delivery done. After a restart with
+/// GitHub healthy the delivery is replayed and its effect happens once.
+#[test]
+fn sigterm_while_github_is_slow_exits_within_ten_seconds_and_the_delivery_is_replayed_once() {
+    let sim = GithubSim::start(SimConfig::default()).unwrap();
+    sim.create_org("acme").unwrap();
+    sim.create_user("alice").unwrap();
+    sim.create_user("auger").unwrap();
+    sim.create_repo("acme/web").unwrap();
+    sim.set_permission("acme/web", "auger", "write").unwrap();
+    let token = sim.create_token("auger").unwrap();
+    let setup = Setup::new(
+        &[("web", "acme/web", "\"status:ci/build\"")],
+        &format!(
+            "[github]\napi_url = \"{}\"\ntoken_env = \"GITHUB_TOKEN\"\n",
+            sim.url()
+        ),
+    );
+    let mut server = setup.start_with_env(&[("GITHUB_TOKEN", &token)]);
+    sim.set_webhook(
+        Some(&format!("{}/webhooks/github", server.url)),
+        crate::support::SECRET,
+    );
+    sim.push("acme/web", "main", &[("app.txt", "v1")], "init", "alice")
+        .unwrap();
+    let head = sim
+        .push("acme/web", "feature", &[("app.txt", "v2")], "feat: x", "alice")
+        .unwrap();
+    let pr = sim
+        .open_pr("acme/web", "feature", "main", "Feature", "alice")
+        .unwrap();
+    assert!(sim.wait_deliveries());
+    server.wait_idle();
+
+    // The green status makes the worker ask GitHub for the commit's pull requests: slowly.
+    let pulls_path = format!("/repos/acme/web/commits/{head}/pulls");
+    sim.inject_fault("GET", &pulls_path, 100, Fault::Delay(Duration::from_secs(30)));
+    sim.set_status("acme/web", &head, "success", "ci/build").unwrap();
+    assert!(sim.wait_deliveries());
+    wait_for("the worker's call to GitHub", || {
+        sim.requests().iter().any(|r| r.path == pulls_path)
+    });
+
+    let pid = server.child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let signalled = Instant::now();
+    let status = loop {
+        if let Some(s) = server.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            signalled.elapsed() < Duration::from_secs(10),
+            "auger was still running 10 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "a stop on request exits 0: {status:?}");
+    let notes = || git(&setup.ledger(), &["notes", "--ref=auger/artifacts/web", "list"]);
+    assert_eq!(notes(), "", "the interrupted delivery recorded nothing");
+
+    sim.clear_faults();
+    let server = setup.start_with_env(&[("GITHUB_TOKEN", &token)]);
+    wait_for("the replayed delivery's artifact with its PR", || {
+        artifact(&server, &head).is_some_and(|a| a["pull_requests"] == serde_json::json!([pr]))
+    });
+    server.wait_idle();
+    let note = git(
+        &setup.ledger(),
+        &["notes", "--ref=auger/artifacts/web", "show", &head],
+    );
+    assert_eq!(note.lines().count(), 1, "recorded once: {note}");
 }
