@@ -3,10 +3,8 @@ pub mod artifact;
 pub mod command;
 pub mod config;
 pub mod demo;
-pub mod domain;
 pub mod forge;
 pub mod gitops;
-pub mod inbox;
 pub mod metrics;
 pub mod notify;
 pub mod policy;
@@ -16,3 +14,8 @@ pub mod release;
 pub mod server;
 pub mod webhook;
 pub mod worker;
+
+// The engines live in their own crates; these names keep `crate::domain::…` and
+// `crate::inbox::…` paths working across the bot.
+pub use auger_domain as domain;
+pub use auger_inbox as inbox;

@@ -12,7 +12,6 @@ mod deploy_files;
 mod forge;
 mod gitops;
 mod history;
-mod ledger;
 mod notify;
 mod policy_check;
 mod release;

@@ -8,8 +8,8 @@
 //! out again after a restart, so handlers must be idempotent (delivery is at-least-once).
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), auger::inbox::Error> {
-//! use auger::inbox::{AppendOutcome, Inbox, Options};
+//! # async fn demo() -> Result<(), auger_inbox::Error> {
+//! use auger_inbox::{AppendOutcome, Inbox, Options};
 //! let (inbox, replay) = Inbox::open("auger-data/inbox", Options::default())?;
 //! // HTTP handler (after the signature check): both outcomes mean "202 Accepted";
 //! // Err(Invalid) is a 4xx, any other error a 503 (GitHub then shows the delivery as failed).
@@ -166,7 +166,15 @@ pub struct Options {
     pub linger_saturated: std::time::Duration,
     /// Appends per second (measured over 10 ms windows) from which `linger_saturated` applies.
     pub saturated_rate: u64,
+    /// Nice value for the janitor thread (Linux: per thread), or `None` to leave its priority
+    /// alone. Zero-filling spares and retiring segments can wait behind the threads that
+    /// acknowledge deliveries: a late spare only means the writer starts a plain segment.
+    pub janitor_nice: Option<i32>,
 }
+
+/// Default [`Options::janitor_nice`]: low enough that a burst of appends comes first, not so
+/// low that a busy host starves the janitor.
+pub const DEFAULT_JANITOR_NICE: i32 = 10;
 
 impl Default for Options {
     fn default() -> Self {
@@ -182,6 +190,7 @@ impl Default for Options {
             linger_saturated: std::time::Duration::from_micros(300),
             saturated_rate: 10_000,
             max_queued: 64 * 1024,
+            janitor_nice: Some(DEFAULT_JANITOR_NICE),
         }
     }
 }

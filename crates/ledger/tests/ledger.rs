@@ -6,8 +6,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use auger::artifact::{Artifact, ArtifactId, ArtifactStore, ListFilter, RecordOutcome, Source, StoreError};
-use auger::domain::{AppName, BranchName, CommitSha, EnvName, RepoName, TagName};
+use auger_domain::{AppName, BranchName, CommitSha, EnvName, RepoName, TagName};
+use auger_ledger::{Artifact, ArtifactId, ArtifactStore, ListFilter, RecordOutcome, Source, StoreError};
 
 fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
@@ -253,12 +253,7 @@ fn two_writer_processes_record_500_each_without_loss() {
 
 fn spawn_writer(path: &Path, salt: u64, count: u64) -> std::process::Child {
     Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "ledger::writer_process",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(["--exact", "writer_process", "--nocapture", "--test-threads=1"])
         .env("AUGER_TEST_WRITER", format!("{}|{salt}|{count}", path.display()))
         .stdout(std::process::Stdio::null())
         .spawn()
