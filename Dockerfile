@@ -11,7 +11,7 @@ FROM rust:${RUST_VERSION}-slim-bookworm AS builder
 WORKDIR /build
 
 # The whole workspace: the auger crate depends on crates/github-sim by path; templates/ is
-# embedded with include_str!; Cargo.toml names a bench (benches/ledger.rs) and cargo checks that
+# embedded with include_str!; Cargo.toml names a bench (benches/parse.rs) and cargo checks that
 # every declared target exists before it builds anything; examples/ is auto-discovered.
 COPY Cargo.toml Cargo.lock ./
 COPY src/ src/

@@ -3,12 +3,10 @@ pub mod command;
 pub mod config;
 pub mod data_dir;
 pub mod demo;
-pub mod domain;
 pub mod forge;
 pub mod gitops;
 pub mod handlers;
 pub mod http;
-pub mod inbox;
 pub mod metrics;
 pub mod notify;
 pub mod policy;
@@ -18,3 +16,8 @@ pub mod server;
 pub mod webhook;
 pub mod work;
 pub mod worker;
+
+// The engines live in their own crates; these names keep `crate::domain::…` and
+// `crate::inbox::…` paths working across the bot.
+pub use auger_domain as domain;
+pub use auger_inbox as inbox;

@@ -1,6 +1,7 @@
 //! CPU priority of background threads. The threads that answer GitHub keep the normal
-//! priority; work that can wait (the worker, the inbox janitor) runs niced, so a burst of
-//! deliveries is acknowledged first and the rest catches up from disk afterwards.
+//! priority; work that can wait (the worker; the inbox janitor, through the inbox's
+//! `janitor_nice` option) runs niced, so a burst of deliveries is acknowledged first and the rest
+//! catches up from disk afterwards.
 //!
 //! Niced, not `SCHED_IDLE`: the idle class gave a burst ~9 % more acknowledgements, but on a
 //! host where other processes keep the cores busy it starves the worker almost completely (the

@@ -1,14 +1,9 @@
-//! Artifacts: the model and the git-backed ledger that stores them.
+//! Artifacts: the ledger engine (`auger-ledger`) and the bot's policy-dependent intake, which
+//! turns a CI signal into artifacts.
 
-mod hold;
 pub mod intake;
-mod model;
-mod pack;
-mod remote;
-mod store;
 
-pub use hold::HoldState;
-pub use model::{
-    Artifact, ArtifactId, ID_SHA_LEN, MergeError, NoteLineError, RECORD_VERSION, Source, fold_note,
+pub use auger_ledger::{
+    Artifact, ArtifactId, ArtifactStore, HoldState, ID_SHA_LEN, ListFilter, MergeError, NoteLineError,
+    RECORD_VERSION, RecordOutcome, Source, StoreError, SyncReport, fold_note,
 };
-pub use store::{ArtifactStore, ListFilter, RecordOutcome, StoreError};

@@ -15,7 +15,6 @@ mod deploy_files;
 mod forge;
 mod gitops;
 mod history;
-mod ledger;
 mod notify;
 mod policy_check;
 mod release;

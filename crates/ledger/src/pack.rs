@@ -17,10 +17,10 @@ use gix::zlib::{Compression, Status};
 
 /// Above this many packs in `objects/pack`, batches go back to loose objects: gix's object
 /// store has a bounded number of pack slots per process, and `git gc` is overdue anyway.
-pub(super) const MAX_PACKS: usize = 256;
+pub(crate) const MAX_PACKS: usize = 256;
 
 /// Number of `*.idx` files in `objects/pack` (0 if the folder is missing).
-pub(super) fn pack_count(objects_dir: &Path) -> usize {
+pub(crate) fn pack_count(objects_dir: &Path) -> usize {
     std::fs::read_dir(objects_dir.join("pack"))
         .map(|d| {
             d.filter_map(|e| e.ok())
@@ -33,7 +33,7 @@ pub(super) fn pack_count(objects_dir: &Path) -> usize {
 /// Write `objects` (id, kind, raw data; each id once) as `objects/pack/pack-<checksum>.{pack,idx}`
 /// and return the pack's path. The ids are trusted: they come from gix's in-memory object
 /// writer, which hashed the same data and keys its store by them.
-pub(super) fn write_pack(
+pub(crate) fn write_pack(
     objects_dir: &Path,
     mut objects: Vec<(ObjectId, Kind, Vec<u8>)>,
 ) -> io::Result<PathBuf> {

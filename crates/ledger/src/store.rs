@@ -16,74 +16,25 @@
 //! merging a record is idempotent, a replay never duplicates.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use auger_domain::{AppName, BranchName, CommitSha, EnvName, TagName};
 use gix::ObjectId;
 use gix::bstr::ByteSlice;
 use gix::objs::tree::EntryKind;
-use gix::refs::Target;
-use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
 
-use super::model::{Artifact, ArtifactId, MergeError, NoteLineError, fold_note};
-use super::pack;
-use super::remote::{Remote, SyncReport};
-use crate::domain::{AppName, BranchName, CommitSha, EnvName, TagName};
+use crate::git::{
+    ARTIFACT_FILE, Attempt, BRANCHES_PREFIX, ENVS_PREFIX, MAX_ATTEMPTS, NOTES_PREFIX, Repo, Result,
+    StoreError, apply, blob_text, cas_edit, commit_tree, ref_id, write_commit, write_commit_at,
+};
+use crate::model::{Artifact, ArtifactId, MergeError, fold_note};
+use crate::pack;
+use crate::remote::{Remote, SyncReport};
 
-pub(super) const NOTES_PREFIX: &str = "refs/notes/auger/artifacts/";
-pub(super) const BRANCHES_PREFIX: &str = "refs/auger/branches/";
-pub(super) const ENVS_PREFIX: &str = "refs/auger/envs/";
-const ARTIFACT_FILE: &str = "artifact.json";
-/// Attempts at a compare-and-swap before giving up. Each attempt re-reads, so this bounds only
-/// pathological contention (hundreds of writers on one app), not correctness.
-const MAX_ATTEMPTS: u32 = 400;
 /// Batches of at least this many artifacts are written as one pack instead of loose objects.
 const PACK_MIN_BATCH: usize = 64;
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("artifact store {}: {reason}", path.display())]
-    Open { path: PathBuf, reason: String },
-    #[error("artifact store: {0}")]
-    Git(#[from] gix::Error),
-    #[error("artifact store: the note for {app}@{sha} ({reference}) is corrupt: {source}")]
-    CorruptNote {
-        app: AppName,
-        sha: CommitSha,
-        reference: String,
-        #[source]
-        source: Box<NoteLineError>,
-    },
-    #[error("artifact store: {reference} does not hold a readable {ARTIFACT_FILE}: {reason}")]
-    CorruptRef { reference: String, reason: String },
-    #[error("artifact store: reading refs: {0}")]
-    Refs(String),
-    #[error(transparent)]
-    Merge(#[from] Box<MergeError>),
-    #[error("artifact id {id} is ambiguous: it matches {}", matches.join(", "))]
-    Ambiguous { id: String, matches: Vec<String> },
-    #[error(
-        "artifact store: gave up on {what} after {MAX_ATTEMPTS} attempts (other writers kept winning); last error: {last}"
-    )]
-    Contention { what: String, last: String },
-    #[error("artifact store remote {remote}: {reason}")]
-    Remote { remote: String, reason: String },
-    #[error("artifact store: writing {}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-}
-
-impl StoreError {
-    fn git(e: impl Into<gix::Error>) -> Self {
-        StoreError::Git(e.into())
-    }
-}
-
-pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// What [`ArtifactStore::record`] did.
 #[derive(Debug, Clone, PartialEq)]
@@ -123,8 +74,7 @@ impl ListFilter {
 /// The git-backed artifact ledger. Cheap to share between threads (`Arc<ArtifactStore>`);
 /// several processes may write the same repository at once.
 pub struct ArtifactStore {
-    path: PathBuf,
-    repo: Mutex<gix::Repository>,
+    repo: Repo,
     /// Locked only while `repo` is held, so the two locks never invert.
     cache: Mutex<ReadCache>,
     remote: Option<Remote>,
@@ -227,7 +177,7 @@ impl ReadCache {
 impl std::fmt::Debug for ArtifactStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ArtifactStore")
-            .field("path", &self.path)
+            .field("path", &self.repo.path())
             .field("remote", &self.remote.as_ref().map(|r| r.url()))
             .finish()
     }
@@ -290,8 +240,7 @@ impl ArtifactStore {
         // Trees of the notes fanout are read on every lookup; keep them decoded.
         repo.object_cache_size_if_unset(32 * 1024 * 1024);
         Self {
-            path: path.to_owned(),
-            repo: Mutex::new(repo),
+            repo: Repo::new(path, repo),
             cache: Mutex::new(ReadCache::default()),
             remote: None,
         }
@@ -306,14 +255,14 @@ impl ArtifactStore {
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        self.repo.path()
     }
 
     /// Fetch from the remote, fold in what others wrote, push what is only here. Returns what
     /// happened; errors are in the report so callers can log them and go on.
     pub fn sync(&self) -> SyncReport {
         match &self.remote {
-            Some(remote) => remote.sync(self),
+            Some(remote) => remote.sync(&self.repo),
             None => SyncReport::default(),
         }
     }
@@ -323,14 +272,8 @@ impl ArtifactStore {
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub(super) fn repo(&self) -> std::sync::MutexGuard<'_, gix::Repository> {
-        // A panic while holding the lock cannot leave the repository half-written (refs move
-        // in one transaction), so a poisoned lock is safe to take over.
-        self.repo.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub(super) fn with_repo<T>(&self, f: impl FnOnce(&gix::Repository) -> T) -> T {
-        f(&self.repo())
+    pub(crate) fn repo(&self) -> std::sync::MutexGuard<'_, gix::Repository> {
+        self.repo.lock()
     }
 
     // ----- reads -------------------------------------------------------------------------
@@ -627,9 +570,9 @@ impl ArtifactStore {
         Ok(())
     }
 
-    pub(super) fn push_after_write(&self) {
+    pub(crate) fn push_after_write(&self) {
         if let Some(remote) = &self.remote {
-            let report = remote.sync(self);
+            let report = remote.sync(&self.repo);
             if let Some(err) = &report.error {
                 tracing::warn!(remote = remote.url(), error = %err, "artifact store push failed; the write is kept locally and pushed later");
             }
@@ -841,7 +784,7 @@ impl ArtifactStore {
     }
 
     /// Run `attempt` until it wins its compare-and-swap, with jittered backoff.
-    pub(super) fn retry<T>(&self, what: &str, mut attempt: impl FnMut() -> Result<T, Attempt>) -> Result<T> {
+    pub(crate) fn retry<T>(&self, what: &str, mut attempt: impl FnMut() -> Result<T, Attempt>) -> Result<T> {
         let mut last = String::new();
         for n in 0..MAX_ATTEMPTS {
             match attempt() {
@@ -850,7 +793,7 @@ impl ArtifactStore {
                 Err(Attempt::Conflict(e)) => {
                     last = e;
                     if n % 8 == 7 {
-                        sweep_stale_locks(&self.path.join("refs"), STALE_LOCK_AGE);
+                        sweep_stale_locks(&self.repo.path().join("refs"), STALE_LOCK_AGE);
                     }
                     std::thread::sleep(backoff(n));
                 }
@@ -860,24 +803,6 @@ impl ArtifactStore {
             what: what.to_owned(),
             last,
         })
-    }
-}
-
-/// Result of one optimistic attempt: a conflict is retried, anything else is returned.
-pub(super) enum Attempt {
-    Conflict(String),
-    Fatal(StoreError),
-}
-
-impl From<StoreError> for Attempt {
-    fn from(e: StoreError) -> Self {
-        Attempt::Fatal(e)
-    }
-}
-
-impl From<gix::Error> for Attempt {
-    fn from(e: gix::Error) -> Self {
-        Attempt::Fatal(e.into())
     }
 }
 
@@ -918,45 +843,15 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_micros(50 + u64::from(nanos) % cap)
 }
 
-/// Apply ref edits in one transaction. A failed precondition or a held lock is a conflict: the
-/// caller re-reads and tries again.
-pub(super) fn apply(repo: &gix::Repository, edits: Vec<RefEdit>) -> Result<(), Attempt> {
-    repo.edit_references(edits)
-        .map(|_| ())
-        .map_err(|e| Attempt::Conflict(e.to_string()))
-}
-
-pub(super) fn cas_edit(name: &str, expected: Option<ObjectId>, new: ObjectId, log: &str) -> Result<RefEdit> {
-    let name = name
-        .try_into()
-        .map_err(|e| StoreError::Refs(format!("{name:?} is not a valid ref name: {e}")))?;
-    Ok(RefEdit {
-        change: Change::Update {
-            log: LogChange {
-                mode: RefLog::AndReference,
-                force_create_reflog: false,
-                message: log.into(),
-            },
-            expected: match expected {
-                Some(id) => PreviousValue::MustExistAndMatch(Target::Object(id)),
-                None => PreviousValue::MustNotExist,
-            },
-            new: Target::Object(new),
-        },
-        name,
-        deref: false,
-    })
-}
-
-pub(super) fn notes_ref(app: &AppName) -> String {
+pub(crate) fn notes_ref(app: &AppName) -> String {
     format!("{NOTES_PREFIX}{app}")
 }
 
-pub(super) fn branch_ref(app: &AppName, branch: &BranchName) -> String {
+pub(crate) fn branch_ref(app: &AppName, branch: &BranchName) -> String {
     format!("{BRANCHES_PREFIX}{app}/{}", branch.ref_component())
 }
 
-pub(super) fn env_ref(env: &EnvName, app: &AppName) -> String {
+pub(crate) fn env_ref(env: &EnvName, app: &AppName) -> String {
     format!("{ENVS_PREFIX}{env}/{app}")
 }
 
@@ -1021,45 +916,6 @@ fn note_path(sha: &CommitSha) -> String {
     format!("{}/{}", &s[..2], &s[2..])
 }
 
-pub(super) fn ref_id(repo: &gix::Repository, name: &str) -> Result<Option<ObjectId>> {
-    Ok(repo
-        .try_find_reference(name)?
-        .and_then(|r| r.target().try_id().map(|id| id.to_owned())))
-}
-
-pub(super) fn commit_tree(repo: &gix::Repository, commit: ObjectId) -> Result<ObjectId> {
-    Ok(repo.find_commit(commit)?.tree_id()?.detach())
-}
-
-/// Find the note blob for `sha`, whatever fanout wrote it: ours (`ab/cdef…`), git's flat
-/// layout for small note sets, or two levels (`ab/cd/ef…`) for very large ones.
-pub(super) fn find_note(
-    repo: &gix::Repository,
-    tree: ObjectId,
-    sha: &CommitSha,
-) -> Result<Option<(String, ObjectId)>> {
-    let tree = repo.find_tree(tree)?;
-    let s = sha.as_str();
-    let candidates = [
-        format!("{}/{}", &s[..2], &s[2..]),
-        s.to_owned(),
-        format!("{}/{}/{}", &s[..2], &s[2..4], &s[4..]),
-    ];
-    for path in candidates {
-        if let Some(e) = tree.lookup_entry(path.split('/'))?
-            && e.mode().is_blob()
-        {
-            return Ok(Some((path, e.object_id())));
-        }
-    }
-    Ok(None)
-}
-
-pub(super) fn blob_text(repo: &gix::Repository, blob: ObjectId) -> Result<String> {
-    let b = repo.find_blob(blob)?;
-    Ok(String::from_utf8_lossy(&b.data).into_owned())
-}
-
 fn read_snapshot(repo: &gix::Repository, commit: ObjectId, reference: &str) -> Result<Artifact> {
     let tree = repo.find_tree(commit_tree(repo, commit)?)?;
     let entry = tree
@@ -1100,37 +956,11 @@ fn snapshot_commit_at(
     write_commit_at(repo, tree, parent, message, time)
 }
 
-pub(super) fn write_commit(
-    repo: &gix::Repository,
-    tree: ObjectId,
-    parent: Option<ObjectId>,
-    message: &str,
-) -> Result<ObjectId> {
-    write_commit_at(repo, tree, parent, message, gix::date::Time::now_utc())
-}
-
-pub(super) fn write_commit_at(
-    repo: &gix::Repository,
-    tree: ObjectId,
-    parent: Option<ObjectId>,
-    message: &str,
-    time: gix::date::Time,
-) -> Result<ObjectId> {
-    let sig = gix::actor::Signature {
-        name: "auger".into(),
-        email: "auger@localhost".into(),
-        time,
-    };
-    let mut buf = gix::date::parse::TimeBuf::default();
-    let sig_ref = sig.to_ref(&mut buf);
-    Ok(repo.new_commit_as(sig_ref, sig_ref, message, tree, parent)?.id)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::artifact::Source;
-    use crate::domain::{RepoName, TagName};
+    use crate::model::Source;
+    use auger_domain::{RepoName, TagName};
 
     /// The read cache is keyed by object ids, so a note rewritten behind the store's back (by
     /// another process or plain git) is read afresh, never served stale.

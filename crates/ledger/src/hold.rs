@@ -13,13 +13,14 @@ use gix::ObjectId;
 use gix::objs::tree::EntryKind;
 use serde::{Deserialize, Serialize};
 
-use super::store::{
-    ArtifactStore, Attempt, Result, StoreError, apply, blob_text, cas_edit, commit_tree, ref_id,
-    write_commit_at,
-};
-use crate::domain::{AppName, EnvName};
+use auger_domain::{AppName, EnvName};
 
-pub(super) const HOLDS_PREFIX: &str = "refs/auger/holds/";
+use crate::git::{
+    Attempt, Result, StoreError, apply, blob_text, cas_edit, commit_tree, ref_id, write_commit_at,
+};
+use crate::store::ArtifactStore;
+
+pub(crate) const HOLDS_PREFIX: &str = "refs/auger/holds/";
 const HOLD_FILE: &str = "hold.json";
 
 /// One hold or resume.

@@ -6,12 +6,42 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use auger::artifact::{Artifact, ArtifactId, ArtifactStore, ListFilter, RecordOutcome, Source, StoreError};
-use auger::domain::{AppName, BranchName, CommitSha, EnvName, RepoName, TagName};
+use auger_domain::{AppName, BranchName, CommitSha, EnvName, RepoName, TagName};
+use auger_ledger::{Artifact, ArtifactId, ArtifactStore, ListFilter, RecordOutcome, Source, StoreError};
 
-use crate::support::data::app;
-use crate::support::git::git_checked;
-use crate::support::remote::bare;
+fn app(name: &str) -> AppName {
+    AppName::new(name).unwrap()
+}
+
+/// `git --git-dir DIR ARGS`, which must succeed; its output.
+fn git_checked(git_dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("--git-dir")
+        .arg(git_dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A new bare repository `dir/name` (first branch main) and its file URL.
+fn bare(dir: &Path, name: &str) -> (PathBuf, String) {
+    let path = dir.join(name);
+    std::fs::create_dir_all(&path).unwrap();
+    let out = Command::new("git")
+        .args(["init", "--bare", "--quiet", "--initial-branch=main"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git init --bare");
+    let url = format!("file://{}", path.display());
+    (path, url)
+}
 
 fn sha(n: u64, salt: u64) -> CommitSha {
     // The first 16 hex digits mix both inputs, so short ids stay unique across the test set.
@@ -258,12 +288,7 @@ fn two_writer_processes_record_500_each_without_loss() {
 
 fn spawn_writer(path: &Path, salt: u64, count: u64) -> std::process::Child {
     Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "ledger::writer_process",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(["--exact", "writer_process", "--nocapture", "--test-threads=1"])
         .env("AUGER_TEST_WRITER", format!("{}|{salt}|{count}", path.display()))
         .stdout(std::process::Stdio::null())
         .spawn()

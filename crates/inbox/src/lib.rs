@@ -8,8 +8,8 @@
 //! out again after a restart, so handlers must be idempotent (delivery is at-least-once).
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), auger::inbox::Error> {
-//! use auger::inbox::{AppendOutcome, Inbox, Options};
+//! # async fn demo() -> Result<(), auger_inbox::Error> {
+//! use auger_inbox::{AppendOutcome, Inbox, Options};
 //! let (inbox, replay) = Inbox::open("auger-data/inbox", Options::default())?;
 //! // HTTP handler (after the signature check): both outcomes mean "202 Accepted";
 //! // Err(Invalid) is a 4xx, any other error a 503 (GitHub then shows the delivery as failed).
@@ -166,7 +166,15 @@ pub struct Options {
     pub linger_saturated: std::time::Duration,
     /// Appends per second (measured over 10 ms windows) from which `linger_saturated` applies.
     pub saturated_rate: u64,
+    /// Nice value for the janitor thread (Linux: per thread), or `None` to leave its priority
+    /// alone. Zero-filling spares and retiring segments can wait behind the threads that
+    /// acknowledge deliveries: a late spare only means the writer starts a plain segment.
+    pub janitor_nice: Option<i32>,
 }
+
+/// Default [`Options::janitor_nice`]: low enough that a burst of appends comes first, not so
+/// low that a busy host starves the janitor.
+pub const DEFAULT_JANITOR_NICE: i32 = 10;
 
 impl Default for Options {
     fn default() -> Self {
@@ -182,9 +190,13 @@ impl Default for Options {
             linger_saturated: std::time::Duration::from_micros(300),
             saturated_rate: 10_000,
             max_queued: 64 * 1024,
+            janitor_nice: Some(DEFAULT_JANITOR_NICE),
         }
     }
 }
+
+/// How long `open` retries a directory lock that is held (see [`Inbox::open`]).
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -534,10 +546,19 @@ impl Inbox {
             .truncate(false)
             .open(&lock_path)
             .map_err(io_err(&lock_path))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => return Err(Error::Locked(dir)),
-            Err(std::fs::TryLockError::Error(e)) => return Err(io_err(&lock_path)(e)),
+        // A lock just released can still be held for a moment by a child process that another
+        // thread of this process is starting (between its fork and its exec, the child shares
+        // our descriptors): retry briefly before calling the directory taken.
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        loop {
+            match lock.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => return Err(Error::Locked(dir)),
+                Err(std::fs::TryLockError::Error(e)) => return Err(io_err(&lock_path)(e)),
+            }
         }
 
         let mut rec = recover::recover(&dir, &opts)?;

@@ -1,8 +1,8 @@
 //! Benchmarks of the artifact ledger (issue 2), each against a baseline measured in the same
 //! run, because the machine is shared and noisy: only the ratios are a claim.
 //!
-//! `cargo bench --bench ledger` (about 10 minutes with the default 100k population);
-//! `AUGER_BENCH_N=10000 cargo bench --bench ledger` for a quick run on a smaller ledger.
+//! `cargo bench -p auger-ledger --bench ledger` (about 10 minutes with the default 100k population);
+//! `AUGER_BENCH_N=10000 cargo bench -p auger-ledger --bench ledger` for a quick run on a smaller ledger.
 //! The summary table at the end prints, per pair, the median of the per-sample times.
 //!
 //! * `record/*`: one durable `record` (its own commit and ref moves) into a ledger of N
@@ -21,8 +21,8 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use auger::artifact::{Artifact, ArtifactStore, Source};
-use auger::domain::{AppName, BranchName, CommitSha, RepoName};
+use auger_domain::{AppName, BranchName, CommitSha, RepoName};
+use auger_ledger::{Artifact, ArtifactStore, Source};
 use criterion::Criterion;
 
 const APP: &str = "web";

@@ -8,7 +8,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::domain::{AppName, BranchName, CommitSha, NameError, RepoName, TagName};
+use auger_domain::{AppName, BranchName, CommitSha, NameError, RepoName, TagName};
 
 /// The record version this build writes. Readers accept any version and keep fields they
 /// do not know (see [`Artifact::extra`]).

@@ -14,7 +14,9 @@ pub enum NameError {
 }
 
 impl NameError {
-    pub(crate) fn new(kind: &'static str, value: &str, rule: &'static str) -> Self {
+    /// The error for a `kind` value (e.g. "app name") that broke `rule`; the value is kept,
+    /// cut to 120 characters, for the message.
+    pub fn new(kind: &'static str, value: &str, rule: &'static str) -> Self {
         NameError::Invalid {
             kind,
             value: value.chars().take(120).collect(),
@@ -39,6 +41,9 @@ fn check_slug(s: &str) -> Result<(), &'static str> {
 
 /// A `String` newtype that only a check can build: `new`, `FromStr` and `Deserialize` all go
 /// through `$check`, which answers the rule a refused value broke; the error names `$kind`.
+/// Exported so other crates (the bot's policy names) define theirs the same way; the crate
+/// using it needs `serde`.
+#[macro_export]
 macro_rules! string_newtype {
     ($(#[$meta:meta])* $name:ident, $kind:literal, $check:expr) => {
         $(#[$meta])*
@@ -46,12 +51,12 @@ macro_rules! string_newtype {
         pub struct $name(String);
 
         impl $name {
-            pub fn new(s: impl Into<String>) -> Result<Self, $crate::domain::NameError> {
+            pub fn new(s: impl Into<String>) -> Result<Self, $crate::NameError> {
                 let s = s.into();
                 let check: fn(&str) -> Result<(), &'static str> = $check;
                 match check(&s) {
                     Ok(()) => Ok(Self(s)),
-                    Err(rule) => Err($crate::domain::NameError::new($kind, &s, rule)),
+                    Err(rule) => Err($crate::NameError::new($kind, &s, rule)),
                 }
             }
 
@@ -61,7 +66,7 @@ macro_rules! string_newtype {
         }
 
         impl ::std::str::FromStr for $name {
-            type Err = $crate::domain::NameError;
+            type Err = $crate::NameError;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 Self::new(s)
             }
@@ -93,7 +98,6 @@ macro_rules! string_newtype {
         }
     };
 }
-pub(crate) use string_newtype;
 
 string_newtype!(
     /// A deployable unit (design §1): `[a-z0-9][a-z0-9-]{0,52}`.

@@ -137,7 +137,7 @@ mod tests {
 
     #[test]
     fn the_default_window_costs_under_20_bytes_per_id() {
-        let n = crate::inbox::Options::default().dedupe_capacity;
+        let n = crate::Options::default().dedupe_capacity;
         let mut d = Dedupe::new(n);
         for i in 0..n + 1000 {
             d.insert(&format!("delivery-{i}"));

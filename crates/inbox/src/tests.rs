@@ -20,6 +20,7 @@ fn small() -> Options {
         linger_saturated: Duration::from_micros(300),
         saturated_rate: 10_000,
         max_queued: 64 * 1024,
+        janitor_nice: Some(DEFAULT_JANITOR_NICE),
     }
 }
 
@@ -826,6 +827,51 @@ async fn second_open_is_refused_until_closed() {
     inbox.close().await.unwrap();
 }
 
+/// The nice value in a `/proc/.../stat` line (field 19; the command name may hold spaces).
+#[cfg(target_os = "linux")]
+fn nice_of(stat: &str) -> Option<i32> {
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split(' ').nth(16)?.parse().ok()
+}
+
+/// Nice values of this process's threads called `name` (other tests may run their own).
+#[cfg(target_os = "linux")]
+fn thread_nices(name: &str) -> Vec<i32> {
+    let Ok(tasks) = fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter(|t| fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim_end() == name))
+        .filter_map(|t| nice_of(&fs::read_to_string(t.path().join("stat")).ok()?))
+        .collect()
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn the_janitor_runs_at_the_nice_value_it_is_given() {
+    let tmp = tempfile::tempdir().unwrap();
+    let own = nice_of(&fs::read_to_string("/proc/thread-self/stat").unwrap()).unwrap();
+    // Not DEFAULT_JANITOR_NICE, which the other tests' janitors run at.
+    let want = (own + 3).min(19);
+    assert_ne!(want, DEFAULT_JANITOR_NICE);
+    let opts = Options {
+        janitor_nice: Some(want),
+        ..small()
+    };
+    let (inbox, _) = Inbox::open(tmp.path(), opts).unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..200 {
+        seen = thread_nices("inbox-janitor");
+        if seen.contains(&want) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(seen.contains(&want), "janitor nice values {seen:?}, want {want}");
+    inbox.close().await.unwrap();
+}
+
 #[tokio::test]
 async fn close_stops_writes_and_wakes_consumers() {
     let tmp = tempfile::tempdir().unwrap();
@@ -955,7 +1001,7 @@ fn crash_sigkill_keeps_acknowledged_entries() {
     for round in 0..CRASH_ROUNDS {
         let mut child = Command::new(&exe)
             .args([
-                "inbox::tests::crash_child_writer",
+                "tests::crash_child_writer",
                 "--exact",
                 "--nocapture",
                 "--test-threads=1",

@@ -41,12 +41,13 @@ pub fn start(
         preallocate: opts.preallocate,
         rx: jrx,
     };
+    let nice = opts.janitor_nice;
     let janitor_thread = thread::Builder::new()
         .name("inbox-janitor".into())
         .spawn(move || {
-            // Zero-filling spares and retiring segments can wait: if a spare is late, the
-            // writer starts a plain segment instead.
-            crate::priority::background();
+            if let Some(nice) = nice {
+                lower_thread_priority(nice);
+            }
             janitor.run()
         })
         .map_err(io_err(&dir))?;
@@ -701,6 +702,21 @@ impl Janitor {
 
 fn reopen_append(path: &Path) -> Result<File> {
     OpenOptions::new().append(true).open(path).map_err(io_err(path))
+}
+
+/// Set the calling thread's nice value (Linux: per thread). Failing is harmless: the thread
+/// then competes on equal terms.
+fn lower_thread_priority(nice: i32) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: gettid and setpriority only read their integer arguments.
+    unsafe {
+        let tid = libc::gettid();
+        if libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice) != 0 {
+            tracing::debug!(nice, "could not change the inbox janitor's priority");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = nice;
 }
 
 #[cfg(test)]

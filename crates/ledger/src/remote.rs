@@ -15,18 +15,19 @@ use gix::ObjectId;
 use gix::bstr::ByteSlice;
 use gix::objs::tree::EntryKind;
 
-use super::store::{
-    ArtifactStore, BRANCHES_PREFIX, ENVS_PREFIX, NOTES_PREFIX, apply, blob_text, cas_edit, commit_tree,
+use auger_domain::CommitSha;
+
+use crate::git::{
+    BRANCHES_PREFIX, ENVS_PREFIX, NOTES_PREFIX, Repo, StoreError, apply, blob_text, cas_edit, commit_tree,
     find_note, write_commit,
 };
-use crate::domain::CommitSha;
 
 const TRACKING: &str = "refs/remotes/auger/";
 /// Rounds of fetch → reconcile → push before a sync gives up for now.
 const MAX_ROUNDS: usize = 10;
 
 #[derive(Debug, Clone)]
-pub(super) struct Remote {
+pub(crate) struct Remote {
     url: String,
 }
 
@@ -42,19 +43,19 @@ pub struct SyncReport {
 }
 
 impl Remote {
-    pub(super) fn new(url: &str) -> Self {
+    pub(crate) fn new(url: &str) -> Self {
         Self { url: url.to_owned() }
     }
 
-    pub(super) fn url(&self) -> &str {
+    pub(crate) fn url(&self) -> &str {
         &self.url
     }
 
-    pub(super) fn sync(&self, store: &ArtifactStore) -> SyncReport {
+    pub(crate) fn sync(&self, repo: &Repo) -> SyncReport {
         let mut report = SyncReport::default();
         for round in 1..=MAX_ROUNDS {
             report.rounds = round;
-            match self.round(store, &mut report) {
+            match self.round(repo, &mut report) {
                 Ok(true) => {
                     report.error = None;
                     return report;
@@ -72,8 +73,8 @@ impl Remote {
     }
 
     /// One fetch → reconcile → push. `Ok(false)` means a race was lost and another round helps.
-    fn round(&self, store: &ArtifactStore, report: &mut SyncReport) -> Result<bool, String> {
-        let dir = store.path();
+    fn round(&self, repo: &Repo, report: &mut SyncReport) -> Result<bool, String> {
+        let dir = repo.path();
         git(
             dir,
             &[
@@ -89,7 +90,7 @@ impl Remote {
         .map_err(|e| format!("fetch failed: {e}"))?;
 
         let (local, tracked) =
-            store.with_repo(|repo| Ok::<_, String>((ledger_refs(repo)?, tracking_refs(repo)?)))?;
+            repo.with(|repo| Ok::<_, String>((ledger_refs(repo)?, tracking_refs(repo)?)))?;
         let mut to_push: Vec<(String, ObjectId, Option<ObjectId>)> = Vec::new();
         let names: BTreeSet<&String> = local.keys().chain(tracked.keys()).collect();
         for name in names {
@@ -98,7 +99,7 @@ impl Remote {
                 (Some(l), Some(r)) if l == r => {}
                 (Some(l), None) => to_push.push((name.clone(), l, None)),
                 (None, Some(r)) => {
-                    if !set_local(store, name, None, r) {
+                    if !set_local(repo, name, None, r) {
                         return Ok(false);
                     }
                     report.fast_forwarded.push(name.clone());
@@ -106,15 +107,15 @@ impl Remote {
                 (Some(l), Some(r)) => {
                     let base = merge_base(dir, l, r)?;
                     if base == Some(l) {
-                        if !set_local(store, name, Some(l), r) {
+                        if !set_local(repo, name, Some(l), r) {
                             return Ok(false);
                         }
                         report.fast_forwarded.push(name.clone());
                     } else if base == Some(r) {
                         to_push.push((name.clone(), l, Some(r)));
                     } else {
-                        let replayed = replay(store, name, l, r, base)?;
-                        if !set_local(store, name, Some(l), replayed) {
+                        let replayed = replay(repo, name, l, r, base)?;
+                        if !set_local(repo, name, Some(l), replayed) {
                             return Ok(false);
                         }
                         report.replayed.push(name.clone());
@@ -219,8 +220,8 @@ fn merge_base(dir: &Path, a: ObjectId, b: ObjectId) -> Result<Option<ObjectId>, 
 }
 
 /// CAS the local ref; false when a local writer moved it meanwhile.
-fn set_local(store: &ArtifactStore, name: &str, expected: Option<ObjectId>, new: ObjectId) -> bool {
-    store.with_repo(|repo| match cas_edit(name, expected, new, "auger: sync") {
+fn set_local(repo: &Repo, name: &str, expected: Option<ObjectId>, new: ObjectId) -> bool {
+    repo.with(|repo| match cas_edit(name, expected, new, "auger: sync") {
         Ok(edit) => apply(repo, vec![edit]).is_ok(),
         Err(e) => {
             tracing::warn!(error = %e, "skipping a ref the remote sent that is not a valid name");
@@ -231,13 +232,13 @@ fn set_local(store: &ArtifactStore, name: &str, expected: Option<ObjectId>, new:
 
 /// Rebuild the local-only part of `name` on top of the remote tip `remote`.
 fn replay(
-    store: &ArtifactStore,
+    repo: &Repo,
     name: &str,
     local: ObjectId,
     remote: ObjectId,
     base: Option<ObjectId>,
 ) -> Result<ObjectId, String> {
-    let dir = store.path();
+    let dir = repo.path();
     let range = match base {
         Some(b) => format!("{b}..{local}"),
         None => local.to_string(),
@@ -261,21 +262,19 @@ fn replay(
             )?,
             None => git(dir, &["ls-tree", "-r", "--name-only", &local.to_string()])?,
         };
-        store
-            .with_repo(|repo| replay_notes(repo, &changed, &commits, local, remote))
+        repo.with(|repo| replay_notes(repo, &changed, &commits, local, remote))
             .map_err(|e| format!("replaying {name}: {e}"))
     } else {
-        store
-            .with_repo(|repo| {
-                let mut tip = remote;
-                for c in &commits {
-                    let commit = repo.find_commit(*c)?;
-                    let message = commit.message_raw_sloppy().to_str_lossy().into_owned();
-                    tip = write_commit(repo, commit.tree_id()?.detach(), Some(tip), &message)?;
-                }
-                Ok::<_, super::StoreError>(tip)
-            })
-            .map_err(|e| format!("replaying {name}: {e}"))
+        repo.with(|repo| {
+            let mut tip = remote;
+            for c in &commits {
+                let commit = repo.find_commit(*c)?;
+                let message = commit.message_raw_sloppy().to_str_lossy().into_owned();
+                tip = write_commit(repo, commit.tree_id()?.detach(), Some(tip), &message)?;
+            }
+            Ok::<_, StoreError>(tip)
+        })
+        .map_err(|e| format!("replaying {name}: {e}"))
     }
 }
 
@@ -288,7 +287,7 @@ fn replay_notes(
     local_commits: &[ObjectId],
     local: ObjectId,
     remote: ObjectId,
-) -> Result<ObjectId, super::StoreError> {
+) -> Result<ObjectId, StoreError> {
     let local_tree = commit_tree(repo, local)?;
     let remote_tree = commit_tree(repo, remote)?;
     let mut editor = repo.edit_tree(remote_tree)?;
