@@ -64,8 +64,8 @@ pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
     let gitops = open_gitops(config)?;
     let api_stats = github.as_ref().map(|g| g.stats());
     let forge = github.map(|g| Arc::new(g) as Arc<dyn Forge>);
-    let releaser = match (&gitops, &config.gitops) {
-        (Some(repo), Some(g)) => Some(Arc::new(releaser(
+    let releases = match (&gitops, &config.gitops) {
+        (Some(repo), Some(g)) => Releases::On(Arc::new(releaser(
             config,
             store.clone(),
             policies.clone(),
@@ -73,7 +73,7 @@ pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
             g.repo.clone(),
             forge.clone(),
         )?)),
-        _ => None,
+        _ => Releases::Off,
     };
     let (inbox, replay) = Inbox::open(config.server.data_dir.join("inbox"), inbox::Options::default())
         .with_context(|| format!("cannot open the inbox under {}", config.server.data_dir.display()))?;
@@ -96,7 +96,7 @@ pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
             forge: forge.unwrap_or_else(|| Arc::new(Unconfigured)),
             gitops_fetched: Mutex::new(None),
             gitops,
-            releaser,
+            releases,
         },
         listen: config.server.listen,
         lock,
@@ -240,10 +240,7 @@ pub async fn run(prepared: Prepared, announce: impl FnOnce(SocketAddr)) -> anyho
         state.policies.clone(),
         state.metrics.clone(),
         state.forge.clone(),
-        match &state.releaser {
-            Some(r) => Releases::On(r.clone()),
-            None => Releases::Off,
-        },
+        state.releases.clone(),
     );
     let worker = Worker {
         inbox: state.inbox.clone(),

@@ -118,7 +118,7 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         ]);
     }
     let mut body = state.metrics.render(stats.depth, &extra);
-    if let Some(r) = &state.releaser {
+    if let Some(r) = state.releases.running() {
         body.push_str(&r.notifier().stats().render_prometheus());
     }
     HttpResponse::Ok()
@@ -214,7 +214,7 @@ async fn create_artifact_inner(token: String, body: &[u8], state: &web::Data<App
     let recorded = web::block(move || store.record(&a)).await;
     match recorded {
         Ok(Ok(outcome)) => {
-            if state.releaser.is_some() && !matches!(outcome, RecordOutcome::Unchanged(_)) {
+            if state.releases.running().is_some() && !matches!(outcome, RecordOutcome::Unchanged(_)) {
                 // The worker decides the automatic releases, in order with GitHub's events.
                 let body = work::encode(&Work::ApiArtifact(Box::new(ArtifactRecorded { incoming })));
                 if let Err(e) = state
@@ -519,7 +519,7 @@ fn check_release_request<T: serde::de::DeserializeOwned>(
     let de = &mut serde_json::Deserializer::from_slice(body);
     let new: T = serde_path_to_error::deserialize(de)
         .map_err(|e| (StatusCode::BAD_REQUEST, format!("{}: {}", e.path(), e.inner())))?;
-    if state.releaser.is_none() {
+    if state.releases.running().is_none() {
         return Err((
             StatusCode::CONFLICT,
             "releases are off: the configuration has no [gitops] section".into(),

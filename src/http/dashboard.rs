@@ -198,8 +198,8 @@ fn env_columns(policies: &PolicySet) -> Vec<String> {
 fn matrix(state: &AppState, git: &FromGit, envs: &[String], now: DateTime<Utc>) -> Vec<Row> {
     // Per "env/app": the waiting artifact and why it waits.
     let waiting: BTreeMap<String, String> = state
-        .releaser
-        .as_ref()
+        .releases
+        .running()
         .map(|r| {
             r.waiting()
                 .into_iter()

@@ -18,10 +18,10 @@ use crate::artifact::ArtifactStore;
 use crate::domain::RepoName;
 use crate::forge::{ApiStats, Forge};
 use crate::gitops::GitopsRepo;
+use crate::handlers::Releases;
 use crate::inbox::Inbox;
 use crate::metrics::Metrics;
 use crate::policy::PolicySet;
-use crate::release::Releaser;
 use crate::webhook::WebhookSecrets;
 
 pub use api::{ApiTokens, HEALTH_PATH};
@@ -42,8 +42,8 @@ pub struct AppState {
     pub gitops: Option<GitopsRepo>,
     /// When the history routes last fetched successfully (see [`fresh_gitops`]).
     pub gitops_fetched: Mutex<Option<Instant>>,
-    /// The release loop, when `[gitops]` is configured.
-    pub releaser: Option<Arc<Releaser>>,
+    /// The release loop, off without `[gitops]`.
+    pub releases: Releases,
 }
 
 /// Every route auger answers; anything else is a JSON 404.
