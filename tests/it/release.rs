@@ -6,7 +6,7 @@
 
 use crate::support::cli::{auger_with_env, stderr, stdout};
 use crate::support::snapshot::Redactions;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::{API_TOKEN, GITOPS, SECRET, Stack, git, wait_for, web_policy};
 
@@ -456,25 +456,7 @@ fn sigterm_during_a_hanging_git_push_exits_within_ten_seconds_and_the_release_la
     assert_eq!(code, 202, "{answer}");
     wait_for("the push to start", || started.exists());
 
-    let pid = stack.server.child.id().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let signalled = Instant::now();
-    let status = loop {
-        if let Some(s) = stack.server.child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            signalled.elapsed() < Duration::from_secs(10),
-            "auger was still running 10 s after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = stack.server.terminate(Duration::from_secs(10));
     assert!(status.success(), "a stop on request exits 0: {status:?}");
     assert_eq!(
         stack.live("dev"),

@@ -1,7 +1,7 @@
 //! End to end with the GitHub simulator: GitHub sends real signed webhooks over HTTP to a
 //! running `auger serve`, exactly as it would in production.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::sim::acme_web_for_auger;
 use crate::support::{SECRET, Server, Setup, git, wait_for};
@@ -131,13 +131,7 @@ fn a_green_pr_head_learns_its_pull_request_from_the_github_api() {
 /// GitHub healthy the delivery is replayed and its effect happens once.
 #[test]
 fn sigterm_while_github_is_slow_exits_within_ten_seconds_and_the_delivery_is_replayed_once() {
-    let sim = GithubSim::start(SimConfig::default()).unwrap();
-    sim.create_org("acme").unwrap();
-    sim.create_user("alice").unwrap();
-    sim.create_user("auger").unwrap();
-    sim.create_repo("acme/web").unwrap();
-    sim.set_permission("acme/web", "auger", "write").unwrap();
-    let token = sim.create_token("auger").unwrap();
+    let (sim, token) = acme_web_for_auger();
     let setup = Setup::new(
         &[("web", "acme/web", "\"status:ci/build\"")],
         &format!(
@@ -170,25 +164,7 @@ fn sigterm_while_github_is_slow_exits_within_ten_seconds_and_the_delivery_is_rep
         sim.requests().iter().any(|r| r.path == pulls_path)
     });
 
-    let pid = server.child.id().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let signalled = Instant::now();
-    let status = loop {
-        if let Some(s) = server.child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            signalled.elapsed() < Duration::from_secs(10),
-            "auger was still running 10 s after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = server.terminate(Duration::from_secs(10));
     assert!(status.success(), "a stop on request exits 0: {status:?}");
     let notes = || git(&setup.ledger(), &["notes", "--ref=auger/artifacts/web", "list"]);
     assert_eq!(notes(), "", "the interrupted delivery recorded nothing");
