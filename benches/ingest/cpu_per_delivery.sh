@@ -5,6 +5,9 @@
 # busy the machine was. Receiver and wrk share the cores: with no idle left the rate is about
 # 2 cores / (receiver + wrk CPU per request), so this shows whose microseconds a rate is made of.
 # Usage: benches/ingest/cpu_per_delivery.sh [auger|c]   (run it a few times, alternating)
+#   DRAIN=1 (auger only): also wait until the worker has processed every accepted delivery and
+#                    print the CPU per delivery of the whole process from the load's start to
+#                    then: the edge's share and the worker's, wherever each ran
 #   auger (default): `auger serve` (AUGER_BIN, default the `dist` build) on a fresh folder; also
 #                    prints the inbox's fsyncs and the peak RSS
 #   c:               the bare C receiver (bare_receiver.c, one thread), the issue's floor
@@ -43,6 +46,16 @@ machine=$(awk -v a="$stat0" -v b="$stat1" 'BEGIN {
 }')
 echo "$receiver: rate $(echo "$out" | awk '/Requests\/sec/ {print $2}')/s  cpu/delivery $server_cpu us  wrk cpu/delivery $wrk_cpu us  requests $requests"
 echo "$out" | grep -E 'Non-2xx|Socket errors' || true
+if [ "$receiver" = auger ] && [ "${DRAIN:-0}" = 1 ]; then
+  for _ in $(seq 1200); do
+    depth=$(curl -s "$url/metrics" | awk '/^auger_inbox_depth/ {print $2}')
+    [ "$depth" = 0 ] && break
+    sleep 0.1
+  done
+  [ "$depth" = 0 ] || { echo "the worker did not drain the inbox within 120 s" >&2; exit 1; }
+  t2=$(ticks)
+  echo "  drained: cpu/delivery accepted and processed $(per_request "$(awk -v t=$((t2 - t0)) -v hz="$(getconf CLK_TCK)" 'BEGIN {print t / hz}')") us"
+fi
 if [ "$receiver" = auger ]; then
   metrics=$(curl -s "$url/metrics")
   echo "  appended $(echo "$metrics" | awk '/^auger_inbox_appended_total/ {print $2}')  fsyncs $(echo "$metrics" | awk '/^auger_inbox_fsyncs_total/ {print $2}')  peak RSS $(awk '/VmHWM/ {print $2}' "/proc/$pid/status") kB"
