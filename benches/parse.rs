@@ -85,7 +85,9 @@ fn typed_work(c: &mut Criterion) {
         })
     });
     let (ev, _) = parse_event_kept("status", &body).unwrap();
-    edge.bench_function("classify_only", |b| b.iter(|| work::classify(black_box(&ev), scope)));
+    edge.bench_function("classify_only", |b| {
+        b.iter(|| work::classify(black_box(&ev), scope))
+    });
     let w = work::classify(&ev, scope).unwrap();
     edge.bench_function("encode_only", |b| b.iter(|| work::encode(black_box(&w))));
     edge.finish();
