@@ -307,6 +307,7 @@ fn artifact_add(args: AddArgs) -> anyhow::Result<()> {
     a.tags = args.tag;
     a.pull_requests = args.pull_requests;
     a.vars = args.vars.into_iter().collect();
+    auger::artifact::check_vars(&a.vars)?;
     a.author = args.author;
     a.message = args.message;
     a.url = args.url;

@@ -9,13 +9,12 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::artifact::{Artifact, ArtifactId, ListFilter, RecordOutcome, Source};
+use crate::artifact::{Artifact, ArtifactId, ListFilter, RecordOutcome, Source, VarsError, check_vars};
 use crate::domain::{AppName, BranchName, CommitSha, EnvName, RepoName, TagName};
 use crate::gitops::{GitopsRepo, HistoryFilter, Trigger, WriteError};
-use crate::policy::VarName;
 use crate::work::{self, ArtifactRecorded, ReleaseRequest, RollbackRequest, Work};
 
-use super::{ApiCaller, AppState, error, fresh_gitops};
+use super::{ApiBody, ApiCaller, AppState, error, fresh_gitops};
 
 /// Bearer tokens from `AUGER_API_TOKENS`: `name:token` entries (or bare tokens, named
 /// `token-<n>`). Only digests are kept, and comparison is constant-time over digests, so
@@ -84,7 +83,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(metrics))
         .service(
             web::scope("/api/v1")
-                .app_data(web::JsonConfig::default().limit(1024 * 1024))
+                .wrap(actix_web::middleware::ErrorHandlers::new().default_handler(super::json_errors))
                 .route("/artifacts", web::post().to(create_artifact))
                 .route("/artifacts", web::get().to(list_artifacts))
                 .route("/artifacts/{id}", web::get().to(get_artifact))
@@ -154,7 +153,11 @@ struct NewArtifact {
     target_url: Option<String>,
 }
 
-async fn create_artifact(caller: ApiCaller, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+async fn create_artifact(
+    caller: ApiCaller,
+    ApiBody(body): ApiBody,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     let resp = create_artifact_inner(caller.0, &body, &state).await;
     state.metrics.api("artifacts.create", resp.status().as_u16());
     resp
@@ -175,9 +178,10 @@ async fn create_artifact_inner(token: String, body: &[u8], state: &web::Data<App
             return error(StatusCode::BAD_REQUEST, format!("{where_}{msg}"));
         }
     };
-    // The rule policies' `[vars]` follow, so templates can name every var.
-    if let Some(Err(e)) = new.vars.keys().map(VarName::new).find(Result::is_err) {
-        return error(StatusCode::BAD_REQUEST, format!("vars: {e}"));
+    match check_vars(&new.vars) {
+        Ok(()) => {}
+        Err(e @ VarsError::Name(_)) => return error(StatusCode::BAD_REQUEST, e),
+        Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, e),
     }
     let Some(policy) = state.policies.get(&new.app) else {
         return error(
@@ -408,7 +412,11 @@ struct NewRelease {
 
 /// `POST /api/v1/releases`: checked here (so a wrong request is a 4xx at once), performed by
 /// the worker through the env's merge mode: 202 means queued durably.
-async fn create_release(caller: ApiCaller, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+async fn create_release(
+    caller: ApiCaller,
+    ApiBody(body): ApiBody,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     let resp = create_release_inner(caller.0, &body, &state).await;
     state.metrics.api("releases.create", resp.status().as_u16());
     resp
@@ -475,7 +483,11 @@ struct NewRollback {
 }
 
 /// `POST /api/v1/rollbacks`: checked here, performed by the worker (202 = queued durably).
-async fn create_rollback(caller: ApiCaller, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+async fn create_rollback(
+    caller: ApiCaller,
+    ApiBody(body): ApiBody,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     let resp = create_rollback_inner(caller.0, &body, &state).await;
     state.metrics.api("rollbacks.create", resp.status().as_u16());
     resp

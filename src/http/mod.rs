@@ -49,7 +49,13 @@ pub struct AppState {
 /// Every route auger answers; anything else is a JSON 404.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(dashboard::index))
-        .route("/webhooks/github", web::post().to(webhook::receive))
+        .service(
+            web::resource("/webhooks/github")
+                .route(web::post().to(webhook::receive))
+                .default_service(web::to(|| async {
+                    error(StatusCode::METHOD_NOT_ALLOWED, "webhooks are POSTed")
+                })),
+        )
         .configure(api::routes)
         .default_service(web::to(|| async {
             error(StatusCode::NOT_FOUND, "no such route")
@@ -84,6 +90,27 @@ fn fresh_gitops(state: &AppState) -> Result<&GitopsRepo, (StatusCode, String)> {
         *last = Some(Instant::now());
     }
     Ok(repo)
+}
+
+/// Turns an error response that is not JSON (actix's own: a method a resource does not take,
+/// an extractor's refusal) into the JSON error body every route answers with.
+pub(crate) fn json_errors<B>(
+    res: actix_web::dev::ServiceResponse<B>,
+) -> actix_web::Result<actix_web::middleware::ErrorHandlerResponse<B>> {
+    use actix_web::middleware::ErrorHandlerResponse;
+    let is_json = res
+        .response()
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let (req, _) = res.into_parts();
+    let reason = status.canonical_reason().unwrap_or("error").to_ascii_lowercase();
+    let json = actix_web::dev::ServiceResponse::new(req, error(status, reason));
+    Ok(ErrorHandlerResponse::Response(json.map_into_right_body()))
 }
 
 /// The one error body every route answers with: `{"error": "…"}` and a fitting status.
@@ -121,6 +148,53 @@ impl ResponseError for JsonError {
 /// A JSON error response (see [`JsonError`]).
 pub fn error(status: StatusCode, message: impl std::fmt::Display) -> HttpResponse {
     JsonError::new(status, message).error_response()
+}
+
+/// The largest body an API route reads; GitHub's webhooks have their own cap
+/// ([`webhook::MAX_BODY_BYTES`]).
+pub const MAX_API_BODY_BYTES: usize = 1024 * 1024;
+
+/// The body of an API request: JSON (`Content-Type: application/json`, or a `+json` type),
+/// at most [`MAX_API_BODY_BYTES`]. Extracting it refuses anything else with a JSON 415 or 413
+/// before the body is parsed, and reads no more than the cap.
+pub struct ApiBody(pub web::Bytes);
+
+impl FromRequest for ApiBody {
+    type Error = JsonError;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, JsonError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let req = req.clone();
+        let payload = payload.take();
+        Box::pin(async move {
+            if !is_json(&req) {
+                return Err(JsonError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "the body must be JSON (Content-Type: application/json)",
+                ));
+            }
+            webhook::read_capped(&req, payload, MAX_API_BODY_BYTES)
+                .await
+                .map(ApiBody)
+        })
+    }
+}
+
+/// Whether the request says its body is JSON: `application/json` or `application/<x>+json`,
+/// parameters (`; charset=utf-8`) allowed.
+fn is_json(req: &HttpRequest) -> bool {
+    let Some(value) = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json"
+        || essence
+            .strip_prefix("application/")
+            .is_some_and(|sub| sub.ends_with("+json"))
 }
 
 /// The name of the API token a request presented; extracting it refuses the request with a

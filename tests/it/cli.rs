@@ -134,6 +134,26 @@ fn artifact_add_refuses_a_var_name_templates_cannot_use() {
     assert!(!dir.path().join("ledger.git").exists(), "nothing was written");
 }
 
+/// A var value over the API's limit is refused by the CLI too, before anything is written.
+#[test]
+fn artifact_add_refuses_a_var_value_over_a_kilobyte() {
+    let dir = with_ledger_config();
+    let long = format!("image={}", "x".repeat(1025));
+    let out = auger(
+        dir.path(),
+        &[
+            "artifact", "add", "--app", "web", "--repo", "acme/web", "--sha", SHA, "--var", &long,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("vars.image: the value is longer than 1024 bytes"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.path().join("ledger.git").exists(), "nothing was written");
+}
+
 /// Invalid names are usage errors (exit 2) naming the rule, and write nothing.
 #[test]
 fn invalid_names_are_usage_errors_and_write_nothing() {

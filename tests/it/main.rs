@@ -7,6 +7,7 @@
 
 mod support;
 
+mod api_bounds;
 mod cli;
 mod commands;
 mod dashboard;
