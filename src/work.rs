@@ -8,7 +8,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::artifact::{Artifact, ArtifactId, intake};
+use crate::artifact::intake::{self, Build};
+use crate::artifact::{Artifact, ArtifactId};
 use crate::command::{ParseOutcome, parse_comment};
 use crate::domain::{AppName, BranchName, CommitSha, EnvName, RepoName, TagName};
 use crate::gitops::Trigger;
@@ -55,7 +56,7 @@ const VERSION: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Work {
-    /// A green CI signal that policies name: the builds it makes (`handlers::ci_signal`).
+    /// A green CI signal that policies name: the apps it built (`handlers::ci_signal`).
     Build(Build),
     /// A tag pushed onto commits that may already be artifacts (`handlers::tag`).
     Tag(Tagged),
@@ -98,7 +99,7 @@ impl Work {
     /// The repository this work is about, for log spans.
     pub fn repo(&self) -> Option<&RepoName> {
         match self {
-            Work::Build(b) => b.artifacts.first().map(|a| &a.repo),
+            Work::Build(b) => Some(&b.facts.repo),
             Work::Tag(t) => t.tags.first().map(|t| &t.repo),
             Work::PullRequest(p) => Some(&p.repo),
             Work::BranchDeleted(b) => Some(&b.repo),
@@ -119,12 +120,6 @@ impl Work {
             _ => None,
         }
     }
-}
-
-/// Artifacts one CI signal makes, one per policy that names the signal.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Build {
-    pub artifacts: Vec<Artifact>,
 }
 
 /// Tags to add to artifacts that already exist: a tag never creates a build.
@@ -231,10 +226,8 @@ pub fn classify(event: &Event, scope: Scope<'_>) -> Option<Work> {
     match event {
         Event::Status(_) | Event::CheckRun(_) | Event::WorkflowRun(_) | Event::Push(_) => {
             let wanted = intake::from_event(event, scope.policies);
-            if !wanted.artifacts.is_empty() {
-                Some(Work::Build(Build {
-                    artifacts: wanted.artifacts,
-                }))
+            if let Some(build) = wanted.build {
+                Some(Work::Build(build))
             } else if !wanted.tags.is_empty() {
                 let repo = event.repo()?.clone();
                 let tags = wanted
@@ -422,8 +415,8 @@ mod tests {
         let Some(Work::Build(b)) = got else {
             panic!("{got:?}")
         };
-        assert_eq!(b.artifacts.len(), 1);
-        assert_eq!(b.artifacts[0].app.as_str(), "hello");
+        assert_eq!(b.apps, [AppName::new("hello").unwrap()]);
+        assert_eq!(b.facts.source.name, "default");
     }
 
     #[test]

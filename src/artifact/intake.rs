@@ -1,24 +1,70 @@
 //! Artifact intake: what a GitHub event means for the ledger, decided by the policies alone
-//! (no I/O). A green CI signal that a policy names becomes an artifact; a tag pushed onto a
-//! commit that already has an artifact adds the tag. Everything else means nothing here.
+//! (no I/O). A green CI signal that a policy names is a build of those apps; a tag pushed onto
+//! a commit that already has an artifact adds the tag. Everything else means nothing here.
+
+use serde::{Deserialize, Serialize};
 
 use crate::artifact::{Artifact, Source};
-use crate::domain::{AppName, CommitSha, RepoName, TagName};
+use crate::domain::{AppName, BranchName, CommitSha, RepoName, TagName};
 use crate::policy::{PolicySet, SignalKind};
 use crate::webhook::events::{CheckRunAction, Event, PullRequestRef, StatusState, WorkflowRunAction};
 
 /// The ledger changes one event asks for.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Intake {
-    /// Artifacts to record (insert or merge).
-    pub artifacts: Vec<Artifact>,
+    /// A build to record (insert or merge), one artifact per app.
+    pub build: Option<Build>,
     /// Tags to add to an artifact, but only if it already exists: a tag never creates a build.
     pub tags: Vec<(AppName, CommitSha, TagName)>,
 }
 
 impl Intake {
     pub fn is_empty(&self) -> bool {
-        self.artifacts.is_empty() && self.tags.is_empty()
+        self.build.is_none() && self.tags.is_empty()
+    }
+
+    /// The artifacts the build makes (none without one).
+    pub fn artifacts(&self) -> Vec<Artifact> {
+        self.build.as_ref().map(Build::artifacts).unwrap_or_default()
+    }
+}
+
+/// One commit built green: the apps whose policies name the signal (a monorepo builds several
+/// from one commit) and what the signal says about the build, the same for each.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Build {
+    pub apps: Vec<AppName>,
+    pub facts: BuildFacts,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BuildFacts {
+    pub repo: RepoName,
+    pub sha: CommitSha,
+    pub source: Source,
+    pub branches: Vec<BranchName>,
+    pub pull_requests: Vec<u64>,
+    pub author: Option<String>,
+    pub message: Option<String>,
+    pub url: Option<String>,
+}
+
+impl Build {
+    /// One new artifact per app, recorded now.
+    pub fn artifacts(&self) -> Vec<Artifact> {
+        let f = &self.facts;
+        self.apps
+            .iter()
+            .map(|app| {
+                let mut a = Artifact::new(app.clone(), f.repo.clone(), f.sha.clone(), f.source.clone());
+                a.branches = f.branches.clone();
+                a.pull_requests = f.pull_requests.clone();
+                a.author = f.author.clone();
+                a.message = f.message.clone();
+                a.url = f.url.clone();
+                a
+            })
+            .collect()
     }
 }
 
@@ -33,21 +79,21 @@ pub fn from_event(event: &Event, policies: &PolicySet) -> Intake {
                 name: &e.context,
                 target_url: e.target_url.clone(),
             };
-            out.artifacts = signal.artifacts(policies, |a| {
-                a.branches = e
+            out.build = signal.build(policies, |f| {
+                f.branches = e
                     .branches
                     .iter()
                     .filter(|b| b.commit.sha == e.sha)
                     .map(|b| b.name.clone())
                     .collect();
-                a.author = e
+                f.author = e
                     .commit
                     .author
                     .as_ref()
                     .map(|u| u.login.clone())
                     .or_else(|| e.commit.commit.author.as_ref().map(|g| g.name.clone()));
-                a.message = Some(e.commit.commit.message.clone());
-                a.url = e.commit.html_url.clone();
+                f.message = Some(e.commit.commit.message.clone());
+                f.url = e.commit.html_url.clone();
             });
         }
         Event::CheckRun(e) if e.action == CheckRunAction::Completed && e.check_run.succeeded() => {
@@ -59,9 +105,9 @@ pub fn from_event(event: &Event, policies: &PolicySet) -> Intake {
                 name: &run.name,
                 target_url: run.details_url.clone().or_else(|| run.html_url.clone()),
             };
-            out.artifacts = signal.artifacts(policies, |a| {
-                a.branches = run.check_suite.head_branch.iter().cloned().collect();
-                a.pull_requests = same_head_prs(&run.pull_requests, &run.head_sha);
+            out.build = signal.build(policies, |f| {
+                f.branches = run.check_suite.head_branch.iter().cloned().collect();
+                f.pull_requests = same_head_prs(&run.pull_requests, &run.head_sha);
             });
         }
         // A run that built a fork's code is never an artifact (design §10).
@@ -78,9 +124,9 @@ pub fn from_event(event: &Event, policies: &PolicySet) -> Intake {
                 name: e.workflow_name(),
                 target_url: Some(run.html_url.clone()),
             };
-            out.artifacts = signal.artifacts(policies, |a| {
-                a.branches = run.head_branch.iter().cloned().collect();
-                a.pull_requests = same_head_prs(&run.pull_requests, &run.head_sha);
+            out.build = signal.build(policies, |f| {
+                f.branches = run.head_branch.iter().cloned().collect();
+                f.pull_requests = same_head_prs(&run.pull_requests, &run.head_sha);
             });
         }
         Event::Push(e) if !e.deleted => {
@@ -105,23 +151,33 @@ struct CiSignal<'a> {
 }
 
 impl CiSignal<'_> {
-    /// One artifact per policy of the repository that names this signal (a monorepo builds
-    /// several apps from one commit); `facts` adds what the payload says about the build.
-    fn artifacts(&self, policies: &PolicySet, facts: impl Fn(&mut Artifact)) -> Vec<Artifact> {
-        policies
+    /// The build of every app of the repository whose policy names this signal, if any; `facts`
+    /// adds what the payload says about the build.
+    fn build(&self, policies: &PolicySet, facts: impl FnOnce(&mut BuildFacts)) -> Option<Build> {
+        let apps: Vec<AppName> = policies
             .for_repo(self.repo)
             .filter(|p| p.accepts_signal(self.kind, self.name))
-            .map(|p| {
-                let source = Source {
-                    kind: self.kind.as_str().into(),
-                    name: self.name.to_owned(),
-                    target_url: self.target_url.clone(),
-                };
-                let mut a = Artifact::new(p.app().clone(), self.repo.clone(), self.sha.clone(), source);
-                facts(&mut a);
-                a
-            })
-            .collect()
+            .map(|p| p.app().clone())
+            .collect();
+        if apps.is_empty() {
+            return None;
+        }
+        let mut f = BuildFacts {
+            repo: self.repo.clone(),
+            sha: self.sha.clone(),
+            source: Source {
+                kind: self.kind.as_str().into(),
+                name: self.name.to_owned(),
+                target_url: self.target_url.clone(),
+            },
+            branches: Vec::new(),
+            pull_requests: Vec::new(),
+            author: None,
+            message: None,
+            url: None,
+        };
+        facts(&mut f);
+        Some(Build { apps, facts: f })
     }
 }
 
@@ -167,8 +223,9 @@ mod tests {
         let repo = s.repository.full_name.to_string();
         let policies = policies_for(&repo, &format!("\"status:{}\"", s.context));
         let intake = from_event(&ev, &policies);
-        assert_eq!(intake.artifacts.len(), 1);
-        let a = &intake.artifacts[0];
+        let artifacts = intake.artifacts();
+        assert_eq!(artifacts.len(), 1);
+        let a = &artifacts[0];
         assert_eq!(a.sha, s.sha);
         assert_eq!(a.source.kind, "status");
         assert_eq!(a.message.as_deref(), Some(s.commit.commit.message.as_str()));
@@ -208,9 +265,9 @@ mod tests {
             &format!("\"check_run:{}\"", c.check_run.name),
         );
         let intake = from_event(&ev, &policies);
-        assert_eq!(intake.artifacts.len(), 1);
+        assert_eq!(intake.artifacts().len(), 1);
         assert_eq!(
-            intake.artifacts[0].branches,
+            intake.artifacts()[0].branches,
             c.check_run
                 .check_suite
                 .head_branch
@@ -236,7 +293,7 @@ mod tests {
             &format!("\"workflow_run:{}\"", w.workflow_name()),
         );
         assert_eq!(
-            from_event(&ev, &policies).artifacts.len(),
+            from_event(&ev, &policies).artifacts().len(),
             usize::from(!w.is_from_fork())
         );
         v["workflow_run"]["head_repository"]["full_name"] = "mallory/fork".into();
@@ -253,7 +310,7 @@ mod tests {
         let Event::Push(p) = &ev else { panic!() };
         let policies = policies_for(p.repository.full_name.as_str(), "\"status:ci\"");
         let intake = from_event(&ev, &policies);
-        assert!(intake.artifacts.is_empty());
+        assert!(intake.artifacts().is_empty());
         assert_eq!(
             intake.tags,
             vec![(

@@ -1,15 +1,15 @@
 //! A green CI signal: record the builds it made, then let the release loop decide what they
 //! call for.
 
+use crate::artifact::intake::Build;
 use crate::artifact::{Artifact, RecordOutcome};
-use crate::work::Build;
 
 use super::{Ctx, Handled};
 
-pub async fn handle(ctx: &Ctx, mut build: Build) -> anyhow::Result<Handled> {
-    add_pull_requests(ctx, &mut build.artifacts).await;
+pub async fn handle(ctx: &Ctx, build: Build) -> anyhow::Result<Handled> {
+    let mut incoming = build.artifacts();
+    add_pull_requests(ctx, &mut incoming).await;
     let store = ctx.store.clone();
-    let incoming = build.artifacts;
     let recorded = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<(Artifact, RecordOutcome)>> {
         let outcomes = store.record_batch(&incoming)?;
         Ok(incoming.into_iter().zip(outcomes).collect())
@@ -66,9 +66,7 @@ mod tests {
     async fn a_build_is_recorded_with_the_pull_requests_that_have_its_commit() {
         let bed = Bed::new(false);
         let (pr, head) = bed.pull_request();
-        let build = Build {
-            artifacts: vec![bed.artifact(&head)],
-        };
+        let build = bed.build(&head);
         assert_eq!(handle(&bed.ctx, build).await.unwrap(), Handled::Acted);
         let stored = bed
             .ctx
@@ -83,9 +81,7 @@ mod tests {
     async fn a_redelivered_build_changes_nothing() {
         let bed = Bed::new(false);
         let (_, head) = bed.pull_request();
-        let build = Build {
-            artifacts: vec![bed.artifact(&head)],
-        };
+        let build = bed.build(&head);
         handle(&bed.ctx, build.clone()).await.unwrap();
         let before = bed.ctx.store.get(&bed.artifact(&head).app, &head).unwrap();
         handle(&bed.ctx, build).await.unwrap();

@@ -137,6 +137,24 @@ impl Bed {
         )
     }
 
+    /// The build CI's green status on commit `sha` asks for.
+    pub fn build(&self, sha: &CommitSha) -> crate::artifact::intake::Build {
+        let a = self.artifact(sha);
+        crate::artifact::intake::Build {
+            apps: vec![a.app],
+            facts: crate::artifact::intake::BuildFacts {
+                repo: a.repo,
+                sha: a.sha,
+                source: a.source,
+                branches: Vec::new(),
+                pull_requests: Vec::new(),
+                author: None,
+                message: None,
+                url: None,
+            },
+        }
+    }
+
     /// A pull request with one commit on its branch: its number and head.
     pub fn pull_request(&self) -> (u64, CommitSha) {
         let head = self
