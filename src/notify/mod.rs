@@ -372,6 +372,18 @@ impl Notifier {
         }
     }
 
+    /// A newer artifact took over the release pull request this one waited in: its status
+    /// becomes final (`error`, "superseded by …") instead of staying pending, and its
+    /// deployment, if it has one, `inactive`.
+    pub async fn release_superseded(&self, ev: &ReleaseEvent, by: &ArtifactId) {
+        let description = format!("superseded by {by}");
+        self.status(ev, CommitState::Error, description.clone()).await;
+        if let Some(id) = ev.deployment_id {
+            self.deployment_status(ev, id, DeploymentState::Inactive, None, &description)
+                .await;
+        }
+    }
+
     /// A preview environment was torn down: its deployments become `inactive`. Without a
     /// known id, every recent deployment of the environment is marked.
     pub async fn preview_removed(&self, ev: &ReleaseEvent) {

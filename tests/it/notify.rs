@@ -97,6 +97,26 @@ async fn a_release_goes_pending_then_success_and_supersedes_the_previous_one() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_waiting_for_approval_that_a_newer_one_supersedes_ends_its_status_and_deployment() {
+    let (sim, sha) = acme_web_with_a_commit();
+    let notifier = Notifier::new(Some(forge(&sim)), None);
+    let mut ev = event(&sha, "qa");
+    ev.deployment_id = notifier.release_pending(&ev).await;
+    let newer = "web@0123456789ab".parse().unwrap();
+    notifier.release_superseded(&ev, &newer).await;
+
+    let statuses = sim.statuses(REPO, &sha).unwrap();
+    assert_eq!(states(&statuses, "auger/qa"), ["pending", "error"]);
+    let last = statuses.iter().rfind(|s| s.context == "auger/qa").unwrap();
+    assert_eq!(
+        last.description.as_deref(),
+        Some("superseded by web@0123456789ab")
+    );
+    let deployments = sim.deployments(REPO).unwrap();
+    assert_eq!(deployment_states(&deployments[0]), ["queued", "inactive"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn production_deployments_are_marked_and_failures_reported() {
     let (sim, sha) = acme_web_with_a_commit();
     let notifier = Notifier::new(Some(forge(&sim)), None);

@@ -104,6 +104,14 @@ fn main_green_releases_staging_through_a_merged_pr_and_a_newer_build_updates_the
         qa_after[0].head_sha, qa[0].head_sha,
         "the branch was force-updated"
     );
+    // The first build's qa status is final, not left pending.
+    assert_eq!(
+        stack.status(&first, "auger/qa"),
+        Some((
+            "error".to_string(),
+            format!("superseded by web@{}", &second[..12])
+        ))
+    );
     // The body names the superseded version.
     insta::assert_snapshot!(
         "qa_pr_body_superseding",

@@ -109,6 +109,9 @@ impl Releaser {
             }
             // (The writer answers `Pending` only for a pull-request branch.)
             (WriteOutcome::Committed { commit, .. } | WriteOutcome::Pending { commit, .. }, _) => {
+                if let Some(old) = &open.superseded {
+                    self.announce_superseded(plan, old, &artifact.id).await;
+                }
                 self.propose(plan, rules, artifact, open, commit, deployment)
                     .await
             }

@@ -4,7 +4,7 @@
 
 use super::pull::ReleasePull;
 use super::record::Done;
-use crate::artifact::Artifact;
+use crate::artifact::{Artifact, ArtifactId};
 use crate::domain::{CommitSha, EnvName};
 use crate::forge::{DeploymentId, Forge};
 use crate::gitops::Trigger;
@@ -42,6 +42,20 @@ impl Releaser {
         }
         let ev = self.env_event(plan, artifact, rules).await;
         self.notifier.release_in_progress(&ev).await
+    }
+
+    /// `old` waited in the release pull request that `by` now takes over: its pending status
+    /// is closed. An artifact that cannot be read only costs this notice.
+    pub(super) async fn announce_superseded(&self, plan: &Plan, old: &ArtifactId, by: &ArtifactId) {
+        match self.artifact(old).await {
+            Ok(a) => {
+                let ev = self.event(&plan.env, &a, &plan.trigger).await;
+                self.notifier.release_superseded(&ev, by).await;
+            }
+            Err(e) => {
+                tracing::warn!(artifact = %old, error = %e, "cannot close the superseded release's status")
+            }
+        }
     }
 
     /// A release waiting for approvals shows as pending, once.
