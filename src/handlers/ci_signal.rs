@@ -4,40 +4,18 @@
 use crate::artifact::intake::Build;
 use crate::artifact::{Artifact, RecordOutcome};
 
-use super::{Ctx, Handled};
+use super::{Ctx, Handled, recorded};
 
 pub async fn handle(ctx: &Ctx, build: Build) -> anyhow::Result<Handled> {
     let mut incoming = build.artifacts();
     add_pull_requests(ctx, &mut incoming).await;
     let store = ctx.store.clone();
-    let recorded = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<(Artifact, RecordOutcome)>> {
+    let outcomes = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<(Artifact, RecordOutcome)>> {
         let outcomes = store.record_batch(&incoming)?;
         Ok(incoming.into_iter().zip(outcomes).collect())
     })
     .await??;
-    count(ctx, &recorded);
-    if let Some(r) = ctx.releases.running() {
-        r.on_recorded(&recorded).await;
-    }
-    Ok(Handled::from_bool(!recorded.is_empty()))
-}
-
-/// Logs and counts what the ledger made of each record (shared with the tag handler).
-pub(super) fn count(ctx: &Ctx, recorded: &[(Artifact, RecordOutcome)]) {
-    for (_, outcome) in recorded {
-        let word = match outcome {
-            RecordOutcome::Created(a) => {
-                tracing::info!(artifact = %a.id, "artifact recorded");
-                "created"
-            }
-            RecordOutcome::Updated(a) => {
-                tracing::info!(artifact = %a.id, "artifact updated");
-                "updated"
-            }
-            RecordOutcome::Unchanged(_) => "unchanged",
-        };
-        ctx.metrics.artifact(word);
-    }
+    Ok(recorded(ctx, &outcomes).await)
 }
 
 /// A commit status names no pull request; ask GitHub which open PRs have this commit, so

@@ -19,7 +19,7 @@ pub mod timer;
 
 use std::sync::Arc;
 
-use crate::artifact::ArtifactStore;
+use crate::artifact::{Artifact, ArtifactStore, RecordOutcome};
 use crate::forge::Forge;
 use crate::metrics::Metrics;
 use crate::policy::PolicySet;
@@ -104,6 +104,29 @@ impl Handled {
     fn from_bool(acted: bool) -> Self {
         if acted { Handled::Acted } else { Handled::Nothing }
     }
+}
+
+/// After the ledger recorded what a signal or tag brought (each incoming fact with the outcome):
+/// log and count each outcome, then let the release loop decide what they call for.
+async fn recorded(ctx: &Ctx, outcomes: &[(Artifact, RecordOutcome)]) -> Handled {
+    for (_, outcome) in outcomes {
+        let word = match outcome {
+            RecordOutcome::Created(a) => {
+                tracing::info!(artifact = %a.id, "artifact recorded");
+                "created"
+            }
+            RecordOutcome::Updated(a) => {
+                tracing::info!(artifact = %a.id, "artifact updated");
+                "updated"
+            }
+            RecordOutcome::Unchanged(_) => "unchanged",
+        };
+        ctx.metrics.artifact(word);
+    }
+    if let Some(r) = ctx.releases.running() {
+        r.on_recorded(outcomes).await;
+    }
+    Handled::from_bool(!outcomes.is_empty())
 }
 
 /// Routes one unit of work to its handler.
