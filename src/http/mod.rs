@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
+use futures_util::StreamExt;
 
 use crate::artifact::ArtifactStore;
 use crate::domain::RepoName;
@@ -173,11 +174,54 @@ impl FromRequest for ApiBody {
                     "the body must be JSON (Content-Type: application/json)",
                 ));
             }
-            webhook::read_capped(&req, payload, MAX_API_BODY_BYTES)
-                .await
-                .map(ApiBody)
+            read_capped(&req, payload, MAX_API_BODY_BYTES).await.map(ApiBody)
         })
     }
+}
+
+/// Read the body, refusing early on a declared length over the cap and stopping as soon as the
+/// stream passes it, so an oversized upload costs no more than the cap in memory. A body that
+/// arrives as one chunk (the usual case) is used as it is, without a copy.
+async fn read_capped(
+    req: &HttpRequest,
+    mut payload: actix_web::dev::Payload,
+    cap: usize,
+) -> Result<web::Bytes, JsonError> {
+    let too_large = || JsonError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("body exceeds {cap} bytes"));
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > cap) {
+        return Err(too_large());
+    }
+    let mut first: Option<web::Bytes> = None;
+    let mut joined: Option<web::BytesMut> = None;
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|e| JsonError::new(StatusCode::BAD_REQUEST, format!("reading the body: {e}")))?;
+        let so_far = first.as_ref().map_or(0, |b| b.len()) + joined.as_ref().map_or(0, |b| b.len());
+        if so_far + chunk.len() > cap {
+            return Err(too_large());
+        }
+        match (&mut joined, first.take()) {
+            (Some(all), _) => all.extend_from_slice(&chunk),
+            (None, None) => first = Some(chunk),
+            (None, Some(head)) => {
+                let size = declared.unwrap_or(head.len() + chunk.len()).min(cap);
+                let mut all = web::BytesMut::with_capacity(size.max(head.len() + chunk.len()));
+                all.extend_from_slice(&head);
+                all.extend_from_slice(&chunk);
+                joined = Some(all);
+            }
+        }
+    }
+    Ok(match (joined, first) {
+        (Some(all), _) => all.freeze(),
+        (None, Some(one)) => one,
+        (None, None) => web::Bytes::new(),
+    })
 }
 
 /// Whether the request says its body is JSON: `application/json` or `application/<x>+json`,

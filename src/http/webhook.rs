@@ -5,7 +5,6 @@
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
-use futures_util::StreamExt;
 use futures_util::future::LocalBoxFuture;
 use tracing::{Instrument, info_span};
 
@@ -59,7 +58,7 @@ impl FromRequest for VerifiedDelivery {
                 state.metrics.delivery(event_name, outcome);
                 e
             };
-            let body = read_capped(&req, payload, MAX_BODY_BYTES)
+            let body = super::read_capped(&req, payload, MAX_BODY_BYTES)
                 .await
                 .map_err(|e| refuse("too_large", e))?;
             // Authenticity first, over the raw bytes, before anything is parsed.
@@ -139,49 +138,4 @@ async fn accept(delivery: &Delivery, body: &[u8], state: &AppState) -> HttpRespo
 
 fn header_str<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
-}
-
-/// Read the body, refusing early on a declared length over the cap and stopping as soon as the
-/// stream passes it, so an oversized upload costs no more than the cap in memory. A body that
-/// arrives as one chunk (the usual case) is used as it is, without a copy.
-pub(super) async fn read_capped(
-    req: &HttpRequest,
-    mut payload: Payload,
-    cap: usize,
-) -> Result<web::Bytes, JsonError> {
-    let too_large = || JsonError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("body exceeds {cap} bytes"));
-    let declared = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > cap) {
-        return Err(too_large());
-    }
-    let mut first: Option<web::Bytes> = None;
-    let mut joined: Option<web::BytesMut> = None;
-    while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|e| JsonError::new(StatusCode::BAD_REQUEST, format!("reading the body: {e}")))?;
-        let so_far = first.as_ref().map_or(0, |b| b.len()) + joined.as_ref().map_or(0, |b| b.len());
-        if so_far + chunk.len() > cap {
-            return Err(too_large());
-        }
-        match (&mut joined, first.take()) {
-            (Some(all), _) => all.extend_from_slice(&chunk),
-            (None, None) => first = Some(chunk),
-            (None, Some(head)) => {
-                let size = declared.unwrap_or(head.len() + chunk.len()).min(cap);
-                let mut all = web::BytesMut::with_capacity(size.max(head.len() + chunk.len()));
-                all.extend_from_slice(&head);
-                all.extend_from_slice(&chunk);
-                joined = Some(all);
-            }
-        }
-    }
-    Ok(match (joined, first) {
-        (Some(all), _) => all.freeze(),
-        (None, Some(one)) => one,
-        (None, None) => web::Bytes::new(),
-    })
 }
