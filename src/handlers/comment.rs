@@ -188,8 +188,10 @@ pub async fn handle(ctx: &Ctx, comment: PullRequestComment) -> anyhow::Result<Ha
     }
     let repo = &comment.repo;
     let apps: Vec<&Policy> = ctx.policies.for_repo(repo).collect();
+    if apps.is_empty() {
+        return Ok(Handled::Nothing);
+    }
     let commands = match parse_comment(&comment.body) {
-        _ if apps.is_empty() => return Ok(Handled::Nothing),
         ParseOutcome::NoCommand => return Ok(Handled::Nothing),
         ParseOutcome::Error(errors) => Err(errors),
         ParseOutcome::Commands(c) => Ok(c),
