@@ -89,18 +89,24 @@ fn ci_green_on_main_then_a_tag_then_a_red_build_then_a_redelivery() {
     );
 }
 
-/// A commit status names no pull request: auger asks GitHub (through the forge, with a token)
-/// which PRs carry the commit, so the artifact knows its PR.
-#[test]
-fn a_green_pr_head_learns_its_pull_request_from_the_github_api() {
-    let (sim, token) = acme_web_for_auger();
-    let setup = Setup::new(
+/// The app `web` of `acme/web` (built on a green `ci/build`), with auger talking to `sim` as
+/// GitHub with the token in `GITHUB_TOKEN`.
+fn web_with_github(sim: &GithubSim) -> Setup {
+    Setup::new(
         &[("web", "acme/web", "\"status:ci/build\"")],
         &format!(
             "[github]\napi_url = \"{}\"\ntoken_env = \"GITHUB_TOKEN\"\n",
             sim.url()
         ),
-    );
+    )
+}
+
+/// A commit status names no pull request: auger asks GitHub (through the forge, with a token)
+/// which PRs carry the commit, so the artifact knows its PR.
+#[test]
+fn a_green_pr_head_learns_its_pull_request_from_the_github_api() {
+    let (sim, token) = acme_web_for_auger();
+    let setup = web_with_github(&sim);
     let server = setup.start_with_env(&[("GITHUB_TOKEN", &token)]);
     sim.set_webhook(Some(&format!("{}/webhooks/github", server.url)), SECRET);
 
@@ -132,13 +138,7 @@ fn a_green_pr_head_learns_its_pull_request_from_the_github_api() {
 #[test]
 fn sigterm_while_github_is_slow_exits_within_ten_seconds_and_the_delivery_is_replayed_once() {
     let (sim, token) = acme_web_for_auger();
-    let setup = Setup::new(
-        &[("web", "acme/web", "\"status:ci/build\"")],
-        &format!(
-            "[github]\napi_url = \"{}\"\ntoken_env = \"GITHUB_TOKEN\"\n",
-            sim.url()
-        ),
-    );
+    let setup = web_with_github(&sim);
     let mut server = setup.start_with_env(&[("GITHUB_TOKEN", &token)]);
     sim.set_webhook(
         Some(&format!("{}/webhooks/github", server.url)),
