@@ -51,6 +51,9 @@ struct RawServer {
     listen: String,
     #[serde(default = "default_data_dir")]
     data_dir: String,
+    /// How often the release loop reconciles without an event (`1m`, `30s`).
+    #[serde(default)]
+    reconcile_interval: Option<String>,
 }
 
 impl Default for RawServer {
@@ -58,9 +61,14 @@ impl Default for RawServer {
         Self {
             listen: default_listen(),
             data_dir: default_data_dir(),
+            reconcile_interval: None,
         }
     }
 }
+
+/// The reconcile's default period: a release held up by a fault or a gate is tried again at
+/// least this often, even when no event comes.
+pub const DEFAULT_RECONCILE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -180,6 +188,7 @@ pub struct Config {
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    pub reconcile_interval: std::time::Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -273,6 +282,19 @@ impl Config {
         })?;
         non_empty("server.data_dir", &raw.server.data_dir)?;
         let data_dir = resolve(&raw.server.data_dir);
+        let reconcile_interval = match &raw.server.reconcile_interval {
+            None => DEFAULT_RECONCILE_INTERVAL,
+            Some(text) => match humantime::parse_duration(text) {
+                Ok(d) if d >= std::time::Duration::from_secs(1) => d,
+                Ok(_) => return Err(err("server.reconcile_interval", format!("{text:?} is under 1s"))),
+                Err(e) => {
+                    return Err(err(
+                        "server.reconcile_interval",
+                        format!("{text:?} is not a duration like 1m or 30s: {e}"),
+                    ));
+                }
+            },
+        };
 
         if !(raw.github.api_url.starts_with("https://") || raw.github.api_url.starts_with("http://")) {
             return Err(err(
@@ -347,7 +369,11 @@ impl Config {
 
         Ok(Config {
             file: file.to_owned(),
-            server: ServerConfig { listen, data_dir },
+            server: ServerConfig {
+                listen,
+                data_dir,
+                reconcile_interval,
+            },
             github: GithubConfig {
                 api_url: raw.github.api_url.trim_end_matches('/').to_owned(),
                 auth,

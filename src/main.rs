@@ -366,6 +366,9 @@ fn release_make(app: AppName, env: EnvName, artifact: &str, config: &ConfigArg) 
             tally.approved_by.len()
         ),
         ReleaseOutcome::Held { reason } => println!("held: {reason}"),
+        ReleaseOutcome::Retrying { reason } => anyhow::bail!(
+            "not released yet ({reason}); the release stays desired and `auger serve` keeps trying"
+        ),
     }
     Ok(())
 }

@@ -20,7 +20,7 @@ use crate::inbox::{self, Inbox};
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::policy::{self, PolicySet};
-use crate::release::{Releaser, ReleaserParts, SystemClock, WaitingPlans};
+use crate::release::{DesiredReleases, Releaser, ReleaserParts, SystemClock};
 use crate::webhook::WebhookSecrets;
 use crate::worker::Worker;
 
@@ -30,6 +30,9 @@ pub struct Prepared {
     pub listen: SocketAddr,
     /// This process's claim on `server.data_dir`, held until `run` returns.
     pub lock: DataDirLock,
+    /// Inbox entries numbered below this were accepted before this start.
+    pub replay_below: u64,
+    pub reconcile_every: Duration,
 }
 
 pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
@@ -100,10 +103,25 @@ pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
         },
         listen: config.server.listen,
         lock,
+        replay_below: replay.next_seq,
+        reconcile_every: config.server.reconcile_interval,
     })
 }
 
-/// The release loop over the configured stores; waiting plans live under `data_dir`.
+/// Where the desired releases are kept. An older auger kept only the plans its gates held,
+/// in `waiting-plans.json`, which this file takes over (the same records, read as automatic
+/// releases).
+fn desired_releases_file(data_dir: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+    let path = data_dir.join("desired-releases.json");
+    let older = data_dir.join("waiting-plans.json");
+    if !path.exists() && older.exists() {
+        std::fs::rename(&older, &path)
+            .with_context(|| format!("cannot move {} to {}", older.display(), path.display()))?;
+    }
+    Ok(path)
+}
+
+/// The release loop over the configured stores; desired releases live under `data_dir`.
 pub fn releaser(
     config: &Config,
     store: Arc<ArtifactStore>,
@@ -112,7 +130,7 @@ pub fn releaser(
     gitops_repo: RepoName,
     forge: Option<Arc<dyn Forge>>,
 ) -> anyhow::Result<Releaser> {
-    let waiting = WaitingPlans::open(config.server.data_dir.join("waiting-plans.json"))?;
+    let desired = DesiredReleases::open(desired_releases_file(&config.server.data_dir)?)?;
     Ok(Releaser::new(ReleaserParts {
         store,
         policies,
@@ -122,7 +140,7 @@ pub fn releaser(
         notifier: Arc::new(Notifier::new(forge.clone(), config.slack_webhook_url())),
         forge,
         clock: Arc::new(SystemClock),
-        waiting,
+        desired,
         // AUGER_GIT_TOKEN is the operator's fixed choice (see `open_gitops_repo`).
         git_token_from_forge: std::env::var_os("AUGER_GIT_TOKEN").is_none(),
     }))
@@ -234,6 +252,8 @@ pub async fn run(prepared: Prepared, announce: impl FnOnce(SocketAddr)) -> anyho
         state,
         listen,
         lock: _lock,
+        replay_below,
+        reconcile_every,
     } = prepared;
     let ctx = Ctx::new(
         state.store.clone(),
@@ -246,6 +266,8 @@ pub async fn run(prepared: Prepared, announce: impl FnOnce(SocketAddr)) -> anyho
         inbox: state.inbox.clone(),
         ctx: Arc::new(ctx),
         gitops_repo: state.gitops_repo.clone(),
+        replay_below,
+        reconcile_every,
     };
     let inbox = state.inbox.clone();
     // Listen before serving, so a signal sent right after the address is printed is ours and
@@ -381,7 +403,8 @@ fn spawn_background(
             crate::priority::background();
             runtime.block_on(async move {
                 let ctx = worker.ctx.clone();
-                let timer = tokio::spawn(async move { handlers::timer::run(&ctx).await });
+                let every = worker.reconcile_every;
+                let timer = tokio::spawn(async move { handlers::timer::run(&ctx, every).await });
                 worker
                     .run(async move {
                         // A dropped sender means the server is gone: stop as well.

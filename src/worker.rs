@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tracing::{Instrument, info_span};
 
 use crate::domain::RepoName;
-use crate::handlers::{self, Ctx, Handled};
+use crate::handlers::{self, Ctx, Delivery, Handled};
 use crate::inbox::{Entry, Inbox};
 use crate::work::{self, Scope};
 
@@ -38,6 +38,11 @@ pub struct Worker {
     pub ctx: Arc<Ctx>,
     /// For entries an earlier auger stored as GitHub events, which are classified on reading.
     pub gitops_repo: Option<RepoName>,
+    /// Entries numbered below this were appended before this run started: taken again, they
+    /// are replays (the inbox's `Replay::next_seq` when it was opened).
+    pub replay_below: u64,
+    /// The release loop's reconcile period (`server.reconcile_interval`).
+    pub reconcile_every: Duration,
 }
 
 impl Worker {
@@ -129,7 +134,9 @@ impl Worker {
                 record_in_span(&span, &self.ctx, &w);
                 (
                     kind,
-                    handlers::handle(&self.ctx, w).instrument(span.clone()).await,
+                    handlers::handle(&self.ctx, w, self.delivery(entry))
+                        .instrument(span.clone())
+                        .await,
                 )
             }
             Ok(None) => ("none", Ok(Handled::Nothing)),
@@ -144,6 +151,14 @@ impl Worker {
             }
         };
         self.ctx.metrics.processed(kind, outcome, started.elapsed());
+    }
+
+    fn delivery(&self, entry: &Entry) -> Delivery {
+        if entry.seq < self.replay_below {
+            Delivery::Replayed
+        } else {
+            Delivery::First
+        }
     }
 }
 

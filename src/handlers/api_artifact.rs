@@ -16,7 +16,7 @@ pub async fn handle(ctx: &Ctx, rec: ArtifactRecorded) -> anyhow::Result<Handled>
         return Ok(Handled::Nothing);
     };
     let done = r
-        .on_recorded(&[(rec.incoming, RecordOutcome::Updated(merged))])
+        .on_recorded(&[(rec.incoming, RecordOutcome::Updated(merged))], false)
         .await;
     Ok(Handled::from_bool(!done.is_empty()))
 }

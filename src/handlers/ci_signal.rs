@@ -4,9 +4,9 @@
 use crate::artifact::intake::Build;
 use crate::artifact::{Artifact, RecordOutcome};
 
-use super::{Ctx, Handled, recorded};
+use super::{Ctx, Delivery, Handled, recorded};
 
-pub async fn handle(ctx: &Ctx, build: Build) -> anyhow::Result<Handled> {
+pub async fn handle(ctx: &Ctx, build: Build, delivery: Delivery) -> anyhow::Result<Handled> {
     let mut incoming = build.artifacts();
     add_pull_requests(ctx, &mut incoming).await;
     let store = ctx.store.clone();
@@ -15,7 +15,7 @@ pub async fn handle(ctx: &Ctx, build: Build) -> anyhow::Result<Handled> {
         Ok(incoming.into_iter().zip(outcomes).collect())
     })
     .await??;
-    Ok(recorded(ctx, &outcomes).await)
+    Ok(recorded(ctx, &outcomes, delivery).await)
 }
 
 /// A commit status names no pull request; ask GitHub which open PRs have this commit, so
@@ -45,7 +45,10 @@ mod tests {
         let bed = Bed::new(false);
         let (pr, head) = bed.pull_request();
         let build = bed.build(&head);
-        assert_eq!(handle(&bed.ctx, build).await.unwrap(), Handled::Acted);
+        assert_eq!(
+            handle(&bed.ctx, build, Delivery::First).await.unwrap(),
+            Handled::Acted
+        );
         let stored = bed
             .ctx
             .store
@@ -60,9 +63,9 @@ mod tests {
         let bed = Bed::new(false);
         let (_, head) = bed.pull_request();
         let build = bed.build(&head);
-        handle(&bed.ctx, build.clone()).await.unwrap();
+        handle(&bed.ctx, build.clone(), Delivery::First).await.unwrap();
         let before = bed.ctx.store.get(&bed.artifact(&head).app, &head).unwrap();
-        handle(&bed.ctx, build).await.unwrap();
+        handle(&bed.ctx, build, Delivery::First).await.unwrap();
         assert_eq!(
             bed.ctx.store.get(&bed.artifact(&head).app, &head).unwrap(),
             before
@@ -72,5 +75,23 @@ mod tests {
             metrics.contains("auger_artifacts_recorded_total{outcome=\"unchanged\"} 1"),
             "{metrics}"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_build_replayed_after_a_crash_before_its_release_is_released() {
+        let bed = Bed::new(true);
+        let (_, head) = bed.pull_request();
+        let mut build = bed.build(&head);
+        build.facts.branches = vec![crate::domain::BranchName::new("main").unwrap()];
+        // The crash came after the ledger recorded the build, before its release was desired.
+        bed.ctx.store.record_batch(&build.artifacts()).unwrap();
+        handle(&bed.ctx, build, Delivery::Replayed).await.unwrap();
+        let staging = crate::domain::EnvName::new("staging").unwrap();
+        let live = bed
+            .ctx
+            .store
+            .released(&staging, &bed.artifact(&head).app)
+            .unwrap();
+        assert_eq!(live.map(|a| a.id), Some(bed.artifact(&head).id));
     }
 }

@@ -106,9 +106,19 @@ impl Handled {
     }
 }
 
+/// How a unit of work reached its handler.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Delivery {
+    #[default]
+    First,
+    /// An entry an earlier run took but did not finish: a crash may have come between its
+    /// effects (an artifact recorded, its release not yet desired).
+    Replayed,
+}
+
 /// After the ledger recorded what a signal or tag brought (each incoming fact with the outcome):
 /// log and count each outcome, then let the release loop decide what they call for.
-async fn recorded(ctx: &Ctx, outcomes: &[(Artifact, RecordOutcome)]) -> Handled {
+async fn recorded(ctx: &Ctx, outcomes: &[(Artifact, RecordOutcome)], delivery: Delivery) -> Handled {
     for (_, outcome) in outcomes {
         let word = match outcome {
             RecordOutcome::Created(a) => {
@@ -124,16 +134,16 @@ async fn recorded(ctx: &Ctx, outcomes: &[(Artifact, RecordOutcome)]) -> Handled 
         ctx.metrics.artifact(word);
     }
     if let Some(r) = ctx.releases.running() {
-        r.on_recorded(outcomes).await;
+        r.on_recorded(outcomes, delivery == Delivery::Replayed).await;
     }
     Handled::from_bool(!outcomes.is_empty())
 }
 
 /// Routes one unit of work to its handler.
-pub async fn handle(ctx: &Ctx, work: Work) -> anyhow::Result<Handled> {
+pub async fn handle(ctx: &Ctx, work: Work, delivery: Delivery) -> anyhow::Result<Handled> {
     match work {
-        Work::Build(b) => ci_signal::handle(ctx, b).await,
-        Work::Tag(t) => tag::handle(ctx, t).await,
+        Work::Build(b) => ci_signal::handle(ctx, b, delivery).await,
+        Work::Tag(t) => tag::handle(ctx, t, delivery).await,
         Work::PullRequest(p) => pull_request::changed(ctx, p).await,
         Work::BranchDeleted(b) => pull_request::branch_deleted(ctx, b).await,
         Work::ReleaseReview(p) => review::reviewed(ctx, p).await,

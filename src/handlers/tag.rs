@@ -4,9 +4,9 @@
 use crate::artifact::{Artifact, RecordOutcome};
 use crate::work::Tagged;
 
-use super::{Ctx, Handled, recorded};
+use super::{Ctx, Delivery, Handled, recorded};
 
-pub async fn handle(ctx: &Ctx, tagged: Tagged) -> anyhow::Result<Handled> {
+pub async fn handle(ctx: &Ctx, tagged: Tagged, delivery: Delivery) -> anyhow::Result<Handled> {
     let store = ctx.store.clone();
     let outcomes = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<(Artifact, RecordOutcome)>> {
         let mut outcomes = Vec::new();
@@ -24,7 +24,7 @@ pub async fn handle(ctx: &Ctx, tagged: Tagged) -> anyhow::Result<Handled> {
         Ok(outcomes)
     })
     .await??;
-    Ok(recorded(ctx, &outcomes).await)
+    Ok(recorded(ctx, &outcomes, delivery).await)
 }
 
 #[cfg(test)]
@@ -51,7 +51,9 @@ mod tests {
         let bed = Bed::new(false);
         let (_, head) = bed.pull_request();
         assert_eq!(
-            handle(&bed.ctx, tagged(&bed, &head)).await.unwrap(),
+            handle(&bed.ctx, tagged(&bed, &head), Delivery::First)
+                .await
+                .unwrap(),
             Handled::Nothing
         );
         assert_eq!(bed.ctx.store.get(&bed.artifact(&head).app, &head).unwrap(), None);
@@ -63,7 +65,9 @@ mod tests {
         let (_, head) = bed.pull_request();
         bed.ctx.store.record(&bed.artifact(&head)).unwrap();
         assert_eq!(
-            handle(&bed.ctx, tagged(&bed, &head)).await.unwrap(),
+            handle(&bed.ctx, tagged(&bed, &head), Delivery::First)
+                .await
+                .unwrap(),
             Handled::Acted
         );
         let a = bed

@@ -14,7 +14,7 @@ use crate::gitops::GitopsRepo;
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::policy::{Policy, PolicySet};
-use crate::release::{Releaser, ReleaserParts, SystemClock, WaitingPlans};
+use crate::release::{DesiredReleases, Releaser, ReleaserParts, SystemClock};
 use crate::work::PullRequestComment;
 
 pub const REPO: &str = "acme/web";
@@ -31,6 +31,7 @@ signals = ["status:ci/build"]
 image = "ghcr.io/acme/web:{{ artifact.sha }}"
 
 [env.staging]
+auto = { branch = "main" }
 merge = "direct"
 deployers = ["permission:write"]
 "#;
@@ -113,7 +114,7 @@ impl Bed {
                 forge: Some(forge.clone()),
                 notifier: Arc::new(Notifier::new(Some(forge.clone()), None)),
                 clock: Arc::new(SystemClock),
-                waiting: WaitingPlans::open(dir.path().join("waiting.json")).unwrap(),
+                desired: DesiredReleases::open(dir.path().join("desired.json")).unwrap(),
                 git_token_from_forge: false,
             })))
         } else {

@@ -201,7 +201,7 @@ fn matrix(state: &AppState, git: &FromGit, envs: &[String], now: DateTime<Utc>) 
         .releases
         .running()
         .map(|r| {
-            r.waiting()
+            r.desired()
                 .into_iter()
                 .map(|w| {
                     (

@@ -117,7 +117,8 @@ impl ReleaseEvent {
 }
 
 /// How a failed release is reported on the commit status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum FailureKind {
     /// The release was refused or its rollout failed (`failure`).
     Failed,
@@ -333,8 +334,9 @@ impl Notifier {
     }
 
     /// The release is live: status success, deployment `success` (with the environment URL),
-    /// older deployments of the environment `inactive`, and a Slack message.
-    pub async fn release_succeeded(&self, ev: &ReleaseEvent) -> Option<DeploymentId> {
+    /// older deployments of the environment `inactive`, and a Slack message. `true` when
+    /// GitHub took the status and the deployment's.
+    pub async fn release_succeeded(&self, ev: &ReleaseEvent) -> bool {
         let template = if ev.transient {
             "slack_preview.json.tera"
         } else {
@@ -346,7 +348,7 @@ impl Notifier {
 
     /// A rollback is live: like [`Self::release_succeeded`], with its own Slack message.
     /// `from` is the artifact that was replaced, when known.
-    pub async fn rollback(&self, ev: &ReleaseEvent, from: Option<&ArtifactId>) -> Option<DeploymentId> {
+    pub async fn rollback(&self, ev: &ReleaseEvent, from: Option<&ArtifactId>) -> bool {
         let from = from.map(|a| a.to_string()).unwrap_or_default();
         self.slack(
             "slack_rollback.json.tera",
@@ -358,30 +360,54 @@ impl Notifier {
     }
 
     /// The release failed (`reason` is shown to humans): status failure or error, deployment
-    /// `failure` or `error`, and a Slack message.
-    pub async fn release_failed(&self, ev: &ReleaseEvent, kind: FailureKind, reason: &str) {
+    /// `failure` or `error`, and a Slack message. `true` when GitHub took the statuses.
+    pub async fn release_failed(&self, ev: &ReleaseEvent, kind: FailureKind, reason: &str) -> bool {
         self.slack("slack_failure.json.tera", ev, &[("reason", reason)]);
         let (state, dstate) = match kind {
             FailureKind::Failed => (CommitState::Failure, DeploymentState::Failure),
             FailureKind::Error => (CommitState::Error, DeploymentState::Error),
         };
-        self.status(ev, state, format!("{}: {reason}", ev.artifact)).await;
+        let status = self.status(ev, state, format!("{}: {reason}", ev.artifact)).await;
         // No deployment to close when none was created: do not open one just to fail it.
-        if let Some(id) = ev.deployment_id {
-            self.deployment_status(ev, id, dstate, None, reason).await;
-        }
+        let deployment = match ev.deployment_id {
+            Some(id) => self.deployment_status(ev, id, dstate, None, reason).await,
+            None => true,
+        };
+        status && deployment
+    }
+
+    /// A release waits for another try (a GitHub fault, a busy gitops branch): its status
+    /// stays pending and says why.
+    pub async fn release_waiting(&self, ev: &ReleaseEvent, reason: &str) {
+        self.status(ev, CommitState::Pending, format!("{}: {reason}", ev.artifact))
+            .await;
+    }
+
+    /// The final success of a live release, sent again because GitHub did not take it the
+    /// first time (no second Slack message). `true` when it went through.
+    pub async fn success_again(&self, ev: &ReleaseEvent, rollback: bool) -> bool {
+        let description = if rollback {
+            format!("rolled back to {}", ev.artifact)
+        } else {
+            format!("released {}", ev.artifact)
+        };
+        self.succeeded(ev, description).await
     }
 
     /// A newer artifact took over the release pull request this one waited in: its status
     /// becomes final (`error`, "superseded by …") instead of staying pending, and its
     /// deployment, if it has one, `inactive`.
-    pub async fn release_superseded(&self, ev: &ReleaseEvent, by: &ArtifactId) {
+    pub async fn release_superseded(&self, ev: &ReleaseEvent, by: &ArtifactId) -> bool {
         let description = format!("superseded by {by}");
-        self.status(ev, CommitState::Error, description.clone()).await;
-        if let Some(id) = ev.deployment_id {
-            self.deployment_status(ev, id, DeploymentState::Inactive, None, &description)
-                .await;
-        }
+        let status = self.status(ev, CommitState::Error, description.clone()).await;
+        let deployment = match ev.deployment_id {
+            Some(id) => {
+                self.deployment_status(ev, id, DeploymentState::Inactive, None, &description)
+                    .await
+            }
+            None => true,
+        };
+        status && deployment
     }
 
     /// A preview environment was torn down: its deployments become `inactive`. Without a
@@ -391,29 +417,38 @@ impl Notifier {
         match ev.deployment_id {
             Some(id) => {
                 self.deployment_status(ev, id, DeploymentState::Inactive, None, "preview removed")
-                    .await
+                    .await;
             }
             None => self.inactivate_others(ev, None, "preview removed").await,
         }
     }
 
-    async fn succeeded(&self, ev: &ReleaseEvent, description: String) -> Option<DeploymentId> {
-        self.status(ev, CommitState::Success, description).await;
-        let id = self.ensure_deployment(ev).await?;
-        self.deployment_status(
-            ev,
-            id,
-            DeploymentState::Success,
-            ev.environment_url.clone(),
-            "released",
-        )
-        .await;
+    /// Status success and deployment `success`; `true` when GitHub took both (marking older
+    /// deployments inactive is tidying, not part of the answer).
+    async fn succeeded(&self, ev: &ReleaseEvent, description: String) -> bool {
+        let status = self.status(ev, CommitState::Success, description).await;
+        if self.forge.is_none() {
+            return true;
+        }
+        let Some(id) = self.ensure_deployment(ev).await else {
+            return false;
+        };
+        let deployment = self
+            .deployment_status(
+                ev,
+                id,
+                DeploymentState::Success,
+                ev.environment_url.clone(),
+                "released",
+            )
+            .await;
         self.inactivate_others(ev, Some(id), "superseded").await;
-        Some(id)
+        status && deployment
     }
 
-    async fn status(&self, ev: &ReleaseEvent, state: CommitState, description: String) {
-        let Some(forge) = &self.forge else { return };
+    /// `true` when GitHub took it (or there is no GitHub to tell).
+    async fn status(&self, ev: &ReleaseEvent, state: CommitState, description: String) -> bool {
+        let Some(forge) = &self.forge else { return true };
         let update = StatusUpdate {
             state,
             context: ev.context(),
@@ -421,10 +456,14 @@ impl Notifier {
             target_url: ev.gitops_commit_url.clone(),
         };
         match forge.set_status(&ev.repo, &ev.sha, &update).await {
-            Ok(()) => self.counters.sent(Channel::Status),
+            Ok(()) => {
+                self.counters.sent(Channel::Status);
+                true
+            }
             Err(e) => {
                 self.counters.failed(Channel::Status);
                 tracing::warn!(repo = %ev.repo, sha = %ev.sha, context = %update.context, state = state.as_str(), error = %e, "cannot set commit status");
+                false
             }
         }
     }
@@ -502,8 +541,8 @@ impl Notifier {
         state: DeploymentState,
         environment_url: Option<String>,
         description: &str,
-    ) {
-        let Some(forge) = &self.forge else { return };
+    ) -> bool {
+        let Some(forge) = &self.forge else { return true };
         let update = DeploymentStatusUpdate {
             state,
             environment_url,
@@ -511,10 +550,14 @@ impl Notifier {
             description: Some(truncate(description, STATUS_DESCRIPTION_MAX)),
         };
         match forge.set_deployment_status(&ev.repo, id, &update).await {
-            Ok(()) => self.counters.sent(Channel::Deployment),
+            Ok(()) => {
+                self.counters.sent(Channel::Deployment);
+                true
+            }
             Err(e) => {
                 self.counters.failed(Channel::Deployment);
                 tracing::warn!(repo = %ev.repo, deployment = %id, state = state.as_str(), error = %e, "cannot set deployment status");
+                false
             }
         }
     }

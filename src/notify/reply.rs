@@ -53,7 +53,7 @@ pub fn answer_marker(comment: CommentId) -> String {
 /// What a reply says.
 #[derive(Debug, Clone, Default)]
 pub struct ReplyText<'a> {
-    /// `queued`, `awaiting`, `released`, `already`, `held`, `rolled_back`, `rollback_awaiting`,
+    /// `queued`, `awaiting`, `retrying`, `released`, `already`, `held`, `rolled_back`, `rollback_awaiting`,
     /// `hold_set`, `hold_already`, `resumed`, `not_held`, `refused`, `failed`, or anything else
     /// for `detail` alone.
     pub state: &'a str,

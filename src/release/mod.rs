@@ -21,12 +21,13 @@
 
 pub mod approval;
 pub mod clock;
+pub mod desired;
 pub mod people;
 pub mod plan;
 mod preview;
+mod reconcile;
 mod steps;
 mod text;
-pub mod waiting;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -38,13 +39,13 @@ use crate::gitops::{GitopsRepo, RenderError, WriteError, pr_branch};
 use crate::notify::{Notifier, ReplyRef};
 use crate::policy::{EnvPolicy, MergeMode, Policy, PolicySet};
 
-use steps::{log_outcome, merge_commit, rollback_plan};
+use steps::{merge_commit, rollback_plan};
 
 pub use approval::{Tally, tally};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use desired::{Desired, DesiredError, DesiredReleases, Want};
 pub use people::People;
 pub use plan::{Gate, Plan, auto_plans, gate};
-pub use waiting::{WaitingError, WaitingPlan, WaitingPlans};
 
 /// Every environment of every policy whose releases go through a pull request, with the
 /// branch auger opens that pull request from (`auger/<env>/<app>`).
@@ -90,9 +91,10 @@ pub enum ReleaseError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
-    Waiting(#[from] WaitingError),
+    Desired(#[from] DesiredError),
+    /// `retry`: the same merge may work on a later try (the head moved, GitHub did not say).
     #[error("pull request #{pull} was not merged: {reason}")]
-    NotMerged { pull: u64, reason: String },
+    NotMerged { pull: u64, reason: String, retry: bool },
     #[error("{env} has no earlier release of {app} to roll back to")]
     NothingToRollBack { env: EnvName, app: AppName },
     #[error("{artifact} was never released to {env}")]
@@ -134,8 +136,11 @@ pub enum ReleaseOutcome {
         tally: Tally,
         required: u32,
     },
-    /// Held by an `after` gate; re-checked by [`Releaser::tick`].
+    /// Held by an `after` gate (re-checked by [`Releaser::tick`]) or by a hold (dropped).
     Held { reason: String },
+    /// Not done yet for a reason that may pass (a GitHub fault, a busy gitops branch): it
+    /// stays desired and is tried again after a backoff.
+    Retrying { reason: String },
 }
 
 /// What a [`Releaser`] works on.
@@ -149,7 +154,7 @@ pub struct ReleaserParts {
     pub forge: Option<Arc<dyn Forge>>,
     pub notifier: Arc<Notifier>,
     pub clock: Arc<dyn Clock>,
-    pub waiting: WaitingPlans,
+    pub desired: DesiredReleases,
     /// Ask the forge for a token for git before gitops operations (App installation tokens
     /// expire); off when the operator gives git a fixed token.
     pub git_token_from_forge: bool,
@@ -165,7 +170,7 @@ pub struct Releaser {
     people: Option<People>,
     notifier: Arc<Notifier>,
     clock: Arc<dyn Clock>,
-    waiting: WaitingPlans,
+    desired: DesiredReleases,
     git_token_from_forge: bool,
     serial: tokio::sync::Mutex<()>,
 }
@@ -182,7 +187,7 @@ impl Releaser {
             forge: parts.forge,
             notifier: parts.notifier,
             clock: parts.clock,
-            waiting: parts.waiting,
+            desired: parts.desired,
             git_token_from_forge: parts.git_token_from_forge,
             serial: tokio::sync::Mutex::new(()),
         }
@@ -197,48 +202,53 @@ impl Releaser {
         &self.notifier
     }
 
-    /// Plans held by `after` gates.
-    pub fn waiting(&self) -> Vec<WaitingPlan> {
-        self.waiting.list()
-    }
-
-    /// The automatic releases that recorded artifacts call for. `recorded` pairs the facts
-    /// one event brought with what the ledger made of them; unchanged records (redeliveries)
-    /// call for nothing.
+    /// The automatic releases that recorded artifacts call for, desired and then worked on.
+    /// `recorded` pairs the facts one event brought with what the ledger made of them;
+    /// unchanged records (redeliveries) call for nothing, unless the event is `replayed`
+    /// after a crash, which may have come between the record and the desire.
     pub async fn on_recorded(
         &self,
         recorded: &[(Artifact, RecordOutcome)],
+        replayed: bool,
     ) -> Vec<(Plan, Result<ReleaseOutcome>)> {
-        let plans = self.plans_for(recorded);
+        let plans = self.plans_for(recorded, replayed);
         for (incoming, outcome) in recorded {
             if !incoming.pull_requests.is_empty() && !matches!(outcome, RecordOutcome::Unchanged(_)) {
                 self.previews_for_artifact(outcome.artifact()).await;
             }
         }
         let _serial = self.begin().await;
-        let mut out = Vec::new();
-        for plan in plans {
-            let result = self.gated(plan.clone()).await;
-            log_outcome(&plan, &result);
-            out.push((plan, result));
+        let mut refused = Vec::new();
+        for plan in &plans {
+            let wanted = Desired::new(plan.clone(), Want::Auto, self.clock.now());
+            if let Err(e) = self.desire(wanted).await {
+                refused.push((plan.clone(), Err(e)));
+            }
         }
-        self.drain_waiting().await;
+        let mut out = self.pass().await;
+        out.retain(|(p, _)| plans.contains(p));
+        out.extend(refused);
         out
     }
 
-    /// An explicit release (API, CLI, `/deploy`): no `after` gate, the env's merge mode.
+    /// An explicit release (API, CLI, `/deploy`): no `after` gate, the env's merge mode. It
+    /// stays desired until it is live, so a fault only delays it ([`ReleaseOutcome::Retrying`]).
     pub async fn release(&self, plan: Plan) -> Result<ReleaseOutcome> {
         let _serial = self.begin().await;
-        let result = self.release_locked(&plan, None).await;
-        log_outcome(&plan, &result);
-        self.drain_waiting().await;
+        self.rules(&plan.app, &plan.env)?;
+        self.artifact(&plan.artifact).await?;
+        let wanted = Desired::new(plan, Want::Asked, self.clock.now());
+        self.desire(wanted.clone()).await?;
+        let (_, result) = self.advance(wanted).await;
+        self.pass().await;
         result
     }
 
-    /// Re-checks every held plan (a timer calls this). Returns the plans that went out.
+    /// One reconcile pass (a timer calls this): owed statuses, then every desired release
+    /// that is due. Returns what was worked on.
     pub async fn tick(&self) -> Vec<(Plan, Result<ReleaseOutcome>)> {
         let _serial = self.begin().await;
-        self.drain_waiting().await
+        self.pass().await
     }
 
     /// A review was submitted or dismissed on pull request `number` of the gitops repository.
@@ -251,12 +261,13 @@ impl Releaser {
             return Ok(None);
         }
         let outcome = self.evaluate(&rp, None).await?;
-        self.drain_waiting().await;
+        self.pass().await;
         Ok(Some(outcome))
     }
 
     /// Pull request `number` of the gitops repository was closed: merged means released
-    /// (also when a human merged it); closed unmerged means the release was abandoned.
+    /// (also when a human merged it); closed unmerged means the release was abandoned, and
+    /// is no longer desired.
     pub async fn on_pull_closed(&self, number: u64) -> Result<Option<ReleaseOutcome>> {
         let _serial = self.begin().await;
         let Some(rp) = self.read_pull(number).await? else {
@@ -269,14 +280,17 @@ impl Releaser {
             outcome = Some(self.merged(&rp, &artifact, commit, None).await?);
         } else if rp.pr.state == PullState::Closed {
             self.abandoned(&rp, &artifact).await?;
+            self.desired.done(&rp.env, &rp.app, &artifact.id)?;
         }
-        self.drain_waiting().await;
+        self.pass().await;
         Ok(outcome)
     }
 
-    /// After a restart: approvals may have arrived while auger was down.
+    /// After a restart: approvals may have arrived while auger was down, and releases that
+    /// were desired resume.
     pub async fn recheck_open_pulls(&self) -> Vec<(u64, Result<ReleaseOutcome>)> {
         let Some(forge) = &self.forge else {
+            self.tick().await;
             return Vec::new();
         };
         let _serial = self.begin().await;
@@ -286,7 +300,7 @@ impl Releaser {
                 out.push(checked);
             }
         }
-        self.drain_waiting().await;
+        self.pass().await;
         out
     }
 
@@ -322,14 +336,15 @@ impl Releaser {
         let _serial = self.begin().await;
         self.rules(app, env)?;
         let target = self.rollback_target(env, app, to).await?;
-        let (artifact, files) = self.rollback_source(env, app, &target.record).await?;
+        let (artifact, _) = self.rollback_source(env, app, &target.record).await?;
         let plan = rollback_plan(env, app, &artifact, by, reply);
         self.set_hold(env, app, true, by, &plan.reason).await?;
-        let rendered = self.rollback_rendered(&plan, &artifact, files);
         let from = target.current.filter(|c| *c != artifact.id);
-        let outcome = self.deliver(&plan, &artifact, rendered, from).await;
-        log_outcome(&plan, &outcome);
-        Ok((artifact.id, outcome?))
+        let wanted = Desired::new(plan, Want::Rollback { from }, self.clock.now());
+        self.desire(wanted.clone()).await?;
+        let (_, result) = self.advance(wanted).await;
+        self.pass().await;
+        Ok((artifact.id, result?))
     }
 
     // ---- previews ----

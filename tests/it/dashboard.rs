@@ -48,8 +48,16 @@ fn the_dashboard_shows_what_runs_where_pending_prs_and_history_with_user_text_es
     assert!(staging.contains(&sha[..12]), "{staging}");
     assert!(staging.contains("v1.0.0"), "{staging}");
     assert!(staging.contains("policy"), "released by: {staging}");
+    // Production runs nothing; the release it waits for says why.
     let production = element(&dom, "data-env=\"production\" data-app=\"web\"");
-    assert!(!production.contains(&sha[..12]), "{production}");
+    assert!(production.contains("<span class=\"none\">"), "{production}");
+    assert!(
+        production.contains(&format!(
+            "waiting: web@{} (awaiting approval in #{pr})",
+            &sha[..12]
+        )),
+        "{production}"
+    );
 
     // The open production PR with its approval count.
     let row = element(&dom, &format!("data-pull=\"{pr}\""));

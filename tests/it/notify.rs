@@ -59,7 +59,7 @@ async fn a_release_goes_pending_then_success_and_supersedes_the_previous_one() {
     ev.deployment_id = notifier.release_pending(&ev).await;
     assert!(ev.deployment_id.is_some());
     ev.environment_url = Some("https://staging.example.test".into());
-    assert_eq!(notifier.release_succeeded(&ev).await, ev.deployment_id);
+    assert!(notifier.release_succeeded(&ev).await, "GitHub took every status");
 
     let statuses = sim.statuses(REPO, &sha).unwrap();
     assert_eq!(states(&statuses, "auger/staging"), ["pending", "success"]);
@@ -83,7 +83,8 @@ async fn a_release_goes_pending_then_success_and_supersedes_the_previous_one() {
         .push(REPO, "main", &[("app.txt", "v2\n")], "Second", "alice")
         .unwrap();
     let ev2 = event(&sha2, "staging");
-    let id2 = notifier.release_succeeded(&ev2).await.unwrap();
+    assert!(notifier.release_succeeded(&ev2).await);
+    let id2 = notifier.existing_deployment(&ev2).await.unwrap();
     let deployments = sim.deployments(REPO).unwrap();
     assert_eq!(deployments.len(), 2);
     let first = deployments.iter().find(|d| d.id == first.id).unwrap();
@@ -145,7 +146,8 @@ async fn a_preview_is_transient_and_inactive_once_removed() {
     let mut ev = event(&sha, "pr-7");
     ev.transient = true;
     ev.environment_url = Some("https://pr-7.preview.example.test".into());
-    ev.deployment_id = notifier.release_succeeded(&ev).await;
+    assert!(notifier.release_succeeded(&ev).await);
+    ev.deployment_id = notifier.existing_deployment(&ev).await;
     notifier.preview_removed(&ev).await;
 
     let d = &sim.deployments(REPO).unwrap()[0];

@@ -11,7 +11,7 @@ use auger::forge::{Forge, GithubAuthSecret, GithubForge, RetryPolicy};
 use auger::gitops::GitopsRepo;
 use auger::notify::Notifier;
 use auger::policy::{Policy, PolicySet};
-use auger::release::{ManualClock, ReleaseOutcome, Releaser, ReleaserParts, WaitingPlans};
+use auger::release::{DesiredReleases, ManualClock, ReleaseOutcome, Releaser, ReleaserParts};
 use chrono::Duration;
 use github_sim::GithubSim;
 
@@ -82,7 +82,13 @@ impl Loop {
             forge: Some(self.forge.clone()),
             notifier: Arc::new(Notifier::new(Some(self.forge.clone()), None)),
             clock: self.clock.clone(),
-            waiting: WaitingPlans::open(self.dir.path().join("data/waiting-plans.json")).unwrap(),
+            // Each replica has its data dir, as each `auger serve` does.
+            desired: DesiredReleases::open(
+                self.dir
+                    .path()
+                    .join(format!("data-{cache}/desired-releases.json")),
+            )
+            .unwrap(),
             git_token_from_forge: true,
         })
     }
@@ -166,7 +172,7 @@ async fn production_waits_for_the_staging_soak_across_a_restart_and_a_newer_tag_
 
     // Built on main and tagged at once: staging goes out, production is held.
     let done = r
-        .on_recorded(&l.record("web", &shas[0], Some("main"), Some("v1.0.0")))
+        .on_recorded(&l.record("web", &shas[0], Some("main"), Some("v1.0.0")), false)
         .await;
     let outcomes: Vec<(String, &ReleaseOutcome)> = done
         .iter()
@@ -190,9 +196,9 @@ async fn production_waits_for_the_staging_soak_across_a_restart_and_a_newer_tag_
     // auger restarts: the held plan is read back from disk.
     drop(r);
     let r = l.releaser("cache");
-    assert_eq!(r.waiting().len(), 1);
+    assert_eq!(r.desired().len(), 1);
     assert_eq!(
-        r.waiting()[0].plan.artifact.to_string(),
+        r.desired()[0].plan.artifact.to_string(),
         format!("web@{}", &shas[0][..12])
     );
 
@@ -204,7 +210,7 @@ async fn production_waits_for_the_staging_soak_across_a_restart_and_a_newer_tag_
         Ok(ReleaseOutcome::Released { pull: None, .. })
     ));
     assert_eq!(live(&l, "production").as_deref(), Some(shas[0].as_str()));
-    assert!(r.waiting().is_empty());
+    assert!(r.desired().is_empty());
     let status = sim
         .statuses("acme/web", &shas[0])
         .unwrap()
@@ -216,16 +222,16 @@ async fn production_waits_for_the_staging_soak_across_a_restart_and_a_newer_tag_
 
     // v1.1.0 is tagged before it ever reached staging: held; v1.2.0 on a newer build
     // supersedes it; once that build is in staging and soaked, only v1.2.0 goes out.
-    r.on_recorded(&l.record("web", &shas[1], None, Some("v1.1.0")))
+    r.on_recorded(&l.record("web", &shas[1], None, Some("v1.1.0")), false)
         .await;
     assert!(
-        r.waiting()[0].reason.contains("live in staging"),
+        r.desired()[0].reason.contains("live in staging"),
         "{:?}",
-        r.waiting()
+        r.desired()
     );
-    r.on_recorded(&l.record("web", &shas[2], Some("main"), Some("v1.2.0")))
+    r.on_recorded(&l.record("web", &shas[2], Some("main"), Some("v1.2.0")), false)
         .await;
-    let held = r.waiting();
+    let held = r.desired();
     assert_eq!(held.len(), 1, "one held plan per (env, app)");
     assert_eq!(
         held[0].plan.artifact.to_string(),

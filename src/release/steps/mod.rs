@@ -1,7 +1,7 @@
 //! The steps a release is made of, one module per kind of work:
 //!
 //! - [`plan`]: which releases go out now (auto plans of recorded artifacts, holds, `after`
-//!   gates and the waiting plans, the release a rollback returns to);
+//!   gates, the release a rollback returns to);
 //! - [`render`]: the files and `release.json` of `<env>/<app>/` for an artifact;
 //! - [`write`]: the commit on the gitops branch or on the pull request branch;
 //! - [`pull`]: the release pull request: opened or updated, approvals counted, merged;
@@ -95,7 +95,10 @@ impl Releaser {
         );
         let deployment = self.deployment_started(plan, artifact, rules).await;
         match (self.write(spec).await?, target) {
-            (WriteOutcome::Unchanged { .. }, _) => self.already_released(plan, artifact).await,
+            (WriteOutcome::Unchanged { tip }, _) => {
+                self.already_released(plan, artifact, tip, rollback_from.as_ref())
+                    .await
+            }
             (WriteOutcome::Committed { commit, .. }, Target::Branch) => {
                 let done = Done {
                     pull: None,
@@ -145,7 +148,7 @@ impl Releaser {
     }
 }
 
-pub(super) fn log_outcome(plan: &Plan, result: &Result<ReleaseOutcome>) {
+pub(in crate::release) fn log_outcome(plan: &Plan, result: &Result<ReleaseOutcome>) {
     match result {
         Ok(o) => {
             tracing::info!(env = %plan.env, artifact = %plan.artifact, reason = %plan.reason, outcome = ?o, "release plan done")

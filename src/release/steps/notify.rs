@@ -5,7 +5,7 @@
 use super::pull::ReleasePull;
 use super::record::Done;
 use crate::artifact::{Artifact, ArtifactId};
-use crate::domain::{CommitSha, EnvName};
+use crate::domain::{AppName, CommitSha, EnvName};
 use crate::forge::{DeploymentId, Forge};
 use crate::gitops::Trigger;
 use crate::notify::{FailureKind, ReleaseEvent, ReplyRef, ReplyText, render_reply};
@@ -16,7 +16,12 @@ use crate::release::{ReleaseOutcome, Releaser, Result, text};
 
 impl Releaser {
     /// A notification event, with the deployment already made for this release if any.
-    async fn event(&self, env: &EnvName, artifact: &Artifact, trigger: &Trigger) -> ReleaseEvent {
+    pub(in crate::release) async fn release_event(
+        &self,
+        env: &EnvName,
+        artifact: &Artifact,
+        trigger: &Trigger,
+    ) -> ReleaseEvent {
         let mut ev = ReleaseEvent::for_artifact(artifact, env.clone(), trigger.to_string());
         ev.deployment_id = self.notifier.existing_deployment(&ev).await;
         ev
@@ -24,7 +29,7 @@ impl Releaser {
 
     /// The same, with the environment's URL: what a deployment shows.
     async fn env_event(&self, plan: &Plan, artifact: &Artifact, rules: &EnvPolicy) -> ReleaseEvent {
-        let mut ev = self.event(&plan.env, artifact, &plan.trigger).await;
+        let mut ev = self.release_event(&plan.env, artifact, &plan.trigger).await;
         ev.environment_url = rules.url.clone();
         ev
     }
@@ -49,7 +54,7 @@ impl Releaser {
     pub(super) async fn announce_superseded(&self, plan: &Plan, old: &ArtifactId, by: &ArtifactId) {
         match self.artifact(old).await {
             Ok(a) => {
-                let ev = self.event(&plan.env, &a, &plan.trigger).await;
+                let ev = self.release_event(&plan.env, &a, &plan.trigger).await;
                 self.notifier.release_superseded(&ev, by).await;
             }
             Err(e) => {
@@ -66,7 +71,8 @@ impl Releaser {
         }
     }
 
-    /// The release is live: success (or rollback) everywhere, and the reply says how.
+    /// The release is live: success (or rollback) everywhere, and the reply says how. `true`
+    /// when GitHub took the final status and deployment status.
     pub(super) async fn announce_released(
         &self,
         env: &EnvName,
@@ -74,27 +80,23 @@ impl Releaser {
         trigger: &Trigger,
         commit: &CommitSha,
         done: Done<'_>,
-    ) {
+    ) -> bool {
         let mut ev = match done.deployment {
             Some(id) => {
                 let mut ev = ReleaseEvent::for_artifact(artifact, env.clone(), trigger.to_string());
                 ev.deployment_id = Some(id);
                 ev
             }
-            None => self.event(env, artifact, trigger).await,
+            None => self.release_event(env, artifact, trigger).await,
         };
         ev.gitops_sha = Some(commit.clone());
-        ev.gitops_commit_url = Some(format!("https://github.com/{}/commit/{commit}", self.gitops_repo));
-        ev.environment_url = self
-            .policies
-            .get(&artifact.app)
-            .and_then(|p| p.env(env))
-            .and_then(|r| r.url.clone());
-        if matches!(trigger, Trigger::Rollback(_)) {
-            self.notifier.rollback(&ev, done.rollback_from).await;
+        ev.gitops_commit_url = Some(self.gitops_commit_url(commit));
+        ev.environment_url = self.environment_url(env, &artifact.app);
+        let settled = if matches!(trigger, Trigger::Rollback(_)) {
+            self.notifier.rollback(&ev, done.rollback_from).await
         } else {
-            self.notifier.release_succeeded(&ev).await;
-        }
+            self.notifier.release_succeeded(&ev).await
+        };
         if let Some(reply) = done.reply {
             let text = render_reply(&ReplyText {
                 state: "released",
@@ -105,6 +107,20 @@ impl Releaser {
             });
             self.notifier.reply(reply, &text).await;
         }
+        settled
+    }
+
+    /// Where a gitops commit is shown.
+    pub(in crate::release) fn gitops_commit_url(&self, commit: &CommitSha) -> String {
+        format!("https://github.com/{}/commit/{commit}", self.gitops_repo)
+    }
+
+    /// The environment's URL from the policy, if it gives one.
+    pub(in crate::release) fn environment_url(&self, env: &EnvName, app: &AppName) -> Option<String> {
+        self.policies
+            .get(app)
+            .and_then(|p| p.env(env))
+            .and_then(|r| r.url.clone())
     }
 
     pub(super) async fn reply_already(&self, reply: &ReplyRef, env: &EnvName, artifact: &Artifact) {
@@ -141,18 +157,11 @@ impl Releaser {
         if self.runs(&rp.env, &rp.app, &artifact.id).await? {
             return Ok(());
         }
-        let ev = self.event(&rp.env, artifact, &rp.info.trigger).await;
+        let ev = self.release_event(&rp.env, artifact, &rp.info.trigger).await;
         self.notifier
             .release_failed(&ev, FailureKind::Error, &text::closed_unmerged(rp.pr.number))
             .await;
         Ok(())
-    }
-
-    /// GitHub refused to merge a release pull request.
-    pub(super) async fn merge_refused(&self, rp: &ReleasePull, artifact: &Artifact, reason: &str) {
-        let ev = self.event(&rp.env, artifact, &rp.info.trigger).await;
-        let why = text::unmergeable(rp.pr.number, reason);
-        self.notifier.release_failed(&ev, FailureKind::Failed, &why).await;
     }
 
     /// A preview is live: its deployment succeeds and the source pull request's comment

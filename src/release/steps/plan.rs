@@ -1,16 +1,14 @@
-//! Plan: which releases go out now. Recorded artifacts call for the policy's `auto` releases;
-//! a held (env, app) takes none; an `after` gate that is still closed parks the plan in the
-//! waiting list, which every operation re-checks; a rollback returns to an earlier release
-//! read from the gitops history.
+//! Plan: which releases recorded artifacts call for (the policy's `auto` rules), whether an
+//! `after` gate lets one through now, and the release a rollback returns to, read from the
+//! gitops history.
 
-use super::{blocking, log_outcome};
+use super::blocking;
 use crate::artifact::{Artifact, ArtifactId, RecordOutcome};
 use crate::domain::{AppName, BranchName, EnvName};
 use crate::gitops::{HistoryFilter, ReleaseRecord, Trigger};
 use crate::notify::ReplyRef;
 use crate::release::plan::{Gate, Plan, auto_plans, gate};
-use crate::release::waiting::WaitingPlan;
-use crate::release::{ReleaseError, ReleaseOutcome, Releaser, Result, text};
+use crate::release::{ReleaseError, ReleaseOutcome, Releaser, Result};
 
 /// The release a rollback returns to, and the artifact live before it.
 pub(in crate::release) struct RollbackTarget {
@@ -38,12 +36,17 @@ pub(in crate::release) fn rollback_plan(
 
 impl Releaser {
     /// The automatic releases that recorded artifacts call for; unchanged records
-    /// (redeliveries) call for nothing.
-    pub(in crate::release) fn plans_for(&self, recorded: &[(Artifact, RecordOutcome)]) -> Vec<Plan> {
+    /// (redeliveries) call for nothing, unless the event is replayed after a crash.
+    pub(in crate::release) fn plans_for(
+        &self,
+        recorded: &[(Artifact, RecordOutcome)],
+        replayed: bool,
+    ) -> Vec<Plan> {
         let mut plans = Vec::new();
         for (incoming, outcome) in recorded {
             let merged = match outcome {
                 RecordOutcome::Created(a) | RecordOutcome::Updated(a) => a,
+                RecordOutcome::Unchanged(a) if replayed => a,
                 RecordOutcome::Unchanged(_) => continue,
             };
             let Some(policy) = self.policies.get(&merged.app) else {
@@ -69,33 +72,8 @@ impl Releaser {
         plans
     }
 
-    /// Hold, then gate, then release or park.
-    pub(in crate::release) async fn gated(&self, plan: Plan) -> Result<ReleaseOutcome> {
-        self.rules(&plan.app, &plan.env)?;
-        if let Some(h) = self.read_hold(&plan.env, &plan.app).await?
-            && h.held
-        {
-            return Ok(ReleaseOutcome::Held {
-                reason: text::on_hold(&plan.env, &plan.app, &h),
-            });
-        }
-        let (artifact, gate) = self.check_gate(&plan).await?;
-        match text::closed_gate(&gate) {
-            None => self.release_locked(&plan, Some(&artifact)).await,
-            Some(reason) => {
-                if let Some(old) = self
-                    .waiting
-                    .hold(plan.clone(), reason.clone(), self.clock.now())?
-                {
-                    tracing::info!(env = %plan.env, superseded = %old, artifact = %plan.artifact, "a newer artifact supersedes the waiting one");
-                }
-                Ok(ReleaseOutcome::Held { reason })
-            }
-        }
-    }
-
     /// The plan's artifact and whether its `after` gate lets it through now.
-    async fn check_gate(&self, plan: &Plan) -> Result<(Artifact, Gate)> {
+    pub(in crate::release) async fn check_gate(&self, plan: &Plan) -> Result<(Artifact, Gate)> {
         let (_, rules) = self.rules(&plan.app, &plan.env)?;
         let artifact = self.artifact(&plan.artifact).await?;
         let Some(after) = &rules.after else {
@@ -113,60 +91,37 @@ impl Releaser {
         Ok((artifact, gate))
     }
 
-    /// Held plans whose gate opened go out; repeated while releases open further gates
-    /// (staging → canary → production with no soak), bounded by the number of plans.
-    pub(in crate::release) async fn drain_waiting(&self) -> Vec<(Plan, Result<ReleaseOutcome>)> {
-        let mut out = Vec::new();
-        for _ in 0..=self.waiting.list().len() {
-            let before = out.len();
-            for w in self.waiting.list() {
-                if let Some(done) = self.retry_waiting(w).await {
-                    out.push(done);
-                }
-            }
-            if out.len() == before {
-                break;
-            }
-        }
-        out
+    /// A rollback's release: `<env>/<app>/` as the newest release of `plan`'s artifact there
+    /// wrote it, through the env's merge mode. Once it is written, that newest release is the
+    /// rollback itself, whose files are the same: a repeat finds nothing to change.
+    pub(in crate::release) async fn rollback_locked(
+        &self,
+        plan: &Plan,
+        from: Option<&ArtifactId>,
+    ) -> Result<ReleaseOutcome> {
+        self.rules(&plan.app, &plan.env)?;
+        let history = self.release_history(&plan.env, &plan.app).await?;
+        let record = history
+            .into_iter()
+            .find(|r| r.artifact == plan.artifact)
+            .ok_or_else(|| ReleaseError::NeverReleased {
+                env: plan.env.clone(),
+                artifact: plan.artifact.clone(),
+            })?;
+        let (artifact, files) = self.rollback_source(&plan.env, &plan.app, &record).await?;
+        let rendered = self.rollback_rendered(plan, &artifact, files);
+        self.deliver(plan, &artifact, rendered, from.cloned()).await
     }
 
-    /// One waiting plan: dropped if its (env, app) is on hold, released if its gate opened,
-    /// else left waiting with its reason brought up to date. `Some` when it was released.
-    async fn retry_waiting(&self, w: WaitingPlan) -> Option<(Plan, Result<ReleaseOutcome>)> {
-        let plan = w.plan;
-        if matches!(self.read_hold(&plan.env, &plan.app).await, Ok(Some(h)) if h.held) {
-            let _ = self.waiting.release(&plan.env, &plan.app, &plan.artifact);
-            return None;
-        }
-        match self
-            .check_gate(&plan)
-            .await
-            .map(|(artifact, gate)| (artifact, text::closed_gate(&gate)))
-        {
-            Ok((artifact, None)) => {
-                let result = self.release_locked(&plan, Some(&artifact)).await;
-                log_outcome(&plan, &result);
-                if !matches!(result, Err(ref e) if !e.is_user_error()) {
-                    // Released, or can never be (the app or env is gone): done with it.
-                    // An internal error keeps it for the next tick.
-                    if let Err(e) = self.waiting.release(&plan.env, &plan.app, &plan.artifact) {
-                        tracing::error!(error = %e, "cannot update the waiting plans");
-                    }
-                }
-                Some((plan, result))
-            }
-            Ok((_, Some(reason))) => {
-                if reason != w.reason {
-                    let _ = self.waiting.hold(plan, reason, self.clock.now());
-                }
-                None
-            }
-            Err(e) => {
-                tracing::warn!(env = %plan.env, app = %plan.app, error = %e, "cannot check a waiting plan");
-                None
-            }
-        }
+    /// The releases of (env, app) in the gitops history, newest first, after a fetch.
+    async fn release_history(&self, env: &EnvName, app: &AppName) -> Result<Vec<ReleaseRecord>> {
+        let gitops = self.gitops.clone();
+        let filter = HistoryFilter::for_pair(env, app);
+        blocking(move || {
+            gitops.fetch()?;
+            gitops.releases(&filter)
+        })
+        .await
     }
 
     /// The release of (env, app) a rollback returns to: the newest of `to`, else the newest
@@ -177,13 +132,7 @@ impl Releaser {
         app: &AppName,
         to: Option<&ArtifactId>,
     ) -> Result<RollbackTarget> {
-        let gitops = self.gitops.clone();
-        let filter = HistoryFilter::for_pair(env, app);
-        let history = blocking(move || {
-            gitops.fetch()?;
-            gitops.releases(&filter)
-        })
-        .await?;
+        let history = self.release_history(env, app).await?;
         let current = history.first().map(|r| r.artifact.clone());
         let record = match to {
             Some(to) => history.into_iter().find(|r| &r.artifact == to).ok_or_else(|| {

@@ -132,14 +132,14 @@ impl Releaser {
             .await
         {
             Ok(pr) => Ok(pr),
-            Err(ForgeError::OutcomeUnknown { .. } | ForgeError::Invalid { .. }) => {
-                match forge.find_open_pull(&self.gitops_repo, branch).await? {
-                    Some(pr) => Ok(pr),
-                    None => Err(ReleaseError::Internal(format!(
-                        "opening the release pull request from {branch} failed and none is open"
-                    ))),
-                }
-            }
+            Err(
+                ForgeError::OutcomeUnknown { .. } | ForgeError::Invalid { .. } | ForgeError::Server { .. },
+            ) => match forge.find_open_pull(&self.gitops_repo, branch).await? {
+                Some(pr) => Ok(pr),
+                None => Err(ReleaseError::Internal(format!(
+                    "opening the release pull request from {branch} failed and none is open"
+                ))),
+            },
             Err(e) => Err(e.into()),
         }
     }
@@ -223,25 +223,24 @@ impl Releaser {
                 &title,
             )
             .await;
-        let not_merged = |reason: &str| ReleaseError::NotMerged {
+        let not_merged = |reason: &str, retry: bool| ReleaseError::NotMerged {
             pull: rp.pr.number,
             reason: reason.into(),
+            retry,
         };
         match merged {
             Ok(MergeOutcome::Merged { sha }) => Ok(sha),
             Ok(MergeOutcome::HeadMoved) => Err(not_merged(
                 "its head moved since the approvals were counted; re-checking on the next event",
+                true,
             )),
-            Ok(MergeOutcome::NotMergeable(reason)) => {
-                self.merge_refused(rp, artifact, &reason).await;
-                Err(not_merged(&reason))
-            }
-            Err(ForgeError::OutcomeUnknown { .. }) => {
-                // Read back: GitHub may have merged it.
+            Ok(MergeOutcome::NotMergeable(reason)) => Err(not_merged(&reason, false)),
+            Err(ForgeError::OutcomeUnknown { .. } | ForgeError::Server { .. }) => {
+                // Read back: GitHub may have merged it (a 5xx after the effect is possible).
                 let pr = forge.get_pull(&self.gitops_repo, rp.pr.number).await?;
                 match (pr.merged, pr.merge_commit_sha) {
                     (true, Some(sha)) => Ok(sha),
-                    _ => Err(not_merged("GitHub did not confirm the merge")),
+                    _ => Err(not_merged("GitHub did not confirm the merge", true)),
                 }
             }
             Err(e) => Err(e.into()),
@@ -378,6 +377,7 @@ impl Releaser {
             MergeOutcome::HeadMoved | MergeOutcome::NotMergeable(_) => Err(ReleaseError::NotMerged {
                 pull: gitops_pr.number,
                 reason: "the preview pull request could not be merged".into(),
+                retry: false,
             }),
         }
     }

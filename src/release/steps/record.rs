@@ -8,6 +8,7 @@ use crate::domain::{AppName, CommitSha, EnvName};
 use crate::forge::DeploymentId;
 use crate::gitops::Trigger;
 use crate::notify::ReplyRef;
+use crate::release::desired::{Final, Owed};
 use crate::release::plan::Plan;
 use crate::release::{ReleaseError, ReleaseOutcome, Releaser, Result};
 
@@ -25,6 +26,7 @@ impl Releaser {
     /// The release is live: statuses and deployment first, then the ledger's env ref (a
     /// replay after a crash in between repeats the notifications, never loses the ref). A
     /// second report of the same release (the merge webhook after auger merged) is a no-op.
+    /// A final status GitHub did not take is owed, and sent again by every pass.
     pub(super) async fn released(
         &self,
         env: &EnvName,
@@ -37,18 +39,46 @@ impl Releaser {
         if pull.is_some() && self.runs(env, &artifact.app, &artifact.id).await? {
             return Ok(());
         }
-        self.announce_released(env, artifact, trigger, commit, done).await;
+        if !self.announce_released(env, artifact, trigger, commit, done).await {
+            self.desired.owe(Owed {
+                env: env.clone(),
+                app: artifact.app.clone(),
+                artifact: artifact.id.clone(),
+                trigger: trigger.clone(),
+                outcome: Final::Released {
+                    commit: commit.clone(),
+                    rollback: matches!(trigger, Trigger::Rollback(_)),
+                },
+            })?;
+        }
         self.set_live(env, artifact).await?;
-        self.waiting.release(env, &artifact.app, &artifact.id)?;
+        self.desired.done(env, &artifact.app, &artifact.id)?;
         tracing::info!(%env, artifact = %artifact.id, %commit, pull, "released");
         Ok(())
     }
 
-    /// The gitops branch already holds `plan`'s output: make sure the ledger agrees (a crash
-    /// may have come between the commit and the ref update), and say so.
-    pub(super) async fn already_released(&self, plan: &Plan, artifact: &Artifact) -> Result<ReleaseOutcome> {
-        if !self.runs(&plan.env, &plan.app, &artifact.id).await? {
-            self.set_live(&plan.env, artifact).await?;
+    /// The gitops branch (at `tip`) already holds `plan`'s output. When the ledger does not
+    /// know yet, a crash or a fault came between the commit (or the merge) and the env ref:
+    /// the release is finished now, notifications included.
+    pub(super) async fn already_released(
+        &self,
+        plan: &Plan,
+        artifact: &Artifact,
+        tip: Option<CommitSha>,
+        rollback_from: Option<&ArtifactId>,
+    ) -> Result<ReleaseOutcome> {
+        if !self.runs(&plan.env, &plan.app, &artifact.id).await?
+            && let Some(commit) = tip
+        {
+            let done = Done {
+                pull: None,
+                deployment: None,
+                reply: plan.reply.as_ref(),
+                rollback_from,
+            };
+            self.released(&plan.env, artifact, &plan.trigger, &commit, done)
+                .await?;
+            return Ok(ReleaseOutcome::Released { commit, pull: None });
         }
         if let Some(reply) = &plan.reply {
             self.reply_already(reply, &plan.env, artifact).await;

@@ -1,0 +1,440 @@
+//! What each (env, app) should run until it runs, and the final statuses auger still owes:
+//! the release loop's durable facts (design §13b), so that neither a crash nor a GitHub fault
+//! loses a release or leaves a status `pending`.
+//!
+//! One small JSON file (`<data_dir>/desired-releases.json`), rewritten whole on every change:
+//! written to a temporary file, fsynced, renamed over the old one, and the folder fsynced, so
+//! a crash leaves the old or the new state. There is at most one desired release per
+//! (env, app): a newer one supersedes it, and the superseded one is owed a final status.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::plan::Plan;
+use crate::artifact::ArtifactId;
+use crate::domain::{AppName, CommitSha, EnvName};
+use crate::gitops::Trigger;
+use crate::notify::FailureKind;
+
+/// Who wants a release, which decides what may stop it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Want {
+    /// A policy rule: a hold drops it, an `after` gate makes it wait.
+    #[default]
+    Auto,
+    /// Asked for through the API, the CLI or `/deploy`: no gate applies.
+    Asked,
+    /// Back to the files the plan's artifact last had in the env; `from` is the artifact it
+    /// replaces.
+    Rollback { from: Option<ArtifactId> },
+}
+
+/// The release one (env, app) should get.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Desired {
+    pub plan: Plan,
+    #[serde(default)]
+    pub want: Want,
+    pub since: DateTime<Utc>,
+    /// Why it is not live yet, as last checked (a gate, a busy branch, a GitHub fault).
+    pub reason: String,
+    /// Failed attempts in a row; the next waits longer.
+    #[serde(default)]
+    pub attempts: u32,
+    /// Not tried again before this (a backoff, or the end of a soak).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_at: Option<DateTime<Utc>>,
+}
+
+impl Desired {
+    pub fn new(plan: Plan, want: Want, now: DateTime<Utc>) -> Self {
+        Desired {
+            plan,
+            want,
+            since: now,
+            reason: String::new(),
+            attempts: 0,
+            retry_at: None,
+        }
+    }
+
+    /// Whether a pass at `now` should work on it.
+    pub fn due(&self, now: DateTime<Utc>) -> bool {
+        self.retry_at.is_none_or(|at| at <= now)
+    }
+}
+
+/// How a release ended, as its source commit's status must finally say.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "ended")]
+pub enum Final {
+    Released { commit: CommitSha, rollback: bool },
+    Superseded { by: ArtifactId },
+    Failed { reason: String, kind: FailureKind },
+}
+
+/// A final status GitHub did not take when it was sent; every pass sends it again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Owed {
+    pub env: EnvName,
+    pub app: AppName,
+    pub artifact: ArtifactId,
+    pub trigger: Trigger,
+    pub outcome: Final,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("desired releases {}: {message}", path.display())]
+pub struct DesiredError {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+#[derive(Default, Clone, Serialize, Deserialize)]
+struct State {
+    desired: BTreeMap<String, Desired>,
+    owed: Vec<Owed>,
+}
+
+/// The file's shape. An older auger wrote a bare list of plans held by gates (the same fields
+/// as [`Desired`] without its newer ones), which is read as automatic releases.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum OnDisk {
+    Current {
+        v: u32,
+        desired: Vec<Desired>,
+        #[serde(default)]
+        owed: Vec<Owed>,
+    },
+    Waiting(Vec<Desired>),
+}
+
+pub struct DesiredReleases {
+    path: PathBuf,
+    state: Mutex<State>,
+}
+
+fn key(env: &EnvName, app: &AppName) -> String {
+    format!("{env}/{app}")
+}
+
+impl DesiredReleases {
+    /// Loads the file at `path` (none yet: nothing desired). A corrupt file is an error, not
+    /// an empty list: silently dropping releases is what this file exists to prevent.
+    pub fn open(path: impl Into<PathBuf>) -> Result<Self, DesiredError> {
+        let path = path.into();
+        let state = match fs::read(&path) {
+            Ok(bytes) => {
+                let disk: OnDisk = serde_json::from_slice(&bytes).map_err(|e| DesiredError {
+                    path: path.clone(),
+                    message: format!("not a list of desired releases: {e}"),
+                })?;
+                let (desired, owed) = match disk {
+                    OnDisk::Current { v: 1, desired, owed } => (desired, owed),
+                    OnDisk::Current { v, .. } => {
+                        return Err(DesiredError {
+                            path,
+                            message: format!("version {v} is not one this auger reads (1)"),
+                        });
+                    }
+                    OnDisk::Waiting(list) => (list, Vec::new()),
+                };
+                State {
+                    desired: desired
+                        .into_iter()
+                        .map(|d| (key(&d.plan.env, &d.plan.app), d))
+                        .collect(),
+                    owed,
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
+            Err(e) => {
+                return Err(DesiredError {
+                    path,
+                    message: e.to_string(),
+                });
+            }
+        };
+        Ok(DesiredReleases {
+            path,
+            state: Mutex::new(state),
+        })
+    }
+
+    /// Wants `d`, replacing what was desired for its (env, app). Returns the desire it
+    /// superseded when that was for another artifact (its commit is owed a final status).
+    /// Wanting the same artifact again keeps its age and tries it at once.
+    pub fn want(&self, mut d: Desired) -> Result<Option<Desired>, DesiredError> {
+        self.change(|s| {
+            let k = key(&d.plan.env, &d.plan.app);
+            let previous = s.desired.get(&k).cloned();
+            if let Some(p) = &previous
+                && p.plan.artifact == d.plan.artifact
+            {
+                d.since = p.since;
+            }
+            let artifact = d.plan.artifact.clone();
+            s.desired.insert(k, d);
+            previous.filter(|p| p.plan.artifact != artifact)
+        })
+    }
+
+    /// Brings the desire for `d`'s (env, app) up to date (reason, attempts, next try), if it
+    /// is still for the same artifact.
+    pub fn update(&self, d: &Desired) -> Result<(), DesiredError> {
+        let k = key(&d.plan.env, &d.plan.app);
+        if self
+            .lock()
+            .desired
+            .get(&k)
+            .is_none_or(|cur| cur == d || cur.plan.artifact != d.plan.artifact)
+        {
+            return Ok(());
+        }
+        self.change(|s| {
+            s.desired.insert(k, d.clone());
+        })
+    }
+
+    /// Drops the desire for (env, app) if it is still for `artifact` (a newer one stays).
+    /// `true` when one was dropped.
+    pub fn done(&self, env: &EnvName, app: &AppName, artifact: &ArtifactId) -> Result<bool, DesiredError> {
+        let k = key(env, app);
+        let desired = self
+            .lock()
+            .desired
+            .get(&k)
+            .is_some_and(|d| &d.plan.artifact == artifact);
+        if !desired {
+            return Ok(false);
+        }
+        self.change(|s| s.desired.remove(&k).is_some())
+    }
+
+    pub fn list(&self) -> Vec<Desired> {
+        self.lock().desired.values().cloned().collect()
+    }
+
+    pub fn get(&self, env: &EnvName, app: &AppName) -> Option<Desired> {
+        self.lock().desired.get(&key(env, app)).cloned()
+    }
+
+    /// The earliest time a desire waits for, if any waits.
+    pub fn next_retry(&self) -> Option<DateTime<Utc>> {
+        self.lock().desired.values().filter_map(|d| d.retry_at).min()
+    }
+
+    /// Remembers a final status to send again. One per (env, app, artifact): a later outcome
+    /// replaces an earlier one.
+    pub fn owe(&self, o: Owed) -> Result<(), DesiredError> {
+        self.change(|s| {
+            s.owed
+                .retain(|x| !(x.env == o.env && x.app == o.app && x.artifact == o.artifact));
+            s.owed.push(o);
+        })
+    }
+
+    /// The final status `o` went through.
+    pub fn paid(&self, o: &Owed) -> Result<(), DesiredError> {
+        if !self.lock().owed.contains(o) {
+            return Ok(());
+        }
+        self.change(|s| s.owed.retain(|x| x != o))
+    }
+
+    pub fn owed(&self) -> Vec<Owed> {
+        self.lock().owed.clone()
+    }
+
+    /// Applies `f` and saves; when the save fails, the change is undone and the error returned.
+    fn change<T>(&self, f: impl FnOnce(&mut State) -> T) -> Result<T, DesiredError> {
+        let mut state = self.lock();
+        let before = state.clone();
+        let out = f(&mut state);
+        if let Err(e) = self.save(&state) {
+            *state = before;
+            return Err(e);
+        }
+        Ok(out)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn save(&self, state: &State) -> Result<(), DesiredError> {
+        let err = |e: std::io::Error| DesiredError {
+            path: self.path.clone(),
+            message: e.to_string(),
+        };
+        let disk = OnDisk::Current {
+            v: 1,
+            desired: state.desired.values().cloned().collect(),
+            owed: state.owed.clone(),
+        };
+        let bytes = serde_json::to_vec_pretty(&disk).map_err(|e| DesiredError {
+            path: self.path.clone(),
+            message: e.to_string(),
+        })?;
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        fs::create_dir_all(dir).map_err(err)?;
+        let tmp = self.path.with_extension("json.tmp");
+        let mut f = File::create(&tmp).map_err(err)?;
+        f.write_all(&bytes).map_err(err)?;
+        f.sync_all().map_err(err)?;
+        fs::rename(&tmp, &self.path).map_err(err)?;
+        File::open(dir).and_then(|d| d.sync_all()).map_err(err)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(env: &str, sha: char) -> Plan {
+        let app = AppName::new("web").unwrap();
+        Plan {
+            env: EnvName::new(env).unwrap(),
+            artifact: ArtifactId::for_artifact(&app, &CommitSha::new(sha.to_string().repeat(40)).unwrap()),
+            app,
+            trigger: Trigger::Policy,
+            reason: "tag v1".into(),
+            reply: None,
+        }
+    }
+
+    fn env(name: &str) -> EnvName {
+        EnvName::new(name).unwrap()
+    }
+
+    fn web() -> AppName {
+        AppName::new("web").unwrap()
+    }
+
+    #[test]
+    fn desires_survive_a_reopen_and_a_newer_artifact_supersedes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.json");
+        let now = Utc::now();
+        let d = DesiredReleases::open(&path).unwrap();
+        assert_eq!(
+            d.want(Desired::new(plan("production", 'a'), Want::Auto, now))
+                .unwrap(),
+            None
+        );
+        let superseded = d
+            .want(Desired::new(plan("production", 'b'), Want::Auto, now))
+            .unwrap();
+        assert_eq!(
+            superseded.map(|s| s.plan.artifact),
+            Some(plan("production", 'a').artifact)
+        );
+        d.want(Desired::new(plan("canary", 'a'), Want::Auto, now))
+            .unwrap();
+        drop(d);
+
+        let d = DesiredReleases::open(&path).unwrap();
+        let held: Vec<String> = d
+            .list()
+            .iter()
+            .map(|p| format!("{}:{}", p.plan.env, p.plan.artifact))
+            .collect();
+        assert_eq!(held, ["canary:web@aaaaaaaaaaaa", "production:web@bbbbbbbbbbbb"]);
+    }
+
+    #[test]
+    fn done_drops_only_the_artifact_that_is_still_desired() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = DesiredReleases::open(dir.path().join("d.json")).unwrap();
+        let now = Utc::now();
+        d.want(Desired::new(plan("production", 'a'), Want::Auto, now))
+            .unwrap();
+        d.want(Desired::new(plan("production", 'b'), Want::Auto, now))
+            .unwrap();
+        assert!(
+            !d.done(&env("production"), &web(), &plan("production", 'a').artifact)
+                .unwrap()
+        );
+        assert!(d.get(&env("production"), &web()).is_some());
+        assert!(
+            d.done(&env("production"), &web(), &plan("production", 'b').artifact)
+                .unwrap()
+        );
+        assert!(d.get(&env("production"), &web()).is_none());
+    }
+
+    #[test]
+    fn wanting_the_same_artifact_again_keeps_its_age_and_clears_the_backoff() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = DesiredReleases::open(dir.path().join("d.json")).unwrap();
+        let then = Utc::now() - chrono::Duration::hours(1);
+        let mut first = Desired::new(plan("staging", 'a'), Want::Auto, then);
+        d.want(first.clone()).unwrap();
+        first.attempts = 3;
+        first.retry_at = Some(Utc::now() + chrono::Duration::minutes(1));
+        d.update(&first).unwrap();
+        let again = d
+            .want(Desired::new(plan("staging", 'a'), Want::Asked, Utc::now()))
+            .unwrap();
+        assert_eq!(again, None, "the same artifact supersedes nothing");
+        let now = d.get(&env("staging"), &web()).unwrap();
+        assert!(now.due(Utc::now()));
+        assert_eq!((now.since, now.attempts, now.want), (then, 0, Want::Asked));
+    }
+
+    #[test]
+    fn owed_statuses_survive_a_reopen_until_paid() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.json");
+        let d = DesiredReleases::open(&path).unwrap();
+        let owed = Owed {
+            env: env("staging"),
+            app: web(),
+            artifact: plan("staging", 'a').artifact,
+            trigger: Trigger::Policy,
+            outcome: Final::Superseded {
+                by: plan("staging", 'b').artifact,
+            },
+        };
+        d.owe(owed.clone()).unwrap();
+        drop(d);
+        let d = DesiredReleases::open(&path).unwrap();
+        assert_eq!(d.owed(), std::slice::from_ref(&owed));
+        d.paid(&owed).unwrap();
+        assert!(DesiredReleases::open(&path).unwrap().owed().is_empty());
+    }
+
+    #[test]
+    fn the_list_an_older_auger_kept_of_gated_plans_reads_as_automatic_desires() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.json");
+        let old = serde_json::json!([{
+            "plan": plan("production", 'a'),
+            "since": "2026-01-01T00:00:00Z",
+            "reason": "waiting until it is live in staging for 30m"
+        }]);
+        fs::write(&path, old.to_string()).unwrap();
+        let d = DesiredReleases::open(&path).unwrap();
+        let w = d.get(&env("production"), &web()).unwrap();
+        assert_eq!((w.want, w.attempts), (Want::Auto, 0));
+        assert!(w.reason.contains("staging"));
+    }
+
+    #[test]
+    fn a_corrupt_file_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.json");
+        fs::write(&path, "{not json").unwrap();
+        let e = DesiredReleases::open(&path).err().unwrap();
+        assert!(e.to_string().contains("d.json"), "{e}");
+    }
+}

@@ -1,0 +1,387 @@
+//! The reconcile (design §13b): events record what each (env, app) should run
+//! ([`DesiredReleases`]), and one pass — after every event and on a periodic tick — moves what
+//! runs toward it. Every step of a release first reads whether its effect already exists (the
+//! writer finds its commit, the open pull request is found, a merged one is read back, the
+//! ledger's env ref is compared), so a pass after a crash or a fault does only what is left.
+//!
+//! A failure GitHub or git may get over (a 5xx, an unknown outcome, a busy gitops branch)
+//! keeps the release desired and tries it again after a backoff; one that cannot get better
+//! (an unknown env, output that does not render, a pull request GitHub will not merge) ends it
+//! with a failure status. Final statuses that GitHub did not take are owed and sent again on
+//! every pass, so no release is left `pending`.
+
+use chrono::{DateTime, Utc};
+
+use super::desired::{Desired, Final, Owed, Want};
+use super::plan::{Gate, Plan};
+use super::{ReleaseError, ReleaseOutcome, Releaser, Result, text};
+use crate::forge::ForgeError;
+use crate::gitops::WriteError;
+use crate::notify::{FailureKind, ReplyText, render_reply};
+
+/// The first retry waits this long; each failure in a row doubles it, up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: chrono::TimeDelta = chrono::TimeDelta::seconds(1);
+const MAX_BACKOFF: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
+/// Why an automatic release does not go out now.
+enum Stopped {
+    /// Its (env, app) is on hold: the desire is dropped.
+    Held(String),
+    /// Its `after` gate is closed: it waits, until `until` if the gate says.
+    Gated {
+        reason: String,
+        until: Option<DateTime<Utc>>,
+    },
+}
+
+/// Whether a failed release may succeed later without anybody changing anything.
+fn may_recover(e: &ReleaseError) -> bool {
+    match e {
+        ReleaseError::Forge(f) => matches!(
+            f,
+            ForgeError::Server { .. }
+                | ForgeError::Transport(_)
+                | ForgeError::RateLimited { .. }
+                | ForgeError::OutcomeUnknown { .. }
+                | ForgeError::Conflict(_)
+                | ForgeError::Decode(_)
+        ),
+        ReleaseError::Write(w) => matches!(
+            w,
+            WriteError::Contention { .. } | WriteError::Command { .. } | WriteError::Git(_)
+        ),
+        ReleaseError::NotMerged { retry, .. } => *retry,
+        ReleaseError::Store(_) | ReleaseError::Desired(_) | ReleaseError::Internal(_) => true,
+        _ => false,
+    }
+}
+
+/// What a release that waits for another try is waiting for, as its pending status says.
+fn waiting_reason(e: &ReleaseError) -> String {
+    match e {
+        ReleaseError::Write(WriteError::Contention { .. }) => "waiting: gitops branch busy".into(),
+        other => format!("retrying: {other}"),
+    }
+}
+
+/// How a release that cannot happen ends: a pull request GitHub will not merge failed (the
+/// release was refused); anything else is an error auger could not get past.
+fn failure(e: &ReleaseError) -> Final {
+    match e {
+        ReleaseError::NotMerged { pull, reason, .. } => Final::Failed {
+            reason: text::unmergeable(*pull, reason),
+            kind: FailureKind::Failed,
+        },
+        other => Final::Failed {
+            reason: other.to_string(),
+            kind: FailureKind::Error,
+        },
+    }
+}
+
+/// How long to wait after `attempts` failures in a row (GitHub's own `retry-after` wins).
+fn backoff(attempts: u32, e: &ReleaseError) -> chrono::TimeDelta {
+    if let ReleaseError::Forge(ForgeError::RateLimited {
+        retry_after: Some(after),
+        ..
+    }) = e
+        && let Ok(after) = chrono::TimeDelta::from_std(*after)
+    {
+        return after;
+    }
+    let doubled = FIRST_BACKOFF * (1 << attempts.saturating_sub(1).min(6));
+    doubled.min(MAX_BACKOFF)
+}
+
+impl Releaser {
+    /// Records that `d`'s (env, app) should run its artifact. A desire for another artifact
+    /// that it replaces is owed "superseded by …".
+    pub(super) async fn desire(&self, d: Desired) -> Result<()> {
+        let by = d.plan.artifact.clone();
+        if let Some(old) = self.desired.want(d)? {
+            tracing::info!(env = %old.plan.env, superseded = %old.plan.artifact, artifact = %by, "a newer release supersedes the desired one");
+            self.settle(Owed {
+                env: old.plan.env,
+                app: old.plan.app,
+                artifact: old.plan.artifact,
+                trigger: old.plan.trigger,
+                outcome: Final::Superseded { by },
+            })
+            .await;
+        }
+        Ok(())
+    }
+
+    /// One pass: owed statuses first, then every desire that is due, each app's envs in its
+    /// policy's order. Repeated while releases go out (each may open another env's gate),
+    /// bounded by the number of desires; a desire is worked on once per pass unless a gate
+    /// held it. Returns the last outcome of each desire worked on.
+    pub(super) async fn pass(&self) -> Vec<(Plan, Result<ReleaseOutcome>)> {
+        self.pay_owed().await;
+        let mut out: Vec<(Plan, Result<ReleaseOutcome>)> = Vec::new();
+        let mut worked: Vec<Plan> = Vec::new();
+        for _ in 0..=self.desired.list().len() {
+            let now = self.clock.now();
+            let mut released = false;
+            for d in self.in_policy_order(self.desired.list()) {
+                if !d.due(now) || worked.contains(&d.plan) {
+                    continue;
+                }
+                let (plan, result) = self.advance(d).await;
+                released |= matches!(result, Ok(ReleaseOutcome::Released { .. }));
+                if !matches!(result, Ok(ReleaseOutcome::Held { .. })) {
+                    worked.push(plan.clone());
+                }
+                out.retain(|(p, _)| *p != plan);
+                out.push((plan, result));
+            }
+            if !released {
+                break;
+            }
+        }
+        out
+    }
+
+    /// Upstream envs before the ones whose gates wait for them.
+    fn in_policy_order(&self, mut list: Vec<Desired>) -> Vec<Desired> {
+        let rank = |d: &Desired| {
+            let envs = self
+                .policies
+                .get(&d.plan.app)
+                .map(|p| p.envs().map(|(e, _)| e.clone()).collect::<Vec<_>>());
+            let at = envs.and_then(|e| e.iter().position(|x| *x == d.plan.env));
+            (d.plan.app.clone(), at.unwrap_or(usize::MAX))
+        };
+        list.sort_by_cached_key(rank);
+        list
+    }
+
+    /// Works on one desire now, whatever its backoff, and brings its record up to date.
+    pub(super) async fn advance(&self, mut d: Desired) -> (Plan, Result<ReleaseOutcome>) {
+        let plan = d.plan.clone();
+        let result = match self.stopped(&d).await {
+            Ok(Some(Stopped::Held(reason))) => {
+                self.forget(&d).await;
+                return (plan, Ok(ReleaseOutcome::Held { reason }));
+            }
+            Ok(Some(Stopped::Gated { reason, until })) => {
+                d.reason = reason.clone();
+                (d.attempts, d.retry_at) = (0, until);
+                self.keep(&d);
+                return (plan, Ok(ReleaseOutcome::Held { reason }));
+            }
+            Ok(None) => match &d.want {
+                Want::Rollback { from } => self.rollback_locked(&plan, from.as_ref()).await,
+                Want::Auto | Want::Asked => self.release_locked(&plan, None).await,
+            },
+            Err(e) => Err(e),
+        };
+        super::steps::log_outcome(&plan, &result);
+        let result = match result {
+            Ok(ReleaseOutcome::AwaitingApproval { pull, .. }) => {
+                d.reason = format!("awaiting approval in #{pull}");
+                (d.attempts, d.retry_at) = (0, None);
+                self.keep(&d);
+                result
+            }
+            Ok(_) => {
+                self.forget(&d).await;
+                result
+            }
+            Err(e) if may_recover(&e) => Ok(self.retry_later(d, &e).await),
+            Err(e) => {
+                self.failed(&d, &e).await;
+                Err(e)
+            }
+        };
+        (plan, result)
+    }
+
+    /// Hold and `after` gate, for automatic releases only.
+    async fn stopped(&self, d: &Desired) -> Result<Option<Stopped>> {
+        if d.want != Want::Auto {
+            return Ok(None);
+        }
+        let plan = &d.plan;
+        if let Some(h) = self.read_hold(&plan.env, &plan.app).await?
+            && h.held
+        {
+            return Ok(Some(Stopped::Held(text::on_hold(&plan.env, &plan.app, &h))));
+        }
+        let (_, gate) = self.check_gate(plan).await?;
+        let until = match &gate {
+            Gate::Soaking { until, .. } => Some(*until),
+            _ => None,
+        };
+        Ok(text::closed_gate(&gate).map(|reason| Stopped::Gated { reason, until }))
+    }
+
+    /// The release did not go out for a reason that may pass: it stays desired, waits a
+    /// little longer each time, and its pending status (and the command's reply) says why.
+    async fn retry_later(&self, mut d: Desired, e: &ReleaseError) -> ReleaseOutcome {
+        let reason = waiting_reason(e);
+        d.attempts = d.attempts.saturating_add(1);
+        d.retry_at = Some(self.clock.now() + backoff(d.attempts, e));
+        tracing::warn!(env = %d.plan.env, artifact = %d.plan.artifact, attempts = d.attempts, error = %e, "release not done; trying again later");
+        if reason != d.reason {
+            d.reason = reason.clone();
+            self.say_waiting(&d).await;
+        }
+        self.keep(&d);
+        ReleaseOutcome::Retrying { reason }
+    }
+
+    /// The release cannot happen: it is no longer desired, and its status says why.
+    async fn failed(&self, d: &Desired, e: &ReleaseError) {
+        self.forget(d).await;
+        self.settle(Owed {
+            env: d.plan.env.clone(),
+            app: d.plan.app.clone(),
+            artifact: d.plan.artifact.clone(),
+            trigger: d.plan.trigger.clone(),
+            outcome: failure(e),
+        })
+        .await;
+    }
+
+    /// A pending status (and the command's reply) saying what the release waits for.
+    async fn say_waiting(&self, d: &Desired) {
+        let Ok(artifact) = self.artifact(&d.plan.artifact).await else {
+            return;
+        };
+        let ev = self.release_event(&d.plan.env, &artifact, &d.plan.trigger).await;
+        self.notifier.release_waiting(&ev, &d.reason).await;
+        if let Some(reply) = &d.plan.reply {
+            let text = render_reply(&ReplyText {
+                state: "retrying",
+                env: d.plan.env.as_str(),
+                artifact: &d.plan.artifact.to_string(),
+                detail: &d.reason,
+                ..Default::default()
+            });
+            self.notifier.reply(reply, &text).await;
+        }
+    }
+
+    fn keep(&self, d: &Desired) {
+        if let Err(e) = self.desired.update(d) {
+            tracing::error!(error = %e, "cannot record the desired release's progress");
+        }
+    }
+
+    async fn forget(&self, d: &Desired) {
+        if let Err(e) = self.desired.done(&d.plan.env, &d.plan.app, &d.plan.artifact) {
+            tracing::error!(error = %e, "cannot drop a desired release that is done");
+        }
+    }
+
+    /// Sends a final status; when GitHub does not take it, it is owed and sent again by
+    /// every pass.
+    pub(super) async fn settle(&self, owed: Owed) {
+        if !self.send_final(&owed).await
+            && let Err(e) = self.desired.owe(owed)
+        {
+            tracing::error!(error = %e, "cannot remember a final status to send again");
+        }
+    }
+
+    async fn pay_owed(&self) {
+        for owed in self.desired.owed() {
+            if self.send_final(&owed).await
+                && let Err(e) = self.desired.paid(&owed)
+            {
+                tracing::error!(error = %e, "cannot forget a final status that was sent");
+            }
+        }
+    }
+
+    /// `true` when GitHub took the status (and the deployment's, if there is one). An
+    /// artifact the ledger no longer has has nothing left to say.
+    async fn send_final(&self, o: &Owed) -> bool {
+        let Ok(artifact) = self.artifact(&o.artifact).await else {
+            return true;
+        };
+        let mut ev = self.release_event(&o.env, &artifact, &o.trigger).await;
+        match &o.outcome {
+            Final::Released { commit, rollback } => {
+                ev.gitops_sha = Some(commit.clone());
+                ev.gitops_commit_url = Some(self.gitops_commit_url(commit));
+                ev.environment_url = self.environment_url(&o.env, &o.app);
+                self.notifier.success_again(&ev, *rollback).await
+            }
+            Final::Superseded { by } => self.notifier.release_superseded(&ev, by).await,
+            Final::Failed { reason, kind } => self.notifier.release_failed(&ev, *kind, reason).await,
+        }
+    }
+
+    /// The earliest time a desire waits for, so the timer can wake for it.
+    pub fn next_retry(&self) -> Option<DateTime<Utc>> {
+        self.desired.next_retry()
+    }
+
+    /// What is desired and not live yet, with why.
+    pub fn desired(&self) -> Vec<Desired> {
+        self.desired.list()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server_error() -> ReleaseError {
+        ReleaseError::Forge(ForgeError::Server {
+            status: 502,
+            message: "Bad Gateway".into(),
+        })
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_a_minute() {
+        let e = server_error();
+        let secs: Vec<i64> = (1..=9).map(|n| backoff(n, &e).num_seconds()).collect();
+        assert_eq!(secs, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
+    }
+
+    #[test]
+    fn github_retry_after_sets_the_wait() {
+        let e = ReleaseError::Forge(ForgeError::RateLimited {
+            retry_after: Some(std::time::Duration::from_secs(90)),
+            message: "secondary rate limit".into(),
+        });
+        assert_eq!(backoff(1, &e).num_seconds(), 90);
+    }
+
+    #[test]
+    fn faults_are_retried_and_refusals_are_not() {
+        assert!(may_recover(&server_error()));
+        assert!(may_recover(&ReleaseError::Write(WriteError::Contention {
+            url: "file:///g".into(),
+            branch: "main".into(),
+            attempts: 32,
+            last: "fetch first".into(),
+        })));
+        assert!(!may_recover(&ReleaseError::Forge(ForgeError::Invalid {
+            status: 422,
+            message: "Validation Failed".into(),
+        })));
+        assert!(!may_recover(&ReleaseError::UnknownArtifact("web@x".into())));
+        assert!(!may_recover(&ReleaseError::NotMerged {
+            pull: 3,
+            reason: "merge conflict".into(),
+            retry: false,
+        }));
+    }
+
+    #[test]
+    fn a_busy_branch_says_so_and_other_faults_say_what_they_were() {
+        let busy = ReleaseError::Write(WriteError::Contention {
+            url: "file:///g".into(),
+            branch: "main".into(),
+            attempts: 32,
+            last: "fetch first".into(),
+        });
+        assert_eq!(waiting_reason(&busy), "waiting: gitops branch busy");
+        assert!(waiting_reason(&server_error()).starts_with("retrying: GitHub server error 502"));
+    }
+}
