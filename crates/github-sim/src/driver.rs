@@ -7,7 +7,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use chrono::Utc;
 
 use crate::actions::{self, CheckRunFields, MergeOptions, NewPull, NewStatus};
-use crate::faults::{Fault, FaultRule};
+use crate::faults::{Fault, FaultRule, RateRule};
 use crate::git::BareRepo;
 use crate::state::{
     AccountKind, CheckRun, CommitStatus, Deployment, IssueComment, Principal, PullRequest, Repo, Review,
@@ -24,6 +24,11 @@ pub struct RepoInfo {
     /// `file://…/owner/name.git`: clone, fetch and push with plain git.
     pub clone_url: String,
     pub default_branch: String,
+}
+
+/// `"*"` matches any method; methods compare case-insensitively.
+fn fault_method(method: &str) -> Option<String> {
+    (method != "*").then(|| method.to_uppercase())
 }
 
 fn split_repo(full: &str) -> Result<(&str, &str)> {
@@ -83,18 +88,50 @@ impl GithubSim {
 
     /// Applies `fault` to the next `times` requests matching `method` (`"*"` = any) and `path`
     /// (segments, `*` or `{name}` for one segment, trailing `**` for the rest).
+    /// Counted rules are used before rate rules.
     pub fn inject_fault(&self, method: &str, path: &str, times: usize, fault: Fault) {
-        let method = (method != "*").then(|| method.to_uppercase());
-        relock(&self.inner.faults).push(FaultRule {
-            method,
+        relock(&self.inner.faults).arm(FaultRule {
+            method: fault_method(method),
             pattern: path.to_string(),
             remaining: times,
             fault,
         });
     }
 
+    /// Applies `fault` to each request matching `method` and `pattern` (as for `inject_fault`)
+    /// with `probability` (0.0 to 1.0), until `clear_faults`. The draws come from a generator
+    /// seeded with `seed`, so the same seed and request order fault the same requests.
+    /// One rule per method and pattern: arming the same pair again replaces it. Where armed
+    /// patterns overlap, the rule armed first decides.
+    pub fn inject_fault_rate(
+        &self,
+        method: &str,
+        pattern: &str,
+        probability: f64,
+        fault: Fault,
+        seed: u64,
+    ) -> Result<()> {
+        if !(0.0..=1.0).contains(&probability) {
+            bail!("a fault probability is between 0.0 and 1.0, got {probability}");
+        }
+        relock(&self.inner.faults).arm_rate(RateRule::new(
+            fault_method(method),
+            pattern.to_string(),
+            probability,
+            fault,
+            seed,
+        ));
+        Ok(())
+    }
+
+    /// Disarms every fault rule, counted and rate alike (`faults_served` keeps counting).
     pub fn clear_faults(&self) {
         relock(&self.inner.faults).clear();
+    }
+
+    /// How many requests got an injected fault (of any kind) since the simulator started.
+    pub fn faults_served(&self) -> usize {
+        relock(&self.inner.faults).served()
     }
 
     /// Every API request received so far, oldest first.

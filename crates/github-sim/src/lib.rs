@@ -42,8 +42,11 @@
 //! - Webhooks: [`GithubSim::set_webhook`], [`GithubSim::deliveries`],
 //!   [`GithubSim::deliveries_of`], [`GithubSim::redeliver`], [`GithubSim::wait_deliveries`],
 //!   [`GithubSim::wait_deliveries_async`]; [`sign`] computes `X-Hub-Signature-256`.
-//! - Faults: [`GithubSim::inject_fault`] with [`Fault::status`], [`Fault::retry_after`],
-//!   [`Fault::rate_limited`], [`Fault::delay_ms`]; [`GithubSim::clear_faults`].
+//! - Faults: [`GithubSim::inject_fault`] (the next N matching requests) and
+//!   [`GithubSim::inject_fault_rate`] (a seeded random share of them, until cleared) with
+//!   [`Fault::status`], [`Fault::retry_after`], [`Fault::rate_limited`], [`Fault::delay_ms`],
+//!   [`Fault::after_effect`] (the request takes effect, the client gets an error);
+//!   [`GithubSim::clear_faults`], [`GithubSim::faults_served`].
 //! - Inspection: [`GithubSim::requests`], [`GithubSim::clear_requests`], [`GithubSim::pull`],
 //!   [`GithubSim::pulls`], [`GithubSim::reviews`], [`GithubSim::comments`] (with reactions),
 //!   [`GithubSim::statuses`], [`GithubSim::check_runs`], [`GithubSim::workflow_runs`],
@@ -146,7 +149,7 @@ pub(crate) struct Inner {
     state: Mutex<state::State>,
     urls: render::Urls,
     hooks: Arc<webhooks::Hooks>,
-    faults: Mutex<Vec<faults::FaultRule>>,
+    faults: Mutex<faults::Faults>,
     requests: Mutex<Vec<RecordedRequest>>,
     app_key: Option<jsonwebtoken::DecodingKey>,
     git_root: PathBuf,
@@ -212,7 +215,7 @@ impl GithubSim {
                 api: format!("http://{addr}"),
             },
             hooks,
-            faults: Mutex::new(Vec::new()),
+            faults: Mutex::new(faults::Faults::default()),
             requests: Mutex::new(Vec::new()),
             app_key,
             git_root: root.join("git"),

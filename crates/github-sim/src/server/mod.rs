@@ -48,7 +48,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult};
-use crate::faults::{self, Fault};
+use crate::faults::Fault;
 use crate::state::{Principal, Role};
 use crate::{Inner, RecordedRequest, relock};
 
@@ -239,22 +239,14 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn fault_response(fault: &Fault) -> Option<HttpResponse> {
-    match fault {
-        Fault::Status {
-            status,
-            headers,
-            message,
-        } => {
-            let code = StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let mut resp = HttpResponse::build(code);
-            for (k, v) in headers {
-                resp.insert_header((k.as_str(), v.as_str()));
-            }
-            Some(resp.json(Fault::body(message)))
-        }
-        Fault::Delay(_) => None,
+/// An injected error answer: `status`, the fault's extra headers and GitHub's error body.
+fn fault_response(status: u16, headers: &[(String, String)], message: &str) -> HttpResponse {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = HttpResponse::build(code);
+    for (k, v) in headers {
+        resp.insert_header((k.as_str(), v.as_str()));
     }
+    resp.json(Fault::body(message))
 }
 
 async fn dispatch(req: HttpRequest, body: web::Bytes, inner: web::Data<Arc<Inner>>) -> HttpResponse {
@@ -278,17 +270,23 @@ async fn dispatch(req: HttpRequest, body: web::Bytes, inner: web::Data<Arc<Inner
         });
         reqs.len() - 1
     };
-    let fault = faults::take(&mut relock(&inner.faults), &method, &path);
+    let fault = relock(&inner.faults).take(&method, &path);
     let (resp, login) = match fault {
+        None => handle(inner, &req, &method, &path, &query_string, &body),
         Some(Fault::Delay(d)) => {
             actix_web::rt::time::sleep(d).await;
             handle(inner, &req, &method, &path, &query_string, &body)
         }
-        Some(f) => match fault_response(&f) {
-            Some(resp) => (resp, None),
-            None => handle(inner, &req, &method, &path, &query_string, &body),
-        },
-        None => handle(inner, &req, &method, &path, &query_string, &body),
+        Some(Fault::Status {
+            status,
+            headers,
+            message,
+        }) => (fault_response(status, &headers, &message), None),
+        Some(Fault::AfterEffect { status, message }) => {
+            // The effect (and its webhooks) happens; only the answer is lost on the way back.
+            let (_real, login) = handle(inner, &req, &method, &path, &query_string, &body);
+            (fault_response(status, &[], &message), login)
+        }
     };
     if let Some(rec) = relock(&inner.requests).get_mut(idx) {
         rec.status = resp.status().as_u16();

@@ -1,10 +1,10 @@
-//! Injected faults: error statuses N times then normal answers, rate-limit headers, delays,
-//! and every request recorded for assertions.
+//! Injected faults: error statuses N times then normal answers, seeded rate faults, errors
+//! after the effect, rate-limit headers, delays, and every request recorded for assertions.
 
 use std::time::{Duration, Instant};
 
 use crate::common::seeded;
-use github_sim::{Fault, SimConfig};
+use github_sim::{Fault, GithubSim, SimConfig};
 
 fn client() -> reqwest::Client {
     reqwest::Client::new()
@@ -150,4 +150,144 @@ async fn requests_need_credentials_and_unknown_routes_are_404_with_githubs_body(
             .unwrap()
             .starts_with("https://docs.github.com")
     );
+}
+
+/// Statuses of `n` sequential GETs of the repository under a p=0.5 rate rule with `seed`.
+async fn statuses_under_rate_rule(seed: u64, n: usize) -> (Vec<u16>, usize) {
+    let sim = seeded(SimConfig::default());
+    let token = sim.create_token("alice").unwrap();
+    sim.inject_fault_rate("GET", "/repos/{owner}/{repo}", 0.5, Fault::status(502), seed)
+        .unwrap();
+    let url = format!("{}/repos/acme/frontend", sim.url());
+    let mut statuses = Vec::new();
+    for _ in 0..n {
+        let resp = client().get(&url).bearer_auth(&token).send().await.unwrap();
+        let status = resp.status().as_u16();
+        if status == 502 {
+            let err: serde_json::Value = resp.json().await.unwrap();
+            assert_eq!(err["message"], "Bad Gateway");
+        }
+        statuses.push(status);
+    }
+    // Other routes draw nothing.
+    let user = client()
+        .get(format!("{}/user", sim.url()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(user.status(), 200);
+    let served = sim.faults_served();
+    sim.clear_faults();
+    for _ in 0..20 {
+        let resp = client().get(&url).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "cleared rules fault nothing");
+    }
+    assert_eq!(sim.faults_served(), served, "the count survives clearing");
+    (statuses, served)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_rule_faults_about_its_share_of_requests_the_same_way_per_seed() {
+    let (statuses, served) = statuses_under_rate_rule(17, 200).await;
+    let faulted = statuses.iter().filter(|s| **s == 502).count();
+    assert!((60..=140).contains(&faulted), "{faulted} of 200 faulted at p=0.5");
+    assert_eq!(faulted, served);
+    assert_eq!(faulted + statuses.iter().filter(|s| **s == 200).count(), 200);
+    let (again, _) = statuses_under_rate_rule(17, 200).await;
+    assert_eq!(statuses, again, "same seed, same requests faulted");
+    let (other, _) = statuses_under_rate_rule(18, 200).await;
+    assert_ne!(statuses, other);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_probabilities_are_refused() {
+    let sim = GithubSim::start(SimConfig::default()).unwrap();
+    for p in [-0.1, 1.5, f64::NAN] {
+        let err = sim
+            .inject_fault_rate("*", "/user", p, Fault::status(500), 1)
+            .unwrap_err();
+        assert!(err.to_string().contains("between 0.0 and 1.0"), "{err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_after_effect_502_on_creating_a_pull_request_still_creates_it() {
+    let sim = seeded(SimConfig::default());
+    let token = sim.create_token("alice").unwrap();
+    sim.push("acme/frontend", "feature", &[("a.txt", "a")], "a", "alice")
+        .unwrap();
+    sim.inject_fault("POST", "/repos/*/*/pulls", 1, Fault::after_effect(502));
+    let url = format!("{}/repos/acme/frontend/pulls", sim.url());
+    let body = serde_json::json!({"title": "Add a", "head": "feature", "base": "main"});
+    let resp = client()
+        .post(&url)
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 502);
+    let err: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(err["message"], "Bad Gateway");
+    assert!(
+        err["documentation_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://docs.github.com")
+    );
+    assert_eq!(sim.faults_served(), 1);
+
+    let pulls = sim.pulls("acme/frontend").unwrap();
+    assert_eq!(pulls.len(), 1, "the pull request exists despite the 502");
+    assert_eq!(pulls[0].title, "Add a");
+    assert!(sim.wait_deliveries_async().await);
+    let opened: Vec<_> = sim
+        .deliveries_of("pull_request")
+        .into_iter()
+        .filter(|d| d.payload["action"] == "opened")
+        .collect();
+    assert_eq!(opened.len(), 1, "its webhook went out too");
+    let recorded = sim
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|r| r.method == "POST")
+        .unwrap();
+    assert_eq!(recorded.status, 502);
+    assert_eq!(recorded.login.as_deref(), Some("alice"));
+
+    // A client retrying blindly now meets GitHub's duplicate answer.
+    let retry = client()
+        .post(&url)
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(retry.status(), 422);
+    assert_eq!(sim.pulls("acme/frontend").unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_after_effect_rate_rule_posts_the_status_and_answers_504() {
+    let sim = seeded(SimConfig::default());
+    let token = sim.create_token("alice").unwrap();
+    let sha = sim.branch_sha("acme/frontend", "main").unwrap();
+    sim.inject_fault_rate("POST", "/repos/*/*/statuses/*", 1.0, Fault::after_effect(504), 5)
+        .unwrap();
+    let resp = client()
+        .post(format!("{}/repos/acme/frontend/statuses/{sha}", sim.url()))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"state": "success", "context": "ci/build"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 504);
+    let err: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(err["message"], "Gateway Timeout");
+    let statuses = sim.statuses("acme/frontend", &sha).unwrap();
+    assert_eq!(statuses.len(), 1);
+    assert_eq!(statuses[0].state, "success");
+    assert_eq!(sim.faults_served(), 1);
 }
