@@ -1,6 +1,7 @@
 pub mod artifact;
 pub mod command;
 pub mod config;
+pub mod crash;
 pub mod data_dir;
 pub mod demo;
 pub mod forge;

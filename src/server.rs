@@ -143,6 +143,7 @@ pub fn releaser(
         desired,
         // AUGER_GIT_TOKEN is the operator's fixed choice (see `open_gitops_repo`).
         git_token_from_forge: std::env::var_os("AUGER_GIT_TOKEN").is_none(),
+        reconcile_every: config.server.reconcile_interval,
     }))
 }
 

@@ -133,6 +133,7 @@ async fn recorded(ctx: &Ctx, outcomes: &[(Artifact, RecordOutcome)], delivery: D
         };
         ctx.metrics.artifact(word);
     }
+    crate::crash::at(crate::crash::Point::Recorded);
     if let Some(r) = ctx.releases.running() {
         r.on_recorded(outcomes, delivery == Delivery::Replayed).await;
     }

@@ -116,6 +116,7 @@ impl Bed {
                 clock: Arc::new(SystemClock),
                 desired: DesiredReleases::open(dir.path().join("desired.json")).unwrap(),
                 git_token_from_forge: false,
+                reconcile_every: crate::config::DEFAULT_RECONCILE_INTERVAL,
             })))
         } else {
             Releases::Off

@@ -158,6 +158,8 @@ pub struct ReleaserParts {
     /// Ask the forge for a token for git before gitops operations (App installation tokens
     /// expire); off when the operator gives git a fixed token.
     pub git_token_from_forge: bool,
+    /// The reconcile's period: the longest a release held up by a fault waits between tries.
+    pub reconcile_every: std::time::Duration,
 }
 
 pub struct Releaser {
@@ -172,6 +174,7 @@ pub struct Releaser {
     clock: Arc<dyn Clock>,
     desired: DesiredReleases,
     git_token_from_forge: bool,
+    reconcile_every: std::time::Duration,
     serial: tokio::sync::Mutex<()>,
 }
 
@@ -189,6 +192,7 @@ impl Releaser {
             clock: parts.clock,
             desired: parts.desired,
             git_token_from_forge: parts.git_token_from_forge,
+            reconcile_every: parts.reconcile_every,
             serial: tokio::sync::Mutex::new(()),
         }
     }
@@ -220,6 +224,14 @@ impl Releaser {
         let _serial = self.begin().await;
         let mut refused = Vec::new();
         for plan in &plans {
+            match self.runs(&plan.env, &plan.app, &plan.artifact).await {
+                Ok(true) => continue, // a replay of what went out already
+                Ok(false) => {}
+                Err(e) => {
+                    refused.push((plan.clone(), Err(e)));
+                    continue;
+                }
+            }
             let wanted = Desired::new(plan.clone(), Want::Auto, self.clock.now());
             if let Err(e) = self.desire(wanted).await {
                 refused.push((plan.clone(), Err(e)));

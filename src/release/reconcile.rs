@@ -19,9 +19,11 @@ use crate::forge::ForgeError;
 use crate::gitops::WriteError;
 use crate::notify::{FailureKind, ReplyText, render_reply};
 
-/// The first retry waits this long; each failure in a row doubles it, up to [`MAX_BACKOFF`].
+/// The first retry waits this long; each failure in a row doubles it, up to the reconcile's
+/// period.
 const FIRST_BACKOFF: chrono::TimeDelta = chrono::TimeDelta::seconds(1);
-const MAX_BACKOFF: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+/// How soon final statuses GitHub did not take are sent again.
+const OWED_EVERY: chrono::TimeDelta = chrono::TimeDelta::seconds(5);
 
 /// Why an automatic release does not go out now.
 enum Stopped {
@@ -79,8 +81,9 @@ fn failure(e: &ReleaseError) -> Final {
     }
 }
 
-/// How long to wait after `attempts` failures in a row (GitHub's own `retry-after` wins).
-fn backoff(attempts: u32, e: &ReleaseError) -> chrono::TimeDelta {
+/// How long to wait after `attempts` failures in a row, at most `cap` (GitHub's own
+/// `retry-after` wins).
+fn backoff(attempts: u32, e: &ReleaseError, cap: chrono::TimeDelta) -> chrono::TimeDelta {
     if let ReleaseError::Forge(ForgeError::RateLimited {
         retry_after: Some(after),
         ..
@@ -90,7 +93,7 @@ fn backoff(attempts: u32, e: &ReleaseError) -> chrono::TimeDelta {
         return after;
     }
     let doubled = FIRST_BACKOFF * (1 << attempts.saturating_sub(1).min(6));
-    doubled.min(MAX_BACKOFF)
+    doubled.min(cap)
 }
 
 impl Releaser {
@@ -176,11 +179,15 @@ impl Releaser {
             },
             Err(e) => Err(e),
         };
-        super::steps::log_outcome(&plan, &result);
+        if !matches!(&result, Err(e) if may_recover(e)) {
+            super::steps::log_outcome(&plan, &result);
+        }
         let result = match result {
             Ok(ReleaseOutcome::AwaitingApproval { pull, .. }) => {
+                // Reviews re-check it as they come; the tick catches what a lost webhook missed.
                 d.reason = format!("awaiting approval in #{pull}");
-                (d.attempts, d.retry_at) = (0, None);
+                let next = chrono::TimeDelta::from_std(self.reconcile_every).ok();
+                (d.attempts, d.retry_at) = (0, next.map(|n| self.clock.now() + n));
                 self.keep(&d);
                 result
             }
@@ -221,7 +228,8 @@ impl Releaser {
     async fn retry_later(&self, mut d: Desired, e: &ReleaseError) -> ReleaseOutcome {
         let reason = waiting_reason(e);
         d.attempts = d.attempts.saturating_add(1);
-        d.retry_at = Some(self.clock.now() + backoff(d.attempts, e));
+        let cap = chrono::TimeDelta::from_std(self.reconcile_every).unwrap_or(chrono::TimeDelta::MAX);
+        d.retry_at = Some(self.clock.now() + backoff(d.attempts, e, cap));
         tracing::warn!(env = %d.plan.env, artifact = %d.plan.artifact, attempts = d.attempts, error = %e, "release not done; trying again later");
         if reason != d.reason {
             d.reason = reason.clone();
@@ -314,9 +322,11 @@ impl Releaser {
         }
     }
 
-    /// The earliest time a desire waits for, so the timer can wake for it.
+    /// The earliest time a desire waits for (or owed statuses are due again), so the timer
+    /// can wake for it.
     pub fn next_retry(&self) -> Option<DateTime<Utc>> {
-        self.desired.next_retry()
+        let owed = (!self.desired.owed().is_empty()).then(|| self.clock.now() + OWED_EVERY);
+        self.desired.next_retry().into_iter().chain(owed).min()
     }
 
     /// What is desired and not live yet, with why.
@@ -337,9 +347,10 @@ mod tests {
     }
 
     #[test]
-    fn backoff_doubles_up_to_a_minute() {
+    fn backoff_doubles_up_to_the_reconcile_period() {
         let e = server_error();
-        let secs: Vec<i64> = (1..=9).map(|n| backoff(n, &e).num_seconds()).collect();
+        let minute = chrono::TimeDelta::seconds(60);
+        let secs: Vec<i64> = (1..=9).map(|n| backoff(n, &e, minute).num_seconds()).collect();
         assert_eq!(secs, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
     }
 
@@ -349,7 +360,7 @@ mod tests {
             retry_after: Some(std::time::Duration::from_secs(90)),
             message: "secondary rate limit".into(),
         });
-        assert_eq!(backoff(1, &e).num_seconds(), 90);
+        assert_eq!(backoff(1, &e, chrono::TimeDelta::seconds(60)).num_seconds(), 90);
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod gitops;
 mod history;
 mod notify;
 mod policy_check;
+mod recovery;
 mod release;
 mod release_loop;
 mod serve;

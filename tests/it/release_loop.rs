@@ -90,6 +90,7 @@ impl Loop {
             )
             .unwrap(),
             git_token_from_forge: true,
+            reconcile_every: auger::config::DEFAULT_RECONCILE_INTERVAL,
         })
     }
 

@@ -93,8 +93,16 @@ impl Releaser {
             open.superseded.as_ref(),
             rollback_from.as_ref(),
         );
-        let deployment = self.deployment_started(plan, artifact, rules).await;
-        match (self.write(spec).await?, target) {
+        // What already runs is not started again: its final status stays as it is.
+        let deployment = match self.runs(&plan.env, &plan.app, &artifact.id).await? {
+            true => None,
+            false => self.deployment_started(plan, artifact, rules).await,
+        };
+        let written = self.write(spec).await?;
+        if matches!(written, WriteOutcome::Committed { .. }) {
+            crate::crash::at(crate::crash::Point::Pushed);
+        }
+        match (written, target) {
             (WriteOutcome::Unchanged { tip }, _) => {
                 self.already_released(plan, artifact, tip, rollback_from.as_ref())
                     .await

@@ -74,6 +74,7 @@ impl Releaser {
         deployment: Option<DeploymentId>,
     ) -> Result<ReleaseOutcome> {
         let pr = self.ensure_pull(plan, artifact, open).await?;
+        crate::crash::at(crate::crash::Point::PullOpened);
         let rp = ReleasePull {
             env: plan.env.clone(),
             app: plan.app.clone(),
@@ -176,6 +177,7 @@ impl Releaser {
             });
         }
         let commit = self.merge(forge.as_ref(), rp, &artifact).await?;
+        crate::crash::at(crate::crash::Point::Merged);
         self.merged(rp, &artifact, commit, deployment).await
     }
 

@@ -95,7 +95,12 @@ impl Releaser {
     }
 
     /// Whether the ledger says `env` runs artifact `id` of `app`.
-    pub(super) async fn runs(&self, env: &EnvName, app: &AppName, id: &ArtifactId) -> Result<bool> {
+    pub(in crate::release) async fn runs(
+        &self,
+        env: &EnvName,
+        app: &AppName,
+        id: &ArtifactId,
+    ) -> Result<bool> {
         let store = self.store.clone();
         let (env, app) = (env.clone(), app.clone());
         let live = blocking(move || store.released(&env, &app)).await?;

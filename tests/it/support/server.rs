@@ -115,15 +115,17 @@ impl Server {
         let pid = self.child.id().to_string();
         let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert!(sent.success(), "kill -TERM {pid}");
+        self.wait_exit(limit)
+    }
+
+    /// Waits for the process to end by itself; fails the test after `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
         let deadline = Instant::now() + limit;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(
-                Instant::now() < deadline,
-                "auger did not stop within {limit:?} of SIGTERM"
-            );
+            assert!(Instant::now() < deadline, "auger did not exit within {limit:?}");
             std::thread::sleep(Duration::from_millis(20));
         }
     }

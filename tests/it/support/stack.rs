@@ -48,6 +48,11 @@ impl Stack {
 
     /// With extra `auger.toml` text and environment variables for the server.
     pub fn start_with(policy: &str, extra_config: &str, env: &[(&str, &str)]) -> Stack {
+        Stack::start_tuned(policy, "", extra_config, env)
+    }
+
+    /// Also with `server_keys`: lines of `auger.toml`'s `[server]` table.
+    pub fn start_tuned(policy: &str, server_keys: &str, extra_config: &str, env: &[(&str, &str)]) -> Stack {
         let sim = GithubSim::start(SimConfig::default()).unwrap();
         sim.create_org("acme").unwrap();
         for user in ["alice", "mallory", "sre1", "sre2", "sre3", "auger"] {
@@ -68,7 +73,7 @@ impl Stack {
         let setup = Setup::new(
             &[],
             &format!(
-                "[github]\napi_url = \"{}\"\ntoken_env = \"GITHUB_TOKEN\"\n[gitops]\nrepo = \"{GITOPS}\"\nurl = \"{}\"\nbranch = \"main\"\n[api]\ntokens_env = \"AUGER_API_TOKENS\"\n{extra_config}",
+                "{server_keys}\n[github]\napi_url = \"{}\"\ntoken_env = \"GITHUB_TOKEN\"\n[gitops]\nrepo = \"{GITOPS}\"\nurl = \"{}\"\nbranch = \"main\"\n[api]\ntokens_env = \"AUGER_API_TOKENS\"\n{extra_config}",
                 sim.url(),
                 gitops.clone_url
             ),
@@ -86,6 +91,17 @@ impl Stack {
             gitops_dir,
             token,
         }
+    }
+
+    /// Starts auger again on the same folder (a crash or a stop ended the last one), with
+    /// `env` besides its token, and points the webhooks at it.
+    pub fn restart(&mut self, env: &[(&str, &str)]) {
+        self.server.kill();
+        let mut vars = vec![("GITHUB_TOKEN", self.token.as_str())];
+        vars.extend_from_slice(env);
+        self.server = self.setup.start_with_env(&vars);
+        self.sim
+            .set_webhook(Some(&format!("{}/webhooks/github", self.server.url)), SECRET);
     }
 
     /// Every webhook delivered and every inbox entry worked off.

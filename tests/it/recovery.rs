@@ -1,0 +1,314 @@
+//! Releases that always finish (design §13b): a crash between any two steps of a release, GitHub
+//! faults, and a gitops branch that never stops moving delay a release, but never drop or
+//! repeat it, and never leave a status `pending`.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use github_sim::Fault;
+
+use super::support::git::git;
+use super::support::stack::{GITOPS, Stack, WEB, wait_for, web_policy};
+
+/// Staging takes every green build of main through a pull request merged at once.
+const THROUGH_A_PULL: &str = "[env.staging]\nauto = { branch = \"main\" }\nmerge = \"auto\"\n";
+/// Staging takes every green build of main as a commit on the gitops branch.
+const DIRECT: &str = "[env.staging]\nauto = { branch = \"main\" }\nmerge = \"direct\"\n";
+
+/// A quick reconcile, so a test does not wait out the default minute between tries.
+const QUICK: &str = "reconcile_interval = \"2s\"";
+
+/// A commit on acme/web's main whose CI turns green (without waiting for auger).
+fn green_build(stack: &Stack, content: &str) -> String {
+    let sha = stack
+        .sim
+        .push(
+            WEB,
+            "main",
+            &[("app.txt", content)],
+            &format!("feat: {content}"),
+            "alice",
+        )
+        .unwrap();
+    stack.sim.set_status(WEB, &sha, "success", "ci/build").unwrap();
+    sha
+}
+
+/// Polls `ok` for up to `limit`.
+fn wait_long(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !ok() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The release commits on gitops main's first-parent history for staging/web, by the artifact
+/// their `release.json` names (a pull request's merge counts once).
+fn releases_by_artifact(stack: &Stack) -> BTreeMap<String, usize> {
+    let commits = git(
+        &stack.gitops_dir,
+        &[
+            "log",
+            "--first-parent",
+            "--format=%H",
+            "main",
+            "--",
+            "staging/web",
+        ],
+    );
+    let mut count = BTreeMap::new();
+    for c in commits.lines() {
+        let json = git(
+            &stack.gitops_dir,
+            &["show", &format!("{c}:staging/web/release.json")],
+        );
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        *count
+            .entry(v["artifact"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    count
+}
+
+fn artifact_id(sha: &str) -> String {
+    format!("web@{}", &sha[..12])
+}
+
+/// The newest `auger/staging` status of each commit, and the states its deployments ended in.
+fn finals(stack: &Stack, shas: &[String]) -> Vec<(String, String)> {
+    let deployments = stack.sim.deployments(WEB).unwrap();
+    shas.iter()
+        .map(|sha| {
+            let status = stack
+                .status(sha, "auger/staging")
+                .map(|(state, _)| state)
+                .unwrap_or_else(|| "none".into());
+            let last_deployment_states: Vec<String> = deployments
+                .iter()
+                .filter(|d| d.sha == *sha && d.environment == "staging")
+                .filter_map(|d| d.statuses.last().map(|s| s.state.clone()))
+                .collect();
+            (status, last_deployment_states.join(","))
+        })
+        .collect()
+}
+
+/// A status or deployment that says a release is still on its way.
+fn unfinished(state: &str) -> bool {
+    ["pending", "queued", "in_progress"]
+        .iter()
+        .any(|s| state.split(',').any(|x| x == *s))
+}
+
+/// Auger armed to abort at `point` sees a green build of main, dies there, and is started
+/// again on the same folder: the release completes once, its status final, the env ref right.
+fn crash_then_restart(point: &str, envs: &str) {
+    let mut stack = Stack::start_tuned(&web_policy(envs), QUICK, "", &[("AUGER_CRASH_AT", point)]);
+    let sha = green_build(&stack, "v1\n");
+    let exit = stack.server.wait_exit(Duration::from_secs(30));
+    assert!(!exit.success(), "auger aborted at {point}: {exit:?}");
+    assert_eq!(
+        stack.live("staging"),
+        None,
+        "the crash came before the ledger knew"
+    );
+
+    stack.restart(&[]);
+    wait_for("staging to run the build", || {
+        stack.live("staging").as_deref() == Some(sha.as_str())
+    });
+    stack.settle();
+
+    let released = releases_by_artifact(&stack);
+    assert_eq!(released.get(&artifact_id(&sha)), Some(&1), "{released:?}");
+    let (status, deployments) = finals(&stack, std::slice::from_ref(&sha)).remove(0);
+    assert_eq!(status, "success");
+    assert!(
+        !unfinished(&deployments),
+        "deployments left unfinished: {deployments}"
+    );
+    let pulls = stack.auger_pulls("auger/staging/web");
+    assert!(pulls.len() <= 1, "one release, one pull request: {}", pulls.len());
+    assert!(pulls.iter().all(|p| p.merged), "{pulls:?}");
+}
+
+#[test]
+fn a_crash_after_the_artifact_is_recorded_still_releases_it() {
+    crash_then_restart("recorded", THROUGH_A_PULL);
+}
+
+#[test]
+fn a_crash_after_the_push_to_the_release_branch_still_opens_and_merges_once() {
+    crash_then_restart("pushed", THROUGH_A_PULL);
+}
+
+#[test]
+fn a_crash_after_the_direct_push_moves_the_env_ref_on_restart() {
+    crash_then_restart("pushed", DIRECT);
+}
+
+#[test]
+fn a_crash_after_the_pull_request_opened_merges_that_pull_request() {
+    crash_then_restart("pull-opened", THROUGH_A_PULL);
+}
+
+#[test]
+fn a_crash_after_the_merge_records_the_release_and_finishes_its_statuses() {
+    crash_then_restart("merged", THROUGH_A_PULL);
+}
+
+/// Every write auger makes to GitHub during a release fails one time in five: before its
+/// effect (a 5xx) or after it (a 502 from a proxy in front of GitHub).
+fn arm_faults(stack: &Stack) {
+    let rules: [(&str, &str, Fault); 7] = [
+        ("POST", "/repos/*/*/pulls", Fault::status(502)),
+        ("PATCH", "/repos/*/*/pulls/*", Fault::after_effect(502)),
+        ("PUT", "/repos/*/*/pulls/*/merge", Fault::after_effect(502)),
+        ("GET", "/repos/*/*/pulls", Fault::status(500)),
+        ("POST", "/repos/*/*/statuses/*", Fault::status(500)),
+        ("POST", "/repos/*/*/deployments", Fault::after_effect(502)),
+        ("POST", "/repos/*/*/deployments/*/statuses", Fault::status(503)),
+    ];
+    for (seed, (method, path, fault)) in rules.into_iter().enumerate() {
+        stack
+            .sim
+            .inject_fault_rate(method, path, 0.2, fault, seed as u64 + 17)
+            .unwrap();
+    }
+}
+
+#[test]
+fn twelve_releases_through_github_faults_end_with_the_newest_live_and_nothing_pending() {
+    let stack = Stack::start_tuned(&web_policy(THROUGH_A_PULL), QUICK, "", &[]);
+    arm_faults(&stack);
+    let shas: Vec<String> = (1..=12)
+        .map(|n| {
+            let sha = green_build(&stack, &format!("v{n}\n"));
+            stack.settle();
+            sha
+        })
+        .collect();
+    assert!(stack.sim.faults_served() > 0, "the faults really happened");
+
+    stack.sim.clear_faults();
+    let newest = shas.last().unwrap();
+    wait_long("the newest build in staging", Duration::from_secs(60), || {
+        stack.live("staging").as_deref() == Some(newest.as_str())
+    });
+    wait_long("every status final", Duration::from_secs(60), || {
+        finals(&stack, &shas)
+            .iter()
+            .all(|(s, d)| !unfinished(s) && !unfinished(d))
+    });
+
+    let released = releases_by_artifact(&stack);
+    assert!(released.values().all(|n| *n == 1), "released twice: {released:?}");
+    assert_eq!(released.get(&artifact_id(newest)), Some(&1), "{released:?}");
+    let finals = finals(&stack, &shas);
+    let (last, _) = finals.last().unwrap();
+    assert_eq!(last, "success");
+    // Each earlier build went out or was superseded by a newer one; none says nothing.
+    for ((status, _), sha) in finals.iter().zip(&shas) {
+        let expected = if released.contains_key(&artifact_id(sha)) {
+            "success"
+        } else {
+            "error"
+        };
+        assert_eq!(status, expected, "{}: {finals:?}", &sha[..12]);
+    }
+}
+
+/// Whether a pending status on one of `shas` said the gitops branch was busy.
+fn said_busy(stack: &Stack, shas: &[String]) -> bool {
+    shas.iter().any(|sha| {
+        stack.sim.statuses(WEB, sha).unwrap().iter().any(|s| {
+            s.state == "pending"
+                && s.description
+                    .as_deref()
+                    .unwrap_or("")
+                    .contains("gitops branch busy")
+        })
+    })
+}
+
+#[test]
+fn a_gitops_branch_that_never_stops_moving_still_gets_the_newest_build() {
+    let stack = Stack::start_tuned(&web_policy(DIRECT), QUICK, "", &[]);
+    let stop = AtomicBool::new(false);
+    // People push to the gitops branch without pause at first, so auger loses race after
+    // race until it gives up a round; then every 100 ms, as a busy monorepo sees all day.
+    let pause_ms = AtomicU64::new(0);
+    let pushed = AtomicUsize::new(0);
+    let shas: Vec<String> = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let mut n = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                let path = format!("people/change-{}.txt", n + 1);
+                // A push that lost the race to auger is made again on the new tip.
+                if stack
+                    .sim
+                    .push(
+                        GITOPS,
+                        "main",
+                        &[(path.as_str(), "x\n")],
+                        "people: a change",
+                        "alice",
+                    )
+                    .is_ok()
+                {
+                    n += 1;
+                    pushed.store(n, Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_millis(pause_ms.load(Ordering::Relaxed)));
+            }
+        });
+        let shas: Vec<String> = (1..=3)
+            .map(|n| {
+                let sha = green_build(&stack, &format!("v{n}\n"));
+                stack.settle();
+                sha
+            })
+            .collect();
+        wait_long(
+            "auger to say the gitops branch is busy",
+            Duration::from_secs(90),
+            || {
+                said_busy(&stack, &shas)
+                    || stack.live("staging").as_deref() == shas.last().map(String::as_str)
+            },
+        );
+        pause_ms.store(100, Ordering::Relaxed);
+        let newest = shas.last().unwrap().clone();
+        wait_long(
+            "the newest build in staging while people push",
+            Duration::from_secs(90),
+            || stack.live("staging").as_deref() == Some(newest.as_str()),
+        );
+        stop.store(true, Ordering::Relaxed);
+        shas
+    });
+    let newest = shas.last().unwrap();
+
+    let files = git(&stack.gitops_dir, &["ls-tree", "--name-only", "main", "people/"]);
+    assert_eq!(
+        files.lines().count(),
+        pushed.load(Ordering::Relaxed),
+        "no human commit lost"
+    );
+    assert_eq!(
+        stack.gitops_file("staging/web/deployment.yaml").as_deref(),
+        Some(format!("image: ghcr.io/acme/web:{newest}\n").as_str())
+    );
+    wait_long("every status final", Duration::from_secs(30), || {
+        finals(&stack, &shas).iter().all(|(s, _)| !unfinished(s))
+    });
+    assert!(
+        said_busy(&stack, &shas),
+        "a pending status said the gitops branch was busy"
+    );
+}
