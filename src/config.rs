@@ -525,6 +525,24 @@ templates = "/srv/templates"
     }
 
     #[test]
+    fn the_reconcile_interval_defaults_to_a_minute_and_takes_humantime() {
+        assert_eq!(
+            parse("").unwrap().server.reconcile_interval,
+            DEFAULT_RECONCILE_INTERVAL
+        );
+        let c = parse("[server]\nreconcile_interval = \"30s\"\n").unwrap();
+        assert_eq!(c.server.reconcile_interval, std::time::Duration::from_secs(30));
+    }
+
+    #[test]
+    fn a_reconcile_interval_that_is_no_duration_or_too_short_names_the_key() {
+        for bad in ["soon", "100ms", "60"] {
+            let e = parse(&format!("[server]\nreconcile_interval = \"{bad}\"\n")).unwrap_err();
+            assert_eq!(e.key, "server.reconcile_interval", "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn unknown_key_names_the_section() {
         let e = parse("[server]\nlisten = \"127.0.0.1:1\"\nport = 3\n").unwrap_err();
         assert_eq!(e.key, "server.port");

@@ -654,6 +654,35 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread")]
+    async fn a_deploy_that_meets_a_fault_says_it_keeps_trying_then_that_it_is_released() {
+        let bed = Bed::new(true);
+        let (pr, head) = bed.pull_request();
+        bed.ctx.store.record(&bed.artifact(&head)).unwrap();
+        // The gitops host is down.
+        let remote = bed.gitops_remote();
+        let away = remote.with_extension("away");
+        std::fs::rename(&remote, &away).unwrap();
+        let c = bed.comment(pr, "alice", "/deploy staging").await;
+        handle(&bed.ctx, c.clone()).await.unwrap();
+        let reply = bed.comments(pr).await.pop().unwrap();
+        assert!(reply.contains("is not released to **staging** yet"), "{reply}");
+        assert!(reply.contains("auger keeps trying"), "{reply}");
+
+        // It is back; the next pass after the backoff releases what was asked.
+        std::fs::rename(&away, &remote).unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        bed.ctx.releases.running().unwrap().tick().await;
+        let live = bed
+            .ctx
+            .store
+            .released(&EnvName::new("staging").unwrap(), &AppName::new("web").unwrap())
+            .unwrap();
+        assert_eq!(live.map(|a| a.sha), Some(head));
+        let reply = bed.comments(pr).await.pop().unwrap();
+        assert!(reply.contains("is released to **staging**"), "{reply}");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
     async fn without_a_release_loop_commands_are_not_answered() {
         let bed = Bed::new(false);
         let (pr, _) = bed.pull_request();

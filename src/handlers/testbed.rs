@@ -40,7 +40,7 @@ deployers = ["permission:write"]
 pub struct Bed {
     pub sim: GithubSim,
     pub ctx: Ctx,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 fn git(dir: &Path, args: &[&str]) {
@@ -122,7 +122,12 @@ impl Bed {
             Releases::Off
         };
         let ctx = Ctx::new(store, policies, Arc::new(Metrics::default()), forge, releases);
-        Bed { sim, ctx, _dir: dir }
+        Bed { sim, ctx, dir }
+    }
+
+    /// The bare repository the gitops writes go to (with the release loop on).
+    pub fn gitops_remote(&self) -> std::path::PathBuf {
+        self.dir.path().join("gitops.git")
     }
 
     /// The artifact CI would make of commit `sha`.

@@ -116,6 +116,15 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             ("auger_github_api_rate_limited_total", "", s.rate_limited),
         ]);
     }
+    if let Some(r) = state.releases.running() {
+        let desired = r.desired();
+        let retrying = desired.iter().filter(|d| d.attempts > 0).count();
+        extra.extend([
+            ("auger_releases_desired", "", desired.len() as u64),
+            ("auger_releases_retrying", "", retrying as u64),
+            ("auger_statuses_owed", "", r.owed() as u64),
+        ]);
+    }
     let mut body = state.metrics.render(stats.depth, &extra);
     if let Some(r) = state.releases.running() {
         body.push_str(&r.notifier().stats().render_prometheus());

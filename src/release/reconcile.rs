@@ -329,6 +329,11 @@ impl Releaser {
         self.desired.next_retry().into_iter().chain(owed).min()
     }
 
+    /// How many final statuses GitHub has not taken yet.
+    pub fn owed(&self) -> usize {
+        self.desired.owed().len()
+    }
+
     /// What is desired and not live yet, with why.
     pub fn desired(&self) -> Vec<Desired> {
         self.desired.list()

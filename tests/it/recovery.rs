@@ -206,6 +206,11 @@ fn twelve_releases_through_github_faults_end_with_the_newest_live_and_nothing_pe
             .all(|(s, d)| !unfinished(s) && !unfinished(d))
     });
 
+    wait_long("nothing left desired or owed", Duration::from_secs(30), || {
+        let (_, metrics) = stack.server.get("/metrics");
+        let lines: Vec<&str> = metrics.lines().collect();
+        lines.contains(&"auger_releases_desired 0") && lines.contains(&"auger_statuses_owed 0")
+    });
     let released = releases_by_artifact(&stack);
     assert!(released.values().all(|n| *n == 1), "released twice: {released:?}");
     assert_eq!(released.get(&artifact_id(newest)), Some(&1), "{released:?}");

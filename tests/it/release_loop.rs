@@ -353,3 +353,52 @@ async fn ten_concurrent_releases_and_a_foreign_writer_lose_nothing() {
     );
     assert_eq!(subjects.lines().count(), 1 + 10 + 8);
 }
+
+/// A policy whose template refers to a variable nobody defines.
+const UNRENDERABLE: &str = r#"
+app = "web"
+repo = "acme/web"
+template = "broken"
+[vars]
+image = "img:{{ artifact.sha }}"
+[env.staging]
+auto = { branch = "main" }
+merge = "direct"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_that_cannot_render_fails_with_its_reason_and_is_not_tried_again() {
+    let (sim, token, shas) = sim_with_source();
+    let remote = GitopsRemote::with_readme();
+    let l = Loop::new(&[UNRENDERABLE], &remote, &sim, &token);
+    std::fs::create_dir_all(l.dir.path().join("templates/broken")).unwrap();
+    std::fs::write(
+        l.dir.path().join("templates/broken/deployment.yaml.tera"),
+        "image: {{ vars.nobody_defines_this }}\n",
+    )
+    .unwrap();
+    let r = l.releaser("cache");
+
+    let done = r
+        .on_recorded(&l.record("web", &shas[0], Some("main"), None), false)
+        .await;
+    assert!(
+        matches!(done[0].1, Err(auger::release::ReleaseError::Render(_))),
+        "{done:?}"
+    );
+    assert!(r.desired().is_empty(), "it can never happen: no longer desired");
+    assert!(r.tick().await.is_empty(), "and not tried again");
+    let status = sim
+        .statuses("acme/web", &shas[0])
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.context == "auger/staging")
+        .max_by_key(|s| s.id)
+        .unwrap();
+    assert_eq!(status.state, "error");
+    assert!(
+        status.description.as_deref().unwrap().contains("cannot render"),
+        "{status:?}"
+    );
+    assert_eq!(live(&l, "staging"), None);
+}
