@@ -389,6 +389,9 @@ fn rollback(app: AppName, env: EnvName, to: Option<&str>, config: &ConfigArg) ->
         auger::release::ReleaseOutcome::AwaitingApproval { url, .. } => {
             println!("rollback of {app} in {env} to {target} waits for approval: {url}")
         }
+        auger::release::ReleaseOutcome::Retrying { reason } => anyhow::bail!(
+            "rollback of {app} in {env} to {target} not done yet ({reason}); it stays desired and `auger serve` keeps trying"
+        ),
         _ => println!("rolled back {app} in {env} to {target}"),
     }
     println!("{env}/{app} is on hold: automatic deploys stop until /resume {env}");

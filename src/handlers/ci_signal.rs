@@ -86,12 +86,6 @@ mod tests {
         // The crash came after the ledger recorded the build, before its release was desired.
         bed.ctx.store.record_batch(&build.artifacts()).unwrap();
         handle(&bed.ctx, build, Delivery::Replayed).await.unwrap();
-        let staging = crate::domain::EnvName::new("staging").unwrap();
-        let live = bed
-            .ctx
-            .store
-            .released(&staging, &bed.artifact(&head).app)
-            .unwrap();
-        assert_eq!(live.map(|a| a.id), Some(bed.artifact(&head).id));
+        assert_eq!(bed.live("staging"), Some(head));
     }
 }

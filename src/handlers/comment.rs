@@ -423,6 +423,15 @@ async fn command_rollback(
             ReleaseOutcome::AwaitingApproval { url, .. } => {
                 answer(line, policy, env, "rollback_awaiting", &to.to_string(), &url)
             }
+            ReleaseOutcome::Retrying { reason } => render_reply(&ReplyText {
+                state: "retrying",
+                command: line,
+                app: policy.app().as_str(),
+                env: env.as_str(),
+                artifact: &to.to_string(),
+                detail: &reason,
+                ..Default::default()
+            }),
             _ => answer(line, policy, env, "rolled_back", &to.to_string(), ""),
         }),
     )
@@ -645,12 +654,7 @@ mod tests {
         bed.ctx.store.record(&bed.artifact(&head)).unwrap();
         let c = bed.comment(pr, "alice", "/deploy staging").await;
         assert_eq!(handle(&bed.ctx, c.clone()).await.unwrap(), Handled::Acted);
-        let live = bed
-            .ctx
-            .store
-            .released(&EnvName::new("staging").unwrap(), &AppName::new("web").unwrap())
-            .unwrap();
-        assert_eq!(live.map(|a| a.sha), Some(head));
+        assert_eq!(bed.live("staging"), Some(head));
     }
 
     #[tokio::test(flavor = "multi_thread")]
@@ -672,12 +676,7 @@ mod tests {
         std::fs::rename(&away, &remote).unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
         bed.ctx.releases.running().unwrap().tick().await;
-        let live = bed
-            .ctx
-            .store
-            .released(&EnvName::new("staging").unwrap(), &AppName::new("web").unwrap())
-            .unwrap();
-        assert_eq!(live.map(|a| a.sha), Some(head));
+        assert_eq!(bed.live("staging"), Some(head));
         let reply = bed.comments(pr).await.pop().unwrap();
         assert!(reply.contains("is released to **staging**"), "{reply}");
     }

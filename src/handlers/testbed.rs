@@ -130,6 +130,13 @@ impl Bed {
         self.dir.path().join("gitops.git")
     }
 
+    /// The source commit the ledger says `env` runs.
+    pub fn live(&self, env: &str) -> Option<CommitSha> {
+        let env = crate::domain::EnvName::new(env).unwrap();
+        let app = AppName::new("web").unwrap();
+        self.ctx.store.released(&env, &app).unwrap().map(|a| a.sha)
+    }
+
     /// The artifact CI would make of commit `sha`.
     pub fn artifact(&self, sha: &CommitSha) -> Artifact {
         Artifact::new(

@@ -19,22 +19,6 @@ const DIRECT: &str = "[env.staging]\nauto = { branch = \"main\" }\nmerge = \"dir
 /// A quick reconcile, so a test does not wait out the default minute between tries.
 const QUICK: &str = "reconcile_interval = \"2s\"";
 
-/// A commit on acme/web's main whose CI turns green (without waiting for auger).
-fn green_build(stack: &Stack, content: &str) -> String {
-    let sha = stack
-        .sim
-        .push(
-            WEB,
-            "main",
-            &[("app.txt", content)],
-            &format!("feat: {content}"),
-            "alice",
-        )
-        .unwrap();
-    stack.sim.set_status(WEB, &sha, "success", "ci/build").unwrap();
-    sha
-}
-
 /// Polls `ok` for up to `limit`.
 fn wait_long(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
@@ -109,7 +93,7 @@ fn unfinished(state: &str) -> bool {
 /// again on the same folder: the release completes once, its status final, the env ref right.
 fn crash_then_restart(point: &str, envs: &str) {
     let mut stack = Stack::start_tuned(&web_policy(envs), QUICK, "", &[("AUGER_CRASH_AT", point)]);
-    let sha = green_build(&stack, "v1\n");
+    let sha = stack.push_green_main("v1\n");
     let exit = stack.server.wait_exit(Duration::from_secs(30));
     assert!(!exit.success(), "auger aborted at {point}: {exit:?}");
     assert_eq!(
@@ -186,13 +170,7 @@ fn arm_faults(stack: &Stack) {
 fn twelve_releases_through_github_faults_end_with_the_newest_live_and_nothing_pending() {
     let stack = Stack::start_tuned(&web_policy(THROUGH_A_PULL), QUICK, "", &[]);
     arm_faults(&stack);
-    let shas: Vec<String> = (1..=12)
-        .map(|n| {
-            let sha = green_build(&stack, &format!("v{n}\n"));
-            stack.settle();
-            sha
-        })
-        .collect();
+    let shas: Vec<String> = (1..=12).map(|n| stack.green_main(&format!("v{n}\n"))).collect();
     assert!(stack.sim.faults_served() > 0, "the faults really happened");
 
     stack.sim.clear_faults();
@@ -205,7 +183,6 @@ fn twelve_releases_through_github_faults_end_with_the_newest_live_and_nothing_pe
             .iter()
             .all(|(s, d)| !unfinished(s) && !unfinished(d))
     });
-
     wait_long("nothing left desired or owed", Duration::from_secs(30), || {
         let (_, metrics) = stack.server.get("/metrics");
         let lines: Vec<&str> = metrics.lines().collect();
@@ -272,13 +249,7 @@ fn a_gitops_branch_that_never_stops_moving_still_gets_the_newest_build() {
                 std::thread::sleep(Duration::from_millis(pause_ms.load(Ordering::Relaxed)));
             }
         });
-        let shas: Vec<String> = (1..=3)
-            .map(|n| {
-                let sha = green_build(&stack, &format!("v{n}\n"));
-                stack.settle();
-                sha
-            })
-            .collect();
+        let shas: Vec<String> = (1..=3).map(|n| stack.green_main(&format!("v{n}\n"))).collect();
         wait_long(
             "auger to say the gitops branch is busy",
             Duration::from_secs(90),

@@ -110,8 +110,15 @@ impl Stack {
         self.server.wait_idle();
     }
 
-    /// A commit on main of acme/web whose CI turned green.
+    /// A commit on main of acme/web whose CI turned green, once auger has worked it off.
     pub fn green_main(&self, content: &str) -> String {
+        let sha = self.push_green_main(content);
+        self.settle();
+        sha
+    }
+
+    /// A commit on main of acme/web whose CI turns green, without waiting for auger.
+    pub fn push_green_main(&self, content: &str) -> String {
         let sha = self
             .sim
             .push(
@@ -123,7 +130,6 @@ impl Stack {
             )
             .unwrap();
         self.sim.set_status(WEB, &sha, "success", "ci/build").unwrap();
-        self.settle();
         sha
     }
 

@@ -6,6 +6,25 @@ use std::time::{Duration, Instant};
 use crate::common::seeded;
 use github_sim::{Fault, GithubSim, SimConfig};
 
+/// GitHub's error body: its message and a link into the REST docs.
+async fn assert_github_error(resp: reqwest::Response, message: &str) {
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["message"], message);
+    let docs = body["documentation_url"].as_str().unwrap();
+    assert!(docs.starts_with("https://docs.github.com"), "{docs}");
+}
+
+/// `body` POSTed to `url` as the holder of `token`.
+async fn post(url: &str, token: &str, body: &serde_json::Value) -> reqwest::Response {
+    client()
+        .post(url)
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
 fn client() -> reqwest::Client {
     reqwest::Client::new()
 }
@@ -49,24 +68,12 @@ async fn a_500_on_post_leaves_state_untouched() {
     sim.inject_fault("POST", "/repos/*/*/issues/*/comments", 1, Fault::status(500));
     let url = format!("{}/repos/acme/frontend/issues/{pr}/comments", sim.url());
     let body = serde_json::json!({"body": "hello"});
-    let first = client()
-        .post(&url)
-        .bearer_auth(&token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let first = post(&url, &token, &body).await;
     assert_eq!(first.status(), 500);
     let err: serde_json::Value = first.json().await.unwrap();
     assert_eq!(err["message"], "Server Error");
     assert!(sim.comments("acme/frontend", pr).unwrap().is_empty());
-    let second = client()
-        .post(&url)
-        .bearer_auth(&token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let second = post(&url, &token, &body).await;
     assert_eq!(second.status(), 201);
     let recorded = sim
         .requests()
@@ -142,14 +149,7 @@ async fn requests_need_credentials_and_unknown_routes_are_404_with_githubs_body(
         .await
         .unwrap();
     assert_eq!(resp.status(), 404);
-    let body: serde_json::Value = resp.json().await.unwrap();
-    assert_eq!(body["message"], "Not Found");
-    assert!(
-        body["documentation_url"]
-            .as_str()
-            .unwrap()
-            .starts_with("https://docs.github.com")
-    );
+    assert_github_error(resp, "Not Found").await;
 }
 
 /// Statuses of `n` sequential GETs of the repository under a p=0.5 rate rule with `seed`.
@@ -220,22 +220,9 @@ async fn an_after_effect_502_on_creating_a_pull_request_still_creates_it() {
     sim.inject_fault("POST", "/repos/*/*/pulls", 1, Fault::after_effect(502));
     let url = format!("{}/repos/acme/frontend/pulls", sim.url());
     let body = serde_json::json!({"title": "Add a", "head": "feature", "base": "main"});
-    let resp = client()
-        .post(&url)
-        .bearer_auth(&token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let resp = post(&url, &token, &body).await;
     assert_eq!(resp.status(), 502);
-    let err: serde_json::Value = resp.json().await.unwrap();
-    assert_eq!(err["message"], "Bad Gateway");
-    assert!(
-        err["documentation_url"]
-            .as_str()
-            .unwrap()
-            .starts_with("https://docs.github.com")
-    );
+    assert_github_error(resp, "Bad Gateway").await;
     assert_eq!(sim.faults_served(), 1);
 
     let pulls = sim.pulls("acme/frontend").unwrap();
@@ -258,13 +245,7 @@ async fn an_after_effect_502_on_creating_a_pull_request_still_creates_it() {
     assert_eq!(recorded.login.as_deref(), Some("alice"));
 
     // A client retrying blindly now meets GitHub's duplicate answer.
-    let retry = client()
-        .post(&url)
-        .bearer_auth(&token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let retry = post(&url, &token, &body).await;
     assert_eq!(retry.status(), 422);
     assert_eq!(sim.pulls("acme/frontend").unwrap().len(), 1);
 }
