@@ -43,10 +43,25 @@ pub struct BuildFacts {
     pub sha: CommitSha,
     pub source: Source,
     pub branches: Vec<BranchName>,
+    /// The repository's default branch, as the event names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_branch: Option<BranchName>,
     pub pull_requests: Vec<u64>,
     pub author: Option<String>,
     pub message: Option<String>,
     pub url: Option<String>,
+}
+
+impl BuildFacts {
+    /// Built only as the head of the default branch: no pull request proposes this commit
+    /// (one from the default branch itself is not a thing people open).
+    pub fn only_on_default_branch(&self) -> bool {
+        !self.branches.is_empty()
+            && self
+                .branches
+                .iter()
+                .all(|b| Some(b) == self.default_branch.as_ref())
+    }
 }
 
 impl Build {
@@ -74,6 +89,7 @@ pub fn from_event(event: &Event, policies: &PolicySet) -> Intake {
         Event::Status(e) if e.state == StatusState::Success => {
             let signal = CiSignal {
                 repo: &e.repository.full_name,
+                default_branch: &e.repository.default_branch,
                 sha: &e.sha,
                 kind: SignalKind::Status,
                 name: &e.context,
@@ -100,6 +116,7 @@ pub fn from_event(event: &Event, policies: &PolicySet) -> Intake {
             let run = &e.check_run;
             let signal = CiSignal {
                 repo: &e.repository.full_name,
+                default_branch: &e.repository.default_branch,
                 sha: &run.head_sha,
                 kind: SignalKind::CheckRun,
                 name: &run.name,
@@ -119,6 +136,7 @@ pub fn from_event(event: &Event, policies: &PolicySet) -> Intake {
             let run = &e.workflow_run;
             let signal = CiSignal {
                 repo: &e.repository.full_name,
+                default_branch: &e.repository.default_branch,
                 sha: &run.head_sha,
                 kind: SignalKind::WorkflowRun,
                 name: e.workflow_name(),
@@ -144,6 +162,7 @@ pub fn from_event(event: &Event, policies: &PolicySet) -> Intake {
 /// A green CI signal about one commit, before it is matched to the apps whose policies name it.
 struct CiSignal<'a> {
     repo: &'a RepoName,
+    default_branch: &'a BranchName,
     sha: &'a CommitSha,
     kind: SignalKind,
     name: &'a str,
@@ -171,6 +190,7 @@ impl CiSignal<'_> {
                 target_url: self.target_url.clone(),
             },
             branches: Vec::new(),
+            default_branch: Some(self.default_branch.clone()),
             pull_requests: Vec::new(),
             author: None,
             message: None,
@@ -214,6 +234,31 @@ mod tests {
         let mut v: serde_json::Value = serde_json::from_slice(&fixture("status.payload.json")).unwrap();
         v["state"] = state.into();
         parse_event("status", &serde_json::to_vec(&v).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn only_a_build_of_the_default_branch_alone_needs_no_pull_request_lookup() {
+        let ev = with_status_state("success");
+        let Event::Status(s) = &ev else { panic!() };
+        let policies = policies_for(
+            s.repository.full_name.as_str(),
+            &format!("\"status:{}\"", s.context),
+        );
+        let mut facts = from_event(&ev, &policies).build.unwrap().facts;
+        let default = s.repository.default_branch.clone();
+        assert_eq!(facts.default_branch.as_ref(), Some(&default));
+        facts.branches = vec![default.clone()];
+        assert!(facts.only_on_default_branch());
+        facts.branches.push(BranchName::new("feature").unwrap());
+        assert!(
+            !facts.only_on_default_branch(),
+            "also the head of a feature branch"
+        );
+        facts.branches.clear();
+        assert!(
+            !facts.only_on_default_branch(),
+            "no branch named: a fork's commit"
+        );
     }
 
     #[test]

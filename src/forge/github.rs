@@ -996,12 +996,20 @@ impl Forge for GithubForge {
         status: &DeploymentStatusUpdate,
     ) -> ForgeResult<()> {
         let path = format!("{}/deployments/{id}/statuses", repo_path(repo));
-        let req = json!({
+        // The spec types the URLs and the description as strings: absent, never null.
+        let mut req = json!({
             "state": status.state.as_str(),
-            "environment_url": status.environment_url,
-            "log_url": status.log_url,
-            "description": status.description,
+            "auto_inactive": status.auto_inactive,
         });
+        for (key, value) in [
+            ("environment_url", &status.environment_url),
+            ("log_url", &status.log_url),
+            ("description", &status.description),
+        ] {
+            if let Some(v) = value {
+                req[key] = json!(v);
+            }
+        }
         // Like commit statuses: the newest wins, so a repeat is harmless.
         let call = Call::new(Method::POST, path, "set deployment status")
             .json(req)

@@ -341,6 +341,9 @@ pub struct DeploymentStatusUpdate {
     pub environment_url: Option<String>,
     pub log_url: Option<String>,
     pub description: Option<String>,
+    /// GitHub marks prior successful deployments of the environment inactive (not transient
+    /// or production ones). Its default is true; auger says so only with a success.
+    pub auto_inactive: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

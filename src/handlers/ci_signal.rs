@@ -8,7 +8,9 @@ use super::{Ctx, Delivery, Handled, recorded};
 
 pub async fn handle(ctx: &Ctx, build: Build, delivery: Delivery) -> anyhow::Result<Handled> {
     let mut incoming = build.artifacts();
-    add_pull_requests(ctx, &mut incoming).await;
+    if !build.facts.only_on_default_branch() {
+        add_pull_requests(ctx, &mut incoming).await;
+    }
     let store = ctx.store.clone();
     let outcomes = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<(Artifact, RecordOutcome)>> {
         let outcomes = store.record_batch(&incoming)?;

@@ -200,13 +200,13 @@ pub async fn handle(ctx: &Ctx, comment: PullRequestComment) -> anyhow::Result<Ha
     let answered = CommentId(comment.comment_id);
     let marker = answer_marker(answered);
     // A replay: the reply exists. Finished → nothing to do; still queued → run again (every
-    // step is idempotent).
+    // step is idempotent). Only auger's own comment counts: anyone can write the marker.
     let existing = ctx
         .forge
         .list_comments(repo, number)
         .await?
         .into_iter()
-        .find(|c| c.body.contains(&marker));
+        .find(|c| c.author.login.eq_ignore_ascii_case(own) && c.body.contains(&marker));
     if let Some(c) = &existing
         && !c.body.contains("⏳")
     {
@@ -610,7 +610,7 @@ async fn write_reply(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::handlers::testbed::Bed;
+    use crate::handlers::testbed::{Bed, REPO};
 
     #[tokio::test(flavor = "multi_thread")]
     async fn auger_ignores_its_own_comments() {
@@ -645,6 +645,29 @@ mod tests {
         let first = bed.comments(c.number).await;
         assert_eq!(handle(&bed.ctx, c.clone()).await.unwrap(), Handled::Acted);
         assert_eq!(bed.comments(c.number).await, first);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_reply_marker_planted_by_someone_else_neither_stops_the_command_nor_gets_edited() {
+        let bed = Bed::new(true);
+        let (pr, head) = bed.pull_request();
+        bed.ctx.store.record(&bed.artifact(&head)).unwrap();
+        // bob guesses the id the next comment gets and plants auger's marker for it.
+        let planted = bed.comment(pr, "bob", "first").await.comment_id;
+        let marker = answer_marker(CommentId(planted + 1));
+        let planted_body = format!("✅ done already\n\n{marker}");
+        bed.sim.edit_comment(REPO, planted, &planted_body, "bob").unwrap();
+        let c = bed.comment(pr, "alice", "/deploy staging").await;
+        assert_eq!(c.comment_id, planted + 1, "the guess was right");
+
+        assert_eq!(handle(&bed.ctx, c.clone()).await.unwrap(), Handled::Acted);
+        assert_eq!(bed.live("staging"), Some(head));
+        let comments = bed.comments(pr).await;
+        assert_eq!(comments[0], planted_body, "bob's comment is untouched");
+        assert!(
+            comments.last().unwrap().contains(&marker),
+            "auger wrote its own reply"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread")]

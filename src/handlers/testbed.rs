@@ -161,6 +161,7 @@ impl Bed {
                 sha: a.sha,
                 source: a.source,
                 branches: Vec::new(),
+                default_branch: Some(crate::domain::BranchName::new("main").unwrap()),
                 pull_requests: Vec::new(),
                 author: None,
                 message: None,

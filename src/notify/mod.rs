@@ -114,6 +114,17 @@ impl ReleaseEvent {
     fn is_production(&self) -> bool {
         self.env.as_str() == "production"
     }
+
+    /// The GitHub environment of its deployments. Each preview (`transient`) has its own,
+    /// `<preview env>/<instance>`, so marking one pull request's older deployments inactive
+    /// never switches off another's live preview.
+    fn deployment_environment(&self) -> String {
+        if self.transient {
+            format!("{}/{}", self.env, self.app)
+        } else {
+            self.env.to_string()
+        }
+    }
 }
 
 /// How a failed release is reported on the commit status.
@@ -423,8 +434,9 @@ impl Notifier {
         }
     }
 
-    /// Status success and deployment `success`; `true` when GitHub took both (marking older
-    /// deployments inactive is tidying, not part of the answer).
+    /// Status success and deployment `success`; `true` when GitHub took both. GitHub marks the
+    /// environment's older deployments inactive itself (`auto_inactive`), except production
+    /// and transient ones, which auger marks (tidying, not part of the answer).
     async fn succeeded(&self, ev: &ReleaseEvent, description: String) -> bool {
         let status = self.status(ev, CommitState::Success, description).await;
         if self.forge.is_none() {
@@ -442,7 +454,9 @@ impl Notifier {
                 "released",
             )
             .await;
-        self.inactivate_others(ev, Some(id), "superseded").await;
+        if ev.is_production() || ev.transient {
+            self.inactivate_others(ev, Some(id), "superseded").await;
+        }
         status && deployment
     }
 
@@ -476,7 +490,7 @@ impl Notifier {
         let forge = self.forge.as_ref()?;
         let new = NewDeployment {
             sha: ev.sha.clone(),
-            environment: ev.env.to_string(),
+            environment: ev.deployment_environment(),
             description: Some(ev.artifact.to_string()),
             transient: ev.transient,
             production: ev.is_production(),
@@ -520,7 +534,10 @@ impl Notifier {
 
     async fn find_deployment(&self, forge: &dyn Forge, ev: &ReleaseEvent) -> Option<DeploymentId> {
         let artifact = ev.artifact.to_string();
-        match forge.list_deployments(&ev.repo, ev.env.as_str()).await {
+        match forge
+            .list_deployments(&ev.repo, &ev.deployment_environment())
+            .await
+        {
             Ok(list) => list
                 .into_iter()
                 .find(|d| {
@@ -548,6 +565,7 @@ impl Notifier {
             environment_url,
             log_url: ev.gitops_commit_url.clone(),
             description: Some(truncate(description, STATUS_DESCRIPTION_MAX)),
+            auto_inactive: state == DeploymentState::Success,
         };
         match forge.set_deployment_status(&ev.repo, id, &update).await {
             Ok(()) => {
@@ -566,7 +584,10 @@ impl Notifier {
     /// one live deployment per environment.
     async fn inactivate_others(&self, ev: &ReleaseEvent, keep: Option<DeploymentId>, description: &str) {
         let Some(forge) = &self.forge else { return };
-        let list = match forge.list_deployments(&ev.repo, ev.env.as_str()).await {
+        let list = match forge
+            .list_deployments(&ev.repo, &ev.deployment_environment())
+            .await
+        {
             Ok(list) => list,
             Err(e) => {
                 self.counters.failed(Channel::Deployment);

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::plan::Plan;
 use crate::artifact::ArtifactId;
 use crate::domain::{AppName, CommitSha, EnvName};
+use crate::forge::DeploymentId;
 use crate::gitops::Trigger;
 use crate::notify::FailureKind;
 
@@ -51,6 +52,10 @@ pub struct Desired {
     /// Not tried again before this (a backoff, or the end of a soak).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_at: Option<DateTime<Utc>>,
+    /// The GitHub deployment made for it, so another attempt neither makes a second one nor
+    /// has to look for the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<DeploymentId>,
 }
 
 impl Desired {
@@ -62,6 +67,7 @@ impl Desired {
             reason: String::new(),
             attempts: 0,
             retry_at: None,
+            deployment: None,
         }
     }
 
@@ -182,6 +188,11 @@ impl DesiredReleases {
                 d.since = p.since;
             }
             let artifact = d.plan.artifact.clone();
+            if let Some(p) = &previous
+                && p.plan.artifact == artifact
+            {
+                d.deployment = d.deployment.or(p.deployment);
+            }
             s.desired.insert(k, d);
             previous.filter(|p| p.plan.artifact != artifact)
         })
@@ -202,6 +213,22 @@ impl DesiredReleases {
         self.change(|s| {
             s.desired.insert(k, d.clone());
         })
+    }
+
+    /// Remembers the deployment made for the desire of (env, app), if it is still for
+    /// `artifact`.
+    pub fn note_deployment(
+        &self,
+        env: &EnvName,
+        app: &AppName,
+        artifact: &ArtifactId,
+        id: DeploymentId,
+    ) -> Result<(), DesiredError> {
+        let Some(mut d) = self.get(env, app).filter(|d| &d.plan.artifact == artifact) else {
+            return Ok(());
+        };
+        d.deployment = Some(id);
+        self.update(&d)
     }
 
     /// Drops the desire for (env, app) if it is still for `artifact` (a newer one stays).

@@ -175,6 +175,9 @@ pub struct Releaser {
     desired: DesiredReleases,
     git_token_from_forge: bool,
     reconcile_every: std::time::Duration,
+    /// Release pull requests this process merged and recorded: their `closed` webhook brings
+    /// nothing new, so it costs no GitHub call. Bounded; after a restart it is empty.
+    merged_here: std::sync::Mutex<std::collections::VecDeque<u64>>,
     serial: tokio::sync::Mutex<()>,
 }
 
@@ -193,6 +196,7 @@ impl Releaser {
             desired: parts.desired,
             git_token_from_forge: parts.git_token_from_forge,
             reconcile_every: parts.reconcile_every,
+            merged_here: std::sync::Mutex::new(std::collections::VecDeque::new()),
             serial: tokio::sync::Mutex::new(()),
         }
     }
@@ -282,6 +286,9 @@ impl Releaser {
     /// is no longer desired.
     pub async fn on_pull_closed(&self, number: u64) -> Result<Option<ReleaseOutcome>> {
         let _serial = self.begin().await;
+        if self.forget_merged_here(number) {
+            return Ok(None);
+        }
         let Some(rp) = self.read_pull(number).await? else {
             return Ok(None);
         };

@@ -80,7 +80,7 @@ fn deploy_from_a_pr_with_refusals_ignored_comments_and_the_preview_lifecycle() {
         .deployments(REPO)
         .unwrap()
         .into_iter()
-        .find(|d| d.environment == "preview" && d.sha == head)
+        .find(|d| d.environment == format!("preview/web-pr-{pr}") && d.sha == head)
         .expect("a preview deployment");
     assert!(preview.transient_environment);
     let last = preview.statuses.last().unwrap();
@@ -226,7 +226,7 @@ fn deploy_from_a_pr_with_refusals_ignored_comments_and_the_preview_lifecycle() {
         .deployments(REPO)
         .unwrap()
         .into_iter()
-        .find(|d| d.environment == "preview" && d.sha == head)
+        .find(|d| d.environment == format!("preview/web-pr-{pr}") && d.sha == head)
         .unwrap();
     assert_eq!(preview.statuses.last().unwrap().state, "inactive");
     wait_for("the preview comment update", || {

@@ -441,6 +441,7 @@ async fn deployments_and_their_statuses_are_recorded() {
                     environment_url: Some("https://staging.example".into()),
                     log_url: Some("https://auger.example/r/1".into()),
                     description: None,
+                    auto_inactive: state == DeploymentState::Success,
                 },
             )
             .await

@@ -21,5 +21,6 @@ mod policy_check;
 mod recovery;
 mod release;
 mod release_loop;
+mod rest_budget;
 mod serve;
 mod serve_with_github;

@@ -139,21 +139,29 @@ async fn production_deployments_are_marked_and_failures_reported() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_preview_is_transient_and_inactive_once_removed() {
+async fn a_preview_is_transient_in_its_own_environment_and_inactive_once_removed() {
     let (sim, sha) = acme_web_with_a_commit();
     let slack = SlackReceiver::start(200);
     let notifier = Notifier::new(Some(forge(&sim)), Some(slack.url.clone()));
-    let mut ev = event(&sha, "pr-7");
-    ev.transient = true;
-    ev.environment_url = Some("https://pr-7.preview.example.test".into());
+    let preview = |n: u64| {
+        let mut ev = event(&sha, "preview");
+        ev.app = AppName::new(format!("web-pr-{n}")).unwrap();
+        ev.transient = true;
+        ev.environment_url = Some(format!("https://pr-{n}.preview.example.test"));
+        ev
+    };
+    let mut ev = preview(7);
     assert!(notifier.release_succeeded(&ev).await);
+    // Another pull request's preview goes live: the first one stays live.
+    assert!(notifier.release_succeeded(&preview(8)).await);
     ev.deployment_id = notifier.existing_deployment(&ev).await;
     notifier.preview_removed(&ev).await;
 
-    let d = &sim.deployments(REPO).unwrap()[0];
-    assert!(d.transient_environment);
-    assert_eq!(d.environment, "pr-7");
-    assert_eq!(deployment_states(d), ["success", "inactive"]);
+    let deployments = sim.deployments(REPO).unwrap();
+    let of = |env: &str| deployments.iter().find(|d| d.environment == env).unwrap();
+    assert!(of("preview/web-pr-7").transient_environment);
+    assert_eq!(deployment_states(of("preview/web-pr-7")), ["success", "inactive"]);
+    assert_eq!(deployment_states(of("preview/web-pr-8")), ["success"]);
 
     assert!(notifier.slack_idle(Duration::from_secs(5)).await);
     let texts: Vec<String> = slack
@@ -161,11 +169,12 @@ async fn a_preview_is_transient_and_inactive_once_removed() {
         .iter()
         .map(|b| b["text"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(texts.len(), 2, "{texts:?}");
+    assert_eq!(texts.len(), 3, "{texts:?}");
     assert!(
         texts
             .iter()
-            .any(|t| t.contains("Preview pr-7") && t.contains("is up"))
+            .any(|t| t.contains("web-pr-7") && t.contains("is up")),
+        "{texts:?}"
     );
     assert!(texts.iter().any(|t| t.contains("removed")));
 }

@@ -205,6 +205,15 @@ fn twelve_releases_through_github_faults_end_with_the_newest_live_and_nothing_pe
     }
 }
 
+/// Sets its flag when dropped.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 /// Whether a pending status on one of `shas` said the gitops branch was busy.
 fn said_busy(stack: &Stack, shas: &[String]) -> bool {
     shas.iter().any(|sha| {
@@ -227,6 +236,8 @@ fn a_gitops_branch_that_never_stops_moving_still_gets_the_newest_build() {
     let pause_ms = AtomicU64::new(0);
     let pushed = AtomicUsize::new(0);
     let shas: Vec<String> = std::thread::scope(|scope| {
+        // However this thread ends, a panic included, the people stop, so the scope can end.
+        let _stop_people = StopOnDrop(&stop);
         scope.spawn(|| {
             let mut n = 0usize;
             while !stop.load(Ordering::Relaxed) {
@@ -249,7 +260,10 @@ fn a_gitops_branch_that_never_stops_moving_still_gets_the_newest_build() {
                 std::thread::sleep(Duration::from_millis(pause_ms.load(Ordering::Relaxed)));
             }
         });
-        let shas: Vec<String> = (1..=3).map(|n| stack.green_main(&format!("v{n}\n"))).collect();
+        // Three green builds, without waiting for auger: it is busy losing races.
+        let shas: Vec<String> = (1..=3)
+            .map(|n| stack.push_green_main(&format!("v{n}\n")))
+            .collect();
         wait_long(
             "auger to say the gitops branch is busy",
             Duration::from_secs(90),

@@ -35,7 +35,9 @@ impl Releaser {
     }
 
     /// Before the write, a release that goes out now (not one waiting for approvals) gets its
-    /// deployment `in_progress`; its success or failure follows.
+    /// deployment `in_progress`; its success or failure follows. The desired release remembers
+    /// its deployment; GitHub is asked for it only when an earlier attempt may have made one
+    /// that went unrecorded.
     pub(super) async fn deployment_started(
         &self,
         plan: &Plan,
@@ -45,8 +47,26 @@ impl Releaser {
         if rules.merge == MergeMode::Approval {
             return None;
         }
-        let ev = self.env_event(plan, artifact, rules).await;
-        self.notifier.release_in_progress(&ev).await
+        let desired = self
+            .desired
+            .get(&plan.env, &plan.app)
+            .filter(|d| d.plan.artifact == artifact.id);
+        let mut ev = ReleaseEvent::for_artifact(artifact, plan.env.clone(), plan.trigger.to_string());
+        ev.environment_url = rules.url.clone();
+        ev.deployment_id = match &desired {
+            Some(d) if d.deployment.is_some() => d.deployment,
+            Some(d) if d.attempts == 0 => None,
+            _ => self.notifier.existing_deployment(&ev).await,
+        };
+        let id = self.notifier.release_in_progress(&ev).await?;
+        if desired.is_some_and(|d| d.deployment != Some(id))
+            && let Err(e) = self
+                .desired
+                .note_deployment(&plan.env, &plan.app, &artifact.id, id)
+        {
+            tracing::warn!(error = %e, "cannot remember the release's deployment");
+        }
+        Some(id)
     }
 
     /// `old` waited in the release pull request that `by` now takes over: its pending status
@@ -219,8 +239,18 @@ impl Releaser {
         };
         let text = format!("{comment}\n\n{marker}\n");
         let repo = policy.repo();
+        // Only auger's own comment is the preview comment: anyone can write the marker.
+        let own = match forge.authenticated_login().await {
+            Ok(login) => login,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot tell which comments are auger's own");
+                return;
+            }
+        };
         let existing = match forge.list_comments(repo, number).await {
-            Ok(list) => list.into_iter().find(|c| c.body.contains(&marker)),
+            Ok(list) => list
+                .into_iter()
+                .find(|c| c.author.login.eq_ignore_ascii_case(&own) && c.body.contains(&marker)),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot list the pull request's comments");
                 return;

@@ -16,6 +16,10 @@ use crate::release::approval::{Tally, tally};
 use crate::release::plan::Plan;
 use crate::release::{ReleaseError, ReleaseOutcome, Releaser, Result, parse_pr_branch, text};
 
+/// How many merged pull requests [`Releaser::forget_merged_here`] remembers: more than can be
+/// merged between a merge and its webhook.
+const MERGED_HERE_KEPT: usize = 256;
+
 /// One pull request auger opened, as read back from GitHub and the gitops repository.
 pub(in crate::release) struct ReleasePull {
     pub pr: PullRequest,
@@ -178,7 +182,9 @@ impl Releaser {
         }
         let commit = self.merge(forge.as_ref(), rp, &artifact).await?;
         crate::crash::at(crate::crash::Point::Merged);
-        self.merged(rp, &artifact, commit, deployment).await
+        let outcome = self.merged(rp, &artifact, commit, deployment).await?;
+        self.remember_merged_here(rp.pr.number);
+        Ok(outcome)
     }
 
     /// The reviews on the pull request's current head, counting only the policy's approvers.
@@ -271,6 +277,25 @@ impl Releaser {
             commit,
             pull: Some(rp.pr.number),
         })
+    }
+
+    /// Notes that this process merged and recorded pull request `number`.
+    fn remember_merged_here(&self, number: u64) {
+        let mut merged = self.merged_here.lock().unwrap_or_else(|p| p.into_inner());
+        if merged.len() >= MERGED_HERE_KEPT {
+            merged.pop_front();
+        }
+        merged.push_back(number);
+    }
+
+    /// Whether this process merged and recorded pull request `number` (then forgotten: its
+    /// `closed` webhook comes once).
+    pub(in crate::release) fn forget_merged_here(&self, number: u64) -> bool {
+        let mut merged = self.merged_here.lock().unwrap_or_else(|p| p.into_inner());
+        match merged.iter().position(|n| *n == number) {
+            Some(at) => merged.remove(at).is_some(),
+            None => false,
+        }
     }
 
     /// Re-evaluates the pull request open from `branch`, if any (after a restart).

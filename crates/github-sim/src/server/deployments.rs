@@ -97,6 +97,9 @@ struct CreateStatus {
     log_url: Option<String>,
     target_url: Option<String>,
     environment_url: Option<String>,
+    /// GitHub's default is true: a success marks prior successful deployments of the same
+    /// environment inactive, unless they are transient or production ones.
+    auto_inactive: Option<bool>,
 }
 
 const DEPLOYMENT_STATES: [&str; 7] = [
@@ -128,6 +131,8 @@ pub(crate) fn create_status(ctx: &Ctx, repo: &str, id: u64) -> ApiResult<HttpRes
         .ok_or_else(ApiError::not_found)?;
     let now = Utc::now();
     d.updated_at = now;
+    let env = body.environment.clone().unwrap_or_else(|| d.environment.clone());
+    let inactivate_prior = body.state == "success" && body.auto_inactive.unwrap_or(true);
     d.statuses.push(DeploymentStatus {
         id: sid,
         state: body.state,
@@ -138,6 +143,9 @@ pub(crate) fn create_status(ctx: &Ctx, repo: &str, id: u64) -> ApiResult<HttpRes
         creator: login,
         created_at: now,
     });
+    if inactivate_prior {
+        auto_inactivate(&mut st, repo, id, &env, now);
+    }
     let r = st.repo(repo).ok_or_else(ApiError::not_found)?;
     let d = r
         .deployments
@@ -146,6 +154,37 @@ pub(crate) fn create_status(ctx: &Ctx, repo: &str, id: u64) -> ApiResult<HttpRes
         .ok_or_else(ApiError::not_found)?;
     let s = d.statuses.last().ok_or_else(ApiError::not_found)?;
     created(render::deployment_status(&st, &ctx.inner.urls, r, d, s))
+}
+
+/// `auto_inactive`: prior deployments of `env` whose latest state is success, and that are
+/// neither transient nor production, get an `inactive` status by the same creator.
+fn auto_inactivate(st: &mut crate::state::State, repo: &str, id: u64, env: &str, now: chrono::DateTime<Utc>) {
+    let Some(r) = st.repo(repo) else { return };
+    let prior: Vec<(u64, String)> = r
+        .deployments
+        .iter()
+        .filter(|p| p.id < id && p.environment == env)
+        .filter(|p| !p.transient_environment && !p.production_environment)
+        .filter(|p| p.statuses.last().is_some_and(|s| s.state == "success"))
+        .filter_map(|p| p.statuses.last().map(|s| (p.id, s.creator.clone())))
+        .collect();
+    for (pid, creator) in prior {
+        let sid = st.next_id();
+        let Some(r) = st.repo_mut(repo) else { return };
+        if let Some(p) = r.deployments.iter_mut().find(|p| p.id == pid) {
+            p.updated_at = now;
+            p.statuses.push(DeploymentStatus {
+                id: sid,
+                state: "inactive".into(),
+                description: String::new(),
+                environment: p.environment.clone(),
+                log_url: String::new(),
+                environment_url: String::new(),
+                creator,
+                created_at: now,
+            });
+        }
+    }
 }
 
 /// Newest first.

@@ -2,7 +2,7 @@
 //! into its own models (raw JSON only where octocrab has no typed call or a known bug).
 
 use crate::common::{octocrab_for, rsa_key_pair, seeded};
-use github_sim::SimConfig;
+use github_sim::{GithubSim, SimConfig};
 use octocrab::models::pulls::{MergeableState, PullRequest};
 use octocrab::models::{CombinedStatus, StatusState};
 use octocrab::params::repos::{Commitish, Reference};
@@ -280,6 +280,79 @@ async fn deployments_permissions_and_teams_via_raw_json() {
         .get("/orgs/acme/teams/sre/memberships/alice", None::<&()>)
         .await;
     assert_eq!(status_of(not_member), Some(404));
+}
+
+/// The states of each deployment's statuses, oldest first, by deployment id.
+fn deployment_states(sim: &GithubSim) -> Vec<(u64, Vec<String>)> {
+    sim.deployments("acme/frontend")
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.id, d.statuses.into_iter().map(|s| s.state).collect()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_success_marks_prior_successful_deployments_of_its_environment_inactive() {
+    let sim = seeded(SimConfig::default());
+    let sha = sim.branch_sha("acme/frontend", "main").unwrap();
+    let gh = octocrab_for(&sim, &sim.create_token("alice").unwrap());
+    let deploy = |env: &'static str, production: bool| {
+        let gh = gh.clone();
+        let sha = sha.clone();
+        async move {
+            let d: Value = gh
+                .post(
+                    "/repos/acme/frontend/deployments",
+                    Some(&json!({"ref": sha, "environment": env, "required_contexts": [], "production_environment": production})),
+                )
+                .await
+                .unwrap();
+            d["id"].as_u64().unwrap()
+        }
+    };
+    let status = |id: u64, body: Value| {
+        let gh = gh.clone();
+        async move {
+            let _: Value = gh
+                .post(
+                    format!("/repos/acme/frontend/deployments/{id}/statuses"),
+                    Some(&body),
+                )
+                .await
+                .unwrap();
+        }
+    };
+    let live = deploy("staging", false).await;
+    status(live, json!({"state": "success"})).await;
+    let failed = deploy("staging", false).await;
+    status(failed, json!({"state": "failure"})).await;
+    let other_env = deploy("qa", false).await;
+    status(other_env, json!({"state": "success"})).await;
+    let prod = deploy("production", true).await;
+    status(prod, json!({"state": "success"})).await;
+
+    let next = deploy("staging", false).await;
+    status(next, json!({"state": "success"})).await;
+    let prod_next = deploy("production", true).await;
+    status(prod_next, json!({"state": "success", "auto_inactive": true})).await;
+
+    let of = |id: u64| states_of(&sim, id);
+    assert_eq!(of(live), "success,inactive", "the prior live one of staging");
+    assert_eq!(of(failed), "failure", "only successful ones");
+    assert_eq!(of(other_env), "success", "another environment");
+    assert_eq!(of(prod), "success", "production deployments are left alone");
+    assert_eq!(of(next), "success");
+
+    // auto_inactive: false leaves the prior one live.
+    let again = deploy("staging", false).await;
+    status(again, json!({"state": "success", "auto_inactive": false})).await;
+    assert_eq!(of(next), "success");
+}
+
+/// The states of deployment `id`'s statuses, oldest first, comma-separated.
+fn states_of(sim: &GithubSim, id: u64) -> String {
+    let states = deployment_states(sim);
+    states.iter().find(|(d, _)| *d == id).unwrap().1.join(",")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
