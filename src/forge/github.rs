@@ -996,12 +996,17 @@ impl Forge for GithubForge {
         status: &DeploymentStatusUpdate,
     ) -> ForgeResult<()> {
         let path = format!("{}/deployments/{id}/statuses", repo_path(repo));
-        let req = json!({
-            "state": status.state.as_str(),
-            "environment_url": status.environment_url,
-            "log_url": status.log_url,
-            "description": status.description,
-        });
+        // GitHub's schema takes these as strings only (422 for `null`): an unknown one is left out.
+        let mut req = json!({"state": status.state.as_str()});
+        for (key, value) in [
+            ("environment_url", &status.environment_url),
+            ("log_url", &status.log_url),
+            ("description", &status.description),
+        ] {
+            if let Some(value) = value {
+                req[key] = json!(value);
+            }
+        }
         // Like commit statuses: the newest wins, so a repeat is harmless.
         let call = Call::new(Method::POST, path, "set deployment status")
             .json(req)
