@@ -10,6 +10,8 @@ pub struct ApiError {
     pub message: String,
     /// GitHub's `errors` array on 422 validation failures.
     pub errors: Option<Value>,
+    /// The answering operation's documentation page (GitHub's generic REST page when unset).
+    pub documentation_url: Option<String>,
 }
 
 impl ApiError {
@@ -18,6 +20,7 @@ impl ApiError {
             status,
             message: message.into(),
             errors: None,
+            documentation_url: None,
         }
     }
 
@@ -35,7 +38,26 @@ impl ApiError {
             status: 422,
             message: "Validation Failed".into(),
             errors: Some(json!([{"resource": resource, "code": "custom", "message": message.into()}])),
+            documentation_url: None,
         }
+    }
+
+    /// 422 for a body that breaks the operation's schema, worded as GitHub's schema validator
+    /// does: `Invalid request.` and one line per violation.
+    pub fn invalid_request(violations: &[String], documentation_url: &str) -> Self {
+        ApiError {
+            status: 422,
+            message: format!("Invalid request.\n\n{}", violations.join("\n")),
+            errors: None,
+            documentation_url: Some(documentation_url.to_string()),
+        }
+    }
+
+    /// Points the error at the operation that answered it, unless it already names a page.
+    pub fn documented(mut self, documentation_url: &str) -> Self {
+        self.documentation_url
+            .get_or_insert_with(|| documentation_url.to_string());
+        self
     }
 
     pub fn unprocessable(message: impl Into<String>) -> Self {
@@ -53,7 +75,7 @@ impl ApiError {
     pub fn body(&self) -> Value {
         let mut v = json!({
             "message": self.message,
-            "documentation_url": "https://docs.github.com/rest",
+            "documentation_url": self.documentation_url.as_deref().unwrap_or("https://docs.github.com/rest"),
             "status": self.status.to_string(),
         });
         if let (Some(errors), Some(obj)) = (&self.errors, v.as_object_mut()) {

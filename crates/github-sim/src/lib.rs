@@ -67,13 +67,18 @@
 //! - Writes need a role: refs, merges, PR edits, statuses and deployments need `write`;
 //!   check runs need an installation token (403 for personal tokens, as on GitHub); private
 //!   repositories answer 404 to users without a role. The app's bot has `write` everywhere.
-//! - Routes: listed in the `server` module docs (`src/server/mod.rs`); anything else answers
-//!   404 with GitHub's error body. POST is accepted where GitHub accepts it for PATCH.
+//! - Routes: operations of GitHub's OpenAPI description only, listed in the `server` module
+//!   (`src/server/mod.rs`); anything else answers 404 with GitHub's error body. POST is accepted
+//!   where GitHub accepts it for PATCH.
+//! - Request bodies are validated against GitHub's schemas (the checked-in subset in `spec/`,
+//!   see [`contract`]): a `null` where only a string is allowed, a value outside an enum or a
+//!   missing required field gets GitHub's 422 `Invalid request.` before anything happens.
 
 // GitHub's big JSON objects nest deeper than serde_json's `json!` allows by default.
 #![recursion_limit = "256"]
 
 mod actions;
+pub mod contract;
 mod driver;
 pub use driver::RepoInfo;
 mod error;
@@ -177,6 +182,7 @@ impl GithubSim {
     /// Binds 127.0.0.1, starts the HTTP server on its own thread and the webhook worker.
     /// Usable from sync and async code alike.
     pub fn start(config: SimConfig) -> anyhow::Result<GithubSim> {
+        contract::check_routes()?;
         let (tempdir, root) = match &config.dir {
             Some(dir) => {
                 std::fs::create_dir_all(dir)?;

@@ -4,31 +4,10 @@
 //! Routing by hand (instead of actix's router) keeps every answer GitHub-shaped: unknown routes,
 //! bad JSON and auth failures all produce GitHub's `{"message", "documentation_url"}` body.
 //!
-//! Routes (all under the base URL):
-//! - `GET /user`, `GET /users/{u}`, `GET /rate_limit`
-//! - `GET /app`, `GET /app/installations`, `GET /app/installations/{id}`,
-//!   `POST /app/installations/{id}/access_tokens`, `GET /repos/{o}/{r}/installation` (app JWT)
-//! - `GET /orgs/{org}/teams/{team}/memberships/{u}`, `GET /orgs/{org}/teams/{team}/members`
-//! - `GET /repos/{o}/{r}`, `GET /repos/{o}/{r}/contents/{path}?ref=`,
-//!   `GET /repos/{o}/{r}/compare/{base}...{head}`, `GET /repos/{o}/{r}/commits/{ref}`,
-//!   `GET /repos/{o}/{r}/commits/{sha}/pulls`, `GET /repos/{o}/{r}/branches/{branch}`
-//! - `GET /repos/{o}/{r}/git/ref/{ref}`, `GET /repos/{o}/{r}/git/refs/{ref}`,
-//!   `GET /repos/{o}/{r}/git/matching-refs/{prefix}`, `POST /repos/{o}/{r}/git/refs`,
-//!   `PATCH /repos/{o}/{r}/git/refs/{ref}`, `DELETE /repos/{o}/{r}/git/refs/{ref}`
-//! - `GET|POST /repos/{o}/{r}/pulls`, `GET|PATCH /repos/{o}/{r}/pulls/{n}`,
-//!   `PUT /repos/{o}/{r}/pulls/{n}/merge`, `GET|POST /repos/{o}/{r}/pulls/{n}/reviews`
-//! - `GET /installation/repositories` (installation token)
-//! - `GET /repos/{o}/{r}/issues/{n}` (pull requests only), `GET|POST /repos/{o}/{r}/issues/{n}/comments`,
-//!   `GET|PATCH /repos/{o}/{r}/issues/comments/{id}`,
-//!   `GET|POST /repos/{o}/{r}/issues/comments/{id}/reactions`
-//! - `POST /repos/{o}/{r}/statuses/{sha}`, `GET /repos/{o}/{r}/commits/{ref}/statuses`,
-//!   `GET /repos/{o}/{r}/commits/{ref}/status`
-//! - `POST /repos/{o}/{r}/check-runs`, `GET|PATCH /repos/{o}/{r}/check-runs/{id}`,
-//!   `GET /repos/{o}/{r}/commits/{ref}/check-runs`,
-//!   `GET /repos/{o}/{r}/actions/runs?head_sha=&branch=&status=`, `GET /repos/{o}/{r}/actions/runs/{id}`
-//! - `GET|POST /repos/{o}/{r}/deployments`, `GET /repos/{o}/{r}/deployments/{id}`,
-//!   `GET|POST /repos/{o}/{r}/deployments/{id}/statuses`
-//! - `GET /repos/{o}/{r}/collaborators/{u}/permission`, `GET /repos/{o}/{r}/collaborators/{u}`
+//! Routes: the [`ROUTES`] table, one entry per operation of GitHub's OpenAPI description
+//! (method and path template spelled as there). Before a handler runs, the request body is
+//! checked against that operation's schema from the checked-in contract subset (`spec/`), and a
+//! violation gets GitHub's 422 `Invalid request.`; see [`crate::contract`].
 
 mod accounts;
 mod apps;
@@ -365,108 +344,331 @@ fn handle(
         .principal
         .as_ref()
         .and_then(|p| inner.lock().principal_login(p));
-    let result = route(&ctx, method, &segs);
-    let resp = result.unwrap_or_else(|e| e.response());
+    let resp = match find_route(method, &segs) {
+        None => ApiError::not_found().response(),
+        Some((route, params)) => match serve(&ctx, route, &params) {
+            Ok(resp) => resp,
+            Err(e) => match crate::contract::operation(route.method, route.path) {
+                Some(op) => e.documented(&op.documentation_url).response(),
+                None => e.response(),
+            },
+        },
+    };
     (resp, login)
 }
 
-fn route(ctx: &Ctx, method: &str, segs: &[&str]) -> ApiResult<HttpResponse> {
-    match (method, segs) {
-        ("GET", ["user"]) => accounts::me(ctx),
-        ("GET", ["rate_limit"]) => accounts::rate_limit(ctx),
-        ("GET", ["users", login]) => accounts::user(ctx, login),
-        ("GET", ["app"]) => apps::app(ctx),
-        ("GET", ["installation", "repositories"]) => apps::installation_repositories(ctx),
-        ("GET", ["app", "installations"]) => apps::installations(ctx),
-        ("GET", ["app", "installations", id]) => apps::installation(ctx, id),
-        ("POST", ["app", "installations", id, "access_tokens"]) => apps::access_token(ctx, id),
-        ("GET", ["orgs", org, "teams", team, "memberships", user]) => {
-            accounts::team_membership(ctx, org, team, user)
+/// One operation of GitHub's REST API that the simulator answers: its method and path template
+/// exactly as GitHub's OpenAPI description spells them, and the handler.
+pub(crate) struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    handler: fn(&Ctx, &Params) -> ApiResult<HttpResponse>,
+}
+
+const fn op(
+    method: &'static str,
+    path: &'static str,
+    handler: fn(&Ctx, &Params) -> ApiResult<HttpResponse>,
+) -> Route {
+    Route {
+        method,
+        path,
+        handler,
+    }
+}
+
+/// Everything the simulator serves. The checked-in contract subset (`spec/`) is generated from
+/// this table, and a test holds every entry to GitHub's full description, so a route GitHub
+/// does not have cannot creep in.
+pub(crate) static ROUTES: &[Route] = &[
+    op("GET", "/user", |c, _| accounts::me(c)),
+    op("GET", "/rate_limit", |c, _| accounts::rate_limit(c)),
+    op("GET", "/users/{username}", |c, p| {
+        accounts::user(c, p.get("username"))
+    }),
+    op("GET", "/app", |c, _| apps::app(c)),
+    op("GET", "/app/installations", |c, _| apps::installations(c)),
+    op("GET", "/app/installations/{installation_id}", |c, p| {
+        apps::installation(c, p.get("installation_id"))
+    }),
+    op(
+        "POST",
+        "/app/installations/{installation_id}/access_tokens",
+        |c, p| apps::access_token(c, p.get("installation_id")),
+    ),
+    op("GET", "/installation/repositories", |c, _| {
+        apps::installation_repositories(c)
+    }),
+    op(
+        "GET",
+        "/orgs/{org}/teams/{team_slug}/memberships/{username}",
+        |c, p| accounts::team_membership(c, p.get("org"), p.get("team_slug"), p.get("username")),
+    ),
+    op("GET", "/orgs/{org}/teams/{team_slug}/members", |c, p| {
+        accounts::team_members(c, p.get("org"), p.get("team_slug"))
+    }),
+    op("GET", "/repos/{owner}/{repo}/installation", |c, p| {
+        apps::repo_installation(c, &p.repo())
+    }),
+    op("GET", "/repos/{owner}/{repo}", |c, p| repos::get(c, &p.repo())),
+    op("GET", "/repos/{owner}/{repo}/contents/{path}", |c, p| {
+        repos::contents(c, &p.repo(), p.get("path"))
+    }),
+    op("GET", "/repos/{owner}/{repo}/compare/{basehead}", |c, p| {
+        repos::compare(c, &p.repo(), p.get("basehead"))
+    }),
+    op("GET", "/repos/{owner}/{repo}/branches/{branch}", |c, p| {
+        repos::branch(c, &p.repo(), p.get("branch"))
+    }),
+    op("GET", "/repos/{owner}/{repo}/commits/{ref}", |c, p| {
+        repos::commit(c, &p.repo(), p.get("ref"))
+    }),
+    op(
+        "GET",
+        "/repos/{owner}/{repo}/commits/{commit_sha}/pulls",
+        |c, p| pulls::for_commit(c, &p.repo(), p.get("commit_sha")),
+    ),
+    op("GET", "/repos/{owner}/{repo}/commits/{ref}/status", |c, p| {
+        checks::combined(c, &p.repo(), p.get("ref"))
+    }),
+    op("GET", "/repos/{owner}/{repo}/commits/{ref}/statuses", |c, p| {
+        checks::list_statuses(c, &p.repo(), p.get("ref"))
+    }),
+    op("GET", "/repos/{owner}/{repo}/commits/{ref}/check-runs", |c, p| {
+        checks::list_check_runs(c, &p.repo(), p.get("ref"))
+    }),
+    op("POST", "/repos/{owner}/{repo}/statuses/{sha}", |c, p| {
+        checks::create_status(c, &p.repo(), p.get("sha"))
+    }),
+    op("GET", "/repos/{owner}/{repo}/git/ref/{ref}", |c, p| {
+        refs::get_ref(c, &p.repo(), p.get("ref"))
+    }),
+    op("GET", "/repos/{owner}/{repo}/git/matching-refs/{ref}", |c, p| {
+        refs::matching(c, &p.repo(), p.get("ref"))
+    }),
+    op("POST", "/repos/{owner}/{repo}/git/refs", |c, p| {
+        refs::create(c, &p.repo())
+    }),
+    op("PATCH", "/repos/{owner}/{repo}/git/refs/{ref}", |c, p| {
+        refs::update(c, &p.repo(), p.get("ref"))
+    }),
+    op("DELETE", "/repos/{owner}/{repo}/git/refs/{ref}", |c, p| {
+        refs::delete(c, &p.repo(), p.get("ref"))
+    }),
+    op("GET", "/repos/{owner}/{repo}/pulls", |c, p| {
+        pulls::list(c, &p.repo())
+    }),
+    op("POST", "/repos/{owner}/{repo}/pulls", |c, p| {
+        pulls::create(c, &p.repo())
+    }),
+    op("GET", "/repos/{owner}/{repo}/pulls/{pull_number}", |c, p| {
+        pulls::get(c, &p.repo(), p.num("pull_number")?)
+    }),
+    op("PATCH", "/repos/{owner}/{repo}/pulls/{pull_number}", |c, p| {
+        pulls::update(c, &p.repo(), p.num("pull_number")?)
+    }),
+    op(
+        "PUT",
+        "/repos/{owner}/{repo}/pulls/{pull_number}/merge",
+        |c, p| pulls::merge(c, &p.repo(), p.num("pull_number")?),
+    ),
+    op(
+        "GET",
+        "/repos/{owner}/{repo}/pulls/{pull_number}/merge",
+        |c, p| pulls::is_merged(c, &p.repo(), p.num("pull_number")?),
+    ),
+    op(
+        "GET",
+        "/repos/{owner}/{repo}/pulls/{pull_number}/reviews",
+        |c, p| pulls::list_reviews(c, &p.repo(), p.num("pull_number")?),
+    ),
+    op(
+        "POST",
+        "/repos/{owner}/{repo}/pulls/{pull_number}/reviews",
+        |c, p| pulls::create_review(c, &p.repo(), p.num("pull_number")?),
+    ),
+    op("GET", "/repos/{owner}/{repo}/issues/{issue_number}", |c, p| {
+        issues::get_issue(c, &p.repo(), p.num("issue_number")?)
+    }),
+    op(
+        "GET",
+        "/repos/{owner}/{repo}/issues/{issue_number}/comments",
+        |c, p| issues::list_comments(c, &p.repo(), p.num("issue_number")?),
+    ),
+    op(
+        "POST",
+        "/repos/{owner}/{repo}/issues/{issue_number}/comments",
+        |c, p| issues::create_comment(c, &p.repo(), p.num("issue_number")?),
+    ),
+    op(
+        "GET",
+        "/repos/{owner}/{repo}/issues/comments/{comment_id}",
+        |c, p| issues::get_comment(c, &p.repo(), p.num("comment_id")?),
+    ),
+    op(
+        "PATCH",
+        "/repos/{owner}/{repo}/issues/comments/{comment_id}",
+        |c, p| issues::update_comment(c, &p.repo(), p.num("comment_id")?),
+    ),
+    op(
+        "GET",
+        "/repos/{owner}/{repo}/issues/comments/{comment_id}/reactions",
+        |c, p| issues::list_reactions(c, &p.repo(), p.num("comment_id")?),
+    ),
+    op(
+        "POST",
+        "/repos/{owner}/{repo}/issues/comments/{comment_id}/reactions",
+        |c, p| issues::create_reaction(c, &p.repo(), p.num("comment_id")?),
+    ),
+    op("POST", "/repos/{owner}/{repo}/check-runs", |c, p| {
+        checks::create_check_run(c, &p.repo())
+    }),
+    op(
+        "GET",
+        "/repos/{owner}/{repo}/check-runs/{check_run_id}",
+        |c, p| checks::get_check_run(c, &p.repo(), p.num("check_run_id")?),
+    ),
+    op(
+        "PATCH",
+        "/repos/{owner}/{repo}/check-runs/{check_run_id}",
+        |c, p| checks::update_check_run(c, &p.repo(), p.num("check_run_id")?),
+    ),
+    op("GET", "/repos/{owner}/{repo}/actions/runs", |c, p| {
+        checks::list_workflow_runs(c, &p.repo())
+    }),
+    op("GET", "/repos/{owner}/{repo}/actions/runs/{run_id}", |c, p| {
+        checks::get_workflow_run(c, &p.repo(), p.num("run_id")?)
+    }),
+    op("GET", "/repos/{owner}/{repo}/deployments", |c, p| {
+        deployments::list(c, &p.repo())
+    }),
+    op("POST", "/repos/{owner}/{repo}/deployments", |c, p| {
+        deployments::create(c, &p.repo())
+    }),
+    op(
+        "GET",
+        "/repos/{owner}/{repo}/deployments/{deployment_id}",
+        |c, p| deployments::get(c, &p.repo(), p.num("deployment_id")?),
+    ),
+    op(
+        "GET",
+        "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses",
+        |c, p| deployments::list_statuses(c, &p.repo(), p.num("deployment_id")?),
+    ),
+    op(
+        "POST",
+        "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses",
+        |c, p| deployments::create_status(c, &p.repo(), p.num("deployment_id")?),
+    ),
+    op("GET", "/repos/{owner}/{repo}/collaborators/{username}", |c, p| {
+        accounts::is_collaborator(c, &p.repo(), p.get("username"))
+    }),
+    op(
+        "GET",
+        "/repos/{owner}/{repo}/collaborators/{username}/permission",
+        |c, p| accounts::permission(c, &p.repo(), p.get("username")),
+    ),
+];
+
+/// Path parameters that may hold slashes (`heads/feature/x`, `src/app.js`): GitHub's router
+/// takes the rest of the path for them. `path` may also be empty (the repository's root).
+const SLASHED_PARAMS: [&str; 4] = ["ref", "path", "branch", "basehead"];
+
+/// The values of a matched route's path parameters, percent-decoded.
+pub(crate) struct Params {
+    values: Vec<(&'static str, String)>,
+}
+
+impl Params {
+    /// The named parameter; every name a handler asks for is in its route's template.
+    pub fn get(&self, name: &str) -> &str {
+        self.values
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+
+    /// `owner/repo` of a `/repos/{owner}/{repo}/…` route.
+    pub fn repo(&self) -> String {
+        format!("{}/{}", self.get("owner"), self.get("repo"))
+    }
+
+    /// A numeric parameter; anything else is the 404 GitHub's router gives.
+    pub fn num(&self, name: &str) -> ApiResult<u64> {
+        self.get(name).parse().map_err(|_| ApiError::not_found())
+    }
+}
+
+/// Matches `segs` against one template's segments, filling `out`; backtracks over how many
+/// segments a slashed parameter takes.
+fn match_template(tmpl: &[&'static str], segs: &[&str], out: &mut Vec<(&'static str, String)>) -> bool {
+    let Some((first, rest)) = tmpl.split_first() else {
+        return segs.is_empty();
+    };
+    let Some(name) = first.strip_prefix('{').and_then(|t| t.strip_suffix('}')) else {
+        return segs.first() == Some(first) && match_template(rest, &segs[1..], out);
+    };
+    let (min, max) = if SLASHED_PARAMS.contains(&name) {
+        (usize::from(name != "path"), segs.len())
+    } else {
+        (1, 1.min(segs.len()))
+    };
+    for take in min..=max {
+        out.push((name, segs[..take].join("/")));
+        if match_template(rest, &segs[take..], out) {
+            return true;
         }
-        ("GET", ["orgs", org, "teams", team, "members"]) => accounts::team_members(ctx, org, team),
-        ("GET", ["repos", o, r, rest @ ..]) if ctx.principal == Some(Principal::App) => match rest {
-            ["installation"] => apps::repo_installation(ctx, &format!("{o}/{r}")),
-            _ => Err(ApiError::forbidden(
+        out.pop();
+    }
+    false
+}
+
+fn match_route(route: &'static Route, segs: &[&str]) -> Option<Params> {
+    let tmpl: Vec<&'static str> = route.path.trim_start_matches('/').split('/').collect();
+    let mut values = Vec::new();
+    match_template(&tmpl, segs, &mut values).then_some(Params { values })
+}
+
+/// The route for a request: of the templates that match, the one with the most literal
+/// segments (`commits/{ref}/status` over `commits/{ref}`). GitHub takes POST wherever it takes
+/// PATCH (octocrab edits comments that way), so a POST no route has falls back to PATCH.
+fn find_route(method: &str, segs: &[&str]) -> Option<(&'static Route, Params)> {
+    let best = |method: &str| {
+        let mut best: Option<(usize, &'static Route, Params)> = None;
+        for route in ROUTES.iter().filter(|r| r.method == method) {
+            let Some(params) = match_route(route, segs) else {
+                continue;
+            };
+            let literals = route.path.split('/').filter(|s| !s.starts_with('{')).count();
+            if best.as_ref().is_none_or(|(most, _, _)| literals > *most) {
+                best = Some((literals, route, params));
+            }
+        }
+        best.map(|(_, route, params)| (route, params))
+    };
+    best(method).or_else(|| if method == "POST" { best("PATCH") } else { None })
+}
+
+/// Access rules shared by every route, the body's schema check, then the handler.
+fn serve(ctx: &Ctx, route: &Route, params: &Params) -> ApiResult<HttpResponse> {
+    if route.path.starts_with("/repos/{owner}/{repo}") {
+        let repo = params.repo();
+        let app_jwt = ctx.principal == Some(Principal::App);
+        if app_jwt && route.path != "/repos/{owner}/{repo}/installation" {
+            return Err(ApiError::forbidden(
                 "A JSON web token cannot be used for this endpoint",
-            )),
-        },
-        (_, ["repos", o, r, rest @ ..]) => repo_route(ctx, method, &format!("{o}/{r}"), rest),
-        _ => Err(ApiError::not_found()),
-    }
-}
-
-fn repo_route(ctx: &Ctx, method: &str, repo: &str, rest: &[&str]) -> ApiResult<HttpResponse> {
-    if ctx.principal == Some(Principal::App) {
-        return Err(ApiError::forbidden(
-            "A JSON web token cannot be used for this endpoint",
-        ));
-    }
-    {
-        // Private repositories are invisible (404, as on GitHub) to users without a role.
-        let st = ctx.inner.lock();
-        let r = st.repo(repo).ok_or_else(ApiError::not_found)?;
-        let login = ctx.principal.as_ref().and_then(|p| st.principal_login(p));
-        if r.private && login.is_none_or(|l| st.role(r, &l).is_none()) {
-            return Err(ApiError::not_found());
+            ));
+        }
+        if !app_jwt {
+            // Private repositories are invisible (404, as on GitHub) to users without a role.
+            let st = ctx.inner.lock();
+            let r = st.repo(&repo).ok_or_else(ApiError::not_found)?;
+            let login = ctx.principal.as_ref().and_then(|p| st.principal_login(p));
+            if r.private && login.is_none_or(|l| st.role(r, &l).is_none()) {
+                return Err(ApiError::not_found());
+            }
         }
     }
-    match (method, rest) {
-        ("GET", []) => repos::get(ctx, repo),
-        ("GET", ["contents", path @ ..]) => repos::contents(ctx, repo, &path.join("/")),
-        ("GET", ["compare", spec @ ..]) => repos::compare(ctx, repo, &spec.join("/")),
-        ("GET", ["branches", branch @ ..]) => repos::branch(ctx, repo, &branch.join("/")),
-        ("GET", ["commits", sha, "pulls"]) => pulls::for_commit(ctx, repo, sha),
-        ("GET", ["commits", git_ref @ .., "status"]) => checks::combined(ctx, repo, &git_ref.join("/")),
-        ("GET", ["commits", git_ref @ .., "statuses"]) => {
-            checks::list_statuses(ctx, repo, &git_ref.join("/"))
-        }
-        ("GET", ["statuses", git_ref @ ..]) => checks::list_statuses(ctx, repo, &git_ref.join("/")),
-        ("GET", ["commits", git_ref @ .., "check-runs"]) => {
-            checks::list_check_runs(ctx, repo, &git_ref.join("/"))
-        }
-        ("GET", ["commits", git_ref @ ..]) if !git_ref.is_empty() => {
-            repos::commit(ctx, repo, &git_ref.join("/"))
-        }
-        ("GET", ["git", "ref", name @ ..]) => refs::get_ref(ctx, repo, &name.join("/"), true),
-        ("GET", ["git", "refs", name @ ..]) => refs::get_ref(ctx, repo, &name.join("/"), false),
-        ("GET", ["git", "matching-refs", prefix @ ..]) => refs::matching(ctx, repo, &prefix.join("/")),
-        ("POST", ["git", "refs"]) => refs::create(ctx, repo),
-        ("PATCH", ["git", "refs", name @ ..]) => refs::update(ctx, repo, &name.join("/")),
-        ("DELETE", ["git", "refs", name @ ..]) => refs::delete(ctx, repo, &name.join("/")),
-        ("GET", ["pulls"]) => pulls::list(ctx, repo),
-        ("POST", ["pulls"]) => pulls::create(ctx, repo),
-        ("GET", ["pulls", n]) => pulls::get(ctx, repo, number(n)?),
-        ("PATCH" | "POST", ["pulls", n]) => pulls::update(ctx, repo, number(n)?),
-        ("PUT", ["pulls", n, "merge"]) => pulls::merge(ctx, repo, number(n)?),
-        ("GET", ["pulls", n, "merge"]) => pulls::is_merged(ctx, repo, number(n)?),
-        ("GET", ["pulls", n, "reviews"]) => pulls::list_reviews(ctx, repo, number(n)?),
-        ("POST", ["pulls", n, "reviews"]) => pulls::create_review(ctx, repo, number(n)?),
-        ("GET", ["issues", "comments", id]) => issues::get_comment(ctx, repo, number(id)?),
-        // GitHub accepts POST for PATCH (octocrab edits comments with POST).
-        ("PATCH" | "POST", ["issues", "comments", id]) => issues::update_comment(ctx, repo, number(id)?),
-        ("GET", ["issues", "comments", id, "reactions"]) => issues::list_reactions(ctx, repo, number(id)?),
-        ("POST", ["issues", "comments", id, "reactions"]) => issues::create_reaction(ctx, repo, number(id)?),
-        ("GET", ["issues", n]) => issues::get_issue(ctx, repo, number(n)?),
-        ("GET", ["actions", "runs"]) => checks::list_workflow_runs(ctx, repo),
-        ("GET", ["actions", "runs", id]) => checks::get_workflow_run(ctx, repo, number(id)?),
-        ("GET", ["issues", n, "comments"]) => issues::list_comments(ctx, repo, number(n)?),
-        ("POST", ["issues", n, "comments"]) => issues::create_comment(ctx, repo, number(n)?),
-        ("POST", ["statuses", sha]) => checks::create_status(ctx, repo, sha),
-        ("POST", ["check-runs"]) => checks::create_check_run(ctx, repo),
-        ("GET", ["check-runs", id]) => checks::get_check_run(ctx, repo, number(id)?),
-        ("PATCH" | "POST", ["check-runs", id]) => checks::update_check_run(ctx, repo, number(id)?),
-        ("GET", ["deployments"]) => deployments::list(ctx, repo),
-        ("POST", ["deployments"]) => deployments::create(ctx, repo),
-        ("GET", ["deployments", id]) => deployments::get(ctx, repo, number(id)?),
-        ("GET", ["deployments", id, "statuses"]) => deployments::list_statuses(ctx, repo, number(id)?),
-        ("POST", ["deployments", id, "statuses"]) => deployments::create_status(ctx, repo, number(id)?),
-        ("GET", ["collaborators", user, "permission"]) => accounts::permission(ctx, repo, user),
-        ("GET", ["collaborators", user]) => accounts::is_collaborator(ctx, repo, user),
-        _ => Err(ApiError::not_found()),
-    }
-}
-
-/// Numbers in paths; anything else is a 404 like GitHub's router gives.
-fn number(s: &str) -> ApiResult<u64> {
-    s.parse().map_err(|_| ApiError::not_found())
+    crate::contract::check_request_body(route.method, route.path, ctx.body)?;
+    (route.handler)(ctx, params)
 }

@@ -24,28 +24,17 @@ fn ref_json(ctx: &Ctx, r: &Repo, full_ref: &str, target: &str) -> Value {
     })
 }
 
-/// `git/ref/{ref}` is exact; the older `git/refs/{ref}` answers an array for a prefix match.
-pub(crate) fn get_ref(ctx: &Ctx, repo: &str, name: &str, exact: bool) -> ApiResult<HttpResponse> {
+/// `git/ref/{ref}`: exactly that ref (`heads/main`), or 404.
+pub(crate) fn get_ref(ctx: &Ctx, repo: &str, name: &str) -> ApiResult<HttpResponse> {
     let st = ctx.inner.lock();
     let r = st.repo(repo).ok_or_else(ApiError::not_found)?;
     let full_ref = format!("refs/{name}");
-    if let Some(target) = r.git.ref_target(&full_ref).filter(|_| !name.is_empty()) {
-        return ok(ref_json(ctx, r, &full_ref, &target));
-    }
-    if exact {
-        return Err(ApiError::not_found());
-    }
-    let list: Vec<Value> = r
+    let target = r
         .git
-        .list_refs(&full_ref)?
-        .into_iter()
-        .filter(|(n, _)| !n.starts_with("refs/pull/"))
-        .map(|(n, t)| ref_json(ctx, r, &n, &t))
-        .collect();
-    if list.is_empty() {
-        return Err(ApiError::not_found());
-    }
-    ok(Value::Array(list))
+        .ref_target(&full_ref)
+        .filter(|_| !name.is_empty())
+        .ok_or_else(ApiError::not_found)?;
+    ok(ref_json(ctx, r, &full_ref, &target))
 }
 
 pub(crate) fn matching(ctx: &Ctx, repo: &str, prefix: &str) -> ApiResult<HttpResponse> {

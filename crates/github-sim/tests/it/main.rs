@@ -1,9 +1,11 @@
 //! The simulator's integration tests, one binary (one link, less disk): octocrab against every
-//! route, real git merges, webhook deliveries and their shapes, injected faults, the binary.
+//! route, routes and request bodies against GitHub's OpenAPI description, real git merges,
+//! webhook deliveries and their shapes, injected faults, the binary.
 
 mod common;
 
 mod binary;
+mod contract;
 mod faults;
 mod git_and_merges;
 mod octocrab_api;

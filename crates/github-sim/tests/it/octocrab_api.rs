@@ -572,11 +572,6 @@ async fn the_remaining_routes_deserialize_into_octocrab_models() {
         .await
         .unwrap();
     assert_eq!(tags.len(), 2);
-    let prefix: Vec<octocrab::models::repos::Ref> = gh
-        .get("/repos/acme/frontend/git/refs/tags", None::<&()>)
-        .await
-        .unwrap();
-    assert_eq!(prefix.len(), 2);
 
     // Reviews through the API (as a reviewer would), then merge state.
     let review: octocrab::models::pulls::Review = gh
@@ -594,7 +589,7 @@ async fn the_remaining_routes_deserialize_into_octocrab_models() {
     sim.merge_pr("acme/frontend", n, "carol").unwrap();
     assert!(gh.pulls("acme", "frontend").is_merged(n).await.unwrap());
 
-    // Single comment, its reactions, legacy statuses list, one check run, one deployment.
+    // Single comment, its reactions, the statuses list, one check run, one deployment.
     let cid = sim.comment("acme/frontend", n, "bob", "nice").unwrap();
     let comment = gh
         .issues("acme", "frontend")
@@ -615,11 +610,14 @@ async fn the_remaining_routes_deserialize_into_octocrab_models() {
     assert_eq!(reactions.items[0].user.login, "carol");
     sim.set_status("acme/frontend", &sha, "pending", "ci/build")
         .unwrap();
-    let legacy: Vec<octocrab::models::Status> = gh
-        .get(format!("/repos/acme/frontend/statuses/{sha}"), None::<&()>)
+    let listed: Vec<octocrab::models::Status> = gh
+        .get(
+            format!("/repos/acme/frontend/commits/{sha}/statuses"),
+            None::<&()>,
+        )
         .await
         .unwrap();
-    assert_eq!(legacy[0].state, octocrab::models::StatusState::Pending);
+    assert_eq!(listed[0].state, octocrab::models::StatusState::Pending);
     let run = sim.create_check_run("acme/frontend", &sha, "lint").unwrap();
     let got = gh
         .checks("acme", "frontend")
