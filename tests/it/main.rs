@@ -23,3 +23,4 @@ mod release;
 mod release_loop;
 mod serve;
 mod serve_with_github;
+mod webhook_nulls;
