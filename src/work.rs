@@ -220,16 +220,28 @@ impl Scope<'_> {
     }
 }
 
-/// What a verified delivery asks auger to do; `None`: nothing, and it is answered "ignored"
-/// without touching the disk. Pure: the same event and policies always give the same answer.
-pub fn classify(event: &Event, scope: Scope<'_>) -> Option<Work> {
+/// Why a verified delivery asks nothing of auger; it is answered "ignored" without touching the
+/// disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ignored {
+    /// Nothing in it concerns auger (the usual case).
+    NotWanted,
+    /// A review or command comment that would be work, but GitHub sent it without its author
+    /// (the schema lets `user` be null): nobody's authority can be checked, so it counts for
+    /// nothing. The edge logs it; the value names what came without an author.
+    NoAuthor(&'static str),
+}
+
+/// What a verified delivery asks auger to do, or why it asks nothing. Pure: the same event and
+/// policies always give the same answer.
+pub fn classify(event: &Event, scope: Scope<'_>) -> Result<Work, Ignored> {
     match event {
         Event::Status(_) | Event::CheckRun(_) | Event::WorkflowRun(_) | Event::Push(_) => {
             let wanted = intake::from_event(event, scope.policies);
             if let Some(build) = wanted.build {
-                Some(Work::Build(build))
+                Ok(Work::Build(build))
             } else if !wanted.tags.is_empty() {
-                let repo = event.repo()?.clone();
+                let repo = event.repo().ok_or(Ignored::NotWanted)?.clone();
                 let tags = wanted
                     .tags
                     .into_iter()
@@ -240,9 +252,9 @@ pub fn classify(event: &Event, scope: Scope<'_>) -> Option<Work> {
                         tag,
                     })
                     .collect();
-                Some(Work::Tag(Tagged { tags }))
+                Ok(Work::Tag(Tagged { tags }))
             } else {
-                None
+                Err(Ignored::NotWanted)
             }
         }
         Event::PullRequest(e) => pull_request(e, scope),
@@ -250,52 +262,55 @@ pub fn classify(event: &Event, scope: Scope<'_>) -> Option<Work> {
             if scope.is_gitops(&e.repository.full_name)
                 && matches!(e.action, ReviewAction::Submitted | ReviewAction::Dismissed) =>
         {
-            Some(Work::ReleaseReview(ReleasePull {
+            if e.review.user.is_none() {
+                return Err(Ignored::NoAuthor("review"));
+            }
+            Ok(Work::ReleaseReview(ReleasePull {
                 number: e.pull_request.number,
             }))
         }
         Event::Delete(e) => {
             let repo = &e.repository.full_name;
-            let branch = e.branch()?;
-            scope
-                .policies
-                .for_repo(repo)
-                .any(|p| p.preview().is_some())
-                .then(|| {
-                    Work::BranchDeleted(BranchDeleted {
-                        repo: repo.clone(),
-                        branch,
-                    })
-                })
+            let branch = e.branch().ok_or(Ignored::NotWanted)?;
+            if !scope.policies.for_repo(repo).any(|p| p.preview().is_some()) {
+                return Err(Ignored::NotWanted);
+            }
+            Ok(Work::BranchDeleted(BranchDeleted {
+                repo: repo.clone(),
+                branch,
+            }))
         }
         Event::IssueComment(e)
             if e.action == IssueCommentAction::Created
                 && e.is_on_pull_request()
-                && !e.comment.user.is_bot()
                 && scope.has_apps(&e.repository.full_name)
                 && parse_comment(&e.comment.body) != ParseOutcome::NoCommand =>
         {
-            Some(Work::Comment(PullRequestComment {
+            let user = e.comment.user.as_ref().ok_or(Ignored::NoAuthor("comment"))?;
+            if user.is_bot() {
+                return Err(Ignored::NotWanted);
+            }
+            Ok(Work::Comment(PullRequestComment {
                 repo: e.repository.full_name.clone(),
                 number: e.issue.number,
                 comment_id: e.comment.id,
-                author: e.comment.user.login.clone(),
-                author_id: e.comment.user.id,
+                author: user.login.clone(),
+                author_id: user.id,
                 body: e.comment.body.clone(),
                 created_at: e.comment.created_at,
             }))
         }
-        _ => None,
+        _ => Err(Ignored::NotWanted),
     }
 }
 
-fn pull_request(e: &PullRequestEvent, scope: Scope<'_>) -> Option<Work> {
+fn pull_request(e: &PullRequestEvent, scope: Scope<'_>) -> Result<Work, Ignored> {
     let repo = &e.repository.full_name;
     if e.action == PullRequestAction::Closed && scope.is_gitops(repo) {
-        return Some(Work::ReleasePullClosed(ReleasePull { number: e.number }));
+        return Ok(Work::ReleasePullClosed(ReleasePull { number: e.number }));
     }
     if !scope.has_apps(repo) {
-        return None;
+        return Err(Ignored::NotWanted);
     }
     let change = match e.action {
         PullRequestAction::Opened | PullRequestAction::Reopened | PullRequestAction::Synchronize => {
@@ -305,9 +320,9 @@ fn pull_request(e: &PullRequestEvent, scope: Scope<'_>) -> Option<Work> {
             }
         }
         PullRequestAction::Closed => PullChange::Closed,
-        _ => return None,
+        _ => return Err(Ignored::NotWanted),
     };
-    Some(Work::PullRequest(PullRequestChange {
+    Ok(Work::PullRequest(PullRequestChange {
         repo: repo.clone(),
         number: e.number,
         change,
@@ -362,7 +377,7 @@ pub fn decode(kind: &str, body: &[u8], scope: Scope<'_>) -> Result<Option<Work>,
         "auger.release" => Ok(Some(Work::Release(serde_json::from_slice(body)?))),
         "auger.artifact" => Ok(Some(Work::ApiArtifact(Box::new(serde_json::from_slice(body)?)))),
         "auger.rollback" => Ok(Some(Work::Rollback(serde_json::from_slice(body)?))),
-        event => Ok(classify(&parse_event(event, body)?, scope)),
+        event => Ok(classify(&parse_event(event, body)?, scope).ok()),
     }
 }
 
@@ -399,6 +414,10 @@ mod tests {
     }
 
     fn classify_with(policies: &PolicySet, name: &str, v: &Value) -> Option<Work> {
+        classify_why(policies, name, v).ok()
+    }
+
+    fn classify_why(policies: &PolicySet, name: &str, v: &Value) -> Result<Work, Ignored> {
         let gitops = RepoName::new(GITOPS).unwrap();
         classify(
             &event(name, v),
@@ -477,6 +496,22 @@ mod tests {
     }
 
     #[test]
+    fn a_review_without_its_author_is_ignored_for_want_of_one() {
+        let mut v = fixture("pull_request_review.submitted.payload.json");
+        v["repository"]["full_name"] = GITOPS.into();
+        v["review"]["user"] = Value::Null;
+        let why = classify_why(&policies(false), "pull_request_review", &v);
+        assert_eq!(why, Err(Ignored::NoAuthor("review")));
+        v["review"].as_object_mut().unwrap().remove("user");
+        let why = classify_why(&policies(false), "pull_request_review", &v);
+        assert_eq!(why, Err(Ignored::NoAuthor("review")));
+        // Outside the gitops repository it is simply not wanted.
+        v["repository"]["full_name"] = REPO.into();
+        let why = classify_why(&policies(false), "pull_request_review", &v);
+        assert_eq!(why, Err(Ignored::NotWanted));
+    }
+
+    #[test]
     fn a_deleted_branch_matters_only_where_previews_are_on() {
         let mut v = fixture("delete.payload.json");
         v["ref_type"] = "branch".into();
@@ -505,6 +540,18 @@ mod tests {
         };
         assert_eq!(c.body, "/deploy staging");
         assert_eq!(c.repo.as_str(), REPO);
+    }
+
+    #[test]
+    fn a_command_without_its_author_is_ignored_for_want_of_one() {
+        let mut v = pr_comment("/deploy staging");
+        v["comment"]["user"] = Value::Null;
+        let why = classify_why(&policies(false), "issue_comment", &v);
+        assert_eq!(why, Err(Ignored::NoAuthor("comment")));
+        // Without a command there is nothing to attribute.
+        v["comment"]["body"] = "thanks".into();
+        let why = classify_why(&policies(false), "issue_comment", &v);
+        assert_eq!(why, Err(Ignored::NotWanted));
     }
 
     #[test]

@@ -99,14 +99,14 @@ pub fn from_event(event: &Event, policies: &PolicySet) -> Intake {
                 f.branches = e
                     .branches
                     .iter()
-                    .filter(|b| b.commit.sha == e.sha)
+                    .filter(|b| b.commit.sha.as_ref() == Some(&e.sha))
                     .map(|b| b.name.clone())
                     .collect();
                 f.author = e
                     .commit
                     .author
                     .as_ref()
-                    .map(|u| u.login.clone())
+                    .and_then(|u| u.login.clone())
                     .or_else(|| e.commit.commit.author.as_ref().map(|g| g.name.clone()));
                 f.message = Some(e.commit.commit.message.clone());
                 f.url = e.commit.html_url.clone();
@@ -277,7 +277,7 @@ mod tests {
         let heads: Vec<_> = s
             .branches
             .iter()
-            .filter(|b| b.commit.sha == s.sha)
+            .filter(|b| b.commit.sha.as_ref() == Some(&s.sha))
             .map(|b| b.name.clone())
             .collect();
         assert_eq!(a.branches, heads);

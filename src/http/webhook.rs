@@ -12,7 +12,7 @@ use super::{AppState, JsonError, error};
 use crate::inbox::AppendOutcome;
 use crate::webhook::events::Event;
 use crate::webhook::{DELIVERY_HEADER, Delivery, EVENT_HEADER, SIGNATURE_HEADER};
-use crate::work::{Scope, classify, encode, inbox_kind};
+use crate::work::{Ignored, Scope, classify, encode, inbox_kind};
 
 /// GitHub caps webhook payloads at 25 MB; anything larger is not from GitHub.
 pub const MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
@@ -102,9 +102,18 @@ async fn accept(delivery: &Delivery, body: &[u8], state: &AppState) -> HttpRespo
         policies: &state.policies,
         gitops_repo: state.gitops_repo.as_ref(),
     };
-    let Some(work) = classify(&event, scope) else {
-        state.metrics.delivery(event_name, "ignored");
-        return ok(StatusCode::ACCEPTED, "ignored");
+    let work = match classify(&event, scope) {
+        Ok(work) => work,
+        Err(why) => {
+            if let Ignored::NoAuthor(what) = why {
+                tracing::warn!(
+                    what,
+                    "delivery ignored: GitHub sent the {what} without its author, whose authority cannot be checked"
+                );
+            }
+            state.metrics.delivery(event_name, "ignored");
+            return ok(StatusCode::ACCEPTED, "ignored");
+        }
     };
     match state
         .inbox

@@ -5,6 +5,10 @@
 //! never sees a malformed sha or repository name, and a refusal names the JSON path at fault.
 //! Enumerated strings (actions, states) fall back to `Other(..)` so new values GitHub invents
 //! parse and are ignored later instead of failing the delivery (design §10).
+//!
+//! A field GitHub's webhook schema lets be `null` or absent is an `Option` (or takes its default
+//! for either), so a delivery the schema allows is never refused (design §14); what each absence
+//! means is said at the field. `tests/it/webhook_nulls.rs` derives those fields from the schema.
 
 use std::fmt;
 
@@ -75,6 +79,15 @@ macro_rules! wire_enum {
 // Shared pieces
 // ---------------------------------------------------------------------------------------------
 
+/// Reads `null` as the type's default, as a missing field (with `#[serde(default)]`) is read.
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
 wire_enum! {
     /// What kind of GitHub account.
     pub enum AccountType {
@@ -89,16 +102,29 @@ wire_enum! {
 pub struct Account {
     pub login: String,
     pub id: u64,
-    #[serde(rename = "type")]
-    pub kind: AccountType,
+    /// Absent from some payloads' users; then only the login tells a bot (see [`Account::is_bot`]).
+    #[serde(rename = "type", default)]
+    pub kind: Option<AccountType>,
 }
 
 impl Account {
     /// Bots never issue commands (design §8). GitHub Apps act as `Bot` accounts named `x[bot]`;
-    /// the login check also covers payloads that label them otherwise.
+    /// the login check also covers payloads that label them otherwise or not at all.
     pub fn is_bot(&self) -> bool {
-        self.kind == AccountType::Bot || self.login.ends_with("[bot]")
+        self.kind == Some(AccountType::Bot) || self.login.ends_with("[bot]")
     }
+}
+
+/// An account GitHub may describe only in part: an enterprise owning an installation has no
+/// login or type, and a commit's author as a status describes it may lack any of them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartialAccount {
+    #[serde(default)]
+    pub login: Option<String>,
+    #[serde(default)]
+    pub id: Option<u64>,
+    #[serde(rename = "type", default)]
+    pub kind: Option<AccountType>,
 }
 
 /// A repository as webhooks describe it.
@@ -110,7 +136,9 @@ pub struct Repository {
     pub html_url: String,
     pub default_branch: BranchName,
     pub private: bool,
-    pub owner: Account,
+    /// Null in `push` payloads for some owners; `full_name` names the owner in any case.
+    #[serde(default)]
+    pub owner: Option<Account>,
 }
 
 /// The GitHub App installation a delivery belongs to (present for App webhooks); needed to
@@ -173,9 +201,10 @@ pub struct StatusCommit {
     #[serde(default)]
     pub html_url: Option<String>,
     pub commit: CommitDetails,
-    /// The GitHub account of the author, when GitHub could match it.
+    /// The GitHub account of the author, when GitHub could match it (and then perhaps without
+    /// a login); without one the git author's name stands for the author.
     #[serde(default)]
-    pub author: Option<Account>,
+    pub author: Option<PartialAccount>,
 }
 
 /// The git part of a commit: message and author.
@@ -196,7 +225,10 @@ pub struct StatusBranch {
 /// `{ "sha": … }`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShaRef {
-    pub sha: CommitSha,
+    /// The schema lets a status's branch tip be null: such a branch is not known to point at
+    /// the commit.
+    #[serde(default)]
+    pub sha: Option<CommitSha>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -278,7 +310,9 @@ impl CheckRun {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckSuite {
-    pub id: u64,
+    /// Not required by the schema; auger does not use it.
+    #[serde(default)]
+    pub id: Option<u64>,
     /// Null when the suite ran for a tag or a fork.
     #[serde(default)]
     pub head_branch: Option<BranchName>,
@@ -420,7 +454,9 @@ pub struct PushEvent {
     pub head_commit: Option<PushCommit>,
     pub pusher: Pusher,
     pub repository: Repository,
-    pub sender: Account,
+    /// Absent from some pushes (the schema does not require it): nobody to name.
+    #[serde(default)]
+    pub sender: Option<Account>,
     #[serde(default)]
     pub installation: Option<InstallationRef>,
 }
@@ -530,7 +566,9 @@ pub struct PullRequestEvent {
     pub number: u64,
     pub pull_request: PullRequest,
     pub repository: Repository,
-    pub sender: Account,
+    /// Absent from some actions (`edited`, `milestoned`, …): nobody to name.
+    #[serde(default)]
+    pub sender: Option<Account>,
     #[serde(default)]
     pub installation: Option<InstallationRef>,
 }
@@ -551,12 +589,16 @@ pub struct PullRequest {
     #[serde(default)]
     pub body: Option<String>,
     pub html_url: String,
-    pub user: Account,
+    /// Null for most actions' pull requests when the author's account is gone; unused.
     #[serde(default)]
+    pub user: Option<Account>,
+    /// Absent from some actions' payloads: not a draft.
+    #[serde(default, deserialize_with = "null_as_default")]
     pub draft: bool,
-    /// Absent from some payloads (e.g. `pull_request_review`); see [`PullRequest::is_merged`].
+    /// Null or absent in many payloads (e.g. `synchronize`, `pull_request_review`); see
+    /// [`PullRequest::is_merged`].
     #[serde(default)]
-    pub merged: bool,
+    pub merged: Option<bool>,
     #[serde(default)]
     pub merged_at: Option<DateTime<Utc>>,
     #[serde(default)]
@@ -569,9 +611,10 @@ pub struct PullRequest {
 }
 
 impl PullRequest {
-    /// Merged, judged by `merged` or, where that field is missing, `merged_at`.
+    /// Merged, judged by `merged` or, where that field is null or missing, `merged_at`: a
+    /// payload that says neither is not merged.
     pub fn is_merged(&self) -> bool {
-        self.merged || self.merged_at.is_some()
+        self.merged == Some(true) || self.merged_at.is_some()
     }
 
     /// True when the head lives in another repository than the base, or its repository is
@@ -631,7 +674,10 @@ pub struct PullRequestReviewEvent {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Review {
     pub id: u64,
-    pub user: Account,
+    /// Null when GitHub does not say who reviewed: such a review is ignored at the edge (see
+    /// `work::classify`), as it cannot be an approval by anyone auger could count.
+    #[serde(default)]
+    pub user: Option<Account>,
     #[serde(default)]
     pub body: Option<String>,
     /// The head commit the review was given on; approvals of an older head do not count.
@@ -697,7 +743,10 @@ pub struct IssuePullRequestLinks {
 pub struct Comment {
     pub id: u64,
     pub body: String,
-    pub user: Account,
+    /// Null when GitHub does not say who wrote it: its commands are ignored at the edge (see
+    /// `work::classify`), as nobody's authority can be checked.
+    #[serde(default)]
+    pub user: Option<Account>,
     pub html_url: String,
     pub created_at: DateTime<Utc>,
 }
@@ -723,7 +772,7 @@ pub struct InstallationEvent {
     pub action: InstallationAction,
     pub installation: Installation,
     /// The repositories granted, on `created` (absent otherwise).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub repositories: Vec<InstallationRepository>,
     pub sender: Account,
 }
@@ -731,7 +780,10 @@ pub struct InstallationEvent {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Installation {
     pub id: u64,
-    pub account: Account,
+    /// A user or organization, or an enterprise (no login, no type); the schema also lets it
+    /// be null.
+    #[serde(default)]
+    pub account: Option<PartialAccount>,
     #[serde(default)]
     pub app_id: Option<u64>,
 }
@@ -872,9 +924,9 @@ impl Event {
             Event::Status(e) => Some(&e.sender),
             Event::CheckRun(e) => Some(&e.sender),
             Event::WorkflowRun(e) => Some(&e.sender),
-            Event::Push(e) => Some(&e.sender),
+            Event::Push(e) => e.sender.as_ref(),
             Event::Create(e) | Event::Delete(e) => Some(&e.sender),
-            Event::PullRequest(e) => Some(&e.sender),
+            Event::PullRequest(e) => e.sender.as_ref(),
             Event::PullRequestReview(e) => Some(&e.sender),
             Event::IssueComment(e) => Some(&e.sender),
             Event::Installation(e) => Some(&e.sender),
@@ -1299,7 +1351,7 @@ mod tests {
         assert_eq!(branches, ["master", "changes", "gh-pages"]);
         assert_eq!(e.repository.full_name.as_str(), HELLO_WORLD);
         assert_eq!(e.repository.default_branch.as_str(), "master");
-        assert_eq!(e.repository.owner.kind, AccountType::User);
+        assert_eq!(e.repository.owner.as_ref().unwrap().kind, Some(AccountType::User));
         assert!(!e.repository.private);
         assert_eq!(
             e.repository.clone_url,
@@ -1343,7 +1395,10 @@ mod tests {
         assert_eq!(e.workflow_run.event, "repository_dispatch");
         assert!(e.workflow_run.succeeded());
         assert!(!e.is_from_fork());
-        assert_eq!(e.repository.owner.kind, AccountType::Organization);
+        assert_eq!(
+            e.repository.owner.as_ref().unwrap().kind,
+            Some(AccountType::Organization)
+        );
     }
 
     #[test]
@@ -1433,7 +1488,7 @@ mod tests {
         };
         assert_eq!(e.review.state, ReviewState::Commented);
         assert_eq!(e.review.commit_id, sha(HEAD_SHA));
-        assert_eq!(e.review.user.login, "Codertocat");
+        assert_eq!(e.review.user.as_ref().unwrap().login, "Codertocat");
         assert!(e.review.submitted_at.is_some());
         assert_eq!(e.pull_request.number, 2);
         // This payload's pull request has no `merged` field at all.
@@ -1452,7 +1507,7 @@ mod tests {
         );
         assert_eq!(created.issue.number, 1);
         assert!(!created.is_on_pull_request());
-        assert!(!created.comment.user.is_bot());
+        assert!(!created.comment.user.as_ref().unwrap().is_bot());
 
         let Event::IssueComment(edited) = fixture("issue_comment.edited.payload.json") else {
             panic!("not an issue_comment")
@@ -1472,7 +1527,10 @@ mod tests {
             panic!("not an installation")
         };
         assert_eq!(e.action, InstallationAction::Created);
-        assert_eq!(e.installation.account.login, "Codertocat");
+        assert_eq!(
+            e.installation.account.as_ref().unwrap().login.as_deref(),
+            Some("Codertocat")
+        );
         assert_eq!(e.installation.app_id, Some(29310));
         assert_eq!(e.repositories[0].full_name.as_str(), HELLO_WORLD);
 
@@ -1639,6 +1697,68 @@ mod tests {
     }
 
     #[test]
+    fn merged_is_read_from_merged_at_where_merged_is_null_or_absent() {
+        let merged_at = json!("2019-05-15T15:21:18Z");
+        for (merged, at, want) in [
+            (Some(Value::Null), Value::Null, false),
+            (None, Value::Null, false),
+            (Some(Value::Null), merged_at.clone(), true),
+            (None, merged_at.clone(), true),
+            (Some(json!(true)), Value::Null, true),
+            (Some(json!(false)), Value::Null, false),
+        ] {
+            let mut v = fixture_json("pull_request.synchronize.payload.json");
+            let pr = v["pull_request"].as_object_mut().unwrap();
+            match &merged {
+                Some(m) => pr.insert("merged".into(), m.clone()),
+                None => pr.remove("merged"),
+            };
+            pr.insert("merged_at".into(), at.clone());
+            let Event::PullRequest(e) = parse_value("pull_request", &v).unwrap() else {
+                panic!("not a pull_request")
+            };
+            assert_eq!(
+                e.pull_request.is_merged(),
+                want,
+                "merged {merged:?}, merged_at {at}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_enterprise_installation_has_an_account_without_login() {
+        let mut v = fixture_json("installation.created.payload.json");
+        v["installation"]["account"] = json!({"id": 7, "slug": "acme-corp", "name": "Acme Corp"});
+        let Event::Installation(e) = parse_value("installation", &v).unwrap() else {
+            panic!("not an installation")
+        };
+        let account = e.installation.account.unwrap();
+        assert_eq!((account.id, account.login, account.kind), (Some(7), None, None));
+        v["installation"]["account"] = Value::Null;
+        let Event::Installation(e) = parse_value("installation", &v).unwrap() else {
+            panic!("not an installation")
+        };
+        assert_eq!(e.installation.account, None);
+    }
+
+    #[test]
+    fn an_account_without_type_is_a_bot_only_by_its_login() {
+        let mut v = fixture_json("issue_comment.created.payload.json");
+        v["comment"]["user"].as_object_mut().unwrap().remove("type");
+        let Event::IssueComment(e) = parse_value("issue_comment", &v).unwrap() else {
+            panic!("not an issue_comment")
+        };
+        let user = e.comment.user.unwrap();
+        assert_eq!(user.kind, None);
+        assert!(!user.is_bot());
+        v["comment"]["user"]["login"] = json!("auger[bot]");
+        let Event::IssueComment(e) = parse_value("issue_comment", &v).unwrap() else {
+            panic!("not an issue_comment")
+        };
+        assert!(e.comment.user.unwrap().is_bot());
+    }
+
+    #[test]
     fn comment_on_a_pull_request_by_a_bot() {
         let mut v = fixture_json("issue_comment.created.payload.json");
         v["issue"]["pull_request"] = json!({
@@ -1659,7 +1779,7 @@ mod tests {
         let account = Account {
             login: "auger[bot]".into(),
             id: 1,
-            kind: AccountType::User,
+            kind: Some(AccountType::User),
         };
         assert!(account.is_bot());
         let mut v = fixture_json("issue_comment.created.payload.json");
@@ -1667,7 +1787,7 @@ mod tests {
         let event = parse_value("issue_comment", &v).unwrap();
         assert_eq!(
             event.sender().unwrap().kind,
-            AccountType::Other("Mannequin".into())
+            Some(AccountType::Other("Mannequin".into()))
         );
         assert!(!event.sender_is_bot());
     }

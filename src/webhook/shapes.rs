@@ -4,6 +4,8 @@
 //! A shape lists a struct's serde field names (after renames). The test below checks every
 //! shape against the field list serde itself derives, so a field added to an event struct
 //! without its shape fails the build's tests instead of silently parsing as its default.
+//! [`EVENTS`] gives each event's shape by name: the paths auger reads of each payload, which
+//! `tests/it/webhook_nulls.rs` holds against GitHub's webhook schema.
 
 use super::events::*;
 use super::skim::{Shape, Shaped, each, object, whole};
@@ -31,6 +33,7 @@ macro_rules! shaped {
 
 shaped! {
     Account => [whole("login"), whole("id"), whole("type")];
+    PartialAccount => [whole("login"), whole("id"), whole("type")];
     Repository => [
         whole("id"), whole("full_name"), whole("clone_url"), whole("html_url"),
         whole("default_branch"), whole("private"), object("owner", Account::SHAPE),
@@ -43,7 +46,8 @@ shaped! {
         whole("target_url"), object("commit", StatusCommit::SHAPE), each("branches", StatusBranch::SHAPE),
     ] + common;
     StatusCommit => [
-        whole("sha"), whole("html_url"), object("commit", CommitDetails::SHAPE), object("author", Account::SHAPE),
+        whole("sha"), whole("html_url"), object("commit", CommitDetails::SHAPE),
+        object("author", PartialAccount::SHAPE),
     ];
     CommitDetails => [whole("message"), object("author", GitIdentity::SHAPE)];
     StatusBranch => [whole("name"), object("commit", ShaRef::SHAPE)];
@@ -117,11 +121,35 @@ shaped! {
         whole("action"), object("installation", Installation::SHAPE),
         each("repositories", InstallationRepository::SHAPE), object("sender", Account::SHAPE),
     ];
-    Installation => [whole("id"), object("account", Account::SHAPE), whole("app_id")];
+    Installation => [whole("id"), object("account", PartialAccount::SHAPE), whole("app_id")];
     InstallationRepository => [whole("id"), whole("full_name"), whole("private")];
     PingEvent => [
         whole("zen"), whole("hook_id"), object("repository", Repository::SHAPE), object("sender", Account::SHAPE),
     ];
+}
+
+/// Every event auger parses into a typed [`Event`], by its `X-GitHub-Event` name, with the
+/// shape of its payload (any other name is [`Event::Unknown`]).
+pub const EVENTS: &[(&str, Shape)] = &[
+    ("status", StatusEvent::SHAPE),
+    ("check_run", CheckRunEvent::SHAPE),
+    ("workflow_run", WorkflowRunEvent::SHAPE),
+    ("push", PushEvent::SHAPE),
+    ("create", RefEvent::SHAPE),
+    ("delete", RefEvent::SHAPE),
+    ("pull_request", PullRequestEvent::SHAPE),
+    ("pull_request_review", PullRequestReviewEvent::SHAPE),
+    ("issue_comment", IssueCommentEvent::SHAPE),
+    ("installation", InstallationEvent::SHAPE),
+    ("ping", PingEvent::SHAPE),
+];
+
+/// The shape of the event named `event`, if auger reads that event.
+pub fn shape_of(event: &str) -> Option<Shape> {
+    EVENTS
+        .iter()
+        .find(|(name, _)| *name == event)
+        .map(|(_, shape)| *shape)
 }
 
 #[cfg(test)]
@@ -174,6 +202,7 @@ mod tests {
         }
         check!(
             Account,
+            PartialAccount,
             Repository,
             InstallationRef,
             GitIdentity,
@@ -210,6 +239,42 @@ mod tests {
             InstallationRepository,
             PingEvent,
         );
+    }
+
+    /// [`EVENTS`] names exactly the events the parser types, each with the shape the edge skims
+    /// it with: what the skimming parse keeps of every fixture is what its shape keeps.
+    #[test]
+    fn events_are_the_parsers_events_with_their_shapes() {
+        for (name, _) in EVENTS {
+            let parsed = crate::webhook::parse_event(name, b"{}");
+            assert!(
+                !matches!(parsed, Ok(Event::Unknown { .. })),
+                "{name} parses as an unknown event"
+            );
+        }
+        assert!(matches!(
+            crate::webhook::parse_event("sponsorship", b"{}"),
+            Ok(Event::Unknown { .. })
+        ));
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/webhooks");
+        let mut checked = std::collections::BTreeSet::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let file = path.file_name().unwrap().to_string_lossy().into_owned();
+            let Some(name) = file.strip_suffix(".json").and_then(|f| f.split('.').next()) else {
+                continue;
+            };
+            let body = std::fs::read(&path).unwrap();
+            let shape = shape_of(name).unwrap_or_else(|| panic!("{file}: no shape for {name}"));
+            let (event, kept) = crate::webhook::parse_event_kept(name, &body).unwrap();
+            assert_eq!(event.name(), name);
+            if name != "ping" {
+                assert_eq!(kept, crate::webhook::skim::prune(&body, shape), "{file}");
+            }
+            checked.insert(name.to_owned());
+        }
+        let all: std::collections::BTreeSet<String> = EVENTS.iter().map(|(n, _)| (*n).to_owned()).collect();
+        assert_eq!(checked, all, "a fixture for every event auger reads");
     }
 
     #[test]

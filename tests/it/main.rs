@@ -24,3 +24,4 @@ mod release_loop;
 mod rest_budget;
 mod serve;
 mod serve_with_github;
+mod webhook_nulls;
