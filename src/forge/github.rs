@@ -100,6 +100,8 @@ pub struct GithubForge {
     policy: RetryPolicy,
     stats: Arc<ApiStats>,
     login: tokio::sync::OnceCell<String>,
+    /// Repositories' `html_url`, asked once each.
+    html_urls: Mutex<HashMap<String, String>>,
     /// Installation tokens minted for git, by installation id, with their expiry.
     git_tokens: Mutex<HashMap<u64, (String, chrono::DateTime<chrono::Utc>)>>,
 }
@@ -176,6 +178,7 @@ impl GithubForge {
             policy,
             stats: Arc::new(ApiStats::default()),
             login: tokio::sync::OnceCell::new(),
+            html_urls: Mutex::new(HashMap::new()),
             git_tokens: Mutex::new(HashMap::new()),
         })
     }
@@ -753,6 +756,27 @@ impl Forge for GithubForge {
             .repeatable();
         let client = self.client_for_repo(repo).await?;
         self.fetch::<WirePull>(&client, &call).await?.try_into()
+    }
+
+    async fn repo_html_url(&self, repo: &RepoName) -> ForgeResult<String> {
+        let key = repo.as_str().to_ascii_lowercase();
+        if let Some(url) = self.html_urls.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return Ok(url.clone());
+        }
+        #[derive(Deserialize)]
+        struct WireRepoPage {
+            html_url: String,
+        }
+        let client = self.client_for_repo(repo).await?;
+        let page: WireRepoPage = self
+            .fetch(&client, &Call::get(repo_path(repo), "get repository"))
+            .await?;
+        let url = page.html_url.trim_end_matches('/').to_owned();
+        self.html_urls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, url.clone());
+        Ok(url)
     }
 
     async fn get_pull(&self, repo: &RepoName, number: u64) -> ForgeResult<PullRequest> {

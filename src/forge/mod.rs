@@ -371,6 +371,10 @@ pub trait Forge: Send + Sync {
     /// The login auger acts as (`<slug>[bot]` for a GitHub App), to recognise its own comments.
     async fn authenticated_login(&self) -> ForgeResult<String>;
 
+    /// Where people see `repo` (its `html_url`): links are built on it, never on a hard-coded
+    /// host, so GitHub Enterprise Server works.
+    async fn repo_html_url(&self, repo: &RepoName) -> ForgeResult<String>;
+
     /// A token `git` can push to `repo` with over https (`x-access-token`): the configured
     /// token, or a fresh App installation token. `None`: no credentials to give.
     async fn git_token(&self, _repo: &RepoName) -> ForgeResult<Option<String>> {

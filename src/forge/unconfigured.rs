@@ -25,6 +25,9 @@ impl Forge for Unconfigured {
     async fn find_open_pull(&self, _: &RepoName, _: &BranchName) -> ForgeResult<Option<PullRequest>> {
         refuse()
     }
+    async fn repo_html_url(&self, _: &RepoName) -> ForgeResult<String> {
+        refuse()
+    }
     async fn create_pull(
         &self,
         _: &RepoName,

@@ -112,7 +112,8 @@ pub async fn index(state: web::Data<AppState>) -> HttpResponse {
     let envs = env_columns(&state.policies);
     let rows = matrix(&state, &git, &envs, now);
     let pulls = open_pulls(&state).await;
-    let releases = recent_releases(&git, &gitops_repo);
+    let html = html_urls(&state, &git).await;
+    let releases = recent_releases(&git, &gitops_repo, &html);
 
     let mut ctx = tera::Context::new();
     ctx.insert("gitops_repo", &gitops_repo);
@@ -249,9 +250,32 @@ fn matrix(state: &AppState, git: &FromGit, envs: &[String], now: DateTime<Utc>) 
         .collect()
 }
 
+/// Where GitHub shows each repository the releases name (their `html_url`, asked once each);
+/// a repository GitHub does not answer for gets no links.
+async fn html_urls(state: &AppState, git: &FromGit) -> BTreeMap<String, String> {
+    let mut repos: Vec<crate::domain::RepoName> = git.releases.iter().map(|r| r.source_repo.clone()).collect();
+    repos.extend(state.gitops_repo.clone());
+    repos.sort();
+    repos.dedup();
+    let mut out = BTreeMap::new();
+    if !state.forge.configured() {
+        return out;
+    }
+    for repo in repos {
+        if let Ok(url) = state.forge.repo_html_url(&repo).await {
+            out.insert(repo.to_string(), url);
+        }
+    }
+    out
+}
+
 /// The last releases, newest first, with links to the source and gitops commits.
-fn recent_releases(git: &FromGit, gitops_repo: &str) -> Vec<Release> {
-    let host = "https://github.com";
+fn recent_releases(git: &FromGit, gitops_repo: &str, html: &BTreeMap<String, String>) -> Vec<Release> {
+    let commit_url = |repo: &str, sha: &dyn std::fmt::Display| {
+        html.get(repo)
+            .map(|base| format!("{base}/commit/{sha}"))
+            .unwrap_or_default()
+    };
     git.releases
         .iter()
         .map(|r| {
@@ -267,14 +291,14 @@ fn recent_releases(git: &FromGit, gitops_repo: &str) -> Vec<Release> {
                 artifact: r.artifact.to_string(),
                 rollback: r.rollback,
                 superseded: r.superseded,
-                source_url: format!("{host}/{}/commit/{}", r.source_repo, r.source_sha),
+                source_url: commit_url(r.source_repo.as_str(), &r.source_sha),
                 source_short: r.source_sha.short(12).to_owned(),
                 source_message: facts.headline,
                 branches: facts.branches,
                 trigger: r.trigger.to_string(),
                 commit: r.commit.to_string(),
                 commit_short: r.commit.short(12).to_owned(),
-                gitops_url: format!("{host}/{gitops_repo}/commit/{}", r.commit),
+                gitops_url: commit_url(gitops_repo, &r.commit),
             }
         })
         .collect()

@@ -313,7 +313,7 @@ impl Releaser {
         match &o.outcome {
             Final::Released { commit, rollback } => {
                 ev.gitops_sha = Some(commit.clone());
-                ev.gitops_commit_url = Some(self.gitops_commit_url(commit));
+                ev.gitops_commit_url = self.gitops_commit_url(commit).await;
                 ev.environment_url = self.environment_url(&o.env, &o.app);
                 self.notifier.success_again(&ev, *rollback).await
             }

@@ -39,10 +39,8 @@ pub(super) fn pr_text(
     artifact: &Artifact,
     superseded: Option<&ArtifactId>,
 ) -> (String, String) {
-    let source_url = artifact
-        .url
-        .clone()
-        .unwrap_or_else(|| format!("https://github.com/{}/commit/{}", artifact.repo, artifact.sha));
+    // The event's link to the commit; without one, no link (never a guessed host).
+    let source_url = artifact.url.clone().unwrap_or_default();
     let mut ctx = tera::Context::new();
     ctx.insert("app", policy.app().as_str());
     ctx.insert("env", plan.env.as_str());

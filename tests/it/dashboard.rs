@@ -69,10 +69,13 @@ fn the_dashboard_shows_what_runs_where_pending_prs_and_history_with_user_text_es
         &approvals[..60]
     );
 
-    // The history links the gitops and the source commit, and the message is text.
+    // The history links the gitops and the source commit on the host GitHub names for them
+    // (the simulator's, as a GitHub Enterprise Server's would be), and the message is text.
     let gitops_head = stack.gitops_log("%H")[0].clone();
-    assert!(dom.contains(&format!("https://github.com/{GITOPS}/commit/{gitops_head}")));
-    assert!(dom.contains(&format!("https://github.com/acme/web/commit/{sha}")));
+    let host = stack.sim.url();
+    assert!(dom.contains(&format!("{host}/{GITOPS}/commit/{gitops_head}")));
+    assert!(dom.contains(&format!("{host}/acme/web/commit/{sha}")));
+    assert!(!dom.contains("https://github.com"), "no hard-coded host");
     assert!(
         dom.contains("feat: &lt;script&gt;alert(1)&lt;/script&gt; &amp; friends"),
         "the message is shown as text"

@@ -106,7 +106,13 @@ impl Releaser {
     async fn ensure_pull(&self, plan: &Plan, artifact: &Artifact, open: OpenPull) -> Result<PullRequest> {
         let (policy, rules) = self.rules(&plan.app, &plan.env)?;
         let forge = self.forge_for(&plan.env, rules.merge)?;
-        let (title, mut body) = text::pr_text(plan, policy, rules, artifact, open.superseded.as_ref());
+        let mut artifact = artifact.clone();
+        if artifact.url.is_none()
+            && let Ok(base) = forge.repo_html_url(&artifact.repo).await
+        {
+            artifact.url = Some(format!("{base}/commit/{}", artifact.sha));
+        }
+        let (title, mut body) = text::pr_text(plan, policy, rules, &artifact, open.superseded.as_ref());
         if let Some(reply) = &plan.reply {
             body.push_str(&reply.marker());
             body.push('\n');
