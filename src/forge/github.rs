@@ -824,13 +824,17 @@ impl Forge for GithubForge {
         expected_head_sha: &CommitSha,
         method: MergeMethod,
         commit_title: &str,
+        commit_message: &str,
     ) -> ForgeResult<MergeOutcome> {
         let path = format!("{}/pulls/{number}/merge", repo_path(repo));
-        let req = json!({
+        let mut req = json!({
             "sha": expected_head_sha.as_str(),
             "merge_method": method.as_str(),
             "commit_title": commit_title,
         });
+        if !commit_message.is_empty() {
+            req["commit_message"] = json!(commit_message);
+        }
         // A PUT, but not repeated after a 5xx: a merge that did happen would then answer 405
         // and be reported as refused. OutcomeUnknown makes the caller re-read the PR instead.
         let call = Call::new(Method::PUT, path, "merge pull request").json(req);

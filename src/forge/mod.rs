@@ -405,6 +405,7 @@ pub trait Forge: Send + Sync {
     async fn list_reviews(&self, repo: &RepoName, number: u64) -> ForgeResult<Vec<Review>>;
     /// Merges only if the head is still `expected_head_sha` (what was approved). Not retried
     /// on server errors (`OutcomeUnknown`: re-read the PR to learn whether it merged).
+    /// `commit_message` (empty: GitHub's own) follows the title in the merge commit.
     async fn merge_pull(
         &self,
         repo: &RepoName,
@@ -412,6 +413,7 @@ pub trait Forge: Send + Sync {
         expected_head_sha: &CommitSha,
         method: MergeMethod,
         commit_title: &str,
+        commit_message: &str,
     ) -> ForgeResult<MergeOutcome>;
     async fn close_pull(&self, repo: &RepoName, number: u64) -> ForgeResult<()>;
     /// Numbers of the pull requests that contain `sha` (open and merged ones).

@@ -54,6 +54,7 @@ impl Forge for Unconfigured {
         _: &CommitSha,
         _: MergeMethod,
         _: &str,
+        _: &str,
     ) -> ForgeResult<MergeOutcome> {
         refuse()
     }

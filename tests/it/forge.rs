@@ -149,6 +149,7 @@ async fn a_release_pull_request_is_opened_found_updated_reviewed_and_merged() {
             &sha(&main_before),
             MergeMethod::Merge,
             "Release web",
+            "",
         )
         .await
         .unwrap();
@@ -160,7 +161,7 @@ async fn a_release_pull_request_is_opened_found_updated_reviewed_and_merged() {
     );
 
     let merged = forge
-        .merge_pull(&repo(), pr.number, &sha(&head), MergeMethod::Merge, "Release web")
+        .merge_pull(&repo(), pr.number, &sha(&head), MergeMethod::Merge, "Release web", "")
         .await
         .unwrap();
     let MergeOutcome::Merged { sha: merge_sha } = merged else {
@@ -189,7 +190,7 @@ async fn a_release_pull_request_is_opened_found_updated_reviewed_and_merged() {
 
     // A merged PR is no longer mergeable: 405 with GitHub's reason.
     let again = forge
-        .merge_pull(&repo(), pr.number, &sha(&head), MergeMethod::Merge, "again")
+        .merge_pull(&repo(), pr.number, &sha(&head), MergeMethod::Merge, "again", "")
         .await
         .unwrap();
     assert!(
@@ -771,7 +772,7 @@ async fn a_merge_answered_500_is_not_repeated_and_a_re_read_tells_the_truth() {
     sim.inject_fault("PUT", &path, 1, Fault::status(500));
 
     let err = forge
-        .merge_pull(&repo(), number, &sha(&head), MergeMethod::Squash, "Feature")
+        .merge_pull(&repo(), number, &sha(&head), MergeMethod::Squash, "Feature", "")
         .await
         .unwrap_err();
     assert!(matches!(err, ForgeError::OutcomeUnknown { .. }), "{err:?}");

@@ -302,3 +302,20 @@ fn a_gitops_branch_that_never_stops_moving_still_gets_the_newest_build() {
         "a pending status said the gitops branch was busy"
     );
 }
+
+#[test]
+fn a_secondary_rate_limit_on_statuses_delays_the_final_status_but_it_lands() {
+    let stack = Stack::start_tuned(&web_policy(DIRECT), QUICK, "", &[]);
+    // GitHub's secondary limit: 403 with retry-after, on every status post for a while.
+    stack
+        .sim
+        .inject_fault("POST", "/repos/*/*/statuses/*", 4, Fault::retry_after(403, 1));
+    let sha = stack.green_main("v1\n");
+    wait_for("staging to run the build", || {
+        stack.live("staging").as_deref() == Some(sha.as_str())
+    });
+    wait_long("the success status", Duration::from_secs(30), || {
+        stack.status(&sha, "auger/staging").map(|(s, _)| s).as_deref() == Some("success")
+    });
+    assert!(stack.sim.faults_served() >= 4, "the limit was really hit");
+}

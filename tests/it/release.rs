@@ -75,6 +75,13 @@ fn main_green_releases_staging_through_a_merged_pr_and_a_newer_build_updates_the
     ] {
         assert!(trailers.contains(want), "missing {want:?} in:\n{trailers}");
     }
+    // So does the merge commit: the first-parent log of main is the release history alone.
+    let merge = staging[0].merge_commit_sha.clone().unwrap();
+    let merge_trailers = git(
+        &stack.gitops_dir,
+        &["log", "-1", "--format=%(trailers:only,unfold)", &merge],
+    );
+    assert_eq!(merge_trailers.trim(), trailers.trim());
 
     // qa needs an approval: its PR is open, the status pending, nothing in qa/ yet.
     let qa = stack.auger_pulls("auger/qa/web");

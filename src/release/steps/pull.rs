@@ -228,6 +228,9 @@ impl Releaser {
     /// Merges the pull request at the head that was counted; the merge commit.
     async fn merge(&self, forge: &dyn Forge, rp: &ReleasePull, artifact: &Artifact) -> Result<CommitSha> {
         let title = text::release_message(&rp.app, &rp.env, artifact);
+        // The release's trailers close the merge commit too, so `git log --first-parent` of
+        // the gitops branch reads as the release history on its own.
+        let trailers: Vec<String> = rp.info.trailers().iter().map(ToString::to_string).collect();
         let merged = forge
             .merge_pull(
                 &self.gitops_repo,
@@ -235,6 +238,7 @@ impl Releaser {
                 &rp.pr.head.sha,
                 MergeMethod::Merge,
                 &title,
+                &trailers.join("\n"),
             )
             .await;
         let not_merged = |reason: &str, retry: bool| ReleaseError::NotMerged {
@@ -403,6 +407,7 @@ impl Releaser {
                 head,
                 MergeMethod::Merge,
                 title,
+                "",
             )
             .await?
         {
