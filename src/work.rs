@@ -15,7 +15,8 @@ use crate::domain::{AppName, BranchName, CommitSha, EnvName, RepoName, TagName};
 use crate::gitops::Trigger;
 use crate::policy::PolicySet;
 use crate::webhook::events::{
-    Event, IssueCommentAction, PullRequestAction, PullRequestEvent, ReviewAction, parse_event,
+    CheckRunAction, Event, IssueCommentAction, PullRequestAction, PullRequestEvent, ReviewAction,
+    StatusState, parse_event,
 };
 
 /// The inbox kind of an entry written as [`Work`] starts with this, followed by where the work
@@ -68,6 +69,9 @@ pub enum Work {
     ReleaseReview(ReleasePull),
     /// A release pull request was closed or merged (`handlers::review`).
     ReleasePullClosed(ReleasePull),
+    /// A check or status settled on a commit of the gitops repository: a release pull request
+    /// may have what branch protection waited for (`handlers::review`).
+    GitopsChecked,
     /// A comment on an app's pull request that holds a command (`handlers::comment`).
     Comment(PullRequestComment),
     /// An artifact recorded through the API, whose automatic releases are still to be decided
@@ -89,6 +93,7 @@ impl Work {
             Work::BranchDeleted(_) => "branch_deleted",
             Work::ReleaseReview(_) => "release_review",
             Work::ReleasePullClosed(_) => "release_pull_closed",
+            Work::GitopsChecked => "gitops_checked",
             Work::Comment(_) => "comment",
             Work::ApiArtifact(_) => "api_artifact",
             Work::Release(_) => "release",
@@ -105,9 +110,11 @@ impl Work {
             Work::BranchDeleted(b) => Some(&b.repo),
             Work::Comment(c) => Some(&c.repo),
             Work::ApiArtifact(a) => Some(&a.incoming.repo),
-            Work::ReleaseReview(_) | Work::ReleasePullClosed(_) | Work::Release(_) | Work::Rollback(_) => {
-                None
-            }
+            Work::ReleaseReview(_)
+            | Work::ReleasePullClosed(_)
+            | Work::GitopsChecked
+            | Work::Release(_)
+            | Work::Rollback(_) => None,
         }
     }
 
@@ -236,6 +243,14 @@ pub enum Ignored {
 /// policies always give the same answer.
 pub fn classify(event: &Event, scope: Scope<'_>) -> Result<Work, Ignored> {
     match event {
+        Event::Status(s) if scope.is_gitops(&s.repository.full_name) => match s.state {
+            StatusState::Pending => Err(Ignored::NotWanted),
+            _ => Ok(Work::GitopsChecked),
+        },
+        Event::CheckRun(c) if scope.is_gitops(&c.repository.full_name) => match c.action {
+            CheckRunAction::Completed => Ok(Work::GitopsChecked),
+            _ => Err(Ignored::NotWanted),
+        },
         Event::Status(_) | Event::CheckRun(_) | Event::WorkflowRun(_) | Event::Push(_) => {
             let wanted = intake::from_event(event, scope.policies);
             if let Some(build) = wanted.build {
@@ -443,6 +458,25 @@ mod tests {
         let mut v = fixture("status.payload.json");
         v["state"] = "pending".into();
         assert_eq!(classify_with(&policies(false), "status", &v), None);
+    }
+
+    /// The fixture's status, as if on a commit of the gitops repository, in `state`.
+    fn gitops_status(state: &str) -> Value {
+        let mut v = fixture("status.payload.json");
+        v["state"] = state.into();
+        v["repository"]["full_name"] = GITOPS.into();
+        v["repository"]["name"] = "gitops".into();
+        v
+    }
+
+    #[test]
+    fn a_settled_status_on_the_gitops_repository_wakes_the_releases_waiting_for_checks() {
+        for state in ["success", "failure", "error"] {
+            let got = classify_with(&policies(false), "status", &gitops_status(state));
+            assert_eq!(got, Some(Work::GitopsChecked), "{state}");
+        }
+        let pending = classify_with(&policies(false), "status", &gitops_status("pending"));
+        assert_eq!(pending, None);
     }
 
     #[test]

@@ -149,6 +149,7 @@ pub async fn handle(ctx: &Ctx, work: Work, delivery: Delivery) -> anyhow::Result
         Work::BranchDeleted(b) => pull_request::branch_deleted(ctx, b).await,
         Work::ReleaseReview(p) => review::reviewed(ctx, p).await,
         Work::ReleasePullClosed(p) => review::closed(ctx, p).await,
+        Work::GitopsChecked => review::checked(ctx).await,
         Work::Comment(c) => comment::handle(ctx, c).await,
         Work::ApiArtifact(a) => api_artifact::handle(ctx, *a).await,
         Work::Release(r) => api_release::handle(ctx, r).await,

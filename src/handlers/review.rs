@@ -12,6 +12,14 @@ pub async fn reviewed(ctx: &Ctx, p: ReleasePull) -> anyhow::Result<Handled> {
     Ok(Handled::from_bool(r.on_review(p.number).await?.is_some()))
 }
 
+/// A check settled on the gitops repository: releases waiting for required checks try again.
+pub async fn checked(ctx: &Ctx) -> anyhow::Result<Handled> {
+    let Some(r) = ctx.releases.running() else {
+        return Ok(Handled::Nothing);
+    };
+    Ok(Handled::from_bool(!r.on_gitops_checked().await.is_empty()))
+}
+
 pub async fn closed(ctx: &Ctx, p: ReleasePull) -> anyhow::Result<Handled> {
     let Some(r) = ctx.releases.running() else {
         return Ok(Handled::Nothing);

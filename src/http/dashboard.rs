@@ -253,7 +253,8 @@ fn matrix(state: &AppState, git: &FromGit, envs: &[String], now: DateTime<Utc>) 
 /// Where GitHub shows each repository the releases name (their `html_url`, asked once each);
 /// a repository GitHub does not answer for gets no links.
 async fn html_urls(state: &AppState, git: &FromGit) -> BTreeMap<String, String> {
-    let mut repos: Vec<crate::domain::RepoName> = git.releases.iter().map(|r| r.source_repo.clone()).collect();
+    let mut repos: Vec<crate::domain::RepoName> =
+        git.releases.iter().map(|r| r.source_repo.clone()).collect();
     repos.extend(state.gitops_repo.clone());
     repos.sort();
     repos.dedup();

@@ -215,6 +215,23 @@ impl DesiredReleases {
         })
     }
 
+    /// Makes the desires `which` picks due at once (an event brought what they waited for).
+    pub fn due_now(&self, which: impl Fn(&Desired) -> bool) -> Result<(), DesiredError> {
+        let waiting = self
+            .lock()
+            .desired
+            .values()
+            .any(|d| d.retry_at.is_some() && which(d));
+        if !waiting {
+            return Ok(());
+        }
+        self.change(|s| {
+            for d in s.desired.values_mut().filter(|d| which(d)) {
+                d.retry_at = None;
+            }
+        })
+    }
+
     /// Remembers the deployment made for the desire of (env, app), if it is still for
     /// `artifact`.
     pub fn note_deployment(

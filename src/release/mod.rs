@@ -63,6 +63,9 @@ pub fn pull_request_branches(
     })
 }
 
+/// How a release waiting for branch protection's required checks says so.
+pub const WAITING_FOR_CHECKS: &str = "waiting for required checks";
+
 /// The trailer that names the artifact a pull request proposed before this one.
 pub const TRAILER_SUPERSEDES: &str = "Auger-Supersedes";
 
@@ -264,6 +267,16 @@ impl Releaser {
     /// that is due. Returns what was worked on.
     pub async fn tick(&self) -> Vec<(Plan, Result<ReleaseOutcome>)> {
         let _serial = self.begin().await;
+        self.pass().await
+    }
+
+    /// A check or status settled on the gitops repository: releases that wait for required
+    /// checks are due now, then one pass.
+    pub async fn on_gitops_checked(&self) -> Vec<(Plan, Result<ReleaseOutcome>)> {
+        let _serial = self.begin().await;
+        if let Err(e) = self.desired.due_now(|d| d.reason.starts_with(WAITING_FOR_CHECKS)) {
+            tracing::warn!(error = %e, "cannot make the releases waiting for checks due");
+        }
         self.pass().await
     }
 

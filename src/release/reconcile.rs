@@ -62,6 +62,7 @@ fn may_recover(e: &ReleaseError) -> bool {
 fn waiting_reason(e: &ReleaseError) -> String {
     match e {
         ReleaseError::Write(WriteError::Contention { .. }) => "waiting: gitops branch busy".into(),
+        ReleaseError::NotMerged { reason, .. } if reason.starts_with("waiting") => reason.clone(),
         other => format!("retrying: {other}"),
     }
 }

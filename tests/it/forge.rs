@@ -161,7 +161,14 @@ async fn a_release_pull_request_is_opened_found_updated_reviewed_and_merged() {
     );
 
     let merged = forge
-        .merge_pull(&repo(), pr.number, &sha(&head), MergeMethod::Merge, "Release web", "")
+        .merge_pull(
+            &repo(),
+            pr.number,
+            &sha(&head),
+            MergeMethod::Merge,
+            "Release web",
+            "",
+        )
         .await
         .unwrap();
     let MergeOutcome::Merged { sha: merge_sha } = merged else {

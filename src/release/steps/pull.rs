@@ -14,7 +14,42 @@ use crate::gitops::{ReleaseInfo, pr_branch};
 use crate::policy::{EnvPolicy, MergeMode, Policy};
 use crate::release::approval::{Tally, tally};
 use crate::release::plan::Plan;
-use crate::release::{ReleaseError, ReleaseOutcome, Releaser, Result, parse_pr_branch, text};
+use crate::release::{
+    ReleaseError, ReleaseOutcome, Releaser, Result, WAITING_FOR_CHECKS, parse_pr_branch, text,
+};
+
+/// What a 405 from GitHub's merge means for the release.
+#[derive(Debug, PartialEq, Eq)]
+enum Refusal {
+    /// Branch protection waits for something that may still come (a required check, reviews,
+    /// mergeability being computed, a base that moved): tried again, with this reason.
+    Waits(String),
+    /// It will not merge as it is (a required check failed, the merge method is not allowed).
+    Final,
+}
+
+/// Reads GitHub's 405 message. A conflict is not final either: the next attempt rebuilds the
+/// release branch on the new base.
+fn merge_refusal(message: &str) -> Refusal {
+    let lower = message.to_ascii_lowercase();
+    let check = || message.split('"').nth(1).unwrap_or("").to_owned();
+    if lower.contains("is failing") || lower.contains("not allowed") {
+        Refusal::Final
+    } else if lower.contains("status check") || lower.contains("status checks") {
+        let name = check();
+        Refusal::Waits(if name.is_empty() {
+            WAITING_FOR_CHECKS.into()
+        } else {
+            format!("{WAITING_FOR_CHECKS}: {name}")
+        })
+    } else if lower.contains("review") {
+        Refusal::Waits("waiting for required reviews".into())
+    } else if lower.contains("base branch was modified") {
+        Refusal::Waits("waiting: the base branch moved; merging again".into())
+    } else {
+        Refusal::Waits(format!("waiting: GitHub will not merge yet ({message})"))
+    }
+}
 
 /// How many merged pull requests [`Releaser::forget_merged_here`] remembers: more than can be
 /// merged between a merge and its webhook.
@@ -252,7 +287,10 @@ impl Releaser {
                 "its head moved since the approvals were counted; re-checking on the next event",
                 true,
             )),
-            Ok(MergeOutcome::NotMergeable(reason)) => Err(not_merged(&reason, false)),
+            Ok(MergeOutcome::NotMergeable(message)) => match merge_refusal(&message) {
+                Refusal::Waits(why) => Err(not_merged(&why, true)),
+                Refusal::Final => Err(not_merged(&message, false)),
+            },
             Err(ForgeError::OutcomeUnknown { .. } | ForgeError::Server { .. }) => {
                 // Read back: GitHub may have merged it (a 5xx after the effect is possible).
                 let pr = forge.get_pull(&self.gitops_repo, rp.pr.number).await?;
@@ -418,5 +456,46 @@ impl Releaser {
                 retry: false,
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_required_check_waits_and_names_the_check() {
+        assert_eq!(
+            merge_refusal("Required status check \"validate\" is expected."),
+            Refusal::Waits("waiting for required checks: validate".into())
+        );
+    }
+
+    #[test]
+    fn a_failing_required_check_or_a_refused_method_is_final() {
+        assert_eq!(
+            merge_refusal("Required status check \"validate\" is failing."),
+            Refusal::Final
+        );
+        assert_eq!(
+            merge_refusal("Merge commits are not allowed on this repository."),
+            Refusal::Final
+        );
+    }
+
+    #[test]
+    fn reviews_a_moved_base_and_a_conflict_wait() {
+        assert_eq!(
+            merge_refusal("At least 1 approving review is required by reviewers with write access."),
+            Refusal::Waits("waiting for required reviews".into())
+        );
+        assert!(matches!(
+            merge_refusal("Base branch was modified. Review and try the merge again."),
+            Refusal::Waits(_)
+        ));
+        assert!(matches!(
+            merge_refusal("Pull Request is not mergeable"),
+            Refusal::Waits(_)
+        ));
     }
 }
