@@ -100,6 +100,8 @@ pub struct GithubForge {
     policy: RetryPolicy,
     stats: Arc<ApiStats>,
     login: tokio::sync::OnceCell<String>,
+    /// Content-creating calls keep GitHub's secondary-limit pace.
+    pace: super::pace::Pace,
     /// Repositories' `html_url`, asked once each.
     html_urls: Mutex<HashMap<String, String>>,
     /// Installation tokens minted for git, by installation id, with their expiry.
@@ -179,6 +181,7 @@ impl GithubForge {
             stats: Arc::new(ApiStats::default()),
             login: tokio::sync::OnceCell::new(),
             html_urls: Mutex::new(HashMap::new()),
+            pace: super::pace::Pace::default(),
             git_tokens: Mutex::new(HashMap::new()),
         })
     }
@@ -329,6 +332,9 @@ impl GithubForge {
 
     /// One call with the retry rules. Returns the final answer whatever its status.
     async fn send(&self, client: &Octocrab, call: &Call<'_>) -> ForgeResult<RawResponse> {
+        if call.method != Method::GET {
+            self.pace.admit().await;
+        }
         retry::run(&self.policy, &self.stats, call.safety, call.what, || {
             send_once(client, call.method.clone(), &call.path, call.body.as_ref())
         })

@@ -9,6 +9,7 @@
 //! [`ForgeError::OutcomeUnknown`] instead of being sent twice.
 
 mod github;
+pub mod pace;
 pub mod retry;
 mod unconfigured;
 
