@@ -7,6 +7,7 @@ use serde_json::{Map, Value, json};
 use crate::Inner;
 use crate::error::{ApiError, ApiResult};
 use crate::git::{Signature, ZERO_SHA};
+use crate::protection;
 use crate::render;
 use crate::state::{
     AccountKind, CheckRun, CommitStatus, IssueComment, PullRequest, Reaction, Review, State, WorkflowRun,
@@ -224,6 +225,7 @@ fn sync_pulls_with_head(
                 .map(move |p| (name.clone(), p.number))
         })
         .collect();
+    let lag = st.mergeable_lag;
     for (base_repo, number) in targets {
         let head_path = st
             .repo(repo)
@@ -239,6 +241,8 @@ fn sync_pulls_with_head(
             continue;
         };
         let before = std::mem::replace(&mut pr.head_sha, sha.to_string());
+        let base_tip = pr.base_sha.clone();
+        pr.recompute_mergeability(lag, &base_tip);
         pr.updated_at = Utc::now();
         let head = pull_event(inner, st, &base_repo, number, "synchronize")?;
         let mut head = head;
@@ -258,9 +262,15 @@ fn sync_pulls_with_head(
 
 fn refresh_base_shas(st: &mut State, repo: &str, branch: &str, sha: Option<&str>) {
     let Some(sha) = sha else { return };
+    let lag = st.mergeable_lag;
     if let Some(r) = st.repo_mut(repo) {
-        for p in r.pulls.iter_mut().filter(|p| p.open && p.base_ref == branch) {
+        for p in r
+            .pulls
+            .iter_mut()
+            .filter(|p| p.open && p.base_ref == branch && p.base_sha != sha)
+        {
             p.base_sha = sha.to_string();
+            p.recompute_mergeability(lag, sha);
         }
     }
 }
@@ -451,6 +461,7 @@ pub fn open_pull(inner: &Inner, repo: &str, new: &NewPull, user: &str) -> ApiRes
         ));
     }
     let id = st.next_id();
+    let lag = st.mergeable_lag;
     let r = st.repo_mut(repo).ok_or_else(ApiError::not_found)?;
     r.next_number += 1;
     let number = r.next_number;
@@ -470,6 +481,7 @@ pub fn open_pull(inner: &Inner, repo: &str, new: &NewPull, user: &str) -> ApiRes
         head_ref,
         head_sha,
         base_ref: new.base.clone(),
+        compared_base_sha: base_sha.clone(),
         base_sha,
         open: true,
         draft: new.draft,
@@ -478,6 +490,8 @@ pub fn open_pull(inner: &Inner, repo: &str, new: &NewPull, user: &str) -> ApiRes
         merged_by: None,
         merge_commit_sha: None,
         mergeable_override: None,
+        unknown_reads: lag,
+        base_modified_once: false,
         created_at: now,
         updated_at: now,
         closed_at: None,
@@ -499,6 +513,7 @@ pub fn edit_pull(
     sender: &str,
 ) -> ApiResult<()> {
     let mut st = inner.lock();
+    let lag = st.mergeable_lag;
     let r = st.repo_mut(repo).ok_or_else(ApiError::not_found)?;
     let pr = r.pull_mut(number).ok_or_else(ApiError::not_found)?;
     let mut changes = Map::new();
@@ -521,6 +536,8 @@ pub fn edit_pull(
         Some(true) if !pr.open && !pr.merged => {
             pr.open = true;
             pr.closed_at = None;
+            let tip = pr.base_sha.clone();
+            pr.recompute_mergeability(lag, &tip);
             Some("reopened")
         }
         Some(true) if pr.merged => {
@@ -573,7 +590,7 @@ pub fn merge_pull(
     let r = st.repo(repo).ok_or_else(ApiError::not_found)?;
     let pr = r.pull(number).ok_or_else(ApiError::not_found)?;
     if !pr.open || pr.merged || pr.draft || pr.mergeable_override == Some(false) {
-        return Err(ApiError::new(405, "Pull Request is not mergeable"));
+        return Err(ApiError::new(405, protection::NOT_MERGEABLE));
     }
     if let Some(expected) = &opts.expected_sha
         && *expected != pr.head_sha
@@ -588,10 +605,28 @@ pub fn merge_pull(
         .git
         .resolve(&base_ref)
         .ok_or_else(|| ApiError::new(405, "Base branch was deleted"))?;
+    // Mergeability still being computed against a base that has since moved (or the driver's
+    // one-off): GitHub refuses rather than merge what nobody compared. The attempt itself
+    // compares them, so a retry goes through.
+    let stale = pr.unknown_reads > 0 && pr.compared_base_sha != base_tip;
+    if pr.base_modified_once || stale {
+        let pr = st
+            .repo_mut(repo)
+            .and_then(|r| r.pull_mut(number))
+            .ok_or_else(ApiError::not_found)?;
+        pr.base_modified_once = false;
+        pr.compared_base_sha = base_tip;
+        return Err(ApiError::new(405, protection::BASE_MODIFIED));
+    }
     let tree = r
         .git
         .merge_tree(&base_tip, &pr.head_sha)?
-        .ok_or_else(|| ApiError::new(405, "Pull Request is not mergeable"))?;
+        .ok_or_else(|| ApiError::new(405, protection::NOT_MERGEABLE))?;
+    if let Some(refusal) = protection::refusal(&st, r, pr)
+        && !protection::bypasses(&st, r, pr, sender)
+    {
+        return Err(ApiError::new(405, refusal.message));
+    }
     let head_label = format!(
         "{}/{}",
         pr.head_repo.split('/').next().unwrap_or_default(),
@@ -625,7 +660,7 @@ pub fn merge_pull(
     // Compare-and-swap: a concurrent push to the base loses nothing, the merge fails instead.
     r.git
         .update_ref(&base_ref, &merge_sha, Some(&base_tip))
-        .map_err(|_| ApiError::new(409, "Base branch was modified. Review and try the merge again."))?;
+        .map_err(|_| ApiError::new(405, protection::BASE_MODIFIED))?;
     let r = st.repo_mut(repo).ok_or_else(ApiError::not_found)?;
     let base_branch;
     {
@@ -867,7 +902,7 @@ pub fn create_status(inner: &Inner, repo: &str, sha: &str, new: &NewStatus, crea
             json!({
                 "name": name.trim_start_matches("refs/heads/"),
                 "commit": {"sha": tip, "url": format!("{}/repos/{}/commits/{tip}", inner.urls.api, r.full_name())},
-                "protected": false,
+                "protected": r.protections.contains_key(name.trim_start_matches("refs/heads/")),
             })
         })
         .collect();

@@ -10,8 +10,8 @@ use crate::actions::{self, CheckRunFields, MergeOptions, NewPull, NewStatus};
 use crate::faults::{Fault, FaultRule, RateRule};
 use crate::git::BareRepo;
 use crate::state::{
-    AccountKind, CheckRun, CommitStatus, Deployment, IssueComment, Principal, PullRequest, Repo, Review,
-    Role, Team, WorkflowRun,
+    AccountKind, CheckRun, CommitStatus, Deployment, IssueComment, Principal, Protection, PullRequest, Repo,
+    Review, Role, Team, WorkflowRun,
 };
 use crate::webhooks::Delivery;
 use crate::{GithubSim, RecordedRequest, relock};
@@ -294,6 +294,7 @@ impl GithubSim {
             check_runs: Vec::new(),
             workflow_runs: Vec::new(),
             deployments: Vec::new(),
+            protections: Default::default(),
         };
         let info = RepoInfo {
             id,
@@ -500,6 +501,62 @@ impl GithubSim {
         r.pull_mut(number)
             .ok_or_else(|| anyhow!("no PR #{number}"))?
             .mergeable_override = mergeable;
+        Ok(())
+    }
+
+    /// Protects `branch` (it need not exist yet), replacing any earlier protection: merges into
+    /// it need the required checks green on the head, the head up to date when `strict`, and
+    /// the approvals; otherwise `PUT …/merge` answers 405 with GitHub's reason. Pushes to the
+    /// branch are not restricted.
+    pub fn protect_branch(&self, repo: &str, branch: &str, protection: Protection) -> Result<()> {
+        if protection.required_approving_review_count > 6 {
+            bail!(
+                "GitHub requires 0 to 6 approving reviews, got {}",
+                protection.required_approving_review_count
+            );
+        }
+        if protection
+            .required_status_checks
+            .iter()
+            .any(|c| c.trim().is_empty())
+        {
+            bail!("a required status check needs a context name");
+        }
+        let mut st = self.inner.lock();
+        let r = st.repo_mut(repo).ok_or_else(|| anyhow!("no repository {repo}"))?;
+        r.protections.insert(branch.to_string(), protection);
+        Ok(())
+    }
+
+    /// Removes `branch`'s protection; an error if it had none.
+    pub fn unprotect_branch(&self, repo: &str, branch: &str) -> Result<()> {
+        let mut st = self.inner.lock();
+        let r = st.repo_mut(repo).ok_or_else(|| anyhow!("no repository {repo}"))?;
+        r.protections
+            .remove(branch)
+            .map(|_| ())
+            .ok_or_else(|| anyhow!("{branch} is not protected in {repo}"))
+    }
+
+    /// GitHub computes mergeability in the background: after a PR opens or is reopened, or its
+    /// head or base moves, the next `reads` of `GET …/pulls/{n}` answer `"mergeable": null` and
+    /// `"mergeable_state": "unknown"`. Applies to changes from now on; 0 (the default) computes
+    /// it at once.
+    pub fn set_mergeable_lag(&self, reads: u32) {
+        self.inner.lock().mergeable_lag = reads;
+    }
+
+    /// The next merge of this open PR answers 405 "Base branch was modified. Review and try
+    /// the merge again." once, as when another merge lands between GitHub's check and its
+    /// write; the attempt after that merges normally.
+    pub fn base_modified_once(&self, repo: &str, number: u64) -> Result<()> {
+        let mut st = self.inner.lock();
+        let r = st.repo_mut(repo).ok_or_else(|| anyhow!("no repository {repo}"))?;
+        let pr = r.pull_mut(number).ok_or_else(|| anyhow!("no PR #{number}"))?;
+        if !pr.open {
+            bail!("PR #{number} is not open");
+        }
+        pr.base_modified_once = true;
         Ok(())
     }
 

@@ -35,7 +35,10 @@
 //! - Pull requests: [`GithubSim::open_pr`], [`GithubSim::open_pr_with`] (body, draft, fork
 //!   head `owner:branch`), [`GithubSim::comment`], [`GithubSim::edit_comment`],
 //!   [`GithubSim::review`], [`GithubSim::close_pr`], [`GithubSim::reopen_pr`],
-//!   [`GithubSim::merge_pr`], [`GithubSim::merge_pr_with`], [`GithubSim::set_mergeable`].
+//!   [`GithubSim::merge_pr`], [`GithubSim::merge_pr_with`], [`GithubSim::set_mergeable`],
+//!   [`GithubSim::set_mergeable_lag`], [`GithubSim::base_modified_once`].
+//! - Branch protection: [`GithubSim::protect_branch`] with a [`Protection`] (required checks,
+//!   strict, approvals, enforce on admins), [`GithubSim::unprotect_branch`].
 //! - CI: [`GithubSim::set_status`], [`GithubSim::set_status_with`],
 //!   [`GithubSim::create_check_run`], [`GithubSim::complete_check_run`],
 //!   [`GithubSim::create_workflow_run`], [`GithubSim::complete_workflow_run`].
@@ -70,6 +73,17 @@
 //! - Routes: operations of GitHub's OpenAPI description only, listed in the `server` module
 //!   (`src/server/mod.rs`); anything else answers 404 with GitHub's error body. POST is accepted
 //!   where GitHub accepts it for PATCH.
+//! - Merging into a protected branch (REST or driver) answers 405 with GitHub's reason until
+//!   the required checks are green on the head (a commit status or check run of that name;
+//!   both when both exist), the head contains the base tip (`strict`) and enough reviewers with
+//!   write access approve; repository admins bypass unless `enforce_admins`. `mergeable_state`
+//!   says which: `dirty`, `draft`, `behind`, `blocked`, `unstable` (a non-required check not
+//!   green), `clean`. Pushes to protected branches are not restricted.
+//! - Mergeability is computed lazily when [`GithubSim::set_mergeable_lag`] is set: reads of
+//!   `GET …/pulls/{n}` answer `mergeable: null` / `unknown` for a while after the PR opens or
+//!   its head or base moves, and a merge attempted meanwhile against a moved base answers 405
+//!   "Base branch was modified. Review and try the merge again." once, as does a merge whose
+//!   base moves under it.
 //! - Request bodies are validated against GitHub's schemas (the checked-in subset in `spec/`,
 //!   see [`contract`]): a `null` where only a string is allowed, a value outside an enum or a
 //!   missing required field gets GitHub's 422 `Invalid request.` before anything happens.
@@ -84,6 +98,7 @@ pub use driver::RepoInfo;
 mod error;
 mod faults;
 mod git;
+mod protection;
 mod render;
 mod server;
 mod state;
@@ -99,8 +114,8 @@ pub use error::ApiError;
 pub use faults::Fault;
 pub use git::ZERO_SHA;
 pub use state::{
-    CheckRun, CommitStatus, Deployment, DeploymentStatus, IssueComment, PullRequest, Reaction, Review,
-    WorkflowRun,
+    CheckRun, CommitStatus, Deployment, DeploymentStatus, IssueComment, Protection, PullRequest, Reaction,
+    Review, WorkflowRun,
 };
 pub use webhooks::{Delivery, sign};
 

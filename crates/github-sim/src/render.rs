@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 
 use crate::git::CommitInfo;
 use crate::state::{
-    Account, AccountKind, CheckRun, CommitStatus, Deployment, DeploymentStatus, IssueComment, PullRequest,
-    Reaction, Repo, Review, State, WorkflowRun,
+    Account, AccountKind, CheckRun, CommitStatus, Deployment, DeploymentStatus, IssueComment, Protection,
+    PullRequest, Reaction, Repo, Review, State, WorkflowRun,
 };
 
 /// GitHub's timestamp format (`2019-05-15T15:20:21Z`).
@@ -207,18 +207,6 @@ pub fn noreply_email(state: &State, login: &str) -> String {
     format!("{id}+{login}@users.noreply.github.com")
 }
 
-/// Whether the PR merges cleanly: the test override, else a trial merge of head into base.
-pub fn mergeable(r: &Repo, pr: &PullRequest) -> Option<bool> {
-    if !pr.open {
-        return None;
-    }
-    if let Some(m) = pr.mergeable_override {
-        return Some(m);
-    }
-    let base = r.git.resolve(&format!("refs/heads/{}", pr.base_ref))?;
-    r.git.merge_tree(&base, &pr.head_sha).ok().map(|t| t.is_some())
-}
-
 fn branch_side(state: &State, u: &Urls, repo_name: &str, git_ref: &str, sha: &str) -> Value {
     let repo = state.repo(repo_name);
     let owner = repo_name.split('/').next().unwrap_or_default();
@@ -237,14 +225,7 @@ pub fn pull(state: &State, u: &Urls, r: &Repo, pr: &PullRequest) -> Value {
     let issue = format!("{}/repos/{full}/issues/{}", u.api, pr.number);
     let html = format!("{}/{full}/pull/{}", u.html(), pr.number);
     let statuses = format!("{}/repos/{full}/statuses/{}", u.api, pr.head_sha);
-    let mergeable = mergeable(r, pr);
-    let mergeable_state = match (pr.open, mergeable) {
-        (false, _) => "unknown",
-        (true, Some(true)) if pr.draft => "draft",
-        (true, Some(true)) => "clean",
-        (true, Some(false)) => "dirty",
-        (true, None) => "unknown",
-    };
+    let (mergeable, mergeable_state) = crate::protection::mergeability(state, r, pr);
     let comments = r.comments.iter().filter(|c| c.issue_number == pr.number).count();
     let commits = r
         .git
@@ -316,6 +297,80 @@ pub fn pull(state: &State, u: &Urls, r: &Repo, pr: &PullRequest) -> Value {
         "additions": 0,
         "deletions": 0,
         "changed_files": changed,
+    })
+}
+
+/// `GET …/branches/{branch}/protection`: GitHub's branch-protection object. Status checks and
+/// reviews appear only when the branch requires them, as GitHub leaves them out otherwise.
+pub fn branch_protection(u: &Urls, r: &Repo, branch: &str, p: &Protection) -> Value {
+    let url = format!("{}/repos/{}/branches/{branch}/protection", u.api, r.full_name());
+    let mut v = json!({
+        "url": url,
+        "required_signatures": {"url": format!("{url}/required_signatures"), "enabled": false},
+        "enforce_admins": {"url": format!("{url}/enforce_admins"), "enabled": p.enforce_admins},
+        "required_linear_history": {"enabled": false},
+        "allow_force_pushes": {"enabled": false},
+        "allow_deletions": {"enabled": false},
+        "block_creations": {"enabled": false},
+        "required_conversation_resolution": {"enabled": false},
+        "lock_branch": {"enabled": false},
+        "allow_fork_syncing": {"enabled": false},
+    });
+    let Some(obj) = v.as_object_mut() else {
+        return v;
+    };
+    if !p.required_status_checks.is_empty() || p.strict {
+        obj.insert(
+            "required_status_checks".into(),
+            json!({
+                "url": format!("{url}/required_status_checks"),
+                "strict": p.strict,
+                "contexts": p.required_status_checks,
+                "contexts_url": format!("{url}/required_status_checks/contexts"),
+                "checks": required_checks(p),
+            }),
+        );
+    }
+    if p.required_approving_review_count > 0 {
+        obj.insert(
+            "required_pull_request_reviews".into(),
+            json!({
+                "url": format!("{url}/required_pull_request_reviews"),
+                "dismiss_stale_reviews": false,
+                "require_code_owner_reviews": false,
+                "required_approving_review_count": p.required_approving_review_count,
+                "require_last_push_approval": false,
+            }),
+        );
+    }
+    v
+}
+
+/// Required checks in the `checks` form: any app may report them (`app_id: null`).
+fn required_checks(p: &Protection) -> Vec<Value> {
+    p.required_status_checks
+        .iter()
+        .map(|c| json!({"context": c, "app_id": null}))
+        .collect()
+}
+
+/// The `protection` summary inside `GET …/branches/{branch}`.
+pub fn branch_protection_summary(p: Option<&Protection>) -> Value {
+    let Some(p) = p else {
+        return json!({"enabled": false, "required_status_checks": {"enforcement_level": "off", "contexts": [], "checks": []}});
+    };
+    let level = match (p.required_status_checks.is_empty(), p.enforce_admins) {
+        (true, _) => "off",
+        (false, true) => "everyone",
+        (false, false) => "non_admins",
+    };
+    json!({
+        "enabled": true,
+        "required_status_checks": {
+            "enforcement_level": level,
+            "contexts": p.required_status_checks,
+            "checks": required_checks(p),
+        },
     })
 }
 

@@ -118,10 +118,57 @@ pub struct PullRequest {
     pub merge_commit_sha: Option<String>,
     /// Test override for mergeability; `None` = computed by a trial merge.
     pub mergeable_override: Option<bool>,
+    /// Reads of the pull request left that answer `mergeable: null` (GitHub's background job
+    /// still running); reset to `GithubSim::set_mergeable_lag`'s value when the PR opens or its
+    /// head or base moves.
+    pub unknown_reads: u32,
+    /// Base tip the head was last compared against (at open, or when mergeability was last
+    /// computed). A merge attempted while mergeability is unknown and the base has moved past
+    /// it answers 405 "Base branch was modified".
+    pub compared_base_sha: String,
+    /// Armed by the driver: the next merge attempt answers 405 "Base branch was modified" once.
+    pub base_modified_once: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub closed_at: Option<DateTime<Utc>>,
     pub reviews: Vec<Review>,
+}
+
+/// Classic branch protection on one branch: what a pull request into it needs before it merges.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Protection {
+    /// Commit-status contexts or check-run names that must be green on the PR's head.
+    pub required_status_checks: Vec<String>,
+    /// "Require branches to be up to date before merging": the head must contain the base tip.
+    pub strict: bool,
+    /// Approvals (latest review per reviewer with write access) the PR needs; 0 to 6.
+    pub required_approving_review_count: u32,
+    /// Holds administrators to the rules too. Off (GitHub's default), repository admins merge
+    /// through unmet requirements, as GitHub lets them.
+    pub enforce_admins: bool,
+}
+
+impl PullRequest {
+    /// GitHub starts computing mergeability again (the PR opened, reopened, or its head or base
+    /// moved): the next `lag` reads answer `null`; with no lag the head is compared against
+    /// `base_tip` at once.
+    pub(crate) fn recompute_mergeability(&mut self, lag: u32, base_tip: &str) {
+        self.unknown_reads = lag;
+        if lag == 0 {
+            self.compared_base_sha = base_tip.to_string();
+        }
+    }
+
+    /// One read of the pull request while mergeability is unknown; the last one finishes the
+    /// comparison against the current base.
+    pub(crate) fn count_read(&mut self) {
+        if self.open && self.unknown_reads > 0 {
+            self.unknown_reads -= 1;
+            if self.unknown_reads == 0 {
+                self.compared_base_sha = self.base_sha.clone();
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -242,6 +289,8 @@ pub struct Repo {
     pub check_runs: Vec<CheckRun>,
     pub workflow_runs: Vec<WorkflowRun>,
     pub deployments: Vec<Deployment>,
+    /// Protected branches by name.
+    pub protections: BTreeMap<String, Protection>,
 }
 
 impl Repo {
@@ -287,6 +336,9 @@ pub struct State {
     pub repos: BTreeMap<String, Repo>,
     pub tokens: HashMap<String, Principal>,
     pub app: AppInfo,
+    /// How many reads of a pull request answer `mergeable: null` after it opens or its head or
+    /// base moves; 0 computes mergeability at once.
+    pub mergeable_lag: u32,
 }
 
 impl State {
@@ -298,6 +350,7 @@ impl State {
             repos: BTreeMap::new(),
             tokens: HashMap::new(),
             app,
+            mergeable_lag: 0,
         }
     }
 

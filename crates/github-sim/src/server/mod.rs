@@ -420,6 +420,11 @@ pub(crate) static ROUTES: &[Route] = &[
     op("GET", "/repos/{owner}/{repo}/branches/{branch}", |c, p| {
         repos::branch(c, &p.repo(), p.get("branch"))
     }),
+    op(
+        "GET",
+        "/repos/{owner}/{repo}/branches/{branch}/protection",
+        |c, p| repos::protection(c, &p.repo(), p.get("branch")),
+    ),
     op("GET", "/repos/{owner}/{repo}/commits/{ref}", |c, p| {
         repos::commit(c, &p.repo(), p.get("ref"))
     }),

@@ -17,8 +17,17 @@ fn pull_json(ctx: &Ctx, repo: &str, number: u64) -> ApiResult<Value> {
     Ok(render::pull(&st, &ctx.inner.urls, r, pr))
 }
 
+/// `GET /pulls/{n}`: each read while mergeability is unknown counts toward GitHub's background
+/// job finishing (`GithubSim::set_mergeable_lag`).
 pub(crate) fn get(ctx: &Ctx, repo: &str, number: u64) -> ApiResult<HttpResponse> {
-    ok(pull_json(ctx, repo, number)?)
+    let mut st = ctx.inner.lock();
+    let r = st.repo(repo).ok_or_else(ApiError::not_found)?;
+    let pr = r.pull(number).ok_or_else(ApiError::not_found)?;
+    let v = render::pull(&st, &ctx.inner.urls, r, pr);
+    if let Some(pr) = st.repo_mut(repo).and_then(|r| r.pull_mut(number)) {
+        pr.count_read();
+    }
+    ok(v)
 }
 
 /// `GET /pulls?state=&head=owner:branch&base=&direction=`: newest first by default.
@@ -112,7 +121,8 @@ struct MergeBody {
     merge_method: Option<String>,
 }
 
-/// `PUT /pulls/{n}/merge`: a real merge; 409 on a stale `sha`, 405 when not mergeable.
+/// `PUT /pulls/{n}/merge`: a real merge; 409 on a stale `sha`, 405 when not mergeable, when
+/// the base branch's protection is unmet, or when the base moved under it.
 pub(crate) fn merge(ctx: &Ctx, repo: &str, number: u64) -> ApiResult<HttpResponse> {
     let body: MergeBody = ctx.json()?;
     let login = ctx.require(repo, Role::Write)?;

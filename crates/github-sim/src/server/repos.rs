@@ -181,10 +181,25 @@ pub(crate) fn branch(ctx: &Ctx, repo: &str, name: &str) -> ApiResult<HttpRespons
         "name": name,
         "commit": commit_json(&st, ctx, r, &sha)?,
         "_links": {"self": format!("{}/repos/{full}/branches/{name}", ctx.api()), "html": format!("{}/{full}/tree/{name}", ctx.api())},
-        "protected": false,
-        "protection": {"enabled": false, "required_status_checks": {"enforcement_level": "off", "contexts": [], "checks": []}},
+        "protected": r.protections.contains_key(name),
+        "protection": render::branch_protection_summary(r.protections.get(name)),
         "protection_url": format!("{}/repos/{full}/branches/{name}/protection", ctx.api()),
     }))
+}
+
+/// `GET /branches/{branch}/protection`: 404 "Branch not found" / "Branch not protected" as
+/// GitHub words them.
+pub(crate) fn protection(ctx: &Ctx, repo: &str, name: &str) -> ApiResult<HttpResponse> {
+    let st = ctx.inner.lock();
+    let r = st.repo(repo).ok_or_else(ApiError::not_found)?;
+    if r.git.resolve(&format!("refs/heads/{name}")).is_none() {
+        return Err(ApiError::new(404, "Branch not found"));
+    }
+    let p = r
+        .protections
+        .get(name)
+        .ok_or_else(|| ApiError::new(404, "Branch not protected"))?;
+    ok(render::branch_protection(&ctx.inner.urls, r, name, p))
 }
 
 /// `GET /compare/{base}...{head}` (also `..`): ahead/behind, commits and files.

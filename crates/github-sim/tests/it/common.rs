@@ -7,6 +7,7 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
 use github_sim::{GithubSim, SimConfig};
+use serde_json::Value;
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
@@ -171,4 +172,43 @@ pub fn git_ok(dir: &std::path::Path, args: &[&str]) -> bool {
         .unwrap()
         .status
         .success()
+}
+
+/// A plain HTTP client with a personal token: status and JSON body of each answer, for
+/// asserting on GitHub's exact error messages.
+pub struct Api {
+    pub url: String,
+    pub token: String,
+    pub client: reqwest::Client,
+}
+
+impl Api {
+    pub fn new(sim: &GithubSim, login: &str) -> Api {
+        Api {
+            url: sim.url().to_string(),
+            token: sim.create_token(login).unwrap(),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    pub async fn send(&self, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn json(&self, method: &str, path: &str, body: Value) -> (u16, Value) {
+        self.send(method, path, Some(&body.to_string())).await
+    }
 }

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use crate::common::seeded;
+use crate::common::{Api, seeded};
 use github_sim::SimConfig;
 use github_sim::contract::{self, SUBSET_JSON, SUBSET_PATH, SUPPORTED_KEYWORDS};
 use serde_json::{Value, json};
@@ -116,43 +116,6 @@ fn the_validator_knows_every_keyword_of_the_served_request_bodies() {
         unknown.is_empty(),
         "request schemas use keywords the validator ignores: {unknown:?}"
     );
-}
-
-struct Api {
-    url: String,
-    token: String,
-    client: reqwest::Client,
-}
-
-impl Api {
-    fn new(sim: &github_sim::GithubSim, login: &str) -> Api {
-        Api {
-            url: sim.url().to_string(),
-            token: sim.create_token(login).unwrap(),
-            client: reqwest::Client::new(),
-        }
-    }
-
-    async fn send(&self, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut req = self
-            .client
-            .request(method, format!("{}{path}", self.url))
-            .bearer_auth(&self.token);
-        if let Some(body) = body {
-            req = req
-                .header("content-type", "application/json")
-                .body(body.to_string());
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    async fn json(&self, method: &str, path: &str, body: Value) -> (u16, Value) {
-        self.send(method, path, Some(&body.to_string())).await
-    }
 }
 
 fn assert_invalid(answer: &(u16, Value), what: &str, docs: &str) {

@@ -9,5 +9,6 @@ mod contract;
 mod faults;
 mod git_and_merges;
 mod octocrab_api;
+mod protection;
 mod webhook_delivery;
 mod webhook_shapes;
