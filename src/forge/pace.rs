@@ -58,7 +58,10 @@ impl Pace {
             b.take(Instant::now(), self.capacity, self.per_second)
         };
         if !wait.is_zero() {
-            tracing::debug!(wait_ms = wait.as_millis() as u64, "pacing a content-creating GitHub call");
+            tracing::debug!(
+                wait_ms = wait.as_millis() as u64,
+                "pacing a content-creating GitHub call"
+            );
             tokio::time::sleep(wait).await;
         }
     }
@@ -77,7 +80,10 @@ mod tests {
     #[test]
     fn a_burst_up_to_the_capacity_goes_at_once_and_the_next_waits_its_share() {
         let start = Instant::now();
-        let mut b = Bucket { tokens: 80.0, at: start };
+        let mut b = Bucket {
+            tokens: 80.0,
+            at: start,
+        };
         for _ in 0..80 {
             assert_eq!(b.take(start, 80.0, 80.0 / 60.0), Duration::ZERO);
         }
@@ -90,11 +96,24 @@ mod tests {
     #[test]
     fn the_bucket_refills_with_time_up_to_its_capacity() {
         let start = Instant::now();
-        let mut b = Bucket { tokens: 0.0, at: start };
-        assert_eq!(b.take(start + Duration::from_secs(3), 80.0, 80.0 / 60.0), Duration::ZERO);
+        let mut b = Bucket {
+            tokens: 0.0,
+            at: start,
+        };
+        assert_eq!(
+            b.take(start + Duration::from_secs(3), 80.0, 80.0 / 60.0),
+            Duration::ZERO
+        );
         let later = start + Duration::from_secs(3600);
-        let mut full = Bucket { tokens: 0.0, at: start };
+        let mut full = Bucket {
+            tokens: 0.0,
+            at: start,
+        };
         full.take(later, 80.0, 80.0 / 60.0);
-        assert!((full.tokens - 79.0).abs() < 1e-9, "capped at 80, one spent: {}", full.tokens);
+        assert!(
+            (full.tokens - 79.0).abs() < 1e-9,
+            "capped at 80, one spent: {}",
+            full.tokens
+        );
     }
 }

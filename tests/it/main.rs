@@ -8,6 +8,7 @@
 mod support;
 
 mod api_bounds;
+mod branch_protection;
 mod cli;
 mod commands;
 mod dashboard;
