@@ -6,7 +6,7 @@
 //!
 //! A failure GitHub or git may get over (a 5xx, an unknown outcome, a busy gitops branch)
 //! keeps the release desired and tries it again after a backoff; one that cannot get better
-//! (an unknown env, output that does not render, a pull request GitHub will not merge) ends it
+//! (an unknown env, output that does not render, a merge GitHub refuses for good) ends it
 //! with a failure status. Final statuses that GitHub did not take are owed and sent again on
 //! every pass, so no release is left `pending`.
 
@@ -67,7 +67,7 @@ fn waiting_reason(e: &ReleaseError) -> String {
     }
 }
 
-/// How a release that cannot happen ends: a pull request GitHub will not merge failed (the
+/// How a release that cannot happen ends: a merge GitHub refuses for good failed (the
 /// release was refused); anything else is an error auger could not get past.
 fn failure(e: &ReleaseError) -> Final {
     match e {
