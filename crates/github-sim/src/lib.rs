@@ -101,6 +101,7 @@ mod git;
 mod protection;
 mod render;
 mod server;
+pub use server::served_routes;
 mod state;
 mod webhooks;
 
@@ -197,7 +198,7 @@ impl GithubSim {
     /// Binds 127.0.0.1, starts the HTTP server on its own thread and the webhook worker.
     /// Usable from sync and async code alike.
     pub fn start(config: SimConfig) -> anyhow::Result<GithubSim> {
-        contract::check_routes()?;
+        contract::check_routes(&server::served_routes())?;
         let (tempdir, root) = match &config.dir {
             Some(dir) => {
                 std::fs::create_dir_all(dir)?;

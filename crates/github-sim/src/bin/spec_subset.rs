@@ -25,7 +25,7 @@ fn main() -> Result<()> {
     let version = std::fs::read_to_string(&version_file)
         .with_context(|| format!("reading {}", version_file.display()))?;
     let source = format!("@octokit/openapi {}", version.trim());
-    let subset = github_sim::contract::generate_subset(&spec, &source)?;
+    let subset = github_sim::contract::generate_subset(&spec, &source, &github_sim::served_routes())?;
     // Written aside and renamed, so an interrupted run leaves the old subset whole.
     let output = PathBuf::from(output);
     let tmp = output.with_extension("json.tmp");

@@ -38,8 +38,8 @@ const SCHEMA_KEYWORDS: &[&str] = &[
 ///
 /// One operation per line, keys sorted, so a regenerated file diffs by operation and the same
 /// input always gives the same bytes.
-pub fn generate_subset(full: &Value, source: &str) -> Result<String> {
-    let mut routes = super::served_routes();
+pub fn generate_subset(full: &Value, source: &str, routes: &[(&str, &str)]) -> Result<String> {
+    let mut routes = routes.to_vec();
     routes.sort_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)));
     routes.dedup();
     let resolver = Resolver { root: full };

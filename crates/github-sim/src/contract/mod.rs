@@ -29,11 +29,6 @@ pub const SUBSET_PATH: &str = "spec/api.github.com.subset.json";
 /// The checked-in subset, as `scripts/spec-subset` wrote it.
 pub const SUBSET_JSON: &str = include_str!("../../spec/api.github.com.subset.json");
 
-/// Every operation the simulator serves: (method, path template as in GitHub's description).
-pub fn served_routes() -> Vec<(&'static str, &'static str)> {
-    crate::server::ROUTES.iter().map(|r| (r.method, r.path)).collect()
-}
-
 /// The violations of `schema` (an OpenAPI 3.0 schema from the subset) by `value`, worded as
 /// GitHub words them; empty when `value` conforms.
 pub fn violations(schema: &Value, value: &Value) -> Vec<String> {
@@ -95,11 +90,13 @@ pub(crate) fn operation(method: &str, path: &str) -> Option<&'static Operation> 
     spec().ok()?.get(&(method.to_string(), path.to_string()))
 }
 
-/// At start: the subset parses and describes every route the router has, so a route added
-/// without regenerating the subset fails loudly instead of going unchecked.
-pub(crate) fn check_routes() -> anyhow::Result<()> {
+/// At start: the subset parses and describes every route the router has (`routes`), so a
+/// route added without regenerating the subset fails loudly instead of going unchecked.
+pub(crate) fn check_routes(routes: &[(&str, &str)]) -> anyhow::Result<()> {
     let spec = spec().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let missing: Vec<String> = served_routes()
+    let missing: Vec<String> = routes
+        .iter()
+        .copied()
         .into_iter()
         .filter(|(m, p)| !spec.contains_key(&(m.to_string(), p.to_string())))
         .map(|(m, p)| format!("{m} {p}"))

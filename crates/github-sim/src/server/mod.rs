@@ -380,6 +380,11 @@ const fn op(
 /// Everything the simulator serves. The checked-in contract subset (`spec/`) is generated from
 /// this table, and a test holds every entry to GitHub's full description, so a route GitHub
 /// does not have cannot creep in.
+/// Every operation the simulator serves: (method, path template as in GitHub's description).
+pub fn served_routes() -> Vec<(&'static str, &'static str)> {
+    ROUTES.iter().map(|r| (r.method, r.path)).collect()
+}
+
 pub(crate) static ROUTES: &[Route] = &[
     op("GET", "/user", |c, _| accounts::me(c)),
     op("GET", "/rate_limit", |c, _| accounts::rate_limit(c)),
