@@ -97,7 +97,6 @@ pub(crate) fn check_routes(routes: &[(&str, &str)]) -> anyhow::Result<()> {
     let missing: Vec<String> = routes
         .iter()
         .copied()
-        .into_iter()
         .filter(|(m, p)| !spec.contains_key(&(m.to_string(), p.to_string())))
         .map(|(m, p)| format!("{m} {p}"))
         .collect();
