@@ -441,6 +441,26 @@ impl GitopsRepo {
         Ok(Some(files))
     }
 
+    /// The folders directly under `<env>/` on the gitops branch as last fetched (a preview
+    /// environment's instances); none when there is no branch or no such folder yet.
+    pub fn folders_in(&self, env: &EnvName) -> Result<Vec<String>> {
+        let repo = self.gix();
+        let Some(tip) = tracking_tip(&repo, self.branch.as_str())? else {
+            return Ok(Vec::new());
+        };
+        let Some(tree) = folder_tree(&repo, tip, env.as_str())? else {
+            return Ok(Vec::new());
+        };
+        let mut names = Vec::new();
+        for entry in repo.find_tree(tree)?.iter() {
+            let entry = entry?;
+            if entry.mode().is_tree() {
+                names.push(entry.filename().to_string());
+            }
+        }
+        Ok(names)
+    }
+
     /// The `release.json` of `<env>/<app>/` at a gitops commit.
     pub fn release_at(
         &self,

@@ -1,6 +1,7 @@
 //! The release loop's clock: a reconcile at start (open release pull requests are re-checked
 //! too: approvals may have come while auger was down), then every `reconcile_interval`, and as
-//! soon as a desired release's backoff or soak ends.
+//! soon as a desired release's backoff or soak ends. Previews of pull requests closed while
+//! auger was not listening are swept at start and once per period.
 
 use std::time::Duration;
 
@@ -17,9 +18,15 @@ pub async fn run(ctx: &Ctx, every: Duration) {
         return;
     };
     r.recheck_open_pulls().await;
+    r.sweep_previews().await;
+    let mut swept = std::time::Instant::now();
     loop {
         tokio::time::sleep(wait(r.next_retry(), Utc::now(), every)).await;
         r.tick().await;
+        if swept.elapsed() >= every {
+            r.sweep_previews().await;
+            swept = std::time::Instant::now();
+        }
     }
 }
 

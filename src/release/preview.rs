@@ -140,4 +140,55 @@ impl Releaser {
         tracing::info!(app = %policy.app(), pull = number, "preview removed");
         Ok(true)
     }
+
+    /// Previews of pull requests that closed while auger was not listening (down, or a lost
+    /// webhook): every `<app>-pr-<n>/` folder in a preview environment whose pull request is
+    /// no longer open is removed. Run at start and once per reconcile period. The number
+    /// removed.
+    pub async fn sweep_previews(&self) -> usize {
+        let Some(forge) = self.forge.clone() else {
+            return 0;
+        };
+        let _serial = self.begin().await;
+        let gitops = self.gitops.clone();
+        if let Err(e) = blocking(move || gitops.fetch()).await {
+            tracing::warn!(error = %e, "cannot fetch the gitops repository to look for stale previews");
+            return 0;
+        }
+        let mut removed = 0;
+        for policy in self.policies.iter() {
+            let Some(rules) = policy.preview() else { continue };
+            let gitops = self.gitops.clone();
+            let env = rules.env.clone();
+            let folders = match blocking(move || gitops.folders_in(&env)).await {
+                Ok(f) => f,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot list the preview folders");
+                    continue;
+                }
+            };
+            let prefix = format!("{}-pr-", policy.app());
+            let pulls = folders
+                .iter()
+                .filter_map(|f| f.strip_prefix(&prefix)?.parse::<u64>().ok());
+            for number in pulls {
+                match self.sweep_one(&forge, policy, number).await {
+                    Ok(true) => removed += 1,
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(pull = number, error = %e, "cannot check a preview"),
+                }
+            }
+        }
+        removed
+    }
+
+    /// Removes `policy`'s preview of pull request `number` if that pull request is closed.
+    async fn sweep_one(&self, forge: &Arc<dyn Forge>, policy: &Policy, number: u64) -> Result<bool> {
+        let pr = forge.get_pull(policy.repo(), number).await?;
+        if pr.state == PullState::Open {
+            return Ok(false);
+        }
+        tracing::info!(app = %policy.app(), pull = number, "pull request closed while auger was not listening");
+        self.remove_preview(forge, policy, policy.repo(), number).await
+    }
 }

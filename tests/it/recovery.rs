@@ -329,3 +329,23 @@ fn a_secondary_rate_limit_on_statuses_delays_the_final_status_but_it_lands() {
     });
     assert!(stack.sim.faults_served() >= 4, "the limit was really hit");
 }
+
+#[test]
+fn a_preview_whose_pull_request_closed_while_auger_was_down_is_removed_on_restart() {
+    let policy = web_policy("[env.staging]\nmerge = \"direct\"\n[preview]\nenv = \"preview\"\n");
+    let mut stack = Stack::start_tuned(&policy, QUICK, "", &[]);
+    stack.green_main("v0\n");
+    let (pr, _) = stack.green_feature_pr("feature");
+    let folder = format!("preview/web-pr-{pr}/release.json");
+    wait_for("the preview", || stack.gitops_file(&folder).is_some());
+
+    // auger is down when the pull request closes: the webhook finds nobody.
+    stack.server.kill();
+    stack.sim.close_pr(WEB, pr, "alice").unwrap();
+    assert!(stack.sim.wait_deliveries());
+    stack.restart(&[]);
+    wait_for("the stale preview removed", || {
+        stack.gitops_file(&folder).is_none()
+    });
+    assert_eq!(stack.last_trailer("Auger-Action"), "remove");
+}
