@@ -214,7 +214,7 @@ impl Hooks {
     pub fn attempts(&self) -> Vec<Delivery> {
         let s = self.lock();
         let mut made: Vec<Delivery> = s.deliveries.iter().filter(|d| d.delivered).cloned().collect();
-        made.sort_by(|a, b| b.delivery_id.cmp(&a.delivery_id));
+        made.sort_by_key(|d| std::cmp::Reverse(d.delivery_id));
         made
     }
 
