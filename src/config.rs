@@ -80,6 +80,8 @@ struct RawGithub {
     token_env: Option<String>,
     #[serde(default = "default_webhook_secret_env")]
     webhook_secret_env: String,
+    /// The login auger acts as, when GitHub cannot be asked (an installation token).
+    bot_login: Option<String>,
 }
 
 impl Default for RawGithub {
@@ -89,6 +91,7 @@ impl Default for RawGithub {
             app_id: None,
             private_key_file: None,
             token_env: None,
+            bot_login: None,
             webhook_secret_env: default_webhook_secret_env(),
         }
     }
@@ -206,6 +209,9 @@ pub struct GithubConfig {
     pub api_url: String,
     pub auth: GithubAuth,
     pub webhook_secret_env: String,
+    /// `github.bot_login`: the login auger acts as, taken as given instead of asked of GitHub
+    /// (`GET /user` refuses installation tokens).
+    pub bot_login: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -340,6 +346,24 @@ impl Config {
             (None, None, None) => GithubAuth::None,
         };
 
+        let bot_login = match raw.github.bot_login {
+            None => None,
+            Some(login) => {
+                let valid = !login.is_empty()
+                    && login.len() <= 100
+                    && login
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '[' | ']'));
+                if !valid {
+                    return Err(err(
+                        "github.bot_login",
+                        format!("{login:?} is not a GitHub login (like my-app[bot])"),
+                    ));
+                }
+                Some(login)
+            }
+        };
+
         let artifacts_path = match raw.artifacts.path {
             Some(p) => {
                 non_empty("artifacts.path", &p)?;
@@ -378,6 +402,7 @@ impl Config {
                 api_url: raw.github.api_url.trim_end_matches('/').to_owned(),
                 auth,
                 webhook_secret_env: raw.github.webhook_secret_env,
+                bot_login,
             },
             artifacts: ArtifactsConfig {
                 path: artifacts_path,
@@ -532,6 +557,17 @@ templates = "/srv/templates"
         );
         let c = parse("[server]\nreconcile_interval = \"30s\"\n").unwrap();
         assert_eq!(c.server.reconcile_interval, std::time::Duration::from_secs(30));
+    }
+
+    #[test]
+    fn a_bot_login_is_taken_when_it_is_a_login() {
+        let c = parse("[github]\ntoken_env = \"T\"\nbot_login = \"auger[bot]\"\n").unwrap();
+        assert_eq!(c.github.bot_login.as_deref(), Some("auger[bot]"));
+        assert_eq!(parse("").unwrap().github.bot_login, None);
+        for bad in ["", "a b", "x/y"] {
+            let e = parse(&format!("[github]\nbot_login = \"{bad}\"\n")).unwrap_err();
+            assert_eq!(e.key, "github.bot_login", "{bad}: {e}");
+        }
     }
 
     #[test]

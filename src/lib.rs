@@ -1,4 +1,5 @@
 pub mod artifact;
+pub mod catchup;
 pub mod command;
 pub mod config;
 pub mod crash;

@@ -137,7 +137,7 @@ impl Metrics {
 /// Event label values: the events auger reads and its own queued requests, under their own
 /// names; anything else counts as `other`. The event header is counted before the signature is
 /// checked, so a free-form label would let anyone grow the metrics without bound.
-const EVENT_LABELS: [(&str, &str); 14] = [
+const EVENT_LABELS: [(&str, &str); 15] = [
     ("status", "status"),
     ("check_run", "check_run"),
     ("workflow_run", "workflow_run"),
@@ -148,6 +148,7 @@ const EVENT_LABELS: [(&str, &str); 14] = [
     ("pull_request_review", "pull_request_review"),
     ("issue_comment", "issue_comment"),
     ("installation", "installation"),
+    ("installation_repositories", "installation_repositories"),
     ("ping", "ping"),
     ("auger.release", "auger_release"),
     ("auger.artifact", "auger_artifact"),

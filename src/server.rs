@@ -9,6 +9,7 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 
 use crate::artifact::ArtifactStore;
+use crate::catchup::CatchUp;
 use crate::config::{Config, GithubAuth};
 use crate::data_dir::{self, DataDirLock};
 use crate::domain::RepoName;
@@ -33,6 +34,8 @@ pub struct Prepared {
     /// Inbox entries numbered below this were accepted before this start.
     pub replay_below: u64,
     pub reconcile_every: Duration,
+    /// Redelivers what GitHub failed to deliver (GitHub App authentication only).
+    pub catch_up: Option<CatchUp>,
 }
 
 pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
@@ -86,6 +89,15 @@ pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
             "replaying deliveries accepted before the restart"
         );
     }
+    // Only an App may read and redeliver its webhook deliveries.
+    let catch_up = match (&config.github.auth, &forge) {
+        (GithubAuth::App { .. }, Some(forge)) => Some(CatchUp::new(
+            forge.clone(),
+            inbox.clone(),
+            &config.server.data_dir,
+        )),
+        _ => None,
+    };
     Ok(Prepared {
         state: AppState {
             secrets,
@@ -105,6 +117,7 @@ pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
         lock,
         replay_below: replay.next_seq,
         reconcile_every: config.server.reconcile_interval,
+        catch_up,
     })
 }
 
@@ -170,6 +183,12 @@ pub fn github_client(config: &Config) -> anyhow::Result<Option<GithubForge>> {
         ),
         GithubAuth::App { .. } => None,
     };
+    if token.as_deref().is_some_and(|t| t.starts_with("ghs_")) && config.github.bot_login.is_none() {
+        tracing::warn!(
+            "github.token_env holds an installation token, which cannot ask GitHub who it is: \
+             set github.bot_login, or commands and preview comments cannot tell auger's own comments"
+        );
+    }
     let forge = GithubForge::from_config(&config.github, token, RetryPolicy::default())
         .with_context(|| format!("{}: [github]", config.file.display()))?;
     Ok(Some(forge))
@@ -255,6 +274,7 @@ pub async fn run(prepared: Prepared, announce: impl FnOnce(SocketAddr)) -> anyho
         lock: _lock,
         replay_below,
         reconcile_every,
+        catch_up,
     } = prepared;
     let ctx = Ctx::new(
         state.store.clone(),
@@ -287,8 +307,11 @@ pub async fn run(prepared: Prepared, announce: impl FnOnce(SocketAddr)) -> anyho
     let server = server.run();
     let http = server.handle();
     let mut serving = actix_web::rt::spawn(server);
+    // Once listening: what it asks GitHub to redeliver comes here.
+    let catch_up = catch_up.map(|c| AbortOnDrop(actix_web::rt::spawn(c.run(reconcile_every))));
     let signal = tokio::select! {
         served = &mut serving => {
+            drop(catch_up);
             // Without a stop request only a failure ends serving; the rest stops as on one.
             exit_no_later_than(EXIT_WITHIN, 1);
             let deadline = tokio::time::Instant::now() + STOP_WITHIN;
@@ -301,6 +324,7 @@ pub async fn run(prepared: Prepared, announce: impl FnOnce(SocketAddr)) -> anyho
         signal = signals.recv() => signal,
     };
     exit_no_later_than(EXIT_WITHIN, 0);
+    drop(catch_up);
     let deadline = tokio::time::Instant::now() + STOP_WITHIN;
     tracing::info!(signal, "shutting down: stopping the worker and the HTTP server");
     let _ = stop.send(true);
@@ -313,6 +337,15 @@ pub async fn run(prepared: Prepared, announce: impl FnOnce(SocketAddr)) -> anyho
         tokio::time::timeout_at(deadline, &mut worker_stopped),
     );
     close_inbox(&inbox, worker.is_ok(), deadline).await
+}
+
+/// A background task that ends with its owner (the catch-up ends when serving does).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// The last step of a stop, once nothing appends any more: close the inbox, but only under a

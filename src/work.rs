@@ -81,6 +81,9 @@ pub enum Work {
     Release(ReleaseRequest),
     /// A rollback asked through the API (`handlers::rollback`).
     Rollback(RollbackRequest),
+    /// An installation of the App was created, deleted, suspended or given other repositories
+    /// (`handlers::installation`).
+    Installation(InstallationChange),
 }
 
 impl Work {
@@ -98,6 +101,7 @@ impl Work {
             Work::ApiArtifact(_) => "api_artifact",
             Work::Release(_) => "release",
             Work::Rollback(_) => "rollback",
+            Work::Installation(_) => "installation",
         }
     }
 
@@ -114,7 +118,8 @@ impl Work {
             | Work::ReleasePullClosed(_)
             | Work::GitopsChecked
             | Work::Release(_)
-            | Work::Rollback(_) => None,
+            | Work::Rollback(_)
+            | Work::Installation(_) => None,
         }
     }
 
@@ -209,6 +214,15 @@ pub struct RollbackRequest {
     pub by: String,
 }
 
+/// An installation of the App changed (`installation` or `installation_repositories`): which
+/// installation acts where is to be asked again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstallationChange {
+    pub installation_id: u64,
+    /// The event's action (`created`, `deleted`, `added`, …), for logs.
+    pub action: String,
+}
+
 /// What the edge needs to know besides the policies: which repository is the gitops one.
 #[derive(Debug, Clone, Copy)]
 pub struct Scope<'a> {
@@ -273,6 +287,14 @@ pub fn classify(event: &Event, scope: Scope<'_>) -> Result<Work, Ignored> {
             }
         }
         Event::PullRequest(e) => pull_request(e, scope),
+        Event::Installation(e) => Ok(Work::Installation(InstallationChange {
+            installation_id: e.installation.id,
+            action: e.action.as_str().to_owned(),
+        })),
+        Event::InstallationRepositories(e) => Ok(Work::Installation(InstallationChange {
+            installation_id: e.installation.id,
+            action: e.action.as_str().to_owned(),
+        })),
         Event::PullRequestReview(e)
             if scope.is_gitops(&e.repository.full_name)
                 && matches!(e.action, ReviewAction::Submitted | ReviewAction::Dismissed) =>
@@ -451,6 +473,43 @@ mod tests {
         };
         assert_eq!(b.apps, [AppName::new("hello").unwrap()]);
         assert_eq!(b.facts.source.name, "default");
+    }
+
+    #[test]
+    fn installation_events_ask_for_the_installations_to_be_looked_up_again() {
+        let got = classify_with(
+            &policies(false),
+            "installation",
+            &fixture("installation.created.payload.json"),
+        );
+        assert_eq!(
+            got,
+            Some(Work::Installation(InstallationChange {
+                installation_id: 957387,
+                action: "created".into(),
+            }))
+        );
+        // An enterprise's installation: an account without a login.
+        let mut enterprise = fixture("installation.created.payload.json");
+        enterprise["installation"]["account"] = json!({"id": 7, "slug": "megacorp", "name": "Megacorp"});
+        enterprise["action"] = json!("deleted");
+        let Some(Work::Installation(change)) = classify_with(&policies(false), "installation", &enterprise)
+        else {
+            panic!("an enterprise installation is work too")
+        };
+        assert_eq!(change.action, "deleted");
+        let got = classify_with(
+            &policies(false),
+            "installation_repositories",
+            &fixture("installation_repositories.added.payload.json"),
+        );
+        assert_eq!(
+            got,
+            Some(Work::Installation(InstallationChange {
+                installation_id: 957387,
+                action: "added".into(),
+            }))
+        );
     }
 
     #[test]

@@ -22,8 +22,8 @@ use serde_json::{Value, json};
 use super::retry::{self, ApiStats, RawResponse, RetryPolicy, Safety, SendFailure};
 use super::{
     Actor, Comment, CommentId, Deployment, DeploymentId, DeploymentStatusUpdate, Forge, ForgeError,
-    ForgeResult, MergeMethod, MergeOutcome, NewDeployment, PermissionLevel, PullHead, PullRequest, PullState,
-    Reaction, Review, ReviewState, StatusUpdate,
+    ForgeResult, HookDeliveries, HookDelivery, MergeMethod, MergeOutcome, NewDeployment, PermissionLevel,
+    PullHead, PullRequest, PullState, Reaction, Review, ReviewState, StatusUpdate,
 };
 use crate::config::{GithubAuth, GithubConfig};
 use crate::domain::{BranchName, CommitSha, RepoName};
@@ -50,6 +50,11 @@ impl std::fmt::Debug for GithubAuthSecret {
 /// Pages read at most by a listing, 100 items each: a bound, not an expected size.
 const MAX_PAGES: usize = 50;
 const PER_PAGE: usize = 100;
+/// Pages of webhook deliveries read at most in one call: the catch-up reads what came since
+/// its last pass, and a bound keeps one pass small whatever the backlog.
+const MAX_DELIVERY_PAGES: usize = 10;
+/// Installation tokens start with this; GitHub answers them 403 on `GET /user`.
+const INSTALLATION_TOKEN_PREFIX: &str = "ghs_";
 
 /// Characters escaped in one path segment or query value.
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -91,6 +96,18 @@ impl Installations {
             .get(owner)
             .and_then(|id| self.clients.get(id))
             .cloned()
+    }
+
+    /// Drops `client` and the owners it served; the installation id it was for.
+    fn forget(&mut self, client: &Octocrab) -> Option<u64> {
+        let id = self
+            .clients
+            .iter()
+            .find(|(_, c)| std::ptr::eq(Arc::as_ptr(c), client))
+            .map(|(id, _)| *id)?;
+        self.clients.remove(&id);
+        self.by_owner.retain(|_, of| *of != id);
+        Some(id)
     }
 }
 
@@ -212,7 +229,22 @@ impl GithubForge {
                 ));
             }
         };
-        Self::new(&config.api_url, secret, policy)
+        let forge = Self::new(&config.api_url, secret, policy)?;
+        Ok(match &config.bot_login {
+            Some(login) => forge.with_bot_login(login),
+            None => forge,
+        })
+    }
+
+    /// Takes `login` as the login auger acts as, instead of asking GitHub (`github.bot_login`:
+    /// needed with an installation token, which cannot read `GET /user`).
+    pub fn with_bot_login(self, login: &str) -> Self {
+        let login = login.trim();
+        if !login.is_empty() {
+            // A fresh cell: setting it cannot fail.
+            let _ = self.login.set(login.to_string());
+        }
+        self
     }
 
     /// Call counters, shared: hand the `Arc` to the metrics endpoint.
@@ -254,24 +286,28 @@ impl GithubForge {
                         return Ok(c);
                     }
                 }
-                let path = format!("/app/installations?per_page={PER_PAGE}");
                 let all: Vec<WireInstallation> = self
-                    .fetch(app, &Call::get(path, "list App installations"))
+                    .list_all(app, "/app/installations", "list App installations")
                     .await?;
-                let pick = all.iter().find(|i| {
-                    let login = i.account.as_ref().map(|a| a.login.to_ascii_lowercase());
-                    wanted.is_none() || login == wanted
-                });
+                // An enterprise's installation has an account without a login: it is on no
+                // organization, and serves calls that name none only when nothing else can.
+                let login = |i: &WireInstallation| {
+                    i.account
+                        .as_ref()
+                        .and_then(|a| a.login.as_deref())
+                        .map(str::to_ascii_lowercase)
+                };
+                let pick = match &wanted {
+                    Some(w) => all.iter().find(|i| login(i).as_ref() == Some(w)),
+                    None => all.iter().find(|i| login(i).is_some()).or(all.first()),
+                };
                 let Some(inst) = pick else {
                     return Err(ForgeError::NotFound(format!(
                         "the App has no installation on {}",
                         org.unwrap_or("any account")
                     )));
                 };
-                let key = inst
-                    .account
-                    .as_ref()
-                    .map_or_else(|| inst.id.to_string(), |a| a.login.to_ascii_lowercase());
+                let key = login(inst).unwrap_or_else(|| inst.id.to_string());
                 self.install(app, installations, &key, inst.id)
             }
         }
@@ -335,10 +371,46 @@ impl GithubForge {
         if call.method != Method::GET {
             self.pace.admit().await;
         }
-        retry::run(&self.policy, &self.stats, call.safety, call.what, || {
+        let result = retry::run(&self.policy, &self.stats, call.safety, call.what, || {
             send_once(client, call.method.clone(), &call.path, call.body.as_ref())
         })
-        .await
+        .await;
+        let refused = match &result {
+            Ok(answer) => answer.status == 401,
+            Err(ForgeError::Unauthorized(message)) => message.starts_with(MINTING),
+            Err(_) => false,
+        };
+        if refused {
+            self.forget_installation_of(client);
+        }
+        result
+    }
+
+    /// GitHub refused `client`'s installation token, or to mint one (the installation was
+    /// deleted, or the App lost access): forget the installation, so the next call finds
+    /// where the App is installed now even when the `installation` webhook that said so was
+    /// missed. The App's own client is not an installation's and is never forgotten.
+    fn forget_installation_of(&self, client: &Octocrab) {
+        let Auth::App { installations, .. } = &self.auth else {
+            return;
+        };
+        if let Some(id) = lock(installations).forget(client) {
+            lock(&self.git_tokens).remove(&id);
+            tracing::warn!(
+                installation = id,
+                "GitHub refused the installation's token; it is looked up again on the next call"
+            );
+        }
+    }
+
+    /// The App's client (JWT), or the error saying this forge is no App.
+    fn app_client(&self) -> ForgeResult<&Octocrab> {
+        match &self.auth {
+            Auth::App { app, .. } => Ok(app),
+            Auth::Token(..) => Err(ForgeError::Config(
+                "the webhook deliveries API needs GitHub App authentication (github.app_id)".into(),
+            )),
+        }
     }
 
     /// One call that must succeed, its JSON answer decoded.
@@ -452,6 +524,9 @@ async fn send_once(
     })
 }
 
+/// How an error from minting an installation token begins.
+const MINTING: &str = "minting the installation token";
+
 /// Sorts an octocrab error from `execute` by whether the request can have reached GitHub.
 fn send_failure(e: octocrab::Error) -> SendFailure {
     match e {
@@ -460,13 +535,10 @@ fn send_failure(e: octocrab::Error) -> SendFailure {
         octocrab::Error::GitHub { source, .. } => {
             let status = source.status_code.as_u16();
             if status >= 500 || status == 429 {
-                SendFailure::NotSent(format!(
-                    "minting the installation token: {status} {}",
-                    source.message
-                ))
+                SendFailure::NotSent(format!("{MINTING}: {status} {}", source.message))
             } else {
                 SendFailure::Fatal(ForgeError::Unauthorized(format!(
-                    "minting the installation token: {status} {}",
+                    "{MINTING}: {status} {}",
                     source.message
                 )))
             }
@@ -561,7 +633,64 @@ struct WireAccessToken {
 #[derive(Deserialize)]
 struct WireInstallation {
     id: u64,
-    account: Option<WireAccount>,
+    account: Option<WireInstallationAccount>,
+}
+
+/// A user or organization, or an enterprise (which has a slug and no login).
+#[derive(Deserialize)]
+struct WireInstallationAccount {
+    #[serde(default)]
+    login: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireHookDelivery {
+    id: u64,
+    guid: String,
+    delivered_at: chrono::DateTime<chrono::Utc>,
+    #[serde(default)]
+    redelivery: bool,
+    #[serde(default)]
+    status_code: Option<u16>,
+    event: String,
+    #[serde(default)]
+    action: Option<String>,
+}
+
+impl From<WireHookDelivery> for HookDelivery {
+    fn from(d: WireHookDelivery) -> HookDelivery {
+        HookDelivery {
+            id: d.id,
+            guid: d.guid,
+            delivered_at: d.delivered_at,
+            redelivery: d.redelivery,
+            status_code: d.status_code.unwrap_or(0),
+            event: d.event,
+            action: d.action,
+        }
+    }
+}
+
+/// The `cursor` of the `next` page in a `Link` header, if there is one. The cursor, not the
+/// URL: an absolute URL would make octocrab drop the Authorization header for any host but
+/// api.github.com.
+fn next_cursor(headers: &http::HeaderMap) -> Option<String> {
+    let link = headers.get(http::header::LINK)?.to_str().ok()?;
+    let next = link.split(',').find_map(|part| {
+        let (url, params) = part.split_once(';')?;
+        params
+            .split(';')
+            .any(|p| p.trim() == "rel=\"next\"")
+            .then(|| url.trim().trim_start_matches('<').trim_end_matches('>'))
+    })?;
+    let query = next.split_once('?')?.1;
+    query.split('&').find_map(|kv| {
+        let value = kv.strip_prefix("cursor=")?;
+        percent_encoding::percent_decode_str(value)
+            .decode_utf8()
+            .ok()
+            .map(|v| v.into_owned())
+    })
 }
 
 #[derive(Deserialize)]
@@ -698,6 +827,14 @@ impl Forge for GithubForge {
         self.login
             .get_or_try_init(|| async {
                 match &self.auth {
+                    Auth::Token(_, token) if token.starts_with(INSTALLATION_TOKEN_PREFIX) => {
+                        Err(ForgeError::Config(
+                            "an installation token cannot ask GitHub who it is (GET /user \
+                             answers 403): set github.bot_login to the App's bot login \
+                             (<app slug>[bot])"
+                                .into(),
+                        ))
+                    }
                     Auth::Token(client, _) => {
                         let me: WireAccount =
                             self.fetch(client, &Call::get("/user".into(), "who am I")).await?;
@@ -1070,5 +1207,50 @@ impl Forge for GithubForge {
                 })
             })
             .collect()
+    }
+
+    async fn hook_deliveries(&self, since: chrono::DateTime<chrono::Utc>) -> ForgeResult<HookDeliveries> {
+        let app = self.app_client()?;
+        let mut out = HookDeliveries::default();
+        let mut cursor: Option<String> = None;
+        for _ in 0..MAX_DELIVERY_PAGES {
+            let mut path = format!("/app/hook/deliveries?per_page={PER_PAGE}");
+            if let Some(c) = &cursor {
+                path.push_str(&format!("&cursor={}", enc(c)));
+            }
+            let call = Call::get(path, "list webhook deliveries");
+            let resp = ok_or_error(self.send(app, &call).await?, call.what)?;
+            let next = next_cursor(&resp.headers);
+            let page: Vec<WireHookDelivery> = decode(resp)?;
+            // Newest first: once a page reaches back before `since`, older pages add nothing.
+            let reached = page.last().is_none_or(|d| d.delivered_at < since);
+            out.attempts.extend(
+                page.into_iter()
+                    .filter(|d| d.delivered_at >= since)
+                    .map(HookDelivery::from),
+            );
+            match next {
+                Some(c) if !reached => cursor = Some(c),
+                _ => return Ok(out),
+            }
+        }
+        out.truncated = true;
+        Ok(out)
+    }
+
+    async fn redeliver(&self, delivery_id: u64) -> ForgeResult<()> {
+        let app = self.app_client()?;
+        let path = format!("/app/hook/deliveries/{delivery_id}/attempts");
+        // A second redelivery only sends the same GUID again, which the inbox drops.
+        let call = Call::new(Method::POST, path, "redeliver a webhook").repeatable();
+        self.perform(app, &call).await
+    }
+
+    fn installations_changed(&self) {
+        if let Auth::App { installations, .. } = &self.auth {
+            *lock(installations) = Installations::default();
+            lock(&self.git_tokens).clear();
+            tracing::info!("an App installation changed: installations are looked up again");
+        }
     }
 }

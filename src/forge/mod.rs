@@ -359,6 +359,37 @@ pub struct Deployment {
     pub creator: Option<Actor>,
 }
 
+/// One attempt at delivering a webhook of the App, as GitHub's deliveries API lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HookDelivery {
+    /// This attempt's id (what a redelivery names).
+    pub id: u64,
+    /// The `X-GitHub-Delivery` GUID, shared by every attempt of one event.
+    pub guid: String,
+    pub delivered_at: chrono::DateTime<chrono::Utc>,
+    pub redelivery: bool,
+    /// The receiver's HTTP status; 0 when there was no answer.
+    pub status_code: u16,
+    pub event: String,
+    pub action: Option<String>,
+}
+
+impl HookDelivery {
+    /// The receiver took it (2xx).
+    pub fn succeeded(&self) -> bool {
+        (200..300).contains(&self.status_code)
+    }
+}
+
+/// The App's delivery attempts since some time, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HookDeliveries {
+    pub attempts: Vec<HookDelivery>,
+    /// Pages ran out of the bound before reaching the time asked for: older attempts were not
+    /// read.
+    pub truncated: bool,
+}
+
 /// Everything auger asks of the forge. Every repository-scoped call takes the repository it
 /// acts on; implementations re-read from GitHub on each call (design §10: never trust the
 /// webhook payload for authority), so callers may cache only what they can afford to be stale.
@@ -453,6 +484,24 @@ pub trait Forge: Send + Sync {
     ) -> ForgeResult<()>;
     /// Deployments to `environment`, newest first (pages followed).
     async fn list_deployments(&self, repo: &RepoName, environment: &str) -> ForgeResult<Vec<Deployment>>;
+
+    // The App itself (GitHub App authentication only; other forges refuse).
+    /// The App's webhook delivery attempts made at or after `since`, newest first.
+    async fn hook_deliveries(&self, _since: chrono::DateTime<chrono::Utc>) -> ForgeResult<HookDeliveries> {
+        Err(ForgeError::Config(
+            "the webhook deliveries API needs GitHub App authentication".into(),
+        ))
+    }
+    /// Asks GitHub to deliver the attempt `delivery_id` again (same GUID, new attempt).
+    async fn redeliver(&self, _delivery_id: u64) -> ForgeResult<()> {
+        Err(ForgeError::Config(
+            "the webhook deliveries API needs GitHub App authentication".into(),
+        ))
+    }
+    /// An installation of the App was created, deleted, suspended or given other
+    /// repositories: forget which installation acts where, and its tokens, so the next call
+    /// looks again (a reinstall has a new id).
+    fn installations_changed(&self) {}
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ mod api_artifact;
 mod api_release;
 mod ci_signal;
 mod comment;
+mod installation;
 mod pull_request;
 mod review;
 mod rollback;
@@ -154,5 +155,6 @@ pub async fn handle(ctx: &Ctx, work: Work, delivery: Delivery) -> anyhow::Result
         Work::ApiArtifact(a) => api_artifact::handle(ctx, *a).await,
         Work::Release(r) => api_release::handle(ctx, r).await,
         Work::Rollback(r) => rollback::handle(ctx, r).await,
+        Work::Installation(i) => Ok(installation::changed(ctx, &i)),
     }
 }

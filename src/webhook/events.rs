@@ -788,6 +788,23 @@ pub struct Installation {
     pub app_id: Option<u64>,
 }
 
+wire_enum! {
+    /// `installation_repositories` actions.
+    pub enum InstallationRepositoriesAction {
+        Added = "added",
+        Removed = "removed",
+    }
+}
+
+/// `installation_repositories`: repositories were added to or removed from an installation.
+/// Only that it happened matters to auger (which installation acts where is asked again).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstallationRepositoriesEvent {
+    pub action: InstallationRepositoriesAction,
+    pub installation: Installation,
+    pub sender: Account,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstallationRepository {
     pub id: u64,
@@ -830,6 +847,7 @@ pub enum Event {
     PullRequestReview(Box<PullRequestReviewEvent>),
     IssueComment(Box<IssueCommentEvent>),
     Installation(Box<InstallationEvent>),
+    InstallationRepositories(Box<InstallationRepositoriesEvent>),
     Ping(Box<PingEvent>),
     /// An event auger does not handle: acknowledged and ignored (design §10).
     Unknown {
@@ -851,6 +869,7 @@ impl Event {
             Event::PullRequestReview(_) => "pull_request_review",
             Event::IssueComment(_) => "issue_comment",
             Event::Installation(_) => "installation",
+            Event::InstallationRepositories(_) => "installation_repositories",
             Event::Ping(_) => "ping",
             Event::Unknown { event } => event,
         }
@@ -868,7 +887,7 @@ impl Event {
             Event::PullRequestReview(e) => Some(&e.repository),
             Event::IssueComment(e) => Some(&e.repository),
             Event::Ping(e) => e.repository.as_ref(),
-            Event::Installation(_) | Event::Unknown { .. } => None,
+            Event::Installation(_) | Event::InstallationRepositories(_) | Event::Unknown { .. } => None,
         }
     }
 
@@ -909,6 +928,7 @@ impl Event {
             Event::PullRequestReview(e) => Some(e.action.as_str()),
             Event::IssueComment(e) => Some(e.action.as_str()),
             Event::Installation(e) => Some(e.action.as_str()),
+            Event::InstallationRepositories(e) => Some(e.action.as_str()),
             Event::Status(_)
             | Event::Push(_)
             | Event::Create(_)
@@ -930,6 +950,7 @@ impl Event {
             Event::PullRequestReview(e) => Some(&e.sender),
             Event::IssueComment(e) => Some(&e.sender),
             Event::Installation(e) => Some(&e.sender),
+            Event::InstallationRepositories(e) => Some(&e.sender),
             Event::Ping(e) => e.sender.as_ref(),
             Event::Unknown { .. } => None,
         }
@@ -953,6 +974,7 @@ impl Event {
             Event::PullRequestReview(e) => e.installation.map(|i| i.id),
             Event::IssueComment(e) => e.installation.map(|i| i.id),
             Event::Installation(e) => Some(e.installation.id),
+            Event::InstallationRepositories(e) => Some(e.installation.id),
             Event::Ping(_) | Event::Unknown { .. } => None,
         }
     }
@@ -1031,6 +1053,10 @@ fn parse(event_name: &str, body: &[u8], skim_first: bool) -> Result<(Event, Opti
         ),
         "issue_comment" => boxed(Event::IssueComment, parse_body(event_name, body, skim_first)?),
         "installation" => boxed(Event::Installation, parse_body(event_name, body, skim_first)?),
+        "installation_repositories" => boxed(
+            Event::InstallationRepositories,
+            parse_body(event_name, body, skim_first)?,
+        ),
         "ping" => return Ok((Event::Ping(parse_body(event_name, body, skim_first)?.0), None)),
         _ => {
             // An empty shape keeps nothing: the skimmer only checks the JSON.
@@ -1176,8 +1202,12 @@ mod tests {
             let event = fixture(&file);
             assert_eq!(event.name(), name, "{file}");
             assert!(!matches!(event, Event::Unknown { .. }), "{file}");
-            // Every fixture but `installation` happens in a repository.
-            assert_eq!(event.repo().is_some(), name != "installation", "{file}");
+            // Every fixture but the App's installations happens in a repository.
+            assert_eq!(
+                event.repo().is_some(),
+                !name.starts_with("installation"),
+                "{file}"
+            );
             assert!(event.sender().is_some(), "{file}");
             assert!(!event.sender_is_bot(), "{file}");
             seen += 1;
@@ -1235,6 +1265,9 @@ mod tests {
             "pull_request_review" => slow!(PullRequestReviewEvent, Event::PullRequestReview),
             "issue_comment" => slow!(IssueCommentEvent, Event::IssueComment),
             "installation" => slow!(InstallationEvent, Event::Installation),
+            "installation_repositories" => {
+                slow!(InstallationRepositoriesEvent, Event::InstallationRepositories)
+            }
             "ping" => slow!(PingEvent, Event::Ping),
             other => panic!("no shape for {other}"),
         }

@@ -121,6 +121,9 @@ shaped! {
         whole("action"), object("installation", Installation::SHAPE),
         each("repositories", InstallationRepository::SHAPE), object("sender", Account::SHAPE),
     ];
+    InstallationRepositoriesEvent => [
+        whole("action"), object("installation", Installation::SHAPE), object("sender", Account::SHAPE),
+    ];
     Installation => [whole("id"), object("account", PartialAccount::SHAPE), whole("app_id")];
     InstallationRepository => [whole("id"), whole("full_name"), whole("private")];
     PingEvent => [
@@ -141,6 +144,7 @@ pub const EVENTS: &[(&str, Shape)] = &[
     ("pull_request_review", PullRequestReviewEvent::SHAPE),
     ("issue_comment", IssueCommentEvent::SHAPE),
     ("installation", InstallationEvent::SHAPE),
+    ("installation_repositories", InstallationRepositoriesEvent::SHAPE),
     ("ping", PingEvent::SHAPE),
 ];
 
@@ -235,6 +239,7 @@ mod tests {
             IssuePullRequestLinks,
             Comment,
             InstallationEvent,
+            InstallationRepositoriesEvent,
             Installation,
             InstallationRepository,
             PingEvent,

@@ -15,6 +15,7 @@ mod dashboard;
 mod demo;
 mod deploy_files;
 mod forge;
+mod github_app;
 mod gitops;
 mod history;
 mod notify;

@@ -30,7 +30,9 @@ fn every_real_fixture_gets_the_right_answer() {
         ("create.payload.json", 202, "ignored"),
         // A deleted tag, in a repository without previews.
         ("delete.payload.json", 202, "ignored"),
-        ("installation.created.payload.json", 202, "ignored"),
+        // The App's installations changed: auger looks them up again.
+        ("installation.created.payload.json", 202, "queued"),
+        ("installation_repositories.added.payload.json", 202, "queued"),
         // A comment on an issue, not a pull request, and no command in it.
         ("issue_comment.created.payload.json", 202, "ignored"),
         ("issue_comment.edited.payload.json", 202, "ignored"),

@@ -394,6 +394,8 @@ fn bases(event: &str, action: Option<&str>, fixtures: &[String]) -> Vec<Base> {
             ("delete", _) => "branch_deleted",
             ("pull_request", "opened" | "reopened" | "synchronize" | "closed") => "pull_request",
             ("issue_comment", "created") => "comment",
+            // Any change of the App's installations makes auger look them up again.
+            ("installation" | "installation_repositories", _) => "installation",
             ("ping", _) => "pong",
             _ => "ignored",
         };

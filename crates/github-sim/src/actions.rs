@@ -14,6 +14,7 @@ use crate::state::{
 };
 
 /// The fields every event carries: repository, sender, installation (+ organization).
+/// `installation` is left out where the App is not installed, which `emit` takes as "send nothing".
 pub fn envelope(inner: &Inner, st: &State, repo: &str, sender: &str) -> Map<String, Value> {
     let u = &inner.urls;
     let mut m = Map::new();
@@ -38,7 +39,15 @@ pub fn envelope(inner: &Inner, st: &State, repo: &str, sender: &str) -> Map<Stri
         }
     }
     m.insert("sender".into(), render::login(st, u, sender));
-    m.insert("installation".into(), render::installation_ref(st));
+    // The App hears of a repository only through an installation that reaches it and is not
+    // suspended; without one, `emit` sends nothing.
+    let installation = st
+        .repo(repo)
+        .and_then(|r| st.installation_of(r))
+        .filter(|i| i.suspended_at.is_none());
+    if let Some(i) = installation {
+        m.insert("installation".into(), render::installation_ref(i.id));
+    }
     m
 }
 
@@ -46,13 +55,16 @@ fn short_sha(sha: &str) -> &str {
     sha.get(..12).unwrap_or(sha)
 }
 
-fn emit(inner: &Inner, event: &str, head: Value, env: Map<String, Value>) {
+pub(crate) fn emit(inner: &Inner, event: &str, head: Value, env: Map<String, Value>) {
     let mut payload = match head {
         Value::Object(m) => m,
         _ => Map::new(),
     };
     for (k, v) in env {
         payload.entry(k).or_insert(v);
+    }
+    if !payload.contains_key("installation") {
+        return;
     }
     inner.hooks.enqueue(event, Value::Object(payload));
 }

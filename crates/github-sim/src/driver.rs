@@ -220,11 +220,16 @@ impl GithubSim {
         Ok(token)
     }
 
-    /// An installation token without the JWT dance (acts as the app's bot user).
+    /// An installation token without the JWT dance (acts as the app's bot user): of the
+    /// installation the simulator started with, or the oldest live one once that is deleted.
     pub fn create_installation_token(&self) -> String {
         let mut st = self.inner.lock();
         let token = format!("ghs_{}", uuid::Uuid::new_v4().simple());
-        let id = st.app.installation_id;
+        let started_with = st.app.installation_id;
+        let id = st
+            .installation(started_with)
+            .or_else(|| st.installations.first())
+            .map_or(started_with, |i| i.id);
         let expires_at = Utc::now() + chrono::Duration::hours(1);
         st.tokens
             .insert(token.clone(), Principal::Installation { id, expires_at });

@@ -44,7 +44,14 @@
 //!   [`GithubSim::create_workflow_run`], [`GithubSim::complete_workflow_run`].
 //! - Webhooks: [`GithubSim::set_webhook`], [`GithubSim::deliveries`],
 //!   [`GithubSim::deliveries_of`], [`GithubSim::redeliver`], [`GithubSim::wait_deliveries`],
-//!   [`GithubSim::wait_deliveries_async`]; [`sign`] computes `X-Hub-Signature-256`.
+//!   [`GithubSim::wait_deliveries_async`]; [`sign`] computes `X-Hub-Signature-256`. Each
+//!   attempt is recorded with its status code; the App's deliveries API
+//!   (`GET /app/hook/deliveries`, `POST /app/hook/deliveries/{id}/attempts`) serves them.
+//! - App installations: [`GithubSim::install_app`], [`GithubSim::install_app_on`],
+//!   [`GithubSim::install_app_on_enterprise`], [`GithubSim::uninstall_app`],
+//!   [`GithubSim::suspend_app`], [`GithubSim::add_installation_repository`],
+//!   [`GithubSim::remove_installation_repository`], [`GithubSim::installation_ids`],
+//!   [`GithubSim::installation_of`].
 //! - Faults: [`GithubSim::inject_fault`] (the next N matching requests) and
 //!   [`GithubSim::inject_fault_rate`] (a seeded random share of them, until cleared) with
 //!   [`Fault::status`], [`Fault::retry_after`], [`Fault::rate_limited`], [`Fault::delay_ms`],
@@ -58,8 +65,12 @@
 //! ## Semantics worth knowing
 //! - Every state change enqueues its webhooks and returns; one worker posts them in order.
 //!   Call `wait_deliveries` before asserting on what a receiver saw.
-//! - Webhook payloads always carry `installation` (the one simulated App installation, id
-//!   [`SimConfig::installation_id`]).
+//! - The App starts with one installation (id [`SimConfig::installation_id`]) that reaches
+//!   every repository of every account without an installation of its own. Webhook payloads
+//!   carry the `installation` that reaches their repository; a repository no (unsuspended)
+//!   installation reaches sends the App no webhooks. Installation tokens reach only their
+//!   installation's repositories (404 elsewhere); a deleted installation's tokens get 401, a
+//!   suspended one's 403.
 //! - Authentication: `Authorization: token|Bearer <t>` with a token from `create_token`, an
 //!   installation token minted via `POST /app/installations/{id}/access_tokens`, or (for `/app…`
 //!   routes) an RS256 app JWT verified against [`SimConfig::app_public_key_pem`].
@@ -98,6 +109,7 @@ pub use driver::RepoInfo;
 mod error;
 mod faults;
 mod git;
+mod installations;
 mod protection;
 mod render;
 mod server;

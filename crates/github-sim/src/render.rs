@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 
 use crate::git::CommitInfo;
 use crate::state::{
-    Account, AccountKind, CheckRun, CommitStatus, Deployment, DeploymentStatus, IssueComment, Protection,
-    PullRequest, Reaction, Repo, Review, State, WorkflowRun,
+    Account, AccountKind, CheckRun, CommitStatus, Deployment, DeploymentStatus, InstallTarget, Installation,
+    IssueComment, Protection, PullRequest, Reaction, Repo, Review, State, WorkflowRun,
 };
 
 /// GitHub's timestamp format (`2019-05-15T15:20:21Z`).
@@ -660,7 +660,7 @@ pub fn app(state: &State, u: &Urls) -> Value {
         "updated_at": "2024-01-01T00:00:00Z",
         "permissions": app_permissions(),
         "events": ["push", "create", "delete", "pull_request", "pull_request_review", "issue_comment", "status", "check_run", "workflow_run"],
-        "installations_count": 1,
+        "installations_count": state.installations.len(),
     })
 }
 
@@ -672,48 +672,97 @@ pub fn app_permissions() -> Value {
     })
 }
 
-pub fn installation(state: &State, u: &Urls) -> Value {
+/// An installation as the REST API and the `installation` webhooks show it.
+pub fn installation(state: &State, u: &Urls, inst: &Installation) -> Value {
     let app = &state.app;
-    let id = app.installation_id;
-    // The installation's account: the first organization, else the first user.
-    let account_json = state
-        .accounts
-        .values()
-        .find(|a| a.kind == AccountKind::Organization)
-        .or_else(|| state.accounts.values().find(|a| a.kind == AccountKind::User))
-        .map(|a| account(u, a))
-        .unwrap_or_else(|| {
-            account(
-                u,
-                &Account {
+    let id = inst.id;
+    let (account_json, target_id, target_type) = match &inst.target {
+        InstallTarget::Everywhere => {
+            // The first organization, else the first user.
+            let shown = state
+                .accounts
+                .values()
+                .find(|a| a.kind == AccountKind::Organization)
+                .or_else(|| state.accounts.values().find(|a| a.kind == AccountKind::User))
+                .cloned()
+                .unwrap_or(Account {
                     id: 1,
                     login: "github-sim".into(),
                     kind: AccountKind::Organization,
-                },
-            )
-        });
+                });
+            (account(u, &shown), shown.id, shown.kind.as_str())
+        }
+        InstallTarget::Account(login) => {
+            let a = state.account(login).cloned().unwrap_or(Account {
+                id: 0,
+                login: login.clone(),
+                kind: AccountKind::User,
+            });
+            (account(u, &a), a.id, a.kind.as_str())
+        }
+        InstallTarget::Enterprise { id: ent, slug } => (
+            // GitHub's `enterprise` shape: no login, no type.
+            json!({
+                "id": ent,
+                "slug": slug,
+                "name": slug,
+                "node_id": node_id("E", *ent),
+                "avatar_url": format!("{}/avatars/e/{ent}", u.api),
+                "description": null,
+                "website_url": null,
+                "html_url": format!("{}/enterprises/{slug}", u.html()),
+                "created_at": "2024-01-01T00:00:00Z",
+                "updated_at": "2024-01-01T00:00:00Z",
+            }),
+            *ent,
+            "Enterprise",
+        ),
+    };
+    let suspended_by = inst.suspended_at.map(|_| {
+        account(
+            u,
+            &Account {
+                id: 1,
+                login: "github-sim".into(),
+                kind: AccountKind::User,
+            },
+        )
+    });
     json!({
         "id": id,
         "account": account_json,
-        "repository_selection": "all",
+        "repository_selection": if inst.selected.is_some() { "selected" } else { "all" },
         "access_tokens_url": format!("{}/app/installations/{id}/access_tokens", u.api),
         "repositories_url": format!("{}/installation/repositories", u.api),
         "html_url": format!("{}/settings/installations/{id}", u.html()),
         "app_id": app.id,
         "app_slug": app.slug,
-        "target_id": 1,
-        "target_type": "Organization",
+        "target_id": target_id,
+        "target_type": target_type,
         "permissions": app_permissions(),
         "events": ["push", "pull_request", "issue_comment"],
-        "created_at": "2024-01-01T00:00:00Z",
-        "updated_at": "2024-01-01T00:00:00Z",
+        "created_at": ts(&inst.created_at),
+        "updated_at": ts(&inst.created_at),
         "single_file_name": null,
+        "suspended_at": inst.suspended_at.as_ref().map(ts),
+        "suspended_by": suspended_by,
     })
 }
 
-/// The `installation` object webhook payloads carry.
-pub fn installation_ref(state: &State) -> Value {
-    json!({"id": state.app.installation_id, "node_id": node_id("IN", state.app.installation_id)})
+/// The `installation` object other webhook payloads carry.
+pub fn installation_ref(id: u64) -> Value {
+    json!({"id": id, "node_id": node_id("IN", id)})
+}
+
+/// A repository as `installation` and `installation_repositories` webhooks list it.
+pub fn installation_repo(r: &Repo) -> Value {
+    json!({
+        "id": r.id,
+        "node_id": node_id("R", r.id),
+        "name": r.name,
+        "full_name": r.full_name(),
+        "private": r.private,
+    })
 }
 
 pub fn check_run(state: &State, u: &Urls, r: &Repo, c: &CheckRun) -> Value {

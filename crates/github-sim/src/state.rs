@@ -1,7 +1,7 @@
 //! The simulator's in-memory model of GitHub: accounts, repositories and everything hanging off
 //! them. Git content itself lives in the bare repositories (see `git.rs`); this holds the rest.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -318,14 +318,57 @@ pub enum Principal {
     App,
 }
 
-/// The one GitHub App the simulator knows, installed on every repository.
+/// The one GitHub App the simulator knows.
 #[derive(Debug, Clone)]
 pub struct AppInfo {
     pub id: u64,
     pub slug: String,
+    /// The installation the simulator starts with ([`InstallTarget::Everywhere`]).
     pub installation_id: u64,
     /// Login of the bot account the app acts as (`<slug>[bot]`).
     pub bot_login: String,
+}
+
+/// Where an installation of the App lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InstallTarget {
+    /// The installation the simulator starts with: every account no other installation is on.
+    /// It shows the first organization (else the first user) as its account.
+    Everywhere,
+    /// A user or an organization, by login.
+    Account(String),
+    /// An enterprise: a slug and a name, no login; it holds no repositories itself.
+    Enterprise { id: u64, slug: String },
+}
+
+/// One installation of the App. Deleting it removes it; installing again makes a new one with
+/// a new id, as on GitHub.
+#[derive(Debug, Clone)]
+pub struct Installation {
+    pub id: u64,
+    pub target: InstallTarget,
+    /// `None`: every repository of the account (`repository_selection: all`); else the
+    /// selected ones, by full name.
+    pub selected: Option<BTreeSet<String>>,
+    pub suspended_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Installation {
+    /// Whether the installation reaches `repo` (a repository of its account).
+    fn selects(&self, full_name: &str) -> bool {
+        self.selected
+            .as_ref()
+            .is_none_or(|set| set.iter().any(|r| r.eq_ignore_ascii_case(full_name)))
+    }
+
+    /// The account login it is on, for user and organization installations.
+    pub fn account_login(&self) -> Option<&str> {
+        match &self.target {
+            InstallTarget::Account(login) => Some(login),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -339,6 +382,8 @@ pub struct State {
     /// How many reads of a pull request answer `mergeable: null` after it opens or its head or
     /// base moves; 0 computes mergeability at once.
     pub mergeable_lag: u32,
+    /// Live installations, oldest first.
+    pub installations: Vec<Installation>,
 }
 
 impl State {
@@ -349,9 +394,44 @@ impl State {
             teams: Vec::new(),
             repos: BTreeMap::new(),
             tokens: HashMap::new(),
+            installations: vec![Installation {
+                id: app.installation_id,
+                target: InstallTarget::Everywhere,
+                selected: None,
+                suspended_at: None,
+                created_at: Utc::now(),
+            }],
             app,
             mergeable_lag: 0,
         }
+    }
+
+    pub fn installation(&self, id: u64) -> Option<&Installation> {
+        self.installations.iter().find(|i| i.id == id)
+    }
+
+    pub fn installation_mut(&mut self, id: u64) -> Option<&mut Installation> {
+        self.installations.iter_mut().find(|i| i.id == id)
+    }
+
+    /// The installation that reaches `repo`: one on its owner's account if there is any (then
+    /// only if it selects the repository), else the installation the simulator started with.
+    pub fn installation_of(&self, repo: &Repo) -> Option<&Installation> {
+        let full_name = repo.full_name();
+        let on_owner = |i: &&Installation| {
+            i.account_login()
+                .is_some_and(|a| a.eq_ignore_ascii_case(&repo.owner))
+        };
+        if self.installations.iter().any(|i| on_owner(&i)) {
+            return self
+                .installations
+                .iter()
+                .filter(on_owner)
+                .find(|i| i.selects(&full_name));
+        }
+        self.installations
+            .iter()
+            .find(|i| i.target == InstallTarget::Everywhere && i.selects(&full_name))
     }
 
     /// A fresh id; one sequence for every kind of object keeps ids unique and ordered.

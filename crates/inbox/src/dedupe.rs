@@ -90,6 +90,18 @@ impl Dedupe {
         true
     }
 
+    /// Whether `id` is remembered (without recording it).
+    pub fn contains(&self, id: &str) -> bool {
+        if self.capacity == 0 {
+            return false;
+        }
+        let fp = self.fingerprint(id);
+        let (ring, first) = (&self.ring, self.first);
+        self.table
+            .find(fp, |&seq| ring[seq.wrapping_sub(first) as usize] == fp)
+            .is_some()
+    }
+
     pub fn len(&self) -> usize {
         self.ring.len()
     }
@@ -114,6 +126,19 @@ mod tests {
         assert_eq!(d.len(), 3);
         assert!(d.insert("a"));
         assert!(!d.insert("d"));
+    }
+
+    #[test]
+    fn contains_answers_without_remembering() {
+        let mut d = Dedupe::new(2);
+        assert!(!d.contains("a"));
+        assert!(d.insert("a"), "asking did not record it");
+        assert!(d.contains("a"));
+        d.insert("b");
+        d.insert("c"); // evicts a
+        assert!(!d.contains("a"));
+        assert!(d.contains("b") && d.contains("c"));
+        assert!(!Dedupe::new(0).contains("a"));
     }
 
     #[test]

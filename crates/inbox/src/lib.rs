@@ -331,6 +331,11 @@ enum Req {
         seqs: Vec<u64>,
         reply: oneshot::Sender<Result<()>>,
     },
+    /// Which of `ids` were accepted before (and are still remembered).
+    Known {
+        ids: Vec<String>,
+        reply: oneshot::Sender<Result<Vec<bool>>>,
+    },
     Close {
         reply: oneshot::Sender<()>,
     },
@@ -342,6 +347,7 @@ impl Req {
         match self {
             Req::Append { reply, .. } => drop(reply.send(Err(err()))),
             Req::Done { reply, .. } => drop(reply.send(Err(err()))),
+            Req::Known { reply, .. } => drop(reply.send(Err(err()))),
             Req::Close { reply } => drop(reply.send(())),
         }
     }
@@ -672,6 +678,22 @@ impl Inbox {
         self.inner
             .tx
             .send(Req::Done { seqs, reply })
+            .await
+            .map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
+    /// For each of `ids`, whether a delivery with that id was accepted before (in this run, or
+    /// among the newest `dedupe_capacity` before it): what `append` would call a duplicate.
+    /// Answered after every append sent before it is committed. Stores nothing.
+    pub async fn known(&self, ids: Vec<String>) -> Result<Vec<bool>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, rx) = oneshot::channel();
+        self.inner
+            .tx
+            .send(Req::Known { ids, reply })
             .await
             .map_err(|_| Error::Closed)?;
         rx.await.map_err(|_| Error::Closed)?

@@ -164,6 +164,39 @@ async fn duplicates_in_run_and_after_reopen() {
 }
 
 #[tokio::test]
+async fn known_tells_accepted_ids_in_run_and_after_reopen_without_storing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (inbox, _) = Inbox::open(dir, small()).unwrap();
+    inbox.append("a", "push", b"1".to_vec()).await.unwrap();
+    let seq = match inbox.append("b", "push", b"2".to_vec()).await.unwrap() {
+        AppendOutcome::Appended(seq) => seq,
+        other => panic!("{other:?}"),
+    };
+    inbox.mark_done(seq).await.unwrap();
+    let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        inbox.known(ids(&["a", "b", "c"])).await.unwrap(),
+        [true, true, false]
+    );
+    assert_eq!(inbox.known(Vec::new()).await.unwrap(), Vec::<bool>::new());
+    // Asking stored nothing: "c" is still new.
+    assert_eq!(
+        inbox.append("c", "push", b"3".to_vec()).await.unwrap(),
+        AppendOutcome::Appended(3)
+    );
+    inbox.close().await.unwrap();
+    assert!(matches!(inbox.known(ids(&["a"])).await, Err(Error::Closed)));
+
+    let (inbox, _) = Inbox::open(dir, small()).unwrap();
+    assert_eq!(
+        inbox.known(ids(&["a", "b", "c", "d"])).await.unwrap(),
+        [true, true, true, false]
+    );
+    inbox.close().await.unwrap();
+}
+
+#[tokio::test]
 async fn concurrent_duplicates_store_exactly_one() {
     let tmp = tempfile::tempdir().unwrap();
     let (inbox, _) = Inbox::open(tmp.path(), small()).unwrap();

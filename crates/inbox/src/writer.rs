@@ -93,6 +93,8 @@ enum Staged {
     Duplicate,
     /// The seqs of a done request that were actually written (not already done).
     Done(Vec<u64>),
+    /// Whether each id of a `Known` request was accepted before.
+    Known(Vec<bool>),
     Noop,
 }
 
@@ -171,6 +173,12 @@ fn acknowledge(batch: &mut Vec<Req>, staged: Vec<Staged>, close_replies: &mut Ve
             }
             (Req::Done { reply, .. }, _) => {
                 let _ = reply.send(Ok(()));
+            }
+            (Req::Known { reply, .. }, Staged::Known(known)) => {
+                let _ = reply.send(Ok(known));
+            }
+            (Req::Known { reply, .. }, _) => {
+                let _ = reply.send(Err(Error::Failed("known ids were not looked up".into())));
             }
             (Req::Close { reply }, _) => close_replies.push(reply),
         }
@@ -307,6 +315,10 @@ impl Writer {
                     }
                     Staged::Done(written)
                 }
+                // Answered in commit order: an id appended earlier in this batch counts.
+                Req::Known { ids, .. } => {
+                    Staged::Known(ids.iter().map(|id| self.dedupe.contains(id)).collect())
+                }
                 Req::Close { .. } => Staged::Noop,
             });
         }
@@ -364,7 +376,7 @@ impl Writer {
                     dones += seqs.len() as u64;
                 }
                 Staged::Duplicate => dups += 1,
-                Staged::Noop => {}
+                Staged::Known(_) | Staged::Noop => {}
             }
         }
         let sh = &self.shared;

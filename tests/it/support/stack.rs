@@ -8,6 +8,7 @@ use github_sim::{GithubSim, SimConfig};
 
 use super::git::git;
 use super::server::{Server, Setup};
+use super::sim::rsa_key_pair;
 use super::webhooks::SECRET;
 
 pub const GITOPS: &str = "acme/gitops";
@@ -32,6 +33,26 @@ image = "ghcr.io/acme/web:{{{{ artifact.sha }}}}"
     )
 }
 
+/// The App id of [`Stack::start_app`].
+pub const APP_ID: u64 = 4242;
+
+#[derive(Clone, Copy)]
+enum Auth {
+    /// A personal token of the user `auger`.
+    Token,
+    /// The GitHub App [`APP_ID`].
+    App,
+}
+
+/// A loopback port free right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 pub struct Stack {
     pub sim: GithubSim,
     pub setup: Setup,
@@ -53,7 +74,36 @@ impl Stack {
 
     /// Also with `server_keys`: lines of `auger.toml`'s `[server]` table.
     pub fn start_tuned(policy: &str, server_keys: &str, extra_config: &str, env: &[(&str, &str)]) -> Stack {
-        let sim = GithubSim::start(SimConfig::default()).unwrap();
+        Stack::start_as(policy, server_keys, extra_config, env, Auth::Token)
+    }
+
+    /// auger authenticated as the GitHub App [`APP_ID`] (JWT, installation tokens; its bot is
+    /// `auger[bot]`), listening on one port for all its restarts, as a server behind a fixed
+    /// webhook URL does.
+    pub fn start_app(policy: &str, server_keys: &str) -> Stack {
+        Stack::start_as(policy, server_keys, "", &[], Auth::App)
+    }
+
+    fn start_as(
+        policy: &str,
+        server_keys: &str,
+        extra_config: &str,
+        env: &[(&str, &str)],
+        auth: Auth,
+    ) -> Stack {
+        let (key, sim_config) = match auth {
+            Auth::Token => (None, SimConfig::default()),
+            Auth::App => {
+                let (private_pem, public_pem) = rsa_key_pair();
+                let config = SimConfig {
+                    app_id: APP_ID,
+                    app_public_key_pem: Some(public_pem),
+                    ..SimConfig::default()
+                };
+                (Some(private_pem), config)
+            }
+        };
+        let sim = GithubSim::start(sim_config).unwrap();
         sim.create_org("acme").unwrap();
         for user in ["alice", "mallory", "sre1", "sre2", "sre3", "auger"] {
             sim.create_user(user).unwrap();
@@ -70,14 +120,26 @@ impl Stack {
             sim.set_permission(repo, "alice", "write").unwrap();
         }
         let token = sim.create_token("auger").unwrap();
+        let credentials = match auth {
+            Auth::Token => "token_env = \"GITHUB_TOKEN\"".to_owned(),
+            Auth::App => format!("app_id = {APP_ID}\nprivate_key_file = \"app.pem\""),
+        };
         let setup = Setup::new(
             &[],
             &format!(
-                "{server_keys}\n[github]\napi_url = \"{}\"\ntoken_env = \"GITHUB_TOKEN\"\n[gitops]\nrepo = \"{GITOPS}\"\nurl = \"{}\"\nbranch = \"main\"\n[api]\ntokens_env = \"AUGER_API_TOKENS\"\n{extra_config}",
+                "{server_keys}\n[github]\napi_url = \"{}\"\n{credentials}\n[gitops]\nrepo = \"{GITOPS}\"\nurl = \"{}\"\nbranch = \"main\"\n[api]\ntokens_env = \"AUGER_API_TOKENS\"\n{extra_config}",
                 sim.url(),
                 gitops.clone_url
             ),
         );
+        if let Some(key) = key {
+            std::fs::write(setup.path().join("app.pem"), key).unwrap();
+            // One address for every start: the App's webhook URL does not move.
+            let file = setup.path().join("auger.toml");
+            let text = std::fs::read_to_string(&file).unwrap();
+            let listen = format!("127.0.0.1:{}", free_port());
+            std::fs::write(&file, text.replacen("127.0.0.1:0", &listen, 1)).unwrap();
+        }
         std::fs::write(setup.path().join("policies/web.toml"), policy).unwrap();
         let mut vars = vec![("GITHUB_TOKEN", token.as_str())];
         vars.extend_from_slice(env);

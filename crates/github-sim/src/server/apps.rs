@@ -8,7 +8,7 @@ use super::{Ctx, created, ok};
 use crate::Inner;
 use crate::error::{ApiError, ApiResult};
 use crate::render;
-use crate::state::Principal;
+use crate::state::{Installation, Principal};
 
 /// Resolves the `Authorization` header to a principal (401 with GitHub's messages otherwise).
 pub(crate) fn authenticate(inner: &Inner, req: &HttpRequest) -> ApiResult<Principal> {
@@ -23,11 +23,21 @@ pub(crate) fn authenticate(inner: &Inner, req: &HttpRequest) -> ApiResult<Princi
         .or_else(|| header.strip_prefix("bearer "))
         .map(str::trim)
         .ok_or_else(|| ApiError::new(401, "Bad credentials"))?;
-    let known = inner.lock().tokens.get(token).cloned();
+    let st = inner.lock();
+    let known = st.tokens.get(token).cloned();
+    let suspended = |id: u64| st.installation(id).map(|i| i.suspended_at.is_some());
+    let known = match known {
+        Some(Principal::Installation { id, expires_at }) => match suspended(id) {
+            _ if expires_at < Utc::now() => return Err(ApiError::new(401, "Bad credentials")),
+            // Deleted: its tokens went with it.
+            None => return Err(ApiError::new(401, "Bad credentials")),
+            Some(true) => return Err(ApiError::forbidden("This installation has been suspended")),
+            Some(false) => Some(Principal::Installation { id, expires_at }),
+        },
+        other => other,
+    };
+    drop(st);
     match known {
-        Some(Principal::Installation { expires_at, .. }) if expires_at < Utc::now() => {
-            Err(ApiError::new(401, "Bad credentials"))
-        }
         Some(p) => Ok(p),
         None if token.matches('.').count() == 2 => verify_jwt(inner, token),
         None => Err(ApiError::new(401, "Bad credentials")),
@@ -69,47 +79,59 @@ pub(crate) fn app(ctx: &Ctx) -> ApiResult<HttpResponse> {
     ok(render::app(&st, &ctx.inner.urls))
 }
 
+/// `GET /app/installations`: the live installations, oldest first, a page at a time.
 pub(crate) fn installations(ctx: &Ctx) -> ApiResult<HttpResponse> {
     require_app(ctx)?;
-    let st = ctx.inner.lock();
-    let inst = render::installation(&st, &ctx.inner.urls);
-    drop(st);
-    super::paginate(ctx, vec![inst])
+    let all: Vec<serde_json::Value> = {
+        let st = ctx.inner.lock();
+        st.installations
+            .iter()
+            .map(|i| render::installation(&st, &ctx.inner.urls, i))
+            .collect()
+    };
+    super::paginate(ctx, all)
 }
 
-fn check_installation(ctx: &Ctx, id: &str) -> ApiResult<()> {
+/// The live installation `id` (404 for one deleted or never made).
+fn live_installation(ctx: &Ctx, id: &str) -> ApiResult<Installation> {
     require_app(ctx)?;
-    let installation_id = ctx.inner.lock().app.installation_id;
-    if id.parse::<u64>().ok() != Some(installation_id) {
-        return Err(ApiError::not_found());
-    }
-    Ok(())
+    let st = ctx.inner.lock();
+    id.parse::<u64>()
+        .ok()
+        .and_then(|id| st.installation(id))
+        .cloned()
+        .ok_or_else(ApiError::not_found)
 }
 
 pub(crate) fn installation(ctx: &Ctx, id: &str) -> ApiResult<HttpResponse> {
-    check_installation(ctx, id)?;
+    let inst = live_installation(ctx, id)?;
     let st = ctx.inner.lock();
-    ok(render::installation(&st, &ctx.inner.urls))
+    ok(render::installation(&st, &ctx.inner.urls, &inst))
 }
 
+/// `GET /repos/{owner}/{repo}/installation`: the installation that reaches the repository.
 pub(crate) fn repo_installation(ctx: &Ctx, repo: &str) -> ApiResult<HttpResponse> {
     require_app(ctx)?;
     let st = ctx.inner.lock();
-    st.repo(repo).ok_or_else(ApiError::not_found)?;
-    ok(render::installation(&st, &ctx.inner.urls))
+    let r = st.repo(repo).ok_or_else(ApiError::not_found)?;
+    let inst = st.installation_of(r).ok_or_else(ApiError::not_found)?;
+    ok(render::installation(&st, &ctx.inner.urls, inst))
 }
 
-/// Mints an installation token valid for one hour, as GitHub does.
+/// Mints an installation token valid for one hour, as GitHub does; a suspended installation
+/// gets none.
 pub(crate) fn access_token(ctx: &Ctx, id: &str) -> ApiResult<HttpResponse> {
-    check_installation(ctx, id)?;
+    let inst = live_installation(ctx, id)?;
+    if inst.suspended_at.is_some() {
+        return Err(ApiError::forbidden("This installation has been suspended"));
+    }
     let mut st = ctx.inner.lock();
     let token = format!("ghs_{}", uuid::Uuid::new_v4().simple());
     let expires_at = Utc::now() + Duration::hours(1);
-    let installation_id = st.app.installation_id;
     st.tokens.insert(
         token.clone(),
         Principal::Installation {
-            id: installation_id,
+            id: inst.id,
             expires_at,
         },
     );
@@ -117,21 +139,22 @@ pub(crate) fn access_token(ctx: &Ctx, id: &str) -> ApiResult<HttpResponse> {
         "token": token,
         "expires_at": render::ts(&expires_at),
         "permissions": render::app_permissions(),
-        "repository_selection": "all",
+        "repository_selection": if inst.selected.is_some() { "selected" } else { "all" },
     }))
 }
 
-/// `GET /installation/repositories`: every repository (the app is installed on all).
+/// `GET /installation/repositories`: the repositories the token's installation reaches.
 pub(crate) fn installation_repositories(ctx: &Ctx) -> ApiResult<HttpResponse> {
-    if !matches!(ctx.principal, Some(Principal::Installation { .. })) {
+    let Some(Principal::Installation { id, .. }) = ctx.principal else {
         return Err(ApiError::forbidden(
             "This endpoint requires an installation token",
         ));
-    }
+    };
     let repos: Vec<serde_json::Value> = {
         let st = ctx.inner.lock();
-        st.repos
-            .values()
+        crate::installations::repositories_of(&st, id)
+            .iter()
+            .filter_map(|name| st.repo(name))
             .map(|r| render::repo(&st, &ctx.inner.urls, r))
             .collect()
     };

@@ -13,6 +13,7 @@ mod accounts;
 mod apps;
 mod checks;
 mod deployments;
+mod hook_deliveries;
 mod issues;
 mod pulls;
 mod refs;
@@ -392,6 +393,13 @@ pub(crate) static ROUTES: &[Route] = &[
         accounts::user(c, p.get("username"))
     }),
     op("GET", "/app", |c, _| apps::app(c)),
+    op("GET", "/app/hook/deliveries", |c, _| hook_deliveries::list(c)),
+    op("GET", "/app/hook/deliveries/{delivery_id}", |c, p| {
+        hook_deliveries::get(c, p.num("delivery_id")?)
+    }),
+    op("POST", "/app/hook/deliveries/{delivery_id}/attempts", |c, p| {
+        hook_deliveries::redeliver(c, p.num("delivery_id")?)
+    }),
     op("GET", "/app/installations", |c, _| apps::installations(c)),
     op("GET", "/app/installations/{installation_id}", |c, p| {
         apps::installation(c, p.get("installation_id"))
@@ -675,6 +683,12 @@ fn serve(ctx: &Ctx, route: &Route, params: &Params) -> ApiResult<HttpResponse> {
             let r = st.repo(&repo).ok_or_else(ApiError::not_found)?;
             let login = ctx.principal.as_ref().and_then(|p| st.principal_login(p));
             if r.private && login.is_none_or(|l| st.role(r, &l).is_none()) {
+                return Err(ApiError::not_found());
+            }
+            // An installation token reaches its installation's repositories only.
+            if let Some(Principal::Installation { id, .. }) = &ctx.principal
+                && st.installation_of(r).is_none_or(|i| i.id != *id)
+            {
                 return Err(ApiError::not_found());
             }
         }

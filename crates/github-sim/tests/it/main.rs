@@ -4,6 +4,7 @@
 
 mod common;
 
+mod app_lifecycle;
 mod binary;
 mod contract;
 mod faults;

@@ -122,6 +122,7 @@ const PULL_REQUEST: &[&str] = &[
 const NOT_SIMULATED: &[&str] = &[
     "check_run.app.permissions",
     "check_run.check_suite.app.permissions",
+    "installation.permissions",
 ];
 
 /// Compares one sim payload with its fixture. `keys`: must exist in both; `sim_only`: keys
@@ -517,4 +518,64 @@ fn workflow_run_completed_matches_github() {
     );
     assert_eq!(sim["workflow_run"]["name"], "CI");
     assert_eq!(sim["workflow_run"]["conclusion"], "success");
+}
+
+#[test]
+fn installation_and_installation_repositories_match_github() {
+    let sim = GithubSim::start(SimConfig::default()).unwrap();
+    sim.create_org("acme").unwrap();
+    sim.create_user("alice").unwrap();
+    sim.create_repo("acme/web").unwrap();
+    sim.create_repo("acme/api").unwrap();
+    let id = sim.install_app_on("acme", &["acme/web"], "alice").unwrap();
+    sim.add_installation_repository(id, "acme/api", "alice").unwrap();
+    sim.wait_deliveries();
+    let recorded = sim.deliveries();
+    let of = |event: &str| {
+        recorded
+            .iter()
+            .find(|d| d.event == event)
+            .unwrap_or_else(|| panic!("no {event} delivery"))
+            .payload
+            .clone()
+    };
+    let installation = [
+        "action",
+        "installation",
+        "installation.id",
+        "installation.account",
+        "installation.account.login",
+        "installation.account.type",
+        "installation.app_id",
+        "installation.repository_selection",
+        "sender",
+        "sender.login",
+    ];
+    let created = of("installation");
+    let mut keys = installation.to_vec();
+    keys.extend(["repositories", "repositories.[].full_name", "repositories.[].id"]);
+    assert_same_structure(
+        "installation",
+        &fixture("installation.created.payload.json"),
+        &created,
+        &keys,
+        &[],
+    );
+    assert_eq!(created["installation"]["id"], id);
+    let added = of("installation_repositories");
+    let mut keys = installation.to_vec();
+    keys.extend([
+        "repository_selection",
+        "repositories_added",
+        "repositories_added.[].full_name",
+        "repositories_removed",
+    ]);
+    assert_same_structure(
+        "installation_repositories",
+        &fixture("installation_repositories.added.payload.json"),
+        &added,
+        &keys,
+        &[],
+    );
+    assert_eq!(added["repositories_added"][0]["full_name"], "acme/api");
 }
