@@ -192,6 +192,12 @@ fn twelve_releases_through_github_faults_end_with_the_newest_live_and_nothing_pe
     assert!(released.values().all(|n| *n == 1), "released twice: {released:?}");
     assert_eq!(released.get(&artifact_id(newest)), Some(&1), "{released:?}");
     let finals = finals(&stack, &shas);
+    eprintln!(
+        "12 builds under faults: {} faults served, {} released, {} superseded",
+        stack.sim.faults_served(),
+        released.len(),
+        finals.iter().filter(|(s, _)| s == "error").count()
+    );
     let (last, _) = finals.last().unwrap();
     assert_eq!(last, "success");
     // Each earlier build went out or was superseded by a newer one; none says nothing.
