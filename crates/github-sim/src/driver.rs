@@ -143,6 +143,44 @@ impl GithubSim {
         relock(&self.inner.requests).clear();
     }
 
+    /// Where the simulator's JSON answers broke their operation's response schema in GitHub's
+    /// description (for the status they answered), oldest first. Every answer is checked.
+    pub fn response_violations(&self) -> Vec<String> {
+        relock(&self.inner.response_violations).clone()
+    }
+
+    // ----- rate limits ----------------------------------------------------------------------
+
+    /// Models GitHub's primary rate limit: each user, installation and the app's JWT get
+    /// `per_hour` requests per window (from its first request to an hour later); answers carry
+    /// `x-ratelimit-limit/remaining/used/reset/resource`; past the limit, 403 "API rate limit
+    /// exceeded for …" with `x-ratelimit-remaining: 0` until `x-ratelimit-reset`. Off by default.
+    pub fn set_rate_limit(&self, per_hour: u32) {
+        relock(&self.inner.limits).set_primary(Some(per_hour));
+    }
+
+    /// Models GitHub's secondary limit on content creation: more than
+    /// `content_creating_per_minute` POST/PATCH/PUT/DELETE requests of one principal in a
+    /// rolling minute get 403 with `retry-after` (seconds) and GitHub's secondary-limit
+    /// message. Off by default.
+    pub fn set_secondary_limit(&self, content_creating_per_minute: u32) {
+        relock(&self.inner.limits).set_secondary(Some(content_creating_per_minute));
+    }
+
+    /// Turns both modeled rate limits off again.
+    pub fn clear_rate_limits(&self) {
+        let mut limits = relock(&self.inner.limits);
+        limits.set_primary(None);
+        limits.set_secondary(None);
+    }
+
+    /// Moves the rate limits' clock forward by `by`, as if that much time had passed: a test
+    /// reaches `x-ratelimit-reset` or the end of a `retry-after` without waiting for it.
+    pub fn advance_rate_limit_clock(&self, by: std::time::Duration) {
+        let by = chrono::Duration::from_std(by).unwrap_or(chrono::Duration::MAX);
+        relock(&self.inner.limits).advance(by);
+    }
+
     // ----- accounts -------------------------------------------------------------------------
 
     fn create_account(&self, login: &str, kind: AccountKind) -> Result<u64> {

@@ -57,7 +57,10 @@
 //!   [`Fault::status`], [`Fault::retry_after`], [`Fault::rate_limited`], [`Fault::delay_ms`],
 //!   [`Fault::after_effect`] (the request takes effect, the client gets an error);
 //!   [`GithubSim::clear_faults`], [`GithubSim::faults_served`].
-//! - Inspection: [`GithubSim::requests`], [`GithubSim::clear_requests`], [`GithubSim::pull`],
+//! - Rate limits (off by default): [`GithubSim::set_rate_limit`] (primary, per hour),
+//!   [`GithubSim::set_secondary_limit`] (content creation, per rolling minute),
+//!   [`GithubSim::clear_rate_limits`], [`GithubSim::advance_rate_limit_clock`].
+//! - Inspection: [`GithubSim::response_violations`], [`GithubSim::requests`], [`GithubSim::clear_requests`], [`GithubSim::pull`],
 //!   [`GithubSim::pulls`], [`GithubSim::reviews`], [`GithubSim::comments`] (with reactions),
 //!   [`GithubSim::statuses`], [`GithubSim::check_runs`], [`GithubSim::workflow_runs`],
 //!   [`GithubSim::deployments`] (with statuses), [`GithubSim::git_dir`].
@@ -98,6 +101,16 @@
 //! - Request bodies are validated against GitHub's schemas (the checked-in subset in `spec/`,
 //!   see [`contract`]): a `null` where only a string is allowed, a value outside an enum or a
 //!   missing required field gets GitHub's 422 `Invalid request.` before anything happens.
+//! - Answers are held to the same description: every JSON answer of a route is checked against
+//!   the operation's response schema for its status and violations are recorded
+//!   ([`GithubSim::response_violations`]); in debug builds dropping a simulator that recorded
+//!   any panics, so every test of the workspace keeps the simulator honest.
+//! - Rate limits, when set: every answer carries `x-ratelimit-limit/remaining/used/reset/
+//!   resource` for the caller's budget (per user, installation, app JWT; `GET /rate_limit` is
+//!   free and reports it); past it, 403 "API rate limit exceeded for …" until the reset. Writes
+//!   (POST/PATCH/PUT/DELETE) beyond the secondary limit in a rolling minute get 403 "You have
+//!   exceeded a secondary rate limit…" with `retry-after`. Without them the headers show a
+//!   fixed 5000-request budget.
 
 // GitHub's big JSON objects nest deeper than serde_json's `json!` allows by default.
 #![recursion_limit = "256"]
@@ -110,6 +123,7 @@ mod error;
 mod faults;
 mod git;
 mod installations;
+mod limits;
 mod protection;
 mod render;
 mod server;
@@ -184,6 +198,10 @@ pub(crate) struct Inner {
     hooks: Arc<webhooks::Hooks>,
     faults: Mutex<faults::Faults>,
     requests: Mutex<Vec<RecordedRequest>>,
+    /// Where answers broke their operation's response schema (see `response_violations`).
+    response_violations: Mutex<Vec<String>>,
+    /// Modeled rate limits; off until a driver call sets them.
+    limits: Mutex<limits::Limits>,
     app_key: Option<jsonwebtoken::DecodingKey>,
     git_root: PathBuf,
 }
@@ -251,6 +269,8 @@ impl GithubSim {
             hooks,
             faults: Mutex::new(faults::Faults::default()),
             requests: Mutex::new(Vec::new()),
+            response_violations: Mutex::new(Vec::new()),
+            limits: Mutex::new(limits::Limits::default()),
             app_key,
             git_root: root.join("git"),
         });
@@ -278,6 +298,18 @@ impl Drop for GithubSim {
         // `stop` sends its command eagerly; the returned future only waits for completion,
         // which we skip so dropping inside an async runtime never blocks.
         drop(self.server.stop(false));
+        // Debug builds (every test of the workspace) fail the test whose simulator answered
+        // against GitHub's response schemas, so no test can lean on an answer GitHub never gives.
+        // Not while already unwinding: a second panic would abort the test binary.
+        if cfg!(debug_assertions) && !std::thread::panicking() {
+            let violations = relock(&self.inner.response_violations);
+            if !violations.is_empty() {
+                panic!(
+                    "github-sim answered against GitHub's response schemas:\n{}",
+                    violations.join("\n")
+                );
+            }
+        }
         self.inner.hooks.shutdown();
     }
 }

@@ -102,11 +102,15 @@ pub(crate) fn is_collaborator(ctx: &Ctx, repo: &str, user: &str) -> ApiResult<Ht
 }
 
 /// `GET /rate_limit`: the sim never limits on its own (inject faults for that).
-pub(crate) fn rate_limit(_ctx: &Ctx) -> ApiResult<HttpResponse> {
+pub(crate) fn rate_limit(ctx: &Ctx) -> ApiResult<HttpResponse> {
     let reset = (chrono::Utc::now() + chrono::Duration::hours(1)).timestamp();
-    let core = json!({"limit": 5000, "used": 1, "remaining": 4999, "reset": reset});
+    let unmodeled = json!({"limit": 5000, "used": 1, "remaining": 4999, "reset": reset});
+    let key = super::limit_key(ctx.inner, &super::principal_of(ctx));
+    let core = crate::relock(&ctx.inner.limits)
+        .core(&key)
+        .unwrap_or_else(|| unmodeled.clone());
     ok(json!({
-        "resources": {"core": core, "search": core, "graphql": core},
+        "resources": {"core": core, "search": unmodeled, "graphql": unmodeled},
         "rate": core,
     }))
 }

@@ -345,17 +345,76 @@ fn handle(
         .principal
         .as_ref()
         .and_then(|p| inner.lock().principal_login(p));
-    let resp = match find_route(method, &segs) {
-        None => ApiError::not_found().response(),
-        Some((route, params)) => match serve(&ctx, route, &params) {
-            Ok(resp) => resp,
-            Err(e) => match crate::contract::operation(route.method, route.path) {
-                Some(op) => e.documented(&op.documentation_url).response(),
-                None => e.response(),
-            },
-        },
+    let request_id = uuid::Uuid::new_v4().simple().to_string().to_uppercase();
+    let key = limit_key(inner, &principal_of(&ctx));
+    let admission = relock(&inner.limits).admit(key, method, path, &request_id);
+    let resp = match admission.refusal {
+        Some(refusal) => HttpResponse::Forbidden().json(refusal.body),
+        None => route_and_serve(inner, &ctx, method, &segs),
     };
+    let mut resp = resp;
+    let headers = resp.headers_mut();
+    for (name, value) in admission
+        .headers
+        .into_iter()
+        .chain([("x-github-request-id", request_id)])
+    {
+        if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&value) {
+            headers.insert(actix_web::http::header::HeaderName::from_static(name), value);
+        }
+    }
     (resp, login)
+}
+
+pub(crate) fn principal_of(ctx: &Ctx) -> Principal {
+    ctx.principal.clone().unwrap_or(Principal::App)
+}
+
+/// Whose budget a request spends: GitHub counts per user (named by id) and per installation.
+pub(crate) fn limit_key(inner: &Inner, principal: &Principal) -> String {
+    let user_id = match principal {
+        Principal::User(login) => inner.lock().account(login).map(|a| a.id),
+        _ => None,
+    };
+    crate::limits::bucket(principal, user_id)
+}
+
+fn route_and_serve(inner: &Inner, ctx: &Ctx, method: &str, segs: &[&str]) -> HttpResponse {
+    match find_route(method, segs) {
+        None => ApiError::not_found().response(),
+        Some((route, params)) => {
+            let resp = match serve(ctx, route, &params) {
+                Ok(resp) => resp,
+                Err(e) => match crate::contract::operation(route.method, route.path) {
+                    Some(op) => e.documented(&op.documentation_url).response(),
+                    None => e.response(),
+                },
+            };
+            check_response(inner, route, resp)
+        }
+    }
+}
+
+/// Holds the answer to the operation's response schema for its status, recording violations
+/// for [`crate::GithubSim::response_violations`]: the sim's renderers cannot drift from what
+/// GitHub documents without a test noticing.
+fn check_response(inner: &Inner, route: &Route, resp: HttpResponse) -> HttpResponse {
+    use actix_web::body::{BoxBody, MessageBody};
+    let status = resp.status().as_u16();
+    let (head, body) = resp.into_parts();
+    match body.try_into_bytes() {
+        Ok(bytes) => {
+            if !bytes.is_empty() {
+                let found = crate::contract::check_response(route.method, route.path, status, &bytes);
+                if !found.is_empty() {
+                    relock(&inner.response_violations).extend(found);
+                }
+            }
+            head.set_body(BoxBody::new(bytes))
+        }
+        // Streaming bodies: the simulator sends none, and they cannot be read here.
+        Err(body) => head.set_body(body),
+    }
 }
 
 /// One operation of GitHub's REST API that the simulator answers: its method and path template

@@ -21,6 +21,11 @@ pub(crate) fn get(ctx: &Ctx, repo: &str) -> ApiResult<HttpResponse> {
             "permissions".into(),
             json!({"admin": has(4), "maintain": has(3), "push": has(2), "triage": has(1), "pull": true}),
         );
+        // What GitHub's full repository adds to the one embedded in other objects.
+        // Counts are 0 as `forks_count` and `watchers_count` are: the sim keeps no such counts.
+        obj.insert("has_discussions".into(), json!(false));
+        obj.insert("network_count".into(), json!(0));
+        obj.insert("subscribers_count".into(), json!(0));
     }
     ok(v)
 }

@@ -11,5 +11,7 @@ mod faults;
 mod git_and_merges;
 mod octocrab_api;
 mod protection;
+mod rate_limits;
+mod responses;
 mod webhook_delivery;
 mod webhook_shapes;
