@@ -153,6 +153,7 @@ pub fn repo(state: &State, u: &Urls, r: &Repo) -> Value {
         "has_downloads": true,
         "has_wiki": true,
         "has_pages": false,
+        "has_discussions": false,
         "forks_count": 0,
         "mirror_url": null,
         "archived": false,
@@ -781,7 +782,12 @@ pub fn check_run(state: &State, u: &Urls, r: &Repo, c: &CheckRun) -> Value {
         "external_id": c.external_id.clone().unwrap_or_default(),
         "url": api,
         "html_url": format!("{}/{full}/runs/{}", u.html(), c.id),
-        "details_url": c.details_url,
+        // GitHub: "If the integrator does not provide this, then the homepage of the GitHub
+        // app is used"; never null (the webhook schema types it a string).
+        "details_url": c
+            .details_url
+            .clone()
+            .unwrap_or_else(|| format!("{}/apps/{}", u.html(), state.app.slug)),
         "status": c.status,
         "conclusion": c.conclusion,
         "started_at": ts(&c.started_at),

@@ -151,6 +151,12 @@ fn response_schema(response: &Value) -> Option<&Value> {
         .find_map(|t| content.get(t).and_then(|c| c.get("schema")))
 }
 
+/// `schema`, a schema of the document `root`, with every `$ref` inlined (for checking values
+/// against a description other than the subset, such as GitHub's webhook schemas).
+pub fn inline_schema(root: &Value, schema: &Value) -> Result<Value> {
+    Resolver { root }.schema(schema, &mut Vec::new())
+}
+
 struct Resolver<'a> {
     root: &'a Value,
 }

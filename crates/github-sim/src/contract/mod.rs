@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use crate::error::{ApiError, ApiResult};
 
-pub use generate::generate_subset;
+pub use generate::{generate_subset, inline_schema};
 pub use validate::SUPPORTED_KEYWORDS;
 
 /// Where the subset lives, relative to the `github-sim` crate.

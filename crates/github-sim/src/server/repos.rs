@@ -23,7 +23,6 @@ pub(crate) fn get(ctx: &Ctx, repo: &str) -> ApiResult<HttpResponse> {
         );
         // What GitHub's full repository adds to the one embedded in other objects.
         // Counts are 0 as `forks_count` and `watchers_count` are: the sim keeps no such counts.
-        obj.insert("has_discussions".into(), json!(false));
         obj.insert("network_count".into(), json!(0));
         obj.insert("subscribers_count".into(), json!(0));
     }

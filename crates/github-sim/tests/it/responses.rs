@@ -3,7 +3,7 @@
 //! statuses, check runs, deployments and their statuses, installations, branch protection)
 //! leaves no violation in `response_violations`.
 
-use github_sim::{Protection, SimConfig};
+use github_sim::{GithubSim, Protection, SimConfig};
 use serde_json::{Value, json};
 
 use crate::common::{Api, rsa_key_pair, seeded};
@@ -43,8 +43,8 @@ fn app_jwt(app_id: u64, private_pem: &str) -> String {
     .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_representative_scenario_answers_only_what_githubs_response_schemas_allow() {
+/// Drives the representative scenario over HTTP; the simulator, with what it answered and sent.
+async fn representative_scenario() -> GithubSim {
     let (private_pem, public_pem) = rsa_key_pair();
     let sim = seeded(SimConfig {
         app_id: 4242,
@@ -480,6 +480,12 @@ async fn a_representative_scenario_answers_only_what_githubs_response_schemas_al
         "missing PR",
     );
 
+    sim
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_representative_scenario_answers_only_what_githubs_response_schemas_allow() {
+    let sim = representative_scenario().await;
     let violations = sim.response_violations();
     assert!(
         violations.is_empty(),
@@ -487,4 +493,62 @@ async fn a_representative_scenario_answers_only_what_githubs_response_schemas_al
         violations.len(),
         violations.join("\n")
     );
+}
+
+/// The webhook schemas' key for an event and action: `pull_request` + `opened` →
+/// `pull-request-opened`.
+fn webhook_key(event: &str, action: Option<&str>) -> String {
+    let mut key = event.replace('_', "-");
+    if let Some(action) = action {
+        key.push('-');
+        key.push_str(&action.replace('_', "-"));
+    }
+    key
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhooks_of_that_scenario_are_what_githubs_webhook_schemas_allow() {
+    let spec = webhook_spec();
+    let sim = representative_scenario().await;
+    let deliveries = sim.deliveries();
+    assert!(
+        deliveries.len() >= 5,
+        "the scenario sends webhooks: {}",
+        deliveries.len()
+    );
+    let mut checked = std::collections::BTreeSet::new();
+    let mut violations = Vec::new();
+    for d in &deliveries {
+        let key = webhook_key(&d.event, d.action.as_deref());
+        let pointer = format!("/webhooks/{key}/post/requestBody/content/application~1json/schema");
+        let Some(schema) = spec.pointer(&pointer) else {
+            violations.push(format!("{key}: no such webhook in GitHub's schemas"));
+            continue;
+        };
+        let schema = github_sim::contract::inline_schema(&spec, schema).unwrap();
+        for v in github_sim::contract::violations(&schema, &d.payload) {
+            violations.push(format!("{key}: {v}"));
+        }
+        checked.insert(key);
+    }
+    eprintln!("webhooks checked: {checked:?}");
+    assert!(
+        violations.is_empty(),
+        "{} violations:\n{}",
+        violations.len(),
+        violations.join("\n")
+    );
+}
+
+/// GitHub's webhook schemas, fetched by `scripts/fetch-specs`.
+fn webhook_spec() -> Value {
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target/specs/openapi-webhooks/api.github.com.json");
+    let text = std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}. GitHub's webhook schemas are fetched by scripts/fetch-specs",
+            path.display()
+        )
+    });
+    serde_json::from_slice(&text).unwrap()
 }
