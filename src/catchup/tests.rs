@@ -109,37 +109,13 @@ fn dead_url() -> String {
     format!("http://{}/webhooks/github", listener.local_addr().unwrap())
 }
 
-fn rsa_key_pair(dir: &Path) -> (String, String) {
-    let key = dir.join("key.pem");
-    let ok = std::process::Command::new("openssl")
-        .args(["genrsa", "-traditional", "-out"])
-        .arg(&key)
-        .arg("2048")
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "openssl genrsa");
-    let public = std::process::Command::new("openssl")
-        .args(["rsa", "-pubout", "-in"])
-        .arg(&key)
-        .stderr(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    assert!(public.status.success(), "openssl rsa -pubout");
-    (
-        std::fs::read_to_string(&key).unwrap(),
-        String::from_utf8(public.stdout).unwrap(),
-    )
-}
-
 /// Against the simulator's deliveries API, with a real inbox: what failed and the inbox does
 /// not hold is redelivered once per spacing, at most `MAX_TIMES` times; what the inbox holds
 /// or a later attempt took is left alone; progress outlives the process.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_deliveries_the_inbox_does_not_hold_are_redelivered_and_progress_is_kept() {
     let dir = tempfile::tempdir().unwrap();
-    let (private_pem, public_pem) = rsa_key_pair(dir.path());
+    let (private_pem, public_pem) = github_sim::rsa_key_pair().unwrap();
     let sim = GithubSim::start(SimConfig {
         app_id: 31,
         app_public_key_pem: Some(public_pem),

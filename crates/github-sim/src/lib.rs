@@ -123,6 +123,7 @@ mod error;
 mod faults;
 mod git;
 mod installations;
+mod keys;
 mod limits;
 mod protection;
 mod render;
@@ -140,6 +141,7 @@ pub use actions::{CheckRunFields, MergeOptions, NewPull, NewStatus};
 pub use error::ApiError;
 pub use faults::Fault;
 pub use git::ZERO_SHA;
+pub use keys::rsa_key_pair;
 pub use state::{
     CheckRun, CommitStatus, Deployment, DeploymentStatus, IssueComment, Protection, PullRequest, Reaction,
     Review, WorkflowRun,

@@ -81,29 +81,9 @@ impl Receiver {
     }
 }
 
-/// An RSA key pair from the openssl CLI: (PKCS#1 private PEM, SPKI public PEM).
+/// An RSA key pair for the App (see [`github_sim::rsa_key_pair`]).
 pub fn rsa_key_pair() -> (String, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("key.pem");
-    let status = std::process::Command::new("openssl")
-        .args(["genrsa", "-traditional", "-out"])
-        .arg(&key)
-        .arg("2048")
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let public = std::process::Command::new("openssl")
-        .args(["rsa", "-pubout", "-in"])
-        .arg(&key)
-        .stderr(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    assert!(public.status.success());
-    (
-        std::fs::read_to_string(&key).unwrap(),
-        String::from_utf8(public.stdout).unwrap(),
-    )
+    github_sim::rsa_key_pair().unwrap()
 }
 
 /// A simulator with an org `acme`, users alice (write), bob (read), carol (admin), team
