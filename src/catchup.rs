@@ -13,7 +13,6 @@
 //! next tick; nothing here stops the server.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -270,24 +269,13 @@ fn load(file: &Path) -> anyhow::Result<Progress> {
     Ok(disk.progress)
 }
 
-/// Written aside, synced and renamed over the old file: a crash leaves one whole version.
+/// A crash leaves one whole version.
 fn save(file: &Path, progress: &Progress) -> anyhow::Result<()> {
     let bytes = serde_json::to_vec_pretty(&OnDisk {
         v: 1,
         progress: progress.clone(),
     })?;
-    let tmp = file.with_extension("json.tmp");
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, file)?;
-        if let Some(dir) = file.parent() {
-            std::fs::File::open(dir)?.sync_all()?;
-        }
-        Ok(())
-    };
-    write().with_context(|| format!("writing {}", file.display()))
+    crate::data_dir::write_atomically(file, &bytes).with_context(|| format!("writing {}", file.display()))
 }
 
 #[cfg(test)]

@@ -1,10 +1,25 @@
-//! One process at a time works over a data dir: the held plans, the inbox and the release
-//! loop's view of open pull requests live there, and two release loops over them would each
-//! act on plans the other also holds. `auger serve` and the CLI commands that run the release
-//! loop in-process take the same exclusive lock, without waiting.
+//! One process at a time works over a data dir: the desired releases, the inbox and the
+//! catch-up's progress live there, and two release loops over them would each act on releases
+//! the other also holds. `auger serve` and the CLI commands that run the release loop
+//! in-process take the same exclusive lock, without waiting. The small files kept there are
+//! replaced whole with [`write_atomically`].
 
 use std::fs::{File, OpenOptions, TryLockError};
+use std::io::Write;
 use std::path::{Path, PathBuf};
+
+/// Replaces `path` with `bytes` so that a crash leaves the old or the new file, never a half:
+/// written aside, synced, renamed over it, and the folder synced. The folder is made if missing.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = path.with_extension("tmp");
+    let mut f = File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    File::open(dir)?.sync_all()
+}
 
 /// The lock file's name inside the data dir.
 pub const LOCK_FILE: &str = "auger.lock";

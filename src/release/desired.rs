@@ -2,15 +2,13 @@
 //! the release loop's durable facts (design §13b), so that neither a crash nor a GitHub fault
 //! loses a release or leaves a status `pending`.
 //!
-//! One small JSON file (`<data_dir>/desired-releases.json`), rewritten whole on every change:
-//! written to a temporary file, fsynced, renamed over the old one, and the folder fsynced, so
-//! a crash leaves the old or the new state. There is at most one desired release per
+//! One small JSON file (`<data_dir>/desired-releases.json`), rewritten whole on every change
+//! ([`crate::data_dir::write_atomically`]), so a crash leaves the old or the new state. There is at most one desired release per
 //! (env, app): a newer one supersedes it, and the superseded one is owed a final status.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::fs;
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
@@ -328,15 +326,7 @@ impl DesiredReleases {
             path: self.path.clone(),
             message: e.to_string(),
         })?;
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        fs::create_dir_all(dir).map_err(err)?;
-        let tmp = self.path.with_extension("json.tmp");
-        let mut f = File::create(&tmp).map_err(err)?;
-        f.write_all(&bytes).map_err(err)?;
-        f.sync_all().map_err(err)?;
-        fs::rename(&tmp, &self.path).map_err(err)?;
-        File::open(dir).and_then(|d| d.sync_all()).map_err(err)?;
-        Ok(())
+        crate::data_dir::write_atomically(&self.path, &bytes).map_err(err)
     }
 }
 
