@@ -92,6 +92,9 @@ pub struct Owed {
     pub artifact: ArtifactId,
     pub trigger: Trigger,
     pub outcome: Final,
+    /// The release's GitHub deployment, when known (else it is looked up when sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<DeploymentId>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -296,6 +299,10 @@ impl DesiredReleases {
         self.lock().owed.clone()
     }
 
+    pub fn owed_count(&self) -> usize {
+        self.lock().owed.len()
+    }
+
     /// Applies `f` and saves; when the save fails, the change is undone and the error returned.
     fn change<T>(&self, f: impl FnOnce(&mut State) -> T) -> Result<T, DesiredError> {
         let mut state = self.lock();
@@ -438,6 +445,7 @@ mod tests {
             outcome: Final::Superseded {
                 by: plan("staging", 'b').artifact,
             },
+            deployment: None,
         };
         d.owe(owed.clone()).unwrap();
         drop(d);

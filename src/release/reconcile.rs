@@ -17,7 +17,7 @@ use super::plan::{Gate, Plan};
 use super::{ReleaseError, ReleaseOutcome, Releaser, Result, text};
 use crate::forge::ForgeError;
 use crate::gitops::WriteError;
-use crate::notify::{FailureKind, ReplyText, render_reply};
+use crate::notify::{FailureKind, ReleaseEvent, ReplyText, render_reply};
 
 /// The first retry waits this long; each failure in a row doubles it, up to the reconcile's
 /// period.
@@ -110,6 +110,7 @@ impl Releaser {
                 artifact: old.plan.artifact,
                 trigger: old.plan.trigger,
                 outcome: Final::Superseded { by },
+                deployment: old.deployment,
             })
             .await;
         }
@@ -249,6 +250,7 @@ impl Releaser {
             artifact: d.plan.artifact.clone(),
             trigger: d.plan.trigger.clone(),
             outcome: failure(e),
+            deployment: d.deployment,
         })
         .await;
     }
@@ -258,7 +260,8 @@ impl Releaser {
         let Ok(artifact) = self.artifact(&d.plan.artifact).await else {
             return;
         };
-        let ev = self.release_event(&d.plan.env, &artifact, &d.plan.trigger).await;
+        // Only the commit status says it: no deployment to look up.
+        let ev = ReleaseEvent::for_artifact(&artifact, d.plan.env.clone(), d.plan.trigger.to_string());
         self.notifier.release_waiting(&ev, &d.reason).await;
         if let Some(reply) = &d.plan.reply {
             let text = render_reply(&ReplyText {
@@ -310,7 +313,14 @@ impl Releaser {
         let Ok(artifact) = self.artifact(&o.artifact).await else {
             return true;
         };
-        let mut ev = self.release_event(&o.env, &artifact, &o.trigger).await;
+        let mut ev = match o.deployment {
+            Some(id) => {
+                let mut ev = ReleaseEvent::for_artifact(&artifact, o.env.clone(), o.trigger.to_string());
+                ev.deployment_id = Some(id);
+                ev
+            }
+            None => self.release_event(&o.env, &artifact, &o.trigger).await,
+        };
         match &o.outcome {
             Final::Released { commit, rollback } => {
                 ev.gitops_sha = Some(commit.clone());
@@ -326,13 +336,13 @@ impl Releaser {
     /// The earliest time a desire waits for (or owed statuses are due again), so the timer
     /// can wake for it.
     pub fn next_retry(&self) -> Option<DateTime<Utc>> {
-        let owed = (!self.desired.owed().is_empty()).then(|| self.clock.now() + OWED_EVERY);
+        let owed = (self.desired.owed_count() > 0).then(|| self.clock.now() + OWED_EVERY);
         self.desired.next_retry().into_iter().chain(owed).min()
     }
 
     /// How many final statuses GitHub has not taken yet.
     pub fn owed(&self) -> usize {
-        self.desired.owed().len()
+        self.desired.owed_count()
     }
 
     /// What is desired and not live yet, with why.

@@ -49,6 +49,7 @@ impl Releaser {
                     commit: commit.clone(),
                     rollback: matches!(trigger, Trigger::Rollback(_)),
                 },
+                deployment: done.deployment,
             })?;
         }
         self.set_live(env, artifact).await?;
