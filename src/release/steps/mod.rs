@@ -94,7 +94,8 @@ impl Releaser {
             rollback_from.as_ref(),
         );
         // What already runs is not started again: its final status stays as it is.
-        let deployment = match self.runs(&plan.env, &plan.app, &artifact.id).await? {
+        let live = self.runs(&plan.env, &plan.app, &artifact.id).await?;
+        let deployment = match live {
             true => None,
             false => self.deployment_started(plan, artifact, rules).await,
         };
@@ -104,7 +105,7 @@ impl Releaser {
         }
         match (written, target) {
             (WriteOutcome::Unchanged { tip }, _) => {
-                self.already_released(plan, artifact, tip, rollback_from.as_ref())
+                self.already_released(plan, artifact, live, tip, rollback_from.as_ref())
                     .await
             }
             (WriteOutcome::Committed { commit, .. }, Target::Branch) => {

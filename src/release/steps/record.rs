@@ -59,18 +59,18 @@ impl Releaser {
     }
 
     /// The gitops branch (at `tip`) already holds `plan`'s output. When the ledger does not
-    /// know yet, a crash or a fault came between the commit (or the merge) and the env ref:
-    /// the release is finished now, notifications included.
+    /// know yet (`live`: what it said before the write, under the loop's lock), a crash or a
+    /// fault came between the commit (or the merge) and the env ref: the release is finished
+    /// now, notifications included.
     pub(super) async fn already_released(
         &self,
         plan: &Plan,
         artifact: &Artifact,
+        live: bool,
         tip: Option<CommitSha>,
         rollback_from: Option<&ArtifactId>,
     ) -> Result<ReleaseOutcome> {
-        if !self.runs(&plan.env, &plan.app, &artifact.id).await?
-            && let Some(commit) = tip
-        {
+        if !live && let Some(commit) = tip {
             let done = Done {
                 pull: None,
                 deployment: None,
