@@ -4,7 +4,7 @@
 //!
 //! What it shows is read back the way everything else is: the gitops repository (what runs
 //! where, the last releases), the ledger (tags, source commit messages, holds), the release
-//! loop (held plans) and GitHub (open release pull requests and their approvals).
+//! loop (desired releases) and GitHub (open release pull requests and their approvals).
 
 use std::collections::BTreeMap;
 
