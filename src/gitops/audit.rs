@@ -70,7 +70,7 @@ pub fn release_views(records: Vec<ReleaseRecord>) -> Vec<ReleaseView> {
         .into_iter()
         .map(|r| {
             let superseded = !seen.insert((r.env.clone(), r.app.clone()));
-            let rollback = r.rollback_to.is_some() || matches!(r.trigger, Trigger::Rollback(_));
+            let rollback = r.rollback_to.is_some() || r.trigger.is_rollback();
             ReleaseView {
                 commit: r.commit,
                 time: r.time,

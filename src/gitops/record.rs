@@ -38,7 +38,17 @@ pub enum Trigger {
     Api(String),
     /// A rollback asked for by this login.
     Rollback(String),
+    /// A rollback after a failed verification, by this controller (`flux`, `argocd`,
+    /// `status`).
+    Verify(String),
     Other(String),
+}
+
+impl Trigger {
+    /// A rollback, asked for by a person or done after a failed verification.
+    pub fn is_rollback(&self) -> bool {
+        matches!(self, Trigger::Rollback(_) | Trigger::Verify(_))
+    }
 }
 
 impl fmt::Display for Trigger {
@@ -48,6 +58,7 @@ impl fmt::Display for Trigger {
             Trigger::Command(login) => write!(f, "command @{login}"),
             Trigger::Api(token) => write!(f, "api {token}"),
             Trigger::Rollback(login) => write!(f, "rollback @{login}"),
+            Trigger::Verify(by) => write!(f, "verify {by}"),
             Trigger::Other(s) => f.write_str(s),
         }
     }
@@ -63,6 +74,8 @@ impl FromStr for Trigger {
             Trigger::Command(login.to_owned())
         } else if let Some(login) = s.strip_prefix("rollback @") {
             Trigger::Rollback(login.to_owned())
+        } else if let Some(by) = s.strip_prefix("verify ") {
+            Trigger::Verify(by.to_owned())
         } else if let Some(token) = s.strip_prefix("api ") {
             Trigger::Api(token.to_owned())
         } else {

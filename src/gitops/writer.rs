@@ -332,6 +332,34 @@ impl GitopsRepo {
         Ok(tracking_tip(&self.gix(), self.branch.as_str())?.map(to_sha))
     }
 
+    /// Whether gitops revision `revision` (a full or abbreviated sha) contains commit
+    /// `release`: it is that commit or a later one built on it. `None` when the cache does not
+    /// know `revision` (not fetched yet, or not a commit of this repository).
+    pub fn contains(&self, release: &CommitSha, revision: &str) -> Result<Option<bool>> {
+        let Some(full) = self.resolve(revision)? else {
+            return Ok(None);
+        };
+        if full == release.as_str() {
+            return Ok(Some(true));
+        }
+        let out = git::run(&self.cache, &["merge-base", "--is-ancestor", release.as_str(), &full])
+            .map_err(|message| self.command_error("merge-base", message))?;
+        // Exit 1 means "not an ancestor"; an unknown `release` also lands here: not contained.
+        Ok(Some(out.ok))
+    }
+
+    /// The full sha of a commit named by a (possibly abbreviated) hex revision, if the cache
+    /// has exactly one.
+    pub fn resolve(&self, revision: &str) -> Result<Option<String>> {
+        if revision.is_empty() || !revision.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(None);
+        }
+        let spec = format!("{revision}^{{commit}}");
+        let out = git::run(&self.cache, &["rev-parse", "--verify", "--quiet", &spec])
+            .map_err(|message| self.command_error("rev-parse", message))?;
+        Ok(out.ok.then(|| out.stdout.trim().to_owned()))
+    }
+
     /// Write a release (see the module docs for the algorithm).
     pub fn prepare_release(&self, spec: &ReleaseSpec) -> Result<WriteOutcome> {
         if spec.release.env != spec.env || spec.release.app != spec.app {

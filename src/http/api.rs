@@ -88,6 +88,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/artifacts", web::get().to(list_artifacts))
                 .route("/artifacts/{id}", web::get().to(get_artifact))
                 .route("/releases", web::get().to(list_releases))
+                .route("/releases/current", web::get().to(current_release))
                 .route("/releases", web::post().to(create_release))
                 .route("/rollbacks", web::post().to(create_rollback))
                 .route("/environments", web::get().to(list_environments)),
@@ -389,6 +390,44 @@ async fn list_releases(_: ApiCaller, req: HttpRequest, state: web::Data<AppState
         limit: Some(limit),
     };
     gitops_read(state, "releases", move |repo| repo.release_views(&filter)).await
+}
+
+#[derive(Debug, Deserialize)]
+struct CurrentQuery {
+    env: String,
+    app: String,
+}
+
+/// `GET /api/v1/releases/current?env=&app=`: what (env, app) runs and how far its
+/// verification is (design §15). 404 when nothing was released there.
+async fn current_release(_: ApiCaller, req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let q = match web::Query::<CurrentQuery>::from_query(req.query_string()) {
+        Ok(q) => q.into_inner(),
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let (env, app) = match (EnvName::new(&q.env), AppName::new(&q.app)) {
+        (Ok(env), Ok(app)) => (env, app),
+        (Err(e), _) => return error(StatusCode::BAD_REQUEST, format!("env: {e}")),
+        (_, Err(e)) => return error(StatusCode::BAD_REQUEST, format!("app: {e}")),
+    };
+    let Some(rules) = state.policies.get(&app).and_then(|p| p.env(&env)) else {
+        return error(StatusCode::NOT_FOUND, format!("no environment {env} for app {app}"));
+    };
+    let verifies = rules.verify.is_some();
+    let store = state.store.clone();
+    let (env2, app2) = (env.clone(), app.clone());
+    match web::block(move || crate::verify::current::current(&store, &env2, &app2, verifies)).await {
+        Ok(Ok(Some(current))) => HttpResponse::Ok().json(current),
+        Ok(Ok(None)) => error(
+            StatusCode::NOT_FOUND,
+            format!("nothing was released to {env} for {app} yet"),
+        ),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "reading the current release failed");
+            error(StatusCode::INTERNAL_SERVER_ERROR, "reading the ledger failed")
+        }
+        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "reading the ledger failed"),
+    }
 }
 
 /// `GET /api/v1/environments`: the current release of every (env, app) in the history.

@@ -396,13 +396,61 @@ impl Notifier {
 
     /// The final success of a live release, sent again because GitHub did not take it the
     /// first time (no second Slack message). `true` when it went through.
-    pub async fn success_again(&self, ev: &ReleaseEvent, rollback: bool) -> bool {
-        let description = if rollback {
-            format!("rolled back to {}", ev.artifact)
-        } else {
-            format!("released {}", ev.artifact)
+    pub async fn success_again(&self, ev: &ReleaseEvent, rollback: bool, verified: bool) -> bool {
+        let description = match (rollback, verified) {
+            (true, false) => format!("rolled back to {}", ev.artifact),
+            (true, true) => format!("rolled back to {}, verified", ev.artifact),
+            (false, false) => format!("released {}", ev.artifact),
+            (false, true) => format!("verified {}", ev.artifact),
         };
         self.succeeded(ev, description).await
+    }
+
+    /// A merged release the cluster has not verified yet (design §15): status pending with
+    /// `detail` ("applying …"), deployment `in_progress`. Returns the deployment.
+    pub async fn release_applying(&self, ev: &ReleaseEvent, detail: &str) -> Option<DeploymentId> {
+        self.status(ev, CommitState::Pending, format!("{}: {detail}", ev.artifact))
+            .await;
+        let id = self.ensure_deployment(ev).await?;
+        self.deployment_status(ev, id, DeploymentState::InProgress, None, detail)
+            .await;
+        Some(id)
+    }
+
+    /// The cluster reports the release healthy: its deployment succeeds (the commit status
+    /// waits for the soak). `true` when GitHub took it.
+    pub async fn release_healthy(&self, ev: &ReleaseEvent) -> bool {
+        let Some(id) = self.ensure_deployment(ev).await else {
+            return self.forge.is_none();
+        };
+        let ok = self
+            .deployment_status(ev, id, DeploymentState::Success, ev.environment_url.clone(), "healthy")
+            .await;
+        if ev.is_production() {
+            self.inactivate_others(ev, Some(id), "superseded").await;
+        }
+        ok
+    }
+
+    /// The release is verified (healthy for the soak): status success and the Slack message.
+    /// `true` when GitHub took the status.
+    pub async fn release_verified(&self, ev: &ReleaseEvent, rollback: bool, from: Option<&ArtifactId>) -> bool {
+        let from = from.map(|a| a.to_string()).unwrap_or_default();
+        if rollback {
+            self.slack(
+                "slack_rollback.json.tera",
+                ev,
+                &[("rollback_from", from.as_str()), ("verified", "yes")],
+            );
+        } else {
+            self.slack("slack_release.json.tera", ev, &[("verified", "yes")]);
+        }
+        let description = if rollback {
+            format!("rolled back to {}, verified", ev.artifact)
+        } else {
+            format!("verified {}", ev.artifact)
+        };
+        self.status(ev, CommitState::Success, description).await
     }
 
     /// A newer artifact took over the release pull request this one waited in: its status

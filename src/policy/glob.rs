@@ -76,6 +76,13 @@ impl fmt::Display for RefGlob {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefGlobs(Vec<RefGlob>);
 
+impl fmt::Display for RefGlobs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list: Vec<&str> = self.0.iter().map(RefGlob::as_str).collect();
+        f.write_str(&list.join(", "))
+    }
+}
+
 impl RefGlobs {
     /// Builds a list, refusing one that could never match anything.
     pub fn new<S: AsRef<str>>(patterns: &[S]) -> Result<Self, String> {

@@ -36,8 +36,8 @@ pub use load::load_dir;
 pub use principal::{Actor, Level, Principal, any_admits};
 pub use report::policy_check_report;
 pub use schema::{
-    AfterRule, ArtifactRule, AutoRule, EnvPolicy, MergeMode, PolicyFile, PreviewCleanup, PreviewPolicy,
-    PreviewTrigger, TemplateName, VarName,
+    AfterRule, ArtifactRule, AutoRule, DEFAULT_VERIFY_TIMEOUT, EnvPolicy, MergeMode, OnFailure, PolicyFile,
+    PreviewCleanup, PreviewPolicy, PreviewTrigger, TemplateName, VarName, VerifyRule, VerifySource,
 };
 pub use set::{Policy, PolicySet};
 pub use signal::{Signal, SignalKind};

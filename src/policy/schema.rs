@@ -95,6 +95,9 @@ pub struct EnvPolicy {
     pub after: Option<AfterRule>,
     /// Environment URL, an unrendered tera string.
     pub url: Option<String>,
+    /// How the cluster says a release is applied and healthy (design §15); without it a
+    /// merged release counts as live.
+    pub verify: Option<VerifyRule>,
 }
 
 impl EnvPolicy {
@@ -142,6 +145,114 @@ pub struct AfterRule {
     pub env: EnvName,
     #[serde(default, deserialize_with = "deserialize_duration")]
     pub soak: Duration,
+}
+
+/// `[env.<name>.verify]`: who reports on this environment's releases, how long to wait for a
+/// healthy report, how long it must stay healthy, and what a failure does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyRule {
+    pub by: VerifySource,
+    pub timeout: Duration,
+    pub soak: Duration,
+    pub on_failure: OnFailure,
+}
+
+/// The one report source an environment listens to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VerifySource {
+    /// A Flux Kustomization or HelmRelease, by name.
+    Flux(String),
+    /// An Argo CD Application, by name.
+    ArgoCd(String),
+    /// Commit statuses or check runs on the gitops commit whose context (name) matches.
+    Status(RefGlobs),
+}
+
+/// What a failed or timed-out verification does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnFailure {
+    /// Back to the last verified release, then hold the environment.
+    Rollback,
+    /// Hold the environment: no automatic deploy until `/resume`.
+    Hold,
+    /// Say so, nothing else.
+    #[default]
+    Report,
+}
+
+impl OnFailure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnFailure::Rollback => "rollback",
+            OnFailure::Hold => "hold",
+            OnFailure::Report => "report",
+        }
+    }
+}
+
+/// The default `verify.timeout`: no healthy report 15 minutes after the merge is a failure.
+pub const DEFAULT_VERIFY_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
+impl<'de> Deserialize<'de> for VerifyRule {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Written {
+            flux: Option<String>,
+            argocd: Option<String>,
+            status: Option<RefGlobs>,
+            #[serde(default, deserialize_with = "deserialize_optional_duration")]
+            timeout: Option<Duration>,
+            #[serde(default, deserialize_with = "deserialize_optional_duration")]
+            soak: Option<Duration>,
+            #[serde(default)]
+            on_failure: OnFailure,
+        }
+        let w = Written::deserialize(d)?;
+        let by = match (w.flux, w.argocd, w.status) {
+            (Some(name), None, None) => VerifySource::Flux(object_name("flux", name)?),
+            (None, Some(name), None) => VerifySource::ArgoCd(object_name("argocd", name)?),
+            (None, None, Some(globs)) => VerifySource::Status(globs),
+            (None, None, None) => {
+                return Err(de::Error::custom(
+                    "needs one of flux = \"<Kustomization or HelmRelease>\", argocd = \"<Application>\" or status = \"<context glob>\"",
+                ));
+            }
+            _ => {
+                return Err(de::Error::custom(
+                    "names more than one of flux, argocd and status: an environment listens to one",
+                ));
+            }
+        };
+        Ok(VerifyRule {
+            by,
+            timeout: w.timeout.unwrap_or(DEFAULT_VERIFY_TIMEOUT),
+            soak: w.soak.unwrap_or_default(),
+            on_failure: w.on_failure,
+        })
+    }
+}
+
+/// A Kubernetes object name as a controller reports it: refused when empty or not a name, so
+/// a typo cannot wait for reports that never match.
+fn object_name<E: de::Error>(key: &str, name: String) -> Result<String, E> {
+    let ok = !name.is_empty()
+        && name.len() <= 253
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+    if ok {
+        Ok(name)
+    } else {
+        Err(E::custom(format!(
+            "{key} = {name:?} is not a Kubernetes object name (lowercase letters, digits, '-' and '.')"
+        )))
+    }
+}
+
+fn deserialize_optional_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    deserialize_duration(d).map(Some)
 }
 
 /// `[preview]`: per-pull-request environments.

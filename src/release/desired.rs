@@ -79,7 +79,13 @@ impl Desired {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "ended")]
 pub enum Final {
-    Released { commit: CommitSha, rollback: bool },
+    Released {
+        commit: CommitSha,
+        rollback: bool,
+        /// Verified by the cluster (design §15), not only merged.
+        #[serde(default)]
+        verified: bool,
+    },
     Superseded { by: ArtifactId },
     Failed { reason: String, kind: FailureKind },
 }

@@ -28,6 +28,7 @@ mod preview;
 mod reconcile;
 mod steps;
 mod text;
+mod verify;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -181,6 +182,9 @@ pub struct Releaser {
     /// Release pull requests this process merged and recorded: their `closed` webhook brings
     /// nothing new, so it costs no GitHub call. Bounded; after a restart it is empty.
     merged_here: std::sync::Mutex<std::collections::VecDeque<u64>>,
+    /// The earliest time an open verification may end by itself (soak or deadline), so the
+    /// timer wakes for it; refreshed by every pass.
+    verify_due: std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>,
     serial: tokio::sync::Mutex<()>,
 }
 
@@ -200,6 +204,7 @@ impl Releaser {
             git_token_from_forge: parts.git_token_from_forge,
             reconcile_every: parts.reconcile_every,
             merged_here: std::sync::Mutex::new(std::collections::VecDeque::new()),
+            verify_due: std::sync::Mutex::new(None),
             serial: tokio::sync::Mutex::new(()),
         }
     }

@@ -75,18 +75,22 @@ pub enum Gate {
         env: EnvName,
         until: DateTime<Utc>,
     },
-    /// The artifact is not live in `env` yet; it must then soak there for `soak`.
+    /// The artifact is not live in `env` yet (not healthy there, when `env` verifies); it
+    /// must then soak there for `soak`.
     Upstream {
         env: EnvName,
         soak: std::time::Duration,
+        healthy: bool,
     },
 }
 
-/// `live` is what runs in `after.env` now (its source sha) and since when.
+/// `live` is what runs in `after.env` now (its source sha) and since when: since it went
+/// live, or, when `after.env` verifies (`healthy`), since the cluster reported it healthy.
 pub fn gate(
     after: Option<&AfterRule>,
     sha: &CommitSha,
     live: Option<(&CommitSha, DateTime<Utc>)>,
+    healthy: bool,
     now: DateTime<Utc>,
 ) -> Gate {
     let Some(after) = after else { return Gate::Open };
@@ -106,6 +110,7 @@ pub fn gate(
         _ => Gate::Upstream {
             env: after.env.clone(),
             soak: after.soak,
+            healthy,
         },
     }
 }
@@ -195,21 +200,22 @@ auto = { pull_request = true }
             .unwrap()
             .to_utc();
         let min = chrono::Duration::minutes;
-        assert_eq!(gate(None, &sha, None, t0), Gate::Open);
+        assert_eq!(gate(None, &sha, None, false, t0), Gate::Open);
         let staging = EnvName::new("staging").unwrap();
         let upstream = Gate::Upstream {
             env: staging.clone(),
             soak: std::time::Duration::from_secs(30 * 60),
+            healthy: false,
         };
-        assert_eq!(gate(after, &sha, None, t0), upstream);
-        assert_eq!(gate(after, &sha, Some((&other, t0)), t0 + min(60)), upstream);
+        assert_eq!(gate(after, &sha, None, false, t0), upstream);
+        assert_eq!(gate(after, &sha, Some((&other, t0)), false, t0 + min(60)), upstream);
         assert_eq!(
-            gate(after, &sha, Some((&sha, t0)), t0 + min(29)),
+            gate(after, &sha, Some((&sha, t0)), false, t0 + min(29)),
             Gate::Soaking {
                 env: staging,
                 until: t0 + min(30)
             }
         );
-        assert_eq!(gate(after, &sha, Some((&sha, t0)), t0 + min(30)), Gate::Open);
+        assert_eq!(gate(after, &sha, Some((&sha, t0)), false, t0 + min(30)), Gate::Open);
     }
 }

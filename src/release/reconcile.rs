@@ -123,6 +123,7 @@ impl Releaser {
     /// held it. Returns the last outcome of each desire worked on.
     pub(super) async fn pass(&self) -> Vec<(Plan, Result<ReleaseOutcome>)> {
         self.pay_owed().await;
+        self.verify_pass().await;
         let mut out: Vec<(Plan, Result<ReleaseOutcome>)> = Vec::new();
         let mut worked: Vec<Plan> = Vec::new();
         for _ in 0..=self.desired.list().len() {
@@ -322,11 +323,15 @@ impl Releaser {
             None => self.release_event(&o.env, &artifact, &o.trigger).await,
         };
         match &o.outcome {
-            Final::Released { commit, rollback } => {
+            Final::Released {
+                commit,
+                rollback,
+                verified,
+            } => {
                 ev.gitops_sha = Some(commit.clone());
                 ev.gitops_commit_url = self.gitops_commit_url(commit).await;
                 ev.environment_url = self.environment_url(&o.env, &o.app);
-                self.notifier.success_again(&ev, *rollback).await
+                self.notifier.success_again(&ev, *rollback, *verified).await
             }
             Final::Superseded { by } => self.notifier.release_superseded(&ev, by).await,
             Final::Failed { reason, kind } => self.notifier.release_failed(&ev, *kind, reason).await,
@@ -337,7 +342,8 @@ impl Releaser {
     /// can wake for it.
     pub fn next_retry(&self) -> Option<DateTime<Utc>> {
         let owed = (self.desired.owed_count() > 0).then(|| self.clock.now() + OWED_EVERY);
-        self.desired.next_retry().into_iter().chain(owed).min()
+        let verify = self.next_verify_due();
+        self.desired.next_retry().into_iter().chain(owed).chain(verify).min()
     }
 
     /// How many final statuses GitHub has not taken yet.

@@ -11,7 +11,8 @@ use crate::artifact::{Artifact, ArtifactId, HoldState};
 use crate::domain::{AppName, CommitSha, EnvName};
 use crate::forge::PullRequest;
 use crate::notify::reply::render_or;
-use crate::policy::{EnvPolicy, Policy};
+use crate::policy::{EnvPolicy, Policy, VerifyRule, VerifySource};
+use crate::verify::state::Verification;
 
 use super::plan::{Gate, Plan};
 
@@ -199,7 +200,7 @@ pub(super) fn closed_gate(gate: &Gate) -> Option<String> {
     match gate {
         Gate::Open => None,
         Gate::Soaking { env, until } => Some(soaking(env, *until)),
-        Gate::Upstream { env, soak } => Some(waiting_upstream(env, *soak)),
+        Gate::Upstream { env, soak, healthy } => Some(waiting_upstream(env, *soak, *healthy)),
     }
 }
 
@@ -212,9 +213,10 @@ fn soaking(env: &EnvName, until: DateTime<Utc>) -> String {
 }
 
 /// Why an `after` gate is closed: the artifact is not live upstream yet.
-fn waiting_upstream(env: &EnvName, soak: Duration) -> String {
+fn waiting_upstream(env: &EnvName, soak: Duration, healthy: bool) -> String {
     notice("waiting_upstream", |ctx| {
         ctx.insert("env", env.as_str());
+        ctx.insert("healthy", &healthy);
         let soak = if soak > Duration::ZERO {
             humantime::format_duration(soak).to_string()
         } else {
@@ -245,6 +247,44 @@ pub(super) fn merged_by(pull: Option<u64>, commit: &CommitSha) -> String {
     }
 }
 
+/// What a merged release in a verifying env waits for.
+pub(super) fn verify_waits_for(rule: &VerifyRule) -> String {
+    let (controller, object) = match &rule.by {
+        VerifySource::Flux(name) => ("Flux", name.clone()),
+        VerifySource::ArgoCd(name) => ("Argo CD", name.clone()),
+        VerifySource::Status(globs) => ("status", globs.to_string()),
+    };
+    notice("verify_waits_for", |ctx| {
+        ctx.insert("controller", controller);
+        ctx.insert("object", &object);
+    })
+}
+
+/// Why a verification failed, for statuses, replies and Slack.
+pub(super) fn verify_failed(env: &EnvName, v: &Verification) -> String {
+    notice("verify_failed", |ctx| {
+        ctx.insert("env", env.as_str());
+        ctx.insert("state", v.state.as_str());
+        ctx.insert("by", v.reported_by.map(|c| c.as_str()).unwrap_or_default());
+        ctx.insert("message", v.message.trim());
+    })
+}
+
+/// What followed a failed verification: a rollback to `to` and a hold, or a hold alone
+/// (`why` not rolled back).
+pub(super) fn verify_then_held(env: &EnvName, to: Option<&ArtifactId>, why: Option<&str>) -> String {
+    notice("verify_then", |ctx| {
+        ctx.insert("env", env.as_str());
+        ctx.insert("to", &to.map(|a| a.to_string()).unwrap_or_default());
+        ctx.insert("why", why.unwrap_or_default());
+    })
+}
+
+/// A time of day people read in a status (`14:05:09 UTC`).
+pub(super) fn clock_time(at: DateTime<Utc>) -> String {
+    at.format("%H:%M:%S UTC").to_string()
+}
+
 /// How far a release pull request is from its approval rule.
 pub(super) fn approvals(approved: usize, required: u32) -> String {
     notice("approvals", |ctx| {
@@ -264,10 +304,20 @@ mod tests {
         let gate = Gate::Upstream {
             env: EnvName::new("staging").unwrap(),
             soak: Duration::from_secs(30 * 60),
+            healthy: false,
         };
         assert_eq!(
             closed_gate(&gate).as_deref(),
             Some("waiting until it is live in staging for 30m")
+        );
+        let verifying = Gate::Upstream {
+            env: EnvName::new("staging").unwrap(),
+            soak: Duration::ZERO,
+            healthy: true,
+        };
+        assert_eq!(
+            closed_gate(&verifying).as_deref(),
+            Some("waiting until it is healthy in staging")
         );
         assert_eq!(closed_gate(&Gate::Open), None);
     }
@@ -402,11 +452,11 @@ approvers = ["team:acme/sre", "user:bob"]
             "soaking in production until 2026-01-01T10:30:00Z"
         );
         assert_eq!(
-            waiting_upstream(&env, Duration::ZERO),
+            waiting_upstream(&env, Duration::ZERO, false),
             "waiting until it is live in production"
         );
         assert_eq!(
-            waiting_upstream(&env, Duration::from_secs(5400)),
+            waiting_upstream(&env, Duration::from_secs(5400), false),
             "waiting until it is live in production for 1h 30m"
         );
         assert_eq!(

@@ -112,7 +112,7 @@ impl Releaser {
         ev.gitops_sha = Some(commit.clone());
         ev.gitops_commit_url = self.gitops_commit_url(commit).await;
         ev.environment_url = self.environment_url(env, &artifact.app);
-        let settled = if matches!(trigger, Trigger::Rollback(_)) {
+        let settled = if trigger.is_rollback() {
             self.notifier.rollback(&ev, done.rollback_from).await
         } else {
             self.notifier.release_succeeded(&ev).await

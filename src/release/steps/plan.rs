@@ -81,11 +81,22 @@ impl Releaser {
         };
         let store = self.store.clone();
         let (env, app) = (after.env.clone(), plan.app.clone());
-        let live = blocking(move || store.released_at(&env, &app)).await?;
+        let mut live = blocking(move || store.released_at(&env, &app)).await?;
+        // Upstream verifies: the soak counts from healthy, and a release not (or no longer)
+        // healthy there does not count at all.
+        let verifies = self.verify_rule(&after.env, &plan.app).is_some();
+        if verifies {
+            let v = self.verification(&after.env, &plan.app).await?;
+            live = live.and_then(|(a, _)| {
+                let v = v.filter(|v| v.artifact == a.id && !v.state.is_failure())?;
+                Some((a, v.healthy_at?))
+            });
+        }
         let gate = gate(
             Some(after),
             &artifact.sha,
             live.as_ref().map(|(a, t)| (&a.sha, *t)),
+            verifies,
             self.clock.now(),
         );
         Ok((artifact, gate))

@@ -10,6 +10,7 @@ use crate::gitops::Trigger;
 use crate::notify::ReplyRef;
 use crate::release::desired::{Final, Owed};
 use crate::release::plan::Plan;
+use crate::release::verify::Merged;
 use crate::release::{ReleaseError, ReleaseOutcome, Releaser, Result};
 
 /// How a release was completed, for the notifications.
@@ -39,7 +40,22 @@ impl Releaser {
         if pull.is_some() && self.runs(env, &artifact.app, &artifact.id).await? {
             return Ok(());
         }
-        if !self.announce_released(env, artifact, trigger, commit, done).await {
+        if let Some(rule) = self.verify_rule(env, &artifact.app).cloned() {
+            // Live only once the cluster says so: the release waits for its reports.
+            let previous = self.live(env, &artifact.app).await?;
+            let merged = Merged {
+                env,
+                artifact,
+                trigger,
+                commit,
+                pull,
+                deployment: done.deployment,
+                reply: done.reply,
+                rollback_from: done.rollback_from,
+                previous,
+            };
+            self.start_verification(merged, &rule).await?;
+        } else if !self.announce_released(env, artifact, trigger, commit, done).await {
             self.desired.owe(Owed {
                 env: env.clone(),
                 app: artifact.app.clone(),
@@ -47,7 +63,8 @@ impl Releaser {
                 trigger: trigger.clone(),
                 outcome: Final::Released {
                     commit: commit.clone(),
-                    rollback: matches!(trigger, Trigger::Rollback(_)),
+                    rollback: trigger.is_rollback(),
+                    verified: false,
                 },
                 deployment: done.deployment,
             })?;
@@ -102,10 +119,14 @@ impl Releaser {
         app: &AppName,
         id: &ArtifactId,
     ) -> Result<bool> {
+        Ok(self.live(env, app).await?.as_ref() == Some(id))
+    }
+
+    /// The artifact the ledger says `env` runs.
+    pub(in crate::release) async fn live(&self, env: &EnvName, app: &AppName) -> Result<Option<ArtifactId>> {
         let store = self.store.clone();
         let (env, app) = (env.clone(), app.clone());
-        let live = blocking(move || store.released(&env, &app)).await?;
-        Ok(live.map(|a| a.id).as_ref() == Some(id))
+        Ok(blocking(move || store.released(&env, &app)).await?.map(|a| a.id))
     }
 
     async fn set_live(&self, env: &EnvName, artifact: &Artifact) -> Result<()> {
