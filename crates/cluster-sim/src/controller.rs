@@ -12,13 +12,14 @@ use std::time::{Duration, Instant};
 use chrono::{SecondsFormat, Utc};
 use tokio::sync::watch;
 
+use crate::argocd::{self, ArgoCdReport};
 use crate::event::{
     self, FluxEvent, InvolvedObject, KUSTOMIZE_API_VERSION, REPORTING_CONTROLLER, REPORTING_INSTANCE,
     Severity,
 };
 use crate::git::Mirror;
 use crate::health;
-use crate::{ControllerConfig, Error, Retry, Watched};
+use crate::{ControllerConfig, Error, Format, Retry, Watched};
 
 /// Flux's usual Kustomization interval, quoted in its success message.
 const INTERVAL: Duration = Duration::from_secs(600);
@@ -32,15 +33,18 @@ const POST_TIMEOUT: Duration = Duration::from_secs(15);
 pub struct SentReport {
     /// `Kind/namespace/name` of the involved object.
     pub object: String,
-    /// Flux's revision, `<branch>@sha1:<sha>`.
+    /// Flux: `<branch>@sha1:<sha>`; Argo CD: the sha.
     pub revision: String,
+    /// Argo CD reports carry none; `error` stands for a degraded or failed sync.
     pub severity: Severity,
+    /// Flux: the event's reason; Argo CD: the notification trigger (`on-deployed`, ...).
     pub reason: String,
     pub message: String,
     /// The exact body posted.
     pub body: Vec<u8>,
-    /// The `X-Signature` header sent with it.
-    pub signature: String,
+    /// Headers sent besides `Content-Type`: `Gotk-Component` and `X-Signature` (Flux),
+    /// `Authorization` (Argo CD).
+    pub headers: Vec<(String, String)>,
     /// 1 for the first try, 2 for the first retry, ...
     pub attempt: u32,
     /// The HTTP status, `None` when no response came (connection refused, timeout).
@@ -50,6 +54,14 @@ pub struct SentReport {
 }
 
 impl SentReport {
+    /// The value of a header sent with the report (names compare case-insensitively).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
     pub fn delivered(&self) -> bool {
         self.status.is_some_and(|s| (200..300).contains(&s))
     }
@@ -180,8 +192,15 @@ fn validate(mut cfg: ControllerConfig) -> Result<ControllerConfig, Error> {
         return bad("no objects to watch".into());
     }
     for obj in &mut cfg.objects {
-        if obj.kind != "Kustomization" {
-            return bad(format!("{}: only Kustomization objects are simulated", obj.kind));
+        let kind = match cfg.format {
+            Format::Flux => "Kustomization",
+            Format::ArgoCd => "Application",
+        };
+        if obj.kind != kind {
+            return bad(format!(
+                "{}: the {:?} controller reconciles {kind} objects only",
+                obj.kind, cfg.format
+            ));
         }
         if obj.name.is_empty() || obj.namespace.is_empty() {
             return bad(format!("{} needs a name and a namespace", obj.kind));
@@ -282,54 +301,53 @@ impl State {
 
         let started = Instant::now();
         tokio::time::sleep(self.cfg.apply_delay).await;
-        let revision = format!("{}@sha1:{tip}", self.cfg.branch);
         // Every verdict is read before anything is posted, so a git failure retries the whole
         // revision on the next poll without having reported half of it.
-        let mut events = Vec::new();
+        let mut verdicts = Vec::new();
         for obj in &due {
-            events.push(self.evaluate(obj, &tip, &revision, started).await?);
+            verdicts.push(self.verdict(obj, &tip).await?);
         }
+        let elapsed = started.elapsed();
         *lock(&self.shared.applied) = Some(tip.clone());
-        tracing::info!(revision = %revision, objects = due.len(), "cluster-sim applied");
-        for (obj, event) in due.iter().zip(events) {
-            self.post(obj, &revision, event).await;
+        tracing::info!(revision = %tip, objects = due.len(), "cluster-sim applied");
+        for (obj, verdict) in due.iter().zip(verdicts) {
+            let report = match self.cfg.format {
+                Format::Flux => self.flux_report(obj, &tip, &verdict, elapsed),
+                Format::ArgoCd => self.argocd_report(obj, &tip, &verdict),
+            };
+            self.post(report).await;
         }
         Ok(())
     }
 
-    /// The event kustomize-controller would send for `obj` at this revision.
-    async fn evaluate(
-        &self,
-        obj: &Watched,
-        sha: &str,
-        revision: &str,
-        started: Instant,
-    ) -> Result<FluxEvent, Error> {
-        let (severity, reason, message, commit_status) = if !self.mirror.path_exists(sha, &obj.path).await? {
-            (
-                Severity::Error,
-                "ArtifactFailed",
-                format!(
-                    "kustomization path not found: stat {}: no such file or directory",
-                    obj.path
-                ),
-                false,
-            )
+    async fn verdict(&self, obj: &Watched, sha: &str) -> Result<Verdict, Error> {
+        if !self.mirror.path_exists(sha, &obj.path).await? {
+            return Ok(Verdict::PathMissing);
+        }
+        let files = self.mirror.files(sha, &obj.path).await?;
+        let failing = health::unhealthy(&files, DEFAULT_NAMESPACE);
+        Ok(if failing.is_empty() {
+            Verdict::Healthy
         } else {
-            let files = self.mirror.files(sha, &obj.path).await?;
-            let failing = health::unhealthy(&files, DEFAULT_NAMESPACE);
-            let elapsed = event::go_duration(started.elapsed());
-            if failing.is_empty() {
-                (
-                    Severity::Info,
-                    "ReconciliationSucceeded",
-                    format!(
-                        "Reconciliation finished in {elapsed}, next run in {}",
-                        event::go_duration(INTERVAL)
-                    ),
-                    true,
-                )
-            } else {
+            Verdict::Unhealthy(failing)
+        })
+    }
+
+    /// The event kustomize-controller would send, with the words it uses.
+    fn flux_report(&self, obj: &Watched, sha: &str, verdict: &Verdict, elapsed: Duration) -> Report {
+        let revision = format!("{}@sha1:{sha}", self.cfg.branch);
+        let elapsed = event::go_duration(elapsed);
+        let (severity, reason, message, commit_status) = match verdict {
+            Verdict::Healthy => (
+                Severity::Info,
+                "ReconciliationSucceeded",
+                format!(
+                    "Reconciliation finished in {elapsed}, next run in {}",
+                    event::go_duration(INTERVAL)
+                ),
+                true,
+            ),
+            Verdict::Unhealthy(failing) => {
                 let stalled: Vec<String> = failing
                     .iter()
                     .map(|u| format!("{} status: 'Failed'", u.flux_id()))
@@ -344,9 +362,18 @@ impl State {
                     false,
                 )
             }
+            Verdict::PathMissing => (
+                Severity::Error,
+                "ArtifactFailed",
+                format!(
+                    "kustomization path not found: stat {}: no such file or directory",
+                    obj.path
+                ),
+                false,
+            ),
         };
         let resource_version = self.resource_version.fetch_add(1, Ordering::Relaxed);
-        Ok(FluxEvent {
+        let event = FluxEvent {
             involved_object: InvolvedObject {
                 kind: obj.kind.clone(),
                 namespace: obj.namespace.clone(),
@@ -359,32 +386,92 @@ impl State {
             timestamp: Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
             message,
             reason: reason.to_string(),
-            metadata: event::kustomization_metadata(self.cfg.metadata_keys, revision, commit_status),
+            metadata: event::kustomization_metadata(self.cfg.metadata_keys, &revision, commit_status),
             reporting_controller: REPORTING_CONTROLLER.to_string(),
             reporting_instance: REPORTING_INSTANCE.to_string(),
-        })
-    }
-
-    /// POSTs one event the way the `generic-hmac` provider does, retrying like its client.
-    async fn post(&self, obj: &Watched, revision: &str, event: FluxEvent) {
+        };
         let body = event.to_body();
         let signature = event::signature(&body, &self.cfg.secret);
-        let object = format!("{}/{}/{}", obj.kind, obj.namespace, obj.name);
+        Report {
+            object: object_id(obj),
+            revision,
+            severity,
+            reason: event.reason,
+            message: event.message,
+            headers: vec![
+                ("Gotk-Component", REPORTING_CONTROLLER.to_string()),
+                ("X-Signature", signature),
+            ],
+            body,
+        }
+    }
+
+    /// What Argo CD Notifications posts for the trigger this verdict fires: `on-deployed`
+    /// (synced and healthy), `on-health-degraded`, or `on-sync-failed`.
+    fn argocd_report(&self, obj: &Watched, sha: &str, verdict: &Verdict) -> Report {
+        let (trigger, severity, sync, health, phase, message) = match verdict {
+            Verdict::Healthy => (
+                "on-deployed",
+                Severity::Info,
+                "Synced",
+                "Healthy",
+                "Succeeded",
+                argocd::SYNC_SUCCEEDED.to_string(),
+            ),
+            // The sync itself went through; the workload then never became ready.
+            Verdict::Unhealthy(_) => (
+                "on-health-degraded",
+                Severity::Error,
+                "Synced",
+                "Degraded",
+                "Succeeded",
+                argocd::SYNC_SUCCEEDED.to_string(),
+            ),
+            Verdict::PathMissing => (
+                "on-sync-failed",
+                Severity::Error,
+                "Unknown",
+                "Missing",
+                "Failed",
+                format!("{}: app path does not exist", obj.path),
+            ),
+        };
+        let report = ArgoCdReport {
+            app: obj.name.clone(),
+            revision: sha.to_string(),
+            sync: sync.to_string(),
+            health: health.to_string(),
+            phase: phase.to_string(),
+            message,
+        };
+        let token = String::from_utf8_lossy(&self.cfg.secret).into_owned();
+        Report {
+            object: object_id(obj),
+            revision: sha.to_string(),
+            severity,
+            reason: trigger.to_string(),
+            body: report.to_body(),
+            message: report.message,
+            headers: vec![("Authorization", format!("Bearer {token}"))],
+        }
+    }
+
+    /// POSTs one report, retrying like the controllers' HTTP client (go-retryablehttp).
+    async fn post(&self, report: Report) {
         let Retry {
             max_retries,
             wait_min,
             wait_max,
         } = self.cfg.retry;
         for attempt in 1..=max_retries.saturating_add(1) {
-            let result = self
+            let mut request = self
                 .client
                 .post(&self.cfg.report_to)
-                .header("Content-Type", "application/json")
-                .header("Gotk-Component", REPORTING_CONTROLLER)
-                .header("X-Signature", &signature)
-                .body(body.clone())
-                .send()
-                .await;
+                .header("Content-Type", "application/json");
+            for (name, value) in &report.headers {
+                request = request.header(*name, value);
+            }
+            let result = request.body(report.body.clone()).send().await;
             let (status, error, retry) = match result {
                 Ok(resp) => {
                     let s = resp.status().as_u16();
@@ -394,15 +481,19 @@ impl State {
                 }
                 Err(e) => (None, Some(e.to_string()), true),
             };
-            tracing::info!(%object, %revision, attempt, ?status, "cluster-sim posted an event");
+            tracing::info!(object = %report.object, revision = %report.revision, attempt, ?status, "cluster-sim posted a report");
             lock(&self.shared.sent).push(SentReport {
-                object: object.clone(),
-                revision: revision.to_string(),
-                severity: event.severity,
-                reason: event.reason.clone(),
-                message: event.message.clone(),
-                body: body.clone(),
-                signature: signature.clone(),
+                object: report.object.clone(),
+                revision: report.revision.clone(),
+                severity: report.severity,
+                reason: report.reason.clone(),
+                message: report.message.clone(),
+                body: report.body.clone(),
+                headers: report
+                    .headers
+                    .iter()
+                    .map(|(n, v)| (n.to_string(), v.clone()))
+                    .collect(),
                 attempt,
                 status,
                 error,
@@ -416,6 +507,28 @@ impl State {
             tokio::time::sleep(wait).await;
         }
     }
+}
+
+enum Verdict {
+    Healthy,
+    Unhealthy(Vec<health::Unhealthy>),
+    PathMissing,
+}
+
+/// A report ready to post.
+struct Report {
+    object: String,
+    revision: String,
+    severity: Severity,
+    reason: String,
+    message: String,
+    /// Besides `Content-Type`.
+    headers: Vec<(&'static str, String)>,
+    body: Vec<u8>,
+}
+
+fn object_id(obj: &Watched) -> String {
+    format!("{}/{}/{}", obj.kind, obj.namespace, obj.name)
 }
 
 #[cfg(test)]
@@ -502,7 +615,14 @@ mod tests {
                     }],
                     ..config()
                 },
-                "only Kustomization",
+                "Kustomization objects only",
+            ),
+            (
+                ControllerConfig {
+                    format: Format::ArgoCd,
+                    ..config()
+                },
+                "Application objects only",
             ),
         ];
         for (cfg, want) in cases {

@@ -25,6 +25,7 @@
 //! # Ok::<(), cluster_sim::Error>(())
 //! ```
 
+pub mod argocd;
 mod controller;
 pub mod event;
 mod git;
@@ -32,6 +33,7 @@ pub mod health;
 
 use std::time::Duration;
 
+pub use argocd::ArgoCdReport;
 pub use controller::{Controller, ControllerHandle, SentReport};
 pub use event::{FluxEvent, MetadataKeys, Severity, signature};
 
@@ -46,13 +48,16 @@ pub struct ControllerConfig {
     pub objects: Vec<Watched>,
     /// Where events are posted, e.g. `http://127.0.0.1:PORT/webhooks/flux`.
     pub report_to: String,
-    /// The `generic-hmac` provider's key (the `token` of its Secret). Must not be empty.
+    /// Flux: the `generic-hmac` provider's key (the `token` of its Secret). Argo CD: the bearer
+    /// token of the webhook service's `Authorization` header. Must not be empty.
     pub secret: Vec<u8>,
     /// How often the branch is read.
     pub poll: Duration,
     /// How long "applying" and the health check of a revision take before it is reported.
     pub apply_delay: Duration,
-    /// Metadata key style of the posted events: current Flux's by default.
+    /// Which controller to play.
+    pub format: Format,
+    /// Metadata key style of Flux events: current Flux's by default.
     pub metadata_keys: MetadataKeys,
     /// Retries of a failed POST.
     pub retry: Retry,
@@ -68,20 +73,34 @@ impl Default for ControllerConfig {
             secret: Vec::new(),
             poll: Duration::from_millis(500),
             apply_delay: Duration::ZERO,
+            format: Format::default(),
             metadata_keys: MetadataKeys::default(),
             retry: Retry::default(),
         }
     }
 }
 
-/// A Flux object the controller reconciles from a folder of the repository.
+/// The controller played, which decides the objects' kind and the report's shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// Flux: `Kustomization` objects, events as notification-controller's `generic-hmac`
+    /// provider posts them.
+    #[default]
+    Flux,
+    /// Argo CD: `Application` objects, bodies as Argo CD Notifications' webhook service posts
+    /// them with [`argocd::BODY_TEMPLATE`], `Authorization: Bearer <secret>`.
+    ArgoCd,
+}
+
+/// An object the controller reconciles from a folder of the repository.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Watched {
-    /// `Kustomization` (the only kind whose events are simulated so far).
+    /// `Kustomization` (Flux) or `Application` (Argo CD).
     pub kind: String,
     pub name: String,
     pub namespace: String,
-    /// The folder of the repository this object applies (`spec.path`); `""` or `.` is the root.
+    /// The folder of the repository this object applies (`spec.path` of a Kustomization,
+    /// `spec.source.path` of an Application); `""` or `.` is the root.
     pub path: String,
 }
 
@@ -94,12 +113,20 @@ impl Watched {
             path: path.to_string(),
         }
     }
+
+    pub fn application(name: &str, namespace: &str, path: &str) -> Watched {
+        Watched {
+            kind: "Application".to_string(),
+            ..Watched::kustomization(name, namespace, path)
+        }
+    }
 }
 
-/// Retries of a POST that got no response, a 429 or a 5xx other than 501: the cases
-/// notification-controller's client (go-retryablehttp, 4 retries) retries. The wait doubles
-/// from `wait_min` up to `wait_max`; Flux waits 2s to 30s, the simulator defaults shorter so a
-/// demo does not stall.
+/// Retries of a POST that got no response, a 429 or a 5xx other than 501: the cases both
+/// controllers' client (go-retryablehttp) retries. The wait doubles from `wait_min` up to
+/// `wait_max`. Flux retries 4 times waiting 2s to 30s, Argo CD's webhook service 3 times
+/// waiting 1s to 5s; the simulator defaults to 4 retries and shorter waits so a demo does not
+/// stall.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retry {
     pub max_retries: u32,

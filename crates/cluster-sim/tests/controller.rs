@@ -8,7 +8,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cluster_sim::{Controller, ControllerConfig, ControllerHandle, MetadataKeys, Retry, Watched};
+use cluster_sim::{Controller, ControllerConfig, ControllerHandle, Format, MetadataKeys, Retry, Watched};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -282,6 +282,10 @@ fn a_healthy_revision_is_reported_once_signed_with_its_revision() {
     assert!(sent[0].delivered());
     assert_eq!(sent[0].body, req.body, "the recorded body is the one posted");
     assert_eq!(sent[0].revision, format!("main@sha1:{sha}"));
+    assert_eq!(
+        sent[0].header("x-signature"),
+        Some(req.headers["x-signature"].as_str())
+    );
 }
 
 #[test]
@@ -534,4 +538,86 @@ fn a_folder_missing_at_the_revision_fails_like_flux() {
             .starts_with("kustomization path not found")
     );
     assert_eq!(event["metadata"]["revision"], format!("main@sha1:{sha}"));
+}
+
+#[test]
+fn as_argo_cd_it_posts_the_template_body_with_a_bearer_token() {
+    let repo = Repo::new();
+    let good = repo.commit(&[("staging/web.yaml", HEALTHY)], "web 1.0");
+    let receiver = Receiver::start(&[]);
+    let handle = Controller::start(ControllerConfig {
+        format: Format::ArgoCd,
+        secret: b"argo-token".to_vec(),
+        ..config(
+            repo.bare.to_str().unwrap(),
+            &receiver,
+            vec![Watched::application("web-staging", "argocd", "staging")],
+        )
+    })
+    .unwrap();
+    wait_until("the deployed report", &handle, || receiver.requests().len() == 1);
+    let bad = repo.commit(&[("staging/web.yaml", UNHEALTHY)], "web 1.1 (bad)");
+    wait_until("the degraded report", &handle, || receiver.requests().len() == 2);
+
+    let requests = receiver.requests();
+    for req in &requests {
+        assert_eq!(req.headers["authorization"], "Bearer argo-token");
+        assert_eq!(req.headers["content-type"], "application/json");
+        assert!(!req.headers.contains_key("x-signature"));
+    }
+    let deployed = requests[0].json();
+    assert_eq!(
+        deployed,
+        serde_json::json!({
+            "app": "web-staging", "revision": good, "sync": "Synced", "health": "Healthy",
+            "phase": "Succeeded", "message": "successfully synced (all tasks run)"
+        })
+    );
+    let degraded = requests[1].json();
+    assert_eq!(degraded["revision"], bad.as_str());
+    assert_eq!(degraded["health"], "Degraded");
+    let sent = handle.sent();
+    assert_eq!(sent[1].reason, "on-health-degraded");
+    assert_eq!(sent[1].object, "Application/argocd/web-staging");
+    assert_eq!(sent[1].header("authorization"), Some("Bearer argo-token"));
+}
+
+/// A tokio program on a single-threaded runtime: the receiver runs on the caller's runtime,
+/// and stopping the controller from async code does not wait on that runtime.
+#[tokio::test(flavor = "current_thread")]
+async fn a_tokio_caller_receives_reports_and_stops_the_controller() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let repo = Repo::new();
+    repo.commit(&[("staging/web.yaml", HEALTHY)], "v1");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let receiver = Receiver {
+        url: format!("http://{}/webhooks/flux", listener.local_addr().unwrap()),
+        requests: Arc::default(),
+    };
+    let handle = Controller::start(config(repo.bare.to_str().unwrap(), &receiver, vec![staging()])).unwrap();
+
+    let (mut conn, _) = tokio::time::timeout(Duration::from_secs(20), listener.accept())
+        .await
+        .expect("the controller posts")
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("\"reportingController\"") {
+        let n = conn.read(&mut buf).await.unwrap();
+        assert!(n > 0, "connection closed early");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    assert!(String::from_utf8_lossy(&seen).starts_with("POST /webhooks/flux HTTP/1.1"));
+    // Answer only after stopping: the POST is still in flight when the handle goes.
+    let started = Instant::now();
+    drop(handle);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "drop took {:?}",
+        started.elapsed()
+    );
+    let _ = conn
+        .write_all(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
+        .await;
 }
