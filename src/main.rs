@@ -173,6 +173,23 @@ enum ReleaseCommand {
         #[command(flatten)]
         server: ServerArg,
     },
+    /// Wait until a release is verified (exit 0) or failed / timed out (exit 1). Without
+    /// --artifact: the release (env, app) runs now.
+    Wait {
+        #[arg(long)]
+        app: AppName,
+        #[arg(long)]
+        env: EnvName,
+        #[arg(long)]
+        artifact: Option<String>,
+        /// Give up (exit 1) after this long.
+        #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        server: ServerArg,
+    },
     /// Release history, read back from the gitops repository.
     List {
         #[arg(long)]
@@ -266,6 +283,14 @@ fn run(command: Command) -> anyhow::Result<()> {
             Some(url) => release_make_remote(url, &app, &env, &artifact),
             None => release_make(app, env, &artifact, &config),
         },
+        Command::Release(ReleaseCommand::Wait {
+            app,
+            env,
+            artifact,
+            timeout,
+            config,
+            server,
+        }) => release_wait(&app, &env, artifact.as_deref(), timeout, &config, server.server.as_deref()),
         Command::Release(ReleaseCommand::List {
             env,
             app,
@@ -503,6 +528,101 @@ fn release_make_remote(server: &str, app: &AppName, env: &EnvName, artifact: &st
         json["artifact"].as_str().unwrap_or(artifact)
     );
     Ok(())
+}
+
+/// `auger release wait`: polls the ledger (or a running auger's API) until the release is
+/// settled. A release that another one replaces before it settles is a failure to wait for.
+fn release_wait(
+    app: &AppName,
+    env: &EnvName,
+    artifact: Option<&str>,
+    timeout: std::time::Duration,
+    config: &ConfigArg,
+    server: Option<&str>,
+) -> anyhow::Result<()> {
+    use auger::verify::current::CurrentRelease;
+    let read: Box<dyn Fn() -> anyhow::Result<Option<CurrentRelease>>> = match server {
+        Some(url) => {
+            let url = format!(
+                "{}/api/v1/releases/current?env={env}&app={app}",
+                url.trim_end_matches('/')
+            );
+            Box::new(move || current_from_server(&url))
+        }
+        None => {
+            let cfg = Config::load(&config.config)?;
+            let policies = auger::policy::load_dir(&cfg.paths.policies, &cfg.paths.templates)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let verifies = policies
+                .get(app)
+                .and_then(|p| p.env(env))
+                .with_context(|| format!("no environment {env} for app {app}"))?
+                .verify
+                .is_some();
+            let store = auger::server::open_store(&cfg, false)?;
+            let (env, app) = (env.clone(), app.clone());
+            Box::new(move || Ok(auger::verify::current::current(&store, &env, &app, verifies)?))
+        }
+    };
+    let wanted = match artifact {
+        None => None,
+        Some(given) if given.contains('@') => Some(given.to_owned()),
+        Some(sha) => Some(format!("{app}@{}", &sha[..sha.len().min(auger::artifact::ID_SHA_LEN)])),
+    };
+    let started = std::time::Instant::now();
+    let mut said = String::new();
+    loop {
+        let current = read()?;
+        if let Some(c) = &current {
+            let ours = wanted.as_ref().is_none_or(|w| c.artifact.to_string() == *w);
+            let line = format!("{} in {env}: {}", c.artifact, c.state);
+            if ours && line != said {
+                eprintln!("{line}");
+                said = line;
+            }
+            if ours && c.is_settled() {
+                if c.is_good() {
+                    println!("{} is {} in {env}", c.artifact, c.state);
+                    return Ok(());
+                }
+                bail!(
+                    "{} {} in {env}{}",
+                    c.artifact,
+                    c.state,
+                    c.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
+                );
+            }
+        }
+        if started.elapsed() >= timeout {
+            let state = current.map(|c| format!("{} is {}", c.artifact, c.state)).unwrap_or_default();
+            bail!(
+                "gave up after {}: {state}",
+                humantime::format_duration(timeout)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
+fn current_from_server(url: &str) -> anyhow::Result<Option<auger::verify::current::CurrentRelease>> {
+    let token = std::env::var("AUGER_TOKEN").context("AUGER_TOKEN must hold an API token for --server")?;
+    let resp = reqwest::blocking::Client::new()
+        .get(url)
+        .bearer_auth(token.trim())
+        .send()
+        .with_context(|| format!("cannot reach {url}"))?;
+    let status = resp.status();
+    if status == reqwest::StatusCode::NOT_FOUND {
+        return Ok(None);
+    }
+    if !status.is_success() {
+        let json: serde_json::Value = resp.json().unwrap_or(serde_json::Value::Null);
+        bail!(
+            "{url} answered {status}: {}",
+            json["error"].as_str().unwrap_or("no reason given")
+        );
+    }
+    Ok(Some(resp.json().with_context(|| format!("{url} answered something that is not a release"))?))
 }
 
 /// `auger artifact add --server URL`: the same record through a running auger's API, the way

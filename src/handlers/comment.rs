@@ -278,12 +278,14 @@ async fn command_status(asked: &Asked<'_>) -> String {
         app: String,
         env: String,
         running: String,
+        /// How far its verification is (design §15), for envs that verify.
+        state: Option<String>,
         /// Only a hold in force.
         hold: Option<HoldState>,
     }
     let mut rows = Vec::new();
     for p in &asked.apps {
-        for (env, _) in p.envs() {
+        for (env, rules) in p.envs() {
             let running = asked
                 .ctx
                 .store
@@ -292,6 +294,16 @@ async fn command_status(asked: &Asked<'_>) -> String {
                 .flatten()
                 .map(|a| a.label())
                 .unwrap_or_default();
+            let state = match rules.verify {
+                Some(_) => crate::verify::current::current(&asked.ctx.store, env, p.app(), true)
+                    .ok()
+                    .flatten()
+                    .map(|c| match c.message {
+                        Some(m) if c.state.is_failure() => format!("{}: {m}", c.state),
+                        _ => c.state.to_string(),
+                    }),
+                None => None,
+            };
             let hold = match asked.releaser.hold_state(env, p.app()).await {
                 Ok(Some(h)) if h.held => Some(h),
                 _ => None,
@@ -300,6 +312,7 @@ async fn command_status(asked: &Asked<'_>) -> String {
                 app: p.app().to_string(),
                 env: env.to_string(),
                 running,
+                state,
                 hold,
             });
         }

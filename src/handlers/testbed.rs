@@ -14,7 +14,7 @@ use crate::gitops::GitopsRepo;
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::policy::{Policy, PolicySet};
-use crate::release::{DesiredReleases, Releaser, ReleaserParts, SystemClock};
+use crate::release::{Clock, DesiredReleases, Releaser, ReleaserParts, SystemClock};
 use crate::work::PullRequestComment;
 
 pub const REPO: &str = "acme/web";
@@ -58,6 +58,16 @@ fn git(dir: &Path, args: &[&str]) {
 impl Bed {
     /// With the release loop on, or off (no `[gitops]`).
     pub fn new(releases_on: bool) -> Bed {
+        Bed::with(POLICY, Arc::new(SystemClock), releases_on)
+    }
+
+    /// With the release loop on, under `policy` (of app `web`, repo `acme/web`, template
+    /// `web`) and `clock`.
+    pub fn with_policy(policy: &str, clock: Arc<dyn Clock>) -> Bed {
+        Bed::with(policy, clock, true)
+    }
+
+    fn with(policy: &str, clock: Arc<dyn Clock>, releases_on: bool) -> Bed {
         let sim = GithubSim::start(SimConfig::default()).unwrap();
         sim.create_org("acme").unwrap();
         for u in ["alice", "bob", "auger"] {
@@ -90,7 +100,7 @@ impl Bed {
         .unwrap();
         let store = Arc::new(ArtifactStore::open_or_init(&dir.path().join("ledger.git")).unwrap());
         let policies = Arc::new(
-            PolicySet::from_policies([Policy::from_toml("policies/web.toml", POLICY).unwrap()]).unwrap(),
+            PolicySet::from_policies([Policy::from_toml("policies/web.toml", policy).unwrap()]).unwrap(),
         );
         let releases = if releases_on {
             let remote = dir.path().join("gitops.git");
@@ -113,7 +123,7 @@ impl Bed {
                 templates,
                 forge: Some(forge.clone()),
                 notifier: Arc::new(Notifier::new(Some(forge.clone()), None)),
-                clock: Arc::new(SystemClock),
+                clock,
                 desired: DesiredReleases::open(dir.path().join("desired.json")).unwrap(),
                 git_token_from_forge: false,
                 reconcile_every: crate::config::DEFAULT_RECONCILE_INTERVAL,

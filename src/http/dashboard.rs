@@ -35,6 +35,9 @@ struct Cell {
     hold_reason: String,
     hold_by: String,
     waiting: String,
+    /// Verification state of what runs (design §15), for envs that verify.
+    verify: String,
+    verify_detail: String,
 }
 
 #[derive(Serialize)]
@@ -89,6 +92,8 @@ struct FromGit {
     facts: BTreeMap<String, ArtifactFacts>,
     /// Per "env/app": (reason, by) of a hold.
     holds: BTreeMap<String, (String, String)>,
+    /// Per "env/app": the verification of what runs, for envs that verify.
+    verifications: BTreeMap<String, crate::verify::current::CurrentRelease>,
 }
 
 pub async fn index(state: web::Data<AppState>) -> HttpResponse {
@@ -173,11 +178,20 @@ fn read_git(s: &AppState) -> Result<FromGit, (StatusCode, String)> {
         .into_iter()
         .map(|(env, app, h)| (format!("{env}/{app}"), (h.reason, h.by)))
         .collect();
+    let mut verifications = BTreeMap::new();
+    for p in s.policies.iter() {
+        for (env, _) in p.envs().filter(|(_, r)| r.verify.is_some()) {
+            if let Ok(Some(c)) = crate::verify::current::current(&s.store, env, p.app(), true) {
+                verifications.insert(format!("{env}/{}", p.app()), c);
+            }
+        }
+    }
     Ok(FromGit {
         envs,
         releases,
         facts,
         holds,
+        verifications,
     })
 }
 
@@ -238,6 +252,20 @@ fn matrix(state: &AppState, git: &FromGit, envs: &[String], now: DateTime<Utc>) 
             hold_reason: hold.map(|h| h.0.clone()).unwrap_or_default(),
             hold_by: hold.map(|h| h.1.clone()).unwrap_or_default(),
             waiting: waiting.get(&key).cloned().unwrap_or_default(),
+            verify: git
+                .verifications
+                .get(&key)
+                .map(|c| c.state.to_string())
+                .unwrap_or_default(),
+            verify_detail: git
+                .verifications
+                .get(&key)
+                .map(|c| match (&c.message, c.soak_until) {
+                    (Some(m), _) if c.state.is_failure() => m.clone(),
+                    (_, Some(until)) => format!("soaking until {}", until.format("%H:%M:%S UTC")),
+                    _ => String::new(),
+                })
+                .unwrap_or_default(),
         }
     };
     state

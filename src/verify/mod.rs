@@ -32,6 +32,10 @@ pub enum Health {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Revision(String);
 impl Revision {
+    pub fn parse(s: &str) -> Option<Revision> {
+        let sha = s.rsplit(':').next()?;
+        Some(Revision(sha.to_owned()))
+    }
     pub fn as_str(&self) -> &str {
         &self.0
     }
