@@ -21,6 +21,8 @@ const WEB: &str = "acme/web";
 const GITOPS: &str = "acme/gitops";
 const SECRET: &str = "demo-webhook-secret";
 const API_TOKEN: &str = "demo-api-token";
+/// The key Flux's `generic-hmac` provider signs its events with (the simulated one too).
+const FLUX_SECRET: &str = "demo-flux-secret";
 /// Generous: a loaded CI machine is slow, and every wait ends as soon as the state is there.
 const STEP_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -41,6 +43,8 @@ namespace = "web"
 auto = { branch = "main" }
 merge = "auto"
 deployers = ["permission:write"]
+# Live once Flux reports the Kustomization healthy; a failure rolls back and holds.
+verify = { flux = "apps-staging", soak = "1s", on_failure = "rollback" }
 
 [env.production]
 auto = { tag = "v*" }
@@ -48,6 +52,7 @@ merge = "approval"
 approvals = 2
 approvers = ["team:acme/sre"]
 deployers = ["team:acme/sre"]
+verify = { flux = "apps-production" }
 
 [preview]
 env = "preview"
@@ -68,6 +73,18 @@ const TEMPLATES: [(&str, &str); 3] = [
         include_str!("../templates/web-service/kustomization.yaml.tera"),
     ),
 ];
+
+/// The demo's own manifest: what the simulated cluster checks. A build whose artifact carries
+/// `simulate = "unhealthy"` renders the annotation that makes its health check fail.
+const DEMO_HEALTH: &str = r#"# The demo's simulated cluster fails a revision whose manifest says so.
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ app }}-demo-health
+  namespace: web
+  annotations:
+    auger.dev/simulate: {{ artifact.vars.simulate | default(value="healthy") }}
+"#;
 
 /// The `auger serve` child, shared with the signal watcher so that a SIGTERM or Ctrl-C to
 /// the demo stops it too (the demo's own exit would leave it running).
@@ -154,6 +171,8 @@ fn stop_child(child: &mut Child) {
 struct Demo {
     sim: GithubSim,
     bot: Bot,
+    /// Plays Flux: applies the gitops branch and reports to `/webhooks/flux`.
+    _cluster: cluster_sim::ControllerHandle,
     root: PathBuf,
     step: usize,
 }
@@ -229,9 +248,13 @@ impl Demo {
             std::fs::write(root.join("templates/web-service").join(name), text)?;
         }
         std::fs::write(
+            root.join("templates/web-service/demo-health.yaml.tera"),
+            DEMO_HEALTH,
+        )?;
+        std::fs::write(
             root.join("auger.toml"),
             format!(
-                "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"auger-data\"\n\n[github]\napi_url = \"{}\"\ntoken_env = \"GITHUB_TOKEN\"\nwebhook_secret_env = \"AUGER_WEBHOOK_SECRET\"\n\n[gitops]\nrepo = \"{GITOPS}\"\nurl = \"{}\"\nbranch = \"main\"\n\n[api]\ntokens_env = \"AUGER_API_TOKENS\"\n",
+                "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"auger-data\"\n\n[github]\napi_url = \"{}\"\ntoken_env = \"GITHUB_TOKEN\"\nwebhook_secret_env = \"AUGER_WEBHOOK_SECRET\"\n\n[gitops]\nrepo = \"{GITOPS}\"\nurl = \"{}\"\nbranch = \"main\"\n\n[api]\ntokens_env = \"AUGER_API_TOKENS\"\n\n[verify]\nflux_secret_env = \"AUGER_FLUX_SECRET\"\n",
                 sim.url(),
                 gitops.clone_url
             ),
@@ -246,6 +269,7 @@ impl Demo {
             .env("GITHUB_TOKEN", &token)
             .env("AUGER_WEBHOOK_SECRET", SECRET)
             .env("AUGER_API_TOKENS", format!("demo:{API_TOKEN}"))
+            .env("AUGER_FLUX_SECRET", FLUX_SECRET)
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "error".into()),
@@ -270,13 +294,26 @@ impl Demo {
         };
         let url = bot.url.clone();
         sim.set_webhook(Some(&format!("{url}/webhooks/github")), SECRET);
+        let cluster = cluster_sim::Controller::start(cluster_sim::ControllerConfig {
+            repo: sim.repo_path(GITOPS)?.display().to_string(),
+            objects: vec![
+                cluster_sim::Watched::kustomization("apps-staging", "flux-system", "staging"),
+                cluster_sim::Watched::kustomization("apps-production", "flux-system", "production"),
+            ],
+            report_to: format!("{url}/webhooks/flux"),
+            secret: FLUX_SECRET.as_bytes().to_vec(),
+            poll: Duration::from_millis(100),
+            ..cluster_sim::ControllerConfig::default()
+        })
+        .context("cannot start the simulated cluster")?;
         println!(
-            "GitHub simulator: {}\nauger:            {url} (pid {pid})\n",
+            "GitHub simulator: {}\nauger:            {url} (pid {pid})\ncluster:          a simulated Flux applying {GITOPS} main, reporting to {url}/webhooks/flux\n",
             sim.url()
         );
         Ok(Demo {
             sim,
             bot,
+            _cluster: cluster,
             root: root.to_owned(),
             step: 0,
         })
@@ -289,9 +326,16 @@ impl Demo {
             self.live("staging").as_deref() == Some(v1.as_str())
         })?;
         self.done(&format!(
-            "staging/web/ holds image ghcr.io/acme/web:{}; status auger/staging = {}",
+            "merged: staging/web/ holds image ghcr.io/acme/web:{}",
             &v1[..12],
-            self.status(&v1, "auger/staging")
+        ))?;
+        self.wait("Flux to verify staging", || {
+            self.verification("staging").is_some_and(|(a, s)| a.ends_with(&v1[..12]) && s == "verified")
+        })?;
+        self.done(&format!(
+            "Flux applied it, healthy, verified: status auger/staging = {} ({})",
+            self.status(&v1, "auger/staging"),
+            self.status_description(&v1, "auger/staging")
         ))?;
 
         self.say("Tag v1.0.0 → the production PR waits for two SRE approvals");
@@ -406,6 +450,66 @@ impl Demo {
                 .is_some_and(|r| r.contains("back on"))
         })?;
         self.done("/resume production: automatic deploys are back on")?;
+
+        self.say("A build the cluster finds unhealthy → Flux reports the failure → auger rolls staging back and holds it");
+        self.wait("staging to verify v3", || {
+            self.verification("staging").is_some_and(|(a, s)| a.ends_with(&v3[..12]) && s == "verified")
+        })?;
+        let bad = self.sim.push(WEB, "main", &[("app.txt", "v4")], "feat: v4", "alice")?;
+        self.record_artifact(&bad, &[("simulate", "unhealthy")])?;
+        self.wait("the failed verification", || {
+            self.status(&bad, "auger/staging") == "failure"
+        })?;
+        self.done(&format!(
+            "status auger/staging = failure ({})",
+            self.status_description(&bad, "auger/staging")
+        ))?;
+        self.wait("staging back on v3", || {
+            self.live("staging").as_deref() == Some(v3.as_str())
+                && self
+                    .verification("staging")
+                    .is_some_and(|(a, s)| a.ends_with(&v3[..12]) && s == "verified")
+        })?;
+        let trigger = self.git_gitops(&["log", "-1", "--format=%(trailers:key=Auger-Trigger,valueonly)", "main"]);
+        if trigger.trim() != "verify flux" {
+            bail!("step {}: the rollback commit says Auger-Trigger {trigger:?}", self.step);
+        }
+        self.done("rolled back to v3 (Auger-Trigger: verify flux), verified again by Flux")?;
+        let v5 = self.green_main("v5")?;
+        self.settle();
+        if self.live("staging").as_deref() == Some(v5.as_str()) {
+            bail!("step {}: staging is on hold, yet v5 was released", self.step);
+        }
+        self.done("staging is on hold: the next green build waits for /resume staging")?;
+        Ok(())
+    }
+
+    /// (artifact id, state) of what `env` runs, from auger's API.
+    fn verification(&self, env: &str) -> Option<(String, String)> {
+        let v: serde_json::Value = reqwest::blocking::Client::new()
+            .get(format!("{}/api/v1/releases/current?env={env}&app=web", self.bot.url))
+            .bearer_auth(API_TOKEN)
+            .send()
+            .ok()?
+            .json()
+            .ok()?;
+        Some((v["artifact"].as_str()?.to_owned(), v["state"].as_str()?.to_owned()))
+    }
+
+    /// CI records an artifact through the API (as the GitHub Action does), with `vars`.
+    fn record_artifact(&self, sha: &str, vars: &[(&str, &str)]) -> anyhow::Result<()> {
+        let vars: serde_json::Map<String, serde_json::Value> =
+            vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).into())).collect();
+        let resp = reqwest::blocking::Client::new()
+            .post(format!("{}/api/v1/artifacts", self.bot.url))
+            .bearer_auth(API_TOKEN)
+            .json(&serde_json::json!({
+                "app": "web", "repo": WEB, "sha": sha, "branches": ["main"], "vars": vars,
+            }))
+            .send()?;
+        if !resp.status().is_success() {
+            bail!("step {}: the API refused the artifact: {}", self.step, resp.text().unwrap_or_default());
+        }
         Ok(())
     }
 
@@ -531,6 +635,17 @@ impl Demo {
             .max_by_key(|s| s.id)
             .map(|s| s.state)
             .unwrap_or_else(|| "none".into())
+    }
+
+    fn status_description(&self, sha: &str, context: &str) -> String {
+        self.sim
+            .statuses(WEB, sha)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|s| s.context == context)
+            .max_by_key(|s| s.id)
+            .and_then(|s| s.description)
+            .unwrap_or_default()
     }
 
     fn reply_to(&self, issue: u64, comment: u64) -> Option<String> {
