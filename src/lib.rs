@@ -15,6 +15,7 @@ pub mod policy;
 pub mod priority;
 pub mod release;
 pub mod server;
+pub mod verify;
 pub mod webhook;
 pub mod work;
 pub mod worker;

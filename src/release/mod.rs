@@ -28,6 +28,7 @@ mod preview;
 mod reconcile;
 mod steps;
 mod text;
+mod verify;
 
 use std::path::PathBuf;
 use std::sync::Arc;
