@@ -35,6 +35,22 @@ struct RawConfig {
     paths: RawPaths,
     #[serde(default)]
     notify: RawNotify,
+    #[serde(default)]
+    verify: RawVerify,
+}
+
+/// `[verify]`: the secrets the cluster's controllers authenticate their reports with (design
+/// §15), each through a named variable. A route whose variable is not named, or not set,
+/// answers 404.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVerify {
+    /// The variable holding the `token` of Flux's `generic-hmac` Provider secret (the HMAC key
+    /// of `X-Signature`); comma-separated for rotation.
+    flux_secret_env: Option<String>,
+    /// The variable holding the bearer token Argo CD Notifications sends; comma-separated for
+    /// rotation.
+    argocd_token_env: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -185,6 +201,16 @@ pub struct Config {
     pub paths: PathsConfig,
     /// `[notify] slack_webhook_env`: the variable that holds the Slack webhook URL.
     pub slack_webhook_env: Option<String>,
+    pub verify: VerifyConfig,
+}
+
+/// `[verify]`: which variables hold the controllers' report secrets.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyConfig {
+    /// `verify.flux_secret_env`: HMAC keys for `POST /webhooks/flux`.
+    pub flux_secret_env: Option<String>,
+    /// `verify.argocd_token_env`: bearer tokens for `POST /webhooks/argocd`.
+    pub argocd_token_env: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -388,6 +414,14 @@ impl Config {
         };
 
         check_env_name(&raw.api.tokens_env).map_err(|m| err("api.tokens_env", m))?;
+        for (key, var) in [
+            ("verify.flux_secret_env", &raw.verify.flux_secret_env),
+            ("verify.argocd_token_env", &raw.verify.argocd_token_env),
+        ] {
+            if let Some(var) = var {
+                check_env_name(var).map_err(|m| err(key, m))?;
+            }
+        }
         non_empty("paths.policies", &raw.paths.policies)?;
         non_empty("paths.templates", &raw.paths.templates)?;
 
@@ -417,6 +451,10 @@ impl Config {
                 templates: resolve(&raw.paths.templates),
             },
             slack_webhook_env: raw.notify.slack_webhook_env,
+            verify: VerifyConfig {
+                flux_secret_env: raw.verify.flux_secret_env,
+                argocd_token_env: raw.verify.argocd_token_env,
+            },
         })
     }
 
@@ -453,6 +491,23 @@ impl Config {
 
     pub fn api_tokens(&self) -> Result<Vec<String>, ConfigError> {
         self.secret_list("api.tokens_env", &self.api.tokens_env)
+    }
+
+    /// The HMAC keys Flux signs reports with, or why `POST /webhooks/flux` stays off: the key is
+    /// not set, or its variable is unset or empty (the error names both).
+    pub fn flux_secrets(&self) -> Result<Option<Vec<String>>, ConfigError> {
+        self.optional_secret_list("verify.flux_secret_env", self.verify.flux_secret_env.as_deref())
+    }
+
+    /// The bearer tokens Argo CD Notifications sends, as [`Config::flux_secrets`].
+    pub fn argocd_tokens(&self) -> Result<Option<Vec<String>>, ConfigError> {
+        self.optional_secret_list("verify.argocd_token_env", self.verify.argocd_token_env.as_deref())
+    }
+
+    /// `Ok(None)` when `key` names no variable; the variable's list when it does and is set;
+    /// an error naming the key and the variable when it is unset or empty.
+    fn optional_secret_list(&self, key: &str, var: Option<&str>) -> Result<Option<Vec<String>>, ConfigError> {
+        var.map(|var| self.secret_list(key, var)).transpose()
     }
 
     fn secret_list(&self, key: &str, var: &str) -> Result<Vec<String>, ConfigError> {
@@ -642,6 +697,36 @@ templates = "/srv/templates"
         let e = c.webhook_secrets().unwrap_err();
         assert_eq!(e.key, "github.webhook_secret_env");
         assert!(e.message.contains("AUGER_TEST_UNSET_SECRET_1"));
+    }
+
+    #[test]
+    fn verify_names_the_report_secrets_variables_or_nothing() {
+        let c = parse("").unwrap();
+        assert_eq!(c.verify.flux_secret_env, None);
+        assert_eq!(c.flux_secrets().unwrap(), None, "no key: the route is off");
+        assert_eq!(c.argocd_tokens().unwrap(), None);
+        let c = parse(
+            "[verify]\nflux_secret_env = \"AUGER_TEST_UNSET_FLUX_1\"\nargocd_token_env = \"AUGER_TEST_UNSET_ARGO_1\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.verify.flux_secret_env.as_deref(),
+            Some("AUGER_TEST_UNSET_FLUX_1")
+        );
+        let e = c.flux_secrets().unwrap_err();
+        assert_eq!(e.key, "verify.flux_secret_env");
+        assert!(e.message.contains("AUGER_TEST_UNSET_FLUX_1"), "{e}");
+        assert_eq!(c.argocd_tokens().unwrap_err().key, "verify.argocd_token_env");
+        for (text, key) in [
+            (
+                "[verify]\nflux_secret_env = \"not a var\"\n",
+                "verify.flux_secret_env",
+            ),
+            ("[verify]\nargocd_token_env = \"\"\n", "verify.argocd_token_env"),
+            ("[verify]\nflux_secret = \"X\"\n", "verify.flux_secret"),
+        ] {
+            assert_eq!(parse(text).unwrap_err().key, key, "{text}");
+        }
     }
 
     #[test]

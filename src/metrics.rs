@@ -19,6 +19,7 @@ pub struct Metrics {
     latency_sum_micros: AtomicU64,
     artifacts: Mutex<BTreeMap<&'static str, u64>>,
     api_requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
+    reports: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
 }
 
 fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K) {
@@ -53,6 +54,12 @@ impl Metrics {
     /// An artifact write: `created`, `updated` or `unchanged`.
     pub fn artifact(&self, outcome: &'static str) {
         bump(&self.artifacts, outcome);
+    }
+
+    /// A controller's report answered at the edge, by controller (`flux`, `argocd`): `queued`,
+    /// `duplicate`, `unauthorized`, `bad_request`, `too_large`, `unavailable`, `not_configured`.
+    pub fn report(&self, controller: crate::verify::Controller, outcome: &'static str) {
+        bump(&self.reports, (controller.as_str(), outcome));
     }
 
     /// An API request by route and status code.
@@ -127,6 +134,17 @@ impl Metrics {
                 "auger_api_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP auger_reports_total Controller reports by controller and outcome."
+        );
+        let _ = writeln!(out, "# TYPE auger_reports_total counter");
+        for ((controller, outcome), n) in lock(&self.reports) {
+            let _ = writeln!(
+                out,
+                "auger_reports_total{{controller=\"{controller}\",outcome=\"{outcome}\"}} {n}"
+            );
+        }
         for (name, labels, value) in extra {
             let _ = writeln!(out, "{name}{labels} {value}");
         }
@@ -176,7 +194,15 @@ mod tests {
         m.processed("release", "ok", Duration::from_millis(20));
         m.processed("build", "ok", Duration::from_millis(3));
         m.artifact("created");
+        m.report(crate::verify::Controller::Flux, "queued");
+        m.report(crate::verify::Controller::Flux, "queued");
+        m.report(crate::verify::Controller::ArgoCd, "unauthorized");
         let text = m.render(7, &[]);
+        assert!(
+            text.contains("auger_reports_total{controller=\"flux\",outcome=\"queued\"} 2"),
+            "{text}"
+        );
+        assert!(text.contains("auger_reports_total{controller=\"argocd\",outcome=\"unauthorized\"} 1"));
         assert!(text.contains("auger_webhook_deliveries_total{event=\"status\",outcome=\"queued\"} 2"));
         assert!(
             text.contains("auger_webhook_deliveries_total{event=\"other\",outcome=\"ignored\"} 2"),

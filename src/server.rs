@@ -49,6 +49,14 @@ pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
             ApiTokens::default()
         }
     };
+    let flux_secrets = report_secrets(config.flux_secrets(), "POST /webhooks/flux")
+        .map(|list| {
+            WebhookSecrets::new(list.iter().map(String::as_str))
+                .with_context(|| format!("{}: verify.flux_secret_env", config.file.display()))
+        })
+        .transpose()?;
+    let argocd_tokens =
+        report_secrets(config.argocd_tokens(), "POST /webhooks/argocd").map(|list| ApiTokens::unnamed(&list));
     let policies = load_policies(config)?;
     std::fs::create_dir_all(&config.server.data_dir).with_context(|| {
         format!(
@@ -102,6 +110,8 @@ pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
         state: AppState {
             secrets,
             api_tokens,
+            flux_secrets,
+            argocd_tokens,
             inbox,
             store,
             policies,
@@ -118,6 +128,18 @@ pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
         replay_below: replay.next_seq,
         reconcile_every: config.server.reconcile_interval,
         catch_up,
+    })
+}
+
+/// A report route's secrets; a variable that `[verify]` names but that is unset or empty leaves
+/// the route off (404) with a warning, as a missing API token list leaves the API off.
+fn report_secrets(
+    list: Result<Option<Vec<String>>, crate::config::ConfigError>,
+    route: &str,
+) -> Option<Vec<String>> {
+    list.unwrap_or_else(|e| {
+        tracing::warn!("{e}: {route} will answer 404");
+        None
     })
 }
 

@@ -27,7 +27,7 @@ pub const INBOX_KIND_PREFIX: &str = "work:";
 /// The inbox kind for work that came from `source` (a GitHub event name, or `api`).
 pub fn inbox_kind(source: &str) -> std::borrow::Cow<'static, str> {
     // The kinds work comes from, spelled out so the edge's hot path allocates nothing here.
-    const KNOWN: [&str; 9] = [
+    const KNOWN: [&str; 11] = [
         "work:status",
         "work:check_run",
         "work:workflow_run",
@@ -37,6 +37,8 @@ pub fn inbox_kind(source: &str) -> std::borrow::Cow<'static, str> {
         "work:issue_comment",
         "work:delete",
         "work:api",
+        "work:flux",
+        "work:argocd",
     ];
     match KNOWN.iter().find(|k| &k[INBOX_KIND_PREFIX.len()..] == source) {
         Some(k) => std::borrow::Cow::Borrowed(k),
@@ -84,6 +86,9 @@ pub enum Work {
     /// An installation of the App was created, deleted, suspended or given other repositories
     /// (`handlers::installation`).
     Installation(InstallationChange),
+    /// A controller reported on the gitops repository: Flux or Argo CD through their own routes
+    /// (`handlers::report`). Stored under the inbox kind `work:flux` or `work:argocd`.
+    Report(crate::verify::Report),
 }
 
 impl Work {
@@ -102,6 +107,7 @@ impl Work {
             Work::Release(_) => "release",
             Work::Rollback(_) => "rollback",
             Work::Installation(_) => "installation",
+            Work::Report(_) => "report",
         }
     }
 
@@ -119,7 +125,8 @@ impl Work {
             | Work::GitopsChecked
             | Work::Release(_)
             | Work::Rollback(_)
-            | Work::Installation(_) => None,
+            | Work::Installation(_)
+            | Work::Report(_) => None,
         }
     }
 
@@ -689,6 +696,62 @@ mod tests {
         assert_eq!(decode(&kind, &encode(&work), scope(&p)).unwrap(), Some(work));
         assert_eq!(source_of(&kind), "status");
         assert_eq!(source_of(&inbox_kind("ping")), "ping");
+    }
+
+    #[test]
+    fn a_stored_report_reads_back_equal() {
+        use crate::verify::{Controller, Health, Report, Revision};
+        let p = policies(false);
+        let report = Report {
+            controller: Controller::Flux,
+            object: "apps-production".into(),
+            kind: Some("Kustomization".into()),
+            namespace: Some("flux-system".into()),
+            revision: Revision::parse("main@sha1:4f1c0a5e2b3d4c5e6f708192a3b4c5d6e7f80912"),
+            health: Health::Failed,
+            reason: "HealthCheckFailed".into(),
+            message: "timeout waiting for: [Deployment/web/web status: 'InProgress']".into(),
+            at: DateTime::parse_from_rfc3339("2026-12-05T10:25:40Z")
+                .ok()
+                .map(|t| t.with_timezone(&Utc)),
+        };
+        let work = Work::Report(report.clone());
+        let kind = inbox_kind("flux");
+        assert!(matches!(kind, std::borrow::Cow::Borrowed("work:flux")));
+        assert_eq!(
+            decode(&kind, &encode(&work), scope(&p)).unwrap(),
+            Some(work.clone())
+        );
+        // The stored form is plain JSON with the revision as its sha.
+        let stored: Value = serde_json::from_slice(&encode(&work)).unwrap();
+        assert_eq!(stored["v"], 1);
+        assert_eq!(
+            stored["work"]["report"]["revision"],
+            "4f1c0a5e2b3d4c5e6f708192a3b4c5d6e7f80912"
+        );
+        assert_eq!(stored["work"]["report"]["controller"], "flux");
+        assert_eq!(work.kind(), "report");
+        // An argocd report with nothing optional reads back too.
+        let bare = Work::Report(Report {
+            controller: Controller::ArgoCd,
+            object: "web".into(),
+            kind: None,
+            namespace: None,
+            revision: None,
+            health: Health::Healthy,
+            reason: "Synced/Healthy/-".into(),
+            message: String::new(),
+            at: None,
+        });
+        assert_eq!(
+            decode("work:argocd", &encode(&bare), scope(&p)).unwrap(),
+            Some(bare)
+        );
+        // A stored revision that is no sha is refused rather than read as something else.
+        let mut tampered = stored.clone();
+        tampered["work"]["report"]["revision"] = "main".into();
+        let body = serde_json::to_vec(&tampered).unwrap();
+        assert!(decode("work:flux", &body, scope(&p)).is_err());
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod ci_signal;
 mod comment;
 mod installation;
 mod pull_request;
+mod report;
 mod review;
 mod rollback;
 mod tag;
@@ -158,5 +159,6 @@ pub async fn handle(ctx: &Ctx, work: Work, delivery: Delivery) -> anyhow::Result
         Work::Release(r) => api_release::handle(ctx, r).await,
         Work::Rollback(r) => rollback::handle(ctx, r).await,
         Work::Installation(i) => Ok(installation::changed(ctx, &i)),
+        Work::Report(r) => report::handle(ctx, r).await,
     }
 }

@@ -46,6 +46,17 @@ impl ApiTokens {
         Self { tokens }
     }
 
+    /// Tokens without names (`token-1`, …): each entry is a whole token, a `:` in it included.
+    /// For senders that present one shared secret, like Argo CD Notifications.
+    pub fn unnamed(entries: &[String]) -> Self {
+        let tokens = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (format!("token-{}", i + 1), digest(e)))
+            .collect();
+        Self { tokens }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.tokens.is_empty()
     }

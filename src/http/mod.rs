@@ -1,10 +1,12 @@
 //! The HTTP edge: the shared state every route reads, the routes, one JSON error type, and
 //! the extractors that authenticate a caller (an API token) before a handler runs. The
-//! webhook route lives in [`webhook`], the REST API in [`api`], the dashboard in [`dashboard`].
+//! webhook route lives in [`webhook`], the controllers' report routes in [`reports`], the REST
+//! API in [`api`], the dashboard in [`dashboard`].
 //! Nothing here does work: requests become [`crate::work::Work`] in the inbox.
 
 mod api;
 mod dashboard;
+pub mod reports;
 pub mod webhook;
 
 use std::future::{Ready, ready};
@@ -31,6 +33,10 @@ pub use api::{ApiTokens, HEALTH_PATH};
 pub struct AppState {
     pub secrets: WebhookSecrets,
     pub api_tokens: ApiTokens,
+    /// Flux's `generic-hmac` keys; `None`: `POST /webhooks/flux` answers 404.
+    pub flux_secrets: Option<WebhookSecrets>,
+    /// Argo CD Notifications' bearer tokens; `None`: `POST /webhooks/argocd` answers 404.
+    pub argocd_tokens: Option<ApiTokens>,
     pub inbox: Inbox,
     pub store: Arc<ArtifactStore>,
     pub policies: Arc<PolicySet>,
@@ -57,6 +63,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     error(StatusCode::METHOD_NOT_ALLOWED, "webhooks are POSTed")
                 })),
         )
+        .configure(reports::routes)
         .configure(api::routes)
         .default_service(web::to(|| async {
             error(StatusCode::NOT_FOUND, "no such route")
@@ -182,7 +189,7 @@ impl FromRequest for ApiBody {
 /// Read the body, refusing early on a declared length over the cap and stopping as soon as the
 /// stream passes it, so an oversized upload costs no more than the cap in memory. A body that
 /// arrives as one chunk (the usual case) is used as it is, without a copy.
-async fn read_capped(
+pub(super) async fn read_capped(
     req: &HttpRequest,
     mut payload: actix_web::dev::Payload,
     cap: usize,

@@ -4,7 +4,7 @@
 
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
-use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 use futures_util::future::LocalBoxFuture;
 use tracing::{Instrument, info_span};
 
@@ -12,7 +12,7 @@ use super::{AppState, JsonError, error};
 use crate::inbox::AppendOutcome;
 use crate::webhook::events::Event;
 use crate::webhook::{DELIVERY_HEADER, Delivery, EVENT_HEADER, SIGNATURE_HEADER};
-use crate::work::{Ignored, Scope, classify, encode, inbox_kind};
+use crate::work::{Ignored, Scope, Work, classify, encode, inbox_kind};
 
 /// GitHub caps webhook payloads at 25 MB; anything larger is not from GitHub.
 pub const MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
@@ -115,11 +115,7 @@ async fn accept(delivery: &Delivery, body: &[u8], state: &AppState) -> HttpRespo
             return ok(StatusCode::ACCEPTED, "ignored");
         }
     };
-    match state
-        .inbox
-        .append(delivery.id(), &inbox_kind(event_name), encode(&work))
-        .await
-    {
+    match store(state, delivery.id(), &inbox_kind(event_name), &work).await {
         Ok(AppendOutcome::Appended(seq)) => {
             state.metrics.delivery(event_name, "queued");
             tracing::debug!(seq, work = work.kind(), "delivery queued");
@@ -129,22 +125,48 @@ async fn accept(delivery: &Delivery, body: &[u8], state: &AppState) -> HttpRespo
             state.metrics.delivery(event_name, "duplicate");
             ok(StatusCode::OK, "duplicate")
         }
-        Err(crate::inbox::Error::Invalid(m)) => {
-            state.metrics.delivery(event_name, "bad_request");
-            error(StatusCode::BAD_REQUEST, m)
-        }
-        Err(e) => {
-            // Not stored: GitHub sees a 5xx and the delivery can be redelivered.
-            state.metrics.delivery(event_name, "unavailable");
-            tracing::error!(error = %e, "inbox append failed");
-            error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the delivery could not be stored; retry later",
-            )
+        Err(refused) => {
+            state.metrics.delivery(event_name, refused.outcome);
+            refused.error.error_response()
         }
     }
 }
 
-fn header_str<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+/// Why work was not stored: the answer to give and the outcome to count.
+pub(super) struct Refused {
+    pub outcome: &'static str,
+    pub error: JsonError,
+}
+
+/// Appends `work` to the inbox under `delivery_id` (a redelivered id is a duplicate) and
+/// returns once it is on disk, so the caller's 2xx means durable. Every route that accepts
+/// work from outside stores it through here.
+pub(super) async fn store(
+    state: &AppState,
+    delivery_id: &str,
+    kind: &str,
+    work: &Work,
+) -> Result<AppendOutcome, Refused> {
+    match state.inbox.append(delivery_id, kind, encode(work)).await {
+        Ok(outcome) => Ok(outcome),
+        Err(crate::inbox::Error::Invalid(m)) => Err(Refused {
+            outcome: "bad_request",
+            error: JsonError::new(StatusCode::BAD_REQUEST, m),
+        }),
+        Err(e) => {
+            // Not stored: the sender sees a 5xx and can deliver again.
+            tracing::error!(error = %e, "inbox append failed");
+            Err(Refused {
+                outcome: "unavailable",
+                error: JsonError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the delivery could not be stored; retry later",
+                ),
+            })
+        }
+    }
+}
+
+pub(super) fn header_str<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }

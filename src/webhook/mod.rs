@@ -11,7 +11,10 @@ pub mod skim;
 use serde::{Deserialize, Serialize};
 
 pub use events::{Event, EventError, parse_event, parse_event_kept};
-pub use signature::{SIGNATURE_HEADER, SecretsError, SignatureError, WebhookSecrets, sign};
+pub use signature::{
+    Algorithm, FLUX, GITHUB, SIGNATURE_HEADER, Scheme, SecretsError, SignatureError, WebhookSecrets, sign,
+    sign_as,
+};
 
 /// Header naming the event type.
 pub const EVENT_HEADER: &str = "X-GitHub-Event";

@@ -23,6 +23,7 @@ mod policy_check;
 mod recovery;
 mod release;
 mod release_loop;
+mod reports;
 mod rest_budget;
 mod serve;
 mod serve_with_github;

@@ -32,7 +32,33 @@ pub fn status_payload(sha: &str, state: &str, branch: Option<&str>) -> Vec<u8> {
     serde_json::to_vec(&v).unwrap()
 }
 
+/// A controller report from `tests/fixtures/<controller>/<name>`.
+pub fn report_fixture(controller: &str, name: &str) -> Vec<u8> {
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(controller)
+            .join(name),
+    )
+    .unwrap()
+}
+
 impl Server {
+    /// POST `body` to `path` (`/webhooks/flux`, `/webhooks/argocd`) with exactly these headers,
+    /// as a controller would: the status code and the JSON answer (null when not JSON).
+    pub fn post_report(&self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, serde_json::Value) {
+        let mut req = reqwest::blocking::Client::new()
+            .post(format!("{}{path}", self.url))
+            .header("Content-Type", "application/json")
+            .body(body.to_vec());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().unwrap_or(serde_json::Value::Null))
+    }
+
     /// POST a delivery signed with the test secret.
     pub fn deliver(&self, event: &str, id: &str, body: &[u8]) -> (u16, serde_json::Value) {
         let sig = auger::webhook::sign(SECRET, body);
