@@ -1,6 +1,6 @@
 //! The release loop's clock: a reconcile at start (open release pull requests are re-checked
 //! too: approvals may have come while auger was down), then every `reconcile_interval`, and as
-//! soon as a desired release's backoff or soak ends. Previews of pull requests closed while
+//! soon as a desired release's backoff, a soak or a verification's deadline ends. Previews of pull requests closed while
 //! auger was not listening are swept at start and once per period.
 
 use std::time::Duration;
@@ -21,7 +21,12 @@ pub async fn run(ctx: &Ctx, every: Duration) {
     r.sweep_previews().await;
     let mut swept = std::time::Instant::now();
     loop {
-        tokio::time::sleep(wait(r.next_retry(), Utc::now(), every)).await;
+        let sleep = tokio::time::sleep(wait(r.next_retry(), Utc::now(), every));
+        tokio::select! {
+            _ = sleep => {}
+            // An event's pass may have set an earlier retry, soak end or deadline.
+            _ = r.rescheduled() => continue,
+        }
         r.tick().await;
         if swept.elapsed() >= every {
             r.sweep_previews().await;

@@ -185,6 +185,8 @@ pub struct Releaser {
     /// The earliest time an open verification may end by itself (soak or deadline), so the
     /// timer wakes for it; refreshed by every pass.
     verify_due: std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>,
+    /// Poked when a pass may have moved the next retry earlier, so the timer re-reads it.
+    rescheduled: tokio::sync::Notify,
     serial: tokio::sync::Mutex<()>,
 }
 
@@ -205,6 +207,7 @@ impl Releaser {
             reconcile_every: parts.reconcile_every,
             merged_here: std::sync::Mutex::new(std::collections::VecDeque::new()),
             verify_due: std::sync::Mutex::new(None),
+            rescheduled: tokio::sync::Notify::new(),
             serial: tokio::sync::Mutex::new(()),
         }
     }

@@ -145,7 +145,14 @@ impl Releaser {
                 break;
             }
         }
+        self.rescheduled.notify_one();
         out
+    }
+
+    /// Returns when a pass may have moved [`Releaser::next_retry`] earlier than the timer
+    /// last read it.
+    pub async fn rescheduled(&self) {
+        self.rescheduled.notified().await
     }
 
     /// Upstream envs before the ones whose gates wait for them.
