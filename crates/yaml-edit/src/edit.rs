@@ -18,13 +18,8 @@ pub struct DocSelector {
 
 impl DocSelector {
     pub fn matches(&self, id: &DocumentId) -> bool {
-        self.kind
-            .as_deref()
-            .is_none_or(|k| id.kind.as_deref() == Some(k))
-            && self
-                .name
-                .as_deref()
-                .is_none_or(|n| id.name.as_deref() == Some(n))
+        self.kind.as_deref().is_none_or(|k| id.kind.as_deref() == Some(k))
+            && self.name.as_deref().is_none_or(|n| id.name.as_deref() == Some(n))
     }
 }
 
@@ -126,11 +121,7 @@ pub fn set_scalar(
 }
 
 /// The string value of the scalar at `path`, found as [`set_scalar`] finds it.
-pub fn get_scalar(
-    text: &str,
-    path: &YamlPath,
-    select: Option<&DocSelector>,
-) -> Result<String, EditError> {
+pub fn get_scalar(text: &str, path: &YamlPath, select: Option<&DocSelector>) -> Result<String, EditError> {
     let docs = tree::parse(text)?;
     let (_, node) = locate(&docs, path, select)?;
     scalar_parts(node, path).map(|(value, _, _)| value.to_owned())
@@ -191,25 +182,18 @@ fn scalar_parts<'a>(
 /// How far a path got in one document.
 pub(crate) enum Resolved<'a> {
     Found(&'a Node),
-    Missing {
-        depth: usize,
-        node_kind: &'static str,
-    },
-    Alias {
-        depth: usize,
-    },
-    Duplicate {
-        depth: usize,
-    },
+    Missing { depth: usize, node_kind: &'static str },
+    Alias { depth: usize },
+    Duplicate { depth: usize },
 }
 
 impl Resolved<'_> {
     fn depth(&self) -> usize {
         match self {
             Resolved::Found(_) => usize::MAX,
-            Resolved::Missing { depth, .. }
-            | Resolved::Alias { depth }
-            | Resolved::Duplicate { depth } => *depth,
+            Resolved::Missing { depth, .. } | Resolved::Alias { depth } | Resolved::Duplicate { depth } => {
+                *depth
+            }
         }
     }
 }
@@ -410,11 +394,7 @@ pub(crate) fn verify(new_text: &str, expected: &[Shape], path: &YamlPath) -> Res
     if got.len() != expected.len() {
         return Err(EditError::Unverified {
             path: path.to_string(),
-            reason: format!(
-                "{} documents instead of {}",
-                got.len(),
-                expected.len()
-            ),
+            reason: format!("{} documents instead of {}", got.len(), expected.len()),
         });
     }
     if let Some(n) = got.iter().zip(expected).position(|(g, e)| g != e) {

@@ -101,11 +101,8 @@ fn find_entry<'a>(docs: &'a [Document], name: &str) -> Result<Found<'a>, EditErr
                 hits.push(Found {
                     doc: doc_index,
                     entry,
-                    path: YamlPath::from_segments(vec![
-                        Segment::Key("images".to_owned()),
-                        Segment::Index(i),
-                    ])
-                    .ok_or(EditError::NoImagesList)?,
+                    path: YamlPath::from_segments(vec![Segment::Key("images".to_owned()), Segment::Index(i)])
+                        .ok_or(EditError::NoImagesList)?,
                 });
             }
         }
@@ -154,9 +151,7 @@ fn insert_key(
     if !matches!(last_value.kind, NodeKind::Scalar { .. }) || last_value.span.is_empty() {
         return Err(unsupported("the entry's last value is not a written scalar"));
     }
-    let line_start = text[..first_key.span.start]
-        .rfind('\n')
-        .map_or(0, |n| n + 1);
+    let line_start = text[..first_key.span.start].rfind('\n').map_or(0, |n| n + 1);
     let prefix = &text[line_start..first_key.span.start];
     if !prefix.chars().all(|c| c == ' ' || c == '-') {
         return Err(unsupported(

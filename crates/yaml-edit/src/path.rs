@@ -30,17 +30,9 @@ pub enum PathError {
     #[error("path `{path}`: unclosed `{open}` opened at byte {at}")]
     Unclosed { path: String, at: usize, open: char },
     #[error("path `{path}`: `[{index}]` at byte {at} is not a sequence index (digits) nor a quoted key")]
-    BadIndex {
-        path: String,
-        at: usize,
-        index: String,
-    },
+    BadIndex { path: String, at: usize, index: String },
     #[error("path `{path}`: unexpected `{found}` at byte {at}")]
-    Unexpected {
-        path: String,
-        at: usize,
-        found: char,
-    },
+    Unexpected { path: String, at: usize, found: char },
 }
 
 impl YamlPath {
@@ -72,13 +64,15 @@ impl YamlPath {
                         }
                         segments.push(Segment::Key(key));
                     } else {
-                        let close = spec[i..].find(']').map(|n| i + n).ok_or_else(|| {
-                            PathError::Unclosed {
-                                path: err_path(),
-                                at: open,
-                                open: '[',
-                            }
-                        })?;
+                        let close =
+                            spec[i..]
+                                .find(']')
+                                .map(|n| i + n)
+                                .ok_or_else(|| PathError::Unclosed {
+                                    path: err_path(),
+                                    at: open,
+                                    open: '[',
+                                })?;
                         let inner = &spec[i..close];
                         let index = (!inner.is_empty() && inner.bytes().all(|b| b.is_ascii_digit()))
                             .then(|| inner.parse::<usize>().ok())
@@ -118,8 +112,7 @@ impl YamlPath {
                 }
                 c if want_key => {
                     let start = i;
-                    while i < bytes.len() && !matches!(bytes[i], b'.' | b'[' | b']' | b'"' | b'\'')
-                    {
+                    while i < bytes.len() && !matches!(bytes[i], b'.' | b'[' | b']' | b'"' | b'\'') {
                         i += 1;
                     }
                     if i == start {
@@ -182,10 +175,7 @@ impl YamlPath {
                     if n > 0 {
                         out.push('.');
                     }
-                    if key.is_empty()
-                        || key.contains(['.', '[', ']', '"', '\''])
-                        || key.trim() != key
-                    {
+                    if key.is_empty() || key.contains(['.', '[', ']', '"', '\'']) || key.trim() != key {
                         out.push('"');
                         for c in key.chars() {
                             if c == '"' || c == '\\' {
@@ -292,10 +282,7 @@ mod tests {
             keys(&p),
             ["k:metadata", "k:annotations", "k:example.com/tag", "k:x"]
         );
-        assert_eq!(
-            p.to_string(),
-            r#"metadata.annotations."example.com/tag".x"#
-        );
+        assert_eq!(p.to_string(), r#"metadata.annotations."example.com/tag".x"#);
         let p = YamlPath::parse(r#"a["b.c"]['it''s'][2]"#).unwrap();
         assert_eq!(keys(&p), ["k:a", "k:b.c", "k:it's", "i:2"]);
         let p = YamlPath::parse(r#""say \"hi\" \\ ok""#).unwrap();
@@ -329,18 +316,12 @@ mod tests {
             YamlPath::parse("a[0"),
             Err(PathError::Unclosed { open: '[', .. })
         ));
-        assert!(matches!(
-            YamlPath::parse("a[x]"),
-            Err(PathError::BadIndex { .. })
-        ));
+        assert!(matches!(YamlPath::parse("a[x]"), Err(PathError::BadIndex { .. })));
         assert!(matches!(
             YamlPath::parse("a[-1]"),
             Err(PathError::BadIndex { .. })
         ));
-        assert!(matches!(
-            YamlPath::parse("a[]"),
-            Err(PathError::BadIndex { .. })
-        ));
+        assert!(matches!(YamlPath::parse("a[]"), Err(PathError::BadIndex { .. })));
         assert!(matches!(
             YamlPath::parse(r#"a."b"#),
             Err(PathError::Unclosed { open: '"', .. })

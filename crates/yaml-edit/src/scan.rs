@@ -259,8 +259,8 @@ impl Scan<'_> {
             let path = with(&with(prefix, Segment::Index(i)), key("value"));
             if name == "tag" || name.ends_with(".tag") {
                 let stem = &name[..name.len() - "tag".len()];
-                let repository = named(&format!("{stem}repository"))
-                    .or_else(|| named(&format!("{stem}name")));
+                let repository =
+                    named(&format!("{stem}repository")).or_else(|| named(&format!("{stem}name")));
                 self.push(
                     ImageSource::HelmParameter,
                     repository,
@@ -279,9 +279,7 @@ impl Scan<'_> {
     fn values(&mut self, node: &Node, prefix: &[Segment]) {
         match &node.kind {
             NodeKind::Mapping(entries) => {
-                if let (Some(repository), Some(tag)) =
-                    (node.get_str("repository"), node.get_str("tag"))
-                {
+                if let (Some(repository), Some(tag)) = (node.get_str("repository"), node.get_str("tag")) {
                     let repository = match node.get_str("registry") {
                         Some(registry) if !registry.is_empty() => {
                             format!("{registry}/{repository}")

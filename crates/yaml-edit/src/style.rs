@@ -55,11 +55,13 @@ pub(crate) fn plain_safe(value: &str) -> bool {
 /// Characters a plain scalar may hold anywhere in flow or block context. Flow indicators are
 /// left out so a value is safe inside `{…}` and `[…]` too.
 fn plain_char(c: char) -> bool {
-    !c.is_control()
-        && !matches!(
-            c,
-            ',' | '[' | ']' | '{' | '}' | '\u{feff}' | '\u{2028}' | '\u{2029}'
-        )
+    !needs_escape(c) && !matches!(c, ',' | '[' | ']' | '{' | '}')
+}
+
+/// Characters YAML text cannot hold as they are (outside the printable set, or line breaks to
+/// YAML 1.1), which only a double-quoted escape writes.
+fn needs_escape(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{feff}' | '\u{fffe}' | '\u{ffff}' | '\u{2028}' | '\u{2029}')
 }
 
 /// Whether a plain scalar with this text would be read as something other than a string
@@ -68,18 +70,7 @@ pub(crate) fn resolves_to_non_string(value: &str) -> bool {
     let lower = value.to_ascii_lowercase();
     if matches!(
         lower.as_str(),
-        "" | "~"
-            | "null"
-            | "true"
-            | "false"
-            | "yes"
-            | "no"
-            | "on"
-            | "off"
-            | "y"
-            | "n"
-            | "="
-            | "<<"
+        "" | "~" | "null" | "true" | "false" | "yes" | "no" | "on" | "off" | "y" | "n" | "=" | "<<"
     ) {
         return true;
     }
@@ -140,15 +131,14 @@ fn looks_like_float(s: &str) -> bool {
 fn looks_sexagesimal(s: &str) -> bool {
     s.contains(':')
         && s.starts_with(|c: char| c.is_ascii_digit())
-        && s.chars().all(|c| c.is_ascii_digit() || matches!(c, ':' | '_' | '.'))
+        && s.chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, ':' | '_' | '.'))
 }
 
 /// Whether `value` can be written single-quoted on one line: no line breaks or control
 /// characters, which single quotes cannot escape.
 fn single_quotable(value: &str) -> bool {
-    value.chars().all(|c| {
-        !c.is_control() && !matches!(c, '\u{85}' | '\u{feff}' | '\u{2028}' | '\u{2029}')
-    })
+    !value.chars().any(needs_escape)
 }
 
 fn single_quoted(value: &str) -> String {
@@ -183,7 +173,7 @@ pub(crate) fn double_quoted(value: &str) -> String {
             '\u{85}' => out.push_str("\\N"),
             '\u{2028}' => out.push_str("\\L"),
             '\u{2029}' => out.push_str("\\P"),
-            c if c.is_control() || c == '\u{feff}' => {
+            c if needs_escape(c) => {
                 let code = u32::from(c);
                 if code <= 0xff {
                     out.push_str(&format!("\\x{code:02x}"));
@@ -205,16 +195,55 @@ mod tests {
     #[test]
     fn values_that_would_not_stay_strings_are_quoted() {
         for v in [
-            "1.10", "true", "True", "yes", "on", "off", "n", "null", "~", "", "0123", "1e3",
-            "1234e56", "1234567", "1_000", "-1", "+1.5", ".5", "1.", ".inf", "-.Inf", ".NaN",
-            "0x1f", "0o17", "0b101", "1:20", "2026-01-02", "2026-01-02T10:00:00Z", "=", "<<",
+            "1.10",
+            "true",
+            "True",
+            "yes",
+            "on",
+            "off",
+            "n",
+            "null",
+            "~",
+            "",
+            "0123",
+            "1e3",
+            "1234e56",
+            "1234567",
+            "1_000",
+            "-1",
+            "+1.5",
+            ".5",
+            "1.",
+            ".inf",
+            "-.Inf",
+            ".NaN",
+            "0x1f",
+            "0o17",
+            "0b101",
+            "1:20",
+            "2026-01-02",
+            "2026-01-02T10:00:00Z",
+            "=",
+            "<<",
         ] {
             assert!(resolves_to_non_string(v), "{v:?} should need quotes");
             assert!(!plain_safe(v), "{v:?} should not be plain");
         }
         for v in [
-            "3f2a9c1", "v1.10", "1.2.3", "deadbeef", "latest", "ghcr.io/acme/web:1.2",
-            "sha256:abc", "1.0-rc1", "e3", "1e", "2026-01", "x_1", "nothing", "yess",
+            "3f2a9c1",
+            "v1.10",
+            "1.2.3",
+            "deadbeef",
+            "latest",
+            "ghcr.io/acme/web:1.2",
+            "sha256:abc",
+            "1.0-rc1",
+            "e3",
+            "1e",
+            "2026-01",
+            "x_1",
+            "nothing",
+            "yess",
         ] {
             assert!(plain_safe(v), "{v:?} should stay plain");
         }
@@ -223,9 +252,33 @@ mod tests {
     #[test]
     fn syntax_that_plain_cannot_hold_is_quoted() {
         for v in [
-            "a: b", "a:", "a #b", "#a", "-a", "?a", ":a", "[a", "a,b", "a]", "{", "&a", "*a",
-            "!a", "|a", ">a", "'a", "\"a", "%a", "@a", "`a", " a", "a ", "a\tb", "a\nb",
-            "...", "a\u{2028}b",
+            "a: b",
+            "a:",
+            "a #b",
+            "#a",
+            "-a",
+            "?a",
+            ":a",
+            "[a",
+            "a,b",
+            "a]",
+            "{",
+            "&a",
+            "*a",
+            "!a",
+            "|a",
+            ">a",
+            "'a",
+            "\"a",
+            "%a",
+            "@a",
+            "`a",
+            " a",
+            "a ",
+            "a\tb",
+            "a\nb",
+            "...",
+            "a\u{2028}b",
         ] {
             assert!(!plain_safe(v), "{v:?} should not be plain");
         }
@@ -237,7 +290,10 @@ mod tests {
     #[test]
     fn quoting_escapes() {
         assert_eq!(single_quoted("it's"), "'it''s'");
-        assert_eq!(double_quoted("a\"b\\c\nd\te\u{1}"), "\"a\\\"b\\\\c\\nd\\te\\x01\"");
+        assert_eq!(
+            double_quoted("a\"b\\c\nd\te\u{1}"),
+            "\"a\\\"b\\\\c\\nd\\te\\x01\""
+        );
         assert_eq!(render("x\ny", ScalarStyle::SingleQuoted).unwrap(), "\"x\\ny\"");
         assert_eq!(render("1.10", ScalarStyle::Plain).unwrap(), "\"1.10\"");
         assert_eq!(render("1.10", ScalarStyle::SingleQuoted).unwrap(), "'1.10'");

@@ -28,7 +28,10 @@ fn assert_same(got: &str, expected_file: &str) {
     if got != expected {
         for (n, (g, e)) in got.lines().zip(expected.lines()).enumerate() {
             if g != e {
-                panic!("{expected_file}: first difference at line {}:\n got: {g:?}\nwant: {e:?}", n + 1);
+                panic!(
+                    "{expected_file}: first difference at line {}:\n got: {g:?}\nwant: {e:?}",
+                    n + 1
+                );
             }
         }
         panic!("{expected_file}: same lines, different bytes (line endings or the last line)");
@@ -65,7 +68,10 @@ fn scalar_case(
     let back = set_scalar(&edit.text, &path, old, selector).unwrap();
     // (The cases here keep the style both ways; a plain value that had to be quoted stays
     // quoted, tested on its own below.)
-    assert_eq!(back.text, text, "{input}: writing {old:?} back must restore the file");
+    assert_eq!(
+        back.text, text,
+        "{input}: writing {old:?} back must restore the file"
+    );
 
     // Setting the value the file already holds changes nothing.
     let same = set_scalar(&edit.text, &path, value, selector).unwrap();
@@ -133,8 +139,7 @@ fn kustomization_missing_new_tag_is_inserted_in_the_entry_indentation() {
 fn kustomization_tag_and_new_digest_together() {
     let text = golden("kustomization.yaml");
     let digest = format!("sha256:{}", "1".repeat(64));
-    let edit =
-        set_kustomize_image(&text, "ghcr.io/acme/web", Some("8e1d0f2"), Some(&digest)).unwrap();
+    let edit = set_kustomize_image(&text, "ghcr.io/acme/web", Some("8e1d0f2"), Some(&digest)).unwrap();
     assert_eq!(edit.old, "3f2a9c1");
     assert_same(&edit.text, "kustomization.web-tag-and-digest.expected.yaml");
     assert_parses(&edit.text);
@@ -185,10 +190,7 @@ fn helmrelease_plain_tag_that_would_read_as_a_number_is_quoted() {
     // The scalar is double-quoted now, and a quoted scalar keeps its quotes: rolling back
     // restores the value, in quotes.
     let back = set_scalar(&edit.text, &path, "v2.0.0", None).unwrap();
-    assert_eq!(
-        back.text,
-        text.replace("tag: v2.0.0\n", "tag: \"v2.0.0\"\n")
-    );
+    assert_eq!(back.text, text.replace("tag: v2.0.0\n", "tag: \"v2.0.0\"\n"));
     assert_eq!(get_scalar(&back.text, &path, None).unwrap(), "v2.0.0");
 }
 
@@ -249,10 +251,7 @@ fn argocd_values_object_all_digit_sha_is_quoted() {
     assert_parses(&edit.text);
     assert_eq!(get_scalar(&edit.text, &path, None).unwrap(), "1234567");
     let back = set_scalar(&edit.text, &path, "9a8b7c6", None).unwrap();
-    assert_eq!(
-        back.text,
-        text.replace("tag: 9a8b7c6 #", "tag: \"9a8b7c6\" #")
-    );
+    assert_eq!(back.text, text.replace("tag: 9a8b7c6 #", "tag: \"9a8b7c6\" #"));
 }
 
 #[test]
