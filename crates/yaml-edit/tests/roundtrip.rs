@@ -1,7 +1,7 @@
 //! Property: any string written with `set_scalar` reads back as the same string, whatever the
 //! old scalar's style and context, and no byte outside the scalar changes.
 
-use auger_yaml_edit::{YamlPath, get_scalar, set_scalar};
+use auger_yaml_edit::{YamlPath, get_kustomize_image, get_scalar, set_kustomize_image, set_scalar};
 use proptest::prelude::*;
 
 /// Files with one scalar to edit, written `OLD` (plus its quotes), at `path`.
@@ -27,6 +27,7 @@ const CASES: &[(&str, &str)] = &[
     ),
     ("- OLD\n- b\n", "[0]"),
     ("tag: OLD", "tag"),
+    ("\u{feff}# ü ✓\ntag: OLD\n", "tag"),
 ];
 
 fn tag_like() -> impl Strategy<Value = String> {
@@ -128,5 +129,41 @@ proptest! {
         // And back: the old value again reads as the old value.
         let back = set_scalar(&edit.text, &path, "OLD", None).unwrap();
         prop_assert_eq!(get_scalar(&back.text, &path, None).unwrap(), "OLD");
+    }
+}
+
+/// Kustomizations whose entry `a` has no `newTag` yet (LF, CRLF, no final newline, a comment).
+const KUSTOMIZATIONS: &[&str] = &[
+    "images:\n  - name: a\n    newName: b   # c\n  # next\n  - name: z\n",
+    "images:\r\n- name: a\r\n- name: z\r\n",
+    "kind: Kustomization\nimages:\n- name: a",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    #[test]
+    fn kustomize_insert_round_trips_and_only_adds_lines(
+        case in 0..KUSTOMIZATIONS.len(),
+        tag in tag_like(),
+        digest in proptest::option::of("sha256:[0-9a-f]{64}"),
+    ) {
+        let text = KUSTOMIZATIONS[case];
+        let edit = set_kustomize_image(text, "a", Some(&tag), digest.as_deref()).unwrap();
+        prop_assert!(edit.changed);
+        let image = get_kustomize_image(&edit.text, "a").unwrap();
+        prop_assert_eq!(image.new_tag.as_deref(), Some(tag.as_str()));
+        prop_assert_eq!(image.digest, digest);
+        // Every line of the old text is still there, in order: only lines were added.
+        let mut old_lines = text.split_inclusive('\n').peekable();
+        for line in edit.text.split_inclusive('\n') {
+            if old_lines.peek().is_some_and(|old| old.trim_end() == line.trim_end()) {
+                old_lines.next();
+            }
+        }
+        prop_assert!(old_lines.next().is_none(), "{:?}", edit.text);
+        prop_assert_eq!(edit.text.matches('\r').count() > 0, text.contains('\r'));
+        // The other entry is untouched.
+        prop_assert_eq!(get_kustomize_image(&edit.text, "z").ok().map(|i| i.new_tag), text.contains("name: z").then_some(None));
     }
 }
