@@ -24,7 +24,7 @@ pub enum EditError {
         /// The key or index that the deepest node does not have.
         missing: String,
     },
-    #[error("`{path}` is in {} documents ({}); choose one by kind and/or metadata.name", .documents.len(), list(.documents))]
+    #[error("`{path}` is in {}; choose one by kind and/or metadata.name", counted(.documents))]
     Ambiguous {
         path: String,
         documents: Vec<DocumentId>,
@@ -42,12 +42,12 @@ pub enum EditError {
         selector: DocSelector,
         documents: Vec<DocumentId>,
     },
-    #[error("{selector} matches {} documents ({}); add kind or metadata.name", .documents.len(), list(.documents))]
+    #[error("{selector} matches {}; add kind or metadata.name", counted(.documents))]
     SelectorAmbiguous {
         selector: DocSelector,
         documents: Vec<DocumentId>,
     },
-    #[error("image `{name}` is not in the kustomization's images ({})", if .listed.is_empty() { "it lists none".to_owned() } else { format!("listed: {}", .listed.join(", ")) })]
+    #[error("image `{name}` is not in the kustomization's images ({})", names_listed(.listed))]
     ImageNotListed { name: String, listed: Vec<String> },
     #[error("image `{name}` is listed {count} times in the kustomization's images")]
     ImageListedTwice { name: String, count: usize },
@@ -71,6 +71,18 @@ fn missing_reason(deepest: &str, deepest_is: &str, missing: &str) -> String {
         format!("the document ({deepest_is}) has no `{missing}`")
     } else {
         format!("`{deepest}` exists ({deepest_is}) but has no `{missing}`")
+    }
+}
+
+fn counted(documents: &[DocumentId]) -> String {
+    format!("{} documents ({})", documents.len(), list(documents))
+}
+
+fn names_listed(names: &[String]) -> String {
+    if names.is_empty() {
+        "it lists none".to_owned()
+    } else {
+        format!("listed: {}", names.join(", "))
     }
 }
 

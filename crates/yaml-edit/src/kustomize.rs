@@ -101,8 +101,7 @@ fn find_entry<'a>(docs: &'a [Document], name: &str) -> Result<Found<'a>, EditErr
                 hits.push(Found {
                     doc: doc_index,
                     entry,
-                    path: YamlPath::from_segments(vec![Segment::Key("images".to_owned()), Segment::Index(i)])
-                        .ok_or(EditError::NoImagesList)?,
+                    path: YamlPath::key("images").join(Segment::Index(i)),
                 });
             }
         }

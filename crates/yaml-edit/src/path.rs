@@ -150,6 +150,13 @@ impl YamlPath {
         (!segments.is_empty()).then_some(YamlPath { segments })
     }
 
+    /// The one-key path `key` (no parsing, so the key needs no quoting).
+    pub fn key(key: &str) -> YamlPath {
+        YamlPath {
+            segments: vec![Segment::Key(key.to_owned())],
+        }
+    }
+
     pub fn segments(&self) -> &[Segment] {
         &self.segments
     }

@@ -317,7 +317,15 @@ mod tests {
 
     #[test]
     fn scalar_spans_are_the_scalar_text_alone() {
-        let text = "a: !!str 123\nb: &anc v1\nc: !!str \"q\" # x\ne: \"x\\\"y\" \nf: 'it''s'  # c\ng: [ \"a\" , b ]\nü: 'ö'\n";
+        let text = concat!(
+            "a: !!str 123\n",
+            "b: &anc v1\n",
+            "c: !!str \"q\" # x\n",
+            "e: \"x\\\"y\" \n",
+            "f: 'it''s'  # c\n",
+            "g: [ \"a\" , b ]\n",
+            "ü: 'ö'\n",
+        );
         let found = scalars(text);
         let spans: Vec<&str> = found.iter().map(|(_, s)| s.as_str()).collect();
         assert_eq!(

@@ -39,7 +39,8 @@ fn path_not_found_names_the_deepest_key_that_exists() {
     );
     let err = get_scalar(&text, &path("status.phase"), None).unwrap_err();
     assert!(
-        matches!(&err, EditError::PathNotFound { deepest, missing, .. } if deepest.is_empty() && missing == "status"),
+        matches!(&err, EditError::PathNotFound { deepest, missing, .. }
+            if deepest.is_empty() && missing == "status"),
         "{err:?}"
     );
     assert!(

@@ -123,8 +123,16 @@ proptest! {
         // anything else.
         let written = &edit.text[start..edit.text.len() - (template.len() - end)];
         if !written.starts_with(['\'', '"']) {
-            prop_assert!(!matches!(value.to_ascii_lowercase().as_str(), "true" | "false" | "yes" | "no" | "on" | "off" | "null" | "~" | ""));
-            prop_assert!(value.parse::<f64>().is_err() || value.chars().any(|c| c.is_ascii_alphabetic() && !"eE".contains(c)), "{value:?} written plain");
+            let lower = value.to_ascii_lowercase();
+            prop_assert!(!matches!(
+                lower.as_str(),
+                "true" | "false" | "yes" | "no" | "on" | "off" | "null" | "~" | ""
+            ));
+            prop_assert!(
+                value.parse::<f64>().is_err()
+                    || value.chars().any(|c| c.is_ascii_alphabetic() && !"eE".contains(c)),
+                "{value:?} written plain"
+            );
         }
         // And back: the old value again reads as the old value.
         let back = set_scalar(&edit.text, &path, "OLD", None).unwrap();
@@ -164,6 +172,9 @@ proptest! {
         prop_assert!(old_lines.next().is_none(), "{:?}", edit.text);
         prop_assert_eq!(edit.text.matches('\r').count() > 0, text.contains('\r'));
         // The other entry is untouched.
-        prop_assert_eq!(get_kustomize_image(&edit.text, "z").ok().map(|i| i.new_tag), text.contains("name: z").then_some(None));
+        prop_assert_eq!(
+            get_kustomize_image(&edit.text, "z").ok().map(|i| i.new_tag),
+            text.contains("name: z").then_some(None)
+        );
     }
 }

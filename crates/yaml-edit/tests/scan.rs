@@ -207,7 +207,34 @@ fn workloads_in_a_multi_document_file() {
 
 #[test]
 fn other_shapes() {
-    let text = "apiVersion: batch/v1\nkind: CronJob\nmetadata: {name: nightly}\nspec:\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          containers:\n            - image: localhost:5000/jobs@sha256:abc\n---\napiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: multi}\nspec:\n  sources:\n    - helm:\n        parameters:\n          - {name: api.image.tag, value: '7'}\n          - {name: api.image.name, value: ghcr.io/acme/api}\n          - {name: sidecar.image, value: 'ghcr.io/acme/side:1'}\n        valuesObject:\n          app: {registry: ghcr.io, repository: acme/app, tag: v3}\n---\nkind: ConfigMap\ndata: {image: 'ghcr.io/not/an-image:1'}\n";
+    let text = concat!(
+        "apiVersion: batch/v1\n",
+        "kind: CronJob\n",
+        "metadata: {name: nightly}\n",
+        "spec:\n",
+        "  jobTemplate:\n",
+        "    spec:\n",
+        "      template:\n",
+        "        spec:\n",
+        "          containers:\n",
+        "            - image: localhost:5000/jobs@sha256:abc\n",
+        "---\n",
+        "apiVersion: argoproj.io/v1alpha1\n",
+        "kind: Application\n",
+        "metadata: {name: multi}\n",
+        "spec:\n",
+        "  sources:\n",
+        "    - helm:\n",
+        "        parameters:\n",
+        "          - {name: api.image.tag, value: '7'}\n",
+        "          - {name: api.image.name, value: ghcr.io/acme/api}\n",
+        "          - {name: sidecar.image, value: 'ghcr.io/acme/side:1'}\n",
+        "        valuesObject:\n",
+        "          app: {registry: ghcr.io, repository: acme/app, tag: v3}\n",
+        "---\n",
+        "kind: ConfigMap\n",
+        "data: {image: 'ghcr.io/not/an-image:1'}\n",
+    );
     let found = summary(text);
     assert_eq!(
         found,
