@@ -178,3 +178,36 @@ proptest! {
         );
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    /// Arbitrary YAML-ish text never panics; an edit that succeeds reads back, and the values
+    /// at the other paths read as before.
+    #[test]
+    fn arbitrary_text_edits_or_refuses(
+        text in concat!(
+            "(a: x\n|b: 'y' # c\n|- z\n|b:\n  a: \"q\"\n|a: \\[p, 'q'\\]\n|a: \\{b: r\\}\n|",
+            "a: |b: |- |  |\n|'|\"|#|&x |\\*x|!!str |\\[|\\]|\\{|\\}|, |---\n|ü|1\\.0|\r\n){0,16}"
+        ),
+        value in tag_like(),
+    ) {
+        const PATHS: [&str; 5] = ["a", "b", "[0]", "a[0]", "b.a"];
+        let before: Vec<_> = PATHS
+            .iter()
+            .map(|p| get_scalar(&text, &YamlPath::parse(p).unwrap(), None))
+            .collect();
+        for (n, p) in PATHS.iter().enumerate() {
+            let path = YamlPath::parse(p).unwrap();
+            if let Ok(edit) = set_scalar(&text, &path, &value, None) {
+                prop_assert_eq!(get_scalar(&edit.text, &path, None).unwrap(), value.clone());
+                for (m, other) in PATHS.iter().enumerate() {
+                    if m != n && before[m].is_ok() && before[m] != before[n] {
+                        let after = get_scalar(&edit.text, &YamlPath::parse(other).unwrap(), None);
+                        prop_assert_eq!(&after, &before[m], "{:?} -> {:?}", text, edit.text);
+                    }
+                }
+            }
+        }
+    }
+}
