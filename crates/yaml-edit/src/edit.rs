@@ -405,3 +405,36 @@ pub(crate) fn verify(new_text: &str, expected: &[Shape], path: &YamlPath) -> Res
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The safety net itself: a text that differs from the expected documents anywhere but the
+    /// intended change is refused.
+    #[test]
+    fn verify_refuses_any_other_difference() {
+        let old = "a: 1\nb: 'x' # c\n---\nc: d\n";
+        let path = YamlPath::parse("a").unwrap();
+        let mut expected = shapes(&tree::parse(old).unwrap());
+        if let Some(Shape::Scalar { value, .. }) = shape_at(&mut expected[0], path.segments()) {
+            *value = "2".to_owned();
+        }
+        assert_eq!(
+            verify("a: 2\nb: 'x' # other comment\n---\nc: d\n", &expected, &path),
+            Ok(())
+        );
+        for wrong in [
+            "a: 2\nb: \"x\"\n---\nc: d\n",  // another scalar's style
+            "a: 2\nb: 'y'\n---\nc: d\n",    // another value
+            "a: 3\nb: 'x'\n---\nc: d\n",    // the wrong new value
+            "a: 2\nb: 'x'\n",               // a document lost
+            "a: 2\nb: 'x'\n---\nc: [d]\n",  // structure
+            "a: 2\nb: &k 'x'\n---\nc: d\n", // an anchor
+            "a: [\n",                       // not YAML
+        ] {
+            let err = verify(wrong, &expected, &path).unwrap_err();
+            assert!(matches!(err, EditError::Unverified { .. }), "{wrong:?}: {err:?}");
+        }
+    }
+}
