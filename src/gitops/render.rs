@@ -95,6 +95,11 @@ pub enum RenderError {
     UnknownEnv { app: AppName, env: EnvName },
     #[error("artifact {artifact} is not an artifact of app {app}")]
     WrongApp { app: AppName, artifact: String },
+    #[error("the policy of {app} names no template (its environments edit files in place)")]
+    NoTemplate { app: AppName },
+    /// A value of an edit step (or the env's gitops path) that does not render.
+    #[error("{key}: {message}")]
+    EditValue { key: String, message: String },
 }
 
 /// Render the policy's template for releasing `artifact` to `env`.
@@ -118,7 +123,12 @@ pub fn render(
             env: env.clone(),
         });
     }
-    let root = templates_dir.join(policy.template().as_str());
+    let Some(template) = policy.template() else {
+        return Err(RenderError::NoTemplate {
+            app: policy.app().clone(),
+        });
+    };
+    let root = templates_dir.join(template.as_str());
     let sources = read_template_dir(&root)?;
     let context = context(policy, env, artifact, extra)?;
 

@@ -212,11 +212,8 @@ impl Policy {
 
 /// Keys the schema cannot do without. When one is missing or invalid, a placeholder takes its
 /// place so the rest of the file is still checked; checks on a placeholder are skipped.
-const REQUIRED: [(&str, &str); 3] = [
-    ("app", "placeholder"),
-    ("repo", "placeholder/placeholder"),
-    ("template", "placeholder"),
-];
+/// (`template` is required only when something renders: [`check_template_needed`].)
+const REQUIRED: [(&str, &str); 2] = [("app", "placeholder"), ("repo", "placeholder/placeholder")];
 
 /// Never loop forever on a pathological file: each round removes one value, and no real
 /// policy has this many mistakes.
@@ -251,6 +248,7 @@ fn check_file(text: &str, templates: Option<&Templates>, out: &mut Findings<'_>)
     }
     fill_placeholders(&mut root, &mut placeholders);
 
+    let template_written = root.contains_key("template");
     let parse_errors_before = out.errors.len();
     let spec = typed(root, out, &mut placeholders)?;
     let clean = out.errors.len() == parse_errors_before && placeholders.is_empty();
@@ -259,6 +257,9 @@ fn check_file(text: &str, templates: Option<&Templates>, out: &mut Findings<'_>)
         check_names_and_template(&spec, &placeholders, templates, out);
     }
     let env_order = ordered_envs(&spec, &env_order);
+    if !template_written {
+        check_template_needed(&spec, &env_order, out);
+    }
     check_envs(&spec, &env_order, clean, out);
     if placeholders.contains("app") {
         // Not a real claim on any app name.
@@ -283,6 +284,7 @@ fn typed(
     placeholders: &mut BTreeSet<&'static str>,
 ) -> Option<PolicyFile> {
     let mut removed = RemovedIndices::default();
+    let mut reported: Vec<Vec<Key>> = Vec::new();
     for _ in 0..MAX_ROUNDS {
         let pass = serde_path_to_error::deserialize::<_, PolicyFile>(toml::Value::Table(root.clone()));
         let err = match pass {
@@ -295,12 +297,19 @@ fn typed(
             out.error("", message);
             return None;
         };
+        // Removing a bad value can leave its table without a required key, or a step without
+        // its one table: echoes of an error already reported below them, so not reported.
+        let echo = |keys: &[Key]| reported.iter().any(|r: &Vec<Key>| r.starts_with(keys));
         if let Some(field) = missing_field(err.inner().message()) {
             let mut keys = path.keys.clone();
             keys.push(Key::Map(field.to_owned()));
-            out.error(dotted(&keys), "missing required key");
-        } else {
+            if !echo(&keys) {
+                out.error(dotted(&keys), "missing required key");
+                reported.push(keys);
+            }
+        } else if !echo(&path.keys) {
             out.error(dotted(&path.keys), message);
+            reported.push(path.keys.clone());
         }
         // A missing field names its table: dropping the table is the only way past it.
         if path.current.is_empty() || !removed.remove(&mut root, &path) {
@@ -512,10 +521,39 @@ fn check_names_and_template(
             );
         }
     }
-    if !placeholders.contains("template")
-        && let Err(message) = templates.check(spec.template.as_str())
+    if let Some(template) = &spec.template
+        && let Err(message) = templates.check(template.as_str())
     {
         out.error("template", message);
+    }
+}
+
+/// `template` (not written at all: an invalid one is reported as such) may be left out only
+/// when nothing renders: every environment has `edit` steps
+/// and there is no `[preview]` (previews always render).
+fn check_template_needed(spec: &PolicyFile, in_order: &[EnvName], out: &mut Findings<'_>) {
+    if spec.template.is_some() {
+        return;
+    }
+    let rendering: Vec<&str> = in_order
+        .iter()
+        .filter(|n| spec.env.get(*n).is_some_and(|e| !e.edits()))
+        .map(|n| n.as_str())
+        .collect();
+    if !rendering.is_empty() {
+        out.error(
+            "template",
+            format!(
+                "missing required key: environment{} {} render{} templates (no edit steps)",
+                if rendering.len() == 1 { "" } else { "s" },
+                rendering.join(", "),
+                if rendering.len() == 1 { "s" } else { "" },
+            ),
+        );
+    } else if spec.preview.is_some() {
+        out.error("template", "missing required key: [preview] renders templates");
+    } else if spec.env.is_empty() {
+        out.error("template", "missing required key");
     }
 }
 
@@ -539,6 +577,16 @@ fn check_envs(spec: &PolicyFile, in_order: &[EnvName], clean: bool, out: &mut Fi
                 ),
             ),
             _ => {}
+        }
+
+        if env.gitops.as_ref().is_some_and(|g| g.path.is_some()) && !env.edits() {
+            out.error(
+                key("gitops.path"),
+                format!(
+                    "only applies to environments with edit steps: a rendering environment writes {name}/{}/",
+                    spec.app
+                ),
+            );
         }
 
         if let Some(after) = &env.after {
@@ -726,7 +774,7 @@ mod tests {
             [
                 "app: missing required key",
                 "repo: missing required key",
-                "template: missing required key",
+                "template: missing required key: environment qa renders templates (no edit steps)",
                 "env.qa.after.env: environment \"qa\" cannot come after itself",
             ]
         );

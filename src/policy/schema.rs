@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, de};
 
+use super::edit::{EditStep, EnvGitops};
 use super::glob::RefGlobs;
 use super::principal::Principal;
 use super::signal::Signal;
@@ -29,7 +30,8 @@ use crate::domain::{AppName, BranchName, EnvName, RepoName, TagName, string_newt
 pub struct PolicyFile {
     pub app: AppName,
     pub repo: RepoName,
-    pub template: TemplateName,
+    /// Required when any environment (or the preview) renders; see `load::check_template_needed`.
+    pub template: Option<TemplateName>,
     #[serde(default)]
     pub artifact: ArtifactRule,
     /// Template variables, kept as unrendered tera strings.
@@ -98,9 +100,26 @@ pub struct EnvPolicy {
     /// How the cluster says a release is applied and healthy (design §15); without it a
     /// merged release counts as live.
     pub verify: Option<VerifyRule>,
+    /// `[[env.<name>.edit]]`: edit files in place instead of rendering (design §16).
+    #[serde(default)]
+    pub edit: Vec<EditStep>,
+    /// `[env.<name>.gitops]`: the folder edit files are relative to.
+    pub gitops: Option<EnvGitops>,
 }
 
 impl EnvPolicy {
+    /// Whether releases here edit files in place (`edit` steps) rather than render templates.
+    pub fn edits(&self) -> bool {
+        !self.edit.is_empty()
+    }
+
+    /// The tera template of the folder edit files are relative to.
+    pub fn gitops_path_template(&self) -> &str {
+        self.gitops
+            .as_ref()
+            .map_or(super::edit::DEFAULT_GITOPS_PATH, EnvGitops::path_template)
+    }
+
     /// Approving reviews a release needs: 0 unless `merge = "approval"`, where it is
     /// `approvals` or 1.
     pub fn required_approvals(&self) -> u32 {
@@ -382,7 +401,7 @@ cleanup = "closed"
     fn the_design_example_parses_into_typed_values() {
         let p: PolicyFile = toml::from_str(DESIGN_EXAMPLE).unwrap();
         assert_eq!(p.app.as_str(), "frontend");
-        assert_eq!(p.template.as_str(), "web-service");
+        assert_eq!(p.template.as_ref().unwrap().as_str(), "web-service");
         assert_eq!(p.artifact.signals[2], Signal::WorkflowRun("CI".into()));
         let prod = &p.env[&env("production")];
         assert_eq!(prod.merge, MergeMode::Approval);

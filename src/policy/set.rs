@@ -47,8 +47,9 @@ impl Policy {
         &self.spec.repo
     }
 
-    pub fn template(&self) -> &TemplateName {
-        &self.spec.template
+    /// The template folder; `None` when every environment edits files in place.
+    pub fn template(&self) -> Option<&TemplateName> {
+        self.spec.template.as_ref()
     }
 
     /// Template variables, unrendered.

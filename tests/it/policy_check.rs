@@ -435,3 +435,142 @@ fn the_checked_in_fixture_folder_stays_valid() {
     let (report, code) = policy_check_report(&result);
     assert_eq!((report.as_str(), code), ("2 policies, 0 errors, 0 warnings\n", 0));
 }
+
+// ----- edit steps and [env.X.gitops] (design §16) -------------------------------------------
+
+const EDITING: &str = r#"
+app = "web"
+repo = "acme/web"
+
+[env.staging]
+auto = { branch = "main" }
+merge = "direct"
+gitops = { path = "clusters/{{ env }}/apps/{{ app }}" }
+
+[[env.staging.edit]]
+kustomize_image = { file = "kustomization.yaml", name = "ghcr.io/acme/web", tag = "{{ artifact.sha }}" }
+
+[[env.staging.edit]]
+yaml_set = { file = "release.yaml", path = "spec.values.image.tag", value = "{{ artifact.short_sha }}", kind = "HelmRelease", name = "web" }
+
+[env.production]
+merge = "approval"
+approvers = ["user:alice"]
+
+[[env.production.edit]]
+kustomize_image = { file = "kustomization.yaml", name = "ghcr.io/acme/web", digest = "{{ vars.digest }}" }
+"#;
+
+#[test]
+fn a_policy_whose_envs_all_edit_needs_no_template_and_reads_its_steps() {
+    use auger::policy::EditStep;
+    let folder = Folder::new();
+    folder.write("web.toml", EDITING);
+    let set = folder.load().unwrap_or_else(|e| panic!("{e}"));
+    let web = set.get(&app("web")).unwrap();
+    assert!(web.template().is_none());
+    let staging = web.env(&EnvName::new("staging").unwrap()).unwrap();
+    assert!(staging.edits());
+    assert_eq!(
+        staging.gitops_path_template(),
+        "clusters/{{ env }}/apps/{{ app }}"
+    );
+    match &staging.edit[..] {
+        [EditStep::KustomizeImage(k), EditStep::YamlSet(y)] => {
+            assert_eq!(
+                (k.file.as_str(), k.name.as_str()),
+                ("kustomization.yaml", "ghcr.io/acme/web")
+            );
+            assert_eq!(k.tag.as_deref(), Some("{{ artifact.sha }}"));
+            assert_eq!(k.digest, None);
+            assert_eq!(y.path, "spec.values.image.tag");
+            assert_eq!(
+                (y.kind.as_deref(), y.name.as_deref()),
+                (Some("HelmRelease"), Some("web"))
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let production = web.env(&EnvName::new("production").unwrap()).unwrap();
+    assert_eq!(production.gitops_path_template(), "{{ env }}/{{ app }}");
+}
+
+#[test]
+fn bad_edit_steps_and_gitops_tables_are_refused_with_file_and_key() {
+    let folder = Folder::new();
+    folder.write(
+        "web.toml",
+        r#"
+app = "web"
+repo = "acme/web"
+
+[env.staging]
+merge = "direct"
+gitops = { path = "../elsewhere/{{ app }}", repo = "acme/gitops-prod" }
+
+[[env.staging.edit]]
+kustomize_image = { file = "/etc/kustomization.yaml", name = "ghcr.io/acme/web", tag = "x" }
+
+[[env.staging.edit]]
+yaml_set = { file = "a/../../b.yaml", path = "spec..tag", value = "{{ artifact.sha" }
+
+[[env.staging.edit]]
+
+[[env.staging.edit]]
+kustomize_image = { file = "k.yaml", name = "n", tag = "t" }
+yaml_set = { file = "v.yaml", path = "a", value = "b" }
+
+[[env.staging.edit]]
+kustomize_image = { file = "k.yaml", name = "n" }
+
+[[env.staging.edit]]
+yaml_set = { file = "v.yaml", path = "a", value = "b", colour = "red" }
+
+[env.qa]
+merge = "direct"
+gitops = { path = "qa/web" }
+"#,
+    );
+    let errors = folder.load().unwrap_err();
+    let lines = folder.lines(&errors.errors);
+    let want = [
+        "policies/web.toml: env.qa.gitops.path: only applies to environments with edit steps: a rendering environment writes qa/web/",
+        "policies/web.toml: template: missing required key: environment qa renders templates (no edit steps)",
+    ];
+    for w in want {
+        assert!(lines.iter().any(|l| l == w), "missing {w:?} in {lines:#?}");
+    }
+    let starts = [
+        "policies/web.toml: env.staging.edit[0].kustomize_image.file: file \"/etc/kustomization.yaml\" must be relative (no leading '/')",
+        "policies/web.toml: env.staging.edit[1].yaml_set.file: file \"a/../../b.yaml\" must not contain '..'",
+        "policies/web.toml: env.staging.edit[1].yaml_set.path: path `spec..tag`: empty key",
+        "policies/web.toml: env.staging.edit[1].yaml_set.value: not a valid tera string",
+        "policies/web.toml: env.staging.edit[2]: an edit step needs one of kustomize_image",
+        "policies/web.toml: env.staging.edit[3]: an edit step is one of kustomize_image and yaml_set, not both",
+        "policies/web.toml: env.staging.edit[4]: kustomize_image needs tag, digest or both",
+        "policies/web.toml: env.staging.edit[5].yaml_set.colour: unknown key `colour`",
+        "policies/web.toml: env.staging.gitops.path: path \"../elsewhere/{{ app }}\" must not contain '..'",
+        "policies/web.toml: env.staging.gitops.repo: not supported yet",
+    ];
+    for s in starts {
+        assert!(
+            lines.iter().any(|l| l.starts_with(s)),
+            "missing {s:?} in {lines:#?}"
+        );
+    }
+    assert_eq!(lines.len(), want.len() + starts.len(), "{lines:#?}");
+}
+
+#[test]
+fn a_preview_still_needs_a_template_when_every_env_edits() {
+    let folder = Folder::new();
+    folder.write(
+        "web.toml",
+        "app = \"web\"\nrepo = \"acme/web\"\n[env.staging]\nmerge = \"direct\"\n[[env.staging.edit]]\nyaml_set = { file = \"v.yaml\", path = \"image.tag\", value = \"{{ artifact.sha }}\" }\n[preview]\n",
+    );
+    let errors = folder.load().unwrap_err();
+    assert_eq!(
+        folder.lines(&errors.errors),
+        ["policies/web.toml: template: missing required key: [preview] renders templates"]
+    );
+}
