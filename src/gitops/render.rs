@@ -253,6 +253,30 @@ pub fn render_policy_string(
     tera.render("string", &ctx).map_err(|e| tera_error("string", &e))
 }
 
+/// The folder of `[env.X.gitops] path` for (env, app): the tera string rendered over `env` and
+/// `app` only (so it is the same for every release, and a rollback finds its files), checked
+/// to stay inside the repository. No trailing `/`.
+pub fn render_gitops_path(template: &str, env: &EnvName, app: &AppName) -> Result<String, RenderError> {
+    let mut ctx = tera::Context::new();
+    ctx.insert("env", env.as_str());
+    ctx.insert("app", app.as_str());
+    let path_error = |message: String| RenderError::EditValue {
+        key: format!("env.{env}.gitops.path"),
+        message,
+    };
+    let mut tera = new_tera();
+    tera.add_raw_template("path", template)
+        .map_err(|e| path_error(error_chain(&e)))?;
+    let path = tera
+        .render("path", &ctx)
+        .map_err(|e| path_error(error_chain(&e)))?;
+    let path = path.trim().trim_end_matches('/').to_owned();
+    match crate::policy::edit::relative_path_problem(&path) {
+        None => Ok(path),
+        Some(reason) => Err(path_error(format!("renders to {path:?}, which {reason}"))),
+    }
+}
+
 fn is_partial(rel: &str) -> bool {
     rel.split('/').any(|c| c.starts_with('_'))
 }

@@ -37,10 +37,11 @@ use gix::ObjectId;
 use gix::bstr::ByteSlice;
 use gix::objs::tree::EntryKind;
 
+use super::edit::{self, EditSpec, FileEdit};
 use super::git;
 use super::record::{
-    RELEASE_FILE, ReleaseInfo, TRAILER_ACTION, TRAILER_APP, TRAILER_ENV, Trailer, TrailerError,
-    compose_message, pr_branch,
+    RELEASE_FILE, ReleaseInfo, TRAILER_ACTION, TRAILER_APP, TRAILER_ARTIFACT, TRAILER_ENV, Trailer,
+    TrailerError, compose_message, parse_trailers, pr_branch,
 };
 use super::render::Files;
 use crate::artifact::ArtifactId;
@@ -97,6 +98,9 @@ pub enum WriteError {
     UnknownCommit(String),
     #[error("{}: not a readable release record: {reason}", path)]
     CorruptRecord { path: String, reason: String },
+    /// An edit step cannot be applied (edit mode): the release is refused, nothing written.
+    #[error("edit {file}: {reason}")]
+    Edit { file: String, reason: String },
 }
 
 pub type Result<T, E = WriteError> = std::result::Result<T, E>;
@@ -421,6 +425,86 @@ impl GitopsRepo {
         })
     }
 
+    /// Write a release in edit mode (see [`super::edit`]): the edits applied to the files of
+    /// the freshly fetched tip, only changed files committed, with the release's trailers.
+    /// `Unchanged` when every value is already set; `WriteError::Edit` when an edit cannot be
+    /// applied, before anything is written.
+    pub fn prepare_edit(&self, spec: &EditSpec) -> Result<WriteOutcome> {
+        if spec.release.env != spec.env || spec.release.app != spec.app {
+            return Err(WriteError::Mismatch {
+                env: spec.env.clone(),
+                app: spec.app.clone(),
+                record_env: spec.release.env.clone(),
+                record_app: spec.release.app.clone(),
+            });
+        }
+        for e in &spec.edits {
+            check_rel_path(&e.file)?;
+        }
+        let mut trailers = spec.release.trailers();
+        trailers.extend(spec.extra_trailers.iter().cloned());
+        let message = compose_message(&spec.message, &trailers)?;
+        let artifact = spec.release.artifact.to_string();
+        let pr = pr_branch(&spec.env, &spec.app);
+
+        self.write_loop(spec.target, &pr, |repo, base| {
+            let Some(base) = base else {
+                let file = spec.edits.first().map(|e| e.file.clone()).unwrap_or_default();
+                return Err(WriteError::Edit {
+                    file,
+                    reason: format!("the gitops branch {} has no commits yet", self.branch),
+                });
+            };
+            let root = repo.find_commit(base)?.tree_id()?.detach();
+            let mut modes = HashMap::new();
+            let changed = edit::apply(&spec.edits, |path| {
+                let found = read_blob(repo, root, path)?;
+                if let Some((_, kind)) = &found {
+                    modes.insert(path.to_owned(), *kind);
+                }
+                Ok(found.map(|(bytes, _)| bytes))
+            })?;
+            if changed.is_empty() {
+                return Ok(Built::Unchanged);
+            }
+            let mut editor = repo.edit_tree(root)?;
+            for (path, bytes) in &changed {
+                let blob = repo.write_blob(bytes)?.detach();
+                let kind = modes.get(path).copied().unwrap_or(EntryKind::Blob);
+                editor.upsert(path.as_str(), kind, blob)?;
+            }
+            let tree = editor.write()?.detach();
+            if spec.target == Target::PrBranch
+                && let Some(open) = tracking_tip(repo, &pr)?
+            {
+                let open_commit = repo.find_commit(open)?;
+                let proposes = parse_trailers(&open_commit.message_raw_sloppy().to_str_lossy())
+                    .iter()
+                    .any(|t| t.key().eq_ignore_ascii_case(TRAILER_ARTIFACT) && t.value() == artifact);
+                if open_commit.parent_ids().next().map(|p| p.detach()) == Some(base)
+                    && open_commit.tree_id()?.detach() == tree
+                    && proposes
+                {
+                    return Ok(Built::Pending(open));
+                }
+            }
+            Ok(Built::Commit(self.commit(repo, tree, Some(base), &message)?))
+        })
+    }
+
+    /// The values `edits` would set, as gitops commit `commit` holds them: what a rollback to
+    /// the release that commit brought writes back.
+    pub fn edit_values_at(&self, commit: &CommitSha, edits: &[FileEdit]) -> Result<Vec<FileEdit>> {
+        let repo = self.gix();
+        let root = repo
+            .find_commit(self.known_commit(&repo, commit)?)?
+            .tree_id()?
+            .detach();
+        edit::current_values(edits, |path| {
+            Ok(read_blob(&repo, root, path)?.map(|(bytes, _)| bytes))
+        })
+    }
+
     /// Remove `<env>/<name>/` in one commit (preview cleanup). `Unchanged` when it is not
     /// there. The commit carries `Auger-App`, `Auger-Env`, `Auger-Action: remove`, then
     /// `trailers`.
@@ -489,7 +573,8 @@ impl GitopsRepo {
         Ok(names)
     }
 
-    /// The `release.json` of `<env>/<app>/` at a gitops commit.
+    /// The `release.json` of `<env>/<app>/` at a gitops commit; for an edit-mode release (no
+    /// `release.json`), the record its trailers make.
     pub fn release_at(
         &self,
         commit: &CommitSha,
@@ -498,7 +583,12 @@ impl GitopsRepo {
     ) -> Result<Option<ReleaseInfo>> {
         let repo = self.gix();
         let path = format!("{}/{RELEASE_FILE}", folder(env, app));
-        read_record(&repo, self.known_commit(&repo, commit)?, &path)
+        let id = self.known_commit(&repo, commit)?;
+        match read_record(&repo, id, &path)? {
+            Some(record) => Ok(Some(record)),
+            // Edit mode writes no release.json: the commit's own trailers say what it releases.
+            None => record_from_trailers(&repo, id, env, app),
+        }
     }
 
     /// The tree id of `<env>/<app>/` without `release.json` at a gitops commit: two releases
@@ -755,6 +845,62 @@ pub(super) fn read_record(
             path: path.to_owned(),
             reason: e.to_string(),
         })
+}
+
+/// The release a commit's trailers describe, if they name (env, app) and a readable artifact
+/// and source. Approvals and the artifact record are not in trailers: left empty.
+fn record_from_trailers(
+    repo: &gix::Repository,
+    commit: ObjectId,
+    env: &EnvName,
+    app: &AppName,
+) -> Result<Option<ReleaseInfo>> {
+    let commit = repo.find_commit(commit)?;
+    let trailers = parse_trailers(&commit.message_raw_sloppy().to_str_lossy());
+    let get = |key: &str| super::record::trailer(&trailers, key);
+    if get(TRAILER_ENV) != Some(env.as_str()) || get(TRAILER_APP) != Some(app.as_str()) {
+        return Ok(None);
+    }
+    let artifact = get(TRAILER_ARTIFACT).and_then(|a| a.parse().ok());
+    let source = get(super::record::TRAILER_SOURCE).and_then(|s| s.parse().ok());
+    let (Some(artifact), Some(source)) = (artifact, source) else {
+        return Ok(None);
+    };
+    let time = commit
+        .time()
+        .ok()
+        .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, 0))
+        .unwrap_or_default();
+    Ok(Some(ReleaseInfo {
+        v: super::record::RELEASE_RECORD_VERSION,
+        env: env.clone(),
+        app: app.clone(),
+        artifact,
+        source,
+        trigger: get(super::record::TRAILER_TRIGGER)
+            .map(|t| t.parse().unwrap_or(super::record::Trigger::Other(t.to_owned())))
+            .unwrap_or(super::record::Trigger::Other(String::new())),
+        time,
+        approvals: Vec::new(),
+        rollback_to: get(super::record::TRAILER_ROLLBACK_TO).and_then(|a| a.parse().ok()),
+        record: None,
+        extra: serde_json::Map::new(),
+    }))
+}
+
+/// The bytes and kind of the regular file at `path` in `tree`; `None` when there is none (a
+/// folder, a symlink or a submodule there counts as none: edits touch regular files only).
+fn read_blob(repo: &gix::Repository, tree: ObjectId, path: &str) -> Result<Option<(Vec<u8>, EntryKind)>> {
+    let tree = repo.find_tree(tree)?;
+    let Some(entry) = tree.lookup_entry(path.split('/'))? else {
+        return Ok(None);
+    };
+    let kind = match entry.mode().kind() {
+        EntryKind::Blob => EntryKind::Blob,
+        EntryKind::BlobExecutable => EntryKind::BlobExecutable,
+        _ => return Ok(None),
+    };
+    Ok(Some((repo.find_blob(entry.object_id())?.data.clone(), kind)))
 }
 
 fn read_tree(repo: &gix::Repository, tree: ObjectId, prefix: &str, out: &mut Files) -> Result<()> {

@@ -9,6 +9,8 @@ mod api_artifact;
 mod api_release;
 mod ci_signal;
 mod comment;
+#[cfg(test)]
+mod edit_tests;
 mod installation;
 mod pull_request;
 mod report;

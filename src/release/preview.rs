@@ -96,9 +96,9 @@ impl Releaser {
         let Some(preview) = Preview::of(policy, pr.number)? else {
             return Ok(None);
         };
-        let (rendered, url) = self.render_preview(&preview, artifact)?;
+        let (files, info, url) = self.render_preview(&preview, artifact)?;
         let target = steps::target(preview.rules.merge);
-        let spec = steps::preview_spec(&preview, artifact, rendered, target);
+        let spec = steps::preview_spec(&preview, artifact, files, info, target);
         let forge = self.forge_for(&preview.rules.env, preview.rules.merge)?;
         let commit = match self.write(spec).await? {
             WriteOutcome::Unchanged { .. } => return Ok(Some(ReleaseOutcome::AlreadyReleased)),

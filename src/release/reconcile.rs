@@ -16,7 +16,7 @@ use super::desired::{Desired, Final, Owed, Want};
 use super::plan::{Gate, Plan};
 use super::{ReleaseError, ReleaseOutcome, Releaser, Result, text};
 use crate::forge::ForgeError;
-use crate::gitops::WriteError;
+use crate::gitops::{RenderError, WriteError};
 use crate::notify::{FailureKind, ReleaseEvent, ReplyText, render_reply};
 
 /// The first retry waits this long; each failure in a row doubles it, up to the reconcile's
@@ -73,6 +73,12 @@ fn failure(e: &ReleaseError) -> Final {
     match e {
         ReleaseError::NotMerged { pull, reason, .. } => Final::Failed {
             reason: text::unmergeable(*pull, reason),
+            kind: FailureKind::Failed,
+        },
+        // An edit step that does not apply (design §16): the release is refused, not broken.
+        ReleaseError::Write(WriteError::Edit { .. })
+        | ReleaseError::Render(RenderError::EditValue { .. }) => Final::Failed {
+            reason: e.to_string(),
             kind: FailureKind::Failed,
         },
         other => Final::Failed {

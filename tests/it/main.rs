@@ -17,6 +17,7 @@ mod deploy_files;
 mod forge;
 mod github_app;
 mod gitops;
+mod gitops_edit;
 mod history;
 mod notify;
 mod policy_check;

@@ -99,7 +99,7 @@ impl Releaser {
             true => None,
             false => self.deployment_started(plan, artifact, rules).await,
         };
-        let written = self.write(spec).await?;
+        let written = self.write_commit(spec).await?;
         if matches!(written, WriteOutcome::Committed { .. }) {
             crate::crash::at(crate::crash::Point::Pushed);
         }

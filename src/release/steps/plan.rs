@@ -119,8 +119,8 @@ impl Releaser {
                 env: plan.env.clone(),
                 artifact: plan.artifact.clone(),
             })?;
-        let (artifact, files) = self.rollback_source(&plan.env, &plan.app, &record).await?;
-        let rendered = self.rollback_rendered(plan, &artifact, files);
+        let (artifact, content) = self.rollback_source(&plan.env, &plan.app, &record).await?;
+        let rendered = self.rollback_rendered(plan, &artifact, content);
         self.deliver(plan, &artifact, rendered, from.cloned()).await
     }
 

@@ -3,9 +3,9 @@
 //! "unchanged", a pull request branch already holding it is "pending".
 
 use super::blocking;
-use super::render::Rendered;
+use super::render::{Content, Rendered};
 use crate::artifact::{Artifact, ArtifactId};
-use crate::gitops::{ReleaseSpec, Target, Trailer, WriteOutcome};
+use crate::gitops::{EditSpec, Files, ReleaseInfo, ReleaseSpec, Target, Trailer, WriteOutcome};
 use crate::policy::MergeMode;
 use crate::release::plan::Plan;
 use crate::release::preview::Preview;
@@ -21,8 +21,14 @@ pub(in crate::release) fn target(merge: MergeMode) -> Target {
     }
 }
 
-/// The commit for `plan`: its files, its subject, and `Auger-Supersedes` when it replaces the
-/// artifact its pull request proposed before.
+/// A release's commit: a rendered folder, or edits in place.
+pub(super) enum Commit {
+    Render(ReleaseSpec),
+    Edit(EditSpec),
+}
+
+/// The commit for `plan`: its files (or edits), its subject, and `Auger-Supersedes` when it
+/// replaces the artifact its pull request proposed before.
 pub(super) fn release_spec(
     plan: &Plan,
     artifact: &Artifact,
@@ -30,7 +36,7 @@ pub(super) fn release_spec(
     target: Target,
     superseded: Option<&ArtifactId>,
     rollback_from: Option<&ArtifactId>,
-) -> ReleaseSpec {
+) -> Commit {
     let mut extra_trailers = Vec::new();
     if let Some(old) = superseded
         && let Ok(t) = Trailer::new(TRAILER_SUPERSEDES, &old.to_string())
@@ -41,14 +47,25 @@ pub(super) fn release_spec(
         Some(from) => text::rollback_message(&plan.app, &plan.env, artifact, from),
         None => text::release_message(&plan.app, &plan.env, artifact),
     };
-    ReleaseSpec {
-        env: plan.env.clone(),
-        app: plan.app.clone(),
-        files: rendered.files,
-        release: rendered.info,
-        message,
-        extra_trailers,
-        target,
+    match rendered.content {
+        Content::Files(files) => Commit::Render(ReleaseSpec {
+            env: plan.env.clone(),
+            app: plan.app.clone(),
+            files,
+            release: rendered.info,
+            message,
+            extra_trailers,
+            target,
+        }),
+        Content::Edits(edits) => Commit::Edit(EditSpec {
+            env: plan.env.clone(),
+            app: plan.app.clone(),
+            edits,
+            release: rendered.info,
+            message,
+            extra_trailers,
+            target,
+        }),
     }
 }
 
@@ -56,14 +73,15 @@ pub(super) fn release_spec(
 pub(in crate::release) fn preview_spec(
     preview: &Preview<'_>,
     artifact: &Artifact,
-    rendered: Rendered,
+    files: Files,
+    info: ReleaseInfo,
     target: Target,
 ) -> ReleaseSpec {
     ReleaseSpec {
         env: preview.rules.env.clone(),
         app: preview.instance.clone(),
-        files: rendered.files,
-        release: rendered.info,
+        files,
+        release: info,
         message: text::preview_message(preview.policy.app(), preview.pull, &artifact.id),
         extra_trailers: Vec::new(),
         target,
@@ -75,6 +93,17 @@ impl Releaser {
     pub(in crate::release) async fn write(&self, spec: ReleaseSpec) -> Result<WriteOutcome> {
         let gitops = self.gitops.clone();
         blocking(move || gitops.prepare_release(&spec)).await
+    }
+
+    /// Commits a release's change, rendered or edited.
+    pub(super) async fn write_commit(&self, commit: Commit) -> Result<WriteOutcome> {
+        match commit {
+            Commit::Render(spec) => self.write(spec).await,
+            Commit::Edit(spec) => {
+                let gitops = self.gitops.clone();
+                blocking(move || gitops.prepare_edit(&spec)).await
+            }
+        }
     }
 
     /// Removes a preview's folder in one commit on the gitops branch.
