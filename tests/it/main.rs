@@ -23,6 +23,7 @@ mod notify;
 mod policy_check;
 mod recovery;
 mod release;
+mod release_edit;
 mod release_loop;
 mod reports;
 mod rest_budget;
