@@ -67,7 +67,8 @@ fn refused(file: &str, reason: impl std::fmt::Display) -> WriteError {
 
 /// Applies `edits` to the files `read` returns (`None`: no such file). Returns the new bytes
 /// of every file that changed, by path; an empty map means every value was already set.
-pub(super) fn apply(
+/// (Re-exported as `gitops::apply_edits` for tools and tests.)
+pub fn apply(
     edits: &[FileEdit],
     mut read: impl FnMut(&str) -> Result<Option<Vec<u8>>, WriteError>,
 ) -> Result<BTreeMap<String, Vec<u8>>, WriteError> {

@@ -22,7 +22,7 @@ pub mod render;
 mod writer;
 
 pub use audit::{EnvironmentView, PendingPr, ReleaseView, environment_views, release_views};
-pub use edit::{EditOp, EditSpec, FileEdit};
+pub use edit::{EditOp, EditSpec, FileEdit, apply as apply_edits};
 pub use history::{HistoryEntry, HistoryFilter, ReleaseRecord};
 pub use record::{
     RELEASE_FILE, RELEASE_RECORD_VERSION, ReleaseInfo, SourceRef, TRAILER_ACTION, TRAILER_APP,
@@ -30,6 +30,6 @@ pub use record::{
     TrailerError, Trigger, parse_trailers, pr_branch, preview_name, trailer,
 };
 pub use render::{
-    Files, RenderError, RenderExtra, check_template, render, render_command_output, render_gitops_path, render_policy_string,
+    Files, RenderError, RenderExtra, check_template, render, render_command_output, edit_shape, render_edits, render_gitops_path, render_policy_string,
 };
 pub use writer::{DEFAULT_MAX_ATTEMPTS, GitopsRepo, ReleaseSpec, Target, WriteError, WriteOutcome};

@@ -36,10 +36,13 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
+use auger_yaml_edit::{DocSelector, YamlPath};
+
+use super::edit::{EditOp, FileEdit};
 use super::record::{RELEASE_FILE, Trigger};
 use crate::artifact::{Artifact, ID_SHA_LEN};
 use crate::domain::{AppName, EnvName};
-use crate::policy::{Policy, TemplateName};
+use crate::policy::{EditStep, Policy, TemplateName};
 
 /// Rendered files by path relative to `<env>/<app>/`, `/`-separated.
 pub type Files = BTreeMap<String, Vec<u8>>;
@@ -251,6 +254,84 @@ pub fn render_policy_string(
     tera.add_raw_template("string", text)
         .map_err(|e| tera_error("string", &e))?;
     tera.render("string", &ctx).map_err(|e| tera_error("string", &e))
+}
+
+/// The edit steps of `env` (design §16) for releasing `artifact`: each value rendered as a
+/// tera string with the templates' context, each file named from the repository root (the
+/// env's gitops path, then the step's file).
+pub fn render_edits(
+    policy: &Policy,
+    env: &EnvName,
+    artifact: &Artifact,
+    extra: &RenderExtra,
+) -> Result<Vec<FileEdit>, RenderError> {
+    if artifact.app != *policy.app() {
+        return Err(RenderError::WrongApp {
+            app: policy.app().clone(),
+            artifact: artifact.id.to_string(),
+        });
+    }
+    let ctx = context(policy, env, artifact, extra)?;
+    edit_steps(policy, env, |key, text| {
+        let mut tera = new_tera();
+        let value_error = |e: &tera::Error| RenderError::EditValue {
+            key: key.to_owned(),
+            message: error_chain(e),
+        };
+        tera.add_raw_template("value", text)
+            .map_err(|e| value_error(&e))?;
+        tera.render("value", &ctx).map_err(|e| value_error(&e))
+    })
+}
+
+/// The edit steps of `env` with their values unrendered: which files and values a release
+/// there touches, for reading the values an earlier release set (a rollback).
+pub fn edit_shape(policy: &Policy, env: &EnvName) -> Result<Vec<FileEdit>, RenderError> {
+    edit_steps(policy, env, |_, text| Ok(text.to_owned()))
+}
+
+fn edit_steps(
+    policy: &Policy,
+    env: &EnvName,
+    mut value: impl FnMut(&str, &str) -> Result<String, RenderError>,
+) -> Result<Vec<FileEdit>, RenderError> {
+    let rules = policy.env(env).ok_or_else(|| RenderError::UnknownEnv {
+        app: policy.app().clone(),
+        env: env.clone(),
+    })?;
+    let folder = render_gitops_path(rules.gitops_path_template(), env, policy.app())?;
+    let mut out = Vec::with_capacity(rules.edit.len());
+    for (i, step) in rules.edit.iter().enumerate() {
+        let key = |k: &str| format!("env.{env}.edit[{i}].{}.{k}", step.kind());
+        let op = match step {
+            EditStep::KustomizeImage(k) => EditOp::KustomizeImage {
+                name: k.name.clone(),
+                tag: k.tag.as_deref().map(|t| value(&key("tag"), t)).transpose()?,
+                digest: k
+                    .digest
+                    .as_deref()
+                    .map(|d| value(&key("digest"), d))
+                    .transpose()?,
+            },
+            EditStep::YamlSet(y) => EditOp::YamlSet {
+                // Checked when the policy was loaded; a failure here still says where.
+                path: YamlPath::parse(&y.path).map_err(|e| RenderError::EditValue {
+                    key: key("path"),
+                    message: e.to_string(),
+                })?,
+                value: value(&key("value"), &y.value)?,
+                select: (y.kind.is_some() || y.name.is_some()).then(|| DocSelector {
+                    kind: y.kind.clone(),
+                    name: y.name.clone(),
+                }),
+            },
+        };
+        out.push(FileEdit {
+            file: format!("{folder}/{}", step.file()),
+            op,
+        });
+    }
+    Ok(out)
 }
 
 /// The folder of `[env.X.gitops] path` for (env, app): the tera string rendered over `env` and

@@ -29,4 +29,5 @@ mod reports;
 mod rest_budget;
 mod serve;
 mod serve_with_github;
+mod starters;
 mod webhook_nulls;

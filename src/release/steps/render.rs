@@ -7,10 +7,9 @@ use super::blocking;
 use crate::artifact::Artifact;
 use crate::domain::{AppName, EnvName};
 use crate::gitops::{
-    EditOp, FileEdit, Files, ReleaseInfo, ReleaseRecord, RenderError, RenderExtra, Trigger, render,
-    render_gitops_path, render_policy_string,
+    FileEdit, Files, ReleaseInfo, ReleaseRecord, RenderExtra, Trigger, edit_shape, render, render_edits,
+    render_policy_string,
 };
-use crate::policy::{EditStep, EnvPolicy, Policy};
 use crate::release::plan::Plan;
 use crate::release::preview::Preview;
 use crate::release::{ReleaseError, Releaser, Result};
@@ -37,14 +36,7 @@ impl Releaser {
         let mut extra = RenderExtra::new(plan.trigger.clone());
         extra.time = now;
         let content = if rules.edits() {
-            Content::Edits(edits(policy, &plan.env, rules, |key, text| {
-                render_policy_string(text, policy, &plan.env, artifact, &extra).map_err(|e| {
-                    RenderError::EditValue {
-                        key: key.to_owned(),
-                        message: e.to_string(),
-                    }
-                })
-            })?)
+            Content::Edits(render_edits(policy, &plan.env, artifact, &extra)?)
         } else {
             Content::Files(render(&self.templates, policy, &plan.env, artifact, &extra)?)
         };
@@ -65,8 +57,7 @@ impl Releaser {
         let (policy, rules) = self.rules(app, env)?;
         let gitops = self.gitops.clone();
         let content = if rules.edits() {
-            // Which values to read; the policy's value templates themselves are not needed.
-            let shape = edits(policy, env, rules, |_, text| Ok(text.to_owned()))?;
+            let shape = edit_shape(policy, env)?;
             let commit = record.commit.clone();
             Content::Edits(blocking(move || gitops.edit_values_at(&commit, &shape)).await?)
         } else {
@@ -128,48 +119,6 @@ impl Releaser {
         info.time = extra.time;
         Ok((files, info, url))
     }
-}
-
-/// The env's edit steps as changes to files named from the repository root, each value
-/// rendered by `value(key, text)` (`key` names the step's value in the policy, for errors).
-fn edits(
-    policy: &Policy,
-    env: &EnvName,
-    rules: &EnvPolicy,
-    mut value: impl FnMut(&str, &str) -> std::result::Result<String, RenderError>,
-) -> Result<Vec<FileEdit>> {
-    let folder = render_gitops_path(rules.gitops_path_template(), env, policy.app())?;
-    let mut out = Vec::with_capacity(rules.edit.len());
-    for (i, step) in rules.edit.iter().enumerate() {
-        let key = |k: &str| format!("env.{env}.edit[{i}].{}.{k}", step.kind());
-        let op = match step {
-            EditStep::KustomizeImage(k) => EditOp::KustomizeImage {
-                name: k.name.clone(),
-                tag: k.tag.as_deref().map(|t| value(&key("tag"), t)).transpose()?,
-                digest: k
-                    .digest
-                    .as_deref()
-                    .map(|d| value(&key("digest"), d))
-                    .transpose()?,
-            },
-            EditStep::YamlSet(y) => EditOp::YamlSet {
-                path: auger_yaml_edit::YamlPath::parse(&y.path).map_err(|e| RenderError::EditValue {
-                    key: key("path"),
-                    message: e.to_string(),
-                })?,
-                value: value(&key("value"), &y.value)?,
-                select: (y.kind.is_some() || y.name.is_some()).then(|| auger_yaml_edit::DocSelector {
-                    kind: y.kind.clone(),
-                    name: y.name.clone(),
-                }),
-            },
-        };
-        out.push(FileEdit {
-            file: format!("{folder}/{}", step.file()),
-            op,
-        });
-    }
-    Ok(out)
 }
 
 /// The `release.json` of `plan`'s artifact, timed by the caller.
