@@ -9,6 +9,7 @@ pub mod forge;
 pub mod gitops;
 pub mod handlers;
 pub mod http;
+pub mod init;
 pub mod metrics;
 pub mod notify;
 pub mod policy;

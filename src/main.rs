@@ -76,6 +76,8 @@ enum Command {
     /// Releases to environments.
     #[command(subcommand)]
     Release(ReleaseCommand),
+    /// Propose auger.toml and policies that edit an existing gitops repository in place.
+    Init(InitArgs),
     /// Release an earlier artifact of (env, app) again.
     Rollback {
         #[arg(long)]
@@ -90,6 +92,16 @@ enum Command {
         #[command(flatten)]
         server: ServerArg,
     },
+}
+
+#[derive(Args)]
+struct InitArgs {
+    /// The gitops repository's folder (a checkout) to read.
+    #[arg(long)]
+    gitops: PathBuf,
+    /// Where to write auger.toml, policies/ and templates/ (never over existing files).
+    #[arg(long, default_value = ".")]
+    out: PathBuf,
 }
 
 #[derive(Subcommand)]
@@ -267,6 +279,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Serve { config, .. } => auger::server::serve(&config.config),
         Command::Demo { dir, serve } => auger::demo::run(dir, serve),
         Command::Policy(PolicyCommand::Check(config)) => policy_check(&config),
+        Command::Init(args) => init(&args),
         Command::Render {
             app,
             env,
@@ -308,6 +321,50 @@ fn run(command: Command) -> anyhow::Result<()> {
             None => rollback(app, env, to.as_deref(), &config),
         },
     }
+}
+
+/// `auger init`: the proposal, printed, then written. The gitops repository's GitHub name,
+/// URL and branch come from its checkout (`origin`, `HEAD`) when it has them.
+fn init(args: &InitArgs) -> anyhow::Result<()> {
+    let dir = args
+        .gitops
+        .canonicalize()
+        .with_context(|| format!("--gitops {}", args.gitops.display()))?;
+    let git = |argv: &[&str]| -> Option<String> {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&dir)
+            .args(argv)
+            .output()
+            .ok()?;
+        let text = String::from_utf8(out.stdout).ok()?.trim().to_owned();
+        (out.status.success() && !text.is_empty()).then_some(text)
+    };
+    let origin = git(&["remote", "get-url", "origin"]);
+    let repo = origin.as_deref().and_then(github_repo_name);
+    let url = origin.unwrap_or_else(|| format!("file://{}", dir.display()));
+    let branch = git(&["symbolic-ref", "--short", "HEAD"]).unwrap_or_else(|| "main".into());
+    let placeholder = RepoName::new("change-me/gitops").context("placeholder repository name")?;
+    let mut proposal = auger::init::propose(&dir, repo.as_ref().unwrap_or(&placeholder), &url, &branch)?;
+    if repo.is_none() {
+        proposal.unmapped.push(
+            "auger.toml: the gitops repository's GitHub name is not known (no github.com origin): set [gitops] repo and url".into(),
+        );
+    }
+    print!("{}", auger::init::report(&proposal));
+    for path in auger::init::write(&proposal, &args.out)? {
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// `owner/name` of a github.com remote URL (https or ssh).
+fn github_repo_name(url: &str) -> Option<RepoName> {
+    let rest = url
+        .strip_prefix("https://github.com/")
+        .or_else(|| url.strip_prefix("git@github.com:"))
+        .or_else(|| url.strip_prefix("ssh://git@github.com/"))?;
+    RepoName::new(rest.trim_end_matches('/').trim_end_matches(".git")).ok()
 }
 
 fn open_store(config: &ConfigArg, create: bool) -> anyhow::Result<ArtifactStore> {

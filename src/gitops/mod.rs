@@ -30,6 +30,7 @@ pub use record::{
     TrailerError, Trigger, parse_trailers, pr_branch, preview_name, trailer,
 };
 pub use render::{
-    Files, RenderError, RenderExtra, check_template, render, render_command_output, edit_shape, render_edits, render_gitops_path, render_policy_string,
+    Files, RenderError, RenderExtra, check_template, edit_shape, render, render_command_output, render_edits,
+    render_gitops_path, render_policy_string,
 };
 pub use writer::{DEFAULT_MAX_ATTEMPTS, GitopsRepo, ReleaseSpec, Target, WriteError, WriteOutcome};

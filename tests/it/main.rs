@@ -19,6 +19,7 @@ mod github_app;
 mod gitops;
 mod gitops_edit;
 mod history;
+mod init;
 mod notify;
 mod policy_check;
 mod recovery;
