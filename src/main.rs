@@ -59,7 +59,7 @@ enum Command {
     /// Policy files.
     #[command(subcommand)]
     Policy(PolicyCommand),
-    /// Print the files a release would write.
+    /// Print the files a release would write (edit mode: the values it would set).
     Render {
         #[arg(long)]
         app: AppName,
@@ -768,6 +768,13 @@ fn render(app: &AppName, env: &EnvName, artifact: &str, config: &ConfigArg) -> a
         );
     }
     let extra = auger::gitops::RenderExtra::new(auger::gitops::Trigger::Other("render".into()));
+    if policy.env(env).is_some_and(|rules| rules.edits()) {
+        // Edit mode: the values a release sets, file by file (the files live in the gitops repo).
+        for edit in auger::gitops::render_edits(policy, env, &artifact, &extra)? {
+            println!("edit {edit}");
+        }
+        return Ok(());
+    }
     let files = auger::gitops::render(&cfg.paths.templates, policy, env, &artifact, &extra)?;
     print!("{}", auger::gitops::render_command_output(&files));
     Ok(())

@@ -44,6 +44,33 @@ pub struct FileEdit {
     pub op: EditOp,
 }
 
+/// `<file>: image <name> newTag "<tag>"` / `<file>: <path> = "<value>" (in <kind>/<name>)`:
+/// what `auger render` prints for an edit-mode environment.
+impl std::fmt::Display for FileEdit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: ", self.file)?;
+        match &self.op {
+            EditOp::KustomizeImage { name, tag, digest } => {
+                write!(f, "image {name}")?;
+                if let Some(tag) = tag {
+                    write!(f, " newTag {tag:?}")?;
+                }
+                if let Some(digest) = digest {
+                    write!(f, " digest {digest:?}")?;
+                }
+                Ok(())
+            }
+            EditOp::YamlSet { path, value, select } => {
+                write!(f, "{path} = {value:?}")?;
+                match select {
+                    Some(s) => write!(f, " (in the document of {s})"),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+}
+
 /// One release in edit mode.
 #[derive(Debug, Clone)]
 pub struct EditSpec {

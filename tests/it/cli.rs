@@ -348,3 +348,36 @@ fn render_refuses_an_unknown_env_or_artifact_with_the_reason() {
     );
     assert!(stderr(&missing).contains("no artifact for commit fedcba9"));
 }
+
+#[test]
+fn render_prints_the_values_an_edit_mode_environment_would_set() {
+    let dir = with_ledger_config();
+    std::fs::create_dir_all(dir.path().join("policies")).unwrap();
+    std::fs::write(
+        dir.path().join("policies/web.toml"),
+        r#"
+app = "web"
+repo = "acme/web"
+[env.staging]
+merge = "direct"
+gitops = { path = "clusters/{{ env }}/{{ app }}" }
+[[env.staging.edit]]
+kustomize_image = { file = "kustomization.yaml", name = "ghcr.io/acme/web", tag = "{{ artifact.sha }}" }
+[[env.staging.edit]]
+yaml_set = { file = "release.yaml", path = "spec.values.image.tag", value = "{{ vars.image }}", kind = "HelmRelease" }
+"#,
+    )
+    .unwrap();
+    add_main_build(dir.path());
+    let out = auger(
+        dir.path(),
+        &["render", "--app", "web", "--env", "staging", "--artifact", SHA],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "edit clusters/staging/web/kustomization.yaml: image ghcr.io/acme/web newTag \"{SHA}\"\nedit clusters/staging/web/release.yaml: spec.values.image.tag = \"ghcr.io/acme/web:1\" (in the document of kind HelmRelease)\n"
+        )
+    );
+}
