@@ -40,7 +40,10 @@ impl VerifyState {
     }
 
     pub fn is_final(self) -> bool {
-        matches!(self, VerifyState::Verified | VerifyState::Failed | VerifyState::TimedOut)
+        matches!(
+            self,
+            VerifyState::Verified | VerifyState::Failed | VerifyState::TimedOut
+        )
     }
 
     /// A failed or timed-out verification: what `on_failure` acts on.
@@ -167,9 +170,7 @@ impl Verification {
             VerifyState::Merged | VerifyState::Applied if self.deadline <= now => {
                 next.message = format!(
                     "no healthy report within {}",
-                    humantime::format_duration(
-                        (self.deadline - self.merged_at).to_std().unwrap_or_default()
-                    )
+                    humantime::format_duration((self.deadline - self.merged_at).to_std().unwrap_or_default())
                 );
                 next.enter(VerifyState::TimedOut, now)
             }
@@ -199,7 +200,10 @@ mod tests {
     use std::time::Duration;
 
     fn t(minutes: i64) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-12-01T10:00:00Z").unwrap().to_utc() + chrono::Duration::minutes(minutes)
+        DateTime::parse_from_rfc3339("2026-12-01T10:00:00Z")
+            .unwrap()
+            .to_utc()
+            + chrono::Duration::minutes(minutes)
     }
 
     fn merged() -> Verification {
@@ -227,7 +231,15 @@ mod tests {
     const R: &str = "dddddddddddddddddddddddddddddddddddddddd";
 
     fn report(v: &Verification, health: Health, c: Containment, soak: u64, at: i64) -> Option<Verification> {
-        v.on_report(Controller::Flux, health, c, R, "msg", Duration::from_secs(soak * 60), t(at))
+        v.on_report(
+            Controller::Flux,
+            health,
+            c,
+            R,
+            "msg",
+            Duration::from_secs(soak * 60),
+            t(at),
+        )
     }
 
     #[test]

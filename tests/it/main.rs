@@ -27,4 +27,5 @@ mod reports;
 mod rest_budget;
 mod serve;
 mod serve_with_github;
+mod verify;
 mod webhook_nulls;

@@ -97,7 +97,13 @@ impl ArtifactStore {
                 let mut editor = repo.edit_tree(ObjectId::empty_tree(repo.object_hash()))?;
                 editor.upsert(kind.file(), EntryKind::Blob, blob)?;
                 let tree = editor.write()?.detach();
-                write_commit_at(&repo, tree, old, &message, gix::date::Time::new(time.timestamp(), 0))
+                write_commit_at(
+                    &repo,
+                    tree,
+                    old,
+                    &message,
+                    gix::date::Time::new(time.timestamp(), 0),
+                )
             })()
             .map_err(Attempt::Fatal)?;
             apply(
