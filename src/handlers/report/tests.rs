@@ -334,3 +334,20 @@ async fn the_soak_of_an_after_gate_counts_from_healthy() {
     s.releaser().tick().await;
     assert_eq!(s.bed.live("production"), Some(sha));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_error_for_a_revision_older_than_the_healthy_one_changes_nothing() {
+    let s = Scene::new(POLICY);
+    s.build(1).await;
+    let release_commit = s.gitops_tip();
+    let later = s.human_commit();
+    s.report(s.flux(&later, Health::Healthy, "Applied")).await;
+    assert_eq!(s.state().await, VerifyState::Healthy);
+    // Flux's error about the release commit itself arrives late: the newer revision already
+    // said healthy, so the release is not failed (it soaks on).
+    let handled = s
+        .report(s.flux(&release_commit, Health::Failed, "late news"))
+        .await;
+    assert_eq!(handled, Handled::Nothing);
+    assert_eq!(s.state().await, VerifyState::Healthy);
+}
