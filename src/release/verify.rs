@@ -10,13 +10,13 @@ use super::desired::{Desired, Final, Owed, Want};
 use super::plan::Plan;
 use super::steps::blocking;
 use super::{Releaser, Result, text};
-use crate::artifact::{Artifact, ArtifactId, StateKind};
+use crate::artifact::{Artifact, ArtifactId, Change, StateKind};
 use crate::domain::{AppName, CommitSha, EnvName};
 use crate::forge::DeploymentId;
 use crate::gitops::Trigger;
 use crate::notify::{FailureKind, ReleaseEvent, ReplyRef, ReplyText, render_reply};
 use crate::policy::{OnFailure, VerifyRule, VerifySource};
-use crate::verify::state::{Containment, Verification, VerifyState};
+use crate::verify::state::{Containment, Seen, Verification, VerifyState};
 use crate::verify::{Controller, Report};
 
 /// Who a rollback after a failed verification is by, in holds and logs.
@@ -66,9 +66,11 @@ impl Releaser {
         let message = format!("verify {env}/{app} {}: {} {what}", v.artifact, v.state);
         let (env, app, v2, now) = (env.clone(), app.clone(), v.clone(), self.clock.now());
         blocking(move || {
-            store.set_env_state(StateKind::Verify, &env, &app, &v2, &message, now, |old| {
-                *old == v2
-            })
+            let change = Change {
+                message: &message,
+                time: now,
+            };
+            store.set_env_state((StateKind::Verify, &env, &app), &v2, change, |old| *old == v2)
         })
         .await?;
         self.note_verify_due(Some(v));
@@ -196,15 +198,14 @@ impl Releaser {
             }
             let containment = self.containment(&v, &full).await?;
             let now = self.clock.now();
-            let Some(next) = v.on_report(
-                report.controller,
-                report.health,
+            let seen = Seen {
+                by: report.controller,
+                health: report.health,
                 containment,
-                &full,
-                &report.message,
-                soak,
-                now,
-            ) else {
+                revision: &full,
+                message: &report.message,
+            };
+            let Some(next) = v.on_report(&seen, soak, now) else {
                 continue;
             };
             self.verification_moved(&env, &app, &v, next).await?;
