@@ -268,3 +268,35 @@ fn release_wait_exits_zero_once_verified_and_one_once_failed() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("failed in staging"), "{}", stderr(&out));
 }
+
+#[test]
+fn one_kustomization_report_verifies_every_app_it_contains() {
+    let mut s = stack("{ flux = \"apps-staging\" }");
+    // A second app built from the same repository, applied by the same Kustomization.
+    let web = std::fs::read_to_string(s.setup.path().join("policies/web.toml")).unwrap();
+    let api = web.replace("app = \"web\"", "app = \"api\"");
+    std::fs::write(s.setup.path().join("policies/api.toml"), api).unwrap();
+    s.restart(&ENV);
+    let sha = s.green_main("v1");
+    wait_for("both apps in staging", || {
+        s.live("staging").as_deref() == Some(sha.as_str())
+            && s.server.get("/api/v1/releases/current?env=staging&app=api").0 == 200
+    });
+    assert_eq!(
+        s.flux(
+            "apps-staging",
+            &s.gitops_tip(),
+            "kustomization-succeeded.json",
+            FLUX_SECRET
+        ),
+        202
+    );
+    s.settle();
+    for app in ["web", "api"] {
+        let (_, body) = s
+            .server
+            .get(&format!("/api/v1/releases/current?env=staging&app={app}"));
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["state"], "verified", "{app}: {body}");
+    }
+}
