@@ -7,14 +7,12 @@ local next_id = 0
 function setup(thread)
   next_id = next_id + 1
   thread:set("tid", next_id)
-  thread:set("nthreads", 0)
   table.insert(threads, thread)
-  for _, t in ipairs(threads) do
-    t:set("nthreads", #threads)
-  end
 end
 
 function init(args)
+  -- THREADS: wrk's -t (a thread cannot learn how many were set up after it).
+  local nthreads = tonumber(os.getenv("THREADS"))
   reqs = {}
   local i = 0
   for line in io.lines(os.getenv("REPORTS")) do

@@ -18,12 +18,14 @@ pid=
 trap 'cleanup "$work"' EXIT
 server_folder "$work" data
 printf '[verify]\nflux_secret_env = "AUGER_FLUX_SECRET"\n' >> "$work/auger.toml"
-# Enough distinct signed events for the longest run at well over the rates seen here.
-python3 - "$work/reports.tsv" "$AUGER_FLUX_SECRET" "$(( secs * 40000 ))" <<'PY'
+# Distinct signed events for each Flux run (a body seen before would be a cheaper duplicate):
+# more than the fastest rate seen here (~65,000/s) can post in one run.
+events() { # FILE OFFSET COUNT
+python3 - "$1" "$AUGER_FLUX_SECRET" "$2" "$3" <<'PY'
 import hashlib, hmac, json, sys
-out, secret, n = sys.argv[1], sys.argv[2].encode(), int(sys.argv[3])
+out, secret, first, n = sys.argv[1], sys.argv[2].encode(), int(sys.argv[3]), int(sys.argv[4])
 with open(out, "w") as f:
-    for i in range(n):
+    for i in range(first, first + n):
         sha = hashlib.sha1(str(i).encode()).hexdigest()
         event = {
             "involvedObject": {"kind": "Kustomization", "namespace": "flux-system", "name": "apps-staging",
@@ -39,11 +41,16 @@ with open(out, "w") as f:
         sig = "sha256=" + hmac.new(secret, body.encode(), hashlib.sha256).hexdigest()
         f.write(sig + "\t" + body + "\n")
 PY
+}
+per_run=$(( secs * 100000 ))
 start_server "$work" warn
-echo "server $url  pid $pid  ($(wc -l < "$work/reports.tsv") distinct Flux events, $conns connections, ${secs}s runs)"
+echo "server $url  pid $pid  ($per_run distinct Flux events per run, $conns connections, ${secs}s runs)"
+run_no=0
 flux() {
+  run_no=$(( run_no + 1 ))
+  events "$work/reports.tsv" $(( run_no * per_run )) "$per_run"
   echo "== POST /webhooks/flux"
-  REPORTS="$work/reports.tsv" wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$here/reports.lua" \
+  THREADS=2 REPORTS="$work/reports.tsv" wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$here/reports.lua" \
     "$url/webhooks/flux" | grep -E 'Requests/sec|50%|99%|Non-2xx|Socket errors'
 }
 github() {
