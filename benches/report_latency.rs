@@ -155,7 +155,9 @@ fn wait_merged(sim: &GithubSim, sha: &str) -> anyhow::Result<()> {
     loop {
         let merged = sim.statuses(WEB, sha)?.iter().any(|s| {
             s.context == "auger/staging"
-                && s.description.as_deref().is_some_and(|d| d.contains("waiting for Flux"))
+                && s.description
+                    .as_deref()
+                    .is_some_and(|d| d.contains("waiting for Flux"))
         });
         if merged {
             return Ok(());

@@ -89,6 +89,11 @@ fn a_flux_report_verifies_the_release_it_contains() {
     let deployments = s.sim.deployments(WEB).unwrap();
     let last = deployments.last().unwrap().statuses.last().unwrap();
     assert_eq!(last.state, "success");
+    let (_, dashboard) = s.server.get("/");
+    assert!(
+        dashboard.contains("<div class=\"verify verified\">verified</div>"),
+        "{dashboard}"
+    );
 }
 
 #[test]

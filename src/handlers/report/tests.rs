@@ -351,3 +351,49 @@ async fn an_error_for_a_revision_older_than_the_healthy_one_changes_nothing() {
     assert_eq!(handled, Handled::Nothing);
     assert_eq!(s.state().await, VerifyState::Healthy);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deploy_reply_says_applying_then_verified() {
+    let s = Scene::new(&POLICY.replace(
+        "[env.staging]",
+        "[env.staging]\ndeployers = [\"permission:write\"]",
+    ));
+    let (pr, head) = s.bed.pull_request();
+    s.bed.ctx.store.record(&s.bed.artifact(&head)).unwrap();
+    let c = s.bed.comment(pr, "alice", "/deploy staging").await;
+    crate::handlers::comment::handle(&s.bed.ctx, c.clone())
+        .await
+        .unwrap();
+    let reply = s.bed.comments(pr).await.pop().unwrap();
+    assert!(reply.contains("is merged into **staging**"), "{reply}");
+    assert!(reply.contains("waiting for Flux apps-staging"), "{reply}");
+    s.report(s.flux(&s.gitops_tip(), Health::Healthy, "Applied"))
+        .await;
+    s.clock.advance(chrono::Duration::minutes(5));
+    s.releaser().tick().await;
+    let reply = s.bed.comments(pr).await.pop().unwrap();
+    assert!(
+        reply.contains("is released to **staging** and verified"),
+        "{reply}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_shows_how_far_the_verification_is() {
+    let s = Scene::new(POLICY);
+    s.build(1).await;
+    s.report(s.flux(
+        &s.gitops_tip(),
+        Health::Failed,
+        "Deployment/web/web status: 'Failed'",
+    ))
+    .await;
+    let (pr, _) = s.bed.pull_request();
+    let c = s.bed.comment(pr, "alice", "/status").await;
+    crate::handlers::comment::handle(&s.bed.ctx, c).await.unwrap();
+    let reply = s.bed.comments(pr).await.pop().unwrap();
+    assert!(
+        reply.contains("| failed: Deployment/web/web status: 'Failed' |"),
+        "{reply}"
+    );
+}
