@@ -330,7 +330,8 @@ impl Demo {
             &v1[..12],
         ))?;
         self.wait("Flux to verify staging", || {
-            self.verification("staging").is_some_and(|(a, s)| a.ends_with(&v1[..12]) && s == "verified")
+            self.verification("staging")
+                .is_some_and(|(a, s)| a.ends_with(&v1[..12]) && s == "verified")
         })?;
         self.done(&format!(
             "Flux applied it, healthy, verified: status auger/staging = {} ({})",
@@ -453,9 +454,12 @@ impl Demo {
 
         self.say("A build the cluster finds unhealthy → Flux reports the failure → auger rolls staging back and holds it");
         self.wait("staging to verify v3", || {
-            self.verification("staging").is_some_and(|(a, s)| a.ends_with(&v3[..12]) && s == "verified")
+            self.verification("staging")
+                .is_some_and(|(a, s)| a.ends_with(&v3[..12]) && s == "verified")
         })?;
-        let bad = self.sim.push(WEB, "main", &[("app.txt", "v4")], "feat: v4", "alice")?;
+        let bad = self
+            .sim
+            .push(WEB, "main", &[("app.txt", "v4")], "feat: v4", "alice")?;
         self.record_artifact(&bad, &[("simulate", "unhealthy")])?;
         self.wait("the failed verification", || {
             self.status(&bad, "auger/staging") == "failure"
@@ -470,9 +474,17 @@ impl Demo {
                     .verification("staging")
                     .is_some_and(|(a, s)| a.ends_with(&v3[..12]) && s == "verified")
         })?;
-        let trigger = self.git_gitops(&["log", "-1", "--format=%(trailers:key=Auger-Trigger,valueonly)", "main"]);
+        let trigger = self.git_gitops(&[
+            "log",
+            "-1",
+            "--format=%(trailers:key=Auger-Trigger,valueonly)",
+            "main",
+        ]);
         if trigger.trim() != "verify flux" {
-            bail!("step {}: the rollback commit says Auger-Trigger {trigger:?}", self.step);
+            bail!(
+                "step {}: the rollback commit says Auger-Trigger {trigger:?}",
+                self.step
+            );
         }
         self.done("rolled back to v3 (Auger-Trigger: verify flux), verified again by Flux")?;
         let v5 = self.green_main("v5")?;
@@ -487,13 +499,19 @@ impl Demo {
     /// (artifact id, state) of what `env` runs, from auger's API.
     fn verification(&self, env: &str) -> Option<(String, String)> {
         let v: serde_json::Value = reqwest::blocking::Client::new()
-            .get(format!("{}/api/v1/releases/current?env={env}&app=web", self.bot.url))
+            .get(format!(
+                "{}/api/v1/releases/current?env={env}&app=web",
+                self.bot.url
+            ))
             .bearer_auth(API_TOKEN)
             .send()
             .ok()?
             .json()
             .ok()?;
-        Some((v["artifact"].as_str()?.to_owned(), v["state"].as_str()?.to_owned()))
+        Some((
+            v["artifact"].as_str()?.to_owned(),
+            v["state"].as_str()?.to_owned(),
+        ))
     }
 
     /// CI records an artifact through the API (as the GitHub Action does), with `vars`.
@@ -508,7 +526,11 @@ impl Demo {
             }))
             .send()?;
         if !resp.status().is_success() {
-            bail!("step {}: the API refused the artifact: {}", self.step, resp.text().unwrap_or_default());
+            bail!(
+                "step {}: the API refused the artifact: {}",
+                self.step,
+                resp.text().unwrap_or_default()
+            );
         }
         Ok(())
     }

@@ -303,7 +303,14 @@ fn run(command: Command) -> anyhow::Result<()> {
             timeout,
             config,
             server,
-        }) => release_wait(&app, &env, artifact.as_deref(), timeout, &config, server.server.as_deref()),
+        }) => release_wait(
+            &app,
+            &env,
+            artifact.as_deref(),
+            timeout,
+            &config,
+            server.server.as_deref(),
+        ),
         Command::Release(ReleaseCommand::List {
             env,
             app,
@@ -624,7 +631,10 @@ fn release_wait(
     let wanted = match artifact {
         None => None,
         Some(given) if given.contains('@') => Some(given.to_owned()),
-        Some(sha) => Some(format!("{app}@{}", &sha[..sha.len().min(auger::artifact::ID_SHA_LEN)])),
+        Some(sha) => Some(format!(
+            "{app}@{}",
+            &sha[..sha.len().min(auger::artifact::ID_SHA_LEN)]
+        )),
     };
     let started = std::time::Instant::now();
     let mut said = String::new();
@@ -651,11 +661,10 @@ fn release_wait(
             }
         }
         if started.elapsed() >= timeout {
-            let state = current.map(|c| format!("{} is {}", c.artifact, c.state)).unwrap_or_default();
-            bail!(
-                "gave up after {}: {state}",
-                humantime::format_duration(timeout)
-            );
+            let state = current
+                .map(|c| format!("{} is {}", c.artifact, c.state))
+                .unwrap_or_default();
+            bail!("gave up after {}: {state}", humantime::format_duration(timeout));
         }
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
@@ -679,7 +688,9 @@ fn current_from_server(url: &str) -> anyhow::Result<Option<auger::verify::curren
             json["error"].as_str().unwrap_or("no reason given")
         );
     }
-    Ok(Some(resp.json().with_context(|| format!("{url} answered something that is not a release"))?))
+    Ok(Some(resp.json().with_context(|| {
+        format!("{url} answered something that is not a release")
+    })?))
 }
 
 /// `auger artifact add --server URL`: the same record through a running auger's API, the way

@@ -13,10 +13,11 @@ use crate::artifact::{Artifact, ArtifactId};
 use crate::command::{ParseOutcome, parse_comment};
 use crate::domain::{AppName, BranchName, CommitSha, EnvName, RepoName, TagName};
 use crate::gitops::Trigger;
-use crate::policy::PolicySet;
+use crate::policy::{PolicySet, VerifySource};
+use crate::verify::{Controller, Health, Report, Revision};
 use crate::webhook::events::{
-    CheckRunAction, Event, IssueCommentAction, PullRequestAction, PullRequestEvent, ReviewAction,
-    StatusState, parse_event,
+    CheckRun, CheckRunAction, Conclusion, Event, IssueCommentAction, PullRequestAction, PullRequestEvent,
+    ReviewAction, RunStatus, StatusEvent, StatusState, parse_event,
 };
 
 /// The inbox kind of an entry written as [`Work`] starts with this, followed by where the work
@@ -237,6 +238,65 @@ pub struct Scope<'a> {
     pub gitops_repo: Option<&'a RepoName>,
 }
 
+/// Whether some env verifies its releases by statuses (or check runs) named like `context`
+/// on the gitops commit (design §15: Flux's `github` provider, Argo CD's `github` service).
+fn verifies_by_status(policies: &PolicySet, context: &str) -> bool {
+    policies.iter().any(|p| {
+        p.envs().any(|(_, rules)| {
+            matches!(&rules.verify, Some(v) if matches!(&v.by, VerifySource::Status(globs) if globs.matches(context)))
+        })
+    })
+}
+
+/// A commit status on the gitops commit as a controller report: success is healthy, failure
+/// and error failed, pending applying.
+fn status_report(s: &StatusEvent) -> Report {
+    let health = match s.state {
+        StatusState::Success => Health::Healthy,
+        StatusState::Failure | StatusState::Error => Health::Failed,
+        _ => Health::Progressing,
+    };
+    Report {
+        controller: Controller::Status,
+        object: s.context.clone(),
+        kind: None,
+        namespace: None,
+        revision: Revision::hex(s.sha.as_str()),
+        health,
+        reason: s.state.as_str().to_owned(),
+        message: s.description.clone().unwrap_or_default(),
+        at: None,
+    }
+}
+
+/// A check run on the gitops commit as a controller report; `None` for conclusions that say
+/// nothing about health (neutral, skipped, stale).
+fn check_run_report(run: &CheckRun) -> Option<Report> {
+    let health = match (&run.status, &run.conclusion) {
+        (RunStatus::Completed, Some(Conclusion::Success)) => Health::Healthy,
+        (RunStatus::Completed, Some(Conclusion::Neutral | Conclusion::Skipped | Conclusion::Stale)) => {
+            return None;
+        }
+        (RunStatus::Completed, _) => Health::Failed,
+        _ => Health::Progressing,
+    };
+    let reason = match &run.conclusion {
+        Some(c) => c.as_str().to_owned(),
+        None => run.status.as_str().to_owned(),
+    };
+    Some(Report {
+        controller: Controller::Status,
+        object: run.name.clone(),
+        kind: None,
+        namespace: None,
+        revision: Revision::hex(run.head_sha.as_str()),
+        health,
+        message: format!("check run {} {reason}", run.name),
+        reason,
+        at: None,
+    })
+}
+
 impl Scope<'_> {
     fn is_gitops(&self, repo: &RepoName) -> bool {
         self.gitops_repo
@@ -264,14 +324,26 @@ pub enum Ignored {
 /// policies always give the same answer.
 pub fn classify(event: &Event, scope: Scope<'_>) -> Result<Work, Ignored> {
     match event {
-        Event::Status(s) if scope.is_gitops(&s.repository.full_name) => match s.state {
-            StatusState::Pending => Err(Ignored::NotWanted),
-            _ => Ok(Work::GitopsChecked),
-        },
-        Event::CheckRun(c) if scope.is_gitops(&c.repository.full_name) => match c.action {
-            CheckRunAction::Completed => Ok(Work::GitopsChecked),
-            _ => Err(Ignored::NotWanted),
-        },
+        Event::Status(s) if scope.is_gitops(&s.repository.full_name) => {
+            if verifies_by_status(scope.policies, &s.context) {
+                return Ok(Work::Report(status_report(s)));
+            }
+            match s.state {
+                StatusState::Pending => Err(Ignored::NotWanted),
+                _ => Ok(Work::GitopsChecked),
+            }
+        }
+        Event::CheckRun(c) if scope.is_gitops(&c.repository.full_name) => {
+            if verifies_by_status(scope.policies, &c.check_run.name) {
+                return check_run_report(&c.check_run)
+                    .map(Work::Report)
+                    .ok_or(Ignored::NotWanted);
+            }
+            match c.action {
+                CheckRunAction::Completed => Ok(Work::GitopsChecked),
+                _ => Err(Ignored::NotWanted),
+            }
+        }
         Event::Status(_) | Event::CheckRun(_) | Event::WorkflowRun(_) | Event::Push(_) => {
             let wanted = intake::from_event(event, scope.policies);
             if let Some(build) = wanted.build {
@@ -543,6 +615,45 @@ mod tests {
         }
         let pending = classify_with(&policies(false), "status", &gitops_status("pending"));
         assert_eq!(pending, None);
+    }
+
+    /// Staging verifies by the statuses Flux's `github` provider posts on the gitops commit.
+    fn verifying_policies() -> PolicySet {
+        let text = format!(
+            "app = \"hello\"\nrepo = \"{REPO}\"\ntemplate = \"t\"\n[env.staging]\nverify = {{ status = \"kustomization/apps-staging/*\" }}\n"
+        );
+        PolicySet::from_policies([Policy::from_toml("policies/hello.toml", &text).unwrap()]).unwrap()
+    }
+
+    #[test]
+    fn a_status_an_env_verifies_by_is_a_controller_report() {
+        for (state, health) in [
+            ("success", Health::Healthy),
+            ("failure", Health::Failed),
+            ("error", Health::Failed),
+            ("pending", Health::Progressing),
+        ] {
+            let mut v = gitops_status(state);
+            v["context"] = "kustomization/apps-staging/1a2b3c4d".into();
+            v["description"] = "Applied revision main@sha1:abc".into();
+            let Some(Work::Report(r)) = classify_with(&verifying_policies(), "status", &v) else {
+                panic!("{state}: not a report");
+            };
+            assert_eq!((r.controller, r.health), (Controller::Status, health), "{state}");
+            assert_eq!(r.object, "kustomization/apps-staging/1a2b3c4d");
+            assert_eq!(r.revision.as_ref().map(|x| x.as_str()), v["sha"].as_str());
+            assert_eq!(r.message, "Applied revision main@sha1:abc");
+        }
+    }
+
+    #[test]
+    fn a_status_no_env_verifies_by_still_wakes_the_releases_waiting_for_checks() {
+        let mut v = gitops_status("success");
+        v["context"] = "kustomization/apps-production/1a2b3c4d".into();
+        assert_eq!(
+            classify_with(&verifying_policies(), "status", &v),
+            Some(Work::GitopsChecked)
+        );
     }
 
     #[test]

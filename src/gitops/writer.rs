@@ -346,8 +346,11 @@ impl GitopsRepo {
         if full == release.as_str() {
             return Ok(Some(true));
         }
-        let out = git::run(&self.cache, &["merge-base", "--is-ancestor", release.as_str(), &full])
-            .map_err(|message| self.command_error("merge-base", message))?;
+        let out = git::run(
+            &self.cache,
+            &["merge-base", "--is-ancestor", release.as_str(), &full],
+        )
+        .map_err(|message| self.command_error("merge-base", message))?;
         // Exit 1 means "not an ancestor"; an unknown `release` also lands here: not contained.
         Ok(Some(out.ok))
     }

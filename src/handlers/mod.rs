@@ -19,8 +19,6 @@ mod rollback;
 mod tag;
 #[cfg(test)]
 mod testbed;
-#[cfg(test)]
-mod verification_tests;
 pub mod timer;
 
 use std::sync::Arc;

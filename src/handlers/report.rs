@@ -30,3 +30,6 @@ pub async fn handle(ctx: &Ctx, report: Report) -> anyhow::Result<Handled> {
     );
     Ok(Handled::from_bool(moved > 0))
 }
+
+#[cfg(test)]
+mod tests;

@@ -422,7 +422,10 @@ async fn current_release(_: ApiCaller, req: HttpRequest, state: web::Data<AppSta
         (_, Err(e)) => return error(StatusCode::BAD_REQUEST, format!("app: {e}")),
     };
     let Some(rules) = state.policies.get(&app).and_then(|p| p.env(&env)) else {
-        return error(StatusCode::NOT_FOUND, format!("no environment {env} for app {app}"));
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("no environment {env} for app {app}"),
+        );
     };
     let verifies = rules.verify.is_some();
     let store = state.store.clone();

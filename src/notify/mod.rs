@@ -424,7 +424,13 @@ impl Notifier {
             return self.forge.is_none();
         };
         let ok = self
-            .deployment_status(ev, id, DeploymentState::Success, ev.environment_url.clone(), "healthy")
+            .deployment_status(
+                ev,
+                id,
+                DeploymentState::Success,
+                ev.environment_url.clone(),
+                "healthy",
+            )
             .await;
         if ev.is_production() {
             self.inactivate_others(ev, Some(id), "superseded").await;
@@ -434,7 +440,12 @@ impl Notifier {
 
     /// The release is verified (healthy for the soak): status success and the Slack message.
     /// `true` when GitHub took the status.
-    pub async fn release_verified(&self, ev: &ReleaseEvent, rollback: bool, from: Option<&ArtifactId>) -> bool {
+    pub async fn release_verified(
+        &self,
+        ev: &ReleaseEvent,
+        rollback: bool,
+        from: Option<&ArtifactId>,
+    ) -> bool {
         let from = from.map(|a| a.to_string()).unwrap_or_default();
         if rollback {
             self.slack(

@@ -208,7 +208,10 @@ auto = { pull_request = true }
             healthy: false,
         };
         assert_eq!(gate(after, &sha, None, false, t0), upstream);
-        assert_eq!(gate(after, &sha, Some((&other, t0)), false, t0 + min(60)), upstream);
+        assert_eq!(
+            gate(after, &sha, Some((&other, t0)), false, t0 + min(60)),
+            upstream
+        );
         assert_eq!(
             gate(after, &sha, Some((&sha, t0)), false, t0 + min(29)),
             Gate::Soaking {
@@ -216,6 +219,9 @@ auto = { pull_request = true }
                 until: t0 + min(30)
             }
         );
-        assert_eq!(gate(after, &sha, Some((&sha, t0)), false, t0 + min(30)), Gate::Open);
+        assert_eq!(
+            gate(after, &sha, Some((&sha, t0)), false, t0 + min(30)),
+            Gate::Open
+        );
     }
 }

@@ -356,7 +356,12 @@ impl Releaser {
     pub fn next_retry(&self) -> Option<DateTime<Utc>> {
         let owed = (self.desired.owed_count() > 0).then(|| self.clock.now() + OWED_EVERY);
         let verify = self.next_verify_due();
-        self.desired.next_retry().into_iter().chain(owed).chain(verify).min()
+        self.desired
+            .next_retry()
+            .into_iter()
+            .chain(owed)
+            .chain(verify)
+            .min()
     }
 
     /// How many final statuses GitHub has not taken yet.

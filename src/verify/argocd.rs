@@ -190,4 +190,28 @@ mod tests {
         let e = parse(b"{\"app\": \"web\", \"message\": \"unescaped \" quote\"}").unwrap_err();
         assert!(matches!(e, ReportError::Json { .. }), "{e}");
     }
+
+    /// The simulated Argo CD posts what this parser reads.
+    #[test]
+    fn the_simulated_argocd_bodies_parse() {
+        for (health, phase, expect) in [
+            ("Healthy", "Succeeded", Health::Healthy),
+            ("Degraded", "Succeeded", Health::Failed),
+        ] {
+            let body = cluster_sim::ArgoCdReport {
+                app: "web-staging".into(),
+                namespace: "argocd".into(),
+                revision: "0123456789abcdef0123456789abcdef01234567".into(),
+                sync: "Synced".into(),
+                health: health.into(),
+                health_message: String::new(),
+                phase: phase.into(),
+                message: "successfully synced (all tasks run)".into(),
+                finished_at: "2026-12-05T10:15:02Z".into(),
+            }
+            .to_body();
+            let report = parse(&body).unwrap();
+            assert_eq!((report.object.as_str(), report.health), ("web-staging", expect));
+        }
+    }
 }

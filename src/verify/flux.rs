@@ -307,4 +307,49 @@ mod tests {
             assert!(e.to_string().starts_with("flux event: "), "{e}");
         }
     }
+
+    /// The simulated controller (`auger demo`, the tests) posts what this parser reads, in
+    /// both metadata key styles.
+    #[test]
+    fn the_simulated_flux_events_parse_as_flux_events() {
+        for keys in [
+            cluster_sim::MetadataKeys::Stripped,
+            cluster_sim::MetadataKeys::Prefixed,
+        ] {
+            for (severity, reason, health) in [
+                (
+                    cluster_sim::Severity::Info,
+                    "ReconciliationSucceeded",
+                    Health::Healthy,
+                ),
+                (cluster_sim::Severity::Error, "HealthCheckFailed", Health::Failed),
+            ] {
+                let event = cluster_sim::FluxEvent {
+                    involved_object: cluster_sim::event::InvolvedObject {
+                        kind: "Kustomization".into(),
+                        namespace: "flux-system".into(),
+                        name: "apps-staging".into(),
+                        uid: "u".into(),
+                        api_version: "kustomize.toolkit.fluxcd.io/v1".into(),
+                        resource_version: "1".into(),
+                    },
+                    severity,
+                    timestamp: "2026-12-05T10:00:00Z".into(),
+                    message: "m".into(),
+                    reason: reason.into(),
+                    metadata: cluster_sim::event::kustomization_metadata(
+                        keys,
+                        &format!("main@sha1:{SHA}"),
+                        true,
+                    ),
+                    reporting_controller: "kustomize-controller".into(),
+                    reporting_instance: String::new(),
+                };
+                let report = parse(&event.to_body()).unwrap();
+                assert_eq!(report.health, health, "{reason}");
+                assert_eq!(report.object, "apps-staging");
+                assert_eq!(report.revision.unwrap().as_str(), SHA);
+            }
+        }
+    }
 }

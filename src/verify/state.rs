@@ -40,7 +40,10 @@ impl VerifyState {
     }
 
     pub fn is_final(self) -> bool {
-        matches!(self, VerifyState::Verified | VerifyState::Failed | VerifyState::TimedOut)
+        matches!(
+            self,
+            VerifyState::Verified | VerifyState::Failed | VerifyState::TimedOut
+        )
     }
 
     /// A failed or timed-out verification: what `on_failure` acts on.
@@ -95,6 +98,17 @@ pub struct Verification {
     pub pull: Option<u64>,
 }
 
+/// What one report says about a release.
+#[derive(Debug, Clone, Copy)]
+pub struct Seen<'a> {
+    pub by: Controller,
+    pub health: Health,
+    pub containment: Containment,
+    /// The report's gitops revision, as a full sha.
+    pub revision: &'a str,
+    pub message: &'a str,
+}
+
 /// How a report's revision relates to the release commit and to what was seen before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Containment {
@@ -118,26 +132,22 @@ impl Verification {
         self.trigger.is_rollback()
     }
 
-    /// The record after a report with `health` at a revision (`full` sha) related to the
-    /// release as `containment` says; `None` when the report changes nothing.
+    /// The record after `seen`; `None` when the report changes nothing. `soak` is how long
+    /// the release must stay healthy.
     pub fn on_report(
         &self,
-        by: Controller,
-        health: Health,
-        containment: Containment,
-        revision: &str,
-        message: &str,
+        seen: &Seen<'_>,
         soak: std::time::Duration,
         now: DateTime<Utc>,
     ) -> Option<Verification> {
-        if self.state.is_final() || containment != Containment::Contains {
+        if self.state.is_final() || seen.containment != Containment::Contains {
             return None;
         }
         let mut next = self.clone();
-        next.revision = Some(revision.to_owned());
-        next.reported_by = Some(by);
-        next.message = message.to_owned();
-        match (health, self.state) {
+        next.revision = Some(seen.revision.to_owned());
+        next.reported_by = Some(seen.by);
+        next.message = seen.message.to_owned();
+        match (seen.health, self.state) {
             (Health::Failed, _) => next.enter(VerifyState::Failed, now),
             (Health::Progressing, VerifyState::Merged) => next.enter(VerifyState::Applied, now),
             (Health::Progressing, _) => return None,
@@ -167,9 +177,7 @@ impl Verification {
             VerifyState::Merged | VerifyState::Applied if self.deadline <= now => {
                 next.message = format!(
                     "no healthy report within {}",
-                    humantime::format_duration(
-                        (self.deadline - self.merged_at).to_std().unwrap_or_default()
-                    )
+                    humantime::format_duration((self.deadline - self.merged_at).to_std().unwrap_or_default())
                 );
                 next.enter(VerifyState::TimedOut, now)
             }
@@ -199,7 +207,10 @@ mod tests {
     use std::time::Duration;
 
     fn t(minutes: i64) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-12-01T10:00:00Z").unwrap().to_utc() + chrono::Duration::minutes(minutes)
+        DateTime::parse_from_rfc3339("2026-12-01T10:00:00Z")
+            .unwrap()
+            .to_utc()
+            + chrono::Duration::minutes(minutes)
     }
 
     fn merged() -> Verification {
@@ -227,7 +238,14 @@ mod tests {
     const R: &str = "dddddddddddddddddddddddddddddddddddddddd";
 
     fn report(v: &Verification, health: Health, c: Containment, soak: u64, at: i64) -> Option<Verification> {
-        v.on_report(Controller::Flux, health, c, R, "msg", Duration::from_secs(soak * 60), t(at))
+        let seen = Seen {
+            by: Controller::Flux,
+            health,
+            containment: c,
+            revision: R,
+            message: "msg",
+        };
+        v.on_report(&seen, Duration::from_secs(soak * 60), t(at))
     }
 
     #[test]

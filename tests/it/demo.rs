@@ -24,7 +24,7 @@ fn the_demo_plays_the_whole_story_and_leaves_the_repositories_to_inspect() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("Every step checked"), "{stdout}");
-    assert_eq!(stdout.matches("✔").count(), 12, "{stdout}");
+    assert_eq!(stdout.matches("✔").count(), 16, "{stdout}");
 
     // Everything lives under --dir.
     for path in [
@@ -54,6 +54,17 @@ fn the_demo_plays_the_whole_story_and_leaves_the_repositories_to_inspect() {
         &["show", "refs/auger/holds/production/web:hold.json"],
     );
     assert!(held.contains("\"held\": false"), "resumed at the end: {held}");
+    // Staging's verifications, read with plain git: the bad build failed, the rollback after it
+    // was verified, and staging stays held.
+    let ledger = root.join("auger-data/artifacts.git");
+    let story = git(&ledger, &["log", "--format=%s", "refs/auger/verify/staging/web"]);
+    assert!(
+        story.lines().next().unwrap_or_default().contains(": verified"),
+        "{story}"
+    );
+    assert!(story.contains(": failed"), "{story}");
+    let staging_hold = git(&ledger, &["show", "refs/auger/holds/staging/web:hold.json"]);
+    assert!(staging_hold.contains("\"held\": true"), "{staging_hold}");
 
     // A second run into the same folder is refused rather than mixing two demos.
     let again = Command::new(env!("CARGO_BIN_EXE_auger"))

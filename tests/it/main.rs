@@ -31,4 +31,5 @@ mod rest_budget;
 mod serve;
 mod serve_with_github;
 mod starters;
+mod verify;
 mod webhook_nulls;

@@ -1,12 +1,7 @@
 //! The Argo CD report: what Argo CD Notifications' webhook service posts with the body template
-//! below. Argo CD has no fixed event format (the body is whatever the template renders), so
-//! this body and [`BODY_TEMPLATE`] go together: auger's README gives the template to paste, and
-//! the simulator posts what that template renders.
-
-/// The webhook template, for `argocd-notifications-cm` (`template.<name>: |` then
-/// `webhook: <service>: {method: POST, body: ...}`). `toJson` (Sprig, which notifications-engine
-/// loads) quotes each value, so a message with quotes stays valid JSON.
-pub const BODY_TEMPLATE: &str = r#"{"app": {{toJson .app.metadata.name}}, "revision": {{toJson .app.status.sync.revision}}, "sync": {{toJson .app.status.sync.status}}, "health": {{toJson .app.status.health.status}}, "phase": {{toJson .app.status.operationState.phase}}, "message": {{toJson .app.status.operationState.message}}}"#;
+//! auger documents (`docs/controllers.md`, `template.auger-report`). Argo CD has no fixed event
+//! format (the body is whatever the template renders), so the simulator renders the fields of
+//! that template, and a test keeps the two in step.
 
 /// Message of a sync whose every task ran, as Argo CD words it.
 pub const SYNC_SUCCEEDED: &str = "successfully synced (all tasks run)";
@@ -16,6 +11,8 @@ pub const SYNC_SUCCEEDED: &str = "successfully synced (all tasks run)";
 pub struct ArgoCdReport {
     /// `.app.metadata.name`
     pub app: String,
+    /// `.app.metadata.namespace`
+    pub namespace: String,
     /// `.app.status.sync.revision`: the full commit sha.
     pub revision: String,
     /// `.app.status.sync.status`: `Synced`, `OutOfSync` or `Unknown`.
@@ -23,27 +20,33 @@ pub struct ArgoCdReport {
     /// `.app.status.health.status`: `Healthy`, `Progressing`, `Degraded`, `Suspended`,
     /// `Missing` or `Unknown`.
     pub health: String,
+    /// `.app.status.health.message`
+    pub health_message: String,
     /// `.app.status.operationState.phase`: `Running`, `Succeeded`, `Failed`, `Error` or
     /// `Terminating`.
     pub phase: String,
     /// `.app.status.operationState.message`.
     pub message: String,
+    /// `.app.status.operationState.finishedAt` (RFC 3339).
+    pub finished_at: String,
 }
 
 impl ArgoCdReport {
-    /// The body with the spacing the template renders (`"key": value`), so a test comparing
-    /// bytes with a rendered template agrees.
+    /// The body as the documented template renders it (single-source apps: `revisions` empty).
     pub fn to_body(&self) -> Vec<u8> {
-        let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
-        format!(
-            "{{\"app\": {}, \"revision\": {}, \"sync\": {}, \"health\": {}, \"phase\": {}, \"message\": {}}}",
-            q(&self.app),
-            q(&self.revision),
-            q(&self.sync),
-            q(&self.health),
-            q(&self.phase),
-            q(&self.message)
-        )
+        serde_json::json!({
+            "app": self.app,
+            "namespace": self.namespace,
+            "revision": self.revision,
+            "revisions": [],
+            "sync": self.sync,
+            "health": self.health,
+            "healthMessage": self.health_message,
+            "phase": self.phase,
+            "message": self.message,
+            "finishedAt": self.finished_at,
+        })
+        .to_string()
         .into_bytes()
     }
 }
@@ -52,30 +55,44 @@ impl ArgoCdReport {
 mod tests {
     use super::*;
 
+    /// The member names of the body in auger's documented template.
+    fn documented_members() -> Vec<String> {
+        let doc = include_str!("../../../docs/controllers.md");
+        let start = doc
+            .find("template.auger-report")
+            .expect("the template is documented");
+        let body = &doc[start..];
+        let body = &body[body.find("body: |").expect("a body")..];
+        let body = &body[..body.find("trigger.").expect("triggers follow")];
+        body.lines()
+            .filter_map(|l| {
+                l.trim()
+                    .strip_prefix('"')?
+                    .split_once('"')
+                    .map(|(k, _)| k.to_owned())
+            })
+            .collect()
+    }
+
     #[test]
-    fn the_body_is_what_the_template_renders_and_valid_json() {
+    fn the_body_has_the_members_of_the_documented_template_and_is_valid_json() {
         let report = ArgoCdReport {
             app: "web-staging".into(),
+            namespace: "argocd".into(),
             revision: "abc".into(),
             sync: "Synced".into(),
             health: "Degraded".into(),
+            health_message: String::new(),
             phase: "Succeeded".into(),
             message: "say \"hi\"".into(),
+            finished_at: "2026-12-05T10:15:02Z".into(),
         };
-        let body = String::from_utf8(report.to_body()).unwrap();
-        // Substituting each `{{toJson …}}` with its quoted value gives the same text.
-        let rendered = BODY_TEMPLATE
-            .replace("{{toJson .app.metadata.name}}", "\"web-staging\"")
-            .replace("{{toJson .app.status.sync.revision}}", "\"abc\"")
-            .replace("{{toJson .app.status.sync.status}}", "\"Synced\"")
-            .replace("{{toJson .app.status.health.status}}", "\"Degraded\"")
-            .replace("{{toJson .app.status.operationState.phase}}", "\"Succeeded\"")
-            .replace(
-                "{{toJson .app.status.operationState.message}}",
-                "\"say \\\"hi\\\"\"",
-            );
-        assert_eq!(body, rendered);
-        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&report.to_body()).unwrap();
         assert_eq!(v["message"], "say \"hi\"");
+        let mut members: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        let mut documented = documented_members();
+        members.sort();
+        documented.sort();
+        assert_eq!(members, documented);
     }
 }

@@ -438,11 +438,14 @@ impl State {
         };
         let report = ArgoCdReport {
             app: obj.name.clone(),
+            namespace: obj.namespace.clone(),
             revision: sha.to_string(),
             sync: sync.to_string(),
             health: health.to_string(),
+            health_message: String::new(),
             phase: phase.to_string(),
             message,
+            finished_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         };
         let token = String::from_utf8_lossy(&self.cfg.secret).into_owned();
         Report {

@@ -88,7 +88,7 @@ pub enum Format {
     #[default]
     Flux,
     /// Argo CD: `Application` objects, bodies as Argo CD Notifications' webhook service posts
-    /// them with [`argocd::BODY_TEMPLATE`], `Authorization: Bearer <secret>`.
+    /// them with the body template auger documents (`docs/controllers.md`), `Authorization: Bearer <secret>`.
     ArgoCd,
 }
 

@@ -565,12 +565,15 @@ fn as_argo_cd_it_posts_the_template_body_with_a_bearer_token() {
         assert_eq!(req.headers["content-type"], "application/json");
         assert!(!req.headers.contains_key("x-signature"));
     }
-    let deployed = requests[0].json();
+    let mut deployed = requests[0].json();
+    assert!(deployed["finishedAt"].as_str().is_some_and(|t| t.ends_with('Z')));
+    deployed["finishedAt"] = "".into();
     assert_eq!(
         deployed,
         serde_json::json!({
-            "app": "web-staging", "revision": good, "sync": "Synced", "health": "Healthy",
-            "phase": "Succeeded", "message": "successfully synced (all tasks run)"
+            "app": "web-staging", "namespace": "argocd", "revision": good, "revisions": [],
+            "sync": "Synced", "health": "Healthy", "healthMessage": "",
+            "phase": "Succeeded", "message": "successfully synced (all tasks run)", "finishedAt": ""
         })
     );
     let degraded = requests[1].json();

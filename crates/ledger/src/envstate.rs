@@ -47,6 +47,13 @@ impl StateKind {
     }
 }
 
+/// A state change's commit: its message and time.
+#[derive(Debug, Clone, Copy)]
+pub struct Change<'a> {
+    pub message: &'a str,
+    pub time: DateTime<Utc>,
+}
+
 impl ArtifactStore {
     /// The current `kind` state of (env, app); `None` if it was never written.
     pub fn env_state<T: DeserializeOwned>(
@@ -64,17 +71,15 @@ impl ArtifactStore {
     }
 
     /// Writes `value` as the new `kind` state of (env, app), unless `same(&current)` says the
-    /// current state already is it (`false`: nothing written). `message` is the commit's.
+    /// current state already is it (`false`: nothing written). The commit says `change`.
     pub fn set_env_state<T: Serialize + DeserializeOwned>(
         &self,
-        kind: StateKind,
-        env: &EnvName,
-        app: &AppName,
+        (kind, env, app): (StateKind, &EnvName, &AppName),
         value: &T,
-        message: &str,
-        time: DateTime<Utc>,
+        change: Change<'_>,
         same: impl Fn(&T) -> bool,
     ) -> Result<bool> {
+        let Change { message, time } = change;
         let reference = kind.reference(env, app);
         let json = serde_json::to_string_pretty(value).map_err(|e| StoreError::CorruptRef {
             reference: reference.clone(),
@@ -97,7 +102,13 @@ impl ArtifactStore {
                 let mut editor = repo.edit_tree(ObjectId::empty_tree(repo.object_hash()))?;
                 editor.upsert(kind.file(), EntryKind::Blob, blob)?;
                 let tree = editor.write()?.detach();
-                write_commit_at(&repo, tree, old, &message, gix::date::Time::new(time.timestamp(), 0))
+                write_commit_at(
+                    &repo,
+                    tree,
+                    old,
+                    &message,
+                    gix::date::Time::new(time.timestamp(), 0),
+                )
             })()
             .map_err(Attempt::Fatal)?;
             apply(

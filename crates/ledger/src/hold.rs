@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use auger_domain::{AppName, EnvName};
 
-use crate::envstate::StateKind;
+use crate::envstate::{Change, StateKind};
 use crate::git::Result;
 use crate::store::ArtifactStore;
 
@@ -43,7 +43,11 @@ impl ArtifactStore {
             state.by,
             state.reason
         );
-        self.set_env_state(StateKind::Hold, env, app, state, &message, state.time, |old: &HoldState| {
+        let change = Change {
+            message: &message,
+            time: state.time,
+        };
+        self.set_env_state((StateKind::Hold, env, app), state, change, |old: &HoldState| {
             old.held == state.held
         })
     }

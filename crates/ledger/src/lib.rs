@@ -16,7 +16,7 @@ mod pack;
 mod remote;
 mod store;
 
-pub use envstate::StateKind;
+pub use envstate::{Change, StateKind};
 pub use git::{Result, StoreError};
 pub use hold::HoldState;
 pub use model::{

@@ -1,12 +1,12 @@
 //! Scenarios of a release's verification (design §15) on the testbed: a direct-mode staging
-//! that Flux verifies, reports handed to the release loop as the report handler hands them.
+//! that Flux verifies, its reports handed to the handler as the worker hands them.
 
 use std::sync::Arc;
 
-use super::Delivery;
-use super::ci_signal::handle;
-use super::testbed::{Bed, REPO};
 use crate::domain::{AppName, BranchName, CommitSha, EnvName};
+use crate::handlers::ci_signal::handle;
+use crate::handlers::testbed::{Bed, REPO};
+use crate::handlers::{Delivery, Handled};
 use crate::release::{ManualClock, Releaser};
 use crate::verify::state::VerifyState;
 use crate::verify::{Controller, Health, Report, Revision};
@@ -40,6 +40,11 @@ impl Scene {
         Scene { bed, clock }
     }
 
+    /// The report handed to the handler, as the worker hands it.
+    async fn report(&self, report: Report) -> Handled {
+        super::handle(&self.bed.ctx, report).await.unwrap()
+    }
+
     fn releaser(&self) -> &Releaser {
         self.bed.ctx.releases.running().unwrap()
     }
@@ -49,7 +54,13 @@ impl Scene {
         let head = self
             .bed
             .sim
-            .push(REPO, "main", &[("app.txt", &format!("v{n}\n"))], &format!("v{n}"), "alice")
+            .push(
+                REPO,
+                "main",
+                &[("app.txt", &format!("v{n}\n"))],
+                &format!("v{n}"),
+                "alice",
+            )
             .unwrap();
         let sha = CommitSha::new(head).unwrap();
         let mut build = self.bed.build(&sha);
@@ -148,7 +159,10 @@ async fn a_merged_release_says_applying_until_the_cluster_reports() {
     assert_eq!(s.state().await, VerifyState::Merged);
     let (state, description) = s.statuses(&sha).pop().unwrap();
     assert_eq!(state, "pending");
-    assert!(description.contains("waiting for Flux apps-staging"), "{description}");
+    assert!(
+        description.contains("waiting for Flux apps-staging"),
+        "{description}"
+    );
     assert_eq!(s.deployment_states(&sha).last().unwrap(), "in_progress");
 }
 
@@ -156,8 +170,10 @@ async fn a_merged_release_says_applying_until_the_cluster_reports() {
 async fn a_healthy_report_then_the_soak_verifies_the_release() {
     let s = Scene::new(POLICY);
     let sha = s.build(1).await;
-    let moved = s.releaser().on_report(&s.flux(&s.gitops_tip(), Health::Healthy, "Applied")).await.unwrap();
-    assert_eq!(moved, 1);
+    let handled = s
+        .report(s.flux(&s.gitops_tip(), Health::Healthy, "Applied"))
+        .await;
+    assert_eq!(handled, Handled::Acted);
     assert_eq!(s.state().await, VerifyState::Healthy);
     assert_eq!(s.deployment_states(&sha).last().unwrap(), "success");
     assert_eq!(s.statuses(&sha).pop().unwrap().0, "pending", "still soaking");
@@ -165,7 +181,10 @@ async fn a_healthy_report_then_the_soak_verifies_the_release() {
     s.releaser().tick().await;
     assert_eq!(s.state().await, VerifyState::Verified);
     let (state, description) = s.statuses(&sha).pop().unwrap();
-    assert_eq!((state.as_str(), description.as_str()), ("success", format!("verified web@{}", sha.short(12)).as_str()));
+    assert_eq!(
+        (state.as_str(), description.as_str()),
+        ("success", format!("verified web@{}", sha.short(12)).as_str())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -176,7 +195,7 @@ async fn a_report_for_a_later_revision_verifies_what_it_contains() {
     // Somebody else's commit lands on the gitops branch after the release.
     let later = s.human_commit();
     assert_ne!(later, release_commit);
-    s.releaser().on_report(&s.flux(&later, Health::Healthy, "Applied")).await.unwrap();
+    s.report(s.flux(&later, Health::Healthy, "Applied")).await;
     assert_eq!(s.state().await, VerifyState::Healthy);
 }
 
@@ -189,10 +208,10 @@ async fn an_error_for_an_older_revision_changes_nothing() {
     let second = s.gitops_tip();
     // Flux's error about the first release arrives after the second merged: it is not about
     // the second.
-    let moved = s.releaser().on_report(&s.flux(&first, Health::Failed, "old failure")).await.unwrap();
-    assert_eq!(moved, 0);
+    let handled = s.report(s.flux(&first, Health::Failed, "old failure")).await;
+    assert_eq!(handled, Handled::Nothing);
     assert_eq!(s.state().await, VerifyState::Merged);
-    s.releaser().on_report(&s.flux(&second, Health::Healthy, "Applied")).await.unwrap();
+    s.report(s.flux(&second, Health::Healthy, "Applied")).await;
     assert_eq!(s.state().await, VerifyState::Healthy);
 }
 
@@ -200,7 +219,8 @@ async fn an_error_for_an_older_revision_changes_nothing() {
 async fn a_failure_rolls_back_to_the_last_verified_release_and_holds() {
     let s = Scene::new(POLICY);
     let good = s.build(1).await;
-    s.releaser().on_report(&s.flux(&s.gitops_tip(), Health::Healthy, "Applied")).await.unwrap();
+    s.report(s.flux(&s.gitops_tip(), Health::Healthy, "Applied"))
+        .await;
     s.clock.advance(chrono::Duration::minutes(5));
     s.releaser().tick().await;
     assert_eq!(s.state().await, VerifyState::Verified);
@@ -208,7 +228,7 @@ async fn a_failure_rolls_back_to_the_last_verified_release_and_holds() {
     let bad = s.build(2).await;
     assert_eq!(s.bed.live("staging"), Some(bad.clone()));
     let message = "health check failed after 30s: Deployment/web/web status: 'Failed'";
-    s.releaser().on_report(&s.flux(&s.gitops_tip(), Health::Failed, message)).await.unwrap();
+    s.report(s.flux(&s.gitops_tip(), Health::Failed, message)).await;
 
     assert_eq!(s.bed.live("staging"), Some(good.clone()), "rolled back");
     let (state, description) = s.statuses(&bad).pop().unwrap();
@@ -226,21 +246,25 @@ async fn a_failure_rolls_back_to_the_last_verified_release_and_holds() {
         .unwrap();
     let message = String::from_utf8(log.stdout).unwrap();
     assert!(message.contains("Auger-Trigger: verify flux"), "{message}");
-    assert!(message.contains(&format!("Auger-Rollback-To: web@{}", good.short(12))), "{message}");
+    assert!(
+        message.contains(&format!("Auger-Rollback-To: web@{}", good.short(12))),
+        "{message}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_rollback_is_not_rolled_back_again() {
     let s = Scene::new(POLICY);
     s.build(1).await;
-    s.releaser().on_report(&s.flux(&s.gitops_tip(), Health::Healthy, "ok")).await.unwrap();
+    s.report(s.flux(&s.gitops_tip(), Health::Healthy, "ok")).await;
     s.clock.advance(chrono::Duration::minutes(5));
     s.releaser().tick().await;
     s.build(2).await;
-    s.releaser().on_report(&s.flux(&s.gitops_tip(), Health::Failed, "broken")).await.unwrap();
+    s.report(s.flux(&s.gitops_tip(), Health::Failed, "broken")).await;
     let rollback_commit = s.gitops_tip();
     // The rollback itself fails: it stays, held; no third release.
-    s.releaser().on_report(&s.flux(&rollback_commit, Health::Failed, "still broken")).await.unwrap();
+    s.report(s.flux(&rollback_commit, Health::Failed, "still broken"))
+        .await;
     assert_eq!(s.state().await, VerifyState::Failed);
     assert_eq!(s.gitops_tip(), rollback_commit);
 }
@@ -258,8 +282,18 @@ async fn no_healthy_report_before_the_timeout_fails_the_release() {
     assert_eq!(s.state().await, VerifyState::TimedOut);
     let (state, description) = s.statuses(&sha).pop().unwrap();
     assert_eq!(state, "failure");
-    assert!(description.contains("no healthy report within 10m"), "{description}");
-    assert!(s.releaser().hold_state(&env(), &app()).await.unwrap().unwrap().held);
+    assert!(
+        description.contains("no healthy report within 10m"),
+        "{description}"
+    );
+    assert!(
+        s.releaser()
+            .hold_state(&env(), &app())
+            .await
+            .unwrap()
+            .unwrap()
+            .held
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -268,7 +302,7 @@ async fn a_report_for_another_object_is_ignored() {
     s.build(1).await;
     let mut report = s.flux(&s.gitops_tip(), Health::Failed, "not ours");
     report.object = "apps-production".into();
-    assert_eq!(s.releaser().on_report(&report).await.unwrap(), 0);
+    assert_eq!(s.report(report).await, Handled::Nothing);
     assert_eq!(s.state().await, VerifyState::Merged);
 }
 
@@ -292,11 +326,74 @@ async fn the_soak_of_an_after_gate_counts_from_healthy() {
     s.clock.advance(chrono::Duration::minutes(3));
     s.releaser().tick().await;
     assert_eq!(s.bed.live("production"), None, "merged is not healthy");
-    s.releaser().on_report(&s.flux(&s.gitops_tip(), Health::Healthy, "ok")).await.unwrap();
+    s.report(s.flux(&s.gitops_tip(), Health::Healthy, "ok")).await;
     s.clock.advance(chrono::Duration::minutes(9));
     s.releaser().tick().await;
     assert_eq!(s.bed.live("production"), None, "soaking");
     s.clock.advance(chrono::Duration::minutes(1));
     s.releaser().tick().await;
     assert_eq!(s.bed.live("production"), Some(sha));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_error_for_a_revision_older_than_the_healthy_one_changes_nothing() {
+    let s = Scene::new(POLICY);
+    s.build(1).await;
+    let release_commit = s.gitops_tip();
+    let later = s.human_commit();
+    s.report(s.flux(&later, Health::Healthy, "Applied")).await;
+    assert_eq!(s.state().await, VerifyState::Healthy);
+    // Flux's error about the release commit itself arrives late: the newer revision already
+    // said healthy, so the release is not failed (it soaks on).
+    let handled = s
+        .report(s.flux(&release_commit, Health::Failed, "late news"))
+        .await;
+    assert_eq!(handled, Handled::Nothing);
+    assert_eq!(s.state().await, VerifyState::Healthy);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deploy_reply_says_applying_then_verified() {
+    let s = Scene::new(&POLICY.replace(
+        "[env.staging]",
+        "[env.staging]\ndeployers = [\"permission:write\"]",
+    ));
+    let (pr, head) = s.bed.pull_request();
+    s.bed.ctx.store.record(&s.bed.artifact(&head)).unwrap();
+    let c = s.bed.comment(pr, "alice", "/deploy staging").await;
+    crate::handlers::comment::handle(&s.bed.ctx, c.clone())
+        .await
+        .unwrap();
+    let reply = s.bed.comments(pr).await.pop().unwrap();
+    assert!(reply.contains("is merged into **staging**"), "{reply}");
+    assert!(reply.contains("waiting for Flux apps-staging"), "{reply}");
+    s.report(s.flux(&s.gitops_tip(), Health::Healthy, "Applied"))
+        .await;
+    s.clock.advance(chrono::Duration::minutes(5));
+    s.releaser().tick().await;
+    let reply = s.bed.comments(pr).await.pop().unwrap();
+    assert!(
+        reply.contains("is released to **staging** and verified"),
+        "{reply}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_shows_how_far_the_verification_is() {
+    let s = Scene::new(POLICY);
+    s.build(1).await;
+    s.report(s.flux(
+        &s.gitops_tip(),
+        Health::Failed,
+        "Deployment/web/web status: 'Failed'",
+    ))
+    .await;
+    let (pr, _) = s.bed.pull_request();
+    let c = s.bed.comment(pr, "alice", "/status").await;
+    crate::handlers::comment::handle(&s.bed.ctx, c).await.unwrap();
+    let reply = s.bed.comments(pr).await.pop().unwrap();
+    assert!(
+        reply.contains("| failed: Deployment/web/web status: 'Failed' |"),
+        "{reply}"
+    );
 }
