@@ -8,6 +8,7 @@
 mod support;
 
 mod api_bounds;
+mod api_tokens;
 mod branch_protection;
 mod cli;
 mod commands;
