@@ -367,6 +367,7 @@ fn release_make(app: AppName, env: EnvName, artifact: &str, config: &ConfigArg) 
         trigger: auger::gitops::Trigger::Api(format!("cli:{}", whoami())),
         reason: "auger release make".into(),
         reply: None,
+        overrides: Vec::new(),
     };
     let outcome =
         actix_web::rt::System::new().block_on(async { anyhow::Ok(releaser.await?.release(plan).await?) })?;

@@ -22,6 +22,7 @@
 //!   without errors, since on a half-read file they may be echoes of an error.
 
 mod diagnostic;
+pub mod freeze;
 pub mod glob;
 mod load;
 pub mod principal;
@@ -31,6 +32,7 @@ mod set;
 pub mod signal;
 
 pub use diagnostic::{Diagnostic, PolicyErrors};
+pub use freeze::{FreezeWindow, frozen_until};
 pub use glob::{RefGlob, RefGlobs};
 pub use load::load_dir;
 pub use principal::{Actor, Level, Principal, any_admits};

@@ -98,6 +98,12 @@ pub struct EnvPolicy {
     /// How the cluster says a release is applied and healthy (design §15); without it a
     /// merged release counts as live.
     pub verify: Option<VerifyRule>,
+    /// Weekly freeze windows (design §17): no automatic deploys, `/deploy` needs `--force`.
+    #[serde(default)]
+    pub freeze: Vec<super::freeze::FreezeWindow>,
+    /// Who may `/deploy --force` through a freeze; nobody when empty.
+    #[serde(default)]
+    pub freeze_overriders: Vec<Principal>,
 }
 
 impl EnvPolicy {

@@ -86,8 +86,13 @@ pub enum Final {
         #[serde(default)]
         verified: bool,
     },
-    Superseded { by: ArtifactId },
-    Failed { reason: String, kind: FailureKind },
+    Superseded {
+        by: ArtifactId,
+    },
+    Failed {
+        reason: String,
+        kind: FailureKind,
+    },
 }
 
 /// A final status GitHub did not take when it was sent; every pass sends it again.
@@ -356,6 +361,7 @@ mod tests {
             trigger: Trigger::Policy,
             reason: "tag v1".into(),
             reply: None,
+            overrides: Vec::new(),
         }
     }
 

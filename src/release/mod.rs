@@ -22,6 +22,7 @@
 pub mod approval;
 pub mod clock;
 pub mod desired;
+mod freeze;
 pub mod people;
 pub mod plan;
 mod preview;
@@ -45,6 +46,7 @@ use steps::{merge_commit, rollback_plan};
 pub use approval::{Tally, tally};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use desired::{Desired, DesiredError, DesiredReleases, Want};
+pub use freeze::{Frozen, frozen_at};
 pub use people::People;
 pub use plan::{Gate, Plan, auto_plans, gate};
 

@@ -214,7 +214,7 @@ impl Releaser {
         (plan, result)
     }
 
-    /// Hold and `after` gate, for automatic releases only.
+    /// Hold, freeze and `after` gate, for automatic releases only.
     async fn stopped(&self, d: &Desired) -> Result<Option<Stopped>> {
         if d.want != Want::Auto {
             return Ok(None);
@@ -224,6 +224,14 @@ impl Releaser {
             && h.held
         {
             return Ok(Some(Stopped::Held(text::on_hold(&plan.env, &plan.app, &h))));
+        }
+        // A freeze keeps the release desired; the timer wakes at the freeze's end.
+        if let Some(f) = self.frozen(&plan.env, &plan.app).await? {
+            let reason = text::frozen(&plan.env, &plan.app, &f);
+            return Ok(Some(Stopped::Gated {
+                reason,
+                until: f.until,
+            }));
         }
         let (_, gate) = self.check_gate(plan).await?;
         let until = match &gate {
@@ -350,7 +358,12 @@ impl Releaser {
     pub fn next_retry(&self) -> Option<DateTime<Utc>> {
         let owed = (self.desired.owed_count() > 0).then(|| self.clock.now() + OWED_EVERY);
         let verify = self.next_verify_due();
-        self.desired.next_retry().into_iter().chain(owed).chain(verify).min()
+        self.desired
+            .next_retry()
+            .into_iter()
+            .chain(owed)
+            .chain(verify)
+            .min()
     }
 
     /// How many final statuses GitHub has not taken yet.

@@ -66,7 +66,9 @@ impl Releaser {
         let message = format!("verify {env}/{app} {}: {} {what}", v.artifact, v.state);
         let (env, app, v2, now) = (env.clone(), app.clone(), v.clone(), self.clock.now());
         blocking(move || {
-            store.set_env_state(StateKind::Verify, &env, &app, &v2, &message, now, |old| *old == v2)
+            store.set_env_state(StateKind::Verify, &env, &app, &v2, &message, now, |old| {
+                *old == v2
+            })
         })
         .await?;
         self.note_verify_due(Some(v));
@@ -106,7 +108,9 @@ impl Releaser {
             })
             .await;
         }
-        let mut ev = self.verify_event(m.env, m.artifact, m.trigger, m.deployment).await;
+        let mut ev = self
+            .verify_event(m.env, m.artifact, m.trigger, m.deployment)
+            .await;
         ev.gitops_sha = Some(m.commit.clone());
         ev.gitops_commit_url = self.gitops_commit_url(m.commit).await;
         let deployment = self
@@ -120,7 +124,9 @@ impl Releaser {
             state: VerifyState::Merged,
             since: now,
             merged_at: now,
-            deadline: now.checked_add_signed(timeout).unwrap_or(DateTime::<Utc>::MAX_UTC),
+            deadline: now
+                .checked_add_signed(timeout)
+                .unwrap_or(DateTime::<Utc>::MAX_UTC),
             healthy_at: None,
             soak_until: None,
             revision: None,
@@ -173,7 +179,10 @@ impl Releaser {
         let full = match self.resolve_revision(revision.as_str()).await? {
             Some(full) => full,
             None => {
-                tracing::warn!(revision = revision.as_str(), "report names a revision the gitops repository does not have: ignored");
+                tracing::warn!(
+                    revision = revision.as_str(),
+                    "report names a revision the gitops repository does not have: ignored"
+                );
                 return Ok(0);
             }
         };
@@ -265,7 +274,9 @@ impl Releaser {
         let Ok(artifact) = self.artifact(&next.artifact).await else {
             return Ok(());
         };
-        let mut ev = self.verify_event(env, &artifact, &next.trigger, next.deployment).await;
+        let mut ev = self
+            .verify_event(env, &artifact, &next.trigger, next.deployment)
+            .await;
         ev.gitops_sha = Some(next.commit.clone());
         ev.gitops_commit_url = self.gitops_commit_url(&next.commit).await;
         ev.environment_url = self.environment_url(env, app);
@@ -273,7 +284,9 @@ impl Releaser {
         match next.state {
             VerifyState::Merged => {}
             VerifyState::Applied => {
-                self.notifier.release_applying(&ev, "applied, waiting for healthy").await;
+                self.notifier
+                    .release_applying(&ev, "applied, waiting for healthy")
+                    .await;
             }
             VerifyState::Healthy => {
                 self.notifier.release_healthy(&ev).await;
@@ -338,7 +351,11 @@ impl Releaser {
         if rule.on_failure == OnFailure::Report {
             return Ok(String::new());
         }
-        let reason = format!("verification of {} {}", v.artifact, v.state.as_str().replace('_', " "));
+        let reason = format!(
+            "verification of {} {}",
+            v.artifact,
+            v.state.as_str().replace('_', " ")
+        );
         self.set_hold(env, app, true, VERIFY_ACTOR, &reason).await?;
         if rule.on_failure == OnFailure::Hold {
             return Ok(text::verify_then_held(env, None, None));
@@ -347,7 +364,11 @@ impl Releaser {
             return Ok(text::verify_then_held(env, None, Some("it is a rollback itself")));
         }
         let Some(target) = v.last_verified.clone() else {
-            return Ok(text::verify_then_held(env, None, Some("no verified release to roll back to")));
+            return Ok(text::verify_then_held(
+                env,
+                None,
+                Some("no verified release to roll back to"),
+            ));
         };
         let by = v
             .reported_by
@@ -361,8 +382,15 @@ impl Releaser {
             trigger: Trigger::Verify(by),
             reason: format!("rollback to {target} after {reason}"),
             reply: None,
+            overrides: Vec::new(),
         };
-        let wanted = Desired::new(plan, Want::Rollback { from: Some(v.artifact.clone()) }, self.clock.now());
+        let wanted = Desired::new(
+            plan,
+            Want::Rollback {
+                from: Some(v.artifact.clone()),
+            },
+            self.clock.now(),
+        );
         self.desire(wanted).await?;
         Ok(text::verify_then_held(env, Some(&target), None))
     }

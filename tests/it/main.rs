@@ -16,6 +16,7 @@ mod dashboard;
 mod demo;
 mod deploy_files;
 mod forge;
+mod freezes;
 mod github_app;
 mod gitops;
 mod history;

@@ -43,9 +43,15 @@ impl ArtifactStore {
             state.by,
             state.reason
         );
-        self.set_env_state(StateKind::Hold, env, app, state, &message, state.time, |old: &HoldState| {
-            old.held == state.held
-        })
+        self.set_env_state(
+            StateKind::Hold,
+            env,
+            app,
+            state,
+            &message,
+            state.time,
+            |old: &HoldState| old.held == state.held,
+        )
     }
 
     /// Every (env, app) that is held now.

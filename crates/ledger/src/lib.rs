@@ -9,6 +9,7 @@
 //! the error type, ref transactions and object helpers), which builds on `model`.
 
 mod envstate;
+mod freeze;
 mod git;
 mod hold;
 mod model;
@@ -17,6 +18,7 @@ mod remote;
 mod store;
 
 pub use envstate::StateKind;
+pub use freeze::FreezeState;
 pub use git::{Result, StoreError};
 pub use hold::HoldState;
 pub use model::{
