@@ -5,7 +5,8 @@ pub mod intake;
 
 pub use auger_ledger::{
     Artifact, ArtifactId, ArtifactStore, FreezeState, HoldState, ID_SHA_LEN, ListFilter, MergeError,
-    NoteLineError, RECORD_VERSION, RecordOutcome, Source, StateKind, StoreError, SyncReport, fold_note,
+    NoteLineError, RECORD_VERSION, RecordOutcome, Rejection, Source, StateKind, StoreError, SyncReport,
+    fold_note,
 };
 
 use std::collections::BTreeMap;

@@ -1,5 +1,5 @@
 //! PR comment commands (design §8, §17): `/deploy`, `/rollback`, `/hold`, `/resume`,
-//! `/freeze`, `/unfreeze`, `/status`, `/help`. Pure: a comment body goes in, commands or
+//! `/freeze`, `/unfreeze`, `/reject`, `/status`, `/help`. Pure: a comment body goes in, commands or
 //! friendly errors come out.
 //!
 //! Grammar, decided here:
@@ -12,9 +12,10 @@
 //!   typo of one (edit distance ≤ 2, and at most half the word), which is an error with a
 //!   "did you mean".
 //! - `--force` (on `/deploy`) may stand anywhere after the command word. `/freeze`'s
-//!   `until <time>` comes right after the env, and the rest of the line is the reason.
+//!   `until <time>` comes right after the env, and the rest of the line is the reason, as
+//!   after `/reject`'s target.
 //! - A comment yields either exactly one side-effecting command (`/deploy`, `/rollback`,
-//!   `/hold`, `/resume`, `/freeze`, `/unfreeze`), or read-only ones (`/status`, `/help`, duplicates dropped). Two
+//!   `/hold`, `/resume`, `/freeze`, `/unfreeze`, `/reject`), or read-only ones (`/status`, `/help`, duplicates dropped). Two
 //!   side-effecting lines, even identical ones, or one mixed with a read-only one, are an
 //!   error. Any error means nothing runs: the outcome then lists every error.
 //!
@@ -173,6 +174,7 @@ pub enum CommandKind {
     Resume,
     Freeze,
     Unfreeze,
+    Reject,
     Status,
     Help,
 }
@@ -350,6 +352,23 @@ const UNFREEZE: CommandSpec = CommandSpec {
     side_effecting: true,
 };
 
+const REJECT: CommandSpec = CommandSpec {
+    kind: CommandKind::Reject,
+    name: "reject",
+    args: &[
+        ArgSpec {
+            kind: ArgKind::RollbackTarget,
+            optional: false,
+        },
+        ArgSpec {
+            kind: ArgKind::Reason,
+            optional: true,
+        },
+    ],
+    summary: "Veto an artifact of this app: it never deploys automatically, and `/deploy <env> <sha> --force` is needed.",
+    side_effecting: true,
+};
+
 const STATUS: CommandSpec = CommandSpec {
     kind: CommandKind::Status,
     name: "status",
@@ -367,7 +386,9 @@ const HELP: CommandSpec = CommandSpec {
 };
 
 /// Every command, in help-text order.
-pub const COMMANDS: &[CommandSpec] = &[DEPLOY, ROLLBACK, HOLD, RESUME, FREEZE, UNFREEZE, STATUS, HELP];
+pub const COMMANDS: &[CommandSpec] = &[
+    DEPLOY, ROLLBACK, HOLD, RESUME, FREEZE, UNFREEZE, REJECT, STATUS, HELP,
+];
 
 impl CommandKind {
     pub const fn spec(self) -> &'static CommandSpec {
@@ -378,6 +399,7 @@ impl CommandKind {
             Self::Resume => &RESUME,
             Self::Freeze => &FREEZE,
             Self::Unfreeze => &UNFREEZE,
+            Self::Reject => &REJECT,
             Self::Status => &STATUS,
             Self::Help => &HELP,
         }
@@ -415,6 +437,11 @@ pub enum Command {
     Unfreeze {
         env: EnvName,
     },
+    Reject {
+        target: RollbackTarget,
+        /// Empty when none was given.
+        reason: String,
+    },
     Status,
     Help,
 }
@@ -428,6 +455,7 @@ impl Command {
             Self::Resume { .. } => CommandKind::Resume,
             Self::Freeze { .. } => CommandKind::Freeze,
             Self::Unfreeze { .. } => CommandKind::Unfreeze,
+            Self::Reject { .. } => CommandKind::Reject,
             Self::Status => CommandKind::Status,
             Self::Help => CommandKind::Help,
         }
@@ -450,7 +478,7 @@ impl Command {
             | Self::Resume { env }
             | Self::Freeze { env, .. }
             | Self::Unfreeze { env } => Some(env),
-            Self::Status | Self::Help => None,
+            Self::Reject { .. } | Self::Status | Self::Help => None,
         }
     }
 }
@@ -485,6 +513,12 @@ impl fmt::Display for Command {
                 }
             }
             Self::Hold { env } | Self::Resume { env } | Self::Unfreeze { env } => write!(f, " {env}")?,
+            Self::Reject { target, reason } => {
+                write!(f, " {target}")?;
+                if !reason.is_empty() {
+                    write!(f, " {reason}")?;
+                }
+            }
             Self::Status | Self::Help => {}
         }
         Ok(())
@@ -676,6 +710,9 @@ fn parse_args(spec: &'static CommandSpec, args: &[&str]) -> Result<Command, Line
     if spec.kind == CommandKind::Freeze {
         return parse_freeze(spec, args);
     }
+    if spec.kind == CommandKind::Reject {
+        return parse_reject(spec, args);
+    }
     let positional = spec.args.iter().filter(|a| a.kind != ArgKind::Force).count();
     if args.len() < spec.required_args() {
         let missing: Vec<String> = spec.args[args.len()..]
@@ -729,6 +766,7 @@ fn parse_args(spec: &'static CommandSpec, args: &[&str]) -> Result<Command, Line
         CommandKind::Unfreeze => Command::Unfreeze { env: args.env()? },
         // Parsed by `parse_freeze` above; kept here so the match stays exhaustive.
         CommandKind::Freeze => return parse_freeze(spec, args.rest.as_slice()),
+        CommandKind::Reject => return parse_reject(spec, args.rest.as_slice()),
         CommandKind::Status => Command::Status,
         CommandKind::Help => Command::Help,
     };
@@ -775,12 +813,47 @@ fn parse_freeze(spec: &'static CommandSpec, args: &[&str]) -> Result<Command, Li
         }
         _ => (None, rest),
     };
-    // No backticks: the reason is quoted in code spans, which one would end.
-    let mut reason = rest.join(" ").replace('`', "'");
+    Ok(Command::Freeze {
+        env,
+        until,
+        reason: reason_text(rest),
+    })
+}
+
+/// `/reject <artifact or sha> [reason]`.
+fn parse_reject(spec: &'static CommandSpec, args: &[&str]) -> Result<Command, LineError> {
+    let Some((first, rest)) = args.split_first() else {
+        return Err((
+            CommandErrorKind::Usage,
+            format!(
+                "`/{}` is missing `<artifact or sha>`. Usage: `{}`",
+                spec.name,
+                spec.usage()
+            ),
+        ));
+    };
+    let mut one = Args {
+        spec,
+        rest: std::slice::from_ref(first).iter(),
+    };
+    let target = one
+        .optional(str::parse)?
+        .ok_or_else(|| (CommandErrorKind::Usage, format!("Usage: `{}`", spec.usage())))?;
+    Ok(Command::Reject {
+        target,
+        reason: reason_text(rest),
+    })
+}
+
+/// The free text at the end of a line, without backticks (reasons are quoted in code spans,
+/// which one would end) and at most [`MAX_REASON`] characters.
+fn reason_text(words: &[&str]) -> String {
+    let reason = words.join(" ").replace('`', "'");
     if reason.chars().count() > MAX_REASON {
-        reason = reason.chars().take(MAX_REASON - 1).collect::<String>() + "…";
+        reason.chars().take(MAX_REASON - 1).collect::<String>() + "…"
+    } else {
+        reason
     }
-    Ok(Command::Freeze { env, until, reason })
 }
 
 /// A time as `until` takes it: RFC 3339 (seconds may be left out), or a date meaning its
@@ -849,8 +922,15 @@ impl Args<'_> {
     }
 }
 
+/// Other bots' commands that are near one of ours but never a typo of it (Prow's `/retest` is
+/// two letters from `/reject`): a comment with one must not be refused.
+const OTHER_BOTS: &[&str] = &["retest"];
+
 /// The command `word` (lowercased, not a command) is most likely a typo of, if any.
 fn suggestion(word: &str) -> Option<&'static CommandSpec> {
+    if OTHER_BOTS.contains(&word) {
+        return None;
+    }
     let w: Vec<char> = word.chars().collect();
     COMMANDS
         .iter()

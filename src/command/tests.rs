@@ -491,6 +491,7 @@ fn all_kinds() -> Vec<CommandKind> {
         CommandKind::Resume,
         CommandKind::Freeze,
         CommandKind::Unfreeze,
+        CommandKind::Reject,
         CommandKind::Status,
         CommandKind::Help,
     ];
@@ -502,6 +503,7 @@ fn all_kinds() -> Vec<CommandKind> {
             | CommandKind::Resume
             | CommandKind::Freeze
             | CommandKind::Unfreeze
+            | CommandKind::Reject
             | CommandKind::Status
             | CommandKind::Help => {}
         }
@@ -574,7 +576,7 @@ fn help_text_lists_every_command_from_the_table() {
         assert!(help.contains(&format!("`/{}`", spec.name)));
     }
     assert!(
-        help.contains("(`/deploy`, `/rollback`, `/hold`, `/resume`, `/freeze` and `/unfreeze`)"),
+        help.contains("(`/deploy`, `/rollback`, `/hold`, `/resume`, `/freeze`, `/unfreeze` and `/reject`)"),
         "{help}"
     );
     assert!(help.contains("; `/status` and `/help` go in"), "{help}");
@@ -722,6 +724,17 @@ mod props {
                     }
                     (w, args, Command::Freeze { env, until, reason })
                 }),
+            (any_case("reject"), SHA_RE, "[a-z]{1,8}( [a-z]{1,8}){0,3}").prop_map(|(w, s, reason)| {
+                let args = vec![s.clone(), reason.clone()];
+                (
+                    w,
+                    args,
+                    Command::Reject {
+                        target: RollbackTarget::Sha(sha(&s)),
+                        reason,
+                    },
+                )
+            }),
             (any_case("unfreeze"), e()).prop_map(|(w, env)| (
                 w,
                 vec![env.to_string()],
@@ -945,6 +958,36 @@ fn freeze_takes_an_optional_until_and_a_reason() {
         ("/freeze prod until 2026-13-01", "is not a valid time"),
         ("/freeze Prod", "Did you mean `prod`?"),
         ("/unfreeze prod now", "one too many"),
+    ] {
+        let e = one_error(line);
+        assert!(e.message.contains(want), "{line}: {}", e.message);
+    }
+}
+
+#[test]
+fn reject_takes_a_target_and_a_reason() {
+    assert_eq!(
+        one("/reject web@0123456789ab leaks memory under load"),
+        Command::Reject {
+            target: RollbackTarget::Artifact {
+                app: AppName::new("web").unwrap(),
+                sha: sha("0123456789ab"),
+            },
+            reason: "leaks memory under load".into(),
+        }
+    );
+    assert_eq!(
+        one("/reject 0123ABC"),
+        Command::Reject {
+            target: RollbackTarget::Sha(sha("0123abc")),
+            reason: String::new(),
+        }
+    );
+    assert_eq!(one("/reject 0123abc").env(), None);
+    for (line, want) in [
+        ("/reject", "missing `<artifact or sha>`"),
+        ("/reject 0123", "is not a valid artifact id or commit sha"),
+        ("/reject nope", "is not a valid artifact id or commit sha"),
     ] {
         let e = one_error(line);
         assert!(e.message.contains(want), "{line}: {}", e.message);

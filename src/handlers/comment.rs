@@ -62,6 +62,17 @@ enum Refusal {
     TimePassed {
         until: String,
     },
+    Rejected {
+        artifact: String,
+        env: String,
+        sha: String,
+        by: String,
+        reject_reason: String,
+    },
+    NotADeployer {
+        author: String,
+        app: String,
+    },
     AmbiguousSha {
         prefix: String,
     },
@@ -282,6 +293,7 @@ async fn run(asked: &Asked<'_>, cmd: &Command) -> Option<String> {
             Some(command_freeze(asked, &line, env, *until, reason).await)
         }
         Command::Unfreeze { env } => Some(command_unfreeze(asked, &line, env).await),
+        Command::Reject { target, reason } => Some(command_reject(asked, &line, target, reason).await),
     }
 }
 
@@ -417,6 +429,22 @@ async fn command_deploy(
         let app = policy.app().to_string();
         return say("refused", Refusal::NoArtifact { app, what });
     };
+    // `authorized` made the author a deployer of `env`: with `--force` they may release it.
+    if let Some(r) = &artifact.rejected {
+        if !force {
+            return say(
+                "refused",
+                Refusal::Rejected {
+                    artifact: artifact.id.to_string(),
+                    env: env.to_string(),
+                    sha: artifact.sha.short(12).to_owned(),
+                    by: r.by.clone(),
+                    reject_reason: r.reason.clone(),
+                },
+            );
+        }
+        overrides.push(format!("reject @{}", asked.comment.author));
+    }
     let plan = Plan {
         env: env.clone(),
         app: policy.app().clone(),
@@ -585,6 +613,101 @@ async fn command_unfreeze(asked: &Asked<'_>, line: &str, env: &EnvName) -> Strin
             })
         }),
     )
+}
+
+/// `/reject`: by a deployer of any of the app's environments.
+async fn command_reject(asked: &Asked<'_>, line: &str, target: &RollbackTarget, reason: &str) -> String {
+    // The app: the one the artifact id names, or the repository's app that has the sha.
+    let candidates: Vec<&Policy> = match target {
+        RollbackTarget::Artifact { app, .. } => {
+            asked.apps.iter().copied().filter(|p| p.app() == app).collect()
+        }
+        RollbackTarget::Sha(_) => asked.apps.clone(),
+    };
+    let mut found = Vec::new();
+    for p in &candidates {
+        match resolve_target(asked.ctx, p.app(), target) {
+            Ok(id) => found.push((*p, id)),
+            Err(Refusal::NoMatch { .. }) => {}
+            Err(why) => return say(line, "refused", why),
+        }
+    }
+    let (policy, id) = match found.as_slice() {
+        [one] => one.clone(),
+        [] => {
+            let names: Vec<&str> = asked.apps.iter().map(|p| p.app().as_str()).collect();
+            let app = match target {
+                RollbackTarget::Artifact { app, .. } => app.to_string(),
+                RollbackTarget::Sha(_) => names.join(", "),
+            };
+            let target = target.to_string();
+            return say(line, "refused", Refusal::NoMatch { app, target });
+        }
+        _ => {
+            let (target, app) = (target.to_string(), "this repository".to_owned());
+            return say(line, "refused", Refusal::SeveralMatch { target, app });
+        }
+    };
+    let mut allowed = false;
+    for (_, rules) in policy.envs() {
+        let admitted = asked
+            .ctx
+            .people
+            .admits_account(
+                &rules.deployers,
+                policy.repo(),
+                &asked.comment.author,
+                Some(asked.comment.author_id),
+            )
+            .await;
+        match admitted {
+            Ok(true) => {
+                allowed = true;
+                break;
+            }
+            Ok(false) => {}
+            Err(e) => {
+                let error = e.to_string();
+                return say(line, "refused", Refusal::PermissionsUnreadable { error });
+            }
+        }
+    }
+    if !allowed {
+        let (author, app) = (asked.comment.author.clone(), policy.app().to_string());
+        return say(line, "refused", Refusal::NotADeployer { author, app });
+    }
+    let reason = if reason.is_empty() {
+        format!("rejected from {}#{}", asked.comment.repo, asked.comment.number)
+    } else {
+        reason.to_owned()
+    };
+    match asked.releaser.reject(&id, &by(asked), &reason).await {
+        Ok(Some(crate::artifact::RecordOutcome::Unchanged(a))) => {
+            let detail = a
+                .rejected
+                .map(|r| format!("by {}: {}", r.by, r.reason))
+                .unwrap_or_default();
+            render_reply(&ReplyText {
+                state: "reject_already",
+                command: line,
+                artifact: &id.to_string(),
+                detail: &detail,
+                ..Default::default()
+            })
+        }
+        Ok(Some(_)) => render_reply(&ReplyText {
+            state: "rejected",
+            command: line,
+            app: policy.app().as_str(),
+            artifact: &id.to_string(),
+            ..Default::default()
+        }),
+        Ok(None) => {
+            let (app, target) = (policy.app().to_string(), target.to_string());
+            say(line, "refused", Refusal::NoMatch { app, target })
+        }
+        Err(e) => outcome(line, Err(e)),
+    }
 }
 
 /// Why `/deploy` without `--force` is refused during a freeze.

@@ -120,6 +120,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/artifacts", web::post().to(create_artifact))
                 .route("/artifacts", web::get().to(list_artifacts))
                 .route("/artifacts/{id}", web::get().to(get_artifact))
+                .route("/artifacts/{id}/reject", web::post().to(reject_artifact))
                 .route("/releases", web::get().to(list_releases))
                 .route("/releases/current", web::get().to(current_release))
                 .route("/releases", web::post().to(create_release))
@@ -377,6 +378,84 @@ async fn get_artifact(
             error(StatusCode::INTERNAL_SERVER_ERROR, "the artifact store failed")
         }
         Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "the artifact store failed"),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewRejection {
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /api/v1/artifacts/{id}/reject` (design §17): the artifact never deploys
+/// automatically. Needs `releases:write` on its app: a veto decides what is released. Written to
+/// the ledger before the answer; 200 with the record (a second rejection keeps the first).
+async fn reject_artifact(
+    caller: ApiCaller,
+    path: web::Path<String>,
+    ApiBody(body): ApiBody,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let resp = reject_artifact_inner(&caller, &path, &body, &state).await;
+    state.metrics.api("artifacts.reject", resp.status().as_u16());
+    resp
+}
+
+async fn reject_artifact_inner(caller: &ApiCaller, id: &str, body: &[u8], state: &AppState) -> HttpResponse {
+    let id: ArtifactId = match id.parse() {
+        Ok(id) => id,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    if let Err(e) = caller.may(ApiVerb::ReleasesWrite, id.app()) {
+        return e.error_response();
+    }
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    let new: NewRejection = match serde_path_to_error::deserialize(de) {
+        Ok(n) => n,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("{}: {}", e.path(), e.inner())),
+    };
+    if new.reason.len() > 1024 || new.reason.contains(['\n', '\r']) {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "reason: one line of at most 1024 bytes",
+        );
+    }
+    let by = format!("api {}", caller.name);
+    let outcome = match state.releases.running() {
+        // Through the release loop, so a waiting automatic release of it is dropped at once.
+        Some(r) => r.reject(&id, &by, &new.reason).await.map_err(|e| e.to_string()),
+        None => {
+            let store = state.store.clone();
+            let rejection = crate::artifact::Rejection {
+                by,
+                reason: new.reason,
+                time: chrono::Utc::now(),
+            };
+            let id2 = id.clone();
+            match web::block(move || store.reject(&id2, &rejection)).await {
+                Ok(r) => r.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+    };
+    match outcome {
+        Ok(Some(o)) => {
+            let word = if matches!(o, RecordOutcome::Unchanged(_)) {
+                "unchanged"
+            } else {
+                "rejected"
+            };
+            HttpResponse::Ok().json(serde_json::json!({ "outcome": word, "artifact": o.artifact() }))
+        }
+        Ok(None) => error(StatusCode::NOT_FOUND, format!("no artifact {id}")),
+        Err(e) => {
+            tracing::error!(error = %e, "rejecting an artifact failed");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("the artifact store failed; nothing was recorded ({e})"),
+            )
+        }
     }
 }
 

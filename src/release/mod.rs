@@ -27,6 +27,7 @@ pub mod people;
 pub mod plan;
 mod preview;
 mod reconcile;
+mod reject;
 mod steps;
 mod text;
 mod verify;

@@ -214,7 +214,7 @@ impl Releaser {
         (plan, result)
     }
 
-    /// Hold, freeze and `after` gate, for automatic releases only.
+    /// Hold, reject, freeze and `after` gate, for automatic releases only.
     async fn stopped(&self, d: &Desired) -> Result<Option<Stopped>> {
         if d.want != Want::Auto {
             return Ok(None);
@@ -224,6 +224,10 @@ impl Releaser {
             && h.held
         {
             return Ok(Some(Stopped::Held(text::on_hold(&plan.env, &plan.app, &h))));
+        }
+        let artifact = self.artifact(&plan.artifact).await?;
+        if let Some(r) = &artifact.rejected {
+            return Ok(Some(Stopped::Held(text::rejected(&plan.artifact, r))));
         }
         // A freeze keeps the release desired; the timer wakes at the freeze's end.
         if let Some(f) = self.frozen(&plan.env, &plan.app).await? {

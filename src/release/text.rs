@@ -207,6 +207,15 @@ pub(super) fn frozen(env: &EnvName, app: &AppName, freeze: &super::Frozen) -> St
     })
 }
 
+/// Why a rejected artifact does not deploy automatically.
+pub(super) fn rejected(id: &ArtifactId, r: &crate::artifact::Rejection) -> String {
+    notice("rejected", |ctx| {
+        ctx.insert("artifact", &id.to_string());
+        ctx.insert("by", &r.by);
+        ctx.insert("reason", &r.reason);
+    })
+}
+
 /// Why an `after` gate is closed; `None` when it is open.
 pub(super) fn closed_gate(gate: &Gate) -> Option<String> {
     match gate {

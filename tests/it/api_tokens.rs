@@ -89,6 +89,13 @@ fn a_read_token_reads_but_cannot_post() {
         (resp.status().as_u16(), resp.text().unwrap())
     };
     assert_eq!(read("ro-secret"), (200, "[]".into()), "nothing was written");
+    let (code, answer) = server.post(
+        "/api/v1/artifacts/hello@abc0000000000/reject",
+        Some("ro-secret"),
+        &serde_json::json!({}),
+    );
+    assert_eq!(code, 403, "{answer}");
+    assert_eq!(answer["error"], "token ro lacks the verb releases:write");
     // `*` writes.
     let (code, answer) = server.post("/api/v1/artifacts", Some("test-token"), &artifact);
     assert_eq!(code, 201, "{answer}");

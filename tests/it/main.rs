@@ -23,6 +23,7 @@ mod history;
 mod notify;
 mod policy_check;
 mod recovery;
+mod rejects;
 mod release;
 mod release_loop;
 mod reports;

@@ -22,8 +22,8 @@ pub use freeze::FreezeState;
 pub use git::{Result, StoreError};
 pub use hold::HoldState;
 pub use model::{
-    Artifact, ArtifactId, ID_SHA_LEN, MergeError, NoteLineError, NoteLineProblem, RECORD_VERSION, Source,
-    fold_note,
+    Artifact, ArtifactId, ID_SHA_LEN, MergeError, NoteLineError, NoteLineProblem, RECORD_VERSION, Rejection,
+    Source, fold_note,
 };
 pub use remote::SyncReport;
 pub use store::{ArtifactStore, ListFilter, RecordOutcome};
