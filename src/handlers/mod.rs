@@ -16,6 +16,8 @@ mod review;
 mod rollback;
 mod tag;
 #[cfg(test)]
+mod freeze_tests;
+#[cfg(test)]
 mod testbed;
 #[cfg(test)]
 mod verification_tests;
