@@ -657,6 +657,42 @@ async fn create_release_inner(caller: &ApiCaller, body: &[u8], state: &web::Data
     let Some(artifact) = found else {
         return error(StatusCode::NOT_FOUND, format!("no artifact {id} in the ledger"));
     };
+    // Going through a veto or a freeze is a person's `/deploy … --force` (design §17).
+    if let Some(r) = &artifact.rejected {
+        return error(
+            StatusCode::CONFLICT,
+            format!(
+                "{} is rejected (by {}: {}); only `/deploy {} {} --force` by a deployer releases it",
+                artifact.id,
+                r.by,
+                r.reason,
+                new.env,
+                artifact.sha.short(12)
+            ),
+        );
+    }
+    if let Some(releaser) = state.releases.running() {
+        match releaser.frozen(&new.env, &new.app).await {
+            Ok(None) => {}
+            Ok(Some(f)) => {
+                let until = f
+                    .until
+                    .map(|t| format!(" until {}", t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
+                    .unwrap_or_default();
+                return error(
+                    StatusCode::CONFLICT,
+                    format!(
+                        "{} is frozen for {}{until}; only `/deploy {} --force` by a freeze overrider goes through",
+                        new.env, new.app, new.env
+                    ),
+                );
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "reading the freeze state failed");
+                return error(StatusCode::INTERNAL_SERVER_ERROR, "reading the ledger failed");
+            }
+        }
+    }
     let request = ReleaseRequest {
         app: new.app,
         env: new.env,

@@ -52,6 +52,20 @@ fn a_freeze_window_refuses_deploy_and_holds_an_auto_deploy() {
     assert!(reply.contains("freeze window"), "{reply}");
     assert!(reply.contains("`/deploy production --force`"), "{reply}");
     assert_eq!(stack.live("production"), None);
+    // The API is refused too.
+    let body =
+        serde_json::json!({ "app": "web", "env": "production", "artifact": format!("web@{}", &v1[..12]) });
+    let (code, answer) = stack
+        .server
+        .post("/api/v1/releases", Some(crate::support::server::BEARER), &body);
+    assert_eq!(code, 409, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("production is frozen for web until"),
+        "{answer}"
+    );
     // Still waiting, not dropped.
     assert_eq!(stack.server.metric("auger_releases_desired "), 1);
     assert!(!git(&stack.gitops_dir, &["ls-tree", "-r", "--name-only", "main"]).contains("production/"));

@@ -114,6 +114,18 @@ fn the_api_and_the_cli_reject_and_the_ledger_keeps_it() {
     let (code, _) = stack.server.post(&path, None, &body);
     assert_eq!(code, 401);
 
+    // Nor does the API: going through a veto is a person's `/deploy … --force`.
+    let release = serde_json::json!({ "app": "web", "env": "production", "artifact": id });
+    let (code, answer) = stack.server.post("/api/v1/releases", Some(BEARER), &release);
+    assert_eq!(code, 409, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("is rejected (by api ci: CVE-2026-1234)"),
+        "{answer}"
+    );
+
     // A tag does not release it.
     stack.sim.create_tag(REPO, "v1.0.0", &v1, "alice").unwrap();
     stack.settle();
