@@ -9,14 +9,14 @@ mod api_artifact;
 mod api_release;
 mod ci_signal;
 mod comment;
+#[cfg(test)]
+mod freeze_tests;
 mod installation;
 mod pull_request;
 mod report;
 mod review;
 mod rollback;
 mod tag;
-#[cfg(test)]
-mod freeze_tests;
 #[cfg(test)]
 mod testbed;
 #[cfg(test)]
