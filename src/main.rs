@@ -732,7 +732,10 @@ fn artifact_reject(id: &str, reason: &str, config: &ConfigArg, server: Option<&s
         reason: reason.to_owned(),
         time: chrono::Utc::now(),
     };
-    match store.reject(&artifact.id, &rejection).context("rejecting the artifact")? {
+    let outcome = store
+        .reject(&artifact.id, &rejection)
+        .context("rejecting the artifact")?;
+    match outcome {
         Some(RecordOutcome::Unchanged(a)) => {
             let by = a.rejected.map(|r| r.by).unwrap_or_default();
             println!("already rejected: {} (by {by})", a.id);
