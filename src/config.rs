@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::domain::{BranchName, RepoName};
+use crate::domain::{AppName, BranchName, RepoName};
 
 /// A configuration problem, always naming the file and the key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -479,7 +479,6 @@ impl Config {
         self.secret_list("github.webhook_secret_env", &self.github.webhook_secret_env)
     }
 
-    /// Bearer tokens for the API as `name:token` or bare `token` entries, comma-separated.
     /// The Slack webhook URL, when `[notify] slack_webhook_env` names a variable that is set.
     pub fn slack_webhook_url(&self) -> Option<String> {
         let var = self.slack_webhook_env.as_ref()?;
@@ -489,8 +488,20 @@ impl Config {
             .filter(|v| !v.is_empty())
     }
 
-    pub fn api_tokens(&self) -> Result<Vec<String>, ConfigError> {
-        self.secret_list("api.tokens_env", &self.api.tokens_env)
+    /// The API tokens (design §17), or `Ok(None)` when the variable is unset or empty (the API
+    /// then refuses every request). A malformed value is an error naming the variable and the
+    /// entry, never the secret.
+    pub fn api_tokens(&self) -> Result<Option<Vec<ApiTokenSpec>>, ConfigError> {
+        let var = &self.api.tokens_env;
+        let value = std::env::var(var).unwrap_or_default();
+        if value.trim().is_empty() {
+            return Ok(None);
+        }
+        parse_api_tokens(&value).map(Some).map_err(|message| ConfigError {
+            file: self.file.clone(),
+            key: "api.tokens_env".into(),
+            message: format!("environment variable {var}: {message}"),
+        })
     }
 
     /// The HMAC keys Flux signs reports with, or why `POST /webhooks/flux` stays off: the key is
@@ -527,6 +538,152 @@ impl Config {
         }
         Ok(list)
     }
+}
+
+/// What an API token may do (design §17): one verb per entry; `*` is every verb.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiVerb {
+    Read,
+    ArtifactsWrite,
+    ReleasesWrite,
+    All,
+}
+
+impl ApiVerb {
+    const SPELLINGS: [(&'static str, ApiVerb); 4] = [
+        ("read", ApiVerb::Read),
+        ("artifacts:write", ApiVerb::ArtifactsWrite),
+        ("releases:write", ApiVerb::ReleasesWrite),
+        ("*", ApiVerb::All),
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        Self::SPELLINGS
+            .iter()
+            .find(|(_, v)| *v == self)
+            .map_or("*", |(s, _)| s)
+    }
+
+    /// Whether a token granted `self` may do `wanted`.
+    pub fn covers(self, wanted: ApiVerb) -> bool {
+        self == ApiVerb::All || self == wanted
+    }
+}
+
+/// One entry of `AUGER_API_TOKENS`: a named secret, its verb, and the apps it may touch
+/// (`None`: every app). The secret stays out of `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiTokenSpec {
+    pub name: String,
+    pub secret: String,
+    pub verb: ApiVerb,
+    pub apps: Option<Vec<AppName>>,
+}
+
+impl std::fmt::Debug for ApiTokenSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiTokenSpec")
+            .field("name", &self.name)
+            .field("verb", &self.verb)
+            .field("apps", &self.apps)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads `AUGER_API_TOKENS`. Two spellings: the scoped one, `name:secret:verb[@app,app]`
+/// entries separated by `;`, and the older comma-separated list of `name:secret` (or bare
+/// secret) entries, each allowed everything. A value is scoped when it has a `;` or an entry
+/// with more than one `:`, so an old list keeps its meaning. Messages name entries by number and
+/// name and never quote what could be part of a secret.
+pub fn parse_api_tokens(value: &str) -> Result<Vec<ApiTokenSpec>, String> {
+    let scoped = value.contains(';') || value.split(',').any(|e| e.matches(':').count() > 1);
+    if !scoped {
+        return Ok(value
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .enumerate()
+            .map(|(i, e)| {
+                let (name, secret) = match e.split_once(':') {
+                    Some((name, secret)) if !name.is_empty() && !secret.is_empty() => {
+                        (name.to_owned(), secret.to_owned())
+                    }
+                    _ => (format!("token-{}", i + 1), e.to_owned()),
+                };
+                ApiTokenSpec {
+                    name,
+                    secret,
+                    verb: ApiVerb::All,
+                    apps: None,
+                }
+            })
+            .collect());
+    }
+    let mut specs: Vec<ApiTokenSpec> = Vec::new();
+    for (i, entry) in value.split(';').map(str::trim).enumerate() {
+        if entry.is_empty() {
+            continue;
+        }
+        let n = i + 1;
+        let mut parts = entry.splitn(3, ':');
+        let (name, secret, rest) = match (parts.next(), parts.next(), parts.next()) {
+            (Some(name), Some(secret), Some(rest)) => (name.trim(), secret, rest.trim()),
+            _ => return Err(format!("entry {n}: expected name:secret:verb[@app,…]")),
+        };
+        let name_ok = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !name_ok {
+            return Err(format!(
+                "entry {n}: the name (before the first ':') must be letters, digits, '-', '_' or '.'"
+            ));
+        }
+        let at = |why: String| format!("entry {n} ({name}): {why}");
+        if secret.trim().is_empty() {
+            return Err(at("the secret is empty".into()));
+        }
+        let (verb, apps) = match rest.split_once('@') {
+            Some((verb, apps)) => (verb.trim(), Some(apps)),
+            None => (rest, None),
+        };
+        let Some(verb) = ApiVerb::SPELLINGS
+            .iter()
+            .find(|(s, _)| *s == verb)
+            .map(|(_, v)| *v)
+        else {
+            return Err(at(
+                "the verb (after the secret) must be one of read, artifacts:write, releases:write, *".into(),
+            ));
+        };
+        let apps = match apps {
+            None => None,
+            Some(list) => {
+                let mut names = Vec::new();
+                for (j, app) in list.split(',').map(str::trim).enumerate() {
+                    let app = AppName::new(app).map_err(|e| at(format!("app {} after '@': {e}", j + 1)))?;
+                    names.push(app);
+                }
+                Some(names)
+            }
+        };
+        if let Some(other) = specs.iter().find(|s| s.secret == secret && s.name != name) {
+            return Err(at(format!(
+                "it has the secret of the entry named {}; one secret is one token",
+                other.name
+            )));
+        }
+        specs.push(ApiTokenSpec {
+            name: name.to_owned(),
+            secret: secret.to_owned(),
+            verb,
+            apps,
+        });
+    }
+    if specs.is_empty() {
+        return Err("no entries".into());
+    }
+    Ok(specs)
 }
 
 /// toml's messages carry a source excerpt with line breaks; keep the first line, plus the
@@ -736,5 +893,70 @@ templates = "/srv/templates"
             e.to_string().starts_with("/nonexistent/auger.toml: cannot read"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn scoped_api_tokens_parse_with_verbs_and_apps() {
+        let specs =
+            parse_api_tokens("ci:secret:artifacts:write@web,api;ops:secret2:*; ro:s3:read ;").unwrap();
+        let got: Vec<(&str, &str, ApiVerb, Option<Vec<&str>>)> = specs
+            .iter()
+            .map(|s| {
+                let apps = s.apps.as_ref().map(|a| a.iter().map(|a| a.as_str()).collect());
+                (s.name.as_str(), s.secret.as_str(), s.verb, apps)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("ci", "secret", ApiVerb::ArtifactsWrite, Some(vec!["web", "api"])),
+                ("ops", "secret2", ApiVerb::All, None),
+                ("ro", "s3", ApiVerb::Read, None),
+            ]
+        );
+        // One scoped entry without a `;` is still scoped.
+        let one = parse_api_tokens("ci:secret:releases:write@web").unwrap();
+        assert_eq!(one[0].verb, ApiVerb::ReleasesWrite);
+        // The same token under several entries: one verb each.
+        let two = parse_api_tokens("ci:s:read;ci:s:releases:write").unwrap();
+        assert_eq!(two.len(), 2);
+    }
+
+    #[test]
+    fn old_comma_separated_api_tokens_still_mean_everything() {
+        let specs = parse_api_tokens("ci:test-token, bare-token").unwrap();
+        assert_eq!(specs.len(), 2);
+        assert_eq!(
+            (specs[0].name.as_str(), specs[0].secret.as_str()),
+            ("ci", "test-token")
+        );
+        assert_eq!(
+            (specs[1].name.as_str(), specs[1].secret.as_str()),
+            ("token-2", "bare-token")
+        );
+        assert!(specs.iter().all(|s| s.verb == ApiVerb::All && s.apps.is_none()));
+    }
+
+    #[test]
+    fn malformed_api_tokens_name_the_entry_and_never_the_secret() {
+        for (value, want) in [
+            ("ci:hunter2:write", "entry 1 (ci): the verb"),
+            ("ok:s1:read;ci:hunter2:read@", "entry 2 (ci): app 1 after '@'"),
+            ("ci:hunter2:read@web,../x", "entry 1 (ci): app 2 after '@'"),
+            ("ci:s1:read;hunter2", "entry 2: expected name:secret:verb"),
+            ("c i:hunter2:read;", "entry 1: the name"),
+            ("ci::read;x:y:read", "entry 1 (ci): the secret is empty"),
+            (
+                "a:hunter2:read;b:hunter2:*",
+                "entry 2 (b): it has the secret of the entry named a",
+            ),
+            (";;", "no entries"),
+        ] {
+            let e = parse_api_tokens(value).unwrap_err();
+            assert!(e.contains(want), "{value}: {e}");
+            assert!(!e.contains("hunter2"), "{value}: the secret leaked: {e}");
+        }
+        let unset = parse("[api]\ntokens_env = \"AUGER_TEST_UNSET_TOKENS_1\"\n").unwrap();
+        assert_eq!(unset.api_tokens().unwrap(), None);
     }
 }

@@ -122,6 +122,17 @@ enum ArtifactCommand {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// Reject an artifact (by id, or a commit sha of 7–40 hex): it never deploys
+    /// automatically; `/deploy <env> <sha> --force` still releases it.
+    Reject {
+        id: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        server: ServerArg,
+    },
     /// List an app's artifacts, newest first.
     List {
         #[arg(long)]
@@ -268,6 +279,12 @@ fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Artifact(ArtifactCommand::Add(args)) => artifact_add(args),
         Command::Artifact(ArtifactCommand::Show { id, json, config }) => artifact_show(&id, json, &config),
+        Command::Artifact(ArtifactCommand::Reject {
+            id,
+            reason,
+            config,
+            server,
+        }) => artifact_reject(&id, &reason, &config, server.server.as_deref()),
         Command::Artifact(ArtifactCommand::List {
             app,
             branch,
@@ -431,6 +448,7 @@ fn release_make(app: AppName, env: EnvName, artifact: &str, config: &ConfigArg) 
         trigger: auger::gitops::Trigger::Api(format!("cli:{}", whoami())),
         reason: "auger release make".into(),
         reply: None,
+        overrides: Vec::new(),
     };
     let outcome =
         actix_web::rt::System::new().block_on(async { anyhow::Ok(releaser.await?.release(plan).await?) })?;
@@ -756,6 +774,44 @@ fn find_artifact(store: &ArtifactStore, id: &str) -> anyhow::Result<Artifact> {
                 .join(", ")
         ),
     }
+}
+
+/// `auger artifact reject`: in the local ledger, or through a running auger's API.
+fn artifact_reject(id: &str, reason: &str, config: &ConfigArg, server: Option<&str>) -> anyhow::Result<()> {
+    if reason.contains(['\n', '\r']) {
+        bail!("--reason must be one line");
+    }
+    if let Some(server) = server {
+        let id: ArtifactId = id
+            .parse()
+            .context("with --server, name the artifact by its id (app@sha)")?;
+        let answer = post_to_server(
+            server,
+            &format!("/api/v1/artifacts/{id}/reject"),
+            &serde_json::json!({ "reason": reason }),
+        )?;
+        println!("{}: {id}", answer["outcome"].as_str().unwrap_or("rejected"));
+        return Ok(());
+    }
+    let store = open_store(config, false)?;
+    let artifact = find_artifact(&store, id)?;
+    let rejection = auger::artifact::Rejection {
+        by: format!("cli:{}", whoami()),
+        reason: reason.to_owned(),
+        time: chrono::Utc::now(),
+    };
+    let outcome = store
+        .reject(&artifact.id, &rejection)
+        .context("rejecting the artifact")?;
+    match outcome {
+        Some(RecordOutcome::Unchanged(a)) => {
+            let by = a.rejected.map(|r| r.by).unwrap_or_default();
+            println!("already rejected: {} (by {by})", a.id);
+        }
+        Some(o) => println!("rejected: {}", o.artifact().id),
+        None => bail!("no artifact {}", artifact.id),
+    }
+    Ok(())
 }
 
 /// `auger render`: the files a release of `artifact` to `env` would write, without writing.

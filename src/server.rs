@@ -42,10 +42,14 @@ pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
     let secret_list = config.webhook_secrets()?;
     let secrets = WebhookSecrets::new(secret_list.iter().map(String::as_str))
         .with_context(|| format!("{}: github.webhook_secret_env", config.file.display()))?;
-    let api_tokens = match config.api_tokens() {
-        Ok(list) => ApiTokens::new(&list),
-        Err(e) => {
-            tracing::warn!("{e}: the /api/v1 routes will refuse every request");
+    let api_tokens = match config.api_tokens()? {
+        Some(list) => ApiTokens::new(&list),
+        None => {
+            tracing::warn!(
+                "{}: api.tokens_env: environment variable {} is not set or empty: the /api/v1 routes will refuse every request",
+                config.file.display(),
+                config.api.tokens_env
+            );
             ApiTokens::default()
         }
     };

@@ -4,8 +4,9 @@
 pub mod intake;
 
 pub use auger_ledger::{
-    Artifact, ArtifactId, ArtifactStore, Change, HoldState, ID_SHA_LEN, ListFilter, MergeError,
-    NoteLineError, RECORD_VERSION, RecordOutcome, Source, StateKind, StoreError, SyncReport, fold_note,
+    Artifact, ArtifactId, ArtifactStore, Change, FreezeState, HoldState, ID_SHA_LEN, ListFilter, MergeError,
+    NoteLineError, RECORD_VERSION, RecordOutcome, Rejection, Source, StateKind, StoreError, SyncReport,
+    fold_note,
 };
 
 use std::collections::BTreeMap;

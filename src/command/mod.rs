@@ -1,5 +1,6 @@
-//! PR comment commands (design §8): `/deploy`, `/rollback`, `/hold`, `/resume`, `/status`,
-//! `/help`. Pure: a comment body goes in, commands or friendly errors come out.
+//! PR comment commands (design §8, §17): `/deploy`, `/rollback`, `/hold`, `/resume`,
+//! `/freeze`, `/unfreeze`, `/reject`, `/status`, `/help`. Pure: a comment body goes in, commands or
+//! friendly errors come out.
 //!
 //! Grammar, decided here:
 //! - A command is a line whose first non-blank character is `/` (at most 3 spaces before it),
@@ -10,8 +11,11 @@
 //! - `/word` that is no command is ignored (`/cc @team`, `/usr/bin`), unless it is a likely
 //!   typo of one (edit distance ≤ 2, and at most half the word), which is an error with a
 //!   "did you mean".
+//! - `--force` (on `/deploy`) may stand anywhere after the command word. `/freeze`'s
+//!   `until <time>` comes right after the env, and the rest of the line is the reason, as
+//!   after `/reject`'s target.
 //! - A comment yields either exactly one side-effecting command (`/deploy`, `/rollback`,
-//!   `/hold`, `/resume`), or read-only ones (`/status`, `/help`, duplicates dropped). Two
+//!   `/hold`, `/resume`, `/freeze`, `/unfreeze`, `/reject`), or read-only ones (`/status`, `/help`, duplicates dropped). Two
 //!   side-effecting lines, even identical ones, or one mixed with a read-only one, are an
 //!   error. Any error means nothing runs: the outcome then lists every error.
 //!
@@ -23,6 +27,7 @@ mod scan;
 use std::fmt;
 use std::str::FromStr;
 
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::Serialize;
 
 use crate::domain::{AppName, CommitSha, EnvName, NameError};
@@ -167,6 +172,9 @@ pub enum CommandKind {
     Rollback,
     Hold,
     Resume,
+    Freeze,
+    Unfreeze,
+    Reject,
     Status,
     Help,
 }
@@ -177,6 +185,12 @@ pub enum ArgKind {
     Env,
     Sha,
     RollbackTarget,
+    /// `--force`, anywhere after the command word.
+    Force,
+    /// `until <time>`, right after the env.
+    Until,
+    /// The rest of the line.
+    Reason,
 }
 
 impl ArgKind {
@@ -186,6 +200,18 @@ impl ArgKind {
             Self::Env => "env",
             Self::Sha => "sha",
             Self::RollbackTarget => "artifact or sha",
+            Self::Force => "--force",
+            Self::Until => "time",
+            Self::Reason => "reason",
+        }
+    }
+
+    /// How the help text's list of arguments shows it: `<env>`, `--force`, `until <time>`.
+    pub fn shown(self) -> String {
+        match self {
+            Self::Force => self.placeholder().to_owned(),
+            Self::Until => format!("until <{}>", self.placeholder()),
+            _ => format!("<{}>", self.placeholder()),
         }
     }
 
@@ -197,6 +223,11 @@ impl ArgKind {
             Self::RollbackTarget => {
                 "an artifact id such as `frontend@0123456789ab`, or a commit sha (7 to 40 hex digits)"
             }
+            Self::Force => "goes through a freeze, for the environment's `freeze_overriders`",
+            Self::Until => {
+                "a UTC time such as `2026-12-07T08:00Z`, an RFC 3339 time, or a date (`2026-12-07`, midnight UTC)"
+            }
+            Self::Reason => "free text, the rest of the line",
         }
     }
 }
@@ -227,10 +258,11 @@ impl CommandSpec {
         let mut s = format!("/{}", self.name);
         for a in self.args {
             let p = a.kind.placeholder();
-            if a.optional {
-                s.push_str(&format!(" [<{p}>]"));
-            } else {
-                s.push_str(&format!(" <{p}>"));
+            match (a.kind, a.optional) {
+                (ArgKind::Force, _) => s.push_str(&format!(" [{p}]")),
+                (ArgKind::Until, _) => s.push_str(&format!(" [until <{p}>]")),
+                (_, true) => s.push_str(&format!(" [<{p}>]")),
+                (_, false) => s.push_str(&format!(" <{p}>")),
             }
         }
         s
@@ -255,8 +287,12 @@ const DEPLOY: CommandSpec = CommandSpec {
             kind: ArgKind::Sha,
             optional: true,
         },
+        ArgSpec {
+            kind: ArgKind::Force,
+            optional: true,
+        },
     ],
-    summary: "Release this pull request's artifact (or the one built from `<sha>`) to `<env>`.",
+    summary: "Release this pull request's artifact (or the one built from `<sha>`) to `<env>`; `--force` goes through a freeze.",
     side_effecting: true,
 };
 
@@ -290,6 +326,49 @@ const RESUME: CommandSpec = CommandSpec {
     side_effecting: true,
 };
 
+const FREEZE: CommandSpec = CommandSpec {
+    kind: CommandKind::Freeze,
+    name: "freeze",
+    args: &[
+        ENV,
+        ArgSpec {
+            kind: ArgKind::Until,
+            optional: true,
+        },
+        ArgSpec {
+            kind: ArgKind::Reason,
+            optional: true,
+        },
+    ],
+    summary: "Stop automatic deploys of this app to `<env>` and refuse `/deploy` without `--force`, until `<time>` or `/unfreeze`.",
+    side_effecting: true,
+};
+
+const UNFREEZE: CommandSpec = CommandSpec {
+    kind: CommandKind::Unfreeze,
+    name: "unfreeze",
+    args: &[ENV],
+    summary: "Lift a `/freeze` of `<env>`; the newest waiting release goes out.",
+    side_effecting: true,
+};
+
+const REJECT: CommandSpec = CommandSpec {
+    kind: CommandKind::Reject,
+    name: "reject",
+    args: &[
+        ArgSpec {
+            kind: ArgKind::RollbackTarget,
+            optional: false,
+        },
+        ArgSpec {
+            kind: ArgKind::Reason,
+            optional: true,
+        },
+    ],
+    summary: "Veto an artifact of this app: it never deploys automatically, and `/deploy <env> <sha> --force` is needed.",
+    side_effecting: true,
+};
+
 const STATUS: CommandSpec = CommandSpec {
     kind: CommandKind::Status,
     name: "status",
@@ -307,7 +386,9 @@ const HELP: CommandSpec = CommandSpec {
 };
 
 /// Every command, in help-text order.
-pub const COMMANDS: &[CommandSpec] = &[DEPLOY, ROLLBACK, HOLD, RESUME, STATUS, HELP];
+pub const COMMANDS: &[CommandSpec] = &[
+    DEPLOY, ROLLBACK, HOLD, RESUME, FREEZE, UNFREEZE, REJECT, STATUS, HELP,
+];
 
 impl CommandKind {
     pub const fn spec(self) -> &'static CommandSpec {
@@ -316,6 +397,9 @@ impl CommandKind {
             Self::Rollback => &ROLLBACK,
             Self::Hold => &HOLD,
             Self::Resume => &RESUME,
+            Self::Freeze => &FREEZE,
+            Self::Unfreeze => &UNFREEZE,
+            Self::Reject => &REJECT,
             Self::Status => &STATUS,
             Self::Help => &HELP,
         }
@@ -331,6 +415,8 @@ pub enum Command {
     Deploy {
         env: EnvName,
         sha: Option<ShaPrefix>,
+        /// `--force`: through a freeze, for a freeze overrider.
+        force: bool,
     },
     Rollback {
         env: EnvName,
@@ -341,6 +427,20 @@ pub enum Command {
     },
     Resume {
         env: EnvName,
+    },
+    Freeze {
+        env: EnvName,
+        until: Option<DateTime<Utc>>,
+        /// Empty when none was given.
+        reason: String,
+    },
+    Unfreeze {
+        env: EnvName,
+    },
+    Reject {
+        target: RollbackTarget,
+        /// Empty when none was given.
+        reason: String,
     },
     Status,
     Help,
@@ -353,6 +453,9 @@ impl Command {
             Self::Rollback { .. } => CommandKind::Rollback,
             Self::Hold { .. } => CommandKind::Hold,
             Self::Resume { .. } => CommandKind::Resume,
+            Self::Freeze { .. } => CommandKind::Freeze,
+            Self::Unfreeze { .. } => CommandKind::Unfreeze,
+            Self::Reject { .. } => CommandKind::Reject,
             Self::Status => CommandKind::Status,
             Self::Help => CommandKind::Help,
         }
@@ -372,8 +475,10 @@ impl Command {
             Self::Deploy { env, .. }
             | Self::Rollback { env, .. }
             | Self::Hold { env }
-            | Self::Resume { env } => Some(env),
-            Self::Status | Self::Help => None,
+            | Self::Resume { env }
+            | Self::Freeze { env, .. }
+            | Self::Unfreeze { env } => Some(env),
+            Self::Reject { .. } | Self::Status | Self::Help => None,
         }
     }
 }
@@ -383,10 +488,22 @@ impl fmt::Display for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "/{}", self.spec().name)?;
         match self {
-            Self::Deploy { env, sha } => {
+            Self::Deploy { env, sha, force } => {
                 write!(f, " {env}")?;
                 if let Some(sha) = sha {
                     write!(f, " {sha}")?;
+                }
+                if *force {
+                    f.write_str(" --force")?;
+                }
+            }
+            Self::Freeze { env, until, reason } => {
+                write!(f, " {env}")?;
+                if let Some(t) = until {
+                    write!(f, " until {}", t.to_rfc3339_opts(SecondsFormat::Secs, true))?;
+                }
+                if !reason.is_empty() {
+                    write!(f, " {reason}")?;
                 }
             }
             Self::Rollback { env, target } => {
@@ -395,7 +512,13 @@ impl fmt::Display for Command {
                     write!(f, " {t}")?;
                 }
             }
-            Self::Hold { env } | Self::Resume { env } => write!(f, " {env}")?,
+            Self::Hold { env } | Self::Resume { env } | Self::Unfreeze { env } => write!(f, " {env}")?,
+            Self::Reject { target, reason } => {
+                write!(f, " {target}")?;
+                if !reason.is_empty() {
+                    write!(f, " {reason}")?;
+                }
+            }
             Self::Status | Self::Help => {}
         }
         Ok(())
@@ -566,6 +689,31 @@ fn parse_line(text: &str) -> Result<Option<Command>, LineError> {
 fn parse_args(spec: &'static CommandSpec, args: &[&str]) -> Result<Command, LineError> {
     let usage = || format!("Usage: `{}`", spec.usage());
     let name = spec.name;
+    let takes_force = spec.args.iter().any(|a| a.kind == ArgKind::Force);
+    let forced = args.iter().filter(|a| a.eq_ignore_ascii_case("--force")).count();
+    if forced > 1 {
+        return Err((
+            CommandErrorKind::Usage,
+            format!("`--force` is given twice. {}", usage()),
+        ));
+    }
+    let force = forced == 1 && takes_force;
+    let args: Vec<&str> = if takes_force {
+        args.iter()
+            .copied()
+            .filter(|a| !a.eq_ignore_ascii_case("--force"))
+            .collect()
+    } else {
+        args.to_vec()
+    };
+    let args = args.as_slice();
+    if spec.kind == CommandKind::Freeze {
+        return parse_freeze(spec, args);
+    }
+    if spec.kind == CommandKind::Reject {
+        return parse_reject(spec, args);
+    }
+    let positional = spec.args.iter().filter(|a| a.kind != ArgKind::Force).count();
     if args.len() < spec.required_args() {
         let missing: Vec<String> = spec.args[args.len()..]
             .iter()
@@ -577,13 +725,13 @@ fn parse_args(spec: &'static CommandSpec, args: &[&str]) -> Result<Command, Line
             format!("`/{name}` is missing {}. {}", missing.join(" and "), usage()),
         ));
     }
-    if args.len() > spec.args.len() {
-        let takes = match spec.args.len() {
+    if args.len() > positional {
+        let takes = match positional {
             0 => "takes no arguments".to_owned(),
             1 => "takes 1 argument".to_owned(),
             n => format!("takes at most {n} arguments"),
         };
-        let extra = &args[spec.args.len()..];
+        let extra = &args[positional..];
         let too_many = if extra.len() == 1 {
             "is one too many"
         } else {
@@ -607,6 +755,7 @@ fn parse_args(spec: &'static CommandSpec, args: &[&str]) -> Result<Command, Line
         CommandKind::Deploy => Command::Deploy {
             env: args.env()?,
             sha: args.optional(ShaPrefix::new)?,
+            force,
         },
         CommandKind::Rollback => Command::Rollback {
             env: args.env()?,
@@ -614,10 +763,117 @@ fn parse_args(spec: &'static CommandSpec, args: &[&str]) -> Result<Command, Line
         },
         CommandKind::Hold => Command::Hold { env: args.env()? },
         CommandKind::Resume => Command::Resume { env: args.env()? },
+        CommandKind::Unfreeze => Command::Unfreeze { env: args.env()? },
+        // Parsed by `parse_freeze` above; kept here so the match stays exhaustive.
+        CommandKind::Freeze => return parse_freeze(spec, args.rest.as_slice()),
+        CommandKind::Reject => return parse_reject(spec, args.rest.as_slice()),
         CommandKind::Status => Command::Status,
         CommandKind::Help => Command::Help,
     };
     Ok(cmd)
+}
+
+/// The longest reason kept; a longer one is cut with `…`.
+const MAX_REASON: usize = 200;
+
+/// `/freeze <env> [until <time>] [reason]`.
+fn parse_freeze(spec: &'static CommandSpec, args: &[&str]) -> Result<Command, LineError> {
+    let usage = || format!("Usage: `{}`", spec.usage());
+    let Some((first, rest)) = args.split_first() else {
+        return Err((
+            CommandErrorKind::Usage,
+            format!("`/{}` is missing `<env>`. {}", spec.name, usage()),
+        ));
+    };
+    let env = Args {
+        spec,
+        rest: std::slice::from_ref(first).iter(),
+    }
+    .env()?;
+    let (until, rest) = match rest.split_first() {
+        Some((word, rest)) if word.eq_ignore_ascii_case("until") => {
+            let Some((time, rest)) = rest.split_first() else {
+                return Err((
+                    CommandErrorKind::Usage,
+                    format!("`until` needs a time. {}", usage()),
+                ));
+            };
+            let at = parse_time(time).ok_or_else(|| {
+                (
+                    CommandErrorKind::InvalidArgument,
+                    format!(
+                        "{} is not a valid time: it {}. {}",
+                        code_span(&shorten(time)),
+                        "must be a UTC time such as `2026-12-07T08:00Z`, an RFC 3339 time or a date such as `2026-12-07`",
+                        usage()
+                    ),
+                )
+            })?;
+            (Some(at), rest)
+        }
+        _ => (None, rest),
+    };
+    Ok(Command::Freeze {
+        env,
+        until,
+        reason: reason_text(rest),
+    })
+}
+
+/// `/reject <artifact or sha> [reason]`.
+fn parse_reject(spec: &'static CommandSpec, args: &[&str]) -> Result<Command, LineError> {
+    let Some((first, rest)) = args.split_first() else {
+        return Err((
+            CommandErrorKind::Usage,
+            format!(
+                "`/{}` is missing `<artifact or sha>`. Usage: `{}`",
+                spec.name,
+                spec.usage()
+            ),
+        ));
+    };
+    let mut one = Args {
+        spec,
+        rest: std::slice::from_ref(first).iter(),
+    };
+    let target = one
+        .optional(str::parse)?
+        .ok_or_else(|| (CommandErrorKind::Usage, format!("Usage: `{}`", spec.usage())))?;
+    Ok(Command::Reject {
+        target,
+        reason: reason_text(rest),
+    })
+}
+
+/// The free text at the end of a line, without backticks (reasons are quoted in code spans,
+/// which one would end) and at most [`MAX_REASON`] characters.
+fn reason_text(words: &[&str]) -> String {
+    let reason = words.join(" ").replace('`', "'");
+    if reason.chars().count() > MAX_REASON {
+        reason.chars().take(MAX_REASON - 1).collect::<String>() + "…"
+    } else {
+        reason
+    }
+}
+
+/// A time as `until` takes it: RFC 3339 (seconds may be left out), or a date meaning its
+/// midnight in UTC.
+fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    // `2026-12-07T08:00Z`: add the seconds RFC 3339 wants.
+    if s.len() > 16 && s.is_char_boundary(16) && s.as_bytes().get(13) == Some(&b':') {
+        let with_seconds = format!("{}:00{}", &s[..16], &s[16..]);
+        if let Ok(t) = DateTime::parse_from_rfc3339(&with_seconds) {
+            return Some(t.with_timezone(&Utc));
+        }
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .filter(|_| s.len() == 10)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
 }
 
 /// Hands out a command's arguments in order; arity was already checked against the spec.
@@ -666,8 +922,15 @@ impl Args<'_> {
     }
 }
 
+/// Other bots' commands that are near one of ours but never a typo of it (Prow's `/retest` is
+/// two letters from `/reject`): a comment with one must not be refused.
+const OTHER_BOTS: &[&str] = &["retest"];
+
 /// The command `word` (lowercased, not a command) is most likely a typo of, if any.
 fn suggestion(word: &str) -> Option<&'static CommandSpec> {
+    if OTHER_BOTS.contains(&word) {
+        return None;
+    }
     let w: Vec<char> = word.chars().collect();
     COMMANDS
         .iter()
@@ -756,6 +1019,7 @@ pub fn help_text() -> String {
     #[derive(Serialize)]
     struct Arg {
         placeholder: &'static str,
+        shown: String,
         description: &'static str,
     }
     // Each kind of argument once, in the order the table first uses it.
@@ -764,6 +1028,7 @@ pub fn help_text() -> String {
         if !args.iter().any(|a| a.placeholder == kind.placeholder()) {
             args.push(Arg {
                 placeholder: kind.placeholder(),
+                shown: kind.shown(),
                 description: kind.description(),
             });
         }

@@ -44,6 +44,7 @@ fn deploy(e: &str, s: Option<&str>) -> Command {
     Command::Deploy {
         env: env(e),
         sha: s.map(sha),
+        force: false,
     }
 }
 
@@ -328,7 +329,7 @@ fn typo_message_quotes_what_was_written() {
     assert_eq!(e.text, "/depoly staging");
     assert_eq!(
         e.message,
-        "`/depoly` is not a command. Did you mean `/deploy`? Usage: `/deploy <env> [<sha>]`"
+        "`/depoly` is not a command. Did you mean `/deploy`? Usage: `/deploy <env> [<sha>] [--force]`"
     );
 }
 
@@ -344,7 +345,7 @@ fn uppercase_env_is_refused_with_a_hint() {
     );
     assert!(e.message.contains("Did you mean `prod`?"), "{}", e.message);
     assert!(
-        e.message.ends_with("Usage: `/deploy <env> [<sha>]`"),
+        e.message.ends_with("Usage: `/deploy <env> [<sha>] [--force]`"),
         "{}",
         e.message
     );
@@ -371,7 +372,7 @@ fn bad_sha_is_refused() {
 #[test]
 fn missing_env_shows_usage() {
     for (line, usage) in [
-        ("/deploy", "/deploy <env> [<sha>]"),
+        ("/deploy", "/deploy <env> [<sha>] [--force]"),
         ("/rollback  ", "/rollback <env> [<artifact or sha>]"),
         ("/hold", "/hold <env>"),
         ("/resume", "/resume <env>"),
@@ -389,7 +390,7 @@ fn too_many_arguments_show_usage() {
     assert_eq!(e.kind, CommandErrorKind::Usage);
     assert_eq!(
         e.message,
-        "`/deploy` takes at most 2 arguments, so `extra` is one too many. Usage: `/deploy <env> [<sha>]`"
+        "`/deploy` takes at most 2 arguments, so `extra` is one too many. Usage: `/deploy <env> [<sha>] [--force]`"
     );
     let e = one_error("/hold prod now");
     assert!(e.message.starts_with("`/hold` takes 1 argument"), "{}", e.message);
@@ -488,6 +489,9 @@ fn all_kinds() -> Vec<CommandKind> {
         CommandKind::Rollback,
         CommandKind::Hold,
         CommandKind::Resume,
+        CommandKind::Freeze,
+        CommandKind::Unfreeze,
+        CommandKind::Reject,
         CommandKind::Status,
         CommandKind::Help,
     ];
@@ -497,6 +501,9 @@ fn all_kinds() -> Vec<CommandKind> {
             | CommandKind::Rollback
             | CommandKind::Hold
             | CommandKind::Resume
+            | CommandKind::Freeze
+            | CommandKind::Unfreeze
+            | CommandKind::Reject
             | CommandKind::Status
             | CommandKind::Help => {}
         }
@@ -530,6 +537,9 @@ fn sample_arg(k: ArgKind) -> &'static str {
         ArgKind::Env => "staging",
         ArgKind::Sha => "0123abc",
         ArgKind::RollbackTarget => "frontend@0123456789ab",
+        ArgKind::Force => "--force",
+        ArgKind::Until => "until 2026-12-07T08:00:00Z",
+        ArgKind::Reason => "release party",
     }
 }
 
@@ -561,12 +571,12 @@ fn help_text_lists_every_command_from_the_table() {
         let row = format!("| `{}` | {} |", spec.usage(), spec.summary);
         assert!(help.contains(&row), "missing {row}\n{help}");
         for a in spec.args {
-            assert!(help.contains(&format!("- `<{}>`: ", a.kind.placeholder())));
+            assert!(help.contains(&format!("- `{}`: ", a.kind.shown())));
         }
         assert!(help.contains(&format!("`/{}`", spec.name)));
     }
     assert!(
-        help.contains("(`/deploy`, `/rollback`, `/hold` and `/resume`)"),
+        help.contains("(`/deploy`, `/rollback`, `/hold`, `/resume`, `/freeze`, `/unfreeze` and `/reject`)"),
         "{help}"
     );
     assert!(help.contains("; `/status` and `/help` go in"), "{help}");
@@ -584,7 +594,8 @@ fn help_text_is_not_itself_a_command_source() {
 
 #[test]
 fn usage_lines() {
-    assert_eq!(DEPLOY.usage(), "/deploy <env> [<sha>]");
+    assert_eq!(DEPLOY.usage(), "/deploy <env> [<sha>] [--force]");
+    assert_eq!(FREEZE.usage(), "/freeze <env> [until <time>] [<reason>]");
     assert_eq!(ROLLBACK.usage(), "/rollback <env> [<artifact or sha>]");
     assert_eq!(HOLD.usage(), "/hold <env>");
     assert_eq!(STATUS.usage(), "/status");
@@ -671,9 +682,64 @@ mod props {
                 let cmd = Command::Deploy {
                     env,
                     sha: s.map(|s| sha(&s)),
+                    force: false,
                 };
                 (w, args, cmd)
             }),
+            (any_case("deploy"), e(), prop::option::of(SHA_RE), 0..3usize).prop_map(|(w, env, s, at)| {
+                let mut args = vec![env.to_string()];
+                args.extend(s.clone());
+                let at = at.min(args.len());
+                args.insert(at.max(1), "--force".into());
+                let cmd = Command::Deploy {
+                    env,
+                    sha: s.map(|s| sha(&s)),
+                    force: true,
+                };
+                (w, args, cmd)
+            }),
+            (
+                any_case("freeze"),
+                e(),
+                prop::option::of(0i64..4_000_000_000),
+                "[a-z]{1,8}( [a-z]{1,8}){0,3}"
+            )
+                .prop_map(|(w, env, t, reason)| {
+                    let mut args = vec![env.to_string()];
+                    let until = t.map(|t| chrono::DateTime::from_timestamp(t, 0).unwrap());
+                    if let Some(u) = until {
+                        args.push(format!(
+                            "until {}",
+                            u.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                        ));
+                    }
+                    // "until" alone as the first word of a reason would be read as the clause.
+                    let reason = if reason.starts_with("until") {
+                        String::new()
+                    } else {
+                        reason
+                    };
+                    if !reason.is_empty() {
+                        args.push(reason.clone());
+                    }
+                    (w, args, Command::Freeze { env, until, reason })
+                }),
+            (any_case("reject"), SHA_RE, "[a-z]{1,8}( [a-z]{1,8}){0,3}").prop_map(|(w, s, reason)| {
+                let args = vec![s.clone(), reason.clone()];
+                (
+                    w,
+                    args,
+                    Command::Reject {
+                        target: RollbackTarget::Sha(sha(&s)),
+                        reason,
+                    },
+                )
+            }),
+            (any_case("unfreeze"), e()).prop_map(|(w, env)| (
+                w,
+                vec![env.to_string()],
+                Command::Unfreeze { env }
+            )),
             (
                 any_case("rollback"),
                 e(),
@@ -741,7 +807,7 @@ mod props {
         fn valid_command_lines_round_trip(
             (word, args, expected) in valid_command(),
             indent in " {0,3}",
-            seps in prop::collection::vec("[ \t]{1,3}", 2),
+            seps in prop::collection::vec("[ \t]{1,3}", 4),
             trailing in "[ \t]{0,3}",
             before in prop::collection::vec("[a-z][a-z .,!]{0,30}", 0..3),
             after in prop::collection::vec("[a-z][a-z .,!]{0,30}", 0..3),
@@ -822,4 +888,108 @@ fn the_help_text() {
     let help = help_text();
     assert!(help.ends_with("are ignored.\n"), "{help}");
     insta::assert_snapshot!(help);
+}
+
+#[test]
+fn deploy_takes_force_anywhere_after_the_word_once() {
+    let forced = Command::Deploy {
+        env: env("prod"),
+        sha: Some(sha("0123abc")),
+        force: true,
+    };
+    assert_eq!(one("/deploy prod 0123abc --force"), forced);
+    assert_eq!(one("/deploy --force prod 0123abc"), forced);
+    assert_eq!(one("/deploy prod --FORCE 0123abc"), forced);
+    assert_eq!(forced.to_string(), "/deploy prod 0123abc --force");
+    let e = one_error("/deploy prod --force --force");
+    assert!(e.message.contains("`--force` is given twice"), "{}", e.message);
+    // Only `/deploy` takes it.
+    let e = one_error("/hold prod --force");
+    assert!(e.message.contains("`--force` is one too many"), "{}", e.message);
+}
+
+#[test]
+fn freeze_takes_an_optional_until_and_a_reason() {
+    let at = |s: &str| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    };
+    assert_eq!(
+        one("/freeze production until 2026-12-07T08:00Z big launch, hands off"),
+        Command::Freeze {
+            env: env("production"),
+            until: Some(at("2026-12-07T08:00:00Z")),
+            reason: "big launch, hands off".into(),
+        }
+    );
+    assert_eq!(
+        one("/freeze production until 2026-12-07T09:30:00+01:00"),
+        Command::Freeze {
+            env: env("production"),
+            until: Some(at("2026-12-07T08:30:00Z")),
+            reason: String::new(),
+        }
+    );
+    assert_eq!(
+        one("/freeze production until 2026-12-07"),
+        Command::Freeze {
+            env: env("production"),
+            until: Some(at("2026-12-07T00:00:00Z")),
+            reason: String::new(),
+        }
+    );
+    assert_eq!(
+        one("/freeze staging incident `INC-12` @oncall"),
+        Command::Freeze {
+            env: env("staging"),
+            until: None,
+            reason: "incident 'INC-12' @oncall".into(),
+        }
+    );
+    assert_eq!(
+        one("/unfreeze staging"),
+        Command::Unfreeze { env: env("staging") }
+    );
+    for (line, want) in [
+        ("/freeze", "missing `<env>`"),
+        ("/freeze prod until", "`until` needs a time"),
+        ("/freeze prod until monday", "is not a valid time"),
+        ("/freeze prod until 2026-13-01", "is not a valid time"),
+        ("/freeze Prod", "Did you mean `prod`?"),
+        ("/unfreeze prod now", "one too many"),
+    ] {
+        let e = one_error(line);
+        assert!(e.message.contains(want), "{line}: {}", e.message);
+    }
+}
+
+#[test]
+fn reject_takes_a_target_and_a_reason() {
+    assert_eq!(
+        one("/reject web@0123456789ab leaks memory under load"),
+        Command::Reject {
+            target: RollbackTarget::Artifact {
+                app: AppName::new("web").unwrap(),
+                sha: sha("0123456789ab"),
+            },
+            reason: "leaks memory under load".into(),
+        }
+    );
+    assert_eq!(
+        one("/reject 0123ABC"),
+        Command::Reject {
+            target: RollbackTarget::Sha(sha("0123abc")),
+            reason: String::new(),
+        }
+    );
+    assert_eq!(one("/reject 0123abc").env(), None);
+    for (line, want) in [
+        ("/reject", "missing `<artifact or sha>`"),
+        ("/reject 0123", "is not a valid artifact id or commit sha"),
+        ("/reject nope", "is not a valid artifact id or commit sha"),
+    ] {
+        let e = one_error(line);
+        assert!(e.message.contains(want), "{line}: {}", e.message);
+    }
 }

@@ -22,6 +22,8 @@ pub const TRAILER_ARTIFACT: &str = "Auger-Artifact";
 pub const TRAILER_SOURCE: &str = "Auger-Source";
 pub const TRAILER_TRIGGER: &str = "Auger-Trigger";
 pub const TRAILER_ROLLBACK_TO: &str = "Auger-Rollback-To";
+/// A rule the release went through by someone's right (design §17): `freeze @alice`.
+pub const TRAILER_OVERRIDE: &str = "Auger-Override";
 /// Marks a commit that removed `<env>/<app>/` (preview cleanup) instead of releasing.
 pub const TRAILER_ACTION: &str = "Auger-Action";
 
@@ -154,6 +156,9 @@ pub struct ReleaseInfo {
     /// The artifact this release rolled back to, for rollbacks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_to: Option<ArtifactId>,
+    /// Rules overridden for this release (`freeze @alice`), one `Auger-Override` each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<String>,
     /// The artifact record as it was at release time (branches, tags, vars…).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record: Option<Artifact>,
@@ -178,6 +183,7 @@ impl ReleaseInfo {
             time: Utc::now(),
             approvals: Vec::new(),
             rollback_to: None,
+            overrides: Vec::new(),
             record: Some(artifact.clone()),
             extra: serde_json::Map::new(),
         }
@@ -202,6 +208,9 @@ impl ReleaseInfo {
         ];
         if let Some(to) = &self.rollback_to {
             t.push(Trailer::raw(TRAILER_ROLLBACK_TO, &to.to_string()));
+        }
+        for o in &self.overrides {
+            t.push(Trailer::raw(TRAILER_OVERRIDE, o));
         }
         t
     }

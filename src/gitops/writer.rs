@@ -886,6 +886,11 @@ fn record_from_trailers(
         time,
         approvals: Vec::new(),
         rollback_to: get(super::record::TRAILER_ROLLBACK_TO).and_then(|a| a.parse().ok()),
+        overrides: trailers
+            .iter()
+            .filter(|t| t.key() == super::record::TRAILER_OVERRIDE)
+            .map(|t| t.value().to_owned())
+            .collect(),
         record: None,
         extra: serde_json::Map::new(),
     }))

@@ -17,6 +17,7 @@ pub async fn handle(ctx: &Ctx, req: ReleaseRequest) -> anyhow::Result<Handled> {
         trigger: req.trigger,
         reason,
         reply: None,
+        overrides: Vec::new(),
     })
     .await?;
     Ok(Handled::Acted)

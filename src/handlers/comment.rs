@@ -47,6 +47,32 @@ enum Refusal {
         now: String,
         was: String,
     },
+    Frozen {
+        env: String,
+        until: String,
+        window: String,
+        by: String,
+        freeze_reason: String,
+    },
+    NotOverrider {
+        author: String,
+        env: String,
+        allowed: Vec<String>,
+    },
+    TimePassed {
+        until: String,
+    },
+    Rejected {
+        artifact: String,
+        env: String,
+        sha: String,
+        by: String,
+        reject_reason: String,
+    },
+    NotADeployer {
+        author: String,
+        app: String,
+    },
     AmbiguousSha {
         prefix: String,
     },
@@ -259,10 +285,15 @@ async fn run(asked: &Asked<'_>, cmd: &Command) -> Option<String> {
     match cmd {
         Command::Help => Some(command_help()),
         Command::Status => Some(command_status(asked).await),
-        Command::Deploy { env, sha } => command_deploy(asked, &line, env, sha.as_ref()).await,
+        Command::Deploy { env, sha, force } => command_deploy(asked, &line, env, sha.as_ref(), *force).await,
         Command::Rollback { env, target } => Some(command_rollback(asked, &line, env, target.as_ref()).await),
         Command::Hold { env } => Some(command_hold(asked, &line, env).await),
         Command::Resume { env } => Some(command_resume(asked, &line, env).await),
+        Command::Freeze { env, until, reason } => {
+            Some(command_freeze(asked, &line, env, *until, reason).await)
+        }
+        Command::Unfreeze { env } => Some(command_unfreeze(asked, &line, env).await),
+        Command::Reject { target, reason } => Some(command_reject(asked, &line, target, reason).await),
     }
 }
 
@@ -327,6 +358,7 @@ async fn command_deploy(
     line: &str,
     env: &EnvName,
     sha: Option<&ShaPrefix>,
+    force: bool,
 ) -> Option<String> {
     let say = |state: &str, why: Refusal| Some(say(line, state, why));
     let policy = match authorized(asked, env).await {
@@ -348,6 +380,16 @@ async fn command_deploy(
             return say("refused", Refusal::OnHold { env, hold_reason, by });
         }
         Ok(_) => {}
+        Err(e) => return say("failed", Refusal::error(e)),
+    }
+    let mut overrides = Vec::new();
+    match asked.releaser.frozen(env, policy.app()).await {
+        Ok(None) => {}
+        Ok(Some(f)) if !force => return say("refused", frozen_refusal(env, f)),
+        Ok(Some(_)) => match may_override_freeze(asked, policy, env).await {
+            Ok(()) => overrides.push(format!("freeze @{}", asked.comment.author)),
+            Err(why) => return say("refused", why),
+        },
         Err(e) => return say("failed", Refusal::error(e)),
     }
     if sha.is_none()
@@ -387,6 +429,22 @@ async fn command_deploy(
         let app = policy.app().to_string();
         return say("refused", Refusal::NoArtifact { app, what });
     };
+    // `authorized` made the author a deployer of `env`: with `--force` they may release it.
+    if let Some(r) = &artifact.rejected {
+        if !force {
+            return say(
+                "refused",
+                Refusal::Rejected {
+                    artifact: artifact.id.to_string(),
+                    env: env.to_string(),
+                    sha: artifact.sha.short(12).to_owned(),
+                    by: r.by.clone(),
+                    reject_reason: r.reason.clone(),
+                },
+            );
+        }
+        overrides.push(format!("reject @{}", asked.comment.author));
+    }
     let plan = Plan {
         env: env.clone(),
         app: policy.app().clone(),
@@ -394,6 +452,7 @@ async fn command_deploy(
         trigger: Trigger::Command(asked.comment.author.clone()),
         reason: format!("{line} on #{number}"),
         reply: Some(asked.reply.clone()),
+        overrides,
     };
     match asked.releaser.release(plan).await {
         // The release loop wrote the reply (released, waiting, already there).
@@ -479,6 +538,218 @@ async fn command_resume(asked: &Asked<'_>, line: &str, env: &EnvName) -> String 
             answer(line, policy, env, state, "", "")
         }),
     )
+}
+
+async fn command_freeze(
+    asked: &Asked<'_>,
+    line: &str,
+    env: &EnvName,
+    until: Option<DateTime<Utc>>,
+    reason: &str,
+) -> String {
+    let policy = match authorized(asked, env).await {
+        Ok(p) => p,
+        Err(why) => return say(line, "refused", why),
+    };
+    if let Some(t) = until
+        && t <= Utc::now()
+    {
+        let until = t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        return say(line, "refused", Refusal::TimePassed { until });
+    }
+    let reason = if reason.is_empty() {
+        format!("frozen from {}#{}", asked.comment.repo, asked.comment.number)
+    } else {
+        reason.to_owned()
+    };
+    let result = asked
+        .releaser
+        .freeze(env, policy.app(), &by(asked), &reason, until)
+        .await;
+    outcome(
+        line,
+        result.map(|changed| {
+            let state = if changed { "freeze_set" } else { "freeze_already" };
+            let detail = until.map(|t| format!("until {}", t.format("%a %Y-%m-%d %H:%M UTC")));
+            render_reply(&ReplyText {
+                state,
+                command: line,
+                app: policy.app().as_str(),
+                env: env.as_str(),
+                detail: detail.as_deref().unwrap_or_default(),
+                ..Default::default()
+            })
+        }),
+    )
+}
+
+async fn command_unfreeze(asked: &Asked<'_>, line: &str, env: &EnvName) -> String {
+    let policy = match authorized(asked, env).await {
+        Ok(p) => p,
+        Err(why) => return say(line, "refused", why),
+    };
+    let result = asked.releaser.unfreeze(env, policy.app(), &by(asked)).await;
+    // A policy window may still be in force: say so rather than promise a release.
+    let still = match asked.releaser.frozen(env, policy.app()).await {
+        Ok(Some(f)) => f.until.map(|t| {
+            format!(
+                "a freeze window is still in force until {}",
+                t.format("%a %Y-%m-%d %H:%M UTC")
+            )
+        }),
+        _ => None,
+    };
+    outcome(
+        line,
+        result.map(|changed| {
+            let state = if changed { "unfrozen" } else { "not_frozen" };
+            render_reply(&ReplyText {
+                state,
+                command: line,
+                app: policy.app().as_str(),
+                env: env.as_str(),
+                detail: still.as_deref().unwrap_or_default(),
+                ..Default::default()
+            })
+        }),
+    )
+}
+
+/// `/reject`: by a deployer of any of the app's environments.
+async fn command_reject(asked: &Asked<'_>, line: &str, target: &RollbackTarget, reason: &str) -> String {
+    // The app: the one the artifact id names, or the repository's app that has the sha.
+    let candidates: Vec<&Policy> = match target {
+        RollbackTarget::Artifact { app, .. } => {
+            asked.apps.iter().copied().filter(|p| p.app() == app).collect()
+        }
+        RollbackTarget::Sha(_) => asked.apps.clone(),
+    };
+    let mut found = Vec::new();
+    for p in &candidates {
+        match resolve_target(asked.ctx, p.app(), target) {
+            Ok(id) => found.push((*p, id)),
+            Err(Refusal::NoMatch { .. }) => {}
+            Err(why) => return say(line, "refused", why),
+        }
+    }
+    let (policy, id) = match found.as_slice() {
+        [one] => one.clone(),
+        [] => {
+            let names: Vec<&str> = asked.apps.iter().map(|p| p.app().as_str()).collect();
+            let app = match target {
+                RollbackTarget::Artifact { app, .. } => app.to_string(),
+                RollbackTarget::Sha(_) => names.join(", "),
+            };
+            let target = target.to_string();
+            return say(line, "refused", Refusal::NoMatch { app, target });
+        }
+        _ => {
+            let (target, app) = (target.to_string(), "this repository".to_owned());
+            return say(line, "refused", Refusal::SeveralMatch { target, app });
+        }
+    };
+    let mut allowed = false;
+    for (_, rules) in policy.envs() {
+        let admitted = asked
+            .ctx
+            .people
+            .admits_account(
+                &rules.deployers,
+                policy.repo(),
+                &asked.comment.author,
+                Some(asked.comment.author_id),
+            )
+            .await;
+        match admitted {
+            Ok(true) => {
+                allowed = true;
+                break;
+            }
+            Ok(false) => {}
+            Err(e) => {
+                let error = e.to_string();
+                return say(line, "refused", Refusal::PermissionsUnreadable { error });
+            }
+        }
+    }
+    if !allowed {
+        let (author, app) = (asked.comment.author.clone(), policy.app().to_string());
+        return say(line, "refused", Refusal::NotADeployer { author, app });
+    }
+    let reason = if reason.is_empty() {
+        format!("rejected from {}#{}", asked.comment.repo, asked.comment.number)
+    } else {
+        reason.to_owned()
+    };
+    match asked.releaser.reject(&id, &by(asked), &reason).await {
+        Ok(Some(crate::artifact::RecordOutcome::Unchanged(a))) => {
+            let detail = a
+                .rejected
+                .map(|r| format!("by {}: {}", r.by, r.reason))
+                .unwrap_or_default();
+            render_reply(&ReplyText {
+                state: "reject_already",
+                command: line,
+                artifact: &id.to_string(),
+                detail: &detail,
+                ..Default::default()
+            })
+        }
+        Ok(Some(_)) => render_reply(&ReplyText {
+            state: "rejected",
+            command: line,
+            app: policy.app().as_str(),
+            artifact: &id.to_string(),
+            ..Default::default()
+        }),
+        Ok(None) => {
+            let (app, target) = (policy.app().to_string(), target.to_string());
+            say(line, "refused", Refusal::NoMatch { app, target })
+        }
+        Err(e) => outcome(line, Err(e)),
+    }
+}
+
+/// Why `/deploy` without `--force` is refused during a freeze.
+fn frozen_refusal(env: &EnvName, f: crate::release::Frozen) -> Refusal {
+    Refusal::Frozen {
+        env: env.to_string(),
+        until: f
+            .until
+            .map(|t| t.format("%a %Y-%m-%d %H:%M UTC").to_string())
+            .unwrap_or_default(),
+        window: f.window.unwrap_or_default(),
+        by: f.by,
+        freeze_reason: f.reason,
+    }
+}
+
+/// Whether the comment's author is one of the env's `freeze_overriders` (read on GitHub now).
+async fn may_override_freeze(asked: &Asked<'_>, policy: &Policy, env: &EnvName) -> Result<(), Refusal> {
+    let Some(rules) = policy.env(env) else {
+        let (env, known) = (env.to_string(), Vec::new());
+        return Err(Refusal::UnknownEnv { env, known });
+    };
+    let author = &asked.comment.author;
+    match asked
+        .ctx
+        .people
+        .admits_account(
+            &rules.freeze_overriders,
+            policy.repo(),
+            author,
+            Some(asked.comment.author_id),
+        )
+        .await
+    {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Refusal::NotOverrider {
+            author: author.clone(),
+            env: env.to_string(),
+            allowed: rules.freeze_overriders.iter().map(ToString::to_string).collect(),
+        }),
+        Err(e) => Err(Refusal::PermissionsUnreadable { error: e.to_string() }),
+    }
 }
 
 /// Who acts, as hold and rollback records name them.

@@ -11,6 +11,8 @@ mod ci_signal;
 mod comment;
 #[cfg(test)]
 mod edit_tests;
+#[cfg(test)]
+mod freeze_tests;
 mod installation;
 mod pull_request;
 mod report;

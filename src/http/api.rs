@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -15,32 +15,47 @@ use crate::gitops::{GitopsRepo, HistoryFilter, Trigger, WriteError};
 use crate::work::{self, ArtifactRecorded, ReleaseRequest, RollbackRequest, Work};
 
 use super::{ApiBody, ApiCaller, AppState, error, fresh_gitops};
+use crate::config::{ApiTokenSpec, ApiVerb};
 
-/// Bearer tokens from `AUGER_API_TOKENS`: `name:token` entries (or bare tokens, named
-/// `token-<n>`). Only digests are kept, and comparison is constant-time over digests, so
-/// neither a token's content nor its length leaks through timing.
+/// Bearer tokens from `AUGER_API_TOKENS` (see [`crate::config::parse_api_tokens`]), each with
+/// its grants. Only digests are kept, and comparison is constant-time over digests, so neither
+/// a token's content nor its length leaks through timing.
 #[derive(Clone, Default)]
 pub struct ApiTokens {
-    tokens: Vec<(String, [u8; 32])>,
+    tokens: Vec<(String, [u8; 32], Grant)>,
+}
+
+/// One verb on some apps (`None`: every app).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub verb: ApiVerb,
+    pub apps: Option<Vec<AppName>>,
+}
+
+impl Grant {
+    const EVERYTHING: Grant = Grant {
+        verb: ApiVerb::All,
+        apps: None,
+    };
 }
 
 impl std::fmt::Debug for ApiTokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let names: Vec<&str> = self.tokens.iter().map(|(n, _)| n.as_str()).collect();
+        let names: Vec<&str> = self.tokens.iter().map(|(n, _, _)| n.as_str()).collect();
         f.debug_struct("ApiTokens").field("names", &names).finish()
     }
 }
 
 impl ApiTokens {
-    pub fn new(entries: &[String]) -> Self {
-        let tokens = entries
+    pub fn new(specs: &[ApiTokenSpec]) -> Self {
+        let tokens = specs
             .iter()
-            .enumerate()
-            .map(|(i, e)| match e.split_once(':') {
-                Some((name, token)) if !name.is_empty() && !token.is_empty() => {
-                    (name.to_owned(), digest(token))
-                }
-                _ => (format!("token-{}", i + 1), digest(e)),
+            .map(|s| {
+                let grant = Grant {
+                    verb: s.verb,
+                    apps: s.apps.clone(),
+                };
+                (s.name.clone(), digest(&s.secret), grant)
             })
             .collect();
         Self { tokens }
@@ -52,7 +67,7 @@ impl ApiTokens {
         let tokens = entries
             .iter()
             .enumerate()
-            .map(|(i, e)| (format!("token-{}", i + 1), digest(e)))
+            .map(|(i, e)| (format!("token-{}", i + 1), digest(e), Grant::EVERYTHING))
             .collect();
         Self { tokens }
     }
@@ -61,8 +76,9 @@ impl ApiTokens {
         self.tokens.is_empty()
     }
 
-    /// The name of the token presented in `Authorization: Bearer …`, if it is one of ours.
-    pub fn authenticate(&self, req: &HttpRequest) -> Option<&str> {
+    /// The caller whose token is presented in `Authorization: Bearer …`, with every grant its
+    /// entries give, if it is one of ours.
+    pub fn authenticate(&self, req: &HttpRequest) -> Option<ApiCaller> {
         let presented = req
             .headers()
             .get(actix_web::http::header::AUTHORIZATION)?
@@ -71,11 +87,17 @@ impl ApiTokens {
             .strip_prefix("Bearer ")?
             .trim();
         let d = digest(presented);
-        let mut found = None;
+        let mut found: Option<ApiCaller> = None;
         // Look at every token, match or not, so timing does not say which one matched.
-        for (name, t) in &self.tokens {
+        for (name, t, grant) in &self.tokens {
             if bool::from(t.ct_eq(&d)) {
-                found = Some(name.as_str());
+                found
+                    .get_or_insert_with(|| ApiCaller {
+                        name: name.clone(),
+                        grants: Vec::new(),
+                    })
+                    .grants
+                    .push(grant.clone());
             }
         }
         found
@@ -98,6 +120,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/artifacts", web::post().to(create_artifact))
                 .route("/artifacts", web::get().to(list_artifacts))
                 .route("/artifacts/{id}", web::get().to(get_artifact))
+                .route("/artifacts/{id}/reject", web::post().to(reject_artifact))
                 .route("/releases", web::get().to(list_releases))
                 .route("/releases/current", web::get().to(current_release))
                 .route("/releases", web::post().to(create_release))
@@ -179,12 +202,12 @@ async fn create_artifact(
     ApiBody(body): ApiBody,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let resp = create_artifact_inner(caller.0, &body, &state).await;
+    let resp = create_artifact_inner(&caller, &body, &state).await;
     state.metrics.api("artifacts.create", resp.status().as_u16());
     resp
 }
 
-async fn create_artifact_inner(token: String, body: &[u8], state: &web::Data<AppState>) -> HttpResponse {
+async fn create_artifact_inner(caller: &ApiCaller, body: &[u8], state: &web::Data<AppState>) -> HttpResponse {
     let de = &mut serde_json::Deserializer::from_slice(body);
     let new: NewArtifact = match serde_path_to_error::deserialize(de) {
         Ok(n) => n,
@@ -199,6 +222,9 @@ async fn create_artifact_inner(token: String, body: &[u8], state: &web::Data<App
             return error(StatusCode::BAD_REQUEST, format!("{where_}{msg}"));
         }
     };
+    if let Err(e) = caller.may(ApiVerb::ArtifactsWrite, &new.app) {
+        return e.error_response();
+    }
     match check_vars(&new.vars) {
         Ok(()) => {}
         Err(e @ VarsError::Name(_)) => return error(StatusCode::BAD_REQUEST, e),
@@ -223,7 +249,7 @@ async fn create_artifact_inner(token: String, body: &[u8], state: &web::Data<App
         new.sha,
         Source {
             kind: "api".into(),
-            name: token,
+            name: caller.name.clone(),
             target_url: new.target_url,
         },
     );
@@ -287,7 +313,7 @@ struct ListQuery {
     limit: Option<usize>,
 }
 
-async fn list_artifacts(_: ApiCaller, req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+async fn list_artifacts(caller: ApiCaller, req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let q = match web::Query::<ListQuery>::from_query(req.query_string()) {
         Ok(q) => q.into_inner(),
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
@@ -299,6 +325,9 @@ async fn list_artifacts(_: ApiCaller, req: HttpRequest, state: web::Data<AppStat
         Ok(a) => a,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
+    if let Err(e) = caller.may(ApiVerb::Read, &app) {
+        return e.error_response();
+    }
     let branch = match q.branch.map(BranchName::new).transpose() {
         Ok(b) => b,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
@@ -324,11 +353,18 @@ async fn list_artifacts(_: ApiCaller, req: HttpRequest, state: web::Data<AppStat
     }
 }
 
-async fn get_artifact(_: ApiCaller, path: web::Path<String>, state: web::Data<AppState>) -> HttpResponse {
+async fn get_artifact(
+    caller: ApiCaller,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     let id: ArtifactId = match path.parse() {
         Ok(id) => id,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
+    if let Err(e) = caller.may(ApiVerb::Read, id.app()) {
+        return e.error_response();
+    }
     let store = state.store.clone();
     match web::block(move || store.get_by_id(&id).map(|a| (id, a))).await {
         Ok(Ok((_, Some(a)))) => HttpResponse::Ok().json(a),
@@ -342,6 +378,84 @@ async fn get_artifact(_: ApiCaller, path: web::Path<String>, state: web::Data<Ap
             error(StatusCode::INTERNAL_SERVER_ERROR, "the artifact store failed")
         }
         Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "the artifact store failed"),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewRejection {
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /api/v1/artifacts/{id}/reject` (design §17): the artifact never deploys
+/// automatically. Needs `releases:write` on its app: a veto decides what is released. Written to
+/// the ledger before the answer; 200 with the record (a second rejection keeps the first).
+async fn reject_artifact(
+    caller: ApiCaller,
+    path: web::Path<String>,
+    ApiBody(body): ApiBody,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let resp = reject_artifact_inner(&caller, &path, &body, &state).await;
+    state.metrics.api("artifacts.reject", resp.status().as_u16());
+    resp
+}
+
+async fn reject_artifact_inner(caller: &ApiCaller, id: &str, body: &[u8], state: &AppState) -> HttpResponse {
+    let id: ArtifactId = match id.parse() {
+        Ok(id) => id,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    if let Err(e) = caller.may(ApiVerb::ReleasesWrite, id.app()) {
+        return e.error_response();
+    }
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    let new: NewRejection = match serde_path_to_error::deserialize(de) {
+        Ok(n) => n,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("{}: {}", e.path(), e.inner())),
+    };
+    if new.reason.len() > 1024 || new.reason.contains(['\n', '\r']) {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "reason: one line of at most 1024 bytes",
+        );
+    }
+    let by = format!("api {}", caller.name);
+    let outcome = match state.releases.running() {
+        // Through the release loop, so a waiting automatic release of it is dropped at once.
+        Some(r) => r.reject(&id, &by, &new.reason).await.map_err(|e| e.to_string()),
+        None => {
+            let store = state.store.clone();
+            let rejection = crate::artifact::Rejection {
+                by,
+                reason: new.reason,
+                time: chrono::Utc::now(),
+            };
+            let id2 = id.clone();
+            match web::block(move || store.reject(&id2, &rejection)).await {
+                Ok(r) => r.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+    };
+    match outcome {
+        Ok(Some(o)) => {
+            let word = if matches!(o, RecordOutcome::Unchanged(_)) {
+                "unchanged"
+            } else {
+                "rejected"
+            };
+            HttpResponse::Ok().json(serde_json::json!({ "outcome": word, "artifact": o.artifact() }))
+        }
+        Ok(None) => error(StatusCode::NOT_FOUND, format!("no artifact {id}")),
+        Err(e) => {
+            tracing::error!(error = %e, "rejecting an artifact failed");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("the artifact store failed; nothing was recorded ({e})"),
+            )
+        }
     }
 }
 
@@ -378,7 +492,7 @@ struct ReleasesQuery {
 }
 
 /// `GET /api/v1/releases?env=&app=&limit=`: releases newest first (default 50, at most 1000).
-async fn list_releases(_: ApiCaller, req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+async fn list_releases(caller: ApiCaller, req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let q = match web::Query::<ReleasesQuery>::from_query(req.query_string()) {
         Ok(q) => q.into_inner(),
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
@@ -395,6 +509,24 @@ async fn list_releases(_: ApiCaller, req: HttpRequest, state: web::Data<AppState
         Some(0) => return error(StatusCode::BAD_REQUEST, "limit must be at least 1"),
         l => l.unwrap_or(50).min(1000),
     };
+    match (&app, caller.apps_for(ApiVerb::Read)) {
+        (Some(app), _) => {
+            if let Err(e) = caller.may(ApiVerb::Read, app) {
+                return e.error_response();
+            }
+        }
+        (None, None) => {}
+        // A limit over a filtered list would come back short: such a token names its app.
+        (None, Some(_)) => {
+            return error(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "token {} may read only some apps: name one (?app=NAME)",
+                    caller.name
+                ),
+            );
+        }
+    }
     let filter = HistoryFilter {
         env,
         app,
@@ -411,7 +543,7 @@ struct CurrentQuery {
 
 /// `GET /api/v1/releases/current?env=&app=`: what (env, app) runs and how far its
 /// verification is (design §15). 404 when nothing was released there.
-async fn current_release(_: ApiCaller, req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+async fn current_release(caller: ApiCaller, req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let q = match web::Query::<CurrentQuery>::from_query(req.query_string()) {
         Ok(q) => q.into_inner(),
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
@@ -421,6 +553,9 @@ async fn current_release(_: ApiCaller, req: HttpRequest, state: web::Data<AppSta
         (Err(e), _) => return error(StatusCode::BAD_REQUEST, format!("env: {e}")),
         (_, Err(e)) => return error(StatusCode::BAD_REQUEST, format!("app: {e}")),
     };
+    if let Err(e) = caller.may(ApiVerb::Read, &app) {
+        return e.error_response();
+    }
     let Some(rules) = state.policies.get(&app).and_then(|p| p.env(&env)) else {
         return error(
             StatusCode::NOT_FOUND,
@@ -445,11 +580,15 @@ async fn current_release(_: ApiCaller, req: HttpRequest, state: web::Data<AppSta
 }
 
 /// `GET /api/v1/environments`: the current release of every (env, app) in the history.
-async fn list_environments(_: ApiCaller, state: web::Data<AppState>) -> HttpResponse {
+async fn list_environments(caller: ApiCaller, state: web::Data<AppState>) -> HttpResponse {
     let store = state.store.clone();
+    let readable = caller.apps_for(ApiVerb::Read);
     // Hold state lives in the ledger; the rest is read back from the gitops repository.
     gitops_read(state, "environments", move |repo| {
         let mut views = repo.environments()?;
+        if let Some(apps) = &readable {
+            views.retain(|v| apps.contains(&v.app));
+        }
         for v in &mut views {
             v.on_hold = store.is_held(&v.env, &v.app).ok();
         }
@@ -479,13 +618,13 @@ async fn create_release(
     ApiBody(body): ApiBody,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let resp = create_release_inner(caller.0, &body, &state).await;
+    let resp = create_release_inner(&caller, &body, &state).await;
     state.metrics.api("releases.create", resp.status().as_u16());
     resp
 }
 
-async fn create_release_inner(token: String, body: &[u8], state: &web::Data<AppState>) -> HttpResponse {
-    let new = match check_release_request(body, state, |n: &NewRelease| (&n.app, &n.env)) {
+async fn create_release_inner(caller: &ApiCaller, body: &[u8], state: &web::Data<AppState>) -> HttpResponse {
+    let new = match check_release_request(body, state, caller, |n: &NewRelease| (&n.app, &n.env)) {
         Ok(x) => x,
         Err((status, why)) => return error(status, why),
     };
@@ -518,11 +657,47 @@ async fn create_release_inner(token: String, body: &[u8], state: &web::Data<AppS
     let Some(artifact) = found else {
         return error(StatusCode::NOT_FOUND, format!("no artifact {id} in the ledger"));
     };
+    // Going through a veto or a freeze is a person's `/deploy … --force` (design §17).
+    if let Some(r) = &artifact.rejected {
+        return error(
+            StatusCode::CONFLICT,
+            format!(
+                "{} is rejected (by {}: {}); only `/deploy {} {} --force` by a deployer releases it",
+                artifact.id,
+                r.by,
+                r.reason,
+                new.env,
+                artifact.sha.short(12)
+            ),
+        );
+    }
+    if let Some(releaser) = state.releases.running() {
+        match releaser.frozen(&new.env, &new.app).await {
+            Ok(None) => {}
+            Ok(Some(f)) => {
+                let until = f
+                    .until
+                    .map(|t| format!(" until {}", t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
+                    .unwrap_or_default();
+                return error(
+                    StatusCode::CONFLICT,
+                    format!(
+                        "{} is frozen for {}{until}; only `/deploy {} --force` by a freeze overrider goes through",
+                        new.env, new.app, new.env
+                    ),
+                );
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "reading the freeze state failed");
+                return error(StatusCode::INTERNAL_SERVER_ERROR, "reading the ledger failed");
+            }
+        }
+    }
     let request = ReleaseRequest {
         app: new.app,
         env: new.env,
         artifact: artifact.id.clone(),
-        trigger: Trigger::Api(token),
+        trigger: Trigger::Api(caller.name.clone()),
     };
     let answer = serde_json::json!({
         "queued": true,
@@ -550,13 +725,13 @@ async fn create_rollback(
     ApiBody(body): ApiBody,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let resp = create_rollback_inner(caller.0, &body, &state).await;
+    let resp = create_rollback_inner(&caller, &body, &state).await;
     state.metrics.api("rollbacks.create", resp.status().as_u16());
     resp
 }
 
-async fn create_rollback_inner(token: String, body: &[u8], state: &web::Data<AppState>) -> HttpResponse {
-    let new = match check_release_request(body, state, |n: &NewRollback| (&n.app, &n.env)) {
+async fn create_rollback_inner(caller: &ApiCaller, body: &[u8], state: &web::Data<AppState>) -> HttpResponse {
+    let new = match check_release_request(body, state, caller, |n: &NewRollback| (&n.app, &n.env)) {
         Ok(x) => x,
         Err((status, why)) => return error(status, why),
     };
@@ -575,7 +750,7 @@ async fn create_rollback_inner(token: String, body: &[u8], state: &web::Data<App
         app: new.app,
         env: new.env,
         to,
-        by: format!("api {token}"),
+        by: format!("api {}", caller.name),
     };
     let answer = serde_json::json!({
         "queued": true, "app": request.app, "env": request.env, "to": request.to,
@@ -583,16 +758,21 @@ async fn create_rollback_inner(token: String, body: &[u8], state: &web::Data<App
     queue(state, Work::Rollback(request), answer).await
 }
 
-/// What `POST /api/v1/releases` and `/rollbacks` check before queuing: the token, the body,
-/// that releases are on, and that the app has the env.
+/// What `POST /api/v1/releases` and `/rollbacks` check before queuing: the body, that the
+/// token may release the app, that releases are on, and that the app has the env.
 fn check_release_request<T: serde::de::DeserializeOwned>(
     body: &[u8],
     state: &AppState,
-    app_env: impl FnOnce(&T) -> (&AppName, &EnvName),
+    caller: &ApiCaller,
+    app_env: impl Fn(&T) -> (&AppName, &EnvName),
 ) -> Result<T, (StatusCode, String)> {
     let de = &mut serde_json::Deserializer::from_slice(body);
     let new: T = serde_path_to_error::deserialize(de)
         .map_err(|e| (StatusCode::BAD_REQUEST, format!("{}: {}", e.path(), e.inner())))?;
+    let (app, _) = app_env(&new);
+    caller
+        .may(ApiVerb::ReleasesWrite, app)
+        .map_err(|e| (e.status, e.message))?;
     if state.releases.running().is_none() {
         return Err((
             StatusCode::CONFLICT,

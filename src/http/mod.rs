@@ -18,7 +18,8 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 use futures_util::StreamExt;
 
 use crate::artifact::ArtifactStore;
-use crate::domain::RepoName;
+use crate::config::ApiVerb;
+use crate::domain::{AppName, RepoName};
 use crate::forge::{ApiStats, Forge};
 use crate::gitops::GitopsRepo;
 use crate::handlers::Releases;
@@ -248,9 +249,48 @@ fn is_json(req: &HttpRequest) -> bool {
             .is_some_and(|sub| sub.ends_with("+json"))
 }
 
-/// The name of the API token a request presented; extracting it refuses the request with a
-/// JSON 401 when the token is missing or unknown, or when the API has no tokens at all.
-pub struct ApiCaller(pub String);
+/// The API token a request presented: its name and what it may do (design §17). Extracting it
+/// refuses the request with a JSON 401 when the token is missing or unknown, or when the API has
+/// no tokens at all; each route then asks [`ApiCaller::may`] for its verb and app, a 403.
+#[derive(Debug, Clone)]
+pub struct ApiCaller {
+    pub name: String,
+    pub grants: Vec<api::Grant>,
+}
+
+impl ApiCaller {
+    /// Whether some grant of this token covers `verb` on `app`; the 403 saying what is missing
+    /// when none does.
+    pub fn may(&self, verb: ApiVerb, app: &AppName) -> Result<(), JsonError> {
+        let allowed = self
+            .grants
+            .iter()
+            .any(|g| g.verb.covers(verb) && g.apps.as_ref().is_none_or(|apps| apps.contains(app)));
+        if allowed {
+            return Ok(());
+        }
+        let verb_ok = self.grants.iter().any(|g| g.verb.covers(verb));
+        let why = if verb_ok {
+            format!("token {} may not touch app {app}", self.name)
+        } else {
+            format!("token {} lacks the verb {}", self.name, verb.as_str())
+        };
+        Err(JsonError::new(StatusCode::FORBIDDEN, why))
+    }
+
+    /// The apps this token may `verb` on: `None` for every app, otherwise the list (empty when
+    /// it may not `verb` at all). For routes that list several apps.
+    pub fn apps_for(&self, verb: ApiVerb) -> Option<Vec<AppName>> {
+        let mut apps = Vec::new();
+        for g in self.grants.iter().filter(|g| g.verb.covers(verb)) {
+            match &g.apps {
+                None => return None,
+                Some(list) => apps.extend(list.iter().cloned()),
+            }
+        }
+        Some(apps)
+    }
+}
 
 impl FromRequest for ApiCaller {
     type Error = JsonError;
@@ -270,7 +310,6 @@ impl FromRequest for ApiCaller {
             state
                 .api_tokens
                 .authenticate(req)
-                .map(|name| ApiCaller(name.to_owned()))
                 .ok_or_else(|| unauthorized("missing or invalid bearer token"))
         })
     }

@@ -54,7 +54,8 @@ pub fn answer_marker(comment: CommentId) -> String {
 #[derive(Debug, Clone, Default)]
 pub struct ReplyText<'a> {
     /// `queued`, `awaiting`, `retrying`, `released`, `already`, `held`, `rolled_back`, `rollback_awaiting`,
-    /// `hold_set`, `hold_already`, `resumed`, `not_held`, `refused`, `failed`, or anything else
+    /// `hold_set`, `hold_already`, `resumed`, `not_held`, `freeze_set`, `freeze_already`,
+    /// `unfrozen`, `not_frozen`, `rejected`, `reject_already`, `refused`, `failed`, or anything else
     /// for `detail` alone.
     pub state: &'a str,
     /// The command as auger understood it (`/deploy staging`), canonical form.

@@ -23,6 +23,7 @@
 
 mod diagnostic;
 pub mod edit;
+pub mod freeze;
 pub mod glob;
 mod load;
 pub mod principal;
@@ -33,6 +34,7 @@ pub mod signal;
 
 pub use diagnostic::{Diagnostic, PolicyErrors};
 pub use edit::{EditStep, EnvGitops, KustomizeImageStep, YamlSetStep};
+pub use freeze::{FreezeWindow, frozen_until};
 pub use glob::{RefGlob, RefGlobs};
 pub use load::load_dir;
 pub use principal::{Actor, Level, Principal, any_admits};

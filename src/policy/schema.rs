@@ -105,6 +105,12 @@ pub struct EnvPolicy {
     pub edit: Vec<EditStep>,
     /// `[env.<name>.gitops]`: the folder edit files are relative to.
     pub gitops: Option<EnvGitops>,
+    /// Weekly freeze windows (design §17): no automatic deploys, `/deploy` needs `--force`.
+    #[serde(default)]
+    pub freeze: Vec<super::freeze::FreezeWindow>,
+    /// Who may `/deploy --force` through a freeze; nobody when empty.
+    #[serde(default)]
+    pub freeze_overriders: Vec<Principal>,
 }
 
 impl EnvPolicy {

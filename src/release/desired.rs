@@ -361,6 +361,7 @@ mod tests {
             trigger: Trigger::Policy,
             reason: "tag v1".into(),
             reply: None,
+            overrides: Vec::new(),
         }
     }
 

@@ -22,10 +22,12 @@
 pub mod approval;
 pub mod clock;
 pub mod desired;
+mod freeze;
 pub mod people;
 pub mod plan;
 mod preview;
 mod reconcile;
+mod reject;
 mod steps;
 mod text;
 mod verify;
@@ -45,6 +47,7 @@ use steps::{merge_commit, rollback_plan};
 pub use approval::{Tally, tally};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use desired::{Desired, DesiredError, DesiredReleases, Want};
+pub use freeze::{Frozen, frozen_at};
 pub use people::People;
 pub use plan::{Gate, Plan, auto_plans, gate};
 

@@ -21,6 +21,10 @@ pub struct Plan {
     /// The PR comment that asked for it (`/deploy`), edited as the release progresses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply: Option<crate::notify::ReplyRef>,
+    /// Rules this release goes through by someone's right to (`freeze @alice`), each an
+    /// `Auger-Override` trailer on the release commit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<String>,
 }
 
 /// The `auto` rules that `incoming` (the facts one event brought) satisfies for the merged
@@ -60,6 +64,7 @@ pub fn auto_plans(
                 trigger: Trigger::Policy,
                 reason,
                 reply: None,
+                overrides: Vec::new(),
             });
         }
     }

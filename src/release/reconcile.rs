@@ -220,7 +220,7 @@ impl Releaser {
         (plan, result)
     }
 
-    /// Hold and `after` gate, for automatic releases only.
+    /// Hold, reject, freeze and `after` gate, for automatic releases only.
     async fn stopped(&self, d: &Desired) -> Result<Option<Stopped>> {
         if d.want != Want::Auto {
             return Ok(None);
@@ -230,6 +230,18 @@ impl Releaser {
             && h.held
         {
             return Ok(Some(Stopped::Held(text::on_hold(&plan.env, &plan.app, &h))));
+        }
+        let artifact = self.artifact(&plan.artifact).await?;
+        if let Some(r) = &artifact.rejected {
+            return Ok(Some(Stopped::Held(text::rejected(&plan.artifact, r))));
+        }
+        // A freeze keeps the release desired; the timer wakes at the freeze's end.
+        if let Some(f) = self.frozen(&plan.env, &plan.app).await? {
+            let reason = text::frozen(&plan.env, &plan.app, &f);
+            return Ok(Some(Stopped::Gated {
+                reason,
+                until: f.until,
+            }));
         }
         let (_, gate) = self.check_gate(plan).await?;
         let until = match &gate {

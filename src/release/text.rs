@@ -195,6 +195,27 @@ pub(super) fn on_hold(env: &EnvName, app: &AppName, hold: &HoldState) -> String 
     })
 }
 
+/// Why (env, app) takes no automatic deploy now, and what lifts the freeze.
+pub(super) fn frozen(env: &EnvName, app: &AppName, freeze: &super::Frozen) -> String {
+    notice("frozen", |ctx| {
+        ctx.insert("env", env.as_str());
+        ctx.insert("app", app.as_str());
+        ctx.insert("until", &freeze.until.map(day_time));
+        ctx.insert("window", &freeze.window);
+        ctx.insert("by", &freeze.by);
+        ctx.insert("reason", &freeze.reason);
+    })
+}
+
+/// Why a rejected artifact does not deploy automatically.
+pub(super) fn rejected(id: &ArtifactId, r: &crate::artifact::Rejection) -> String {
+    notice("rejected", |ctx| {
+        ctx.insert("artifact", &id.to_string());
+        ctx.insert("by", &r.by);
+        ctx.insert("reason", &r.reason);
+    })
+}
+
 /// Why an `after` gate is closed; `None` when it is open.
 pub(super) fn closed_gate(gate: &Gate) -> Option<String> {
     match gate {
@@ -280,6 +301,11 @@ pub(super) fn verify_then_held(env: &EnvName, to: Option<&ArtifactId>, why: Opti
     })
 }
 
+/// A day and time people read in a status (`Mon 2026-12-07 07:00 UTC`).
+pub(super) fn day_time(at: DateTime<Utc>) -> String {
+    at.format("%a %Y-%m-%d %H:%M UTC").to_string()
+}
+
 /// A time of day people read in a status (`14:05:09 UTC`).
 pub(super) fn clock_time(at: DateTime<Utc>) -> String {
     at.format("%H:%M:%S UTC").to_string()
@@ -355,6 +381,7 @@ approvers = ["team:acme/sre", "user:bob"]
                 trigger: Trigger::Policy,
                 reason: "branch main".into(),
                 reply: None,
+                overrides: Vec::new(),
             };
             let (title, body) = pr_text(&plan, &policy, policy.env(&env).unwrap(), &a, None);
             assert_eq!(title, format!("Release web aaaaaaaaaaaa to {env}"));

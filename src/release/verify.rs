@@ -383,6 +383,7 @@ impl Releaser {
             trigger: Trigger::Verify(by),
             reason: format!("rollback to {target} after {reason}"),
             reply: None,
+            overrides: Vec::new(),
         };
         let wanted = Desired::new(
             plan,

@@ -8,6 +8,7 @@
 mod support;
 
 mod api_bounds;
+mod api_tokens;
 mod branch_protection;
 mod cli;
 mod commands;
@@ -15,6 +16,7 @@ mod dashboard;
 mod demo;
 mod deploy_files;
 mod forge;
+mod freezes;
 mod github_app;
 mod gitops;
 mod gitops_edit;
@@ -23,6 +25,7 @@ mod init;
 mod notify;
 mod policy_check;
 mod recovery;
+mod rejects;
 mod release;
 mod release_edit;
 mod release_loop;

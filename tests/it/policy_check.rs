@@ -574,3 +574,61 @@ fn a_preview_still_needs_a_template_when_every_env_edits() {
         ["policies/web.toml: template: missing required key: [preview] renders templates"]
     );
 }
+
+/// Freeze windows (design §17) are read strictly: each mistake names the file, the key and the
+/// window; overriders are principals like deployers.
+#[test]
+fn freeze_windows_are_checked_with_file_key_and_window() {
+    let folder = Folder::new();
+    folder.write(
+        "api.toml",
+        r#"
+app = "api"
+repo = "acme/api"
+template = "worker"
+[env.production]
+deployers = ["permission:write"]
+freeze_overriders = ["team:acme/sre"]
+freeze = [
+  { from = "Fri 16:00", to = "Mon 08:00", tz = "Europe/Berlin" },
+  { from = "Fri 16:00", to = "Mon 08:00", tz = "Berlin" },
+  { from = "Someday 16:00", to = "Mon 08:00", tz = "UTC" },
+]
+"#,
+    );
+    let errors = folder.load().unwrap_err();
+    let lines = folder.lines(&errors.errors);
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert!(
+        lines[0].starts_with(
+            "policies/api.toml: env.production.freeze[1]: tz: \"Berlin\" is not an IANA time zone"
+        ),
+        "{lines:#?}"
+    );
+    assert!(
+        lines[1].starts_with(
+            "policies/api.toml: env.production.freeze[2]: from: \"Someday 16:00\" is not a weekday"
+        ),
+        "{lines:#?}"
+    );
+
+    folder.write(
+        "api.toml",
+        r#"
+app = "api"
+repo = "acme/api"
+template = "worker"
+[env.production]
+freeze_overriders = ["team:acme/sre"]
+freeze = [{ from = "Fri 16:00", to = "Mon 08:00", tz = "Europe/Berlin" }]
+"#,
+    );
+    let set = folder.load().unwrap();
+    let rules = set
+        .get(&app("api"))
+        .unwrap()
+        .env(&EnvName::new("production").unwrap())
+        .unwrap();
+    assert_eq!(rules.freeze.len(), 1);
+    assert_eq!(rules.freeze_overriders.len(), 1);
+}

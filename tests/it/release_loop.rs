@@ -317,6 +317,7 @@ async fn ten_concurrent_releases_and_a_foreign_writer_lose_nothing() {
                 trigger: auger::gitops::Trigger::Api("load".into()),
                 reason: "test".into(),
                 reply: None,
+                overrides: Vec::new(),
             })
             .await
         }));

@@ -1,4 +1,5 @@
-//! Small per-(env, app) states kept beside the env refs: holds and release verifications.
+//! Small per-(env, app) states kept beside the env refs: holds, freezes and release
+//! verifications.
 //!
 //! `refs/auger/<kind>/<env>/<app>` is a commit whose tree holds one JSON file; every change
 //! is a new commit on top, so `git log refs/auger/<kind>/<env>/<app>` is the audit trail and
@@ -25,6 +26,8 @@ pub enum StateKind {
     Hold,
     /// Where the env's current release is in its verification (`verify.json`).
     Verify,
+    /// `/freeze` and `/unfreeze` (`freeze.json`).
+    Freeze,
 }
 
 impl StateKind {
@@ -32,6 +35,7 @@ impl StateKind {
         match self {
             StateKind::Hold => "refs/auger/holds/",
             StateKind::Verify => "refs/auger/verify/",
+            StateKind::Freeze => "refs/auger/freezes/",
         }
     }
 
@@ -39,6 +43,7 @@ impl StateKind {
         match self {
             StateKind::Hold => "hold.json",
             StateKind::Verify => "verify.json",
+            StateKind::Freeze => "freeze.json",
         }
     }
 

@@ -9,6 +9,7 @@
 //! the error type, ref transactions and object helpers), which builds on `model`.
 
 mod envstate;
+mod freeze;
 mod git;
 mod hold;
 mod model;
@@ -17,11 +18,12 @@ mod remote;
 mod store;
 
 pub use envstate::{Change, StateKind};
+pub use freeze::FreezeState;
 pub use git::{Result, StoreError};
 pub use hold::HoldState;
 pub use model::{
-    Artifact, ArtifactId, ID_SHA_LEN, MergeError, NoteLineError, NoteLineProblem, RECORD_VERSION, Source,
-    fold_note,
+    Artifact, ArtifactId, ID_SHA_LEN, MergeError, NoteLineError, NoteLineProblem, RECORD_VERSION, Rejection,
+    Source, fold_note,
 };
 pub use remote::SyncReport;
 pub use store::{ArtifactStore, ListFilter, RecordOutcome};

@@ -123,8 +123,21 @@ pub struct Artifact {
     pub source: Source,
     #[serde(default)]
     pub vars: BTreeMap<String, String>,
+    /// A veto (design §17): a rejected artifact never deploys automatically.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<Rejection>,
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Who rejected an artifact, when and why. The first rejection recorded stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejection {
+    /// `@login`, `api <token>`, `cli:<user>`.
+    pub by: String,
+    #[serde(default)]
+    pub reason: String,
+    pub time: DateTime<Utc>,
 }
 
 /// Two records for the same (app, sha) that cannot be one artifact.
@@ -158,6 +171,7 @@ impl Artifact {
             created: Utc::now(),
             source,
             vars: BTreeMap::new(),
+            rejected: None,
             extra: serde_json::Map::new(),
         }
     }
@@ -190,6 +204,9 @@ impl Artifact {
         fill(&mut self.url, &newer.url);
         if newer.created < self.created {
             self.created = newer.created;
+        }
+        if self.rejected.is_none() {
+            self.rejected.clone_from(&newer.rejected);
         }
         self.v = self.v.max(newer.v);
         for (k, v) in &newer.extra {

@@ -305,6 +305,17 @@ impl ArtifactStore {
     }
 
     /// Resolve an id (`app@prefix`; a full 40-hex prefix is a direct lookup).
+    /// Rejects the artifact `id` (design §17): the fact is added to its record like any other,
+    /// so it replicates and `git log` shows it. `None`: no such artifact. A second rejection
+    /// changes nothing (the first stands: [`RecordOutcome::Unchanged`]).
+    pub fn reject(&self, id: &ArtifactId, rejection: &crate::Rejection) -> Result<Option<RecordOutcome>> {
+        let Some(mut a) = self.get_by_id(id)? else {
+            return Ok(None);
+        };
+        a.rejected = Some(rejection.clone());
+        self.record(&a).map(Some)
+    }
+
     pub fn get_by_id(&self, id: &ArtifactId) -> Result<Option<Artifact>> {
         let shas = self.shas_with_prefix(id.app(), id.sha_prefix())?;
         match shas.as_slice() {

@@ -769,3 +769,58 @@ fn forty_large_batches_in_one_process_stay_readable() {
     );
     assert_fsck_clean(&path);
 }
+
+/// A rejection (design §17) is a fact of the artifact's record: it survives later signals
+/// (which merge into the record), the first one stands, and plain git shows it in the note.
+#[test]
+fn a_rejection_is_kept_on_the_record_and_the_first_one_stands() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("artifacts.git");
+    let store = ArtifactStore::open_or_init(&path).unwrap();
+    let s = sha(1, 77);
+    let a = artifact("web", s.clone(), Some("main"));
+    store.record(&a).unwrap();
+    let id = a.id.clone();
+    let at = chrono::DateTime::parse_from_rfc3339("2026-12-05T10:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let first = auger_ledger::Rejection {
+        by: "@alice".into(),
+        reason: "leaks memory".into(),
+        time: at,
+    };
+    assert!(matches!(
+        store.reject(&id, &first).unwrap(),
+        Some(RecordOutcome::Updated(_))
+    ));
+    let second = auger_ledger::Rejection {
+        by: "@bob".into(),
+        reason: "also slow".into(),
+        time: at,
+    };
+    assert!(matches!(
+        store.reject(&id, &second).unwrap(),
+        Some(RecordOutcome::Unchanged(_))
+    ));
+    // A later signal for the same build (a new tag) keeps the rejection.
+    let mut tagged = artifact("web", s.clone(), None);
+    tagged.tags.push(TagName::new("v1.0.0").unwrap());
+    store.record(&tagged).unwrap();
+    let read = store.get(&app("web"), &s).unwrap().unwrap();
+    assert_eq!(read.rejected, Some(first));
+    assert_eq!(read.tags.len(), 1);
+    let note = git_checked(
+        &path,
+        &[
+            "notes",
+            "--ref",
+            "refs/notes/auger/artifacts/web",
+            "show",
+            s.as_str(),
+        ],
+    );
+    assert!(note.contains("\"rejected\":{\"by\":\"@alice\""), "{note}");
+    // Unknown artifacts are not rejected.
+    let missing: ArtifactId = "web@0000000".parse().unwrap();
+    assert!(store.reject(&missing, &second).unwrap().is_none());
+}

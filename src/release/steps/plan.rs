@@ -31,6 +31,7 @@ pub(in crate::release) fn rollback_plan(
         trigger: Trigger::Rollback(by.trim_start_matches('@').to_owned()),
         reason: format!("rollback to {}", artifact.id),
         reply,
+        overrides: Vec::new(),
     }
 }
 

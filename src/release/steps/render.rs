@@ -123,5 +123,7 @@ impl Releaser {
 
 /// The `release.json` of `plan`'s artifact, timed by the caller.
 pub(super) fn release_info(plan: &Plan, artifact: &Artifact) -> ReleaseInfo {
-    ReleaseInfo::new(plan.env.clone(), plan.app.clone(), artifact, plan.trigger.clone())
+    let mut info = ReleaseInfo::new(plan.env.clone(), plan.app.clone(), artifact, plan.trigger.clone());
+    info.overrides = plan.overrides.clone();
+    info
 }
