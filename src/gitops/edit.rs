@@ -5,7 +5,8 @@
 //! them, inside the writer's fetch → build → push loop, so a retry after a lost race edits the
 //! new tip. Only files whose bytes changed are written; when none did, the release is
 //! "unchanged" and nothing is committed. A missing file, path or image, or an ambiguous match,
-//! refuses the whole release ([`WriteError::Edit`]) before anything is written.
+//! refuses the whole release ([`Refused`], which the writer reports as its `Edit` error) before
+//! anything is written.
 //!
 //! No `release.json` is written in edit mode: the commit's trailers record the release, and
 //! the history reader needs nothing else.
@@ -15,10 +16,6 @@ use std::collections::BTreeMap;
 use auger_yaml_edit::{
     DocSelector, YamlPath, get_kustomize_image, get_scalar, set_kustomize_image, set_scalar,
 };
-
-use super::record::{ReleaseInfo, Trailer};
-use super::writer::{Target, WriteError};
-use crate::domain::{AppName, EnvName};
 
 /// One change, values rendered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,34 +68,33 @@ impl std::fmt::Display for FileEdit {
     }
 }
 
-/// One release in edit mode.
-#[derive(Debug, Clone)]
-pub struct EditSpec {
-    pub env: EnvName,
-    pub app: AppName,
-    /// Applied in order; several may edit one file.
-    pub edits: Vec<FileEdit>,
-    /// Not written to the repository: its trailers end the commit message.
-    pub release: ReleaseInfo,
-    pub message: String,
-    pub extra_trailers: Vec<Trailer>,
-    pub target: Target,
+/// Why an edit cannot be applied: the file and the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub file: String,
+    pub reason: String,
 }
 
-fn refused(file: &str, reason: impl std::fmt::Display) -> WriteError {
-    WriteError::Edit {
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "edit {}: {}", self.file, self.reason)
+    }
+}
+
+fn refused<E: From<Refused>>(file: &str, reason: impl std::fmt::Display) -> E {
+    E::from(Refused {
         file: file.to_owned(),
         reason: reason.to_string(),
-    }
+    })
 }
 
 /// Applies `edits` to the files `read` returns (`None`: no such file). Returns the new bytes
 /// of every file that changed, by path; an empty map means every value was already set.
 /// (Re-exported as `gitops::apply_edits` for tools and tests.)
-pub fn apply(
+pub fn apply<E: From<Refused>>(
     edits: &[FileEdit],
-    mut read: impl FnMut(&str) -> Result<Option<Vec<u8>>, WriteError>,
-) -> Result<BTreeMap<String, Vec<u8>>, WriteError> {
+    mut read: impl FnMut(&str) -> Result<Option<Vec<u8>>, E>,
+) -> Result<BTreeMap<String, Vec<u8>>, E> {
     // Per file: the original text and the text after the edits so far, in first-edit order.
     let mut texts: BTreeMap<&str, (String, String)> = BTreeMap::new();
     for edit in edits {
@@ -129,10 +125,10 @@ pub fn apply(
 /// The values `edits` would set, as the files `read` returns hold them now: what a rollback
 /// to the release these files belong to writes back. A value the file does not hold (a
 /// `digest` that was never set, say) is refused: it cannot be written back.
-pub(super) fn current_values(
+pub(super) fn current_values<E: From<Refused>>(
     edits: &[FileEdit],
-    mut read: impl FnMut(&str) -> Result<Option<Vec<u8>>, WriteError>,
-) -> Result<Vec<FileEdit>, WriteError> {
+    mut read: impl FnMut(&str) -> Result<Option<Vec<u8>>, E>,
+) -> Result<Vec<FileEdit>, E> {
     let mut texts: BTreeMap<String, String> = BTreeMap::new();
     let mut out = Vec::with_capacity(edits.len());
     for edit in edits {
@@ -180,7 +176,7 @@ mod tests {
 
     const KUSTOMIZATION: &str = "# staging overlay\nresources:\n  - ../../base\nimages:\n  - name: ghcr.io/acme/web\n    newTag: \"1.0\" # pinned by auger\n  - name: ghcr.io/acme/worker\n    newTag: v3\n";
 
-    fn files(pairs: &[(&str, &str)]) -> impl FnMut(&str) -> Result<Option<Vec<u8>>, WriteError> {
+    fn files(pairs: &[(&str, &str)]) -> impl FnMut(&str) -> Result<Option<Vec<u8>>, Refused> {
         let map: BTreeMap<String, Vec<u8>> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))

@@ -22,7 +22,7 @@ pub mod render;
 mod writer;
 
 pub use audit::{EnvironmentView, PendingPr, ReleaseView, environment_views, release_views};
-pub use edit::{EditOp, EditSpec, FileEdit, apply as apply_edits};
+pub use edit::{EditOp, FileEdit, Refused, apply as apply_edits};
 pub use history::{HistoryEntry, HistoryFilter, ReleaseRecord};
 pub use record::{
     RELEASE_FILE, RELEASE_RECORD_VERSION, ReleaseInfo, SourceRef, TRAILER_ACTION, TRAILER_APP,
@@ -33,4 +33,4 @@ pub use render::{
     Files, RenderError, RenderExtra, check_template, edit_shape, render, render_command_output, render_edits,
     render_gitops_path, render_policy_string,
 };
-pub use writer::{DEFAULT_MAX_ATTEMPTS, GitopsRepo, ReleaseSpec, Target, WriteError, WriteOutcome};
+pub use writer::{DEFAULT_MAX_ATTEMPTS, EditSpec, GitopsRepo, ReleaseSpec, Target, WriteError, WriteOutcome};

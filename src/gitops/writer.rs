@@ -37,7 +37,7 @@ use gix::ObjectId;
 use gix::bstr::ByteSlice;
 use gix::objs::tree::EntryKind;
 
-use super::edit::{self, EditSpec, FileEdit};
+use super::edit::{self, FileEdit, Refused};
 use super::git;
 use super::record::{
     RELEASE_FILE, ReleaseInfo, TRAILER_ACTION, TRAILER_APP, TRAILER_ARTIFACT, TRAILER_ENV, Trailer,
@@ -104,6 +104,29 @@ pub enum WriteError {
 }
 
 pub type Result<T, E = WriteError> = std::result::Result<T, E>;
+
+impl From<Refused> for WriteError {
+    fn from(r: Refused) -> Self {
+        WriteError::Edit {
+            file: r.file,
+            reason: r.reason,
+        }
+    }
+}
+
+/// One release in edit mode ([`super::edit`]).
+#[derive(Debug, Clone)]
+pub struct EditSpec {
+    pub env: EnvName,
+    pub app: AppName,
+    /// Applied in order; several may edit one file.
+    pub edits: Vec<FileEdit>,
+    /// Not written to the repository: its trailers end the commit message.
+    pub release: ReleaseInfo,
+    pub message: String,
+    pub extra_trailers: Vec<Trailer>,
+    pub target: Target,
+}
 
 /// Where a write goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -460,7 +483,7 @@ impl GitopsRepo {
             };
             let root = repo.find_commit(base)?.tree_id()?.detach();
             let mut modes = HashMap::new();
-            let changed = edit::apply(&spec.edits, |path| {
+            let changed = edit::apply::<WriteError>(&spec.edits, |path| {
                 let found = read_blob(repo, root, path)?;
                 if let Some((_, kind)) = &found {
                     modes.insert(path.to_owned(), *kind);
@@ -503,7 +526,7 @@ impl GitopsRepo {
             .find_commit(self.known_commit(&repo, commit)?)?
             .tree_id()?
             .detach();
-        edit::current_values(edits, |path| {
+        edit::current_values::<WriteError>(edits, |path| {
             Ok(read_blob(&repo, root, path)?.map(|(bytes, _)| bytes))
         })
     }

@@ -74,7 +74,9 @@ fn every_edit_applies(dir: &Path, sample_dir: &Path) -> Vec<(String, String, usi
         let a = api_artifact(policy.app().as_str(), 7);
         for (name, _) in policy.envs() {
             let edits = render_edits(policy, name, &a, &RenderExtra::new(Trigger::Policy)).unwrap();
-            let changed = apply_edits(&edits, |p| Ok(std::fs::read(sample_dir.join(p)).ok())).unwrap();
+            let changed =
+                apply_edits::<auger::gitops::Refused>(&edits, |p| Ok(std::fs::read(sample_dir.join(p)).ok()))
+                    .unwrap();
             for (file, bytes) in &changed {
                 let after = String::from_utf8(bytes.clone()).unwrap();
                 documents(&after).unwrap_or_else(|e| panic!("{file}: {e}"));

@@ -31,7 +31,10 @@ fn example_policies_edit_their_sample_gitops_files_and_nothing_else() {
         for (name, rules) in policy.envs() {
             assert!(rules.edits(), "{}/{name} edits", policy.app());
             let edits = render_edits(policy, name, &a, &RenderExtra::new(Trigger::Policy)).unwrap();
-            let changed = apply_edits(&edits, |path| Ok(std::fs::read(gitops.join(path)).ok())).unwrap();
+            let changed = apply_edits::<auger::gitops::Refused>(&edits, |path| {
+                Ok(std::fs::read(gitops.join(path)).ok())
+            })
+            .unwrap();
             assert_eq!(changed.len(), 1, "{}/{name}: {changed:?}", policy.app());
             for (file, bytes) in &changed {
                 let before = std::fs::read_to_string(gitops.join(file)).unwrap();

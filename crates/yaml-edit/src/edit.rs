@@ -4,10 +4,11 @@ use std::fmt;
 
 use saphyr_parser::ScalarStyle;
 
+use crate::error::DocumentId;
 use crate::error::EditError;
 use crate::path::{Segment, YamlPath};
 use crate::style;
-use crate::tree::{self, Document, DocumentId, Node, NodeKind};
+use crate::tree::{self, Document, Node, NodeKind};
 
 /// Picks one document of a multi-document file by `kind` and/or `metadata.name`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

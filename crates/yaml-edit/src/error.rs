@@ -1,4 +1,3 @@
-use crate::tree::DocumentId;
 use crate::{DocSelector, PathError};
 
 /// Why an edit or a read was refused. Every refusal leaves the text as it was.
@@ -92,4 +91,25 @@ fn list(documents: &[DocumentId]) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The kind and `metadata.name` of a document, and its place in the stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentId {
+    /// 0-based position of the document in the file.
+    pub index: usize,
+    pub kind: Option<String>,
+    pub name: Option<String>,
+}
+
+impl std::fmt::Display for DocumentId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "document {} ({}/{})",
+            self.index + 1,
+            self.kind.as_deref().unwrap_or("no kind"),
+            self.name.as_deref().unwrap_or("no name")
+        )
+    }
 }

@@ -15,8 +15,8 @@ mod style;
 mod tree;
 
 pub use edit::{DocSelector, Edit, documents, get_scalar, set_scalar};
+pub use error::DocumentId;
 pub use error::EditError;
 pub use kustomize::{KustomizeImage, get_kustomize_image, set_kustomize_image};
 pub use path::{PathError, Segment, YamlPath};
 pub use scan::{FoundImage, ImageSource, scan_images, split_image};
-pub use tree::DocumentId;

@@ -1,8 +1,9 @@
 //! Finding where a gitops file names container images, for `auger init`.
 
+use crate::error::DocumentId;
 use crate::error::EditError;
 use crate::path::{Segment, YamlPath};
-use crate::tree::{self, DocumentId, Node, NodeKind};
+use crate::tree::{self, Node, NodeKind};
 
 /// Where in a file an image was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

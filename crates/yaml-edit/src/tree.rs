@@ -9,7 +9,7 @@ use std::ops::Range;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 
-use crate::error::EditError;
+use crate::error::{DocumentId, EditError};
 
 #[derive(Debug, Clone)]
 pub(crate) struct Node {
@@ -251,15 +251,6 @@ impl CharOffsets {
     }
 }
 
-/// The kind and `metadata.name` of a document, and its place in the stream.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DocumentId {
-    /// 0-based position of the document in the file.
-    pub index: usize,
-    pub kind: Option<String>,
-    pub name: Option<String>,
-}
-
 impl DocumentId {
     pub(crate) fn of(index: usize, doc: &Document) -> DocumentId {
         let root = doc.root.as_ref();
@@ -271,18 +262,6 @@ impl DocumentId {
                 .and_then(|m| m.get_str("name"))
                 .map(str::to_owned),
         }
-    }
-}
-
-impl std::fmt::Display for DocumentId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "document {} ({}/{})",
-            self.index + 1,
-            self.kind.as_deref().unwrap_or("no kind"),
-            self.name.as_deref().unwrap_or("no name")
-        )
     }
 }
 
