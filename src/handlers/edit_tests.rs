@@ -2,10 +2,8 @@
 //! that the team already keeps (`clusters/staging/apps/web/` with a kustomization and a Flux
 //! HelmRelease), released to by CI builds, refused on a typo, and rolled back.
 
-use super::Delivery;
-use super::ci_signal::handle;
 use super::testbed::{Bed, REPO};
-use crate::domain::{AppName, BranchName, CommitSha, EnvName};
+use crate::domain::{AppName, CommitSha, EnvName};
 use crate::release::{ReleaseOutcome, Releaser, SystemClock};
 
 const DIR: &str = "clusters/staging/apps/web";
@@ -77,27 +75,11 @@ impl Scene {
     }
 
     fn releaser(&self) -> &Releaser {
-        self.bed.ctx.releases.running().unwrap()
+        self.bed.releaser()
     }
 
-    /// A green build of a new commit on main; returns its sha.
     async fn build(&self, n: u32) -> CommitSha {
-        let head = self
-            .bed
-            .sim
-            .push(
-                REPO,
-                "main",
-                &[("app.txt", &format!("v{n}\n"))],
-                &format!("v{n}"),
-                "alice",
-            )
-            .unwrap();
-        let sha = CommitSha::new(head).unwrap();
-        let mut build = self.bed.build(&sha);
-        build.facts.branches = vec![BranchName::new("main").unwrap()];
-        handle(&self.bed.ctx, build, Delivery::First).await.unwrap();
-        sha
+        self.bed.green_main(n).await
     }
 
     fn gitops(&self, args: &[&str]) -> String {

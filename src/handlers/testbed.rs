@@ -140,6 +140,37 @@ impl Bed {
         self.dir.path().join("gitops.git")
     }
 
+    /// The release loop (the bed has one unless made with `Bed::new(false)`).
+    pub fn releaser(&self) -> &Releaser {
+        self.ctx
+            .releases
+            .running()
+            .expect("a bed with the release loop on")
+    }
+
+    /// A commit on main of `acme/web` whose build CI turned green, handled as the worker
+    /// handles it; returns its sha.
+    pub async fn green_main(&self, n: u32) -> CommitSha {
+        let content = format!("v{n}\n");
+        let head = self
+            .sim
+            .push(
+                REPO,
+                "main",
+                &[("app.txt", content.as_str())],
+                &format!("v{n}"),
+                "alice",
+            )
+            .unwrap();
+        let sha = CommitSha::new(head).unwrap();
+        let mut build = self.build(&sha);
+        build.facts.branches = vec![BranchName::new("main").unwrap()];
+        super::ci_signal::handle(&self.ctx, build, super::Delivery::First)
+            .await
+            .unwrap();
+        sha
+    }
+
     /// The source commit the ledger says `env` runs.
     pub fn live(&self, env: &str) -> Option<CommitSha> {
         let env = crate::domain::EnvName::new(env).unwrap();

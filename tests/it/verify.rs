@@ -28,6 +28,15 @@ fn stack(verify: &str) -> Stack {
 }
 
 impl Stack {
+    /// A green build of main with `content`, once staging runs it; its sha.
+    fn released_to_staging(&self, content: &str) -> String {
+        let sha = self.green_main(content);
+        wait_for("staging to run the build", || {
+            self.live("staging").as_deref() == Some(sha.as_str())
+        });
+        sha
+    }
+
     fn gitops_tip(&self) -> String {
         self.sim
             .branch_sha(crate::support::stack::GITOPS, "main")
@@ -62,10 +71,7 @@ impl Stack {
 #[test]
 fn a_flux_report_verifies_the_release_it_contains() {
     let s = stack("{ flux = \"apps-staging\" }");
-    let sha = s.green_main("v1");
-    wait_for("staging to run the build", || {
-        s.live("staging").as_deref() == Some(sha.as_str())
-    });
+    let sha = s.released_to_staging("v1");
     assert_eq!(s.state(), "merged");
     let (state, description) = s.status(&sha, "auger/staging").unwrap();
     assert_eq!(state, "pending");
@@ -99,10 +105,7 @@ fn a_flux_report_verifies_the_release_it_contains() {
 #[test]
 fn a_forged_flux_report_is_refused_and_changes_nothing() {
     let s = stack("{ flux = \"apps-staging\" }");
-    let sha = s.green_main("v1");
-    wait_for("staging to run the build", || {
-        s.live("staging").as_deref() == Some(sha.as_str())
-    });
+    let sha = s.released_to_staging("v1");
     assert_eq!(
         s.flux(
             "apps-staging",
@@ -120,10 +123,7 @@ fn a_forged_flux_report_is_refused_and_changes_nothing() {
 #[test]
 fn a_failed_helm_release_report_fails_the_release_with_flux_words() {
     let s = stack("{ flux = \"web\" }");
-    let sha = s.green_main("v1");
-    wait_for("staging to run the build", || {
-        s.live("staging").as_deref() == Some(sha.as_str())
-    });
+    let sha = s.released_to_staging("v1");
     let fixture: serde_json::Value =
         serde_json::from_slice(&report_fixture("flux", "helmrelease-failed.json")).unwrap();
     let words = fixture["message"].as_str().unwrap().to_owned();
@@ -144,10 +144,7 @@ fn a_failed_helm_release_report_fails_the_release_with_flux_words() {
 #[test]
 fn an_argocd_notification_verifies_the_release() {
     let s = stack("{ argocd = \"web-staging\" }");
-    let sha = s.green_main("v1");
-    wait_for("staging to run the build", || {
-        s.live("staging").as_deref() == Some(sha.as_str())
-    });
+    s.released_to_staging("v1");
     let mut body: serde_json::Value =
         serde_json::from_slice(&report_fixture("argocd", "synced-healthy.json")).unwrap();
     body["app"] = "web-staging".into();
@@ -166,10 +163,7 @@ fn an_argocd_notification_verifies_the_release() {
 #[test]
 fn a_commit_status_on_the_gitops_commit_verifies_the_release() {
     let s = stack("{ status = \"kustomization/apps-staging/*\" }");
-    let sha = s.green_main("v1");
-    wait_for("staging to run the build", || {
-        s.live("staging").as_deref() == Some(sha.as_str())
-    });
+    s.released_to_staging("v1");
     // What Flux's github provider posts on the commit it applied.
     s.sim
         .set_status(
@@ -186,10 +180,7 @@ fn a_commit_status_on_the_gitops_commit_verifies_the_release() {
 #[test]
 fn a_release_waiting_for_its_report_survives_a_restart() {
     let mut s = stack("{ flux = \"apps-staging\", timeout = \"1h\" }");
-    let sha = s.green_main("v1");
-    wait_for("staging to run the build", || {
-        s.live("staging").as_deref() == Some(sha.as_str())
-    });
+    let sha = s.released_to_staging("v1");
     s.restart(&ENV);
     assert_eq!(s.state(), "merged");
     assert_eq!(
@@ -209,10 +200,7 @@ fn a_release_waiting_for_its_report_survives_a_restart() {
 #[test]
 fn release_wait_exits_zero_once_verified_and_one_once_failed() {
     let s = stack("{ flux = \"apps-staging\" }");
-    let sha = s.green_main("v1");
-    wait_for("staging to run the build", || {
-        s.live("staging").as_deref() == Some(sha.as_str())
-    });
+    s.released_to_staging("v1");
     let dir = s.setup.path().to_owned();
     let url = s.server.url.clone();
     let waiter = std::thread::spawn(move || {
@@ -243,10 +231,7 @@ fn release_wait_exits_zero_once_verified_and_one_once_failed() {
     let out = waiter.join().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
 
-    let bad = s.green_main("v2");
-    wait_for("staging to run v2", || {
-        s.live("staging").as_deref() == Some(bad.as_str())
-    });
+    let bad = s.released_to_staging("v2");
     s.flux(
         "apps-staging",
         &s.gitops_tip(),

@@ -3,10 +3,9 @@
 
 use std::sync::Arc;
 
-use crate::domain::{AppName, BranchName, CommitSha, EnvName};
-use crate::handlers::ci_signal::handle;
+use crate::domain::{AppName, CommitSha, EnvName};
+use crate::handlers::Handled;
 use crate::handlers::testbed::{Bed, REPO};
-use crate::handlers::{Delivery, Handled};
 use crate::release::{ManualClock, Releaser};
 use crate::verify::state::VerifyState;
 use crate::verify::{Controller, Health, Report, Revision};
@@ -46,27 +45,11 @@ impl Scene {
     }
 
     fn releaser(&self) -> &Releaser {
-        self.bed.ctx.releases.running().unwrap()
+        self.bed.releaser()
     }
 
-    /// A green build of a new commit on main; returns its sha.
     async fn build(&self, n: u32) -> CommitSha {
-        let head = self
-            .bed
-            .sim
-            .push(
-                REPO,
-                "main",
-                &[("app.txt", &format!("v{n}\n"))],
-                &format!("v{n}"),
-                "alice",
-            )
-            .unwrap();
-        let sha = CommitSha::new(head).unwrap();
-        let mut build = self.bed.build(&sha);
-        build.facts.branches = vec![BranchName::new("main").unwrap()];
-        handle(&self.bed.ctx, build, Delivery::First).await.unwrap();
-        sha
+        self.bed.green_main(n).await
     }
 
     /// The gitops branch tip.
