@@ -309,22 +309,37 @@ async fn command_status(asked: &Asked<'_>) -> String {
         app: String,
         env: String,
         running: String,
+        /// Who rejected what runs, and why (design §17).
+        rejected: Option<crate::artifact::Rejection>,
         /// How far its verification is (design §15), for envs that verify.
         state: Option<String>,
         /// Only a hold in force.
         hold: Option<HoldState>,
+        /// Only a freeze in force: a policy window or one set by hand.
+        frozen: Option<FrozenView>,
+    }
+    #[derive(Serialize)]
+    struct FrozenView {
+        until: Option<String>,
+        window: Option<String>,
+        by: String,
+        reason: String,
     }
     let mut rows = Vec::new();
     for p in &asked.apps {
         for (env, rules) in p.envs() {
-            let running = asked
-                .ctx
-                .store
-                .released(env, p.app())
-                .ok()
-                .flatten()
-                .map(|a| a.label())
-                .unwrap_or_default();
+            let live = asked.ctx.store.released(env, p.app()).ok().flatten();
+            let running = live.as_ref().map(|a| a.label()).unwrap_or_default();
+            let rejected = live.and_then(|a| a.rejected);
+            let frozen = match asked.releaser.frozen(env, p.app()).await {
+                Ok(Some(f)) => Some(FrozenView {
+                    until: f.until.map(|u| u.format("%a %Y-%m-%d %H:%M UTC").to_string()),
+                    window: f.window,
+                    by: f.by,
+                    reason: f.reason,
+                }),
+                _ => None,
+            };
             let state = match rules.verify {
                 Some(_) => crate::verify::current::current(&asked.ctx.store, env, p.app(), true)
                     .ok()
@@ -343,8 +358,10 @@ async fn command_status(asked: &Asked<'_>) -> String {
                 app: p.app().to_string(),
                 env: env.to_string(),
                 running,
+                rejected,
                 state,
                 hold,
+                frozen,
             });
         }
     }

@@ -5,10 +5,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::Delivery;
-use super::ci_signal::handle;
-use super::testbed::{Bed, REPO};
-use crate::domain::{BranchName, CommitSha};
+use super::testbed::Bed;
 use crate::release::{Clock, ManualClock};
 
 const POLICY: &str = r#"
@@ -38,14 +35,7 @@ async fn an_automatic_release_waits_out_the_window_and_goes_at_its_end() {
     let clock = Arc::new(ManualClock::new(utc("2026-12-05T11:00:00Z")));
     let bed = Bed::with_policy(POLICY, clock.clone());
     let releaser = bed.ctx.releases.running().unwrap();
-    let head = bed
-        .sim
-        .push(REPO, "main", &[("app.txt", "v1\n")], "v1", "alice")
-        .unwrap();
-    let sha = CommitSha::new(head).unwrap();
-    let mut build = bed.build(&sha);
-    build.facts.branches = vec![BranchName::new("main").unwrap()];
-    handle(&bed.ctx, build, Delivery::First).await.unwrap();
+    let sha = bed.green_main(1).await;
 
     assert_eq!(bed.live("staging"), None);
     let desired = releaser.desired();
@@ -73,4 +63,38 @@ async fn an_automatic_release_waits_out_the_window_and_goes_at_its_end() {
     releaser.tick().await;
     assert_eq!(bed.live("staging"), Some(sha));
     assert!(releaser.desired().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_shows_a_window_freeze_and_a_rejected_artifact() {
+    let clock = Arc::new(ManualClock::new(utc("2026-12-04T10:00:00Z")));
+    let bed = Bed::with_policy(POLICY, clock.clone());
+    let sha = bed.green_main(1).await;
+    assert_eq!(
+        bed.live("staging"),
+        Some(sha.clone()),
+        "Friday morning: not frozen"
+    );
+    let id = bed.artifact(&sha).id;
+    bed.ctx
+        .store
+        .reject(
+            &id,
+            &crate::artifact::Rejection {
+                by: "@bob".into(),
+                reason: "leaks memory".into(),
+                time: clock.now(),
+            },
+        )
+        .unwrap();
+    clock.advance(chrono::Duration::hours(8)); // Friday 18:00 Berlin
+    let (pr, _) = bed.pull_request();
+    let c = bed.comment(pr, "alice", "/status").await;
+    super::comment::handle(&bed.ctx, c).await.unwrap();
+    let reply = bed.comments(pr).await.pop().unwrap();
+    assert!(reply.contains("⛔ rejected by @bob (leaks memory)"), "{reply}");
+    assert!(
+        reply.contains("frozen (Fri 16:00–Mon 08:00 Europe/Berlin) until Mon 2026-12-07 07:00 UTC"),
+        "{reply}"
+    );
 }

@@ -38,6 +38,10 @@ struct Cell {
     /// Verification state of what runs (design §15), for envs that verify.
     verify: String,
     verify_detail: String,
+    /// A freeze in force (design §17), in words; empty when none.
+    frozen: String,
+    /// Who rejected what runs; empty when nobody did.
+    rejected_by: String,
 }
 
 #[derive(Serialize)]
@@ -82,6 +86,8 @@ struct ArtifactFacts {
     branches: Vec<String>,
     /// The first line of the source commit's message.
     headline: String,
+    /// Who rejected it (design §17), if anybody did.
+    rejected_by: Option<String>,
 }
 
 /// What the page reads from git (blocking work, done off the HTTP thread).
@@ -94,6 +100,8 @@ struct FromGit {
     holds: BTreeMap<String, (String, String)>,
     /// Per "env/app": the verification of what runs, for envs that verify.
     verifications: BTreeMap<String, crate::verify::current::CurrentRelease>,
+    /// Per "env/app": the freeze in force, in words.
+    frozen: BTreeMap<String, String>,
 }
 
 pub async fn index(state: web::Data<AppState>) -> HttpResponse {
@@ -167,6 +175,7 @@ fn read_git(s: &AppState) -> Result<FromGit, (StatusCode, String)> {
                     tags: a.tags.iter().map(|t| t.to_string()).collect(),
                     branches: a.branches.iter().map(|b| b.to_string()).collect(),
                     headline: headline.to_owned(),
+                    rejected_by: a.rejected.map(|r| r.by),
                 },
             );
         }
@@ -178,6 +187,25 @@ fn read_git(s: &AppState) -> Result<FromGit, (StatusCode, String)> {
         .into_iter()
         .map(|(env, app, h)| (format!("{env}/{app}"), (h.reason, h.by)))
         .collect();
+    let now = Utc::now();
+    let mut frozen = BTreeMap::new();
+    for p in s.policies.iter() {
+        for (env, rules) in p.envs() {
+            let by_hand = s.store.freeze_state(env, p.app()).ok().flatten();
+            if let Some(f) = crate::release::frozen_at(rules, by_hand.as_ref(), now) {
+                let until = f
+                    .until
+                    .map(|u| u.format("%a %Y-%m-%d %H:%M UTC").to_string())
+                    .unwrap_or_else(|| "/unfreeze".into());
+                let what = match (&f.window, f.reason.is_empty()) {
+                    (Some(w), _) => format!("{w}, until {until}"),
+                    (None, false) => format!("until {until}: {} ({})", f.reason, f.by),
+                    (None, true) => format!("until {until} ({})", f.by),
+                };
+                frozen.insert(format!("{env}/{}", p.app()), what);
+            }
+        }
+    }
     let mut verifications = BTreeMap::new();
     for p in s.policies.iter() {
         for (env, _) in p.envs().filter(|(_, r)| r.verify.is_some()) {
@@ -192,6 +220,7 @@ fn read_git(s: &AppState) -> Result<FromGit, (StatusCode, String)> {
         facts,
         holds,
         verifications,
+        frozen,
     })
 }
 
@@ -265,6 +294,11 @@ fn matrix(state: &AppState, git: &FromGit, envs: &[String], now: DateTime<Utc>) 
                     (_, Some(until)) => format!("soaking until {}", until.format("%H:%M:%S UTC")),
                     _ => String::new(),
                 })
+                .unwrap_or_default(),
+            frozen: git.frozen.get(&key).cloned().unwrap_or_default(),
+            rejected_by: live
+                .and_then(|v| git.facts.get(&v.artifact.to_string()))
+                .and_then(|f| f.rejected_by.clone())
                 .unwrap_or_default(),
         }
     };

@@ -136,6 +136,11 @@ fn a_freeze_by_hand_holds_auto_deploys_and_unfreeze_releases_the_newest_desired(
         reply.contains("🧊 **web** in **production** is frozen until"),
         "{reply}"
     );
+    let (_, dashboard) = stack.server.get("/");
+    assert!(
+        dashboard.contains("🧊 frozen: until ") && dashboard.contains(": launch week (@alice)"),
+        "{dashboard}"
+    );
 
     let v2 = stack.green_main("v2");
     let v3 = stack.green_main("v3");
