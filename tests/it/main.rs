@@ -24,6 +24,7 @@ mod history;
 mod init;
 mod notify;
 mod policy_check;
+mod previews;
 mod recovery;
 mod rejects;
 mod release;
