@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::support::fixture;
 use super::support::stack::{Stack, WEB, wait_for, web_policy};
 
 /// A quick reconcile, so the preview sweep runs every two seconds.
@@ -40,6 +41,35 @@ fn deleting_a_pull_requests_branch_removes_its_preview_in_one_commit() {
     wait_for("the comment to say so", || {
         preview_comment(&stack, pr).starts_with("🧹 The preview of **web**")
     });
+}
+
+/// GitHub's `delete` event can beat the pull request's `closed` (and GitHub's API can still show
+/// the pull request open): the branch-deleted path removes the preview on its own.
+#[test]
+fn a_delete_event_for_a_pull_requests_branch_removes_its_preview_while_the_pull_request_is_open() {
+    let policy = web_policy("[env.staging]\nmerge = \"direct\"\n[preview]\nenv = \"preview\"\n");
+    let stack = Stack::start(&policy);
+    stack.green_main("v0\n");
+    let (pr, _) = stack.green_feature_pr("feature");
+    let folder = format!("preview/web-pr-{pr}/release.json");
+    wait_for("the preview", || stack.gitops_file(&folder).is_some());
+
+    // GitHub's recorded `delete` payload, for acme/web's branch `feature`.
+    let mut event: serde_json::Value = serde_json::from_slice(&fixture("delete.payload.json")).unwrap();
+    event["ref"] = "feature".into();
+    event["ref_type"] = "branch".into();
+    event["repository"]["full_name"] = WEB.into();
+    event["repository"]["name"] = "web".into();
+    event["repository"]["owner"]["login"] = "acme".into();
+    let (code, answer) =
+        stack
+            .server
+            .deliver("delete", "delete-feature", &serde_json::to_vec(&event).unwrap());
+    assert!((200..300).contains(&code), "{code} {answer}");
+    stack.settle();
+    wait_for("the preview removed", || stack.gitops_file(&folder).is_none());
+    assert_eq!(stack.last_trailer("Auger-Action"), "remove");
+    assert!(stack.sim.pull(WEB, pr).unwrap().open, "the close played no part");
 }
 
 #[test]
