@@ -294,6 +294,22 @@ pub struct PreviewPolicy {
     #[serde(default = "default_preview_merge")]
     pub merge: MergeMode,
     pub url: Option<String>,
+    /// A preview whose folder was last written this long ago (no push brought a new build)
+    /// is removed by the sweep; a later push brings it back. `None`: previews live until the
+    /// pull request closes.
+    #[serde(default, deserialize_with = "deserialize_ttl")]
+    pub ttl: Option<Duration>,
+}
+
+/// `ttl = "72h"`; zero is refused, since it would remove every preview as soon as it is written.
+fn deserialize_ttl<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let ttl = deserialize_duration(d)?;
+    if ttl.is_zero() {
+        return Err(de::Error::custom(
+            "must be longer than zero (leave ttl out to keep previews until the pull request closes)",
+        ));
+    }
+    Ok(Some(ttl))
 }
 
 fn default_preview_env() -> EnvName {

@@ -124,6 +124,19 @@ impl Releaser {
         repo: &RepoName,
         number: u64,
     ) -> Result<bool> {
+        self.remove_preview_because(forge, policy, repo, number, false)
+            .await
+    }
+
+    /// [`Self::remove_preview`]; `expired`: the comment says the `ttl` passed.
+    async fn remove_preview_because(
+        &self,
+        forge: &Arc<dyn Forge>,
+        policy: &Policy,
+        repo: &RepoName,
+        number: u64,
+        expired: bool,
+    ) -> Result<bool> {
         let Some(preview) = Preview::of(policy, number)? else {
             return Ok(false);
         };
@@ -135,16 +148,16 @@ impl Releaser {
         // deployment of the environment name is marked inactive.
         let pr = forge.get_pull(repo, number).await?;
         let artifact = self.built(policy.app(), &pr.head.sha).await?;
-        self.preview_removed(forge.as_ref(), &preview, artifact.as_ref())
+        self.preview_removed(forge.as_ref(), &preview, artifact.as_ref(), expired)
             .await;
         tracing::info!(app = %policy.app(), pull = number, "preview removed");
         Ok(true)
     }
 
     /// Previews of pull requests that closed while auger was not listening (down, or a lost
-    /// webhook): every `<app>-pr-<n>/` folder in a preview environment whose pull request is
-    /// no longer open is removed. Run at start and once per reconcile period. The number
-    /// removed.
+    /// webhook), and previews past their `ttl`: every `<app>-pr-<n>/` folder in a preview
+    /// environment whose pull request is no longer open, or that was last written `ttl` ago or
+    /// more, is removed. Run at start and once per reconcile period. The number removed.
     pub async fn sweep_previews(&self) -> usize {
         let Some(forge) = self.forge.clone() else {
             return 0;
@@ -182,13 +195,38 @@ impl Releaser {
         removed
     }
 
-    /// Removes `policy`'s preview of pull request `number` if that pull request is closed.
+    /// Removes `policy`'s preview of pull request `number` if that pull request is closed or
+    /// the preview outlived its `ttl`.
     async fn sweep_one(&self, forge: &Arc<dyn Forge>, policy: &Policy, number: u64) -> Result<bool> {
         let pr = forge.get_pull(policy.repo(), number).await?;
-        if pr.state == PullState::Open {
+        if pr.state != PullState::Open {
+            tracing::info!(app = %policy.app(), pull = number, "pull request closed while auger was not listening");
+            return self.remove_preview(forge, policy, policy.repo(), number).await;
+        }
+        if !self.expired(policy, number).await? {
             return Ok(false);
         }
-        tracing::info!(app = %policy.app(), pull = number, "pull request closed while auger was not listening");
-        self.remove_preview(forge, policy, policy.repo(), number).await
+        tracing::info!(app = %policy.app(), pull = number, "preview past its ttl");
+        self.remove_preview_because(forge, policy, policy.repo(), number, true)
+            .await
+    }
+
+    /// Whether the preview of pull request `number` was last written `ttl` ago or more. The
+    /// time is the committer time of the gitops commit that last released into the preview's
+    /// folder: every push whose build passes rewrites the folder, so it is the last push that
+    /// produced a preview, read from git alone (no event auger may have missed, and the same
+    /// answer after a restart).
+    async fn expired(&self, policy: &Policy, number: u64) -> Result<bool> {
+        let Some(preview) = Preview::of(policy, number)? else {
+            return Ok(false);
+        };
+        // A ttl beyond chrono's range never expires.
+        let Some(ttl) = preview.rules.ttl.and_then(|t| chrono::Duration::from_std(t).ok()) else {
+            return Ok(false);
+        };
+        let gitops = self.gitops.clone();
+        let (env, instance) = (preview.rules.env.clone(), preview.instance.clone());
+        let written = blocking(move || gitops.current(&env, &instance)).await?;
+        Ok(written.is_some_and(|r| self.clock.now() - r.time >= ttl))
     }
 }

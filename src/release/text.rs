@@ -97,17 +97,25 @@ pub(super) fn preview_pr_text(policy: &Policy, pr: &PullRequest, artifact: &Arti
 }
 
 /// The preview comment on a source pull request, without its marker; `artifact` is `None`
-/// once the preview is removed. `None` when the template fails (logged): no comment beats a
-/// wrong one.
+/// once the preview is removed, `expired` the `ttl` that removed it. `None` when the template
+/// fails (logged): no comment beats a wrong one.
 pub(super) fn preview_comment(
     policy: &Policy,
     env: &EnvName,
     instance: &AppName,
     artifact: Option<&Artifact>,
     url: Option<&str>,
+    expired: Option<std::time::Duration>,
 ) -> Option<String> {
     let mut ctx = tera::Context::new();
     ctx.insert("removed", &artifact.is_none());
+    ctx.insert("expired", &expired.is_some());
+    ctx.insert(
+        "ttl",
+        &expired
+            .map(|t| humantime::format_duration(t).to_string())
+            .unwrap_or_default(),
+    );
     ctx.insert("app", policy.app().as_str());
     ctx.insert("env", env.as_str());
     ctx.insert("instance", instance.as_str());
@@ -508,17 +516,31 @@ approvers = ["team:acme/sre", "user:bob"]
             AppName::new("web-pr-7").unwrap(),
         );
         let a = artifact();
-        let live = preview_comment(&policy, &env, &instance, Some(&a), Some("https://pr-7.example")).unwrap();
+        let live = preview_comment(
+            &policy,
+            &env,
+            &instance,
+            Some(&a),
+            Some("https://pr-7.example"),
+            None,
+        )
+        .unwrap();
         assert!(
             live.starts_with(
                 "🔭 Preview of **web** for this pull request: `web@aaaaaaaaaaaa` is released to `preview/web-pr-7/`: https://pr-7.example."
             ),
             "{live}"
         );
-        let removed = preview_comment(&policy, &env, &instance, None, None).unwrap();
+        let removed = preview_comment(&policy, &env, &instance, None, None, None).unwrap();
         assert_eq!(
             removed,
             "🧹 The preview of **web** for this pull request was removed (`preview/web-pr-7/`)."
+        );
+        let ttl = std::time::Duration::from_secs(72 * 3600);
+        let expired = preview_comment(&policy, &env, &instance, None, None, Some(ttl)).unwrap();
+        assert_eq!(
+            expired,
+            "⌛ The preview of **web** for this pull request was removed after 3days without a push (`preview/web-pr-7/`); the next push brings it back."
         );
     }
 }

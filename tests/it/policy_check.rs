@@ -632,3 +632,39 @@ freeze = [{ from = "Fri 16:00", to = "Mon 08:00", tz = "Europe/Berlin" }]
     assert_eq!(rules.freeze.len(), 1);
     assert_eq!(rules.freeze_overriders.len(), 1);
 }
+
+/// `[preview] ttl` (design §17) is a humantime duration like `after.soak`; zero and bad
+/// durations are refused with file and key, and no ttl keeps previews until the PR closes.
+#[test]
+fn a_preview_ttl_is_a_positive_duration_checked_with_file_and_key() {
+    let folder = Folder::new();
+    let web = |preview: &str| {
+        format!(
+            "app = \"web\"\nrepo = \"acme/web\"\ntemplate = \"web-service\"\n[env.staging]\nmerge = \"direct\"\n[preview]\n{preview}"
+        )
+    };
+    folder.write("web.toml", &web("ttl = \"72h\"\n"));
+    let set = folder.load().unwrap();
+    let preview = set.get(&app("web")).unwrap().preview().unwrap();
+    assert_eq!(preview.ttl, Some(std::time::Duration::from_secs(72 * 3600)));
+
+    folder.write("web.toml", &web(""));
+    let set = folder.load().unwrap();
+    assert_eq!(set.get(&app("web")).unwrap().preview().unwrap().ttl, None);
+
+    folder.write("web.toml", &web("ttl = \"three days\"\n"));
+    let errors = folder.load().unwrap_err();
+    assert_eq!(
+        folder.lines(&errors.errors),
+        [r#"policies/web.toml: preview.ttl: invalid duration "three days": expected number at 0"#]
+    );
+
+    folder.write("web.toml", &web("ttl = \"0s\"\n"));
+    let errors = folder.load().unwrap_err();
+    assert_eq!(
+        folder.lines(&errors.errors),
+        [
+            "policies/web.toml: preview.ttl: must be longer than zero (leave ttl out to keep previews until the pull request closes)"
+        ]
+    );
+}

@@ -209,16 +209,19 @@ impl Releaser {
         ev.environment_url = url.map(str::to_owned);
         ev.gitops_sha = Some(commit.clone());
         self.notifier.release_succeeded(&ev).await;
-        self.preview_comment(forge, preview, Some(artifact), url).await;
+        self.preview_comment(forge, preview, Some(artifact), url, None)
+            .await;
     }
 
     /// A preview was removed: its deployments go inactive (`artifact` is the pull request's
-    /// head, if the ledger has it) and the comment says it is gone.
+    /// head, if the ledger has it) and the comment says it is gone (`expired`: because its
+    /// `ttl` passed without a push).
     pub(in crate::release) async fn preview_removed(
         &self,
         forge: &dyn Forge,
         preview: &Preview<'_>,
         artifact: Option<&Artifact>,
+        expired: bool,
     ) {
         if let Some(artifact) = artifact {
             let mut ev = ReleaseEvent::for_artifact(artifact, preview.rules.env.clone(), "policy");
@@ -227,7 +230,8 @@ impl Releaser {
             ev.deployment_id = self.notifier.existing_deployment(&ev).await;
             self.notifier.preview_removed(&ev).await;
         }
-        self.preview_comment(forge, preview, None, None).await;
+        let ttl = if expired { preview.rules.ttl } else { None };
+        self.preview_comment(forge, preview, None, None, ttl).await;
     }
 
     /// The one preview comment on the pull request, created or edited in place.
@@ -237,12 +241,18 @@ impl Releaser {
         preview: &Preview<'_>,
         artifact: Option<&Artifact>,
         url: Option<&str>,
+        expired: Option<std::time::Duration>,
     ) {
         let (policy, number) = (preview.policy, preview.pull);
         let marker = format!("<!-- auger:preview {} -->", policy.app());
-        let Some(comment) =
-            text::preview_comment(policy, &preview.rules.env, &preview.instance, artifact, url)
-        else {
+        let Some(comment) = text::preview_comment(
+            policy,
+            &preview.rules.env,
+            &preview.instance,
+            artifact,
+            url,
+            expired,
+        ) else {
             return;
         };
         let text = format!("{comment}\n\n{marker}\n");
