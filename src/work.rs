@@ -13,7 +13,7 @@ use crate::artifact::{Artifact, ArtifactId};
 use crate::command::{ParseOutcome, parse_comment};
 use crate::domain::{AppName, BranchName, CommitSha, EnvName, RepoName, TagName};
 use crate::gitops::Trigger;
-use crate::policy::{PolicySet, VerifySource};
+use crate::policy::PolicySet;
 use crate::verify::{Controller, Health, Report, Revision};
 use crate::webhook::events::{
     CheckRun, CheckRunAction, Conclusion, Event, IssueCommentAction, PullRequestAction, PullRequestEvent,
@@ -242,9 +242,9 @@ pub struct Scope<'a> {
 /// on the gitops commit (design §15: Flux's `github` provider, Argo CD's `github` service).
 fn verifies_by_status(policies: &PolicySet, context: &str) -> bool {
     policies.iter().any(|p| {
-        p.envs().any(|(_, rules)| {
-            matches!(&rules.verify, Some(v) if matches!(&v.by, VerifySource::Status(globs) if globs.matches(context)))
-        })
+        p.envs()
+            .filter_map(|(_, rules)| rules.verify.as_ref())
+            .any(|v| v.by.hears(Controller::Status, context))
     })
 }
 

@@ -23,7 +23,7 @@ use crate::forge::{CommentId, Reaction};
 use crate::gitops::Trigger;
 use crate::notify::reply::render_markdown;
 use crate::notify::{ReplyRef, ReplyText, answer_marker, render_reply};
-use crate::policy::Policy;
+use crate::policy::{Policy, Principal};
 use crate::release::{Plan, ReleaseOutcome, Releaser};
 use crate::work::PullRequestComment;
 
@@ -316,14 +316,7 @@ async fn command_status(asked: &Asked<'_>) -> String {
         /// Only a hold in force.
         hold: Option<HoldState>,
         /// Only a freeze in force: a policy window or one set by hand.
-        frozen: Option<FrozenView>,
-    }
-    #[derive(Serialize)]
-    struct FrozenView {
-        until: Option<String>,
-        window: Option<String>,
-        by: String,
-        reason: String,
+        frozen: Option<crate::release::FrozenView>,
     }
     let mut rows = Vec::new();
     for p in &asked.apps {
@@ -332,12 +325,7 @@ async fn command_status(asked: &Asked<'_>) -> String {
             let running = live.as_ref().map(|a| a.label()).unwrap_or_default();
             let rejected = live.and_then(|a| a.rejected);
             let frozen = match asked.releaser.frozen(env, p.app()).await {
-                Ok(Some(f)) => Some(FrozenView {
-                    until: f.until.map(|u| u.format("%a %Y-%m-%d %H:%M UTC").to_string()),
-                    window: f.window,
-                    by: f.by,
-                    reason: f.reason,
-                }),
+                Ok(Some(f)) => Some(f.view()),
                 _ => None,
             };
             let state = match rules.verify {
@@ -587,7 +575,7 @@ async fn command_freeze(
         line,
         result.map(|changed| {
             let state = if changed { "freeze_set" } else { "freeze_already" };
-            let detail = until.map(|t| format!("until {}", t.format("%a %Y-%m-%d %H:%M UTC")));
+            let detail = until.map(|t| format!("until {}", crate::release::day_time(t)));
             render_reply(&ReplyText {
                 state,
                 command: line,
@@ -611,7 +599,7 @@ async fn command_unfreeze(asked: &Asked<'_>, line: &str, env: &EnvName) -> Strin
         Ok(Some(f)) => f.until.map(|t| {
             format!(
                 "a freeze window is still in force until {}",
-                t.format("%a %Y-%m-%d %H:%M UTC")
+                crate::release::day_time(t)
             )
         }),
         _ => None,
@@ -667,26 +655,13 @@ async fn command_reject(asked: &Asked<'_>, line: &str, target: &RollbackTarget, 
     };
     let mut allowed = false;
     for (_, rules) in policy.envs() {
-        let admitted = asked
-            .ctx
-            .people
-            .admits_account(
-                &rules.deployers,
-                policy.repo(),
-                &asked.comment.author,
-                Some(asked.comment.author_id),
-            )
-            .await;
-        match admitted {
+        match admits(asked, policy, &rules.deployers).await {
             Ok(true) => {
                 allowed = true;
                 break;
             }
             Ok(false) => {}
-            Err(e) => {
-                let error = e.to_string();
-                return say(line, "refused", Refusal::PermissionsUnreadable { error });
-            }
+            Err(why) => return say(line, "refused", why),
         }
     }
     if !allowed {
@@ -731,10 +706,7 @@ async fn command_reject(asked: &Asked<'_>, line: &str, target: &RollbackTarget, 
 fn frozen_refusal(env: &EnvName, f: crate::release::Frozen) -> Refusal {
     Refusal::Frozen {
         env: env.to_string(),
-        until: f
-            .until
-            .map(|t| t.format("%a %Y-%m-%d %H:%M UTC").to_string())
-            .unwrap_or_default(),
+        until: f.until.map(crate::release::day_time).unwrap_or_default(),
         window: f.window.unwrap_or_default(),
         by: f.by,
         freeze_reason: f.reason,
@@ -747,26 +719,30 @@ async fn may_override_freeze(asked: &Asked<'_>, policy: &Policy, env: &EnvName) 
         let (env, known) = (env.to_string(), Vec::new());
         return Err(Refusal::UnknownEnv { env, known });
     };
-    let author = &asked.comment.author;
-    match asked
+    if admits(asked, policy, &rules.freeze_overriders).await? {
+        return Ok(());
+    }
+    Err(Refusal::NotOverrider {
+        author: asked.comment.author.clone(),
+        env: env.to_string(),
+        allowed: rules.freeze_overriders.iter().map(ToString::to_string).collect(),
+    })
+}
+
+/// Whether the comment's author is one of `principals` of `policy`'s repository, asked of
+/// GitHub now.
+async fn admits(asked: &Asked<'_>, policy: &Policy, principals: &[Principal]) -> Result<bool, Refusal> {
+    asked
         .ctx
         .people
         .admits_account(
-            &rules.freeze_overriders,
+            principals,
             policy.repo(),
-            author,
+            &asked.comment.author,
             Some(asked.comment.author_id),
         )
         .await
-    {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(Refusal::NotOverrider {
-            author: author.clone(),
-            env: env.to_string(),
-            allowed: rules.freeze_overriders.iter().map(ToString::to_string).collect(),
-        }),
-        Err(e) => Err(Refusal::PermissionsUnreadable { error: e.to_string() }),
-    }
+        .map_err(|e| Refusal::PermissionsUnreadable { error: e.to_string() })
 }
 
 /// Who acts, as hold and rollback records name them.
@@ -818,26 +794,14 @@ async fn authorized<'a>(asked: &Asked<'a>, env: &EnvName) -> Result<&'a Policy, 
         let (env, known) = (env.to_string(), Vec::new());
         return Err(Refusal::UnknownEnv { env, known });
     };
-    let author = &asked.comment.author;
-    match asked
-        .ctx
-        .people
-        .admits_account(
-            &rules.deployers,
-            policy.repo(),
-            author,
-            Some(asked.comment.author_id),
-        )
-        .await
-    {
-        Ok(true) => Ok(policy),
-        Ok(false) => Err(Refusal::NotAllowed {
-            author: author.clone(),
-            env: env.to_string(),
-            allowed: rules.deployers.iter().map(ToString::to_string).collect(),
-        }),
-        Err(e) => Err(Refusal::PermissionsUnreadable { error: e.to_string() }),
+    if admits(asked, policy, &rules.deployers).await? {
+        return Ok(policy);
     }
+    Err(Refusal::NotAllowed {
+        author: asked.comment.author.clone(),
+        env: env.to_string(),
+        allowed: rules.deployers.iter().map(ToString::to_string).collect(),
+    })
 }
 
 /// The app of this repository that has `env`, or why none does.

@@ -5,25 +5,13 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::testbed::Bed;
+use super::testbed::{Bed, policy_with_staging};
 use crate::release::{Clock, ManualClock};
 
-const POLICY: &str = r#"
-app = "web"
-repo = "acme/web"
-template = "web"
-
-[artifact]
-signals = ["status:ci/build"]
-
-[vars]
-image = "ghcr.io/acme/web:{{ artifact.sha }}"
-
-[env.staging]
-auto = { branch = "main" }
-merge = "direct"
-freeze = [{ from = "Fri 16:00", to = "Mon 08:00", tz = "Europe/Berlin" }]
-"#;
+/// Staging frozen every weekend, Berlin time.
+fn policy() -> String {
+    policy_with_staging(r#"freeze = [{ from = "Fri 16:00", to = "Mon 08:00", tz = "Europe/Berlin" }]"#)
+}
 
 fn utc(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -33,7 +21,7 @@ fn utc(s: &str) -> DateTime<Utc> {
 async fn an_automatic_release_waits_out_the_window_and_goes_at_its_end() {
     // Saturday noon in Berlin; the window ends Monday 08:00 Berlin, 07:00 UTC.
     let clock = Arc::new(ManualClock::new(utc("2026-12-05T11:00:00Z")));
-    let bed = Bed::with_policy(POLICY, clock.clone());
+    let bed = Bed::with_policy(&policy(), clock.clone());
     let releaser = bed.ctx.releases.running().unwrap();
     let sha = bed.green_main(1).await;
 
@@ -68,7 +56,7 @@ async fn an_automatic_release_waits_out_the_window_and_goes_at_its_end() {
 #[tokio::test(flavor = "multi_thread")]
 async fn status_shows_a_window_freeze_and_a_rejected_artifact() {
     let clock = Arc::new(ManualClock::new(utc("2026-12-04T10:00:00Z")));
-    let bed = Bed::with_policy(POLICY, clock.clone());
+    let bed = Bed::with_policy(&policy(), clock.clone());
     let sha = bed.green_main(1).await;
     assert_eq!(
         bed.live("staging"),

@@ -36,6 +36,11 @@ merge = "direct"
 deployers = ["permission:write"]
 "#;
 
+/// The bed's policy with `lines` added to its `[env.staging]` (its last table).
+pub fn policy_with_staging(lines: &str) -> String {
+    format!("{POLICY}{lines}\n")
+}
+
 /// `acme/web` with alice (write) and bob (read); auger acts as the user `auger`.
 pub struct Bed {
     pub sim: GithubSim,

@@ -38,8 +38,8 @@ struct Cell {
     /// Verification state of what runs (design §15), for envs that verify.
     verify: String,
     verify_detail: String,
-    /// A freeze in force (design §17), in words; empty when none.
-    frozen: String,
+    /// A freeze in force (design §17).
+    frozen: Option<crate::release::FrozenView>,
     /// Who rejected what runs; empty when nobody did.
     rejected_by: String,
 }
@@ -100,8 +100,8 @@ struct FromGit {
     holds: BTreeMap<String, (String, String)>,
     /// Per "env/app": the verification of what runs, for envs that verify.
     verifications: BTreeMap<String, crate::verify::current::CurrentRelease>,
-    /// Per "env/app": the freeze in force, in words.
-    frozen: BTreeMap<String, String>,
+    /// Per "env/app": the freeze in force.
+    frozen: BTreeMap<String, crate::release::FrozenView>,
 }
 
 pub async fn index(state: web::Data<AppState>) -> HttpResponse {
@@ -188,29 +188,18 @@ fn read_git(s: &AppState) -> Result<FromGit, (StatusCode, String)> {
         .map(|(env, app, h)| (format!("{env}/{app}"), (h.reason, h.by)))
         .collect();
     let now = Utc::now();
-    let mut frozen = BTreeMap::new();
+    let (mut frozen, mut verifications) = (BTreeMap::new(), BTreeMap::new());
     for p in s.policies.iter() {
         for (env, rules) in p.envs() {
+            let key = format!("{env}/{}", p.app());
             let by_hand = s.store.freeze_state(env, p.app()).ok().flatten();
             if let Some(f) = crate::release::frozen_at(rules, by_hand.as_ref(), now) {
-                let until = f
-                    .until
-                    .map(|u| u.format("%a %Y-%m-%d %H:%M UTC").to_string())
-                    .unwrap_or_else(|| "/unfreeze".into());
-                let what = match (&f.window, f.reason.is_empty()) {
-                    (Some(w), _) => format!("{w}, until {until}"),
-                    (None, false) => format!("until {until}: {} ({})", f.reason, f.by),
-                    (None, true) => format!("until {until} ({})", f.by),
-                };
-                frozen.insert(format!("{env}/{}", p.app()), what);
+                frozen.insert(key.clone(), f.view());
             }
-        }
-    }
-    let mut verifications = BTreeMap::new();
-    for p in s.policies.iter() {
-        for (env, _) in p.envs().filter(|(_, r)| r.verify.is_some()) {
-            if let Ok(Some(c)) = crate::verify::current::current(&s.store, env, p.app(), true) {
-                verifications.insert(format!("{env}/{}", p.app()), c);
+            if rules.verify.is_some()
+                && let Ok(Some(c)) = crate::verify::current::current(&s.store, env, p.app(), true)
+            {
+                verifications.insert(key, c);
             }
         }
     }
@@ -295,7 +284,7 @@ fn matrix(state: &AppState, git: &FromGit, envs: &[String], now: DateTime<Utc>) 
                     _ => String::new(),
                 })
                 .unwrap_or_default(),
-            frozen: git.frozen.get(&key).cloned().unwrap_or_default(),
+            frozen: git.frozen.get(&key).cloned(),
             rejected_by: live
                 .and_then(|v| git.facts.get(&v.artifact.to_string()))
                 .and_then(|f| f.rejected_by.clone())

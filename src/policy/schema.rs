@@ -23,6 +23,7 @@ use super::glob::RefGlobs;
 use super::principal::Principal;
 use super::signal::Signal;
 use crate::domain::{AppName, BranchName, EnvName, RepoName, TagName, string_newtype};
+use crate::verify::Controller;
 
 /// One policy file as written.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -191,6 +192,19 @@ pub enum VerifySource {
     ArgoCd(String),
     /// Commit statuses or check runs on the gitops commit whose context (name) matches.
     Status(RefGlobs),
+}
+
+impl VerifySource {
+    /// Whether an env listening here hears a report from `controller` about `object` (a Flux
+    /// object, an Argo CD Application, or a status context).
+    pub fn hears(&self, controller: Controller, object: &str) -> bool {
+        match (self, controller) {
+            (VerifySource::Flux(name), Controller::Flux)
+            | (VerifySource::ArgoCd(name), Controller::ArgoCd) => name == object,
+            (VerifySource::Status(globs), Controller::Status) => globs.matches(object),
+            _ => false,
+        }
+    }
 }
 
 /// What a failed or timed-out verification does.

@@ -24,6 +24,26 @@ pub struct Frozen {
     pub reason: String,
 }
 
+/// A freeze as `/status` and the dashboard show it: times as people read them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FrozenView {
+    pub until: Option<String>,
+    pub window: Option<String>,
+    pub by: String,
+    pub reason: String,
+}
+
+impl Frozen {
+    pub fn view(&self) -> FrozenView {
+        FrozenView {
+            until: self.until.map(super::day_time),
+            window: self.window.clone(),
+            by: self.by.clone(),
+            reason: self.reason.clone(),
+        }
+    }
+}
+
 /// The freeze in force at `now` from the env's windows and the state set by hand, if any. A
 /// freeze by hand without an end outlasts any window; otherwise the later end counts.
 pub fn frozen_at(rules: &EnvPolicy, by_hand: Option<&FreezeState>, now: DateTime<Utc>) -> Option<Frozen> {

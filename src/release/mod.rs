@@ -47,9 +47,10 @@ use steps::{merge_commit, rollback_plan};
 pub use approval::{Tally, tally};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use desired::{Desired, DesiredError, DesiredReleases, Want};
-pub use freeze::{Frozen, frozen_at};
+pub use freeze::{Frozen, FrozenView, frozen_at};
 pub use people::People;
 pub use plan::{Gate, Plan, auto_plans, gate};
+pub use text::day_time;
 
 /// Every environment of every policy whose releases go through a pull request, with the
 /// branch auger opens that pull request from (`auger/<env>/<app>`).
@@ -187,7 +188,7 @@ pub struct Releaser {
     merged_here: std::sync::Mutex<std::collections::VecDeque<u64>>,
     /// The earliest time an open verification may end by itself (soak or deadline), so the
     /// timer wakes for it; refreshed by every pass.
-    verify_due: std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>,
+    verify_due: std::sync::Mutex<verify::Due>,
     /// Poked when a pass may have moved the next retry earlier, so the timer re-reads it.
     rescheduled: tokio::sync::Notify,
     serial: tokio::sync::Mutex<()>,
@@ -209,7 +210,7 @@ impl Releaser {
             git_token_from_forge: parts.git_token_from_forge,
             reconcile_every: parts.reconcile_every,
             merged_here: std::sync::Mutex::new(std::collections::VecDeque::new()),
-            verify_due: std::sync::Mutex::new(None),
+            verify_due: std::sync::Mutex::default(),
             rescheduled: tokio::sync::Notify::new(),
             serial: tokio::sync::Mutex::new(()),
         }

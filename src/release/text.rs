@@ -310,7 +310,7 @@ pub(super) fn verify_then_held(env: &EnvName, to: Option<&ArtifactId>, why: Opti
 }
 
 /// A day and time people read in a status (`Mon 2026-12-07 07:00 UTC`).
-pub(super) fn day_time(at: DateTime<Utc>) -> String {
+pub fn day_time(at: DateTime<Utc>) -> String {
     at.format("%a %Y-%m-%d %H:%M UTC").to_string()
 }
 

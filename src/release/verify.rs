@@ -15,12 +15,20 @@ use crate::domain::{AppName, CommitSha, EnvName};
 use crate::forge::DeploymentId;
 use crate::gitops::Trigger;
 use crate::notify::{FailureKind, ReleaseEvent, ReplyRef, ReplyText, render_reply};
-use crate::policy::{OnFailure, VerifyRule, VerifySource};
+use crate::policy::{OnFailure, VerifyRule};
 use crate::verify::state::{Containment, Seen, Verification, VerifyState};
 use crate::verify::{Controller, Report};
 
 /// Who a rollback after a failed verification is by, in holds and logs.
 const VERIFY_ACTOR: &str = "auger verify";
+
+/// When an open verification may next end by itself (a soak or a deadline), as far as the
+/// ledger was last read; until the first read nothing is known, so the first pass reads it.
+#[derive(Debug, Default)]
+pub(super) struct Due {
+    scanned: bool,
+    next: Option<DateTime<Utc>>,
+}
 
 /// A merged release that the env verifies: what [`Releaser::start_verification`] needs.
 pub(super) struct Merged<'a> {
@@ -73,7 +81,7 @@ impl Releaser {
             store.set_env_state((StateKind::Verify, &env, &app), &v2, change, |old| *old == v2)
         })
         .await?;
-        self.note_verify_due(Some(v));
+        self.note_verify_due(v);
         Ok(())
     }
 
@@ -170,7 +178,8 @@ impl Releaser {
             .flat_map(|p| {
                 p.envs().filter_map(move |(env, rules)| {
                     let rule = rules.verify.as_ref()?;
-                    listens(rule, report).then(|| (env.clone(), p.app().clone(), rule.soak))
+                    let hears = rule.by.hears(report.controller, &report.object);
+                    hears.then(|| (env.clone(), p.app().clone(), rule.soak))
                 })
             })
             .collect();
@@ -218,7 +227,15 @@ impl Releaser {
     }
 
     /// Soaks that ended and deadlines that passed, for every open verification.
+    /// Reads the ledger only when something may be due: a pass runs after every event.
     pub(super) async fn verify_pass(&self) {
+        let now = self.clock.now();
+        {
+            let due = self.verify_due.lock().unwrap_or_else(|p| p.into_inner());
+            if due.scanned && due.next.is_none_or(|at| at > now) {
+                return;
+            }
+        }
         let all = match self.verifications().await {
             Ok(all) => all,
             Err(e) => {
@@ -226,7 +243,6 @@ impl Releaser {
                 return;
             }
         };
-        let now = self.clock.now();
         let mut next_due: Option<DateTime<Utc>> = None;
         for (env, app, v) in all {
             let v = match v.on_time(now) {
@@ -241,20 +257,21 @@ impl Releaser {
             };
             next_due = next_due.into_iter().chain(v.due()).min();
         }
-        *self.verify_due.lock().unwrap_or_else(|p| p.into_inner()) = next_due;
+        *self.verify_due.lock().unwrap_or_else(|p| p.into_inner()) = Due {
+            scanned: true,
+            next: next_due,
+        };
     }
 
     /// The next time a verification may end by itself.
     pub(super) fn next_verify_due(&self) -> Option<DateTime<Utc>> {
-        *self.verify_due.lock().unwrap_or_else(|p| p.into_inner())
+        self.verify_due.lock().unwrap_or_else(|p| p.into_inner()).next
     }
 
-    fn note_verify_due(&self, v: Option<&Verification>) {
-        let Some(due) = v.and_then(Verification::due) else {
-            return;
-        };
-        let mut next = self.verify_due.lock().unwrap_or_else(|p| p.into_inner());
-        *next = Some(next.map_or(due, |n| n.min(due)));
+    fn note_verify_due(&self, v: &Verification) {
+        let Some(due) = v.due() else { return };
+        let mut known = self.verify_due.lock().unwrap_or_else(|p| p.into_inner());
+        known.next = Some(known.next.map_or(due, |n| n.min(due)));
     }
 
     /// Records `next` and says so where people look; a failure then does what the env's
@@ -430,16 +447,13 @@ impl Releaser {
     async fn resolve_revision(&self, revision: &str) -> Result<Option<String>> {
         let gitops = self.gitops.clone();
         let rev = revision.to_owned();
-        let known = blocking(move || gitops.resolve(&rev)).await?;
-        if known.is_some() {
-            return Ok(known);
-        }
-        // A report can be about a commit the cache has not fetched yet.
-        let gitops = self.gitops.clone();
-        let rev = revision.to_owned();
-        blocking(move || {
-            gitops.fetch()?;
-            gitops.resolve(&rev)
+        blocking(move || match gitops.resolve(&rev)? {
+            Some(full) => Ok(Some(full)),
+            // A report can be about a commit the cache has not fetched yet.
+            None => {
+                gitops.fetch()?;
+                gitops.resolve(&rev)
+            }
         })
         .await
     }
@@ -463,16 +477,5 @@ impl Releaser {
             Ok(Containment::Contains)
         })
         .await
-    }
-}
-
-/// Whether an env's `verify` rule listens to `report`.
-fn listens(rule: &VerifyRule, report: &Report) -> bool {
-    match (&rule.by, report.controller) {
-        (VerifySource::Flux(name), Controller::Flux) | (VerifySource::ArgoCd(name), Controller::ArgoCd) => {
-            *name == report.object
-        }
-        (VerifySource::Status(globs), Controller::Status) => globs.matches(&report.object),
-        _ => false,
     }
 }

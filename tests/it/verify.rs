@@ -54,6 +54,16 @@ impl Stack {
         self.current()["state"].as_str().unwrap().to_owned()
     }
 
+    /// Flux saying `apps-staging` is healthy at the gitops tip, signed with the right secret.
+    fn flux_healthy(&self) -> u16 {
+        self.flux(
+            "apps-staging",
+            &self.gitops_tip(),
+            "kustomization-succeeded.json",
+            FLUX_SECRET,
+        )
+    }
+
     /// Flux's event about `object` at gitops `revision`, signed with `secret`.
     fn flux(&self, object: &str, revision: &str, fixture: &str, secret: &str) -> u16 {
         let mut event: serde_json::Value = serde_json::from_slice(&report_fixture("flux", fixture)).unwrap();
@@ -80,15 +90,7 @@ fn a_flux_report_verifies_the_release_it_contains() {
         "{description}"
     );
 
-    assert_eq!(
-        s.flux(
-            "apps-staging",
-            &s.gitops_tip(),
-            "kustomization-succeeded.json",
-            FLUX_SECRET
-        ),
-        202
-    );
+    assert_eq!(s.flux_healthy(), 202);
     s.settle();
     assert_eq!(s.state(), "verified");
     assert_eq!(s.status(&sha, "auger/staging").unwrap().0, "success");
@@ -183,15 +185,7 @@ fn a_release_waiting_for_its_report_survives_a_restart() {
     let sha = s.released_to_staging("v1");
     s.restart(&ENV);
     assert_eq!(s.state(), "merged");
-    assert_eq!(
-        s.flux(
-            "apps-staging",
-            &s.gitops_tip(),
-            "kustomization-succeeded.json",
-            FLUX_SECRET
-        ),
-        202
-    );
+    assert_eq!(s.flux_healthy(), 202);
     s.settle();
     assert_eq!(s.state(), "verified");
     assert_eq!(s.status(&sha, "auger/staging").unwrap().0, "success");
@@ -272,15 +266,7 @@ fn one_kustomization_report_verifies_every_app_it_contains() {
         s.live("staging").as_deref() == Some(sha.as_str())
             && s.server.get("/api/v1/releases/current?env=staging&app=api").0 == 200
     });
-    assert_eq!(
-        s.flux(
-            "apps-staging",
-            &s.gitops_tip(),
-            "kustomization-succeeded.json",
-            FLUX_SECRET
-        ),
-        202
-    );
+    assert_eq!(s.flux_healthy(), 202);
     s.settle();
     for app in ["web", "api"] {
         let (_, body) = s

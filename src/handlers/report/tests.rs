@@ -5,27 +5,17 @@ use std::sync::Arc;
 
 use crate::domain::{AppName, CommitSha, EnvName};
 use crate::handlers::Handled;
-use crate::handlers::testbed::{Bed, REPO};
+use crate::handlers::testbed::{Bed, REPO, policy_with_staging};
 use crate::release::{ManualClock, Releaser};
 use crate::verify::state::VerifyState;
 use crate::verify::{Controller, Health, Report, Revision};
 
-const POLICY: &str = r#"
-app = "web"
-repo = "acme/web"
-template = "web"
-
-[artifact]
-signals = ["status:ci/build"]
-
-[vars]
-image = "ghcr.io/acme/web:{{ artifact.sha }}"
-
-[env.staging]
-auto = { branch = "main" }
-merge = "direct"
-verify = { flux = "apps-staging", soak = "5m", timeout = "10m", on_failure = "rollback" }
-"#;
+/// Staging (direct, deployers with write) verified by Flux's `apps-staging`.
+fn policy() -> String {
+    policy_with_staging(
+        r#"verify = { flux = "apps-staging", soak = "5m", timeout = "10m", on_failure = "rollback" }"#,
+    )
+}
 
 struct Scene {
     bed: Bed,
@@ -136,7 +126,7 @@ fn app() -> AppName {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_merged_release_says_applying_until_the_cluster_reports() {
-    let s = Scene::new(POLICY);
+    let s = Scene::new(&policy());
     let sha = s.build(1).await;
     assert_eq!(s.bed.live("staging"), Some(sha.clone()));
     assert_eq!(s.state().await, VerifyState::Merged);
@@ -151,7 +141,7 @@ async fn a_merged_release_says_applying_until_the_cluster_reports() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_healthy_report_then_the_soak_verifies_the_release() {
-    let s = Scene::new(POLICY);
+    let s = Scene::new(&policy());
     let sha = s.build(1).await;
     let handled = s
         .report(s.flux(&s.gitops_tip(), Health::Healthy, "Applied"))
@@ -172,7 +162,7 @@ async fn a_healthy_report_then_the_soak_verifies_the_release() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_report_for_a_later_revision_verifies_what_it_contains() {
-    let s = Scene::new(POLICY);
+    let s = Scene::new(&policy());
     s.build(1).await;
     let release_commit = s.gitops_tip();
     // Somebody else's commit lands on the gitops branch after the release.
@@ -184,7 +174,7 @@ async fn a_report_for_a_later_revision_verifies_what_it_contains() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_error_for_an_older_revision_changes_nothing() {
-    let s = Scene::new(POLICY);
+    let s = Scene::new(&policy());
     s.build(1).await;
     let first = s.gitops_tip();
     s.build(2).await;
@@ -200,7 +190,7 @@ async fn an_error_for_an_older_revision_changes_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failure_rolls_back_to_the_last_verified_release_and_holds() {
-    let s = Scene::new(POLICY);
+    let s = Scene::new(&policy());
     let good = s.build(1).await;
     s.report(s.flux(&s.gitops_tip(), Health::Healthy, "Applied"))
         .await;
@@ -237,7 +227,7 @@ async fn a_failure_rolls_back_to_the_last_verified_release_and_holds() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_rollback_is_not_rolled_back_again() {
-    let s = Scene::new(POLICY);
+    let s = Scene::new(&policy());
     s.build(1).await;
     s.report(s.flux(&s.gitops_tip(), Health::Healthy, "ok")).await;
     s.clock.advance(chrono::Duration::minutes(5));
@@ -254,7 +244,7 @@ async fn a_failed_rollback_is_not_rolled_back_again() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn no_healthy_report_before_the_timeout_fails_the_release() {
-    let policy = POLICY.replace("on_failure = \"rollback\"", "on_failure = \"hold\"");
+    let policy = policy().replace("on_failure = \"rollback\"", "on_failure = \"hold\"");
     let s = Scene::new(&policy);
     let sha = s.build(1).await;
     s.clock.advance(chrono::Duration::minutes(9));
@@ -281,7 +271,7 @@ async fn no_healthy_report_before_the_timeout_fails_the_release() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_report_for_another_object_is_ignored() {
-    let s = Scene::new(POLICY);
+    let s = Scene::new(&policy());
     s.build(1).await;
     let mut report = s.flux(&s.gitops_tip(), Health::Failed, "not ours");
     report.object = "apps-production".into();
@@ -291,7 +281,7 @@ async fn a_report_for_another_object_is_ignored() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_next_release_supersedes_one_still_being_verified() {
-    let s = Scene::new(POLICY);
+    let s = Scene::new(&policy());
     let first = s.build(1).await;
     s.build(2).await;
     let (state, description) = s.statuses(&first).pop().unwrap();
@@ -302,7 +292,8 @@ async fn the_next_release_supersedes_one_still_being_verified() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_soak_of_an_after_gate_counts_from_healthy() {
     let policy = format!(
-        "{POLICY}\n[env.production]\nauto = {{ branch = \"main\" }}\nmerge = \"direct\"\nafter = {{ env = \"staging\", soak = \"10m\" }}\n"
+        "{}\n[env.production]\nauto = {{ branch = \"main\" }}\nmerge = \"direct\"\nafter = {{ env = \"staging\", soak = \"10m\" }}\n",
+        policy()
     );
     let s = Scene::new(&policy);
     let sha = s.build(1).await;
@@ -320,7 +311,7 @@ async fn the_soak_of_an_after_gate_counts_from_healthy() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_error_for_a_revision_older_than_the_healthy_one_changes_nothing() {
-    let s = Scene::new(POLICY);
+    let s = Scene::new(&policy());
     s.build(1).await;
     let release_commit = s.gitops_tip();
     let later = s.human_commit();
@@ -337,10 +328,7 @@ async fn an_error_for_a_revision_older_than_the_healthy_one_changes_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_deploy_reply_says_applying_then_verified() {
-    let s = Scene::new(&POLICY.replace(
-        "[env.staging]",
-        "[env.staging]\ndeployers = [\"permission:write\"]",
-    ));
+    let s = Scene::new(&policy());
     let (pr, head) = s.bed.pull_request();
     s.bed.ctx.store.record(&s.bed.artifact(&head)).unwrap();
     let c = s.bed.comment(pr, "alice", "/deploy staging").await;
@@ -363,7 +351,7 @@ async fn a_deploy_reply_says_applying_then_verified() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn status_shows_how_far_the_verification_is() {
-    let s = Scene::new(POLICY);
+    let s = Scene::new(&policy());
     s.build(1).await;
     s.report(s.flux(
         &s.gitops_tip(),
