@@ -73,6 +73,7 @@ fn typed_work(c: &mut Criterion) {
     let scope = Scope {
         policies: &policies,
         gitops_repo: None,
+        config_repo: None,
     };
     let mut edge = c.benchmark_group("edge/status");
     edge.bench_function("kept", |b| {

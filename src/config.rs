@@ -37,6 +37,21 @@ struct RawConfig {
     notify: RawNotify,
     #[serde(default)]
     verify: RawVerify,
+    policies: Option<RawPolicies>,
+}
+
+/// `[policies]`: a config repository whose pushes reload the policies (design §17).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicies {
+    repo: String,
+    url: String,
+    #[serde(default = "default_branch")]
+    branch: String,
+    #[serde(default = "default_policies")]
+    path: String,
+    /// The templates' folder in the config repository; without it, `[paths] templates`.
+    templates: Option<String>,
 }
 
 /// `[verify]`: the secrets the cluster's controllers authenticate their reports with (design
@@ -188,6 +203,24 @@ fn default_templates() -> String {
     "templates".into()
 }
 
+/// A folder inside a repository: relative, `/`-separated, without `.` or `..` parts (it is
+/// read from git trees, never joined onto a disk path).
+fn repo_folder(path: &str) -> Result<String, String> {
+    let trimmed = path.trim_matches('/');
+    if trimmed.is_empty() {
+        return Ok(String::new());
+    }
+    if trimmed
+        .split('/')
+        .any(|part| part.is_empty() || part == "." || part == ".." || part.contains('\\'))
+    {
+        return Err(format!(
+            "{path:?} is not a folder of the repository (relative, no \".\" or \"..\" parts)"
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
 /// The validated configuration. Paths are absolute or relative to the current directory,
 /// already resolved against the config file's folder.
 #[derive(Debug, Clone)]
@@ -202,6 +235,20 @@ pub struct Config {
     /// `[notify] slack_webhook_env`: the variable that holds the Slack webhook URL.
     pub slack_webhook_env: Option<String>,
     pub verify: VerifyConfig,
+    /// `[policies]`: where policies are reloaded from on a push; `None` reads `paths.policies`.
+    pub policies_repo: Option<PoliciesRepoConfig>,
+}
+
+/// `[policies]`: the config repository, its branch, and the folders in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoliciesRepoConfig {
+    pub repo: RepoName,
+    pub url: String,
+    pub branch: BranchName,
+    /// The policy folder, relative to the repository root.
+    pub path: String,
+    /// The templates' folder in the repository, if it holds them.
+    pub templates: Option<String>,
 }
 
 /// `[verify]`: which variables hold the controllers' report secrets.
@@ -422,6 +469,26 @@ impl Config {
                 check_env_name(var).map_err(|m| err(key, m))?;
             }
         }
+        let policies_repo = match raw.policies {
+            None => None,
+            Some(p) => {
+                let repo = RepoName::new(&p.repo).map_err(|e| err("policies.repo", e.to_string()))?;
+                non_empty("policies.url", &p.url)?;
+                let branch = BranchName::new(&p.branch).map_err(|e| err("policies.branch", e.to_string()))?;
+                let path = repo_folder(&p.path).map_err(|m| err("policies.path", m))?;
+                let templates = p
+                    .templates
+                    .map(|t| repo_folder(&t).map_err(|m| err("policies.templates", m)))
+                    .transpose()?;
+                Some(PoliciesRepoConfig {
+                    repo,
+                    url: p.url,
+                    branch,
+                    path,
+                    templates,
+                })
+            }
+        };
         non_empty("paths.policies", &raw.paths.policies)?;
         non_empty("paths.templates", &raw.paths.templates)?;
 
@@ -455,6 +522,7 @@ impl Config {
                 flux_secret_env: raw.verify.flux_secret_env,
                 argocd_token_env: raw.verify.argocd_token_env,
             },
+            policies_repo,
         })
     }
 

@@ -15,6 +15,7 @@ pub mod notify;
 pub mod policy;
 pub mod priority;
 pub mod release;
+pub mod reload;
 pub mod server;
 pub mod verify;
 pub mod webhook;

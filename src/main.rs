@@ -527,7 +527,7 @@ fn local_releaser(
         other => other.into(),
     })?;
     let store = std::sync::Arc::new(auger::server::open_store(&config, false)?);
-    let policies = std::sync::Arc::new(auger::server::load_policies(&config)?);
+    let policies = auger::policy::LivePolicies::fixed(auger::server::load_policies(&config)?);
     let gitops = auger::server::open_gitops_repo(&config)?;
     let s2 = store.clone();
     let fut = async move {

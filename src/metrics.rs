@@ -20,6 +20,7 @@ pub struct Metrics {
     artifacts: Mutex<BTreeMap<&'static str, u64>>,
     api_requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
     reports: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    policy_reloads: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
 }
 
 fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K) {
@@ -60,6 +61,12 @@ impl Metrics {
     /// `duplicate`, `unauthorized`, `bad_request`, `too_large`, `unavailable`, `not_configured`.
     pub fn report(&self, controller: crate::verify::Controller, outcome: &'static str) {
         bump(&self.reports, (controller.as_str(), outcome));
+    }
+
+    /// A policy reload by what asked for it (`sighup`, `push`): `loaded`, `unchanged`,
+    /// `invalid` or `unreadable`.
+    pub fn policy_reload(&self, trigger: &'static str, outcome: &'static str) {
+        bump(&self.policy_reloads, (trigger, outcome));
     }
 
     /// An API request by route and status code.
@@ -143,6 +150,17 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "auger_reports_total{{controller=\"{controller}\",outcome=\"{outcome}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP auger_policy_reloads_total Policy reloads by trigger and outcome."
+        );
+        let _ = writeln!(out, "# TYPE auger_policy_reloads_total counter");
+        for ((trigger, outcome), n) in lock(&self.policy_reloads) {
+            let _ = writeln!(
+                out,
+                "auger_policy_reloads_total{{trigger=\"{trigger}\",outcome=\"{outcome}\"}} {n}"
             );
         }
         for (name, labels, value) in extra {

@@ -20,8 +20,9 @@ use crate::http::{self, ApiTokens, AppState};
 use crate::inbox::{self, Inbox};
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
-use crate::policy::{self, PolicySet};
+use crate::policy::{self, LivePolicies, Origin, PolicySet};
 use crate::release::{DesiredReleases, Releaser, ReleaserParts, SystemClock};
+use crate::reload::{self, PolicySource};
 use crate::webhook::WebhookSecrets;
 use crate::worker::Worker;
 
@@ -36,6 +37,8 @@ pub struct Prepared {
     pub reconcile_every: Duration,
     /// Redelivers what GitHub failed to deliver (GitHub App authentication only).
     pub catch_up: Option<CatchUp>,
+    /// Where SIGHUP and config pushes reload the policies from.
+    pub policy_source: Arc<PolicySource>,
 }
 
 pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
@@ -61,7 +64,8 @@ pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
         .transpose()?;
     let argocd_tokens =
         report_secrets(config.argocd_tokens(), "POST /webhooks/argocd").map(|list| ApiTokens::unnamed(&list));
-    let policies = load_policies(config)?;
+    let policy_source = Arc::new(PolicySource::from_config(config)?);
+    let (policies, origin) = initial_policies(config, &policy_source)?;
     std::fs::create_dir_all(&config.server.data_dir).with_context(|| {
         format!(
             "cannot create server.data_dir {}",
@@ -77,7 +81,7 @@ pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
         )
     })?;
     let store = Arc::new(open_store(config, true)?);
-    let policies = Arc::new(policies);
+    let policies = LivePolicies::new(policies, origin);
     let github = github_client(config)?;
     let gitops = open_gitops(config)?;
     let api_stats = github.as_ref().map(|g| g.stats());
@@ -120,6 +124,10 @@ pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
             store,
             policies,
             gitops_repo: config.gitops.as_ref().map(|g| g.repo.clone()),
+            config_repo: config
+                .policies_repo
+                .as_ref()
+                .map(|p| (p.repo.clone(), p.branch.clone())),
             metrics: Arc::new(Metrics::default()),
             api_stats,
             forge: forge.unwrap_or_else(|| Arc::new(Unconfigured)),
@@ -132,7 +140,39 @@ pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
         replay_below: replay.next_seq,
         reconcile_every: config.server.reconcile_interval,
         catch_up,
+        policy_source,
     })
+}
+
+/// The policies to start with: the config repository's tip when `[policies] repo` is set and
+/// can be read now (else the folder, or none, until a reload succeeds), or the folder.
+fn initial_policies(config: &Config, source: &PolicySource) -> anyhow::Result<(PolicySet, Origin)> {
+    let Some((repo, cache)) = source.repo_cache() else {
+        return Ok((load_policies(config)?, Origin::Folder));
+    };
+    cache.set_token(static_git_token(config).as_deref());
+    match source.load() {
+        Ok(loaded) => Ok((loaded.set, loaded.origin)),
+        Err(e) => {
+            tracing::error!(repo = %repo.repo, error = %e, "cannot load the policies from the config repository at start; trying again once serving");
+            if config.paths.policies.is_dir() {
+                Ok((load_policies(config)?, Origin::Folder))
+            } else {
+                Ok((PolicySet::from_policies([])?, Origin::Folder))
+            }
+        }
+    }
+}
+
+/// The token git uses for https remotes when it is not asked of GitHub each time:
+/// `AUGER_GIT_TOKEN`, else the GitHub token (token auth).
+fn static_git_token(config: &Config) -> Option<String> {
+    std::env::var("AUGER_GIT_TOKEN")
+        .ok()
+        .or_else(|| match &config.github.auth {
+            GithubAuth::Token { env } => std::env::var(env).ok(),
+            _ => None,
+        })
 }
 
 /// A report route's secrets; a variable that `[verify]` names but that is unset or empty leaves
@@ -164,7 +204,7 @@ fn desired_releases_file(data_dir: &std::path::Path) -> anyhow::Result<std::path
 pub fn releaser(
     config: &Config,
     store: Arc<ArtifactStore>,
-    policies: Arc<PolicySet>,
+    policies: Arc<LivePolicies>,
     gitops: GitopsRepo,
     gitops_repo: RepoName,
     forge: Option<Arc<dyn Forge>>,
@@ -238,12 +278,7 @@ fn open_gitops(config: &Config) -> anyhow::Result<Option<GitopsRepo>> {
 /// loop sets a fresh installation token before each operation (`Forge::git_token`).
 pub fn open_gitops_repo(config: &Config) -> anyhow::Result<GitopsRepo> {
     let g = config.require_gitops()?;
-    let token = std::env::var("AUGER_GIT_TOKEN")
-        .ok()
-        .or_else(|| match &config.github.auth {
-            GithubAuth::Token { env } => std::env::var(env).ok(),
-            _ => None,
-        });
+    let token = static_git_token(config);
     let repo = GitopsRepo::open(&config.gitops_cache_dir(), &g.url, g.branch.clone())
         .with_context(|| format!("{}: [gitops]", config.file.display()))?;
     Ok(repo.with_token(token.as_deref()))
@@ -301,18 +336,29 @@ pub async fn run(prepared: Prepared, announce: impl FnOnce(SocketAddr)) -> anyho
         replay_below,
         reconcile_every,
         catch_up,
+        policy_source,
     } = prepared;
-    let ctx = Ctx::new(
+    let mut ctx = Ctx::new(
         state.store.clone(),
         state.policies.clone(),
         state.metrics.clone(),
         state.forge.clone(),
         state.releases.clone(),
     );
+    if policy_source.repo_cache().is_some() {
+        ctx = ctx.with_policy_source(policy_source.clone());
+    }
+    let reloads = AbortOnDrop(actix_web::rt::spawn(reload_on_sighup(
+        policy_source,
+        state.policies.clone(),
+        state.forge.clone(),
+        state.metrics.clone(),
+    )?));
     let worker = Worker {
         inbox: state.inbox.clone(),
         ctx: Arc::new(ctx),
         gitops_repo: state.gitops_repo.clone(),
+        config_repo: state.config_repo.clone(),
         replay_below,
         reconcile_every,
     };
@@ -351,6 +397,7 @@ pub async fn run(prepared: Prepared, announce: impl FnOnce(SocketAddr)) -> anyho
     };
     exit_no_later_than(EXIT_WITHIN, 0);
     drop(catch_up);
+    drop(reloads);
     let deadline = tokio::time::Instant::now() + STOP_WITHIN;
     tracing::info!(signal, "shutting down: stopping the worker and the HTTP server");
     let _ = stop.send(true);
@@ -363,6 +410,26 @@ pub async fn run(prepared: Prepared, announce: impl FnOnce(SocketAddr)) -> anyho
         tokio::time::timeout_at(deadline, &mut worker_stopped),
     );
     close_inbox(&inbox, worker.is_ok(), deadline).await
+}
+
+/// Reloads the policies on every SIGHUP (and once at start when the config repository could
+/// not be read then). A reload that fails keeps the set in force.
+fn reload_on_sighup(
+    source: Arc<PolicySource>,
+    live: Arc<LivePolicies>,
+    forge: Arc<dyn crate::forge::Forge>,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+    Ok(async move {
+        if source.repo_cache().is_some() && live.origin() == Origin::Folder {
+            reload::reload_now(source.clone(), live.clone(), forge.as_ref(), &metrics, "start").await;
+        }
+        while hup.recv().await.is_some() {
+            reload::reload_now(source.clone(), live.clone(), forge.as_ref(), &metrics, "sighup").await;
+        }
+    })
 }
 
 /// A background task that ends with its owner (the catch-up ends when serving does).

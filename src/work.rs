@@ -90,6 +90,9 @@ pub enum Work {
     /// A controller reported on the gitops repository: Flux or Argo CD through their own routes
     /// (`handlers::report`). Stored under the inbox kind `work:flux` or `work:argocd`.
     Report(crate::verify::Report),
+    /// The config repository's policy branch moved: load the policies at its tip
+    /// (`handlers::policies`).
+    PoliciesPushed(PoliciesPushed),
 }
 
 impl Work {
@@ -109,6 +112,7 @@ impl Work {
             Work::Rollback(_) => "rollback",
             Work::Installation(_) => "installation",
             Work::Report(_) => "report",
+            Work::PoliciesPushed(_) => "policies_pushed",
         }
     }
 
@@ -128,6 +132,7 @@ impl Work {
             | Work::Rollback(_)
             | Work::Installation(_)
             | Work::Report(_) => None,
+            Work::PoliciesPushed(p) => Some(&p.repo),
         }
     }
 
@@ -222,6 +227,14 @@ pub struct RollbackRequest {
     pub by: String,
 }
 
+/// A push to the config repository's policy branch (`[policies] repo` and `branch`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PoliciesPushed {
+    pub repo: RepoName,
+    /// The commit the branch moved to.
+    pub sha: CommitSha,
+}
+
 /// An installation of the App changed (`installation` or `installation_repositories`): which
 /// installation acts where is to be asked again.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -236,6 +249,8 @@ pub struct InstallationChange {
 pub struct Scope<'a> {
     pub policies: &'a PolicySet,
     pub gitops_repo: Option<&'a RepoName>,
+    /// The config repository and branch whose pushes reload the policies (`[policies]`).
+    pub config_repo: Option<(&'a RepoName, &'a BranchName)>,
 }
 
 /// Whether some env verifies its releases by statuses (or check runs) named like `context`
@@ -303,6 +318,21 @@ impl Scope<'_> {
             .is_some_and(|g| g.as_str().eq_ignore_ascii_case(repo.as_str()))
     }
 
+    /// A push that moved the config repository's policy branch (not one that deleted it).
+    fn policies_pushed(&self, push: &crate::webhook::events::PushEvent) -> Option<PoliciesPushed> {
+        let (repo, branch) = self.config_repo?;
+        let same_repo = push
+            .repository
+            .full_name
+            .as_str()
+            .eq_ignore_ascii_case(repo.as_str());
+        let moved = !push.deleted && push.after.as_str().bytes().any(|b| b != b'0');
+        (same_repo && moved && push.branch().as_ref() == Some(branch)).then(|| PoliciesPushed {
+            repo: repo.clone(),
+            sha: push.after.clone(),
+        })
+    }
+
     fn has_apps(&self, repo: &RepoName) -> bool {
         self.policies.for_repo(repo).next().is_some()
     }
@@ -344,6 +374,7 @@ pub fn classify(event: &Event, scope: Scope<'_>) -> Result<Work, Ignored> {
                 _ => Err(Ignored::NotWanted),
             }
         }
+        Event::Push(p) if let Some(pushed) = scope.policies_pushed(p) => Ok(Work::PoliciesPushed(pushed)),
         Event::Status(_) | Event::CheckRun(_) | Event::WorkflowRun(_) | Event::Push(_) => {
             let wanted = intake::from_event(event, scope.policies);
             if let Some(build) = wanted.build {
@@ -540,6 +571,7 @@ mod tests {
             Scope {
                 policies,
                 gitops_repo: Some(&gitops),
+                config_repo: None,
             },
         )
     }
@@ -671,6 +703,40 @@ mod tests {
     }
 
     #[test]
+    fn a_push_to_the_config_branch_reloads_policies_and_nothing_else_does() {
+        let mut v = fixture("push.payload.json");
+        v["ref"] = "refs/heads/main".into();
+        v["deleted"] = false.into();
+        v["after"] = "6113728f27ae82c7b1a177c8d03f9e96e0adf246".into();
+        let repo = RepoName::new(v["repository"]["full_name"].as_str().unwrap()).unwrap();
+        let (main, other) = (
+            BranchName::new("main").unwrap(),
+            BranchName::new("config").unwrap(),
+        );
+        let set = PolicySet::from_policies([]).unwrap();
+        let classify_for = |branch: &BranchName, v: &Value| {
+            classify(
+                &event("push", v),
+                Scope {
+                    policies: &set,
+                    gitops_repo: None,
+                    config_repo: Some((&repo, branch)),
+                },
+            )
+        };
+        let Ok(Work::PoliciesPushed(p)) = classify_for(&main, &v) else {
+            panic!("{:?}", classify_for(&main, &v))
+        };
+        assert_eq!(p.sha.as_str(), "6113728f27ae82c7b1a177c8d03f9e96e0adf246");
+        assert_eq!(p.repo, repo);
+        // Another branch, or the config branch deleted, reloads nothing.
+        assert!(classify_for(&other, &v).is_err());
+        v["deleted"] = true.into();
+        v["after"] = "0000000000000000000000000000000000000000".into();
+        assert!(classify_for(&main, &v).is_err());
+    }
+
+    #[test]
     fn an_app_pull_request_opened_carries_its_head_and_time() {
         let v = fixture("pull_request.opened.payload.json");
         let got = classify_with(&policies(false), "pull_request", &v);
@@ -796,6 +862,7 @@ mod tests {
         Scope {
             policies: p,
             gitops_repo: None,
+            config_repo: None,
         }
     }
 

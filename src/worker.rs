@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{Instrument, info_span};
 
-use crate::domain::RepoName;
+use crate::domain::{BranchName, RepoName};
 use crate::handlers::{self, Ctx, Delivery, Handled};
 use crate::inbox::{Entry, Inbox};
 use crate::work::{self, Scope};
@@ -38,6 +38,8 @@ pub struct Worker {
     pub ctx: Arc<Ctx>,
     /// For entries an earlier auger stored as GitHub events, which are classified on reading.
     pub gitops_repo: Option<RepoName>,
+    /// The config repository and branch whose pushes reload the policies.
+    pub config_repo: Option<(RepoName, BranchName)>,
     /// Entries numbered below this were appended before this run started: taken again, they
     /// are replays (the inbox's `Replay::next_seq` when it was opened).
     pub replay_below: u64,
@@ -124,9 +126,11 @@ impl Worker {
             app = tracing::field::Empty
         );
         let started = Instant::now();
+        let policies = self.ctx.policies.current();
         let scope = Scope {
-            policies: &self.ctx.policies,
+            policies: &policies,
             gitops_repo: self.gitops_repo.as_ref(),
+            config_repo: self.config_repo.as_ref().map(|(r, b)| (r, b)),
         };
         let (kind, result) = match work::decode(&entry.event, &entry.body, scope) {
             Ok(Some(w)) => {
@@ -172,7 +176,8 @@ fn record_in_span(span: &tracing::Span, ctx: &Ctx, w: &work::Work) {
     let Some(repo) = w.repo() else { return };
     span.record("repo", repo.as_str());
     if !span.is_disabled() {
-        let apps: Vec<&str> = ctx.policies.for_repo(repo).map(|p| p.app().as_str()).collect();
+        let policies = ctx.policies.current();
+        let apps: Vec<&str> = policies.for_repo(repo).map(|p| p.app().as_str()).collect();
         if !apps.is_empty() {
             span.record("app", apps.join(",").as_str());
         }

@@ -579,6 +579,24 @@ impl GitopsRepo {
         Ok(Some(files))
     }
 
+    /// Every file under `path` (relative to the repository root; `""` for all) at a fetched
+    /// commit, keyed by its path below `path`; `None` if there is no such folder. Used for any
+    /// repository auger reads through a cache, such as the config repository's policies.
+    pub fn files_under(&self, commit: &CommitSha, path: &str) -> Result<Option<Files>> {
+        let repo = self.gix();
+        let id = self.known_commit(&repo, commit)?;
+        let path = path.trim_matches('/');
+        let tree = if path.is_empty() {
+            Some(repo.find_commit(id)?.tree_id()?.detach())
+        } else {
+            folder_tree(&repo, id, path)?
+        };
+        let Some(tree) = tree else { return Ok(None) };
+        let mut files = Files::new();
+        read_tree(&repo, tree, "", &mut files)?;
+        Ok(Some(files))
+    }
+
     /// The folders directly under `<env>/` on the gitops branch as last fetched (a preview
     /// environment's instances); none when there is no branch or no such folder yet.
     pub fn folders_in(&self, env: &EnvName) -> Result<Vec<String>> {

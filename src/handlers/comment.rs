@@ -213,7 +213,8 @@ pub async fn handle(ctx: &Ctx, comment: PullRequestComment) -> anyhow::Result<Ha
         return Ok(Handled::Nothing);
     }
     let repo = &comment.repo;
-    let apps: Vec<&Policy> = ctx.policies.for_repo(repo).collect();
+    let policies = ctx.policies.current();
+    let apps: Vec<&Policy> = policies.for_repo(repo).collect();
     if apps.is_empty() {
         return Ok(Handled::Nothing);
     }

@@ -14,6 +14,7 @@ mod edit_tests;
 #[cfg(test)]
 mod freeze_tests;
 mod installation;
+mod policies;
 mod pull_request;
 mod report;
 mod review;
@@ -28,7 +29,7 @@ use std::sync::Arc;
 use crate::artifact::{Artifact, ArtifactStore, RecordOutcome};
 use crate::forge::Forge;
 use crate::metrics::Metrics;
-use crate::policy::PolicySet;
+use crate::policy::LivePolicies;
 use crate::release::{People, Releaser};
 use crate::work::Work;
 
@@ -38,7 +39,7 @@ pub use comment::PullHeads;
 /// ([`crate::forge::Unconfigured`], [`Releases::Off`]), never a missing one.
 pub struct Ctx {
     pub store: Arc<ArtifactStore>,
-    pub policies: Arc<PolicySet>,
+    pub policies: Arc<LivePolicies>,
     pub metrics: Arc<Metrics>,
     pub forge: Arc<dyn Forge>,
     pub releases: Releases,
@@ -48,12 +49,14 @@ pub struct Ctx {
     pub heads: PullHeads,
     /// The login auger acts as, asked once.
     pub own_login: tokio::sync::OnceCell<String>,
+    /// Where pushed policies are read from; `None` when nothing reloads them.
+    pub policy_source: Option<Arc<crate::reload::PolicySource>>,
 }
 
 impl Ctx {
     pub fn new(
         store: Arc<ArtifactStore>,
-        policies: Arc<PolicySet>,
+        policies: Arc<LivePolicies>,
         metrics: Arc<Metrics>,
         forge: Arc<dyn Forge>,
         releases: Releases,
@@ -67,7 +70,14 @@ impl Ctx {
             releases,
             heads: PullHeads::default(),
             own_login: tokio::sync::OnceCell::new(),
+            policy_source: None,
         }
+    }
+
+    /// Reload pushed policies from `source` (`[policies] repo`).
+    pub fn with_policy_source(mut self, source: Arc<crate::reload::PolicySource>) -> Self {
+        self.policy_source = Some(source);
+        self
     }
 }
 
@@ -162,5 +172,6 @@ pub async fn handle(ctx: &Ctx, work: Work, delivery: Delivery) -> anyhow::Result
         Work::Rollback(r) => rollback::handle(ctx, r).await,
         Work::Installation(i) => Ok(installation::changed(ctx, &i)),
         Work::Report(r) => report::handle(ctx, r).await,
+        Work::PoliciesPushed(p) => policies::pushed(ctx, p).await,
     }
 }

@@ -13,7 +13,7 @@ use crate::forge::{Forge, GithubAuthSecret, GithubForge, RetryPolicy};
 use crate::gitops::GitopsRepo;
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
-use crate::policy::{Policy, PolicySet};
+use crate::policy::{LivePolicies, Policy, PolicySet};
 use crate::release::{Clock, DesiredReleases, Releaser, ReleaserParts, SystemClock};
 use crate::work::PullRequestComment;
 
@@ -104,7 +104,7 @@ impl Bed {
         )
         .unwrap();
         let store = Arc::new(ArtifactStore::open_or_init(&dir.path().join("ledger.git")).unwrap());
-        let policies = Arc::new(
+        let policies = LivePolicies::fixed(
             PolicySet::from_policies([Policy::from_toml("policies/web.toml", policy).unwrap()]).unwrap(),
         );
         let releases = if releases_on {

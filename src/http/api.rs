@@ -230,7 +230,8 @@ async fn create_artifact_inner(caller: &ApiCaller, body: &[u8], state: &web::Dat
         Err(e @ VarsError::Name(_)) => return error(StatusCode::BAD_REQUEST, e),
         Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, e),
     }
-    let Some(policy) = state.policies.get(&new.app) else {
+    let policies = state.policies.current();
+    let Some(policy) = policies.get(&new.app) else {
         return error(
             StatusCode::UNPROCESSABLE_ENTITY,
             format!("no policy for app {}", new.app),
@@ -556,7 +557,8 @@ async fn current_release(caller: ApiCaller, req: HttpRequest, state: web::Data<A
     if let Err(e) = caller.may(ApiVerb::Read, &app) {
         return e.error_response();
     }
-    let Some(rules) = state.policies.get(&app).and_then(|p| p.env(&env)) else {
+    let policies = state.policies.current();
+    let Some(rules) = policies.get(&app).and_then(|p| p.env(&env)) else {
         return error(
             StatusCode::NOT_FOUND,
             format!("no environment {env} for app {app}"),
@@ -780,7 +782,8 @@ fn check_release_request<T: serde::de::DeserializeOwned>(
         ));
     }
     let (app, env) = app_env(&new);
-    let Some(policy) = state.policies.get(app) else {
+    let policies = state.policies.current();
+    let Some(policy) = policies.get(app) else {
         return Err((
             StatusCode::UNPROCESSABLE_ENTITY,
             format!("no policy for app {app}"),

@@ -122,7 +122,7 @@ pub async fn index(state: web::Data<AppState>) -> HttpResponse {
         .as_ref()
         .map(|r| r.to_string())
         .unwrap_or_default();
-    let envs = env_columns(&state.policies);
+    let envs = env_columns(&state.policies.current());
     let rows = matrix(&state, &git, &envs, now);
     let pulls = open_pulls(&state).await;
     let html = html_urls(&state, &git).await;
@@ -189,7 +189,7 @@ fn read_git(s: &AppState) -> Result<FromGit, (StatusCode, String)> {
         .collect();
     let now = Utc::now();
     let (mut frozen, mut verifications) = (BTreeMap::new(), BTreeMap::new());
-    for p in s.policies.iter() {
+    for p in s.policies.current().iter() {
         for (env, rules) in p.envs() {
             let key = format!("{env}/{}", p.app());
             let by_hand = s.store.freeze_state(env, p.app()).ok().flatten();
@@ -293,6 +293,7 @@ fn matrix(state: &AppState, git: &FromGit, envs: &[String], now: DateTime<Utc>) 
     };
     state
         .policies
+        .current()
         .iter()
         .map(|p| Row {
             app: p.app().to_string(),
@@ -366,7 +367,7 @@ async fn open_pulls(state: &AppState) -> Vec<Pull> {
         return Vec::new();
     }
     let mut out = Vec::new();
-    for (p, env, rules, branch) in pull_request_branches(&state.policies) {
+    for (p, env, rules, branch) in pull_request_branches(&state.policies.current()) {
         let Ok(Some(pr)) = forge.find_open_pull(gitops, &branch).await else {
             continue;
         };

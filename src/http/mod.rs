@@ -25,7 +25,7 @@ use crate::gitops::GitopsRepo;
 use crate::handlers::Releases;
 use crate::inbox::Inbox;
 use crate::metrics::Metrics;
-use crate::policy::PolicySet;
+use crate::policy::LivePolicies;
 use crate::webhook::WebhookSecrets;
 
 pub use api::{ApiTokens, HEALTH_PATH};
@@ -40,8 +40,10 @@ pub struct AppState {
     pub argocd_tokens: Option<ApiTokens>,
     pub inbox: Inbox,
     pub store: Arc<ArtifactStore>,
-    pub policies: Arc<PolicySet>,
+    pub policies: Arc<LivePolicies>,
     pub gitops_repo: Option<RepoName>,
+    /// The config repository and branch whose pushes reload the policies (`[policies]`).
+    pub config_repo: Option<(RepoName, crate::domain::BranchName)>,
     pub metrics: Arc<Metrics>,
     /// GitHub API call counters, when a GitHub client is configured.
     pub api_stats: Option<Arc<ApiStats>>,

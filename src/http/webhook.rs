@@ -98,9 +98,11 @@ async fn accept(delivery: &Delivery, body: &[u8], state: &AppState) -> HttpRespo
         state.metrics.delivery(event_name, "ping");
         return ok(StatusCode::OK, "pong");
     }
+    let policies = state.policies.current();
     let scope = Scope {
-        policies: &state.policies,
+        policies: &policies,
         gitops_repo: state.gitops_repo.as_ref(),
+        config_repo: state.config_repo.as_ref().map(|(r, b)| (r, b)),
     };
     let work = match classify(&event, scope) {
         Ok(work) => work,

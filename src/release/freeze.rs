@@ -84,7 +84,7 @@ fn window_freeze(end: DateTime<Utc>, rules: &EnvPolicy, now: DateTime<Utc>) -> F
 impl Releaser {
     /// The freeze on (env, app) now, if any.
     pub async fn frozen(&self, env: &EnvName, app: &AppName) -> Result<Option<Frozen>> {
-        let (_, rules) = self.rules(app, env)?;
+        let (_, rules) = &self.rules(app, env)?;
         let rules = rules.clone();
         let by_hand = self.read_freeze(env, app).await?;
         Ok(frozen_at(&rules, by_hand.as_ref(), self.clock.now()))

@@ -40,7 +40,7 @@ use crate::domain::{AppName, BranchName, CommitSha, EnvName, RepoName};
 use crate::forge::{Forge, ForgeError, PullState};
 use crate::gitops::{GitopsRepo, RenderError, WriteError, pr_branch};
 use crate::notify::{Notifier, ReplyRef};
-use crate::policy::{EnvPolicy, MergeMode, Policy, PolicySet};
+use crate::policy::{EnvPolicy, LivePolicies, MergeMode, Policy, PolicySet};
 
 use steps::{merge_commit, rollback_plan};
 
@@ -154,7 +154,7 @@ pub enum ReleaseOutcome {
 /// What a [`Releaser`] works on.
 pub struct ReleaserParts {
     pub store: Arc<ArtifactStore>,
-    pub policies: Arc<PolicySet>,
+    pub policies: Arc<LivePolicies>,
     pub gitops: GitopsRepo,
     /// `owner/name` of the gitops repository, for pull requests.
     pub gitops_repo: RepoName,
@@ -172,7 +172,7 @@ pub struct ReleaserParts {
 
 pub struct Releaser {
     store: Arc<ArtifactStore>,
-    policies: Arc<PolicySet>,
+    policies: Arc<LivePolicies>,
     gitops: GitopsRepo,
     gitops_repo: RepoName,
     templates: PathBuf,
@@ -214,6 +214,11 @@ impl Releaser {
             rescheduled: tokio::sync::Notify::new(),
             serial: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// The policies in force now; one pass or one release works on the snapshot it took.
+    pub fn policies(&self) -> Arc<PolicySet> {
+        self.policies.current()
     }
 
     pub fn gitops_repo(&self) -> &RepoName {
@@ -339,7 +344,7 @@ impl Releaser {
         };
         let _serial = self.begin().await;
         let mut out = Vec::new();
-        for (policy, env, _, branch) in pull_request_branches(&self.policies) {
+        for (policy, env, _, branch) in pull_request_branches(&self.policies()) {
             if let Some(checked) = self.recheck_pull(forge, env, policy.app(), &branch).await {
                 out.push(checked);
             }
@@ -408,7 +413,7 @@ impl Releaser {
             let Some(artifact) = self.built(policy.app(), &pr.head.sha).await? else {
                 continue;
             };
-            if let Some(o) = self.preview_for(policy, &pr, &artifact).await? {
+            if let Some(o) = self.preview_for(&policy, &pr, &artifact).await? {
                 out.push(o);
             }
         }
@@ -423,7 +428,7 @@ impl Releaser {
         let _serial = self.begin().await;
         let mut removed = 0;
         for policy in self.preview_policies(repo) {
-            if self.remove_preview(&forge, policy, repo, number).await? {
+            if self.remove_preview(&forge, &policy, repo, number).await? {
                 removed += 1;
             }
         }

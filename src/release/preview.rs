@@ -44,10 +44,11 @@ impl<'a> Preview<'a> {
 
 impl Releaser {
     /// The policies of `repo` that have previews.
-    pub(super) fn preview_policies<'a>(&'a self, repo: &'a RepoName) -> Vec<&'a Policy> {
-        self.policies
+    pub(super) fn preview_policies(&self, repo: &RepoName) -> Vec<Policy> {
+        self.policies()
             .for_repo(repo)
             .filter(|p| p.preview().is_some())
+            .cloned()
             .collect()
     }
 
@@ -60,7 +61,8 @@ impl Releaser {
 
     /// An artifact gained pull requests: preview it where it is the open PR's head.
     pub(super) async fn previews_for_artifact(&self, artifact: &Artifact) {
-        let (Some(forge), Some(policy)) = (self.forge.clone(), self.policies.get(&artifact.app)) else {
+        let (Some(forge), Some(policy)) = (self.forge.clone(), self.policies().get(&artifact.app).cloned())
+        else {
             return;
         };
         if policy.preview().is_none() {
@@ -68,7 +70,7 @@ impl Releaser {
         }
         for &number in &artifact.pull_requests {
             let result = match forge.get_pull(&artifact.repo, number).await {
-                Ok(pr) => self.preview_for(policy, &pr, artifact).await,
+                Ok(pr) => self.preview_for(&policy, &pr, artifact).await,
                 Err(e) => Err(e.into()),
             };
             if let Err(e) = result {
@@ -169,7 +171,7 @@ impl Releaser {
             return 0;
         }
         let mut removed = 0;
-        for policy in self.policies.iter() {
+        for policy in self.policies().iter() {
             let Some(rules) = policy.preview() else { continue };
             let gitops = self.gitops.clone();
             let env = rules.env.clone();

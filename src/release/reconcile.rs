@@ -165,7 +165,7 @@ impl Releaser {
     fn in_policy_order(&self, mut list: Vec<Desired>) -> Vec<Desired> {
         let rank = |d: &Desired| {
             let envs = self
-                .policies
+                .policies()
                 .get(&d.plan.app)
                 .map(|p| p.envs().map(|(e, _)| e.clone()).collect::<Vec<_>>());
             let at = envs.and_then(|e| e.iter().position(|x| *x == d.plan.env));

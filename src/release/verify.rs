@@ -46,8 +46,8 @@ pub(super) struct Merged<'a> {
 
 impl Releaser {
     /// The env's `verify` rule, if it has one.
-    pub(super) fn verify_rule(&self, env: &EnvName, app: &AppName) -> Option<&VerifyRule> {
-        self.policies.get(app)?.env(env)?.verify.as_ref()
+    pub(super) fn verify_rule(&self, env: &EnvName, app: &AppName) -> Option<VerifyRule> {
+        self.policies().get(app)?.env(env)?.verify.clone()
     }
 
     /// The verification record of (env, app)'s current release.
@@ -173,7 +173,7 @@ impl Releaser {
             return Ok(0);
         };
         let listening: Vec<(EnvName, AppName, std::time::Duration)> = self
-            .policies
+            .policies()
             .iter()
             .flat_map(|p| {
                 p.envs().filter_map(move |(env, rules)| {

@@ -25,6 +25,7 @@ mod history;
 mod init;
 mod notify;
 mod policy_check;
+mod policy_reload;
 mod previews;
 mod recovery;
 mod rejects;

@@ -10,7 +10,7 @@ use auger::domain::{AppName, BranchName, CommitSha, RepoName, TagName};
 use auger::forge::{Forge, GithubAuthSecret, GithubForge, RetryPolicy};
 use auger::gitops::GitopsRepo;
 use auger::notify::Notifier;
-use auger::policy::{Policy, PolicySet};
+use auger::policy::{LivePolicies, Policy, PolicySet};
 use auger::release::{DesiredReleases, ManualClock, ReleaseOutcome, Releaser, ReleaserParts};
 use chrono::Duration;
 use github_sim::GithubSim;
@@ -23,7 +23,7 @@ use crate::support::sim::acme_web_for_auger;
 struct Loop {
     dir: tempfile::TempDir,
     store: Arc<ArtifactStore>,
-    policies: Arc<PolicySet>,
+    policies: Arc<LivePolicies>,
     forge: Arc<dyn Forge>,
     clock: Arc<ManualClock>,
     remote_url: String,
@@ -57,7 +57,7 @@ impl Loop {
         Loop {
             dir,
             store,
-            policies: Arc::new(set),
+            policies: LivePolicies::fixed(set),
             forge,
             clock: Arc::new(ManualClock::new(chrono::Utc::now())),
             remote_url: remote.url.clone(),

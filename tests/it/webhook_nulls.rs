@@ -516,6 +516,7 @@ fn every_field_the_schema_lets_be_null_or_absent_is_taken_null_and_absent() {
     let scope = Scope {
         policies: &policy_set,
         gitops_repo: Some(&gitops_repo),
+        config_repo: None,
     };
     let log = setup.path().join("auger.log");
     let mut server = setup.start_logging_json(&log, "warn");

@@ -79,7 +79,7 @@ impl Releaser {
         rendered: Rendered,
         rollback_from: Option<ArtifactId>,
     ) -> Result<ReleaseOutcome> {
-        let (_, rules) = self.rules(&plan.app, &plan.env)?;
+        let (_, rules) = &self.rules(&plan.app, &plan.env)?;
         let target = write::target(rules.merge);
         let open = match target {
             Target::Branch => pull::OpenPull::default(),
@@ -131,9 +131,9 @@ impl Releaser {
     }
 
     /// The policy of `app` and its rules for `env`; an unknown app or env is the caller's error.
-    pub(super) fn rules(&self, app: &AppName, env: &EnvName) -> Result<(&Policy, &EnvPolicy)> {
-        let policy = self
-            .policies
+    pub(super) fn rules(&self, app: &AppName, env: &EnvName) -> Result<(Policy, EnvPolicy)> {
+        let policies = self.policies();
+        let policy = policies
             .get(app)
             .ok_or_else(|| ReleaseError::UnknownApp(app.clone()))?;
         let rules = policy.env(env).ok_or_else(|| ReleaseError::UnknownEnv {
@@ -145,7 +145,7 @@ impl Releaser {
                 .collect::<Vec<_>>()
                 .join(", "),
         })?;
-        Ok((policy, rules))
+        Ok((policy.clone(), rules.clone()))
     }
 
     /// The forge, which every merge mode but `direct` needs.

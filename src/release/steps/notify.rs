@@ -145,7 +145,7 @@ impl Releaser {
 
     /// The environment's URL from the policy, if it gives one.
     pub(in crate::release) fn environment_url(&self, env: &EnvName, app: &AppName) -> Option<String> {
-        self.policies
+        self.policies()
             .get(app)
             .and_then(|p| p.env(env))
             .and_then(|r| r.url.clone())

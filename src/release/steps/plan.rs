@@ -50,7 +50,7 @@ impl Releaser {
                 RecordOutcome::Unchanged(a) if replayed => a,
                 RecordOutcome::Unchanged(_) => continue,
             };
-            let Some(policy) = self.policies.get(&merged.app) else {
+            let Some(policy) = self.policies().get(&merged.app).cloned() else {
                 continue;
             };
             let latest: Vec<(BranchName, bool)> = incoming
@@ -66,7 +66,7 @@ impl Releaser {
                     (b.clone(), is_latest)
                 })
                 .collect();
-            plans.extend(auto_plans(policy, merged, incoming, |b| {
+            plans.extend(auto_plans(&policy, merged, incoming, |b| {
                 latest.iter().any(|(x, l)| x == b && *l)
             }));
         }
@@ -75,7 +75,7 @@ impl Releaser {
 
     /// The plan's artifact and whether its `after` gate lets it through now.
     pub(in crate::release) async fn check_gate(&self, plan: &Plan) -> Result<(Artifact, Gate)> {
-        let (_, rules) = self.rules(&plan.app, &plan.env)?;
+        let (_, rules) = &self.rules(&plan.app, &plan.env)?;
         let artifact = self.artifact(&plan.artifact).await?;
         let Some(after) = &rules.after else {
             return Ok((artifact, Gate::Open));

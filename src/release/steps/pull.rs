@@ -139,7 +139,7 @@ impl Releaser {
     /// Opens the release pull request, or updates the open one (title, body) for a newer
     /// artifact.
     async fn ensure_pull(&self, plan: &Plan, artifact: &Artifact, open: OpenPull) -> Result<PullRequest> {
-        let (policy, rules) = self.rules(&plan.app, &plan.env)?;
+        let (policy, rules) = &self.rules(&plan.app, &plan.env)?;
         let forge = self.forge_for(&plan.env, rules.merge)?;
         let mut artifact = artifact.clone();
         if artifact.url.is_none()
@@ -197,7 +197,7 @@ impl Releaser {
         rp: &ReleasePull,
         deployment: Option<DeploymentId>,
     ) -> Result<ReleaseOutcome> {
-        let (policy, rules) = self.rules(&rp.app, &rp.env)?;
+        let (policy, rules) = &self.rules(&rp.app, &rp.env)?;
         let forge = self.forge_for(&rp.env, rules.merge)?;
         let artifact = self.artifact(&rp.info.artifact).await?;
         let required = rules.required_approvals();

@@ -40,7 +40,7 @@ impl Releaser {
         if pull.is_some() && self.runs(env, &artifact.app, &artifact.id).await? {
             return Ok(());
         }
-        if let Some(rule) = self.verify_rule(env, &artifact.app).cloned() {
+        if let Some(rule) = self.verify_rule(env, &artifact.app) {
             // Live only once the cluster says so: the release waits for its reports.
             let previous = self.live(env, &artifact.app).await?;
             let merged = Merged {

@@ -31,7 +31,7 @@ pub(in crate::release) struct Rendered {
 impl Releaser {
     /// The policy's templates (or the env's edit values) rendered for `plan`'s artifact.
     pub(super) fn render(&self, plan: &Plan, artifact: &Artifact) -> Result<Rendered> {
-        let (policy, rules) = self.rules(&plan.app, &plan.env)?;
+        let (policy, rules) = &self.rules(&plan.app, &plan.env)?;
         let now = self.clock.now();
         let mut extra = RenderExtra::new(plan.trigger.clone());
         extra.time = now;
@@ -54,7 +54,7 @@ impl Releaser {
         app: &AppName,
         record: &ReleaseRecord,
     ) -> Result<(Artifact, Content)> {
-        let (policy, rules) = self.rules(app, env)?;
+        let (policy, rules) = &self.rules(app, env)?;
         let gitops = self.gitops.clone();
         let content = if rules.edits() {
             let shape = edit_shape(policy, env)?;
