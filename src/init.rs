@@ -1,4 +1,4 @@
-//! `auger init --gitops DIR` (design §16): read a gitops repository a team already has, find
+//! `auger init --gitops DIR_OR_URL` (design §16): read a gitops repository a team already has, find
 //! the images it pins (kustomizations, Flux HelmReleases, Argo CD Applications, plain
 //! workloads, via `auger_yaml_edit::scan_images`) and propose `auger.toml` and one policy per
 //! app whose environments edit exactly those values.
@@ -492,6 +492,101 @@ fn policy_text(
         previous = Some(env);
     }
     Ok(out)
+}
+
+/// The gitops repository `auger init` reads: a checkout, or a fresh shallow clone of a URL.
+pub struct Source {
+    /// The folder to scan.
+    pub dir: PathBuf,
+    /// `owner/name` on GitHub, when the URL is a github.com one.
+    pub repo: Option<RepoName>,
+    /// What `[gitops] url` should say.
+    pub url: String,
+    pub branch: String,
+    /// The clone of a URL, removed when the source is dropped.
+    _clone: Option<tempfile::TempDir>,
+}
+
+impl Source {
+    /// `arg` is a folder (a checkout: its `origin` and `HEAD` name the repository, URL and
+    /// branch) or a git URL (https, ssh, `git@host:path`, `file://`), cloned shallowly into a
+    /// temporary folder. A folder that exists wins over a URL-looking name.
+    pub fn locate(arg: &str) -> Result<Source, InitError> {
+        let path = Path::new(arg);
+        if path.exists() || !looks_like_url(arg) {
+            let dir = path.canonicalize().map_err(|e| InitError::Read {
+                path: path.to_owned(),
+                reason: e.to_string(),
+            })?;
+            let origin = git_output(&dir, &["remote", "get-url", "origin"]);
+            let branch =
+                git_output(&dir, &["symbolic-ref", "--short", "HEAD"]).unwrap_or_else(|| "main".into());
+            return Ok(Source {
+                repo: origin.as_deref().and_then(github_repo_name),
+                url: origin.unwrap_or_else(|| format!("file://{}", dir.display())),
+                branch,
+                dir,
+                _clone: None,
+            });
+        }
+        let clone = tempfile::Builder::new()
+            .prefix("auger-init-")
+            .tempdir()
+            .map_err(|e| InitError::Read {
+                path: std::env::temp_dir(),
+                reason: format!("cannot make a folder to clone into: {e}"),
+            })?;
+        let dir = clone.path().join("gitops");
+        let out = std::process::Command::new("git")
+            .args(["clone", "--quiet", "--depth", "1", "--", arg])
+            .arg(&dir)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .output()
+            .map_err(|e| InitError::Read {
+                path: PathBuf::from(arg),
+                reason: format!("cannot run git: {e}"),
+            })?;
+        if !out.status.success() {
+            return Err(InitError::Read {
+                path: PathBuf::from(arg),
+                reason: format!("cannot clone: {}", String::from_utf8_lossy(&out.stderr).trim()),
+            });
+        }
+        let branch = git_output(&dir, &["symbolic-ref", "--short", "HEAD"]).unwrap_or_else(|| "main".into());
+        Ok(Source {
+            repo: github_repo_name(arg),
+            url: arg.to_owned(),
+            branch,
+            dir,
+            _clone: Some(clone),
+        })
+    }
+}
+
+/// Whether `arg` names a remote rather than a folder.
+fn looks_like_url(arg: &str) -> bool {
+    arg.contains("://") || (arg.starts_with("git@") && arg.contains(':'))
+}
+
+/// What `git -C dir <argv>` prints, trimmed; `None` when it fails or prints nothing.
+fn git_output(dir: &Path, argv: &[&str]) -> Option<String> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(argv)
+        .output()
+        .ok()?;
+    let text = String::from_utf8(out.stdout).ok()?.trim().to_owned();
+    (out.status.success() && !text.is_empty()).then_some(text)
+}
+
+/// `owner/name` of a github.com remote URL (https or ssh).
+pub fn github_repo_name(url: &str) -> Option<RepoName> {
+    let rest = url
+        .strip_prefix("https://github.com/")
+        .or_else(|| url.strip_prefix("git@github.com:"))
+        .or_else(|| url.strip_prefix("ssh://git@github.com/"))?;
+    RepoName::new(rest.trim_end_matches('/').trim_end_matches(".git")).ok()
 }
 
 fn config_text(repo: &RepoName, url: &str, branch: &str) -> String {

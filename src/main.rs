@@ -96,9 +96,9 @@ enum Command {
 
 #[derive(Args)]
 struct InitArgs {
-    /// The gitops repository's folder (a checkout) to read.
-    #[arg(long)]
-    gitops: PathBuf,
+    /// The gitops repository to read: a folder (a checkout) or a git URL to clone.
+    #[arg(long, value_name = "DIR_OR_URL")]
+    gitops: String,
     /// Where to write auger.toml, policies/ and templates/ (never over existing files).
     #[arg(long, default_value = ".")]
     out: PathBuf,
@@ -348,29 +348,18 @@ fn run(command: Command) -> anyhow::Result<()> {
 }
 
 /// `auger init`: the proposal, printed, then written. The gitops repository's GitHub name,
-/// URL and branch come from its checkout (`origin`, `HEAD`) when it has them.
+/// URL and branch come from its checkout (`origin`, `HEAD`) or the URL it was cloned from.
 fn init(args: &InitArgs) -> anyhow::Result<()> {
-    let dir = args
-        .gitops
-        .canonicalize()
-        .with_context(|| format!("--gitops {}", args.gitops.display()))?;
-    let git = |argv: &[&str]| -> Option<String> {
-        let out = std::process::Command::new("git")
-            .arg("-C")
-            .arg(&dir)
-            .args(argv)
-            .output()
-            .ok()?;
-        let text = String::from_utf8(out.stdout).ok()?.trim().to_owned();
-        (out.status.success() && !text.is_empty()).then_some(text)
-    };
-    let origin = git(&["remote", "get-url", "origin"]);
-    let repo = origin.as_deref().and_then(github_repo_name);
-    let url = origin.unwrap_or_else(|| format!("file://{}", dir.display()));
-    let branch = git(&["symbolic-ref", "--short", "HEAD"]).unwrap_or_else(|| "main".into());
+    let source =
+        auger::init::Source::locate(&args.gitops).with_context(|| format!("--gitops {}", args.gitops))?;
     let placeholder = RepoName::new("change-me/gitops").context("placeholder repository name")?;
-    let mut proposal = auger::init::propose(&dir, repo.as_ref().unwrap_or(&placeholder), &url, &branch)?;
-    if repo.is_none() {
+    let mut proposal = auger::init::propose(
+        &source.dir,
+        source.repo.as_ref().unwrap_or(&placeholder),
+        &source.url,
+        &source.branch,
+    )?;
+    if source.repo.is_none() {
         proposal.unmapped.push(
             "auger.toml: the gitops repository's GitHub name is not known (no github.com origin): set [gitops] repo and url".into(),
         );
@@ -380,15 +369,6 @@ fn init(args: &InitArgs) -> anyhow::Result<()> {
         println!("wrote {}", path.display());
     }
     Ok(())
-}
-
-/// `owner/name` of a github.com remote URL (https or ssh).
-fn github_repo_name(url: &str) -> Option<RepoName> {
-    let rest = url
-        .strip_prefix("https://github.com/")
-        .or_else(|| url.strip_prefix("git@github.com:"))
-        .or_else(|| url.strip_prefix("ssh://git@github.com/"))?;
-    RepoName::new(rest.trim_end_matches('/').trim_end_matches(".git")).ok()
 }
 
 fn open_store(config: &ConfigArg, create: bool) -> anyhow::Result<ArtifactStore> {

@@ -244,3 +244,52 @@ fn init_refuses_to_overwrite_an_existing_policy() {
         "nothing written"
     );
 }
+
+#[test]
+fn init_on_a_url_clones_it_and_names_that_url_in_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    copy_dir(&sample("kustomize"), &work);
+    git_in(&work, &["init", "-q", "--initial-branch=trunk"]);
+    git_in(&work, &["add", "-A"]);
+    git_in(&work, &["commit", "-q", "-m", "layout"]);
+    let remote = dir.path().join("gitops.git");
+    git_in(dir.path(), &["clone", "-q", "--bare", "work", "gitops.git"]);
+    let url = format!("file://{}", remote.display());
+
+    let out = auger(dir.path(), &["init", "--gitops", &url, "--out", "proposal"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let config = std::fs::read_to_string(dir.path().join("proposal/auger.toml")).unwrap();
+    assert!(config.contains(&format!("url = \"{url}\"")), "{config}");
+    assert!(config.contains("branch = \"trunk\""), "{config}");
+    // Not a github.com URL: the repository's name is left for the operator, and init says so.
+    assert!(
+        stdout(&out).contains("GitHub name is not known"),
+        "{}",
+        stdout(&out)
+    );
+    let policy = std::fs::read_to_string(dir.path().join("proposal/policies/web.toml")).unwrap();
+    assert!(
+        policy.contains("gitops = { path = \"overlays/staging\" }"),
+        "{policy}"
+    );
+    let check = auger(
+        dir.path(),
+        &["policy", "check", "--config", "proposal/auger.toml"],
+    );
+    assert!(check.status.success(), "{}{}", stdout(&check), stderr(&check));
+}
+
+#[test]
+fn init_on_a_url_that_cannot_be_cloned_says_so_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("file://{}/missing.git", dir.path().display());
+    let out = auger(dir.path(), &["init", "--gitops", &url, "--out", "proposal"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("--gitops {url}")) && err.contains("cannot clone"),
+        "{err}"
+    );
+    assert!(!dir.path().join("proposal").exists());
+}
