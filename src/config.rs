@@ -37,6 +37,28 @@ struct RawConfig {
     notify: RawNotify,
     #[serde(default)]
     verify: RawVerify,
+    #[serde(default)]
+    dashboard: RawDashboard,
+}
+
+/// `[dashboard]`: GitHub OAuth login for the dashboard's actions (design §17). Without
+/// `oauth_client_id` the dashboard is read-only.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDashboard {
+    /// The OAuth app's client id (public; the secret is in `oauth_client_secret_env`).
+    oauth_client_id: Option<String>,
+    /// The variable holding the OAuth app's client secret.
+    oauth_client_secret_env: Option<String>,
+    /// The variable holding the key that signs session cookies (at least 32 bytes); unset,
+    /// a random key per start (everyone logs in again after a restart).
+    session_key_env: Option<String>,
+    /// Where GitHub's web pages are (`/login/oauth/*`): `https://github.com`, or a GitHub
+    /// Enterprise Server's host.
+    github_url: Option<String>,
+    /// The dashboard's public address (`https://auger.example.com`): the OAuth callback is
+    /// `<url>/oauth/callback`. Unset: taken from each request's host.
+    url: Option<String>,
 }
 
 /// `[verify]`: the secrets the cluster's controllers authenticate their reports with (design
@@ -163,6 +185,72 @@ impl Default for RawPaths {
     }
 }
 
+/// Validates `[dashboard]`: `None` unless a client id is set; the other keys need one.
+fn dashboard_config(
+    raw: RawDashboard,
+    err: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<Option<DashboardConfig>, ConfigError> {
+    let Some(client_id) = raw.oauth_client_id else {
+        let stray = [
+            (
+                "dashboard.oauth_client_secret_env",
+                raw.oauth_client_secret_env.is_some(),
+            ),
+            ("dashboard.session_key_env", raw.session_key_env.is_some()),
+            ("dashboard.github_url", raw.github_url.is_some()),
+            ("dashboard.url", raw.url.is_some()),
+        ];
+        if let Some((key, _)) = stray.iter().find(|(_, set)| *set) {
+            return Err(err(
+                key,
+                "needs dashboard.oauth_client_id (login is off without it)".into(),
+            ));
+        }
+        return Ok(None);
+    };
+    let client_id = client_id.trim().to_owned();
+    if client_id.is_empty()
+        || !client_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+    {
+        return Err(err(
+            "dashboard.oauth_client_id",
+            "an OAuth client id: letters, digits, '.', '_' and '-'".into(),
+        ));
+    }
+    let secret_env = raw
+        .oauth_client_secret_env
+        .unwrap_or_else(|| DEFAULT_OAUTH_SECRET_ENV.to_owned());
+    check_env_name(&secret_env).map_err(|m| err("dashboard.oauth_client_secret_env", m))?;
+    if let Some(var) = &raw.session_key_env {
+        check_env_name(var).map_err(|m| err("dashboard.session_key_env", m))?;
+    }
+    let http_url = |key: &str, value: String| -> Result<String, ConfigError> {
+        let v = value.trim().trim_end_matches('/').to_owned();
+        let host = v
+            .strip_prefix("https://")
+            .or_else(|| v.strip_prefix("http://"))
+            .unwrap_or("");
+        if host.is_empty() || host.contains(['?', '#', ' ']) {
+            return Err(err(key, format!("{value:?} is not an http(s) URL")));
+        }
+        Ok(v)
+    };
+    let github_url = http_url(
+        "dashboard.github_url",
+        raw.github_url.unwrap_or_else(|| "https://github.com".into()),
+    )?;
+    let url = raw.url.map(|u| http_url("dashboard.url", u)).transpose()?;
+    Ok(Some(DashboardConfig {
+        oauth_client_id: client_id,
+        oauth_client_secret_env: secret_env,
+        session_key_env: raw.session_key_env,
+        github_url,
+        url,
+    }))
+}
+
 fn default_listen() -> String {
     "127.0.0.1:8080".into()
 }
@@ -202,7 +290,24 @@ pub struct Config {
     /// `[notify] slack_webhook_env`: the variable that holds the Slack webhook URL.
     pub slack_webhook_env: Option<String>,
     pub verify: VerifyConfig,
+    /// `[dashboard]` with an OAuth client: login and actions; `None`: read-only.
+    pub dashboard: Option<DashboardConfig>,
 }
+
+/// `[dashboard]`: the OAuth app the dashboard logs people in with (design §17).
+#[derive(Debug, Clone)]
+pub struct DashboardConfig {
+    pub oauth_client_id: String,
+    pub oauth_client_secret_env: String,
+    pub session_key_env: Option<String>,
+    /// Without a trailing `/`.
+    pub github_url: String,
+    /// Without a trailing `/`.
+    pub url: Option<String>,
+}
+
+/// The default `[dashboard] oauth_client_secret_env`.
+pub const DEFAULT_OAUTH_SECRET_ENV: &str = "AUGER_OAUTH_CLIENT_SECRET";
 
 /// `[verify]`: which variables hold the controllers' report secrets.
 #[derive(Debug, Clone, Default)]
@@ -424,6 +529,7 @@ impl Config {
         }
         non_empty("paths.policies", &raw.paths.policies)?;
         non_empty("paths.templates", &raw.paths.templates)?;
+        let dashboard = dashboard_config(raw.dashboard, &err)?;
 
         Ok(Config {
             file: file.to_owned(),
@@ -455,6 +561,7 @@ impl Config {
                 flux_secret_env: raw.verify.flux_secret_env,
                 argocd_token_env: raw.verify.argocd_token_env,
             },
+            dashboard,
         })
     }
 
@@ -517,6 +624,46 @@ impl Config {
 
     /// `Ok(None)` when `key` names no variable; the variable's list when it does and is set;
     /// an error naming the key and the variable when it is unset or empty.
+    /// The OAuth client secret and the session key (`None`: make one per start) of
+    /// `[dashboard]`; errors name the key and the variable, never the value.
+    pub fn dashboard_secrets(&self) -> Result<Option<(String, Option<Vec<u8>>)>, ConfigError> {
+        let Some(d) = &self.dashboard else {
+            return Ok(None);
+        };
+        let err = |key: &str, message: String| ConfigError {
+            file: self.file.clone(),
+            key: key.to_owned(),
+            message,
+        };
+        let secret = std::env::var(&d.oauth_client_secret_env)
+            .ok()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| {
+                err(
+                    "dashboard.oauth_client_secret_env",
+                    format!(
+                        "environment variable {} is not set or empty",
+                        d.oauth_client_secret_env
+                    ),
+                )
+            })?;
+        let key = match &d.session_key_env {
+            None => None,
+            Some(var) => {
+                let value = std::env::var(var).unwrap_or_default();
+                if value.len() < 32 {
+                    return Err(err(
+                        "dashboard.session_key_env",
+                        format!("environment variable {var} must hold at least 32 bytes"),
+                    ));
+                }
+                Some(value.into_bytes())
+            }
+        };
+        Ok(Some((secret, key)))
+    }
+
     fn optional_secret_list(&self, key: &str, var: Option<&str>) -> Result<Option<Vec<String>>, ConfigError> {
         var.map(|var| self.secret_list(key, var)).transpose()
     }

@@ -84,6 +84,9 @@ pub enum Work {
     Release(ReleaseRequest),
     /// A rollback asked through the API (`handlers::rollback`).
     Rollback(RollbackRequest),
+    /// A deploy, rollback, hold or resume a logged-in person asked for on the dashboard
+    /// (`handlers::dashboard`).
+    Dashboard(DashboardAction),
     /// An installation of the App was created, deleted, suspended or given other repositories
     /// (`handlers::installation`).
     Installation(InstallationChange),
@@ -107,6 +110,7 @@ impl Work {
             Work::ApiArtifact(_) => "api_artifact",
             Work::Release(_) => "release",
             Work::Rollback(_) => "rollback",
+            Work::Dashboard(_) => "dashboard",
             Work::Installation(_) => "installation",
             Work::Report(_) => "report",
         }
@@ -126,6 +130,7 @@ impl Work {
             | Work::GitopsChecked
             | Work::Release(_)
             | Work::Rollback(_)
+            | Work::Dashboard(_)
             | Work::Installation(_)
             | Work::Report(_) => None,
         }
@@ -220,6 +225,42 @@ pub struct RollbackRequest {
     pub to: Option<ArtifactId>,
     /// Who asked (`api <token name>`).
     pub by: String,
+}
+
+/// What a person asked for on the dashboard, and who: the GitHub account the session names
+/// (checked again against `deployers` when the worker runs it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DashboardAction {
+    pub login: String,
+    pub user_id: u64,
+    pub app: AppName,
+    pub env: EnvName,
+    pub action: DashboardVerb,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "verb", rename_all = "snake_case")]
+pub enum DashboardVerb {
+    Deploy {
+        artifact: ArtifactId,
+    },
+    /// To `to`, or to the release before the current one.
+    Rollback {
+        to: Option<ArtifactId>,
+    },
+    Hold,
+    Resume,
+}
+
+impl DashboardVerb {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DashboardVerb::Deploy { .. } => "deploy",
+            DashboardVerb::Rollback { .. } => "rollback",
+            DashboardVerb::Hold => "hold",
+            DashboardVerb::Resume => "resume",
+        }
+    }
 }
 
 /// An installation of the App changed (`installation` or `installation_repositories`): which
