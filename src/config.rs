@@ -306,6 +306,13 @@ pub struct DashboardConfig {
     pub url: Option<String>,
 }
 
+/// The secrets `[dashboard]` names, read from the environment.
+pub struct DashboardSecrets {
+    pub client_secret: String,
+    /// `None`: draw a key per start.
+    pub session_key: Option<Vec<u8>>,
+}
+
 /// The default `[dashboard] oauth_client_secret_env`.
 pub const DEFAULT_OAUTH_SECRET_ENV: &str = "AUGER_OAUTH_CLIENT_SECRET";
 
@@ -626,7 +633,7 @@ impl Config {
     /// an error naming the key and the variable when it is unset or empty.
     /// The OAuth client secret and the session key (`None`: make one per start) of
     /// `[dashboard]`; errors name the key and the variable, never the value.
-    pub fn dashboard_secrets(&self) -> Result<Option<(String, Option<Vec<u8>>)>, ConfigError> {
+    pub fn dashboard_secrets(&self) -> Result<Option<DashboardSecrets>, ConfigError> {
         let Some(d) = &self.dashboard else {
             return Ok(None);
         };
@@ -661,7 +668,10 @@ impl Config {
                 Some(value.into_bytes())
             }
         };
-        Ok(Some((secret, key)))
+        Ok(Some(DashboardSecrets {
+            client_secret: secret,
+            session_key: key,
+        }))
     }
 
     fn optional_secret_list(&self, key: &str, var: Option<&str>) -> Result<Option<Vec<String>>, ConfigError> {
@@ -1028,6 +1038,52 @@ templates = "/srv/templates"
             ),
             ("[verify]\nargocd_token_env = \"\"\n", "verify.argocd_token_env"),
             ("[verify]\nflux_secret = \"X\"\n", "verify.flux_secret"),
+        ] {
+            assert_eq!(parse(text).unwrap_err().key, key, "{text}");
+        }
+    }
+
+    #[test]
+    fn the_dashboard_logs_in_only_with_a_client_id_and_its_secret() {
+        let c = parse("").unwrap();
+        assert!(c.dashboard.is_none(), "read-only by default");
+        assert!(c.dashboard_secrets().unwrap().is_none());
+        let c = parse(
+            "[dashboard]\noauth_client_id = \"Iv1.abc\"\noauth_client_secret_env = \"AUGER_TEST_UNSET_OAUTH_1\"\ngithub_url = \"https://ghe.example.com/\"\n",
+        )
+        .unwrap();
+        let d = c.dashboard.as_ref().unwrap();
+        assert_eq!(d.oauth_client_id, "Iv1.abc");
+        assert_eq!(d.github_url, "https://ghe.example.com");
+        assert_eq!(d.url, None);
+        let e = c.dashboard_secrets().err().unwrap();
+        assert_eq!(e.key, "dashboard.oauth_client_secret_env");
+        assert!(e.message.contains("AUGER_TEST_UNSET_OAUTH_1"), "{e}");
+        let d = parse("[dashboard]\noauth_client_id = \"x\"\n")
+            .unwrap()
+            .dashboard
+            .unwrap();
+        assert_eq!(d.oauth_client_secret_env, DEFAULT_OAUTH_SECRET_ENV);
+        assert_eq!(d.github_url, "https://github.com");
+        for (text, key) in [
+            (
+                "[dashboard]\noauth_client_secret_env = \"X\"\n",
+                "dashboard.oauth_client_secret_env",
+            ),
+            ("[dashboard]\nurl = \"https://a\"\n", "dashboard.url"),
+            (
+                "[dashboard]\noauth_client_id = \"a b\"\n",
+                "dashboard.oauth_client_id",
+            ),
+            (
+                "[dashboard]\noauth_client_id = \"x\"\nurl = \"auger.example.com\"\n",
+                "dashboard.url",
+            ),
+            (
+                "[dashboard]\noauth_client_id = \"x\"\nsession_key_env = \"not a var\"\n",
+                "dashboard.session_key_env",
+            ),
+            ("[dashboard]\noauth_client = \"x\"\n", "dashboard.oauth_client"),
         ] {
             assert_eq!(parse(text).unwrap_err().key, key, "{text}");
         }

@@ -114,12 +114,12 @@ pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
     };
     let forge = forge.unwrap_or_else(|| Arc::new(Unconfigured));
     let login = match (config.dashboard_secrets()?, &config.dashboard) {
-        (Some((secret, key)), Some(d)) => {
-            let key = match key {
+        (Some(secrets), Some(d)) => {
+            let key = match secrets.session_key {
                 Some(k) => SessionKey::new(k),
                 None => SessionKey::random().context("cannot draw a session key")?,
             };
-            Some(Login::new(d, secret, key, &config.github.api_url)?)
+            Some(Login::new(d, secrets.client_secret, key, &config.github.api_url)?)
         }
         _ => None,
     };

@@ -106,15 +106,15 @@ fn percent_encode(s: &str) -> String {
 /// The app and redirect an authorize request names, or the page saying what is wrong. A
 /// redirect that does not match the registered callback is sent to the callback with
 /// `error=redirect_uri_mismatch`, as GitHub does.
-fn checked(inner: &Inner, p: &HashMap<String, String>) -> Result<(String, String), HttpResponse> {
+fn checked(inner: &Inner, p: &HashMap<String, String>) -> Result<(String, String), Box<HttpResponse>> {
     let client_id = p.get("client_id").cloned().unwrap_or_default();
     let st = inner.lock();
     let Some(app) = st.oauth_apps.get(&client_id) else {
-        return Err(page(
+        return Err(Box::new(page(
             actix_web::http::StatusCode::NOT_FOUND,
             "Not Found",
             "<h1>404</h1><p>No OAuth app has this client_id.</p>",
-        ));
+        )));
     };
     let redirect = p
         .get("redirect_uri")
@@ -122,7 +122,7 @@ fn checked(inner: &Inner, p: &HashMap<String, String>) -> Result<(String, String
         .unwrap_or_else(|| app.callback_url.clone());
     if !redirect_allowed(&app.callback_url, &redirect) {
         let state = p.get("state").cloned().unwrap_or_default();
-        return Err(back_to(
+        return Err(Box::new(back_to(
             &app.callback_url,
             &[
                 ("error", "redirect_uri_mismatch"),
@@ -133,7 +133,7 @@ fn checked(inner: &Inner, p: &HashMap<String, String>) -> Result<(String, String
                 ("error_uri", ERROR_URI),
                 ("state", &state),
             ],
-        ));
+        )));
     }
     Ok((client_id, redirect))
 }
@@ -144,7 +144,7 @@ const ERROR_URI: &str =
 fn authorize_page(inner: &Inner, p: &HashMap<String, String>) -> HttpResponse {
     let (client_id, redirect) = match checked(inner, p) {
         Ok(x) => x,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let hidden = |name: &str, value: &str| {
         format!(
@@ -169,7 +169,7 @@ fn authorize_page(inner: &Inner, p: &HashMap<String, String>) -> HttpResponse {
 fn authorize(inner: &Inner, p: &HashMap<String, String>) -> HttpResponse {
     let (client_id, redirect) = match checked(inner, p) {
         Ok(x) => x,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let state = p.get("state").cloned().unwrap_or_default();
     if p.get("authorize").map(String::as_str) != Some("1") {
