@@ -59,9 +59,14 @@ pub enum Refused {
 }
 
 impl Refused {
-    /// Whether the refusal is about who asked (403) rather than the state of things (409).
-    pub fn is_forbidden(&self) -> bool {
-        matches!(self, Refused::NotADeployer { .. })
+    /// The HTTP status the dashboard answers it with: 403 for who asked, 404 for what does not
+    /// exist, 409 for the state things are in.
+    pub fn status(&self) -> u16 {
+        match self {
+            Refused::NotADeployer { .. } => 403,
+            Refused::UnknownApp { .. } | Refused::UnknownEnv { .. } | Refused::NoArtifact { .. } => 404,
+            Refused::Rejected { .. } | Refused::OnHold { .. } | Refused::Frozen { .. } => 409,
+        }
     }
 }
 

@@ -115,11 +115,7 @@ async fn act_inner(state: &AppState, req: &HttpRequest, verb: &str, payload: web
     match refusal {
         Ok(None) => {}
         Ok(Some(why)) => {
-            let status = if why.is_forbidden() {
-                StatusCode::FORBIDDEN
-            } else {
-                StatusCode::CONFLICT
-            };
+            let status = StatusCode::from_u16(why.status()).unwrap_or(StatusCode::CONFLICT);
             return message_page(status, &Message::Refused(why));
         }
         Err(e) => {

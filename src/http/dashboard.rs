@@ -70,7 +70,7 @@ pub(super) fn render(status: StatusCode, name: &str, ctx: &tera::Context) -> Htt
             // The pages run no script and are never framed.
             .insert_header((
                 actix_web::http::header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' https: http:; frame-ancestors 'none'",
+                "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
             ))
             .body(html),
         Err(e) => {
