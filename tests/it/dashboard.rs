@@ -226,6 +226,13 @@ fn a_deployer_logs_in_with_github_and_deploys_by_clicking() {
         !changelog.contains("feat: v1"),
         "the previous artifact is not a change: {changelog}"
     );
+
+    // Its page deploys it too.
+    browser.click("#deploy button[data-env=\"production\"]");
+    assert!(browser.dom().contains("data-kind=\"queued\""));
+    wait_for("production v2", || {
+        stack.live("production").as_deref() == Some(sha2.as_str())
+    });
 }
 
 #[test]
@@ -349,6 +356,15 @@ fn an_action_without_this_sessions_csrf_token_is_refused() {
         "{staging}"
     );
     assert!(staging.contains("class=\"resume\""), "{staging}");
+    // A held env refuses a deploy from the dashboard, as it refuses `/deploy`.
+    browser.goto(&format!("{}/artifacts/web@{}", stack.server.url, &sha[..12]));
+    browser.click("#deploy button[data-env=\"staging\"]");
+    let refused = browser.dom();
+    assert!(refused.contains("data-reason=\"on_hold\""), "{refused}");
+    assert!(
+        refused.contains("web in staging is on hold (@alice: held from the dashboard)"),
+        "{refused}"
+    );
 }
 
 #[test]
