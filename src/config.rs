@@ -38,6 +38,8 @@ struct RawConfig {
     #[serde(default)]
     verify: RawVerify,
     policies: Option<RawPolicies>,
+    #[serde(default)]
+    dashboard: RawDashboard,
 }
 
 /// `[policies]`: a config repository whose pushes reload the policies (design §17).
@@ -52,6 +54,26 @@ struct RawPolicies {
     path: String,
     /// The templates' folder in the config repository; without it, `[paths] templates`.
     templates: Option<String>,
+}
+
+/// `[dashboard]`: GitHub OAuth login for the dashboard's actions (design §17). Without
+/// `oauth_client_id` the dashboard is read-only.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDashboard {
+    /// The OAuth app's client id (public; the secret is in `oauth_client_secret_env`).
+    oauth_client_id: Option<String>,
+    /// The variable holding the OAuth app's client secret.
+    oauth_client_secret_env: Option<String>,
+    /// The variable holding the key that signs session cookies (at least 32 bytes); unset,
+    /// a random key per start (everyone logs in again after a restart).
+    session_key_env: Option<String>,
+    /// Where GitHub's web pages are (`/login/oauth/*`): `https://github.com`, or a GitHub
+    /// Enterprise Server's host.
+    github_url: Option<String>,
+    /// The dashboard's public address (`https://auger.example.com`): the OAuth callback is
+    /// `<url>/oauth/callback`. Unset: taken from each request's host.
+    url: Option<String>,
 }
 
 /// `[verify]`: the secrets the cluster's controllers authenticate their reports with (design
@@ -178,6 +200,72 @@ impl Default for RawPaths {
     }
 }
 
+/// Validates `[dashboard]`: `None` unless a client id is set; the other keys need one.
+fn dashboard_config(
+    raw: RawDashboard,
+    err: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<Option<DashboardConfig>, ConfigError> {
+    let Some(client_id) = raw.oauth_client_id else {
+        let stray = [
+            (
+                "dashboard.oauth_client_secret_env",
+                raw.oauth_client_secret_env.is_some(),
+            ),
+            ("dashboard.session_key_env", raw.session_key_env.is_some()),
+            ("dashboard.github_url", raw.github_url.is_some()),
+            ("dashboard.url", raw.url.is_some()),
+        ];
+        if let Some((key, _)) = stray.iter().find(|(_, set)| *set) {
+            return Err(err(
+                key,
+                "needs dashboard.oauth_client_id (login is off without it)".into(),
+            ));
+        }
+        return Ok(None);
+    };
+    let client_id = client_id.trim().to_owned();
+    if client_id.is_empty()
+        || !client_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+    {
+        return Err(err(
+            "dashboard.oauth_client_id",
+            "an OAuth client id: letters, digits, '.', '_' and '-'".into(),
+        ));
+    }
+    let secret_env = raw
+        .oauth_client_secret_env
+        .unwrap_or_else(|| DEFAULT_OAUTH_SECRET_ENV.to_owned());
+    check_env_name(&secret_env).map_err(|m| err("dashboard.oauth_client_secret_env", m))?;
+    if let Some(var) = &raw.session_key_env {
+        check_env_name(var).map_err(|m| err("dashboard.session_key_env", m))?;
+    }
+    let http_url = |key: &str, value: String| -> Result<String, ConfigError> {
+        let v = value.trim().trim_end_matches('/').to_owned();
+        let host = v
+            .strip_prefix("https://")
+            .or_else(|| v.strip_prefix("http://"))
+            .unwrap_or("");
+        if host.is_empty() || host.contains(['?', '#', ' ']) {
+            return Err(err(key, format!("{value:?} is not an http(s) URL")));
+        }
+        Ok(v)
+    };
+    let github_url = http_url(
+        "dashboard.github_url",
+        raw.github_url.unwrap_or_else(|| "https://github.com".into()),
+    )?;
+    let url = raw.url.map(|u| http_url("dashboard.url", u)).transpose()?;
+    Ok(Some(DashboardConfig {
+        oauth_client_id: client_id,
+        oauth_client_secret_env: secret_env,
+        session_key_env: raw.session_key_env,
+        github_url,
+        url,
+    }))
+}
+
 fn default_listen() -> String {
     "127.0.0.1:8080".into()
 }
@@ -237,6 +325,8 @@ pub struct Config {
     pub verify: VerifyConfig,
     /// `[policies]`: where policies are reloaded from on a push; `None` reads `paths.policies`.
     pub policies_repo: Option<PoliciesRepoConfig>,
+    /// `[dashboard]` with an OAuth client: login and actions; `None`: read-only.
+    pub dashboard: Option<DashboardConfig>,
 }
 
 /// `[policies]`: the config repository, its branch, and the folders in it.
@@ -250,6 +340,28 @@ pub struct PoliciesRepoConfig {
     /// The templates' folder in the repository, if it holds them.
     pub templates: Option<String>,
 }
+
+/// `[dashboard]`: the OAuth app the dashboard logs people in with (design §17).
+#[derive(Debug, Clone)]
+pub struct DashboardConfig {
+    pub oauth_client_id: String,
+    pub oauth_client_secret_env: String,
+    pub session_key_env: Option<String>,
+    /// Without a trailing `/`.
+    pub github_url: String,
+    /// Without a trailing `/`.
+    pub url: Option<String>,
+}
+
+/// The secrets `[dashboard]` names, read from the environment.
+pub struct DashboardSecrets {
+    pub client_secret: String,
+    /// `None`: draw a key per start.
+    pub session_key: Option<Vec<u8>>,
+}
+
+/// The default `[dashboard] oauth_client_secret_env`.
+pub const DEFAULT_OAUTH_SECRET_ENV: &str = "AUGER_OAUTH_CLIENT_SECRET";
 
 /// `[verify]`: which variables hold the controllers' report secrets.
 #[derive(Debug, Clone, Default)]
@@ -491,6 +603,7 @@ impl Config {
         };
         non_empty("paths.policies", &raw.paths.policies)?;
         non_empty("paths.templates", &raw.paths.templates)?;
+        let dashboard = dashboard_config(raw.dashboard, &err)?;
 
         Ok(Config {
             file: file.to_owned(),
@@ -523,6 +636,7 @@ impl Config {
                 argocd_token_env: raw.verify.argocd_token_env,
             },
             policies_repo,
+            dashboard,
         })
     }
 
@@ -585,6 +699,49 @@ impl Config {
 
     /// `Ok(None)` when `key` names no variable; the variable's list when it does and is set;
     /// an error naming the key and the variable when it is unset or empty.
+    /// The OAuth client secret and the session key (`None`: make one per start) of
+    /// `[dashboard]`; errors name the key and the variable, never the value.
+    pub fn dashboard_secrets(&self) -> Result<Option<DashboardSecrets>, ConfigError> {
+        let Some(d) = &self.dashboard else {
+            return Ok(None);
+        };
+        let err = |key: &str, message: String| ConfigError {
+            file: self.file.clone(),
+            key: key.to_owned(),
+            message,
+        };
+        let secret = std::env::var(&d.oauth_client_secret_env)
+            .ok()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| {
+                err(
+                    "dashboard.oauth_client_secret_env",
+                    format!(
+                        "environment variable {} is not set or empty",
+                        d.oauth_client_secret_env
+                    ),
+                )
+            })?;
+        let key = match &d.session_key_env {
+            None => None,
+            Some(var) => {
+                let value = std::env::var(var).unwrap_or_default();
+                if value.len() < 32 {
+                    return Err(err(
+                        "dashboard.session_key_env",
+                        format!("environment variable {var} must hold at least 32 bytes"),
+                    ));
+                }
+                Some(value.into_bytes())
+            }
+        };
+        Ok(Some(DashboardSecrets {
+            client_secret: secret,
+            session_key: key,
+        }))
+    }
+
     fn optional_secret_list(&self, key: &str, var: Option<&str>) -> Result<Option<Vec<String>>, ConfigError> {
         var.map(|var| self.secret_list(key, var)).transpose()
     }
@@ -949,6 +1106,52 @@ templates = "/srv/templates"
             ),
             ("[verify]\nargocd_token_env = \"\"\n", "verify.argocd_token_env"),
             ("[verify]\nflux_secret = \"X\"\n", "verify.flux_secret"),
+        ] {
+            assert_eq!(parse(text).unwrap_err().key, key, "{text}");
+        }
+    }
+
+    #[test]
+    fn the_dashboard_logs_in_only_with_a_client_id_and_its_secret() {
+        let c = parse("").unwrap();
+        assert!(c.dashboard.is_none(), "read-only by default");
+        assert!(c.dashboard_secrets().unwrap().is_none());
+        let c = parse(
+            "[dashboard]\noauth_client_id = \"Iv1.abc\"\noauth_client_secret_env = \"AUGER_TEST_UNSET_OAUTH_1\"\ngithub_url = \"https://ghe.example.com/\"\n",
+        )
+        .unwrap();
+        let d = c.dashboard.as_ref().unwrap();
+        assert_eq!(d.oauth_client_id, "Iv1.abc");
+        assert_eq!(d.github_url, "https://ghe.example.com");
+        assert_eq!(d.url, None);
+        let e = c.dashboard_secrets().err().unwrap();
+        assert_eq!(e.key, "dashboard.oauth_client_secret_env");
+        assert!(e.message.contains("AUGER_TEST_UNSET_OAUTH_1"), "{e}");
+        let d = parse("[dashboard]\noauth_client_id = \"x\"\n")
+            .unwrap()
+            .dashboard
+            .unwrap();
+        assert_eq!(d.oauth_client_secret_env, DEFAULT_OAUTH_SECRET_ENV);
+        assert_eq!(d.github_url, "https://github.com");
+        for (text, key) in [
+            (
+                "[dashboard]\noauth_client_secret_env = \"X\"\n",
+                "dashboard.oauth_client_secret_env",
+            ),
+            ("[dashboard]\nurl = \"https://a\"\n", "dashboard.url"),
+            (
+                "[dashboard]\noauth_client_id = \"a b\"\n",
+                "dashboard.oauth_client_id",
+            ),
+            (
+                "[dashboard]\noauth_client_id = \"x\"\nurl = \"auger.example.com\"\n",
+                "dashboard.url",
+            ),
+            (
+                "[dashboard]\noauth_client_id = \"x\"\nsession_key_env = \"not a var\"\n",
+                "dashboard.session_key_env",
+            ),
+            ("[dashboard]\noauth_client = \"x\"\n", "dashboard.oauth_client"),
         ] {
             assert_eq!(parse(text).unwrap_err().key, key, "{text}");
         }

@@ -16,12 +16,14 @@ use crate::domain::RepoName;
 use crate::forge::{Forge, GithubForge, RetryPolicy, Unconfigured};
 use crate::gitops::GitopsRepo;
 use crate::handlers::{self, Ctx, Releases};
+use crate::http::login::Login;
+use crate::http::session::SessionKey;
 use crate::http::{self, ApiTokens, AppState};
 use crate::inbox::{self, Inbox};
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::policy::{self, LivePolicies, Origin, PolicySet};
-use crate::release::{DesiredReleases, Releaser, ReleaserParts, SystemClock};
+use crate::release::{DesiredReleases, People, Releaser, ReleaserParts, SystemClock};
 use crate::reload::{self, PolicySource};
 use crate::webhook::WebhookSecrets;
 use crate::worker::Worker;
@@ -114,6 +116,17 @@ pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
         )),
         _ => None,
     };
+    let forge = forge.unwrap_or_else(|| Arc::new(Unconfigured));
+    let login = match (config.dashboard_secrets()?, &config.dashboard) {
+        (Some(secrets), Some(d)) => {
+            let key = match secrets.session_key {
+                Some(k) => SessionKey::new(k),
+                None => SessionKey::random().context("cannot draw a session key")?,
+            };
+            Some(Login::new(d, secrets.client_secret, key, &config.github.api_url)?)
+        }
+        _ => None,
+    };
     Ok(Prepared {
         state: AppState {
             secrets,
@@ -130,7 +143,9 @@ pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
                 .map(|p| (p.repo.clone(), p.branch.clone())),
             metrics: Arc::new(Metrics::default()),
             api_stats,
-            forge: forge.unwrap_or_else(|| Arc::new(Unconfigured)),
+            people: People::new(forge.clone()),
+            forge,
+            login,
             gitops_fetched: Mutex::new(None),
             gitops,
             releases,

@@ -84,6 +84,9 @@ pub enum Work {
     Release(ReleaseRequest),
     /// A rollback asked through the API (`handlers::rollback`).
     Rollback(RollbackRequest),
+    /// A deploy, rollback, hold or resume a logged-in person asked for on the dashboard
+    /// (`handlers::dashboard`).
+    Dashboard(DashboardAction),
     /// An installation of the App was created, deleted, suspended or given other repositories
     /// (`handlers::installation`).
     Installation(InstallationChange),
@@ -110,6 +113,7 @@ impl Work {
             Work::ApiArtifact(_) => "api_artifact",
             Work::Release(_) => "release",
             Work::Rollback(_) => "rollback",
+            Work::Dashboard(_) => "dashboard",
             Work::Installation(_) => "installation",
             Work::Report(_) => "report",
             Work::PoliciesPushed(_) => "policies_pushed",
@@ -130,6 +134,7 @@ impl Work {
             | Work::GitopsChecked
             | Work::Release(_)
             | Work::Rollback(_)
+            | Work::Dashboard(_)
             | Work::Installation(_)
             | Work::Report(_) => None,
             Work::PoliciesPushed(p) => Some(&p.repo),
@@ -233,6 +238,42 @@ pub struct PoliciesPushed {
     pub repo: RepoName,
     /// The commit the branch moved to.
     pub sha: CommitSha,
+}
+
+/// What a person asked for on the dashboard, and who: the GitHub account the session names
+/// (checked again against `deployers` when the worker runs it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DashboardAction {
+    pub login: String,
+    pub user_id: u64,
+    pub app: AppName,
+    pub env: EnvName,
+    pub action: DashboardVerb,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "verb", rename_all = "snake_case")]
+pub enum DashboardVerb {
+    Deploy {
+        artifact: ArtifactId,
+    },
+    /// To `to`, or to the release before the current one.
+    Rollback {
+        to: Option<ArtifactId>,
+    },
+    Hold,
+    Resume,
+}
+
+impl DashboardVerb {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DashboardVerb::Deploy { .. } => "deploy",
+            DashboardVerb::Rollback { .. } => "rollback",
+            DashboardVerb::Hold => "hold",
+            DashboardVerb::Resume => "resume",
+        }
+    }
 }
 
 /// An installation of the App changed (`installation` or `installation_repositories`): which

@@ -9,6 +9,7 @@ mod api_artifact;
 mod api_release;
 mod ci_signal;
 mod comment;
+pub mod dashboard;
 #[cfg(test)]
 mod edit_tests;
 #[cfg(test)]
@@ -170,6 +171,7 @@ pub async fn handle(ctx: &Ctx, work: Work, delivery: Delivery) -> anyhow::Result
         Work::ApiArtifact(a) => api_artifact::handle(ctx, *a).await,
         Work::Release(r) => api_release::handle(ctx, r).await,
         Work::Rollback(r) => rollback::handle(ctx, r).await,
+        Work::Dashboard(a) => dashboard::handle(ctx, a).await,
         Work::Installation(i) => Ok(installation::changed(ctx, &i)),
         Work::Report(r) => report::handle(ctx, r).await,
         Work::PoliciesPushed(p) => policies::pushed(ctx, p).await,

@@ -1,31 +1,133 @@
-//! `GET /`: the HTML dashboard (design §9). Server-rendered from
-//! `templates/dashboard/index.html.tera` with tera's HTML escaping on, so every string that
-//! came from a user (commit messages, branch names, titles) is shown as text. No script.
+//! The HTML dashboard (design §9, §17): `GET /`, per app the envs in promotion order with what
+//! runs there, its verification, soak, pending approvals, holds and freezes; and `GET
+//! /artifacts/{id}` ([`super::artifact_page`]). Server-rendered from `templates/dashboard/`
+//! with tera's HTML escaping on, so every string that came from a user (commit messages,
+//! branch names, titles) is shown as text. No script.
 //!
 //! What it shows is read back the way everything else is: the gitops repository (what runs
 //! where, the last releases), the ledger (tags, source commit messages, holds), the release
-//! loop (desired releases) and GitHub (open release pull requests and their approvals).
+//! loop (desired releases) and GitHub (open release pull requests and their approvals). With a
+//! login ([`super::login`]) each env gets the action forms of [`super::actions`].
 
 use std::collections::BTreeMap;
 
+use std::sync::OnceLock;
+
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::AppState;
 use super::error;
+use crate::domain::EnvName;
 use crate::gitops::{EnvironmentView, HistoryFilter, ReleaseView};
-use crate::policy::{Policy, PolicySet};
+use crate::handlers::dashboard::Refused;
+use crate::policy::{EnvPolicy, Policy};
 use crate::release::{pull_request_branches, tally};
 
-const TEMPLATE: &str = include_str!("../../templates/dashboard/index.html.tera");
 const RECENT: usize = 50;
 
+/// The dashboard's templates, by the names they include each other with. A part of the page
+/// is a template of its own, included from `dashboard/index.html`.
+const TEMPLATES: [(&str, &str); 4] = [
+    (
+        "dashboard/base.html",
+        include_str!("../../templates/dashboard/base.html.tera"),
+    ),
+    (
+        "dashboard/index.html",
+        include_str!("../../templates/dashboard/index.html.tera"),
+    ),
+    (
+        "dashboard/artifact.html",
+        include_str!("../../templates/dashboard/artifact.html.tera"),
+    ),
+    (
+        "dashboard/message.html",
+        include_str!("../../templates/dashboard/message.html.tera"),
+    ),
+];
+
+/// The templates, parsed once; names ending in `.html` are HTML-escaped.
+fn tera() -> Result<&'static tera::Tera, String> {
+    static TERA: OnceLock<Result<tera::Tera, String>> = OnceLock::new();
+    TERA.get_or_init(|| {
+        let mut t = tera::Tera::default();
+        t.add_raw_templates(TEMPLATES).map_err(|e| format!("{e:?}"))?;
+        Ok(t)
+    })
+    .as_ref()
+    .map_err(Clone::clone)
+}
+
+/// Renders template `name` as a page with `status`.
+pub(super) fn render(status: StatusCode, name: &str, ctx: &tera::Context) -> HttpResponse {
+    match tera().and_then(|t| t.render(name, ctx).map_err(|e| format!("{e:?}"))) {
+        Ok(html) => HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+            // The pages run no script and are never framed.
+            .insert_header((
+                actix_web::http::header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+            ))
+            .body(html),
+        Err(e) => {
+            tracing::error!(error = %e, template = name, "dashboard template failed");
+            error(StatusCode::INTERNAL_SERVER_ERROR, "the dashboard template failed")
+        }
+    }
+}
+
+/// What a page about an action or a login says; worded in `message.html.tera`.
+#[derive(Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Message {
+    /// Login and actions are off: no `[dashboard] oauth_client_id`.
+    ReadOnly,
+    NotLoggedIn,
+    BadCsrf,
+    BadRequest {
+        error: String,
+    },
+    LoginFailed {
+        error: String,
+    },
+    Failed {
+        error: String,
+    },
+    Refused(Refused),
+    Queued {
+        verb: String,
+        app: String,
+        env: String,
+        artifact: String,
+    },
+}
+
+/// A page saying `message`, with `status`.
+pub fn message_page(status: StatusCode, message: &Message) -> HttpResponse {
+    let mut ctx = tera::Context::new();
+    ctx.insert("m", message);
+    ctx.insert("status", &status.as_u16());
+    render(status, "dashboard/message.html", &ctx)
+}
+
+/// Who is logged in, for the page's header and forms: `(login, csrf)`; `oauth` says whether
+/// login exists at all.
+pub(super) fn viewer(state: &AppState, req: &HttpRequest, ctx: &mut tera::Context) {
+    let session = state.login.as_ref().and_then(|l| l.session(req));
+    ctx.insert("oauth", &state.login.is_some());
+    ctx.insert("user", &session.as_ref().map(|s| s.login.clone()));
+    ctx.insert("csrf", &session.map(|s| s.csrf).unwrap_or_default());
+    ctx.insert("here", req.uri().path());
+}
+
+/// One env of an app's pipeline: what runs there and what stands in the way of the next one.
 #[derive(Serialize)]
-struct Cell {
+struct Stage {
     env: String,
-    configured: bool,
     artifact: Option<String>,
     short_sha: String,
     tags: Vec<String>,
@@ -38,19 +140,32 @@ struct Cell {
     /// Verification state of what runs (design §15), for envs that verify.
     verify: String,
     verify_detail: String,
+    /// How long the verification still soaks, while it does ("12m").
+    soak_left: String,
+    /// `after = { env, soak }`: the env this one takes its artifacts from.
+    after: String,
+    /// Open release pull requests of this env and app, with their approvals.
+    pending: Vec<Pull>,
     /// A freeze in force (design §17).
     frozen: Option<crate::release::FrozenView>,
     /// Who rejected what runs; empty when nobody did.
     rejected_by: String,
+    /// What the env before it runs (its `after` env, else the previous stage), when that is
+    /// another artifact: what a promotion would deploy here.
+    promote: String,
+    promote_short: String,
+    promote_from: String,
 }
 
+/// One app: its envs in promotion order.
 #[derive(Serialize)]
-struct Row {
+struct AppView {
     app: String,
-    cells: Vec<Cell>,
+    repo: String,
+    stages: Vec<Stage>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Clone)]
 struct Pull {
     number: u64,
     url: String,
@@ -104,7 +219,7 @@ struct FromGit {
     frozen: BTreeMap<String, crate::release::FrozenView>,
 }
 
-pub async fn index(state: web::Data<AppState>) -> HttpResponse {
+pub async fn index(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let s = state.clone();
     let git = match web::block(move || read_git(&s)).await {
         Ok(Ok(g)) => g,
@@ -122,28 +237,19 @@ pub async fn index(state: web::Data<AppState>) -> HttpResponse {
         .as_ref()
         .map(|r| r.to_string())
         .unwrap_or_default();
-    let envs = env_columns(&state.policies.current());
-    let rows = matrix(&state, &git, &envs, now);
     let pulls = open_pulls(&state).await;
+    let apps = pipelines(&state, &git, &pulls, now);
     let html = html_urls(&state, &git).await;
     let releases = recent_releases(&git, &gitops_repo, &html);
 
     let mut ctx = tera::Context::new();
     ctx.insert("gitops_repo", &gitops_repo);
     ctx.insert("now", &now.format("%Y-%m-%d %H:%M:%S UTC").to_string());
-    ctx.insert("envs", &envs);
-    ctx.insert("rows", &rows);
+    ctx.insert("apps", &apps);
     ctx.insert("pulls", &pulls);
     ctx.insert("releases", &releases);
-    match tera::Tera::one_off(TEMPLATE, &ctx, true) {
-        Ok(html) => HttpResponse::Ok()
-            .content_type("text/html; charset=utf-8")
-            .body(html),
-        Err(e) => {
-            tracing::error!(error = %e, "dashboard template failed");
-            error(StatusCode::INTERNAL_SERVER_ERROR, "the dashboard template failed")
-        }
-    }
+    viewer(&state, &req, &mut ctx);
+    render(StatusCode::OK, "dashboard/index.html", &ctx)
 }
 
 fn read_git(s: &AppState) -> Result<FromGit, (StatusCode, String)> {
@@ -213,22 +319,28 @@ fn read_git(s: &AppState) -> Result<FromGit, (StatusCode, String)> {
     })
 }
 
-/// The columns: every environment a policy names, in the policies' order.
-fn env_columns(policies: &PolicySet) -> Vec<String> {
-    let mut names: Vec<String> = Vec::new();
-    for p in policies.iter() {
-        for (env, _) in p.envs() {
-            if !names.iter().any(|e| e == env.as_str()) {
-                names.push(env.to_string());
-            }
-        }
+/// An app's envs in promotion order: an env comes after the env its `after` gate names, and
+/// otherwise in the policy's order.
+pub(super) fn promotion_order(policy: &Policy) -> Vec<(&EnvName, &EnvPolicy)> {
+    let mut left: Vec<(&EnvName, &EnvPolicy)> = policy.envs().collect();
+    let mut out: Vec<(&EnvName, &EnvPolicy)> = Vec::with_capacity(left.len());
+    while !left.is_empty() {
+        let ready = left.iter().position(|(_, rules)| {
+            rules.after.as_ref().is_none_or(|a| {
+                out.iter().any(|(n, _)| **n == a.env) || !left.iter().any(|(n, _)| **n == a.env)
+            })
+        });
+        // A cycle of `after` gates is refused when policies load; should one get here, the
+        // rest keep the file's order rather than vanish.
+        let i = ready.unwrap_or(0);
+        out.push(left.remove(i));
     }
-    names
+    out
 }
 
-/// One row per app, one cell per environment: what runs there, and whether it is held or has a
-/// release waiting.
-fn matrix(state: &AppState, git: &FromGit, envs: &[String], now: DateTime<Utc>) -> Vec<Row> {
+/// Per app, one stage per env in promotion order: what runs there, whether it is held or
+/// frozen, the release it waits for and the approvals that release needs.
+fn pipelines(state: &AppState, git: &FromGit, pulls: &[Pull], now: DateTime<Utc>) -> Vec<AppView> {
     // Per "env/app": the waiting artifact and why it waits.
     let waiting: BTreeMap<String, String> = state
         .releases
@@ -245,59 +357,93 @@ fn matrix(state: &AppState, git: &FromGit, envs: &[String], now: DateTime<Utc>) 
                 .collect()
         })
         .unwrap_or_default();
-    let cell = |p: &Policy, env: &String| {
+    let stage = |p: &Policy, env: &EnvName, rules: &EnvPolicy| {
         let key = format!("{env}/{}", p.app());
-        let live = git
-            .envs
-            .iter()
-            .find(|v| v.env.as_str() == env && v.app == *p.app());
+        let live = git.envs.iter().find(|v| v.env == *env && v.app == *p.app());
         let hold = git.holds.get(&key);
-        let tags = live
-            .and_then(|v| git.facts.get(&v.artifact.to_string()))
-            .map(|f| f.tags.clone())
-            .unwrap_or_default();
-        Cell {
-            env: env.clone(),
-            configured: p.envs().any(|(n, _)| n.as_str() == env),
+        let facts = live.and_then(|v| git.facts.get(&v.artifact.to_string()));
+        let verification = git.verifications.get(&key);
+        Stage {
+            env: env.to_string(),
             artifact: live.map(|v| v.artifact.to_string()),
             short_sha: live
                 .map(|v| v.artifact.sha_prefix().to_owned())
                 .unwrap_or_default(),
-            tags,
+            tags: facts.map(|f| f.tags.clone()).unwrap_or_default(),
             age: live.map(|v| age(now, v.since)).unwrap_or_default(),
             released_by: live.map(|v| v.released_by.to_string()).unwrap_or_default(),
             held: hold.is_some(),
             hold_reason: hold.map(|h| h.0.clone()).unwrap_or_default(),
             hold_by: hold.map(|h| h.1.clone()).unwrap_or_default(),
             waiting: waiting.get(&key).cloned().unwrap_or_default(),
-            verify: git
-                .verifications
-                .get(&key)
-                .map(|c| c.state.to_string())
+            verify: verification.map(|c| c.state.to_string()).unwrap_or_default(),
+            verify_detail: verification
+                .and_then(|c| c.message.clone().filter(|_| c.state.is_failure()))
                 .unwrap_or_default(),
-            verify_detail: git
-                .verifications
-                .get(&key)
-                .map(|c| match (&c.message, c.soak_until) {
-                    (Some(m), _) if c.state.is_failure() => m.clone(),
-                    (_, Some(until)) => format!("soaking until {}", until.format("%H:%M:%S UTC")),
-                    _ => String::new(),
+            soak_left: verification
+                .and_then(|c| c.soak_until)
+                .filter(|until| *until > now)
+                .map(|until| age(until, now))
+                .unwrap_or_default(),
+            after: rules
+                .after
+                .as_ref()
+                .map(|a| {
+                    if a.soak.is_zero() {
+                        format!("after {}", a.env)
+                    } else {
+                        format!("after {}, soak {}", a.env, humantime::format_duration(a.soak))
+                    }
                 })
                 .unwrap_or_default(),
+            pending: pulls
+                .iter()
+                .filter(|pr| pr.env == env.as_str() && pr.app == p.app().as_str())
+                .cloned()
+                .collect(),
             frozen: git.frozen.get(&key).cloned(),
-            rejected_by: live
-                .and_then(|v| git.facts.get(&v.artifact.to_string()))
-                .and_then(|f| f.rejected_by.clone())
+            rejected_by: facts.and_then(|f| f.rejected_by.clone()).unwrap_or_default(),
+            promote: String::new(),
+            promote_short: String::new(),
+            promote_from: rules
+                .after
+                .as_ref()
+                .map(|a| a.env.to_string())
                 .unwrap_or_default(),
         }
+    };
+    // Upstream of each stage: its `after` env, else the stage before it.
+    let promotions = |mut stages: Vec<Stage>| {
+        for i in 0..stages.len() {
+            if stages[i].promote_from.is_empty() && i > 0 {
+                stages[i].promote_from = stages[i - 1].env.clone();
+            }
+            let upstream = stages
+                .iter()
+                .find(|s| s.env == stages[i].promote_from)
+                .and_then(|s| s.artifact.clone().map(|a| (a, s.short_sha.clone())));
+            if let Some((artifact, short)) = upstream
+                && stages[i].artifact.as_ref() != Some(&artifact)
+            {
+                stages[i].promote = artifact;
+                stages[i].promote_short = short;
+            }
+        }
+        stages
     };
     state
         .policies
         .current()
         .iter()
-        .map(|p| Row {
+        .map(|p| AppView {
             app: p.app().to_string(),
-            cells: envs.iter().map(|env| cell(p, env)).collect(),
+            repo: p.repo().to_string(),
+            stages: promotions(
+                promotion_order(p)
+                    .into_iter()
+                    .map(|(env, rules)| stage(p, env, rules))
+                    .collect(),
+            ),
         })
         .collect()
 }
@@ -390,7 +536,7 @@ async fn open_pulls(state: &AppState) -> Vec<Pull> {
 }
 
 /// "42s", "5m", "3h", "2d".
-fn age(now: DateTime<Utc>, since: DateTime<Utc>) -> String {
+pub(super) fn age(now: DateTime<Utc>, since: DateTime<Utc>) -> String {
     let s = (now - since).num_seconds().max(0);
     match s {
         0..60 => format!("{s}s"),

@@ -1,12 +1,17 @@
 //! The HTTP edge: the shared state every route reads, the routes, one JSON error type, and
 //! the extractors that authenticate a caller (an API token) before a handler runs. The
 //! webhook route lives in [`webhook`], the controllers' report routes in [`reports`], the REST
-//! API in [`api`], the dashboard in [`dashboard`].
+//! API in [`api`], the dashboard in [`dashboard`] (with [`artifact_page`], its login in
+//! [`login`] and [`session`], its actions in [`actions`]).
 //! Nothing here does work: requests become [`crate::work::Work`] in the inbox.
 
+mod actions;
 mod api;
+mod artifact_page;
 mod dashboard;
+pub mod login;
 pub mod reports;
+pub mod session;
 pub mod webhook;
 
 use std::future::{Ready, ready};
@@ -54,11 +59,18 @@ pub struct AppState {
     pub gitops_fetched: Mutex<Option<Instant>>,
     /// The release loop, off without `[gitops]`.
     pub releases: Releases,
+    /// The dashboard's GitHub login; `None` (no `[dashboard] oauth_client_id`): read-only.
+    pub login: Option<login::Login>,
+    /// Who may act from the dashboard, asked of GitHub (the rules of the PR commands).
+    pub people: crate::release::People,
 }
 
 /// Every route auger answers; anything else is a JSON 404.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(dashboard::index))
+        .route("/artifacts/{id}", web::get().to(artifact_page::page))
+        .configure(login::routes)
+        .configure(actions::routes)
         .service(
             web::resource("/webhooks/github")
                 .route(web::post().to(webhook::receive))

@@ -258,6 +258,18 @@ impl GithubSim {
         Ok(token)
     }
 
+    /// Registers an OAuth app (the web application flow of `/login/oauth/*`) with its client
+    /// id, secret and callback URL; redirects must stay at or below the callback.
+    pub fn create_oauth_app(&self, client_id: &str, secret: &str, callback_url: &str) {
+        self.inner.lock().oauth_apps.insert(
+            client_id.to_owned(),
+            crate::state::OAuthApp {
+                secret: secret.to_owned(),
+                callback_url: callback_url.to_owned(),
+            },
+        );
+    }
+
     /// An installation token without the JWT dance (acts as the app's bot user): of the
     /// installation the simulator started with, or the oldest live one once that is deleted.
     pub fn create_installation_token(&self) -> String {

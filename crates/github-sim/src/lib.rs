@@ -25,7 +25,9 @@
 //! - Accounts: [`GithubSim::create_user`], [`GithubSim::create_bot`],
 //!   [`GithubSim::create_org`], [`GithubSim::create_team`], [`GithubSim::set_permission`],
 //!   [`GithubSim::create_token`], [`GithubSim::create_installation_token`],
-//!   [`GithubSim::app_bot_login`].
+//!   [`GithubSim::app_bot_login`], [`GithubSim::create_oauth_app`] (github.com's OAuth web
+//!   flow: `/login/oauth/authorize` shows a page with a login field, and
+//!   `/login/oauth/access_token` trades its code for a user token).
 //! - Git: [`GithubSim::create_repo`], [`GithubSim::create_private_repo`],
 //!   [`GithubSim::fork_repo`], [`GithubSim::push`], [`GithubSim::push_changes`],
 //!   [`GithubSim::create_branch`], [`GithubSim::force_branch`], [`GithubSim::delete_branch`],

@@ -384,6 +384,27 @@ pub struct State {
     pub mergeable_lag: u32,
     /// Live installations, oldest first.
     pub installations: Vec<Installation>,
+    /// OAuth apps by client id (the web application flow, `crate::server::oauth`).
+    pub oauth_apps: HashMap<String, OAuthApp>,
+    /// Authorization codes handed out and not yet exchanged.
+    pub oauth_codes: HashMap<String, OAuthCode>,
+}
+
+/// An OAuth app: its secret and the callback URL it registered.
+#[derive(Debug, Clone)]
+pub struct OAuthApp {
+    pub secret: String,
+    pub callback_url: String,
+}
+
+/// A code from the authorize step: whose it is, for which redirect and until when (GitHub's
+/// codes expire after ten minutes and work once).
+#[derive(Debug, Clone)]
+pub struct OAuthCode {
+    pub client_id: String,
+    pub login: String,
+    pub redirect_uri: String,
+    pub expires_at: DateTime<Utc>,
 }
 
 impl State {
@@ -403,6 +424,8 @@ impl State {
             }],
             app,
             mergeable_lag: 0,
+            oauth_apps: HashMap::new(),
+            oauth_codes: HashMap::new(),
         }
     }
 

@@ -67,7 +67,8 @@ impl Stack {
         Stack::start_with(policy, "", &[])
     }
 
-    /// With extra `auger.toml` text and environment variables for the server.
+    /// With extra `auger.toml` text (`{sim}` in it stands for the simulator's URL) and
+    /// environment variables for the server.
     pub fn start_with(policy: &str, extra_config: &str, env: &[(&str, &str)]) -> Stack {
         Stack::start_tuned(policy, "", extra_config, env)
     }
@@ -124,6 +125,7 @@ impl Stack {
             Auth::Token => "token_env = \"GITHUB_TOKEN\"".to_owned(),
             Auth::App => format!("app_id = {APP_ID}\nprivate_key_file = \"app.pem\""),
         };
+        let extra_config = extra_config.replace("{sim}", sim.url());
         let setup = Setup::new(
             &[],
             &format!(

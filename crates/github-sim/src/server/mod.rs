@@ -15,6 +15,7 @@ mod checks;
 mod deployments;
 mod hook_deliveries;
 mod issues;
+mod oauth;
 mod pulls;
 mod refs;
 mod repos;
@@ -325,6 +326,17 @@ fn handle(
             Err(e) => e.response(),
         };
         return (resp, None);
+    }
+    // github.com's OAuth web flow: the browser and the app's server call it without a token.
+    if segs.first() == Some(&"login") {
+        let accept_json = req
+            .headers()
+            .get("accept")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("application/json"));
+        if let Some(resp) = oauth::serve(inner, method, &segs, query_string, body, accept_json) {
+            return (resp, None);
+        }
     }
     let principal = match apps::authenticate(inner, req) {
         Ok(p) => p,

@@ -9,6 +9,7 @@ mod binary;
 mod contract;
 mod faults;
 mod git_and_merges;
+mod oauth;
 mod octocrab_api;
 mod protection;
 mod rate_limits;
