@@ -239,7 +239,10 @@ pub(crate) fn compare(ctx: &Ctx, repo: &str, spec: &str) -> ApiResult<HttpRespon
     let shown: Vec<&String> = if paged {
         ahead.iter().skip((page - 1) * per_page).take(per_page).collect()
     } else {
-        ahead.iter().skip(ahead.len().saturating_sub(COMPARE_UNPAGED)).collect()
+        ahead
+            .iter()
+            .skip(ahead.len().saturating_sub(COMPARE_UNPAGED))
+            .collect()
     };
     let full = r.full_name();
     let mut commits = Vec::new();

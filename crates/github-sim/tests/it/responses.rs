@@ -153,7 +153,13 @@ async fn representative_scenario() -> GithubSim {
         git(&clone, &["add", "."]);
         git(
             &clone,
-            &["commit", "--quiet", "--author=Jane Doe <jane@example.com>", "-m", &format!("Outside {n}")],
+            &[
+                "commit",
+                "--quiet",
+                "--author=Jane Doe <jane@example.com>",
+                "-m",
+                &format!("Outside {n}"),
+            ],
         );
     }
     git(&clone, &["push", "--quiet", "origin", "outside"]);
@@ -184,10 +190,19 @@ async fn representative_scenario() -> GithubSim {
     assert_eq!(all["commits"][0]["author"]["login"], "alice");
     assert!(all["commits"][3]["author"].is_null());
     assert_eq!(all["commits"][3]["commit"]["author"]["name"], "Jane Doe");
-    assert!(all["html_url"].as_str().unwrap().ends_with(&format!("/acme/frontend/compare/{main}...outside")));
+    assert!(
+        all["html_url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/acme/frontend/compare/{main}...outside"))
+    );
     let page = expect(
-        api.send("GET", &format!("{REPO}/compare/{main}...outside?per_page=3&page=2"), None)
-            .await,
+        api.send(
+            "GET",
+            &format!("{REPO}/compare/{main}...outside?per_page=3&page=2"),
+            None,
+        )
+        .await,
         200,
         "compare, page 2",
     );
@@ -195,7 +210,10 @@ async fn representative_scenario() -> GithubSim {
     assert_eq!(page["commits"].as_array().unwrap().len(), 1);
     assert_eq!(page["commits"][0]["sha"], outside.as_str());
     assert_eq!(page["files"], json!([]), "files come with page 1 only");
-    for unknown in [format!("{main}...no-such-branch"), format!("no-such-branch...{head}")] {
+    for unknown in [
+        format!("{main}...no-such-branch"),
+        format!("no-such-branch...{head}"),
+    ] {
         expect(
             api.send("GET", &format!("{REPO}/compare/{unknown}"), None).await,
             404,
