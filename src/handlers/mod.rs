@@ -14,6 +14,8 @@ mod edit_tests;
 #[cfg(test)]
 mod freeze_tests;
 mod installation;
+#[cfg(test)]
+mod monorepo_tests;
 mod pull_request;
 mod report;
 mod review;
