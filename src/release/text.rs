@@ -81,6 +81,8 @@ pub(super) fn pr_text(
 
 /// Commits a release pull request lists at most; the rest are behind the compare link.
 pub(super) const CHANGELOG_MAX: usize = 50;
+/// Characters of a commit's headline in the changelog: 50 long ones must still fit the body.
+const HEADLINE_MAX: usize = 200;
 /// Characters of the gitops diff a release pull request shows (GitHub's body holds 65536).
 const DIFF_MAX: usize = 20_000;
 
@@ -182,9 +184,12 @@ impl Changelog {
             .map(|c| ChangelogCommit {
                 short_sha: c.sha.short(7).to_owned(),
                 url: c.html_url.clone(),
-                headline: c.message.lines().next().unwrap_or("").trim().to_owned(),
+                headline: cut(c.message.lines().next().unwrap_or("").trim(), HEADLINE_MAX),
                 is_login: c.author_login.is_some(),
-                author: c.author_login.clone().unwrap_or_else(|| c.author_name.clone()),
+                author: c
+                    .author_login
+                    .clone()
+                    .unwrap_or_else(|| cut(c.author_name.trim(), HEADLINE_MAX)),
                 pulls: pulls(&c.sha).iter().map(|n| format!("{repo}#{n}")).collect(),
             })
             .collect();
@@ -198,6 +203,14 @@ impl Changelog {
             commits,
             error: String::new(),
         }
+    }
+}
+
+/// `text` cut to `max` characters, with `…` when something was left out.
+fn cut(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
     }
 }
 
@@ -727,6 +740,15 @@ approvers = ["team:acme/sre", "user:bob"]
             "a fence longer than the diff's backticks: {body}"
         );
         assert!(body.contains("+image: b ```\n````\n"), "{body}");
+    }
+
+    #[test]
+    fn a_long_headline_is_cut() {
+        let from: ArtifactId = "web@bbbbbbbbbbbb".parse().unwrap();
+        let mut c = comparison(1);
+        c.commits[0].message = format!("{}\nbody", "é".repeat(300));
+        let log = Changelog::listed(&from, &RepoName::new("acme/web").unwrap(), &c, |_| Vec::new());
+        assert_eq!(log.commits[0].headline, format!("{}…", "é".repeat(HEADLINE_MAX)));
     }
 
     #[test]
