@@ -65,6 +65,21 @@ impl BuildFacts {
 }
 
 impl Build {
+    /// Whether an app of the build limits its artifacts to `[artifact] paths`: then the
+    /// commit's changed files decide which apps it builds ([`Build::keep_changed`]).
+    pub fn depends_on_paths(&self, policies: &PolicySet) -> bool {
+        self.apps
+            .iter()
+            .any(|app| policies.get(app).is_some_and(|p| p.paths().is_some()))
+    }
+
+    /// Keeps the apps a commit that changed `files` builds: those without `[artifact] paths`,
+    /// and those with a path among `files`. An app without a policy any more is dropped.
+    pub fn keep_changed(&mut self, policies: &PolicySet, files: &[String]) {
+        self.apps
+            .retain(|app| policies.get(app).is_some_and(|p| p.built_by_change(files)));
+    }
+
     /// One new artifact per app, recorded now.
     pub fn artifacts(&self) -> Vec<Artifact> {
         let f = &self.facts;
@@ -364,5 +379,67 @@ mod tests {
                 TagName::new("v1.2.0").unwrap()
             )]
         );
+    }
+
+    #[test]
+    fn a_monorepo_build_keeps_the_apps_whose_paths_the_commit_changed() {
+        let policy = |app: &str, paths: &str| {
+            let text = format!(
+                "app = \"{app}\"\nrepo = \"acme/mono\"\ntemplate = \"t\"\n[artifact]\nsignals = [\"status:ci\"]\n{paths}"
+            );
+            Policy::from_toml(format!("policies/{app}.toml"), &text).unwrap()
+        };
+        let policies = PolicySet::from_policies([
+            policy(
+                "web",
+                "paths = [\"services/web/**\", \"!services/web/docs/**\"]\n",
+            ),
+            policy("api", "paths = [\"services/api/**\", \"libs/**\"]\n"),
+            policy("tools", ""),
+        ])
+        .unwrap();
+        let app = |a: &str| AppName::new(a).unwrap();
+        let build = Build {
+            apps: vec![app("web"), app("api"), app("tools")],
+            facts: BuildFacts {
+                repo: RepoName::new("acme/mono").unwrap(),
+                sha: CommitSha::new("a".repeat(40)).unwrap(),
+                source: Source {
+                    kind: "status".into(),
+                    name: "ci".into(),
+                    target_url: None,
+                },
+                branches: Vec::new(),
+                default_branch: None,
+                pull_requests: Vec::new(),
+                author: None,
+                message: None,
+                url: None,
+            },
+        };
+        assert!(build.depends_on_paths(&policies));
+        let kept = |files: &[&str]| {
+            let mut b = build.clone();
+            let files: Vec<String> = files.iter().map(|f| f.to_string()).collect();
+            b.keep_changed(&policies, &files);
+            b.apps.iter().map(|a| a.to_string()).collect::<Vec<_>>()
+        };
+        assert_eq!(kept(&["services/api/main.go"]), ["api", "tools"]);
+        assert_eq!(kept(&["services/web/src/app.ts", "README.md"]), ["web", "tools"]);
+        assert_eq!(
+            kept(&["services/web/docs/intro.md"]),
+            ["tools"],
+            "a negated path carves out"
+        );
+        assert_eq!(
+            kept(&["libs/auth/x.rs", "services/web/a"]),
+            ["web", "api", "tools"]
+        );
+        assert_eq!(kept(&[]), ["tools"]);
+        let plain = Build {
+            apps: vec![app("tools")],
+            ..build.clone()
+        };
+        assert!(!plain.depends_on_paths(&policies));
     }
 }

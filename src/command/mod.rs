@@ -183,6 +183,8 @@ pub enum CommandKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ArgKind {
     Env,
+    /// An app of the repository, when it has several (a monorepo).
+    App,
     Sha,
     RollbackTarget,
     /// `--force`, anywhere after the command word.
@@ -198,6 +200,7 @@ impl ArgKind {
     pub const fn placeholder(self) -> &'static str {
         match self {
             Self::Env => "env",
+            Self::App => "app",
             Self::Sha => "sha",
             Self::RollbackTarget => "artifact or sha",
             Self::Force => "--force",
@@ -219,6 +222,9 @@ impl ArgKind {
     pub const fn description(self) -> &'static str {
         match self {
             Self::Env => "an environment name such as `staging` (lowercase letters, digits and `-`)",
+            Self::App => {
+                "the app to act on when the repository has several, such as `web`; a word of 7 to 40 hex digits is read as a sha"
+            }
             Self::Sha => "a commit sha, 7 to 40 hex digits",
             Self::RollbackTarget => {
                 "an artifact id such as `frontend@0123456789ab`, or a commit sha (7 to 40 hex digits)"
@@ -284,6 +290,10 @@ const DEPLOY: CommandSpec = CommandSpec {
     args: &[
         ENV,
         ArgSpec {
+            kind: ArgKind::App,
+            optional: true,
+        },
+        ArgSpec {
             kind: ArgKind::Sha,
             optional: true,
         },
@@ -292,7 +302,7 @@ const DEPLOY: CommandSpec = CommandSpec {
             optional: true,
         },
     ],
-    summary: "Release this pull request's artifact (or the one built from `<sha>`) to `<env>`; `--force` goes through a freeze.",
+    summary: "Release this pull request's artifact (or the one built from `<sha>`) to `<env>`; `<app>` picks the app in a repository with several; `--force` goes through a freeze.",
     side_effecting: true,
 };
 
@@ -414,6 +424,8 @@ impl CommandKind {
 pub enum Command {
     Deploy {
         env: EnvName,
+        /// The app, in a repository with several.
+        app: Option<AppName>,
         sha: Option<ShaPrefix>,
         /// `--force`: through a freeze, for a freeze overrider.
         force: bool,
@@ -488,8 +500,11 @@ impl fmt::Display for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "/{}", self.spec().name)?;
         match self {
-            Self::Deploy { env, sha, force } => {
+            Self::Deploy { env, app, sha, force } => {
                 write!(f, " {env}")?;
+                if let Some(app) = app {
+                    write!(f, " {app}")?;
+                }
                 if let Some(sha) = sha {
                     write!(f, " {sha}")?;
                 }
@@ -752,11 +767,19 @@ fn parse_args(spec: &'static CommandSpec, args: &[&str]) -> Result<Command, Line
         rest: args.iter(),
     };
     let cmd = match spec.kind {
-        CommandKind::Deploy => Command::Deploy {
-            env: args.env()?,
-            sha: args.optional(ShaPrefix::new)?,
-            force,
-        },
+        CommandKind::Deploy => {
+            let env = args.env()?;
+            // `<app>` and `<sha>` are both optional: one word is a sha when it looks like one.
+            let (app, sha) = match args.rest.as_slice() {
+                [word] if ShaPrefix::new(word).is_ok() => (None, args.optional(ShaPrefix::new)?),
+                [_] => (args.optional(|a: &str| AppName::new(a))?, None),
+                _ => (
+                    args.optional(|a: &str| AppName::new(a))?,
+                    args.optional(ShaPrefix::new)?,
+                ),
+            };
+            Command::Deploy { env, app, sha, force }
+        }
         CommandKind::Rollback => Command::Rollback {
             env: args.env()?,
             target: args.optional(str::parse)?,

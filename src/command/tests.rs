@@ -43,6 +43,7 @@ fn nothing(body: &str) {
 fn deploy(e: &str, s: Option<&str>) -> Command {
     Command::Deploy {
         env: env(e),
+        app: None,
         sha: s.map(sha),
         force: false,
     }
@@ -53,6 +54,39 @@ fn deploy(e: &str, s: Option<&str>) -> Command {
 #[test]
 fn deploy_with_env_only() {
     assert_eq!(one("/deploy staging"), deploy("staging", None));
+}
+
+#[test]
+fn deploy_names_an_app_before_an_optional_sha() {
+    let with = |app: &str, s: Option<&str>| Command::Deploy {
+        env: env("staging"),
+        app: Some(AppName::new(app).unwrap()),
+        sha: s.map(sha),
+        force: false,
+    };
+    assert_eq!(one("/deploy staging web"), with("web", None));
+    assert_eq!(one("/deploy staging web 0123ABC"), with("web", Some("0123abc")));
+    assert_eq!(
+        one("/deploy staging --force api 0123abc").to_string(),
+        "/deploy staging api 0123abc --force"
+    );
+    // One word of 7 to 40 hex digits is a sha; anything else that is a name is an app.
+    assert_eq!(one("/deploy staging cafe123"), deploy("staging", Some("cafe123")));
+    assert_eq!(one("/deploy staging cafe12"), with("cafe12", None));
+    assert_eq!(
+        one("/deploy staging cafe123 0123abc"),
+        with("cafe123", Some("0123abc"))
+    );
+    let e = one_error("/deploy staging Web");
+    assert_eq!(e.kind, CommandErrorKind::InvalidArgument);
+    assert!(
+        e.message.contains("`Web` is not a valid app name"),
+        "{}",
+        e.message
+    );
+    for line in ["/deploy staging web", "/deploy staging web 0123abc --force"] {
+        assert_eq!(one(&one(line).to_string()), one(line), "{line} reads back");
+    }
 }
 
 #[test]
@@ -329,7 +363,7 @@ fn typo_message_quotes_what_was_written() {
     assert_eq!(e.text, "/depoly staging");
     assert_eq!(
         e.message,
-        "`/depoly` is not a command. Did you mean `/deploy`? Usage: `/deploy <env> [<sha>] [--force]`"
+        "`/depoly` is not a command. Did you mean `/deploy`? Usage: `/deploy <env> [<app>] [<sha>] [--force]`"
     );
 }
 
@@ -345,7 +379,8 @@ fn uppercase_env_is_refused_with_a_hint() {
     );
     assert!(e.message.contains("Did you mean `prod`?"), "{}", e.message);
     assert!(
-        e.message.ends_with("Usage: `/deploy <env> [<sha>] [--force]`"),
+        e.message
+            .ends_with("Usage: `/deploy <env> [<app>] [<sha>] [--force]`"),
         "{}",
         e.message
     );
@@ -362,7 +397,7 @@ fn path_like_env_is_refused() {
 #[test]
 fn bad_sha_is_refused() {
     for bad in ["xyz", "012345", "0123456g", &format!("{SHA40}0")] {
-        let e = one_error(&format!("/deploy staging {bad}"));
+        let e = one_error(&format!("/deploy staging web {bad}"));
         assert_eq!(e.kind, CommandErrorKind::InvalidArgument, "{bad}");
         assert!(e.message.contains(&format!("`{bad}`")), "{}", e.message);
         assert!(e.message.contains("7 to 40 hex digits"), "{}", e.message);
@@ -372,7 +407,7 @@ fn bad_sha_is_refused() {
 #[test]
 fn missing_env_shows_usage() {
     for (line, usage) in [
-        ("/deploy", "/deploy <env> [<sha>] [--force]"),
+        ("/deploy", "/deploy <env> [<app>] [<sha>] [--force]"),
         ("/rollback  ", "/rollback <env> [<artifact or sha>]"),
         ("/hold", "/hold <env>"),
         ("/resume", "/resume <env>"),
@@ -386,11 +421,11 @@ fn missing_env_shows_usage() {
 
 #[test]
 fn too_many_arguments_show_usage() {
-    let e = one_error("/deploy staging 0123abc extra");
+    let e = one_error("/deploy staging web 0123abc extra");
     assert_eq!(e.kind, CommandErrorKind::Usage);
     assert_eq!(
         e.message,
-        "`/deploy` takes at most 2 arguments, so `extra` is one too many. Usage: `/deploy <env> [<sha>] [--force]`"
+        "`/deploy` takes at most 3 arguments, so `extra` is one too many. Usage: `/deploy <env> [<app>] [<sha>] [--force]`"
     );
     let e = one_error("/hold prod now");
     assert!(e.message.starts_with("`/hold` takes 1 argument"), "{}", e.message);
@@ -535,6 +570,7 @@ fn table_has_every_kind_once_and_sane_rows() {
 fn sample_arg(k: ArgKind) -> &'static str {
     match k {
         ArgKind::Env => "staging",
+        ArgKind::App => "web",
         ArgKind::Sha => "0123abc",
         ArgKind::RollbackTarget => "frontend@0123456789ab",
         ArgKind::Force => "--force",
@@ -594,7 +630,7 @@ fn help_text_is_not_itself_a_command_source() {
 
 #[test]
 fn usage_lines() {
-    assert_eq!(DEPLOY.usage(), "/deploy <env> [<sha>] [--force]");
+    assert_eq!(DEPLOY.usage(), "/deploy <env> [<app>] [<sha>] [--force]");
     assert_eq!(FREEZE.usage(), "/freeze <env> [until <time>] [<reason>]");
     assert_eq!(ROLLBACK.usage(), "/rollback <env> [<artifact or sha>]");
     assert_eq!(HOLD.usage(), "/hold <env>");
@@ -681,11 +717,29 @@ mod props {
                 args.extend(s.clone());
                 let cmd = Command::Deploy {
                     env,
+                    app: None,
                     sha: s.map(|s| sha(&s)),
                     force: false,
                 };
                 (w, args, cmd)
             }),
+            (
+                any_case("deploy"),
+                e(),
+                "[a-z0-9][a-z0-9-]{0,20}".prop_filter("not a sha", |a| ShaPrefix::new(a).is_err()),
+                prop::option::of(SHA_RE)
+            )
+                .prop_map(|(w, env, app, s)| {
+                    let mut args = vec![env.to_string(), app.clone()];
+                    args.extend(s.clone());
+                    let cmd = Command::Deploy {
+                        env,
+                        app: Some(AppName::new(app).unwrap()),
+                        sha: s.map(|s| sha(&s)),
+                        force: false,
+                    };
+                    (w, args, cmd)
+                }),
             (any_case("deploy"), e(), prop::option::of(SHA_RE), 0..3usize).prop_map(|(w, env, s, at)| {
                 let mut args = vec![env.to_string()];
                 args.extend(s.clone());
@@ -693,6 +747,7 @@ mod props {
                 args.insert(at.max(1), "--force".into());
                 let cmd = Command::Deploy {
                     env,
+                    app: None,
                     sha: s.map(|s| sha(&s)),
                     force: true,
                 };
@@ -894,6 +949,7 @@ fn the_help_text() {
 fn deploy_takes_force_anywhere_after_the_word_once() {
     let forced = Command::Deploy {
         env: env("prod"),
+        app: None,
         sha: Some(sha("0123abc")),
         force: true,
     };

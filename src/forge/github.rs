@@ -21,9 +21,10 @@ use serde_json::{Value, json};
 
 use super::retry::{self, ApiStats, RawResponse, RetryPolicy, Safety, SendFailure};
 use super::{
-    Actor, Comment, CommentId, Deployment, DeploymentId, DeploymentStatusUpdate, Forge, ForgeError,
-    ForgeResult, HookDeliveries, HookDelivery, MergeMethod, MergeOutcome, NewDeployment, PermissionLevel,
-    PullHead, PullRequest, PullState, Reaction, Review, ReviewState, StatusUpdate,
+    Actor, ChangedFiles, Comment, CommentId, ComparedCommit, Comparison, Deployment, DeploymentId,
+    DeploymentStatusUpdate, Forge, ForgeError, ForgeResult, HookDeliveries, HookDelivery, MergeMethod,
+    MergeOutcome, NewDeployment, PermissionLevel, PullHead, PullRequest, PullState, Reaction, Review,
+    ReviewState, StatusUpdate,
 };
 use crate::config::{GithubAuth, GithubConfig};
 use crate::domain::{BranchName, CommitSha, RepoName};
@@ -53,6 +54,8 @@ const PER_PAGE: usize = 100;
 /// Pages of webhook deliveries read at most in one call: the catch-up reads what came since
 /// its last pass, and a bound keeps one pass small whatever the backlog.
 const MAX_DELIVERY_PAGES: usize = 10;
+/// Pages of a commit's files: GitHub lists at most 3000 files, 300 a page.
+const COMMIT_FILE_PAGES: usize = 10;
 /// Installation tokens start with this; GitHub answers them 403 on `GET /user`.
 const INSTALLATION_TOKEN_PREFIX: &str = "ghs_";
 
@@ -693,6 +696,46 @@ fn next_cursor(headers: &http::HeaderMap) -> Option<String> {
     })
 }
 
+/// Whether a `Link` header names a next page.
+fn has_next(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::LINK)
+        .and_then(|l| l.to_str().ok())
+        .is_some_and(|l| l.contains("rel=\"next\""))
+}
+
+#[derive(Deserialize)]
+struct WireComparison {
+    total_commits: u64,
+    behind_by: u64,
+    html_url: String,
+    #[serde(default)]
+    commits: Vec<WireCommit>,
+}
+
+#[derive(Deserialize)]
+struct WireCommit {
+    sha: String,
+    html_url: String,
+    commit: WireGitCommit,
+    #[serde(default)]
+    author: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct WireGitCommit {
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    author: Option<WireGitUser>,
+}
+
+#[derive(Deserialize)]
+struct WireGitUser {
+    #[serde(default)]
+    name: Option<String>,
+}
+
 #[derive(Deserialize)]
 struct WireRepo {
     full_name: String,
@@ -1018,6 +1061,75 @@ impl Forge for GithubForge {
         let path = format!("{}/commits/{}/pulls", repo_path(repo), sha.as_str());
         let pulls: Vec<Number> = self.list_all(&client, &path, "pull requests for commit").await?;
         Ok(pulls.into_iter().map(|p| p.number).collect())
+    }
+
+    async fn compare(&self, repo: &RepoName, base: &CommitSha, head: &CommitSha) -> ForgeResult<Comparison> {
+        let client = self.client_for_repo(repo).await?;
+        // No paging parameters: GitHub then lists the newest 250 commits, which is what a
+        // changelog shows; `total_commits` still counts them all.
+        let path = format!(
+            "{}/compare/{}...{}",
+            repo_path(repo),
+            base.as_str(),
+            head.as_str()
+        );
+        let wire: WireComparison = self.fetch(&client, &Call::get(path, "compare commits")).await?;
+        let mut commits = Vec::with_capacity(wire.commits.len());
+        for c in wire.commits {
+            // `author` is the account GitHub matched to the email: null, or `{}`, when none.
+            let author_login = c
+                .author
+                .as_ref()
+                .and_then(|a| a.get("login"))
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            commits.push(ComparedCommit {
+                sha: sha(&c.sha, "commits[].sha")?,
+                message: c.commit.message,
+                author_name: c.commit.author.and_then(|a| a.name).unwrap_or_default(),
+                author_login,
+                html_url: c.html_url,
+            });
+        }
+        Ok(Comparison {
+            total_commits: wire.total_commits,
+            behind_by: wire.behind_by,
+            html_url: wire.html_url,
+            commits,
+        })
+    }
+
+    async fn commit_files(&self, repo: &RepoName, commit: &CommitSha) -> ForgeResult<ChangedFiles> {
+        #[derive(Deserialize)]
+        struct File {
+            filename: String,
+            #[serde(default)]
+            previous_filename: Option<String>,
+        }
+        #[derive(Deserialize)]
+        struct Page {
+            #[serde(default)]
+            files: Vec<File>,
+        }
+        let client = self.client_for_repo(repo).await?;
+        let mut out = ChangedFiles::default();
+        // GitHub lists 300 files a page, up to 3000, and says in `Link` when there are more.
+        for page in 1..=COMMIT_FILE_PAGES {
+            let path = format!("{}/commits/{}?page={page}", repo_path(repo), commit.as_str());
+            let call = Call::get(path, "get commit");
+            let resp = ok_or_error(self.send(&client, &call).await?, call.what)?;
+            let more = has_next(&resp.headers);
+            let page: Page = decode(resp)?;
+            for f in page.files {
+                out.paths.push(f.filename);
+                out.paths.extend(f.previous_filename);
+            }
+            if !more {
+                return Ok(out);
+            }
+        }
+        out.truncated = true;
+        Ok(out)
     }
 
     async fn permission(&self, repo: &RepoName, login: &str) -> ForgeResult<PermissionLevel> {

@@ -359,6 +359,39 @@ pub struct Deployment {
     pub creator: Option<Actor>,
 }
 
+/// What GitHub's compare says lies between two commits of a repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Comparison {
+    /// Commits in head and not in base: all of them, however many were listed.
+    pub total_commits: u64,
+    /// Commits in base and not in head (a head older than the base is "behind").
+    pub behind_by: u64,
+    /// The comparison on GitHub, for people.
+    pub html_url: String,
+    /// The newest of those commits (at most the 250 GitHub lists), oldest first.
+    pub commits: Vec<ComparedCommit>,
+}
+
+/// One commit of a [`Comparison`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComparedCommit {
+    pub sha: CommitSha,
+    pub message: String,
+    /// The git author's name, as written in the commit.
+    pub author_name: String,
+    /// The GitHub account of the author's email; `None` when the email maps to no account.
+    pub author_login: Option<String>,
+    pub html_url: String,
+}
+
+/// The files a commit changed, against its first parent.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ChangedFiles {
+    pub paths: Vec<String>,
+    /// GitHub lists at most 3000 files of a commit: more may have changed than `paths` holds.
+    pub truncated: bool,
+}
+
 /// One attempt at delivering a webhook of the App, as GitHub's deliveries API lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HookDelivery {
@@ -450,6 +483,12 @@ pub trait Forge: Send + Sync {
     async fn close_pull(&self, repo: &RepoName, number: u64) -> ForgeResult<()>;
     /// Numbers of the pull requests that contain `sha` (open and merged ones).
     async fn pulls_for_commit(&self, repo: &RepoName, sha: &CommitSha) -> ForgeResult<Vec<u64>>;
+
+    // Commits.
+    /// GitHub's compare of `base...head`: what head has that base has not.
+    async fn compare(&self, repo: &RepoName, base: &CommitSha, head: &CommitSha) -> ForgeResult<Comparison>;
+    /// The paths commit `sha` changed (renames count both names), pages followed.
+    async fn commit_files(&self, repo: &RepoName, sha: &CommitSha) -> ForgeResult<ChangedFiles>;
 
     // People.
     /// The role of `login` on `repo`; an unknown account has [`PermissionLevel::None`].

@@ -61,6 +61,12 @@ impl Forge for Unconfigured {
     async fn close_pull(&self, _: &RepoName, _: u64) -> ForgeResult<()> {
         refuse()
     }
+    async fn compare(&self, _: &RepoName, _: &CommitSha, _: &CommitSha) -> ForgeResult<Comparison> {
+        refuse()
+    }
+    async fn commit_files(&self, _: &RepoName, _: &CommitSha) -> ForgeResult<ChangedFiles> {
+        refuse()
+    }
     async fn pulls_for_commit(&self, _: &RepoName, _: &CommitSha) -> ForgeResult<Vec<u64>> {
         refuse()
     }

@@ -531,6 +531,39 @@ impl GitopsRepo {
         })
     }
 
+    /// The patch commit `commit` makes to its first parent (the whole tree for a root
+    /// commit), for people to read: no colour, without the `index` lines, whose blob ids tell
+    /// a reader nothing, and without auger's own `release.json`, which the pull request's
+    /// table says already.
+    pub fn commit_diff(&self, commit: &CommitSha) -> Result<String> {
+        let out = git::run(
+            &self.cache,
+            &[
+                "show",
+                "--format=",
+                "--no-color",
+                "--no-ext-diff",
+                "--no-textconv",
+                "--first-parent",
+                "--patch",
+                commit.as_str(),
+                "--",
+                ".",
+                &format!(":(exclude,glob)**/{RELEASE_FILE}"),
+            ],
+        )
+        .map_err(|message| self.command_error("show", message))?;
+        if !out.ok {
+            return Err(self.command_error("show", out.stderr));
+        }
+        Ok(out
+            .stdout
+            .lines()
+            .filter(|l| !l.starts_with("index "))
+            .map(|l| format!("{l}\n"))
+            .collect())
+    }
+
     /// Remove `<env>/<name>/` in one commit (preview cleanup). `Unchanged` when it is not
     /// there. The commit carries `Auger-App`, `Auger-Env`, `Auger-Action: remove`, then
     /// `trailers`.

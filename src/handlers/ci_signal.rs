@@ -6,7 +6,14 @@ use crate::artifact::{Artifact, RecordOutcome};
 
 use super::{Ctx, Delivery, Handled, recorded};
 
-pub async fn handle(ctx: &Ctx, build: Build, delivery: Delivery) -> anyhow::Result<Handled> {
+pub async fn handle(ctx: &Ctx, mut build: Build, delivery: Delivery) -> anyhow::Result<Handled> {
+    if build.depends_on_paths(&ctx.policies.current()) {
+        keep_changed_apps(ctx, &mut build).await;
+        if build.apps.is_empty() {
+            tracing::info!(repo = %build.facts.repo, sha = %build.facts.sha, "the commit changes no app's [artifact] paths: no artifact");
+            return Ok(Handled::Nothing);
+        }
+    }
     let mut incoming = build.artifacts();
     if !build.facts.only_on_default_branch() {
         add_pull_requests(ctx, &mut incoming).await;
@@ -18,6 +25,23 @@ pub async fn handle(ctx: &Ctx, build: Build, delivery: Delivery) -> anyhow::Resu
     })
     .await??;
     Ok(recorded(ctx, &outcomes, delivery).await)
+}
+
+/// Monorepos (design §16): the apps with `[artifact] paths` keep the build only when the commit
+/// changed one of their paths, as GitHub lists the commit's files against its first parent.
+/// When that list cannot be read, or GitHub cut it short, the build keeps every app: a needless
+/// artifact is better than a change that never deploys.
+async fn keep_changed_apps(ctx: &Ctx, build: &mut Build) {
+    let (repo, sha) = (&build.facts.repo, &build.facts.sha);
+    match ctx.forge.commit_files(repo, sha).await {
+        Ok(files) if !files.truncated => build.keep_changed(&ctx.policies.current(), &files.paths),
+        Ok(_) => {
+            tracing::warn!(%repo, %sha, "GitHub lists only part of the commit's files; every app builds")
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, %repo, %sha, "cannot read the commit's files; every app builds")
+        }
+    }
 }
 
 /// A commit status names no pull request; ask GitHub which open PRs have this commit, so

@@ -84,6 +84,15 @@ enum Refusal {
         env: String,
         known: Vec<String>,
     },
+    /// Several apps of the repository have the env and the command named none.
+    WhichApp {
+        env: String,
+        apps: Vec<String>,
+    },
+    UnknownApp {
+        app: String,
+        apps: Vec<String>,
+    },
     NotAllowed {
         author: String,
         env: String,
@@ -286,7 +295,9 @@ async fn run(asked: &Asked<'_>, cmd: &Command) -> Option<String> {
     match cmd {
         Command::Help => Some(command_help()),
         Command::Status => Some(command_status(asked).await),
-        Command::Deploy { env, sha, force } => command_deploy(asked, &line, env, sha.as_ref(), *force).await,
+        Command::Deploy { env, app, sha, force } => {
+            command_deploy(asked, &line, env, app.as_ref(), sha.as_ref(), *force).await
+        }
         Command::Rollback { env, target } => Some(command_rollback(asked, &line, env, target.as_ref()).await),
         Command::Hold { env } => Some(command_hold(asked, &line, env).await),
         Command::Resume { env } => Some(command_resume(asked, &line, env).await),
@@ -363,11 +374,16 @@ async fn command_deploy(
     asked: &Asked<'_>,
     line: &str,
     env: &EnvName,
+    app: Option<&AppName>,
     sha: Option<&ShaPrefix>,
     force: bool,
 ) -> Option<String> {
     let say = |state: &str, why: Refusal| Some(say(line, state, why));
-    let policy = match authorized(asked, env).await {
+    let policy = match deploy_policy(&asked.apps, env, app) {
+        Ok(p) => p,
+        Err(why) => return say("refused", why),
+    };
+    let policy = match authorized_for(asked, policy, env).await {
         Ok(p) => p,
         Err(why) => return say("refused", why),
     };
@@ -791,6 +807,15 @@ fn outcome(line: &str, result: crate::release::Result<String>) -> String {
 /// why not.
 async fn authorized<'a>(asked: &Asked<'a>, env: &EnvName) -> Result<&'a Policy, Refusal> {
     let policy = policy_with_env(&asked.apps, env)?;
+    authorized_for(asked, policy, env).await
+}
+
+/// `policy` if the comment's author is one of its deployers of `env`, else why not.
+async fn authorized_for<'a>(
+    asked: &Asked<'_>,
+    policy: &'a Policy,
+    env: &EnvName,
+) -> Result<&'a Policy, Refusal> {
     let Some(rules) = policy.env(env) else {
         let (env, known) = (env.to_string(), Vec::new());
         return Err(Refusal::UnknownEnv { env, known });
@@ -803,6 +828,37 @@ async fn authorized<'a>(asked: &Asked<'a>, env: &EnvName) -> Result<&'a Policy, 
         env: env.to_string(),
         allowed: rules.deployers.iter().map(ToString::to_string).collect(),
     })
+}
+
+/// The app a `/deploy` acts on: the one named, or the only app of the repository with `env`.
+/// Several apps with `env` and none named is ambiguous: the refusal lists them (design §16).
+fn deploy_policy<'a>(
+    apps: &[&'a Policy],
+    env: &EnvName,
+    app: Option<&AppName>,
+) -> Result<&'a Policy, Refusal> {
+    let Some(app) = app else {
+        let with_env: Vec<&'a Policy> = apps.iter().copied().filter(|p| p.env(env).is_some()).collect();
+        return match with_env.as_slice() {
+            [] => policy_with_env(apps, env),
+            [one] => Ok(one),
+            several => Err(Refusal::WhichApp {
+                env: env.to_string(),
+                apps: several.iter().map(|p| p.app().to_string()).collect(),
+            }),
+        };
+    };
+    match apps.iter().find(|p| p.app() == app) {
+        Some(p) if p.env(env).is_some() => Ok(p),
+        Some(p) => Err(Refusal::UnknownEnv {
+            env: env.to_string(),
+            known: p.envs().map(|(n, _)| n.to_string()).collect(),
+        }),
+        None => Err(Refusal::UnknownApp {
+            app: app.to_string(),
+            apps: apps.iter().map(|p| p.app().to_string()).collect(),
+        }),
+    }
 }
 
 /// The app of this repository that has `env`, or why none does.

@@ -15,6 +15,8 @@ mod edit_tests;
 #[cfg(test)]
 mod freeze_tests;
 mod installation;
+#[cfg(test)]
+mod monorepo_tests;
 mod policies;
 mod pull_request;
 mod report;

@@ -72,7 +72,17 @@ impl Bed {
         Bed::with(policy, clock, true)
     }
 
+    /// With the release loop on, under several policies of `acme/web` (a monorepo), each
+    /// using the template `web`.
+    pub fn with_policies(policies: &[&str]) -> Bed {
+        Bed::with_all(policies, Arc::new(SystemClock), true)
+    }
+
     fn with(policy: &str, clock: Arc<dyn Clock>, releases_on: bool) -> Bed {
+        Bed::with_all(&[policy], clock, releases_on)
+    }
+
+    fn with_all(policies: &[&str], clock: Arc<dyn Clock>, releases_on: bool) -> Bed {
         let sim = GithubSim::start(SimConfig::default()).unwrap();
         sim.create_org("acme").unwrap();
         for u in ["alice", "bob", "auger"] {
@@ -105,7 +115,13 @@ impl Bed {
         .unwrap();
         let store = Arc::new(ArtifactStore::open_or_init(&dir.path().join("ledger.git")).unwrap());
         let policies = LivePolicies::fixed(
-            PolicySet::from_policies([Policy::from_toml("policies/web.toml", policy).unwrap()]).unwrap(),
+            PolicySet::from_policies(
+                policies
+                    .iter()
+                    .enumerate()
+                    .map(|(i, text)| Policy::from_toml(format!("policies/{i}.toml"), text).unwrap()),
+            )
+            .unwrap(),
         );
         let releases = if releases_on {
             let remote = dir.path().join("gitops.git");
@@ -178,8 +194,13 @@ impl Bed {
 
     /// The source commit the ledger says `env` runs.
     pub fn live(&self, env: &str) -> Option<CommitSha> {
+        self.live_of(env, "web")
+    }
+
+    /// The source commit the ledger says `env` runs of `app`.
+    pub fn live_of(&self, env: &str, app: &str) -> Option<CommitSha> {
         let env = crate::domain::EnvName::new(env).unwrap();
-        let app = AppName::new("web").unwrap();
+        let app = AppName::new(app).unwrap();
         self.ctx.store.released(&env, &app).unwrap().map(|a| a.sha)
     }
 

@@ -749,6 +749,28 @@ mod tests {
     }
 
     #[test]
+    fn artifact_paths_are_validated_globs() {
+        let (policy, errors, _) = check(&format!(
+            "{HEAD}[artifact]\nsignals = [\"status:ok\"]\npaths = [\"services/web/**\", \"!services/web/docs/**\"]\n"
+        ));
+        assert!(errors.is_empty(), "{errors:#?}");
+        let policy = policy.unwrap();
+        assert!(policy.built_by_change(&["services/web/src/main.ts"]));
+        assert!(!policy.built_by_change(&["services/web/docs/a.md", "services/api/x"]));
+        let (_, errors, _) = check(&format!("{HEAD}[artifact]\npaths = [\"services/{{web\"]\n"));
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+        assert!(
+            errors[0]
+                .starts_with("artifact.paths[0]: invalid glob \"services/{web\": unclosed alternate group"),
+            "{errors:#?}"
+        );
+        let (_, errors, _) = check(&format!(
+            "{HEAD}[artifact]\npaths = [\"!services/web/docs/**\"]\n"
+        ));
+        assert!(errors[0].contains("only negated patterns"), "{errors:#?}");
+    }
+
+    #[test]
     fn several_errors_in_one_table_are_all_reported() {
         let (policy, errors, _) = check(&format!(
             "{HEAD}[env.qa]\nmerge = \"sometimes\"\napprovals = \"two\"\ncolour = \"red\"\nafter = {{ env = \"qa\", soak = \"soon\" }}\n"

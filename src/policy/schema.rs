@@ -49,6 +49,10 @@ pub struct PolicyFile {
 pub struct ArtifactRule {
     #[serde(default)]
     pub signals: Vec<Signal>,
+    /// Monorepos (design §16): a signal makes an artifact only when the commit changes a file
+    /// these globs match (`services/web/**`; `!` carves out). Without it, every commit does.
+    #[serde(default)]
+    pub paths: Option<RefGlobs>,
 }
 
 /// How a release reaches the gitops branch.

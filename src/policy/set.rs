@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::diagnostic::{Diagnostic, PolicyErrors};
+use super::glob::RefGlobs;
 use super::schema::{EnvPolicy, PolicyFile, PreviewPolicy, TemplateName, VarName};
 use super::signal::{Signal, SignalKind};
 use crate::domain::{AppName, BranchName, EnvName, RepoName, TagName};
@@ -59,6 +60,18 @@ impl Policy {
 
     pub fn signals(&self) -> &[Signal] {
         &self.spec.artifact.signals
+    }
+
+    /// `[artifact] paths`: the files whose change makes an artifact, if the policy limits them.
+    pub fn paths(&self) -> Option<&RefGlobs> {
+        self.spec.artifact.paths.as_ref()
+    }
+
+    /// Whether a commit that changed `files` (repository paths) is a build of this app: any
+    /// file matches `[artifact] paths`, or the policy names no paths.
+    pub fn built_by_change<S: AsRef<str>>(&self, files: &[S]) -> bool {
+        self.paths()
+            .is_none_or(|globs| files.iter().any(|f| globs.matches(f.as_ref())))
     }
 
     /// Whether a successful CI event of this kind and name makes an artifact of this app.

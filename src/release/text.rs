@@ -8,8 +8,8 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::artifact::{Artifact, ArtifactId, HoldState};
-use crate::domain::{AppName, CommitSha, EnvName};
-use crate::forge::PullRequest;
+use crate::domain::{AppName, CommitSha, EnvName, RepoName};
+use crate::forge::{Comparison, PullRequest};
 use crate::notify::reply::render_or;
 use crate::policy::{EnvPolicy, Policy, VerifyRule, VerifySource};
 use crate::verify::state::Verification;
@@ -39,6 +39,7 @@ pub(super) fn pr_text(
     rules: &EnvPolicy,
     artifact: &Artifact,
     superseded: Option<&ArtifactId>,
+    notes: &Notes,
 ) -> (String, String) {
     // The event's link to the commit; without one, no link (never a guessed host).
     let source_url = artifact.url.clone().unwrap_or_default();
@@ -64,6 +65,9 @@ pub(super) fn pr_text(
     let approvers: Vec<String> = rules.approvers.iter().map(|p| p.to_string()).collect();
     ctx.insert("approvers", &approvers);
     ctx.insert("superseded", &superseded.map(|s| s.to_string()));
+    ctx.insert("ci", &ci_run(artifact));
+    ctx.insert("changelog", &notes.changelog);
+    ctx.insert("diff", &notes.diff);
     let render = |name: &str, text: &str| {
         render_or(name, text, &ctx, || {
             format!("Release {} {} to {}", plan.app, artifact.id, plan.env)
@@ -73,6 +77,187 @@ pub(super) fn pr_text(
         render("pr_title.txt.tera", PR_TITLE).trim().to_owned(),
         render("pr_body.md.tera", PR_BODY),
     )
+}
+
+/// Commits a release pull request lists at most; the rest are behind the compare link.
+pub(super) const CHANGELOG_MAX: usize = 50;
+/// Characters of a commit's headline in the changelog: 50 long ones must still fit the body.
+const HEADLINE_MAX: usize = 200;
+/// Characters of the gitops diff a release pull request shows (GitHub's body holds 65536).
+const DIFF_MAX: usize = 20_000;
+
+/// What a release pull request says beyond the plan: the changelog and the gitops diff.
+#[derive(Debug, Default)]
+pub(super) struct Notes {
+    pub changelog: Changelog,
+    pub diff: Option<GitopsDiff>,
+}
+
+/// The source commits from the artifact the env runs to the one proposed.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub(super) struct Changelog {
+    /// `first` (nothing runs there), `same` (the same commit runs), `other_repo` (what runs
+    /// was built from another repository), `unreadable` (the compare failed), `listed`, or
+    /// `linked` (a pull request nobody waits on: the compare link alone).
+    pub state: &'static str,
+    /// The artifact the env runs.
+    pub from: String,
+    /// Why it could not be read (`unreadable`).
+    pub error: String,
+    /// Newest first, at most [`CHANGELOG_MAX`].
+    pub commits: Vec<ChangelogCommit>,
+    pub total: u64,
+    /// Commits not listed; the compare link has them.
+    pub more: u64,
+    /// The proposed commit is older than what runs: commits that leave the env.
+    pub behind: u64,
+    pub compare_url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub(super) struct ChangelogCommit {
+    pub short_sha: String,
+    pub url: String,
+    pub headline: String,
+    /// The GitHub login, else the git author's name.
+    pub author: String,
+    pub is_login: bool,
+    /// Pull requests of the source repository that brought the commit, as `owner/name#n`.
+    pub pulls: Vec<String>,
+}
+
+impl Changelog {
+    pub(super) fn first() -> Changelog {
+        Changelog {
+            state: "first",
+            ..Changelog::default()
+        }
+    }
+
+    pub(super) fn same(from: &ArtifactId) -> Changelog {
+        Changelog {
+            state: "same",
+            from: from.to_string(),
+            ..Changelog::default()
+        }
+    }
+
+    pub(super) fn other_repo(from: &ArtifactId) -> Changelog {
+        Changelog {
+            state: "other_repo",
+            from: from.to_string(),
+            ..Changelog::default()
+        }
+    }
+
+    pub(super) fn linked(from: &ArtifactId, compare_url: String) -> Changelog {
+        Changelog {
+            state: "linked",
+            from: from.to_string(),
+            compare_url,
+            ..Changelog::default()
+        }
+    }
+
+    pub(super) fn unreadable(from: &ArtifactId, error: impl std::fmt::Display) -> Changelog {
+        Changelog {
+            state: "unreadable",
+            from: from.to_string(),
+            error: error.to_string(),
+            ..Changelog::default()
+        }
+    }
+
+    /// The newest [`CHANGELOG_MAX`] commits of `compare`, newest first; `pulls` gives the
+    /// pull request numbers of a commit.
+    pub(super) fn listed(
+        from: &ArtifactId,
+        repo: &RepoName,
+        compare: &Comparison,
+        pulls: impl Fn(&CommitSha) -> Vec<u64>,
+    ) -> Changelog {
+        let commits: Vec<ChangelogCommit> = compare
+            .commits
+            .iter()
+            .rev()
+            .take(CHANGELOG_MAX)
+            .map(|c| ChangelogCommit {
+                short_sha: c.sha.short(7).to_owned(),
+                url: c.html_url.clone(),
+                headline: cut(c.message.lines().next().unwrap_or("").trim(), HEADLINE_MAX),
+                is_login: c.author_login.is_some(),
+                author: c
+                    .author_login
+                    .clone()
+                    .unwrap_or_else(|| cut(c.author_name.trim(), HEADLINE_MAX)),
+                pulls: pulls(&c.sha).iter().map(|n| format!("{repo}#{n}")).collect(),
+            })
+            .collect();
+        Changelog {
+            state: "listed",
+            from: from.to_string(),
+            more: compare.total_commits.saturating_sub(commits.len() as u64),
+            total: compare.total_commits,
+            behind: compare.behind_by,
+            compare_url: compare.html_url.clone(),
+            commits,
+            error: String::new(),
+        }
+    }
+}
+
+/// `text` cut to `max` characters, with `…` when something was left out.
+fn cut(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
+    }
+}
+
+/// The gitops change a release pull request makes, ready for a fenced block.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub(super) struct GitopsDiff {
+    pub text: String,
+    /// A fence longer than any run of backticks in the text.
+    pub fence: String,
+    pub files: usize,
+    pub cut: bool,
+}
+
+impl GitopsDiff {
+    pub(super) fn new(diff: &str) -> GitopsDiff {
+        let files = diff.lines().filter(|l| l.starts_with("diff --git ")).count();
+        let mut text = String::new();
+        let mut cut = false;
+        for line in diff.split_inclusive('\n') {
+            if text.len() + line.len() > DIFF_MAX {
+                cut = true;
+                break;
+            }
+            text.push_str(line);
+        }
+        let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+        GitopsDiff {
+            fence: "`".repeat(longest.max(2) + 1),
+            text: text.trim_end().to_owned(),
+            files,
+            cut,
+        }
+    }
+}
+
+/// The CI run that made the artifact, as the ledger recorded it: what made it and its link.
+fn ci_run(artifact: &Artifact) -> serde_json::Value {
+    let source = &artifact.source;
+    let kind = source.kind.replace('_', " ");
+    let label = match source.name.as_str() {
+        "" => kind,
+        name => format!("{kind} {name}"),
+    };
+    serde_json::json!({
+        "label": label,
+        "url": source.target_url.as_deref().unwrap_or(""),
+    })
 }
 
 /// Title and body of a preview's pull request on the gitops repository.
@@ -391,7 +576,14 @@ approvers = ["team:acme/sre", "user:bob"]
                 reply: None,
                 overrides: Vec::new(),
             };
-            let (title, body) = pr_text(&plan, &policy, policy.env(&env).unwrap(), &a, None);
+            let (title, body) = pr_text(
+                &plan,
+                &policy,
+                policy.env(&env).unwrap(),
+                &a,
+                None,
+                &Notes::default(),
+            );
             assert_eq!(title, format!("Release web aaaaaaaaaaaa to {env}"));
             body
         };
@@ -403,6 +595,170 @@ approvers = ["team:acme/sre", "user:bob"]
             body("production")
         );
         assert!(body("staging").contains("| Merge rule | merged by auger at once |"));
+    }
+
+    fn production_body(a: &Artifact, notes: &Notes) -> String {
+        let policy = Policy::from_toml("web.toml", POLICY).unwrap();
+        let env = EnvName::new("production").unwrap();
+        let plan = Plan {
+            env: env.clone(),
+            app: policy.app().clone(),
+            artifact: a.id.clone(),
+            trigger: Trigger::Policy,
+            reason: "tag v1".into(),
+            reply: None,
+            overrides: Vec::new(),
+        };
+        pr_text(&plan, &policy, policy.env(&env).unwrap(), a, None, notes).1
+    }
+
+    fn comparison(n: usize) -> Comparison {
+        let commits = (0..n)
+            .map(|i| crate::forge::ComparedCommit {
+                sha: CommitSha::new(format!("{i:02}{}", "c".repeat(38))).unwrap(),
+                message: format!("change {i}\n\nmore words"),
+                author_name: format!("Dev {i}"),
+                // Every third commit's email maps to no GitHub account.
+                author_login: (i % 3 != 0).then(|| format!("dev{i}")),
+                html_url: format!("https://github.com/acme/web/commit/{i:02}"),
+            })
+            .collect();
+        Comparison {
+            total_commits: n as u64,
+            behind_by: 0,
+            html_url: "https://github.com/acme/web/compare/a...b".into(),
+            commits,
+        }
+    }
+
+    #[test]
+    fn the_changelog_lists_the_newest_fifty_commits_then_links_the_full_comparison() {
+        let from: ArtifactId = "web@bbbbbbbbbbbb".parse().unwrap();
+        let repo = RepoName::new("acme/web").unwrap();
+        let few = Changelog::listed(&from, &repo, &comparison(3), |sha| {
+            if sha.as_str().starts_with("01") {
+                vec![12, 14]
+            } else {
+                Vec::new()
+            }
+        });
+        let body = production_body(
+            &artifact(),
+            &Notes {
+                changelog: few,
+                diff: None,
+            },
+        );
+        assert!(
+            body.contains("3 commit(s) since `web@bbbbbbbbbbbb`, what **production** runs:\n\n- [`02ccccc`](https://github.com/acme/web/commit/02) change 2 by **dev2**\n"),
+            "{body}"
+        );
+        assert!(
+            body.contains("change 1 (acme/web#12, acme/web#14) by **dev1**\n"),
+            "{body}"
+        );
+        assert!(
+            body.contains(") change 0 by Dev 0\n"),
+            "a null author is the git name: {body}"
+        );
+        assert!(body.contains("[The comparison on GitHub](https://github.com/acme/web/compare/a...b)."));
+
+        let many = Changelog::listed(&from, &repo, &comparison(60), |_| Vec::new());
+        let body = production_body(
+            &artifact(),
+            &Notes {
+                changelog: many,
+                diff: None,
+            },
+        );
+        assert_eq!(body.matches("\n- [`").count(), 50, "{body}");
+        assert!(
+            body.contains("60 commit(s) since `web@bbbbbbbbbbbb`, what **production** runs; the newest 50:")
+        );
+        assert!(
+            body.contains("runs; the newest 50:\n\n- [`59ccccc`](https://github.com/acme/web/commit/59) change 59 by **dev59**\n"),
+            "newest first: {body}"
+        );
+        assert!(body.contains(") change 57 by Dev 57\n"), "{body}");
+        assert!(
+            !body.contains("change 9 "),
+            "the oldest ten are left to the link: {body}"
+        );
+        assert!(
+            body.contains(
+                "… and 10 more: [the full comparison on GitHub](https://github.com/acme/web/compare/a...b)."
+            ),
+            "{body}"
+        );
+    }
+
+    #[test]
+    fn the_body_says_when_there_is_no_changelog_and_shows_the_diff_and_the_ci_run() {
+        let from: ArtifactId = "web@bbbbbbbbbbbb".parse().unwrap();
+        let mut a = artifact();
+        let first = production_body(
+            &a,
+            &Notes {
+                changelog: Changelog::first(),
+                diff: None,
+            },
+        );
+        assert!(
+            first.contains("Nothing runs in **production** yet: this is the first release of **web** there."),
+            "{first}"
+        );
+        assert!(
+            first.contains("| CI run | status ci (no link recorded) |"),
+            "{first}"
+        );
+        assert!(!first.contains("<details>"), "{first}");
+
+        let failed = Changelog::unreadable(&from, "cannot reach GitHub: timed out");
+        a.source = crate::artifact::Source {
+            kind: "workflow_run".into(),
+            name: "CI".into(),
+            target_url: Some("https://github.com/acme/web/actions/runs/9".into()),
+        };
+        let diff = "diff --git a/production/web/deployment.yaml b/production/web/deployment.yaml\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-image: a\n+image: b ```\n";
+        let body = production_body(
+            &a,
+            &Notes {
+                changelog: failed,
+                diff: Some(GitopsDiff::new(diff)),
+            },
+        );
+        assert!(
+            body.contains("The changelog from `web@bbbbbbbbbbbb` (what **production** runs) could not be read from GitHub: cannot reach GitHub: timed out"),
+            "{body}"
+        );
+        assert!(
+            body.contains("| CI run | [workflow run CI](https://github.com/acme/web/actions/runs/9) |"),
+            "{body}"
+        );
+        assert!(
+            body.contains("<details>\n<summary>Gitops changes (1 file(s))</summary>\n\n````diff\ndiff --git"),
+            "a fence longer than the diff's backticks: {body}"
+        );
+        assert!(body.contains("+image: b ```\n````\n"), "{body}");
+    }
+
+    #[test]
+    fn a_long_headline_is_cut() {
+        let from: ArtifactId = "web@bbbbbbbbbbbb".parse().unwrap();
+        let mut c = comparison(1);
+        c.commits[0].message = format!("{}\nbody", "é".repeat(300));
+        let log = Changelog::listed(&from, &RepoName::new("acme/web").unwrap(), &c, |_| Vec::new());
+        assert_eq!(log.commits[0].headline, format!("{}…", "é".repeat(HEADLINE_MAX)));
+    }
+
+    #[test]
+    fn a_long_diff_is_cut_at_a_line() {
+        let line = "+".repeat(99) + "\n";
+        let d = GitopsDiff::new(&line.repeat(300));
+        assert!(d.cut);
+        assert!(d.text.len() <= DIFF_MAX);
+        assert!(d.text.lines().all(|l| l.len() == 99));
+        assert_eq!(d.fence, "```");
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod support;
 mod api_bounds;
 mod api_tokens;
 mod branch_protection;
+mod changelog;
 mod ci_action;
 mod cli;
 mod commands;

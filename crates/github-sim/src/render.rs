@@ -609,6 +609,16 @@ fn account_by_email(state: &State, u: &Urls, email: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// A push commit's author or committer: `username` only when the email maps to an account
+/// (GitHub leaves it out, never `null`).
+fn git_person(name: &str, email: &str, username: Option<String>) -> Value {
+    let mut v = json!({"name": name, "email": email});
+    if let Some(login) = username {
+        v["username"] = json!(login);
+    }
+    v
+}
+
 /// A commit as push events list it.
 pub fn push_commit(
     state: &State,
@@ -638,8 +648,8 @@ pub fn push_commit(
         "message": c.message,
         "timestamp": git_ts(&c.committer_date),
         "url": format!("{}/{}/commit/{}", u.html(), r.full_name(), c.sha),
-        "author": {"name": c.author_name, "email": c.author_email, "username": username(&c.author_email)},
-        "committer": {"name": c.committer_name, "email": c.committer_email, "username": username(&c.committer_email)},
+        "author": git_person(&c.author_name, &c.author_email, username(&c.author_email)),
+        "committer": git_person(&c.committer_name, &c.committer_email, username(&c.committer_email)),
         "added": pick("added"),
         "removed": pick("removed"),
         "modified": pick("modified"),

@@ -11,6 +11,7 @@
 //! [`Releaser::deliver`] strings them together for one plan; the public methods of
 //! [`Releaser`] start it, or a step of it, from the event at hand.
 
+mod changelog;
 mod notify;
 mod plan;
 mod pull;

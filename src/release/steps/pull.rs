@@ -112,7 +112,7 @@ impl Releaser {
         head: CommitSha,
         deployment: Option<DeploymentId>,
     ) -> Result<ReleaseOutcome> {
-        let pr = self.ensure_pull(plan, artifact, open).await?;
+        let pr = self.ensure_pull(plan, artifact, open, &head).await?;
         crate::crash::at(crate::crash::Point::PullOpened);
         let rp = ReleasePull {
             env: plan.env.clone(),
@@ -137,26 +137,48 @@ impl Releaser {
     }
 
     /// Opens the release pull request, or updates the open one (title, body) for a newer
-    /// artifact.
-    async fn ensure_pull(&self, plan: &Plan, artifact: &Artifact, open: OpenPull) -> Result<PullRequest> {
+    /// artifact. The body's changelog and diff are read only when the body is written.
+    async fn ensure_pull(
+        &self,
+        plan: &Plan,
+        artifact: &Artifact,
+        open: OpenPull,
+        head: &CommitSha,
+    ) -> Result<PullRequest> {
         let (policy, rules) = &self.rules(&plan.app, &plan.env)?;
         let forge = self.forge_for(&plan.env, rules.merge)?;
+        let superseded = open.superseded.as_ref();
+        let (title, _) = text::pr_text(plan, policy, rules, artifact, superseded, &text::Notes::default());
+        if let Some(pr) = &open.pr
+            && superseded.is_none()
+            && pr.title == title
+        {
+            return Ok(pr.clone());
+        }
         let mut artifact = artifact.clone();
         if artifact.url.is_none()
             && let Ok(base) = forge.repo_html_url(&artifact.repo).await
         {
             artifact.url = Some(format!("{base}/commit/{}", artifact.sha));
         }
-        let (title, mut body) = text::pr_text(plan, policy, rules, &artifact, open.superseded.as_ref());
+        let notes = self
+            .release_notes(
+                forge.as_ref(),
+                &plan.env,
+                &artifact,
+                head,
+                rules.merge == MergeMode::Approval,
+            )
+            .await;
+        let (title, mut body) = text::pr_text(plan, policy, rules, &artifact, superseded, &notes);
         if let Some(reply) = &plan.reply {
             body.push_str(&reply.marker());
             body.push('\n');
         }
         match open.pr {
-            Some(pr) if open.superseded.is_some() || pr.title != title => Ok(forge
+            Some(pr) => Ok(forge
                 .update_pull(&self.gitops_repo, pr.number, &title, &body)
                 .await?),
-            Some(pr) => Ok(pr),
             None => {
                 let branch = self.pr_branch(&plan.env, &plan.app)?;
                 self.create_pull(forge.as_ref(), &branch, &title, &body).await

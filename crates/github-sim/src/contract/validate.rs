@@ -104,6 +104,10 @@ fn check(schema: &Value, v: &Value, at: &str, out: &mut Vec<String>) {
         if v.is_null() && nullable {
             return;
         }
+    } else if v.is_null() && nullable {
+        // Without `type` (a nullable `oneOf`, as a commit's `author` is) null is admitted
+        // too: GitHub sends it there, and its description marks it so.
+        return;
     }
 
     if let Some(allowed) = s.get("enum").and_then(Value::as_array)
@@ -254,6 +258,24 @@ mod tests {
             violations(&s, &json!({"state": "success", "auto_inactive": "yes"})),
             ["For 'properties/auto_inactive', \"yes\" is not a boolean."]
         );
+    }
+
+    #[test]
+    fn a_nullable_one_of_takes_null_and_still_checks_its_alternatives() {
+        // A commit's `author`: an account, `{}`, or null.
+        let s = json!({
+            "type": "object",
+            "properties": {"author": {"nullable": true, "oneOf": [
+                {"type": "object", "properties": {"login": {"type": "string"}}, "required": ["login"]},
+                {"type": "object", "properties": {}, "additionalProperties": false},
+            ]}},
+        });
+        assert!(violations(&s, &json!({"author": null})).is_empty());
+        assert!(violations(&s, &json!({"author": {"login": "alice"}})).is_empty());
+        assert!(violations(&s, &json!({"author": {}})).is_empty());
+        assert!(!violations(&s, &json!({"author": 5})).is_empty());
+        let strict = json!({"properties": {"author": {"oneOf": [{"type": "object"}]}}});
+        assert!(!violations(&strict, &json!({"author": null})).is_empty());
     }
 
     #[test]

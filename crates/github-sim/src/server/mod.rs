@@ -126,7 +126,7 @@ pub(crate) fn no_content() -> ApiResult<HttpResponse> {
     Ok(HttpResponse::NoContent().finish())
 }
 
-fn page_params(ctx: &Ctx) -> (usize, usize) {
+pub(crate) fn page_params(ctx: &Ctx) -> (usize, usize) {
     let per_page = ctx
         .q("per_page")
         .and_then(|v| v.parse().ok())
@@ -141,7 +141,7 @@ fn page_params(ctx: &Ctx) -> (usize, usize) {
 }
 
 /// GitHub's `Link` header (`<url>; rel="next", …`) for a page of `total` items.
-fn link_header(ctx: &Ctx, total: usize, per_page: usize, page: usize) -> Option<String> {
+pub(crate) fn link_header(ctx: &Ctx, total: usize, per_page: usize, page: usize) -> Option<String> {
     let last = total.div_ceil(per_page).max(1);
     if last <= 1 {
         return None;

@@ -206,7 +206,13 @@ pub(crate) fn protection(ctx: &Ctx, repo: &str, name: &str) -> ApiResult<HttpRes
     ok(render::branch_protection(&ctx.inner.urls, r, name, p))
 }
 
-/// `GET /compare/{base}...{head}` (also `..`): ahead/behind, commits and files.
+/// Commits a compare answers without paging parameters: GitHub's 250, the newest of them.
+const COMPARE_UNPAGED: usize = 250;
+
+/// `GET /compare/{base}...{head}` (also `..`): ahead/behind, commits and files. Commits are
+/// in chronological order. Without `page`/`per_page` the answer holds the newest 250 of them;
+/// with either it is one page from the oldest on, and only page 1 lists files, as on GitHub.
+/// `total_commits` counts them all.
 pub(crate) fn compare(ctx: &Ctx, repo: &str, spec: &str) -> ApiResult<HttpResponse> {
     let (base, head) = spec
         .split_once("...")
@@ -220,7 +226,7 @@ pub(crate) fn compare(ctx: &Ctx, repo: &str, spec: &str) -> ApiResult<HttpRespon
         .git
         .merge_base(&base_sha, &head_sha)
         .ok_or_else(ApiError::not_found)?;
-    let ahead = r.git.rev_list(&head_sha, &[&merge_base], 250)?;
+    let ahead = r.git.rev_list(&head_sha, &[&merge_base], 10_000)?;
     let behind = r.git.rev_list(&base_sha, &[&merge_base], 10_000)?;
     let status = match (ahead.is_empty(), behind.is_empty()) {
         (true, true) => "identical",
@@ -228,16 +234,31 @@ pub(crate) fn compare(ctx: &Ctx, repo: &str, spec: &str) -> ApiResult<HttpRespon
         (true, false) => "behind",
         (false, false) => "diverged",
     };
+    let paged = ctx.q("page").is_some() || ctx.q("per_page").is_some();
+    let (per_page, page) = super::page_params(ctx);
+    let shown: Vec<&String> = if paged {
+        ahead.iter().skip((page - 1) * per_page).take(per_page).collect()
+    } else {
+        ahead
+            .iter()
+            .skip(ahead.len().saturating_sub(COMPARE_UNPAGED))
+            .collect()
+    };
     let full = r.full_name();
     let mut commits = Vec::new();
-    for sha in &ahead {
+    for sha in shown {
         commits.push(commit_json(&st, ctx, r, sha)?);
     }
-    let html = format!("{}/{full}/compare/{base}...{head}", ctx.api());
-    ok(json!({
+    let files = if paged && page > 1 {
+        Vec::new()
+    } else {
+        files_json(ctx, r, Some(&merge_base), &head_sha)?
+    };
+    let html = format!("{}/{full}/compare/{base}...{head}", ctx.inner.urls.html());
+    let body = json!({
         "url": format!("{}/repos/{full}/compare/{base}...{head}", ctx.api()),
         "html_url": html,
-        "permalink_url": format!("{}/{full}/compare/{base_sha}...{head_sha}", ctx.api()),
+        "permalink_url": format!("{}/{full}/compare/{base_sha}...{head_sha}", ctx.inner.urls.html()),
         "diff_url": format!("{html}.diff"),
         "patch_url": format!("{html}.patch"),
         "base_commit": commit_json(&st, ctx, r, &base_sha)?,
@@ -247,6 +268,11 @@ pub(crate) fn compare(ctx: &Ctx, repo: &str, spec: &str) -> ApiResult<HttpRespon
         "behind_by": behind.len(),
         "total_commits": ahead.len(),
         "commits": commits,
-        "files": files_json(ctx, r, Some(&merge_base), &head_sha)?,
-    }))
+        "files": files,
+    });
+    let mut resp = HttpResponse::Ok();
+    if paged && let Some(link) = super::link_header(ctx, ahead.len(), per_page, page) {
+        resp.insert_header(("Link", link));
+    }
+    Ok(resp.json(body))
 }

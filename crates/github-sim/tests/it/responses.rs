@@ -6,7 +6,7 @@
 use github_sim::{GithubSim, Protection, SimConfig};
 use serde_json::{Value, json};
 
-use crate::common::{Api, rsa_key_pair, seeded};
+use crate::common::{Api, git, rsa_key_pair, seeded};
 
 const REPO: &str = "/repos/acme/frontend";
 
@@ -140,6 +140,93 @@ async fn representative_scenario() -> GithubSim {
         200,
         "compare",
     );
+    // Commits written with plain git by someone whose email maps to no account: GitHub
+    // answers `author: null` and keeps the git author in `commit.author`. Compare lists them
+    // oldest first, pages them when asked (files on page 1 only) and counts them all.
+    let work = tempfile::tempdir().unwrap();
+    let clone = work.path().join("clone");
+    let url = format!("file://{}", sim.repo_path("acme/frontend").unwrap().display());
+    git(work.path(), &["clone", "--quiet", &url, "clone"]);
+    git(&clone, &["checkout", "--quiet", "-b", "outside", head.as_str()]);
+    for n in 1..=3 {
+        std::fs::write(clone.join("outside.txt"), format!("{n}\n")).unwrap();
+        git(&clone, &["add", "."]);
+        git(
+            &clone,
+            &[
+                "commit",
+                "--quiet",
+                "--author=Jane Doe <jane@example.com>",
+                "-m",
+                &format!("Outside {n}"),
+            ],
+        );
+    }
+    git(&clone, &["push", "--quiet", "origin", "outside"]);
+    let outside = git(&clone, &["rev-parse", "HEAD"]);
+    let commit = expect(
+        api.send("GET", &format!("{REPO}/commits/{outside}"), None).await,
+        200,
+        "commit by an unknown email",
+    );
+    assert!(commit["author"].is_null(), "{commit:#}");
+    assert_eq!(commit["commit"]["author"]["name"], "Jane Doe");
+    let all = expect(
+        api.send("GET", &format!("{REPO}/compare/{main}...outside"), None)
+            .await,
+        200,
+        "compare with unknown authors",
+    );
+    assert_eq!(all["total_commits"], 4);
+    assert_eq!(all["ahead_by"], 4);
+    let shas: Vec<&str> = all["commits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["sha"].as_str().unwrap())
+        .collect();
+    assert_eq!(shas.first().copied(), Some(head.as_str()), "oldest first");
+    assert_eq!(shas.last().copied(), Some(outside.as_str()));
+    assert_eq!(all["commits"][0]["author"]["login"], "alice");
+    assert!(all["commits"][3]["author"].is_null());
+    assert_eq!(all["commits"][3]["commit"]["author"]["name"], "Jane Doe");
+    assert!(
+        all["html_url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/acme/frontend/compare/{main}...outside"))
+    );
+    let page = expect(
+        api.send(
+            "GET",
+            &format!("{REPO}/compare/{main}...outside?per_page=3&page=2"),
+            None,
+        )
+        .await,
+        200,
+        "compare, page 2",
+    );
+    assert_eq!(page["total_commits"], 4);
+    assert_eq!(page["commits"].as_array().unwrap().len(), 1);
+    assert_eq!(page["commits"][0]["sha"], outside.as_str());
+    assert_eq!(page["files"], json!([]), "files come with page 1 only");
+    for unknown in [
+        format!("{main}...no-such-branch"),
+        format!("no-such-branch...{head}"),
+    ] {
+        expect(
+            api.send("GET", &format!("{REPO}/compare/{unknown}"), None).await,
+            404,
+            "compare with an unknown ref",
+        );
+    }
+    let pulls = expect(
+        api.send("GET", &format!("{REPO}/commits/{outside}/pulls"), None)
+            .await,
+        200,
+        "PRs of a commit in none",
+    );
+    assert_eq!(pulls, json!([]));
     expect(
         api.send("GET", &format!("{REPO}/git/ref/heads/feature"), None)
             .await,
