@@ -12,9 +12,9 @@ use crate::artifact::ArtifactStore;
 use crate::catchup::CatchUp;
 use crate::config::{Config, GithubAuth};
 use crate::data_dir::{self, DataDirLock};
-use crate::domain::RepoName;
+use crate::domain::{BranchName, RepoName};
 use crate::forge::{Forge, GithubForge, RetryPolicy, Unconfigured};
-use crate::gitops::GitopsRepo;
+use crate::gitops::{GitopsRepo, GitopsTarget, GitopsTargets};
 use crate::handlers::{self, Ctx, Releases};
 use crate::http::{self, ApiTokens, AppState};
 use crate::inbox::{self, Inbox};
@@ -79,19 +79,18 @@ pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
     let store = Arc::new(open_store(config, true)?);
     let policies = Arc::new(policies);
     let github = github_client(config)?;
-    let gitops = open_gitops(config)?;
+    let gitops = open_gitops(config, &policies)?;
     let api_stats = github.as_ref().map(|g| g.stats());
     let forge = github.map(|g| Arc::new(g) as Arc<dyn Forge>);
-    let releases = match (&gitops, &config.gitops) {
-        (Some(repo), Some(g)) => Releases::On(Arc::new(releaser(
+    let releases = match &gitops {
+        Some(targets) => Releases::On(Arc::new(releaser(
             config,
             store.clone(),
             policies.clone(),
-            repo.clone(),
-            g.repo.clone(),
+            targets.clone(),
             forge.clone(),
         )?)),
-        _ => Releases::Off,
+        None => Releases::Off,
     };
     let (inbox, replay) = Inbox::open(config.server.data_dir.join("inbox"), inbox::Options::default())
         .with_context(|| format!("cannot open the inbox under {}", config.server.data_dir.display()))?;
@@ -119,7 +118,7 @@ pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
             inbox,
             store,
             policies,
-            gitops_repo: config.gitops.as_ref().map(|g| g.repo.clone()),
+            gitops_repos: gitops.as_ref().map(|t| t.repo_names()).unwrap_or_default(),
             metrics: Arc::new(Metrics::default()),
             api_stats,
             forge: forge.unwrap_or_else(|| Arc::new(Unconfigured)),
@@ -165,8 +164,7 @@ pub fn releaser(
     config: &Config,
     store: Arc<ArtifactStore>,
     policies: Arc<PolicySet>,
-    gitops: GitopsRepo,
-    gitops_repo: RepoName,
+    gitops: Arc<GitopsTargets>,
     forge: Option<Arc<dyn Forge>>,
 ) -> anyhow::Result<Releaser> {
     let desired = DesiredReleases::open(desired_releases_file(&config.server.data_dir)?)?;
@@ -174,13 +172,12 @@ pub fn releaser(
         store,
         policies,
         gitops,
-        gitops_repo,
         templates: config.paths.templates.clone(),
         notifier: Arc::new(Notifier::new(forge.clone(), config.slack_webhook_url())),
         forge,
         clock: Arc::new(SystemClock),
         desired,
-        // AUGER_GIT_TOKEN is the operator's fixed choice (see `open_gitops_repo`).
+        // AUGER_GIT_TOKEN is the operator's fixed choice (see `open_gitops_cache`).
         git_token_from_forge: std::env::var_os("AUGER_GIT_TOKEN").is_none(),
         reconcile_every: config.server.reconcile_interval,
     }))
@@ -220,38 +217,87 @@ pub fn github_client(config: &Config) -> anyhow::Result<Option<GithubForge>> {
     Ok(Some(forge))
 }
 
-/// The gitops cache, fetched once. An unreachable remote does not stop the server: the
+/// The gitops targets, fetched once. An unreachable remote does not stop the server: the
 /// history routes fetch again on request and say what failed.
-fn open_gitops(config: &Config) -> anyhow::Result<Option<GitopsRepo>> {
+fn open_gitops(config: &Config, policies: &PolicySet) -> anyhow::Result<Option<Arc<GitopsTargets>>> {
     if config.gitops.is_none() {
         return Ok(None);
     }
-    let repo = open_gitops_repo(config)?;
-    if let Err(e) = repo.fetch() {
+    let targets = open_gitops_targets(config, Some(policies))?;
+    if let Err(e) = targets.fetch_all() {
         tracing::warn!(error = %e, "gitops repository unreachable; history routes will retry");
     }
-    Ok(Some(repo))
+    Ok(Some(Arc::new(targets)))
 }
 
-/// The gitops repository's cache handle, with the credentials git needs for an https remote:
-/// `AUGER_GIT_TOKEN` when set, else the GitHub token (token auth). With App auth the release
-/// loop sets a fresh installation token before each operation (`Forge::git_token`).
-pub fn open_gitops_repo(config: &Config) -> anyhow::Result<GitopsRepo> {
+/// Every gitops repository auger.toml names, each at its branch, plus the (repository,
+/// branch) pairs `policies` route envs to: one cache each (design §16).
+pub fn open_gitops_targets(config: &Config, policies: Option<&PolicySet>) -> anyhow::Result<GitopsTargets> {
     let g = config.require_gitops()?;
+    let default = GitopsTarget {
+        repo: g.repo.clone(),
+        cache: open_gitops_cache(config, &g.repo, &g.branch)?,
+    };
+    let mut targets = GitopsTargets::single(default);
+    for (repo, r) in &g.repos {
+        let cache = open_gitops_cache(config, repo, &r.branch)?;
+        targets.add(GitopsTarget {
+            repo: repo.clone(),
+            cache,
+        });
+    }
+    if let Some(policies) = policies {
+        targets.route_policies(policies, |repo, branch| {
+            let (_, own) = g.repo(repo).with_context(|| {
+                format!(
+                    "gitops repository {repo} is not in {} (policy check refuses this first)",
+                    config.file.display()
+                )
+            })?;
+            open_gitops_cache(config, repo, branch.unwrap_or(own))
+        })?;
+    }
+    Ok(targets)
+}
+
+/// The cache handle of one gitops (repository, branch), with the credentials git needs for an
+/// https remote: `AUGER_GIT_TOKEN` when set, else the GitHub token (token auth). With App auth
+/// the release loop sets a fresh installation token before each operation
+/// (`Forge::git_token`, asked per repository).
+fn open_gitops_cache(config: &Config, repo: &RepoName, branch: &BranchName) -> anyhow::Result<GitopsRepo> {
+    let g = config.require_gitops()?;
+    let (url, _) = g
+        .repo(repo)
+        .with_context(|| format!("{}: no gitops repository {repo}", config.file.display()))?;
     let token = std::env::var("AUGER_GIT_TOKEN")
         .ok()
         .or_else(|| match &config.github.auth {
             GithubAuth::Token { env } => std::env::var(env).ok(),
             _ => None,
         });
-    let repo = GitopsRepo::open(&config.gitops_cache_dir(), &g.url, g.branch.clone())
-        .with_context(|| format!("{}: [gitops]", config.file.display()))?;
-    Ok(repo.with_token(token.as_deref()))
+    let dir = config.gitops_cache_dir_for(repo, branch);
+    let cache = GitopsRepo::open(&dir, url, branch.clone()).with_context(|| {
+        if crate::gitops::same_repo(repo, &g.repo) {
+            format!("{}: [gitops]", config.file.display())
+        } else {
+            format!("{}: [gitops.repos.\"{repo}\"]", config.file.display())
+        }
+    })?;
+    Ok(cache.with_token(token.as_deref()))
+}
+
+/// The policy folder the config names, checked against it (templates, gitops repositories).
+pub fn check_policies(config: &Config) -> Result<PolicySet, policy::PolicyErrors> {
+    let names = policy::GitopsNames {
+        config: config.file.clone(),
+        repos: config.gitops.as_ref().map(|g| g.repo_names()).unwrap_or_default(),
+    };
+    policy::load_dir_with(&config.paths.policies, &config.paths.templates, Some(&names))
 }
 
 /// The policy folder the config names, or every error in it as one message.
 pub fn load_policies(config: &Config) -> anyhow::Result<PolicySet> {
-    policy::load_dir(&config.paths.policies, &config.paths.templates).map_err(|e| {
+    check_policies(config).map_err(|e| {
         let (report, _) = policy::policy_check_report(&Err(e));
         anyhow::anyhow!("invalid policies:\n{}", report.trim_end())
     })
@@ -312,7 +358,7 @@ pub async fn run(prepared: Prepared, announce: impl FnOnce(SocketAddr)) -> anyho
     let worker = Worker {
         inbox: state.inbox.clone(),
         ctx: Arc::new(ctx),
-        gitops_repo: state.gitops_repo.clone(),
+        gitops_repos: state.gitops_repos.clone(),
         replay_below,
         reconcile_every,
     };

@@ -37,7 +37,7 @@ pub struct Worker {
     pub inbox: Inbox,
     pub ctx: Arc<Ctx>,
     /// For entries an earlier auger stored as GitHub events, which are classified on reading.
-    pub gitops_repo: Option<RepoName>,
+    pub gitops_repos: Vec<RepoName>,
     /// Entries numbered below this were appended before this run started: taken again, they
     /// are replays (the inbox's `Replay::next_seq` when it was opened).
     pub replay_below: u64,
@@ -126,7 +126,7 @@ impl Worker {
         let started = Instant::now();
         let scope = Scope {
             policies: &self.ctx.policies,
-            gitops_repo: self.gitops_repo.as_ref(),
+            gitops_repos: &self.gitops_repos,
         };
         let (kind, result) = match work::decode(&entry.event, &entry.body, scope) {
             Ok(Some(w)) => {

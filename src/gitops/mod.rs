@@ -19,6 +19,7 @@ mod git;
 mod history;
 mod record;
 pub mod render;
+mod targets;
 mod writer;
 
 pub use audit::{EnvironmentView, PendingPr, ReleaseView, environment_views, release_views};
@@ -33,4 +34,5 @@ pub use render::{
     Files, RenderError, RenderExtra, check_template, edit_shape, render, render_command_output, render_edits,
     render_gitops_path, render_policy_string,
 };
+pub use targets::{GitopsTarget, GitopsTargets, same_repo};
 pub use writer::{DEFAULT_MAX_ATTEMPTS, EditSpec, GitopsRepo, ReleaseSpec, Target, WriteError, WriteOutcome};

@@ -100,7 +100,7 @@ async fn accept(delivery: &Delivery, body: &[u8], state: &AppState) -> HttpRespo
     }
     let scope = Scope {
         policies: &state.policies,
-        gitops_repo: state.gitops_repo.as_ref(),
+        gitops_repos: &state.gitops_repos,
     };
     let work = match classify(&event, scope) {
         Ok(work) => work,

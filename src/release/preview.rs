@@ -163,7 +163,7 @@ impl Releaser {
             return 0;
         };
         let _serial = self.begin().await;
-        let gitops = self.gitops.clone();
+        let gitops = self.gitops.default_target().cache.clone();
         if let Err(e) = blocking(move || gitops.fetch()).await {
             tracing::warn!(error = %e, "cannot fetch the gitops repository to look for stale previews");
             return 0;
@@ -171,7 +171,7 @@ impl Releaser {
         let mut removed = 0;
         for policy in self.policies.iter() {
             let Some(rules) = policy.preview() else { continue };
-            let gitops = self.gitops.clone();
+            let gitops = self.gitops.default_target().cache.clone();
             let env = rules.env.clone();
             let folders = match blocking(move || gitops.folders_in(&env)).await {
                 Ok(f) => f,
@@ -224,7 +224,7 @@ impl Releaser {
         let Some(ttl) = preview.rules.ttl.and_then(|t| chrono::Duration::from_std(t).ok()) else {
             return Ok(false);
         };
-        let gitops = self.gitops.clone();
+        let gitops = self.gitops.default_target().cache.clone();
         let (env, instance) = (preview.rules.env.clone(), preview.instance.clone());
         let written = blocking(move || gitops.current(&env, &instance)).await?;
         Ok(written.is_some_and(|r| self.clock.now() - r.time >= ttl))
