@@ -460,14 +460,20 @@ impl Config {
                     if same_repo(&other, &repo) {
                         return Err(err(
                             &key(""),
-                            format!("{name} is the default repository of [gitops]: set its url and branch there"),
+                            format!(
+                                "{name} is the default repository of [gitops]: set its url and branch there"
+                            ),
                         ));
                     }
                     if repos.keys().any(|known| same_repo(known, &other)) {
-                        return Err(err(&key(""), format!("{name} is named twice (GitHub ignores case)")));
+                        return Err(err(
+                            &key(""),
+                            format!("{name} is named twice (GitHub ignores case)"),
+                        ));
                     }
                     non_empty(&key(".url"), &r.url)?;
-                    let branch = BranchName::new(&r.branch).map_err(|e| err(&key(".branch"), e.to_string()))?;
+                    let branch =
+                        BranchName::new(&r.branch).map_err(|e| err(&key(".branch"), e.to_string()))?;
                     repos.insert(other, GitopsRepoConfig { url: r.url, branch });
                 }
                 Some(GitopsConfig {
@@ -852,7 +858,10 @@ templates = "/srv/templates"
         assert!(g.repo(&name("acme/other")).is_none());
         assert_eq!(g.repo_names().len(), 3);
         let main = BranchName::new("main").unwrap();
-        assert_eq!(c.gitops_cache_dir_for(&name("acme/gitops"), &main), c.gitops_cache_dir());
+        assert_eq!(
+            c.gitops_cache_dir_for(&name("acme/gitops"), &main),
+            c.gitops_cache_dir()
+        );
         let other = BranchName::new("release/1").unwrap();
         let dirs = [
             c.gitops_cache_dir_for(&name("acme/gitops"), &other),

@@ -723,7 +723,11 @@ mod tests {
         v["repository"]["full_name"] = "Acme/Gitops-Prod".into();
         let number = v["pull_request"]["number"].as_u64().unwrap();
         let got = classify(&event("pull_request_review", &v), scope).unwrap();
-        let Work::ReleaseReview(ReleasePull { number: n, repo: Some(repo) }) = got else {
+        let Work::ReleaseReview(ReleasePull {
+            number: n,
+            repo: Some(repo),
+        }) = got
+        else {
             panic!("{got:?}")
         };
         assert_eq!((n, repo.as_str()), (number, "Acme/Gitops-Prod"));
@@ -735,7 +739,10 @@ mod tests {
         let old = br#"{"v":1,"work":{"release_pull_closed":{"number":7}}}"#;
         assert_eq!(
             decode("work:pull_request", old, scope).unwrap(),
-            Some(Work::ReleasePullClosed(ReleasePull { number: 7, repo: None }))
+            Some(Work::ReleasePullClosed(ReleasePull {
+                number: 7,
+                repo: None
+            }))
         );
     }
 

@@ -57,7 +57,11 @@ impl GitopsTargets {
 
     /// Adds a target unless one for its (repository, branch) is there; its index.
     pub fn add(&mut self, target: GitopsTarget) -> usize {
-        match self.targets.iter().position(|t| t.is(&target.repo, target.branch())) {
+        match self
+            .targets
+            .iter()
+            .position(|t| t.is(&target.repo, target.branch()))
+        {
             Some(at) => at,
             None => {
                 self.targets.push(target);
@@ -81,7 +85,13 @@ impl GitopsTargets {
                 if repo.is_none() && branch.is_none() {
                     continue;
                 }
-                let repo = repo.unwrap_or(&self.targets[0].repo).clone();
+                let repo = repo.unwrap_or(&self.targets[0].repo);
+                // Spelled as the configuration spells it (GitHub ignores case; links do not).
+                let repo = self
+                    .targets
+                    .iter()
+                    .find(|t| same_repo(&t.repo, repo))
+                    .map_or_else(|| repo.clone(), |t| t.repo.clone());
                 // Opening a cache that exists is cheap, and handles on one folder share its
                 // lock: a second env on the same (repository, branch) reuses the first target.
                 let cache = open(&repo, branch)?;
@@ -181,5 +191,115 @@ impl GitopsTargets {
         }
         out.sort_by(|a, b| (&a.env, &a.app).cmp(&(&b.env, &b.app)));
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Policy;
+
+    fn name(s: &str) -> RepoName {
+        RepoName::new(s).unwrap()
+    }
+
+    fn branch(s: &str) -> BranchName {
+        BranchName::new(s).unwrap()
+    }
+
+    /// web: staging in the default repository, production and canary in acme/gitops-prod
+    /// (canary on its own branch), qa on another branch of the default repository.
+    const POLICY: &str = r#"
+app = "web"
+repo = "acme/web"
+template = "web"
+[env.staging]
+merge = "direct"
+[env.production]
+merge = "approval"
+approvers = ["user:sre1"]
+gitops = { repo = "acme/gitops-prod" }
+[env.canary]
+merge = "direct"
+gitops = { repo = "Acme/Gitops-Prod", branch = "canary" }
+[env.qa]
+merge = "direct"
+gitops = { branch = "qa" }
+"#;
+
+    #[test]
+    fn each_env_finds_its_repository_and_branch_and_pairs_share_one_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let policies =
+            PolicySet::from_policies([Policy::from_toml("policies/web.toml", POLICY).unwrap()]).unwrap();
+        let open = |repo: &RepoName, b: &BranchName| {
+            let folder = dir
+                .path()
+                .join(repo.as_str().replace('/', "+"))
+                .join(b.ref_component());
+            GitopsRepo::open(&folder, "file:///nowhere", b.clone())
+        };
+        let default = GitopsTarget {
+            repo: name("acme/gitops"),
+            cache: open(&name("acme/gitops"), &branch("main")).unwrap(),
+        };
+        let mut targets = GitopsTargets::single(default);
+        // The configured repository at its own branch, as `auger serve` adds it.
+        targets.add(GitopsTarget {
+            repo: name("acme/gitops-prod"),
+            cache: open(&name("acme/gitops-prod"), &branch("live")).unwrap(),
+        });
+        let mut asked = Vec::new();
+        targets
+            .route_policies(&policies, |repo, b| {
+                asked.push((repo.to_string(), b.map(|b| b.to_string())));
+                open(repo, b.unwrap_or(&branch("live")))
+            })
+            .unwrap();
+        assert_eq!(asked.len(), 3, "{asked:?}");
+
+        let app = AppName::new("web").unwrap();
+        let at = |env: &str| {
+            let t = targets.for_env(&EnvName::new(env).unwrap(), &app);
+            (t.repo.to_string(), t.branch().to_string())
+        };
+        assert_eq!(at("staging"), ("acme/gitops".into(), "main".into()));
+        assert_eq!(at("production"), ("acme/gitops-prod".into(), "live".into()));
+        assert_eq!(at("canary"), ("acme/gitops-prod".into(), "canary".into()));
+        assert_eq!(at("qa"), ("acme/gitops".into(), "qa".into()));
+        // A pair no policy routes (a preview instance) writes to the default.
+        assert_eq!(at("preview"), ("acme/gitops".into(), "main".into()));
+        // main, live, canary, qa: production reused the configured target.
+        assert_eq!(targets.all().len(), 4);
+        assert_eq!(
+            targets.repo_names(),
+            [name("acme/gitops"), name("acme/gitops-prod")]
+        );
+        assert_eq!(targets.in_repo(&name("ACME/GITOPS-PROD")).count(), 2);
+        // Every target has a cache folder of its own, hence a write lock of its own.
+        let mut dirs: Vec<_> = targets
+            .all()
+            .iter()
+            .map(|t| t.cache.cache_dir().to_owned())
+            .collect();
+        dirs.sort();
+        dirs.dedup();
+        assert_eq!(dirs.len(), 4);
+    }
+
+    #[test]
+    fn a_repository_the_configuration_does_not_know_fails_the_routing() {
+        let dir = tempfile::tempdir().unwrap();
+        let policies =
+            PolicySet::from_policies([Policy::from_toml("policies/web.toml", POLICY).unwrap()]).unwrap();
+        let cache = GitopsRepo::open(&dir.path().join("c"), "file:///nowhere", branch("main")).unwrap();
+        let mut targets = GitopsTargets::single(GitopsTarget {
+            repo: name("acme/gitops"),
+            cache,
+        });
+        let err = targets
+            .route_policies(&policies, |repo, _| Err(format!("no gitops repository {repo}")))
+            .unwrap_err();
+        assert_eq!(err, "no gitops repository acme/gitops-prod");
     }
 }

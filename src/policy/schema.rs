@@ -129,7 +129,12 @@ impl EnvPolicy {
     }
 
     /// The gitops repository and branch this env names, when not auger.toml's default.
-    pub fn gitops_target(&self) -> (Option<&crate::domain::RepoName>, Option<&crate::domain::BranchName>) {
+    pub fn gitops_target(
+        &self,
+    ) -> (
+        Option<&crate::domain::RepoName>,
+        Option<&crate::domain::BranchName>,
+    ) {
         match &self.gitops {
             Some(g) => (g.repo.as_ref(), g.branch.as_ref()),
             None => (None, None),

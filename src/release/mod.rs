@@ -320,7 +320,11 @@ impl Releaser {
     /// Pull request `number` of gitops repository `repo` (`None`: the default one) was
     /// closed: merged means released (also when a human merged it); closed unmerged means the
     /// release was abandoned, and is no longer desired.
-    pub async fn on_pull_closed(&self, repo: Option<&RepoName>, number: u64) -> Result<Option<ReleaseOutcome>> {
+    pub async fn on_pull_closed(
+        &self,
+        repo: Option<&RepoName>,
+        number: u64,
+    ) -> Result<Option<ReleaseOutcome>> {
         let _serial = self.begin().await;
         let repo = self.pull_repo(repo);
         if self.forget_merged_here(repo, number) {

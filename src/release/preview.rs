@@ -1,7 +1,8 @@
 //! Previews (design §1, §5 `[preview]`): a same-repository pull request whose head has an
 //! artifact is released to `<preview-env>/<app>-pr-<n>/`; closing the pull request (or deleting
 //! its branch) removes that folder in one commit. The pull request gets one comment, updated in
-//! place. Fork pull requests never get previews (design §10).
+//! place. Fork pull requests never get previews (design §10). Previews live in the default
+//! gitops repository (`[gitops]`), whatever repositories the app's envs release to.
 //!
 //! Every step re-reads the pull request from GitHub, so redelivered and out-of-order events
 //! converge: a preview is written only for the *current* head of an *open* pull request, and

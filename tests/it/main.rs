@@ -23,6 +23,7 @@ mod gitops;
 mod gitops_edit;
 mod history;
 mod init;
+mod multirepo;
 mod notify;
 mod policy_check;
 mod previews;

@@ -155,9 +155,9 @@ impl Releaser {
         }
         let target = self.target(&plan.env, &plan.app);
         match open.pr {
-            Some(pr) if open.superseded.is_some() || pr.title != title => Ok(forge
-                .update_pull(&target.repo, pr.number, &title, &body)
-                .await?),
+            Some(pr) if open.superseded.is_some() || pr.title != title => {
+                Ok(forge.update_pull(&target.repo, pr.number, &title, &body).await?)
+            }
             Some(pr) => Ok(pr),
             None => {
                 let branch = self.pr_branch(&plan.env, &plan.app)?;
@@ -385,7 +385,11 @@ impl Releaser {
     /// Pull request `number` of gitops repository `repo` re-read from GitHub; `None` when it
     /// is not one of auger's release pull requests (another branch, a preview, an app without
     /// policy, an (env, app) that releases to another repository).
-    pub(in crate::release) async fn read_pull(&self, repo: &RepoName, number: u64) -> Result<Option<ReleasePull>> {
+    pub(in crate::release) async fn read_pull(
+        &self,
+        repo: &RepoName,
+        number: u64,
+    ) -> Result<Option<ReleasePull>> {
         let Some(forge) = &self.forge else { return Ok(None) };
         let pr = forge.get_pull(repo, number).await?;
         let Some((env, app)) = parse_pr_branch(pr.head.branch.as_str()) else {
