@@ -157,15 +157,28 @@ impl GitopsTargets {
     /// The releases `filter` selects across every target, newest first, each with the
     /// repository it is in. Reads the caches as last fetched.
     pub fn release_views(&self, filter: &HistoryFilter) -> Result<Vec<ReleaseView>> {
-        let mut all: Vec<(RepoName, ReleaseRecord)> = Vec::new();
+        let mut lists: Vec<std::collections::VecDeque<ReleaseRecord>> = Vec::new();
         for t in &self.targets {
-            all.extend(t.cache.releases(filter)?.into_iter().map(|r| (t.repo.clone(), r)));
+            lists.push(t.cache.releases(filter)?.into());
         }
-        // Each list holds its repository's newest `limit`: the newest `limit` of the union are
-        // among them, and with them every later release of the pairs they show.
-        all.sort_by(|a, b| b.1.time.cmp(&a.1.time));
-        if let Some(limit) = filter.limit {
-            all.truncate(limit);
+        // Merged newest first, each repository's own order kept (its history order, which the
+        // times need not follow to the second). Each list holds its repository's newest
+        // `limit`: the newest `limit` of the union are among them, and with them every later
+        // release of the pairs they show.
+        let mut all: Vec<(RepoName, ReleaseRecord)> = Vec::new();
+        while filter.limit.is_none_or(|l| all.len() < l) {
+            let newest = lists
+                .iter()
+                .enumerate()
+                .filter_map(|(i, l)| l.front().map(|r| (i, r.time)))
+                .fold(None, |best: Option<(usize, _)>, (i, t)| match best {
+                    Some((_, bt)) if bt >= t => best,
+                    _ => Some((i, t)),
+                });
+            let Some((i, _)) = newest else { break };
+            if let Some(r) = lists[i].pop_front() {
+                all.push((self.targets[i].repo.clone(), r));
+            }
         }
         let (repos, records): (Vec<RepoName>, Vec<ReleaseRecord>) = all.into_iter().unzip();
         let mut views = release_views(records);
