@@ -278,7 +278,7 @@ pub struct GitopsRepoConfig {
 
 impl GitopsConfig {
     /// The clone URL and default branch of `repo`, if it is the default or one of `repos`.
-    pub fn repo(&self, repo: &RepoName) -> Option<(&str, &BranchName)> {
+    pub fn lookup(&self, repo: &RepoName) -> Option<(&str, &BranchName)> {
         if same_repo(repo, &self.repo) {
             return Some((&self.url, &self.branch));
         }
@@ -851,11 +851,11 @@ templates = "/srv/templates"
         .unwrap();
         let g = c.gitops.as_ref().unwrap();
         let name = |s: &str| RepoName::new(s).unwrap();
-        let (url, branch) = g.repo(&name("ACME/gitops-prod")).unwrap();
+        let (url, branch) = g.lookup(&name("ACME/gitops-prod")).unwrap();
         assert_eq!((url, branch.as_str()), ("file:///p", "live"));
-        assert_eq!(g.repo(&name("acme/gitops-staging")).unwrap().1.as_str(), "main");
-        assert_eq!(g.repo(&name("acme/gitops")).unwrap().0, "file:///g");
-        assert!(g.repo(&name("acme/other")).is_none());
+        assert_eq!(g.lookup(&name("acme/gitops-staging")).unwrap().1.as_str(), "main");
+        assert_eq!(g.lookup(&name("acme/gitops")).unwrap().0, "file:///g");
+        assert!(g.lookup(&name("acme/other")).is_none());
         assert_eq!(g.repo_names().len(), 3);
         let main = BranchName::new("main").unwrap();
         assert_eq!(

@@ -248,7 +248,7 @@ pub fn open_gitops_targets(config: &Config, policies: Option<&PolicySet>) -> any
     }
     if let Some(policies) = policies {
         targets.route_policies(policies, |repo, branch| {
-            let (_, own) = g.repo(repo).with_context(|| {
+            let (_, own) = g.lookup(repo).with_context(|| {
                 format!(
                     "gitops repository {repo} is not in {} (policy check refuses this first)",
                     config.file.display()
@@ -267,7 +267,7 @@ pub fn open_gitops_targets(config: &Config, policies: Option<&PolicySet>) -> any
 fn open_gitops_cache(config: &Config, repo: &RepoName, branch: &BranchName) -> anyhow::Result<GitopsRepo> {
     let g = config.require_gitops()?;
     let (url, _) = g
-        .repo(repo)
+        .lookup(repo)
         .with_context(|| format!("{}: no gitops repository {repo}", config.file.display()))?;
     let token = std::env::var("AUGER_GIT_TOKEN")
         .ok()
