@@ -14,10 +14,13 @@ use auger::gitops::{
     GitopsRepo, GitopsTarget, GitopsTargets, ReleaseInfo, ReleaseSpec, Target, Trigger, WriteOutcome,
 };
 
+use auger::webhook::{Algorithm, sign_as};
+
 use crate::support::cli::{auger, auger_with_env, stderr, stdout};
 use crate::support::data::{api_artifact, env};
 use crate::support::remote::bare;
 use crate::support::stack::WEB;
+use crate::support::webhooks::report_fixture;
 use crate::support::{API_TOKEN, GITOPS, Stack, git, wait_for};
 
 const STAGING_REPO: &str = "acme/gitops-staging";
@@ -112,7 +115,7 @@ fn get_json(stack: &Stack, path: &str) -> serde_json::Value {
 
 #[test]
 fn two_clusters_in_two_repositories_release_approve_and_roll_back_each_in_its_own() {
-    let stack = Stack::start_with_gitops_repos(POLICY, &[STAGING_REPO, PROD_REPO], &[]);
+    let stack = Stack::start_with_gitops_repos(POLICY, &[STAGING_REPO, PROD_REPO], "", &[]);
     for (repo, path) in [(STAGING_REPO, STAGING), (PROD_REPO, PROD)] {
         stack
             .sim
@@ -375,4 +378,104 @@ fn a_busy_writer_on_one_repository_does_not_hold_up_a_write_to_another() {
     lock.unlock().unwrap();
     let staged = waiting.join().unwrap().unwrap();
     assert!(matches!(staged, WriteOutcome::Committed { .. }), "{staged:?}");
+}
+
+const FLUX_SECRET: &str = "flux-hmac-secret";
+
+/// Staging and production, each in its repository, merging directly and both verifying with
+/// `verify`: released once; the stack and the two repositories' tips.
+fn both_verifying(verify: &str) -> (Stack, String, String) {
+    let policy = format!(
+        r#"
+app = "web"
+repo = "acme/web"
+template = "web"
+[artifact]
+signals = ["status:ci/build"]
+[vars]
+image = "ghcr.io/acme/web:{{{{ artifact.sha }}}}"
+[env.staging]
+auto = {{ branch = "main" }}
+merge = "direct"
+gitops = {{ repo = "{STAGING_REPO}" }}
+verify = {verify}
+[env.production]
+auto = {{ branch = "main" }}
+merge = "direct"
+gitops = {{ repo = "{PROD_REPO}" }}
+verify = {verify}
+"#
+    );
+    let stack = Stack::start_with_gitops_repos(
+        &policy,
+        &[STAGING_REPO, PROD_REPO],
+        "[verify]\nflux_secret_env = \"AUGER_FLUX_SECRET\"\n",
+        &[("AUGER_FLUX_SECRET", FLUX_SECRET)],
+    );
+    let sha = stack.green_main("v1");
+    wait_for("both envs released", || {
+        stack.live("staging").as_deref() == Some(sha.as_str())
+            && stack.live("production").as_deref() == Some(sha.as_str())
+    });
+    // Rendered in each env's own repository, not in the default one.
+    assert!(
+        stack
+            .file_in(STAGING_REPO, "staging/web/deployment.yaml")
+            .is_some()
+    );
+    assert!(
+        stack
+            .file_in(PROD_REPO, "production/web/deployment.yaml")
+            .is_some()
+    );
+    assert!(stack.gitops_file("staging/web/deployment.yaml").is_none());
+    let staging_tip = stack.sim.branch_sha(STAGING_REPO, "main").unwrap();
+    let prod_tip = stack.sim.branch_sha(PROD_REPO, "main").unwrap();
+    (stack, staging_tip, prod_tip)
+}
+
+fn state(stack: &Stack, env: &str) -> String {
+    get_json(stack, &format!("/api/v1/releases/current?env={env}&app=web"))["state"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// A commit status speaks for the repository it is on: only the env releasing there moves.
+#[test]
+fn a_status_on_one_gitops_repository_verifies_only_the_env_that_releases_there() {
+    let (stack, staging_tip, prod_tip) = both_verifying("{ status = \"kustomization/apps/*\" }");
+    stack
+        .sim
+        .set_status(STAGING_REPO, &staging_tip, "success", "kustomization/apps/1")
+        .unwrap();
+    stack.settle();
+    assert_eq!(state(&stack, "staging"), "verified");
+    assert_eq!(state(&stack, "production"), "merged");
+    stack
+        .sim
+        .set_status(PROD_REPO, &prod_tip, "success", "kustomization/apps/1")
+        .unwrap();
+    stack.settle();
+    assert_eq!(state(&stack, "production"), "verified");
+}
+
+/// A Flux report names no repository: its revision is looked for in each listening env's own
+/// repository, so one cluster's report verifies its env alone.
+#[test]
+fn a_flux_report_verifies_only_the_env_whose_repository_holds_its_revision() {
+    let (stack, _, prod_tip) = both_verifying("{ flux = \"apps\" }");
+    let mut event: serde_json::Value =
+        serde_json::from_slice(&report_fixture("flux", "kustomization-succeeded.json")).unwrap();
+    event["involvedObject"]["name"] = "apps".into();
+    event["metadata"] = serde_json::json!({ "revision": format!("main@sha1:{prod_tip}") });
+    let body = serde_json::to_vec(&event).unwrap();
+    let signature = sign_as(Algorithm::Sha256, FLUX_SECRET, &body);
+    let (code, answer) = stack
+        .server
+        .post_report("/webhooks/flux", &[("X-Signature", &signature)], &body);
+    assert_eq!(code, 202, "{answer}");
+    stack.settle();
+    assert_eq!(state(&stack, "production"), "verified");
+    assert_eq!(state(&stack, "staging"), "merged");
 }

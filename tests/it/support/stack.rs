@@ -78,9 +78,15 @@ impl Stack {
     }
 
     /// With more gitops repositories besides [`GITOPS`] (each with a README on main, auger and
-    /// alice writing to it), named in `auger.toml` as `[gitops.repos."<name>"]`.
-    pub fn start_with_gitops_repos(policy: &str, repos: &[&str], env: &[(&str, &str)]) -> Stack {
-        Stack::start_as(policy, "", "", env, Auth::Token, repos)
+    /// alice writing to it), named in `auger.toml` as `[gitops.repos."<name>"]`, and extra
+    /// `auger.toml` text.
+    pub fn start_with_gitops_repos(
+        policy: &str,
+        repos: &[&str],
+        extra_config: &str,
+        env: &[(&str, &str)],
+    ) -> Stack {
+        Stack::start_as(policy, "", extra_config, env, Auth::Token, repos)
     }
 
     /// auger authenticated as the GitHub App [`APP_ID`] (JWT, installation tokens; its bot is
