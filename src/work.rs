@@ -121,9 +121,8 @@ impl Work {
             Work::BranchDeleted(b) => Some(&b.repo),
             Work::Comment(c) => Some(&c.repo),
             Work::ApiArtifact(a) => Some(&a.incoming.repo),
-            Work::ReleaseReview(_)
-            | Work::ReleasePullClosed(_)
-            | Work::GitopsChecked
+            Work::ReleaseReview(p) | Work::ReleasePullClosed(p) => p.repo.as_ref(),
+            Work::GitopsChecked
             | Work::Release(_)
             | Work::Rollback(_)
             | Work::Installation(_)
