@@ -72,7 +72,7 @@ fn typed_work(c: &mut Criterion) {
     let policies = PolicySet::from_policies([Policy::from_toml("p.toml", text).unwrap()]).unwrap();
     let scope = Scope {
         policies: &policies,
-        gitops_repo: None,
+        gitops_repos: &[],
         config_repo: None,
     };
     let mut edge = c.benchmark_group("edge/status");

@@ -165,6 +165,18 @@ struct RawGitops {
     url: String,
     #[serde(default = "default_branch")]
     branch: String,
+    /// `[gitops.repos."owner/name"]`: other gitops repositories a policy's
+    /// `[env.X.gitops] repo` may name (design §16).
+    #[serde(default)]
+    repos: std::collections::BTreeMap<String, RawGitopsRepo>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGitopsRepo {
+    url: String,
+    #[serde(default = "default_branch")]
+    branch: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -405,11 +417,47 @@ pub struct ArtifactsConfig {
     pub remote: Option<String>,
 }
 
+/// `[gitops]`: the default gitops repository, and the others policies may write to.
 #[derive(Debug, Clone)]
 pub struct GitopsConfig {
     pub repo: RepoName,
     pub url: String,
     pub branch: BranchName,
+    /// `[gitops.repos."owner/name"]`, never the default repository itself.
+    pub repos: std::collections::BTreeMap<RepoName, GitopsRepoConfig>,
+}
+
+/// One `[gitops.repos."owner/name"]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitopsRepoConfig {
+    pub url: String,
+    /// The branch releases land on unless a policy names another.
+    pub branch: BranchName,
+}
+
+impl GitopsConfig {
+    /// The clone URL and default branch of `repo`, if it is the default or one of `repos`.
+    pub fn lookup(&self, repo: &RepoName) -> Option<(&str, &BranchName)> {
+        if same_repo(repo, &self.repo) {
+            return Some((&self.url, &self.branch));
+        }
+        self.repos
+            .iter()
+            .find(|(name, _)| same_repo(name, repo))
+            .map(|(_, r)| (r.url.as_str(), &r.branch))
+    }
+
+    /// Every repository named: the default first.
+    pub fn repo_names(&self) -> Vec<RepoName> {
+        std::iter::once(self.repo.clone())
+            .chain(self.repos.keys().cloned())
+            .collect()
+    }
+}
+
+/// GitHub compares owner and name without case.
+fn same_repo(a: &RepoName, b: &RepoName) -> bool {
+    a.as_str().eq_ignore_ascii_case(b.as_str())
 }
 
 #[derive(Debug, Clone)]
@@ -564,10 +612,34 @@ impl Config {
                 let repo = RepoName::new(&g.repo).map_err(|e| err("gitops.repo", e.to_string()))?;
                 non_empty("gitops.url", &g.url)?;
                 let branch = BranchName::new(&g.branch).map_err(|e| err("gitops.branch", e.to_string()))?;
+                let mut repos = std::collections::BTreeMap::new();
+                for (name, r) in g.repos {
+                    let key = |k: &str| format!("gitops.repos.\"{name}\"{k}");
+                    let other = RepoName::new(&name).map_err(|e| err(&key(""), e.to_string()))?;
+                    if same_repo(&other, &repo) {
+                        return Err(err(
+                            &key(""),
+                            format!(
+                                "{name} is the default repository of [gitops]: set its url and branch there"
+                            ),
+                        ));
+                    }
+                    if repos.keys().any(|known| same_repo(known, &other)) {
+                        return Err(err(
+                            &key(""),
+                            format!("{name} is named twice (GitHub ignores case)"),
+                        ));
+                    }
+                    non_empty(&key(".url"), &r.url)?;
+                    let branch =
+                        BranchName::new(&r.branch).map_err(|e| err(&key(".branch"), e.to_string()))?;
+                    repos.insert(other, GitopsRepoConfig { url: r.url, branch });
+                }
                 Some(GitopsConfig {
                     repo,
                     url: g.url,
                     branch,
+                    repos,
                 })
             }
         };
@@ -653,6 +725,25 @@ impl Config {
     /// writes are serialized by the cache's file lock).
     pub fn gitops_cache_dir(&self) -> PathBuf {
         self.server.data_dir.join("gitops-cache")
+    }
+
+    /// The cache of one (repository, branch) writes go to: the default repository's own
+    /// branch keeps [`Self::gitops_cache_dir`]; every other pair gets a folder of its own under
+    /// `gitops-caches/`, so each has its own write lock.
+    pub fn gitops_cache_dir_for(&self, repo: &RepoName, branch: &BranchName) -> PathBuf {
+        if let Some(g) = &self.gitops
+            && same_repo(repo, &g.repo)
+            && *branch == g.branch
+        {
+            return self.gitops_cache_dir();
+        }
+        // Owner and name are plain (`RepoName` refuses `/` inside them and `..`); the branch's
+        // ref component is one %-encoded folder name.
+        self.server
+            .data_dir
+            .join("gitops-caches")
+            .join(repo.as_str().to_ascii_lowercase())
+            .join(branch.ref_component())
     }
 
     /// The webhook secrets (comma-separated for rotation). Missing or empty is an error naming
@@ -976,6 +1067,39 @@ templates = "/srv/templates"
     }
 
     #[test]
+    fn other_gitops_repositories_have_a_url_a_branch_and_a_cache_of_their_own() {
+        let c = parse(
+            "[gitops]\nrepo = \"acme/gitops\"\nurl = \"file:///g\"\n\
+             [gitops.repos.\"acme/gitops-prod\"]\nurl = \"file:///p\"\nbranch = \"live\"\n\
+             [gitops.repos.\"acme/gitops-staging\"]\nurl = \"file:///s\"\n",
+        )
+        .unwrap();
+        let g = c.gitops.as_ref().unwrap();
+        let name = |s: &str| RepoName::new(s).unwrap();
+        let (url, branch) = g.lookup(&name("ACME/gitops-prod")).unwrap();
+        assert_eq!((url, branch.as_str()), ("file:///p", "live"));
+        assert_eq!(g.lookup(&name("acme/gitops-staging")).unwrap().1.as_str(), "main");
+        assert_eq!(g.lookup(&name("acme/gitops")).unwrap().0, "file:///g");
+        assert!(g.lookup(&name("acme/other")).is_none());
+        assert_eq!(g.repo_names().len(), 3);
+        let main = BranchName::new("main").unwrap();
+        assert_eq!(
+            c.gitops_cache_dir_for(&name("acme/gitops"), &main),
+            c.gitops_cache_dir()
+        );
+        let other = BranchName::new("release/1").unwrap();
+        let dirs = [
+            c.gitops_cache_dir_for(&name("acme/gitops"), &other),
+            c.gitops_cache_dir_for(&name("acme/gitops-prod"), &main),
+            c.gitops_cache_dir_for(&name("acme/gitops-prod"), &other),
+        ];
+        for (i, d) in dirs.iter().enumerate() {
+            assert!(d.starts_with(c.server.data_dir.join("gitops-caches")), "{d:?}");
+            assert!(dirs[i + 1..].iter().all(|o| o != d), "{d:?} is shared");
+        }
+    }
+
+    #[test]
     fn empty_file_gets_defaults() {
         let c = parse("").unwrap();
         assert_eq!(c.server.listen.port(), 8080);
@@ -1063,6 +1187,22 @@ templates = "/srv/templates"
             (
                 "[gitops]\nrepo = \"a/b\"\nurl = \"file:///x\"\nbranch = \"a..b\"\n",
                 "gitops.branch",
+            ),
+            (
+                "[gitops]\nrepo = \"a/b\"\nurl = \"file:///x\"\n[gitops.repos.\"a/c\"]\nurl = \" \"\n",
+                "gitops.repos.\"a/c\".url",
+            ),
+            (
+                "[gitops]\nrepo = \"a/b\"\nurl = \"file:///x\"\n[gitops.repos.\"a/c\"]\nurl = \"file:///c\"\nbranch = \"x..y\"\n",
+                "gitops.repos.\"a/c\".branch",
+            ),
+            (
+                "[gitops]\nrepo = \"a/b\"\nurl = \"file:///x\"\n[gitops.repos.\"not a repo\"]\nurl = \"file:///c\"\n",
+                "gitops.repos.\"not a repo\"",
+            ),
+            (
+                "[gitops]\nrepo = \"a/b\"\nurl = \"file:///x\"\n[gitops.repos.\"A/B\"]\nurl = \"file:///c\"\n",
+                "gitops.repos.\"A/B\"",
             ),
             ("[api]\ntokens_env = \"\"\n", "api.tokens_env"),
             ("[paths]\npolicies = \"\"\n", "paths.policies"),

@@ -264,7 +264,7 @@ fn main() -> ExitCode {
 /// `auger policy check`: every error and warning with file and key; exit 1 on any error.
 fn policy_check(config: &ConfigArg) -> anyhow::Result<()> {
     let cfg = Config::load(&config.config)?;
-    let result = auger::policy::load_dir(&cfg.paths.policies, &cfg.paths.templates);
+    let result = auger::server::check_policies(&cfg);
     let (report, code) = auger::policy::policy_check_report(&result);
     if code == 0 {
         print!("{report}");
@@ -498,7 +498,6 @@ fn local_releaser(
     auger::data_dir::DataDirLock,
 )> {
     let config = Config::load(&config.config)?;
-    let gitops_cfg = config.require_gitops()?.clone();
     let lock = auger::data_dir::lock(&config.server.data_dir).map_err(|e| match e {
         auger::data_dir::LockError::InUse { .. } => anyhow::anyhow!(
             "{e}: this command would run a second release loop beside it; pass --server URL \
@@ -508,12 +507,12 @@ fn local_releaser(
     })?;
     let store = std::sync::Arc::new(auger::server::open_store(&config, false)?);
     let policies = auger::policy::LivePolicies::fixed(auger::server::load_policies(&config)?);
-    let gitops = auger::server::open_gitops_repo(&config)?;
+    let gitops = std::sync::Arc::new(auger::server::open_gitops_targets(&config, &policies)?);
     let s2 = store.clone();
     let fut = async move {
         let forge = auger::server::github_client(&config)?
             .map(|g| std::sync::Arc::new(g) as std::sync::Arc<dyn auger::forge::Forge>);
-        auger::server::releaser(&config, s2, policies, gitops, gitops_cfg.repo.clone(), forge)
+        auger::server::releaser(&config, s2, policies, gitops, forge)
     };
     Ok((fut, store, lock))
 }
@@ -865,8 +864,10 @@ fn release_list(
     config: &ConfigArg,
 ) -> anyhow::Result<()> {
     let cfg = Config::load(&config.config)?;
-    let repo = auger::server::open_gitops_repo(&cfg)?;
-    repo.fetch()?;
+    // Every repository auger.toml names; the policies are not needed to list what git holds.
+    let none = auger::policy::LivePolicies::fixed(auger::policy::PolicySet::default());
+    let repo = auger::server::open_gitops_targets(&cfg, &none)?;
+    repo.fetch_all()?;
     let filter = auger::gitops::HistoryFilter {
         env,
         app,
@@ -877,7 +878,13 @@ fn release_list(
         println!("{}", serde_json::to_string_pretty(&views)?);
         return Ok(());
     }
+    let several = repo.repo_names().len() > 1;
     for v in &views {
+        // With several gitops repositories the commit says which one it is in.
+        let commit = match (&v.gitops_repo, several) {
+            (Some(r), true) => format!("{r}@{}", v.commit.short(12)),
+            _ => v.commit.short(12).to_owned(),
+        };
         let mut markers = Vec::new();
         if v.rollback {
             markers.push("rollback");
@@ -894,7 +901,7 @@ fn release_list(
             v.app.as_str(),
             artifact,
             trigger,
-            v.commit.short(12),
+            commit,
             markers.join(",")
         );
         println!("{}", line.trim_end());

@@ -7,14 +7,26 @@
 
 use std::path::{Path, PathBuf};
 
+use std::sync::{Arc, OnceLock};
+
 use crate::config::{Config, PoliciesRepoConfig};
 use crate::domain::CommitSha;
-use crate::gitops::GitopsRepo;
-use crate::policy::{self, LivePolicies, Origin, PolicyErrors, PolicySet};
+use crate::gitops::{GitopsRepo, GitopsTargets};
+use crate::policy::{self, GitopsNames, LivePolicies, Origin, PolicyErrors, PolicySet};
 
-/// Where the policies are read from.
+/// Where the policies are read from, and what a new set is checked against besides itself.
+pub struct PolicySource {
+    from: From,
+    /// The gitops repositories auger.toml names: a policy naming another is refused, as at
+    /// start.
+    names: GitopsNames,
+    /// Where releases are written, once the server has opened them: a set that sends an env
+    /// to a (repository, branch) without a cache is refused (it takes a restart).
+    targets: OnceLock<Arc<GitopsTargets>>,
+}
+
 #[allow(clippy::large_enum_variant, reason = "one per process")]
-pub enum PolicySource {
+enum From {
     /// `[paths] policies` and `[paths] templates` on disk.
     Folder { policies: PathBuf, templates: PathBuf },
     /// A branch of the config repository, read through a local bare cache.
@@ -54,8 +66,8 @@ impl PolicySource {
     /// dir.
     pub fn from_config(config: &Config) -> anyhow::Result<Self> {
         use anyhow::Context as _;
-        Ok(match &config.policies_repo {
-            None => PolicySource::Folder {
+        let from = match &config.policies_repo {
+            None => From::Folder {
                 policies: config.paths.policies.clone(),
                 templates: config.paths.templates.clone(),
             },
@@ -63,33 +75,72 @@ impl PolicySource {
                 let dir = config.server.data_dir.join("config-repo");
                 let cache = GitopsRepo::open(&dir.join("cache.git"), &repo.url, repo.branch.clone())
                     .with_context(|| format!("{}: policies.url", config.file.display()))?;
-                PolicySource::Repo {
+                From::Repo {
                     config: repo.clone(),
                     cache,
                     local_templates: config.paths.templates.clone(),
                     scratch: dir.join("scratch"),
                 }
             }
+        };
+        Ok(PolicySource {
+            from,
+            names: GitopsNames {
+                config: config.file.clone(),
+                repos: config.gitops.as_ref().map(|g| g.repo_names()).unwrap_or_default(),
+            },
+            targets: OnceLock::new(),
         })
+    }
+
+    /// From now on, a set must route every env to one of `targets`.
+    pub fn check_routes_against(&self, targets: Arc<GitopsTargets>) {
+        let _ = self.targets.set(targets);
     }
 
     /// The config repository's cache, whose token needs refreshing like the gitops one.
     pub fn repo_cache(&self) -> Option<(&PoliciesRepoConfig, &GitopsRepo)> {
-        match self {
-            PolicySource::Folder { .. } => None,
-            PolicySource::Repo { config, cache, .. } => Some((config, cache)),
+        match &self.from {
+            From::Folder { .. } => None,
+            From::Repo { config, cache, .. } => Some((config, cache)),
         }
+    }
+
+    /// Loads a folder as a whole: the policies against each other, the templates and
+    /// auger.toml's gitops repositories, then the routes against the open targets.
+    fn load_dir(&self, policies: &Path, templates: &Path) -> Result<PolicySet, PolicyErrors> {
+        let mut result = policy::load_dir_with(policies, templates, Some(&self.names));
+        if let (Ok(set), Some(targets)) = (&result, self.targets.get()) {
+            let unopened = targets.unopened(set);
+            if !unopened.is_empty() {
+                result = Err(PolicyErrors {
+                    errors: unopened
+                        .into_iter()
+                        .map(|(file, key, target)| {
+                            policy::Diagnostic::new(
+                                &file,
+                                key,
+                                format!("{target}: auger has no cache for this gitops repository and branch yet; it takes a restart"),
+                            )
+                        })
+                        .collect(),
+                    warnings: Vec::new(),
+                    files: set.len(),
+                });
+            }
+        }
+        result
     }
 
     /// Reads and checks the whole set: the folder, or the config branch's tip after a fetch.
     /// Blocking (disk and git).
     pub fn load(&self) -> Result<Loaded, Refused> {
-        match self {
-            PolicySource::Folder { policies, templates } => Ok(Loaded {
-                set: check(policy::load_dir(policies, templates), None)?,
+        match &self.from {
+            From::Folder { policies, templates } => Ok(Loaded {
+                set: check(self.load_dir(policies, templates), None)?,
                 origin: Origin::Folder,
             }),
-            PolicySource::Repo { .. } => {
+            From::Repo { .. } => {
                 let tip = self.fetch_tip()?;
                 self.load_commit(&tip)
             }
@@ -98,7 +149,7 @@ impl PolicySource {
 
     /// Fetches the config repository and names its branch's tip.
     fn fetch_tip(&self) -> Result<CommitSha, Refused> {
-        let PolicySource::Repo { config, cache, .. } = self else {
+        let From::Repo { config, cache, .. } = &self.from else {
             return Err(Refused::Unreadable("no config repository".into()));
         };
         cache
@@ -112,12 +163,12 @@ impl PolicySource {
 
     /// Reads and checks the set at one fetched commit of the config repository.
     fn load_commit(&self, commit: &CommitSha) -> Result<Loaded, Refused> {
-        let PolicySource::Repo {
+        let From::Repo {
             config,
             cache,
             local_templates,
             scratch,
-        } = self
+        } = &self.from
         else {
             return Err(Refused::Unreadable("no config repository".into()));
         };
@@ -142,7 +193,7 @@ impl PolicySource {
                     at
                 }
             };
-            Ok::<_, Refused>(policy::load_dir(&dir.join(&config.path), &templates))
+            Ok::<_, Refused>(self.load_dir(&dir.join(&config.path), &templates))
         })();
         let _ = std::fs::remove_dir_all(&dir);
         // Messages name the file as `owner/repo@abc1234:policies/web.toml`, not the scratch copy.
@@ -219,9 +270,9 @@ pub struct Reload {
 
 /// Loads from `source` and, when the set is valid, puts it in force. Blocking.
 pub fn reload(source: &PolicySource, live: &LivePolicies) -> Reload {
-    let (commit, loaded) = match source {
-        PolicySource::Folder { .. } => (None, source.load()),
-        PolicySource::Repo { .. } => match source.fetch_tip() {
+    let (commit, loaded) = match &source.from {
+        From::Folder { .. } => (None, source.load()),
+        From::Repo { .. } => match source.fetch_tip() {
             Ok(tip) => (Some(tip.clone()), source.load_commit(&tip)),
             Err(e) => (None, Err(e)),
         },
@@ -381,9 +432,16 @@ mod tests {
             )
         };
         std::fs::write(policies.join("web.toml"), policy("web", "direct")).unwrap();
-        let source = PolicySource::Folder {
-            policies: policies.clone(),
-            templates,
+        let source = PolicySource {
+            from: From::Folder {
+                policies: policies.clone(),
+                templates,
+            },
+            names: GitopsNames {
+                config: "auger.toml".into(),
+                repos: Vec::new(),
+            },
+            targets: OnceLock::new(),
         };
         let live = LivePolicies::fixed(source.load().unwrap().set);
 

@@ -12,9 +12,9 @@ use crate::artifact::ArtifactStore;
 use crate::catchup::CatchUp;
 use crate::config::{Config, GithubAuth};
 use crate::data_dir::{self, DataDirLock};
-use crate::domain::RepoName;
+use crate::domain::{BranchName, RepoName};
 use crate::forge::{Forge, GithubForge, RetryPolicy, Unconfigured};
-use crate::gitops::GitopsRepo;
+use crate::gitops::{GitopsRepo, GitopsTarget, GitopsTargets};
 use crate::handlers::{self, Ctx, Releases};
 use crate::http::login::Login;
 use crate::http::session::SessionKey;
@@ -85,19 +85,21 @@ pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
     let store = Arc::new(open_store(config, true)?);
     let policies = LivePolicies::new(policies, origin);
     let github = github_client(config)?;
-    let gitops = open_gitops(config)?;
+    let gitops = open_gitops(config, &policies)?;
+    if let Some(targets) = &gitops {
+        policy_source.check_routes_against(targets.clone());
+    }
     let api_stats = github.as_ref().map(|g| g.stats());
     let forge = github.map(|g| Arc::new(g) as Arc<dyn Forge>);
-    let releases = match (&gitops, &config.gitops) {
-        (Some(repo), Some(g)) => Releases::On(Arc::new(releaser(
+    let releases = match &gitops {
+        Some(targets) => Releases::On(Arc::new(releaser(
             config,
             store.clone(),
             policies.clone(),
-            repo.clone(),
-            g.repo.clone(),
+            targets.clone(),
             forge.clone(),
         )?)),
-        _ => Releases::Off,
+        None => Releases::Off,
     };
     let (inbox, replay) = Inbox::open(config.server.data_dir.join("inbox"), inbox::Options::default())
         .with_context(|| format!("cannot open the inbox under {}", config.server.data_dir.display()))?;
@@ -136,7 +138,7 @@ pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
             inbox,
             store,
             policies,
-            gitops_repo: config.gitops.as_ref().map(|g| g.repo.clone()),
+            gitops_repos: gitops.as_ref().map(|t| t.repo_names()).unwrap_or_default(),
             config_repo: config
                 .policies_repo
                 .as_ref()
@@ -220,8 +222,7 @@ pub fn releaser(
     config: &Config,
     store: Arc<ArtifactStore>,
     policies: Arc<LivePolicies>,
-    gitops: GitopsRepo,
-    gitops_repo: RepoName,
+    gitops: Arc<GitopsTargets>,
     forge: Option<Arc<dyn Forge>>,
 ) -> anyhow::Result<Releaser> {
     let desired = DesiredReleases::open(desired_releases_file(&config.server.data_dir)?)?;
@@ -229,13 +230,12 @@ pub fn releaser(
         store,
         policies,
         gitops,
-        gitops_repo,
         templates: config.paths.templates.clone(),
         notifier: Arc::new(Notifier::new(forge.clone(), config.slack_webhook_url())),
         forge,
         clock: Arc::new(SystemClock),
         desired,
-        // AUGER_GIT_TOKEN is the operator's fixed choice (see `open_gitops_repo`).
+        // AUGER_GIT_TOKEN is the operator's fixed choice (see `open_gitops_cache`).
         git_token_from_forge: std::env::var_os("AUGER_GIT_TOKEN").is_none(),
         reconcile_every: config.server.reconcile_interval,
     }))
@@ -275,33 +275,82 @@ pub fn github_client(config: &Config) -> anyhow::Result<Option<GithubForge>> {
     Ok(Some(forge))
 }
 
-/// The gitops cache, fetched once. An unreachable remote does not stop the server: the
+/// The gitops targets, fetched once. An unreachable remote does not stop the server: the
 /// history routes fetch again on request and say what failed.
-fn open_gitops(config: &Config) -> anyhow::Result<Option<GitopsRepo>> {
+fn open_gitops(config: &Config, policies: &Arc<LivePolicies>) -> anyhow::Result<Option<Arc<GitopsTargets>>> {
     if config.gitops.is_none() {
         return Ok(None);
     }
-    let repo = open_gitops_repo(config)?;
-    if let Err(e) = repo.fetch() {
+    let targets = open_gitops_targets(config, policies)?;
+    if let Err(e) = targets.fetch_all() {
         tracing::warn!(error = %e, "gitops repository unreachable; history routes will retry");
     }
-    Ok(Some(repo))
+    Ok(Some(Arc::new(targets)))
 }
 
-/// The gitops repository's cache handle, with the credentials git needs for an https remote:
-/// `AUGER_GIT_TOKEN` when set, else the GitHub token (token auth). With App auth the release
-/// loop sets a fresh installation token before each operation (`Forge::git_token`).
-pub fn open_gitops_repo(config: &Config) -> anyhow::Result<GitopsRepo> {
+/// Every gitops repository auger.toml names, each at its branch, plus the (repository,
+/// branch) pairs the policies in force route envs to: one cache each (design §16). The
+/// targets follow `policies` when they are reloaded.
+pub fn open_gitops_targets(config: &Config, policies: &Arc<LivePolicies>) -> anyhow::Result<GitopsTargets> {
     let g = config.require_gitops()?;
+    let default = GitopsTarget {
+        repo: g.repo.clone(),
+        cache: open_gitops_cache(config, &g.repo, &g.branch)?,
+    };
+    let mut targets = GitopsTargets::single(default);
+    for (repo, r) in &g.repos {
+        let cache = open_gitops_cache(config, repo, &r.branch)?;
+        targets.add(GitopsTarget {
+            repo: repo.clone(),
+            cache,
+        });
+    }
+    targets.route_policies(&policies.current(), |repo, branch| {
+        let (_, own) = g.lookup(repo).with_context(|| {
+            format!(
+                "gitops repository {repo} is not in {} (policy check refuses this first)",
+                config.file.display()
+            )
+        })?;
+        open_gitops_cache(config, repo, branch.unwrap_or(own))
+    })?;
+    targets.follow(policies.clone());
+    Ok(targets)
+}
+
+/// The cache handle of one gitops (repository, branch), with the credentials git needs for an
+/// https remote: `AUGER_GIT_TOKEN` when set, else the GitHub token (token auth). With App auth
+/// the release loop sets a fresh installation token before each operation
+/// (`Forge::git_token`, asked per repository).
+fn open_gitops_cache(config: &Config, repo: &RepoName, branch: &BranchName) -> anyhow::Result<GitopsRepo> {
+    let g = config.require_gitops()?;
+    let (url, _) = g
+        .lookup(repo)
+        .with_context(|| format!("{}: no gitops repository {repo}", config.file.display()))?;
     let token = static_git_token(config);
-    let repo = GitopsRepo::open(&config.gitops_cache_dir(), &g.url, g.branch.clone())
-        .with_context(|| format!("{}: [gitops]", config.file.display()))?;
-    Ok(repo.with_token(token.as_deref()))
+    let dir = config.gitops_cache_dir_for(repo, branch);
+    let cache = GitopsRepo::open(&dir, url, branch.clone()).with_context(|| {
+        if crate::gitops::same_repo(repo, &g.repo) {
+            format!("{}: [gitops]", config.file.display())
+        } else {
+            format!("{}: [gitops.repos.\"{repo}\"]", config.file.display())
+        }
+    })?;
+    Ok(cache.with_token(token.as_deref()))
+}
+
+/// The policy folder the config names, checked against it (templates, gitops repositories).
+pub fn check_policies(config: &Config) -> Result<PolicySet, policy::PolicyErrors> {
+    let names = policy::GitopsNames {
+        config: config.file.clone(),
+        repos: config.gitops.as_ref().map(|g| g.repo_names()).unwrap_or_default(),
+    };
+    policy::load_dir_with(&config.paths.policies, &config.paths.templates, Some(&names))
 }
 
 /// The policy folder the config names, or every error in it as one message.
 pub fn load_policies(config: &Config) -> anyhow::Result<PolicySet> {
-    policy::load_dir(&config.paths.policies, &config.paths.templates).map_err(|e| {
+    check_policies(config).map_err(|e| {
         let (report, _) = policy::policy_check_report(&Err(e));
         anyhow::anyhow!("invalid policies:\n{}", report.trim_end())
     })
@@ -372,7 +421,7 @@ pub async fn run(prepared: Prepared, announce: impl FnOnce(SocketAddr)) -> anyho
     let worker = Worker {
         inbox: state.inbox.clone(),
         ctx: Arc::new(ctx),
-        gitops_repo: state.gitops_repo.clone(),
+        gitops_repos: state.gitops_repos.clone(),
         config_repo: state.config_repo.clone(),
         replay_below,
         reconcile_every,

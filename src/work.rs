@@ -129,9 +129,8 @@ impl Work {
             Work::BranchDeleted(b) => Some(&b.repo),
             Work::Comment(c) => Some(&c.repo),
             Work::ApiArtifact(a) => Some(&a.incoming.repo),
-            Work::ReleaseReview(_)
-            | Work::ReleasePullClosed(_)
-            | Work::GitopsChecked
+            Work::ReleaseReview(p) | Work::ReleasePullClosed(p) => p.repo.as_ref(),
+            Work::GitopsChecked
             | Work::Release(_)
             | Work::Rollback(_)
             | Work::Dashboard(_)
@@ -191,10 +190,14 @@ pub struct BranchDeleted {
     pub branch: BranchName,
 }
 
-/// A pull request of the gitops repository.
+/// A pull request of a gitops repository.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReleasePull {
     pub number: u64,
+    /// Which gitops repository; absent in entries an auger with one gitops repository stored
+    /// (then it is the default one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo: Option<RepoName>,
 }
 
 /// A comment on a pull request, by a person, that holds at least one command line.
@@ -285,11 +288,12 @@ pub struct InstallationChange {
     pub action: String,
 }
 
-/// What the edge needs to know besides the policies: which repository is the gitops one.
+/// What the edge needs to know besides the policies: which repositories are gitops ones.
 #[derive(Debug, Clone, Copy)]
 pub struct Scope<'a> {
     pub policies: &'a PolicySet,
-    pub gitops_repo: Option<&'a RepoName>,
+    /// Every gitops repository releases go to (none without `[gitops]`).
+    pub gitops_repos: &'a [RepoName],
     /// The config repository and branch whose pushes reload the policies (`[policies]`).
     pub config_repo: Option<(&'a RepoName, &'a BranchName)>,
 }
@@ -307,6 +311,7 @@ fn verifies_by_status(policies: &PolicySet, context: &str) -> bool {
 /// A commit status on the gitops commit as a controller report: success is healthy, failure
 /// and error failed, pending applying.
 fn status_report(s: &StatusEvent) -> Report {
+    let repo = Some(s.repository.full_name.clone());
     let health = match s.state {
         StatusState::Success => Health::Healthy,
         StatusState::Failure | StatusState::Error => Health::Failed,
@@ -322,12 +327,13 @@ fn status_report(s: &StatusEvent) -> Report {
         reason: s.state.as_str().to_owned(),
         message: s.description.clone().unwrap_or_default(),
         at: None,
+        repo,
     }
 }
 
 /// A check run on the gitops commit as a controller report; `None` for conclusions that say
 /// nothing about health (neutral, skipped, stale).
-fn check_run_report(run: &CheckRun) -> Option<Report> {
+fn check_run_report(run: &CheckRun, repo: &RepoName) -> Option<Report> {
     let health = match (&run.status, &run.conclusion) {
         (RunStatus::Completed, Some(Conclusion::Success)) => Health::Healthy,
         (RunStatus::Completed, Some(Conclusion::Neutral | Conclusion::Skipped | Conclusion::Stale)) => {
@@ -350,13 +356,15 @@ fn check_run_report(run: &CheckRun) -> Option<Report> {
         message: format!("check run {} {reason}", run.name),
         reason,
         at: None,
+        repo: Some(repo.clone()),
     })
 }
 
 impl Scope<'_> {
     fn is_gitops(&self, repo: &RepoName) -> bool {
-        self.gitops_repo
-            .is_some_and(|g| g.as_str().eq_ignore_ascii_case(repo.as_str()))
+        self.gitops_repos
+            .iter()
+            .any(|g| g.as_str().eq_ignore_ascii_case(repo.as_str()))
     }
 
     /// A push that moved the config repository's policy branch (not one that deleted it).
@@ -406,7 +414,7 @@ pub fn classify(event: &Event, scope: Scope<'_>) -> Result<Work, Ignored> {
         }
         Event::CheckRun(c) if scope.is_gitops(&c.repository.full_name) => {
             if verifies_by_status(scope.policies, &c.check_run.name) {
-                return check_run_report(&c.check_run)
+                return check_run_report(&c.check_run, &c.repository.full_name)
                     .map(Work::Report)
                     .ok_or(Ignored::NotWanted);
             }
@@ -455,6 +463,7 @@ pub fn classify(event: &Event, scope: Scope<'_>) -> Result<Work, Ignored> {
             }
             Ok(Work::ReleaseReview(ReleasePull {
                 number: e.pull_request.number,
+                repo: Some(e.repository.full_name.clone()),
             }))
         }
         Event::Delete(e) => {
@@ -495,7 +504,10 @@ pub fn classify(event: &Event, scope: Scope<'_>) -> Result<Work, Ignored> {
 fn pull_request(e: &PullRequestEvent, scope: Scope<'_>) -> Result<Work, Ignored> {
     let repo = &e.repository.full_name;
     if e.action == PullRequestAction::Closed && scope.is_gitops(repo) {
-        return Ok(Work::ReleasePullClosed(ReleasePull { number: e.number }));
+        return Ok(Work::ReleasePullClosed(ReleasePull {
+            number: e.number,
+            repo: Some(repo.clone()),
+        }));
     }
     if !scope.has_apps(repo) {
         return Err(Ignored::NotWanted);
@@ -606,12 +618,12 @@ mod tests {
     }
 
     fn classify_why(policies: &PolicySet, name: &str, v: &Value) -> Result<Work, Ignored> {
-        let gitops = RepoName::new(GITOPS).unwrap();
+        let gitops = [RepoName::new(GITOPS).unwrap()];
         classify(
             &event(name, v),
             Scope {
                 policies,
-                gitops_repo: Some(&gitops),
+                gitops_repos: &gitops,
                 config_repo: None,
             },
         )
@@ -760,7 +772,7 @@ mod tests {
                 &event("push", v),
                 Scope {
                     policies: &set,
-                    gitops_repo: None,
+                    gitops_repos: &[],
                     config_repo: Some((&repo, branch)),
                 },
             )
@@ -798,7 +810,47 @@ mod tests {
         v["repository"]["full_name"] = GITOPS.into();
         let got = classify_with(&policies(false), "pull_request", &v);
         let number = v["number"].as_u64().unwrap();
-        assert_eq!(got, Some(Work::ReleasePullClosed(ReleasePull { number })));
+        let repo = Some(RepoName::new(GITOPS).unwrap());
+        assert_eq!(got, Some(Work::ReleasePullClosed(ReleasePull { number, repo })));
+    }
+
+    #[test]
+    fn every_gitops_repository_is_one_and_its_events_name_it() {
+        let p = policies(false);
+        let repos = [
+            RepoName::new(GITOPS).unwrap(),
+            RepoName::new("acme/gitops-prod").unwrap(),
+        ];
+        let scope = Scope {
+            policies: &p,
+            gitops_repos: &repos,
+            config_repo: None,
+        };
+        let mut v = fixture("pull_request_review.submitted.payload.json");
+        v["repository"]["full_name"] = "Acme/Gitops-Prod".into();
+        let number = v["pull_request"]["number"].as_u64().unwrap();
+        let got = classify(&event("pull_request_review", &v), scope).unwrap();
+        let Work::ReleaseReview(ReleasePull {
+            number: n,
+            repo: Some(repo),
+        }) = got
+        else {
+            panic!("{got:?}")
+        };
+        assert_eq!((n, repo.as_str()), (number, "Acme/Gitops-Prod"));
+        // A status there settles checks of that repository; elsewhere it is an app's signal.
+        let mut v = fixture("status.payload.json");
+        v["repository"]["full_name"] = "acme/gitops-prod".into();
+        assert_eq!(classify(&event("status", &v), scope), Ok(Work::GitopsChecked));
+        // An entry an older auger stored without the repository reads back with none.
+        let old = br#"{"v":1,"work":{"release_pull_closed":{"number":7}}}"#;
+        assert_eq!(
+            decode("work:pull_request", old, scope).unwrap(),
+            Some(Work::ReleasePullClosed(ReleasePull {
+                number: 7,
+                repo: None
+            }))
+        );
     }
 
     #[test]
@@ -807,9 +859,10 @@ mod tests {
         assert_eq!(classify_with(&policies(false), "pull_request_review", &v), None);
         v["repository"]["full_name"] = GITOPS.into();
         let number = v["pull_request"]["number"].as_u64().unwrap();
+        let repo = Some(RepoName::new(GITOPS).unwrap());
         assert_eq!(
             classify_with(&policies(false), "pull_request_review", &v),
-            Some(Work::ReleaseReview(ReleasePull { number }))
+            Some(Work::ReleaseReview(ReleasePull { number, repo }))
         );
     }
 
@@ -902,7 +955,7 @@ mod tests {
     fn scope(p: &PolicySet) -> Scope<'_> {
         Scope {
             policies: p,
-            gitops_repo: None,
+            gitops_repos: &[],
             config_repo: None,
         }
     }
@@ -933,6 +986,7 @@ mod tests {
             at: DateTime::parse_from_rfc3339("2026-12-05T10:25:40Z")
                 .ok()
                 .map(|t| t.with_timezone(&Utc)),
+            repo: None,
         };
         let work = Work::Report(report.clone());
         let kind = inbox_kind("flux");
@@ -961,6 +1015,7 @@ mod tests {
             reason: "Synced/Healthy/-".into(),
             message: String::new(),
             at: None,
+            repo: None,
         });
         assert_eq!(
             decode("work:argocd", &encode(&bare), scope(&p)).unwrap(),

@@ -37,7 +37,7 @@ pub struct Worker {
     pub inbox: Inbox,
     pub ctx: Arc<Ctx>,
     /// For entries an earlier auger stored as GitHub events, which are classified on reading.
-    pub gitops_repo: Option<RepoName>,
+    pub gitops_repos: Vec<RepoName>,
     /// The config repository and branch whose pushes reload the policies.
     pub config_repo: Option<(RepoName, BranchName)>,
     /// Entries numbered below this were appended before this run started: taken again, they
@@ -129,7 +129,7 @@ impl Worker {
         let policies = self.ctx.policies.current();
         let scope = Scope {
             policies: &policies,
-            gitops_repo: self.gitops_repo.as_ref(),
+            gitops_repos: &self.gitops_repos,
             config_repo: self.config_repo.as_ref().map(|(r, b)| (r, b)),
         };
         let (kind, result) = match work::decode(&entry.event, &entry.body, scope) {

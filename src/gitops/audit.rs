@@ -33,6 +33,9 @@ pub struct ReleaseView {
     pub rollback: bool,
     /// Subject line of the release commit.
     pub message: String,
+    /// The gitops repository the release is in, when read across several
+    /// ([`super::GitopsTargets`]); `None` from one cache's own reader.
+    pub gitops_repo: Option<RepoName>,
 }
 
 /// What runs in one (env, app): its current release.
@@ -52,6 +55,9 @@ pub struct EnvironmentView {
     /// Open gitops pull requests for (env, app). Reading them needs the forge, which the
     /// history reader does not use: empty here (the dashboard asks GitHub).
     pub pending_prs: Vec<PendingPr>,
+    /// The gitops repository (env, app) writes to, when read across several
+    /// ([`super::GitopsTargets`]); `None` from one cache's own reader.
+    pub gitops_repo: Option<RepoName>,
 }
 
 /// An open gitops pull request waiting to release an artifact.
@@ -84,6 +90,7 @@ pub fn release_views(records: Vec<ReleaseRecord>) -> Vec<ReleaseView> {
                 superseded,
                 rollback,
                 message: r.message,
+                gitops_repo: None,
             }
         })
         .collect()
@@ -107,6 +114,7 @@ pub fn environment_views(history: Vec<HistoryEntry>) -> Vec<EnvironmentView> {
                 released_by: r.trigger,
                 on_hold: None,
                 pending_prs: Vec::new(),
+                gitops_repo: None,
             }),
             HistoryEntry::Removal { .. } => None,
         })

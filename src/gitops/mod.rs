@@ -1,7 +1,8 @@
 //! The gitops side of a release (design §7): rendering templates into files ([`render()`];
 //! the rules are in [`mod@render`]), writing them as commits or pull-request branches into the
 //! gitops repository ([`GitopsRepo`]), and reading the release history back from it
-//! ([`GitopsRepo::history`]).
+//! ([`GitopsRepo::history`]). With several gitops repositories (design §16), [`GitopsTargets`]
+//! says which cache an (env, app) writes to and reads history across all of them.
 //!
 //! Layout written: `<env>/<app>/…` (rendered files) and `<env>/<app>/release.json` (the
 //! [`ReleaseInfo`]); previews in `<preview-env>/<app>-pr-<n>/`. Each release commit ends with
@@ -19,6 +20,7 @@ mod git;
 mod history;
 mod record;
 pub mod render;
+mod targets;
 mod writer;
 
 pub use audit::{EnvironmentView, PendingPr, ReleaseView, environment_views, release_views};
@@ -33,4 +35,5 @@ pub use render::{
     Files, RenderError, RenderExtra, check_template, edit_shape, render, render_command_output, render_edits,
     render_gitops_path, render_policy_string,
 };
+pub use targets::{GitopsTarget, GitopsTargets, same_repo};
 pub use writer::{DEFAULT_MAX_ATTEMPTS, EditSpec, GitopsRepo, ReleaseSpec, Target, WriteError, WriteOutcome};

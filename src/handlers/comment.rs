@@ -329,6 +329,8 @@ async fn command_status(asked: &Asked<'_>) -> String {
         hold: Option<HoldState>,
         /// Only a freeze in force: a policy window or one set by hand.
         frozen: Option<crate::release::FrozenView>,
+        /// The gitops repository the env releases to (shown when there are several).
+        gitops_repo: String,
     }
     let mut rows = Vec::new();
     for p in &asked.apps {
@@ -362,11 +364,13 @@ async fn command_status(asked: &Asked<'_>) -> String {
                 state,
                 hold,
                 frozen,
+                gitops_repo: asked.releaser.target(env, p.app()).repo.to_string(),
             });
         }
     }
     let mut ctx = tera::Context::new();
     ctx.insert("rows", &rows);
+    ctx.insert("several_repos", &(asked.releaser.gitops().repo_names().len() > 1));
     render_markdown("status", STATUS_TEMPLATE, &ctx)
 }
 

@@ -1,4 +1,4 @@
-//! Release pull requests of the gitops repository: a review may complete the approvals a
+//! Release pull requests of the gitops repositories: a review may complete the approvals a
 //! release waits for; a merge by a person completes the release.
 
 use crate::work::ReleasePull;
@@ -9,7 +9,9 @@ pub async fn reviewed(ctx: &Ctx, p: ReleasePull) -> anyhow::Result<Handled> {
     let Some(r) = ctx.releases.running() else {
         return Ok(Handled::Nothing);
     };
-    Ok(Handled::from_bool(r.on_review(p.number).await?.is_some()))
+    Ok(Handled::from_bool(
+        r.on_review(p.repo.as_ref(), p.number).await?.is_some(),
+    ))
 }
 
 /// A check settled on the gitops repository: releases waiting for required checks try again.
@@ -24,5 +26,7 @@ pub async fn closed(ctx: &Ctx, p: ReleasePull) -> anyhow::Result<Handled> {
     let Some(r) = ctx.releases.running() else {
         return Ok(Handled::Nothing);
     };
-    Ok(Handled::from_bool(r.on_pull_closed(p.number).await?.is_some()))
+    Ok(Handled::from_bool(
+        r.on_pull_closed(p.repo.as_ref(), p.number).await?.is_some(),
+    ))
 }

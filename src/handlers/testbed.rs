@@ -10,7 +10,7 @@ use super::{Ctx, Releases};
 use crate::artifact::{Artifact, ArtifactStore, Source};
 use crate::domain::{AppName, BranchName, CommitSha, RepoName};
 use crate::forge::{Forge, GithubAuthSecret, GithubForge, RetryPolicy};
-use crate::gitops::GitopsRepo;
+use crate::gitops::{GitopsRepo, GitopsTarget, GitopsTargets};
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::policy::{LivePolicies, Policy, PolicySet};
@@ -139,8 +139,10 @@ impl Bed {
             Releases::On(Arc::new(Releaser::new(ReleaserParts {
                 store: store.clone(),
                 policies: policies.clone(),
-                gitops,
-                gitops_repo: RepoName::new("acme/gitops").unwrap(),
+                gitops: Arc::new(GitopsTargets::single(GitopsTarget {
+                    repo: RepoName::new("acme/gitops").unwrap(),
+                    cache: gitops,
+                })),
                 templates,
                 forge: Some(forge.clone()),
                 notifier: Arc::new(Notifier::new(Some(forge.clone()), None)),

@@ -11,7 +11,7 @@ use subtle::ConstantTimeEq;
 
 use crate::artifact::{Artifact, ArtifactId, ListFilter, RecordOutcome, Source, VarsError, check_vars};
 use crate::domain::{AppName, BranchName, CommitSha, EnvName, RepoName, TagName};
-use crate::gitops::{GitopsRepo, HistoryFilter, Trigger, WriteError};
+use crate::gitops::{GitopsTargets, HistoryFilter, Trigger, WriteError};
 use crate::work::{self, ArtifactRecorded, ReleaseRequest, RollbackRequest, Work};
 
 use super::{ApiBody, ApiCaller, AppState, error, fresh_gitops};
@@ -465,7 +465,7 @@ async fn reject_artifact_inner(caller: &ApiCaller, id: &str, body: &[u8], state:
 async fn gitops_read<T, F>(state: web::Data<AppState>, what: &'static str, read: F) -> HttpResponse
 where
     T: serde::Serialize + Send + 'static,
-    F: FnOnce(&GitopsRepo) -> Result<T, WriteError> + Send + 'static,
+    F: FnOnce(&GitopsTargets) -> Result<T, WriteError> + Send + 'static,
 {
     let done = web::block(move || fresh_gitops(&state).map(read)).await;
     match done {
@@ -568,7 +568,10 @@ async fn current_release(caller: ApiCaller, req: HttpRequest, state: web::Data<A
     let store = state.store.clone();
     let (env2, app2) = (env.clone(), app.clone());
     match web::block(move || crate::verify::current::current(&store, &env2, &app2, verifies)).await {
-        Ok(Ok(Some(current))) => HttpResponse::Ok().json(current),
+        Ok(Ok(Some(mut current))) => {
+            current.gitops_repo = state.gitops.as_ref().map(|g| g.for_env(&env, &app).repo.clone());
+            HttpResponse::Ok().json(current)
+        }
         Ok(Ok(None)) => error(
             StatusCode::NOT_FOUND,
             format!("nothing was released to {env} for {app} yet"),

@@ -144,9 +144,16 @@ pub async fn page(state: web::Data<AppState>, req: HttpRequest, path: web::Path<
         }
     };
     let source_base = html_url(&state, read.artifact.repo.as_str()).await;
-    let gitops_base = match &state.gitops_repo {
-        Some(r) => html_url(&state, r.as_str()).await,
-        None => String::new(),
+    // Each release links into the gitops repository it was written to.
+    let mut gitops_bases = std::collections::BTreeMap::new();
+    for repo in &state.gitops_repos {
+        gitops_bases.insert(repo.to_string(), html_url(&state, repo.as_str()).await);
+    }
+    let gitops_base = |repo: Option<&crate::domain::RepoName>| {
+        repo.or(state.gitops_repos.first())
+            .and_then(|r| gitops_bases.get(r.as_str()))
+            .cloned()
+            .unwrap_or_default()
     };
     let commit_url = |base: &str, sha: &dyn std::fmt::Display| {
         if base.is_empty() {
@@ -189,7 +196,7 @@ pub async fn page(state: web::Data<AppState>, req: HttpRequest, path: web::Path<
             rollback: r.rollback,
             superseded: r.superseded,
             commit_short: r.commit.short(12).to_owned(),
-            gitops_url: commit_url(&gitops_base, &r.commit),
+            gitops_url: commit_url(&gitops_base(r.gitops_repo.as_ref()), &r.commit),
         })
         .collect();
     let mut changelog = read.changelog;

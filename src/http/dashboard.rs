@@ -192,6 +192,8 @@ struct Release {
     commit: String,
     commit_short: String,
     gitops_url: String,
+    /// The gitops repository the release is in (shown when there are several).
+    gitops_repo: String,
 }
 
 /// The ledger's facts about an artifact that the page shows.
@@ -233,17 +235,19 @@ pub async fn index(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse
     };
     let now = Utc::now();
     let gitops_repo = state
-        .gitops_repo
-        .as_ref()
+        .gitops_repos
+        .iter()
         .map(|r| r.to_string())
-        .unwrap_or_default();
+        .collect::<Vec<_>>()
+        .join(", ");
     let pulls = open_pulls(&state).await;
     let apps = pipelines(&state, &git, &pulls, now);
     let html = html_urls(&state, &git).await;
-    let releases = recent_releases(&git, &gitops_repo, &html);
+    let releases = recent_releases(&git, &html);
 
     let mut ctx = tera::Context::new();
     ctx.insert("gitops_repo", &gitops_repo);
+    ctx.insert("several_repos", &(state.gitops_repos.len() > 1));
     ctx.insert("now", &now.format("%Y-%m-%d %H:%M:%S UTC").to_string());
     ctx.insert("apps", &apps);
     ctx.insert("pulls", &pulls);
@@ -453,7 +457,7 @@ fn pipelines(state: &AppState, git: &FromGit, pulls: &[Pull], now: DateTime<Utc>
 async fn html_urls(state: &AppState, git: &FromGit) -> BTreeMap<String, String> {
     let mut repos: Vec<crate::domain::RepoName> =
         git.releases.iter().map(|r| r.source_repo.clone()).collect();
-    repos.extend(state.gitops_repo.clone());
+    repos.extend(state.gitops_repos.iter().cloned());
     repos.sort();
     repos.dedup();
     let mut out = BTreeMap::new();
@@ -469,7 +473,7 @@ async fn html_urls(state: &AppState, git: &FromGit) -> BTreeMap<String, String> 
 }
 
 /// The last releases, newest first, with links to the source and gitops commits.
-fn recent_releases(git: &FromGit, gitops_repo: &str, html: &BTreeMap<String, String>) -> Vec<Release> {
+fn recent_releases(git: &FromGit, html: &BTreeMap<String, String>) -> Vec<Release> {
     let commit_url = |repo: &str, sha: &dyn std::fmt::Display| {
         html.get(repo)
             .map(|base| format!("{base}/commit/{sha}"))
@@ -497,7 +501,12 @@ fn recent_releases(git: &FromGit, gitops_repo: &str, html: &BTreeMap<String, Str
                 trigger: r.trigger.to_string(),
                 commit: r.commit.to_string(),
                 commit_short: r.commit.short(12).to_owned(),
-                gitops_url: commit_url(gitops_repo, &r.commit),
+                gitops_url: r
+                    .gitops_repo
+                    .as_ref()
+                    .map(|repo| commit_url(repo.as_str(), &r.commit))
+                    .unwrap_or_default(),
+                gitops_repo: r.gitops_repo.as_ref().map(|g| g.to_string()).unwrap_or_default(),
             }
         })
         .collect()
@@ -506,7 +515,7 @@ fn recent_releases(git: &FromGit, gitops_repo: &str, html: &BTreeMap<String, Str
 /// Open release pull requests and their approvals on the current head, from GitHub. A GitHub
 /// error leaves a pull request out rather than failing the page.
 async fn open_pulls(state: &AppState) -> Vec<Pull> {
-    let (forge, Some(gitops)) = (&state.forge, &state.gitops_repo) else {
+    let (forge, Some(gitops)) = (&state.forge, &state.gitops) else {
         return Vec::new();
     };
     if !forge.configured() {
@@ -514,11 +523,12 @@ async fn open_pulls(state: &AppState) -> Vec<Pull> {
     }
     let mut out = Vec::new();
     for (p, env, rules, branch) in pull_request_branches(&state.policies.current()) {
-        let Ok(Some(pr)) = forge.find_open_pull(gitops, &branch).await else {
+        let repo = &gitops.for_env(env, p.app()).repo;
+        let Ok(Some(pr)) = forge.find_open_pull(repo, &branch).await else {
             continue;
         };
         // The loop's own count, without its approver and author filters: what GitHub shows.
-        let approvals = match forge.list_reviews(gitops, pr.number).await {
+        let approvals = match forge.list_reviews(repo, pr.number).await {
             Ok(reviews) => tally(&reviews, &pr.head.sha, None, |_| true).approved_by.len(),
             Err(_) => 0,
         };

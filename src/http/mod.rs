@@ -26,7 +26,7 @@ use crate::artifact::ArtifactStore;
 use crate::config::ApiVerb;
 use crate::domain::{AppName, RepoName};
 use crate::forge::{ApiStats, Forge};
-use crate::gitops::GitopsRepo;
+use crate::gitops::GitopsTargets;
 use crate::handlers::Releases;
 use crate::inbox::Inbox;
 use crate::metrics::Metrics;
@@ -46,15 +46,18 @@ pub struct AppState {
     pub inbox: Inbox,
     pub store: Arc<ArtifactStore>,
     pub policies: Arc<LivePolicies>,
-    pub gitops_repo: Option<RepoName>,
+    /// Every gitops repository releases go to, the default first (empty without `[gitops]`):
+    /// events on them are release events.
+    pub gitops_repos: Vec<RepoName>,
     /// The config repository and branch whose pushes reload the policies (`[policies]`).
     pub config_repo: Option<(RepoName, crate::domain::BranchName)>,
     pub metrics: Arc<Metrics>,
     /// GitHub API call counters, when a GitHub client is configured.
     pub api_stats: Option<Arc<ApiStats>>,
     pub forge: Arc<dyn Forge>,
-    /// The gitops repository's cache, when `[gitops]` is configured: read for release history.
-    pub gitops: Option<GitopsRepo>,
+    /// The gitops repositories' caches, when `[gitops]` is configured: read for release
+    /// history across all of them.
+    pub gitops: Option<Arc<GitopsTargets>>,
     /// When the history routes last fetched successfully (see [`fresh_gitops`]).
     pub gitops_fetched: Mutex<Option<Instant>>,
     /// The release loop, off without `[gitops]`.
@@ -89,10 +92,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// costs one fetch, and a release shows up within seconds of landing.
 const GITOPS_FETCH_INTERVAL: Duration = Duration::from_secs(2);
 
-/// The gitops handle after a fetch unless one succeeded within [`GITOPS_FETCH_INTERVAL`], or
-/// the refusal to answer. Blocking (runs git): call it inside `web::block`. The lock is held
-/// across the fetch so concurrent requests wait for one fetch instead of each starting one.
-fn fresh_gitops(state: &AppState) -> Result<&GitopsRepo, (StatusCode, String)> {
+/// The gitops targets after a fetch of every one unless one succeeded within
+/// [`GITOPS_FETCH_INTERVAL`], or the refusal to answer. Blocking (runs git): call it inside
+/// `web::block`. The lock is held across the fetch so concurrent requests wait for one fetch
+/// instead of each starting one.
+fn fresh_gitops(state: &AppState) -> Result<&GitopsTargets, (StatusCode, String)> {
     let Some(repo) = &state.gitops else {
         return Err((
             StatusCode::CONFLICT,
@@ -102,7 +106,7 @@ fn fresh_gitops(state: &AppState) -> Result<&GitopsRepo, (StatusCode, String)> {
     // Poisoning only means a fetch panicked; the timestamp is still meaningful.
     let mut last = state.gitops_fetched.lock().unwrap_or_else(|p| p.into_inner());
     if last.is_none_or(|t| t.elapsed() >= GITOPS_FETCH_INTERVAL) {
-        if let Err(e) = repo.fetch() {
+        if let Err(e) = repo.fetch_all() {
             tracing::warn!(error = %e, "fetching the gitops repository failed");
             // The message names the URL with credentials masked.
             return Err((

@@ -101,7 +101,7 @@ async fn accept(delivery: &Delivery, body: &[u8], state: &AppState) -> HttpRespo
     let policies = state.policies.current();
     let scope = Scope {
         policies: &policies,
-        gitops_repo: state.gitops_repo.as_ref(),
+        gitops_repos: &state.gitops_repos,
         config_repo: state.config_repo.as_ref().map(|(r, b)| (r, b)),
     };
     let work = match classify(&event, scope) {

@@ -14,6 +14,8 @@
 
 use serde::{Deserialize, Deserializer, de};
 
+use crate::domain::{BranchName, RepoName};
+
 /// The folder edit files are relative to when `[env.<name>.gitops] path` is not given.
 pub const DEFAULT_GITOPS_PATH: &str = "{{ env }}/{{ app }}";
 
@@ -113,22 +115,21 @@ impl<'de> Deserialize<'de> for EditStep {
     }
 }
 
-/// `[env.<name>.gitops]`: where this environment's files are in the gitops repository.
+/// `[env.<name>.gitops]`: where this environment's files are in the gitops repository, and
+/// which repository and branch that is.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnvGitops {
     /// The folder edit files are relative to, a tera string over `env` and `app`.
     #[serde(default, deserialize_with = "gitops_path")]
     pub path: Option<String>,
-    /// Refused: several gitops repositories are not supported yet. (Always `None`: any value
-    /// fails to deserialize, which is how the refusal names its key.)
-    #[allow(dead_code)]
-    #[serde(default, deserialize_with = "not_supported_yet")]
-    repo: Option<()>,
-    /// Refused with `repo`: another branch is another write target.
-    #[allow(dead_code)]
-    #[serde(default, deserialize_with = "not_supported_yet")]
-    branch: Option<()>,
+    /// Another gitops repository than auger.toml's `[gitops] repo`: one that auger.toml names
+    /// in `[gitops.repos."owner/name"]` (checked when the folder is loaded with the config).
+    #[serde(default)]
+    pub repo: Option<RepoName>,
+    /// Another branch than the repository's own in auger.toml.
+    #[serde(default)]
+    pub branch: Option<BranchName>,
 }
 
 impl EnvGitops {
@@ -136,14 +137,6 @@ impl EnvGitops {
     pub fn path_template(&self) -> &str {
         self.path.as_deref().unwrap_or(DEFAULT_GITOPS_PATH)
     }
-}
-
-fn not_supported_yet<'de, D: Deserializer<'de>>(d: D) -> Result<Option<()>, D::Error> {
-    // Read the value so the message is about the key, not its type.
-    let _ = toml::Value::deserialize(d)?;
-    Err(de::Error::custom(
-        "not supported yet: every environment writes to the gitops repository and branch of auger.toml [gitops]",
-    ))
 }
 
 /// Why `path` is not a relative path inside the repository, if it is not. `..`, a leading

@@ -16,11 +16,31 @@ use super::diagnostic::{Diagnostic, PolicyErrors};
 use super::principal::Principal;
 use super::schema::{EnvPolicy, MergeMode, PolicyFile};
 use super::set::{Policy, PolicySet};
-use crate::domain::{AppName, EnvName};
+use crate::domain::{AppName, EnvName, RepoName};
+
+/// The gitops repositories auger.toml names (`[gitops] repo` and `[gitops.repos."…"]`), which
+/// every `[env.X.gitops] repo` must be one of.
+#[derive(Debug, Clone)]
+pub struct GitopsNames {
+    /// The configuration file, named in the refusal.
+    pub config: PathBuf,
+    /// Empty when it has no `[gitops]` section.
+    pub repos: Vec<RepoName>,
+}
 
 /// Loads every `*.toml` directly in `policies_dir` (other files and subfolders are ignored)
-/// and checks them against each other and against the folders of `templates_dir`.
+/// and checks them against each other and against the folders of `templates_dir`. Without a
+/// configuration: `[env.X.gitops] repo` is not checked ([`load_dir_with`] checks it).
 pub fn load_dir(policies_dir: &Path, templates_dir: &Path) -> Result<PolicySet, PolicyErrors> {
+    load_dir_with(policies_dir, templates_dir, None)
+}
+
+/// [`load_dir`], and every `[env.X.gitops] repo` must be one `gitops` names.
+pub fn load_dir_with(
+    policies_dir: &Path,
+    templates_dir: &Path,
+    gitops: Option<&GitopsNames>,
+) -> Result<PolicySet, PolicyErrors> {
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
 
@@ -62,6 +82,9 @@ pub fn load_dir(policies_dir: &Path, templates_dir: &Path) -> Result<PolicySet, 
                 None
             }
         };
+        if let (Some(policy), Some(gitops)) = (&policy, gitops) {
+            check_gitops_repos(policy, gitops, &mut out);
+        }
         checked.push((policy, out.errors, out.warnings));
     }
 
@@ -109,6 +132,36 @@ pub fn load_dir(policies_dir: &Path, templates_dir: &Path) -> Result<PolicySet, 
             warnings,
             files: files.len(),
         })
+    }
+}
+
+/// Every `[env.X.gitops] repo` is a repository auger.toml names: a release cannot go to a
+/// repository auger has no URL for.
+fn check_gitops_repos(policy: &Policy, gitops: &GitopsNames, out: &mut Findings<'_>) {
+    for (env, rules) in policy.envs() {
+        let Some(repo) = rules.gitops.as_ref().and_then(|g| g.repo.as_ref()) else {
+            continue;
+        };
+        if gitops
+            .repos
+            .iter()
+            .any(|known| known.as_str().eq_ignore_ascii_case(repo.as_str()))
+        {
+            continue;
+        }
+        let message = if gitops.repos.is_empty() {
+            format!(
+                "unknown gitops repository \"{repo}\": {} has no [gitops] section",
+                gitops.config.display()
+            )
+        } else {
+            format!(
+                "unknown gitops repository \"{repo}\": {} names {} (add [gitops.repos.\"{repo}\"] with its url)",
+                gitops.config.display(),
+                list_or_none(gitops.repos.iter())
+            )
+        };
+        out.error(format!("env.{env}.gitops.repo"), message);
     }
 }
 

@@ -38,7 +38,7 @@ pub use edit::{EditStep, EnvGitops, KustomizeImageStep, YamlSetStep};
 pub use freeze::{FreezeWindow, frozen_until};
 pub use glob::{RefGlob, RefGlobs};
 pub use live::{LivePolicies, Origin};
-pub use load::load_dir;
+pub use load::{GitopsNames, load_dir, load_dir_with};
 pub use principal::{Actor, Level, Principal, any_admits};
 pub use report::policy_check_report;
 pub use schema::{

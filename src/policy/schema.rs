@@ -108,7 +108,8 @@ pub struct EnvPolicy {
     /// `[[env.<name>.edit]]`: edit files in place instead of rendering (design §16).
     #[serde(default)]
     pub edit: Vec<EditStep>,
-    /// `[env.<name>.gitops]`: the folder edit files are relative to.
+    /// `[env.<name>.gitops]`: the folder edit files are relative to, and another gitops
+    /// repository or branch than auger.toml's `[gitops]`.
     pub gitops: Option<EnvGitops>,
     /// Weekly freeze windows (design §17): no automatic deploys, `/deploy` needs `--force`.
     #[serde(default)]
@@ -129,6 +130,19 @@ impl EnvPolicy {
         self.gitops
             .as_ref()
             .map_or(super::edit::DEFAULT_GITOPS_PATH, EnvGitops::path_template)
+    }
+
+    /// The gitops repository and branch this env names, when not auger.toml's default.
+    pub fn gitops_target(
+        &self,
+    ) -> (
+        Option<&crate::domain::RepoName>,
+        Option<&crate::domain::BranchName>,
+    ) {
+        match &self.gitops {
+            Some(g) => (g.repo.as_ref(), g.branch.as_ref()),
+            None => (None, None),
+        }
     }
 
     /// Approving reviews a release needs: 0 unless `merge = "approval"`, where it is

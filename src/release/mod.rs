@@ -38,7 +38,7 @@ use std::sync::Arc;
 use crate::artifact::{Artifact, ArtifactId, ArtifactStore, HoldState, RecordOutcome, StoreError};
 use crate::domain::{AppName, BranchName, CommitSha, EnvName, RepoName};
 use crate::forge::{Forge, ForgeError, PullState};
-use crate::gitops::{GitopsRepo, RenderError, WriteError, pr_branch};
+use crate::gitops::{GitopsTarget, GitopsTargets, RenderError, WriteError, pr_branch};
 use crate::notify::{Notifier, ReplyRef};
 use crate::policy::{EnvPolicy, LivePolicies, MergeMode, Policy, PolicySet};
 
@@ -155,9 +155,8 @@ pub enum ReleaseOutcome {
 pub struct ReleaserParts {
     pub store: Arc<ArtifactStore>,
     pub policies: Arc<LivePolicies>,
-    pub gitops: GitopsRepo,
-    /// `owner/name` of the gitops repository, for pull requests.
-    pub gitops_repo: RepoName,
+    /// Every gitops repository and branch the policies write to ([`GitopsTargets::for_env`]).
+    pub gitops: Arc<GitopsTargets>,
     pub templates: PathBuf,
     pub forge: Option<Arc<dyn Forge>>,
     pub notifier: Arc<Notifier>,
@@ -173,8 +172,7 @@ pub struct ReleaserParts {
 pub struct Releaser {
     store: Arc<ArtifactStore>,
     policies: Arc<LivePolicies>,
-    gitops: GitopsRepo,
-    gitops_repo: RepoName,
+    gitops: Arc<GitopsTargets>,
     templates: PathBuf,
     forge: Option<Arc<dyn Forge>>,
     people: Option<People>,
@@ -183,9 +181,10 @@ pub struct Releaser {
     desired: DesiredReleases,
     git_token_from_forge: bool,
     reconcile_every: std::time::Duration,
-    /// Release pull requests this process merged and recorded: their `closed` webhook brings
-    /// nothing new, so it costs no GitHub call. Bounded; after a restart it is empty.
-    merged_here: std::sync::Mutex<std::collections::VecDeque<u64>>,
+    /// Release pull requests (repository, number) this process merged and recorded: their
+    /// `closed` webhook brings nothing new, so it costs no GitHub call. Bounded; after a
+    /// restart it is empty.
+    merged_here: std::sync::Mutex<std::collections::VecDeque<(RepoName, u64)>>,
     /// The earliest time an open verification may end by itself (soak or deadline), so the
     /// timer wakes for it; refreshed by every pass.
     verify_due: std::sync::Mutex<verify::Due>,
@@ -201,7 +200,6 @@ impl Releaser {
             store: parts.store,
             policies: parts.policies,
             gitops: parts.gitops,
-            gitops_repo: parts.gitops_repo,
             templates: parts.templates,
             forge: parts.forge,
             notifier: parts.notifier,
@@ -221,8 +219,20 @@ impl Releaser {
         self.policies.current()
     }
 
-    pub fn gitops_repo(&self) -> &RepoName {
-        &self.gitops_repo
+    /// The gitops repositories and branches releases go to.
+    pub fn gitops(&self) -> &GitopsTargets {
+        &self.gitops
+    }
+
+    /// The one lookup of where (env, app) writes and reads its releases.
+    pub(crate) fn target(&self, env: &EnvName, app: &AppName) -> &GitopsTarget {
+        self.gitops.for_env(env, app)
+    }
+
+    /// The repository a release pull request event names; an event an older auger stored
+    /// without one is about the default repository.
+    fn pull_repo<'a>(&'a self, repo: Option<&'a RepoName>) -> &'a RepoName {
+        repo.unwrap_or(&self.gitops.default_target().repo)
     }
 
     /// The notifier, for its counters.
@@ -297,10 +307,11 @@ impl Releaser {
         self.pass().await
     }
 
-    /// A review was submitted or dismissed on pull request `number` of the gitops repository.
-    pub async fn on_review(&self, number: u64) -> Result<Option<ReleaseOutcome>> {
+    /// A review was submitted or dismissed on pull request `number` of gitops repository
+    /// `repo` (`None`: the default one).
+    pub async fn on_review(&self, repo: Option<&RepoName>, number: u64) -> Result<Option<ReleaseOutcome>> {
         let _serial = self.begin().await;
-        let Some(rp) = self.read_pull(number).await? else {
+        let Some(rp) = self.read_pull(self.pull_repo(repo), number).await? else {
             return Ok(None);
         };
         if rp.pr.state != PullState::Open {
@@ -311,15 +322,20 @@ impl Releaser {
         Ok(Some(outcome))
     }
 
-    /// Pull request `number` of the gitops repository was closed: merged means released
-    /// (also when a human merged it); closed unmerged means the release was abandoned, and
-    /// is no longer desired.
-    pub async fn on_pull_closed(&self, number: u64) -> Result<Option<ReleaseOutcome>> {
+    /// Pull request `number` of gitops repository `repo` (`None`: the default one) was
+    /// closed: merged means released (also when a human merged it); closed unmerged means the
+    /// release was abandoned, and is no longer desired.
+    pub async fn on_pull_closed(
+        &self,
+        repo: Option<&RepoName>,
+        number: u64,
+    ) -> Result<Option<ReleaseOutcome>> {
         let _serial = self.begin().await;
-        if self.forget_merged_here(number) {
+        let repo = self.pull_repo(repo);
+        if self.forget_merged_here(repo, number) {
             return Ok(None);
         }
-        let Some(rp) = self.read_pull(number).await? else {
+        let Some(rp) = self.read_pull(repo, number).await? else {
             return Ok(None);
         };
         let artifact = self.artifact(&rp.info.artifact).await?;

@@ -1,7 +1,8 @@
 //! Previews (design §1, §5 `[preview]`): a same-repository pull request whose head has an
 //! artifact is released to `<preview-env>/<app>-pr-<n>/`; closing the pull request (or deleting
 //! its branch) removes that folder in one commit. The pull request gets one comment, updated in
-//! place. Fork pull requests never get previews (design §10).
+//! place. Fork pull requests never get previews (design §10). Previews live in the default
+//! gitops repository (`[gitops]`), whatever repositories the app's envs release to.
 //!
 //! Every step re-reads the pull request from GitHub, so redelivered and out-of-order events
 //! converge: a preview is written only for the *current* head of an *open* pull request, and
@@ -165,7 +166,7 @@ impl Releaser {
             return 0;
         };
         let _serial = self.begin().await;
-        let gitops = self.gitops.clone();
+        let gitops = self.gitops.default_target().cache.clone();
         if let Err(e) = blocking(move || gitops.fetch()).await {
             tracing::warn!(error = %e, "cannot fetch the gitops repository to look for stale previews");
             return 0;
@@ -173,7 +174,7 @@ impl Releaser {
         let mut removed = 0;
         for policy in self.policies().iter() {
             let Some(rules) = policy.preview() else { continue };
-            let gitops = self.gitops.clone();
+            let gitops = self.gitops.default_target().cache.clone();
             let env = rules.env.clone();
             let folders = match blocking(move || gitops.folders_in(&env)).await {
                 Ok(f) => f,
@@ -226,7 +227,7 @@ impl Releaser {
         let Some(ttl) = preview.rules.ttl.and_then(|t| chrono::Duration::from_std(t).ok()) else {
             return Ok(false);
         };
-        let gitops = self.gitops.clone();
+        let gitops = self.gitops.default_target().cache.clone();
         let (env, instance) = (preview.rules.env.clone(), preview.instance.clone());
         let written = blocking(move || gitops.current(&env, &instance)).await?;
         Ok(written.is_some_and(|r| self.clock.now() - r.time >= ttl))

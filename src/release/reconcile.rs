@@ -354,7 +354,7 @@ impl Releaser {
                 verified,
             } => {
                 ev.gitops_sha = Some(commit.clone());
-                ev.gitops_commit_url = self.gitops_commit_url(commit).await;
+                ev.gitops_commit_url = self.gitops_commit_url(&o.env, &o.app, commit).await;
                 ev.environment_url = self.environment_url(&o.env, &o.app);
                 self.notifier.success_again(&ev, *rollback, *verified).await
             }

@@ -13,7 +13,7 @@ use super::{Releaser, Result, text};
 use crate::artifact::{Artifact, ArtifactId, Change, StateKind};
 use crate::domain::{AppName, CommitSha, EnvName};
 use crate::forge::DeploymentId;
-use crate::gitops::Trigger;
+use crate::gitops::{GitopsTarget, Trigger, same_repo};
 use crate::notify::{FailureKind, ReleaseEvent, ReplyRef, ReplyText, render_reply};
 use crate::policy::{OnFailure, VerifyRule};
 use crate::verify::state::{Containment, Seen, Verification, VerifyState};
@@ -122,7 +122,7 @@ impl Releaser {
             .verify_event(m.env, m.artifact, m.trigger, m.deployment)
             .await;
         ev.gitops_sha = Some(m.commit.clone());
-        ev.gitops_commit_url = self.gitops_commit_url(m.commit).await;
+        ev.gitops_commit_url = self.gitops_commit_url(m.env, app, m.commit).await;
         let deployment = self
             .notifier
             .release_applying(&ev, &format!("merged, {}", text::verify_waits_for(rule)))
@@ -164,7 +164,8 @@ impl Releaser {
     }
 
     /// A controller report: every open verification it speaks for (the env listens to that
-    /// controller and object, and the reported revision contains the release) moves on.
+    /// controller and object, the report is about the env's gitops repository, and the
+    /// reported revision contains the release) moves on.
     /// Returns how many moved.
     pub async fn on_report(&self, report: &Report) -> Result<usize> {
         let _serial = self.begin().await;
@@ -187,25 +188,39 @@ impl Releaser {
             tracing::info!(controller = ?report.controller, object = %report.object, "no environment listens to this report: ignored");
             return Ok(0);
         }
-        let full = match self.resolve_revision(revision.as_str()).await? {
-            Some(full) => full,
-            None => {
-                tracing::warn!(
-                    revision = revision.as_str(),
-                    "report names a revision the gitops repository does not have: ignored"
-                );
-                return Ok(0);
-            }
-        };
+        // Each env hears the report against its own gitops repository: the revision is looked
+        // up (once per repository) in the cache of the repository the env releases to.
+        let mut resolved: Vec<(std::path::PathBuf, Option<String>)> = Vec::new();
         let mut moved = 0;
         for (env, app, soak) in listening {
+            let target = self.target(&env, &app).clone();
+            if report.repo.as_ref().is_some_and(|r| !same_repo(r, &target.repo)) {
+                continue;
+            }
             let Some(v) = self.verification(&env, &app).await? else {
                 continue;
             };
             if !v.is_open() {
                 continue;
             }
-            let containment = self.containment(&v, &full).await?;
+            let dir = target.cache.cache_dir().to_owned();
+            let full = match resolved.iter().find(|(d, _)| *d == dir) {
+                Some((_, full)) => full.clone(),
+                None => {
+                    let full = self.resolve_revision(&target, revision.as_str()).await?;
+                    if full.is_none() {
+                        tracing::info!(
+                            revision = revision.as_str(),
+                            repo = %target.repo,
+                            "report names a revision this gitops repository does not have"
+                        );
+                    }
+                    resolved.push((dir, full.clone()));
+                    full
+                }
+            };
+            let Some(full) = full else { continue };
+            let containment = self.containment(&target, &v, &full).await?;
             let now = self.clock.now();
             let seen = Seen {
                 by: report.controller,
@@ -296,7 +311,7 @@ impl Releaser {
             .verify_event(env, &artifact, &next.trigger, next.deployment)
             .await;
         ev.gitops_sha = Some(next.commit.clone());
-        ev.gitops_commit_url = self.gitops_commit_url(&next.commit).await;
+        ev.gitops_commit_url = self.gitops_commit_url(env, app, &next.commit).await;
         ev.environment_url = self.environment_url(env, app);
         let became_healthy = old.healthy_at.is_none() && next.healthy_at.is_some();
         match next.state {
@@ -444,8 +459,9 @@ impl Releaser {
         }
     }
 
-    async fn resolve_revision(&self, revision: &str) -> Result<Option<String>> {
-        let gitops = self.gitops.clone();
+    /// The full commit `revision` names in `target`'s repository, fetching once if unknown.
+    async fn resolve_revision(&self, target: &GitopsTarget, revision: &str) -> Result<Option<String>> {
+        let gitops = target.cache.clone();
         let rev = revision.to_owned();
         blocking(move || match gitops.resolve(&rev)? {
             Some(full) => Ok(Some(full)),
@@ -459,8 +475,8 @@ impl Releaser {
     }
 
     /// How the revision `full` relates to `v`'s release and to the revision that last moved it.
-    async fn containment(&self, v: &Verification, full: &str) -> Result<Containment> {
-        let gitops = self.gitops.clone();
+    async fn containment(&self, target: &GitopsTarget, v: &Verification, full: &str) -> Result<Containment> {
+        let gitops = target.cache.clone();
         let (commit, full2, seen) = (v.commit.clone(), full.to_owned(), v.revision.clone());
         blocking(move || {
             if gitops.contains(&commit, &full2)? != Some(true) {

@@ -75,6 +75,7 @@ pub fn parse(body: &[u8]) -> Result<Report, ReportError> {
         reason: format!("{}/{}/{}", dash(&sync), dash(&health), dash(&phase)),
         message,
         at: timestamp(SOURCE, "finishedAt", b.finished_at.as_deref())?,
+        repo: None,
     })
 }
 

@@ -32,6 +32,9 @@ pub struct CurrentRelease {
     pub deadline: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub soak_until: Option<DateTime<Utc>>,
+    /// The gitops repository (env, app) releases to, when the reader knows it (the API).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gitops_repo: Option<crate::domain::RepoName>,
 }
 
 impl CurrentRelease {
@@ -76,6 +79,7 @@ pub fn current(
         message: None,
         deadline: None,
         soak_until: None,
+        gitops_repo: None,
     };
     if let Some(v) = record {
         out.state = v.state;

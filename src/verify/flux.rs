@@ -86,6 +86,7 @@ pub fn parse(body: &[u8]) -> Result<Report, ReportError> {
         reason,
         message: event.message.unwrap_or_default(),
         at: timestamp(SOURCE, "timestamp", event.timestamp.as_deref())?,
+        repo: None,
     })
 }
 

@@ -87,6 +87,12 @@ pub struct Report {
     pub reason: String,
     pub message: String,
     pub at: Option<DateTime<Utc>>,
+    /// The gitops repository the report is about, when it says (a status or check run is on
+    /// one repository's commit); only envs releasing to that repository hear it. Flux and
+    /// Argo CD reports name none: their revision is looked for in each listening env's own
+    /// repository.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo: Option<crate::domain::RepoName>,
 }
 
 /// A git commit named by a report: lowercase hex, 7 to 40 digits (full or abbreviated).

@@ -24,6 +24,7 @@ mod gitops;
 mod gitops_edit;
 mod history;
 mod init;
+mod multirepo;
 mod notify;
 mod policy_check;
 mod policy_reload;

@@ -506,7 +506,7 @@ repo = "acme/web"
 
 [env.staging]
 merge = "direct"
-gitops = { path = "../elsewhere/{{ app }}", repo = "acme/gitops-prod" }
+gitops = { path = "../elsewhere/{{ app }}", repo = "acme/gitops/prod" }
 
 [[env.staging.edit]]
 kustomize_image = { file = "/etc/kustomization.yaml", name = "ghcr.io/acme/web", tag = "x" }
@@ -550,7 +550,7 @@ gitops = { path = "qa/web" }
         "policies/web.toml: env.staging.edit[4]: kustomize_image needs tag, digest or both",
         "policies/web.toml: env.staging.edit[5].yaml_set.colour: unknown key `colour`",
         "policies/web.toml: env.staging.gitops.path: path \"../elsewhere/{{ app }}\" must not contain '..'",
-        "policies/web.toml: env.staging.gitops.repo: not supported yet",
+        "policies/web.toml: env.staging.gitops.repo: repository \"acme/gitops/prod\"",
     ];
     for s in starts {
         assert!(

@@ -5,7 +5,7 @@
 
 use std::process::Command;
 
-use crate::support::{Stack, wait_for, web_policy};
+use crate::support::{GITOPS, Stack, wait_for, web_policy};
 
 const CONFIG_REPO: &str = "acme/auger-config";
 
@@ -184,4 +184,39 @@ fn sighup_reloads_the_policy_folder_and_keeps_the_old_set_when_it_is_broken() {
     });
     let v2 = stack.green_main("v2");
     assert_eq!(stack.live("qa").as_deref(), Some(v2.as_str()));
+}
+
+#[test]
+fn a_reload_moves_an_env_to_another_gitops_repository_and_refuses_a_branch_without_a_cache() {
+    const OTHER: &str = "acme/gitops-other";
+    let stack = Stack::start_with_gitops_repos(&staging_only(), &[OTHER], "", &[]);
+    let file = "staging/web/deployment.yaml";
+    let v1 = stack.green_main("v1");
+    assert!(stack.file_in(GITOPS, file).unwrap().contains(&v1));
+
+    let policy = stack.setup.path().join("policies/web.toml");
+    let moved = |gitops: &str| {
+        staging_only().replace(
+            "merge = \"direct\"\n",
+            &format!("merge = \"direct\"\ngitops = {gitops}\n"),
+        )
+    };
+    std::fs::write(&policy, moved(&format!("{{ repo = \"{OTHER}\" }}"))).unwrap();
+    hangup(&stack);
+    let loaded = "auger_policy_reloads_total{trigger=\"sighup\",outcome=\"loaded\"}";
+    wait_for("the reload", || stack.server.metric(loaded) == 1);
+    let v2 = stack.green_main("v2");
+    assert!(stack.file_in(OTHER, file).unwrap().contains(&v2));
+    assert!(
+        stack.file_in(GITOPS, file).unwrap().contains(&v1),
+        "the old repository is left as it was"
+    );
+
+    // A branch auger opened no cache for cannot be written to without a restart: refused whole.
+    std::fs::write(&policy, moved("{ branch = \"brand-new\" }")).unwrap();
+    hangup(&stack);
+    let invalid = "auger_policy_reloads_total{trigger=\"sighup\",outcome=\"invalid\"}";
+    wait_for("the refused reload", || stack.server.metric(invalid) == 1);
+    let v3 = stack.green_main("v3");
+    assert!(stack.file_in(OTHER, file).unwrap().contains(&v3));
 }

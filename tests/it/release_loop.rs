@@ -8,7 +8,7 @@ use std::sync::Arc;
 use auger::artifact::{Artifact, ArtifactStore, Source};
 use auger::domain::{AppName, BranchName, CommitSha, RepoName, TagName};
 use auger::forge::{Forge, GithubAuthSecret, GithubForge, RetryPolicy};
-use auger::gitops::GitopsRepo;
+use auger::gitops::{GitopsRepo, GitopsTarget, GitopsTargets};
 use auger::notify::Notifier;
 use auger::policy::{LivePolicies, Policy, PolicySet};
 use auger::release::{DesiredReleases, ManualClock, ReleaseOutcome, Releaser, ReleaserParts};
@@ -76,8 +76,10 @@ impl Loop {
         Releaser::new(ReleaserParts {
             store: self.store.clone(),
             policies: self.policies.clone(),
-            gitops,
-            gitops_repo: RepoName::new("acme/gitops").unwrap(),
+            gitops: Arc::new(GitopsTargets::single(GitopsTarget {
+                repo: RepoName::new("acme/gitops").unwrap(),
+                cache: gitops,
+            })),
             templates: self.dir.path().join("templates"),
             forge: Some(self.forge.clone()),
             notifier: Arc::new(Notifier::new(Some(self.forge.clone()), None)),

@@ -512,10 +512,10 @@ fn every_field_the_schema_lets_be_null_or_absent_is_taken_null_and_absent() {
     )
     .unwrap();
     let policy_set: PolicySet = auger::policy::load_dir(&policies, &setup.path().join("templates")).unwrap();
-    let gitops_repo = RepoName::new(GITOPS).unwrap();
+    let gitops_repos = [RepoName::new(GITOPS).unwrap()];
     let scope = Scope {
         policies: &policy_set,
-        gitops_repo: Some(&gitops_repo),
+        gitops_repos: &gitops_repos,
         config_repo: None,
     };
     let log = setup.path().join("auger.log");

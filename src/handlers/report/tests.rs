@@ -84,6 +84,7 @@ impl Scene {
             reason: "ReconciliationSucceeded".into(),
             message: message.into(),
             at: None,
+            repo: None,
         }
     }
 

@@ -27,7 +27,7 @@ impl Releaser {
         reviewed: bool,
     ) -> Notes {
         let changelog = self.changelog(forge, env, artifact, reviewed).await;
-        let gitops = self.gitops.clone();
+        let gitops = self.target(env, &artifact.app).cache.clone();
         let commit = head.clone();
         let diff = match blocking(move || gitops.commit_diff(&commit)).await {
             Ok(diff) => Some(GitopsDiff::new(&diff)),

@@ -37,18 +37,22 @@ pub(super) use pull::merge_commit;
 pub(super) use write::{preview_spec, target};
 
 impl Releaser {
-    /// Takes the loop's lock, then makes sure git has a current token for an https gitops
-    /// remote. A failure to get one is logged: the previous token may still work.
+    /// Takes the loop's lock, then makes sure git has a current token for every https gitops
+    /// remote (each repository's own: an App may be installed on each separately). A failure
+    /// to get one is logged: the previous token may still work.
     pub(super) async fn begin(&self) -> tokio::sync::MutexGuard<'_, ()> {
         let guard = self.serial.lock().await;
         if self.git_token_from_forge
-            && self.gitops.is_http()
             && let Some(forge) = &self.forge
         {
-            match forge.git_token(&self.gitops_repo).await {
-                Ok(Some(token)) => self.gitops.set_token(Some(&token)),
-                Ok(None) => {}
-                Err(e) => tracing::warn!(error = %e, "cannot get a token for git from GitHub"),
+            for target in self.gitops.all().iter().filter(|t| t.cache.is_http()) {
+                match forge.git_token(&target.repo).await {
+                    Ok(Some(token)) => target.cache.set_token(Some(&token)),
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(repo = %target.repo, error = %e, "cannot get a token for git from GitHub")
+                    }
+                }
             }
         }
         guard

@@ -110,7 +110,7 @@ impl Releaser {
             None => self.release_event(env, artifact, trigger).await,
         };
         ev.gitops_sha = Some(commit.clone());
-        ev.gitops_commit_url = self.gitops_commit_url(commit).await;
+        ev.gitops_commit_url = self.gitops_commit_url(env, &artifact.app, commit).await;
         ev.environment_url = self.environment_url(env, &artifact.app);
         let settled = if trigger.is_rollback() {
             self.notifier.rollback(&ev, done.rollback_from).await
@@ -130,11 +130,16 @@ impl Releaser {
         settled
     }
 
-    /// Where a gitops commit is shown, on the host GitHub names for the repository (none when
-    /// it cannot be asked: no link rather than a guessed one).
-    pub(in crate::release) async fn gitops_commit_url(&self, commit: &CommitSha) -> Option<String> {
+    /// Where a gitops commit of (env, app)'s repository is shown, on the host GitHub names for
+    /// the repository (none when it cannot be asked: no link rather than a guessed one).
+    pub(in crate::release) async fn gitops_commit_url(
+        &self,
+        env: &EnvName,
+        app: &AppName,
+        commit: &CommitSha,
+    ) -> Option<String> {
         let forge = self.forge.as_ref()?;
-        match forge.repo_html_url(&self.gitops_repo).await {
+        match forge.repo_html_url(&self.target(env, app).repo).await {
             Ok(base) => Some(format!("{base}/commit/{commit}")),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot learn where the gitops repository is shown");

@@ -127,7 +127,7 @@ impl Releaser {
 
     /// The releases of (env, app) in the gitops history, newest first, after a fetch.
     async fn release_history(&self, env: &EnvName, app: &AppName) -> Result<Vec<ReleaseRecord>> {
-        let gitops = self.gitops.clone();
+        let gitops = self.target(env, app).cache.clone();
         let filter = HistoryFilter::for_pair(env, app);
         blocking(move || {
             gitops.fetch()?;

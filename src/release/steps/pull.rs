@@ -8,9 +8,9 @@ use std::sync::Arc;
 use super::record::Done;
 use super::render::release_info;
 use crate::artifact::{Artifact, ArtifactId};
-use crate::domain::{AppName, BranchName, CommitSha, EnvName};
+use crate::domain::{AppName, BranchName, CommitSha, EnvName, RepoName};
 use crate::forge::{DeploymentId, Forge, ForgeError, MergeMethod, MergeOutcome, PullHead, PullRequest};
-use crate::gitops::{ReleaseInfo, pr_branch};
+use crate::gitops::{GitopsTarget, ReleaseInfo, pr_branch, same_repo};
 use crate::policy::{EnvPolicy, MergeMode, Policy};
 use crate::release::approval::{Tally, tally};
 use crate::release::plan::Plan;
@@ -90,7 +90,8 @@ impl Releaser {
     ) -> Result<OpenPull> {
         let forge = self.forge_for(&plan.env, rules.merge)?;
         let branch = self.pr_branch(&plan.env, &plan.app)?;
-        let pr = forge.find_open_pull(&self.gitops_repo, &branch).await?;
+        let repo = &self.target(&plan.env, &plan.app).repo;
+        let pr = forge.find_open_pull(repo, &branch).await?;
         let proposed = match &pr {
             Some(pr) => self.proposed(pr, &plan.env, &plan.app).await,
             None => None,
@@ -175,34 +176,39 @@ impl Releaser {
             body.push_str(&reply.marker());
             body.push('\n');
         }
+        let target = self.target(&plan.env, &plan.app);
         match open.pr {
-            Some(pr) => Ok(forge
-                .update_pull(&self.gitops_repo, pr.number, &title, &body)
-                .await?),
+            Some(pr) if open.superseded.is_some() || pr.title != title => {
+                Ok(forge.update_pull(&target.repo, pr.number, &title, &body).await?)
+            }
+            Some(pr) => Ok(pr),
             None => {
                 let branch = self.pr_branch(&plan.env, &plan.app)?;
-                self.create_pull(forge.as_ref(), &branch, &title, &body).await
+                self.create_pull(forge.as_ref(), target, &branch, &title, &body)
+                    .await
             }
         }
     }
 
-    /// Opens a pull request from `branch`. Not repeated on an unclear answer (opening is not
-    /// idempotent): GitHub may have opened it anyway, so it is looked for.
+    /// Opens a pull request from `branch` against `target`'s branch. Not repeated on an
+    /// unclear answer (opening is not idempotent): GitHub may have opened it anyway, so it is
+    /// looked for.
     async fn create_pull(
         &self,
         forge: &dyn Forge,
+        target: &GitopsTarget,
         branch: &BranchName,
         title: &str,
         body: &str,
     ) -> Result<PullRequest> {
         match forge
-            .create_pull(&self.gitops_repo, branch, self.gitops.branch(), title, body)
+            .create_pull(&target.repo, branch, target.branch(), title, body)
             .await
         {
             Ok(pr) => Ok(pr),
             Err(
                 ForgeError::OutcomeUnknown { .. } | ForgeError::Invalid { .. } | ForgeError::Server { .. },
-            ) => match forge.find_open_pull(&self.gitops_repo, branch).await? {
+            ) => match forge.find_open_pull(&target.repo, branch).await? {
                 Some(pr) => Ok(pr),
                 None => Err(ReleaseError::Internal(format!(
                     "opening the release pull request from {branch} failed and none is open"
@@ -246,7 +252,7 @@ impl Releaser {
         let commit = self.merge(forge.as_ref(), rp, &artifact).await?;
         crate::crash::at(crate::crash::Point::Merged);
         let outcome = self.merged(rp, &artifact, commit, deployment).await?;
-        self.remember_merged_here(rp.pr.number);
+        self.remember_merged_here(&self.target(&rp.env, &rp.app).repo, rp.pr.number);
         Ok(outcome)
     }
 
@@ -259,7 +265,8 @@ impl Releaser {
         rp: &ReleasePull,
         artifact: &Artifact,
     ) -> Result<Tally> {
-        let reviews = forge.list_reviews(&self.gitops_repo, rp.pr.number).await?;
+        let repo = &self.target(&rp.env, &rp.app).repo;
+        let reviews = forge.list_reviews(repo, rp.pr.number).await?;
         let people = self.people.as_ref().ok_or_else(|| ReleaseError::NoForge {
             env: rp.env.clone(),
             mode: rules.merge,
@@ -288,9 +295,10 @@ impl Releaser {
         // The release's trailers close the merge commit too, so `git log --first-parent` of
         // the gitops branch reads as the release history on its own.
         let trailers: Vec<String> = rp.info.trailers().iter().map(ToString::to_string).collect();
+        let repo = &self.target(&rp.env, &rp.app).repo;
         let merged = forge
             .merge_pull(
-                &self.gitops_repo,
+                repo,
                 rp.pr.number,
                 &rp.pr.head.sha,
                 MergeMethod::Merge,
@@ -315,7 +323,7 @@ impl Releaser {
             },
             Err(ForgeError::OutcomeUnknown { .. } | ForgeError::Server { .. }) => {
                 // Read back: GitHub may have merged it (a 5xx after the effect is possible).
-                let pr = forge.get_pull(&self.gitops_repo, rp.pr.number).await?;
+                let pr = forge.get_pull(repo, rp.pr.number).await?;
                 match (pr.merged, pr.merge_commit_sha) {
                     (true, Some(sha)) => Ok(sha),
                     _ => Err(not_merged("GitHub did not confirm the merge", true)),
@@ -349,20 +357,23 @@ impl Releaser {
         })
     }
 
-    /// Notes that this process merged and recorded pull request `number`.
-    fn remember_merged_here(&self, number: u64) {
+    /// Notes that this process merged and recorded pull request `number` of `repo`.
+    fn remember_merged_here(&self, repo: &RepoName, number: u64) {
         let mut merged = self.merged_here.lock().unwrap_or_else(|p| p.into_inner());
         if merged.len() >= MERGED_HERE_KEPT {
             merged.pop_front();
         }
-        merged.push_back(number);
+        merged.push_back((repo.clone(), number));
     }
 
-    /// Whether this process merged and recorded pull request `number` (then forgotten: its
-    /// `closed` webhook comes once).
-    pub(in crate::release) fn forget_merged_here(&self, number: u64) -> bool {
+    /// Whether this process merged and recorded pull request `number` of `repo` (then
+    /// forgotten: its `closed` webhook comes once).
+    pub(in crate::release) fn forget_merged_here(&self, repo: &RepoName, number: u64) -> bool {
         let mut merged = self.merged_here.lock().unwrap_or_else(|p| p.into_inner());
-        match merged.iter().position(|n| *n == number) {
+        match merged
+            .iter()
+            .position(|(r, n)| *n == number && same_repo(r, repo))
+        {
             Some(at) => merged.remove(at).is_some(),
             None => false,
         }
@@ -376,7 +387,8 @@ impl Releaser {
         app: &AppName,
         branch: &BranchName,
     ) -> Option<(u64, Result<ReleaseOutcome>)> {
-        let pr = match forge.find_open_pull(&self.gitops_repo, branch).await {
+        let repo = &self.target(env, app).repo;
+        let pr = match forge.find_open_pull(repo, branch).await {
             Ok(Some(pr)) => pr,
             Ok(None) => return None,
             Err(e) => {
@@ -385,7 +397,7 @@ impl Releaser {
             }
         };
         let number = pr.number;
-        let result = match self.read_pull(number).await {
+        let result = match self.read_pull(repo, number).await {
             Ok(Some(rp)) => self.evaluate(&rp, None).await,
             Ok(None) => return None,
             Err(e) => Err(e),
@@ -393,15 +405,24 @@ impl Releaser {
         Some((number, result))
     }
 
-    /// A gitops pull request re-read from GitHub; `None` when it is not one of auger's
-    /// release pull requests (another branch, a preview, an app without policy).
-    pub(in crate::release) async fn read_pull(&self, number: u64) -> Result<Option<ReleasePull>> {
+    /// Pull request `number` of gitops repository `repo` re-read from GitHub; `None` when it
+    /// is not one of auger's release pull requests (another branch, a preview, an app without
+    /// policy, an (env, app) that releases to another repository).
+    pub(in crate::release) async fn read_pull(
+        &self,
+        repo: &RepoName,
+        number: u64,
+    ) -> Result<Option<ReleasePull>> {
         let Some(forge) = &self.forge else { return Ok(None) };
-        let pr = forge.get_pull(&self.gitops_repo, number).await?;
+        let pr = forge.get_pull(repo, number).await?;
         let Some((env, app)) = parse_pr_branch(pr.head.branch.as_str()) else {
             return Ok(None);
         };
-        if pr.is_from_fork(&self.gitops_repo) || self.rules(&app, &env).is_err() {
+        if pr.is_from_fork(repo) || self.rules(&app, &env).is_err() {
+            return Ok(None);
+        }
+        if !same_repo(&self.target(&env, &app).repo, repo) {
+            tracing::info!(pull = number, %repo, %env, %app, "a release branch in another repository than the env releases to; ignored");
             return Ok(None);
         }
         let Some(info) = self.release_at_head(&pr, &env, &app).await? else {
@@ -433,7 +454,7 @@ impl Releaser {
         env: &EnvName,
         app: &AppName,
     ) -> Result<Option<ReleaseInfo>> {
-        let gitops = self.gitops.clone();
+        let gitops = self.target(env, app).cache.clone();
         let (sha, env, app) = (pr.head.sha.clone(), env.clone(), app.clone());
         super::blocking(move || {
             gitops.fetch()?;
@@ -452,17 +473,19 @@ impl Releaser {
         body: &str,
         head: &CommitSha,
     ) -> Result<CommitSha> {
-        let gitops_pr = match forge.find_open_pull(&self.gitops_repo, branch).await? {
+        // Previews live in the default gitops repository.
+        let target = self.gitops.default_target();
+        let gitops_pr = match forge.find_open_pull(&target.repo, branch).await? {
             Some(p) => p,
             None => {
                 forge
-                    .create_pull(&self.gitops_repo, branch, self.gitops.branch(), title, body)
+                    .create_pull(&target.repo, branch, target.branch(), title, body)
                     .await?
             }
         };
         match forge
             .merge_pull(
-                &self.gitops_repo,
+                &target.repo,
                 gitops_pr.number,
                 head,
                 MergeMethod::Merge,

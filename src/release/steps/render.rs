@@ -55,7 +55,7 @@ impl Releaser {
         record: &ReleaseRecord,
     ) -> Result<(Artifact, Content)> {
         let (policy, rules) = &self.rules(app, env)?;
-        let gitops = self.gitops.clone();
+        let gitops = self.target(env, app).cache.clone();
         let content = if rules.edits() {
             let shape = edit_shape(policy, env)?;
             let commit = record.commit.clone();

@@ -91,7 +91,7 @@ pub(in crate::release) fn preview_spec(
 impl Releaser {
     /// Commits `spec` (or finds it already there).
     pub(in crate::release) async fn write(&self, spec: ReleaseSpec) -> Result<WriteOutcome> {
-        let gitops = self.gitops.clone();
+        let gitops = self.target(&spec.env, &spec.app).cache.clone();
         blocking(move || gitops.prepare_release(&spec)).await
     }
 
@@ -100,7 +100,7 @@ impl Releaser {
         match commit {
             Commit::Render(spec) => self.write(spec).await,
             Commit::Edit(spec) => {
-                let gitops = self.gitops.clone();
+                let gitops = self.target(&spec.env, &spec.app).cache.clone();
                 blocking(move || gitops.prepare_edit(&spec)).await
             }
         }
@@ -117,7 +117,7 @@ impl Releaser {
                 .map_err(|e| ReleaseError::Internal(e.to_string()))?,
         ];
         let message = text::preview_removed_message(policy.app(), pull);
-        let gitops = self.gitops.clone();
+        let gitops = self.gitops.default_target().cache.clone();
         let (env, instance) = (preview.rules.env.clone(), preview.instance.clone());
         blocking(move || gitops.remove_path(&env, &instance, &message, &trailers, Target::Branch)).await
     }

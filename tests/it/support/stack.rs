@@ -75,14 +75,26 @@ impl Stack {
 
     /// Also with `server_keys`: lines of `auger.toml`'s `[server]` table.
     pub fn start_tuned(policy: &str, server_keys: &str, extra_config: &str, env: &[(&str, &str)]) -> Stack {
-        Stack::start_as(policy, server_keys, extra_config, env, Auth::Token)
+        Stack::start_as(policy, server_keys, extra_config, env, Auth::Token, &[])
+    }
+
+    /// With more gitops repositories besides [`GITOPS`] (each with a README on main, auger and
+    /// alice writing to it), named in `auger.toml` as `[gitops.repos."<name>"]`, and extra
+    /// `auger.toml` text.
+    pub fn start_with_gitops_repos(
+        policy: &str,
+        repos: &[&str],
+        extra_config: &str,
+        env: &[(&str, &str)],
+    ) -> Stack {
+        Stack::start_as(policy, "", extra_config, env, Auth::Token, repos)
     }
 
     /// auger authenticated as the GitHub App [`APP_ID`] (JWT, installation tokens; its bot is
     /// `auger[bot]`), listening on one port for all its restarts, as a server behind a fixed
     /// webhook URL does.
     pub fn start_app(policy: &str, server_keys: &str) -> Stack {
-        Stack::start_as(policy, server_keys, "", &[], Auth::App)
+        Stack::start_as(policy, server_keys, "", &[], Auth::App, &[])
     }
 
     fn start_as(
@@ -91,6 +103,7 @@ impl Stack {
         extra_config: &str,
         env: &[(&str, &str)],
         auth: Auth,
+        more_gitops: &[&str],
     ) -> Stack {
         let (key, sim_config) = match auth {
             Auth::Token => (None, SimConfig::default()),
@@ -116,7 +129,17 @@ impl Stack {
         let gitops = sim.create_repo(GITOPS).unwrap();
         sim.push(GITOPS, "main", &[("README.md", "gitops\n")], "init", "alice")
             .unwrap();
-        for repo in [WEB, GITOPS] {
+        let mut repos_config = String::new();
+        for repo in more_gitops {
+            let created = sim.create_repo(repo).unwrap();
+            sim.push(repo, "main", &[("README.md", "gitops\n")], "init", "alice")
+                .unwrap();
+            repos_config.push_str(&format!(
+                "[gitops.repos.\"{repo}\"]\nurl = \"{}\"\n",
+                created.clone_url
+            ));
+        }
+        for repo in [WEB, GITOPS].iter().chain(more_gitops) {
             sim.set_permission(repo, "auger", "write").unwrap();
             sim.set_permission(repo, "alice", "write").unwrap();
         }
@@ -129,7 +152,7 @@ impl Stack {
         let setup = Setup::new(
             &[],
             &format!(
-                "{server_keys}\n[github]\napi_url = \"{}\"\n{credentials}\n[gitops]\nrepo = \"{GITOPS}\"\nurl = \"{}\"\nbranch = \"main\"\n[api]\ntokens_env = \"AUGER_API_TOKENS\"\n{extra_config}",
+                "{server_keys}\n[github]\napi_url = \"{}\"\n{credentials}\n[gitops]\nrepo = \"{GITOPS}\"\nurl = \"{}\"\nbranch = \"main\"\n{repos_config}[api]\ntokens_env = \"AUGER_API_TOKENS\"\n{extra_config}",
                 sim.url(),
                 gitops.clone_url
             ),
@@ -257,9 +280,14 @@ impl Stack {
 
     /// A file of the gitops repository's main branch, read with plain git.
     pub fn gitops_file(&self, path: &str) -> Option<String> {
+        self.file_in(GITOPS, path)
+    }
+
+    /// A file on the main branch of the simulator's repository `repo`, read with plain git.
+    pub fn file_in(&self, repo: &str, path: &str) -> Option<String> {
         let out = std::process::Command::new("git")
             .arg("--git-dir")
-            .arg(&self.gitops_dir)
+            .arg(self.sim.repo_path(repo).unwrap())
             .args(["show", &format!("main:{path}")])
             .output()
             .unwrap();
