@@ -124,6 +124,7 @@ pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
             api_stats,
             forge: forge.unwrap_or_else(|| Arc::new(Unconfigured)),
             gitops_fetched: Mutex::new(None),
+            dora_gauges: Default::default(),
             gitops,
             releases,
         },

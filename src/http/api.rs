@@ -125,7 +125,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/releases/current", web::get().to(current_release))
                 .route("/releases", web::post().to(create_release))
                 .route("/rollbacks", web::post().to(create_rollback))
-                .route("/environments", web::get().to(list_environments)),
+                .route("/environments", web::get().to(list_environments))
+                .route("/metrics/dora", web::get().to(super::dora::api)),
         );
 }
 
@@ -164,6 +165,7 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     if let Some(r) = state.releases.running() {
         body.push_str(&r.notifier().stats().render_prometheus());
     }
+    body.push_str(&super::dora::gauges(state.clone()).await);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(body)

@@ -5,7 +5,9 @@
 //! Nothing here does work: requests become [`crate::work::Work`] in the inbox.
 
 mod api;
+mod charts;
 mod dashboard;
+mod dora;
 pub mod reports;
 pub mod webhook;
 
@@ -52,11 +54,14 @@ pub struct AppState {
     pub gitops_fetched: Mutex<Option<Instant>>,
     /// The release loop, off without `[gitops]`.
     pub releases: Releases,
+    /// The DORA gauges of `/metrics` as last computed.
+    pub dora_gauges: dora::GaugeCache,
 }
 
 /// Every route auger answers; anything else is a JSON 404.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(dashboard::index))
+        .route("/dora", web::get().to(dora::page))
         .service(
             web::resource("/webhooks/github")
                 .route(web::post().to(webhook::receive))
