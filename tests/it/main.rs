@@ -14,6 +14,7 @@ mod ci_action;
 mod cli;
 mod commands;
 mod dashboard;
+mod dora;
 mod demo;
 mod deploy_files;
 mod forge;
