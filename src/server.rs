@@ -177,7 +177,9 @@ pub fn releaser(
         gitops,
         gitops_repo,
         templates: config.paths.templates.clone(),
-        notifier: Arc::new(Notifier::new(forge.clone(), config.slack_webhook_url())),
+        notifier: Arc::new(
+            Notifier::new(forge.clone(), config.slack_webhook_url()).with_routes(config.notify_route_urls()),
+        ),
         forge,
         clock: Arc::new(SystemClock),
         desired,

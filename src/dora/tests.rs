@@ -2,7 +2,10 @@ use super::*;
 
 /// Monday 2026-11-02 00:00 UTC plus `minutes`.
 fn t(minutes: i64) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-02T00:00:00Z").unwrap().to_utc() + Duration::minutes(minutes)
+    DateTime::parse_from_rfc3339("2026-11-02T00:00:00Z")
+        .unwrap()
+        .to_utc()
+        + Duration::minutes(minutes)
 }
 
 fn h(hours: i64) -> DateTime<Utc> {
@@ -23,7 +26,9 @@ fn fact(n: u8, f: F) -> ReleaseFact {
     ReleaseFact {
         env: EnvName::new(f.env).unwrap(),
         app: AppName::new(f.app).unwrap(),
-        artifact: format!("{}@{}", f.app, format!("{n:x}").repeat(12)).parse().unwrap(),
+        artifact: format!("{}@{}", f.app, format!("{n:x}").repeat(12))
+            .parse()
+            .unwrap(),
         landed: f.landed,
         source_time: f.source,
         rollback: f.rollback,
@@ -32,7 +37,14 @@ fn fact(n: u8, f: F) -> ReleaseFact {
     }
 }
 
-fn change(env: &'static str, app: &'static str, source: i64, landed: i64, live: Option<i64>, failed: Option<i64>) -> F {
+fn change(
+    env: &'static str,
+    app: &'static str,
+    source: i64,
+    landed: i64,
+    live: Option<i64>,
+    failed: Option<i64>,
+) -> F {
     F {
         env,
         app,
@@ -118,7 +130,10 @@ fn the_scripted_history_gives_the_hand_computed_figures() {
     assert_eq!(f.deployments, 10);
     assert_eq!(f.deployments_per_day, 10.0 / 14.0);
     assert_eq!(f.changes, 8, "rollbacks 3 and 5 are no changes");
-    assert_eq!(f.failures, 4, "2 and 7 failed verification, 4 was rolled back, 10 failed");
+    assert_eq!(
+        f.failures, 4,
+        "2 and 7 failed verification, 4 was rolled back, 10 failed"
+    );
     assert_eq!(f.change_failure_rate, Some(0.5));
     // Lead times 0.5h, 3h, 3h, 4h, 6h (the failed 2, 7 and 10 were never live).
     assert_eq!(
@@ -142,7 +157,15 @@ fn the_scripted_history_gives_the_hand_computed_figures() {
     let weeks: Vec<(DateTime<Utc>, u64, u64, u64, Option<f64>)> = f
         .weeks
         .iter()
-        .map(|w| (w.start, w.deployments, w.changes, w.failures, w.lead_time_median_seconds))
+        .map(|w| {
+            (
+                w.start,
+                w.deployments,
+                w.changes,
+                w.failures,
+                w.lead_time_median_seconds,
+            )
+        })
         .collect();
     assert_eq!(
         weeks,

@@ -145,7 +145,9 @@ mod tests {
     use chrono::{DateTime, Utc};
 
     fn week(n: i64, deployments: u64, failures: u64, lead_hours: Option<f64>) -> Week {
-        let start: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-11-02T00:00:00Z").unwrap().to_utc();
+        let start: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-11-02T00:00:00Z")
+            .unwrap()
+            .to_utc();
         Week {
             start: start + chrono::Duration::weeks(n),
             deployments,
@@ -168,7 +170,11 @@ mod tests {
 
     #[test]
     fn the_lead_time_line_skips_weeks_without_changes() {
-        let c = lead_time_per_week(&[week(0, 1, 0, Some(2.0)), week(1, 0, 0, None), week(2, 1, 0, Some(4.0))]);
+        let c = lead_time_per_week(&[
+            week(0, 1, 0, Some(2.0)),
+            week(1, 0, 0, None),
+            week(2, 1, 0, Some(4.0)),
+        ]);
         assert_eq!(c.points.len(), 2);
         assert_eq!(c.max_label, "4.0 h");
         assert_eq!(c.points[1].y, c.top);

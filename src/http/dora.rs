@@ -131,12 +131,20 @@ async fn compute(state: web::Data<AppState>, scope: Scope, window: Window) -> Re
         let repo = fresh_gitops(&state).map_err(|(status, why)| JsonError::new(status, why))?;
         let list = facts(repo, &state.store, &pairs, window.since).map_err(|e| {
             tracing::error!(error = %e, "reading the DORA facts failed");
-            JsonError::new(StatusCode::INTERNAL_SERVER_ERROR, "reading the release history failed")
+            JsonError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "reading the release history failed",
+            )
         })?;
         Ok(figures(&list, window))
     })
     .await;
-    done.map_err(|_| JsonError::new(StatusCode::INTERNAL_SERVER_ERROR, "reading the release history failed"))?
+    done.map_err(|_| {
+        JsonError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "reading the release history failed",
+        )
+    })?
 }
 
 /// The `auger_dora_*` gauges, one set per (env, app) the policies declare, over the last 30
@@ -176,7 +184,8 @@ pub async fn gauges(state: web::Data<AppState>) -> String {
     .await;
     match done {
         Ok(Ok(text)) => {
-            *state.dora_gauges.0.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), text.clone()));
+            *state.dora_gauges.0.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some((Instant::now(), text.clone()));
             text
         }
         Ok(Err(why)) => {
@@ -315,9 +324,14 @@ async fn page_inner(req: &HttpRequest, state: web::Data<AppState>) -> Result<Htt
     ctx.insert("figures", &f);
     let html = render_page(&ctx).map_err(|e| {
         tracing::error!(error = %e, "the DORA page template failed");
-        JsonError::new(StatusCode::INTERNAL_SERVER_ERROR, "the metrics page template failed")
+        JsonError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the metrics page template failed",
+        )
     })?;
-    Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html))
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(html))
 }
 
 /// The page, with HTML escaping on for both templates (their names end in `.tera`, which tera
@@ -347,14 +361,22 @@ mod tests {
     use super::*;
 
     fn now() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-12-06T12:00:00Z").unwrap().to_utc()
+        DateTime::parse_from_rfc3339("2026-12-06T12:00:00Z")
+            .unwrap()
+            .to_utc()
     }
 
     #[test]
     fn since_takes_a_time_a_date_or_a_duration_in_the_past() {
         let at = |s| parse_since(s, now());
-        assert_eq!(at("2026-11-01T10:00:00Z").unwrap().to_rfc3339(), "2026-11-01T10:00:00+00:00");
-        assert_eq!(at("2026-11-01").unwrap().to_rfc3339(), "2026-11-01T00:00:00+00:00");
+        assert_eq!(
+            at("2026-11-01T10:00:00Z").unwrap().to_rfc3339(),
+            "2026-11-01T10:00:00+00:00"
+        );
+        assert_eq!(
+            at("2026-11-01").unwrap().to_rfc3339(),
+            "2026-11-01T00:00:00+00:00"
+        );
         assert_eq!(at("7d").unwrap(), now() - chrono::Duration::days(7));
         assert!(at("2027-01-01").unwrap_err().contains("not in the past"));
         assert!(at("last tuesday").unwrap_err().starts_with("since:"));
@@ -369,9 +391,15 @@ mod tests {
         };
         let empty = figures(&[], window);
         let text = render_gauges([(&env, &app, empty)].into_iter());
-        assert!(text.contains("auger_dora_deployments{env=\"production\",app=\"web\"} 0\n"), "{text}");
+        assert!(
+            text.contains("auger_dora_deployments{env=\"production\",app=\"web\"} 0\n"),
+            "{text}"
+        );
         assert!(text.contains("# TYPE auger_dora_change_failure_rate gauge\n"));
-        assert!(!text.contains("auger_dora_change_failure_rate{"), "no changes, no rate: {text}");
+        assert!(
+            !text.contains("auger_dora_change_failure_rate{"),
+            "no changes, no rate: {text}"
+        );
     }
 
     #[test]

@@ -129,7 +129,8 @@ impl Scripted {
     fn write(ledger: &Path) -> Scripted {
         let now = Utc::now();
         let three_weeks_back = (now - Duration::weeks(3)).date_naive();
-        let monday = three_weeks_back - Duration::days(i64::from(three_weeks_back.weekday().num_days_from_monday()));
+        let monday =
+            three_weeks_back - Duration::days(i64::from(three_weeks_back.weekday().num_days_from_monday()));
         let base = monday.and_time(NaiveTime::MIN).and_utc();
         let at = |hours: f64| base + Duration::seconds((hours * 3600.0) as i64);
 
@@ -164,11 +165,22 @@ impl Scripted {
                 .iter()
                 .map(|t| format!("{}: {}", t.key(), t.value()))
                 .collect();
-            let message = format!("release {} to {}\n\n{}\n", artifact.id, s.env, trailers.join("\n"));
+            let message = format!(
+                "release {} to {}\n\n{}\n",
+                artifact.id,
+                s.env,
+                trailers.join("\n")
+            );
             git_in(&work, &["add", "."]);
             let date = at(s.landed).to_rfc3339();
             let out = Command::new("git")
-                .args(["-c", "user.name=auger", "-c", "user.email=auger@example.com", "-C"])
+                .args([
+                    "-c",
+                    "user.name=auger",
+                    "-c",
+                    "user.email=auger@example.com",
+                    "-C",
+                ])
                 .arg(&work)
                 .args(["commit", "-q", "-m", &message])
                 .env("GIT_AUTHOR_DATE", &date)
@@ -219,7 +231,12 @@ impl Scripted {
                         time,
                     };
                     store
-                        .set_env_state((StateKind::Verify, &env(s.env), &app(s.app)), &state, change, |_| false)
+                        .set_env_state(
+                            (StateKind::Verify, &env(s.env), &app(s.app)),
+                            &state,
+                            change,
+                            |_| false,
+                        )
                         .unwrap();
                 }
             }
@@ -286,7 +303,11 @@ fn the_dora_route_answers_the_hand_computed_figures_of_a_scripted_history() {
     let until = DateTime::parse_from_rfc3339(all["until"].as_str().unwrap()).unwrap();
     let days = (until.to_utc() - scripted.base).num_seconds() as f64 / 86_400.0;
     let per_day = all["deployments_per_day"].as_f64().unwrap();
-    assert!((per_day - 10.0 / days).abs() < 1e-6, "{per_day} vs {}", 10.0 / days);
+    assert!(
+        (per_day - 10.0 / days).abs() < 1e-6,
+        "{per_day} vs {}",
+        10.0 / days
+    );
     let weeks = all["weeks"].as_array().unwrap();
     let deploys: Vec<u64> = weeks.iter().map(|w| w["deployments"].as_u64().unwrap()).collect();
     assert_eq!(&deploys[..2], [6, 4]);
@@ -295,12 +316,19 @@ fn the_dora_route_answers_the_hand_computed_figures_of_a_scripted_history() {
 
     // One pair at a time.
     let (_, staging) = get_json(&url(&format!("since={since}&env=staging")), "test-token");
-    assert_eq!((staging["deployments"].as_u64(), staging["failures"].as_u64()), (Some(1), Some(0)));
+    assert_eq!(
+        (staging["deployments"].as_u64(), staging["failures"].as_u64()),
+        (Some(1), Some(0))
+    );
     assert_eq!(staging["lead_time"]["median_seconds"], 0.5 * HOUR);
     assert_eq!(staging["env"], "staging");
     let (_, api) = get_json(&url(&format!("since={since}&app=api")), "test-token");
     assert_eq!(
-        (api["deployments"].as_u64(), api["failures"].as_u64(), api["unrestored"].as_u64()),
+        (
+            api["deployments"].as_u64(),
+            api["failures"].as_u64(),
+            api["unrestored"].as_u64()
+        ),
         (Some(1), Some(1), Some(1))
     );
     // A later `since` leaves the first week out; a duration counts back from now.
@@ -331,7 +359,11 @@ fn the_dora_route_answers_the_hand_computed_figures_of_a_scripted_history() {
 
     // The gauges: one set per pair the policies declare, over the last 30 days.
     let (_, metrics) = server.get("/metrics");
-    for pair in ["env=\"production\",app=\"web\"", "env=\"staging\",app=\"web\"", "env=\"production\",app=\"api\""] {
+    for pair in [
+        "env=\"production\",app=\"web\"",
+        "env=\"staging\",app=\"web\"",
+        "env=\"production\",app=\"api\"",
+    ] {
         assert!(
             metrics.contains(&format!("auger_dora_deployments{{{pair}}} ")),
             "{pair}:\n{metrics}"
@@ -381,6 +413,12 @@ fn the_dora_page_draws_one_bar_per_week_as_well_formed_svg() {
 
     let resp = reqwest::blocking::get(format!("{}/dora?weeks=0", server.url)).unwrap();
     assert_eq!(resp.status().as_u16(), 400);
-    let dashboard = reqwest::blocking::get(format!("{}/", server.url)).unwrap().text().unwrap();
-    assert!(dashboard.contains("href=\"/dora\""), "the dashboard links the page");
+    let dashboard = reqwest::blocking::get(format!("{}/", server.url))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        dashboard.contains("href=\"/dora\""),
+        "the dashboard links the page"
+    );
 }
