@@ -2,6 +2,7 @@
 //! (no I/O). A green CI signal that a policy names is a build of those apps; a tag pushed onto
 //! a commit that already has an artifact adds the tag. Everything else means nothing here.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::artifact::{Artifact, Source};
@@ -50,6 +51,9 @@ pub struct BuildFacts {
     pub author: Option<String>,
     pub message: Option<String>,
     pub url: Option<String>,
+    /// When the commit was made, when the signal says (a status's committer date).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub committed: Option<DateTime<Utc>>,
 }
 
 impl BuildFacts {
@@ -77,6 +81,7 @@ impl Build {
                 a.author = f.author.clone();
                 a.message = f.message.clone();
                 a.url = f.url.clone();
+                a.committed = f.committed;
                 a
             })
             .collect()
@@ -110,6 +115,13 @@ pub fn from_event(event: &Event, policies: &PolicySet) -> Intake {
                     .or_else(|| e.commit.commit.author.as_ref().map(|g| g.name.clone()));
                 f.message = Some(e.commit.commit.message.clone());
                 f.url = e.commit.html_url.clone();
+                let details = &e.commit.commit;
+                f.committed = [&details.committer, &details.author]
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|g| g.date.as_deref())
+                    .find_map(|d| DateTime::parse_from_rfc3339(d).ok())
+                    .map(|d| d.to_utc());
             });
         }
         Event::CheckRun(e) if e.action == CheckRunAction::Completed && e.check_run.succeeded() => {
@@ -195,6 +207,7 @@ impl CiSignal<'_> {
             author: None,
             message: None,
             url: None,
+            committed: None,
         };
         facts(&mut f);
         Some(Build { apps, facts: f })
@@ -274,6 +287,11 @@ mod tests {
         assert_eq!(a.sha, s.sha);
         assert_eq!(a.source.kind, "status");
         assert_eq!(a.message.as_deref(), Some(s.commit.commit.message.as_str()));
+        assert_eq!(
+            a.committed.map(|t| t.to_rfc3339()).as_deref(),
+            Some("2019-05-15T15:19:25+00:00"),
+            "the committer's date starts the lead time"
+        );
         let heads: Vec<_> = s
             .branches
             .iter()

@@ -90,10 +90,13 @@ pub fn facts(
         let Some(verifies) = pairs.get(&(r.env.clone(), r.app.clone())) else {
             continue;
         };
+        // The commit's own time when CI or the signal gave it; else the artifact's first record.
         let source_time = match r.release.as_ref().and_then(|i| i.record.as_ref()) {
-            Some(a) => Some(a.created),
+            Some(a) => Some(a.committed.unwrap_or(a.created)),
             // An older release record without the artifact: the ledger has it.
-            None => store.get_by_id(&r.artifact)?.map(|a| a.created),
+            None => store
+                .get_by_id(&r.artifact)?
+                .map(|a| a.committed.unwrap_or(a.created)),
         };
         let outcome = if *verifies {
             outcomes

@@ -120,6 +120,9 @@ fn history() -> Vec<ReleaseFact> {
 
 const HOUR: f64 = 3600.0;
 
+/// A week's start, deployments, changes, failures and median lead time.
+type WeekRow = (DateTime<Utc>, u64, u64, u64, Option<f64>);
+
 #[test]
 fn the_scripted_history_gives_the_hand_computed_figures() {
     let window = Window {
@@ -154,7 +157,7 @@ fn the_scripted_history_gives_the_hand_computed_figures() {
         }
     );
     assert_eq!(f.unrestored, 1);
-    let weeks: Vec<(DateTime<Utc>, u64, u64, u64, Option<f64>)> = f
+    let weeks: Vec<WeekRow> = f
         .weeks
         .iter()
         .map(|w| {

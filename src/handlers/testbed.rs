@@ -212,6 +212,7 @@ impl Bed {
                 author: None,
                 message: None,
                 url: None,
+                committed: None,
             },
         }
     }

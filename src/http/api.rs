@@ -197,6 +197,9 @@ struct NewArtifact {
     url: Option<String>,
     #[serde(default)]
     target_url: Option<String>,
+    /// When the source commit was made (RFC 3339): where the DORA lead time starts.
+    #[serde(default)]
+    committed: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 async fn create_artifact(
@@ -262,6 +265,7 @@ async fn create_artifact_inner(caller: &ApiCaller, body: &[u8], state: &web::Dat
     a.author = new.author;
     a.message = new.message;
     a.url = new.url;
+    a.committed = new.committed;
     let store = state.store.clone();
     let incoming = a.clone();
     let recorded = web::block(move || store.record(&a)).await;

@@ -39,7 +39,7 @@ shaped! {
         whole("default_branch"), whole("private"), object("owner", Account::SHAPE),
     ];
     InstallationRef => [whole("id")];
-    GitIdentity => [whole("name"), whole("email"), whole("username")];
+    GitIdentity => [whole("name"), whole("email"), whole("username"), whole("date")];
 
     StatusEvent => [
         whole("id"), whole("sha"), whole("context"), whole("state"), whole("description"),
@@ -49,7 +49,9 @@ shaped! {
         whole("sha"), whole("html_url"), object("commit", CommitDetails::SHAPE),
         object("author", PartialAccount::SHAPE),
     ];
-    CommitDetails => [whole("message"), object("author", GitIdentity::SHAPE)];
+    CommitDetails => [
+        whole("message"), object("author", GitIdentity::SHAPE), object("committer", GitIdentity::SHAPE),
+    ];
     StatusBranch => [whole("name"), object("commit", ShaRef::SHAPE)];
     ShaRef => [whole("sha")];
 

@@ -141,7 +141,13 @@ impl Scripted {
         let store = ArtifactStore::open_or_init(ledger).unwrap();
         for s in steps() {
             let mut artifact = api_artifact(s.app, s.n);
-            artifact.created = at(s.source);
+            // The commit's own time when CI gave it (even steps), else the first record's.
+            if s.n % 2 == 0 {
+                artifact.committed = Some(at(s.source));
+                artifact.created = at(s.landed);
+            } else {
+                artifact.created = at(s.source);
+            }
             let trigger = if s.rollback {
                 Trigger::Rollback("alice".into())
             } else {
@@ -356,6 +362,21 @@ fn the_dora_route_answers_the_hand_computed_figures_of_a_scripted_history() {
     }
     let (status, _) = get_json(&url(""), "wrong");
     assert_eq!(status, 401);
+
+    // CI may say when the commit was made: the record keeps it for the lead time.
+    let (status, recorded) = server.post(
+        "/api/v1/artifacts",
+        Some("test-token"),
+        &serde_json::json!({"app": "web", "sha": "f".repeat(40), "committed": "2026-11-02T09:30:00Z"}),
+    );
+    assert_eq!(status, 201, "{recorded}");
+    assert_eq!(recorded["artifact"]["committed"], "2026-11-02T09:30:00Z");
+    let (status, refused) = server.post(
+        "/api/v1/artifacts",
+        Some("test-token"),
+        &serde_json::json!({"app": "web", "sha": "e".repeat(40), "committed": "yesterday"}),
+    );
+    assert_eq!(status, 400, "{refused}");
 
     // The gauges: one set per pair the policies declare, over the last 30 days.
     let (_, metrics) = server.get("/metrics");
