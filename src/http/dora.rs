@@ -19,6 +19,8 @@ use crate::dora::{Figures, Window, figures};
 
 /// The window when `since` is not given.
 const DEFAULT_DAYS: i64 = 30;
+/// How far back `since` may go: the answer has a row per week of the window.
+const MAX_DAYS: i64 = 3660;
 /// The window of the `/metrics` gauges.
 const GAUGE_DAYS: i64 = 30;
 /// `/metrics` recomputes the gauges at most this often: a scrape every few seconds must not
@@ -67,6 +69,9 @@ pub fn parse_since(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Stri
     };
     if at >= now {
         return Err(format!("since: {} is not in the past", at.to_rfc3339()));
+    }
+    if now - at > chrono::Duration::days(MAX_DAYS) {
+        return Err(format!("since: at most {MAX_DAYS} days back"));
     }
     Ok(at)
 }
@@ -380,6 +385,7 @@ mod tests {
         assert_eq!(at("7d").unwrap(), now() - chrono::Duration::days(7));
         assert!(at("2027-01-01").unwrap_err().contains("not in the past"));
         assert!(at("last tuesday").unwrap_err().starts_with("since:"));
+        assert!(at("1970-01-01").unwrap_err().contains("days back"));
     }
 
     #[test]

@@ -91,9 +91,21 @@ struct Route {
 }
 
 impl Route {
+    /// Whether the route takes `ev`: its env and app are listed (or the lists left out). A
+    /// preview instance `<app>-pr-<n>` counts as its app.
     fn takes(&self, ev: &ReleaseEvent) -> bool {
+        let app_listed = |a: &AppName| {
+            *a == ev.app
+                || (ev.transient
+                    && ev
+                        .app
+                        .as_str()
+                        .strip_prefix(a.as_str())
+                        .and_then(|rest| rest.strip_prefix("-pr-"))
+                        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())))
+        };
         self.envs.as_ref().is_none_or(|e| e.contains(&ev.env))
-            && self.apps.as_ref().is_none_or(|a| a.contains(&ev.app))
+            && self.apps.as_ref().is_none_or(|a| a.iter().any(app_listed))
     }
 }
 
@@ -1083,6 +1095,30 @@ mod tests {
             assert_eq!(body["commit_message"], "Fix \"quotes\" <!channel> & <script>");
             assert_eq!(body["links"]["gitops_commit"], "https://example.test/c?a=1&b=2");
             assert_eq!(body["links"]["environment"], "https://staging.example.test");
+        }
+    }
+
+    #[test]
+    fn a_route_takes_its_envs_and_apps_and_the_previews_of_its_apps() {
+        let n = Notifier::new(None, None).with_routes([(
+            NotifyRoute {
+                envs: None,
+                apps: Some(vec![AppName::new("web").unwrap()]),
+                kind: HookKind::Webhook,
+                var: "X".into(),
+            },
+            "http://127.0.0.1:9/hook".into(),
+        )]);
+        let route = &n.routes[0];
+        let mut ev = event();
+        assert!(route.takes(&ev));
+        ev.app = AppName::new("web-pr-12").unwrap();
+        assert!(!route.takes(&ev), "not a preview: another app");
+        ev.transient = true;
+        assert!(route.takes(&ev));
+        for other in ["webshop-pr-1", "web-pr-x", "api"] {
+            ev.app = AppName::new(other).unwrap();
+            assert!(!route.takes(&ev), "{other}");
         }
     }
 
