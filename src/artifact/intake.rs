@@ -88,6 +88,15 @@ impl Build {
     }
 }
 
+/// The first of `dates` that reads as an RFC 3339 time: a commit's time as a payload gives it.
+fn commit_time<'a>(dates: impl IntoIterator<Item = Option<&'a str>>) -> Option<DateTime<Utc>> {
+    dates
+        .into_iter()
+        .flatten()
+        .find_map(|d| DateTime::parse_from_rfc3339(d).ok())
+        .map(|d| d.to_utc())
+}
+
 pub fn from_event(event: &Event, policies: &PolicySet) -> Intake {
     let mut out = Intake::default();
     match event {
@@ -116,12 +125,11 @@ pub fn from_event(event: &Event, policies: &PolicySet) -> Intake {
                 f.message = Some(e.commit.commit.message.clone());
                 f.url = e.commit.html_url.clone();
                 let details = &e.commit.commit;
-                f.committed = [&details.committer, &details.author]
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|g| g.date.as_deref())
-                    .find_map(|d| DateTime::parse_from_rfc3339(d).ok())
-                    .map(|d| d.to_utc());
+                f.committed = commit_time(
+                    [&details.committer, &details.author]
+                        .into_iter()
+                        .map(|g| g.as_ref().and_then(|g| g.date.as_deref())),
+                );
             });
         }
         Event::CheckRun(e) if e.action == CheckRunAction::Completed && e.check_run.succeeded() => {
@@ -157,6 +165,7 @@ pub fn from_event(event: &Event, policies: &PolicySet) -> Intake {
             out.build = signal.build(policies, |f| {
                 f.branches = run.head_branch.iter().cloned().collect();
                 f.pull_requests = same_head_prs(&run.pull_requests, &run.head_sha);
+                f.committed = commit_time([run.head_commit.as_ref().and_then(|c| c.timestamp.as_deref())]);
             });
         }
         Event::Push(e) if !e.deleted => {
@@ -355,9 +364,13 @@ mod tests {
             w.repository.full_name.as_str(),
             &format!("\"workflow_run:{}\"", w.workflow_name()),
         );
+        assert!(!w.is_from_fork(), "the fixture's run built its own repository");
+        let artifacts = from_event(&ev, &policies).artifacts();
+        assert_eq!(artifacts.len(), 1);
         assert_eq!(
-            from_event(&ev, &policies).artifacts().len(),
-            usize::from(!w.is_from_fork())
+            artifacts[0].committed.map(|t| t.to_rfc3339()).as_deref(),
+            Some("2020-10-05T16:32:07+00:00"),
+            "the head commit's timestamp"
         );
         v["workflow_run"]["head_repository"]["full_name"] = "mallory/fork".into();
         let fork = parse_event("workflow_run", &serde_json::to_vec(&v).unwrap()).unwrap();

@@ -421,6 +421,16 @@ pub struct WorkflowRun {
     pub pull_requests: Vec<PullRequestRef>,
     #[serde(default)]
     pub head_repository: Option<RunRepository>,
+    #[serde(default)]
+    pub head_commit: Option<RunHeadCommit>,
+}
+
+/// The commit a run built, as far as auger reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunHeadCommit {
+    /// When it was made (ISO 8601). Kept as text so an odd format never refuses the delivery.
+    #[serde(default)]
+    pub timestamp: Option<String>,
 }
 
 impl WorkflowRun {

@@ -77,9 +77,10 @@ shaped! {
         whole("id"), whole("name"), whole("head_sha"), whole("head_branch"), whole("event"),
         whole("status"), whole("conclusion"), whole("html_url"), whole("run_number"),
         whole("run_attempt"), whole("workflow_id"), each("pull_requests", PullRequestRef::SHAPE),
-        object("head_repository", RunRepository::SHAPE),
+        object("head_repository", RunRepository::SHAPE), object("head_commit", RunHeadCommit::SHAPE),
     ];
     RunRepository => [whole("id"), whole("full_name")];
+    RunHeadCommit => [whole("timestamp")];
 
     PushEvent => [
         whole("ref"), whole("before"), whole("after"), whole("created"), whole("deleted"),
@@ -227,6 +228,7 @@ mod tests {
             Workflow,
             WorkflowRun,
             RunRepository,
+            RunHeadCommit,
             PushEvent,
             PushCommit,
             Pusher,
