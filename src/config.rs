@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::domain::{AppName, BranchName, RepoName};
+use crate::domain::{AppName, BranchName, EnvName, RepoName};
 
 /// A configuration problem, always naming the file and the key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -95,6 +95,21 @@ struct RawVerify {
 struct RawNotify {
     /// The variable holding a Slack incoming-webhook URL (a secret: never in the file).
     slack_webhook_env: Option<String>,
+    /// `[[notify.route]]`: where the notifications of some envs and apps go.
+    #[serde(default)]
+    route: Vec<RawRoute>,
+}
+
+/// One `[[notify.route]]`: the envs and apps it takes (absent: all) and one destination.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    envs: Option<Vec<String>>,
+    apps: Option<Vec<String>>,
+    /// The variable holding a Slack incoming-webhook URL.
+    slack_webhook_env: Option<String>,
+    /// The variable holding the URL of a generic JSON webhook.
+    webhook_url_env: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -334,6 +349,8 @@ pub struct Config {
     pub paths: PathsConfig,
     /// `[notify] slack_webhook_env`: the variable that holds the Slack webhook URL.
     pub slack_webhook_env: Option<String>,
+    /// `[[notify.route]]`, in the file's order.
+    pub notify_routes: Vec<NotifyRoute>,
     pub verify: VerifyConfig,
     /// `[policies]`: where policies are reloaded from on a push; `None` reads `paths.policies`.
     pub policies_repo: Option<PoliciesRepoConfig>,
@@ -374,6 +391,25 @@ pub struct DashboardSecrets {
 
 /// The default `[dashboard] oauth_client_secret_env`.
 pub const DEFAULT_OAUTH_SECRET_ENV: &str = "AUGER_OAUTH_CLIENT_SECRET";
+
+/// Where a `[[notify.route]]` posts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookKind {
+    /// A Slack incoming webhook: the Slack message templates.
+    Slack,
+    /// A generic webhook: auger's JSON body (README, "Notifications").
+    Webhook,
+}
+
+/// One `[[notify.route]]`: the notifications of these envs and apps (`None`: every one) go to
+/// the URL in the variable `var`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyRoute {
+    pub envs: Option<Vec<EnvName>>,
+    pub apps: Option<Vec<AppName>>,
+    pub kind: HookKind,
+    pub var: String,
+}
 
 /// `[verify]`: which variables hold the controllers' report secrets.
 #[derive(Debug, Clone, Default)]
@@ -673,6 +709,59 @@ impl Config {
                 })
             }
         };
+        let mut notify_routes = Vec::new();
+        for (i, r) in raw.notify.route.iter().enumerate() {
+            let at = |key: &str| format!("notify.route[{i}]{key}");
+            let (kind, var) = match (&r.slack_webhook_env, &r.webhook_url_env) {
+                (Some(v), None) => (HookKind::Slack, v),
+                (None, Some(v)) => (HookKind::Webhook, v),
+                _ => {
+                    return Err(err(
+                        &at(""),
+                        "give exactly one of slack_webhook_env and webhook_url_env".into(),
+                    ));
+                }
+            };
+            let var_key = match kind {
+                HookKind::Slack => ".slack_webhook_env",
+                HookKind::Webhook => ".webhook_url_env",
+            };
+            check_env_name(var).map_err(|m| err(&at(var_key), m))?;
+            let envs = match &r.envs {
+                None => None,
+                Some(list) if list.is_empty() => {
+                    return Err(err(
+                        &at(".envs"),
+                        "an empty list takes nothing; leave the key out for every env".into(),
+                    ));
+                }
+                Some(list) => Some(
+                    list.iter()
+                        .map(|e| EnvName::new(e).map_err(|m| err(&at(".envs"), m.to_string())))
+                        .collect::<Result<Vec<_>, _>>()?,
+                ),
+            };
+            let apps = match &r.apps {
+                None => None,
+                Some(list) if list.is_empty() => {
+                    return Err(err(
+                        &at(".apps"),
+                        "an empty list takes nothing; leave the key out for every app".into(),
+                    ));
+                }
+                Some(list) => Some(
+                    list.iter()
+                        .map(|a| AppName::new(a).map_err(|m| err(&at(".apps"), m.to_string())))
+                        .collect::<Result<Vec<_>, _>>()?,
+                ),
+            };
+            notify_routes.push(NotifyRoute {
+                envs,
+                apps,
+                kind,
+                var: var.clone(),
+            });
+        }
         non_empty("paths.policies", &raw.paths.policies)?;
         non_empty("paths.templates", &raw.paths.templates)?;
         let dashboard = dashboard_config(raw.dashboard, &err)?;
@@ -703,6 +792,7 @@ impl Config {
                 templates: resolve(&raw.paths.templates),
             },
             slack_webhook_env: raw.notify.slack_webhook_env,
+            notify_routes,
             verify: VerifyConfig {
                 flux_secret_env: raw.verify.flux_secret_env,
                 argocd_token_env: raw.verify.argocd_token_env,
@@ -759,6 +849,22 @@ impl Config {
             .ok()
             .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty())
+    }
+
+    /// Each `[[notify.route]]` with the URL its variable holds; a route whose variable is unset
+    /// or empty is left out with a warning (as an unset `slack_webhook_env` turns Slack off).
+    pub fn notify_route_urls(&self) -> Vec<(NotifyRoute, String)> {
+        self.notify_routes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| {
+                let url = std::env::var(&r.var).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+                if url.is_none() {
+                    tracing::warn!(route = i, var = %r.var, "notify.route: the variable is not set; this route is off");
+                }
+                Some((r.clone(), url?))
+            })
+            .collect()
     }
 
     /// The API tokens (design §17), or `Ok(None)` when the variable is unset or empty (the API
@@ -1294,6 +1400,57 @@ templates = "/srv/templates"
             ("[dashboard]\noauth_client = \"x\"\n", "dashboard.oauth_client"),
         ] {
             assert_eq!(parse(text).unwrap_err().key, key, "{text}");
+        }
+    }
+
+    #[test]
+    fn notify_routes_parse_with_envs_apps_and_one_destination() {
+        let c = parse(
+            "[notify]\nslack_webhook_env = \"SLACK_ALL\"\n\
+             [[notify.route]]\nenvs = [\"production\"]\napps = [\"web\"]\nslack_webhook_env = \"SLACK_PROD_WEB\"\n\
+             [[notify.route]]\nenvs = [\"staging\"]\nwebhook_url_env = \"HOOK_STAGING\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.slack_webhook_env.as_deref(), Some("SLACK_ALL"));
+        assert_eq!(c.notify_routes.len(), 2);
+        let first = &c.notify_routes[0];
+        assert_eq!(first.kind, HookKind::Slack);
+        assert_eq!(first.var, "SLACK_PROD_WEB");
+        assert_eq!(
+            first.envs.as_deref(),
+            Some(&[EnvName::new("production").unwrap()][..])
+        );
+        assert_eq!(first.apps.as_deref(), Some(&[AppName::new("web").unwrap()][..]));
+        let second = &c.notify_routes[1];
+        assert_eq!((second.kind, second.apps.is_none()), (HookKind::Webhook, true));
+        assert!(parse("").unwrap().notify_routes.is_empty());
+    }
+
+    #[test]
+    fn a_bad_notify_route_names_its_key() {
+        for (route, key) in [
+            ("envs = [\"production\"]\n", "notify.route[0]"),
+            (
+                "slack_webhook_env = \"A\"\nwebhook_url_env = \"B\"\n",
+                "notify.route[0]",
+            ),
+            (
+                "webhook_url_env = \"https://hooks\"\n",
+                "notify.route[0].webhook_url_env",
+            ),
+            (
+                "slack_webhook_env = \"A\"\nenvs = [\"Prod\"]\n",
+                "notify.route[0].envs",
+            ),
+            ("slack_webhook_env = \"A\"\napps = []\n", "notify.route[0].apps"),
+            (
+                "slack_webhook_env = \"A\"\nchannel = \"#x\"\n",
+                "notify.route[0].channel",
+            ),
+        ] {
+            let e = parse(&format!("[[notify.route]]\n{route}")).unwrap_err();
+            assert_eq!(e.key, key, "{route} → {e}");
+            assert!(e.to_string().starts_with("/etc/auger/auger.toml: "), "{e}");
         }
     }
 

@@ -5,6 +5,7 @@ pub mod config;
 pub mod crash;
 pub mod data_dir;
 pub mod demo;
+pub mod dora;
 pub mod forge;
 pub mod gitops;
 pub mod handlers;

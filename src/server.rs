@@ -149,6 +149,7 @@ pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
             forge,
             login,
             gitops_fetched: Mutex::new(None),
+            dora_gauges: Default::default(),
             gitops,
             releases,
         },
@@ -231,7 +232,9 @@ pub fn releaser(
         policies,
         gitops,
         templates: config.paths.templates.clone(),
-        notifier: Arc::new(Notifier::new(forge.clone(), config.slack_webhook_url())),
+        notifier: Arc::new(
+            Notifier::new(forge.clone(), config.slack_webhook_url()).with_routes(config.notify_route_urls()),
+        ),
         forge,
         clock: Arc::new(SystemClock),
         desired,

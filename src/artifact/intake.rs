@@ -2,6 +2,7 @@
 //! (no I/O). A green CI signal that a policy names is a build of those apps; a tag pushed onto
 //! a commit that already has an artifact adds the tag. Everything else means nothing here.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::artifact::{Artifact, Source};
@@ -50,6 +51,9 @@ pub struct BuildFacts {
     pub author: Option<String>,
     pub message: Option<String>,
     pub url: Option<String>,
+    /// When the commit was made, when the signal says (a status's committer date).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub committed: Option<DateTime<Utc>>,
 }
 
 impl BuildFacts {
@@ -92,10 +96,20 @@ impl Build {
                 a.author = f.author.clone();
                 a.message = f.message.clone();
                 a.url = f.url.clone();
+                a.committed = f.committed;
                 a
             })
             .collect()
     }
+}
+
+/// The first of `dates` that reads as an RFC 3339 time: a commit's time as a payload gives it.
+fn commit_time<'a>(dates: impl IntoIterator<Item = Option<&'a str>>) -> Option<DateTime<Utc>> {
+    dates
+        .into_iter()
+        .flatten()
+        .find_map(|d| DateTime::parse_from_rfc3339(d).ok())
+        .map(|d| d.to_utc())
 }
 
 pub fn from_event(event: &Event, policies: &PolicySet) -> Intake {
@@ -125,6 +139,12 @@ pub fn from_event(event: &Event, policies: &PolicySet) -> Intake {
                     .or_else(|| e.commit.commit.author.as_ref().map(|g| g.name.clone()));
                 f.message = Some(e.commit.commit.message.clone());
                 f.url = e.commit.html_url.clone();
+                let details = &e.commit.commit;
+                f.committed = commit_time(
+                    [&details.committer, &details.author]
+                        .into_iter()
+                        .map(|g| g.as_ref().and_then(|g| g.date.as_deref())),
+                );
             });
         }
         Event::CheckRun(e) if e.action == CheckRunAction::Completed && e.check_run.succeeded() => {
@@ -160,6 +180,7 @@ pub fn from_event(event: &Event, policies: &PolicySet) -> Intake {
             out.build = signal.build(policies, |f| {
                 f.branches = run.head_branch.iter().cloned().collect();
                 f.pull_requests = same_head_prs(&run.pull_requests, &run.head_sha);
+                f.committed = commit_time([run.head_commit.as_ref().and_then(|c| c.timestamp.as_deref())]);
             });
         }
         Event::Push(e) if !e.deleted => {
@@ -210,6 +231,7 @@ impl CiSignal<'_> {
             author: None,
             message: None,
             url: None,
+            committed: None,
         };
         facts(&mut f);
         Some(Build { apps, facts: f })
@@ -289,6 +311,11 @@ mod tests {
         assert_eq!(a.sha, s.sha);
         assert_eq!(a.source.kind, "status");
         assert_eq!(a.message.as_deref(), Some(s.commit.commit.message.as_str()));
+        assert_eq!(
+            a.committed.map(|t| t.to_rfc3339()).as_deref(),
+            Some("2019-05-15T15:19:25+00:00"),
+            "the committer's date starts the lead time"
+        );
         let heads: Vec<_> = s
             .branches
             .iter()
@@ -352,9 +379,13 @@ mod tests {
             w.repository.full_name.as_str(),
             &format!("\"workflow_run:{}\"", w.workflow_name()),
         );
+        assert!(!w.is_from_fork(), "the fixture's run built its own repository");
+        let artifacts = from_event(&ev, &policies).artifacts();
+        assert_eq!(artifacts.len(), 1);
         assert_eq!(
-            from_event(&ev, &policies).artifacts().len(),
-            usize::from(!w.is_from_fork())
+            artifacts[0].committed.map(|t| t.to_rfc3339()).as_deref(),
+            Some("2020-10-05T16:32:07+00:00"),
+            "the head commit's timestamp"
         );
         v["workflow_run"]["head_repository"]["full_name"] = "mallory/fork".into();
         let fork = parse_event("workflow_run", &serde_json::to_vec(&v).unwrap()).unwrap();
@@ -415,6 +446,7 @@ mod tests {
                 author: None,
                 message: None,
                 url: None,
+                committed: None,
             },
         };
         assert!(build.depends_on_paths(&policies));

@@ -117,6 +117,28 @@ impl GitopsRepo {
         Ok(out)
     }
 
+    /// Releases that landed at `since` or later, newest first: the walk stops at the first
+    /// older entry of the first-parent line, so a long history is not read to its start.
+    pub fn releases_since(&self, filter: &HistoryFilter, since: DateTime<Utc>) -> Result<Vec<ReleaseRecord>> {
+        let mut out = Vec::new();
+        self.walk(|e| {
+            let time = match &e {
+                HistoryEntry::Release(r) => r.time,
+                HistoryEntry::Removal { time, .. } => *time,
+            };
+            if time < since {
+                return false;
+            }
+            if let HistoryEntry::Release(r) = e
+                && filter.accepts(&r.env, &r.app)
+            {
+                out.push(r);
+            }
+            filter.limit.is_none_or(|l| out.len() < l)
+        })?;
+        Ok(out)
+    }
+
     /// What is live in (env, app): the newest release, unless a removal came after it.
     pub fn current(&self, env: &EnvName, app: &AppName) -> Result<Option<ReleaseRecord>> {
         let filter = HistoryFilter {

@@ -235,6 +235,7 @@ impl Bed {
                 author: None,
                 message: None,
                 url: None,
+                committed: None,
             },
         }
     }

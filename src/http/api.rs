@@ -125,7 +125,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/releases/current", web::get().to(current_release))
                 .route("/releases", web::post().to(create_release))
                 .route("/rollbacks", web::post().to(create_rollback))
-                .route("/environments", web::get().to(list_environments)),
+                .route("/environments", web::get().to(list_environments))
+                .route("/metrics/dora", web::get().to(super::dora::api)),
         );
 }
 
@@ -164,6 +165,7 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     if let Some(r) = state.releases.running() {
         body.push_str(&r.notifier().stats().render_prometheus());
     }
+    body.push_str(&super::dora::gauges(state.clone()).await);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(body)
@@ -195,6 +197,9 @@ struct NewArtifact {
     url: Option<String>,
     #[serde(default)]
     target_url: Option<String>,
+    /// When the source commit was made (RFC 3339): where the DORA lead time starts.
+    #[serde(default)]
+    committed: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 async fn create_artifact(
@@ -261,6 +266,7 @@ async fn create_artifact_inner(caller: &ApiCaller, body: &[u8], state: &web::Dat
     a.author = new.author;
     a.message = new.message;
     a.url = new.url;
+    a.committed = new.committed;
     let store = state.store.clone();
     let incoming = a.clone();
     let recorded = web::block(move || store.record(&a)).await;

@@ -8,7 +8,9 @@
 mod actions;
 mod api;
 mod artifact_page;
+mod charts;
 mod dashboard;
+mod dora;
 pub mod login;
 pub mod reports;
 pub mod session;
@@ -66,6 +68,8 @@ pub struct AppState {
     pub login: Option<login::Login>,
     /// Who may act from the dashboard, asked of GitHub (the rules of the PR commands).
     pub people: crate::release::People,
+    /// The DORA gauges of `/metrics` as last computed.
+    pub dora_gauges: dora::GaugeCache,
 }
 
 /// Every route auger answers; anything else is a JSON 404.
@@ -74,6 +78,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/artifacts/{id}", web::get().to(artifact_page::page))
         .configure(login::routes)
         .configure(actions::routes)
+        .route("/dora", web::get().to(dora::page))
         .service(
             web::resource("/webhooks/github")
                 .route(web::post().to(webhook::receive))

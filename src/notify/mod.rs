@@ -1,10 +1,12 @@
 //! Notifications (design §6, the last link after the forge): commit statuses `auger/<env>`,
-//! GitHub Deployments, and Slack messages.
+//! GitHub Deployments, and messages to Slack and generic webhooks, routed per env and app
+//! (design §17: `[[notify.route]]`; the old single `[notify] slack_webhook_env` is a route
+//! that takes everything).
 //!
 //! Nothing here may fail or delay a release. Every [`Notifier`] method returns no error:
 //! problems are logged with `tracing::warn!` and counted in [`NotifyStats`]. GitHub calls go
-//! through the [`Forge`] (which already retries idempotent calls); Slack POSTs run on a
-//! background task with a 2 s timeout and one retry. A missing forge or Slack URL skips that
+//! through the [`Forge`] (which already retries idempotent calls); webhook POSTs run on a
+//! background task with a 2 s timeout and one retry. A missing forge or URL skips that
 //! channel.
 //!
 //! The caller keeps the GitHub deployment id between events: [`Notifier::release_pending`]
@@ -20,6 +22,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::artifact::{Artifact, ArtifactId};
+use crate::config::{HookKind, NotifyRoute};
 use crate::domain::{AppName, CommitSha, EnvName, RepoName};
 use crate::forge::{
     CommitState, DeploymentId, DeploymentState, DeploymentStatusUpdate, Forge, ForgeError, NewDeployment,
@@ -29,7 +32,7 @@ use crate::forge::{
 pub use reply::{ReplyRef, ReplyText, answer_marker, render_reply};
 pub use slack::{escape_json_fragment, escape_mrkdwn};
 
-/// Slack must not hold anything up: a short timeout per attempt (design: 2 s).
+/// Slack and webhooks must not hold anything up: a short timeout per attempt (design: 2 s).
 pub const SLACK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// GitHub cuts status descriptions at 140 characters.
@@ -62,6 +65,49 @@ const DEFAULT_TEMPLATES: [(&str, &str); 5] = [
         include_str!("../../templates/notify/slack_preview_removed.json.tera"),
     ),
 ];
+
+/// The plain-text sentence of a generic webhook's `message` (a template folder may override it).
+const WEBHOOK_MESSAGE: (&str, &str) = (
+    "webhook_message.txt.tera",
+    include_str!("../../templates/notify/webhook_message.txt.tera"),
+);
+
+/// What a message announces: the Slack template, and the `event` and `state` of the generic
+/// webhook's body.
+#[derive(Debug, Clone, Copy)]
+struct Announcement {
+    template: &'static str,
+    event: &'static str,
+    state: &'static str,
+}
+
+/// A destination and the envs and apps whose messages it takes (`None`: every one).
+#[derive(Debug)]
+struct Route {
+    envs: Option<Vec<EnvName>>,
+    apps: Option<Vec<AppName>>,
+    kind: HookKind,
+    sender: slack::SlackSender,
+}
+
+impl Route {
+    /// Whether the route takes `ev`: its env and app are listed (or the lists left out). A
+    /// preview instance `<app>-pr-<n>` counts as its app.
+    fn takes(&self, ev: &ReleaseEvent) -> bool {
+        let app_listed = |a: &AppName| {
+            *a == ev.app
+                || (ev.transient
+                    && ev
+                        .app
+                        .as_str()
+                        .strip_prefix(a.as_str())
+                        .and_then(|rest| rest.strip_prefix("-pr-"))
+                        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())))
+        };
+        self.envs.as_ref().is_none_or(|e| e.contains(&ev.env))
+            && self.apps.as_ref().is_none_or(|a| a.iter().any(app_listed))
+    }
+}
 
 /// One release as the notifier sees it. Built by the release loop; `deployment_id` is the
 /// value [`Notifier::release_pending`] returned, carried to the later events.
@@ -143,6 +189,8 @@ pub enum Channel {
     Status,
     Deployment,
     Slack,
+    /// Generic JSON webhooks (`[[notify.route]] webhook_url_env`).
+    Webhook,
 }
 
 impl Channel {
@@ -151,14 +199,15 @@ impl Channel {
             Channel::Status => "status",
             Channel::Deployment => "deployment",
             Channel::Slack => "slack",
+            Channel::Webhook => "webhook",
         }
     }
 }
 
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    sent: [AtomicU64; 3],
-    failed: [AtomicU64; 3],
+    sent: [AtomicU64; 4],
+    failed: [AtomicU64; 4],
 }
 
 impl Counters {
@@ -167,6 +216,7 @@ impl Counters {
             Channel::Status => 0,
             Channel::Deployment => 1,
             Channel::Slack => 2,
+            Channel::Webhook => 3,
         }
     }
     pub(crate) fn sent(&self, channel: Channel) {
@@ -189,6 +239,7 @@ pub struct NotifyStats {
     pub status: ChannelStats,
     pub deployment: ChannelStats,
     pub slack: ChannelStats,
+    pub webhook: ChannelStats,
 }
 
 impl NotifyStats {
@@ -197,6 +248,7 @@ impl NotifyStats {
             Channel::Status => self.status,
             Channel::Deployment => self.deployment,
             Channel::Slack => self.slack,
+            Channel::Webhook => self.webhook,
         }
     }
 
@@ -206,7 +258,12 @@ impl NotifyStats {
             "# HELP auger_notifications_total Notifications by channel and result.\n\
              # TYPE auger_notifications_total counter\n",
         );
-        for ch in [Channel::Status, Channel::Deployment, Channel::Slack] {
+        for ch in [
+            Channel::Status,
+            Channel::Deployment,
+            Channel::Slack,
+            Channel::Webhook,
+        ] {
             let s = self.channel(ch);
             for (result, n) in [("sent", s.sent), ("failed", s.failed)] {
                 out.push_str(&format!(
@@ -227,10 +284,11 @@ pub struct TemplateError {
     pub message: String,
 }
 
-/// Sends release notifications to GitHub and Slack. Cheap to share behind an `Arc`.
+/// Sends release notifications to GitHub, Slack and webhooks. Cheap to share behind an `Arc`.
 pub struct Notifier {
     forge: Option<Arc<dyn Forge>>,
-    slack: Option<slack::SlackSender>,
+    /// Every matching route gets a message, in the configuration's order.
+    routes: Vec<Route>,
     tera: tera::Tera,
     counters: Arc<Counters>,
     slack_in_flight: Arc<AtomicUsize>,
@@ -240,26 +298,63 @@ impl std::fmt::Debug for Notifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Notifier")
             .field("forge", &self.forge.is_some())
-            .field("slack", &self.slack.is_some())
+            .field("routes", &self.routes.len())
             .finish_non_exhaustive()
     }
 }
 
 impl Notifier {
     /// `slack_webhook_url` is the secret URL (read from the env var the config names); an
-    /// empty one counts as none. Uses the built-in templates.
+    /// empty one counts as none. It takes the messages of every env and app. Uses the built-in
+    /// templates.
     pub fn new(forge: Option<Arc<dyn Forge>>, slack_webhook_url: Option<String>) -> Notifier {
-        let counters = Arc::new(Counters::default());
-        let in_flight = Arc::new(AtomicUsize::new(0));
-        let slack = slack_webhook_url
-            .filter(|u| !u.trim().is_empty())
-            .and_then(|url| slack::SlackSender::new(url, SLACK_TIMEOUT, counters.clone(), in_flight.clone()));
-        Notifier {
+        let mut n = Notifier {
             forge,
-            slack,
+            routes: Vec::new(),
             tera: default_tera(),
-            counters,
-            slack_in_flight: in_flight,
+            counters: Arc::new(Counters::default()),
+            slack_in_flight: Arc::new(AtomicUsize::new(0)),
+        };
+        if let Some(url) = slack_webhook_url.filter(|u| !u.trim().is_empty()) {
+            n.add_route(None, None, HookKind::Slack, url);
+        }
+        n
+    }
+
+    /// Adds the `[[notify.route]]`s, each with the URL its variable holds, after the
+    /// catch-all Slack webhook of [`Notifier::new`].
+    pub fn with_routes(mut self, routes: impl IntoIterator<Item = (NotifyRoute, String)>) -> Notifier {
+        for (r, url) in routes {
+            self.add_route(r.envs, r.apps, r.kind, url);
+        }
+        self
+    }
+
+    fn add_route(
+        &mut self,
+        envs: Option<Vec<EnvName>>,
+        apps: Option<Vec<AppName>>,
+        kind: HookKind,
+        url: String,
+    ) {
+        let channel = match kind {
+            HookKind::Slack => Channel::Slack,
+            HookKind::Webhook => Channel::Webhook,
+        };
+        let sender = slack::SlackSender::new(
+            url,
+            channel,
+            SLACK_TIMEOUT,
+            self.counters.clone(),
+            self.slack_in_flight.clone(),
+        );
+        if let Some(sender) = sender {
+            self.routes.push(Route {
+                envs,
+                apps,
+                kind,
+                sender,
+            });
         }
     }
 
@@ -300,10 +395,11 @@ impl Notifier {
             status: get(Channel::Status),
             deployment: get(Channel::Deployment),
             slack: get(Channel::Slack),
+            webhook: get(Channel::Webhook),
         }
     }
 
-    /// Waits until no Slack message is being sent, at most `timeout`; `true` when idle. For
+    /// Waits until no Slack or webhook message is being sent, at most `timeout`; `true` when idle. For
     /// graceful shutdown and tests; releases never wait for it.
     pub async fn slack_idle(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
@@ -348,12 +444,20 @@ impl Notifier {
     /// older deployments of the environment `inactive`, and a Slack message. `true` when
     /// GitHub took the status and the deployment's.
     pub async fn release_succeeded(&self, ev: &ReleaseEvent) -> bool {
-        let template = if ev.transient {
-            "slack_preview.json.tera"
+        let what = if ev.transient {
+            Announcement {
+                template: "slack_preview.json.tera",
+                event: "preview_deployed",
+                state: "success",
+            }
         } else {
-            "slack_release.json.tera"
+            Announcement {
+                template: "slack_release.json.tera",
+                event: "released",
+                state: "success",
+            }
         };
-        self.slack(template, ev, &[]);
+        self.announce(what, ev, &[]);
         self.succeeded(ev, format!("released {}", ev.artifact)).await
     }
 
@@ -361,11 +465,12 @@ impl Notifier {
     /// `from` is the artifact that was replaced, when known.
     pub async fn rollback(&self, ev: &ReleaseEvent, from: Option<&ArtifactId>) -> bool {
         let from = from.map(|a| a.to_string()).unwrap_or_default();
-        self.slack(
-            "slack_rollback.json.tera",
-            ev,
-            &[("rollback_from", from.as_str())],
-        );
+        let what = Announcement {
+            template: "slack_rollback.json.tera",
+            event: "rolled_back",
+            state: "success",
+        };
+        self.announce(what, ev, &[("rollback_from", from.as_str())]);
         self.succeeded(ev, format!("rolled back to {}", ev.artifact))
             .await
     }
@@ -373,7 +478,15 @@ impl Notifier {
     /// The release failed (`reason` is shown to humans): status failure or error, deployment
     /// `failure` or `error`, and a Slack message. `true` when GitHub took the statuses.
     pub async fn release_failed(&self, ev: &ReleaseEvent, kind: FailureKind, reason: &str) -> bool {
-        self.slack("slack_failure.json.tera", ev, &[("reason", reason)]);
+        let what = Announcement {
+            template: "slack_failure.json.tera",
+            event: "failed",
+            state: match kind {
+                FailureKind::Failed => "failure",
+                FailureKind::Error => "error",
+            },
+        };
+        self.announce(what, ev, &[("reason", reason)]);
         let (state, dstate) = match kind {
             FailureKind::Failed => (CommitState::Failure, DeploymentState::Failure),
             FailureKind::Error => (CommitState::Error, DeploymentState::Error),
@@ -448,13 +561,19 @@ impl Notifier {
     ) -> bool {
         let from = from.map(|a| a.to_string()).unwrap_or_default();
         if rollback {
-            self.slack(
-                "slack_rollback.json.tera",
-                ev,
-                &[("rollback_from", from.as_str()), ("verified", "yes")],
-            );
+            let what = Announcement {
+                template: "slack_rollback.json.tera",
+                event: "rolled_back",
+                state: "verified",
+            };
+            self.announce(what, ev, &[("rollback_from", from.as_str()), ("verified", "yes")]);
         } else {
-            self.slack("slack_release.json.tera", ev, &[("verified", "yes")]);
+            let what = Announcement {
+                template: "slack_release.json.tera",
+                event: "verified",
+                state: "verified",
+            };
+            self.announce(what, ev, &[("verified", "yes")]);
         }
         let description = if rollback {
             format!("rolled back to {}, verified", ev.artifact)
@@ -483,7 +602,12 @@ impl Notifier {
     /// A preview environment was torn down: its deployments become `inactive`. Without a
     /// known id, every recent deployment of the environment is marked.
     pub async fn preview_removed(&self, ev: &ReleaseEvent) {
-        self.slack("slack_preview_removed.json.tera", ev, &[]);
+        let what = Announcement {
+            template: "slack_preview_removed.json.tera",
+            event: "preview_removed",
+            state: "inactive",
+        };
+        self.announce(what, ev, &[]);
         match ev.deployment_id {
             Some(id) => {
                 self.deployment_status(ev, id, DeploymentState::Inactive, None, "preview removed")
@@ -664,16 +788,85 @@ impl Notifier {
         }
     }
 
-    /// Renders `template` for `ev` and posts it in the background.
-    fn slack(&self, template: &'static str, ev: &ReleaseEvent, extra: &[(&str, &str)]) {
-        let Some(sender) = &self.slack else { return };
-        match self.render(template, ev, extra) {
-            Ok(body) => sender.send(template, body),
-            Err(message) => {
-                self.counters.failed(Channel::Slack);
-                tracing::warn!(template, %message, "cannot render Slack message");
+    /// Posts `what` about `ev` in the background to every route that takes (env, app): the
+    /// Slack template to Slack routes, the JSON body of [`Notifier::webhook_body`] to webhooks.
+    /// Each body is rendered once, however many routes get it.
+    fn announce(&self, what: Announcement, ev: &ReleaseEvent, extra: &[(&str, &str)]) {
+        let mut slack: Option<Result<String, String>> = None;
+        let mut webhook: Option<Result<String, String>> = None;
+        for route in self.routes.iter().filter(|r| r.takes(ev)) {
+            let (body, channel) = match route.kind {
+                HookKind::Slack => (
+                    slack.get_or_insert_with(|| self.render(what.template, ev, extra)),
+                    Channel::Slack,
+                ),
+                HookKind::Webhook => (
+                    webhook.get_or_insert_with(|| self.webhook_body(what, ev, extra).map(|v| v.to_string())),
+                    Channel::Webhook,
+                ),
+            };
+            match body {
+                Ok(body) => route.sender.send(what.template, body.clone()),
+                Err(message) => {
+                    self.counters.failed(channel);
+                    tracing::warn!(template = what.template, channel = channel.as_str(), %message, "cannot render a notification");
+                }
             }
         }
+    }
+
+    /// The generic webhook's JSON body (README, "Notifications"): `event`, `app`, `env`,
+    /// `artifact`, `repo`, `sha`, `state`, `trigger`, `message` (a sentence from
+    /// `webhook_message.txt.tera`), `reason`, `rollback_from`, and `links` with the
+    /// `gitops_commit` and `environment` URLs that are known.
+    fn webhook_body(
+        &self,
+        what: Announcement,
+        ev: &ReleaseEvent,
+        extra: &[(&str, &str)],
+    ) -> Result<serde_json::Value, String> {
+        let get = |key: &str| {
+            extra
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| truncate(v, 1000))
+                .unwrap_or_default()
+        };
+        let mut ctx = tera::Context::new();
+        ctx.insert("event", what.event);
+        ctx.insert("state", what.state);
+        ctx.insert("app", ev.app.as_str());
+        ctx.insert("env", ev.env.as_str());
+        ctx.insert("artifact", &ev.artifact.to_string());
+        ctx.insert("trigger", &ev.trigger);
+        ctx.insert("reason", &get("reason"));
+        ctx.insert("rollback_from", &get("rollback_from"));
+        let message = self
+            .tera
+            .render(WEBHOOK_MESSAGE.0, &ctx)
+            .map_err(|e| tera_error_text(&e))?;
+        let mut links = serde_json::Map::new();
+        if let Some(url) = &ev.gitops_commit_url {
+            links.insert("gitops_commit".into(), url.clone().into());
+        }
+        if let Some(url) = &ev.environment_url {
+            links.insert("environment".into(), url.clone().into());
+        }
+        Ok(serde_json::json!({
+            "event": what.event,
+            "app": ev.app,
+            "env": ev.env,
+            "artifact": ev.artifact,
+            "repo": ev.repo,
+            "sha": ev.sha,
+            "state": what.state,
+            "trigger": ev.trigger,
+            "message": message.trim(),
+            "reason": get("reason"),
+            "rollback_from": Some(get("rollback_from")).filter(|r| !r.is_empty()),
+            "commit_message": ev.commit_message.as_deref().and_then(|m| m.lines().next()).map(|l| truncate(l, 300)),
+            "links": links,
+        }))
     }
 
     /// The Slack JSON for `template`; public so the templates can be previewed and tested.
@@ -725,7 +918,7 @@ fn default_tera() -> tera::Tera {
     let mut tera = tera::Tera::default();
     // Plain-text output: Tera's HTML escaping would mangle the already escaped values.
     tera.autoescape_on(vec![]);
-    if let Err(e) = tera.add_raw_templates(DEFAULT_TEMPLATES) {
+    if let Err(e) = tera.add_raw_templates(DEFAULT_TEMPLATES.into_iter().chain([WEBHOOK_MESSAGE])) {
         // Shipped templates are checked by the unit tests; should one break, Slack is off
         // (render fails and is counted) while statuses and deployments still work.
         tracing::warn!(error = %tera_error_text(&e), "built-in notification templates do not parse");
@@ -844,6 +1037,89 @@ mod tests {
         std::fs::write(dir.path().join("slack_release.json.tera"), "not json {{ app }}").unwrap();
         let n = Notifier::new(None, None).with_template_dir(dir.path()).unwrap();
         assert!(n.render("slack_release.json.tera", &event(), &[]).is_err());
+    }
+
+    #[test]
+    fn every_webhook_event_gets_a_sentence_and_unescaped_values() {
+        let n = Notifier::new(None, None);
+        let cases = [
+            (
+                "released",
+                "success",
+                "web@0123456789ab released to staging (command @alice)",
+            ),
+            (
+                "verified",
+                "verified",
+                "web@0123456789ab verified in staging (command @alice)",
+            ),
+            (
+                "rolled_back",
+                "verified",
+                "staging rolled back to web@0123456789ab from web@aaaaaaaaaaaa, verified (command @alice)",
+            ),
+            (
+                "failed",
+                "failure",
+                "web@0123456789ab failed in staging: boom <x> (command @alice)",
+            ),
+            (
+                "preview_deployed",
+                "success",
+                "preview web deployed with web@0123456789ab (command @alice)",
+            ),
+            (
+                "preview_removed",
+                "inactive",
+                "preview web removed (command @alice)",
+            ),
+        ];
+        for (name, state, message) in cases {
+            let what = Announcement {
+                template: "slack_release.json.tera",
+                event: name,
+                state,
+            };
+            let body = n
+                .webhook_body(
+                    what,
+                    &event(),
+                    &[("reason", "boom <x>"), ("rollback_from", "web@aaaaaaaaaaaa")],
+                )
+                .unwrap();
+            assert_eq!(body["message"], message, "{name}");
+            assert_eq!(
+                (body["event"].as_str(), body["state"].as_str()),
+                (Some(name), Some(state))
+            );
+            assert_eq!(body["commit_message"], "Fix \"quotes\" <!channel> & <script>");
+            assert_eq!(body["links"]["gitops_commit"], "https://example.test/c?a=1&b=2");
+            assert_eq!(body["links"]["environment"], "https://staging.example.test");
+        }
+    }
+
+    #[test]
+    fn a_route_takes_its_envs_and_apps_and_the_previews_of_its_apps() {
+        let n = Notifier::new(None, None).with_routes([(
+            NotifyRoute {
+                envs: None,
+                apps: Some(vec![AppName::new("web").unwrap()]),
+                kind: HookKind::Webhook,
+                var: "X".into(),
+            },
+            "http://127.0.0.1:9/hook".into(),
+        )]);
+        let route = &n.routes[0];
+        let mut ev = event();
+        assert!(route.takes(&ev));
+        ev.app = AppName::new("web-pr-12").unwrap();
+        assert!(!route.takes(&ev), "not a preview: another app");
+        ev.transient = true;
+        assert!(route.takes(&ev));
+        for other in ["webshop-pr-1", "web-pr-x", "api"] {
+            ev.app = AppName::new(other).unwrap();
+            assert!(!route.takes(&ev), "{other}");
+        }
     }
 
     #[test]

@@ -1,8 +1,9 @@
-//! Slack incoming webhooks: escaping for mrkdwn, and a fire-and-forget sender.
+//! Slack incoming webhooks and generic JSON webhooks: escaping for mrkdwn, and a
+//! fire-and-forget sender.
 //!
-//! A Slack outage must never hold a release up, so every POST runs on its own tokio task with
-//! a short timeout and at most one retry. The webhook URL is a secret (anyone holding it can
-//! post to the channel): it is never logged, and reqwest errors are stripped of it.
+//! An outage of the receiver must never hold a release up, so every POST runs on its own tokio
+//! task with a short timeout and at most one retry. The webhook URL is a secret (anyone holding
+//! it can post to the channel): it is never logged, and reqwest errors are stripped of it.
 
 use std::fmt;
 use std::sync::Arc;
@@ -38,10 +39,12 @@ pub fn escape_json_fragment(s: &str) -> String {
         .to_owned()
 }
 
-/// Where and how Slack messages are posted.
+/// Where and how messages are posted: a Slack incoming webhook or a generic webhook
+/// (`channel` says which, for counters and logs).
 #[derive(Clone)]
 pub(crate) struct SlackSender {
     url: Arc<str>,
+    channel: Channel,
     client: reqwest::Client,
     retry_delay: Duration,
     counters: Arc<Counters>,
@@ -51,14 +54,18 @@ pub(crate) struct SlackSender {
 impl fmt::Debug for SlackSender {
     // The URL is the credential: keep it out of `{:?}` too.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SlackSender").field("url", &"<redacted>").finish()
+        f.debug_struct("SlackSender")
+            .field("channel", &self.channel)
+            .field("url", &"<redacted>")
+            .finish()
     }
 }
 
 impl SlackSender {
-    /// `None` (with a warning) when the HTTP client cannot be built: Slack is then skipped.
+    /// `None` (with a warning) when the HTTP client cannot be built: the hook is then skipped.
     pub(crate) fn new(
         url: String,
+        channel: Channel,
         timeout: Duration,
         counters: Arc<Counters>,
         in_flight: Arc<AtomicUsize>,
@@ -70,12 +77,13 @@ impl SlackSender {
         {
             Ok(c) => c,
             Err(e) => {
-                tracing::warn!(error = %e.without_url(), "cannot build the Slack HTTP client; Slack notifications are off");
+                tracing::warn!(channel = channel.as_str(), error = %e.without_url(), "cannot build the HTTP client; these notifications are off");
                 return None;
             }
         };
         Some(SlackSender {
             url: url.into(),
+            channel,
             client,
             retry_delay: Duration::from_millis(200),
             counters,
@@ -89,8 +97,12 @@ impl SlackSender {
         let handle = match tokio::runtime::Handle::try_current() {
             Ok(h) => h,
             Err(_) => {
-                tracing::warn!(kind, "no tokio runtime; Slack message dropped");
-                self.counters.failed(Channel::Slack);
+                tracing::warn!(
+                    kind,
+                    channel = self.channel.as_str(),
+                    "no tokio runtime; message dropped"
+                );
+                self.counters.failed(self.channel);
                 return;
             }
         };
@@ -99,9 +111,9 @@ impl SlackSender {
         handle.spawn(async move {
             let ok = this.post_with_one_retry(kind, body).await;
             if ok {
-                this.counters.sent(Channel::Slack);
+                this.counters.sent(this.channel);
             } else {
-                this.counters.failed(Channel::Slack);
+                this.counters.failed(this.channel);
             }
             this.in_flight.fetch_sub(1, Ordering::SeqCst);
         });
@@ -112,7 +124,7 @@ impl SlackSender {
             match self.post(&body).await {
                 Ok(()) => return true,
                 Err(reason) => {
-                    tracing::warn!(kind, attempt, %reason, "Slack notification failed");
+                    tracing::warn!(kind, attempt, channel = self.channel.as_str(), %reason, "notification failed");
                     if attempt == 1 {
                         tokio::time::sleep(self.retry_delay).await;
                     }
@@ -136,7 +148,7 @@ impl SlackSender {
         if status.is_success() {
             Ok(())
         } else {
-            Err(format!("Slack answered {status}"))
+            Err(format!("the {} answered {status}", self.channel.as_str()))
         }
     }
 }

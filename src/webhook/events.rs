@@ -157,6 +157,10 @@ pub struct GitIdentity {
     /// The GitHub login, when GitHub could match the e-mail (push payloads only).
     #[serde(default)]
     pub username: Option<String>,
+    /// When they authored or committed (ISO 8601; status payloads only). Kept as text so an odd
+    /// format never refuses the delivery.
+    #[serde(default)]
+    pub date: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -207,12 +211,14 @@ pub struct StatusCommit {
     pub author: Option<PartialAccount>,
 }
 
-/// The git part of a commit: message and author.
+/// The git part of a commit: message, author and committer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommitDetails {
     pub message: String,
     #[serde(default)]
     pub author: Option<GitIdentity>,
+    #[serde(default)]
+    pub committer: Option<GitIdentity>,
 }
 
 /// A branch listed on a status event.
@@ -415,6 +421,16 @@ pub struct WorkflowRun {
     pub pull_requests: Vec<PullRequestRef>,
     #[serde(default)]
     pub head_repository: Option<RunRepository>,
+    #[serde(default)]
+    pub head_commit: Option<RunHeadCommit>,
+}
+
+/// The commit a run built, as far as auger reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunHeadCommit {
+    /// When it was made (ISO 8601). Kept as text so an odd format never refuses the delivery.
+    #[serde(default)]
+    pub timestamp: Option<String>,
 }
 
 impl WorkflowRun {

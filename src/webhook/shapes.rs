@@ -39,7 +39,7 @@ shaped! {
         whole("default_branch"), whole("private"), object("owner", Account::SHAPE),
     ];
     InstallationRef => [whole("id")];
-    GitIdentity => [whole("name"), whole("email"), whole("username")];
+    GitIdentity => [whole("name"), whole("email"), whole("username"), whole("date")];
 
     StatusEvent => [
         whole("id"), whole("sha"), whole("context"), whole("state"), whole("description"),
@@ -49,7 +49,9 @@ shaped! {
         whole("sha"), whole("html_url"), object("commit", CommitDetails::SHAPE),
         object("author", PartialAccount::SHAPE),
     ];
-    CommitDetails => [whole("message"), object("author", GitIdentity::SHAPE)];
+    CommitDetails => [
+        whole("message"), object("author", GitIdentity::SHAPE), object("committer", GitIdentity::SHAPE),
+    ];
     StatusBranch => [whole("name"), object("commit", ShaRef::SHAPE)];
     ShaRef => [whole("sha")];
 
@@ -75,9 +77,10 @@ shaped! {
         whole("id"), whole("name"), whole("head_sha"), whole("head_branch"), whole("event"),
         whole("status"), whole("conclusion"), whole("html_url"), whole("run_number"),
         whole("run_attempt"), whole("workflow_id"), each("pull_requests", PullRequestRef::SHAPE),
-        object("head_repository", RunRepository::SHAPE),
+        object("head_repository", RunRepository::SHAPE), object("head_commit", RunHeadCommit::SHAPE),
     ];
     RunRepository => [whole("id"), whole("full_name")];
+    RunHeadCommit => [whole("timestamp")];
 
     PushEvent => [
         whole("ref"), whole("before"), whole("after"), whole("created"), whole("deleted"),
@@ -225,6 +228,7 @@ mod tests {
             Workflow,
             WorkflowRun,
             RunRepository,
+            RunHeadCommit,
             PushEvent,
             PushCommit,
             Pusher,

@@ -17,6 +17,7 @@ mod commands;
 mod dashboard;
 mod demo;
 mod deploy_files;
+mod dora;
 mod forge;
 mod freezes;
 mod github_app;

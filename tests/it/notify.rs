@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use auger::config::{HookKind, NotifyRoute};
 use auger::domain::{AppName, CommitSha, EnvName, RepoName};
 use auger::forge::Forge;
 use auger::notify::{FailureKind, Notifier, ReleaseEvent};
@@ -270,4 +271,177 @@ async fn deployments_api_down_still_sets_statuses() {
     let stats = notifier.stats();
     assert!(stats.deployment.failed >= 1, "{stats:?}");
     assert_eq!(stats.status.sent, 2);
+}
+
+fn route(envs: &[&str], apps: &[&str], kind: HookKind) -> NotifyRoute {
+    NotifyRoute {
+        envs: (!envs.is_empty()).then(|| envs.iter().map(|e| EnvName::new(*e).unwrap()).collect()),
+        apps: (!apps.is_empty()).then(|| apps.iter().map(|a| AppName::new(*a).unwrap()).collect()),
+        kind,
+        var: "UNUSED".into(),
+    }
+}
+
+/// Route 1 takes production/web, route 2 staging, route 3 (a generic webhook) api everywhere:
+/// each event reaches exactly the routes that name its env and app, and the webhook gets the
+/// documented JSON body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_event_goes_to_the_routes_of_its_env_and_app() {
+    let (prod_web, staging, hook) = (
+        SlackReceiver::start(200),
+        SlackReceiver::start(200),
+        SlackReceiver::start(200),
+    );
+    let notifier = Notifier::new(None, None).with_routes([
+        (
+            route(&["production"], &["web"], HookKind::Slack),
+            prod_web.url.clone(),
+        ),
+        (route(&["staging"], &[], HookKind::Slack), staging.url.clone()),
+        (route(&[], &["api"], HookKind::Webhook), hook.url.clone()),
+    ]);
+    let web_prod = event(&"a".repeat(40), "production");
+    notifier.release_succeeded(&web_prod).await;
+    assert!(notifier.slack_idle(Duration::from_secs(5)).await);
+    assert_eq!(prod_web.bodies().len(), 1, "production/web: route 1");
+    assert!(
+        staging.bodies().is_empty() && hook.bodies().is_empty(),
+        "and no other"
+    );
+
+    notifier
+        .release_succeeded(&event(&"b".repeat(40), "staging"))
+        .await;
+    assert!(notifier.slack_idle(Duration::from_secs(5)).await);
+    assert_eq!(staging.bodies().len(), 1, "staging: route 2");
+    assert_eq!(prod_web.bodies().len(), 1);
+    assert!(hook.bodies().is_empty());
+
+    let mut api = event(&"c".repeat(40), "production");
+    api.app = AppName::new("api").unwrap();
+    api.artifact = "api@cccccccccccc".parse().unwrap();
+    api.gitops_commit_url = Some("https://github.example/acme/gitops/commit/1".into());
+    notifier
+        .release_failed(&api, FailureKind::Failed, "Deployment api: 0/1 <ready>")
+        .await;
+    assert!(notifier.slack_idle(Duration::from_secs(5)).await);
+    assert_eq!((prod_web.bodies().len(), staging.bodies().len()), (1, 1));
+    let bodies = hook.bodies();
+    assert_eq!(bodies.len(), 1);
+    let body = &bodies[0];
+    assert_eq!(body["event"], "failed");
+    assert_eq!(body["app"], "api");
+    assert_eq!(body["env"], "production");
+    assert_eq!(body["artifact"], "api@cccccccccccc");
+    assert_eq!(body["sha"], "c".repeat(40));
+    assert_eq!(body["repo"], REPO);
+    assert_eq!(body["state"], "failure");
+    assert_eq!(body["trigger"], "command @alice");
+    assert_eq!(
+        body["reason"], "Deployment api: 0/1 <ready>",
+        "plain JSON: no Slack escaping"
+    );
+    assert_eq!(
+        body["message"],
+        "api@cccccccccccc failed in production: Deployment api: 0/1 <ready> (command @alice)"
+    );
+    assert_eq!(
+        body["links"]["gitops_commit"],
+        "https://github.example/acme/gitops/commit/1"
+    );
+    assert!(body["links"].get("environment").is_none(), "{body}");
+    let stats = notifier.stats();
+    assert_eq!((stats.slack.sent, stats.webhook.sent), (2, 1), "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_down_neither_fails_nor_delays_and_is_retried_once() {
+    let (sim, sha) = acme_web_with_a_commit();
+    let failing = SlackReceiver::start(503);
+    let notifier = Notifier::new(Some(forge(&sim)), None).with_routes([
+        (route(&[], &[], HookKind::Webhook), failing.url.clone()),
+        (route(&[], &[], HookKind::Webhook), closed_port_url()),
+    ]);
+    let ev = event(&sha, "staging");
+    let started = Instant::now();
+    assert!(notifier.release_succeeded(&ev).await, "GitHub took the statuses");
+    assert!(
+        started.elapsed() < Duration::from_millis(1900),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(notifier.slack_idle(Duration::from_secs(10)).await);
+    assert_eq!(failing.bodies().len(), 2, "one try and one retry");
+    assert_eq!(notifier.stats().webhook.failed, 2);
+    assert_eq!(
+        states(&sim.statuses(REPO, &sha).unwrap(), "auger/staging"),
+        ["success"]
+    );
+}
+
+/// A real server with the old catch-all Slack webhook and three routes: main goes green, web
+/// goes to staging and production; each receiver gets the messages of its envs.
+#[test]
+fn a_server_routes_release_messages_by_env_with_the_old_webhook_taking_everything() {
+    use crate::support::stack::{Stack, wait_for, web_policy};
+    let (all, prod, staging, hook) = (
+        SlackReceiver::start(200),
+        SlackReceiver::start(200),
+        SlackReceiver::start(200),
+        SlackReceiver::start(200),
+    );
+    let policy = web_policy(
+        "[env.staging]\nauto = { branch = \"main\" }\nmerge = \"direct\"\n\
+         [env.production]\nauto = { branch = \"main\" }\nmerge = \"direct\"\n",
+    );
+    let config = "[notify]\nslack_webhook_env = \"SLACK_ALL\"\n\
+         [[notify.route]]\nenvs = [\"production\"]\napps = [\"web\"]\nslack_webhook_env = \"SLACK_PROD\"\n\
+         [[notify.route]]\nenvs = [\"staging\"]\nslack_webhook_env = \"SLACK_STAGING\"\n\
+         [[notify.route]]\napps = [\"web\"]\nwebhook_url_env = \"OPS_HOOK\"\n\
+         [[notify.route]]\napps = [\"api\"]\nwebhook_url_env = \"UNSET_HOOK_VAR\"\n";
+    let stack = Stack::start_with(
+        &policy,
+        config,
+        &[
+            ("SLACK_ALL", all.url.as_str()),
+            ("SLACK_PROD", prod.url.as_str()),
+            ("SLACK_STAGING", staging.url.as_str()),
+            ("OPS_HOOK", hook.url.as_str()),
+        ],
+    );
+    let v1 = stack.green_main("v1");
+    wait_for("v1 in both envs", || {
+        stack.live("staging").as_deref() == Some(v1.as_str())
+            && stack.live("production").as_deref() == Some(v1.as_str())
+    });
+    wait_for("the messages", || {
+        all.bodies().len() == 2 && hook.bodies().len() == 2
+    });
+    let texts = |r: &SlackReceiver| -> Vec<String> {
+        r.bodies()
+            .iter()
+            .map(|b| b["text"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let prod_texts = texts(&prod);
+    assert_eq!(prod_texts.len(), 1, "{prod_texts:?}");
+    assert!(prod_texts[0].contains("production") && !prod_texts[0].contains("staging"));
+    let staging_texts = texts(&staging);
+    assert_eq!(staging_texts.len(), 1, "{staging_texts:?}");
+    assert!(staging_texts[0].contains("staging"));
+    let mut envs: Vec<String> = hook
+        .bodies()
+        .iter()
+        .map(|b| {
+            assert_eq!(b["event"], "released", "{b}");
+            assert_eq!(b["app"], "web");
+            assert_eq!(b["sha"], v1.as_str());
+            assert_eq!(b["state"], "success");
+            assert!(b["message"].as_str().unwrap().contains("released to"), "{b}");
+            assert!(b["links"].is_object());
+            b["env"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    envs.sort();
+    assert_eq!(envs, ["production", "staging"]);
 }

@@ -558,6 +558,8 @@ fn as_argo_cd_it_posts_the_template_body_with_a_bearer_token() {
     wait_until("the deployed report", &handle, || receiver.requests().len() == 1);
     let bad = repo.commit(&[("staging/web.yaml", UNHEALTHY)], "web 1.1 (bad)");
     wait_until("the degraded report", &handle, || receiver.requests().len() == 2);
+    // The controller logs a delivery once its answer is read, just after the receiver has it.
+    wait_until("the degraded report logged", &handle, || handle.sent().len() == 2);
 
     let requests = receiver.requests();
     for req in &requests {

@@ -128,6 +128,36 @@ impl ArtifactStore {
         Ok(changed)
     }
 
+    /// The `kind` states (env, app) has had, newest first, each with the time of its commit
+    /// (the `time` of the [`Change`] that wrote it); at most `limit`. The ref's log is the
+    /// history: what the DORA figures read verifications back from.
+    pub fn env_state_log<T: DeserializeOwned>(
+        &self,
+        kind: StateKind,
+        env: &EnvName,
+        app: &AppName,
+        limit: usize,
+    ) -> Result<Vec<(DateTime<Utc>, T)>> {
+        let reference = kind.reference(env, app);
+        let repo = self.repo();
+        let mut next = ref_id(&repo, &reference)?;
+        let mut out = Vec::new();
+        while let Some(id) = next {
+            if out.len() >= limit {
+                break;
+            }
+            let commit = repo.find_commit(id)?;
+            let seconds = commit.time().map_err(StoreError::git)?.seconds;
+            let time = DateTime::from_timestamp(seconds, 0).ok_or_else(|| StoreError::CorruptRef {
+                reference: reference.clone(),
+                reason: format!("commit time {seconds} is out of range"),
+            })?;
+            out.push((time, read_state(&repo, id, &reference, kind.file())?));
+            next = commit.parent_ids().next().map(|p| p.detach());
+        }
+        Ok(out)
+    }
+
     /// Every (env, app) with a `kind` state, and the state.
     pub fn env_states<T: DeserializeOwned>(&self, kind: StateKind) -> Result<Vec<(EnvName, AppName, T)>> {
         let repo = self.repo();

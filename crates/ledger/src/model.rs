@@ -119,6 +119,10 @@ pub struct Artifact {
     pub message: Option<String>,
     #[serde(default)]
     pub url: Option<String>,
+    /// When the source commit was made (its committer time), when the signal or CI said: where
+    /// the DORA lead time starts. The first value recorded stands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub committed: Option<DateTime<Utc>>,
     pub created: DateTime<Utc>,
     pub source: Source,
     #[serde(default)]
@@ -168,6 +172,7 @@ impl Artifact {
             author: None,
             message: None,
             url: None,
+            committed: None,
             created: Utc::now(),
             source,
             vars: BTreeMap::new(),
@@ -202,6 +207,9 @@ impl Artifact {
         fill(&mut self.author, &newer.author);
         fill(&mut self.message, &newer.message);
         fill(&mut self.url, &newer.url);
+        if self.committed.is_none() {
+            self.committed = newer.committed;
+        }
         if newer.created < self.created {
             self.created = newer.created;
         }

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use auger_domain::{AppName, BranchName, CommitSha, EnvName, RepoName, TagName};
-use auger_ledger::{Artifact, ArtifactId, ArtifactStore, ListFilter, RecordOutcome, Source, StoreError};
+use auger_ledger::{
+    Artifact, ArtifactId, ArtifactStore, HoldState, ListFilter, RecordOutcome, Source, StateKind, StoreError,
+};
 
 fn app(name: &str) -> AppName {
     AppName::new(name).unwrap()
@@ -823,4 +825,58 @@ fn a_rejection_is_kept_on_the_record_and_the_first_one_stands() {
     // Unknown artifacts are not rejected.
     let missing: ArtifactId = "web@0000000".parse().unwrap();
     assert!(store.reject(&missing, &second).unwrap().is_none());
+}
+
+#[test]
+fn an_env_state_log_reads_every_change_newest_first_with_its_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ArtifactStore::open_or_init(&dir.path().join("artifacts.git")).unwrap();
+    let (env, web) = (EnvName::new("production").unwrap(), app("web"));
+    let t = |h: i64| {
+        chrono::DateTime::parse_from_rfc3339("2026-12-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+            + chrono::Duration::hours(h)
+    };
+    assert!(
+        store
+            .env_state_log::<HoldState>(StateKind::Hold, &env, &web, 10)
+            .unwrap()
+            .is_empty()
+    );
+    for (h, held) in [(1, true), (2, false), (5, true)] {
+        let state = HoldState {
+            held,
+            by: "@alice".into(),
+            reason: format!("hour {h}"),
+            time: t(h),
+        };
+        let change = auger_ledger::Change {
+            message: "hold",
+            time: t(h),
+        };
+        assert!(
+            store
+                .set_env_state((StateKind::Hold, &env, &web), &state, change, |_| false)
+                .unwrap()
+        );
+    }
+    let log = store
+        .env_state_log::<HoldState>(StateKind::Hold, &env, &web, 10)
+        .unwrap();
+    let seen: Vec<(chrono::DateTime<chrono::Utc>, bool, String)> =
+        log.into_iter().map(|(at, s)| (at, s.held, s.reason)).collect();
+    assert_eq!(
+        seen,
+        [
+            (t(5), true, "hour 5".to_owned()),
+            (t(2), false, "hour 2".to_owned()),
+            (t(1), true, "hour 1".to_owned()),
+        ]
+    );
+    let newest = store
+        .env_state_log::<HoldState>(StateKind::Hold, &env, &web, 1)
+        .unwrap();
+    assert_eq!(newest.len(), 1);
+    assert_eq!(newest[0].0, t(5));
 }
