@@ -173,11 +173,43 @@ fn two_clusters_in_two_repositories_release_approve_and_roll_back_each_in_its_ow
     assert_eq!(stack.file_in(PROD_REPO, PROD).unwrap(), tagged(&first));
     assert_eq!(stack.status(&first, "auger/production").unwrap().0, "success");
 
-    // A second build goes the same way.
+    // A second build goes the same way; its approval pull request in the prod repository
+    // carries the changelog from what production runs, and the gitops change of that repository.
     let second = stack.green_main("v2");
     wait_for("staging runs v2", || {
         stack.live("staging").as_deref() == Some(second.as_str())
     });
+    wait_for("the second production pull request", || {
+        pulls(&stack, PROD_REPO, "auger/production/web")
+            .iter()
+            .any(|p| p.open && p.body.contains(&second[..7]))
+    });
+    let pr = pulls(&stack, PROD_REPO, "auger/production/web")
+        .into_iter()
+        .find(|p| p.open)
+        .unwrap();
+    let since = format!(
+        "1 commit(s) since `web@{}`, what **production** runs:",
+        &first[..12]
+    );
+    assert!(pr.body.contains(&since), "{}", pr.body);
+    let url = stack.sim.url();
+    assert!(
+        pr.body.contains(&format!(
+            "- [`{}`]({url}/acme/web/commit/{second}) feat: v2 by **alice**",
+            &second[..7]
+        )),
+        "{}",
+        pr.body
+    );
+    assert!(
+        pr.body
+            .contains("<details>\n<summary>Gitops changes (1 file(s))</summary>")
+            && pr.body.contains(PROD)
+            && pr.body.contains(&format!("+    newTag: \"{second}\"")),
+        "{}",
+        pr.body
+    );
     approve_production(&stack, &second);
     assert_eq!(stack.file_in(PROD_REPO, PROD).unwrap(), tagged(&second));
     assert_eq!(stack.file_in(STAGING_REPO, STAGING).unwrap(), tagged(&second));
