@@ -105,16 +105,7 @@ impl GitopsRepo {
 
     /// Releases only, newest first.
     pub fn releases(&self, filter: &HistoryFilter) -> Result<Vec<ReleaseRecord>> {
-        let mut out = Vec::new();
-        self.walk(|e| {
-            if let HistoryEntry::Release(r) = e
-                && filter.accepts(&r.env, &r.app)
-            {
-                out.push(r);
-            }
-            filter.limit.is_none_or(|l| out.len() < l)
-        })?;
-        Ok(out)
+        self.releases_since(filter, DateTime::<Utc>::MIN_UTC)
     }
 
     /// Releases that landed at `since` or later, newest first: the walk stops at the first

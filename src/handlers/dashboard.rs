@@ -204,6 +204,19 @@ mod tests {
         }
     }
 
+    /// What the one rule set says to `action` on the bed, as the route and the worker ask it.
+    async fn refused(bed: &Bed, action: &DashboardAction) -> Option<Refused> {
+        let r = bed.ctx.releases.running().unwrap();
+        refusal(
+            &bed.ctx.people,
+            &bed.ctx.store,
+            &bed.ctx.policies.current(),
+            r,
+            action,
+        )
+        .await
+        .unwrap()
+    }
     #[tokio::test(flavor = "multi_thread")]
     async fn a_deployer_deploys_and_the_release_names_them() {
         let bed = Bed::new(true);
@@ -246,16 +259,7 @@ mod tests {
             DashboardVerb::Hold,
         ] {
             let a = action(&bed, "bob", verb).await;
-            let r = bed.ctx.releases.running().unwrap();
-            let why = refusal(
-                &bed.ctx.people,
-                &bed.ctx.store,
-                &bed.ctx.policies.current(),
-                r,
-                &a,
-            )
-            .await
-            .unwrap();
+            let why = refused(&bed, &a).await;
             assert!(matches!(why, Some(Refused::NotADeployer { .. })), "{why:?}");
             assert_eq!(handle(&bed.ctx, a).await.unwrap(), Handled::Nothing);
         }
@@ -283,16 +287,7 @@ mod tests {
             },
         )
         .await;
-        let r = bed.ctx.releases.running().unwrap();
-        let why = refusal(
-            &bed.ctx.people,
-            &bed.ctx.store,
-            &bed.ctx.policies.current(),
-            r,
-            &deploy,
-        )
-        .await
-        .unwrap();
+        let why = refused(&bed, &deploy).await;
         assert!(
             matches!(&why, Some(Refused::OnHold { by, .. }) if by == "@alice"),
             "{why:?}"

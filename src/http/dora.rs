@@ -99,18 +99,7 @@ async fn api_inner(
     let q = web::Query::<DoraQuery>::from_query(req.query_string())
         .map_err(bad)?
         .into_inner();
-    let env = q
-        .env
-        .filter(|e| !e.is_empty())
-        .map(EnvName::new)
-        .transpose()
-        .map_err(|e| bad(format!("env: {e}")))?;
-    let app = q
-        .app
-        .filter(|a| !a.is_empty())
-        .map(AppName::new)
-        .transpose()
-        .map_err(|e| bad(format!("app: {e}")))?;
+    let (env, app) = env_and_app(q.env, q.app)?;
     let now = Utc::now();
     let since = match q.since.as_deref() {
         Some(s) => parse_since(s, now).map_err(bad)?,
@@ -268,22 +257,29 @@ pub async fn page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
     }
 }
 
-async fn page_inner(req: &HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, JsonError> {
-    let q = web::Query::<PageQuery>::from_query(req.query_string())
-        .map_err(bad)?
-        .into_inner();
-    let env = q
-        .env
+/// The `env` and `app` query parameters, validated; empty means all.
+fn env_and_app(
+    env: Option<String>,
+    app: Option<String>,
+) -> Result<(Option<EnvName>, Option<AppName>), JsonError> {
+    let env = env
         .filter(|e| !e.is_empty())
         .map(EnvName::new)
         .transpose()
         .map_err(|e| bad(format!("env: {e}")))?;
-    let app = q
-        .app
+    let app = app
         .filter(|a| !a.is_empty())
         .map(AppName::new)
         .transpose()
         .map_err(|e| bad(format!("app: {e}")))?;
+    Ok((env, app))
+}
+
+async fn page_inner(req: &HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, JsonError> {
+    let q = web::Query::<PageQuery>::from_query(req.query_string())
+        .map_err(bad)?
+        .into_inner();
+    let (env, app) = env_and_app(q.env, q.app)?;
     let weeks = q.weeks.unwrap_or(12);
     if !(1..=104).contains(&weeks) {
         return Err(bad("weeks: from 1 to 104"));
