@@ -34,6 +34,13 @@ if [ -z "$tags" ] && [ "${GITHUB_REF_TYPE:-}" = "tag" ]; then
   tags="${GITHUB_REF_NAME:-}"
 fi
 
+# The commit's time makes DORA lead times start at the commit rather than at the record; the
+# checkout has it when the job checked the commit out (actions/checkout does).
+committed="${INPUT_COMMITTED:-}"
+if [ -z "$committed" ] && command -v git >/dev/null; then
+  committed=$(git -C "${GITHUB_WORKSPACE:-.}" log -1 --format=%cI "$sha" -- 2>/dev/null || true)
+fi
+
 # vars: one KEY=VALUE a line; the value is everything after the first '='.
 vars='{}'
 line_no=0
@@ -57,9 +64,10 @@ tags_json=$(printf '%s' "$tags" | jq -R -s -c '[splits("[,\\s]+") | select(lengt
 
 body=$(jq -n -c \
   --arg app "$app" --arg sha "$sha" --arg repo "$repo" --arg branch "$branch" \
-  --argjson tags "$tags_json" --argjson vars "$vars" \
+  --arg committed "$committed" --argjson tags "$tags_json" --argjson vars "$vars" \
   '{app: $app, sha: $sha, vars: $vars}
    + (if $repo != "" then {repo: $repo} else {} end)
+   + (if $committed != "" then {committed: $committed} else {} end)
    + (if $branch != "" then {branch: $branch} else {} end)
    + (if ($tags | length) > 0 then {tags: $tags} else {} end)')
 
