@@ -420,6 +420,7 @@ pub async fn run(prepared: Prepared, announce: impl FnOnce(SocketAddr)) -> anyho
         state.policies.clone(),
         state.forge.clone(),
         state.metrics.clone(),
+        reconcile_every,
     )?));
     let worker = Worker {
         inbox: state.inbox.clone(),
@@ -479,22 +480,34 @@ pub async fn run(prepared: Prepared, announce: impl FnOnce(SocketAddr)) -> anyho
     close_inbox(&inbox, worker.is_ok(), deadline).await
 }
 
-/// Reloads the policies on every SIGHUP (and once at start when the config repository could
-/// not be read then). A reload that fails keeps the set in force.
+/// Reloads the policies on every SIGHUP; with a config repository also every `poll` (a push
+/// webhook that never came, or a push another replica took, still takes effect), and once at
+/// start when the repository could not be read then. A reload that fails keeps the set in force.
 fn reload_on_sighup(
     source: Arc<PolicySource>,
     live: Arc<LivePolicies>,
     forge: Arc<dyn crate::forge::Forge>,
     metrics: Arc<Metrics>,
+    poll: Duration,
 ) -> anyhow::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut hup = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+    let from_repo = source.repo_cache().is_some();
     Ok(async move {
-        if source.repo_cache().is_some() && live.origin() == Origin::Folder {
+        if from_repo && live.origin() == Origin::Folder {
             reload::reload_now(source.clone(), live.clone(), forge.as_ref(), &metrics, "start").await;
         }
-        while hup.recv().await.is_some() {
-            reload::reload_now(source.clone(), live.clone(), forge.as_ref(), &metrics, "sighup").await;
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + poll, poll);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let trigger = tokio::select! {
+                got = hup.recv() => match got {
+                    Some(()) => "sighup",
+                    None => return,
+                },
+                _ = tick.tick(), if from_repo => "poll",
+            };
+            reload::reload_now(source.clone(), live.clone(), forge.as_ref(), &metrics, trigger).await;
         }
     })
 }

@@ -54,7 +54,12 @@ fn hangup(stack: &Stack) {
 /// A stack whose policies come from `acme/auger-config` (holding `policy` as
 /// `policies/web.toml`) instead of the folder.
 fn stack_on_config_repo(policy: &str) -> (Stack, String) {
-    let mut stack = Stack::start(&staging_only());
+    stack_on_config_repo_tuned(policy, "")
+}
+
+/// [`stack_on_config_repo`] with `server_keys` in auger.toml's `[server]`.
+fn stack_on_config_repo_tuned(policy: &str, server_keys: &str) -> (Stack, String) {
+    let mut stack = Stack::start_tuned(&staging_only(), server_keys, "", &[]);
     let repo = stack.sim.create_repo(CONFIG_REPO).unwrap();
     stack.sim.set_permission(CONFIG_REPO, "auger", "write").unwrap();
     let first = stack
@@ -219,4 +224,39 @@ fn a_reload_moves_an_env_to_another_gitops_repository_and_refuses_a_branch_witho
     wait_for("the refused reload", || stack.server.metric(invalid) == 1);
     let v3 = stack.green_main("v3");
     assert!(stack.file_in(OTHER, file).unwrap().contains(&v3));
+}
+
+#[test]
+fn a_config_push_whose_webhook_never_came_takes_effect_at_the_next_poll() {
+    let (stack, _) = stack_on_config_repo_tuned(&staging_only(), "reconcile_interval = \"1s\"");
+    // The push reaches the repository but not auger (a lost delivery, or another replica's).
+    stack.sim.set_webhook(None, crate::support::webhooks::SECRET);
+    stack
+        .sim
+        .push(
+            CONFIG_REPO,
+            "main",
+            &[("policies/web.toml", &staging_and_qa())],
+            "web: add qa",
+            "alice",
+        )
+        .unwrap();
+    stack.sim.set_webhook(
+        Some(&format!("{}/webhooks/github", stack.server.url)),
+        crate::support::webhooks::SECRET,
+    );
+    let polled = "auger_policy_reloads_total{trigger=\"poll\",outcome=\"loaded\"}";
+    wait_for("the poll that loads the new tip", || {
+        stack.server.metric(polled) == 1
+    });
+    let v1 = stack.green_main("v1");
+    assert_eq!(stack.live("qa").as_deref(), Some(v1.as_str()));
+    // Later polls find the same tip: nothing is replaced again.
+    wait_for("an unchanged poll", || {
+        stack
+            .server
+            .metric("auger_policy_reloads_total{trigger=\"poll\",outcome=\"unchanged\"}")
+            >= 1
+    });
+    assert_eq!(stack.server.metric(polled), 1);
 }
