@@ -23,9 +23,9 @@ use crate::domain::{AppName, RepoName};
 use crate::forge::{ApiStats, Forge};
 use crate::gitops::GitopsRepo;
 use crate::handlers::Releases;
-use crate::inbox::Inbox;
 use crate::metrics::Metrics;
 use crate::policy::LivePolicies;
+use crate::queue::Queue;
 use crate::webhook::WebhookSecrets;
 
 pub use api::{ApiTokens, HEALTH_PATH};
@@ -38,7 +38,8 @@ pub struct AppState {
     pub flux_secrets: Option<WebhookSecrets>,
     /// Argo CD Notifications' bearer tokens; `None`: `POST /webhooks/argocd` answers 404.
     pub argocd_tokens: Option<ApiTokens>,
-    pub inbox: Inbox,
+    /// Where accepted work waits: the journal, or PostgreSQL shared by the replicas.
+    pub queue: Queue,
     pub store: Arc<ArtifactStore>,
     pub policies: Arc<LivePolicies>,
     pub gitops_repo: Option<RepoName>,

@@ -27,6 +27,7 @@ mod notify;
 mod policy_check;
 mod policy_reload;
 mod previews;
+mod queue_pg;
 mod recovery;
 mod rejects;
 mod release;
