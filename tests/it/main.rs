@@ -33,6 +33,7 @@ mod rejects;
 mod release;
 mod release_edit;
 mod release_loop;
+mod replicas;
 mod reports;
 mod rest_budget;
 mod serve;
