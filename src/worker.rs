@@ -84,8 +84,13 @@ impl Worker {
                     () = self.work_on(&entry) => done.push(entry.seq),
                 }
             }
+            let unfinished: Vec<u64> = seqs.iter().copied().filter(|s| !done.contains(s)).collect();
             let marked = self.queue.mark_done_many(done).await;
             drop(lease);
+            if stopped {
+                // Another replica may take them now rather than when their lease runs out.
+                self.queue.give_back(&unfinished).await;
+            }
             if let Err(e) = marked {
                 // Replayed after a restart; handlers are idempotent.
                 tracing::warn!(error = %e, "could not mark deliveries done");

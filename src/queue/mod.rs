@@ -128,6 +128,25 @@ impl Queue {
         }
     }
 
+    /// Entries taken and not finished (a stop): PostgreSQL ends their lease now, so any
+    /// replica takes them again at once, as a replay; the journal replays them on its next
+    /// start anyway. Best effort, bounded: a stop must not wait on the database.
+    pub async fn give_back(&self, seqs: &[u64]) {
+        let Queue::Postgres(pg) = self else { return };
+        if seqs.is_empty() {
+            return;
+        }
+        match tokio::time::timeout(Duration::from_secs(1), pg.give_back(seqs)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cannot give back the entries in hand; their lease runs out instead")
+            }
+            Err(_) => {
+                tracing::warn!("giving back the entries in hand took too long; their lease runs out instead")
+            }
+        }
+    }
+
     /// Which of `ids` were accepted before (what `append` would call duplicates).
     pub async fn known(&self, ids: Vec<String>) -> Result<Vec<bool>, QueueError> {
         match self {

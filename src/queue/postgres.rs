@@ -354,6 +354,21 @@ impl PgQueue {
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
 
+    /// Ends this replica's lease on `seqs` now: any replica may claim them again.
+    pub async fn give_back(&self, seqs: &[u64]) -> Result<(), QueueError> {
+        let seqs: Vec<i64> = seqs.iter().filter_map(|&s| i64::try_from(s).ok()).collect();
+        let client = self.inner.db.client().await?;
+        client
+            .execute(
+                "UPDATE auger_queue SET lease_until = clock_timestamp()
+                  WHERE seq = ANY($1) AND claimed_by = $2 AND done_at IS NULL",
+                &[&seqs, &self.inner.claimer],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(())
+    }
+
     /// Marks entries done, whoever holds them now: their effects are durable, so a replica
     /// that claimed one after a lease ran out finds its work done. The body is dropped; the
     /// row stays as the record that keeps a redelivery out.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use auger::inbox::AppendOutcome;
 use auger::queue::{PgOptions, PgQueue, QueueError};
 
-use crate::support::postgres::{fresh_database, query_strings};
+use crate::support::postgres::{fresh_database, query_strings, server_url};
 
 fn opts(lease_ms: u64) -> PgOptions {
     PgOptions {
@@ -143,6 +143,28 @@ async fn a_renewed_lease_holds_and_a_lost_one_is_reported() {
     let seq = [i64::try_from(held[0].seq).unwrap()];
     assert_eq!(a.renew(&seq).await.unwrap(), 0, "a no longer holds it");
     assert_eq!(b.renew(&seq).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn entries_given_back_at_a_stop_are_claimed_again_at_once() {
+    let url = fresh_database().await;
+    let a = replica(&url, "a", 30_000).await;
+    let b = replica(&url, "b", 30_000).await;
+    a.append("d-1", "status", b"w".to_vec()).await.unwrap();
+    a.append("d-2", "status", b"w".to_vec()).await.unwrap();
+    let held = a.try_take(2).await.unwrap();
+    // b cannot give back what a holds.
+    b.give_back(&[held[0].seq, held[1].seq]).await.unwrap();
+    assert!(b.try_take(2).await.unwrap().is_empty());
+    a.give_back(&[held[1].seq]).await.unwrap();
+    let retaken = b.try_take(2).await.unwrap();
+    assert_eq!(
+        retaken.len(),
+        1,
+        "only the entry given back, long before its 30 s lease ends"
+    );
+    assert_eq!(retaken[0].seq, held[1].seq);
+    assert!(retaken[0].replayed);
 }
 
 #[tokio::test]
@@ -286,4 +308,15 @@ async fn the_replicas_lock_is_held_by_one_and_released_when_its_holder_dies() {
         .expect("the lock of a replica that died is released")
         .unwrap();
     drop(b_guard);
+}
+
+#[tokio::test]
+async fn a_ping_says_when_the_database_is_gone() {
+    let url = fresh_database().await;
+    let q = replica(&url, "a", 30_000).await;
+    assert_eq!(q.ping(Duration::from_secs(2)).await, Ok(()));
+    let name = url.rsplit('/').next().unwrap();
+    query_strings(&server_url(), &format!("DROP DATABASE {name} WITH (FORCE)")).await;
+    let gone = q.ping(Duration::from_secs(2)).await;
+    assert!(gone.is_err(), "{gone:?}");
 }

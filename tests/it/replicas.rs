@@ -271,7 +271,9 @@ fn two_replicas_lose_and_repeat_nothing_when_one_is_killed_mid_storm() {
         s.join().unwrap();
     }
 
-    // Every delivery was acknowledged: queued the first time, a duplicate when redelivered.
+    // Every delivery was acknowledged, and queued at most once. A first send can be answered
+    // `duplicate` when the replica that committed it died before it answered and the
+    // balancer sent it to the other one; a redelivery is always a duplicate.
     let answers = answers.lock().unwrap().clone();
     assert!(
         answers.iter().all(|(_, code, _)| matches!(code, 200 | 202)),
@@ -282,23 +284,18 @@ fn two_replicas_lose_and_repeat_nothing_when_one_is_killed_mid_storm() {
             .collect::<Vec<_>>()
     );
     let redelivered = answers.len() - STORM;
-    assert_eq!(
-        answers
-            .iter()
-            .filter(|(_, _, body)| body.contains("queued"))
-            .count(),
-        STORM,
-        "each delivery queued once: {:?}",
-        answers.first()
-    );
-    assert_eq!(
-        answers
-            .iter()
-            .filter(|(_, _, body)| body.contains("duplicate"))
-            .count(),
-        redelivered,
-        "each redelivery, and only it, is a duplicate"
-    );
+    let mut queued: BTreeMap<&str, usize> = BTreeMap::new();
+    for (id, _, body) in &answers {
+        let entry = queued.entry(id.as_str()).or_default();
+        if body.contains("queued") {
+            *entry += 1;
+        } else {
+            assert!(body.contains("duplicate"), "{id}: {body}");
+        }
+    }
+    assert_eq!(queued.len(), STORM);
+    let twice: Vec<_> = queued.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "queued twice: {twice:?}");
 
     // The survivor works off everything, the killed replica's claims once their lease ran out.
     let started = Instant::now();
