@@ -122,6 +122,10 @@ pub async fn prepare(config: &Config) -> anyhow::Result<Prepared> {
             api_tokens,
             flux_secrets,
             argocd_tokens,
+            ledger_lock: match &queue {
+                Queue::Postgres(pg) => Some(pg.lock("ledger")),
+                Queue::Journal { .. } => None,
+            },
             queue,
             store,
             policies,
@@ -385,8 +389,8 @@ pub async fn run(prepared: Prepared, announce: impl FnOnce(SocketAddr)) -> anyho
     if policy_source.repo_cache().is_some() {
         ctx = ctx.with_policy_source(policy_source.clone());
     }
-    if let Queue::Postgres(pg) = &state.queue {
-        ctx = ctx.with_ledger_lock(pg.lock("ledger"));
+    if let Some(lock) = &state.ledger_lock {
+        ctx = ctx.with_ledger_lock(lock.clone());
     }
     let reloads = AbortOnDrop(actix_web::rt::spawn(reload_on_sighup(
         policy_source,

@@ -89,21 +89,7 @@ impl Ctx {
     /// on: the ledger's sync folds concurrent writes together, and every step after it is
     /// idempotent.
     pub async fn ledger_turn(&self) -> Option<crate::queue::ReplicaLockGuard> {
-        let lock = self.ledger_lock.as_ref()?;
-        let guard = match lock.acquire().await {
-            Ok(guard) => Some(guard),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot take the replicas' ledger lock; writing without it");
-                None
-            }
-        };
-        let store = self.store.clone();
-        if let Ok(report) = tokio::task::spawn_blocking(move || store.sync()).await
-            && let Some(e) = report.error
-        {
-            tracing::warn!(error = %e, "cannot bring the ledger up to date from its remote");
-        }
-        guard
+        ledger_turn(self.ledger_lock.as_ref(), &self.store).await
     }
 
     /// Reload pushed policies from `source` (`[policies] repo`).
@@ -111,6 +97,28 @@ impl Ctx {
         self.policy_source = Some(source);
         self
     }
+}
+
+/// [`Ctx::ledger_turn`] for writers outside the worker (the API's artifact route).
+pub async fn ledger_turn(
+    lock: Option<&crate::queue::ReplicaLock>,
+    store: &Arc<ArtifactStore>,
+) -> Option<crate::queue::ReplicaLockGuard> {
+    let lock = lock?;
+    let guard = match lock.acquire().await {
+        Ok(guard) => Some(guard),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot take the replicas' ledger lock; writing without it");
+            None
+        }
+    };
+    let store = store.clone();
+    if let Ok(report) = tokio::task::spawn_blocking(move || store.sync()).await
+        && let Some(e) = report.error
+    {
+        tracing::warn!(error = %e, "cannot bring the ledger up to date from its remote");
+    }
+    guard
 }
 
 /// The release loop, or its absence without a `[gitops]` section (artifacts are still

@@ -282,9 +282,11 @@ async fn create_artifact_inner(caller: &ApiCaller, body: &[u8], state: &web::Dat
     a.author = new.author;
     a.message = new.message;
     a.url = new.url;
+    let turn = crate::handlers::ledger_turn(state.ledger_lock.as_ref(), &state.store).await;
     let store = state.store.clone();
     let incoming = a.clone();
     let recorded = web::block(move || store.record(&a)).await;
+    drop(turn);
     match recorded {
         Ok(Ok(outcome)) => {
             if state.releases.running().is_some() && !matches!(outcome, RecordOutcome::Unchanged(_)) {

@@ -40,6 +40,8 @@ pub struct AppState {
     pub argocd_tokens: Option<ApiTokens>,
     /// Where accepted work waits: the journal, or PostgreSQL shared by the replicas.
     pub queue: Queue,
+    /// With replicas (the PostgreSQL queue): the lock they take turns writing the ledger with.
+    pub ledger_lock: Option<crate::queue::ReplicaLock>,
     pub store: Arc<ArtifactStore>,
     pub policies: Arc<LivePolicies>,
     pub gitops_repo: Option<RepoName>,

@@ -555,7 +555,8 @@ async fn listen(config: tokio_postgres::Config, wake: Arc<Notify>, retry: Durati
 /// A session advisory lock every replica on the database contends for (a gitops repository's
 /// release loop, the ledger's writes). It lives on a connection of its own, driven by one task
 /// that takes and gives back the lock in the order asked; a replica that dies holding it drops
-/// the connection, which releases the lock.
+/// the connection, which releases the lock. It excludes other replicas, not this process's own
+/// tasks (session locks nest): those keep their own mutexes.
 #[derive(Clone)]
 pub struct ReplicaLock {
     name: Arc<str>,
