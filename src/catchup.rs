@@ -22,7 +22,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::forge::{Forge, HookDelivery};
-use crate::inbox::Inbox;
+use crate::queue::Queue;
 
 /// Events redelivered at most per pass; the rest wait for the next pass.
 pub const MAX_PER_PASS: usize = 25;
@@ -128,7 +128,7 @@ pub struct PassReport {
 /// The catch-up of one `auger serve`.
 pub struct CatchUp {
     forge: Arc<dyn Forge>,
-    inbox: Inbox,
+    inbox: Queue,
     file: PathBuf,
     progress: Progress,
 }
@@ -136,7 +136,7 @@ pub struct CatchUp {
 impl CatchUp {
     /// Over `data_dir`'s progress file; an unreadable one is reported and started afresh
     /// (it only says how far back to look).
-    pub fn new(forge: Arc<dyn Forge>, inbox: Inbox, data_dir: &Path) -> CatchUp {
+    pub fn new(forge: Arc<dyn Forge>, inbox: Queue, data_dir: &Path) -> CatchUp {
         let file = data_dir.join(STATE_FILE);
         let progress = match load(&file) {
             Ok(p) => p,

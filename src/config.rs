@@ -122,6 +122,16 @@ struct RawServer {
     /// How often the release loop reconciles without an event (`1m`, `30s`).
     #[serde(default)]
     reconcile_interval: Option<String>,
+    /// Where accepted work waits: `"journal"` (the embedded inbox) or `"postgres"` (design §18).
+    #[serde(default)]
+    queue: Option<String>,
+    /// With `queue = "postgres"`: the variable holding the PostgreSQL URL (it has a password).
+    #[serde(default)]
+    queue_url_env: Option<String>,
+    /// With `queue = "postgres"`: how long a claim holds an entry without being renewed; a
+    /// replica that died is replaced after this long.
+    #[serde(default)]
+    queue_lease: Option<String>,
 }
 
 impl Default for RawServer {
@@ -130,9 +140,18 @@ impl Default for RawServer {
             listen: default_listen(),
             data_dir: default_data_dir(),
             reconcile_interval: None,
+            queue: None,
+            queue_url_env: None,
+            queue_lease: None,
         }
     }
 }
+
+/// How long a PostgreSQL claim lasts without a renewal, unless `server.queue_lease` says.
+pub const DEFAULT_QUEUE_LEASE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The variable `queue_url_env` defaults to.
+pub const DEFAULT_QUEUE_URL_ENV: &str = "AUGER_QUEUE_URL";
 
 /// The reconcile's default period: a release held up by a fault or a gate is tried again at
 /// least this often, even when no event comes.
@@ -425,6 +444,20 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub reconcile_interval: std::time::Duration,
+    pub queue: QueueKind,
+}
+
+/// Where accepted work waits until a worker is done with it (`server.queue`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueKind {
+    /// The embedded journal under `data_dir` (the default): one process.
+    Journal,
+    /// A PostgreSQL database shared by every replica; the URL is read from the named variable.
+    Postgres {
+        url_env: String,
+        /// How long a claim lasts without a renewal (`server.queue_lease`, default 30s).
+        lease: std::time::Duration,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -642,6 +675,61 @@ impl Config {
         };
         let remote = Some(raw.artifacts.remote.trim().to_owned()).filter(|r| !r.is_empty());
 
+        let queue_lease = match &raw.server.queue_lease {
+            None => DEFAULT_QUEUE_LEASE,
+            Some(text) => match humantime::parse_duration(text) {
+                Ok(d) if d >= std::time::Duration::from_secs(1) => d,
+                Ok(_) => return Err(err("server.queue_lease", format!("{text:?} is under 1s"))),
+                Err(e) => {
+                    return Err(err(
+                        "server.queue_lease",
+                        format!("{text:?} is not a duration like 30s: {e}"),
+                    ));
+                }
+            },
+        };
+        if raw.server.queue.as_deref() != Some("postgres") && raw.server.queue_lease.is_some() {
+            return Err(err(
+                "server.queue_lease",
+                "is only read with server.queue = \"postgres\"".into(),
+            ));
+        }
+        let queue = match (raw.server.queue.as_deref(), raw.server.queue_url_env) {
+            (None | Some("journal"), None) => QueueKind::Journal,
+            (None | Some("journal"), Some(_)) => {
+                return Err(err(
+                    "server.queue_url_env",
+                    "is only read with server.queue = \"postgres\"".into(),
+                ));
+            }
+            (Some("postgres"), url_env) => {
+                let url_env = url_env.unwrap_or_else(|| DEFAULT_QUEUE_URL_ENV.to_owned());
+                check_env_name(&url_env).map_err(|m| err("server.queue_url_env", m))?;
+                // Replicas share one ledger only through its remote (design §18).
+                if remote.is_none() {
+                    return Err(err(
+                        "artifacts.remote",
+                        "is required with server.queue = \"postgres\": every replica reads and writes one ledger through it".into(),
+                    ));
+                }
+                QueueKind::Postgres {
+                    url_env,
+                    lease: queue_lease,
+                }
+            }
+            (Some(other), _) => {
+                let hint = if other.contains("://") {
+                    " (the URL is a secret: put it in the variable server.queue_url_env names, and set queue = \"postgres\")"
+                } else {
+                    ""
+                };
+                return Err(err(
+                    "server.queue",
+                    format!("{other:?} is not a queue: \"journal\" or \"postgres\"{hint}"),
+                ));
+            }
+        };
+
         let gitops = match raw.gitops {
             None => None,
             Some(g) => {
@@ -772,6 +860,7 @@ impl Config {
                 listen,
                 data_dir,
                 reconcile_interval,
+                queue,
             },
             github: GithubConfig {
                 api_url: raw.github.api_url.trim_end_matches('/').to_owned(),
@@ -840,6 +929,35 @@ impl Config {
     /// the key and the variable; the values themselves never appear in messages.
     pub fn webhook_secrets(&self) -> Result<Vec<String>, ConfigError> {
         self.secret_list("github.webhook_secret_env", &self.github.webhook_secret_env)
+    }
+
+    /// The PostgreSQL URL of `server.queue = "postgres"`, from the variable `queue_url_env`
+    /// names; `Ok(None)` for the journal. The error names the variable, never its value.
+    pub fn queue_url(&self) -> Result<Option<String>, ConfigError> {
+        self.queue_url_from(|var| std::env::var(var).ok())
+    }
+
+    fn queue_url_from(&self, var: impl Fn(&str) -> Option<String>) -> Result<Option<String>, ConfigError> {
+        let QueueKind::Postgres { url_env, .. } = &self.server.queue else {
+            return Ok(None);
+        };
+        let value = var(url_env).unwrap_or_default();
+        let value = value.trim();
+        if value.is_empty() {
+            return Err(ConfigError {
+                file: self.file.clone(),
+                key: "server.queue_url_env".into(),
+                message: format!("environment variable {url_env} is not set or empty"),
+            });
+        }
+        if !(value.starts_with("postgres://") || value.starts_with("postgresql://")) {
+            return Err(ConfigError {
+                file: self.file.clone(),
+                key: "server.queue_url_env".into(),
+                message: format!("environment variable {url_env} does not hold a postgres:// URL"),
+            });
+        }
+        Ok(Some(value.to_owned()))
     }
 
     /// The Slack webhook URL, when `[notify] slack_webhook_env` names a variable that is set.
@@ -1214,6 +1332,85 @@ templates = "/srv/templates"
             Path::new("/etc/auger/./auger-data/artifacts.git")
         );
         assert!(matches!(c.github.auth, GithubAuth::None));
+    }
+
+    #[test]
+    fn the_queue_is_the_journal_unless_postgres_is_asked_for_with_a_remote_ledger() {
+        assert_eq!(parse("").unwrap().server.queue, QueueKind::Journal);
+        assert_eq!(
+            parse("[server]\nqueue = \"journal\"\n").unwrap().server.queue,
+            QueueKind::Journal
+        );
+        let c = parse("[server]\nqueue = \"postgres\"\n[artifacts]\nremote = \"/srv/ledger.git\"\n").unwrap();
+        assert_eq!(
+            c.server.queue,
+            QueueKind::Postgres {
+                url_env: DEFAULT_QUEUE_URL_ENV.into(),
+                lease: DEFAULT_QUEUE_LEASE,
+            }
+        );
+        let c = parse(
+            "[server]\nqueue = \"postgres\"\nqueue_url_env = \"PG_URL\"\nqueue_lease = \"5s\"\n[artifacts]\nremote = \"/srv/ledger.git\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.server.queue,
+            QueueKind::Postgres {
+                url_env: "PG_URL".into(),
+                lease: std::time::Duration::from_secs(5),
+            }
+        );
+        let e = parse("[server]\nqueue_lease = \"5s\"\n").unwrap_err();
+        assert_eq!(e.key, "server.queue_lease", "{e}");
+    }
+
+    #[test]
+    fn a_postgres_queue_without_a_ledger_remote_or_with_a_url_in_the_file_names_the_key() {
+        let e = parse("[server]\nqueue = \"postgres\"\n").unwrap_err();
+        assert_eq!(e.key, "artifacts.remote", "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("/etc/auger/auger.toml: artifacts.remote: is required"),
+            "{e}"
+        );
+        let e = parse("[server]\nqueue = \"postgres://u:secret@db/auger\"\n").unwrap_err();
+        assert_eq!(e.key, "server.queue", "{e}");
+        assert!(e.to_string().contains("queue_url_env"), "{e}");
+        let e = parse("[server]\nqueue = \"redis\"\n").unwrap_err();
+        assert_eq!(e.key, "server.queue", "{e}");
+        let e = parse("[server]\nqueue_url_env = \"PG_URL\"\n").unwrap_err();
+        assert_eq!(e.key, "server.queue_url_env", "{e}");
+        let e = parse(
+            "[server]\nqueue = \"postgres\"\nqueue_url_env = \"postgres://x\"\n[artifacts]\nremote = \"/r.git\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "server.queue_url_env", "{e}");
+    }
+
+    #[test]
+    fn the_queue_url_comes_from_its_variable_and_its_value_is_never_in_an_error() {
+        let c = parse(
+            "[server]\nqueue = \"postgres\"\nqueue_url_env = \"AUGER_CONFIG_TEST_QUEUE_URL\"\n[artifacts]\nremote = \"/r.git\"\n",
+        )
+        .unwrap();
+        let holding = |value: &'static str| {
+            move |var: &str| (var == "AUGER_CONFIG_TEST_QUEUE_URL").then(|| value.to_owned())
+        };
+        let e = c.queue_url_from(|_| None).unwrap_err();
+        assert_eq!(e.key, "server.queue_url_env");
+        assert!(
+            e.message.contains("AUGER_CONFIG_TEST_QUEUE_URL is not set"),
+            "{e}"
+        );
+        let e = c.queue_url_from(holding("mysql://u:hunter2@db")).unwrap_err();
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        assert_eq!(
+            c.queue_url_from(holding("postgres://u:hunter2@db/auger"))
+                .unwrap()
+                .as_deref(),
+            Some("postgres://u:hunter2@db/auger")
+        );
+        assert_eq!(parse("").unwrap().queue_url().unwrap(), None);
     }
 
     #[test]

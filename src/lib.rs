@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod notify;
 pub mod policy;
 pub mod priority;
+pub mod queue;
 pub mod release;
 pub mod reload;
 pub mod server;

@@ -1,4 +1,4 @@
-//! `auger serve`: wires the configuration, stores, inbox, worker and HTTP routes together.
+//! `auger serve`: wires the configuration, stores, queue, worker and HTTP routes together.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -10,7 +10,7 @@ use anyhow::Context;
 
 use crate::artifact::ArtifactStore;
 use crate::catchup::CatchUp;
-use crate::config::{Config, GithubAuth};
+use crate::config::{Config, GithubAuth, QueueKind};
 use crate::data_dir::{self, DataDirLock};
 use crate::domain::{BranchName, RepoName};
 use crate::forge::{Forge, GithubForge, RetryPolicy, Unconfigured};
@@ -23,6 +23,7 @@ use crate::inbox::{self, Inbox};
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::policy::{self, LivePolicies, Origin, PolicySet};
+use crate::queue::{PgOptions, PgQueue, Queue};
 use crate::release::{DesiredReleases, People, Releaser, ReleaserParts, SystemClock};
 use crate::reload::{self, PolicySource};
 use crate::webhook::WebhookSecrets;
@@ -34,8 +35,6 @@ pub struct Prepared {
     pub listen: SocketAddr,
     /// This process's claim on `server.data_dir`, held until `run` returns.
     pub lock: DataDirLock,
-    /// Inbox entries numbered below this were accepted before this start.
-    pub replay_below: u64,
     pub reconcile_every: Duration,
     /// Redelivers what GitHub failed to deliver (GitHub App authentication only).
     pub catch_up: Option<CatchUp>,
@@ -43,7 +42,8 @@ pub struct Prepared {
     pub policy_source: Arc<PolicySource>,
 }
 
-pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
+/// Everything `serve` needs before it binds; async for the PostgreSQL queue's connection.
+pub async fn prepare(config: &Config) -> anyhow::Result<Prepared> {
     let secret_list = config.webhook_secrets()?;
     let secrets = WebhookSecrets::new(secret_list.iter().map(String::as_str))
         .with_context(|| format!("{}: github.webhook_secret_env", config.file.display()))?;
@@ -82,6 +82,8 @@ pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
             config.file.display()
         )
     })?;
+    // The URL before anything else is opened: a missing variable is a config error.
+    let queue_url = config.queue_url()?;
     let store = Arc::new(open_store(config, true)?);
     let policies = LivePolicies::new(policies, origin);
     let github = github_client(config)?;
@@ -91,29 +93,29 @@ pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
     }
     let api_stats = github.as_ref().map(|g| g.stats());
     let forge = github.map(|g| Arc::new(g) as Arc<dyn Forge>);
+    let queue = open_queue(config, queue_url.as_deref()).await?;
     let releases = match &gitops {
-        Some(targets) => Releases::On(Arc::new(releaser(
-            config,
-            store.clone(),
-            policies.clone(),
-            targets.clone(),
-            forge.clone(),
-        )?)),
+        Some(targets) => {
+            let mut releaser = releaser(
+                config,
+                store.clone(),
+                policies.clone(),
+                targets.clone(),
+                forge.clone(),
+            )?;
+            if let Queue::Postgres(pg) = &queue {
+                // Replicas take turns at the one release loop (every gitops repository).
+                releaser = releaser.with_replica_lock(pg.lock("release"));
+            }
+            Releases::On(Arc::new(releaser))
+        }
         None => Releases::Off,
     };
-    let (inbox, replay) = Inbox::open(config.server.data_dir.join("inbox"), inbox::Options::default())
-        .with_context(|| format!("cannot open the inbox under {}", config.server.data_dir.display()))?;
-    if replay.pending > 0 {
-        tracing::info!(
-            pending = replay.pending,
-            "replaying deliveries accepted before the restart"
-        );
-    }
     // Only an App may read and redeliver its webhook deliveries.
     let catch_up = match (&config.github.auth, &forge) {
         (GithubAuth::App { .. }, Some(forge)) => Some(CatchUp::new(
             forge.clone(),
-            inbox.clone(),
+            queue.clone(),
             &config.server.data_dir,
         )),
         _ => None,
@@ -135,7 +137,11 @@ pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
             api_tokens,
             flux_secrets,
             argocd_tokens,
-            inbox,
+            ledger_lock: match &queue {
+                Queue::Postgres(pg) => Some(pg.lock("ledger")),
+                Queue::Journal { .. } => None,
+            },
+            queue,
             store,
             policies,
             gitops_repos: gitops.as_ref().map(|t| t.repo_names()).unwrap_or_default(),
@@ -155,11 +161,47 @@ pub fn prepare(config: &Config) -> anyhow::Result<Prepared> {
         },
         listen: config.server.listen,
         lock,
-        replay_below: replay.next_seq,
         reconcile_every: config.server.reconcile_interval,
         catch_up,
         policy_source,
     })
+}
+
+/// The embedded journal under the data dir, or the PostgreSQL queue (migrated on the way).
+async fn open_queue(config: &Config, url: Option<&str>) -> anyhow::Result<Queue> {
+    match (&config.server.queue, url) {
+        (QueueKind::Postgres { lease, .. }, Some(url)) => {
+            let name = PgQueue::replica_name();
+            let opts = PgOptions {
+                lease: *lease,
+                ..PgOptions::default()
+            };
+            let pg = PgQueue::open(url, &name, opts).await.with_context(|| {
+                format!(
+                    "{}: server.queue: cannot open the PostgreSQL queue",
+                    config.file.display()
+                )
+            })?;
+            tracing::info!(replica = %name, "work queue: PostgreSQL");
+            Ok(Queue::Postgres(pg))
+        }
+        _ => {
+            let (inbox, replay) =
+                Inbox::open(config.server.data_dir.join("inbox"), inbox::Options::default()).with_context(
+                    || format!("cannot open the inbox under {}", config.server.data_dir.display()),
+                )?;
+            if replay.pending > 0 {
+                tracing::info!(
+                    pending = replay.pending,
+                    "replaying deliveries accepted before the restart"
+                );
+            }
+            Ok(Queue::Journal {
+                inbox,
+                replay_below: replay.next_seq,
+            })
+        }
+    }
 }
 
 /// The policies to start with: the config repository's tip when `[policies] repo` is set and
@@ -400,7 +442,6 @@ pub async fn run(prepared: Prepared, announce: impl FnOnce(SocketAddr)) -> anyho
         state,
         listen,
         lock: _lock,
-        replay_below,
         reconcile_every,
         catch_up,
         policy_source,
@@ -415,6 +456,9 @@ pub async fn run(prepared: Prepared, announce: impl FnOnce(SocketAddr)) -> anyho
     if policy_source.repo_cache().is_some() {
         ctx = ctx.with_policy_source(policy_source.clone());
     }
+    if let Some(lock) = &state.ledger_lock {
+        ctx = ctx.with_ledger_lock(lock.clone());
+    }
     let reloads = AbortOnDrop(actix_web::rt::spawn(reload_on_sighup(
         policy_source,
         state.policies.clone(),
@@ -423,14 +467,13 @@ pub async fn run(prepared: Prepared, announce: impl FnOnce(SocketAddr)) -> anyho
         reconcile_every,
     )?));
     let worker = Worker {
-        inbox: state.inbox.clone(),
+        queue: state.queue.clone(),
         ctx: Arc::new(ctx),
         gitops_repos: state.gitops_repos.clone(),
         config_repo: state.config_repo.clone(),
-        replay_below,
         reconcile_every,
     };
-    let inbox = state.inbox.clone();
+    let inbox = state.queue.clone();
     // Listen before serving, so a signal sent right after the address is printed is ours and
     // not the default action (which would exit without closing the inbox).
     let mut signals = StopSignals::new()?;
@@ -525,7 +568,7 @@ impl Drop for AbortOnDrop {
 /// stopped worker. Closing it under a running one could let the worker act after "closed";
 /// leaving it open is a crash, which the inbox recovers from on the next start.
 async fn close_inbox(
-    inbox: &Inbox,
+    inbox: &Queue,
     worker_stopped: bool,
     deadline: tokio::time::Instant,
 ) -> anyhow::Result<()> {
@@ -634,7 +677,7 @@ pub fn serve(config_file: &Path) -> anyhow::Result<()> {
     let config = Config::load(config_file)?;
     // Inside the runtime: the GitHub client spawns its connection workers on it.
     actix_web::rt::System::new().block_on(async {
-        let prepared = prepare(&config)?;
+        let prepared = prepare(&config).await?;
         run(prepared, |addr| println!("auger listening on http://{addr}")).await
     })
 }

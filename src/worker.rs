@@ -1,6 +1,7 @@
-//! The worker: takes work from the inbox in order, one entry at a time, and hands each to its
+//! The worker: takes work from the queue in order, one entry at a time, and hands each to its
 //! handler ([`crate::handlers`]). Every handler is idempotent, because an entry whose effects
-//! were durable but whose done marker was not is replayed after a restart.
+//! were durable but whose done marker was not is replayed: after a restart, or by another
+//! replica once this one's lease ran out (PostgreSQL).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,7 +10,7 @@ use tracing::{Instrument, info_span};
 
 use crate::domain::{BranchName, RepoName};
 use crate::handlers::{self, Ctx, Delivery, Handled};
-use crate::inbox::{Entry, Inbox};
+use crate::queue::{Entry, Queue};
 use crate::work::{self, Scope};
 
 /// Deliveries per second above which the inbox is in a burst (far above what even a large
@@ -32,46 +33,45 @@ fn rest_after(worked: Duration, appended: u64, interval: Duration) -> Duration {
     }
 }
 
-/// The serial consumer of the inbox.
+/// The serial consumer of the queue.
 pub struct Worker {
-    pub inbox: Inbox,
+    pub queue: Queue,
     pub ctx: Arc<Ctx>,
     /// For entries an earlier auger stored as GitHub events, which are classified on reading.
     pub gitops_repos: Vec<RepoName>,
     /// The config repository and branch whose pushes reload the policies.
     pub config_repo: Option<(RepoName, BranchName)>,
-    /// Entries numbered below this were appended before this run started: taken again, they
-    /// are replays (the inbox's `Replay::next_seq` when it was opened).
-    pub replay_below: u64,
     /// The release loop's reconcile period (`server.reconcile_interval`).
     pub reconcile_every: Duration,
 }
 
 impl Worker {
-    /// Run until the inbox closes or `stop` resolves. On `stop` the entry in hand is dropped
+    /// Run until the queue closes or `stop` resolves. On `stop` the entry in hand is dropped
     /// where it waits (a GitHub call, a git task's result) and not marked done, so it is
     /// replayed on the next start; entries finished before it are still marked done.
     pub async fn run(self, stop: impl std::future::Future<Output = ()>) {
         tokio::pin!(stop);
-        let mut since = (Instant::now(), self.inbox.appended());
+        let mut since = (Instant::now(), self.queue.appended());
         loop {
             let taken = tokio::select! {
                 biased;
                 () = &mut stop => return,
-                taken = self.inbox.take(32) => taken,
+                taken = self.queue.take(self.batch()) => taken,
             };
             let entries = match taken {
                 Ok(e) if e.is_empty() => return, // closed
                 Ok(e) => e,
                 Err(e) => {
-                    tracing::error!(error = %e, "inbox read failed; worker stops");
+                    tracing::error!(error = %e, "queue read failed; worker stops");
                     return;
                 }
             };
-            // Done markers go out once per batch: one inbox write instead of one per entry. An
+            // Done markers go out once per batch: one queue write instead of one per entry. An
             // entry whose effects are durable but whose marker is not is replayed after a
             // crash, which every handler tolerates.
             let mut done = Vec::with_capacity(entries.len());
+            let seqs: Vec<u64> = entries.iter().map(|e| e.seq).collect();
+            let lease = self.queue.keep_claimed(&seqs);
             let batch_started = Instant::now();
             let mut stopped = false;
             for entry in entries {
@@ -84,7 +84,14 @@ impl Worker {
                     () = self.work_on(&entry) => done.push(entry.seq),
                 }
             }
-            if let Err(e) = self.inbox.mark_done_many(done).await {
+            let unfinished: Vec<u64> = seqs.iter().copied().filter(|s| !done.contains(s)).collect();
+            let marked = self.queue.mark_done_many(done).await;
+            drop(lease);
+            if stopped {
+                // Another replica may take them now rather than when their lease runs out.
+                self.queue.give_back(&unfinished).await;
+            }
+            if let Err(e) = marked {
                 // Replayed after a restart; handlers are idempotent.
                 tracing::warn!(error = %e, "could not mark deliveries done");
                 return;
@@ -92,7 +99,7 @@ impl Worker {
             if stopped {
                 return;
             }
-            let now = (Instant::now(), self.inbox.appended());
+            let now = (Instant::now(), self.queue.appended());
             let rest = rest_after(
                 now.0 - batch_started,
                 now.1.saturating_sub(since.1),
@@ -157,8 +164,17 @@ impl Worker {
         self.ctx.metrics.processed(kind, outcome, started.elapsed());
     }
 
+    /// Entries claimed at once. Replicas share the PostgreSQL queue: a small claim leaves the
+    /// rest to the others, and a replica that dies holds little behind its lease.
+    fn batch(&self) -> usize {
+        match self.queue {
+            Queue::Journal { .. } => 32,
+            Queue::Postgres(_) => 4,
+        }
+    }
+
     fn delivery(&self, entry: &Entry) -> Delivery {
-        if entry.seq < self.replay_below {
+        if entry.replayed {
             Delivery::Replayed
         } else {
             Delivery::First

@@ -149,7 +149,8 @@ async fn failed_deliveries_the_inbox_does_not_hold_are_redelivered_and_progress_
         )
         .unwrap(),
     );
-    let (inbox, _) = Inbox::open(dir.path().join("inbox"), crate::inbox::Options::default()).unwrap();
+    let (inbox, _) =
+        crate::inbox::Inbox::open(dir.path().join("inbox"), crate::inbox::Options::default()).unwrap();
     // auger took the status before (GitHub saw no answer in time): it is not asked for again.
     inbox
         .append(&status_guid, "work:status", b"{}".to_vec())
@@ -163,7 +164,7 @@ async fn failed_deliveries_the_inbox_does_not_hold_are_redelivered_and_progress_
 
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
-    let mut catch_up = CatchUp::new(forge.clone(), inbox.clone(), &data);
+    let mut catch_up = CatchUp::new(forge.clone(), journal(&inbox), &data);
     let now = Utc::now();
     let first = catch_up.pass(now).await.unwrap();
     let mut asked = first.redelivered.clone();
@@ -179,7 +180,7 @@ async fn failed_deliveries_the_inbox_does_not_hold_are_redelivered_and_progress_
     assert!(soon.redelivered.is_empty(), "{soon:?}");
 
     // Progress outlives the process: a new catch-up over the same folder knows all that.
-    let mut restarted = CatchUp::new(forge.clone(), inbox.clone(), &data);
+    let mut restarted = CatchUp::new(forge.clone(), journal(&inbox), &data);
     assert_eq!(restarted.progress(), catch_up.progress());
     assert!(restarted.progress().checked_until.is_some());
 
@@ -229,4 +230,11 @@ fn an_unreadable_progress_file_is_an_error_and_a_missing_one_is_a_fresh_start() 
     );
     save(&file, &p).unwrap();
     assert_eq!(load(&file).unwrap(), p);
+}
+
+fn journal(inbox: &crate::inbox::Inbox) -> crate::queue::Queue {
+    crate::queue::Queue::Journal {
+        inbox: inbox.clone(),
+        replay_below: 0,
+    }
 }

@@ -18,12 +18,14 @@ pub async fn handle(ctx: &Ctx, mut build: Build, delivery: Delivery) -> anyhow::
     if !build.facts.only_on_default_branch() {
         add_pull_requests(ctx, &mut incoming).await;
     }
+    let turn = ctx.ledger_turn().await;
     let store = ctx.store.clone();
     let outcomes = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<(Artifact, RecordOutcome)>> {
         let outcomes = store.record_batch(&incoming)?;
         Ok(incoming.into_iter().zip(outcomes).collect())
     })
     .await??;
+    drop(turn);
     Ok(recorded(ctx, &outcomes, delivery).await)
 }
 

@@ -54,6 +54,8 @@ pub struct Ctx {
     pub own_login: tokio::sync::OnceCell<String>,
     /// Where pushed policies are read from; `None` when nothing reloads them.
     pub policy_source: Option<Arc<crate::reload::PolicySource>>,
+    /// With replicas (the PostgreSQL queue): the lock they take turns writing the ledger with.
+    pub ledger_lock: Option<crate::queue::ReplicaLock>,
 }
 
 impl Ctx {
@@ -74,7 +76,23 @@ impl Ctx {
             heads: PullHeads::default(),
             own_login: tokio::sync::OnceCell::new(),
             policy_source: None,
+            ledger_lock: None,
         }
+    }
+
+    /// Serializes this process's ledger writes with the other replicas' (design §18).
+    pub fn with_ledger_lock(mut self, lock: crate::queue::ReplicaLock) -> Self {
+        self.ledger_lock = Some(lock);
+        self
+    }
+
+    /// With replicas: waits for their ledger lock and brings the ledger up to date under it,
+    /// so a write decides from what the others wrote (a record they made is `Unchanged` here).
+    /// Alone, nothing to wait for. An unreachable lock or remote is logged and the write goes
+    /// on: the ledger's sync folds concurrent writes together, and every step after it is
+    /// idempotent.
+    pub async fn ledger_turn(&self) -> Option<crate::queue::ReplicaLockGuard> {
+        ledger_turn(self.ledger_lock.as_ref(), &self.store).await
     }
 
     /// Reload pushed policies from `source` (`[policies] repo`).
@@ -82,6 +100,28 @@ impl Ctx {
         self.policy_source = Some(source);
         self
     }
+}
+
+/// [`Ctx::ledger_turn`] for writers outside the worker (the API's artifact route).
+pub async fn ledger_turn(
+    lock: Option<&crate::queue::ReplicaLock>,
+    store: &Arc<ArtifactStore>,
+) -> Option<crate::queue::ReplicaLockGuard> {
+    let lock = lock?;
+    let guard = match lock.acquire().await {
+        Ok(guard) => Some(guard),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot take the replicas' ledger lock; writing without it");
+            None
+        }
+    };
+    let store = store.clone();
+    if let Ok(report) = tokio::task::spawn_blocking(move || store.sync()).await
+        && let Some(e) = report.error
+    {
+        tracing::warn!(error = %e, "cannot bring the ledger up to date from its remote");
+    }
+    guard
 }
 
 /// The release loop, or its absence without a `[gitops]` section (artifacts are still

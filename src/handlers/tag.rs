@@ -7,6 +7,7 @@ use crate::work::Tagged;
 use super::{Ctx, Delivery, Handled, recorded};
 
 pub async fn handle(ctx: &Ctx, tagged: Tagged, delivery: Delivery) -> anyhow::Result<Handled> {
+    let turn = ctx.ledger_turn().await;
     let store = ctx.store.clone();
     let outcomes = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<(Artifact, RecordOutcome)>> {
         let mut outcomes = Vec::new();
@@ -24,6 +25,7 @@ pub async fn handle(ctx: &Ctx, tagged: Tagged, delivery: Delivery) -> anyhow::Re
         Ok(outcomes)
     })
     .await??;
+    drop(turn);
     Ok(recorded(ctx, &outcomes, delivery).await)
 }
 

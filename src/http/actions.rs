@@ -144,15 +144,18 @@ async fn act_inner(state: &AppState, req: &HttpRequest, verb: &str, payload: web
         },
     };
     let id = format!("auger-{:032x}", fastrand::u128(..));
-    let body = work::encode(&Work::Dashboard(action));
-    match state
-        .inbox
-        .append(&id, &work::inbox_kind("dashboard"), body)
-        .await
+    match super::webhook::store(
+        state,
+        &id,
+        &work::inbox_kind("dashboard"),
+        &Work::Dashboard(action),
+    )
+    .await
     {
         Ok(_) => message_page(StatusCode::ACCEPTED, &queued),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot queue a dashboard action");
+        Err(_) => {
+            // `store` logged why.
+            tracing::error!("cannot queue a dashboard action");
             message_page(
                 StatusCode::SERVICE_UNAVAILABLE,
                 &Message::Failed {

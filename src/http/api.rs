@@ -130,16 +130,37 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         );
 }
 
-async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+/// `{"status": "ok", "queue": {"kind": …, "reachable": …}}`; 503 while the queue (PostgreSQL)
+/// does not answer, so a load balancer sends deliveries to a replica that can store them.
+async fn healthz(state: web::Data<AppState>) -> HttpResponse {
+    let (kind, reachable) = state.queue.health().await;
+    match reachable {
+        Ok(()) => HttpResponse::Ok().json(serde_json::json!({
+            "status": "ok",
+            "queue": { "kind": kind, "reachable": true },
+        })),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check: the queue does not answer");
+            HttpResponse::ServiceUnavailable().json(serde_json::json!({
+                "status": "unavailable",
+                "queue": { "kind": kind, "reachable": false },
+            }))
+        }
+    }
 }
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    let stats = state.inbox.stats();
+    let stats = state.queue.stats().await;
     let mut extra = vec![
         ("auger_inbox_appended_total", "", stats.appended),
         ("auger_inbox_fsyncs_total", "", stats.fsyncs),
     ];
+    if matches!(state.queue, crate::queue::Queue::Postgres(_)) {
+        extra.extend([
+            ("auger_queue_claims_total", "", stats.claims),
+            ("auger_queue_lease_expiries_total", "", stats.lease_expiries),
+        ]);
+    }
     if let Some(api) = &state.api_stats {
         let s = api.snapshot();
         extra.extend([
@@ -267,16 +288,18 @@ async fn create_artifact_inner(caller: &ApiCaller, body: &[u8], state: &web::Dat
     a.message = new.message;
     a.url = new.url;
     a.committed = new.committed;
+    let turn = crate::handlers::ledger_turn(state.ledger_lock.as_ref(), &state.store).await;
     let store = state.store.clone();
     let incoming = a.clone();
     let recorded = web::block(move || store.record(&a)).await;
+    drop(turn);
     match recorded {
         Ok(Ok(outcome)) => {
             if state.releases.running().is_some() && !matches!(outcome, RecordOutcome::Unchanged(_)) {
                 // The worker decides the automatic releases, in order with GitHub's events.
                 let body = work::encode(&Work::ApiArtifact(Box::new(ArtifactRecorded { incoming })));
                 if let Err(e) = state
-                    .inbox
+                    .queue
                     .append(&internal_id(), &work::inbox_kind("api"), body)
                     .await
                 {
@@ -811,7 +834,7 @@ fn check_release_request<T: serde::de::DeserializeOwned>(
 /// Appends work for the worker: 202 once it is on disk.
 async fn queue(state: &AppState, work: Work, answer: serde_json::Value) -> HttpResponse {
     match state
-        .inbox
+        .queue
         .append(&internal_id(), &work::inbox_kind("api"), work::encode(&work))
         .await
     {

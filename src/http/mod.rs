@@ -30,9 +30,9 @@ use crate::domain::{AppName, RepoName};
 use crate::forge::{ApiStats, Forge};
 use crate::gitops::GitopsTargets;
 use crate::handlers::Releases;
-use crate::inbox::Inbox;
 use crate::metrics::Metrics;
 use crate::policy::LivePolicies;
+use crate::queue::Queue;
 use crate::webhook::WebhookSecrets;
 
 pub use api::{ApiTokens, HEALTH_PATH};
@@ -45,7 +45,10 @@ pub struct AppState {
     pub flux_secrets: Option<WebhookSecrets>,
     /// Argo CD Notifications' bearer tokens; `None`: `POST /webhooks/argocd` answers 404.
     pub argocd_tokens: Option<ApiTokens>,
-    pub inbox: Inbox,
+    /// Where accepted work waits: the journal, or PostgreSQL shared by the replicas.
+    pub queue: Queue,
+    /// With replicas (the PostgreSQL queue): the lock they take turns writing the ledger with.
+    pub ledger_lock: Option<crate::queue::ReplicaLock>,
     pub store: Arc<ArtifactStore>,
     pub policies: Arc<LivePolicies>,
     /// Every gitops repository releases go to, the default first (empty without `[gitops]`):

@@ -1,6 +1,6 @@
 //! `POST /webhooks/github`: verify, classify into work, persist, answer. No work happens here
-//! (design §2): the work is on disk in the inbox before the 2xx, and the worker takes it from
-//! there.
+//! (design §2): the work is durable in the queue (the journal, or PostgreSQL) before the 2xx,
+//! and a worker takes it from there.
 
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
@@ -140,8 +140,8 @@ pub(super) struct Refused {
     pub error: JsonError,
 }
 
-/// Appends `work` to the inbox under `delivery_id` (a redelivered id is a duplicate) and
-/// returns once it is on disk, so the caller's 2xx means durable. Every route that accepts
+/// Appends `work` to the queue under `delivery_id` (a redelivered id is a duplicate) and
+/// returns once it is durable (synced, or committed), so the caller's 2xx means durable. Every route that accepts
 /// work from outside stores it through here.
 pub(super) async fn store(
     state: &AppState,
@@ -149,15 +149,15 @@ pub(super) async fn store(
     kind: &str,
     work: &Work,
 ) -> Result<AppendOutcome, Refused> {
-    match state.inbox.append(delivery_id, kind, encode(work)).await {
+    match state.queue.append(delivery_id, kind, encode(work)).await {
         Ok(outcome) => Ok(outcome),
-        Err(crate::inbox::Error::Invalid(m)) => Err(Refused {
+        Err(crate::queue::QueueError::Invalid(m)) => Err(Refused {
             outcome: "bad_request",
             error: JsonError::new(StatusCode::BAD_REQUEST, m),
         }),
         Err(e) => {
             // Not stored: the sender sees a 5xx and can deliver again.
-            tracing::error!(error = %e, "inbox append failed");
+            tracing::error!(error = %e, "queue append failed");
             Err(Refused {
                 outcome: "unavailable",
                 error: JsonError::new(

@@ -191,6 +191,9 @@ pub struct Releaser {
     /// Poked when a pass may have moved the next retry earlier, so the timer re-reads it.
     rescheduled: tokio::sync::Notify,
     serial: tokio::sync::Mutex<()>,
+    /// With replicas (the PostgreSQL queue): the lock they take turns with, held inside
+    /// `serial`, so one operation at a time runs across all of them.
+    across_replicas: Option<crate::queue::ReplicaLock>,
 }
 
 impl Releaser {
@@ -211,7 +214,15 @@ impl Releaser {
             verify_due: std::sync::Mutex::default(),
             rescheduled: tokio::sync::Notify::new(),
             serial: tokio::sync::Mutex::new(()),
+            across_replicas: None,
         }
+    }
+
+    /// Serializes this loop with the other replicas' through `lock` (design §18). Each
+    /// operation then starts from the shared ledger as the replica before it left it.
+    pub fn with_replica_lock(mut self, lock: crate::queue::ReplicaLock) -> Self {
+        self.across_replicas = Some(lock);
+        self
     }
 
     /// The policies in force now; one pass or one release works on the snapshot it took.

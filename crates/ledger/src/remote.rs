@@ -29,6 +29,9 @@ const MAX_ROUNDS: usize = 10;
 #[derive(Debug, Clone)]
 pub(crate) struct Remote {
     url: String,
+    /// One sync at a time per store: two `git fetch`es into one repository race on the
+    /// tracking refs' locks, and the loser's sync fails.
+    syncing: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 /// What a sync did. `error` is set when the remote could not be brought up to date; local
@@ -44,7 +47,10 @@ pub struct SyncReport {
 
 impl Remote {
     pub(crate) fn new(url: &str) -> Self {
-        Self { url: url.to_owned() }
+        Self {
+            url: url.to_owned(),
+            syncing: std::sync::Arc::default(),
+        }
     }
 
     pub(crate) fn url(&self) -> &str {
@@ -52,6 +58,8 @@ impl Remote {
     }
 
     pub(crate) fn sync(&self, repo: &Repo) -> SyncReport {
+        // A panic mid-sync leaves nothing to repair: the next sync starts from a fetch.
+        let _one_at_a_time = self.syncing.lock().unwrap_or_else(|p| p.into_inner());
         let mut report = SyncReport::default();
         for round in 1..=MAX_ROUNDS {
             report.rounds = round;

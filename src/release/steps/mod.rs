@@ -36,12 +36,28 @@ pub(super) use plan::rollback_plan;
 pub(super) use pull::merge_commit;
 pub(super) use write::{preview_spec, target};
 
+/// The release loop's turn: this process's mutex and, with replicas, their lock (given back
+/// first: fields drop in order).
+pub(super) struct Serial<'a> {
+    _across: Option<crate::queue::ReplicaLockGuard>,
+    _local: tokio::sync::MutexGuard<'a, ()>,
+}
+
 impl Releaser {
-    /// Takes the loop's lock, then makes sure git has a current token for every https gitops
+    /// Takes the loop's lock (and, with replicas, theirs, then brings the ledger up to date
+    /// with what they wrote), then makes sure git has a current token for every https gitops
     /// remote (each repository's own: an App may be installed on each separately). A failure
     /// to get one is logged: the previous token may still work.
-    pub(super) async fn begin(&self) -> tokio::sync::MutexGuard<'_, ()> {
-        let guard = self.serial.lock().await;
+    pub(super) async fn begin(&self) -> Serial<'_> {
+        let local = self.serial.lock().await;
+        let across = match &self.across_replicas {
+            None => None,
+            Some(lock) => Some(self.across(lock).await),
+        };
+        let guard = Serial {
+            _across: across,
+            _local: local,
+        };
         if self.git_token_from_forge
             && let Some(forge) = &self.forge
         {
@@ -54,6 +70,34 @@ impl Releaser {
                     }
                 }
             }
+        }
+        guard
+    }
+
+    /// Waits for the replicas' lock, however long the database is away: an operation run
+    /// beside another replica's could open a second pull request for one (env, app).
+    async fn across(&self, lock: &crate::queue::ReplicaLock) -> crate::queue::ReplicaLockGuard {
+        let mut warned = false;
+        let guard = loop {
+            match lock.acquire().await {
+                Ok(guard) => break guard,
+                Err(e) => {
+                    if !warned {
+                        tracing::warn!(lock = lock.name(), error = %e, "cannot take the replicas' release lock; waiting");
+                        warned = true;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+            }
+        };
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || store.sync()).await {
+            Ok(report) => {
+                if let Some(e) = report.error {
+                    tracing::warn!(error = %e, "cannot bring the ledger up to date from its remote; working on the local copy");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "ledger sync task failed"),
         }
         guard
     }

@@ -8,6 +8,7 @@ pub mod browser;
 pub mod cli;
 pub mod data;
 pub mod git;
+pub mod postgres;
 pub mod remote;
 pub mod server;
 pub mod sim;
