@@ -78,3 +78,107 @@ fn dockerfile_fly_toml_and_the_app_manifest_agree_with_the_code() {
         );
     }
 }
+
+/// One scalar of the document of `kind` in a multi-document manifest.
+fn manifest_value(text: &str, kind: &str, path: &str) -> String {
+    let select = auger_yaml_edit::DocSelector {
+        kind: Some(kind.into()),
+        name: None,
+    };
+    let path = auger_yaml_edit::YamlPath::parse(path).unwrap();
+    auger_yaml_edit::get_scalar(text, &path, Some(&select)).unwrap_or_else(|e| panic!("{kind} {path:?}: {e}"))
+}
+
+#[test]
+fn the_kubernetes_manifest_runs_two_replicas_on_a_postgres_queue_that_a_drain_cannot_stop() {
+    let text = read("deploy/kubernetes/auger.yaml");
+    let kinds: Vec<Option<String>> = auger_yaml_edit::documents(&text)
+        .expect("the manifest parses")
+        .into_iter()
+        .map(|d| d.kind)
+        .collect();
+    for kind in ["ConfigMap", "Deployment", "Service", "PodDisruptionBudget"] {
+        assert!(kinds.contains(&Some(kind.into())), "{kind} in {kinds:?}");
+    }
+
+    // Its auger.toml is a valid configuration for replicas: a postgres queue, a ledger remote.
+    let toml = manifest_value(&text, "ConfigMap", r#"data."auger.toml""#);
+    let dir = tempfile::tempdir().unwrap();
+    let config = auger::config::Config::parse(&dir.path().join("auger.toml"), &toml)
+        .unwrap_or_else(|e| panic!("the ConfigMap's auger.toml: {e}"));
+    assert!(
+        matches!(config.server.queue, auger::config::QueueKind::Postgres { .. }),
+        "{:?}",
+        config.server.queue
+    );
+    assert!(config.artifacts.remote.is_some());
+    let port = config.server.listen.port();
+
+    // Two replicas, never fewer than one during a rollout or a drain.
+    assert_eq!(manifest_value(&text, "Deployment", "spec.replicas"), "2");
+    assert_eq!(
+        manifest_value(&text, "Deployment", "spec.strategy.rollingUpdate.maxUnavailable"),
+        "0"
+    );
+    assert_eq!(
+        manifest_value(&text, "PodDisruptionBudget", "spec.minAvailable"),
+        "1"
+    );
+    // auger stops within 10 s of SIGTERM: Kubernetes waits longer than that before SIGKILL.
+    let grace: u64 = manifest_value(
+        &text,
+        "Deployment",
+        "spec.template.spec.terminationGracePeriodSeconds",
+    )
+    .parse()
+    .unwrap();
+    assert!(grace > 10, "{grace}");
+
+    // The probes ask the health route on the port the config listens on, which the Service
+    // targets; the secrets come from one Secret; the image runs as the Dockerfile's user.
+    let container = "spec.template.spec.containers[0]";
+    assert_eq!(
+        manifest_value(
+            &text,
+            "Deployment",
+            &format!("{container}.ports[0].containerPort")
+        ),
+        port.to_string()
+    );
+    for probe in ["readinessProbe", "livenessProbe"] {
+        assert_eq!(
+            manifest_value(&text, "Deployment", &format!("{container}.{probe}.httpGet.path")),
+            auger::http::HEALTH_PATH
+        );
+    }
+    assert_eq!(
+        manifest_value(&text, "Service", "spec.ports[0].targetPort"),
+        "http"
+    );
+    assert_eq!(
+        manifest_value(&text, "Deployment", &format!("{container}.args[2]")),
+        "/app/config/auger.toml"
+    );
+    assert_eq!(
+        manifest_value(
+            &text,
+            "Deployment",
+            "spec.template.spec.securityContext.runAsUser"
+        ),
+        "10001"
+    );
+    assert!(read("Dockerfile").contains("10001"));
+    // Every variable the config names is in the Secret the pods read.
+    let secret_keys = text.split("kubectl -n auger create secret").nth(1).unwrap();
+    for var in [
+        config.github.webhook_secret_env.as_str(),
+        config.api.tokens_env.as_str(),
+        "GITHUB_TOKEN",
+        "AUGER_QUEUE_URL",
+    ] {
+        assert!(
+            secret_keys.contains(&format!("{var}=")),
+            "{var} is not in the Secret"
+        );
+    }
+}
