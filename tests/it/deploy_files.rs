@@ -182,3 +182,46 @@ fn the_kubernetes_manifest_runs_two_replicas_on_a_postgres_queue_that_a_drain_ca
         );
     }
 }
+
+#[test]
+fn fly_replicas_run_two_machines_without_a_volume_on_the_replica_config() {
+    let fly: toml::Value = toml::from_str(&read("fly.replicas.toml")).expect("it parses");
+    assert!(fly.get("mounts").is_none(), "replicas share no volume");
+    let service = &fly["http_service"];
+    assert_eq!(service["min_machines_running"].as_integer(), Some(2));
+    assert_eq!(service["auto_stop_machines"].as_str(), Some("off"));
+    let checks = service["checks"].as_array().expect("http_service.checks");
+    assert!(
+        checks
+            .iter()
+            .any(|c| c["path"].as_str() == Some(auger::http::HEALTH_PATH))
+    );
+    // The file it puts over /app/auger.toml is a replica configuration listening on its port.
+    let files = fly["files"].as_array().expect("[[files]]");
+    assert_eq!(files[0]["guest_path"].as_str(), Some("/app/auger.toml"));
+    let local = files[0]["local_path"].as_str().unwrap();
+    let config = auger::config::Config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join(local))
+        .unwrap_or_else(|e| panic!("{local}: {e}"));
+    assert!(matches!(
+        config.server.queue,
+        auger::config::QueueKind::Postgres { .. }
+    ));
+    assert!(config.artifacts.remote.is_some());
+    assert_eq!(
+        service["internal_port"].as_integer(),
+        Some(i64::from(config.server.listen.port()))
+    );
+    // The Kubernetes ConfigMap carries the same settings (its paths point into the pod).
+    let k8s = manifest_value(
+        &read("deploy/kubernetes/auger.yaml"),
+        "ConfigMap",
+        r#"data."auger.toml""#,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let k8s = auger::config::Config::parse(&dir.path().join("auger.toml"), &k8s).unwrap();
+    assert_eq!(
+        format!("{:?}", k8s.server.queue),
+        format!("{:?}", config.server.queue)
+    );
+    assert_eq!(k8s.artifacts.remote, config.artifacts.remote);
+}
