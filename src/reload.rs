@@ -85,10 +85,7 @@ impl PolicySource {
         };
         Ok(PolicySource {
             from,
-            names: GitopsNames {
-                config: config.file.clone(),
-                repos: config.gitops.as_ref().map(|g| g.repo_names()).unwrap_or_default(),
-            },
+            names: crate::server::gitops_names(config),
             targets: OnceLock::new(),
         })
     }

@@ -386,11 +386,20 @@ fn open_gitops_cache(config: &Config, repo: &RepoName, branch: &BranchName) -> a
 
 /// The policy folder the config names, checked against it (templates, gitops repositories).
 pub fn check_policies(config: &Config) -> Result<PolicySet, policy::PolicyErrors> {
-    let names = policy::GitopsNames {
+    policy::load_dir_with(
+        &config.paths.policies,
+        &config.paths.templates,
+        Some(&gitops_names(config)),
+    )
+}
+
+/// The gitops repositories `config` names, which every policy's `[env.X.gitops] repo` must be
+/// one of (at start and at every reload).
+pub fn gitops_names(config: &Config) -> policy::GitopsNames {
+    policy::GitopsNames {
         config: config.file.clone(),
         repos: config.gitops.as_ref().map(|g| g.repo_names()).unwrap_or_default(),
-    };
-    policy::load_dir_with(&config.paths.policies, &config.paths.templates, Some(&names))
+    }
 }
 
 /// The policy folder the config names, or every error in it as one message.

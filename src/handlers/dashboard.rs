@@ -204,6 +204,14 @@ mod tests {
         }
     }
 
+    /// The artifact of the bed's pull request head, recorded in the ledger.
+    fn recorded_artifact(bed: &Bed) -> crate::artifact::Artifact {
+        let (_, head) = bed.pull_request();
+        let artifact = bed.artifact(&head);
+        bed.ctx.store.record(&artifact).unwrap();
+        artifact
+    }
+
     /// What the one rule set says to `action` on the bed, as the route and the worker ask it.
     async fn refused(bed: &Bed, action: &DashboardAction) -> Option<Refused> {
         let r = bed.ctx.releases.running().unwrap();
@@ -220,9 +228,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn a_deployer_deploys_and_the_release_names_them() {
         let bed = Bed::new(true);
-        let (_, head) = bed.pull_request();
-        let artifact = bed.artifact(&head);
-        bed.ctx.store.record(&artifact).unwrap();
+        let artifact = recorded_artifact(&bed);
         let deploy = action(
             &bed,
             "alice",
@@ -248,9 +254,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn someone_who_is_not_a_deployer_changes_nothing() {
         let bed = Bed::new(true);
-        let (_, head) = bed.pull_request();
-        let artifact = bed.artifact(&head);
-        bed.ctx.store.record(&artifact).unwrap();
+        let artifact = recorded_artifact(&bed);
         let env = EnvName::new("staging").unwrap();
         for verb in [
             DashboardVerb::Deploy {
@@ -270,9 +274,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn a_hold_from_the_dashboard_stops_a_deploy_from_it() {
         let bed = Bed::new(true);
-        let (_, head) = bed.pull_request();
-        let artifact = bed.artifact(&head);
-        bed.ctx.store.record(&artifact).unwrap();
+        let artifact = recorded_artifact(&bed);
         assert_eq!(
             handle(&bed.ctx, action(&bed, "alice", DashboardVerb::Hold).await)
                 .await

@@ -40,6 +40,20 @@ fn policies_status(stack: &Stack, sha: &str) -> Option<(String, String)> {
         .map(|s| (s.state.clone(), s.description.clone().unwrap_or_default()))
 }
 
+/// Commits `policy` as `policies/web.toml` on `branch` of the config repository; its sha.
+fn push_policy(stack: &Stack, branch: &str, policy: &str, message: &str) -> String {
+    stack
+        .sim
+        .push(
+            CONFIG_REPO,
+            branch,
+            &[("policies/web.toml", policy)],
+            message,
+            "alice",
+        )
+        .unwrap()
+}
+
 fn hangup(stack: &Stack) {
     let pid = stack.server.child.id().to_string();
     assert!(
@@ -62,16 +76,7 @@ fn stack_on_config_repo_tuned(policy: &str, server_keys: &str) -> (Stack, String
     let mut stack = Stack::start_tuned(&staging_only(), server_keys, "", &[]);
     let repo = stack.sim.create_repo(CONFIG_REPO).unwrap();
     stack.sim.set_permission(CONFIG_REPO, "auger", "write").unwrap();
-    let first = stack
-        .sim
-        .push(
-            CONFIG_REPO,
-            "main",
-            &[("policies/web.toml", policy)],
-            "web: staging",
-            "alice",
-        )
-        .unwrap();
+    let first = push_policy(&stack, "main", policy, "web: staging");
     // The folder is left behind on purpose: what is in force must come from the repository.
     std::fs::remove_file(stack.setup.path().join("policies/web.toml")).unwrap();
     let config = stack.setup.path().join("auger.toml");
@@ -92,16 +97,7 @@ fn a_policy_pushed_to_the_config_repo_takes_effect_without_a_restart() {
     assert_eq!(stack.live("staging").as_deref(), Some(v1.as_str()));
     assert_eq!(stack.live("qa"), None);
 
-    let change = stack
-        .sim
-        .push(
-            CONFIG_REPO,
-            "main",
-            &[("policies/web.toml", &staging_and_qa())],
-            "web: add qa",
-            "alice",
-        )
-        .unwrap();
+    let change = push_policy(&stack, "main", &staging_and_qa(), "web: add qa");
     stack.settle();
     let (state, description) = policies_status(&stack, &change).expect("a status on the config commit");
     assert_eq!(state, "success", "{description}");
@@ -115,16 +111,7 @@ fn a_policy_pushed_to_the_config_repo_takes_effect_without_a_restart() {
 #[test]
 fn a_broken_policy_pushed_to_the_config_repo_is_refused_and_the_old_set_stays() {
     let (stack, _) = stack_on_config_repo(&staging_and_qa());
-    let bad = stack
-        .sim
-        .push(
-            CONFIG_REPO,
-            "main",
-            &[("policies/web.toml", &broken())],
-            "web: oops",
-            "alice",
-        )
-        .unwrap();
+    let bad = push_policy(&stack, "main", &broken(), "web: oops");
     stack.settle();
     let (state, description) = policies_status(&stack, &bad).expect("a status on the config commit");
     assert_eq!(state, "failure", "{description}");
@@ -150,16 +137,7 @@ fn a_broken_policy_pushed_to_the_config_repo_is_refused_and_the_old_set_stays() 
     assert_eq!(stack.live("qa").as_deref(), Some(v1.as_str()));
 
     // A push to another branch of the config repository changes nothing.
-    let other = stack
-        .sim
-        .push(
-            CONFIG_REPO,
-            "draft",
-            &[("policies/web.toml", &staging_only())],
-            "draft",
-            "alice",
-        )
-        .unwrap();
+    let other = push_policy(&stack, "draft", &staging_only(), "draft");
     stack.settle();
     assert_eq!(policies_status(&stack, &other), None);
 }
@@ -231,16 +209,7 @@ fn a_config_push_whose_webhook_never_came_takes_effect_at_the_next_poll() {
     let (stack, _) = stack_on_config_repo_tuned(&staging_only(), "reconcile_interval = \"1s\"");
     // The push reaches the repository but not auger (a lost delivery, or another replica's).
     stack.sim.set_webhook(None, crate::support::webhooks::SECRET);
-    stack
-        .sim
-        .push(
-            CONFIG_REPO,
-            "main",
-            &[("policies/web.toml", &staging_and_qa())],
-            "web: add qa",
-            "alice",
-        )
-        .unwrap();
+    push_policy(&stack, "main", &staging_and_qa(), "web: add qa");
     stack.sim.set_webhook(
         Some(&format!("{}/webhooks/github", stack.server.url)),
         crate::support::webhooks::SECRET,
