@@ -132,6 +132,14 @@ struct RawServer {
     /// replica that died is replaced after this long.
     #[serde(default)]
     queue_lease: Option<String>,
+    /// With `queue = "postgres"`: how long a done delivery's row is kept, refusing a
+    /// redelivery of its id.
+    #[serde(default)]
+    queue_keep: Option<String>,
+    /// With `queue = "postgres"`: PEM certificates to trust for the database's TLS certificate
+    /// beside the system's (a managed database's own CA).
+    #[serde(default)]
+    queue_ca_file: Option<String>,
 }
 
 impl Default for RawServer {
@@ -143,12 +151,17 @@ impl Default for RawServer {
             queue: None,
             queue_url_env: None,
             queue_lease: None,
+            queue_keep: None,
+            queue_ca_file: None,
         }
     }
 }
 
 /// How long a PostgreSQL claim lasts without a renewal, unless `server.queue_lease` says.
 pub const DEFAULT_QUEUE_LEASE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The shortest `server.queue_keep`: GitHub's redelivery window.
+const MIN_QUEUE_KEEP: std::time::Duration = std::time::Duration::from_secs(3 * 24 * 3600);
 
 /// The variable `queue_url_env` defaults to.
 pub const DEFAULT_QUEUE_URL_ENV: &str = "AUGER_QUEUE_URL";
@@ -457,6 +470,11 @@ pub enum QueueKind {
         url_env: String,
         /// How long a claim lasts without a renewal (`server.queue_lease`, default 30s).
         lease: std::time::Duration,
+        /// How long done rows are kept (`server.queue_keep`, default 7d).
+        keep: std::time::Duration,
+        /// Certificates trusted for the database's TLS beside the system's
+        /// (`server.queue_ca_file`).
+        ca_file: Option<PathBuf>,
     },
 }
 
@@ -541,6 +559,15 @@ pub struct PathsConfig {
 }
 
 impl Config {
+    /// The gitops repositories this file names, which every policy's `[env.X.gitops] repo`
+    /// must be one of (at start and at every reload).
+    pub fn gitops_names(&self) -> crate::policy::GitopsNames {
+        crate::policy::GitopsNames {
+            config: self.file.clone(),
+            repos: self.gitops.as_ref().map(|g| g.repo_names()).unwrap_or_default(),
+        }
+    }
+
     /// Read and validate `file`. Every problem names the file and the key.
     pub fn load(file: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(file).map_err(|e| ConfigError {
@@ -688,11 +715,34 @@ impl Config {
                 }
             },
         };
-        if raw.server.queue.as_deref() != Some("postgres") && raw.server.queue_lease.is_some() {
-            return Err(err(
-                "server.queue_lease",
-                "is only read with server.queue = \"postgres\"".into(),
-            ));
+        let queue_keep = match &raw.server.queue_keep {
+            None => crate::queue::postgres::DEFAULT_KEEP,
+            Some(text) => match humantime::parse_duration(text) {
+                Ok(d) if d >= MIN_QUEUE_KEEP => d,
+                Ok(_) => {
+                    return Err(err(
+                        "server.queue_keep",
+                        format!(
+                            "{text:?} is under 3 days: GitHub redelivers for 3 days, and a redelivery of a row already deleted would be worked again"
+                        ),
+                    ));
+                }
+                Err(e) => {
+                    return Err(err(
+                        "server.queue_keep",
+                        format!("{text:?} is not a duration like 7d: {e}"),
+                    ));
+                }
+            },
+        };
+        for (key, set) in [
+            ("server.queue_lease", raw.server.queue_lease.is_some()),
+            ("server.queue_keep", raw.server.queue_keep.is_some()),
+            ("server.queue_ca_file", raw.server.queue_ca_file.is_some()),
+        ] {
+            if raw.server.queue.as_deref() != Some("postgres") && set {
+                return Err(err(key, "is only read with server.queue = \"postgres\"".into()));
+            }
         }
         let queue = match (raw.server.queue.as_deref(), raw.server.queue_url_env) {
             (None | Some("journal"), None) => QueueKind::Journal,
@@ -712,9 +762,18 @@ impl Config {
                         "is required with server.queue = \"postgres\": every replica reads and writes one ledger through it".into(),
                     ));
                 }
+                let ca_file = match &raw.server.queue_ca_file {
+                    Some(p) => {
+                        non_empty("server.queue_ca_file", p)?;
+                        Some(resolve(p))
+                    }
+                    None => None,
+                };
                 QueueKind::Postgres {
                     url_env,
                     lease: queue_lease,
+                    keep: queue_keep,
+                    ca_file,
                 }
             }
             (Some(other), _) => {
@@ -1347,10 +1406,12 @@ templates = "/srv/templates"
             QueueKind::Postgres {
                 url_env: DEFAULT_QUEUE_URL_ENV.into(),
                 lease: DEFAULT_QUEUE_LEASE,
+                keep: crate::queue::postgres::DEFAULT_KEEP,
+                ca_file: None,
             }
         );
         let c = parse(
-            "[server]\nqueue = \"postgres\"\nqueue_url_env = \"PG_URL\"\nqueue_lease = \"5s\"\n[artifacts]\nremote = \"/srv/ledger.git\"\n",
+            "[server]\nqueue = \"postgres\"\nqueue_url_env = \"PG_URL\"\nqueue_lease = \"5s\"\nqueue_keep = \"14d\"\nqueue_ca_file = \"pg-ca.pem\"\n[artifacts]\nremote = \"/srv/ledger.git\"\n",
         )
         .unwrap();
         assert_eq!(
@@ -1358,10 +1419,28 @@ templates = "/srv/templates"
             QueueKind::Postgres {
                 url_env: "PG_URL".into(),
                 lease: std::time::Duration::from_secs(5),
+                keep: std::time::Duration::from_secs(14 * 24 * 3600),
+                ca_file: Some(PathBuf::from("/etc/auger/pg-ca.pem")),
             }
         );
         let e = parse("[server]\nqueue_lease = \"5s\"\n").unwrap_err();
         assert_eq!(e.key, "server.queue_lease", "{e}");
+        let e = parse("[server]\nqueue_keep = \"7d\"\n").unwrap_err();
+        assert_eq!(e.key, "server.queue_keep", "{e}");
+    }
+
+    #[test]
+    fn done_deliveries_are_kept_at_least_as_long_as_github_redelivers() {
+        let e =
+            parse("[server]\nqueue = \"postgres\"\nqueue_keep = \"1d\"\n[artifacts]\nremote = \"/r.git\"\n")
+                .unwrap_err();
+        assert_eq!(e.key, "server.queue_keep", "{e}");
+        assert!(e.to_string().contains("under 3 days"), "{e}");
+        let e = parse(
+            "[server]\nqueue = \"postgres\"\nqueue_keep = \"a week\"\n[artifacts]\nremote = \"/r.git\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "server.queue_keep", "{e}");
     }
 
     #[test]

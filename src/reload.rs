@@ -85,7 +85,7 @@ impl PolicySource {
         };
         Ok(PolicySource {
             from,
-            names: crate::server::gitops_names(config),
+            names: config.gitops_names(),
             targets: OnceLock::new(),
         })
     }

@@ -104,8 +104,17 @@ pub async fn prepare(config: &Config) -> anyhow::Result<Prepared> {
                 forge.clone(),
             )?;
             if let Queue::Postgres(pg) = &queue {
-                // Replicas take turns at the one release loop (every gitops repository).
-                releaser = releaser.with_replica_lock(pg.lock("release"));
+                // Replicas take turns at the one release loop (every gitops repository) and
+                // share what it wants released.
+                let desired = DesiredReleases::open_shared(
+                    pg.document("desired-releases"),
+                    &desired_releases_file(&config.server.data_dir)?,
+                )
+                .await
+                .with_context(|| format!("{}: server.queue", config.file.display()))?;
+                releaser = releaser
+                    .with_desired(desired)
+                    .with_replica_lock(pg.lock("release"));
             }
             Releases::On(Arc::new(releaser))
         }
@@ -170,10 +179,17 @@ pub async fn prepare(config: &Config) -> anyhow::Result<Prepared> {
 /// The embedded journal under the data dir, or the PostgreSQL queue (migrated on the way).
 async fn open_queue(config: &Config, url: Option<&str>) -> anyhow::Result<Queue> {
     match (&config.server.queue, url) {
-        (QueueKind::Postgres { lease, .. }, Some(url)) => {
+        (
+            QueueKind::Postgres {
+                lease, keep, ca_file, ..
+            },
+            Some(url),
+        ) => {
             let name = PgQueue::replica_name();
             let opts = PgOptions {
                 lease: *lease,
+                keep: *keep,
+                ca_file: ca_file.clone(),
                 ..PgOptions::default()
             };
             let pg = PgQueue::open(url, &name, opts).await.with_context(|| {
@@ -389,17 +405,8 @@ pub fn check_policies(config: &Config) -> Result<PolicySet, policy::PolicyErrors
     policy::load_dir_with(
         &config.paths.policies,
         &config.paths.templates,
-        Some(&gitops_names(config)),
+        Some(&config.gitops_names()),
     )
-}
-
-/// The gitops repositories `config` names, which every policy's `[env.X.gitops] repo` must be
-/// one of (at start and at every reload).
-pub fn gitops_names(config: &Config) -> policy::GitopsNames {
-    policy::GitopsNames {
-        config: config.file.clone(),
-        repos: config.gitops.as_ref().map(|g| g.repo_names()).unwrap_or_default(),
-    }
 }
 
 /// The policy folder the config names, or every error in it as one message.
@@ -501,6 +508,10 @@ pub async fn run(prepared: Prepared, announce: impl FnOnce(SocketAddr)) -> anyho
     let mut serving = actix_web::rt::spawn(server);
     // Once listening: what it asks GitHub to redeliver comes here.
     let catch_up = catch_up.map(|c| AbortOnDrop(actix_web::rt::spawn(c.run(reconcile_every))));
+    let _pruning = match &inbox {
+        Queue::Postgres(pg) => Some(AbortOnDrop(actix_web::rt::spawn(pg.clone().keep_pruned()))),
+        Queue::Journal { .. } => None,
+    };
     let signal = tokio::select! {
         served = &mut serving => {
             drop(catch_up);

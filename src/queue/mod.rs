@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::inbox::{self, AppendOutcome, Inbox};
 
-pub use postgres::{PgOptions, PgQueue, ReplicaLock, ReplicaLockGuard};
+pub use postgres::{PgDocument, PgOptions, PgQueue, ReplicaLock, ReplicaLockGuard, Written};
 
 /// Why the queue refused or failed a call.
 #[derive(Debug, thiserror::Error)]

@@ -18,13 +18,18 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Mutex, Notify, mpsc, oneshot};
-use tokio_postgres::{AsyncMessage, Client, NoTls};
+use tokio_postgres::tls::MakeTlsConnect;
+use tokio_postgres::{AsyncMessage, Client, Socket};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::{Entry, QueueError, QueueStats};
 use crate::inbox::{AppendOutcome, MAX_NAME_LEN};
 
 /// The schema, in order; each runs once per database (`auger_migrations`).
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../../migrations/0001_queue.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("../../migrations/0001_queue.sql")),
+    (2, include_str!("../../migrations/0002_documents.sql")),
+];
 /// Serializes migrations of replicas that start together (an arbitrary, fixed key).
 const MIGRATION_LOCK: i64 = 0x6175_6765_725f_6d67; // "auger_mg"
 /// The channel inserts notify and workers listen on.
@@ -34,19 +39,30 @@ const MAX_BODY_BYTES: usize = 32 << 20;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Tuning of the PostgreSQL queue.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct PgOptions {
     /// How long a claim holds an entry without a renewal; renewed every third of it.
     pub lease: Duration,
     /// How often an idle worker looks for work without a notification (expired leases).
     pub poll: Duration,
+    /// How long a done row is kept as the record that refuses a redelivery of its id.
+    pub keep: Duration,
+    /// PEM certificates trusted for the server's TLS certificate beside the system's roots.
+    pub ca_file: Option<std::path::PathBuf>,
 }
+
+/// The default of [`PgOptions::keep`]: GitHub redelivers for 3 days; a week leaves margin.
+pub const DEFAULT_KEEP: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How often a replica deletes the done rows past [`PgOptions::keep`].
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 impl Default for PgOptions {
     fn default() -> Self {
         PgOptions {
             lease: Duration::from_secs(30),
             poll: Duration::from_secs(1),
+            keep: DEFAULT_KEEP,
+            ca_file: None,
         }
     }
 }
@@ -95,17 +111,21 @@ fn describe(e: &tokio_postgres::Error) -> String {
     }
 }
 
-/// A client that reconnects on first use after its connection dropped. Connections run as
-/// tasks on the runtime that opened the queue, so a caller's runtime may end without taking
-/// them along.
-struct Db {
+/// The stream of a connection, TLS or not as the URL's `sslmode` says.
+type Stream = <MakeRustlsConnect as MakeTlsConnect<Socket>>::Stream;
+type Connection = tokio_postgres::Connection<Socket, Stream>;
+
+/// How to open a connection: the parsed URL and the TLS setup. The URL's `sslmode` decides as
+/// libpq's does (`disable`, `prefer` by default, `require`), except that a certificate is
+/// always verified: against the system's roots and `ca_file`, for the URL's host.
+#[derive(Clone)]
+struct Connector {
     config: tokio_postgres::Config,
-    runtime: tokio::runtime::Handle,
-    client: Mutex<Option<Arc<Client>>>,
+    tls: MakeRustlsConnect,
 }
 
-impl Db {
-    fn new(url: &str) -> Result<Db, QueueError> {
+impl Connector {
+    fn new(url: &str, ca_file: Option<&std::path::Path>) -> Result<Connector, QueueError> {
         let mut config = tokio_postgres::Config::from_str(url)
             // The parser's message can quote the URL, which holds the password.
             .map_err(|_| QueueError::Postgres("the URL is not a valid PostgreSQL connection URL".into()))?;
@@ -116,23 +136,14 @@ impl Db {
         if config.get_application_name().is_none() {
             config.application_name("auger");
         }
-        Ok(Db {
+        Ok(Connector {
             config,
-            runtime: tokio::runtime::Handle::current(),
-            client: Mutex::new(None),
+            tls: MakeRustlsConnect::new(tls_config(ca_file)?),
         })
     }
 
-    async fn connect(
-        &self,
-    ) -> Result<
-        (
-            Client,
-            tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>,
-        ),
-        QueueError,
-    > {
-        match tokio::time::timeout(CONNECT_TIMEOUT, self.config.connect(NoTls)).await {
+    async fn connect(&self) -> Result<(Client, Connection), QueueError> {
+        match tokio::time::timeout(CONNECT_TIMEOUT, self.config.connect(self.tls.clone())).await {
             Ok(Ok(pair)) => Ok(pair),
             Ok(Err(e)) => Err(pg(e)),
             Err(_) => Err(QueueError::Postgres(format!(
@@ -140,6 +151,61 @@ impl Db {
                 CONNECT_TIMEOUT.as_secs()
             ))),
         }
+    }
+}
+
+/// The TLS client: the system's roots and the certificates of `ca_file`, on the ring provider.
+fn tls_config(ca_file: Option<&std::path::Path>) -> Result<rustls::ClientConfig, QueueError> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    // Unreadable system certificates only narrow what is trusted; `ca_file` may be all a
+    // private database needs.
+    let system = rustls_native_certs::load_native_certs();
+    roots.add_parsable_certificates(system.certs);
+    if let Some(path) = ca_file {
+        let bad = |m: String| QueueError::Invalid(format!("server.queue_ca_file {}: {m}", path.display()));
+        let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+        let mut added = 0;
+        for cert in CertificateDer::pem_slice_iter(&pem) {
+            let cert = cert.map_err(|e| bad(format!("not PEM certificates: {e}")))?;
+            roots
+                .add(cert)
+                .map_err(|e| bad(format!("a certificate is not usable as a root: {e}")))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(bad("holds no PEM certificate".into()));
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| QueueError::Postgres(format!("TLS setup: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+/// A client that reconnects on first use after its connection dropped. Connections run as
+/// tasks on the runtime that opened the queue, so a caller's runtime may end without taking
+/// them along.
+struct Db {
+    connector: Connector,
+    runtime: tokio::runtime::Handle,
+    client: Mutex<Option<Arc<Client>>>,
+}
+
+impl Db {
+    fn new(url: &str, ca_file: Option<&std::path::Path>) -> Result<Db, QueueError> {
+        Ok(Db {
+            connector: Connector::new(url, ca_file)?,
+            runtime: tokio::runtime::Handle::current(),
+            client: Mutex::new(None),
+        })
+    }
+
+    async fn connect(&self) -> Result<(Client, Connection), QueueError> {
+        self.connector.connect().await
     }
 
     async fn client(&self) -> Result<Arc<Client>, QueueError> {
@@ -163,8 +229,9 @@ impl PgQueue {
     /// Connects, applies the migrations not yet applied (replicas starting together take turns)
     /// and starts listening for inserts. `claimer` names this replica in `claimed_by`.
     pub async fn open(url: &str, claimer: &str, opts: PgOptions) -> Result<PgQueue, QueueError> {
-        let db = Db::new(url)?;
+        let db = Db::new(url, opts.ca_file.as_deref())?;
         migrate(&db).await?;
+        let poll = opts.poll;
         let inner = Arc::new(Inner {
             db,
             claimer: claimer.to_owned(),
@@ -180,7 +247,7 @@ impl PgQueue {
         let listener = inner
             .db
             .runtime
-            .spawn(listen(inner.db.config.clone(), inner.wake.clone(), opts.poll));
+            .spawn(listen(inner.db.connector.clone(), inner.wake.clone(), poll));
         *inner.listener.lock().unwrap_or_else(|p| p.into_inner()) = Some(listener);
         Ok(PgQueue { inner })
     }
@@ -386,6 +453,41 @@ impl PgQueue {
         Ok(())
     }
 
+    /// Deletes the rows done longer ago than `keep`; how many. Rows not done stay, however
+    /// old: they are work not yet finished.
+    pub async fn prune(&self, keep: Duration) -> Result<u64, QueueError> {
+        let client = self.inner.db.client().await?;
+        client
+            .execute(
+                "DELETE FROM auger_queue WHERE done_at < now() - make_interval(secs => $1::float8)",
+                &[&keep.as_secs_f64()],
+            )
+            .await
+            .map_err(pg)
+    }
+
+    /// Prunes now and then every hour until the queue closes; a failure is logged and tried
+    /// again at the next hour. Every replica runs it: a second delete finds nothing.
+    pub async fn keep_pruned(self) {
+        loop {
+            match self.prune(self.inner.opts.keep).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deleted = n, "pruned done deliveries from the PostgreSQL queue"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot prune done deliveries from the PostgreSQL queue")
+                }
+            }
+            let closed = self.inner.on_close.notified();
+            if self.inner.closed.load(Ordering::Acquire) {
+                return;
+            }
+            tokio::select! {
+                () = closed => return,
+                () = tokio::time::sleep(PRUNE_EVERY) => {}
+            }
+        }
+    }
+
     /// Which of `ids` were accepted before.
     pub async fn known(&self, ids: &[String]) -> Result<Vec<bool>, QueueError> {
         self.check_open()?;
@@ -457,7 +559,85 @@ impl PgQueue {
 
     /// A lock shared by every replica on this database, named by `name`.
     pub fn lock(&self, name: &str) -> ReplicaLock {
-        ReplicaLock::new(self.inner.db.config.clone(), self.inner.db.runtime.clone(), name)
+        ReplicaLock::new(
+            self.inner.db.connector.clone(),
+            self.inner.db.runtime.clone(),
+            name,
+        )
+    }
+
+    /// The shared document `name` (a row of `auger_documents`), written as this replica.
+    pub fn document(&self, name: &str) -> PgDocument {
+        PgDocument {
+            queue: self.clone(),
+            name: name.to_owned(),
+        }
+    }
+}
+
+/// One JSON document every replica reads and writes whole, with optimistic concurrency: a
+/// write names the version it read and is refused when another replica wrote since.
+#[derive(Clone)]
+pub struct PgDocument {
+    queue: PgQueue,
+    name: String,
+}
+
+/// What a write of a [`PgDocument`] came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Written {
+    /// Stored as this version.
+    At(i64),
+    /// Another replica wrote since the version named; nothing was written.
+    Stale,
+}
+
+impl PgDocument {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The document's version and JSON text; `None` before its first write.
+    pub async fn read(&self) -> Result<Option<(i64, String)>, QueueError> {
+        let client = self.queue.inner.db.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT version, body::text FROM auger_documents WHERE name = $1",
+                &[&self.name],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+
+    /// Writes `json` over version `read` (0: the document did not exist yet).
+    pub async fn write(&self, read: i64, json: &str) -> Result<Written, QueueError> {
+        let client = self.queue.inner.db.client().await?;
+        let by = &self.queue.inner.claimer;
+        let row = if read == 0 {
+            client
+                .query_opt(
+                    "INSERT INTO auger_documents (name, version, body, updated_by)
+                     VALUES ($1, 1, $2::text::jsonb, $3)
+                     ON CONFLICT (name) DO NOTHING RETURNING version",
+                    &[&self.name, &json, by],
+                )
+                .await
+        } else {
+            client
+                .query_opt(
+                    "UPDATE auger_documents
+                        SET version = version + 1, body = $3::text::jsonb, updated_at = now(), updated_by = $4
+                      WHERE name = $1 AND version = $2 RETURNING version",
+                    &[&self.name, &read, &json, by],
+                )
+                .await
+        }
+        .map_err(pg)?;
+        Ok(match row {
+            Some(r) => Written::At(r.get(0)),
+            None => Written::Stale,
+        })
     }
 }
 
@@ -520,9 +700,9 @@ async fn migrate(db: &Db) -> Result<(), QueueError> {
 
 /// Drives a connection that `LISTEN`s on [`CHANNEL`] and pokes `wake` on every notification;
 /// reconnects after a failure (workers poll meanwhile).
-async fn listen(config: tokio_postgres::Config, wake: Arc<Notify>, retry: Duration) {
+async fn listen(connector: Connector, wake: Arc<Notify>, retry: Duration) {
     loop {
-        match config.connect(NoTls).await {
+        match connector.connect().await {
             Ok((client, mut connection)) => {
                 let (ended, mut on_end) = oneshot::channel::<()>();
                 let wake = wake.clone();
@@ -546,7 +726,7 @@ async fn listen(config: tokio_postgres::Config, wake: Arc<Notify>, retry: Durati
                     let _ = (&mut on_end).await;
                 }
             }
-            Err(e) => tracing::debug!(error = %describe(&e), "queue listener cannot connect"),
+            Err(e) => tracing::debug!(error = %e, "queue listener cannot connect"),
         }
         tokio::time::sleep(retry).await;
     }
@@ -569,9 +749,9 @@ enum Command {
 }
 
 impl ReplicaLock {
-    fn new(config: tokio_postgres::Config, runtime: tokio::runtime::Handle, name: &str) -> ReplicaLock {
+    fn new(connector: Connector, runtime: tokio::runtime::Handle, name: &str) -> ReplicaLock {
         let (commands, received) = mpsc::unbounded_channel();
-        runtime.spawn(hold_locks(config, lock_key(name), name.to_owned(), received));
+        runtime.spawn(hold_locks(connector, lock_key(name), name.to_owned(), received));
         ReplicaLock {
             name: name.into(),
             commands,
@@ -619,7 +799,7 @@ fn lock_key(name: &str) -> i64 {
 /// advisory locks count: a lock taken while an unlock is still queued nests, and the unlocks
 /// balance it.
 async fn hold_locks(
-    config: tokio_postgres::Config,
+    connector: Connector,
     key: i64,
     name: String,
     mut commands: mpsc::UnboundedReceiver<Command>,
@@ -635,7 +815,7 @@ async fn hold_locks(
                         tracing::warn!(lock = %name, "the connection holding a replica lock dropped; the lock was released with it");
                     }
                     held = 0;
-                    client = match config.connect(NoTls).await {
+                    client = match connector.connect().await {
                         Ok((c, connection)) => {
                             tokio::spawn(async move {
                                 if let Err(e) = connection.await {
@@ -645,7 +825,7 @@ async fn hold_locks(
                             Some(c)
                         }
                         Err(e) => {
-                            let _ = reply.send(Err(pg(e)));
+                            let _ = reply.send(Err(e));
                             continue;
                         }
                     };

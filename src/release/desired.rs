@@ -2,9 +2,13 @@
 //! the release loop's durable facts (design §13b), so that neither a crash nor a GitHub fault
 //! loses a release or leaves a status `pending`.
 //!
-//! One small JSON file (`<data_dir>/desired-releases.json`), rewritten whole on every change
-//! ([`crate::data_dir::write_atomically`]), so a crash leaves the old or the new state. There is at most one desired release per
-//! (env, app): a newer one supersedes it, and the superseded one is owed a final status.
+//! One small JSON document, rewritten whole on every change, so a crash leaves the old or the
+//! new state: a file of the data dir (`<data_dir>/desired-releases.json`, written with
+//! [`crate::data_dir::write_atomically`]) for one process, or with replicas a row of
+//! PostgreSQL that every replica reads when its turn at the release loop starts
+//! ([`DesiredReleases::refresh`]); a replica killed with releases still desired leaves them to
+//! the next one. There is at most one desired release per (env, app): a newer one supersedes
+//! it, and the superseded one is owed a final status.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -20,6 +24,7 @@ use crate::domain::{AppName, CommitSha, EnvName};
 use crate::forge::DeploymentId;
 use crate::gitops::Trigger;
 use crate::notify::FailureKind;
+use crate::queue::{PgDocument, Written};
 
 /// Who wants a release, which decides what may stop it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,20 +114,23 @@ pub struct Owed {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("desired releases {}: {message}", path.display())]
+#[error("desired releases {at}: {message}")]
 pub struct DesiredError {
-    pub path: PathBuf,
+    /// The file, or the PostgreSQL document.
+    pub at: String,
     pub message: String,
 }
 
-#[derive(Default, Clone, Serialize, Deserialize)]
+#[derive(Default, Clone)]
 struct State {
     desired: BTreeMap<String, Desired>,
     owed: Vec<Owed>,
+    /// The shared document's version this state was read at or written as (0: none yet).
+    version: i64,
 }
 
-/// The file's shape. An older auger wrote a bare list of plans held by gates (the same fields
-/// as [`Desired`] without its newer ones), which is read as automatic releases.
+/// The document's shape. An older auger wrote a bare list of plans held by gates (the same
+/// fields as [`Desired`] without its newer ones), which is read as automatic releases.
 #[derive(Serialize, Deserialize)]
 #[serde(untagged)]
 enum OnDisk {
@@ -135,62 +143,149 @@ enum OnDisk {
     Waiting(Vec<Desired>),
 }
 
+/// Where the state is kept.
+enum Backing {
+    File(PathBuf),
+    Shared(PgDocument),
+}
+
+impl Backing {
+    fn at(&self) -> String {
+        match self {
+            Backing::File(path) => path.display().to_string(),
+            Backing::Shared(doc) => format!("in PostgreSQL (auger_documents {:?})", doc.name()),
+        }
+    }
+}
+
 pub struct DesiredReleases {
-    path: PathBuf,
+    backing: Backing,
     state: Mutex<State>,
+    /// One change at a time is saved (the state is swapped in once its save went through).
+    writing: tokio::sync::Mutex<()>,
 }
 
 fn key(env: &EnvName, app: &AppName) -> String {
     format!("{env}/{app}")
 }
 
+/// Reads a saved state. A corrupt one is an error, not an empty list: silently dropping
+/// releases is what this document exists to prevent.
+fn parse(bytes: &[u8]) -> Result<State, String> {
+    let disk: OnDisk =
+        serde_json::from_slice(bytes).map_err(|e| format!("not a list of desired releases: {e}"))?;
+    let (desired, owed) = match disk {
+        OnDisk::Current { v: 1, desired, owed } => (desired, owed),
+        OnDisk::Current { v, .. } => return Err(format!("version {v} is not one this auger reads (1)")),
+        OnDisk::Waiting(list) => (list, Vec::new()),
+    };
+    Ok(State {
+        desired: desired
+            .into_iter()
+            .map(|d| (key(&d.plan.env, &d.plan.app), d))
+            .collect(),
+        owed,
+        version: 0,
+    })
+}
+
+fn render(state: &State) -> Result<Vec<u8>, String> {
+    let disk = OnDisk::Current {
+        v: 1,
+        desired: state.desired.values().cloned().collect(),
+        owed: state.owed.clone(),
+    };
+    serde_json::to_vec_pretty(&disk).map_err(|e| e.to_string())
+}
+
+/// The state in the file at `path`; none yet: nothing desired.
+fn read_file(path: &std::path::Path) -> Result<State, String> {
+    match fs::read(path) {
+        Ok(bytes) => parse(&bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 impl DesiredReleases {
-    /// Loads the file at `path` (none yet: nothing desired). A corrupt file is an error, not
-    /// an empty list: silently dropping releases is what this file exists to prevent.
+    /// Loads the file at `path` (none yet: nothing desired).
     pub fn open(path: impl Into<PathBuf>) -> Result<Self, DesiredError> {
         let path = path.into();
-        let state = match fs::read(&path) {
-            Ok(bytes) => {
-                let disk: OnDisk = serde_json::from_slice(&bytes).map_err(|e| DesiredError {
-                    path: path.clone(),
-                    message: format!("not a list of desired releases: {e}"),
-                })?;
-                let (desired, owed) = match disk {
-                    OnDisk::Current { v: 1, desired, owed } => (desired, owed),
-                    OnDisk::Current { v, .. } => {
-                        return Err(DesiredError {
-                            path,
-                            message: format!("version {v} is not one this auger reads (1)"),
-                        });
-                    }
-                    OnDisk::Waiting(list) => (list, Vec::new()),
-                };
-                State {
-                    desired: desired
-                        .into_iter()
-                        .map(|d| (key(&d.plan.env, &d.plan.app), d))
-                        .collect(),
-                    owed,
-                }
+        let state = read_file(&path).map_err(|message| DesiredError {
+            at: path.display().to_string(),
+            message,
+        })?;
+        Ok(Self::with(Backing::File(path), state))
+    }
+
+    /// Loads the document every replica shares. The first replica to start on a database
+    /// where it does not exist yet seeds it from the file at `seed` (a single process moving
+    /// to replicas keeps what it desired); the others read what that one wrote.
+    pub async fn open_shared(doc: PgDocument, seed: &std::path::Path) -> Result<Self, DesiredError> {
+        let this = Self::with(Backing::Shared(doc), State::default());
+        if this.read_shared().await?.is_none() {
+            let state = read_file(seed).map_err(|message| DesiredError {
+                at: seed.display().to_string(),
+                message,
+            })?;
+            if !state.desired.is_empty() || !state.owed.is_empty() {
+                tracing::info!(file = %seed.display(), "seeding the shared desired releases from this replica's file");
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
-            Err(e) => {
-                return Err(DesiredError {
-                    path,
-                    message: e.to_string(),
-                });
+            // Losing this race to another replica is fine: its seed is read below.
+            let json = render(&state).map_err(|m| this.error(m))?;
+            if let Backing::Shared(doc) = &this.backing {
+                doc.write(0, &String::from_utf8_lossy(&json))
+                    .await
+                    .map_err(|e| this.error(e.to_string()))?;
             }
-        };
-        Ok(DesiredReleases {
-            path,
+        }
+        this.refresh().await?;
+        Ok(this)
+    }
+
+    fn with(backing: Backing, state: State) -> Self {
+        DesiredReleases {
+            backing,
             state: Mutex::new(state),
-        })
+            writing: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn error(&self, message: impl Into<String>) -> DesiredError {
+        DesiredError {
+            at: self.backing.at(),
+            message: message.into(),
+        }
+    }
+
+    async fn read_shared(&self) -> Result<Option<State>, DesiredError> {
+        let Backing::Shared(doc) = &self.backing else {
+            return Ok(None);
+        };
+        let Some((version, json)) = doc.read().await.map_err(|e| self.error(e.to_string()))? else {
+            return Ok(None);
+        };
+        let mut state = parse(json.as_bytes()).map_err(|m| self.error(m))?;
+        state.version = version;
+        Ok(Some(state))
+    }
+
+    /// Takes in what other replicas wrote since this one last read (nothing to do with a
+    /// file, which only this process writes). Called at the start of each turn at the loop.
+    pub async fn refresh(&self) -> Result<(), DesiredError> {
+        let _writing = self.writing.lock().await;
+        if let Some(state) = self.read_shared().await?
+            && state.version != self.lock().version
+        {
+            *self.lock() = state;
+        }
+        Ok(())
     }
 
     /// Wants `d`, replacing what was desired for its (env, app). Returns the desire it
     /// superseded when that was for another artifact (its commit is owed a final status).
     /// Wanting the same artifact again keeps its age and tries it at once.
-    pub fn want(&self, mut d: Desired) -> Result<Option<Desired>, DesiredError> {
+    pub async fn want(&self, mut d: Desired) -> Result<Option<Desired>, DesiredError> {
         self.change(|s| {
             let k = key(&d.plan.env, &d.plan.app);
             let previous = s.desired.get(&k).cloned();
@@ -198,21 +293,18 @@ impl DesiredReleases {
                 && p.plan.artifact == d.plan.artifact
             {
                 d.since = p.since;
-            }
-            let artifact = d.plan.artifact.clone();
-            if let Some(p) = &previous
-                && p.plan.artifact == artifact
-            {
                 d.deployment = d.deployment.or(p.deployment);
             }
+            let artifact = d.plan.artifact.clone();
             s.desired.insert(k, d);
             previous.filter(|p| p.plan.artifact != artifact)
         })
+        .await
     }
 
     /// Brings the desire for `d`'s (env, app) up to date (reason, attempts, next try), if it
     /// is still for the same artifact.
-    pub fn update(&self, d: &Desired) -> Result<(), DesiredError> {
+    pub async fn update(&self, d: &Desired) -> Result<(), DesiredError> {
         let k = key(&d.plan.env, &d.plan.app);
         if self
             .lock()
@@ -225,10 +317,11 @@ impl DesiredReleases {
         self.change(|s| {
             s.desired.insert(k, d.clone());
         })
+        .await
     }
 
     /// Makes the desires `which` picks due at once (an event brought what they waited for).
-    pub fn due_now(&self, which: impl Fn(&Desired) -> bool) -> Result<(), DesiredError> {
+    pub async fn due_now(&self, which: impl Fn(&Desired) -> bool) -> Result<(), DesiredError> {
         let waiting = self
             .lock()
             .desired
@@ -242,11 +335,12 @@ impl DesiredReleases {
                 d.retry_at = None;
             }
         })
+        .await
     }
 
     /// Remembers the deployment made for the desire of (env, app), if it is still for
     /// `artifact`.
-    pub fn note_deployment(
+    pub async fn note_deployment(
         &self,
         env: &EnvName,
         app: &AppName,
@@ -257,12 +351,17 @@ impl DesiredReleases {
             return Ok(());
         };
         d.deployment = Some(id);
-        self.update(&d)
+        self.update(&d).await
     }
 
     /// Drops the desire for (env, app) if it is still for `artifact` (a newer one stays).
     /// `true` when one was dropped.
-    pub fn done(&self, env: &EnvName, app: &AppName, artifact: &ArtifactId) -> Result<bool, DesiredError> {
+    pub async fn done(
+        &self,
+        env: &EnvName,
+        app: &AppName,
+        artifact: &ArtifactId,
+    ) -> Result<bool, DesiredError> {
         let k = key(env, app);
         let desired = self
             .lock()
@@ -272,7 +371,7 @@ impl DesiredReleases {
         if !desired {
             return Ok(false);
         }
-        self.change(|s| s.desired.remove(&k).is_some())
+        self.change(|s| s.desired.remove(&k).is_some()).await
     }
 
     pub fn list(&self) -> Vec<Desired> {
@@ -290,20 +389,21 @@ impl DesiredReleases {
 
     /// Remembers a final status to send again. One per (env, app, artifact): a later outcome
     /// replaces an earlier one.
-    pub fn owe(&self, o: Owed) -> Result<(), DesiredError> {
+    pub async fn owe(&self, o: Owed) -> Result<(), DesiredError> {
         self.change(|s| {
             s.owed
                 .retain(|x| !(x.env == o.env && x.app == o.app && x.artifact == o.artifact));
             s.owed.push(o);
         })
+        .await
     }
 
     /// The final status `o` went through.
-    pub fn paid(&self, o: &Owed) -> Result<(), DesiredError> {
+    pub async fn paid(&self, o: &Owed) -> Result<(), DesiredError> {
         if !self.lock().owed.contains(o) {
             return Ok(());
         }
-        self.change(|s| s.owed.retain(|x| x != o))
+        self.change(|s| s.owed.retain(|x| x != o)).await
     }
 
     pub fn owed(&self) -> Vec<Owed> {
@@ -314,37 +414,41 @@ impl DesiredReleases {
         self.lock().owed.len()
     }
 
-    /// Applies `f` and saves; when the save fails, the change is undone and the error returned.
-    fn change<T>(&self, f: impl FnOnce(&mut State) -> T) -> Result<T, DesiredError> {
-        let mut state = self.lock();
-        let before = state.clone();
-        let out = f(&mut state);
-        if let Err(e) = self.save(&state) {
-            *state = before;
-            return Err(e);
+    /// Applies `f` to a copy and saves it; the copy becomes the state only once saved, so a
+    /// failed save changes nothing. With replicas, a save over a state another replica
+    /// changed since this one read it is refused, and the newer state is read instead.
+    async fn change<T>(&self, f: impl FnOnce(&mut State) -> T) -> Result<T, DesiredError> {
+        let _writing = self.writing.lock().await;
+        let mut next = self.lock().clone();
+        let out = f(&mut next);
+        let json = render(&next).map_err(|m| self.error(m))?;
+        match &self.backing {
+            Backing::File(path) => {
+                crate::data_dir::write_atomically(path, &json).map_err(|e| self.error(e.to_string()))?
+            }
+            Backing::Shared(doc) => {
+                let json = String::from_utf8_lossy(&json);
+                match doc.write(next.version, &json).await {
+                    Ok(Written::At(version)) => next.version = version,
+                    Ok(Written::Stale) => {
+                        if let Some(newer) = self.read_shared().await? {
+                            *self.lock() = newer;
+                        }
+                        return Err(self.error(
+                            "another replica changed them since this one read them; \
+                             this change is dropped and the pass works on theirs",
+                        ));
+                    }
+                    Err(e) => return Err(self.error(e.to_string())),
+                }
+            }
         }
+        *self.lock() = next;
         Ok(out)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn save(&self, state: &State) -> Result<(), DesiredError> {
-        let err = |e: std::io::Error| DesiredError {
-            path: self.path.clone(),
-            message: e.to_string(),
-        };
-        let disk = OnDisk::Current {
-            v: 1,
-            desired: state.desired.values().cloned().collect(),
-            owed: state.owed.clone(),
-        };
-        let bytes = serde_json::to_vec_pretty(&disk).map_err(|e| DesiredError {
-            path: self.path.clone(),
-            message: e.to_string(),
-        })?;
-        crate::data_dir::write_atomically(&self.path, &bytes).map_err(err)
     }
 }
 
@@ -373,25 +477,28 @@ mod tests {
         AppName::new("web").unwrap()
     }
 
-    #[test]
-    fn desires_survive_a_reopen_and_a_newer_artifact_supersedes() {
+    #[tokio::test]
+    async fn desires_survive_a_reopen_and_a_newer_artifact_supersedes() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("d.json");
         let now = Utc::now();
         let d = DesiredReleases::open(&path).unwrap();
         assert_eq!(
             d.want(Desired::new(plan("production", 'a'), Want::Auto, now))
+                .await
                 .unwrap(),
             None
         );
         let superseded = d
             .want(Desired::new(plan("production", 'b'), Want::Auto, now))
+            .await
             .unwrap();
         assert_eq!(
             superseded.map(|s| s.plan.artifact),
             Some(plan("production", 'a').artifact)
         );
         d.want(Desired::new(plan("canary", 'a'), Want::Auto, now))
+            .await
             .unwrap();
         drop(d);
 
@@ -404,39 +511,44 @@ mod tests {
         assert_eq!(held, ["canary:web@aaaaaaaaaaaa", "production:web@bbbbbbbbbbbb"]);
     }
 
-    #[test]
-    fn done_drops_only_the_artifact_that_is_still_desired() {
+    #[tokio::test]
+    async fn done_drops_only_the_artifact_that_is_still_desired() {
         let dir = tempfile::tempdir().unwrap();
         let d = DesiredReleases::open(dir.path().join("d.json")).unwrap();
         let now = Utc::now();
         d.want(Desired::new(plan("production", 'a'), Want::Auto, now))
+            .await
             .unwrap();
         d.want(Desired::new(plan("production", 'b'), Want::Auto, now))
+            .await
             .unwrap();
         assert!(
             !d.done(&env("production"), &web(), &plan("production", 'a').artifact)
+                .await
                 .unwrap()
         );
         assert!(d.get(&env("production"), &web()).is_some());
         assert!(
             d.done(&env("production"), &web(), &plan("production", 'b').artifact)
+                .await
                 .unwrap()
         );
         assert!(d.get(&env("production"), &web()).is_none());
     }
 
-    #[test]
-    fn wanting_the_same_artifact_again_keeps_its_age_and_clears_the_backoff() {
+    #[tokio::test]
+    async fn wanting_the_same_artifact_again_keeps_its_age_and_clears_the_backoff() {
         let dir = tempfile::tempdir().unwrap();
         let d = DesiredReleases::open(dir.path().join("d.json")).unwrap();
         let then = Utc::now() - chrono::Duration::hours(1);
         let mut first = Desired::new(plan("staging", 'a'), Want::Auto, then);
-        d.want(first.clone()).unwrap();
+        d.want(first.clone()).await.unwrap();
         first.attempts = 3;
         first.retry_at = Some(Utc::now() + chrono::Duration::minutes(1));
-        d.update(&first).unwrap();
+        d.update(&first).await.unwrap();
         let again = d
             .want(Desired::new(plan("staging", 'a'), Want::Asked, Utc::now()))
+            .await
             .unwrap();
         assert_eq!(again, None, "the same artifact supersedes nothing");
         let now = d.get(&env("staging"), &web()).unwrap();
@@ -444,8 +556,8 @@ mod tests {
         assert_eq!((now.since, now.attempts, now.want), (then, 0, Want::Asked));
     }
 
-    #[test]
-    fn owed_statuses_survive_a_reopen_until_paid() {
+    #[tokio::test]
+    async fn owed_statuses_survive_a_reopen_until_paid() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("d.json");
         let d = DesiredReleases::open(&path).unwrap();
@@ -459,11 +571,11 @@ mod tests {
             },
             deployment: None,
         };
-        d.owe(owed.clone()).unwrap();
+        d.owe(owed.clone()).await.unwrap();
         drop(d);
         let d = DesiredReleases::open(&path).unwrap();
         assert_eq!(d.owed(), std::slice::from_ref(&owed));
-        d.paid(&owed).unwrap();
+        d.paid(&owed).await.unwrap();
         assert!(DesiredReleases::open(&path).unwrap().owed().is_empty());
     }
 
@@ -481,6 +593,21 @@ mod tests {
         let w = d.get(&env("production"), &web()).unwrap();
         assert_eq!((w.want, w.attempts), (Want::Auto, 0));
         assert!(w.reason.contains("staging"));
+    }
+
+    #[tokio::test]
+    async fn a_change_that_cannot_be_saved_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("blocked").join("d.json");
+        let d = DesiredReleases::open(&path).unwrap();
+        // Its folder becomes a file: no write can succeed.
+        fs::write(dir.path().join("blocked"), "").unwrap();
+        let e = d
+            .want(Desired::new(plan("staging", 'a'), Want::Auto, Utc::now()))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("d.json"), "{e}");
+        assert!(d.list().is_empty(), "the desire is not kept in memory only");
     }
 
     #[test]

@@ -126,7 +126,11 @@ impl Releaser {
         let changed = self.write_freeze(env, app, state).await?;
         {
             let _serial = self.begin().await;
-            if let Err(e) = self.desired.due_now(|d| d.plan.env == *env && d.plan.app == *app) {
+            if let Err(e) = self
+                .desired
+                .due_now(|d| d.plan.env == *env && d.plan.app == *app)
+                .await
+            {
                 tracing::warn!(error = %e, "cannot make the releases waiting for the freeze due");
             }
             self.pass().await;

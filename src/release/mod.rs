@@ -218,6 +218,12 @@ impl Releaser {
         }
     }
 
+    /// Keeps the desired releases in `desired` instead (the replicas' shared document).
+    pub fn with_desired(mut self, desired: DesiredReleases) -> Self {
+        self.desired = desired;
+        self
+    }
+
     /// Serializes this loop with the other replicas' through `lock` (design §18). Each
     /// operation then starts from the shared ledger as the replica before it left it.
     pub fn with_replica_lock(mut self, lock: crate::queue::ReplicaLock) -> Self {
@@ -312,7 +318,11 @@ impl Releaser {
     /// checks are due now, then one pass.
     pub async fn on_gitops_checked(&self) -> Vec<(Plan, Result<ReleaseOutcome>)> {
         let _serial = self.begin().await;
-        if let Err(e) = self.desired.due_now(|d| d.reason.starts_with(WAITING_FOR_CHECKS)) {
+        if let Err(e) = self
+            .desired
+            .due_now(|d| d.reason.starts_with(WAITING_FOR_CHECKS))
+            .await
+        {
             tracing::warn!(error = %e, "cannot make the releases waiting for checks due");
         }
         self.pass().await
@@ -356,7 +366,7 @@ impl Releaser {
             outcome = Some(self.merged(&rp, &artifact, commit, None).await?);
         } else if rp.pr.state == PullState::Closed {
             self.abandoned(&rp, &artifact).await?;
-            self.desired.done(&rp.env, &rp.app, &artifact.id)?;
+            self.desired.done(&rp.env, &rp.app, &artifact.id).await?;
         }
         self.pass().await;
         Ok(outcome)

@@ -108,7 +108,7 @@ impl Releaser {
     /// that it replaces is owed "superseded by …".
     pub(super) async fn desire(&self, d: Desired) -> Result<()> {
         let by = d.plan.artifact.clone();
-        if let Some(old) = self.desired.want(d)? {
+        if let Some(old) = self.desired.want(d).await? {
             tracing::info!(env = %old.plan.env, superseded = %old.plan.artifact, artifact = %by, "a newer release supersedes the desired one");
             self.settle(Owed {
                 env: old.plan.env,
@@ -186,7 +186,7 @@ impl Releaser {
             Ok(Some(Stopped::Gated { reason, until })) => {
                 d.reason = reason.clone();
                 (d.attempts, d.retry_at) = (0, until);
-                self.keep(&d);
+                self.keep(&d).await;
                 return (plan, Ok(ReleaseOutcome::Held { reason }));
             }
             Ok(None) => match &d.want {
@@ -204,7 +204,7 @@ impl Releaser {
                 d.reason = format!("awaiting approval in #{pull}");
                 let next = chrono::TimeDelta::from_std(self.reconcile_every).ok();
                 (d.attempts, d.retry_at) = (0, next.map(|n| self.clock.now() + n));
-                self.keep(&d);
+                self.keep(&d).await;
                 result
             }
             Ok(_) => {
@@ -263,7 +263,7 @@ impl Releaser {
             d.reason = reason.clone();
             self.say_waiting(&d).await;
         }
-        self.keep(&d);
+        self.keep(&d).await;
         ReleaseOutcome::Retrying { reason }
     }
 
@@ -301,14 +301,18 @@ impl Releaser {
         }
     }
 
-    fn keep(&self, d: &Desired) {
-        if let Err(e) = self.desired.update(d) {
+    async fn keep(&self, d: &Desired) {
+        if let Err(e) = self.desired.update(d).await {
             tracing::error!(error = %e, "cannot record the desired release's progress");
         }
     }
 
     async fn forget(&self, d: &Desired) {
-        if let Err(e) = self.desired.done(&d.plan.env, &d.plan.app, &d.plan.artifact) {
+        if let Err(e) = self
+            .desired
+            .done(&d.plan.env, &d.plan.app, &d.plan.artifact)
+            .await
+        {
             tracing::error!(error = %e, "cannot drop a desired release that is done");
         }
     }
@@ -317,7 +321,7 @@ impl Releaser {
     /// every pass.
     pub(super) async fn settle(&self, owed: Owed) {
         if !self.send_final(&owed).await
-            && let Err(e) = self.desired.owe(owed)
+            && let Err(e) = self.desired.owe(owed).await
         {
             tracing::error!(error = %e, "cannot remember a final status to send again");
         }
@@ -326,7 +330,7 @@ impl Releaser {
     async fn pay_owed(&self) {
         for owed in self.desired.owed() {
             if self.send_final(&owed).await
-                && let Err(e) = self.desired.paid(&owed)
+                && let Err(e) = self.desired.paid(&owed).await
             {
                 tracing::error!(error = %e, "cannot forget a final status that was sent");
             }

@@ -338,18 +338,20 @@ impl Releaser {
                     .release_verified(&ev, rollback, next.rollback_from.as_ref())
                     .await
                 {
-                    self.desired.owe(Owed {
-                        env: env.clone(),
-                        app: app.clone(),
-                        artifact: next.artifact.clone(),
-                        trigger: next.trigger.clone(),
-                        outcome: Final::Released {
-                            commit: next.commit.clone(),
-                            rollback,
-                            verified: true,
-                        },
-                        deployment: next.deployment,
-                    })?;
+                    self.desired
+                        .owe(Owed {
+                            env: env.clone(),
+                            app: app.clone(),
+                            artifact: next.artifact.clone(),
+                            trigger: next.trigger.clone(),
+                            outcome: Final::Released {
+                                commit: next.commit.clone(),
+                                rollback,
+                                verified: true,
+                            },
+                            deployment: next.deployment,
+                        })
+                        .await?;
                 }
                 self.reply_verified(env, &next, "verified", "").await;
             }

@@ -7,12 +7,15 @@ use std::time::{Duration, Instant};
 use auger::inbox::AppendOutcome;
 use auger::queue::{PgOptions, PgQueue, QueueError};
 
-use crate::support::postgres::{fresh_database, query_strings, server_url};
+use crate::support::postgres::{
+    database_name, fresh_database, query_strings, server_ca, server_url, with_query,
+};
 
 fn opts(lease_ms: u64) -> PgOptions {
     PgOptions {
         lease: Duration::from_millis(lease_ms),
         poll: Duration::from_millis(50),
+        ..PgOptions::default()
     }
 }
 
@@ -177,6 +180,7 @@ async fn a_waiting_take_wakes_on_an_insert_by_another_replica() {
         PgOptions {
             lease: Duration::from_secs(30),
             poll: Duration::from_secs(10),
+            ..PgOptions::default()
         },
     )
     .await
@@ -228,16 +232,19 @@ async fn replicas_starting_together_migrate_once() {
     for q in &opened {
         assert!(q.is_ok(), "{:?}", q.as_ref().err());
     }
+    // One row per file of migrations/, each applied once.
+    let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+        .unwrap()
+        .count();
+    let every_once = (1..=files).map(|v| v.to_string()).collect::<Vec<_>>().join(",");
+    let applied = "SELECT string_agg(version::text, ',' ORDER BY version) FROM auger_migrations";
     assert_eq!(
-        query_strings(&url, "SELECT count(*) FROM auger_migrations").await,
-        ["1"]
+        query_strings(&url, applied).await,
+        std::slice::from_ref(&every_once)
     );
     // And again on a migrated database.
     PgQueue::open(&url, "late", opts(30_000)).await.unwrap();
-    assert_eq!(
-        query_strings(&url, "SELECT count(*) FROM auger_migrations").await,
-        ["1"]
-    );
+    assert_eq!(query_strings(&url, applied).await, [every_once]);
 }
 
 #[tokio::test]
@@ -315,8 +322,214 @@ async fn a_ping_says_when_the_database_is_gone() {
     let url = fresh_database().await;
     let q = replica(&url, "a", 30_000).await;
     assert_eq!(q.ping(Duration::from_secs(2)).await, Ok(()));
-    let name = url.rsplit('/').next().unwrap();
+    let name = database_name(&url);
     query_strings(&server_url(), &format!("DROP DATABASE {name} WITH (FORCE)")).await;
     let gone = q.ping(Duration::from_secs(2)).await;
     assert!(gone.is_err(), "{gone:?}");
+}
+
+fn desire(env: &str, sha: char) -> auger::release::Desired {
+    use auger::artifact::ArtifactId;
+    use auger::domain::{AppName, CommitSha, EnvName};
+    let app = AppName::new("web").unwrap();
+    let plan = auger::release::Plan {
+        env: EnvName::new(env).unwrap(),
+        artifact: ArtifactId::for_artifact(&app, &CommitSha::new(sha.to_string().repeat(40)).unwrap()),
+        app,
+        trigger: auger::gitops::Trigger::Policy,
+        reason: "branch main".into(),
+        reply: None,
+        overrides: Vec::new(),
+    };
+    auger::release::Desired::new(plan, auger::release::Want::Auto, chrono::Utc::now())
+}
+
+fn desired_list(d: &auger::release::DesiredReleases) -> Vec<String> {
+    d.list()
+        .iter()
+        .map(|d| format!("{}:{}", d.plan.env, d.plan.artifact))
+        .collect()
+}
+
+/// The desired releases as replicas "a" and "b" on the database `url` share them (and the
+/// folder of their files).
+async fn two_replicas_wanting(
+    url: &str,
+) -> (
+    auger::release::DesiredReleases,
+    auger::release::DesiredReleases,
+    tempfile::TempDir,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut shared = Vec::new();
+    for name in ["a", "b"] {
+        let q = replica(url, name, 30_000).await;
+        let file = dir.path().join(format!("{name}.json"));
+        shared.push(
+            auger::release::DesiredReleases::open_shared(q.document("desired-releases"), &file)
+                .await
+                .unwrap(),
+        );
+    }
+    let b = shared.pop().unwrap();
+    let a = shared.pop().unwrap();
+    (a, b, dir)
+}
+
+#[tokio::test]
+async fn a_release_one_replica_wants_is_wanted_by_the_next_one_to_take_its_turn() {
+    let url = fresh_database().await;
+    let (at_a, at_b, _dir) = two_replicas_wanting(&url).await;
+    at_a.want(desire("production", 'a')).await.unwrap();
+    assert!(desired_list(&at_b).is_empty(), "b has not taken its turn yet");
+    at_b.refresh().await.unwrap();
+    assert_eq!(desired_list(&at_b), ["production:web@aaaaaaaaaaaa"]);
+    // The row is plain JSON an operator can read.
+    let rows = query_strings(
+        &url,
+        "SELECT body->'desired'->0->'plan'->>'env' || ' by ' || updated_by FROM auger_documents WHERE name = 'desired-releases'",
+    )
+    .await;
+    assert_eq!(rows, ["production by a"]);
+}
+
+#[tokio::test]
+async fn a_replica_that_writes_over_a_newer_state_is_refused_and_reads_it() {
+    let url = fresh_database().await;
+    let (at_a, at_b, _dir) = two_replicas_wanting(&url).await;
+    at_a.want(desire("staging", 'a')).await.unwrap();
+    at_b.refresh().await.unwrap();
+    // b released it and dropped the desire; a, which lost its turn without knowing, still
+    // thinks it desired and would write a stale state over b's.
+    let staging = auger::domain::EnvName::new("staging").unwrap();
+    let web = auger::domain::AppName::new("web").unwrap();
+    let artifact = desire("staging", 'a').plan.artifact;
+    assert!(at_b.done(&staging, &web, &artifact).await.unwrap());
+    let stale = at_a.want(desire("production", 'b')).await;
+    let e = stale.expect_err("a write over a state another replica changed");
+    assert!(e.to_string().contains("another replica"), "{e}");
+    assert!(
+        desired_list(&at_a).is_empty(),
+        "a now works on b's state, where nothing is desired"
+    );
+    at_a.want(desire("production", 'b')).await.unwrap();
+    at_b.refresh().await.unwrap();
+    assert_eq!(desired_list(&at_b), ["production:web@bbbbbbbbbbbb"]);
+}
+
+#[tokio::test]
+async fn the_first_replica_on_a_database_seeds_the_shared_state_from_its_file() {
+    use auger::release::DesiredReleases;
+    let url = fresh_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("desired-releases.json");
+    let alone = DesiredReleases::open(&file).unwrap();
+    alone.want(desire("production", 'c')).await.unwrap();
+    drop(alone);
+    let a = replica(&url, "a", 30_000).await;
+    let shared = DesiredReleases::open_shared(a.document("desired-releases"), &file)
+        .await
+        .unwrap();
+    assert_eq!(desired_list(&shared), ["production:web@cccccccccccc"]);
+    // A second replica with a file of its own reads the shared state, not its file.
+    let other = dir.path().join("other.json");
+    let mine = DesiredReleases::open(&other).unwrap();
+    mine.want(desire("staging", 'd')).await.unwrap();
+    drop(mine);
+    let b = replica(&url, "b", 30_000).await;
+    let at_b = DesiredReleases::open_shared(b.document("desired-releases"), &other)
+        .await
+        .unwrap();
+    assert_eq!(desired_list(&at_b), ["production:web@cccccccccccc"]);
+}
+
+#[tokio::test]
+async fn pruning_deletes_only_done_rows_older_than_the_window() {
+    let url = fresh_database().await;
+    let q = replica(&url, "a", 30_000).await;
+    for id in ["old-done", "new-done", "old-pending"] {
+        q.append(id, "status", b"x".to_vec()).await.unwrap();
+    }
+    let taken = q.try_take(10).await.unwrap();
+    let done: Vec<u64> = taken
+        .iter()
+        .filter(|e| e.delivery_id.ends_with("-done"))
+        .map(|e| e.seq)
+        .collect();
+    q.mark_done_many(&done).await.unwrap();
+    query_strings(
+        &url,
+        "UPDATE auger_queue SET done_at = now() - interval '8 days' WHERE delivery_id = 'old-done'; \
+         UPDATE auger_queue SET accepted_at = now() - interval '8 days' WHERE delivery_id = 'old-pending'",
+    )
+    .await;
+    assert_eq!(q.prune(Duration::from_secs(7 * 24 * 3600)).await.unwrap(), 1);
+    assert_eq!(
+        query_strings(
+            &url,
+            "SELECT string_agg(delivery_id, ',' ORDER BY seq) FROM auger_queue"
+        )
+        .await,
+        ["new-done,old-pending"]
+    );
+    // The pruned id is a new delivery again; the kept one is still refused.
+    assert!(matches!(
+        q.append("old-done", "status", Vec::new()).await.unwrap(),
+        AppendOutcome::Appended(_)
+    ));
+    assert_eq!(
+        q.append("new-done", "status", Vec::new()).await.unwrap(),
+        AppendOutcome::Duplicate
+    );
+}
+
+#[tokio::test]
+async fn a_queue_asked_for_tls_talks_tls_to_a_server_it_trusts_and_refuses_one_it_does_not() {
+    let url = fresh_database().await;
+    let tls_url = with_query(&url, "sslmode=require&application_name=auger-tls-test");
+    let trusting = PgOptions {
+        ca_file: Some(server_ca()),
+        ..opts(30_000)
+    };
+    let q = PgQueue::open(&tls_url, "a", trusting).await.unwrap();
+    q.append("over-tls", "status", b"x".to_vec()).await.unwrap();
+    let ssl = query_strings(
+        &url,
+        "SELECT bool_and(s.ssl)::text || ' ' || count(*) FROM pg_stat_ssl s \
+         JOIN pg_stat_activity a USING (pid) WHERE a.application_name = 'auger-tls-test'",
+    )
+    .await;
+    assert_eq!(ssl.len(), 1);
+    assert!(
+        ssl[0].starts_with("true "),
+        "every connection of the queue is TLS: {ssl:?}"
+    );
+
+    // Without the CA the server's certificate is not trusted: no connection, and why.
+    let refused = PgQueue::open(&tls_url, "b", opts(30_000)).await.err().unwrap();
+    assert!(
+        refused.to_string().to_lowercase().contains("certificate"),
+        "{refused}"
+    );
+}
+
+#[tokio::test]
+async fn a_ca_file_without_certificates_is_refused_naming_the_key() {
+    let url = fresh_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ca.pem");
+    std::fs::write(&file, "not a certificate\n").unwrap();
+    let e = PgQueue::open(
+        &url,
+        "a",
+        PgOptions {
+            ca_file: Some(file),
+            ..opts(30_000)
+        },
+    )
+    .await
+    .err()
+    .unwrap();
+    assert!(matches!(e, QueueError::Invalid(_)), "{e:?}");
+    assert!(e.to_string().contains("server.queue_ca_file"), "{e}");
 }

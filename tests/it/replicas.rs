@@ -16,14 +16,18 @@ use super::support::server::{Server, Setup};
 use super::support::stack::{GITOPS, WEB, web_policy};
 use super::support::webhooks::{SECRET, status_payload};
 
-/// Deliveries in the storm. 200 keeps the test within a CI run's budget on two cores; the
-/// replicas' code paths are the same at 1,000.
-const STORM: usize = 200;
+/// Deliveries in the storm.
+const STORM: usize = 1000;
 /// Every this many builds is of main (and released to staging); the others are of feature
 /// branches (recorded only). Each release makes a few content-creating GitHub calls, which
 /// auger paces as GitHub's secondary limit asks (about one per 0.75 s), so a release of every
-/// build would make the test take minutes.
-const MAIN_EVERY: usize = 20;
+/// build would make the test take many minutes.
+const MAIN_EVERY: usize = 100;
+/// The feature branches the other builds are spread over (several builds each, as pushes to an
+/// open pull request make). The ledger keeps a ref per branch, and every sync with its remote
+/// reads them all: a storm over 1,000 new branches drains about three times slower
+/// (BENCHMARKS.md).
+const FEATURE_BRANCHES: usize = 50;
 /// Concurrent senders, as GitHub's webhook workers are.
 const SENDERS: usize = 4;
 
@@ -40,6 +44,11 @@ struct Replicas {
 
 impl Replicas {
     fn start(policy: &str) -> Replicas {
+        Replicas::start_with(policy, "", &[])
+    }
+
+    /// Two replicas with `extra` appended to their `auger.toml` and `env` set.
+    fn start_with(policy: &str, extra: &str, env: &[(&str, &str)]) -> Replicas {
         let queue_url = fresh_database_blocking();
         let sim = GithubSim::start(SimConfig::default()).unwrap();
         sim.create_org("acme").unwrap();
@@ -62,7 +71,7 @@ impl Replicas {
              [artifacts]\nremote = \"{ledger_url}\"\n\
              [github]\napi_url = \"{}\"\ntoken_env = \"GITHUB_TOKEN\"\n\
              [gitops]\nrepo = \"{GITOPS}\"\nurl = \"{}\"\nbranch = \"main\"\n\
-             [api]\ntokens_env = \"AUGER_API_TOKENS\"\n",
+             [api]\ntokens_env = \"AUGER_API_TOKENS\"\n{extra}",
             sim.url(),
             gitops.clone_url
         );
@@ -76,10 +85,12 @@ impl Replicas {
         let servers = setups
             .iter()
             .map(|s| {
-                Some(s.start_with_env(&[
+                let mut vars = vec![
                     ("GITHUB_TOKEN", token.as_str()),
                     ("AUGER_QUEUE_URL", queue_url.as_str()),
-                ]))
+                ];
+                vars.extend_from_slice(env);
+                Some(s.start_with_env(&vars))
             })
             .collect();
         Replicas {
@@ -210,7 +221,7 @@ fn two_replicas_lose_and_repeat_nothing_when_one_is_killed_mid_storm() {
         if n == STORM || n % MAIN_EVERY == MAIN_EVERY - 1 {
             "main".to_owned()
         } else {
-            format!("feature-{n}")
+            format!("feature-{}", n % FEATURE_BRANCHES)
         }
     };
     let builds: Vec<(String, String)> = (0..=STORM)
@@ -300,7 +311,7 @@ fn two_replicas_lose_and_repeat_nothing_when_one_is_killed_mid_storm() {
     // The survivor works off everything, the killed replica's claims once their lease ran out.
     let started = Instant::now();
     let mut said = Instant::now();
-    wait_long("the queue drained", Duration::from_secs(240), || {
+    wait_long("the queue drained", Duration::from_secs(900), || {
         let pending = replicas.sql("SELECT count(*) FROM auger_queue WHERE done_at IS NULL");
         if said.elapsed() > Duration::from_secs(15) {
             eprintln!("after {:?}: {} pending", started.elapsed(), pending.join(""));
@@ -358,4 +369,166 @@ fn two_replicas_lose_and_repeat_nothing_when_one_is_killed_mid_storm() {
         "{health}"
     );
     assert!(survivor.metric("auger_queue_claims_total ") > 0);
+}
+
+/// The pid in a `claimed_by` replica name (`host:pid:suffix`).
+fn pid_of(claimer: &str) -> u32 {
+    claimer.split(':').nth(1).and_then(|p| p.parse().ok()).unwrap()
+}
+
+impl Replicas {
+    /// SIGKILLs the replica that claimed (and finished) delivery `id`.
+    fn kill_the_one_that_worked(&mut self, id: &str) {
+        let done =
+            format!("SELECT claimed_by FROM auger_queue WHERE delivery_id = '{id}' AND done_at IS NOT NULL");
+        let mut claimer = Vec::new();
+        wait_long("the delivery marked done", Duration::from_secs(30), || {
+            claimer = self.sql(&done);
+            !claimer.is_empty()
+        });
+        let pid = pid_of(&claimer[0]);
+        let worker = self
+            .servers
+            .iter()
+            .position(|s| s.as_ref().is_some_and(|s| s.child.id() == pid))
+            .expect("the claimer is one of the replicas");
+        if let Some(mut killed) = self.servers[worker].take() {
+            killed.kill();
+        }
+    }
+
+    /// The newest commit status `context` on acme/web's `sha`: (state, description).
+    fn status(&self, sha: &str, context: &str) -> Option<(String, String)> {
+        super::support::stack::web_status(&self.sim, sha, context)
+    }
+}
+
+#[test]
+fn a_release_waiting_at_a_killed_replica_is_finished_by_the_other() {
+    let policy = "[env.staging]\nauto = { branch = \"main\" }\nmerge = \"direct\"\n\
+                  [env.production]\nauto = { branch = \"main\" }\nmerge = \"direct\"\n\
+                  after = { env = \"staging\", soak = \"10s\" }\n";
+    let mut replicas = Replicas::start(&web_policy(policy));
+    let sha = replicas
+        .sim
+        .push(WEB, "main", &[("app.txt", "v1\n")], "feat: v1", "alice")
+        .unwrap();
+    let answer = deliver(&replicas.urls(), 0, "gated", &green_build(&sha, "main"));
+    assert_eq!(answer.map(|a| a.0), Some(202));
+    wait_long("the build on staging", Duration::from_secs(60), || {
+        replicas.live("staging").as_deref() == Some(sha.as_str())
+    });
+    // Production waits for the soak, in the state both replicas share; the replica that
+    // worked the delivery (and marked it done) is killed before the soak ends.
+    let waiting = replicas.sql(
+        "SELECT d->'plan'->>'env' FROM auger_documents, jsonb_array_elements(body->'desired') d \
+         WHERE name = 'desired-releases'",
+    );
+    assert_eq!(waiting, ["production"]);
+    assert_eq!(replicas.live("production"), None, "killed before the soak ended");
+    replicas.kill_the_one_that_worked("gated");
+
+    wait_long("the build on production", Duration::from_secs(60), || {
+        replicas.live("production").as_deref() == Some(sha.as_str())
+    });
+    let log = git(
+        &replicas.gitops_dir,
+        &[
+            "log",
+            "--first-parent",
+            "--format=%H",
+            "main",
+            "--",
+            "production/web",
+        ],
+    );
+    assert_eq!(log.lines().count(), 1, "released to production once");
+    assert!(
+        replicas.sql(
+            "SELECT jsonb_array_length(body->'desired') FROM auger_documents WHERE name = 'desired-releases'"
+        ) == ["0"],
+        "nothing is desired any more"
+    );
+}
+
+#[test]
+fn a_replica_whose_database_is_gone_says_so_and_acknowledges_nothing() {
+    let replicas = Replicas::start(&web_policy(
+        "[env.staging]\nauto = { branch = \"main\" }\nmerge = \"direct\"\n",
+    ));
+    let server = replicas.alive();
+    assert_eq!(server.get("/healthz").0, 200);
+    let name = super::support::postgres::database_name(&replicas.queue_url).to_owned();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(query_strings(
+            &super::support::postgres::server_url(),
+            &format!("DROP DATABASE {name} WITH (FORCE)"),
+        ));
+
+    let (code, health) = server.get("/healthz");
+    assert_eq!(code, 503, "{health}");
+    let health: serde_json::Value = serde_json::from_str(&health).unwrap();
+    assert_eq!(health["queue"]["kind"], "postgres");
+    assert_eq!(health["queue"]["reachable"], false);
+    // A delivery it cannot store is not acknowledged: GitHub (or the balancer) tries again.
+    let sha = "a".repeat(40);
+    let (code, body) = deliver(
+        &[Some(server.url.clone())],
+        0,
+        "no-db",
+        &green_build(&sha, "main"),
+    )
+    .unwrap();
+    assert!(code >= 500, "{code} {body}");
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(body["error"].is_string(), "{body}");
+}
+
+#[test]
+fn a_release_merged_by_a_killed_replica_is_verified_by_the_other() {
+    const SECRET_FLUX: &str = "flux-hmac-secret";
+    let policy = "[env.staging]\nauto = { branch = \"main\" }\nmerge = \"direct\"\n\
+                  verify = { flux = \"apps-staging\" }\n";
+    let mut replicas = Replicas::start_with(
+        &web_policy(policy),
+        "[verify]\nflux_secret_env = \"AUGER_FLUX_SECRET\"\n",
+        &[("AUGER_FLUX_SECRET", SECRET_FLUX)],
+    );
+    let sha = replicas
+        .sim
+        .push(WEB, "main", &[("app.txt", "v1\n")], "feat: v1", "alice")
+        .unwrap();
+    let answer = deliver(&replicas.urls(), 0, "build", &green_build(&sha, "main"));
+    assert_eq!(answer.map(|a| a.0), Some(202));
+    wait_long("the build merged on staging", Duration::from_secs(60), || {
+        replicas
+            .status(&sha, "auger/staging")
+            .is_some_and(|(_, d)| d.contains("waiting for Flux apps-staging"))
+    });
+    replicas.kill_the_one_that_worked("build");
+
+    // Flux reports the release healthy to the replica left: it finds the verification the
+    // killed one started in the shared ledger and finishes it.
+    let gitops_tip = replicas.sim.branch_sha(GITOPS, "main").unwrap();
+    let mut event: serde_json::Value = serde_json::from_slice(&super::support::webhooks::report_fixture(
+        "flux",
+        "kustomization-succeeded.json",
+    ))
+    .unwrap();
+    event["involvedObject"]["name"] = "apps-staging".into();
+    event["metadata"] = serde_json::json!({ "revision": format!("main@sha1:{gitops_tip}") });
+    let body = serde_json::to_vec(&event).unwrap();
+    let signature = auger::webhook::sign_as(auger::webhook::Algorithm::Sha256, SECRET_FLUX, &body);
+    let (code, json) = replicas
+        .alive()
+        .post_report("/webhooks/flux", &[("X-Signature", &signature)], &body);
+    assert_eq!(code, 202, "{json}");
+    wait_long("the release verified", Duration::from_secs(60), || {
+        replicas
+            .status(&sha, "auger/staging")
+            .is_some_and(|(state, _)| state == "success")
+    });
 }

@@ -15,7 +15,8 @@ use serde::de::DeserializeOwned;
 use auger_domain::{AppName, EnvName};
 
 use crate::git::{
-    Attempt, Result, StoreError, apply, blob_text, cas_edit, commit_tree, ref_id, write_commit_at,
+    Attempt, FREEZES_PREFIX, HOLDS_PREFIX, Result, StoreError, VERIFY_PREFIX, apply, blob_text, cas_edit,
+    commit_tree, ref_id, write_commit_at,
 };
 use crate::store::ArtifactStore;
 
@@ -33,9 +34,9 @@ pub enum StateKind {
 impl StateKind {
     fn prefix(self) -> &'static str {
         match self {
-            StateKind::Hold => "refs/auger/holds/",
-            StateKind::Verify => "refs/auger/verify/",
-            StateKind::Freeze => "refs/auger/freezes/",
+            StateKind::Hold => HOLDS_PREFIX,
+            StateKind::Verify => VERIFY_PREFIX,
+            StateKind::Freeze => FREEZES_PREFIX,
         }
     }
 

@@ -15,6 +15,10 @@ use crate::model::{MergeError, NoteLineError};
 pub(crate) const NOTES_PREFIX: &str = "refs/notes/auger/artifacts/";
 pub(crate) const BRANCHES_PREFIX: &str = "refs/auger/branches/";
 pub(crate) const ENVS_PREFIX: &str = "refs/auger/envs/";
+/// Per-(env, app) states (`envstate`): holds, verifications, freezes.
+pub(crate) const HOLDS_PREFIX: &str = "refs/auger/holds/";
+pub(crate) const VERIFY_PREFIX: &str = "refs/auger/verify/";
+pub(crate) const FREEZES_PREFIX: &str = "refs/auger/freezes/";
 pub(crate) const ARTIFACT_FILE: &str = "artifact.json";
 /// Attempts at a compare-and-swap before giving up. Each attempt re-reads, so this bounds only
 /// pathological contention (hundreds of writers on one app), not correctness.

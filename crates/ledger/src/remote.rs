@@ -4,8 +4,8 @@
 //! `refs/remotes/auger/…`. A sync fetches, reconciles every ledger ref with its remote twin
 //! (fast-forward, push, or replay local writes on top of the remote tip when both moved), then
 //! pushes with `--atomic` and `--force-with-lease` pinned to the value just fetched. A push that
-//! loses a race is retried from the fetch. An unreachable remote leaves local writes in place;
-//! the next sync pushes them.
+//! loses a race is retried from the fetch; a push after a write tries first without one. An
+//! unreachable remote leaves local writes in place; the next sync pushes them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -18,13 +18,20 @@ use gix::objs::tree::EntryKind;
 use auger_domain::CommitSha;
 
 use crate::git::{
-    BRANCHES_PREFIX, ENVS_PREFIX, NOTES_PREFIX, Repo, StoreError, apply, blob_text, cas_edit, commit_tree,
-    find_note, write_commit,
+    BRANCHES_PREFIX, ENVS_PREFIX, FREEZES_PREFIX, HOLDS_PREFIX, NOTES_PREFIX, Repo, StoreError,
+    VERIFY_PREFIX, apply, blob_text, cas_edit, commit_tree, find_note, write_commit,
 };
 
 const TRACKING: &str = "refs/remotes/auger/";
 /// Rounds of fetch → reconcile → push before a sync gives up for now.
 const MAX_ROUNDS: usize = 10;
+
+/// How a sync begins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    Fetch,
+    Push,
+}
 
 #[derive(Debug, Clone)]
 pub(crate) struct Remote {
@@ -58,12 +65,25 @@ impl Remote {
     }
 
     pub(crate) fn sync(&self, repo: &Repo) -> SyncReport {
+        self.sync_from(repo, Start::Fetch)
+    }
+
+    /// After a local write: push first, pinned to what the last sync saw of the remote, and
+    /// fetch only when that push is refused because the remote moved since. A writer that
+    /// synced just before (the replicas' ledger turn) saves a fetch per write; the lease makes
+    /// the guess safe.
+    pub(crate) fn push_after_write(&self, repo: &Repo) -> SyncReport {
+        self.sync_from(repo, Start::Push)
+    }
+
+    fn sync_from(&self, repo: &Repo, start: Start) -> SyncReport {
         // A panic mid-sync leaves nothing to repair: the next sync starts from a fetch.
         let _one_at_a_time = self.syncing.lock().unwrap_or_else(|p| p.into_inner());
         let mut report = SyncReport::default();
         for round in 1..=MAX_ROUNDS {
             report.rounds = round;
-            match self.round(repo, &mut report) {
+            let fetch = round > 1 || start == Start::Fetch;
+            match self.round(repo, fetch, &mut report) {
                 Ok(true) => {
                     report.error = None;
                     return report;
@@ -80,22 +100,25 @@ impl Remote {
         report
     }
 
-    /// One fetch → reconcile → push. `Ok(false)` means a race was lost and another round helps.
-    fn round(&self, repo: &Repo, report: &mut SyncReport) -> Result<bool, String> {
+    /// One fetch (unless `fetch` is off: the tracking refs as the last round left them) →
+    /// reconcile → push. `Ok(false)` means a race was lost and another round helps.
+    fn round(&self, repo: &Repo, fetch: bool, report: &mut SyncReport) -> Result<bool, String> {
         let dir = repo.path();
-        git(
-            dir,
-            &[
-                "fetch",
-                "--quiet",
-                "--no-tags",
-                "--prune",
-                &self.url,
-                &format!("+refs/notes/auger/*:{TRACKING}notes/auger/*"),
-                &format!("+refs/auger/*:{TRACKING}auger/*"),
-            ],
-        )
-        .map_err(|e| format!("fetch failed: {e}"))?;
+        if fetch {
+            git(
+                dir,
+                &[
+                    "fetch",
+                    "--quiet",
+                    "--no-tags",
+                    "--prune",
+                    &self.url,
+                    &format!("+refs/notes/auger/*:{TRACKING}notes/auger/*"),
+                    &format!("+refs/auger/*:{TRACKING}auger/*"),
+                ],
+            )
+            .map_err(|e| format!("fetch failed: {e}"))?;
+        }
 
         let (local, tracked) =
             repo.with(|repo| Ok::<_, String>((ledger_refs(repo)?, tracking_refs(repo)?)))?;
@@ -183,8 +206,15 @@ fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
     }
 }
 
+/// What replicates: artifact notes, branch and env refs, and the per-(env, app) states (holds,
+/// verifications, freezes), which other replicas act on as much as on the rest.
 fn is_ledger_ref(name: &str) -> bool {
-    name.starts_with(NOTES_PREFIX) || name.starts_with(BRANCHES_PREFIX) || name.starts_with(ENVS_PREFIX)
+    name.starts_with(NOTES_PREFIX)
+        || name.starts_with(BRANCHES_PREFIX)
+        || name.starts_with(ENVS_PREFIX)
+        || [HOLDS_PREFIX, VERIFY_PREFIX, FREEZES_PREFIX]
+            .iter()
+            .any(|p| name.starts_with(p))
 }
 
 fn tracking_name(local: &str) -> String {

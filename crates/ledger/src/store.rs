@@ -583,7 +583,7 @@ impl ArtifactStore {
 
     pub(crate) fn push_after_write(&self) {
         if let Some(remote) = &self.remote {
-            let report = remote.sync(&self.repo);
+            let report = remote.push_after_write(&self.repo);
             if let Some(err) = &report.error {
                 tracing::warn!(remote = remote.url(), error = %err, "artifact store push failed; the write is kept locally and pushed later");
             }

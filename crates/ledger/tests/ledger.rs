@@ -499,6 +499,66 @@ fn replicas_converge_through_a_bare_remote_and_a_rejected_push_is_replayed() {
 }
 
 #[test]
+fn holds_verifications_and_freezes_replicate_through_the_remote() {
+    let dir = tempfile::tempdir().unwrap();
+    let (remote, url) = bare(dir.path(), "remote.git");
+    let open = |name: &str| {
+        ArtifactStore::open_or_init(&dir.path().join(name))
+            .unwrap()
+            .with_remote(&url)
+            .unwrap()
+            .0
+    };
+    let (a, b) = (open("a.git"), open("b.git"));
+    let (staging, web) = (EnvName::new("staging").unwrap(), app("web"));
+    let now = chrono::Utc::now();
+    let hold = HoldState {
+        held: true,
+        by: "@alice".into(),
+        reason: "incident".into(),
+        time: now,
+    };
+    a.set_hold(&staging, &web, &hold).unwrap();
+    let freeze = auger_ledger::FreezeState {
+        frozen: true,
+        by: "@alice".into(),
+        reason: "release week".into(),
+        until: None,
+        time: now,
+    };
+    a.set_freeze(&staging, &web, &freeze).unwrap();
+    let verify = serde_json::json!({ "state": "merged", "artifact": "web@aaaaaaaaaaaa" });
+    let change = auger_ledger::Change {
+        message: "verify staging/web",
+        time: now,
+    };
+    a.set_env_state((StateKind::Verify, &staging, &web), &verify, change, |old| {
+        *old == verify
+    })
+    .unwrap();
+    for kind in ["holds", "verify", "freezes"] {
+        let on_remote = git_checked(&remote, &["rev-parse", &format!("refs/auger/{kind}/staging/web")]);
+        assert_eq!(on_remote.trim().len(), 40, "{kind} pushed");
+    }
+
+    assert_eq!(b.sync().error, None);
+    assert_eq!(b.hold_state(&staging, &web).unwrap(), Some(hold.clone()));
+    assert_eq!(b.freeze_state(&staging, &web).unwrap(), Some(freeze));
+    let seen: Option<serde_json::Value> = b.env_state(StateKind::Verify, &staging, &web).unwrap();
+    assert_eq!(seen, Some(verify));
+
+    // B lifts the hold; A, syncing, sees it lifted.
+    let lifted = HoldState {
+        held: false,
+        reason: "resumed".into(),
+        ..hold
+    };
+    b.set_hold(&staging, &web, &lifted).unwrap();
+    assert_eq!(a.sync().error, None);
+    assert_eq!(a.hold_state(&staging, &web).unwrap(), Some(lifted));
+}
+
+#[test]
 fn a_remote_that_is_down_keeps_the_local_write_and_the_next_sync_pushes_it() {
     let dir = tempfile::tempdir().unwrap();
     let (remote, url) = bare(dir.path(), "remote.git");

@@ -75,7 +75,8 @@ impl Releaser {
     }
 
     /// Waits for the replicas' lock, however long the database is away: an operation run
-    /// beside another replica's could open a second pull request for one (env, app).
+    /// beside another replica's could open a second pull request for one (env, app). Then
+    /// reads what the replica before left: the ledger and the desired releases.
     async fn across(&self, lock: &crate::queue::ReplicaLock) -> crate::queue::ReplicaLockGuard {
         let mut warned = false;
         let guard = loop {
@@ -98,6 +99,9 @@ impl Releaser {
                 }
             }
             Err(e) => tracing::warn!(error = %e, "ledger sync task failed"),
+        }
+        if let Err(e) = self.desired.refresh().await {
+            tracing::warn!(error = %e, "cannot read the desired releases the other replicas left; working on this replica's copy");
         }
         guard
     }

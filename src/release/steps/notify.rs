@@ -63,6 +63,7 @@ impl Releaser {
             && let Err(e) = self
                 .desired
                 .note_deployment(&plan.env, &plan.app, &artifact.id, id)
+                .await
         {
             tracing::warn!(error = %e, "cannot remember the release's deployment");
         }

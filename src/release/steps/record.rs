@@ -56,21 +56,23 @@ impl Releaser {
             };
             self.start_verification(merged, &rule).await?;
         } else if !self.announce_released(env, artifact, trigger, commit, done).await {
-            self.desired.owe(Owed {
-                env: env.clone(),
-                app: artifact.app.clone(),
-                artifact: artifact.id.clone(),
-                trigger: trigger.clone(),
-                outcome: Final::Released {
-                    commit: commit.clone(),
-                    rollback: trigger.is_rollback(),
-                    verified: false,
-                },
-                deployment: done.deployment,
-            })?;
+            self.desired
+                .owe(Owed {
+                    env: env.clone(),
+                    app: artifact.app.clone(),
+                    artifact: artifact.id.clone(),
+                    trigger: trigger.clone(),
+                    outcome: Final::Released {
+                        commit: commit.clone(),
+                        rollback: trigger.is_rollback(),
+                        verified: false,
+                    },
+                    deployment: done.deployment,
+                })
+                .await?;
         }
         self.set_live(env, artifact).await?;
-        self.desired.done(env, &artifact.app, &artifact.id)?;
+        self.desired.done(env, &artifact.app, &artifact.id).await?;
         tracing::info!(%env, artifact = %artifact.id, %commit, pull, "released");
         Ok(())
     }

@@ -40,6 +40,29 @@ pub fn fresh_database_blocking() -> String {
         .block_on(fresh_database())
 }
 
+/// The database a URL names.
+pub fn database_name(url: &str) -> &str {
+    let base = url.split_once('?').map_or(url, |(b, _)| b);
+    base.rsplit('/').next().unwrap_or(base)
+}
+
+/// `url` with its query (`sslmode=…`) replaced by `query`.
+pub fn with_query(url: &str, query: &str) -> String {
+    let base = url.split_once('?').map_or(url, |(b, _)| b);
+    format!("{base}?{query}")
+}
+
+/// The test server's CA (`scripts/postgres` makes it and a certificate for 127.0.0.1).
+pub fn server_ca() -> std::path::PathBuf {
+    match std::env::var("AUGER_TEST_PG_CA") {
+        Ok(path) if !path.trim().is_empty() => path.into(),
+        _ => panic!(
+            "AUGER_TEST_PG_CA is not set: the TLS tests need the CA of a server that speaks TLS. \
+             scripts/test starts one (scripts/postgres) and sets it"
+        ),
+    }
+}
+
 /// `url` with its database name replaced by `name`.
 fn with_database(url: &str, name: &str) -> String {
     let (base, query) = match url.split_once('?') {

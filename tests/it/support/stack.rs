@@ -269,13 +269,7 @@ impl Stack {
 
     /// The newest status `context` on the acme/web commit `sha`: state and description.
     pub fn status(&self, sha: &str, context: &str) -> Option<(String, String)> {
-        self.sim
-            .statuses(WEB, sha)
-            .unwrap()
-            .into_iter()
-            .filter(|s| s.context == context)
-            .max_by_key(|s| s.id)
-            .map(|s| (s.state, s.description.unwrap_or_default()))
+        web_status(&self.sim, sha, context)
     }
 
     /// A file of the gitops repository's main branch, read with plain git.
@@ -337,4 +331,14 @@ pub fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(25));
     }
+}
+
+/// The newest status `context` on the acme/web commit `sha` in `sim`: state and description.
+pub fn web_status(sim: &GithubSim, sha: &str, context: &str) -> Option<(String, String)> {
+    sim.statuses(WEB, sha)
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.context == context)
+        .max_by_key(|s| s.id)
+        .map(|s| (s.state, s.description.unwrap_or_default()))
 }
