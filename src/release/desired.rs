@@ -189,13 +189,13 @@ fn parse(bytes: &[u8]) -> Result<State, String> {
     })
 }
 
-fn render(state: &State) -> Result<Vec<u8>, String> {
+fn render(state: &State) -> Result<String, String> {
     let disk = OnDisk::Current {
         v: 1,
         desired: state.desired.values().cloned().collect(),
         owed: state.owed.clone(),
     };
-    serde_json::to_vec_pretty(&disk).map_err(|e| e.to_string())
+    serde_json::to_string_pretty(&disk).map_err(|e| e.to_string())
 }
 
 /// The state in the file at `path`; none yet: nothing desired.
@@ -234,9 +234,7 @@ impl DesiredReleases {
             // Losing this race to another replica is fine: its seed is read below.
             let json = render(&state).map_err(|m| this.error(m))?;
             if let Backing::Shared(doc) = &this.backing {
-                doc.write(0, &String::from_utf8_lossy(&json))
-                    .await
-                    .map_err(|e| this.error(e.to_string()))?;
+                doc.write(0, &json).await.map_err(|e| this.error(e.to_string()))?;
             }
         }
         this.refresh().await?;
@@ -423,25 +421,21 @@ impl DesiredReleases {
         let out = f(&mut next);
         let json = render(&next).map_err(|m| self.error(m))?;
         match &self.backing {
-            Backing::File(path) => {
-                crate::data_dir::write_atomically(path, &json).map_err(|e| self.error(e.to_string()))?
-            }
-            Backing::Shared(doc) => {
-                let json = String::from_utf8_lossy(&json);
-                match doc.write(next.version, &json).await {
-                    Ok(Written::At(version)) => next.version = version,
-                    Ok(Written::Stale) => {
-                        if let Some(newer) = self.read_shared().await? {
-                            *self.lock() = newer;
-                        }
-                        return Err(self.error(
-                            "another replica changed them since this one read them; \
-                             this change is dropped and the pass works on theirs",
-                        ));
+            Backing::File(path) => crate::data_dir::write_atomically(path, json.as_bytes())
+                .map_err(|e| self.error(e.to_string()))?,
+            Backing::Shared(doc) => match doc.write(next.version, &json).await {
+                Ok(Written::At(version)) => next.version = version,
+                Ok(Written::Stale) => {
+                    if let Some(newer) = self.read_shared().await? {
+                        *self.lock() = newer;
                     }
-                    Err(e) => return Err(self.error(e.to_string())),
+                    return Err(self.error(
+                        "another replica changed them since this one read them; \
+                             this change is dropped and the pass works on theirs",
+                    ));
                 }
-            }
+                Err(e) => return Err(self.error(e.to_string())),
+            },
         }
         *self.lock() = next;
         Ok(out)
