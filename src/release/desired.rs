@@ -121,7 +121,7 @@ pub struct DesiredError {
     pub message: String,
 }
 
-#[derive(Default, Clone)]
+#[derive(Default, Clone, PartialEq)]
 struct State {
     desired: BTreeMap<String, Desired>,
     owed: Vec<Owed>,
@@ -164,6 +164,9 @@ pub struct DesiredReleases {
     /// One change at a time is saved (the state is swapped in once its save went through).
     writing: tokio::sync::Mutex<()>,
 }
+
+/// Writes of one change over states other replicas keep changing, before it gives up.
+const STALE_TRIES: usize = 5;
 
 fn key(env: &EnvName, app: &AppName) -> String {
     format!("{env}/{app}")
@@ -283,8 +286,9 @@ impl DesiredReleases {
     /// Wants `d`, replacing what was desired for its (env, app). Returns the desire it
     /// superseded when that was for another artifact (its commit is owed a final status).
     /// Wanting the same artifact again keeps its age and tries it at once.
-    pub async fn want(&self, mut d: Desired) -> Result<Option<Desired>, DesiredError> {
+    pub async fn want(&self, d: Desired) -> Result<Option<Desired>, DesiredError> {
         self.change(|s| {
+            let mut d = d.clone();
             let k = key(&d.plan.env, &d.plan.app);
             let previous = s.desired.get(&k).cloned();
             if let Some(p) = &previous
@@ -303,31 +307,18 @@ impl DesiredReleases {
     /// Brings the desire for `d`'s (env, app) up to date (reason, attempts, next try), if it
     /// is still for the same artifact.
     pub async fn update(&self, d: &Desired) -> Result<(), DesiredError> {
-        let k = key(&d.plan.env, &d.plan.app);
-        if self
-            .lock()
-            .desired
-            .get(&k)
-            .is_none_or(|cur| cur == d || cur.plan.artifact != d.plan.artifact)
-        {
-            return Ok(());
-        }
         self.change(|s| {
-            s.desired.insert(k, d.clone());
+            if let Some(cur) = s.desired.get_mut(&key(&d.plan.env, &d.plan.app))
+                && cur.plan.artifact == d.plan.artifact
+            {
+                *cur = d.clone();
+            }
         })
         .await
     }
 
     /// Makes the desires `which` picks due at once (an event brought what they waited for).
     pub async fn due_now(&self, which: impl Fn(&Desired) -> bool) -> Result<(), DesiredError> {
-        let waiting = self
-            .lock()
-            .desired
-            .values()
-            .any(|d| d.retry_at.is_some() && which(d));
-        if !waiting {
-            return Ok(());
-        }
         self.change(|s| {
             for d in s.desired.values_mut().filter(|d| which(d)) {
                 d.retry_at = None;
@@ -345,11 +336,14 @@ impl DesiredReleases {
         artifact: &ArtifactId,
         id: DeploymentId,
     ) -> Result<(), DesiredError> {
-        let Some(mut d) = self.get(env, app).filter(|d| &d.plan.artifact == artifact) else {
-            return Ok(());
-        };
-        d.deployment = Some(id);
-        self.update(&d).await
+        self.change(|s| {
+            if let Some(d) = s.desired.get_mut(&key(env, app))
+                && &d.plan.artifact == artifact
+            {
+                d.deployment = Some(id);
+            }
+        })
+        .await
     }
 
     /// Drops the desire for (env, app) if it is still for `artifact` (a newer one stays).
@@ -361,15 +355,11 @@ impl DesiredReleases {
         artifact: &ArtifactId,
     ) -> Result<bool, DesiredError> {
         let k = key(env, app);
-        let desired = self
-            .lock()
-            .desired
-            .get(&k)
-            .is_some_and(|d| &d.plan.artifact == artifact);
-        if !desired {
-            return Ok(false);
-        }
-        self.change(|s| s.desired.remove(&k).is_some()).await
+        self.change(|s| {
+            let desired = s.desired.get(&k).is_some_and(|d| &d.plan.artifact == artifact);
+            desired && s.desired.remove(&k).is_some()
+        })
+        .await
     }
 
     pub fn list(&self) -> Vec<Desired> {
@@ -391,16 +381,13 @@ impl DesiredReleases {
         self.change(|s| {
             s.owed
                 .retain(|x| !(x.env == o.env && x.app == o.app && x.artifact == o.artifact));
-            s.owed.push(o);
+            s.owed.push(o.clone());
         })
         .await
     }
 
     /// The final status `o` went through.
     pub async fn paid(&self, o: &Owed) -> Result<(), DesiredError> {
-        if !self.lock().owed.contains(o) {
-            return Ok(());
-        }
         self.change(|s| s.owed.retain(|x| x != o)).await
     }
 
@@ -412,33 +399,43 @@ impl DesiredReleases {
         self.lock().owed.len()
     }
 
-    /// Applies `f` to a copy and saves it; the copy becomes the state only once saved, so a
-    /// failed save changes nothing. With replicas, a save over a state another replica
-    /// changed since this one read it is refused, and the newer state is read instead.
-    async fn change<T>(&self, f: impl FnOnce(&mut State) -> T) -> Result<T, DesiredError> {
+    /// Applies `f` to a copy and saves it when it changed anything; the copy becomes the
+    /// state only once saved, so a failed save changes nothing. With replicas, a save over a
+    /// state another replica changed since this one read it is refused: `f` is applied again
+    /// to the newer state (every change here means the same on any state), a few times.
+    async fn change<T>(&self, f: impl Fn(&mut State) -> T) -> Result<T, DesiredError> {
         let _writing = self.writing.lock().await;
-        let mut next = self.lock().clone();
-        let out = f(&mut next);
-        let json = render(&next).map_err(|m| self.error(m))?;
-        match &self.backing {
-            Backing::File(path) => crate::data_dir::write_atomically(path, json.as_bytes())
-                .map_err(|e| self.error(e.to_string()))?,
-            Backing::Shared(doc) => match doc.write(next.version, &json).await {
-                Ok(Written::At(version)) => next.version = version,
-                Ok(Written::Stale) => {
-                    if let Some(newer) = self.read_shared().await? {
-                        *self.lock() = newer;
+        for _ in 0..STALE_TRIES {
+            let current = self.lock().clone();
+            let mut next = current.clone();
+            let out = f(&mut next);
+            if next == current {
+                return Ok(out);
+            }
+            let json = render(&next).map_err(|m| self.error(m))?;
+            match &self.backing {
+                Backing::File(path) => crate::data_dir::write_atomically(path, json.as_bytes())
+                    .map_err(|e| self.error(e.to_string()))?,
+                Backing::Shared(doc) => match doc.write(next.version, &json).await {
+                    Ok(Written::At(version)) => next.version = version,
+                    Ok(Written::Stale) => {
+                        tracing::info!(
+                            "another replica changed the desired releases since this one read them; applying the change to theirs"
+                        );
+                        if let Some(newer) = self.read_shared().await? {
+                            *self.lock() = newer;
+                        }
+                        continue;
                     }
-                    return Err(self.error(
-                        "another replica changed them since this one read them; \
-                             this change is dropped and the pass works on theirs",
-                    ));
-                }
-                Err(e) => return Err(self.error(e.to_string())),
-            },
+                    Err(e) => return Err(self.error(e.to_string())),
+                },
+            }
+            *self.lock() = next;
+            return Ok(out);
         }
-        *self.lock() = next;
-        Ok(out)
+        Err(self.error(format!(
+            "other replicas changed them {STALE_TRIES} times while this one wrote; the change is not saved"
+        )))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {

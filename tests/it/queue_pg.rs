@@ -394,27 +394,34 @@ async fn a_release_one_replica_wants_is_wanted_by_the_next_one_to_take_its_turn(
 }
 
 #[tokio::test]
-async fn a_replica_that_writes_over_a_newer_state_is_refused_and_reads_it() {
+async fn a_change_written_over_a_newer_state_is_made_to_that_state_without_undoing_it() {
     let url = fresh_database().await;
     let (at_a, at_b, _dir) = two_replicas_wanting(&url).await;
     at_a.want(desire("staging", 'a')).await.unwrap();
     at_b.refresh().await.unwrap();
     // b released it and dropped the desire; a, which lost its turn without knowing, still
-    // thinks it desired and would write a stale state over b's.
+    // thinks it is desired. Its next change must neither bring it back nor be lost.
     let staging = auger::domain::EnvName::new("staging").unwrap();
     let web = auger::domain::AppName::new("web").unwrap();
     let artifact = desire("staging", 'a').plan.artifact;
     assert!(at_b.done(&staging, &web, &artifact).await.unwrap());
-    let stale = at_a.want(desire("production", 'b')).await;
-    let e = stale.expect_err("a write over a state another replica changed");
-    assert!(e.to_string().contains("another replica"), "{e}");
-    assert!(
-        desired_list(&at_a).is_empty(),
-        "a now works on b's state, where nothing is desired"
+    assert_eq!(
+        desired_list(&at_a),
+        ["staging:web@aaaaaaaaaaaa"],
+        "a's copy is stale"
     );
     at_a.want(desire("production", 'b')).await.unwrap();
+    assert_eq!(desired_list(&at_a), ["production:web@bbbbbbbbbbbb"]);
     at_b.refresh().await.unwrap();
     assert_eq!(desired_list(&at_b), ["production:web@bbbbbbbbbbbb"]);
+    // A stale "done" of what b already dropped is no change at all.
+    assert!(!at_a.done(&staging, &web, &artifact).await.unwrap());
+    let version = "SELECT version FROM auger_documents WHERE name = 'desired-releases'";
+    assert_eq!(
+        query_strings(&url, version).await,
+        ["4"],
+        "seed, want, done, want"
+    );
 }
 
 #[tokio::test]
