@@ -617,19 +617,14 @@ impl Config {
         })?;
         non_empty("server.data_dir", &raw.server.data_dir)?;
         let data_dir = resolve(&raw.server.data_dir);
-        let reconcile_interval = match &raw.server.reconcile_interval {
-            None => DEFAULT_RECONCILE_INTERVAL,
-            Some(text) => match humantime::parse_duration(text) {
-                Ok(d) if d >= std::time::Duration::from_secs(1) => d,
-                Ok(_) => return Err(err("server.reconcile_interval", format!("{text:?} is under 1s"))),
-                Err(e) => {
-                    return Err(err(
-                        "server.reconcile_interval",
-                        format!("{text:?} is not a duration like 1m or 30s: {e}"),
-                    ));
-                }
-            },
-        };
+        let one_second = (std::time::Duration::from_secs(1), "1s");
+        let reconcile_interval = duration_setting(
+            raw.server.reconcile_interval.as_deref(),
+            DEFAULT_RECONCILE_INTERVAL,
+            one_second,
+            "1m or 30s",
+        )
+        .map_err(|m| err("server.reconcile_interval", m))?;
 
         if !(raw.github.api_url.starts_with("https://") || raw.github.api_url.starts_with("http://")) {
             return Err(err(
@@ -702,39 +697,23 @@ impl Config {
         };
         let remote = Some(raw.artifacts.remote.trim().to_owned()).filter(|r| !r.is_empty());
 
-        let queue_lease = match &raw.server.queue_lease {
-            None => DEFAULT_QUEUE_LEASE,
-            Some(text) => match humantime::parse_duration(text) {
-                Ok(d) if d >= std::time::Duration::from_secs(1) => d,
-                Ok(_) => return Err(err("server.queue_lease", format!("{text:?} is under 1s"))),
-                Err(e) => {
-                    return Err(err(
-                        "server.queue_lease",
-                        format!("{text:?} is not a duration like 30s: {e}"),
-                    ));
-                }
-            },
-        };
-        let queue_keep = match &raw.server.queue_keep {
-            None => crate::queue::postgres::DEFAULT_KEEP,
-            Some(text) => match humantime::parse_duration(text) {
-                Ok(d) if d >= MIN_QUEUE_KEEP => d,
-                Ok(_) => {
-                    return Err(err(
-                        "server.queue_keep",
-                        format!(
-                            "{text:?} is under 3 days: GitHub redelivers for 3 days, and a redelivery of a row already deleted would be worked again"
-                        ),
-                    ));
-                }
-                Err(e) => {
-                    return Err(err(
-                        "server.queue_keep",
-                        format!("{text:?} is not a duration like 7d: {e}"),
-                    ));
-                }
-            },
-        };
+        let queue_lease = duration_setting(
+            raw.server.queue_lease.as_deref(),
+            DEFAULT_QUEUE_LEASE,
+            one_second,
+            "30s",
+        )
+        .map_err(|m| err("server.queue_lease", m))?;
+        let queue_keep = duration_setting(
+            raw.server.queue_keep.as_deref(),
+            crate::queue::postgres::DEFAULT_KEEP,
+            (
+                MIN_QUEUE_KEEP,
+                "3 days: GitHub redelivers for 3 days, and a redelivery of a row already deleted would be worked again",
+            ),
+            "7d",
+        )
+        .map_err(|m| err("server.queue_keep", m))?;
         for (key, set) in [
             ("server.queue_lease", raw.server.queue_lease.is_some()),
             ("server.queue_keep", raw.server.queue_keep.is_some()),
@@ -1287,6 +1266,22 @@ pub fn parse_api_tokens(value: &str) -> Result<Vec<ApiTokenSpec>, String> {
 
 /// toml's messages carry a source excerpt with line breaks; keep the first line, plus the
 /// line number, so each error fits one line.
+/// A duration setting: `default` when absent; refused when under `min` (the message names it
+/// as `min.1`) or when it is not a duration (`example` shows one).
+fn duration_setting(
+    text: Option<&str>,
+    default: std::time::Duration,
+    min: (std::time::Duration, &str),
+    example: &str,
+) -> Result<std::time::Duration, String> {
+    let Some(text) = text else { return Ok(default) };
+    match humantime::parse_duration(text) {
+        Ok(d) if d >= min.0 => Ok(d),
+        Ok(_) => Err(format!("{text:?} is under {}", min.1)),
+        Err(e) => Err(format!("{text:?} is not a duration like {example}: {e}")),
+    }
+}
+
 fn toml_message(e: &toml::de::Error) -> String {
     e.message().lines().next().unwrap_or("invalid TOML").to_owned()
 }

@@ -512,7 +512,8 @@ fn local_releaser(
     let fut = async move {
         let forge = auger::server::github_client(&config)?
             .map(|g| std::sync::Arc::new(g) as std::sync::Arc<dyn auger::forge::Forge>);
-        auger::server::releaser(&config, s2, policies, gitops, forge)
+        let desired = auger::server::local_desired(&config)?;
+        auger::server::releaser(&config, s2, policies, gitops, forge, desired)
     };
     Ok((fut, store, lock))
 }

@@ -96,25 +96,27 @@ pub async fn prepare(config: &Config) -> anyhow::Result<Prepared> {
     let queue = open_queue(config, queue_url.as_deref()).await?;
     let releases = match &gitops {
         Some(targets) => {
+            // Replicas share what the release loop wants released, and take turns at it (one
+            // loop over every gitops repository).
+            let desired = match &queue {
+                Queue::Postgres(pg) => DesiredReleases::open_shared(
+                    pg.document("desired-releases"),
+                    &desired_releases_file(&config.server.data_dir)?,
+                )
+                .await
+                .with_context(|| format!("{}: server.queue", config.file.display()))?,
+                Queue::Journal { .. } => local_desired(config)?,
+            };
             let mut releaser = releaser(
                 config,
                 store.clone(),
                 policies.clone(),
                 targets.clone(),
                 forge.clone(),
+                desired,
             )?;
             if let Queue::Postgres(pg) = &queue {
-                // Replicas take turns at the one release loop (every gitops repository) and
-                // share what it wants released.
-                let desired = DesiredReleases::open_shared(
-                    pg.document("desired-releases"),
-                    &desired_releases_file(&config.server.data_dir)?,
-                )
-                .await
-                .with_context(|| format!("{}: server.queue", config.file.display()))?;
-                releaser = releaser
-                    .with_desired(desired)
-                    .with_replica_lock(pg.lock("release"));
+                releaser = releaser.with_replica_lock(pg.lock("release"));
             }
             Releases::On(Arc::new(releaser))
         }
@@ -276,15 +278,22 @@ fn desired_releases_file(data_dir: &std::path::Path) -> anyhow::Result<std::path
     Ok(path)
 }
 
-/// The release loop over the configured stores; desired releases live under `data_dir`.
+/// The desired releases of one process, in its data dir.
+pub fn local_desired(config: &Config) -> anyhow::Result<DesiredReleases> {
+    Ok(DesiredReleases::open(desired_releases_file(
+        &config.server.data_dir,
+    )?)?)
+}
+
+/// The release loop over the configured stores and `desired`.
 pub fn releaser(
     config: &Config,
     store: Arc<ArtifactStore>,
     policies: Arc<LivePolicies>,
     gitops: Arc<GitopsTargets>,
     forge: Option<Arc<dyn Forge>>,
+    desired: DesiredReleases,
 ) -> anyhow::Result<Releaser> {
-    let desired = DesiredReleases::open(desired_releases_file(&config.server.data_dir)?)?;
     Ok(Releaser::new(ReleaserParts {
         store,
         policies,

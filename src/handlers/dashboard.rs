@@ -205,6 +205,12 @@ mod tests {
     }
 
     /// The artifact of the bed's pull request head, recorded in the ledger.
+    fn deploy(artifact: &crate::artifact::Artifact) -> DashboardVerb {
+        DashboardVerb::Deploy {
+            artifact: artifact.id.clone(),
+        }
+    }
+
     fn recorded_artifact(bed: &Bed) -> crate::artifact::Artifact {
         let (_, head) = bed.pull_request();
         let artifact = bed.artifact(&head);
@@ -229,14 +235,7 @@ mod tests {
     async fn a_deployer_deploys_and_the_release_names_them() {
         let bed = Bed::new(true);
         let artifact = recorded_artifact(&bed);
-        let deploy = action(
-            &bed,
-            "alice",
-            DashboardVerb::Deploy {
-                artifact: artifact.id.clone(),
-            },
-        )
-        .await;
+        let deploy = action(&bed, "alice", deploy(&artifact)).await;
         assert_eq!(handle(&bed.ctx, deploy).await.unwrap(), Handled::Acted);
         let env = EnvName::new("staging").unwrap();
         let live = bed.ctx.store.released(&env, &artifact.app).unwrap();
@@ -256,12 +255,7 @@ mod tests {
         let bed = Bed::new(true);
         let artifact = recorded_artifact(&bed);
         let env = EnvName::new("staging").unwrap();
-        for verb in [
-            DashboardVerb::Deploy {
-                artifact: artifact.id.clone(),
-            },
-            DashboardVerb::Hold,
-        ] {
+        for verb in [deploy(&artifact), DashboardVerb::Hold] {
             let a = action(&bed, "bob", verb).await;
             let why = refused(&bed, &a).await;
             assert!(matches!(why, Some(Refused::NotADeployer { .. })), "{why:?}");
@@ -281,14 +275,7 @@ mod tests {
                 .unwrap(),
             Handled::Acted
         );
-        let deploy = action(
-            &bed,
-            "alice",
-            DashboardVerb::Deploy {
-                artifact: artifact.id.clone(),
-            },
-        )
-        .await;
+        let deploy = action(&bed, "alice", deploy(&artifact)).await;
         let why = refused(&bed, &deploy).await;
         assert!(
             matches!(&why, Some(Refused::OnHold { by, .. }) if by == "@alice"),

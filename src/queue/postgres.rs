@@ -23,7 +23,7 @@ use tokio_postgres::{AsyncMessage, Client, Socket};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::{Entry, QueueError, QueueStats};
-use crate::inbox::{AppendOutcome, MAX_NAME_LEN};
+use crate::inbox::{AppendOutcome, DEFAULT_MAX_BODY_BYTES, check_delivery};
 
 /// The schema, in order; each runs once per database (`auger_migrations`).
 const MIGRATIONS: &[(i32, &str)] = &[
@@ -34,8 +34,6 @@ const MIGRATIONS: &[(i32, &str)] = &[
 const MIGRATION_LOCK: i64 = 0x6175_6765_725f_6d67; // "auger_mg"
 /// The channel inserts notify and workers listen on.
 const CHANNEL: &str = "auger_queue";
-/// The largest body accepted, as the journal's default.
-const MAX_BODY_BYTES: usize = 32 << 20;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Tuning of the PostgreSQL queue.
@@ -204,16 +202,12 @@ impl Db {
         })
     }
 
-    async fn connect(&self) -> Result<(Client, Connection), QueueError> {
-        self.connector.connect().await
-    }
-
     async fn client(&self) -> Result<Arc<Client>, QueueError> {
         let mut slot = self.client.lock().await;
         if let Some(c) = slot.as_ref().filter(|c| !c.is_closed()) {
             return Ok(c.clone());
         }
-        let (client, connection) = self.connect().await?;
+        let (client, connection) = self.connector.connect().await?;
         self.runtime.spawn(async move {
             if let Err(e) = connection.await {
                 tracing::warn!(error = %describe(&e), "PostgreSQL connection lost; reconnecting on next use");
@@ -277,22 +271,8 @@ impl PgQueue {
         body: Vec<u8>,
     ) -> Result<AppendOutcome, QueueError> {
         self.check_open()?;
-        if delivery_id.is_empty() || delivery_id.len() > MAX_NAME_LEN {
-            return Err(QueueError::Invalid(format!(
-                "delivery id must be 1..={MAX_NAME_LEN} bytes"
-            )));
-        }
-        if event.len() > MAX_NAME_LEN {
-            return Err(QueueError::Invalid(format!(
-                "event name must be at most {MAX_NAME_LEN} bytes"
-            )));
-        }
-        if body.len() > MAX_BODY_BYTES {
-            return Err(QueueError::Invalid(format!(
-                "body of {} bytes exceeds {MAX_BODY_BYTES}",
-                body.len()
-            )));
-        }
+        // The journal's limits, its default body size included.
+        check_delivery(delivery_id, event, body.len(), DEFAULT_MAX_BODY_BYTES)?;
         let client = self.inner.db.client().await?;
         // One statement, so one implicit transaction: the notification goes out at its commit.
         let rows = client
@@ -659,7 +639,7 @@ impl Drop for Renewal {
 /// transaction advisory lock: replicas starting together apply each once, and a failure
 /// leaves the schema as it was.
 async fn migrate(db: &Db) -> Result<(), QueueError> {
-    let (mut client, connection) = db.connect().await?;
+    let (mut client, connection) = db.connector.connect().await?;
     let driver = db.runtime.spawn(connection);
     let result = async {
         let tx = client.transaction().await.map_err(pg)?;

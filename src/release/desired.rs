@@ -226,19 +226,21 @@ impl DesiredReleases {
     /// to replicas keeps what it desired); the others read what that one wrote.
     pub async fn open_shared(doc: PgDocument, seed: &std::path::Path) -> Result<Self, DesiredError> {
         let this = Self::with(Backing::Shared(doc), State::default());
-        if this.read_shared().await?.is_none() {
-            let state = read_file(seed).map_err(|message| DesiredError {
-                at: seed.display().to_string(),
-                message,
-            })?;
-            if !state.desired.is_empty() || !state.owed.is_empty() {
-                tracing::info!(file = %seed.display(), "seeding the shared desired releases from this replica's file");
-            }
-            // Losing this race to another replica is fine: its seed is read below.
-            let json = render(&state).map_err(|m| this.error(m))?;
-            if let Backing::Shared(doc) = &this.backing {
-                doc.write(0, &json).await.map_err(|e| this.error(e.to_string()))?;
-            }
+        if let Some(state) = this.read_shared().await? {
+            *this.lock() = state;
+            return Ok(this);
+        }
+        let state = read_file(seed).map_err(|message| DesiredError {
+            at: seed.display().to_string(),
+            message,
+        })?;
+        if !state.desired.is_empty() || !state.owed.is_empty() {
+            tracing::info!(file = %seed.display(), "seeding the shared desired releases from this replica's file");
+        }
+        // Losing this race to another replica is fine: its seed is read below.
+        let json = render(&state).map_err(|m| this.error(m))?;
+        if let Backing::Shared(doc) = &this.backing {
+            doc.write(0, &json).await.map_err(|e| this.error(e.to_string()))?;
         }
         this.refresh().await?;
         Ok(this)

@@ -218,12 +218,6 @@ impl Releaser {
         }
     }
 
-    /// Keeps the desired releases in `desired` instead (the replicas' shared document).
-    pub fn with_desired(mut self, desired: DesiredReleases) -> Self {
-        self.desired = desired;
-        self
-    }
-
     /// Serializes this loop with the other replicas' through `lock` (design §18). Each
     /// operation then starts from the shared ledger as the replica before it left it.
     pub fn with_replica_lock(mut self, lock: crate::queue::ReplicaLock) -> Self {

@@ -43,12 +43,7 @@ fn dockerfile_fly_toml_and_the_app_manifest_agree_with_the_code() {
     let service = &fly["http_service"];
     assert_eq!(service["internal_port"].as_integer(), Some(i64::from(port)));
     assert_eq!(service["auto_stop_machines"].as_str(), Some("off"));
-    let checks = service["checks"].as_array().expect("http_service.checks");
-    assert!(
-        checks
-            .iter()
-            .any(|c| c["path"].as_str() == Some(auger::http::HEALTH_PATH))
-    );
+    assert_checks_health(service);
     let mounts = fly["mounts"].as_array().expect("[[mounts]]");
     assert_eq!(
         mounts[0]["destination"].as_str().map(Path::new),
@@ -190,12 +185,7 @@ fn fly_replicas_run_two_machines_without_a_volume_on_the_replica_config() {
     let service = &fly["http_service"];
     assert_eq!(service["min_machines_running"].as_integer(), Some(2));
     assert_eq!(service["auto_stop_machines"].as_str(), Some("off"));
-    let checks = service["checks"].as_array().expect("http_service.checks");
-    assert!(
-        checks
-            .iter()
-            .any(|c| c["path"].as_str() == Some(auger::http::HEALTH_PATH))
-    );
+    assert_checks_health(service);
     // The file it puts over /app/auger.toml is a replica configuration listening on its port.
     let files = fly["files"].as_array().expect("[[files]]");
     assert_eq!(files[0]["guest_path"].as_str(), Some("/app/auger.toml"));
@@ -224,4 +214,14 @@ fn fly_replicas_run_two_machines_without_a_volume_on_the_replica_config() {
         format!("{:?}", config.server.queue)
     );
     assert_eq!(k8s.artifacts.remote, config.artifacts.remote);
+}
+
+/// A Fly `[http_service]` checks auger's health route.
+fn assert_checks_health(service: &toml::Value) {
+    let checks = service["checks"].as_array().expect("http_service.checks");
+    assert!(
+        checks
+            .iter()
+            .any(|c| c["path"].as_str() == Some(auger::http::HEALTH_PATH))
+    );
 }

@@ -19,7 +19,7 @@ use auger::webhook::{Algorithm, sign_as};
 use crate::support::cli::{auger, auger_with_env, stderr, stdout};
 use crate::support::data::{api_artifact, env};
 use crate::support::remote::bare;
-use crate::support::stack::WEB;
+use crate::support::stack::{WEB, web_policy};
 use crate::support::webhooks::report_fixture;
 use crate::support::{API_TOKEN, GITOPS, Stack, git, wait_for};
 
@@ -417,15 +417,8 @@ const FLUX_SECRET: &str = "flux-hmac-secret";
 /// Staging and production, each in its repository, merging directly and both verifying with
 /// `verify`: released once; the stack and the two repositories' tips.
 fn both_verifying(verify: &str) -> (Stack, String, String) {
-    let policy = format!(
+    let policy = web_policy(&format!(
         r#"
-app = "web"
-repo = "acme/web"
-template = "web"
-[artifact]
-signals = ["status:ci/build"]
-[vars]
-image = "ghcr.io/acme/web:{{{{ artifact.sha }}}}"
 [env.staging]
 auto = {{ branch = "main" }}
 merge = "direct"
@@ -437,7 +430,7 @@ merge = "direct"
 gitops = {{ repo = "{PROD_REPO}" }}
 verify = {verify}
 "#
-    );
+    ));
     let stack = Stack::start_with_gitops_repos(
         &policy,
         &[STAGING_REPO, PROD_REPO],

@@ -2,14 +2,13 @@
 //! faults, and a gitops branch that never stops moving delay a release, but never drop or
 //! repeat it, and never leave a status `pending`.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use github_sim::Fault;
 
-use super::support::git::git;
-use super::support::stack::{GITOPS, Stack, WEB, wait_for, web_policy};
+use super::support::git::{git, releases_by_artifact};
+use super::support::stack::{GITOPS, Stack, WEB, wait_for, wait_long, web_policy};
 
 /// Staging takes every green build of main through a pull request merged at once.
 const THROUGH_A_PULL: &str = "[env.staging]\nauto = { branch = \"main\" }\nmerge = \"auto\"\n";
@@ -18,46 +17,6 @@ const DIRECT: &str = "[env.staging]\nauto = { branch = \"main\" }\nmerge = \"dir
 
 /// A quick reconcile, so a test does not wait out the default minute between tries.
 const QUICK: &str = "reconcile_interval = \"2s\"";
-
-/// Polls `ok` for up to `limit`.
-fn wait_long(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !ok() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// The release commits on gitops main's first-parent history for staging/web, by the artifact
-/// their `release.json` names (a pull request's merge counts once).
-fn releases_by_artifact(stack: &Stack) -> BTreeMap<String, usize> {
-    let commits = git(
-        &stack.gitops_dir,
-        &[
-            "log",
-            "--first-parent",
-            "--format=%H",
-            "main",
-            "--",
-            "staging/web",
-        ],
-    );
-    let mut count = BTreeMap::new();
-    for c in commits.lines() {
-        let json = git(
-            &stack.gitops_dir,
-            &["show", &format!("{c}:staging/web/release.json")],
-        );
-        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-        *count
-            .entry(v["artifact"].as_str().unwrap().to_owned())
-            .or_default() += 1;
-    }
-    count
-}
 
 fn artifact_id(sha: &str) -> String {
     format!("web@{}", &sha[..12])
@@ -108,7 +67,7 @@ fn crash_then_restart(point: &str, envs: &str) {
     });
     stack.settle();
 
-    let released = releases_by_artifact(&stack);
+    let released = releases_by_artifact(&stack.gitops_dir);
     assert_eq!(released.get(&artifact_id(&sha)), Some(&1), "{released:?}");
     let (status, deployments) = finals(&stack, std::slice::from_ref(&sha)).remove(0);
     assert_eq!(status, "success");
@@ -188,7 +147,7 @@ fn twelve_releases_through_github_faults_end_with_the_newest_live_and_nothing_pe
         let lines: Vec<&str> = metrics.lines().collect();
         lines.contains(&"auger_releases_desired 0") && lines.contains(&"auger_statuses_owed 0")
     });
-    let released = releases_by_artifact(&stack);
+    let released = releases_by_artifact(&stack.gitops_dir);
     assert!(released.values().all(|n| *n == 1), "released twice: {released:?}");
     assert_eq!(released.get(&artifact_id(newest)), Some(&1), "{released:?}");
     let finals = finals(&stack, &shas);

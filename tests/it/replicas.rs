@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use github_sim::{GithubSim, SimConfig};
 
-use super::support::git::git;
+use super::support::git::{git, releases_by_artifact};
 use super::support::postgres::{fresh_database_blocking, query_strings};
 use super::support::remote::bare;
 use super::support::server::{Server, Setup};
-use super::support::stack::{GITOPS, WEB, web_policy};
+use super::support::stack::{GITOPS, WEB, wait_long, web_policy};
 use super::support::webhooks::{SECRET, status_payload};
 
 /// Deliveries in the storm.
@@ -175,42 +175,6 @@ fn green_build(sha: &str, branch: &str) -> Vec<u8> {
     v["repository"]["name"] = "web".into();
     v["repository"]["owner"]["login"] = "acme".into();
     serde_json::to_vec(&v).unwrap()
-}
-
-fn wait_long(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !ok() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// The release commits on gitops main for staging/web, by the artifact their `release.json`
-/// names.
-fn releases_by_artifact(gitops: &std::path::Path) -> BTreeMap<String, usize> {
-    let commits = git(
-        gitops,
-        &[
-            "log",
-            "--first-parent",
-            "--format=%H",
-            "main",
-            "--",
-            "staging/web",
-        ],
-    );
-    let mut count = BTreeMap::new();
-    for c in commits.lines() {
-        let json = git(gitops, &["show", &format!("{c}:staging/web/release.json")]);
-        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-        *count
-            .entry(v["artifact"].as_str().unwrap().to_owned())
-            .or_default() += 1;
-    }
-    count
 }
 
 #[test]

@@ -125,6 +125,29 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 /// Longest delivery id or event name accepted (length is stored in one byte).
 pub const MAX_NAME_LEN: usize = 255;
+/// Largest body accepted unless `Options::max_body_bytes` says.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 32 << 20;
+
+/// Refuses a delivery whose id, event name or body (`body_len` bytes, at most `max_body_bytes`)
+/// a queue does not take; every queue of deliveries keeps these limits.
+pub fn check_delivery(delivery_id: &str, event: &str, body_len: usize, max_body_bytes: usize) -> Result<()> {
+    if delivery_id.is_empty() || delivery_id.len() > MAX_NAME_LEN {
+        return Err(Error::Invalid(format!(
+            "delivery id must be 1..={MAX_NAME_LEN} bytes"
+        )));
+    }
+    if event.len() > MAX_NAME_LEN {
+        return Err(Error::Invalid(format!(
+            "event name must be at most {MAX_NAME_LEN} bytes"
+        )));
+    }
+    if body_len > max_body_bytes {
+        return Err(Error::Invalid(format!(
+            "body of {body_len} bytes exceeds {max_body_bytes}"
+        )));
+    }
+    Ok(())
+}
 /// Default dedupe window: 7/8 of 2²⁰, the most ids a hash table of 2²⁰ slots holds before it
 /// doubles (see `Options::dedupe_capacity`).
 pub const DEFAULT_DEDUPE_CAPACITY: usize = 7 << 17;
@@ -184,7 +207,7 @@ impl Default for Options {
             dedupe_capacity: DEFAULT_DEDUPE_CAPACITY,
             channel_capacity: 1024,
             max_pending_bytes: 32 << 20,
-            max_body_bytes: 32 << 20,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             preallocate: true,
             linger: std::time::Duration::from_micros(100),
             linger_saturated: std::time::Duration::from_micros(300),
@@ -618,23 +641,7 @@ impl Inbox {
     /// `Duplicate` if the id was accepted before (nothing is stored then). Waits when the
     /// writer's queue is full (back-pressure), never drops.
     pub async fn append(&self, delivery_id: &str, event: &str, body: Vec<u8>) -> Result<AppendOutcome> {
-        if delivery_id.is_empty() || delivery_id.len() > MAX_NAME_LEN {
-            return Err(Error::Invalid(format!(
-                "delivery id must be 1..={MAX_NAME_LEN} bytes"
-            )));
-        }
-        if event.len() > MAX_NAME_LEN {
-            return Err(Error::Invalid(format!(
-                "event name must be at most {MAX_NAME_LEN} bytes"
-            )));
-        }
-        if body.len() > self.inner.max_body_bytes {
-            return Err(Error::Invalid(format!(
-                "body of {} bytes exceeds {}",
-                body.len(),
-                self.inner.max_body_bytes
-            )));
-        }
+        check_delivery(delivery_id, event, body.len(), self.inner.max_body_bytes)?;
         // At least one permit so empty bodies are bounded by the channel as well; at most all
         // of them so an oversized body still gets through, alone.
         let want = u32::try_from(body.len())

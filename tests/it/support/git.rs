@@ -63,3 +63,28 @@ fn succeeded(args: &[&str], out: Output) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// The release commits on gitops main's first-parent history for staging/web, by the artifact
+/// their `release.json` names (a pull request's merge counts once).
+pub fn releases_by_artifact(gitops: &Path) -> std::collections::BTreeMap<String, usize> {
+    let commits = git(
+        gitops,
+        &[
+            "log",
+            "--first-parent",
+            "--format=%H",
+            "main",
+            "--",
+            "staging/web",
+        ],
+    );
+    let mut count = std::collections::BTreeMap::new();
+    for c in commits.lines() {
+        let json = git(gitops, &["show", &format!("{c}:staging/web/release.json")]);
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        *count
+            .entry(v["artifact"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    count
+}

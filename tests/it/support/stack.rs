@@ -325,11 +325,19 @@ impl Stack {
 }
 
 /// Polls `ok` until it holds; fails the test after 30 s.
-pub fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
+pub fn wait_for(what: &str, ok: impl FnMut() -> bool) {
+    wait_long(what, Duration::from_secs(30), ok)
+}
+
+/// Polls `ok` until it holds; fails the test after `limit`.
+pub fn wait_long(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
     while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(25));
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
